@@ -1,0 +1,101 @@
+use super::Handlers;
+use crate::api::{models, responses, traits::HealthApi};
+use crate::http::payload::{Binary, Json};
+use crate::http::{ApiResult, RequestCx};
+use crate::services::{probe_postgres, probe_redis, probe_s3};
+use serde_json::json;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn online(up: bool) -> String {
+    if up { "online" } else { "offline" }.to_string()
+}
+
+impl HealthApi for Handlers {
+    async fn get_root(&self, _cx: RequestCx) -> ApiResult<responses::GetRoot> {
+        let postgres = probe_postgres(self.tenants.catalog()).await;
+        let mut routes: Vec<models::GetRootResponse200RoutesItem> = Vec::new();
+        for meta in crate::api::operations::OPERATIONS.iter() {
+            match routes.iter_mut().find(|r| r.path.as_deref() == Some(meta.path)) {
+                Some(r) => r.methods.push(meta.method.to_string()),
+                None => routes.push(models::GetRootResponse200RoutesItem {
+                    methods: vec![meta.method.to_string()],
+                    path: Some(meta.path.to_string()),
+                    summary: Some(meta.summary.to_string()),
+                }),
+            }
+        }
+        Ok(responses::GetRoot::Ok(Json::new(models::GetRootResponse200 {
+            athena_api: Some("online".into()),
+            athena_deadpool: Some(online(postgres.status == "up")),
+            athena_scylladb: Some(models::GetRootResponse200AthenaScylladb::Offline),
+            cargo_toml_version: Some(VERSION.into()),
+            message: Some("athena is online".into()),
+            routes,
+            version: Some(VERSION.into()),
+        })))
+    }
+
+    async fn get_ping(&self, _cx: RequestCx) -> ApiResult<responses::GetPing> {
+        Ok(responses::GetPing::Ok(Binary::new("text/plain; charset=utf-8", "pong")))
+    }
+
+    async fn get_health(&self, _cx: RequestCx) -> ApiResult<responses::GetHealth> {
+        let (postgres, redis, s3) = tokio::join!(
+            probe_postgres(self.tenants.catalog()),
+            probe_redis(self.redis.as_ref()),
+            probe_s3(self.s3.as_ref()),
+        );
+        let healthy = [&postgres, &redis, &s3].iter().all(|p| p.status != "down");
+        let body = models::GetHealthResponse200 {
+            athena_api: Some("online".into()),
+            athena_deadpool: Some(online(postgres.status == "up")),
+            athena_scylladb: Some("offline".into()),
+            cargo_toml_version: Some(VERSION.into()),
+            gateway_auth_store: Some(online(postgres.status == "up")),
+            gateway_benchmark_client: None,
+            message: Some(if healthy { "athena is online" } else { "athena is degraded" }.into()),
+            provisioning: Some(models::GetHealthResponse200Provisioning {
+                local_docker: Some(models::GetHealthResponse200ProvisioningLocalDocker {
+                    available: Some(false),
+                    detail: Some("this build provisions no local Docker databases".into()),
+                    hint: None,
+                    status: Some("unsupported".into()),
+                }),
+            }),
+            status: Some(if healthy { "ok" } else { "degraded" }.into()),
+            version: Some(VERSION.into()),
+        };
+        // `dependencies` goes beyond the contract's schema: the truthful
+        // per-dependency report operators need.
+        Ok(responses::GetHealth::Ok(Json::new(body).with_field(
+            "dependencies",
+            json!({ "postgres": postgres, "redis": redis, "s3": s3 }),
+        )))
+    }
+
+    async fn get_metrics(&self, _cx: RequestCx) -> ApiResult<responses::GetMetrics> {
+        let pools = self.tenants.pool_states().await;
+        let mut series = Vec::new();
+        for (client, total, idle) in pools {
+            let client = client.replace(['"', '\\', '\n'], "_");
+            series.push((format!("client=\"{client}\",state=\"idle\""), f64::from(idle)));
+            series.push((format!("client=\"{client}\",state=\"active\""), f64::from(total.saturating_sub(idle))));
+        }
+        let catalog = self.tenants.catalog().state();
+        series.push(("client=\"catalog\",state=\"idle\"".into(), f64::from(catalog.idle_connections)));
+        series.push((
+            "client=\"catalog\",state=\"active\"".into(),
+            f64::from(catalog.connections.saturating_sub(catalog.idle_connections)),
+        ));
+        let uptime = vec![(String::new(), self.started.elapsed().as_secs_f64())];
+        let text = self.metrics.render(
+            VERSION,
+            &[
+                ("athena_db_pool_connections", "Pooled PostgreSQL connections by client and state.", series),
+                ("athena_process_uptime_seconds", "Seconds since the server started.", uptime),
+            ],
+        );
+        Ok(responses::GetMetrics::Ok(Binary::new("text/plain; version=0.0.4; charset=utf-8", text)))
+    }
+}

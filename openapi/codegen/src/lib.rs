@@ -1,0 +1,13 @@
+//! Reads the Athena contract (`openapi/openapi.yaml`) and derives everything
+//! generated from it: operation names and families, JSON Schema versions of
+//! its schemas, and the server's models, parameters, responses, traits and
+//! dispatch. The server's `build.rs`, the generated client's build and the
+//! conformance suite all go through this crate, so they agree by construction.
+
+pub mod models;
+pub mod naming;
+pub mod schema;
+pub mod server;
+pub mod spec;
+
+pub use spec::Contract;

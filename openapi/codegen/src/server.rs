@@ -1,0 +1,468 @@
+//! Server code generation: typed parameters, response enums, one trait per
+//! API family, the operation table and the dispatch from operation to trait
+//! method. The runtime pieces the generated code calls (`Inputs`, `ApiError`,
+//! the payload wrappers, the router) are hand-written in the server crate
+//! under `crate::http`.
+
+use crate::models::{self, Payload};
+use crate::naming::{field_name, pascal_case};
+use crate::spec::{Contract, Location, Operation, Param, Status};
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Generates the whole server API module as formatted Rust source.
+pub fn generate(contract: &Contract) -> Result<String, String> {
+    let models = models::generate(contract)?;
+    let model_tokens = &models.tokens;
+    let params = params_module(contract);
+    let responses = responses_module(contract, &models);
+    let operations = operations_module(contract);
+    let traits = traits_module(contract, &models);
+    let dispatch = dispatch_module(contract, &models);
+    let file = quote! {
+        /// Models for every schema of the contract (typify).
+        #[allow(clippy::all, dead_code, unused_imports, irrefutable_let_patterns)]
+        pub mod models {
+            #model_tokens
+        }
+        #params
+        #responses
+        #operations
+        #traits
+        #dispatch
+    };
+    let syntax = syn::parse2::<syn::File>(file).map_err(|e| format!("generated code does not parse: {e}"))?;
+    let source = prettyplease::unparse(&syntax);
+    // typify skips empty arrays when serializing; a response must say
+    // `"data": []`, not leave `data` out (the SDK would then take the whole
+    // body as data).
+    Ok(source.replace(", skip_serializing_if = \"::std::vec::Vec::is_empty\"", ""))
+}
+
+fn ident(s: &str) -> Ident {
+    Ident::new(s, Span::call_site())
+}
+
+/// Parameters the typed extractor fills: everything but credential slots.
+fn value_params(op: &Operation) -> Vec<&Param> {
+    op.params.iter().filter(|p| !p.credential).collect()
+}
+
+/// Field names for an operation's parameters, unique within the operation.
+fn param_fields(op: &Operation) -> Vec<(Ident, &Param)> {
+    let params = value_params(op);
+    let mut used = BTreeSet::new();
+    params
+        .into_iter()
+        .map(|p| {
+            let mut name = field_name(&p.name);
+            if !used.insert(name.clone()) {
+                name = format!("{name}_{}", location_word(p.location));
+                used.insert(name.clone());
+            }
+            (ident(&name), p)
+        })
+        .collect()
+}
+
+fn location_word(l: Location) -> &'static str {
+    match l {
+        Location::Path => "path",
+        Location::Query => "query",
+        Location::Header => "header",
+        Location::Cookie => "cookie",
+    }
+}
+
+fn param_type(schema: &Value) -> TokenStream {
+    let ty = schema.get("type").and_then(Value::as_str);
+    let format = schema.get("format").and_then(Value::as_str);
+    match (ty, format) {
+        (Some("string"), Some("uuid")) => quote!(::uuid::Uuid),
+        (Some("integer"), _) => quote!(i64),
+        (Some("number"), _) => quote!(f64),
+        (Some("boolean"), _) => quote!(bool),
+        (Some("array"), _) => quote!(::std::vec::Vec<::std::string::String>),
+        _ => quote!(::std::string::String),
+    }
+}
+
+fn enum_values(schema: &Value) -> Vec<String> {
+    schema
+        .get("enum")
+        .and_then(Value::as_array)
+        .map(|values| values.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+fn params_module(contract: &Contract) -> TokenStream {
+    let structs = contract.operations.iter().filter(|op| !value_params(op).is_empty()).map(|op| {
+        let name = format_ident!("{}", pascal_case(&op.name));
+        let fields = param_fields(op);
+        let decls = fields.iter().map(|(field, p)| {
+            let ty = param_type(&p.schema);
+            let doc = format!("`{}` ({})", p.name, location_word(p.location));
+            if p.required {
+                quote!(#[doc = #doc] pub #field: #ty,)
+            } else {
+                quote!(#[doc = #doc] pub #field: ::std::option::Option<#ty>,)
+            }
+        });
+        let inits = fields.iter().map(|(field, p)| {
+            let wire = &p.name;
+            let allowed = enum_values(&p.schema);
+            let getter = match (p.location, p.required) {
+                (Location::Path, _) => quote!(inputs.path_param(#wire)),
+                (Location::Query, true) => quote!(inputs.required_query(#wire)),
+                (Location::Query, false) => quote!(inputs.query(#wire)),
+                (Location::Header, true) => quote!(inputs.required_header(#wire)),
+                (Location::Header, false) => quote!(inputs.header(#wire)),
+                (Location::Cookie, true) => quote!(inputs.required_cookie(#wire)),
+                (Location::Cookie, false) => quote!(inputs.cookie(#wire)),
+            };
+            if allowed.is_empty() {
+                quote!(#field: #getter?,)
+            } else {
+                let check = if p.required {
+                    quote!(crate::http::extract::one_of(#wire, &value, &[#(#allowed),*])?;)
+                } else {
+                    quote!(if let Some(value) = &value { crate::http::extract::one_of(#wire, value, &[#(#allowed),*])?; })
+                };
+                let ty = param_type(&p.schema);
+                let full = if p.required { ty } else { quote!(::std::option::Option<#ty>) };
+                quote!(#field: { let value: #full = #getter?; #check value },)
+            }
+        });
+        let doc = format!("Typed parameters of `{} {}`.", op.method.to_uppercase(), op.path);
+        quote! {
+            #[doc = #doc]
+            #[derive(Debug, Clone)]
+            pub struct #name { #(#decls)* }
+            impl #name {
+                pub fn extract(inputs: &crate::http::extract::Inputs) -> ::std::result::Result<Self, crate::http::ApiError> {
+                    Ok(Self { #(#inits)* })
+                }
+            }
+        }
+    });
+    quote! {
+        /// Typed path, query, header and cookie parameters, one struct per operation.
+        #[allow(clippy::all, dead_code)]
+        pub mod params { #(#structs)* }
+    }
+}
+
+fn variant_name(status: &Status) -> Ident {
+    let name = match status {
+        Status::Code(code) => match code {
+            200 => "Ok".to_string(),
+            201 => "Created".to_string(),
+            202 => "Accepted".to_string(),
+            204 => "NoContent".to_string(),
+            206 => "PartialContent".to_string(),
+            301 => "MovedPermanently".to_string(),
+            302 => "Found".to_string(),
+            304 => "NotModified".to_string(),
+            307 => "TemporaryRedirect".to_string(),
+            308 => "PermanentRedirect".to_string(),
+            400 => "BadRequest".to_string(),
+            401 => "Unauthorized".to_string(),
+            403 => "Forbidden".to_string(),
+            404 => "NotFound".to_string(),
+            405 => "MethodNotAllowed".to_string(),
+            409 => "Conflict".to_string(),
+            410 => "Gone".to_string(),
+            413 => "PayloadTooLarge".to_string(),
+            415 => "UnsupportedMediaType".to_string(),
+            422 => "UnprocessableEntity".to_string(),
+            423 => "Locked".to_string(),
+            429 => "TooManyRequests".to_string(),
+            500 => "InternalServerError".to_string(),
+            501 => "NotImplemented".to_string(),
+            502 => "BadGateway".to_string(),
+            503 => "ServiceUnavailable".to_string(),
+            504 => "GatewayTimeout".to_string(),
+            other => format!("Status{other}"),
+        },
+        Status::Range(r) => format!("Status{r}xx"),
+        Status::Default => "Default".to_string(),
+    };
+    ident(&name)
+}
+
+fn payload_type(payload: &Payload) -> TokenStream {
+    match payload {
+        Payload::Json(ty) => quote!(crate::http::payload::Json<#ty>),
+        Payload::Bytes => quote!(crate::http::payload::Binary),
+        Payload::Empty => quote!(crate::http::payload::NoBody),
+    }
+}
+
+fn responses_module(contract: &Contract, models: &models::Models) -> TokenStream {
+    let enums = contract.operations.iter().map(|op| {
+        let name = format_ident!("{}", pascal_case(&op.name));
+        let mut variants = Vec::new();
+        let mut arms = Vec::new();
+        for resp in &op.responses {
+            let variant = variant_name(&resp.status);
+            let payload = &models.responses[&(op.name.clone(), resp.status.clone())];
+            // Error responses that declare no body still carry the standard envelope.
+            let is_error = match &resp.status {
+                Status::Code(code) => *code >= 400,
+                Status::Range(r) => *r >= 4,
+                Status::Default => true,
+            };
+            let ty = match payload {
+                Payload::Empty if is_error => quote!(crate::http::payload::Json<crate::http::ErrorEnvelope>),
+                other => payload_type(other),
+            };
+            let doc = resp.description.trim().to_string();
+            match &resp.status {
+                Status::Code(code) => {
+                    variants.push(quote!(#[doc = #doc] #variant(#ty),));
+                    arms.push(quote!(Self::#variant(p) => crate::http::payload::Payload::into_http(p, ::http::StatusCode::from_u16(#code).expect("documented status"))));
+                }
+                Status::Range(_) | Status::Default => {
+                    variants.push(quote!(#[doc = #doc] #variant(::http::StatusCode, #ty),));
+                    arms.push(quote!(Self::#variant(status, p) => crate::http::payload::Payload::into_http(p, status)));
+                }
+            }
+        }
+        let doc = format!("Documented responses of `{} {}`.", op.method.to_uppercase(), op.path);
+        quote! {
+            #[doc = #doc]
+            #[derive(Debug)]
+            pub enum #name { #(#variants)* }
+            impl #name {
+                pub fn into_http(self) -> crate::http::HttpResponse {
+                    match self { #(#arms,)* }
+                }
+            }
+        }
+    });
+    quote! {
+        /// One enum per operation, one variant per documented status.
+        #[allow(clippy::all, dead_code, clippy::large_enum_variant)]
+        pub mod responses {
+            use super::models;
+            #(#enums)*
+        }
+    }
+}
+
+/// Pairs of templates where a literal segment sits beside a `{param}` one at
+/// the same position with equal prefixes: the literal must win.
+fn literal_param_pairs(contract: &Contract) -> Vec<(String, String)> {
+    let paths: BTreeSet<&str> = contract.operations.iter().map(|o| o.path.as_str()).collect();
+    let split = |p: &str| -> Vec<String> { p.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect() };
+    let is_param = |s: &str| s.starts_with('{');
+    let mut pairs = Vec::new();
+    for a in &paths {
+        for b in &paths {
+            let (sa, sb) = (split(a), split(b));
+            if sa.len() != sb.len() || a == b {
+                continue;
+            }
+            // First differing position: literal in a, param in b.
+            let Some(i) = (0..sa.len()).find(|&i| !(sa[i] == sb[i] || (is_param(&sa[i]) && is_param(&sb[i])))) else {
+                continue;
+            };
+            if !is_param(&sa[i]) && is_param(&sb[i]) {
+                pairs.push((a.to_string(), b.to_string()));
+            }
+        }
+    }
+    pairs
+}
+
+fn operations_module(contract: &Contract) -> TokenStream {
+    let count = contract.operations.len();
+    let variants: Vec<Ident> = contract.operations.iter().map(|op| format_ident!("{}", pascal_case(&op.name))).collect();
+    let metas = contract.operations.iter().zip(&variants).map(|(op, variant)| {
+        let name = &op.name;
+        let method = op.method.to_uppercase();
+        let path = &op.path;
+        let family = &op.family;
+        let summary = &op.summary;
+        let admin = op.admin;
+        let credential = op.params.iter().any(|p| p.credential);
+        let statuses: Vec<u16> = op.responses.iter().filter_map(|r| match r.status { Status::Code(c) => Some(c), _ => None }).collect();
+        quote! {
+            OperationMeta {
+                operation: Operation::#variant, name: #name, method: #method, path: #path,
+                family: #family, summary: #summary, admin: #admin, credential: #credential,
+                statuses: &[#(#statuses),*],
+            }
+        }
+    });
+    let indices = (0..count).map(|i| quote!(#i));
+    let pairs = literal_param_pairs(contract);
+    let pair_tokens = pairs.iter().map(|(a, b)| quote!((#a, #b)));
+    quote! {
+        /// Every operation of the contract and its metadata.
+        #[allow(clippy::all, dead_code)]
+        pub mod operations {
+            /// One variant per operation; the name is derived from method + path.
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+            pub enum Operation { #(#variants,)* }
+
+            #[derive(Debug)]
+            pub struct OperationMeta {
+                pub operation: Operation,
+                /// The derived operation name (`post_gateway_fetch`).
+                pub name: &'static str,
+                pub method: &'static str,
+                /// The path template (`/rest/v1/{table}`).
+                pub path: &'static str,
+                pub family: &'static str,
+                pub summary: &'static str,
+                /// Needs the static admin key.
+                pub admin: bool,
+                /// Declares an API-key credential slot.
+                pub credential: bool,
+                /// Documented status codes (ranges and `default` excluded).
+                pub statuses: &'static [u16],
+            }
+
+            pub static OPERATIONS: [OperationMeta; #count] = [#(#metas,)*];
+
+            impl Operation {
+                pub fn meta(self) -> &'static OperationMeta {
+                    let index = match self { #(Operation::#variants => #indices,)* };
+                    &OPERATIONS[index]
+                }
+            }
+
+            /// Templates where a literal segment must beat a `{param}` sibling.
+            pub static LITERAL_PARAM_PAIRS: &[(&str, &str)] = &[#(#pair_tokens,)*];
+        }
+    }
+}
+
+struct MethodSig {
+    name: Ident,
+    params_ty: Option<TokenStream>,
+    body_ty: Option<TokenStream>,
+    response_ty: TokenStream,
+    variant: Ident,
+}
+
+fn method_sig(op: &Operation, models: &models::Models) -> MethodSig {
+    let pascal = format_ident!("{}", pascal_case(&op.name));
+    let params_ty = (!value_params(op).is_empty()).then(|| quote!(super::params::#pascal));
+    let body_ty = op.body.as_ref().map(|b| {
+        let inner = match &models.bodies[&op.name] {
+            Payload::Json(ty) => ty.clone(),
+            Payload::Bytes | Payload::Empty => quote!(::bytes::Bytes),
+        };
+        if b.required { inner } else { quote!(::std::option::Option<#inner>) }
+    });
+    MethodSig {
+        name: ident(&op.name),
+        params_ty,
+        body_ty,
+        response_ty: quote!(super::responses::#pascal),
+        variant: pascal,
+    }
+}
+
+fn trait_name(family: &str) -> Ident {
+    format_ident!("{}Api", pascal_case(family))
+}
+
+fn traits_module(contract: &Contract, models: &models::Models) -> TokenStream {
+    let mut families: BTreeMap<&str, Vec<&Operation>> = BTreeMap::new();
+    for op in &contract.operations {
+        families.entry(op.family.as_str()).or_default().push(op);
+    }
+    let traits = families.iter().map(|(family, ops)| {
+        let name = trait_name(family);
+        let methods = ops.iter().map(|op| {
+            let sig = method_sig(op, models);
+            let MethodSig { name, response_ty, variant, .. } = &sig;
+            let params_arg = sig.params_ty.as_ref().map(|t| quote!(params: #t,));
+            let body_arg = sig.body_ty.as_ref().map(|t| quote!(body: #t,));
+            let unused_params = sig.params_ty.as_ref().map(|_| quote!(let _ = params;));
+            let unused_body = sig.body_ty.as_ref().map(|_| quote!(let _ = body;));
+            let doc = format!("`{} {}` — {}", op.method.to_uppercase(), op.path, op.summary);
+            quote! {
+                #[doc = #doc]
+                fn #name(&self, cx: crate::http::RequestCx, #params_arg #body_arg)
+                    -> impl ::std::future::Future<Output = crate::http::ApiResult<#response_ty>> + Send {
+                    #unused_params
+                    #unused_body
+                    async move { Err(crate::http::ApiError::not_implemented(&cx, super::operations::Operation::#variant)) }
+                }
+            }
+        });
+        let doc = format!("Operations of the `{family}` family. Unimplemented methods answer 501 `not_implemented`.");
+        quote! {
+            #[doc = #doc]
+            pub trait #name: Send + Sync + 'static { #(#methods)* }
+        }
+    });
+    let all: Vec<Ident> = families.keys().map(|f| trait_name(f)).collect();
+    quote! {
+        /// One trait per API family, one async method per operation.
+        #[allow(clippy::all, unused_variables)]
+        pub mod traits {
+            use super::models;
+            #(#traits)*
+            /// Everything the dispatcher needs: all family traits together.
+            pub trait Api: #(#all)+* {}
+            impl<T: #(#all)+*> Api for T {}
+        }
+    }
+}
+
+fn dispatch_module(contract: &Contract, models: &models::Models) -> TokenStream {
+    let arms = contract.operations.iter().map(|op| {
+        let sig = method_sig(op, models);
+        let MethodSig { name, variant, .. } = &sig;
+        let family = trait_name(&op.family);
+        let params = sig.params_ty.as_ref().map(|t| quote!(let params = #t::extract(&inputs)?;));
+        let params_arg = sig.params_ty.as_ref().map(|_| quote!(params,));
+        let body = op.body.as_ref().map(|b| {
+            let twins = models.twins.get(&op.name).cloned().unwrap_or_default();
+            let aliases = twins.iter().map(|t| {
+                let (camel, snake) = (&t.camel, &t.snake);
+                quote!((#camel, #snake))
+            });
+            match (&models.bodies[&op.name], b.required) {
+                (Payload::Json(_), true) => quote!(let body = inputs.required_json(&[#(#aliases),*])?;),
+                (Payload::Json(_), false) => quote!(let body = inputs.json(&[#(#aliases),*])?;),
+                (_, true) => quote!(let body = inputs.required_bytes()?;),
+                (_, false) => quote!(let body = inputs.bytes();),
+            }
+        });
+        let body_arg = op.body.as_ref().map(|_| quote!(body,));
+        quote! {
+            Operation::#variant => Box::pin(async move {
+                let cx = inputs.authorize().await?;
+                #params
+                #body
+                let response = <H as super::traits::#family>::#name(&*handlers, cx, #params_arg #body_arg).await?;
+                Ok(response.into_http())
+            })
+        }
+    });
+    quote! {
+        /// Operation → extraction → trait method → HTTP response.
+        #[allow(clippy::all)]
+        pub mod dispatch {
+            use super::operations::Operation;
+            use super::traits::Api;
+            use ::std::sync::Arc;
+
+            pub type DispatchFuture = ::std::pin::Pin<Box<dyn ::std::future::Future<Output = crate::http::ApiResult<crate::http::HttpResponse>> + Send>>;
+
+            /// Runs one operation. Credentials are checked before any
+            /// parameter is parsed, so a missing key is a 401, not a 400.
+            pub fn dispatch<H: Api>(handlers: Arc<H>, operation: Operation, inputs: crate::http::extract::Inputs) -> DispatchFuture {
+                match operation { #(#arms,)* }
+            }
+        }
+    }
+}

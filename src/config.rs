@@ -1,0 +1,149 @@
+//! Configuration from the environment. Every variable is documented in the
+//! README; an invalid value stops the server at start with a message naming it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    pub endpoint: String,
+    pub region: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub admin_key: Option<String>,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub s3: Option<S3Config>,
+    pub otlp_endpoint: Option<String>,
+    /// YAML file with clients to seed into the catalog (`ATHENA_CONFIG`).
+    pub config_file: Option<String>,
+    /// `name=uri;name=uri` clients to seed (`ATHENA_CLIENTS`).
+    pub seed_clients: Vec<(String, String)>,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub pool_max_size: u32,
+    pub pool_connect_timeout: Duration,
+    pub pool_acquire_timeout: Duration,
+    pub statement_timeout: Duration,
+    pub max_rows: i64,
+}
+
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+fn number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| ConfigError(format!("{name}={v:?} is not a valid number"))),
+    }
+}
+
+fn millis(name: &str, default: u64) -> Result<Duration, ConfigError> {
+    number(name, default).map(Duration::from_millis)
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let listen = match var("ATHENA_LISTEN_ADDR") {
+            Some(addr) => addr.parse().map_err(|_| ConfigError(format!("ATHENA_LISTEN_ADDR={addr:?} is not host:port")))?,
+            None => {
+                let port: u16 = number("PORT", 4052)?;
+                SocketAddr::from(([127, 0, 0, 1], port))
+            }
+        };
+        let database_url = var("DATABASE_URL").ok_or_else(|| {
+            ConfigError("DATABASE_URL is required (the catalog database); `make serve` starts a local one".into())
+        })?;
+        let s3 = match var("S3_ENDPOINT") {
+            None => None,
+            Some(endpoint) => Some(S3Config {
+                endpoint,
+                region: var("S3_REGION").unwrap_or_else(|| "us-east-1".into()),
+                access_key: var("S3_ACCESS_KEY_ID")
+                    .ok_or_else(|| ConfigError("S3_ACCESS_KEY_ID is required with S3_ENDPOINT".into()))?,
+                secret_key: var("S3_SECRET_ACCESS_KEY")
+                    .ok_or_else(|| ConfigError("S3_SECRET_ACCESS_KEY is required with S3_ENDPOINT".into()))?,
+            }),
+        };
+        let seed_clients = match var("ATHENA_CLIENTS") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(';')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|pair| {
+                    pair.split_once('=')
+                        .map(|(n, u)| (n.trim().to_string(), u.trim().to_string()))
+                        .ok_or_else(|| ConfigError(format!("ATHENA_CLIENTS entry {:?} is not name=uri", redact(pair))))
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(Config {
+            listen,
+            admin_key: var("ATHENA_KEY_12"),
+            database_url,
+            redis_url: var("REDIS_URL"),
+            s3,
+            otlp_endpoint: var("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            config_file: var("ATHENA_CONFIG"),
+            seed_clients,
+            max_body_bytes: number("ATHENA_MAX_BODY_BYTES", 10 * 1024 * 1024)?,
+            request_timeout: millis("ATHENA_REQUEST_TIMEOUT_MS", 30_000)?,
+            header_read_timeout: millis("ATHENA_HEADER_READ_TIMEOUT_MS", 10_000)?,
+            shutdown_grace: millis("ATHENA_SHUTDOWN_GRACE_MS", 10_000)?,
+            pool_max_size: number("ATHENA_POOL_MAX_SIZE", 16)?,
+            pool_connect_timeout: millis("ATHENA_POOL_CONNECT_TIMEOUT_MS", 5_000)?,
+            pool_acquire_timeout: millis("ATHENA_POOL_ACQUIRE_TIMEOUT_MS", 5_000)?,
+            statement_timeout: millis("ATHENA_STATEMENT_TIMEOUT_MS", 15_000)?,
+            max_rows: number("ATHENA_MAX_ROWS", 1_000)?,
+        })
+    }
+}
+
+/// A connection string with its password replaced, for logs and errors.
+pub fn redact(uri: &str) -> String {
+    // scheme://user:password@host… → scheme://user:***@host…
+    if let Some((scheme, rest)) = uri.split_once("://") {
+        if let Some((userinfo, host)) = rest.rsplit_once('@') {
+            if let Some((user, _)) = userinfo.split_once(':') {
+                return format!("{scheme}://{user}:***@{host}");
+            }
+        }
+    }
+    if uri.contains("password=") {
+        return "<redacted connection string>".into();
+    }
+    uri.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("host=h password=x"), "<redacted connection string>");
+        assert_eq!(redact("a=postgres://u:p@h/d"), "a=postgres://u:***@h/d");
+    }
+}

@@ -1,0 +1,43 @@
+//! PostgreSQL: pools, catalog migrations, tenant (client) pools, and the
+//! introspected schema cache used to resolve identifiers.
+
+pub mod migrate;
+pub mod schema_cache;
+pub mod tenants;
+
+use crate::domain::DomainError;
+use bb8_postgres::PostgresConnectionManager;
+use std::time::Duration;
+use tokio_postgres::NoTls;
+
+pub type Pool = bb8::Pool<PostgresConnectionManager<NoTls>>;
+
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    pub max_size: u32,
+    pub connect_timeout: Duration,
+    pub acquire_timeout: Duration,
+    pub statement_timeout: Duration,
+}
+
+/// A lazily connecting pool: nothing is opened until the first checkout, so
+/// a tenant whose database is down cannot block start-up. Each connection
+/// carries the statement timeout as a startup option, so no per-request
+/// `SET` (and no session state to leak) is needed.
+pub fn pool(uri: &str, settings: PoolSettings) -> Result<Pool, DomainError> {
+    let mut config: tokio_postgres::Config = uri
+        .parse()
+        .map_err(|_| DomainError::Invalid("the PostgreSQL URI is not valid".into()))?;
+    config.connect_timeout(settings.connect_timeout);
+    config.options(format!("-c statement_timeout={}", settings.statement_timeout.as_millis()));
+    if config.get_application_name().is_none() {
+        config.application_name("athena");
+    }
+    let manager = PostgresConnectionManager::new(config, NoTls);
+    Ok(bb8::Pool::builder()
+        .max_size(settings.max_size)
+        .connection_timeout(settings.acquire_timeout)
+        .idle_timeout(Some(Duration::from_secs(300)))
+        .test_on_check_out(false)
+        .build_unchecked(manager))
+}

@@ -1,0 +1,170 @@
+//! Typed extraction of path, query, header, cookie and body inputs. Every
+//! failure is a 400 envelope that names the field, produced before any
+//! handler runs.
+
+use super::{ApiError, Code, RequestCx};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Everything a generated extractor reads from one request.
+pub struct Inputs {
+    pub cx: RequestCx,
+    pub path_params: Vec<(String, String)>,
+    pub query: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+/// Parsing a single textual parameter value.
+pub trait FromParam: Sized {
+    fn from_param(name: &str, raw: &str) -> Result<Self, ApiError>;
+}
+
+impl FromParam for String {
+    fn from_param(_: &str, raw: &str) -> Result<Self, ApiError> {
+        Ok(raw.to_string())
+    }
+}
+
+impl FromParam for i64 {
+    fn from_param(name: &str, raw: &str) -> Result<Self, ApiError> {
+        raw.trim().parse().map_err(|_| ApiError::invalid_parameter(name, "expected an integer"))
+    }
+}
+
+impl FromParam for f64 {
+    fn from_param(name: &str, raw: &str) -> Result<Self, ApiError> {
+        match raw.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(v),
+            _ => Err(ApiError::invalid_parameter(name, "expected a number")),
+        }
+    }
+}
+
+impl FromParam for bool {
+    fn from_param(name: &str, raw: &str) -> Result<Self, ApiError> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => Err(ApiError::invalid_parameter(name, "expected true or false")),
+        }
+    }
+}
+
+impl FromParam for uuid::Uuid {
+    fn from_param(name: &str, raw: &str) -> Result<Self, ApiError> {
+        uuid::Uuid::parse_str(raw.trim()).map_err(|_| ApiError::invalid_parameter(name, "expected a UUID"))
+    }
+}
+
+impl FromParam for Vec<String> {
+    fn from_param(_: &str, raw: &str) -> Result<Self, ApiError> {
+        Ok(raw.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+    }
+}
+
+/// Enum-constrained parameters.
+pub fn one_of(name: &str, value: &str, allowed: &[&str]) -> Result<(), ApiError> {
+    if allowed.contains(&value) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_parameter(name, format!("expected one of {}", allowed.join(", "))))
+    }
+}
+
+impl Inputs {
+    /// Checks the operation's credentials; see `RequestCx::authorize`.
+    pub async fn authorize(&self) -> Result<RequestCx, ApiError> {
+        self.cx.authorize().await?;
+        Ok(self.cx.clone())
+    }
+
+    pub fn path_param<T: FromParam>(&self, name: &str) -> Result<T, ApiError> {
+        let raw = self
+            .path_params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| ApiError::missing_parameter("path parameter", name))?;
+        T::from_param(name, raw)
+    }
+
+    pub fn query<T: FromParam>(&self, name: &str) -> Result<Option<T>, ApiError> {
+        match self.query.iter().find(|(k, _)| k == name) {
+            Some((_, v)) => T::from_param(name, v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub fn required_query<T: FromParam>(&self, name: &str) -> Result<T, ApiError> {
+        self.query(name)?.ok_or_else(|| ApiError::missing_parameter("query parameter", name))
+    }
+
+    pub fn header<T: FromParam>(&self, name: &str) -> Result<Option<T>, ApiError> {
+        match self.cx.headers().get(name) {
+            Some(v) => {
+                let s = v.to_str().map_err(|_| ApiError::invalid_parameter(name, "header is not visible ASCII"))?;
+                T::from_param(name, s).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub fn required_header<T: FromParam>(&self, name: &str) -> Result<T, ApiError> {
+        self.header(name)?.ok_or_else(|| ApiError::missing_parameter("header", name))
+    }
+
+    pub fn cookie<T: FromParam>(&self, name: &str) -> Result<Option<T>, ApiError> {
+        for header in self.cx.headers().get_all(http::header::COOKIE) {
+            let Ok(s) = header.to_str() else { continue };
+            for pair in s.split(';') {
+                if let Some((k, v)) = pair.trim().split_once('=') {
+                    if k == name {
+                        return T::from_param(name, v).map(Some);
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    pub fn required_cookie<T: FromParam>(&self, name: &str) -> Result<T, ApiError> {
+        self.cookie(name)?.ok_or_else(|| ApiError::missing_parameter("cookie", name))
+    }
+
+    /// An optional JSON body; `aliases` maps camelCase spellings the SDK sends
+    /// onto the snake_case fields of the generated model.
+    pub fn json<T: DeserializeOwned>(&self, aliases: &[(&str, &str)]) -> Result<Option<T>, ApiError> {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        let mut value: Value = serde_json::from_slice(&self.body)
+            .map_err(|e| ApiError::new(Code::InvalidJson, "Invalid JSON body", e.to_string()))?;
+        if let Value::Object(map) = &mut value {
+            for (camel, snake) in aliases {
+                if !map.contains_key(*snake) {
+                    if let Some(v) = map.remove(*camel) {
+                        map.insert(snake.to_string(), v);
+                    }
+                }
+            }
+        }
+        serde_json::from_value(value)
+            .map(Some)
+            .map_err(|e| ApiError::new(Code::InvalidJson, "Invalid request body", e.to_string()))
+    }
+
+    pub fn required_json<T: DeserializeOwned>(&self, aliases: &[(&str, &str)]) -> Result<T, ApiError> {
+        self.json(aliases)?
+            .ok_or_else(|| ApiError::new(Code::BadRequest, "Missing request body", "a JSON request body is required"))
+    }
+
+    pub fn bytes(&self) -> Option<Bytes> {
+        (!self.body.is_empty()).then(|| self.body.clone())
+    }
+
+    pub fn required_bytes(&self) -> Result<Bytes, ApiError> {
+        self.bytes()
+            .ok_or_else(|| ApiError::new(Code::BadRequest, "Missing request body", "a request body is required"))
+    }
+}

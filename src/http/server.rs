@@ -1,0 +1,221 @@
+//! The hyper server: one service wrapper for the cross-cutting work
+//! (request id, tracing span, metrics, body limit, request timeout) around
+//! routing and the generated dispatch. Auth is not done here: the dispatch
+//! asks the request context, per operation.
+
+use super::extract::Inputs;
+use super::metrics::Metrics;
+use super::router::{Match, Router};
+use super::{ApiError, Code, HttpResponse, RequestCx};
+use crate::api::dispatch::dispatch;
+use crate::api::operations::{Operation, OPERATIONS};
+use crate::auth::Auth;
+use crate::handlers::Handlers;
+use bytes::Bytes;
+use http::{header, HeaderValue, Request};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tracing::Instrument;
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub shutdown_grace: Duration,
+}
+
+/// Routes that are not operations of the contract: the page `/docs`
+/// redirects to, and compatibility aliases.
+#[derive(Clone, Copy)]
+enum Extra {
+    DocsPage,
+}
+
+pub struct App {
+    handlers: Arc<Handlers>,
+    router: Router<Operation>,
+    extras: Router<Extra>,
+    auth: Arc<Auth>,
+    metrics: Arc<Metrics>,
+    limits: Limits,
+}
+
+pub const DOCS_PAGE_PATH: &str = "/docs/index.html";
+
+impl App {
+    pub fn new(handlers: Arc<Handlers>, auth: Arc<Auth>, metrics: Arc<Metrics>, limits: Limits) -> Self {
+        let router = Router::new(OPERATIONS.iter().map(|m| (m.method, m.path, m.operation)));
+        let extras = Router::new([("GET", DOCS_PAGE_PATH, Extra::DocsPage)]);
+        App { handlers, router, extras, auth, metrics, limits }
+    }
+
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: Option<SocketAddr>) -> HttpResponse {
+        let started = Instant::now();
+        let request_id = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+            .map(str::to_string)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let method: &'static str = static_method(req.method());
+        let is_head = req.method() == http::Method::HEAD;
+
+        let (route, operation, response) = match self.router.route(req.method().as_str(), req.uri().path()) {
+            Match::Found { value, template, params } => {
+                let name = value.meta().name;
+                let span = tracing::info_span!(
+                    "request",
+                    otel.name = %format!("{method} {template}"),
+                    http.request.method = method,
+                    http.route = template,
+                    operation = name,
+                    request_id = %request_id,
+                    http.response.status_code = tracing::field::Empty,
+                );
+                let response = self.clone().run(value, req, params, peer, request_id.clone()).instrument(span.clone()).await;
+                span.record("http.response.status_code", response.status().as_u16());
+                (template, name, response)
+            }
+            Match::MethodNotAllowed { allow } => {
+                ("unmatched", "unmatched", ApiError::method_not_allowed(allow.join(", ")).into_http())
+            }
+            Match::NotFound => match self.extras.route(req.method().as_str(), req.uri().path()) {
+                Match::Found { value: Extra::DocsPage, template, .. } => (template, "docs_page", self.handlers.docs_page()),
+                _ => (
+                    "unmatched",
+                    "unmatched",
+                    ApiError::not_found(Code::RouteNotFound, format!("no route for {} {}", req.method(), req.uri().path()))
+                        .into_http(),
+                ),
+            },
+        };
+
+        let mut response = response;
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert("x-request-id", v);
+        }
+        if is_head {
+            *response.body_mut() = Full::new(Bytes::new());
+        }
+        self.metrics.observe(method, route, operation, response.status().as_u16(), started.elapsed());
+        response
+    }
+
+    async fn run(
+        self: Arc<Self>,
+        operation: Operation,
+        req: Request<Incoming>,
+        path_params: Vec<(String, String)>,
+        peer: Option<SocketAddr>,
+        request_id: String,
+    ) -> HttpResponse {
+        let (parts, body) = req.into_parts();
+        let too_large = || {
+            ApiError::new(
+                Code::PayloadTooLarge,
+                "Payload too large",
+                format!("request bodies are limited to {} bytes", self.limits.max_body_bytes),
+            )
+            .into_http()
+        };
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.limits.max_body_bytes as u64) {
+            return too_large();
+        }
+        let body = match Limited::new(body, self.limits.max_body_bytes).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
+            Err(e) => return ApiError::bad_request(format!("could not read the request body: {e}")).into_http(),
+        };
+        let query: Vec<(String, String)> = parts
+            .uri
+            .query()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        let cx = RequestCx::new(request_id, operation, parts.headers, query.clone(), peer, self.auth.clone());
+        let inputs = Inputs { cx, path_params, query, body };
+        let work = dispatch(self.handlers.clone(), operation, inputs);
+        match tokio::time::timeout(self.limits.request_timeout, work).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => {
+                if error.status().is_server_error() {
+                    tracing::warn!(code = error.code.as_str(), detail = %error.detail, "request failed");
+                }
+                error.into_http()
+            }
+            Err(_) => ApiError::new(Code::Timeout, "Request timed out", format!(
+                "the request did not complete within {} ms",
+                self.limits.request_timeout.as_millis()
+            ))
+            .into_http(),
+        }
+    }
+}
+
+fn static_method(m: &http::Method) -> &'static str {
+    match *m {
+        http::Method::GET => "GET",
+        http::Method::POST => "POST",
+        http::Method::PUT => "PUT",
+        http::Method::PATCH => "PATCH",
+        http::Method::DELETE => "DELETE",
+        http::Method::HEAD => "HEAD",
+        http::Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+/// Accepts connections until `shutdown` resolves, then stops accepting and
+/// drains in-flight requests for up to the configured grace period.
+pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl std::future::Future<Output = ()>) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(app.limits.header_read_timeout).keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let app = app.clone();
+                let service = tower::service_fn(move |req: Request<Incoming>| {
+                    let app = app.clone();
+                    async move { Ok::<_, Infallible>(app.handle(req, Some(peer)).await) }
+                });
+                let conn = builder.serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection closed with error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down: draining in-flight requests");
+    if tokio::time::timeout(app.limits.shutdown_grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("grace period elapsed with connections still open");
+    }
+}

@@ -1,0 +1,15 @@
+//! Athena: the Athena RS gateway API on PostgreSQL, Redis and S3, generated
+//! from its OpenAPI contract.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod gateway;
+#[path = "../handlers/mod.rs"]
+pub mod handlers;
+pub mod http;
+pub mod runtime;
+pub mod services;
+pub mod telemetry;

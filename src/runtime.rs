@@ -1,0 +1,101 @@
+//! Building the application from configuration: catalog pool and
+//! migrations, seeded clients, Redis and S3, handlers, and the server.
+
+use crate::auth::Auth;
+use crate::config::Config;
+use crate::db::tenants::{Source, Tenants};
+use crate::db::{self, migrate, PoolSettings};
+use crate::handlers::Handlers;
+use crate::http::metrics::Metrics;
+use crate::http::server::{App, Limits};
+use crate::services::{self, S3};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// `ATHENA_CONFIG`: clients to seed into the catalog.
+#[derive(Debug, Deserialize)]
+struct ConfigFile {
+    #[serde(default)]
+    clients: Vec<ConfigClient>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ConfigClient {
+    client_name: String,
+    pg_uri: Option<String>,
+    pg_uri_env_var: Option<String>,
+}
+
+fn config_file_clients(path: &str) -> Result<Vec<(String, String)>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("ATHENA_CONFIG {path}: {e}"))?;
+    let file: ConfigFile = serde_yaml::from_str(&text).map_err(|e| format!("ATHENA_CONFIG {path}: {e}"))?;
+    file.clients
+        .into_iter()
+        .map(|c| {
+            let uri = match (c.pg_uri, c.pg_uri_env_var) {
+                (Some(uri), _) => uri,
+                (None, Some(var)) => std::env::var(&var)
+                    .map_err(|_| format!("ATHENA_CONFIG: client {} reads {var}, which is not set", c.client_name))?,
+                (None, None) => return Err(format!("ATHENA_CONFIG: client {} has no pg_uri", c.client_name)),
+            };
+            Ok((c.client_name, uri))
+        })
+        .collect()
+}
+
+/// Connects to the catalog, retrying while it starts (e.g. under `make serve`).
+async fn catalog_pool(config: &Config, settings: PoolSettings) -> Result<db::Pool, String> {
+    let pool = db::pool(&config.database_url, settings).map_err(|e| format!("DATABASE_URL: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match migrate::run(&pool).await {
+            Ok(n) => {
+                tracing::info!(applied = n, "catalog migrations are up to date");
+                return Ok(pool);
+            }
+            Err(e) if Instant::now() < deadline => {
+                tracing::warn!(error = %e, "catalog not ready, retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(format!("catalog database: {e}")),
+        }
+    }
+}
+
+pub async fn build(config: Config) -> Result<Arc<App>, String> {
+    let settings = PoolSettings {
+        max_size: config.pool_max_size,
+        connect_timeout: config.pool_connect_timeout,
+        acquire_timeout: config.pool_acquire_timeout,
+        statement_timeout: config.statement_timeout,
+    };
+    let catalog = catalog_pool(&config, settings).await?;
+    let tenants = Arc::new(Tenants::new(catalog, settings));
+    if let Some(path) = &config.config_file {
+        let clients = config_file_clients(path)?;
+        tenants.seed(&clients, Source::Config).await.map_err(|e| format!("seeding clients: {e}"))?;
+    }
+    if !config.seed_clients.is_empty() {
+        tenants.seed(&config.seed_clients, Source::Env).await.map_err(|e| format!("seeding clients: {e}"))?;
+    }
+    let redis = config.redis_url.as_deref().map(services::redis_pool).transpose()?;
+    let s3 = config.s3.as_ref().map(S3::new).transpose()?;
+    let metrics = Arc::new(Metrics::default());
+    let auth = Arc::new(Auth::new(config.admin_key.clone()));
+    let limits = Limits {
+        max_body_bytes: config.max_body_bytes,
+        request_timeout: config.request_timeout,
+        header_read_timeout: config.header_read_timeout,
+        shutdown_grace: config.shutdown_grace,
+    };
+    let handlers = Arc::new(Handlers {
+        config: Arc::new(config),
+        tenants,
+        redis,
+        s3,
+        metrics: metrics.clone(),
+        started: Instant::now(),
+    });
+    Ok(Arc::new(App::new(handlers, auth, metrics, limits)))
+}
