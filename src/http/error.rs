@@ -81,7 +81,7 @@ impl Code {
             Code::RouteNotFound => 4041,
             Code::ClientNotFound => 4042,
             Code::TableNotFound => 4043,
-            Code::ColumnNotFound => 4044,
+            Code::ColumnNotFound => 4005,
             Code::MethodNotAllowed => 4050,
             Code::Conflict => 4090,
             Code::PayloadTooLarge => 4130,

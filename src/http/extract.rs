@@ -149,9 +149,12 @@ impl Inputs {
                 }
             }
         }
-        serde_json::from_value(value)
-            .map(Some)
-            .map_err(|e| ApiError::new(Code::InvalidJson, "Invalid request body", e.to_string()))
+        // The path makes the message name the offending field (`limit: invalid type …`).
+        serde_path_to_error::deserialize(value).map(Some).map_err(|e| {
+            let path = e.path().to_string();
+            let detail = if path == "." { e.inner().to_string() } else { format!("{path}: {}", e.inner()) };
+            ApiError::new(Code::InvalidJson, "Invalid request body", detail)
+        })
     }
 
     pub fn required_json<T: DeserializeOwned>(&self, aliases: &[(&str, &str)]) -> Result<T, ApiError> {

@@ -24,6 +24,9 @@ struct Histogram {
     sum: f64,
 }
 
+/// A gauge family: name, help text, and `(labels, value)` series.
+pub type Gauge<'a> = (&'a str, &'a str, Vec<(String, f64)>);
+
 #[derive(Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<Key, Histogram>>,
@@ -44,7 +47,7 @@ impl Metrics {
     }
 
     /// `gauges` are extra `(name, help, value)` lines (pool sizes, build info).
-    pub fn render(&self, version: &str, gauges: &[(&str, &str, Vec<(String, f64)>)]) -> String {
+    pub fn render(&self, version: &str, gauges: &[Gauge<'_>]) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP athena_build_info Build information.\n# TYPE athena_build_info gauge");
         let _ = writeln!(out, "athena_build_info{{version=\"{version}\"}} 1");

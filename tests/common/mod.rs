@@ -1,0 +1,175 @@
+//! Test harness: every test gets its own catalog and tenant databases on the
+//! PostgreSQL started by `scripts/dev-services` (via `make test`), and an
+//! in-process server on an ephemeral port.
+
+#![allow(dead_code)]
+
+use athena::config::{Config, S3Config};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio_postgres::NoTls;
+
+pub const ADMIN_KEY: &str = "test-admin-key";
+pub const CLIENT: &str = "tenant";
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub tenant_url: String,
+    dbs: Vec<String>,
+    admin_url: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Asserts the standard error envelope and returns it.
+    pub fn envelope(&self) -> Value {
+        let v = self.json();
+        assert_eq!(v["status"], "error", "{v}");
+        assert!(v["message"].is_string() && v["error"].is_string(), "{v}");
+        v
+    }
+}
+
+fn admin_url() -> String {
+    std::env::var("ATHENA_PG_ADMIN_URL").expect(
+        "ATHENA_PG_ADMIN_URL is not set: run the tests through `make test`, which starts PostgreSQL",
+    )
+}
+
+/// `postgres://…/postgres` → `postgres://…/<db>`.
+pub fn with_db(url: &str, db: &str) -> String {
+    let (base, _) = url.rsplit_once('/').expect("URL has a database part");
+    format!("{base}/{db}")
+}
+
+pub async fn psql(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, NoTls).await.expect("connect to test postgres");
+    tokio::spawn(conn);
+    client
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let admin_url = admin_url();
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let (catalog_db, tenant_db) = (format!("t_{id}_catalog"), format!("t_{id}_tenant"));
+        let admin = psql(&admin_url).await;
+        for db in [&catalog_db, &tenant_db] {
+            admin.batch_execute(&format!("CREATE DATABASE \"{db}\"")).await.expect("create test database");
+        }
+        let tenant_url = with_db(&admin_url, &tenant_db);
+        let s3 = std::env::var("S3_ENDPOINT").ok().map(|endpoint| S3Config {
+            endpoint,
+            region: std::env::var("S3_REGION").unwrap_or_else(|_| "us-east-1".into()),
+            access_key: std::env::var("S3_ACCESS_KEY_ID").unwrap_or_default(),
+            secret_key: std::env::var("S3_SECRET_ACCESS_KEY").unwrap_or_default(),
+        });
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            admin_key: Some(ADMIN_KEY.into()),
+            database_url: with_db(&admin_url, &catalog_db),
+            redis_url: std::env::var("REDIS_URL").ok(),
+            s3,
+            otlp_endpoint: None,
+            config_file: None,
+            seed_clients: vec![(CLIENT.into(), tenant_url.clone())],
+            max_body_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(5),
+            pool_max_size: 4,
+            pool_connect_timeout: Duration::from_secs(5),
+            pool_acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(5),
+            max_rows: 100,
+        };
+        tweak(&mut config);
+        let app = athena::runtime::build(config).await.expect("server builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(athena::http::server::serve(listener, app, async {
+            let _ = rx.await;
+        }));
+        TestServer {
+            addr,
+            tenant_url,
+            dbs: vec![catalog_db, tenant_db],
+            admin_url,
+            shutdown: Some(tx),
+            task: Some(task),
+            client: Client::builder(hyper_util::rt::TokioExecutor::new()).build_http(),
+        }
+    }
+
+    pub async fn tenant(&self) -> tokio_postgres::Client {
+        psql(&self.tenant_url).await
+    }
+
+    pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<Value>) -> Reply {
+        let bytes = body.map(|b| Bytes::from(serde_json::to_vec(&b).unwrap())).unwrap_or_default();
+        self.send_raw(method, path, headers, bytes).await
+    }
+
+    pub async fn send_raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Bytes) -> Reply {
+        let mut req = http::Request::builder().method(method).uri(format!("http://{}{}", self.addr, path));
+        if !body.is_empty() {
+            req = req.header("content-type", "application/json");
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = tokio::time::timeout(Duration::from_secs(20), self.client.request(req.body(Full::new(body)).unwrap()))
+            .await
+            .expect("request timed out")
+            .expect("request failed");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        Reply { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send("GET", path, &[], None).await
+    }
+
+    /// Stops the server and drops its databases.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+        let admin = psql(&self.admin_url).await;
+        for db in &self.dbs {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)")).await;
+        }
+    }
+}
