@@ -15,7 +15,8 @@ fn main() {
         .unwrap_or_else(|e| panic!("openapi/openapi.yaml: {e}"));
     let code = athena_codegen::server::generate(&contract)
         .unwrap_or_else(|e| panic!("generating the server API from openapi/openapi.yaml: {e}"));
-    let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("athena_api.rs");
+    let out =
+        Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("athena_api.rs");
     std::fs::write(&out, code).unwrap_or_else(|e| panic!("writing {}: {e}", out.display()));
 
     embed_migrations(&manifest);
@@ -33,13 +34,25 @@ fn embed_migrations(manifest: &str) {
     files.sort();
     let mut out = String::from("/// Catalog migrations: (version, name, sql), in order.\npub static MIGRATIONS: &[(i64, &str, &str)] = &[\n");
     for path in files {
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
         let version: i64 = stem
             .split('_')
             .next()
             .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{}: migration files are named NNNN_name.sql", path.display()));
-        out.push_str(&format!("    ({version}, {stem:?}, include_str!({:?})),\n", path.display().to_string()));
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: migration files are named NNNN_name.sql",
+                    path.display()
+                )
+            });
+        out.push_str(&format!(
+            "    ({version}, {stem:?}, include_str!({:?})),\n",
+            path.display().to_string()
+        ));
     }
     out.push_str("];\n");
     let target = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("migrations.rs");

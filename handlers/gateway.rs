@@ -7,7 +7,6 @@ use crate::gateway::read::{self, ReadQuery};
 use crate::http::payload::Json;
 use crate::http::{ApiError, ApiResult, RequestCx};
 
-
 impl GatewayApi for Handlers {
     async fn post_gateway_fetch(
         &self,
@@ -15,7 +14,10 @@ impl GatewayApi for Handlers {
         params: params::PostGatewayFetch,
         body: models::PostGatewayFetchRequest,
     ) -> ApiResult<responses::PostGatewayFetch> {
-        if params.x_pg_uri.is_some() || params.x_athena_jdbc_url.is_some() || params.x_jdbc_url.is_some() {
+        if params.x_pg_uri.is_some()
+            || params.x_athena_jdbc_url.is_some()
+            || params.x_jdbc_url.is_some()
+        {
             return Err(ApiError::new(
                 crate::http::Code::NotImplemented,
                 "Not implemented",
@@ -26,20 +28,25 @@ impl GatewayApi for Handlers {
         let query = fetch_query(&body, strip_nulls_header(&cx))?;
         let rows = read::run(&tenant, &query, self.config.max_rows).await?;
         let message = format!("Fetched {} rows", rows.len());
-        Ok(responses::PostGatewayFetch::Ok(Json::new(models::PostGatewayFetchResponse200 {
-            cache_key: None,
-            data: rows,
-            message: Some(message),
-            post_processing: Default::default(),
-            status: Some(models::PostGatewayFetchResponse200Status::Success),
-        })))
+        Ok(responses::PostGatewayFetch::Ok(Json::new(
+            models::PostGatewayFetchResponse200 {
+                cache_key: None,
+                data: rows,
+                message: Some(message),
+                post_processing: Default::default(),
+                status: Some(models::PostGatewayFetchResponse200Status::Success),
+            },
+        )))
     }
 }
 
 /// The legacy fetch body: `table_name` (optionally qualified or with
 /// `schema_name`), `columns`, `conditions` (`eq_column` = `eq_value`),
 /// `limit`/`offset`.
-fn fetch_query(body: &models::PostGatewayFetchRequest, strip_header: Option<bool>) -> Result<ReadQuery, DomainError> {
+fn fetch_query(
+    body: &models::PostGatewayFetchRequest,
+    strip_header: Option<bool>,
+) -> Result<ReadQuery, DomainError> {
     let table = body
         .table_name
         .as_deref()
@@ -49,9 +56,12 @@ fn fetch_query(body: &models::PostGatewayFetchRequest, strip_header: Option<bool
     let columns = match &body.columns {
         None => None,
         Some(models::PostGatewayFetchRequestColumns::Array(cols)) => Some(cols.clone()),
-        Some(models::PostGatewayFetchRequestColumns::String(s)) => {
-            Some(s.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect())
-        }
+        Some(models::PostGatewayFetchRequestColumns::String(s)) => Some(
+            s.split(',')
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .collect(),
+        ),
     };
     let mut filters = Vec::new();
     for c in &body.conditions {
@@ -63,7 +73,11 @@ fn fetch_query(body: &models::PostGatewayFetchRequest, strip_header: Option<bool
             Some(v) => FilterValue::Text(v.clone()),
             None => FilterValue::Null,
         };
-        filters.push(Filter { column, op: Operator::Eq, value });
+        filters.push(Filter {
+            column,
+            op: Operator::Eq,
+            value,
+        });
     }
     if let Some(limit) = body.limit {
         if limit < 0 {
@@ -81,4 +95,3 @@ fn fetch_query(body: &models::PostGatewayFetchRequest, strip_header: Option<bool
         strip_nulls: body.strip_nulls.or(strip_header).unwrap_or(false),
     })
 }
-

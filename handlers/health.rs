@@ -16,7 +16,10 @@ impl HealthApi for Handlers {
         let postgres = probe_postgres(self.tenants.catalog()).await;
         let mut routes: Vec<models::GetRootResponse200RoutesItem> = Vec::new();
         for meta in crate::api::operations::OPERATIONS.iter() {
-            match routes.iter_mut().find(|r| r.path.as_deref() == Some(meta.path)) {
+            match routes
+                .iter_mut()
+                .find(|r| r.path.as_deref() == Some(meta.path))
+            {
                 Some(r) => r.methods.push(meta.method.to_string()),
                 None => routes.push(models::GetRootResponse200RoutesItem {
                     methods: vec![meta.method.to_string()],
@@ -25,19 +28,24 @@ impl HealthApi for Handlers {
                 }),
             }
         }
-        Ok(responses::GetRoot::Ok(Json::new(models::GetRootResponse200 {
-            athena_api: Some("online".into()),
-            athena_deadpool: Some(online(postgres.status == "up")),
-            athena_scylladb: Some(models::GetRootResponse200AthenaScylladb::Offline),
-            cargo_toml_version: Some(VERSION.into()),
-            message: Some("athena is online".into()),
-            routes,
-            version: Some(VERSION.into()),
-        })))
+        Ok(responses::GetRoot::Ok(Json::new(
+            models::GetRootResponse200 {
+                athena_api: Some("online".into()),
+                athena_deadpool: Some(online(postgres.status == "up")),
+                athena_scylladb: Some(models::GetRootResponse200AthenaScylladb::Offline),
+                cargo_toml_version: Some(VERSION.into()),
+                message: Some("athena is online".into()),
+                routes,
+                version: Some(VERSION.into()),
+            },
+        )))
     }
 
     async fn get_ping(&self, _cx: RequestCx) -> ApiResult<responses::GetPing> {
-        Ok(responses::GetPing::Ok(Binary::new("text/plain; charset=utf-8", "pong")))
+        Ok(responses::GetPing::Ok(Binary::new(
+            "text/plain; charset=utf-8",
+            "pong",
+        )))
     }
 
     async fn get_health(&self, _cx: RequestCx) -> ApiResult<responses::GetHealth> {
@@ -54,7 +62,14 @@ impl HealthApi for Handlers {
             cargo_toml_version: Some(VERSION.into()),
             gateway_auth_store: Some(online(postgres.status == "up")),
             gateway_benchmark_client: None,
-            message: Some(if healthy { "athena is online" } else { "athena is degraded" }.into()),
+            message: Some(
+                if healthy {
+                    "athena is online"
+                } else {
+                    "athena is degraded"
+                }
+                .into(),
+            ),
             provisioning: Some(models::GetHealthResponse200Provisioning {
                 local_docker: Some(models::GetHealthResponse200ProvisioningLocalDocker {
                     available: Some(false),
@@ -79,11 +94,20 @@ impl HealthApi for Handlers {
         let mut series = Vec::new();
         for (client, total, idle) in pools {
             let client = client.replace(['"', '\\', '\n'], "_");
-            series.push((format!("client=\"{client}\",state=\"idle\""), f64::from(idle)));
-            series.push((format!("client=\"{client}\",state=\"active\""), f64::from(total.saturating_sub(idle))));
+            series.push((
+                format!("client=\"{client}\",state=\"idle\""),
+                f64::from(idle),
+            ));
+            series.push((
+                format!("client=\"{client}\",state=\"active\""),
+                f64::from(total.saturating_sub(idle)),
+            ));
         }
         let catalog = self.tenants.catalog().state();
-        series.push(("client=\"catalog\",state=\"idle\"".into(), f64::from(catalog.idle_connections)));
+        series.push((
+            "client=\"catalog\",state=\"idle\"".into(),
+            f64::from(catalog.idle_connections),
+        ));
         series.push((
             "client=\"catalog\",state=\"active\"".into(),
             f64::from(catalog.connections.saturating_sub(catalog.idle_connections)),
@@ -92,10 +116,21 @@ impl HealthApi for Handlers {
         let text = self.metrics.render(
             VERSION,
             &[
-                ("athena_db_pool_connections", "Pooled PostgreSQL connections by client and state.", series),
-                ("athena_process_uptime_seconds", "Seconds since the server started.", uptime),
+                (
+                    "athena_db_pool_connections",
+                    "Pooled PostgreSQL connections by client and state.",
+                    series,
+                ),
+                (
+                    "athena_process_uptime_seconds",
+                    "Seconds since the server started.",
+                    uptime,
+                ),
             ],
         );
-        Ok(responses::GetMetrics::Ok(Binary::new("text/plain; version=0.0.4; charset=utf-8", text)))
+        Ok(responses::GetMetrics::Ok(Binary::new(
+            "text/plain; version=0.0.4; charset=utf-8",
+            text,
+        )))
     }
 }

@@ -22,11 +22,22 @@ impl RegistryApi for Handlers {
                 }))
             })
             .collect();
-        Ok(responses::GetRouterRegistry::Ok(Json::new(models::GetRouterRegistryResponse200(routes))))
+        Ok(responses::GetRouterRegistry::Ok(Json::new(
+            models::GetRouterRegistryResponse200(routes),
+        )))
     }
 
-    async fn get_registry(&self, _cx: RequestCx, _params: params::GetRegistry) -> ApiResult<responses::GetRegistry> {
-        let conn = self.tenants.catalog().get().await.map_err(DomainError::from)?;
+    async fn get_registry(
+        &self,
+        _cx: RequestCx,
+        _params: params::GetRegistry,
+    ) -> ApiResult<responses::GetRegistry> {
+        let conn = self
+            .tenants
+            .catalog()
+            .get()
+            .await
+            .map_err(DomainError::from)?;
         let rows = conn
             .query(
                 "SELECT json_build_object('api_registry_id', api_registry_id, 'name', name, 'base_url', base_url,
@@ -41,21 +52,44 @@ impl RegistryApi for Handlers {
             .map(|r| serde_json::from_str::<Map<String, Value>>(&r.get::<_, String>(0)))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| DomainError::Internal(e.to_string()))?;
-        Ok(responses::GetRegistry::Ok(Json::new(models::GetRegistryResponse200(entries))))
+        Ok(responses::GetRegistry::Ok(Json::new(
+            models::GetRegistryResponse200(entries),
+        )))
     }
 
     async fn get_openapi_yaml(&self, _cx: RequestCx) -> ApiResult<responses::GetOpenapiYaml> {
-        Ok(responses::GetOpenapiYaml::Ok(Binary::new("application/yaml", CONTRACT)))
+        Ok(responses::GetOpenapiYaml::Ok(Binary::new(
+            "application/yaml",
+            CONTRACT,
+        )))
     }
 
-    async fn get_openapi_wss_yaml(&self, _cx: RequestCx) -> ApiResult<responses::GetOpenapiWssYaml> {
+    async fn get_openapi_wss_yaml(
+        &self,
+        _cx: RequestCx,
+    ) -> ApiResult<responses::GetOpenapiWssYaml> {
         static WSS: std::sync::LazyLock<String> = std::sync::LazyLock::new(wss_contract);
-        Ok(responses::GetOpenapiWssYaml::Ok(Binary::new("application/yaml", WSS.clone())))
+        Ok(responses::GetOpenapiWssYaml::Ok(Binary::new(
+            "application/yaml",
+            WSS.clone(),
+        )))
     }
 
-    async fn get_docs(&self, _cx: RequestCx) -> ApiResult<responses::GetDocs> {
+    async fn get_docs(&self, cx: RequestCx) -> ApiResult<responses::GetDocs> {
+        // The contract's Location is an absolute URI; the page is served here.
+        let host = cx
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| {
+                h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+            })
+            .unwrap_or("127.0.0.1");
+        let location = HeaderValue::from_str(&format!("http://{host}{DOCS_PAGE_PATH}"))
+            .unwrap_or(HeaderValue::from_static(DOCS_PAGE_PATH));
         Ok(responses::GetDocs::PermanentRedirect(
-            NoBody::default().with_header(header::LOCATION, HeaderValue::from_static(DOCS_PAGE_PATH)),
+            NoBody::default().with_header(header::LOCATION, location),
         ))
     }
 }
@@ -84,7 +118,9 @@ impl Handlers {
             env!("CARGO_PKG_VERSION")
         );
         let mut response = Binary::new("text/html; charset=utf-8", page);
-        response.headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        response
+            .headers
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         crate::http::payload::Payload::into_http(response, http::StatusCode::OK)
     }
 }
@@ -97,7 +133,9 @@ fn obj(v: Value) -> Map<String, Value> {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// The WebSocket gateway contract: the contract's `/wss/*` paths with its
@@ -108,7 +146,10 @@ fn wss_contract() -> String {
         paths.retain(|p, _| p.starts_with("/wss"));
     }
     if let Some(info) = doc.get_mut("info").and_then(Value::as_object_mut) {
-        info.insert("title".into(), Value::String("Athena RS WebSocket gateway".into()));
+        info.insert(
+            "title".into(),
+            Value::String("Athena RS WebSocket gateway".into()),
+        );
     }
     serde_yaml::to_string(&doc).unwrap_or_default()
 }

@@ -12,7 +12,11 @@ use http::{header, HeaderValue};
 const RESERVED: [&str; 6] = ["select", "limit", "offset", "order", "or", "api_key"];
 
 impl RestApi for Handlers {
-    async fn get_rest_v1_by_table(&self, cx: RequestCx, params: params::GetRestV1ByTable) -> ApiResult<responses::GetRestV1ByTable> {
+    async fn get_rest_v1_by_table(
+        &self,
+        cx: RequestCx,
+        params: params::GetRestV1ByTable,
+    ) -> ApiResult<responses::GetRestV1ByTable> {
         let tenant = self.tenant(Some(&params.x_athena_client)).await?;
         if params.or.is_some() {
             return Err(DomainError::Invalid("`or` filters are not supported yet".into()).into());
@@ -34,9 +38,17 @@ impl RestApi for Handlers {
         let query = ReadQuery {
             schema,
             table,
-            columns: params.select.as_deref().map(|s| s.split(',').map(|c| c.trim().to_string()).collect()),
+            columns: params
+                .select
+                .as_deref()
+                .map(|s| s.split(',').map(|c| c.trim().to_string()).collect()),
             filters,
-            order: params.order.as_deref().map(parse_order).transpose()?.unwrap_or_default(),
+            order: params
+                .order
+                .as_deref()
+                .map(parse_order)
+                .transpose()?
+                .unwrap_or_default(),
             limit,
             offset,
             strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
@@ -65,7 +77,11 @@ fn parse_filter(key: &str, value: &str) -> Result<Filter, DomainError> {
                 Operator::Like | Operator::ILike => FilterValue::Text(value.replace('*', "%")),
                 _ => FilterValue::Text(value.to_string()),
             };
-            return Ok(Filter { column: column.to_string(), op, value });
+            return Ok(Filter {
+                column: column.to_string(),
+                op,
+                value,
+            });
         }
     }
     Filter::from_postgrest(key, value)
@@ -78,14 +94,22 @@ fn parse_order(s: &str) -> Result<Vec<Order>, DomainError> {
         .map(|part| {
             let mut pieces = part.trim().split('.');
             let column = pieces.next().unwrap_or_default().to_string();
-            let mut order = Order { column, descending: false, nulls_first: None };
+            let mut order = Order {
+                column,
+                descending: false,
+                nulls_first: None,
+            };
             for modifier in pieces {
                 match modifier {
                     "asc" => order.descending = false,
                     "desc" => order.descending = true,
                     "nullsfirst" => order.nulls_first = Some(true),
                     "nullslast" => order.nulls_first = Some(false),
-                    other => return Err(DomainError::Invalid(format!("unknown order modifier `{other}`"))),
+                    other => {
+                        return Err(DomainError::Invalid(format!(
+                            "unknown order modifier `{other}`"
+                        )))
+                    }
                 }
             }
             Ok(order)
@@ -98,7 +122,10 @@ fn parse_range(s: &str) -> Result<(i64, i64), DomainError> {
     let spec = s.trim().strip_prefix("items=").unwrap_or(s.trim());
     let bad = || DomainError::Invalid(format!("Range `{s}` must look like items=start-end"));
     let (a, b) = spec.split_once('-').ok_or_else(bad)?;
-    let (a, b): (i64, i64) = (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
+    let (a, b): (i64, i64) = (
+        a.trim().parse().map_err(|_| bad())?,
+        b.trim().parse().map_err(|_| bad())?,
+    );
     if a < 0 || b < a {
         return Err(bad());
     }
@@ -114,14 +141,20 @@ mod tests {
         let a = parse_filter("id", "eq.5").unwrap();
         let b = parse_filter("id.eq", "5").unwrap();
         assert_eq!(a, b);
-        assert_eq!(parse_filter("name.in", "a,b").unwrap().value, FilterValue::List(vec!["a".into(), "b".into()]));
+        assert_eq!(
+            parse_filter("name.in", "a,b").unwrap().value,
+            FilterValue::List(vec!["a".into(), "b".into()])
+        );
         assert!(parse_filter("id", "5").is_err());
     }
 
     #[test]
     fn order_and_range() {
         let o = parse_order("id.desc.nullslast,name").unwrap();
-        assert_eq!((o[0].descending, o[0].nulls_first, o[1].descending), (true, Some(false), false));
+        assert_eq!(
+            (o[0].descending, o[0].nulls_first, o[1].descending),
+            (true, Some(false), false)
+        );
         assert!(parse_order("id.sideways").is_err());
         assert_eq!(parse_range("items=0-24").unwrap(), (0, 24));
         assert!(parse_range("items=5-1").is_err());

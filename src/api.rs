@@ -10,7 +10,12 @@ mod tests {
     use crate::http::router::{Match, Router};
 
     fn router() -> Router<usize> {
-        Router::new(OPERATIONS.iter().enumerate().map(|(i, m)| (m.method, m.path, i)))
+        Router::new(
+            OPERATIONS
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (m.method, m.path, i)),
+        )
     }
 
     /// A concrete path for a template, with every `{param}` filled.
@@ -27,7 +32,12 @@ mod tests {
         let r = router();
         assert_eq!(OPERATIONS.len(), 290);
         for (i, m) in OPERATIONS.iter().enumerate() {
-            let path = m.path.split('/').map(|s| if s.starts_with('{') { "x-value" } else { s }).collect::<Vec<_>>().join("/");
+            let path = m
+                .path
+                .split('/')
+                .map(|s| if s.starts_with('{') { "x-value" } else { s })
+                .collect::<Vec<_>>()
+                .join("/");
             match r.route(m.method, if path.is_empty() { "/" } else { &path }) {
                 Match::Found { value, .. } => {
                     // A literal sibling may legitimately win for the filler
@@ -47,11 +57,18 @@ mod tests {
         assert!(!LITERAL_PARAM_PAIRS.is_empty());
         for (literal, param) in LITERAL_PARAM_PAIRS {
             let path = concrete(literal);
-            let methods: Vec<&str> = OPERATIONS.iter().filter(|m| m.path == *literal).map(|m| m.method).collect();
+            let methods: Vec<&str> = OPERATIONS
+                .iter()
+                .filter(|m| m.path == *literal)
+                .map(|m| m.method)
+                .collect();
             for method in methods {
                 match r.route(method, &path) {
                     Match::Found { template, .. } => {
-                        assert_eq!(template, *literal, "{method} {path} must not be captured by {param}")
+                        assert_eq!(
+                            template, *literal,
+                            "{method} {path} must not be captured by {param}"
+                        )
                     }
                     _ => panic!("{method} {path} is not routed"),
                 }
@@ -73,7 +90,10 @@ mod tests {
                     let concrete = concrete(path);
                     let m = method.to_uppercase();
                     assert!(
-                        matches!(r.route(&m, if concrete.is_empty() { "/" } else { &concrete }), Match::Found { .. }),
+                        matches!(
+                            r.route(&m, if concrete.is_empty() { "/" } else { &concrete }),
+                            Match::Found { .. }
+                        ),
                         "1.3.0 operation {m} {path} is not routed"
                     );
                 }

@@ -17,15 +17,25 @@ pub fn presented_key<'a>(headers: &'a HeaderMap, query: &'a [(String, String)]) 
             }
         }
     }
-    if let Some(v) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        if let Some(token) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
+    if let Some(v) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        if let Some(token) = v
+            .strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+        {
             let token = token.trim();
             if !token.is_empty() {
                 return Some(token);
             }
         }
     }
-    query.iter().find(|(k, _)| k == "api_key").map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+    query
+        .iter()
+        .find(|(k, _)| k == "api_key")
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
 }
 
 pub struct Auth {
@@ -35,12 +45,16 @@ pub struct Auth {
 impl Auth {
     /// `admin_key` is `ATHENA_KEY_12`; unset or empty refuses every admin call.
     pub fn new(admin_key: Option<String>) -> Self {
-        Auth { admin_key: admin_key.filter(|k| !k.is_empty()) }
+        Auth {
+            admin_key: admin_key.filter(|k| !k.is_empty()),
+        }
     }
 
     pub fn require_admin(&self, presented: Option<&str>) -> Result<(), ApiError> {
         let Some(expected) = &self.admin_key else {
-            return Err(ApiError::unauthorized("the admin API is disabled: ATHENA_KEY_12 is not configured"));
+            return Err(ApiError::unauthorized(
+                "the admin API is disabled: ATHENA_KEY_12 is not configured",
+            ));
         };
         match presented {
             None => Err(ApiError::unauthorized("the static admin key is required")),
@@ -77,7 +91,10 @@ mod tests {
             ("authorization", "Bearer k"),
         ] {
             let mut h = HeaderMap::new();
-            h.insert(http::HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_static(value));
+            h.insert(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static(value),
+            );
             assert_eq!(presented_key(&h, &[]), Some("k"), "{name}");
         }
         let q = vec![("api_key".to_string(), "k".to_string())];
@@ -88,7 +105,9 @@ mod tests {
     #[test]
     fn admin_key_fails_closed() {
         assert!(Auth::new(None).require_admin(Some("x")).is_err());
-        assert!(Auth::new(Some(String::new())).require_admin(Some("")).is_err());
+        assert!(Auth::new(Some(String::new()))
+            .require_admin(Some(""))
+            .is_err());
         let auth = Auth::new(Some("secret".into()));
         assert!(auth.require_admin(Some("secret")).is_ok());
         assert!(auth.require_admin(Some("secret2")).is_err());
@@ -99,7 +118,11 @@ mod tests {
     #[test]
     fn constant_time_eq_matches_eq() {
         for (a, b) in [("", ""), ("a", "a"), ("a", "b"), ("ab", "a"), ("", "a")] {
-            assert_eq!(constant_time_eq(a.as_bytes(), b.as_bytes()), a == b, "{a:?} {b:?}");
+            assert_eq!(
+                constant_time_eq(a.as_bytes(), b.as_bytes()),
+                a == b,
+                "{a:?} {b:?}"
+            );
         }
     }
 }

@@ -47,13 +47,18 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 fn number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, ConfigError> {
     match var(name) {
         None => Ok(default),
-        Some(v) => v.parse().map_err(|_| ConfigError(format!("{name}={v:?} is not a valid number"))),
+        Some(v) => v
+            .parse()
+            .map_err(|_| ConfigError(format!("{name}={v:?} is not a valid number"))),
     }
 }
 
@@ -64,24 +69,31 @@ fn millis(name: &str, default: u64) -> Result<Duration, ConfigError> {
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
         let listen = match var("ATHENA_LISTEN_ADDR") {
-            Some(addr) => addr.parse().map_err(|_| ConfigError(format!("ATHENA_LISTEN_ADDR={addr:?} is not host:port")))?,
+            Some(addr) => addr.parse().map_err(|_| {
+                ConfigError(format!("ATHENA_LISTEN_ADDR={addr:?} is not host:port"))
+            })?,
             None => {
                 let port: u16 = number("PORT", 4052)?;
                 SocketAddr::from(([127, 0, 0, 1], port))
             }
         };
         let database_url = var("DATABASE_URL").ok_or_else(|| {
-            ConfigError("DATABASE_URL is required (the catalog database); `make serve` starts a local one".into())
+            ConfigError(
+                "DATABASE_URL is required (the catalog database); `make serve` starts a local one"
+                    .into(),
+            )
         })?;
         let s3 = match var("S3_ENDPOINT") {
             None => None,
             Some(endpoint) => Some(S3Config {
                 endpoint,
                 region: var("S3_REGION").unwrap_or_else(|| "us-east-1".into()),
-                access_key: var("S3_ACCESS_KEY_ID")
-                    .ok_or_else(|| ConfigError("S3_ACCESS_KEY_ID is required with S3_ENDPOINT".into()))?,
-                secret_key: var("S3_SECRET_ACCESS_KEY")
-                    .ok_or_else(|| ConfigError("S3_SECRET_ACCESS_KEY is required with S3_ENDPOINT".into()))?,
+                access_key: var("S3_ACCESS_KEY_ID").ok_or_else(|| {
+                    ConfigError("S3_ACCESS_KEY_ID is required with S3_ENDPOINT".into())
+                })?,
+                secret_key: var("S3_SECRET_ACCESS_KEY").ok_or_else(|| {
+                    ConfigError("S3_SECRET_ACCESS_KEY is required with S3_ENDPOINT".into())
+                })?,
             }),
         };
         let seed_clients = match var("ATHENA_CLIENTS") {
@@ -93,7 +105,12 @@ impl Config {
                 .map(|pair| {
                     pair.split_once('=')
                         .map(|(n, u)| (n.trim().to_string(), u.trim().to_string()))
-                        .ok_or_else(|| ConfigError(format!("ATHENA_CLIENTS entry {:?} is not name=uri", redact(pair))))
+                        .ok_or_else(|| {
+                            ConfigError(format!(
+                                "ATHENA_CLIENTS entry {:?} is not name=uri",
+                                redact(pair)
+                            ))
+                        })
                 })
                 .collect::<Result<_, _>>()?,
         };
@@ -141,7 +158,10 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact("host=h password=x"), "<redacted connection string>");
         assert_eq!(redact("a=postgres://u:p@h/d"), "a=postgres://u:***@h/d");

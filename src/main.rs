@@ -35,7 +35,14 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!("athena {} listening on http://{}", env!("CARGO_PKG_VERSION"), listener.local_addr().map(|a| a.to_string()).unwrap_or_default());
+    tracing::info!(
+        "athena {} listening on http://{}",
+        env!("CARGO_PKG_VERSION"),
+        listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default()
+    );
     serve(listener, app, shutdown_signal()).await;
     telemetry.shutdown();
     ExitCode::SUCCESS

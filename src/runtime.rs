@@ -29,15 +29,25 @@ struct ConfigClient {
 
 fn config_file_clients(path: &str) -> Result<Vec<(String, String)>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("ATHENA_CONFIG {path}: {e}"))?;
-    let file: ConfigFile = serde_yaml::from_str(&text).map_err(|e| format!("ATHENA_CONFIG {path}: {e}"))?;
+    let file: ConfigFile =
+        serde_yaml::from_str(&text).map_err(|e| format!("ATHENA_CONFIG {path}: {e}"))?;
     file.clients
         .into_iter()
         .map(|c| {
             let uri = match (c.pg_uri, c.pg_uri_env_var) {
                 (Some(uri), _) => uri,
-                (None, Some(var)) => std::env::var(&var)
-                    .map_err(|_| format!("ATHENA_CONFIG: client {} reads {var}, which is not set", c.client_name))?,
-                (None, None) => return Err(format!("ATHENA_CONFIG: client {} has no pg_uri", c.client_name)),
+                (None, Some(var)) => std::env::var(&var).map_err(|_| {
+                    format!(
+                        "ATHENA_CONFIG: client {} reads {var}, which is not set",
+                        c.client_name
+                    )
+                })?,
+                (None, None) => {
+                    return Err(format!(
+                        "ATHENA_CONFIG: client {} has no pg_uri",
+                        c.client_name
+                    ))
+                }
             };
             Ok((c.client_name, uri))
         })
@@ -46,7 +56,8 @@ fn config_file_clients(path: &str) -> Result<Vec<(String, String)>, String> {
 
 /// Connects to the catalog, retrying while it starts (e.g. under `make serve`).
 async fn catalog_pool(config: &Config, settings: PoolSettings) -> Result<db::Pool, String> {
-    let pool = db::pool(&config.database_url, settings).map_err(|e| format!("DATABASE_URL: {e}"))?;
+    let pool =
+        db::pool(&config.database_url, settings).map_err(|e| format!("DATABASE_URL: {e}"))?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match migrate::run(&pool).await {
@@ -74,12 +85,22 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
     let tenants = Arc::new(Tenants::new(catalog, settings));
     if let Some(path) = &config.config_file {
         let clients = config_file_clients(path)?;
-        tenants.seed(&clients, Source::Config).await.map_err(|e| format!("seeding clients: {e}"))?;
+        tenants
+            .seed(&clients, Source::Config)
+            .await
+            .map_err(|e| format!("seeding clients: {e}"))?;
     }
     if !config.seed_clients.is_empty() {
-        tenants.seed(&config.seed_clients, Source::Env).await.map_err(|e| format!("seeding clients: {e}"))?;
+        tenants
+            .seed(&config.seed_clients, Source::Env)
+            .await
+            .map_err(|e| format!("seeding clients: {e}"))?;
     }
-    let redis = config.redis_url.as_deref().map(services::redis_pool).transpose()?;
+    let redis = config
+        .redis_url
+        .as_deref()
+        .map(services::redis_pool)
+        .transpose()?;
     let s3 = config.s3.as_ref().map(S3::new).transpose()?;
     let metrics = Arc::new(Metrics::default());
     let auth = Arc::new(Auth::new(config.admin_key.clone()));

@@ -23,10 +23,17 @@ pub struct S3 {
 
 impl S3 {
     pub fn new(c: &S3Config) -> Result<S3, String> {
-        let region = s3::Region::Custom { region: c.region.clone(), endpoint: c.endpoint.trim_end_matches('/').to_string() };
-        let credentials = s3::creds::Credentials::new(Some(&c.access_key), Some(&c.secret_key), None, None, None)
-            .map_err(|e| format!("S3 credentials: {e}"))?;
-        Ok(S3 { region, credentials })
+        let region = s3::Region::Custom {
+            region: c.region.clone(),
+            endpoint: c.endpoint.trim_end_matches('/').to_string(),
+        };
+        let credentials =
+            s3::creds::Credentials::new(Some(&c.access_key), Some(&c.secret_key), None, None, None)
+                .map_err(|e| format!("S3 credentials: {e}"))?;
+        Ok(S3 {
+            region,
+            credentials,
+        })
     }
 }
 
@@ -42,7 +49,11 @@ pub struct Probe {
 
 impl Probe {
     fn not_configured() -> Probe {
-        Probe { status: "not_configured", latency_ms: None, error: None }
+        Probe {
+            status: "not_configured",
+            latency_ms: None,
+            error: None,
+        }
     }
 
     async fn run<F, E>(check: F) -> Probe
@@ -52,9 +63,21 @@ impl Probe {
     {
         let started = std::time::Instant::now();
         match tokio::time::timeout(PROBE_TIMEOUT, check).await {
-            Ok(Ok(())) => Probe { status: "up", latency_ms: Some(started.elapsed().as_millis() as u64), error: None },
-            Ok(Err(e)) => Probe { status: "down", latency_ms: None, error: Some(e.to_string()) },
-            Err(_) => Probe { status: "down", latency_ms: None, error: Some("timed out".into()) },
+            Ok(Ok(())) => Probe {
+                status: "up",
+                latency_ms: Some(started.elapsed().as_millis() as u64),
+                error: None,
+            },
+            Ok(Err(e)) => Probe {
+                status: "down",
+                latency_ms: None,
+                error: Some(e.to_string()),
+            },
+            Err(_) => Probe {
+                status: "down",
+                latency_ms: None,
+                error: Some("timed out".into()),
+            },
         }
     }
 }
@@ -62,26 +85,42 @@ impl Probe {
 pub async fn probe_postgres(pool: &Pool) -> Probe {
     Probe::run(async {
         let conn = pool.get().await.map_err(|e| e.to_string())?;
-        conn.simple_query("SELECT 1").await.map_err(|e| e.to_string())?;
+        conn.simple_query("SELECT 1")
+            .await
+            .map_err(|e| e.to_string())?;
         Ok::<_, String>(())
     })
     .await
 }
 
 pub async fn probe_redis(pool: Option<&deadpool_redis::Pool>) -> Probe {
-    let Some(pool) = pool else { return Probe::not_configured() };
+    let Some(pool) = pool else {
+        return Probe::not_configured();
+    };
     Probe::run(async {
         let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-        let pong: String = deadpool_redis::redis::cmd("PING").query_async(&mut conn).await.map_err(|e| e.to_string())?;
-        if pong == "PONG" { Ok(()) } else { Err(format!("unexpected PING reply {pong:?}")) }
+        let pong: String = deadpool_redis::redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        if pong == "PONG" {
+            Ok(())
+        } else {
+            Err(format!("unexpected PING reply {pong:?}"))
+        }
     })
     .await
 }
 
 pub async fn probe_s3(s3: Option<&S3>) -> Probe {
-    let Some(s3) = s3 else { return Probe::not_configured() };
+    let Some(s3) = s3 else {
+        return Probe::not_configured();
+    };
     Probe::run(async {
-        s3::Bucket::list_buckets(s3.region.clone(), s3.credentials.clone()).await.map(|_| ()).map_err(|e| e.to_string())
+        s3::Bucket::list_buckets(s3.region.clone(), s3.credentials.clone())
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     })
     .await
 }

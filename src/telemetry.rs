@@ -7,6 +7,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
 
 /// Keep it alive for the process; `shutdown` flushes pending spans.
 pub struct Telemetry {
@@ -25,7 +26,12 @@ impl Telemetry {
 
 pub fn init(otlp_endpoint: Option<&str>) -> Result<Telemetry, String> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
+    // RUST_LOG filters the log output only: request spans are exported at
+    // INFO whatever the log level.
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_filter(filter);
     let provider = match otlp_endpoint {
         None => None,
         Some(endpoint) => {
@@ -35,15 +41,23 @@ pub fn init(otlp_endpoint: Option<&str>) -> Result<Telemetry, String> {
                 .with_endpoint(url)
                 .build()
                 .map_err(|e| format!("OTEL_EXPORTER_OTLP_ENDPOINT: {e}"))?;
-            let resource = opentelemetry_sdk::Resource::builder().with_service_name("athena").build();
-            Some(SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build())
+            let resource = opentelemetry_sdk::Resource::builder()
+                .with_service_name("athena")
+                .build();
+            Some(
+                SdkTracerProvider::builder()
+                    .with_batch_exporter(exporter)
+                    .with_resource(resource)
+                    .build(),
+            )
         }
     };
-    let otel = provider
-        .as_ref()
-        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("athena")));
+    let otel = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer("athena"))
+            .with_filter(tracing_subscriber::filter::LevelFilter::INFO)
+    });
     tracing_subscriber::registry()
-        .with(filter)
         .with(fmt)
         .with(otel)
         .try_init()

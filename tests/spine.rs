@@ -14,7 +14,17 @@ async fn health_reports_each_dependency() {
     let v = r.json();
     assert_eq!(v["dependencies"]["postgres"]["status"], "up", "{v}");
     for dep in ["redis", "s3"] {
-        let expected = if std::env::var(if dep == "redis" { "REDIS_URL" } else { "S3_ENDPOINT" }).is_ok() { "up" } else { "not_configured" };
+        let expected = if std::env::var(if dep == "redis" {
+            "REDIS_URL"
+        } else {
+            "S3_ENDPOINT"
+        })
+        .is_ok()
+        {
+            "up"
+        } else {
+            "not_configured"
+        };
         assert_eq!(v["dependencies"][dep]["status"], expected, "{dep}: {v}");
     }
     assert_eq!(v["status"], "ok");
@@ -45,23 +55,50 @@ async fn envelope_for_errors_before_any_handler() {
     assert_eq!(r.headers["allow"], "GET");
     r.envelope();
 
-    let r = s.send_raw("POST", "/gateway/fetch", &[("x-athena-client", CLIENT)], "{not json".into()).await;
+    let r = s
+        .send_raw(
+            "POST",
+            "/gateway/fetch",
+            &[("x-athena-client", CLIENT)],
+            "{not json".into(),
+        )
+        .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.envelope()["code"], "invalid_json");
 
-    let r = s.send("POST", "/gateway/fetch", &[("x-athena-client", CLIENT)], Some(json!({"limit": "ten"}))).await;
+    let r = s
+        .send(
+            "POST",
+            "/gateway/fetch",
+            &[("x-athena-client", CLIENT)],
+            Some(json!({"limit": "ten"})),
+        )
+        .await;
     assert_eq!(r.status, 400);
-    assert!(r.envelope()["error"].as_str().unwrap().contains("limit"), "the error names the field");
+    assert!(
+        r.envelope()["error"].as_str().unwrap().contains("limit"),
+        "the error names the field"
+    );
 
     let big = "x".repeat(70 * 1024);
-    let r = s.send("POST", "/gateway/fetch", &[], Some(json!({ "table_name": big }))).await;
+    let r = s
+        .send(
+            "POST",
+            "/gateway/fetch",
+            &[],
+            Some(json!({ "table_name": big })),
+        )
+        .await;
     assert_eq!(r.status, 413);
     assert_eq!(r.envelope()["code"], "payload_too_large");
 
     // A required header missing is a 400 naming it.
     let r = s.get("/rest/v1/items").await;
     assert_eq!(r.status, 400);
-    assert!(r.envelope()["error"].as_str().unwrap().contains("X-Athena-Client"));
+    assert!(r.envelope()["error"]
+        .as_str()
+        .unwrap()
+        .contains("X-Athena-Client"));
     s.stop().await;
 }
 
@@ -71,22 +108,30 @@ async fn admin_surface_fails_closed_and_unbuilt_operations_say_so() {
     let r = s.get("/admin/clients").await;
     assert_eq!(r.status, 401, "no key");
     r.envelope();
-    let r = s.send("GET", "/admin/clients", &[("x-athena-key", "wrong")], None).await;
+    let r = s
+        .send("GET", "/admin/clients", &[("x-athena-key", "wrong")], None)
+        .await;
     assert_eq!(r.status, 401, "wrong key");
     for header in ["x-athena-key", "apikey", "x-api-key"] {
-        let r = s.send("GET", "/admin/clients", &[(header, ADMIN_KEY)], None).await;
+        let r = s
+            .send("GET", "/admin/clients", &[(header, ADMIN_KEY)], None)
+            .await;
         assert_eq!(r.status, 501, "{header}");
         assert_eq!(r.envelope()["code"], "not_implemented");
     }
     let bearer = format!("Bearer {ADMIN_KEY}");
-    let r = s.send("GET", "/admin/clients", &[("authorization", &bearer)], None).await;
+    let r = s
+        .send("GET", "/admin/clients", &[("authorization", &bearer)], None)
+        .await;
     assert_eq!(r.status, 501);
     let r = s.get(&format!("/admin/clients?api_key={ADMIN_KEY}")).await;
     assert_eq!(r.status, 501);
     s.stop().await;
 
     let s = TestServer::start_with(|c| c.admin_key = None).await;
-    let r = s.send("GET", "/admin/clients", &[("x-athena-key", "")], None).await;
+    let r = s
+        .send("GET", "/admin/clients", &[("x-athena-key", "")], None)
+        .await;
     assert_eq!(r.status, 401, "unset ATHENA_KEY_12 refuses everything");
     s.stop().await;
 }
@@ -109,11 +154,17 @@ async fn system_routes() {
 
     let r = s.get("/openapi-wss.yaml").await;
     let doc: serde_yaml::Value = serde_yaml::from_slice(&r.body).unwrap();
-    assert!(doc["paths"].as_mapping().unwrap().keys().all(|k| k.as_str().unwrap().starts_with("/wss")));
+    assert!(doc["paths"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .all(|k| k.as_str().unwrap().starts_with("/wss")));
 
     let r = s.get("/docs").await;
     assert_eq!(r.status, 308);
-    let page = s.get(r.headers["location"].to_str().unwrap()).await;
+    let location = r.headers["location"].to_str().unwrap();
+    assert_eq!(location, format!("http://{}/docs/index.html", s.addr));
+    let page = s.get("/docs/index.html").await;
     assert_eq!(page.status, 200);
     assert!(page.text().contains("post_gateway_fetch") && !page.text().contains("https://cdn"));
 
@@ -123,14 +174,22 @@ async fn system_routes() {
     let r = s.get("/registry").await;
     assert_eq!(r.json(), json!([]));
 
-    let r = s.send("GET", "/ping", &[("x-request-id", "abc-123")], None).await;
+    let r = s
+        .send("GET", "/ping", &[("x-request-id", "abc-123")], None)
+        .await;
     assert_eq!(r.headers["x-request-id"], "abc-123");
     let r = s.get("/ping").await;
     assert_eq!(r.headers["x-request-id"].len(), 36, "a UUID is generated");
 
     let metrics = s.get("/metrics").await.text();
-    assert!(metrics.contains("route=\"/ping\",operation=\"get_ping\""), "{metrics}");
-    assert!(!metrics.contains("/definitely"), "raw paths never become labels");
+    assert!(
+        metrics.contains("route=\"/ping\",operation=\"get_ping\""),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("/definitely"),
+        "raw paths never become labels"
+    );
     s.stop().await;
 }
 
@@ -154,10 +213,15 @@ async fn gateway_fetch_reads_rows_from_the_tenant() {
     let h = [("x-athena-client", CLIENT)];
 
     let r = s
-        .send("POST", "/gateway/fetch", &h, Some(json!({
-            "table_name": "items", "columns": ["id", "name"],
-            "conditions": [{"eq_column": "name", "eq_value": "beta"}]
-        })))
+        .send(
+            "POST",
+            "/gateway/fetch",
+            &h,
+            Some(json!({
+                "table_name": "items", "columns": ["id", "name"],
+                "conditions": [{"eq_column": "name", "eq_value": "beta"}]
+            })),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
@@ -170,7 +234,14 @@ async fn gateway_fetch_reads_rows_from_the_tenant() {
         "table_name": "public.items", "columns": "*", "conditions": [{"eq_column": "score", "eq_value": "30"}]
     }))).await;
     assert_eq!(r.json()["data"][0]["name"], "gamma");
-    let r = s.send("POST", "/gateway/fetch", &h, Some(json!({"table_name": "items", "limit": 1, "offset": 1}))).await;
+    let r = s
+        .send(
+            "POST",
+            "/gateway/fetch",
+            &h,
+            Some(json!({"table_name": "items", "limit": 1, "offset": 1})),
+        )
+        .await;
     assert_eq!(r.json()["data"].as_array().unwrap().len(), 1);
 
     // Empty result still has `data: []`; X-Strip-Nulls drops null fields.
@@ -185,7 +256,12 @@ async fn gateway_fetch_reads_rows_from_the_tenant() {
         "schema_name": "app", "table_name": "we\"ird; table", "columns": ["select", "naïve col"],
         "conditions": [{"eq_column": "select", "eq_value": "2"}]
     }))).await;
-    assert_eq!(r.json()["data"], json!([{"select": 2, "naïve col": "two"}]), "{}", r.text());
+    assert_eq!(
+        r.json()["data"],
+        json!([{"select": 2, "naïve col": "two"}]),
+        "{}",
+        r.text()
+    );
     s.stop().await;
 }
 
@@ -195,16 +271,32 @@ async fn gateway_fetch_errors() {
     items_fixture(&s).await;
     let body = json!({"table_name": "items"});
 
-    let r = s.send("POST", "/gateway/fetch", &[], Some(body.clone())).await;
+    let r = s
+        .send("POST", "/gateway/fetch", &[], Some(body.clone()))
+        .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.envelope()["code"], "missing_client_header");
 
-    let r = s.send("POST", "/gateway/fetch", &[("x-athena-client", "nobody")], Some(body.clone())).await;
+    let r = s
+        .send(
+            "POST",
+            "/gateway/fetch",
+            &[("x-athena-client", "nobody")],
+            Some(body.clone()),
+        )
+        .await;
     assert_eq!(r.status, 404);
     assert_eq!(r.envelope()["code"], "client_not_found");
 
     let h = [("x-athena-client", CLIENT)];
-    let r = s.send("POST", "/gateway/fetch", &h, Some(json!({"table_name": "missing"}))).await;
+    let r = s
+        .send(
+            "POST",
+            "/gateway/fetch",
+            &h,
+            Some(json!({"table_name": "missing"})),
+        )
+        .await;
     assert_eq!(r.status, 404);
     assert_eq!(r.envelope()["code"], "table_not_found");
     s.stop().await;
@@ -216,15 +308,33 @@ async fn hostile_identifiers_and_values_are_never_executed() {
     let s = TestServer::start().await;
     items_fixture(&s).await;
     let h = [("x-athena-client", CLIENT)];
-    let hostile_tables = ["items; DROP TABLE items", "items\" ; DROP TABLE items; --", "pg_catalog.pg_authid", &"i".repeat(64)];
+    let hostile_tables = [
+        "items; DROP TABLE items",
+        "items\" ; DROP TABLE items; --",
+        "pg_catalog.pg_authid",
+        &"i".repeat(64),
+    ];
     for t in hostile_tables {
-        let r = s.send("POST", "/gateway/fetch", &h, Some(json!({"table_name": t}))).await;
+        let r = s
+            .send("POST", "/gateway/fetch", &h, Some(json!({"table_name": t})))
+            .await;
         assert!(matches!(r.status, 400 | 404), "{t}: {}", r.status);
         r.envelope();
     }
-    let hostile_columns = ["id; DROP TABLE items", "id\" FROM items; DROP TABLE items; --", "*, pg_sleep(5)"];
+    let hostile_columns = [
+        "id; DROP TABLE items",
+        "id\" FROM items; DROP TABLE items; --",
+        "*, pg_sleep(5)",
+    ];
     for c in hostile_columns {
-        let r = s.send("POST", "/gateway/fetch", &h, Some(json!({"table_name": "items", "columns": [c]}))).await;
+        let r = s
+            .send(
+                "POST",
+                "/gateway/fetch",
+                &h,
+                Some(json!({"table_name": "items", "columns": [c]})),
+            )
+            .await;
         assert_eq!(r.status, 400, "{c}");
         assert_eq!(r.envelope()["code"], "column_not_found");
     }
@@ -234,9 +344,17 @@ async fn hostile_identifiers_and_values_are_never_executed() {
         assert_eq!(r.status, 200, "{v}");
         assert_eq!(r.json()["data"], json!([]), "{v} matched nothing");
     }
-    let r = s.get("/rest/v1/items?name=eq.x%27%3B%20DROP%20TABLE%20items%3B--").await;
+    let r = s
+        .get("/rest/v1/items?name=eq.x%27%3B%20DROP%20TABLE%20items%3B--")
+        .await;
     assert_eq!(r.status, 400, "no client header");
-    let count: i64 = s.tenant().await.query_one("SELECT count(*) FROM items", &[]).await.unwrap().get(0);
+    let count: i64 = s
+        .tenant()
+        .await
+        .query_one("SELECT count(*) FROM items", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(count, 3, "the table is intact");
     s.stop().await;
 }
@@ -252,23 +370,47 @@ async fn rest_reads_with_postgrest_and_contract_filters() {
     assert_eq!(r.json()["data"][0]["name"], "beta");
     assert_eq!(r.headers["content-range"], "0-0/*");
 
-    let r = s.send("GET", "/rest/v1/items?score.gte=20&order=score.desc&select=name", &h, None).await;
-    assert_eq!(r.json()["data"], json!([{"name": "gamma"}, {"name": "beta"}]));
+    let r = s
+        .send(
+            "GET",
+            "/rest/v1/items?score.gte=20&order=score.desc&select=name",
+            &h,
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.json()["data"],
+        json!([{"name": "gamma"}, {"name": "beta"}])
+    );
 
-    let r = s.send("GET", "/rest/v1/items?name=in.(alpha,gamma)&order=id", &h, None).await;
+    let r = s
+        .send(
+            "GET",
+            "/rest/v1/items?name=in.(alpha,gamma)&order=id",
+            &h,
+            None,
+        )
+        .await;
     assert_eq!(r.json()["data"].as_array().unwrap().len(), 2);
 
     let r = s.send("GET", "/rest/v1/items?note=is.null", &h, None).await;
     assert_eq!(r.json()["data"][0]["name"], "alpha");
 
-    let r = s.send("GET", "/rest/v1/items?order=id&limit=2&offset=1", &h, None).await;
+    let r = s
+        .send("GET", "/rest/v1/items?order=id&limit=2&offset=1", &h, None)
+        .await;
     assert_eq!(r.json()["data"].as_array().unwrap().len(), 2);
 
     let range = [("x-athena-client", CLIENT), ("range", "items=0-0")];
     let r = s.send("GET", "/rest/v1/items?order=id", &range, None).await;
-    assert_eq!(r.json()["data"], json!([{"id": 1, "name": "alpha", "score": 10, "note": null}]));
+    assert_eq!(
+        r.json()["data"],
+        json!([{"id": 1, "name": "alpha", "score": 10, "note": null}])
+    );
 
-    let r = s.send("GET", "/rest/v1/items?name=like.*amm*", &h, None).await;
+    let r = s
+        .send("GET", "/rest/v1/items?name=like.*amm*", &h, None)
+        .await;
     assert_eq!(r.json()["data"][0]["name"], "gamma");
 
     let r = s.send("GET", "/rest/v1/items?bogus=eq.1", &h, None).await;

@@ -30,9 +30,12 @@ pub async fn run(pool: &Pool) -> Result<usize, DomainError> {
              applied_at timestamptz NOT NULL DEFAULT now())",
     )
     .await?;
-    conn.execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY]).await?;
+    conn.execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
+        .await?;
     let result = apply(&mut conn).await;
-    let _ = conn.execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY]).await;
+    let _ = conn
+        .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
+        .await;
     result
 }
 
@@ -41,7 +44,10 @@ async fn apply(conn: &mut tokio_postgres::Client) -> Result<usize, DomainError> 
     for (version, name, sql) in MIGRATIONS {
         let sum = checksum(sql);
         let row = conn
-            .query_opt("SELECT checksum FROM athena_schema_migrations WHERE version = $1", &[version])
+            .query_opt(
+                "SELECT checksum FROM athena_schema_migrations WHERE version = $1",
+                &[version],
+            )
             .await?;
         match row {
             Some(row) => {

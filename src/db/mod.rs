@@ -29,7 +29,10 @@ pub fn pool(uri: &str, settings: PoolSettings) -> Result<Pool, DomainError> {
         .parse()
         .map_err(|_| DomainError::Invalid("the PostgreSQL URI is not valid".into()))?;
     config.connect_timeout(settings.connect_timeout);
-    config.options(format!("-c statement_timeout={}", settings.statement_timeout.as_millis()));
+    config.options(format!(
+        "-c statement_timeout={}",
+        settings.statement_timeout.as_millis()
+    ));
     if config.get_application_name().is_none() {
         config.application_name("athena");
     }

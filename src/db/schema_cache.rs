@@ -48,7 +48,12 @@ pub struct SchemaCache {
 
 impl SchemaCache {
     /// The table, reloading the catalog once if it is not known yet.
-    pub async fn table(&self, pool: &Pool, schema: &Ident, table: &Ident) -> Result<Arc<Table>, DomainError> {
+    pub async fn table(
+        &self,
+        pool: &Pool,
+        schema: &Ident,
+        table: &Ident,
+    ) -> Result<Arc<Table>, DomainError> {
         let key = (schema.as_str().to_string(), table.as_str().to_string());
         {
             let snap = self.snapshot.read().await;
@@ -57,7 +62,9 @@ impl SchemaCache {
             }
         }
         let mut snap = self.snapshot.write().await;
-        let stale = snap.loaded_at.is_none_or(|at| at.elapsed() >= MIN_RELOAD_INTERVAL);
+        let stale = snap
+            .loaded_at
+            .is_none_or(|at| at.elapsed() >= MIN_RELOAD_INTERVAL);
         if stale && !snap.tables.contains_key(&key) {
             *snap = load(pool).await?;
         }
@@ -93,7 +100,10 @@ async fn load(pool: &Pool) -> Result<Snapshot, DomainError> {
     let mut tables: HashMap<(String, String), Table> = HashMap::new();
     for row in rows {
         let key = (row.get::<_, String>(0), row.get::<_, String>(1));
-        tables.entry(key).or_default().columns.push(Column { name: row.get(2), type_name: row.get(3) });
+        tables.entry(key).or_default().columns.push(Column {
+            name: row.get(2),
+            type_name: row.get(3),
+        });
     }
     Ok(Snapshot {
         tables: tables.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),

@@ -51,7 +51,11 @@ impl Source {
 
 impl Tenants {
     pub fn new(catalog: Pool, settings: PoolSettings) -> Self {
-        Tenants { catalog, settings, entries: RwLock::new(HashMap::new()) }
+        Tenants {
+            catalog,
+            settings,
+            entries: RwLock::new(HashMap::new()),
+        }
     }
 
     pub fn catalog(&self) -> &Pool {
@@ -60,7 +64,11 @@ impl Tenants {
 
     /// Seeds clients from the config file or environment. A seed updates a
     /// row it created before, never one registered at runtime.
-    pub async fn seed(&self, clients: &[(String, String)], source: Source) -> Result<(), DomainError> {
+    pub async fn seed(
+        &self,
+        clients: &[(String, String)],
+        source: Source,
+    ) -> Result<(), DomainError> {
         let conn = self.catalog.get().await?;
         for (name, uri) in clients {
             conn.execute(
@@ -140,7 +148,12 @@ impl Tenants {
 }
 
 fn record(row: &tokio_postgres::Row) -> ClientRecord {
-    ClientRecord { name: row.get(0), pg_uri: row.get(1), is_active: row.get(2), is_frozen: row.get(3) }
+    ClientRecord {
+        name: row.get(0),
+        pg_uri: row.get(1),
+        is_active: row.get(2),
+        is_frozen: row.get(3),
+    }
 }
 
 fn routable(t: Arc<Tenant>) -> Result<Arc<Tenant>, DomainError> {

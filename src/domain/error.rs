@@ -43,7 +43,12 @@ impl From<tokio_postgres::Error> for DomainError {
             "42501" => DomainError::Forbidden(message),
             "57014" => DomainError::Timeout(message),
             "25006" => DomainError::Forbidden(message),
-            s if s.starts_with("08") || s == "57P01" || s == "57P02" || s == "57P03" || s == "53300" => {
+            s if s.starts_with("08")
+                || s == "57P01"
+                || s == "57P02"
+                || s == "57P03"
+                || s == "53300" =>
+            {
                 DomainError::Unavailable(message)
             }
             _ => DomainError::Internal(format!("{state}: {message}")),
@@ -54,7 +59,9 @@ impl From<tokio_postgres::Error> for DomainError {
 impl<E: std::fmt::Display> From<bb8::RunError<E>> for DomainError {
     fn from(e: bb8::RunError<E>) -> Self {
         match e {
-            bb8::RunError::TimedOut => DomainError::Unavailable("timed out acquiring a pooled connection".into()),
+            bb8::RunError::TimedOut => {
+                DomainError::Unavailable("timed out acquiring a pooled connection".into())
+            }
             bb8::RunError::User(e) => DomainError::Unavailable(e.to_string()),
         }
     }

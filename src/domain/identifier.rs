@@ -19,10 +19,14 @@ impl Ident {
             return Err(DomainError::Invalid(format!("{kind} name is empty")));
         }
         if raw.len() > MAX_IDENT_BYTES {
-            return Err(DomainError::Invalid(format!("{kind} name is longer than {MAX_IDENT_BYTES} bytes")));
+            return Err(DomainError::Invalid(format!(
+                "{kind} name is longer than {MAX_IDENT_BYTES} bytes"
+            )));
         }
         if raw.chars().any(|c| c.is_control()) {
-            return Err(DomainError::Invalid(format!("{kind} name contains control characters")));
+            return Err(DomainError::Invalid(format!(
+                "{kind} name contains control characters"
+            )));
         }
         Ok(Ident(raw.to_string()))
     }
@@ -49,7 +53,10 @@ pub fn qualified_table(table: &str, schema: Option<&str>) -> Result<(Ident, Iden
         )),
         (Some(s), None) => Ok((Ident::parse("schema", s)?, Ident::parse("table", table)?)),
         (None, Some((s, t))) => Ok((Ident::parse("schema", s)?, Ident::parse("table", t)?)),
-        (None, None) => Ok((Ident::parse("schema", "public")?, Ident::parse("table", table)?)),
+        (None, None) => Ok((
+            Ident::parse("schema", "public")?,
+            Ident::parse("table", table)?,
+        )),
     }
 }
 

@@ -31,7 +31,11 @@ impl Operator {
             "ilike" => Operator::ILike,
             "in" => Operator::In,
             "is" => Operator::Is,
-            other => return Err(DomainError::Invalid(format!("unsupported filter operator `{other}`"))),
+            other => {
+                return Err(DomainError::Invalid(format!(
+                    "unsupported filter operator `{other}`"
+                )))
+            }
         })
     }
 }
@@ -54,23 +58,29 @@ pub struct Filter {
 impl Filter {
     /// PostgREST value syntax: `eq.5`, `in.(a,b)`, `is.null`, `like.*x*`.
     pub fn from_postgrest(column: &str, expr: &str) -> Result<Filter, DomainError> {
-        let (op, raw) = expr
-            .split_once('.')
-            .ok_or_else(|| DomainError::Invalid(format!("filter on `{column}` must look like op.value")))?;
+        let (op, raw) = expr.split_once('.').ok_or_else(|| {
+            DomainError::Invalid(format!("filter on `{column}` must look like op.value"))
+        })?;
         let op = Operator::parse(op)?;
         let value = match op {
             Operator::In => {
                 let inner = raw
                     .strip_prefix('(')
                     .and_then(|r| r.strip_suffix(')'))
-                    .ok_or_else(|| DomainError::Invalid(format!("`in` filter on `{column}` must be in.(a,b)")))?;
+                    .ok_or_else(|| {
+                        DomainError::Invalid(format!("`in` filter on `{column}` must be in.(a,b)"))
+                    })?;
                 FilterValue::List(split_list(inner))
             }
             Operator::Is => FilterValue::Text(raw.to_string()),
             Operator::Like | Operator::ILike => FilterValue::Text(raw.replace('*', "%")),
             _ => FilterValue::Text(raw.to_string()),
         };
-        Ok(Filter { column: column.to_string(), op, value })
+        Ok(Filter {
+            column: column.to_string(),
+            op,
+            value,
+        })
     }
 }
 
@@ -103,12 +113,16 @@ fn split_list(s: &str) -> Vec<String> {
 pub fn check_type_name(t: &str) -> Result<&str, DomainError> {
     let ok = !t.is_empty()
         && t.len() <= 64
-        && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ' ' | '[' | ']' | '(' | ')' | ','))
+        && t.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '_' | ' ' | '[' | ']' | '(' | ')' | ',')
+        })
         && t.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
     if ok {
         Ok(t)
     } else {
-        Err(DomainError::Invalid(format!("`{t}` is not a valid type name")))
+        Err(DomainError::Invalid(format!(
+            "`{t}` is not a valid type name"
+        )))
     }
 }
 
@@ -119,9 +133,15 @@ mod tests {
     #[test]
     fn postgrest_syntax() {
         let f = Filter::from_postgrest("id", "eq.5").unwrap();
-        assert_eq!((f.op, f.value), (Operator::Eq, FilterValue::Text("5".into())));
+        assert_eq!(
+            (f.op, f.value),
+            (Operator::Eq, FilterValue::Text("5".into()))
+        );
         let f = Filter::from_postgrest("name", "in.(a,\"b,c\",d)").unwrap();
-        assert_eq!(f.value, FilterValue::List(vec!["a".into(), "b,c".into(), "d".into()]));
+        assert_eq!(
+            f.value,
+            FilterValue::List(vec!["a".into(), "b,c".into(), "d".into()])
+        );
         let f = Filter::from_postgrest("name", "like.*x*").unwrap();
         assert_eq!(f.value, FilterValue::Text("%x%".into()));
         assert!(Filter::from_postgrest("id", "drop.1").is_err());
@@ -131,7 +151,13 @@ mod tests {
 
     #[test]
     fn type_names() {
-        for ok in ["integer", "text[]", "character varying(20)", "numeric(10,2)", "timestamp with time zone"] {
+        for ok in [
+            "integer",
+            "text[]",
+            "character varying(20)",
+            "numeric(10,2)",
+            "timestamp with time zone",
+        ] {
             assert!(check_type_name(ok).is_ok(), "{ok}");
         }
         for bad in ["int; drop table x", "text'", "", "\"t\"", "1abc", "int--"] {

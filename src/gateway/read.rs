@@ -44,7 +44,10 @@ impl Statement {
 
 /// Builds the statement; every column is resolved in `table` first.
 pub fn build(q: &ReadQuery, table: &Table, max_rows: i64) -> Result<Statement, DomainError> {
-    let mut st = Statement { sql: String::new(), params: Vec::new() };
+    let mut st = Statement {
+        sql: String::new(),
+        params: Vec::new(),
+    };
     let projection = match &q.columns {
         None => "*".to_string(),
         Some(cols) if cols.is_empty() || (cols.len() == 1 && cols[0] == "*") => "*".to_string(),
@@ -104,7 +107,9 @@ fn predicate(st: &mut Statement, f: &Filter, table: &Table) -> Result<String, Do
     let col = table.column(&f.column)?;
     let ident = Ident::parse("column", &col.name)?;
     let ty = &col.type_name;
-    let cmp = |op: &str, st: &mut Statement, v: &str| format!("{ident} {op} {}::text::{ty}", st.bind(v.to_string()));
+    let cmp = |op: &str, st: &mut Statement, v: &str| {
+        format!("{ident} {op} {}::text::{ty}", st.bind(v.to_string()))
+    };
     Ok(match (f.op, &f.value) {
         (Operator::Eq, FilterValue::Null) => format!("{ident} IS NULL"),
         (Operator::Neq, FilterValue::Null) => format!("{ident} IS NOT NULL"),
@@ -114,12 +119,19 @@ fn predicate(st: &mut Statement, f: &Filter, table: &Table) -> Result<String, Do
         (Operator::Gte, FilterValue::Text(v)) => cmp(">=", st, v),
         (Operator::Lt, FilterValue::Text(v)) => cmp("<", st, v),
         (Operator::Lte, FilterValue::Text(v)) => cmp("<=", st, v),
-        (Operator::Like, FilterValue::Text(v)) => format!("{ident}::text LIKE {}", st.bind(v.clone())),
-        (Operator::ILike, FilterValue::Text(v)) => format!("{ident}::text ILIKE {}", st.bind(v.clone())),
+        (Operator::Like, FilterValue::Text(v)) => {
+            format!("{ident}::text LIKE {}", st.bind(v.clone()))
+        }
+        (Operator::ILike, FilterValue::Text(v)) => {
+            format!("{ident}::text ILIKE {}", st.bind(v.clone()))
+        }
         (Operator::In, FilterValue::List(values)) => {
             // An array column compares element-wise only by its base type.
             let base = ty.strip_suffix("[]").unwrap_or(ty);
-            format!("{ident} = ANY({}::text[]::{base}[])", st.bind(values.clone()))
+            format!(
+                "{ident} = ANY({}::text[]::{base}[])",
+                st.bind(values.clone())
+            )
         }
         (Operator::Is, FilterValue::Text(v)) => {
             let keyword = match v.to_ascii_lowercase().as_str() {
@@ -127,25 +139,45 @@ fn predicate(st: &mut Statement, f: &Filter, table: &Table) -> Result<String, Do
                 "true" => "TRUE",
                 "false" => "FALSE",
                 "unknown" => "UNKNOWN",
-                other => return Err(DomainError::Invalid(format!("`is` accepts null, true, false or unknown, not `{other}`"))),
+                other => {
+                    return Err(DomainError::Invalid(format!(
+                        "`is` accepts null, true, false or unknown, not `{other}`"
+                    )))
+                }
             };
             format!("{ident} IS {keyword}")
         }
         (Operator::Is, FilterValue::Null) => format!("{ident} IS NULL"),
-        (op, _) => return Err(DomainError::Invalid(format!("operator {op:?} does not take that value on `{}`", f.column))),
+        (op, _) => {
+            return Err(DomainError::Invalid(format!(
+                "operator {op:?} does not take that value on `{}`",
+                f.column
+            )))
+        }
     })
 }
 
 /// Runs the read on the tenant and returns the rows.
-pub async fn run(tenant: &Tenant, q: &ReadQuery, max_rows: i64) -> Result<Vec<Map<String, Value>>, DomainError> {
-    let table = tenant.schema.table(&tenant.pool, &q.schema, &q.table).await?;
+pub async fn run(
+    tenant: &Tenant,
+    q: &ReadQuery,
+    max_rows: i64,
+) -> Result<Vec<Map<String, Value>>, DomainError> {
+    let table = tenant
+        .schema
+        .table(&tenant.pool, &q.schema, &q.table)
+        .await?;
     let st = build(q, &table, max_rows)?;
     let conn = tenant.pool.get().await?;
-    let params: Vec<&(dyn ToSql + Sync)> = st.params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+    let params: Vec<&(dyn ToSql + Sync)> = st
+        .params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect();
     let row = conn.query_one(st.sql.as_str(), &params).await?;
     let text: String = row.get(0);
-    let rows: Vec<Map<String, Value>> =
-        serde_json::from_str(&text).map_err(|e| DomainError::Internal(format!("decoding json_agg output: {e}")))?;
+    let rows: Vec<Map<String, Value>> = serde_json::from_str(&text)
+        .map_err(|e| DomainError::Internal(format!("decoding json_agg output: {e}")))?;
     Ok(rows)
 }
 
@@ -157,8 +189,14 @@ mod tests {
     fn table() -> Table {
         Table {
             columns: vec![
-                Column { name: "id".into(), type_name: "integer".into() },
-                Column { name: "na\"me".into(), type_name: "text".into() },
+                Column {
+                    name: "id".into(),
+                    type_name: "integer".into(),
+                },
+                Column {
+                    name: "na\"me".into(),
+                    type_name: "text".into(),
+                },
             ],
         }
     }
@@ -169,7 +207,11 @@ mod tests {
             table: Ident::parse("table", "t; drop").unwrap(),
             columns: Some(vec!["id".into(), "na\"me".into()]),
             filters,
-            order: vec![Order { column: "id".into(), descending: true, nulls_first: Some(false) }],
+            order: vec![Order {
+                column: "id".into(),
+                descending: true,
+                nulls_first: Some(false),
+            }],
             limit: Some(5000),
             offset: Some(2),
             strip_nulls: false,
@@ -179,9 +221,21 @@ mod tests {
     #[test]
     fn builds_quoted_sql_with_binds() {
         let f = vec![
-            Filter { column: "id".into(), op: Operator::Eq, value: FilterValue::Text("1; drop table x".into()) },
-            Filter { column: "na\"me".into(), op: Operator::In, value: FilterValue::List(vec!["a".into(), "b".into()]) },
-            Filter { column: "id".into(), op: Operator::Is, value: FilterValue::Text("null".into()) },
+            Filter {
+                column: "id".into(),
+                op: Operator::Eq,
+                value: FilterValue::Text("1; drop table x".into()),
+            },
+            Filter {
+                column: "na\"me".into(),
+                op: Operator::In,
+                value: FilterValue::List(vec!["a".into(), "b".into()]),
+            },
+            Filter {
+                column: "id".into(),
+                op: Operator::Is,
+                value: FilterValue::Text("null".into()),
+            },
         ];
         let st = build(&query(f), &table(), 100).unwrap();
         assert_eq!(
@@ -195,9 +249,23 @@ mod tests {
 
     #[test]
     fn unknown_columns_and_bad_values_are_refused() {
-        let bad_col = vec![Filter { column: "nope".into(), op: Operator::Eq, value: FilterValue::Text("1".into()) }];
-        assert!(matches!(build(&query(bad_col), &table(), 100), Err(DomainError::UnknownColumn(_))));
-        let bad_is = vec![Filter { column: "id".into(), op: Operator::Is, value: FilterValue::Text("1 or 1=1".into()) }];
-        assert!(matches!(build(&query(bad_is), &table(), 100), Err(DomainError::Invalid(_))));
+        let bad_col = vec![Filter {
+            column: "nope".into(),
+            op: Operator::Eq,
+            value: FilterValue::Text("1".into()),
+        }];
+        assert!(matches!(
+            build(&query(bad_col), &table(), 100),
+            Err(DomainError::UnknownColumn(_))
+        ));
+        let bad_is = vec![Filter {
+            column: "id".into(),
+            op: Operator::Is,
+            value: FilterValue::Text("1 or 1=1".into()),
+        }];
+        assert!(matches!(
+            build(&query(bad_is), &table(), 100),
+            Err(DomainError::Invalid(_))
+        ));
     }
 }

@@ -29,7 +29,14 @@ impl RequestCx {
         peer: Option<SocketAddr>,
         auth: Arc<Auth>,
     ) -> Self {
-        RequestCx(Arc::new(Inner { request_id, operation, headers, query, peer, auth }))
+        RequestCx(Arc::new(Inner {
+            request_id,
+            operation,
+            headers,
+            query,
+            peer,
+            auth,
+        }))
     }
 
     pub fn request_id(&self) -> &str {

@@ -95,7 +95,8 @@ impl Code {
     }
 
     pub fn status(self) -> StatusCode {
-        StatusCode::from_u16((self.number() / 10) as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        StatusCode::from_u16((self.number() / 10) as u16)
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     pub fn docs_url(self) -> String {
@@ -132,7 +133,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: Code, message: impl Into<String>, detail: impl Into<String>) -> Self {
-        ApiError { code, message: message.into(), detail: detail.into(), retry_after: None, allow: None }
+        ApiError {
+            code,
+            message: message.into(),
+            detail: detail.into(),
+            retry_after: None,
+            allow: None,
+        }
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -140,11 +147,19 @@ impl ApiError {
     }
 
     pub fn invalid_parameter(name: &str, detail: impl std::fmt::Display) -> Self {
-        Self::new(Code::InvalidParameter, "Invalid parameter", format!("{name}: {detail}"))
+        Self::new(
+            Code::InvalidParameter,
+            "Invalid parameter",
+            format!("{name}: {detail}"),
+        )
     }
 
     pub fn missing_parameter(kind: &str, name: &str) -> Self {
-        Self::new(Code::MissingParameter, format!("Missing required {kind}"), format!("{kind} `{name}` is required"))
+        Self::new(
+            Code::MissingParameter,
+            format!("Missing required {kind}"),
+            format!("{kind} `{name}` is required"),
+        )
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
@@ -166,11 +181,19 @@ impl ApiError {
     }
 
     pub fn internal() -> Self {
-        Self::new(Code::Internal, "Internal server error", "an unexpected error occurred; see the server log for the request id")
+        Self::new(
+            Code::Internal,
+            "Internal server error",
+            "an unexpected error occurred; see the server log for the request id",
+        )
     }
 
     pub fn method_not_allowed(allow: String) -> Self {
-        let mut e = Self::new(Code::MethodNotAllowed, "Method not allowed", format!("allowed methods: {allow}"));
+        let mut e = Self::new(
+            Code::MethodNotAllowed,
+            "Method not allowed",
+            format!("allowed methods: {allow}"),
+        );
         e.allow = Some(allow);
         e
     }
@@ -181,7 +204,10 @@ impl ApiError {
         Self::new(
             Code::NotImplemented,
             "Not implemented",
-            format!("{} {} ({}) is not implemented yet", meta.method, meta.path, meta.name),
+            format!(
+                "{} {} ({}) is not implemented yet",
+                meta.method, meta.path, meta.name
+            ),
         )
     }
 
@@ -205,11 +231,18 @@ impl ApiError {
         let mut response = http::Response::new(Full::new(Bytes::from(body)));
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        if let Some(allow) = self.allow.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
+        if let Some(allow) = self
+            .allow
+            .as_deref()
+            .and_then(|a| HeaderValue::from_str(a).ok())
+        {
             headers.insert(header::ALLOW, allow);
         }
         response
@@ -218,7 +251,13 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}): {}", self.message, self.code.as_str(), self.detail)
+        write!(
+            f,
+            "{} ({}): {}",
+            self.message,
+            self.code.as_str(),
+            self.detail
+        )
     }
 }
 
@@ -232,19 +271,40 @@ impl From<crate::domain::DomainError> for ApiError {
                 "Missing required header",
                 "X-Athena-Client header is required (or a direct PostgreSQL URI header)",
             ),
-            D::UnknownClient(name) => ApiError::not_found(Code::ClientNotFound, format!("client `{name}` is not registered")),
-            D::FrozenClient(name) => ApiError::new(Code::ClientFrozen, "Client is frozen", format!("client `{name}` is frozen")),
-            D::UnknownTable(name) => ApiError::not_found(Code::TableNotFound, format!("table `{name}` does not exist")),
-            D::UnknownColumn(name) => ApiError::new(Code::ColumnNotFound, "Bad request", format!("column `{name}` does not exist")),
+            D::UnknownClient(name) => ApiError::not_found(
+                Code::ClientNotFound,
+                format!("client `{name}` is not registered"),
+            ),
+            D::FrozenClient(name) => ApiError::new(
+                Code::ClientFrozen,
+                "Client is frozen",
+                format!("client `{name}` is frozen"),
+            ),
+            D::UnknownTable(name) => ApiError::not_found(
+                Code::TableNotFound,
+                format!("table `{name}` does not exist"),
+            ),
+            D::UnknownColumn(name) => ApiError::new(
+                Code::ColumnNotFound,
+                "Bad request",
+                format!("column `{name}` does not exist"),
+            ),
             D::Conflict(detail) => ApiError::new(Code::Conflict, "Conflict", detail),
             D::Forbidden(detail) => ApiError::forbidden(detail),
             D::Unavailable(internal) => {
                 tracing::warn!(error = %internal, "dependency unavailable");
-                ApiError::unavailable(Code::DatabaseUnavailable, "the database is unavailable; retry shortly")
+                ApiError::unavailable(
+                    Code::DatabaseUnavailable,
+                    "the database is unavailable; retry shortly",
+                )
             }
             D::Timeout(internal) => {
                 tracing::warn!(error = %internal, "timed out");
-                ApiError::new(Code::Timeout, "Gateway timeout", "the database did not answer in time")
+                ApiError::new(
+                    Code::Timeout,
+                    "Gateway timeout",
+                    "the database did not answer in time",
+                )
             }
             D::Internal(internal) => {
                 tracing::error!(error = %internal, "internal error");
@@ -292,7 +352,9 @@ mod tests {
 
     fn futures_body(r: HttpResponse) -> Bytes {
         use http_body_util::BodyExt;
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         rt.block_on(async { r.into_body().collect().await.unwrap().to_bytes() })
     }
 }

@@ -28,7 +28,9 @@ impl FromParam for String {
 
 impl FromParam for i64 {
     fn from_param(name: &str, raw: &str) -> Result<Self, ApiError> {
-        raw.trim().parse().map_err(|_| ApiError::invalid_parameter(name, "expected an integer"))
+        raw.trim()
+            .parse()
+            .map_err(|_| ApiError::invalid_parameter(name, "expected an integer"))
     }
 }
 
@@ -53,13 +55,18 @@ impl FromParam for bool {
 
 impl FromParam for uuid::Uuid {
     fn from_param(name: &str, raw: &str) -> Result<Self, ApiError> {
-        uuid::Uuid::parse_str(raw.trim()).map_err(|_| ApiError::invalid_parameter(name, "expected a UUID"))
+        uuid::Uuid::parse_str(raw.trim())
+            .map_err(|_| ApiError::invalid_parameter(name, "expected a UUID"))
     }
 }
 
 impl FromParam for Vec<String> {
     fn from_param(_: &str, raw: &str) -> Result<Self, ApiError> {
-        Ok(raw.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        Ok(raw
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect())
     }
 }
 
@@ -68,7 +75,10 @@ pub fn one_of(name: &str, value: &str, allowed: &[&str]) -> Result<(), ApiError>
     if allowed.contains(&value) {
         Ok(())
     } else {
-        Err(ApiError::invalid_parameter(name, format!("expected one of {}", allowed.join(", "))))
+        Err(ApiError::invalid_parameter(
+            name,
+            format!("expected one of {}", allowed.join(", ")),
+        ))
     }
 }
 
@@ -97,13 +107,16 @@ impl Inputs {
     }
 
     pub fn required_query<T: FromParam>(&self, name: &str) -> Result<T, ApiError> {
-        self.query(name)?.ok_or_else(|| ApiError::missing_parameter("query parameter", name))
+        self.query(name)?
+            .ok_or_else(|| ApiError::missing_parameter("query parameter", name))
     }
 
     pub fn header<T: FromParam>(&self, name: &str) -> Result<Option<T>, ApiError> {
         match self.cx.headers().get(name) {
             Some(v) => {
-                let s = v.to_str().map_err(|_| ApiError::invalid_parameter(name, "header is not visible ASCII"))?;
+                let s = v.to_str().map_err(|_| {
+                    ApiError::invalid_parameter(name, "header is not visible ASCII")
+                })?;
                 T::from_param(name, s).map(Some)
             }
             None => Ok(None),
@@ -111,7 +124,8 @@ impl Inputs {
     }
 
     pub fn required_header<T: FromParam>(&self, name: &str) -> Result<T, ApiError> {
-        self.header(name)?.ok_or_else(|| ApiError::missing_parameter("header", name))
+        self.header(name)?
+            .ok_or_else(|| ApiError::missing_parameter("header", name))
     }
 
     pub fn cookie<T: FromParam>(&self, name: &str) -> Result<Option<T>, ApiError> {
@@ -129,12 +143,16 @@ impl Inputs {
     }
 
     pub fn required_cookie<T: FromParam>(&self, name: &str) -> Result<T, ApiError> {
-        self.cookie(name)?.ok_or_else(|| ApiError::missing_parameter("cookie", name))
+        self.cookie(name)?
+            .ok_or_else(|| ApiError::missing_parameter("cookie", name))
     }
 
     /// An optional JSON body; `aliases` maps camelCase spellings the SDK sends
     /// onto the snake_case fields of the generated model.
-    pub fn json<T: DeserializeOwned>(&self, aliases: &[(&str, &str)]) -> Result<Option<T>, ApiError> {
+    pub fn json<T: DeserializeOwned>(
+        &self,
+        aliases: &[(&str, &str)],
+    ) -> Result<Option<T>, ApiError> {
         if self.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }
@@ -150,16 +168,30 @@ impl Inputs {
             }
         }
         // The path makes the message name the offending field (`limit: invalid type …`).
-        serde_path_to_error::deserialize(value).map(Some).map_err(|e| {
-            let path = e.path().to_string();
-            let detail = if path == "." { e.inner().to_string() } else { format!("{path}: {}", e.inner()) };
-            ApiError::new(Code::InvalidJson, "Invalid request body", detail)
-        })
+        serde_path_to_error::deserialize(value)
+            .map(Some)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let detail = if path == "." {
+                    e.inner().to_string()
+                } else {
+                    format!("{path}: {}", e.inner())
+                };
+                ApiError::new(Code::InvalidJson, "Invalid request body", detail)
+            })
     }
 
-    pub fn required_json<T: DeserializeOwned>(&self, aliases: &[(&str, &str)]) -> Result<T, ApiError> {
-        self.json(aliases)?
-            .ok_or_else(|| ApiError::new(Code::BadRequest, "Missing request body", "a JSON request body is required"))
+    pub fn required_json<T: DeserializeOwned>(
+        &self,
+        aliases: &[(&str, &str)],
+    ) -> Result<T, ApiError> {
+        self.json(aliases)?.ok_or_else(|| {
+            ApiError::new(
+                Code::BadRequest,
+                "Missing request body",
+                "a JSON request body is required",
+            )
+        })
     }
 
     pub fn bytes(&self) -> Option<Bytes> {
@@ -167,7 +199,12 @@ impl Inputs {
     }
 
     pub fn required_bytes(&self) -> Result<Bytes, ApiError> {
-        self.bytes()
-            .ok_or_else(|| ApiError::new(Code::BadRequest, "Missing request body", "a request body is required"))
+        self.bytes().ok_or_else(|| {
+            ApiError::new(
+                Code::BadRequest,
+                "Missing request body",
+                "a request body is required",
+            )
+        })
     }
 }

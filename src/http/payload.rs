@@ -23,7 +23,11 @@ pub struct Json<T> {
 
 impl<T> Json<T> {
     pub fn new(body: T) -> Self {
-        Json { body, extra: Map::new(), headers: HeaderMap::new() }
+        Json {
+            body,
+            extra: Map::new(),
+            headers: HeaderMap::new(),
+        }
     }
 
     /// Adds a top-level field the documented schema does not list.
@@ -79,7 +83,11 @@ pub struct Binary {
 
 impl Binary {
     pub fn new(content_type: &'static str, body: impl Into<Bytes>) -> Self {
-        Binary { content_type, body: body.into(), headers: HeaderMap::new() }
+        Binary {
+            content_type,
+            body: body.into(),
+            headers: HeaderMap::new(),
+        }
     }
 }
 
@@ -111,10 +119,17 @@ impl Payload for NoBody {
     }
 }
 
-fn build(status: StatusCode, body: Bytes, content_type: &'static str, headers: HeaderMap) -> HttpResponse {
+fn build(
+    status: StatusCode,
+    body: Bytes,
+    content_type: &'static str,
+    headers: HeaderMap,
+) -> HttpResponse {
     let mut response = http::Response::new(Full::new(body));
     *response.status_mut() = status;
     *response.headers_mut() = headers;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }

@@ -6,8 +6,14 @@
 use std::collections::HashMap;
 
 pub enum Match<T> {
-    Found { value: T, template: &'static str, params: Vec<(String, String)> },
-    MethodNotAllowed { allow: Vec<&'static str> },
+    Found {
+        value: T,
+        template: &'static str,
+        params: Vec<(String, String)>,
+    },
+    MethodNotAllowed {
+        allow: Vec<&'static str>,
+    },
     NotFound,
 }
 
@@ -21,7 +27,11 @@ struct Node<T> {
 
 impl<T> Default for Node<T> {
     fn default() -> Self {
-        Node { literals: HashMap::new(), param: None, leaf: Vec::new() }
+        Node {
+            literals: HashMap::new(),
+            param: None,
+            leaf: Vec::new(),
+        }
     }
 }
 
@@ -68,7 +78,11 @@ impl<T: Copy> Router<T> {
                     .filter(|(t, _)| is_param(t))
                     .map(|(t, v)| (t[1..t.len() - 1].to_string(), decode(v)))
                     .collect();
-                Match::Found { value: *value, template, params }
+                Match::Found {
+                    value: *value,
+                    template,
+                    params,
+                }
             }
             None => {
                 let mut allow: Vec<&'static str> = node.leaf.iter().map(|(m, _, _)| *m).collect();
@@ -93,7 +107,9 @@ impl<T: Copy> Router<T> {
 }
 
 fn decode(segment: &str) -> String {
-    percent_encoding::percent_decode_str(segment).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -114,9 +130,16 @@ mod tests {
     #[test]
     fn literal_beats_param() {
         let r = router();
-        assert!(matches!(r.route("GET", "/storage/files/list"), Match::Found { value: 2, .. }));
+        assert!(matches!(
+            r.route("GET", "/storage/files/list"),
+            Match::Found { value: 2, .. }
+        ));
         match r.route("GET", "/storage/files/a%20b") {
-            Match::Found { value: 1, params, template } => {
+            Match::Found {
+                value: 1,
+                params,
+                template,
+            } => {
                 assert_eq!(params, vec![("file_id".to_string(), "a b".to_string())]);
                 assert_eq!(template, "/storage/files/{file_id}");
             }
@@ -131,12 +154,18 @@ mod tests {
             Match::MethodNotAllowed { allow } => assert_eq!(allow, vec!["DELETE", "GET"]),
             _ => panic!("405 expected"),
         }
-        assert!(matches!(router().route("GET", "/gateway/deferred/flush"), Match::MethodNotAllowed { .. }));
+        assert!(matches!(
+            router().route("GET", "/gateway/deferred/flush"),
+            Match::MethodNotAllowed { .. }
+        ));
     }
 
     #[test]
     fn unknown_is_not_found() {
         assert!(matches!(router().route("GET", "/nope"), Match::NotFound));
-        assert!(matches!(router().route("GET", "/storage/files/a/b"), Match::NotFound));
+        assert!(matches!(
+            router().route("GET", "/storage/files/a/b"),
+            Match::NotFound
+        ));
     }
 }

@@ -50,13 +50,29 @@ pub struct App {
 pub const DOCS_PAGE_PATH: &str = "/docs/index.html";
 
 impl App {
-    pub fn new(handlers: Arc<Handlers>, auth: Arc<Auth>, metrics: Arc<Metrics>, limits: Limits) -> Self {
+    pub fn new(
+        handlers: Arc<Handlers>,
+        auth: Arc<Auth>,
+        metrics: Arc<Metrics>,
+        limits: Limits,
+    ) -> Self {
         let router = Router::new(OPERATIONS.iter().map(|m| (m.method, m.path, m.operation)));
         let extras = Router::new([("GET", DOCS_PAGE_PATH, Extra::DocsPage)]);
-        App { handlers, router, extras, auth, metrics, limits }
+        App {
+            handlers,
+            router,
+            extras,
+            auth,
+            metrics,
+            limits,
+        }
     }
 
-    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: Option<SocketAddr>) -> HttpResponse {
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: Option<SocketAddr>,
+    ) -> HttpResponse {
         let started = Instant::now();
         let request_id = req
             .headers()
@@ -68,35 +84,54 @@ impl App {
         let method: &'static str = static_method(req.method());
         let is_head = req.method() == http::Method::HEAD;
 
-        let (route, operation, response) = match self.router.route(req.method().as_str(), req.uri().path()) {
-            Match::Found { value, template, params } => {
-                let name = value.meta().name;
-                let span = tracing::info_span!(
-                    "request",
-                    otel.name = %format!("{method} {template}"),
-                    http.request.method = method,
-                    http.route = template,
-                    operation = name,
-                    request_id = %request_id,
-                    http.response.status_code = tracing::field::Empty,
-                );
-                let response = self.clone().run(value, req, params, peer, request_id.clone()).instrument(span.clone()).await;
-                span.record("http.response.status_code", response.status().as_u16());
-                (template, name, response)
-            }
-            Match::MethodNotAllowed { allow } => {
-                ("unmatched", "unmatched", ApiError::method_not_allowed(allow.join(", ")).into_http())
-            }
-            Match::NotFound => match self.extras.route(req.method().as_str(), req.uri().path()) {
-                Match::Found { value: Extra::DocsPage, template, .. } => (template, "docs_page", self.handlers.docs_page()),
-                _ => (
+        let (route, operation, response) =
+            match self.router.route(req.method().as_str(), req.uri().path()) {
+                Match::Found {
+                    value,
+                    template,
+                    params,
+                } => {
+                    let name = value.meta().name;
+                    let span = tracing::info_span!(
+                        "request",
+                        otel.name = %format!("{method} {template}"),
+                        http.request.method = method,
+                        http.route = template,
+                        operation = name,
+                        request_id = %request_id,
+                        http.response.status_code = tracing::field::Empty,
+                    );
+                    let response = self
+                        .clone()
+                        .run(value, req, params, peer, request_id.clone())
+                        .instrument(span.clone())
+                        .await;
+                    span.record("http.response.status_code", response.status().as_u16());
+                    (template, name, response)
+                }
+                Match::MethodNotAllowed { allow } => (
                     "unmatched",
                     "unmatched",
-                    ApiError::not_found(Code::RouteNotFound, format!("no route for {} {}", req.method(), req.uri().path()))
-                        .into_http(),
+                    ApiError::method_not_allowed(allow.join(", ")).into_http(),
                 ),
-            },
-        };
+                Match::NotFound => match self.extras.route(req.method().as_str(), req.uri().path())
+                {
+                    Match::Found {
+                        value: Extra::DocsPage,
+                        template,
+                        ..
+                    } => (template, "docs_page", self.handlers.docs_page()),
+                    _ => (
+                        "unmatched",
+                        "unmatched",
+                        ApiError::not_found(
+                            Code::RouteNotFound,
+                            format!("no route for {} {}", req.method(), req.uri().path()),
+                        )
+                        .into_http(),
+                    ),
+                },
+            };
 
         let mut response = response;
         if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -105,7 +140,13 @@ impl App {
         if is_head {
             *response.body_mut() = Full::new(Bytes::new());
         }
-        self.metrics.observe(method, route, operation, response.status().as_u16(), started.elapsed());
+        self.metrics.observe(
+            method,
+            route,
+            operation,
+            response.status().as_u16(),
+            started.elapsed(),
+        );
         response
     }
 
@@ -122,7 +163,10 @@ impl App {
             ApiError::new(
                 Code::PayloadTooLarge,
                 "Payload too large",
-                format!("request bodies are limited to {} bytes", self.limits.max_body_bytes),
+                format!(
+                    "request bodies are limited to {} bytes",
+                    self.limits.max_body_bytes
+                ),
             )
             .into_http()
         };
@@ -134,18 +178,36 @@ impl App {
         if declared.is_some_and(|n| n > self.limits.max_body_bytes as u64) {
             return too_large();
         }
-        let body = match Limited::new(body, self.limits.max_body_bytes).collect().await {
+        let body = match Limited::new(body, self.limits.max_body_bytes)
+            .collect()
+            .await
+        {
             Ok(collected) => collected.to_bytes(),
             Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
-            Err(e) => return ApiError::bad_request(format!("could not read the request body: {e}")).into_http(),
+            Err(e) => {
+                return ApiError::bad_request(format!("could not read the request body: {e}"))
+                    .into_http()
+            }
         };
         let query: Vec<(String, String)> = parts
             .uri
             .query()
             .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
             .unwrap_or_default();
-        let cx = RequestCx::new(request_id, operation, parts.headers, query.clone(), peer, self.auth.clone());
-        let inputs = Inputs { cx, path_params, query, body };
+        let cx = RequestCx::new(
+            request_id,
+            operation,
+            parts.headers,
+            query.clone(),
+            peer,
+            self.auth.clone(),
+        );
+        let inputs = Inputs {
+            cx,
+            path_params,
+            query,
+            body,
+        };
         let work = dispatch(self.handlers.clone(), operation, inputs);
         match tokio::time::timeout(self.limits.request_timeout, work).await {
             Ok(Ok(response)) => response,
@@ -155,10 +217,14 @@ impl App {
                 }
                 error.into_http()
             }
-            Err(_) => ApiError::new(Code::Timeout, "Request timed out", format!(
-                "the request did not complete within {} ms",
-                self.limits.request_timeout.as_millis()
-            ))
+            Err(_) => ApiError::new(
+                Code::Timeout,
+                "Request timed out",
+                format!(
+                    "the request did not complete within {} ms",
+                    self.limits.request_timeout.as_millis()
+                ),
+            )
             .into_http(),
         }
     }
@@ -179,10 +245,17 @@ fn static_method(m: &http::Method) -> &'static str {
 
 /// Accepts connections until `shutdown` resolves, then stops accepting and
 /// drains in-flight requests for up to the configured grace period.
-pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl std::future::Future<Output = ()>) {
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(app.limits.header_read_timeout).keep_alive(true);
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(app.limits.header_read_timeout)
+        .keep_alive(true);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -215,7 +288,10 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl std::fut
     }
     drop(listener);
     tracing::info!("shutting down: draining in-flight requests");
-    if tokio::time::timeout(app.limits.shutdown_grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(app.limits.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("grace period elapsed with connections still open");
     }
 }

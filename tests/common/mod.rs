@@ -35,7 +35,10 @@ pub struct Reply {
 impl Reply {
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
         })
     }
 
@@ -65,7 +68,9 @@ pub fn with_db(url: &str, db: &str) -> String {
 }
 
 pub async fn psql(url: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(url, NoTls).await.expect("connect to test postgres");
+    let (client, conn) = tokio_postgres::connect(url, NoTls)
+        .await
+        .expect("connect to test postgres");
     tokio::spawn(conn);
     client
 }
@@ -81,7 +86,10 @@ impl TestServer {
         let (catalog_db, tenant_db) = (format!("t_{id}_catalog"), format!("t_{id}_tenant"));
         let admin = psql(&admin_url).await;
         for db in [&catalog_db, &tenant_db] {
-            admin.batch_execute(&format!("CREATE DATABASE \"{db}\"")).await.expect("create test database");
+            admin
+                .batch_execute(&format!("CREATE DATABASE \"{db}\""))
+                .await
+                .expect("create test database");
         }
         let tenant_url = with_db(&admin_url, &tenant_db);
         let s3 = std::env::var("S3_ENDPOINT").ok().map(|endpoint| S3Config {
@@ -132,27 +140,50 @@ impl TestServer {
         psql(&self.tenant_url).await
     }
 
-    pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<Value>) -> Reply {
-        let bytes = body.map(|b| Bytes::from(serde_json::to_vec(&b).unwrap())).unwrap_or_default();
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Reply {
+        let bytes = body
+            .map(|b| Bytes::from(serde_json::to_vec(&b).unwrap()))
+            .unwrap_or_default();
         self.send_raw(method, path, headers, bytes).await
     }
 
-    pub async fn send_raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Bytes) -> Reply {
-        let mut req = http::Request::builder().method(method).uri(format!("http://{}{}", self.addr, path));
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Reply {
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(format!("http://{}{}", self.addr, path));
         if !body.is_empty() {
             req = req.header("content-type", "application/json");
         }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let res = tokio::time::timeout(Duration::from_secs(20), self.client.request(req.body(Full::new(body)).unwrap()))
-            .await
-            .expect("request timed out")
-            .expect("request failed");
+        let res = tokio::time::timeout(
+            Duration::from_secs(20),
+            self.client.request(req.body(Full::new(body)).unwrap()),
+        )
+        .await
+        .expect("request timed out")
+        .expect("request failed");
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let body = res.into_body().collect().await.unwrap().to_bytes();
-        Reply { status, headers, body }
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -169,7 +200,9 @@ impl TestServer {
         }
         let admin = psql(&self.admin_url).await;
         for db in &self.dbs {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)")).await;
+            let _ = admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
+                .await;
         }
     }
 }

@@ -50,7 +50,9 @@ fn status_suffix(status: &Status) -> String {
 fn component_ref(schema: &Value) -> Option<String> {
     let obj = schema.as_object()?;
     let reference = obj.get("$ref")?.as_str()?;
-    reference.strip_prefix("#/components/schemas/").map(str::to_string)
+    reference
+        .strip_prefix("#/components/schemas/")
+        .map(str::to_string)
 }
 
 pub fn generate(contract: &Contract) -> Result<Models, String> {
@@ -72,20 +74,21 @@ pub fn generate(contract: &Contract) -> Result<Models, String> {
     let mut body_slots: Vec<(String, Slot)> = Vec::new();
     let mut response_slots: Vec<((String, Status), Slot)> = Vec::new();
     let mut twins = BTreeMap::new();
-    let mut lift = |op: &Operation, suffix: &str, schema: &Value, defs: &mut Vec<(String, Value)>| {
-        if let Some(name) = component_ref(schema) {
-            return (Slot::Def(name), Vec::new());
-        }
-        let mut name = format!("{}{}", pascal_case(&op.name), suffix);
-        while taken.contains(&name) {
-            name.push_str("Body");
-        }
-        taken.insert(name.clone());
-        let mut converted = to_json_schema(schema);
-        let found = drop_camel_twins(&mut converted);
-        defs.push((name.clone(), converted));
-        (Slot::Def(name), found)
-    };
+    let mut lift =
+        |op: &Operation, suffix: &str, schema: &Value, defs: &mut Vec<(String, Value)>| {
+            if let Some(name) = component_ref(schema) {
+                return (Slot::Def(name), Vec::new());
+            }
+            let mut name = format!("{}{}", pascal_case(&op.name), suffix);
+            while taken.contains(&name) {
+                name.push_str("Body");
+            }
+            taken.insert(name.clone());
+            let mut converted = to_json_schema(schema);
+            let found = drop_camel_twins(&mut converted);
+            defs.push((name.clone(), converted));
+            (Slot::Def(name), found)
+        };
 
     for op in &contract.operations {
         if let Some(body) = &op.body {
@@ -98,7 +101,8 @@ pub fn generate(contract: &Contract) -> Result<Models, String> {
                     slot
                 }
                 (None, true) => {
-                    let (slot, _) = lift(op, "Request", &Value::Object(Default::default()), &mut defs);
+                    let (slot, _) =
+                        lift(op, "Request", &Value::Object(Default::default()), &mut defs);
                     slot
                 }
                 _ => Slot::Bytes,
@@ -146,7 +150,9 @@ pub fn generate(contract: &Contract) -> Result<Models, String> {
             serde_json::json!({ "$ref": format!("#/components/schemas/{name}") }),
         )
         .map_err(|e| e.to_string())?;
-        let id = space.add_type(&reference).map_err(|e| format!("{name}: {e}"))?;
+        let id = space
+            .add_type(&reference)
+            .map_err(|e| format!("{name}: {e}"))?;
         let ty = space.get_type(&id).map_err(|e| format!("{name}: {e}"))?;
         Ok(ty.ident())
     };
@@ -165,5 +171,10 @@ pub fn generate(contract: &Contract) -> Result<Models, String> {
     for (key, slot) in &response_slots {
         responses.insert(key.clone(), to_payload(slot)?);
     }
-    Ok(Models { tokens: space.to_stream(), bodies, responses, twins })
+    Ok(Models {
+        tokens: space.to_stream(),
+        bodies,
+        responses,
+        twins,
+    })
 }

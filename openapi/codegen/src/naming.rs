@@ -112,10 +112,26 @@ mod tests {
             ("get", "/rest/v1/{table}", "get_rest_v1_by_table"),
             ("get", "/", "get_root"),
             ("get", "/openapi-wss.yaml", "get_openapi_wss_yaml"),
-            ("patch", "/admin/api-keys/{id}", "patch_admin_api_keys_by_id"),
-            ("put", "/admin/clients/{client_name}/freeze", "put_admin_clients_by_client_name_freeze"),
-            ("get", "/storage/files/{fileId}", "get_storage_files_by_file_id"),
-            ("DELETE", "/gateway/deferred/{request_id}", "delete_gateway_deferred_by_request_id"),
+            (
+                "patch",
+                "/admin/api-keys/{id}",
+                "patch_admin_api_keys_by_id",
+            ),
+            (
+                "put",
+                "/admin/clients/{client_name}/freeze",
+                "put_admin_clients_by_client_name_freeze",
+            ),
+            (
+                "get",
+                "/storage/files/{fileId}",
+                "get_storage_files_by_file_id",
+            ),
+            (
+                "DELETE",
+                "/gateway/deferred/{request_id}",
+                "delete_gateway_deferred_by_request_id",
+            ),
         ];
         for (method, path, expected) in cases {
             assert_eq!(operation_name(method, path), expected, "{method} {path}");

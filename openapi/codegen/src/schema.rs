@@ -24,7 +24,11 @@ pub fn to_json_schema(schema: &Value) -> Value {
             "properties" | "patternProperties" => {
                 let props = value
                     .as_object()
-                    .map(|m| m.iter().map(|(k, v)| (k.clone(), to_json_schema(v))).collect())
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| (k.clone(), to_json_schema(v)))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 out.insert(key.clone(), Value::Object(props));
             }
@@ -40,7 +44,11 @@ pub fn to_json_schema(schema: &Value) -> Value {
             }
             "exclusiveMinimum" | "exclusiveMaximum" => {
                 // OAS 3.0 booleans modify minimum/maximum (draft 4 style).
-                let bound = if key == "exclusiveMinimum" { "minimum" } else { "maximum" };
+                let bound = if key == "exclusiveMinimum" {
+                    "minimum"
+                } else {
+                    "maximum"
+                };
                 if value == &Value::Bool(true) {
                     if let Some(limit) = obj.get(bound) {
                         out.insert(key.clone(), limit.clone());
@@ -50,7 +58,11 @@ pub fn to_json_schema(schema: &Value) -> Value {
                 }
             }
             "minimum" | "maximum" => {
-                let exclusive = if key == "minimum" { "exclusiveMinimum" } else { "exclusiveMaximum" };
+                let exclusive = if key == "minimum" {
+                    "exclusiveMinimum"
+                } else {
+                    "exclusiveMaximum"
+                };
                 if obj.get(exclusive) != Some(&Value::Bool(true)) {
                     out.insert(key.clone(), value.clone());
                 }
@@ -74,7 +86,10 @@ fn make_nullable(mut schema: Map<String, Value>) -> Value {
     }
     match schema.get("type").cloned() {
         Some(Value::String(t)) => {
-            schema.insert("type".into(), Value::Array(vec![Value::String(t), "null".into()]));
+            schema.insert(
+                "type".into(),
+                Value::Array(vec![Value::String(t), "null".into()]),
+            );
             Value::Object(schema)
         }
         Some(_) => Value::Object(schema),
@@ -161,7 +176,9 @@ mod tests {
 
     #[test]
     fn nullable_composition_wraps_in_any_of() {
-        let s = to_json_schema(&json!({"allOf": [{"$ref": "#/components/schemas/A"}], "nullable": true}));
+        let s = to_json_schema(
+            &json!({"allOf": [{"$ref": "#/components/schemas/A"}], "nullable": true}),
+        );
         assert_eq!(
             s,
             json!({"anyOf": [{"allOf": [{"$ref": "#/components/schemas/A"}]}, {"type": "null"}]})
@@ -177,8 +194,14 @@ mod tests {
                 "b": {"type": "array", "items": {"type": "integer", "nullable": true}}
             }
         }));
-        assert_eq!(s["properties"]["a"], json!({"$ref": "#/components/schemas/A"}));
-        assert_eq!(s["properties"]["b"]["items"]["type"], json!(["integer", "null"]));
+        assert_eq!(
+            s["properties"]["a"],
+            json!({"$ref": "#/components/schemas/A"})
+        );
+        assert_eq!(
+            s["properties"]["b"]["items"]["type"],
+            json!(["integer", "null"])
+        );
     }
 
     #[test]
@@ -194,7 +217,13 @@ mod tests {
             "nested": {"type": "object", "properties": {"aB": {}, "a_b": {}}}
         }});
         let twins = drop_camel_twins(&mut s);
-        assert_eq!(twins, vec![Twin { camel: "sortBy".into(), snake: "sort_by".into() }]);
+        assert_eq!(
+            twins,
+            vec![Twin {
+                camel: "sortBy".into(),
+                snake: "sort_by".into()
+            }]
+        );
         assert!(s["properties"].get("sortBy").is_none());
         assert!(s["properties"]["nested"]["properties"].get("aB").is_none());
     }

@@ -33,7 +33,8 @@ pub fn generate(contract: &Contract) -> Result<String, String> {
         #traits
         #dispatch
     };
-    let syntax = syn::parse2::<syn::File>(file).map_err(|e| format!("generated code does not parse: {e}"))?;
+    let syntax = syn::parse2::<syn::File>(file)
+        .map_err(|e| format!("generated code does not parse: {e}"))?;
     let source = prettyplease::unparse(&syntax);
     // typify skips empty arrays when serializing; a response must say
     // `"data": []`, not leave `data` out (the SDK would then take the whole
@@ -93,7 +94,12 @@ fn enum_values(schema: &Value) -> Vec<String> {
     schema
         .get("enum")
         .and_then(Value::as_array)
-        .map(|values| values.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|values| {
+            values
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -255,8 +261,17 @@ fn responses_module(contract: &Contract, models: &models::Models) -> TokenStream
 /// Pairs of templates where a literal segment sits beside a `{param}` one at
 /// the same position with equal prefixes: the literal must win.
 fn literal_param_pairs(contract: &Contract) -> Vec<(String, String)> {
-    let paths: BTreeSet<&str> = contract.operations.iter().map(|o| o.path.as_str()).collect();
-    let split = |p: &str| -> Vec<String> { p.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect() };
+    let paths: BTreeSet<&str> = contract
+        .operations
+        .iter()
+        .map(|o| o.path.as_str())
+        .collect();
+    let split = |p: &str| -> Vec<String> {
+        p.split('/')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
     let is_param = |s: &str| s.starts_with('{');
     let mut pairs = Vec::new();
     for a in &paths {
@@ -266,7 +281,9 @@ fn literal_param_pairs(contract: &Contract) -> Vec<(String, String)> {
                 continue;
             }
             // First differing position: literal in a, param in b.
-            let Some(i) = (0..sa.len()).find(|&i| !(sa[i] == sb[i] || (is_param(&sa[i]) && is_param(&sb[i])))) else {
+            let Some(i) = (0..sa.len())
+                .find(|&i| !(sa[i] == sb[i] || (is_param(&sa[i]) && is_param(&sb[i]))))
+            else {
                 continue;
             };
             if !is_param(&sa[i]) && is_param(&sb[i]) {
@@ -279,24 +296,39 @@ fn literal_param_pairs(contract: &Contract) -> Vec<(String, String)> {
 
 fn operations_module(contract: &Contract) -> TokenStream {
     let count = contract.operations.len();
-    let variants: Vec<Ident> = contract.operations.iter().map(|op| format_ident!("{}", pascal_case(&op.name))).collect();
-    let metas = contract.operations.iter().zip(&variants).map(|(op, variant)| {
-        let name = &op.name;
-        let method = op.method.to_uppercase();
-        let path = &op.path;
-        let family = &op.family;
-        let summary = &op.summary;
-        let admin = op.admin;
-        let credential = op.params.iter().any(|p| p.credential);
-        let statuses: Vec<u16> = op.responses.iter().filter_map(|r| match r.status { Status::Code(c) => Some(c), _ => None }).collect();
-        quote! {
-            OperationMeta {
-                operation: Operation::#variant, name: #name, method: #method, path: #path,
-                family: #family, summary: #summary, admin: #admin, credential: #credential,
-                statuses: &[#(#statuses),*],
+    let variants: Vec<Ident> = contract
+        .operations
+        .iter()
+        .map(|op| format_ident!("{}", pascal_case(&op.name)))
+        .collect();
+    let metas = contract
+        .operations
+        .iter()
+        .zip(&variants)
+        .map(|(op, variant)| {
+            let name = &op.name;
+            let method = op.method.to_uppercase();
+            let path = &op.path;
+            let family = &op.family;
+            let summary = &op.summary;
+            let admin = op.admin;
+            let credential = op.params.iter().any(|p| p.credential);
+            let statuses: Vec<u16> = op
+                .responses
+                .iter()
+                .filter_map(|r| match r.status {
+                    Status::Code(c) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            quote! {
+                OperationMeta {
+                    operation: Operation::#variant, name: #name, method: #method, path: #path,
+                    family: #family, summary: #summary, admin: #admin, credential: #credential,
+                    statuses: &[#(#statuses),*],
+                }
             }
-        }
-    });
+        });
     let indices = (0..count).map(|i| quote!(#i));
     let pairs = literal_param_pairs(contract);
     let pair_tokens = pairs.iter().map(|(a, b)| quote!((#a, #b)));
@@ -357,7 +389,11 @@ fn method_sig(op: &Operation, models: &models::Models) -> MethodSig {
             Payload::Json(ty) => ty.clone(),
             Payload::Bytes | Payload::Empty => quote!(::bytes::Bytes),
         };
-        if b.required { inner } else { quote!(::std::option::Option<#inner>) }
+        if b.required {
+            inner
+        } else {
+            quote!(::std::option::Option<#inner>)
+        }
     });
     MethodSig {
         name: ident(&op.name),

@@ -30,7 +30,10 @@ pub fn is_admin_path(path: &str) -> bool {
     path.starts_with("/admin/")
         || path == "/admin"
         || path.starts_with("/debug/")
-        || matches!(path, "/gateway/deferred/flush" | "/schema/clients" | "/clients")
+        || matches!(
+            path,
+            "/gateway/deferred/flush" | "/schema/clients" | "/clients"
+        )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -190,14 +193,19 @@ impl Contract {
         }
         let mut seen = BTreeMap::new();
         for op in &operations {
-            if let Some(other) = seen.insert(op.name.clone(), format!("{} {}", op.method, op.path)) {
+            if let Some(other) = seen.insert(op.name.clone(), format!("{} {}", op.method, op.path))
+            {
                 return Err(err(format!(
                     "operation name {} is derived twice: {other} and {} {}",
                     op.name, op.method, op.path
                 )));
             }
         }
-        Ok(Contract { api, raw, operations })
+        Ok(Contract {
+            api,
+            raw,
+            operations,
+        })
     }
 
     /// Component schemas as raw OAS values, in contract order.
@@ -212,7 +220,10 @@ impl Contract {
 fn check_path_params(path: &str, method: &str, params: &[Param]) -> Result<(), SpecError> {
     for segment in path.split('/') {
         if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            if !params.iter().any(|p| p.location == Location::Path && p.name == name) {
+            if !params
+                .iter()
+                .any(|p| p.location == Location::Path && p.name == name)
+            {
                 return Err(err(format!(
                     "{method} {path}: path parameter {{{name}}} is not declared"
                 )));
@@ -240,7 +251,9 @@ fn component<'a, T>(
 }
 
 fn components(api: &OpenAPI) -> Result<&openapiv3::Components, SpecError> {
-    api.components.as_ref().ok_or_else(|| err("the contract has no components"))
+    api.components
+        .as_ref()
+        .ok_or_else(|| err("the contract has no components"))
 }
 
 fn resolve_param(
@@ -289,9 +302,12 @@ fn resolve_body(
     let at = format!("{method} {path}");
     let b = match b {
         ReferenceOr::Item(b) => b,
-        ReferenceOr::Reference { reference } => {
-            component(&components(api)?.request_bodies, reference, "requestBodies", &at)?
-        }
+        ReferenceOr::Reference { reference } => component(
+            &components(api)?.request_bodies,
+            reference,
+            "requestBodies",
+            &at,
+        )?,
     };
     let (content_type, media) = b
         .content
@@ -302,7 +318,10 @@ fn resolve_body(
     Ok(Body {
         content_type: content_type.clone(),
         required: b.required,
-        schema: media.schema.as_ref().map(|s| serde_json::to_value(s).unwrap_or(Value::Null)),
+        schema: media
+            .schema
+            .as_ref()
+            .map(|s| serde_json::to_value(s).unwrap_or(Value::Null)),
     })
 }
 
@@ -356,10 +375,24 @@ mod tests {
     #[test]
     fn credentials_are_not_plain_parameters() {
         let c = contract();
-        let fetch = c.operations.iter().find(|o| o.name == "post_gateway_fetch").unwrap();
-        assert!(fetch.params.iter().any(|p| p.name == "apikey" && p.credential));
-        assert!(fetch.params.iter().any(|p| p.name == "X-Athena-Client" && !p.credential));
-        let insert = c.operations.iter().find(|o| o.name == "put_gateway_insert").unwrap();
+        let fetch = c
+            .operations
+            .iter()
+            .find(|o| o.name == "post_gateway_fetch")
+            .unwrap();
+        assert!(fetch
+            .params
+            .iter()
+            .any(|p| p.name == "apikey" && p.credential));
+        assert!(fetch
+            .params
+            .iter()
+            .any(|p| p.name == "X-Athena-Client" && !p.credential));
+        let insert = c
+            .operations
+            .iter()
+            .find(|o| o.name == "put_gateway_insert")
+            .unwrap();
         assert!(insert
             .params
             .iter()
@@ -375,7 +408,11 @@ mod tests {
                 assert!(op.admin, "{} {}", op.method, op.path);
             }
         }
-        let flush = c.operations.iter().find(|o| o.path == "/gateway/deferred/flush").unwrap();
+        let flush = c
+            .operations
+            .iter()
+            .find(|o| o.path == "/gateway/deferred/flush")
+            .unwrap();
         assert!(flush.admin);
     }
 }

@@ -1,0 +1,24 @@
+//! Tenant database fixtures (idempotent: truncates and reinserts).
+
+use tokio_postgres::NoTls;
+
+pub const SETUP_SQL: &str = "\
+CREATE TABLE IF NOT EXISTS conformance_items (id serial primary key, name text not null, score int, note text);
+TRUNCATE conformance_items RESTART IDENTITY;
+INSERT INTO conformance_items (name, score, note) VALUES ('alpha', 10, NULL), ('beta', 20, 'b'), ('gamma', 30, 'g');";
+
+pub async fn setup(db_url: &str) -> Result<(), String> {
+    let (client, connection) = tokio_postgres::connect(db_url, NoTls)
+        .await
+        .map_err(|e| format!("connecting to the tenant database: {e}"))?;
+    let conn = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let result = client
+        .batch_execute(SETUP_SQL)
+        .await
+        .map_err(|e| format!("creating fixtures: {e}"));
+    drop(client);
+    let _ = conn.await;
+    result
+}

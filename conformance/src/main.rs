@@ -1,0 +1,230 @@
+//! Conformance suite for the Athena gateway: every operation of
+//! `openapi/openapi.yaml` gets at least one case (specific cases per family,
+//! a generic spec-built fallback otherwise); the outcome is ratcheted by
+//! `passing.txt` (may only grow) and `uncovered.txt` (may only shrink).
+
+mod cases;
+mod check;
+mod cli;
+mod fixtures;
+mod generic;
+mod http;
+mod ratchet;
+mod runner;
+
+use athena_codegen::Contract;
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::ExitCode;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> ExitCode {
+    let args = match cli::parse(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(msg) => {
+            eprintln!("conformance: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `Ok(false)`: the ratchet broke.
+async fn run(args: cli::Args) -> Result<bool, String> {
+    let contract = Contract::load(&args.spec).map_err(|e| e.to_string())?;
+    if let Some(url) = &args.tenant_db_url {
+        fixtures::setup(url).await?;
+    }
+    if args.admin_key.is_none() {
+        eprintln!("warning: no --admin-key: admin operations can only answer 401");
+    }
+    let ctx = cases::Ctx::new(args.admin_key.clone(), args.client.clone(), &contract);
+    let cases = cases::all_cases(&contract, &ctx)?;
+    let client = http::HttpClient::new(&args.base_url);
+    let results = runner::run(&client, &cases).await;
+
+    let ops: BTreeMap<&str, _> = contract
+        .operations
+        .iter()
+        .map(|o| (o.name.as_str(), o))
+        .collect();
+    let mut validators = check::Validators::new(&contract.component_schemas());
+    let mut failures: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut specific: BTreeSet<String> = BTreeSet::new();
+    for (case, result) in cases.iter().zip(&results) {
+        let op = ops[case.op.as_str()];
+        if case.specific {
+            specific.insert(case.op.clone());
+        }
+        let verdict = runner::judge(case, op, result, &mut validators);
+        if args.verbose {
+            let status = result
+                .as_ref()
+                .map(|r| r.status.to_string())
+                .unwrap_or_else(|e| e.clone());
+            let outcome = match &verdict {
+                Ok(()) => "ok".to_string(),
+                Err(e) => format!("FAIL {e}"),
+            };
+            eprintln!(
+                "case {} [{}] {} {} -> {status}: {outcome}",
+                case.op,
+                case.name,
+                case.request.method,
+                case.request.path_and_query()
+            );
+        }
+        if let Err(reason) = verdict {
+            let reason = if case.specific {
+                format!("[{}] {reason}", case.name)
+            } else {
+                reason
+            };
+            failures.entry(case.op.clone()).or_default().push(reason);
+        }
+    }
+
+    // Generic cases that "pass" with a 4xx were rejected before reaching a
+    // handler (e.g. `{}` fails body validation): they say little about it.
+    let rejected: BTreeSet<&str> = cases
+        .iter()
+        .zip(&results)
+        .filter(|(c, r)| {
+            !c.specific
+                && !failures.contains_key(&c.op)
+                && r.as_ref().is_ok_and(|r| (400..500).contains(&r.status))
+        })
+        .map(|(c, _)| c.op.as_str())
+        .collect();
+    if !rejected.is_empty() {
+        eprintln!(
+            "note: {} generic case(s) pass with a 4xx (request rejected before the handler, e.g. `{{}}` body)",
+            rejected.len()
+        );
+    }
+
+    let with_case: BTreeSet<&str> = cases.iter().map(|c| c.op.as_str()).collect();
+    let mut passing = BTreeSet::new();
+    let mut uncovered = BTreeSet::new();
+    for op in &contract.operations {
+        if !specific.contains(&op.name) {
+            uncovered.insert(op.name.clone());
+        }
+        match failures.get(&op.name) {
+            Some(reasons) => {
+                println!("FAIL {} {} ({}): {}", op.method.to_uppercase(), op.path, op.name, reasons.join("; "))
+            }
+            // Only an operation with a case of its own can pass: a generic
+            // request rejected before the handler proves nothing about it.
+            None if specific.contains(&op.name) => {
+                passing.insert(op.name.clone());
+            }
+            None if with_case.contains(op.name.as_str()) => println!(
+                "FAIL {} {} ({}): uncovered (only the generic request, which the server answered as documented)",
+                op.method.to_uppercase(),
+                op.path,
+                op.name
+            ),
+            None => println!("FAIL {} {} ({}): no case", op.method.to_uppercase(), op.path, op.name),
+        }
+    }
+
+    let recorded_passing = ratchet::read_list(&args.passing)?;
+    let recorded_uncovered = ratchet::read_list(&args.uncovered)?;
+    let mut ok = true;
+    if args.update {
+        if let Some(prev) = &recorded_passing {
+            for op in prev.difference(&passing) {
+                eprintln!(
+                    "warning: {op} no longer passes; dropped from {}",
+                    args.passing.display()
+                );
+            }
+        }
+        ratchet::write_list(&args.uncovered, &uncovered)?;
+        ratchet::write_list(&args.passing, &passing)?;
+        eprintln!(
+            "updated {} and {}",
+            args.uncovered.display(),
+            args.passing.display()
+        );
+    } else {
+        if recorded_uncovered.is_none() {
+            println!(
+                "RATCHET: {} does not exist (run with --update to create it)",
+                args.uncovered.display()
+            );
+        }
+        let violations = ratchet::violations(
+            &recorded_passing.unwrap_or_default(),
+            recorded_uncovered.as_ref().unwrap_or(&BTreeSet::new()),
+            &passing,
+            &uncovered,
+        );
+        for v in &violations {
+            match v {
+                ratchet::Violation::Regressed(op) => {
+                    let why = failures
+                        .get(op)
+                        .map(|r| r.join("; "))
+                        .unwrap_or_else(|| "not an operation of the contract any more".into());
+                    println!(
+                        "RATCHET: {op} is listed in {} but fails now: {why}",
+                        args.passing.display()
+                    );
+                }
+                ratchet::Violation::NewlyUncovered(op) => println!(
+                    "RATCHET: {op} has no specific case and is not listed in {} (add a case)",
+                    args.uncovered.display()
+                ),
+            }
+        }
+        ok = violations.is_empty();
+        if let Some(recorded) = &recorded_uncovered {
+            let stale = ratchet::stale_uncovered(recorded, &uncovered);
+            if !stale.is_empty() {
+                eprintln!(
+                    "note: {} covered op(s) still listed in {}; run with --update to shrink it",
+                    stale.len(),
+                    args.uncovered.display()
+                );
+            }
+        }
+        if let Some(recorded) = ratchet::read_list(&args.passing)? {
+            let new = passing.difference(&recorded).count();
+            if new > 0 {
+                eprintln!(
+                    "note: {new} op(s) pass but are not in {}; run with --update",
+                    args.passing.display()
+                );
+            }
+        }
+    }
+    println!(
+        "conformance: {}/{} operations pass, {} uncovered",
+        passing.len(),
+        contract.operations.len(),
+        uncovered.len()
+    );
+    Ok(ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use athena_codegen::Contract;
+    use std::sync::OnceLock;
+
+    /// The project contract, loaded once per test binary.
+    pub fn contract() -> Contract {
+        static TEXT: OnceLock<String> = OnceLock::new();
+        let text =
+            TEXT.get_or_init(|| std::fs::read_to_string(crate::cli::default_spec()).unwrap());
+        Contract::parse(text).expect("the project contract loads")
+    }
+}
