@@ -3,10 +3,13 @@
 //! convert. Families without a module yet answer 501 `not_implemented`
 //! through the traits' default methods.
 
+mod admin;
+mod clients;
 mod gateway;
 mod health;
 mod registry;
 mod rest;
+mod schema;
 
 use crate::api::traits::*;
 use crate::config::Config;
@@ -47,18 +50,15 @@ fn strip_nulls_header(cx: &RequestCx) -> Option<bool> {
 }
 
 // Families whose issues have not landed: every operation answers 501.
-impl AdminApi for Handlers {}
 impl ApiApi for Handlers {}
 impl BillingApi for Handlers {}
 impl ChatApi for Handlers {}
-impl ClientsApi for Handlers {}
 impl DebugApi for Handlers {}
 impl ManagementApi for Handlers {}
 impl PipelinesApi for Handlers {}
 impl PublicApi for Handlers {}
 impl QueryApi for Handlers {}
 impl RpcApi for Handlers {}
-impl SchemaApi for Handlers {}
 impl StorageApi for Handlers {}
 impl TypesenseApi for Handlers {}
 impl WssApi for Handlers {}

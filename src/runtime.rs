@@ -2,8 +2,10 @@
 //! migrations, seeded clients, Redis and S3, handlers, and the server.
 
 use crate::auth::Auth;
+use crate::catalog::clients;
 use crate::config::Config;
-use crate::db::tenants::{Source, Tenants};
+use crate::db::notify;
+use crate::db::tenants::Tenants;
 use crate::db::{self, migrate, PoolSettings};
 use crate::handlers::Handlers;
 use crate::http::metrics::Metrics;
@@ -84,18 +86,19 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
     let catalog = catalog_pool(&config, settings).await?;
     let tenants = Arc::new(Tenants::new(catalog, settings));
     if let Some(path) = &config.config_file {
-        let clients = config_file_clients(path)?;
-        tenants
-            .seed(&clients, Source::Config)
+        let seeds = config_file_clients(path)?;
+        clients::seed(tenants.catalog(), &seeds, "config")
             .await
             .map_err(|e| format!("seeding clients: {e}"))?;
     }
     if !config.seed_clients.is_empty() {
-        tenants
-            .seed(&config.seed_clients, Source::Env)
+        clients::seed(tenants.catalog(), &config.seed_clients, "env")
             .await
             .map_err(|e| format!("seeding clients: {e}"))?;
     }
+    notify::start(config.database_url.clone(), tenants.clone())
+        .await
+        .map_err(|e| format!("subscribing to catalog changes: {e}"))?;
     let redis = config
         .redis_url
         .as_deref()

@@ -44,7 +44,12 @@ async fn run(args: cli::Args) -> Result<bool, String> {
     if args.admin_key.is_none() {
         eprintln!("warning: no --admin-key: admin operations can only answer 401");
     }
-    let ctx = cases::Ctx::new(args.admin_key.clone(), args.client.clone(), &contract);
+    let ctx = cases::Ctx::new(
+        args.admin_key.clone(),
+        args.client.clone(),
+        args.tenant_db_url.clone(),
+        &contract,
+    );
     let cases = cases::all_cases(&contract, &ctx)?;
     let client = http::HttpClient::new(&args.base_url);
     let results = runner::run(&client, &cases).await;

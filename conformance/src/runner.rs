@@ -21,6 +21,7 @@ pub async fn run(client: &HttpClient, cases: &[Case]) -> Vec<Result<Response, St
         for (i, case) in cases.iter().enumerate().filter(|(_, c)| c.phase == phase) {
             let client = client.clone();
             let request = case.request.clone();
+            let setup = case.setup.clone();
             let permits = permits.clone();
             tasks.push((
                 i,
@@ -29,6 +30,18 @@ pub async fn run(client: &HttpClient, cases: &[Case]) -> Vec<Result<Response, St
                         .acquire_owned()
                         .await
                         .expect("semaphore is never closed");
+                    for step in &setup {
+                        let r = client.send(step).await?;
+                        if !(200..300).contains(&r.status) {
+                            return Err(format!(
+                                "setup {} {} answered {}: {}",
+                                step.method,
+                                step.path,
+                                r.status,
+                                r.snippet()
+                            ));
+                        }
+                    }
                     client.send(&request).await
                 }),
             ));

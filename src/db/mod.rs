@@ -2,6 +2,7 @@
 //! introspected schema cache used to resolve identifiers.
 
 pub mod migrate;
+pub mod notify;
 pub mod schema_cache;
 pub mod tenants;
 

@@ -1,28 +1,24 @@
-//! Clients (tenants): a name and a PostgreSQL URI kept in the catalog, each
-//! with its own lazily created, bounded pool and schema cache. Records are
-//! re-read from the catalog after `RECHECK` so a change made through another
-//! replica takes effect everywhere within seconds.
+//! Runtime view of the clients (tenants): for each routable client a lazily
+//! created, bounded pool and a schema cache. Entries are dropped the moment
+//! the catalog row changes (LISTEN `athena_clients_changed`, see
+//! `src/db/notify.rs`) and re-checked after `RECHECK` in any case, so a
+//! change made through any replica takes effect everywhere.
 
 use super::schema_cache::SchemaCache;
 use super::{pool, Pool, PoolSettings};
+use crate::catalog::clients;
 use crate::domain::DomainError;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::RwLock;
 
+/// Upper bound on staleness if a notification is ever missed.
 const RECHECK: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientRecord {
-    pub name: String,
-    pub pg_uri: String,
-    pub is_active: bool,
-    pub is_frozen: bool,
-}
-
 pub struct Tenant {
-    pub record: ClientRecord,
+    pub name: String,
+    pub uri: String,
     pub pool: Pool,
     pub schema: Arc<SchemaCache>,
     checked_at: Instant,
@@ -32,21 +28,6 @@ pub struct Tenants {
     catalog: Pool,
     settings: PoolSettings,
     entries: RwLock<HashMap<String, Arc<Tenant>>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    Config,
-    Env,
-}
-
-impl Source {
-    fn as_str(self) -> &'static str {
-        match self {
-            Source::Config => "config",
-            Source::Env => "env",
-        }
-    }
 }
 
 impl Tenants {
@@ -62,76 +43,64 @@ impl Tenants {
         &self.catalog
     }
 
-    /// Seeds clients from the config file or environment. A seed updates a
-    /// row it created before, never one registered at runtime.
-    pub async fn seed(
-        &self,
-        clients: &[(String, String)],
-        source: Source,
-    ) -> Result<(), DomainError> {
-        let conn = self.catalog.get().await?;
-        for (name, uri) in clients {
-            conn.execute(
-                "INSERT INTO athena_clients (client_name, pg_uri, source) VALUES ($1, $2, $3)
-                 ON CONFLICT (client_name) DO UPDATE
-                    SET pg_uri = EXCLUDED.pg_uri, updated_at = now()
-                  WHERE athena_clients.source = EXCLUDED.source",
-                &[name, uri, &source.as_str()],
-            )
-            .await?;
-        }
-        Ok(())
-    }
-
-    pub async fn list(&self) -> Result<Vec<ClientRecord>, DomainError> {
-        let conn = self.catalog.get().await?;
-        let rows = conn
-            .query("SELECT client_name, pg_uri, is_active, is_frozen FROM athena_clients ORDER BY client_name", &[])
-            .await?;
-        Ok(rows.iter().map(record).collect())
-    }
-
     /// The routable tenant for `name`: registered, active and not frozen.
     pub async fn resolve(&self, name: &str) -> Result<Arc<Tenant>, DomainError> {
         if let Some(t) = self.entries.read().await.get(name) {
             if t.checked_at.elapsed() < RECHECK {
-                return routable(t.clone());
+                return Ok(t.clone());
             }
         }
-        let fresh = self.load(name).await?;
+        let record = clients::get(&self.catalog, name).await?;
         let mut entries = self.entries.write().await;
-        let tenant = match (fresh, entries.get(name)) {
-            (None, _) => {
-                entries.remove(name);
-                return Err(DomainError::UnknownClient(name.to_string()));
-            }
-            // Same URI: keep the pool and schema cache, refresh the record.
-            (Some(rec), Some(old)) if old.record.pg_uri == rec.pg_uri => Arc::new(Tenant {
-                record: rec,
+        let Some(record) = record.filter(|r| r.is_active) else {
+            entries.remove(name);
+            return Err(DomainError::UnknownClient(name.to_string()));
+        };
+        if record.is_frozen {
+            entries.remove(name);
+            return Err(DomainError::FrozenClient(name.to_string()));
+        }
+        let uri = record.effective_uri().ok_or_else(|| {
+            DomainError::Unavailable(format!("client {name} has no usable PostgreSQL URI"))
+        })?;
+        let tenant = match entries.get(name) {
+            // Same URI: keep the pool and the schema cache.
+            Some(old) if old.uri == uri => Arc::new(Tenant {
+                name: name.to_string(),
+                uri,
                 pool: old.pool.clone(),
                 schema: old.schema.clone(),
                 checked_at: Instant::now(),
             }),
-            (Some(rec), _) => Arc::new(Tenant {
-                pool: pool(&rec.pg_uri, self.settings)?,
-                record: rec,
+            _ => Arc::new(Tenant {
+                name: name.to_string(),
+                pool: pool(&uri, self.settings)?,
+                uri,
                 schema: Arc::default(),
                 checked_at: Instant::now(),
             }),
         };
         entries.insert(name.to_string(), tenant.clone());
-        routable(tenant)
+        Ok(tenant)
     }
 
-    async fn load(&self, name: &str) -> Result<Option<ClientRecord>, DomainError> {
-        let conn = self.catalog.get().await?;
-        let row = conn
-            .query_opt(
-                "SELECT client_name, pg_uri, is_active, is_frozen FROM athena_clients WHERE client_name = $1",
-                &[&name],
-            )
-            .await?;
-        Ok(row.as_ref().map(record))
+    /// Forgets a client's pool and record (its catalog row changed).
+    pub async fn evict(&self, name: &str) {
+        self.entries.write().await.remove(name);
+    }
+
+    /// Forgets every client (the change feed was interrupted).
+    pub async fn evict_all(&self) {
+        self.entries.write().await.clear();
+    }
+
+    /// Whether a client currently has an open pooled connection.
+    pub async fn pool_connected(&self, name: &str) -> bool {
+        self.entries
+            .read()
+            .await
+            .get(name)
+            .is_some_and(|t| t.pool.state().connections > 0)
     }
 
     /// Pool sizes per client, for `/metrics`.
@@ -145,23 +114,4 @@ impl Tenants {
             })
             .collect()
     }
-}
-
-fn record(row: &tokio_postgres::Row) -> ClientRecord {
-    ClientRecord {
-        name: row.get(0),
-        pg_uri: row.get(1),
-        is_active: row.get(2),
-        is_frozen: row.get(3),
-    }
-}
-
-fn routable(t: Arc<Tenant>) -> Result<Arc<Tenant>, DomainError> {
-    if !t.record.is_active {
-        return Err(DomainError::UnknownClient(t.record.name.clone()));
-    }
-    if t.record.is_frozen {
-        return Err(DomainError::FrozenClient(t.record.name.clone()));
-    }
-    Ok(t)
 }

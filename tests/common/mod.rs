@@ -19,6 +19,7 @@ pub const CLIENT: &str = "tenant";
 pub struct TestServer {
     pub addr: SocketAddr,
     pub tenant_url: String,
+    pub catalog_url: String,
     dbs: Vec<String>,
     admin_url: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -98,10 +99,11 @@ impl TestServer {
             access_key: std::env::var("S3_ACCESS_KEY_ID").unwrap_or_default(),
             secret_key: std::env::var("S3_SECRET_ACCESS_KEY").unwrap_or_default(),
         });
+        let catalog_url = with_db(&admin_url, &catalog_db);
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             admin_key: Some(ADMIN_KEY.into()),
-            database_url: with_db(&admin_url, &catalog_db),
+            database_url: catalog_url.clone(),
             redis_url: std::env::var("REDIS_URL").ok(),
             s3,
             otlp_endpoint: None,
@@ -128,12 +130,25 @@ impl TestServer {
         TestServer {
             addr,
             tenant_url,
+            catalog_url,
             dbs: vec![catalog_db, tenant_db],
             admin_url,
             shutdown: Some(tx),
             task: Some(task),
             client: Client::builder(hyper_util::rt::TokioExecutor::new()).build_http(),
         }
+    }
+
+    /// Creates one more empty database (dropped with the server).
+    pub async fn extra_db(&mut self) -> String {
+        let name = format!("t_{}_extra", uuid::Uuid::new_v4().simple());
+        psql(&self.admin_url)
+            .await
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap();
+        self.dbs.push(name.clone());
+        with_db(&self.admin_url, &name)
     }
 
     pub async fn tenant(&self) -> tokio_postgres::Client {

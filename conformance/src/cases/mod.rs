@@ -1,6 +1,7 @@
 //! Test cases: specific ones per family (one module each) and the generic
 //! fallback for every operation of the contract without a specific case.
 
+pub mod admin;
 pub mod gateway;
 pub mod health;
 pub mod registry;
@@ -49,6 +50,9 @@ pub struct Case {
     pub check: Option<Check>,
     pub specific: bool,
     pub phase: Phase,
+    /// Requests sent first, in order, by the same task; each must answer
+    /// 2xx (e.g. create the client a freeze case then freezes).
+    pub setup: Vec<Request>,
 }
 
 impl Case {
@@ -61,7 +65,13 @@ impl Case {
             check: None,
             specific: true,
             phase: Phase::Specific,
+            setup: Vec::new(),
         }
+    }
+
+    pub fn after(mut self, setup: Request) -> Case {
+        self.setup.push(setup);
+        self
     }
 
     pub fn any_of(mut self, statuses: &[u16]) -> Case {
@@ -96,16 +106,24 @@ impl Case {
 pub struct Ctx {
     pub admin_key: Option<String>,
     pub client: String,
+    /// The tenant database (for cases that register clients).
+    pub tenant_db_url: Option<String>,
     /// Every operation name of the contract.
     pub op_names: Arc<BTreeSet<String>>,
 }
 
 impl Ctx {
-    pub fn new(admin_key: Option<String>, client: String, contract: &Contract) -> Ctx {
+    pub fn new(
+        admin_key: Option<String>,
+        client: String,
+        tenant_db_url: Option<String>,
+        contract: &Contract,
+    ) -> Ctx {
         let op_names = contract.operations.iter().map(|o| o.name.clone()).collect();
         Ctx {
             admin_key,
             client,
+            tenant_db_url,
             op_names: Arc::new(op_names),
         }
     }
@@ -128,6 +146,7 @@ impl Ctx {
         Ctx::new(
             Some("k".into()),
             "conformance".into(),
+            None,
             &crate::tests::contract(),
         )
     }
@@ -136,6 +155,7 @@ impl Ctx {
 /// All specific cases, family by family.
 pub fn specific_cases(ctx: &Ctx) -> Vec<Case> {
     let mut cases = Vec::new();
+    cases.extend(admin::cases(ctx));
     cases.extend(health::cases(ctx));
     cases.extend(registry::cases(ctx));
     cases.extend(gateway::cases(ctx));
@@ -188,6 +208,7 @@ pub fn all_cases(contract: &Contract, ctx: &Ctx) -> Result<Vec<Case>, String> {
                 check: Some(Arc::new(envelope)),
                 specific: false,
                 phase: Phase::Generic,
+                setup: Vec::new(),
             });
         }
         if !covered.contains(&op.name) {
@@ -199,6 +220,7 @@ pub fn all_cases(contract: &Contract, ctx: &Ctx) -> Result<Vec<Case>, String> {
                 check: None,
                 specific: false,
                 phase: Phase::Generic,
+                setup: Vec::new(),
             });
         }
     }

@@ -4,6 +4,7 @@
 //! dispatch. The server's `build.rs`, the generated client's build and the
 //! conformance suite all go through this crate, so they agree by construction.
 
+pub mod client;
 pub mod models;
 pub mod naming;
 pub mod schema;

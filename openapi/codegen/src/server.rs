@@ -509,7 +509,8 @@ mod tests {
     use std::path::Path;
 
     fn contract_text() -> String {
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi.yaml")).unwrap()
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi.yaml"))
+            .unwrap()
     }
 
     /// A property added to a schema in the contract reaches the generated
@@ -519,10 +520,16 @@ mod tests {
         let anchor = "runtime routing and management.\n      properties:\n";
         let original = contract_text();
         assert!(original.contains(anchor), "fixture anchor moved");
-        let text = original.replacen(anchor, &format!("{anchor}        brand_new_field:\n          type: string\n"), 1);
+        let text = original.replacen(
+            anchor,
+            &format!("{anchor}        brand_new_field:\n          type: string\n"),
+            1,
+        );
         let contract = Contract::parse(&text).expect("modified contract parses");
         let code = generate(&contract).expect("generates");
-        let start = code.find("pub struct AthenaClientRecord").expect("model generated");
+        let start = code
+            .find("pub struct AthenaClientRecord")
+            .expect("model generated");
         let body = &code[start..start + code[start..].find("\n    }").unwrap()];
         assert!(body.contains("pub brand_new_field"), "{body}");
     }
@@ -533,7 +540,11 @@ mod tests {
         let code = generate(&contract).unwrap();
         for op in &contract.operations {
             assert!(code.contains(&format!("fn {}(", op.name)), "{}", op.name);
-            assert!(code.contains(&format!("Operation::{} =>", pascal_case(&op.name))), "{}", op.name);
+            assert!(
+                code.contains(&format!("Operation::{} =>", pascal_case(&op.name))),
+                "{}",
+                op.name
+            );
         }
     }
 }

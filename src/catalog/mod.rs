@@ -1,0 +1,4 @@
+//! The catalog database: the control-plane records Athena keeps for itself
+//! (clients today; keys, webhooks and jobs as their issues land).
+
+pub mod clients;

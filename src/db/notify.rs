@@ -1,0 +1,76 @@
+//! Follows the catalog's change feed (`LISTEN athena_clients_changed`) and
+//! evicts the changed client from this replica's runtime cache at once.
+//! On any interruption every entry is evicted and the listener reconnects.
+
+use super::tenants::Tenants;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+/// Subscribes before returning (so no change made after start-up is missed),
+/// then follows the feed in the background, reconnecting as needed.
+pub async fn start(
+    database_url: String,
+    tenants: Arc<Tenants>,
+) -> Result<(), tokio_postgres::Error> {
+    let first = subscribe(&database_url).await?;
+    tokio::spawn(async move {
+        let mut feed = Some(first);
+        loop {
+            let subscribed = match feed.take() {
+                Some(f) => Ok(f),
+                None => subscribe(&database_url).await,
+            };
+            match subscribed {
+                Ok(f) => follow(f, &tenants).await,
+                Err(e) => tracing::warn!(error = %e, "catalog change feed unavailable; retrying"),
+            }
+            // Anything that changed while we were not listening is unknown.
+            tenants.evict_all().await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    Ok(())
+}
+
+struct Feed {
+    _client: tokio_postgres::Client,
+    names: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+async fn subscribe(database_url: &str) -> Result<Feed, tokio_postgres::Error> {
+    let (client, mut connection) = tokio_postgres::connect(database_url, NoTls).await?;
+    let (tx, names) = tokio::sync::mpsc::unbounded_channel();
+    // The connection must be polled for notifications to arrive; the task
+    // ends (closing the channel) when the connection does.
+    tokio::spawn(async move {
+        loop {
+            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(AsyncMessage::Notification(n))) => {
+                    if tx.send(n.payload().to_string()).is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "catalog change feed connection failed");
+                    return;
+                }
+                None => return,
+            }
+        }
+    });
+    client
+        .batch_execute("LISTEN athena_clients_changed")
+        .await?;
+    Ok(Feed {
+        _client: client,
+        names,
+    })
+}
+
+async fn follow(mut feed: Feed, tenants: &Tenants) {
+    while let Some(name) = feed.names.recv().await {
+        tenants.evict(&name).await;
+    }
+}
