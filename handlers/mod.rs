@@ -7,8 +7,10 @@ mod admin;
 mod clients;
 mod gateway;
 mod health;
+mod query;
 mod registry;
 mod rest;
+mod rpc;
 mod schema;
 
 use crate::api::traits::*;
@@ -27,6 +29,7 @@ pub struct Handlers {
     pub tenants: Arc<Tenants>,
     pub redis: Option<deadpool_redis::Pool>,
     pub s3: Option<S3>,
+    pub keys: Arc<crate::auth::store::KeyStore>,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
 }
@@ -57,8 +60,7 @@ impl DebugApi for Handlers {}
 impl ManagementApi for Handlers {}
 impl PipelinesApi for Handlers {}
 impl PublicApi for Handlers {}
-impl QueryApi for Handlers {}
-impl RpcApi for Handlers {}
+
 impl StorageApi for Handlers {}
 impl TypesenseApi for Handlers {}
 impl WssApi for Handlers {}

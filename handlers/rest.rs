@@ -2,14 +2,28 @@ use super::{strip_nulls_header, Handlers};
 use crate::api::{models, params, responses, traits::RestApi};
 use crate::domain::identifier::qualified_table;
 use crate::domain::DomainError;
-use crate::gateway::filter::{Filter, FilterValue, Operator};
-use crate::gateway::read::{self, Order, ReadQuery};
-use crate::http::payload::Json;
+use crate::gateway::cond::parse_order;
+use crate::gateway::filter::{split_list, Cond, Filter, FilterValue, Operator};
+use crate::gateway::read::{self, ReadQuery};
+use crate::gateway::sql::split_columns;
+use crate::gateway::write::{self, Conflict, ConflictAction};
+use crate::http::payload::{Json, NoBody};
 use crate::http::{ApiResult, RequestCx};
 use http::{header, HeaderValue};
 
-/// Query parameters that are not filters.
-const RESERVED: [&str; 6] = ["select", "limit", "offset", "order", "or", "api_key"];
+/// Query parameters that are not column filters.
+const RESERVED: [&str; 10] = [
+    "select",
+    "limit",
+    "offset",
+    "order",
+    "or",
+    "and",
+    "api_key",
+    "apikey",
+    "on_conflict",
+    "columns",
+];
 
 impl RestApi for Handlers {
     async fn get_rest_v1_by_table(
@@ -18,17 +32,8 @@ impl RestApi for Handlers {
         params: params::GetRestV1ByTable,
     ) -> ApiResult<responses::GetRestV1ByTable> {
         let tenant = self.tenant(Some(&params.x_athena_client)).await?;
-        if params.or.is_some() {
-            return Err(DomainError::Invalid("`or` filters are not supported yet".into()).into());
-        }
         let (schema, table) = qualified_table(&params.table, None)?;
-        let mut filters = Vec::new();
-        for (key, value) in cx.query() {
-            if RESERVED.contains(&key.as_str()) {
-                continue;
-            }
-            filters.push(parse_filter(key, value)?);
-        }
+        let filters = query_conditions(cx.query())?;
         let (mut limit, mut offset) = (params.limit, params.offset);
         if let Some(range) = &params.range {
             let (start, end) = parse_range(range)?;
@@ -38,10 +43,7 @@ impl RestApi for Handlers {
         let query = ReadQuery {
             schema,
             table,
-            columns: params
-                .select
-                .as_deref()
-                .map(|s| s.split(',').map(|c| c.trim().to_string()).collect()),
+            columns: params.select.as_deref().map(split_columns),
             filters,
             order: params
                 .order
@@ -66,55 +68,185 @@ impl RestApi for Handlers {
         }
         Ok(responses::GetRestV1ByTable::Ok(out))
     }
+
+    async fn post_rest_v1_by_table(
+        &self,
+        cx: RequestCx,
+        params: params::PostRestV1ByTable,
+        body: models::PostRestV1ByTableRequest,
+    ) -> ApiResult<responses::PostRestV1ByTable> {
+        let tenant = self.tenant(Some(&params.x_athena_client)).await?;
+        let (schema, table) = qualified_table(&params.table, None)?;
+        let prefer = Prefer::parse(params.prefer.as_deref());
+        let rows = match body {
+            models::PostRestV1ByTableRequest::Object(row) => vec![row],
+            models::PostRestV1ByTableRequest::Array(rows) => rows,
+        };
+        let on_conflict = prefer.resolution.map(|action| Conflict {
+            columns: query_value(&cx, "on_conflict")
+                .map(split_columns)
+                .unwrap_or_default(),
+            action,
+        });
+        let q = write::InsertQuery {
+            schema,
+            table,
+            rows,
+            returning: query_value(&cx, "select").map(split_columns),
+            on_conflict,
+            default_to_null: prefer.missing_null,
+            strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
+        };
+        let result = write::insert(&tenant, &q).await?;
+        if prefer.minimal {
+            return Ok(responses::PostRestV1ByTable::NoContent(NoBody::default()));
+        }
+        Ok(responses::PostRestV1ByTable::Ok(affected(
+            Json::new(models::PostRestV1ByTableResponse200 { data: result.rows }),
+            result.affected,
+        )))
+    }
+
+    async fn patch_rest_v1_by_table(
+        &self,
+        cx: RequestCx,
+        params: params::PatchRestV1ByTable,
+        body: models::PatchRestV1ByTableRequest,
+    ) -> ApiResult<responses::PatchRestV1ByTable> {
+        let tenant = self.tenant(Some(&params.x_athena_client)).await?;
+        let (schema, table) = qualified_table(&params.table, None)?;
+        let filters = required_filters(&cx, "PATCH")?;
+        let prefer = Prefer::parse(params.prefer.as_deref());
+        let q = write::UpdateQuery {
+            schema,
+            table,
+            set: body.0,
+            filters,
+            returning: query_value(&cx, "select").map(split_columns),
+            strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
+        };
+        let result = write::update(&tenant, &q).await?;
+        if prefer.minimal {
+            return Ok(responses::PatchRestV1ByTable::NoContent(NoBody::default()));
+        }
+        Ok(responses::PatchRestV1ByTable::Ok(affected(
+            Json::new(models::PatchRestV1ByTableResponse200 { data: result.rows }),
+            result.affected,
+        )))
+    }
+
+    async fn delete_rest_v1_by_table(
+        &self,
+        cx: RequestCx,
+        params: params::DeleteRestV1ByTable,
+    ) -> ApiResult<responses::DeleteRestV1ByTable> {
+        let tenant = self.tenant(Some(&params.x_athena_client)).await?;
+        let (schema, table) = qualified_table(&params.table, None)?;
+        let filters = required_filters(&cx, "DELETE")?;
+        let prefer = Prefer::parse(params.prefer.as_deref());
+        let q = write::DeleteQuery {
+            schema,
+            table,
+            filters,
+            returning: query_value(&cx, "select").map(split_columns),
+            strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
+        };
+        let result = write::delete(&tenant, &q).await?;
+        if prefer.minimal {
+            return Ok(responses::DeleteRestV1ByTable::NoContent(NoBody::default()));
+        }
+        Ok(responses::DeleteRestV1ByTable::Ok(affected(
+            Json::new(models::DeleteRestV1ByTableResponse200 { data: result.rows }),
+            result.affected,
+        )))
+    }
 }
 
-/// Both the PostgREST form (`col=eq.5`) and the contract's (`col.eq=5`).
-fn parse_filter(key: &str, value: &str) -> Result<Filter, DomainError> {
+fn affected<T>(out: Json<T>, n: i64) -> Json<T> {
+    out.with_field("rows_affected", serde_json::json!(n))
+        .with_field("affected_rows", serde_json::json!(n))
+}
+
+fn query_value<'a>(cx: &'a RequestCx, name: &str) -> Option<&'a str> {
+    cx.query()
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Filters of a PATCH/DELETE: at least one, never the whole table.
+fn required_filters(cx: &RequestCx, method: &str) -> Result<Vec<Cond>, DomainError> {
+    let filters = query_conditions(cx.query())?;
+    if filters.is_empty() {
+        return Err(DomainError::Invalid(format!(
+            "{method} /rest/v1/{{table}} needs at least one filter (e.g. ?id=eq.1); refusing to touch every row"
+        )));
+    }
+    Ok(filters)
+}
+
+/// `Prefer: return=minimal|representation, resolution=merge-duplicates|ignore-duplicates, missing=default|null`.
+#[derive(Debug, Default, PartialEq)]
+struct Prefer {
+    minimal: bool,
+    resolution: Option<ConflictAction>,
+    missing_null: bool,
+}
+
+impl Prefer {
+    fn parse(h: Option<&str>) -> Prefer {
+        let mut p = Prefer::default();
+        for token in h.unwrap_or_default().split([',', ';']) {
+            match token.trim().to_ascii_lowercase().as_str() {
+                "return=minimal" | "return=headers-only" => p.minimal = true,
+                "return=representation" => p.minimal = false,
+                "resolution=merge-duplicates" => p.resolution = Some(ConflictAction::Merge),
+                "resolution=ignore-duplicates" => p.resolution = Some(ConflictAction::Nothing),
+                "missing=null" => p.missing_null = true,
+                _ => {}
+            }
+        }
+        p
+    }
+}
+
+/// Every filter of a query string: column filters (both forms), `or=(…)`, `and=(…)`.
+fn query_conditions(query: &[(String, String)]) -> Result<Vec<Cond>, DomainError> {
+    let mut out = Vec::new();
+    for (key, value) in query {
+        match key.as_str() {
+            "or" => out.push(Cond::from_postgrest_list(value, true)?),
+            "and" => out.push(Cond::from_postgrest_list(value, false)?),
+            k if RESERVED.contains(&k) => {}
+            _ => out.push(parse_filter(key, value)?),
+        }
+    }
+    Ok(out)
+}
+
+/// Both the PostgREST form (`col=eq.5`, `col=not.eq.5`) and the contract's (`col.eq=5`).
+fn parse_filter(key: &str, value: &str) -> Result<Cond, DomainError> {
     if let Some((column, op)) = key.rsplit_once('.') {
         if let Ok(op) = Operator::parse(op) {
+            let (column, negate) = match column.strip_suffix(".not") {
+                Some(c) => (c, true),
+                None => (column, false),
+            };
             let value = match op {
-                Operator::In => FilterValue::List(value.split(',').map(str::to_string).collect()),
+                Operator::In => FilterValue::List(split_list(
+                    value
+                        .strip_prefix('(')
+                        .and_then(|v| v.strip_suffix(')'))
+                        .unwrap_or(value),
+                )),
                 Operator::Like | Operator::ILike => FilterValue::Text(value.replace('*', "%")),
                 _ => FilterValue::Text(value.to_string()),
             };
-            return Ok(Filter {
-                column: column.to_string(),
-                op,
-                value,
-            });
+            let f: Cond = Filter::new(column, op, value).into();
+            return Ok(if negate { Cond::Not(Box::new(f)) } else { f });
         }
     }
-    Filter::from_postgrest(key, value)
-}
-
-/// `col.desc.nullslast,other` → orders.
-fn parse_order(s: &str) -> Result<Vec<Order>, DomainError> {
-    s.split(',')
-        .filter(|p| !p.trim().is_empty())
-        .map(|part| {
-            let mut pieces = part.trim().split('.');
-            let column = pieces.next().unwrap_or_default().to_string();
-            let mut order = Order {
-                column,
-                descending: false,
-                nulls_first: None,
-            };
-            for modifier in pieces {
-                match modifier {
-                    "asc" => order.descending = false,
-                    "desc" => order.descending = true,
-                    "nullsfirst" => order.nulls_first = Some(true),
-                    "nullslast" => order.nulls_first = Some(false),
-                    other => {
-                        return Err(DomainError::Invalid(format!(
-                            "unknown order modifier `{other}`"
-                        )))
-                    }
-                }
-            }
-            Ok(order)
-        })
-        .collect()
+    Cond::from_postgrest(key, value)
 }
 
 /// `items=0-24` (or `0-24`) → (0, 24).
@@ -142,21 +274,60 @@ mod tests {
         let b = parse_filter("id.eq", "5").unwrap();
         assert_eq!(a, b);
         assert_eq!(
-            parse_filter("name.in", "a,b").unwrap().value,
-            FilterValue::List(vec!["a".into(), "b".into()])
+            parse_filter("name.in", "a,b").unwrap(),
+            Filter::new(
+                "name",
+                Operator::In,
+                FilterValue::List(vec!["a".into(), "b".into()])
+            )
+            .into()
         );
         assert!(parse_filter("id", "5").is_err());
+        assert!(matches!(
+            parse_filter("id", "not.eq.5").unwrap(),
+            Cond::Not(_)
+        ));
+        assert!(matches!(
+            parse_filter("id.not.eq", "5").unwrap(),
+            Cond::Not(_)
+        ));
     }
 
     #[test]
-    fn order_and_range() {
-        let o = parse_order("id.desc.nullslast,name").unwrap();
-        assert_eq!(
-            (o[0].descending, o[0].nulls_first, o[1].descending),
-            (true, Some(false), false)
-        );
-        assert!(parse_order("id.sideways").is_err());
+    fn query_strings() {
+        let q = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let c = query_conditions(&q(&[
+            ("or", "(id.eq.1,name.eq.b)"),
+            ("select", "id"),
+            ("score", "gte.2"),
+        ]))
+        .unwrap();
+        assert_eq!(c.len(), 2);
+        assert!(matches!(&c[0], Cond::Or(items) if items.len() == 2));
+        assert!(query_conditions(&q(&[("or", "(id.eq.1")])).is_err());
+        assert!(query_conditions(&q(&[("select", "id"), ("limit", "1")]))
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn prefer_header() {
+        let p = Prefer::parse(Some("return=minimal, resolution=merge-duplicates"));
+        assert!(p.minimal);
+        assert_eq!(p.resolution, Some(ConflictAction::Merge));
+        assert_eq!(Prefer::parse(None), Prefer::default());
+        assert!(!Prefer::parse(Some("return=representation")).minimal);
+    }
+
+    #[test]
+    fn ranges() {
         assert_eq!(parse_range("items=0-24").unwrap(), (0, 24));
         assert!(parse_range("items=5-1").is_err());
+        assert!(parse_order("id.sideways").is_err());
     }
 }

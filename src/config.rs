@@ -33,6 +33,9 @@ pub struct Config {
     pub pool_acquire_timeout: Duration,
     pub statement_timeout: Duration,
     pub max_rows: i64,
+    /// Role raw SQL runs as (`SET LOCAL ROLE`), so it cannot exceed that
+    /// role's privileges even on a superuser connection.
+    pub raw_sql_role: Option<String>,
 }
 
 #[derive(Debug)]
@@ -132,6 +135,7 @@ impl Config {
             pool_acquire_timeout: millis("ATHENA_POOL_ACQUIRE_TIMEOUT_MS", 5_000)?,
             statement_timeout: millis("ATHENA_STATEMENT_TIMEOUT_MS", 15_000)?,
             max_rows: number("ATHENA_MAX_ROWS", 1_000)?,
+            raw_sql_role: var("ATHENA_RAW_SQL_ROLE"),
         })
     }
 }

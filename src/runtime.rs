@@ -1,7 +1,8 @@
 //! Building the application from configuration: catalog pool and
 //! migrations, seeded clients, Redis and S3, handlers, and the server.
 
-use crate::auth::Auth;
+use crate::auth::store::KeyStore;
+use crate::auth::{AdminKey, Auth};
 use crate::catalog::clients;
 use crate::config::Config;
 use crate::db::notify;
@@ -96,7 +97,12 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
             .await
             .map_err(|e| format!("seeding clients: {e}"))?;
     }
-    notify::start(config.database_url.clone(), tenants.clone())
+    let keys = Arc::new(
+        KeyStore::open(tenants.catalog().clone())
+            .await
+            .map_err(|e| format!("opening the API key store: {e}"))?,
+    );
+    notify::start(config.database_url.clone(), tenants.clone(), keys.clone())
         .await
         .map_err(|e| format!("subscribing to catalog changes: {e}"))?;
     let redis = config
@@ -106,7 +112,10 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         .transpose()?;
     let s3 = config.s3.as_ref().map(S3::new).transpose()?;
     let metrics = Arc::new(Metrics::default());
-    let auth = Arc::new(Auth::new(config.admin_key.clone()));
+    let auth = Arc::new(Auth::new(
+        AdminKey::new(config.admin_key.clone()),
+        keys.clone(),
+    ));
     let limits = Limits {
         max_body_bytes: config.max_body_bytes,
         request_timeout: config.request_timeout,
@@ -118,6 +127,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         tenants,
         redis,
         s3,
+        keys,
         metrics: metrics.clone(),
         started: Instant::now(),
     });

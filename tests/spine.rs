@@ -105,37 +105,32 @@ async fn envelope_for_errors_before_any_handler() {
 #[tokio::test]
 async fn admin_surface_fails_closed_and_unbuilt_operations_say_so() {
     let s = TestServer::start().await;
-    let r = s.get("/admin/api-keys").await;
+    let r = s.get("/admin/backups").await;
     assert_eq!(r.status, 401, "no key");
     r.envelope();
     let r = s
-        .send("GET", "/admin/api-keys", &[("x-athena-key", "wrong")], None)
+        .send("GET", "/admin/backups", &[("x-athena-key", "wrong")], None)
         .await;
     assert_eq!(r.status, 401, "wrong key");
     for header in ["x-athena-key", "apikey", "x-api-key"] {
         let r = s
-            .send("GET", "/admin/api-keys", &[(header, ADMIN_KEY)], None)
+            .send("GET", "/admin/backups", &[(header, ADMIN_KEY)], None)
             .await;
         assert_eq!(r.status, 501, "{header}");
         assert_eq!(r.envelope()["code"], "not_implemented");
     }
     let bearer = format!("Bearer {ADMIN_KEY}");
     let r = s
-        .send(
-            "GET",
-            "/admin/api-keys",
-            &[("authorization", &bearer)],
-            None,
-        )
+        .send("GET", "/admin/backups", &[("authorization", &bearer)], None)
         .await;
     assert_eq!(r.status, 501);
-    let r = s.get(&format!("/admin/api-keys?api_key={ADMIN_KEY}")).await;
+    let r = s.get(&format!("/admin/backups?api_key={ADMIN_KEY}")).await;
     assert_eq!(r.status, 501);
     s.stop().await;
 
     let s = TestServer::start_with(|c| c.admin_key = None).await;
     let r = s
-        .send("GET", "/admin/api-keys", &[("x-athena-key", "")], None)
+        .send("GET", "/admin/backups", &[("x-athena-key", "")], None)
         .await;
     assert_eq!(r.status, 401, "unset ATHENA_KEY_12 refuses everything");
     s.stop().await;

@@ -5,7 +5,14 @@ use tokio_postgres::NoTls;
 pub const SETUP_SQL: &str = "\
 CREATE TABLE IF NOT EXISTS conformance_items (id serial primary key, name text not null, score int, note text);
 TRUNCATE conformance_items RESTART IDENTITY;
-INSERT INTO conformance_items (name, score, note) VALUES ('alpha', 10, NULL), ('beta', 20, 'b'), ('gamma', 30, 'g');";
+INSERT INTO conformance_items (name, score, note) VALUES ('alpha', 10, NULL), ('beta', 20, 'b'), ('gamma', 30, 'g');
+CREATE TABLE IF NOT EXISTS conformance_writes (id serial primary key, name text not null unique, score int, tags text[]);
+TRUNCATE conformance_writes RESTART IDENTITY;
+CREATE OR REPLACE FUNCTION conformance_above(min_score int) RETURNS SETOF conformance_items
+  LANGUAGE sql STABLE AS $$ SELECT * FROM conformance_items WHERE score > min_score ORDER BY id $$;";
+
+/// The table write cases insert into (each case its own `name`s).
+pub const WRITES_TABLE: &str = "conformance_writes";
 
 pub async fn setup(db_url: &str) -> Result<(), String> {
     let (client, connection) = tokio_postgres::connect(db_url, NoTls)

@@ -2,8 +2,9 @@
 
 use crate::cases::{Case, Expect};
 use crate::check::{check_response, Validators};
-use crate::http::{HttpClient, Response};
+use crate::http::{HttpClient, Request, Response};
 use athena_codegen::spec::Operation;
+use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -30,6 +31,7 @@ pub async fn run(client: &HttpClient, cases: &[Case]) -> Vec<Result<Response, St
                         .acquire_owned()
                         .await
                         .expect("semaphore is never closed");
+                    let mut outputs = Vec::with_capacity(setup.len());
                     for step in &setup {
                         let r = client.send(step).await?;
                         if !(200..300).contains(&r.status) {
@@ -41,7 +43,9 @@ pub async fn run(client: &HttpClient, cases: &[Case]) -> Vec<Result<Response, St
                                 r.snippet()
                             ));
                         }
+                        outputs.push(r.json().unwrap_or(Value::Null));
                     }
+                    let request = fill_request(request, &outputs)?;
                     client.send(&request).await
                 }),
             ));
@@ -98,4 +102,82 @@ pub fn judge(
         check(resp)?;
     }
     Ok(())
+}
+
+/// Replaces `{{N.field.field}}` in the path and in body strings with the
+/// value at that path in setup step N's JSON response (e.g. the id of the
+/// record the setup created). Dots, not slashes, so a placeholder stays one
+/// path segment.
+pub fn fill_request(mut request: Request, outputs: &[Value]) -> Result<Request, String> {
+    request.path = fill(&request.path, outputs)?;
+    if let Some(body) = request.body.take() {
+        request.body = Some(fill_value(body, outputs)?);
+    }
+    Ok(request)
+}
+
+fn fill_value(v: Value, outputs: &[Value]) -> Result<Value, String> {
+    Ok(match v {
+        Value::String(s) => Value::String(fill(&s, outputs)?),
+        Value::Array(a) => Value::Array(
+            a.into_iter()
+                .map(|v| fill_value(v, outputs))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| fill_value(v, outputs).map(|v| (k, v)))
+                .collect::<Result<_, _>>()?,
+        ),
+        other => other,
+    })
+}
+
+fn fill(template: &str, outputs: &[Value]) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..]
+            .find("}}")
+            .ok_or_else(|| format!("unclosed placeholder in {template}"))?
+            + start;
+        let spec = &rest[start + 2..end];
+        let (step, path) = spec
+            .split_once('.')
+            .ok_or_else(|| format!("placeholder {spec} is not N.field"))?;
+        let pointer = format!("/{}", path.replace('.', "/"));
+        let step: usize = step
+            .parse()
+            .map_err(|_| format!("placeholder {spec}: bad step"))?;
+        let value = outputs
+            .get(step)
+            .and_then(|o| o.pointer(&pointer))
+            .ok_or_else(|| format!("setup step {step} has nothing at {pointer}"))?;
+        match value {
+            Value::String(s) => out.push_str(s),
+            other => out.push_str(&other.to_string()),
+        }
+        rest = &rest[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod fill_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn placeholders_take_values_from_setup_responses() {
+        let outputs = vec![json!({"record": {"id": "abc", "n": 3}})];
+        let r = Request::new("patch", "/admin/api-keys/{{0.record.id}}")
+            .json(json!({"a": ["{{0.record.n}}"]}));
+        let r = fill_request(r, &outputs).unwrap();
+        assert_eq!(r.path, "/admin/api-keys/abc");
+        assert_eq!(r.body, Some(json!({"a": ["3"]})));
+        assert!(fill("/x/{{1.id}}", &outputs).is_err());
+        assert!(fill("/x/{{0.missing}}", &outputs).is_err());
+    }
 }

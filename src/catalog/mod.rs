@@ -1,4 +1,5 @@
 //! The catalog database: the control-plane records Athena keeps for itself
 //! (clients today; keys, webhooks and jobs as their issues land).
 
+pub mod api_keys;
 pub mod clients;

@@ -1,8 +1,10 @@
-//! Follows the catalog's change feed (`LISTEN athena_clients_changed`) and
-//! evicts the changed client from this replica's runtime cache at once.
-//! On any interruption every entry is evicted and the listener reconnects.
+//! Follows the catalog's change feed and drops what changed from this
+//! replica's caches at once: `athena_clients_changed` (a client's pool and
+//! record) and `athena_auth_changed` (API keys and enforcement). On any
+//! interruption everything is dropped and the listener reconnects.
 
 use super::tenants::Tenants;
+use crate::auth::store::KeyStore;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::{AsyncMessage, NoTls};
@@ -12,6 +14,7 @@ use tokio_postgres::{AsyncMessage, NoTls};
 pub async fn start(
     database_url: String,
     tenants: Arc<Tenants>,
+    keys: Arc<KeyStore>,
 ) -> Result<(), tokio_postgres::Error> {
     let first = subscribe(&database_url).await?;
     tokio::spawn(async move {
@@ -22,11 +25,12 @@ pub async fn start(
                 None => subscribe(&database_url).await,
             };
             match subscribed {
-                Ok(f) => follow(f, &tenants).await,
+                Ok(f) => follow(f, &tenants, &keys).await,
                 Err(e) => tracing::warn!(error = %e, "catalog change feed unavailable; retrying"),
             }
             // Anything that changed while we were not listening is unknown.
             tenants.evict_all().await;
+            keys.invalidate().await;
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
@@ -35,19 +39,23 @@ pub async fn start(
 
 struct Feed {
     _client: tokio_postgres::Client,
-    names: tokio::sync::mpsc::UnboundedReceiver<String>,
+    /// (channel, payload)
+    events: tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
 }
 
 async fn subscribe(database_url: &str) -> Result<Feed, tokio_postgres::Error> {
     let (client, mut connection) = tokio_postgres::connect(database_url, NoTls).await?;
-    let (tx, names) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, events) = tokio::sync::mpsc::unbounded_channel();
     // The connection must be polled for notifications to arrive; the task
     // ends (closing the channel) when the connection does.
     tokio::spawn(async move {
         loop {
             match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
                 Some(Ok(AsyncMessage::Notification(n))) => {
-                    if tx.send(n.payload().to_string()).is_err() {
+                    if tx
+                        .send((n.channel().to_string(), n.payload().to_string()))
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -61,16 +69,19 @@ async fn subscribe(database_url: &str) -> Result<Feed, tokio_postgres::Error> {
         }
     });
     client
-        .batch_execute("LISTEN athena_clients_changed")
+        .batch_execute("LISTEN athena_clients_changed; LISTEN athena_auth_changed")
         .await?;
     Ok(Feed {
         _client: client,
-        names,
+        events,
     })
 }
 
-async fn follow(mut feed: Feed, tenants: &Tenants) {
-    while let Some(name) = feed.names.recv().await {
-        tenants.evict(&name).await;
+async fn follow(mut feed: Feed, tenants: &Tenants, keys: &KeyStore) {
+    while let Some((channel, payload)) = feed.events.recv().await {
+        match channel.as_str() {
+            "athena_clients_changed" => tenants.evict(&payload).await,
+            _ => keys.invalidate().await,
+        }
     }
 }

@@ -10,6 +10,7 @@ pub enum DomainError {
     FrozenClient(String),
     UnknownTable(String),
     UnknownColumn(String),
+    UnknownFunction(String),
     Conflict(String),
     Forbidden(String),
     Unavailable(String),

@@ -1,8 +1,14 @@
 //! Filters: a closed operator enum, each mapped to a fixed SQL token. Values
 //! are bound as text and cast to the column's catalog type on the parameter
 //! side, so indexes on the column stay usable.
+//!
+//! A condition is a tree: column filters combined with `and`/`or` and negated
+//! with `not`. The PostgREST text forms (`eq.5`, `not.eq.5`,
+//! `(a.eq.1,and(b.gt.2,c.is.null))`) parse into the same tree as the SDK's
+//! JSON conditions (see `src/gateway/cond.rs`).
 
 use crate::domain::DomainError;
+use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operator {
@@ -16,13 +22,17 @@ pub enum Operator {
     ILike,
     In,
     Is,
+    /// `@>`: array or JSON containment.
+    Contains,
+    /// `<@`.
+    ContainedBy,
 }
 
 impl Operator {
     pub fn parse(s: &str) -> Result<Operator, DomainError> {
         Ok(match s {
             "eq" => Operator::Eq,
-            "neq" => Operator::Neq,
+            "neq" | "ne" => Operator::Neq,
             "gt" => Operator::Gt,
             "gte" => Operator::Gte,
             "lt" => Operator::Lt,
@@ -31,9 +41,12 @@ impl Operator {
             "ilike" => Operator::ILike,
             "in" => Operator::In,
             "is" => Operator::Is,
+            "contains" | "cs" => Operator::Contains,
+            "containedBy" | "containedby" | "contained_by" | "cd" => Operator::ContainedBy,
             other => {
                 return Err(DomainError::Invalid(format!(
-                    "unsupported filter operator `{other}`"
+                    "unsupported filter operator `{}`",
+                    other.chars().take(40).collect::<String>()
                 )))
             }
         })
@@ -46,6 +59,51 @@ pub enum FilterValue {
     Null,
     Text(String),
     List(Vec<String>),
+    /// A JSON document (containment on json/jsonb or array columns).
+    Json(Value),
+}
+
+impl FilterValue {
+    /// A JSON scalar as the text Postgres parses for the column's type.
+    pub fn from_json(op: Operator, v: &Value) -> Result<FilterValue, DomainError> {
+        Ok(match (op, v) {
+            (_, Value::Null) => FilterValue::Null,
+            (Operator::In, Value::Array(items)) => FilterValue::List(
+                items
+                    .iter()
+                    .map(|i| {
+                        json_text(i).ok_or_else(|| {
+                            DomainError::Invalid("`in` lists cannot contain null".into())
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            (Operator::In, Value::String(s)) => {
+                let inner = s
+                    .trim()
+                    .strip_prefix('(')
+                    .and_then(|r| r.strip_suffix(')'))
+                    .unwrap_or(s.trim());
+                FilterValue::List(split_list(inner))
+            }
+            (Operator::Contains | Operator::ContainedBy, Value::Array(_) | Value::Object(_)) => {
+                FilterValue::Json(v.clone())
+            }
+            (_, Value::Array(_) | Value::Object(_)) => FilterValue::Text(v.to_string()),
+            (_, other) => FilterValue::Text(json_text(other).unwrap_or_default()),
+        })
+    }
+}
+
+/// JSON scalar → its text form (`"a"` → `a`, `5` → `5`); documents as JSON text.
+pub fn json_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        other => Some(other.to_string()),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -53,9 +111,41 @@ pub struct Filter {
     pub column: String,
     pub op: Operator,
     pub value: FilterValue,
+    /// Cast of the column side (`column_cast`), checked by `check_type_name`.
+    pub column_cast: Option<String>,
+    /// Cast of the value side (`value_cast`), checked by `check_type_name`.
+    pub value_cast: Option<String>,
 }
 
+/// A condition tree.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cond {
+    Filter(Filter),
+    Not(Box<Cond>),
+    And(Vec<Cond>),
+    Or(Vec<Cond>),
+}
+
+impl From<Filter> for Cond {
+    fn from(f: Filter) -> Cond {
+        Cond::Filter(f)
+    }
+}
+
+/// Bound on nested `and(...)`/`or(...)`/`not` groups.
+pub const MAX_DEPTH: usize = 16;
+
 impl Filter {
+    pub fn new(column: impl Into<String>, op: Operator, value: FilterValue) -> Filter {
+        Filter {
+            column: column.into(),
+            op,
+            value,
+            column_cast: None,
+            value_cast: None,
+        }
+    }
+
     /// PostgREST value syntax: `eq.5`, `in.(a,b)`, `is.null`, `like.*x*`.
     pub fn from_postgrest(column: &str, expr: &str) -> Result<Filter, DomainError> {
         let (op, raw) = expr.split_once('.').ok_or_else(|| {
@@ -74,18 +164,147 @@ impl Filter {
             }
             Operator::Is => FilterValue::Text(raw.to_string()),
             Operator::Like | Operator::ILike => FilterValue::Text(raw.replace('*', "%")),
-            _ => FilterValue::Text(raw.to_string()),
+            // PostgREST containment takes `{a,b}` (array literal) or JSON.
+            Operator::Contains | Operator::ContainedBy => {
+                match serde_json::from_str::<Value>(raw) {
+                    Ok(v @ (Value::Array(_) | Value::Object(_))) => FilterValue::Json(v),
+                    _ => FilterValue::Text(raw.to_string()),
+                }
+            }
+            _ => FilterValue::Text(unquote(raw)),
         };
-        Ok(Filter {
-            column: column.to_string(),
-            op,
-            value,
-        })
+        Ok(Filter::new(column, op, value))
+    }
+}
+
+impl Cond {
+    /// `eq.5` or `not.eq.5` on `column`.
+    pub fn from_postgrest(column: &str, expr: &str) -> Result<Cond, DomainError> {
+        match expr.strip_prefix("not.") {
+            Some(rest) => Ok(Cond::Not(Box::new(
+                Filter::from_postgrest(column, rest)?.into(),
+            ))),
+            None => Ok(Filter::from_postgrest(column, expr)?.into()),
+        }
+    }
+
+    /// A PostgREST logic list: `(a.eq.1,b.not.gt.2,and(c.is.null,d.in.(x,y)))`
+    /// (outer parentheses optional), combined with `or` or `and`.
+    pub fn from_postgrest_list(expr: &str, or: bool) -> Result<Cond, DomainError> {
+        parse_list(expr, or, 0)
+    }
+}
+
+fn parse_list(expr: &str, or: bool, depth: usize) -> Result<Cond, DomainError> {
+    if depth > MAX_DEPTH {
+        return Err(DomainError::Invalid(
+            "logic filters are nested too deeply".into(),
+        ));
+    }
+    let e = expr.trim();
+    let inner = e
+        .strip_prefix('(')
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or(e);
+    let mut items = Vec::new();
+    for part in split_top_level(inner)? {
+        let part = part.trim();
+        if part.is_empty() {
+            continue;
+        }
+        items.push(parse_item(part, depth)?);
+    }
+    if items.is_empty() {
+        return Err(DomainError::Invalid(format!(
+            "`{}` filter has no conditions",
+            if or { "or" } else { "and" }
+        )));
+    }
+    Ok(if or {
+        Cond::Or(items)
+    } else {
+        Cond::And(items)
+    })
+}
+
+/// One element of a logic list: `col.op.value`, `col.not.op.value`,
+/// `and(...)`, `or(...)`, `not.and(...)`, `not.or(...)`.
+fn parse_item(part: &str, depth: usize) -> Result<Cond, DomainError> {
+    for (prefix, or, negate) in [
+        ("and(", false, false),
+        ("or(", true, false),
+        ("not.and(", false, true),
+        ("not.or(", true, true),
+    ] {
+        if let Some(rest) = part.strip_prefix(prefix) {
+            let group = parse_list(&format!("({rest}"), or, depth + 1)?;
+            return Ok(if negate {
+                Cond::Not(Box::new(group))
+            } else {
+                group
+            });
+        }
+    }
+    let (column, expr) = part.split_once('.').ok_or_else(|| {
+        DomainError::Invalid(format!(
+            "logic filter element `{}` must look like column.op.value",
+            part.chars().take(60).collect::<String>()
+        ))
+    })?;
+    Cond::from_postgrest(column.trim(), expr)
+}
+
+/// Splits at commas outside parentheses and double quotes.
+fn split_top_level(s: &str) -> Result<Vec<String>, DomainError> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let (mut depth, mut quoted) = (0usize, false);
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                cur.push(c);
+            }
+            '\\' if quoted => {
+                cur.push(c);
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            '(' if !quoted => {
+                depth += 1;
+                cur.push(c);
+            }
+            ')' if !quoted => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| DomainError::Invalid("unbalanced `)` in filter".into()))?;
+                cur.push(c);
+            }
+            ',' if !quoted && depth == 0 => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    if depth != 0 || quoted {
+        return Err(DomainError::Invalid(
+            "unbalanced parentheses or quotes in filter".into(),
+        ));
+    }
+    out.push(cur);
+    Ok(out)
+}
+
+/// `"a,b"` → `a,b` (PostgREST quoting of reserved characters).
+fn unquote(s: &str) -> String {
+    match s.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        Some(inner) if s.len() >= 2 => inner.replace("\\\"", "\"").replace("\\\\", "\\"),
+        _ => s.to_string(),
     }
 }
 
 /// Splits `a,"b,c",d` honouring double quotes.
-fn split_list(s: &str) -> Vec<String> {
+pub fn split_list(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
@@ -121,7 +340,8 @@ pub fn check_type_name(t: &str) -> Result<&str, DomainError> {
         Ok(t)
     } else {
         Err(DomainError::Invalid(format!(
-            "`{t}` is not a valid type name"
+            "`{}` is not a valid type name",
+            t.chars().take(64).collect::<String>()
         )))
     }
 }
@@ -147,6 +367,78 @@ mod tests {
         assert!(Filter::from_postgrest("id", "drop.1").is_err());
         assert!(Filter::from_postgrest("id", "5").is_err());
         assert!(Filter::from_postgrest("id", "in.1,2").is_err());
+        let f = Filter::from_postgrest("tags", "cs.[\"a\"]").unwrap();
+        assert_eq!(f.value, FilterValue::Json(serde_json::json!(["a"])));
+    }
+
+    #[test]
+    fn logic_lists() {
+        let c = Cond::from_postgrest_list("(a.eq.1,b.not.gt.2,and(c.is.null,d.in.(x,y)))", true)
+            .unwrap();
+        let Cond::Or(items) = c else { panic!() };
+        assert_eq!(items.len(), 3);
+        assert_eq!(
+            items[0],
+            Cond::Filter(Filter::new(
+                "a",
+                Operator::Eq,
+                FilterValue::Text("1".into())
+            ))
+        );
+        assert!(matches!(&items[1], Cond::Not(_)));
+        let Cond::And(inner) = &items[2] else {
+            panic!("{:?}", items[2])
+        };
+        assert_eq!(inner.len(), 2);
+        assert!(Cond::from_postgrest_list("a.eq.1,b.eq.2", false).is_ok());
+        assert!(Cond::from_postgrest_list("(a.eq.1", true).is_err());
+        assert!(Cond::from_postgrest_list("()", true).is_err());
+        assert!(Cond::from_postgrest_list("(a.drop.1)", true).is_err());
+        assert!(Cond::from_postgrest_list("(a)", true).is_err());
+        let deep = format!("{}a.eq.1{}", "and(".repeat(40), ")".repeat(40));
+        assert!(Cond::from_postgrest_list(&deep, true).is_err());
+        // A quoted comma stays in the value.
+        let Cond::Or(items) = Cond::from_postgrest_list("(a.eq.\"x,y\")", true).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            items[0],
+            Cond::Filter(Filter::new(
+                "a",
+                Operator::Eq,
+                FilterValue::Text("x,y".into())
+            ))
+        );
+    }
+
+    #[test]
+    fn json_values() {
+        use serde_json::json;
+        assert_eq!(
+            FilterValue::from_json(Operator::Eq, &json!(5)).unwrap(),
+            FilterValue::Text("5".into())
+        );
+        assert_eq!(
+            FilterValue::from_json(Operator::Eq, &json!(true)).unwrap(),
+            FilterValue::Text("true".into())
+        );
+        assert_eq!(
+            FilterValue::from_json(Operator::In, &json!([1, "b"])).unwrap(),
+            FilterValue::List(vec!["1".into(), "b".into()])
+        );
+        assert_eq!(
+            FilterValue::from_json(Operator::In, &json!("(a,b)")).unwrap(),
+            FilterValue::List(vec!["a".into(), "b".into()])
+        );
+        assert!(FilterValue::from_json(Operator::In, &json!([null])).is_err());
+        assert_eq!(
+            FilterValue::from_json(Operator::Contains, &json!({"a": 1})).unwrap(),
+            FilterValue::Json(json!({"a": 1}))
+        );
+        assert_eq!(
+            FilterValue::from_json(Operator::Is, &Value::Null).unwrap(),
+            FilterValue::Null
+        );
     }
 
     #[test]

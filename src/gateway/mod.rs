@@ -1,6 +1,11 @@
-//! The gateway data plane: reads on tenant databases built from a closed
-//! set of operators, with every identifier resolved against the tenant's
-//! schema cache and quoted, and every value a bind parameter.
+//! The gateway data plane: reads and writes on tenant databases built from a
+//! closed set of operators, with every identifier resolved against the
+//! tenant's schema cache and quoted, and every value a bind parameter.
 
+pub mod cond;
 pub mod filter;
+pub mod raw;
 pub mod read;
+pub mod rpc;
+pub mod sql;
+pub mod write;

@@ -1,13 +1,13 @@
 //! Reads: one SELECT per request, with Postgres building the JSON array
 //! (`json_agg`) so rows are never converted type by type in Rust.
 
-use super::filter::{Filter, FilterValue, Operator};
+use super::filter::Cond;
+use super::sql::{self, projection, Statement};
 use crate::db::schema_cache::Table;
 use crate::db::tenants::Tenant;
 use crate::domain::identifier::Ident;
 use crate::domain::DomainError;
 use serde_json::{Map, Value};
-use tokio_postgres::types::ToSql;
 
 #[derive(Debug, Clone)]
 pub struct Order {
@@ -22,57 +22,27 @@ pub struct ReadQuery {
     pub table: Ident,
     /// `None` selects every column.
     pub columns: Option<Vec<String>>,
-    pub filters: Vec<Filter>,
+    /// Combined with AND.
+    pub filters: Vec<Cond>,
     pub order: Vec<Order>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
     pub strip_nulls: bool,
 }
 
-/// SQL text plus its bind parameters.
-pub struct Statement {
-    pub sql: String,
-    pub params: Vec<Box<dyn ToSql + Sync + Send>>,
-}
-
-impl Statement {
-    fn bind(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
-        self.params.push(Box::new(value));
-        format!("${}", self.params.len())
-    }
-}
-
 /// Builds the statement; every column is resolved in `table` first.
 pub fn build(q: &ReadQuery, table: &Table, max_rows: i64) -> Result<Statement, DomainError> {
-    let mut st = Statement {
-        sql: String::new(),
-        params: Vec::new(),
-    };
-    let projection = match &q.columns {
-        None => "*".to_string(),
-        Some(cols) if cols.is_empty() || (cols.len() == 1 && cols[0] == "*") => "*".to_string(),
-        Some(cols) => {
-            let mut out = Vec::with_capacity(cols.len());
-            for c in cols {
-                let col = table.column(c)?;
-                out.push(Ident::parse("column", &col.name)?.to_string());
-            }
-            out.join(", ")
-        }
-    };
-    let mut predicates = Vec::new();
-    for f in &q.filters {
-        predicates.push(predicate(&mut st, f, table)?);
-    }
+    let mut st = Statement::new();
+    let projection = projection(table, q.columns.as_deref())?;
     let mut inner = format!("SELECT {projection} FROM {}.{}", q.schema, q.table);
-    if !predicates.is_empty() {
+    if let Some(w) = sql::where_clause(&mut st, &q.filters, table)? {
         inner.push_str(" WHERE ");
-        inner.push_str(&predicates.join(" AND "));
+        inner.push_str(&w);
     }
     if !q.order.is_empty() {
         let mut parts = Vec::new();
         for o in &q.order {
-            let col = Ident::parse("column", &table.column(&o.column)?.name)?;
+            let col = sql::column_ident(table, &o.column)?.0;
             let dir = if o.descending { "DESC" } else { "ASC" };
             let nulls = match o.nulls_first {
                 Some(true) => " NULLS FIRST",
@@ -83,6 +53,11 @@ pub fn build(q: &ReadQuery, table: &Table, max_rows: i64) -> Result<Statement, D
         }
         inner.push_str(" ORDER BY ");
         inner.push_str(&parts.join(", "));
+    }
+    if let Some(limit) = q.limit {
+        if limit < 0 {
+            return Err(DomainError::Invalid("limit must not be negative".into()));
+        }
     }
     let limit = q.limit.unwrap_or(max_rows).clamp(0, max_rows);
     let limit_param = st.bind(limit);
@@ -95,66 +70,31 @@ pub fn build(q: &ReadQuery, table: &Table, max_rows: i64) -> Result<Statement, D
         inner.push_str(&format!(" OFFSET {p}"));
     }
     let agg = if q.strip_nulls {
-        "json_strip_nulls(coalesce(json_agg(t), '[]'::json))"
+        "json_strip_nulls(coalesce(json_agg(t.*), '[]'::json))"
     } else {
-        "coalesce(json_agg(t), '[]'::json)"
+        "coalesce(json_agg(t.*), '[]'::json)"
     };
     st.sql = format!("SELECT {agg}::text FROM ({inner}) t");
     Ok(st)
 }
 
-fn predicate(st: &mut Statement, f: &Filter, table: &Table) -> Result<String, DomainError> {
-    let col = table.column(&f.column)?;
-    let ident = Ident::parse("column", &col.name)?;
-    let ty = &col.type_name;
-    let cmp = |op: &str, st: &mut Statement, v: &str| {
-        format!("{ident} {op} {}::text::{ty}", st.bind(v.to_string()))
-    };
-    Ok(match (f.op, &f.value) {
-        (Operator::Eq, FilterValue::Null) => format!("{ident} IS NULL"),
-        (Operator::Neq, FilterValue::Null) => format!("{ident} IS NOT NULL"),
-        (Operator::Eq, FilterValue::Text(v)) => cmp("=", st, v),
-        (Operator::Neq, FilterValue::Text(v)) => cmp("<>", st, v),
-        (Operator::Gt, FilterValue::Text(v)) => cmp(">", st, v),
-        (Operator::Gte, FilterValue::Text(v)) => cmp(">=", st, v),
-        (Operator::Lt, FilterValue::Text(v)) => cmp("<", st, v),
-        (Operator::Lte, FilterValue::Text(v)) => cmp("<=", st, v),
-        (Operator::Like, FilterValue::Text(v)) => {
-            format!("{ident}::text LIKE {}", st.bind(v.clone()))
-        }
-        (Operator::ILike, FilterValue::Text(v)) => {
-            format!("{ident}::text ILIKE {}", st.bind(v.clone()))
-        }
-        (Operator::In, FilterValue::List(values)) => {
-            // An array column compares element-wise only by its base type.
-            let base = ty.strip_suffix("[]").unwrap_or(ty);
-            format!(
-                "{ident} = ANY({}::text[]::{base}[])",
-                st.bind(values.clone())
-            )
-        }
-        (Operator::Is, FilterValue::Text(v)) => {
-            let keyword = match v.to_ascii_lowercase().as_str() {
-                "null" => "NULL",
-                "true" => "TRUE",
-                "false" => "FALSE",
-                "unknown" => "UNKNOWN",
-                other => {
-                    return Err(DomainError::Invalid(format!(
-                        "`is` accepts null, true, false or unknown, not `{other}`"
-                    )))
-                }
-            };
-            format!("{ident} IS {keyword}")
-        }
-        (Operator::Is, FilterValue::Null) => format!("{ident} IS NULL"),
-        (op, _) => {
-            return Err(DomainError::Invalid(format!(
-                "operator {op:?} does not take that value on `{}`",
-                f.column
-            )))
-        }
-    })
+/// `count(*)` of the rows the filters match (no paging): `count: "exact"`.
+pub fn build_count(q: &ReadQuery, table: &Table) -> Result<Statement, DomainError> {
+    let mut st = Statement::new();
+    let mut sql = format!("SELECT '[]', count(*) FROM {}.{}", q.schema, q.table);
+    if let Some(w) = sql::where_clause(&mut st, &q.filters, table)? {
+        sql.push_str(" WHERE ");
+        sql.push_str(&w);
+    }
+    st.sql = sql;
+    Ok(st)
+}
+
+/// What a read returns: rows unless `head`, the count when asked.
+#[derive(Debug, Default)]
+pub struct ReadResult {
+    pub rows: Vec<Map<String, Value>>,
+    pub count: Option<i64>,
 }
 
 /// Runs the read on the tenant and returns the rows.
@@ -163,28 +103,47 @@ pub async fn run(
     q: &ReadQuery,
     max_rows: i64,
 ) -> Result<Vec<Map<String, Value>>, DomainError> {
+    Ok(run_with_count(tenant, q, max_rows, false, false)
+        .await?
+        .rows)
+}
+
+/// Rows (skipped when `head`) and, when `count`, the exact match count.
+pub async fn run_with_count(
+    tenant: &Tenant,
+    q: &ReadQuery,
+    max_rows: i64,
+    count: bool,
+    head: bool,
+) -> Result<ReadResult, DomainError> {
     let table = tenant
         .schema
         .table(&tenant.pool, &q.schema, &q.table)
         .await?;
-    let st = build(q, &table, max_rows)?;
-    let conn = tenant.pool.get().await?;
-    let params: Vec<&(dyn ToSql + Sync)> = st
-        .params
-        .iter()
-        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-        .collect();
-    let row = conn.query_one(st.sql.as_str(), &params).await?;
-    let text: String = row.get(0);
-    let rows: Vec<Map<String, Value>> = serde_json::from_str(&text)
-        .map_err(|e| DomainError::Internal(format!("decoding json_agg output: {e}")))?;
-    Ok(rows)
+    // Both statements are built (and so validated) before anything runs.
+    let rows_st = build(q, &table, max_rows)?;
+    let count_st = if count {
+        Some(build_count(q, &table)?)
+    } else {
+        None
+    };
+    let mut out = ReadResult::default();
+    if !head {
+        let (value, _) = sql::query_json(tenant, &rows_st).await?;
+        out.rows = serde_json::from_value(value)
+            .map_err(|e| DomainError::Internal(format!("decoding json_agg output: {e}")))?;
+    }
+    if let Some(st) = count_st {
+        out.count = Some(sql::query_json(tenant, &st).await?.1);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::db::schema_cache::Column;
+    use crate::gateway::filter::{Filter, FilterValue, Operator};
 
     fn table() -> Table {
         Table {
@@ -202,6 +161,7 @@ mod tests {
     }
 
     fn query(filters: Vec<Filter>) -> ReadQuery {
+        let filters = filters.into_iter().map(Cond::from).collect();
         ReadQuery {
             schema: Ident::parse("schema", "public").unwrap(),
             table: Ident::parse("table", "t; drop").unwrap(),
@@ -221,26 +181,22 @@ mod tests {
     #[test]
     fn builds_quoted_sql_with_binds() {
         let f = vec![
-            Filter {
-                column: "id".into(),
-                op: Operator::Eq,
-                value: FilterValue::Text("1; drop table x".into()),
-            },
-            Filter {
-                column: "na\"me".into(),
-                op: Operator::In,
-                value: FilterValue::List(vec!["a".into(), "b".into()]),
-            },
-            Filter {
-                column: "id".into(),
-                op: Operator::Is,
-                value: FilterValue::Text("null".into()),
-            },
+            Filter::new(
+                "id",
+                Operator::Eq,
+                FilterValue::Text("1; drop table x".into()),
+            ),
+            Filter::new(
+                "na\"me",
+                Operator::In,
+                FilterValue::List(vec!["a".into(), "b".into()]),
+            ),
+            Filter::new("id", Operator::Is, FilterValue::Text("null".into())),
         ];
         let st = build(&query(f), &table(), 100).unwrap();
         assert_eq!(
             st.sql,
-            "SELECT coalesce(json_agg(t), '[]'::json)::text FROM (SELECT \"id\", \"na\"\"me\" FROM \"public\".\"t; drop\" \
+            "SELECT coalesce(json_agg(t.*), '[]'::json)::text FROM (SELECT \"id\", \"na\"\"me\" FROM \"public\".\"t; drop\" \
              WHERE \"id\" = $1::text::integer AND \"na\"\"me\" = ANY($2::text[]::text[]) AND \"id\" IS NULL \
              ORDER BY \"id\" DESC NULLS LAST LIMIT $3 OFFSET $4) t"
         );
@@ -249,20 +205,20 @@ mod tests {
 
     #[test]
     fn unknown_columns_and_bad_values_are_refused() {
-        let bad_col = vec![Filter {
-            column: "nope".into(),
-            op: Operator::Eq,
-            value: FilterValue::Text("1".into()),
-        }];
+        let bad_col = vec![Filter::new(
+            "nope",
+            Operator::Eq,
+            FilterValue::Text("1".into()),
+        )];
         assert!(matches!(
             build(&query(bad_col), &table(), 100),
             Err(DomainError::UnknownColumn(_))
         ));
-        let bad_is = vec![Filter {
-            column: "id".into(),
-            op: Operator::Is,
-            value: FilterValue::Text("1 or 1=1".into()),
-        }];
+        let bad_is = vec![Filter::new(
+            "id",
+            Operator::Is,
+            FilterValue::Text("1 or 1=1".into()),
+        )];
         assert!(matches!(
             build(&query(bad_is), &table(), 100),
             Err(DomainError::Invalid(_))

@@ -3,7 +3,7 @@
 
 use super::ApiError;
 use crate::api::operations::Operation;
-use crate::auth::Auth;
+use crate::auth::{Auth, Principal};
 use http::HeaderMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +18,8 @@ struct Inner {
     query: Vec<(String, String)>,
     peer: Option<SocketAddr>,
     auth: Arc<Auth>,
+    principal: std::sync::OnceLock<Principal>,
+    body: bytes::Bytes,
 }
 
 impl RequestCx {
@@ -28,6 +30,7 @@ impl RequestCx {
         query: Vec<(String, String)>,
         peer: Option<SocketAddr>,
         auth: Arc<Auth>,
+        body: bytes::Bytes,
     ) -> Self {
         RequestCx(Arc::new(Inner {
             request_id,
@@ -36,6 +39,8 @@ impl RequestCx {
             query,
             peer,
             auth,
+            principal: std::sync::OnceLock::new(),
+            body,
         }))
     }
 
@@ -59,17 +64,43 @@ impl RequestCx {
         self.0.peer
     }
 
+    /// Whether the JSON body has this top-level field at all (typed models
+    /// merge absent with empty/null; partial updates need the difference).
+    pub fn body_has_field(&self, name: &str) -> bool {
+        serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&self.0.body)
+            .is_ok_and(|m| m.contains_key(name))
+    }
+
     /// The presented API key, from any accepted spelling.
     pub fn credential(&self) -> Option<&str> {
         crate::auth::presented_key(&self.0.headers, &self.0.query)
     }
 
-    /// The checks the contract declares for the operation: the static admin
-    /// key for the admin surface. Runs before parameters are parsed.
+    /// The operation's credential checks (see `Auth::authorize`). Runs in
+    /// the dispatch before any parameter is parsed.
     pub async fn authorize(&self) -> Result<(), ApiError> {
-        if self.0.operation.meta().admin {
-            self.0.auth.require_admin(self.credential())?;
-        }
+        let principal = self
+            .0
+            .auth
+            .authorize(self.0.operation.meta(), &self.0.headers, &self.0.query)
+            .await?;
+        let _ = self.0.principal.set(principal);
         Ok(())
+    }
+
+    /// Who is calling (`Open` before `authorize`).
+    pub fn principal(&self) -> &Principal {
+        self.0.principal.get().unwrap_or(&Principal::Open)
+    }
+
+    /// An additional right for this request (e.g. update for an upsert).
+    pub fn require_right(&self, right: &str) -> Result<(), ApiError> {
+        let client = self
+            .0
+            .headers
+            .get("x-athena-client")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim);
+        self.principal().require(right, client)
     }
 }

@@ -26,6 +26,7 @@ pub enum Code {
     ClientNotFound,
     ClientFrozen,
     TableNotFound,
+    FunctionNotFound,
     ColumnNotFound,
     MethodNotAllowed,
     Conflict,
@@ -53,6 +54,7 @@ impl Code {
             Code::ClientNotFound => "client_not_found",
             Code::ClientFrozen => "client_frozen",
             Code::TableNotFound => "table_not_found",
+            Code::FunctionNotFound => "function_not_found",
             Code::ColumnNotFound => "column_not_found",
             Code::MethodNotAllowed => "method_not_allowed",
             Code::Conflict => "conflict",
@@ -81,6 +83,7 @@ impl Code {
             Code::RouteNotFound => 4041,
             Code::ClientNotFound => 4042,
             Code::TableNotFound => 4043,
+            Code::FunctionNotFound => 4045,
             Code::ColumnNotFound => 4005,
             Code::MethodNotAllowed => 4050,
             Code::Conflict => 4090,
@@ -283,6 +286,10 @@ impl From<crate::domain::DomainError> for ApiError {
             D::UnknownTable(name) => ApiError::not_found(
                 Code::TableNotFound,
                 format!("table `{name}` does not exist"),
+            ),
+            D::UnknownFunction(name) => ApiError::not_found(
+                Code::FunctionNotFound,
+                format!("function `{name}` does not exist"),
             ),
             D::UnknownColumn(name) => ApiError::new(
                 Code::ColumnNotFound,

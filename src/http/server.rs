@@ -201,6 +201,7 @@ impl App {
             query.clone(),
             peer,
             self.auth.clone(),
+            body.clone(),
         );
         let inputs = Inputs {
             cx,

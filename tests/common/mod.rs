@@ -118,6 +118,7 @@ impl TestServer {
             pool_acquire_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(5),
             max_rows: 100,
+            raw_sql_role: None,
         };
         tweak(&mut config);
         let app = athena::runtime::build(config).await.expect("server builds");

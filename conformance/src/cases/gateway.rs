@@ -1,6 +1,10 @@
-//! Gateway family: `POST /gateway/fetch` against the fixture table.
+//! Gateway family: `POST /gateway/fetch` against the fixture table, and the
+//! writes (`PUT /gateway/insert`, `POST /gateway/update`,
+//! `DELETE /gateway/delete`) against `conformance_writes`, each case with its
+//! own rows (the table is truncated at the start of every run).
 
 use super::{envelope, expect_eq, expect_json, ids, rows, Case, Ctx, TABLE};
+use crate::fixtures::WRITES_TABLE;
 use crate::http::Request;
 use serde_json::{json, Value};
 
@@ -20,6 +24,13 @@ fn names(rows: &[Value]) -> Vec<String> {
 }
 
 pub fn cases(ctx: &Ctx) -> Vec<Case> {
+    let mut cases = fetch_cases(ctx);
+    cases.extend(sdk_fetch_cases(ctx));
+    cases.extend(write_cases(ctx));
+    cases
+}
+
+fn fetch_cases(ctx: &Ctx) -> Vec<Case> {
     vec![
         Case::new(
             OP,
@@ -132,6 +143,258 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
             404,
         )
         .any_of(&[400, 404])
+        .check(envelope),
+    ]
+}
+
+/// An SDK-shaped condition (athena-js sends both spellings).
+fn cond(op: &str, column: &str, value: Value) -> Value {
+    json!({"operator": op, "column": column, "eq_column": column, "value": value, "eq_value": value})
+}
+
+fn sdk_fetch_cases(ctx: &Ctx) -> Vec<Case> {
+    let by = |name: &str, conditions: Value, want: Vec<i64>| {
+        Case::new(
+            OP,
+            name,
+            fetch(
+                ctx,
+                json!({"table_name": TABLE, "columns": "id", "conditions": conditions,
+                       "sort_by": {"field": "id", "direction": "ascending"}}),
+            ),
+            200,
+        )
+        .check_json(move |b| expect_eq("ids", ids(rows(b)?), want.clone()))
+    };
+    vec![
+        by(
+            "SDK operators gt/lte combine",
+            json!([
+                cond("gt", "score", json!(10)),
+                cond("lte", "score", json!(30))
+            ]),
+            vec![2, 3],
+        ),
+        by(
+            "SDK operator in with a JSON list",
+            json!([cond("in", "name", json!(["alpha", "gamma"]))]),
+            vec![1, 3],
+        ),
+        by(
+            "SDK operator is null",
+            json!([cond("is", "note", Value::Null)]),
+            vec![1],
+        ),
+        by(
+            "SDK operators not and or (PostgREST strings)",
+            json!([{"operator": "not", "value": "name.eq.beta"},
+                   {"operator": "or", "value": "id.eq.1,id.eq.2,score.gte.30"}]),
+            vec![1, 3],
+        ),
+        by(
+            "SDK operator ilike",
+            json!([cond("ilike", "name", json!("%AMM%"))]),
+            vec![3],
+        ),
+        Case::new(
+            OP,
+            "count exact with head returns only the count",
+            fetch(
+                ctx,
+                json!({"table_name": TABLE, "columns": "*", "count": "exact", "head": true,
+                       "conditions": [cond("gte", "score", json!(20))]}),
+            ),
+            200,
+        )
+        .check_json(|b| {
+            expect_eq("count", b.get("count").and_then(Value::as_i64), Some(2))?;
+            expect_eq("rows", rows(b)?.len(), 0)
+        }),
+        Case::new(
+            OP,
+            "where object and orderBy {column, ascending}",
+            fetch(
+                ctx,
+                json!({"table_name": TABLE, "columns": ["id"], "where": {"score": {"gte": 20}},
+                       "orderBy": {"column": "id", "ascending": false}}),
+            ),
+            200,
+        )
+        .check_json(|b| expect_eq("ids", ids(rows(b)?), vec![3, 2])),
+        Case::new(
+            OP,
+            "unknown operator is 400",
+            fetch(
+                ctx,
+                json!({"table_name": TABLE, "conditions": [cond("drop", "id", json!(1))]}),
+            ),
+            400,
+        )
+        .check(envelope),
+    ]
+}
+
+const INSERT: &str = "put_gateway_insert";
+const UPDATE: &str = "post_gateway_update";
+const DELETE: &str = "delete_gateway_delete";
+
+fn insert(ctx: &Ctx, body: Value) -> Request {
+    let mut body = body;
+    body["table_name"] = json!(WRITES_TABLE);
+    ctx.request("put", "/gateway/insert").json(body)
+}
+
+fn affected(b: &Value, n: i64) -> Result<(), String> {
+    expect_eq(
+        "rows_affected",
+        b.get("rows_affected").and_then(Value::as_i64),
+        Some(n),
+    )?;
+    expect_eq(
+        "affected_rows",
+        b.get("affected_rows").and_then(Value::as_i64),
+        Some(n),
+    )
+}
+
+fn field<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    v.get(key)
+}
+
+fn write_cases(ctx: &Ctx) -> Vec<Case> {
+    let update = |body: Value| {
+        let mut body = body;
+        body["table_name"] = json!(WRITES_TABLE);
+        ctx.request("post", "/gateway/update").json(body)
+    };
+    let delete = |body: Value| {
+        let mut body = body;
+        body["table_name"] = json!(WRITES_TABLE);
+        ctx.request("delete", "/gateway/delete").json(body)
+    };
+    vec![
+        Case::new(
+            INSERT,
+            "insert an object returns the row object",
+            insert(
+                ctx,
+                json!({"insert_body": {"name": "gw-ins-1", "score": 7, "tags": ["a", "b"]}, "columns": "*"}),
+            ),
+            200,
+        )
+        .check_json(|b| {
+            let data = b.get("data").ok_or("no data")?;
+            expect_eq("name", field(data, "name"), Some(&json!("gw-ins-1")))?;
+            expect_eq("score", field(data, "score"), Some(&json!(7)))?;
+            expect_eq("tags", field(data, "tags"), Some(&json!(["a", "b"])))?;
+            affected(b, 1)
+        }),
+        Case::new(
+            INSERT,
+            "insert an array returns the rows",
+            insert(
+                ctx,
+                json!({"insert_body": [{"name": "gw-ins-2a"}, {"name": "gw-ins-2b", "score": 2}],
+                       "columns": ["name", "score"]}),
+            ),
+            200,
+        )
+        .check_json(|b| {
+            expect_json(
+                "data",
+                rows(b)?,
+                &vec![
+                    json!({"name": "gw-ins-2a", "score": null}),
+                    json!({"name": "gw-ins-2b", "score": 2}),
+                ],
+            )?;
+            affected(b, 2)
+        }),
+        Case::new(
+            INSERT,
+            "upsert with on_conflict and update_body updates the row",
+            insert(
+                ctx,
+                json!({"insert_body": {"name": "gw-ups", "score": 1}, "on_conflict": "name",
+                       "update_body": {"score": 2}, "columns": "name,score"}),
+            ),
+            200,
+        )
+        .after(insert(ctx, json!({"insert_body": {"name": "gw-ups", "score": 1}})))
+        .check_json(|b| {
+            expect_json(
+                "data",
+                b.get("data"),
+                Some(&json!({"name": "gw-ups", "score": 2})),
+            )
+        }),
+        Case::new(
+            INSERT,
+            "duplicate unique value is 409",
+            insert(ctx, json!({"insert_body": {"name": "gw-dup"}})),
+            409,
+        )
+        .after(insert(ctx, json!({"insert_body": {"name": "gw-dup"}})))
+        .check(envelope),
+        Case::new(
+            INSERT,
+            "unknown column is 400",
+            insert(ctx, json!({"insert_body": {"name": "gw-bad", "no_such_column": 1}})),
+            400,
+        )
+        .check(envelope),
+        Case::new(
+            UPDATE,
+            "update by conditions returns the updated rows",
+            update(json!({"conditions": [cond("eq", "name", json!("gw-upd"))],
+                          "update_body": {"score": 42}, "columns": ["name", "score"]})),
+            200,
+        )
+        .after(insert(ctx, json!({"insert_body": {"name": "gw-upd", "score": 1}})))
+        .check_json(|b| {
+            expect_json(
+                "data",
+                rows(b)?,
+                &vec![json!({"name": "gw-upd", "score": 42})],
+            )?;
+            affected(b, 1)
+        }),
+        Case::new(
+            UPDATE,
+            "update without any filter is refused",
+            update(json!({"update_body": {"score": 0}})),
+            400,
+        )
+        .check(envelope),
+        Case::new(
+            DELETE,
+            "delete by conditions returns the deleted rows",
+            delete(json!({"conditions": [cond("eq", "name", json!("gw-del"))]})),
+            200,
+        )
+        .after(insert(ctx, json!({"insert_body": {"name": "gw-del", "score": 3}})))
+        .check_json(|b| {
+            let rows = rows(b)?;
+            expect_eq("rows", rows.len(), 1)?;
+            expect_eq("name", field(&rows[0], "name"), Some(&json!("gw-del")))?;
+            affected(b, 1)
+        }),
+        Case::new(
+            DELETE,
+            "delete by resource_id of a missing row deletes nothing",
+            delete(json!({"resource_id": "987654"})),
+            200,
+        )
+        .check_json(|b| {
+            expect_eq("rows", rows(b)?.len(), 0)?;
+            affected(b, 0)
+        }),
+        Case::new(
+            DELETE,
+            "delete without any filter is refused",
+            delete(json!({"columns": "*"})),
+            400,
+        )
         .check(envelope),
     ]
 }

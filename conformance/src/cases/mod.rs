@@ -4,8 +4,10 @@
 pub mod admin;
 pub mod gateway;
 pub mod health;
+pub mod query;
 pub mod registry;
 pub mod rest;
+pub mod rpc;
 
 use crate::http::{Request, Response};
 use athena_codegen::Contract;
@@ -160,6 +162,8 @@ pub fn specific_cases(ctx: &Ctx) -> Vec<Case> {
     cases.extend(registry::cases(ctx));
     cases.extend(gateway::cases(ctx));
     cases.extend(rest::cases(ctx));
+    cases.extend(query::cases(ctx));
+    cases.extend(rpc::cases(ctx));
     cases
 }
 

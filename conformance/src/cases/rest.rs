@@ -1,6 +1,9 @@
-//! REST family: `GET /rest/v1/{table}` (PostgREST-style) on the fixture table.
+//! REST family: `GET /rest/v1/{table}` (PostgREST-style) on the fixture
+//! table; `POST|PATCH|DELETE /rest/v1/{table}` on `conformance_writes`, each
+//! case with its own rows (the table is truncated at the start of every run).
 
 use super::{envelope, expect_eq, expect_json, ids, rows, Case, Ctx, TABLE};
+use crate::fixtures::WRITES_TABLE;
 use crate::http::Request;
 use serde_json::{json, Value};
 
@@ -11,7 +14,30 @@ fn get(ctx: &Ctx, table: &str) -> Request {
 }
 
 pub fn cases(ctx: &Ctx) -> Vec<Case> {
+    let mut cases = read_cases(ctx);
+    cases.extend(write_cases(ctx));
+    cases
+}
+
+fn read_cases(ctx: &Ctx) -> Vec<Case> {
     vec![
+        Case::new(
+            OP,
+            "or=(…) and not. filters",
+            get(ctx, TABLE)
+                .query("or", "(id.eq.1,id.eq.3,name.eq.beta)")
+                .query("name", "not.eq.beta")
+                .query("order", "id"),
+            200,
+        )
+        .check_json(|b| expect_eq("ids", ids(rows(b)?), vec![1, 3])),
+        Case::new(
+            OP,
+            "malformed or= is 400",
+            get(ctx, TABLE).query("or", "(id.eq.1"),
+            400,
+        )
+        .check(envelope),
         Case::new(
             OP,
             "filter id=eq.2",
@@ -90,6 +116,136 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
             404,
         )
         .any_of(&[400, 404])
+        .check(envelope),
+    ]
+}
+
+const POST: &str = "post_rest_v1_by_table";
+const PATCH: &str = "patch_rest_v1_by_table";
+const DELETE: &str = "delete_rest_v1_by_table";
+
+fn post(ctx: &Ctx, body: Value) -> Request {
+    ctx.request("post", &format!("/rest/v1/{WRITES_TABLE}"))
+        .json(body)
+}
+
+fn write_cases(ctx: &Ctx) -> Vec<Case> {
+    let patch = |filter: &str, value: &str, body: Value| {
+        ctx.request("patch", &format!("/rest/v1/{WRITES_TABLE}"))
+            .query(filter, value)
+            .json(body)
+    };
+    let delete = |filter: &str, value: &str| {
+        ctx.request("delete", &format!("/rest/v1/{WRITES_TABLE}"))
+            .query(filter, value)
+    };
+    vec![
+        Case::new(
+            POST,
+            "insert an object returns the rows",
+            post(ctx, json!({"name": "rest-ins-1", "score": 5})).query("select", "name,score"),
+            200,
+        )
+        .check_json(|b| {
+            expect_json(
+                "data",
+                rows(b)?,
+                &vec![json!({"name": "rest-ins-1", "score": 5})],
+            )
+        }),
+        Case::new(
+            POST,
+            "insert an array with return=minimal is 204",
+            post(
+                ctx,
+                json!([{"name": "rest-ins-2a"}, {"name": "rest-ins-2b"}]),
+            )
+            .header("Prefer", "return=minimal"),
+            204,
+        ),
+        Case::new(
+            POST,
+            "merge-duplicates upserts on the primary key",
+            post(
+                ctx,
+                json!({"id": 900001, "name": "rest-ups-new", "score": 2}),
+            )
+            .header(
+                "Prefer",
+                "return=representation,resolution=merge-duplicates",
+            )
+            .query("select", "id,name,score"),
+            200,
+        )
+        .after(post(
+            ctx,
+            json!({"id": 900001, "name": "rest-ups-old", "score": 1}),
+        ))
+        .check_json(|b| {
+            expect_json(
+                "data",
+                rows(b)?,
+                &vec![json!({"id": 900001, "name": "rest-ups-new", "score": 2})],
+            )
+        }),
+        Case::new(
+            POST,
+            "unknown column is 400",
+            post(ctx, json!({"name": "rest-bad", "no_such_column": 1})),
+            400,
+        )
+        .check(envelope),
+        Case::new(
+            PATCH,
+            "patch by filter returns the updated rows",
+            patch("name", "eq.rest-patch", json!({"score": 77})).query("select", "name,score"),
+            200,
+        )
+        .after(post(ctx, json!({"name": "rest-patch", "score": 1})))
+        .check_json(|b| {
+            expect_json(
+                "data",
+                rows(b)?,
+                &vec![json!({"name": "rest-patch", "score": 77})],
+            )
+        }),
+        Case::new(
+            PATCH,
+            "patch without filters is 400",
+            ctx.request("patch", &format!("/rest/v1/{WRITES_TABLE}"))
+                .json(json!({"score": 0})),
+            400,
+        )
+        .check(envelope),
+        Case::new(
+            DELETE,
+            "delete by filter returns the deleted rows",
+            delete("name.eq", "rest-del"),
+            200,
+        )
+        .after(post(ctx, json!({"name": "rest-del", "score": 9})))
+        .check_json(|b| {
+            let rows = rows(b)?;
+            expect_eq("rows", rows.len(), 1)?;
+            expect_eq(
+                "name",
+                rows[0].get("name").and_then(Value::as_str),
+                Some("rest-del"),
+            )
+        }),
+        Case::new(
+            DELETE,
+            "delete with return=minimal is 204",
+            delete("name", "eq.rest-del-min").header("Prefer", "return=minimal"),
+            204,
+        )
+        .after(post(ctx, json!({"name": "rest-del-min"}))),
+        Case::new(
+            DELETE,
+            "delete without filters is 400",
+            ctx.request("delete", &format!("/rest/v1/{WRITES_TABLE}")),
+            400,
+        )
         .check(envelope),
     ]
 }

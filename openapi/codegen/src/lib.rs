@@ -7,6 +7,7 @@
 pub mod client;
 pub mod models;
 pub mod naming;
+pub mod overlay;
 pub mod schema;
 pub mod server;
 pub mod spec;

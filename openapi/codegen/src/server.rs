@@ -14,7 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Generates the whole server API module as formatted Rust source.
 pub fn generate(contract: &Contract) -> Result<String, String> {
-    let models = models::generate(contract)?;
+    // Request models accept what the official SDK sends (openapi/sdk-overlay.yaml);
+    // everything else is generated from the contract as it is.
+    let models = models::generate(&crate::overlay::server_contract(contract)?)?;
     let model_tokens = &models.tokens;
     let params = params_module(contract);
     let responses = responses_module(contract, &models);

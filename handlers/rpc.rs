@@ -1,0 +1,167 @@
+use super::Handlers;
+use crate::api::{models, params, responses, traits::RpcApi};
+use crate::domain::DomainError;
+use crate::gateway::filter::{Cond, Filter, FilterValue, Operator};
+use crate::gateway::read::Order;
+use crate::gateway::rpc::{self, function_name, Call};
+use crate::http::payload::Json;
+use crate::http::{ApiResult, RequestCx};
+use serde_json::{Map, Value};
+
+/// Query parameters of `GET /rpc/{fn}` that shape the result; every other
+/// parameter is an argument, or a filter when it reads `op.value`.
+const SHAPING: [&str; 6] = ["select", "order", "limit", "offset", "count", "api_key"];
+
+impl RpcApi for Handlers {
+    async fn get_rpc_by_function_name(
+        &self,
+        cx: RequestCx,
+        params: params::GetRpcByFunctionName,
+    ) -> ApiResult<responses::GetRpcByFunctionName> {
+        let (schema, function) = function_name(&params.function_name, None)?;
+        let mut call = Call {
+            schema,
+            function,
+            args: Map::new(),
+            select: None,
+            filters: Vec::new(),
+            order: Vec::new(),
+            limit: None,
+            offset: None,
+            count_exact: false,
+        };
+        for (key, value) in cx.query() {
+            match key.as_str() {
+                "select" => call.select = Some(split(value)),
+                "order" => call.order = crate::gateway::cond::order(&Value::String(value.clone()))?,
+                "limit" => call.limit = Some(number("limit", value)?),
+                "offset" => call.offset = Some(number("offset", value)?),
+                "count" => call.count_exact = value == "exact",
+                k if SHAPING.contains(&k) => {}
+                k => match Cond::from_postgrest(k, value) {
+                    Ok(cond) if value.contains('.') => call.filters.push(cond),
+                    _ => {
+                        call.args
+                            .insert(k.to_string(), Value::String(value.clone()));
+                    }
+                },
+            }
+        }
+        let (data, count) = self.call_rpc(&params.x_athena_client, &call).await?;
+        Ok(responses::GetRpcByFunctionName::Ok(Json::new(
+            models::GetRpcByFunctionNameResponse200 { count, data },
+        )))
+    }
+
+    async fn post_rpc_by_function_name(
+        &self,
+        _cx: RequestCx,
+        params: params::PostRpcByFunctionName,
+        body: models::PostRpcByFunctionNameRequest,
+    ) -> ApiResult<responses::PostRpcByFunctionName> {
+        const WRAPPER: [&str; 8] = [
+            "args", "filters", "select", "order", "limit", "offset", "count", "schema",
+        ];
+        let call = match body {
+            models::PostRpcByFunctionNameRequest::GatewayRpcRequest(req) => {
+                let mut call = rpc_call(&req)?;
+                (call.schema, call.function) = function_name(&params.function_name, None)?;
+                call
+            }
+            // A body with wrapper fields but no `function` is still a wrapper.
+            models::PostRpcByFunctionNameRequest::Object(map)
+                if WRAPPER.iter().any(|k| map.contains_key(*k)) =>
+            {
+                let mut map = map;
+                map.insert(
+                    "function".into(),
+                    Value::String(params.function_name.clone()),
+                );
+                let req: models::GatewayRpcRequest = serde_json::from_value(Value::Object(map))
+                    .map_err(|e| DomainError::Invalid(format!("invalid RPC body: {e}")))?;
+                rpc_call(&req)?
+            }
+            models::PostRpcByFunctionNameRequest::Object(args) => {
+                let (schema, function) = function_name(&params.function_name, None)?;
+                Call {
+                    schema,
+                    function,
+                    args,
+                    select: None,
+                    filters: Vec::new(),
+                    order: Vec::new(),
+                    limit: None,
+                    offset: None,
+                    count_exact: false,
+                }
+            }
+        };
+        let (data, count) = self.call_rpc(&params.x_athena_client, &call).await?;
+        Ok(responses::PostRpcByFunctionName::Ok(Json::new(
+            models::PostRpcByFunctionNameResponse200 { count, data },
+        )))
+    }
+}
+
+impl Handlers {
+    pub(super) async fn call_rpc(
+        &self,
+        client: &str,
+        call: &Call,
+    ) -> Result<(Vec<Map<String, Value>>, Option<i64>), DomainError> {
+        let tenant = self.tenant(Some(client)).await?;
+        rpc::call(&tenant, call, self.config.max_rows).await
+    }
+}
+
+/// The structured RPC body (`/gateway/rpc`, wrapped `/rpc/{fn}`).
+pub(super) fn rpc_call(req: &models::GatewayRpcRequest) -> Result<Call, DomainError> {
+    let name = req
+        .function_name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .unwrap_or(&req.function);
+    let schema = (!req.schema.is_empty()).then_some(req.schema.as_str());
+    let (schema, function) = function_name(name, schema)?;
+    let mut filters = Vec::with_capacity(req.filters.len());
+    for f in &req.filters {
+        let op = Operator::parse(&f.operator.to_string())?;
+        let value = FilterValue::from_json(op, f.value.as_ref().unwrap_or(&Value::Null))?;
+        filters.push(Cond::Filter(Filter::new(f.column.clone(), op, value)));
+    }
+    let order = req
+        .order
+        .as_ref()
+        .map(|o| {
+            vec![Order {
+                column: o.column.clone(),
+                descending: !o.ascending,
+                nulls_first: None,
+            }]
+        })
+        .unwrap_or_default();
+    Ok(Call {
+        schema,
+        function,
+        args: req.args.clone(),
+        select: req.select.as_deref().map(split),
+        filters,
+        order,
+        limit: req.limit,
+        offset: req.offset,
+        count_exact: req.count.as_deref() == Some("exact"),
+    })
+}
+
+fn split(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+fn number(name: &str, v: &str) -> Result<i64, DomainError> {
+    v.trim()
+        .parse()
+        .map_err(|_| DomainError::Invalid(format!("{name} must be an integer")))
+}

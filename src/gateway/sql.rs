@@ -1,0 +1,292 @@
+//! SQL building blocks shared by reads and writes: statements with bind
+//! parameters, predicates from condition trees, value expressions cast to a
+//! column's catalog type, and the one place tenant statements are run.
+
+use super::filter::{check_type_name, json_text, Cond, Filter, FilterValue, Operator, MAX_DEPTH};
+use crate::db::schema_cache::{Column, Table};
+use crate::db::tenants::Tenant;
+use crate::domain::identifier::Ident;
+use crate::domain::DomainError;
+use serde_json::Value;
+use tokio_postgres::types::ToSql;
+
+/// SQL text plus its bind parameters.
+pub struct Statement {
+    pub sql: String,
+    pub params: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+impl Default for Statement {
+    fn default() -> Self {
+        Statement::new()
+    }
+}
+
+impl Statement {
+    pub fn new() -> Statement {
+        Statement {
+            sql: String::new(),
+            params: Vec::new(),
+        }
+    }
+
+    pub fn bind(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
+        self.params.push(Box::new(value));
+        format!("${}", self.params.len())
+    }
+}
+
+/// The quoted identifier of a column resolved in the table.
+pub fn column_ident(table: &Table, name: &str) -> Result<(Ident, Column), DomainError> {
+    let col = table.column(name)?;
+    Ok((Ident::parse("column", &col.name)?, col.clone()))
+}
+
+/// `*` or the quoted, resolved list.
+pub fn projection(table: &Table, columns: Option<&[String]>) -> Result<String, DomainError> {
+    match columns {
+        None => Ok("*".into()),
+        Some(cols) if cols.is_empty() || cols.iter().all(|c| c == "*") => Ok("*".into()),
+        Some(cols) => {
+            let mut out = Vec::with_capacity(cols.len());
+            for c in cols {
+                out.push(column_ident(table, c)?.0.to_string());
+            }
+            Ok(out.join(", "))
+        }
+    }
+}
+
+/// `a, b` / `["a","b"]` → names (empty entries dropped).
+pub fn split_columns(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+/// A JSON value as an expression of the column's type, bound as text:
+/// null → NULL, scalars → their text, documents → their JSON text (JSON
+/// arrays become SQL arrays for array columns).
+pub fn value_expr(st: &mut Statement, col: &Column, v: &Value) -> String {
+    let ty = &col.type_name;
+    match v {
+        Value::Array(_) if ty.ends_with("[]") => {
+            let p = st.bind(v.to_string());
+            format!("ARRAY(SELECT jsonb_array_elements_text({p}::text::jsonb))::{ty}")
+        }
+        _ => {
+            let p = st.bind(json_text(v));
+            format!("{p}::text::{ty}")
+        }
+    }
+}
+
+/// The WHERE expression for a list of conditions (AND); `None` when empty.
+pub fn where_clause(
+    st: &mut Statement,
+    conds: &[Cond],
+    table: &Table,
+) -> Result<Option<String>, DomainError> {
+    if conds.is_empty() {
+        return Ok(None);
+    }
+    let mut parts = Vec::with_capacity(conds.len());
+    for c in conds {
+        parts.push(cond_sql(st, c, table, 0)?);
+    }
+    Ok(Some(parts.join(" AND ")))
+}
+
+fn cond_sql(
+    st: &mut Statement,
+    c: &Cond,
+    table: &Table,
+    depth: usize,
+) -> Result<String, DomainError> {
+    if depth > MAX_DEPTH {
+        return Err(DomainError::Invalid(
+            "conditions are nested too deeply".into(),
+        ));
+    }
+    Ok(match c {
+        Cond::Filter(f) => predicate(st, f, table)?,
+        Cond::Not(inner) => format!("NOT ({})", cond_sql(st, inner, table, depth + 1)?),
+        Cond::And(items) | Cond::Or(items) => {
+            if items.is_empty() {
+                return Err(DomainError::Invalid("empty and/or group".into()));
+            }
+            let joiner = if matches!(c, Cond::And(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
+            let mut parts = Vec::with_capacity(items.len());
+            for i in items {
+                parts.push(cond_sql(st, i, table, depth + 1)?);
+            }
+            format!("({})", parts.join(joiner))
+        }
+    })
+}
+
+/// One column predicate. The column is resolved in the table; the value is
+/// a bind parameter cast to `value_cast`, else `column_cast`, else the
+/// column's catalog type.
+pub fn predicate(st: &mut Statement, f: &Filter, table: &Table) -> Result<String, DomainError> {
+    let (ident, col) = column_ident(table, &f.column)?;
+    let column_cast = f.column_cast.as_deref().map(check_type_name).transpose()?;
+    let value_cast = f.value_cast.as_deref().map(check_type_name).transpose()?;
+    let lhs = match column_cast {
+        Some(t) => format!("{ident}::{t}"),
+        None => ident.to_string(),
+    };
+    let ty: &str = value_cast.or(column_cast).unwrap_or(&col.type_name);
+    let cmp = |op: &str, st: &mut Statement, v: &str| {
+        format!("{lhs} {op} {}::text::{ty}", st.bind(v.to_string()))
+    };
+    Ok(match (f.op, &f.value) {
+        (Operator::Eq | Operator::Is, FilterValue::Null) => format!("{lhs} IS NULL"),
+        (Operator::Neq, FilterValue::Null) => format!("{lhs} IS NOT NULL"),
+        (Operator::Eq, FilterValue::Text(v)) => cmp("=", st, v),
+        (Operator::Neq, FilterValue::Text(v)) => cmp("<>", st, v),
+        (Operator::Gt, FilterValue::Text(v)) => cmp(">", st, v),
+        (Operator::Gte, FilterValue::Text(v)) => cmp(">=", st, v),
+        (Operator::Lt, FilterValue::Text(v)) => cmp("<", st, v),
+        (Operator::Lte, FilterValue::Text(v)) => cmp("<=", st, v),
+        (Operator::Like, FilterValue::Text(v)) => {
+            format!("{lhs}::text LIKE {}", st.bind(v.clone()))
+        }
+        (Operator::ILike, FilterValue::Text(v)) => {
+            format!("{lhs}::text ILIKE {}", st.bind(v.clone()))
+        }
+        (Operator::In, FilterValue::List(values)) => {
+            // An array column compares element-wise only by its base type.
+            let base = ty.strip_suffix("[]").unwrap_or(ty);
+            format!("{lhs} = ANY({}::text[]::{base}[])", st.bind(values.clone()))
+        }
+        (Operator::In, FilterValue::Text(v)) => {
+            let base = ty.strip_suffix("[]").unwrap_or(ty);
+            format!(
+                "{lhs} = ANY({}::text[]::{base}[])",
+                st.bind(vec![v.clone()])
+            )
+        }
+        (Operator::Is, FilterValue::Text(v)) => {
+            let keyword = match v.to_ascii_lowercase().as_str() {
+                "null" => "NULL",
+                "true" => "TRUE",
+                "false" => "FALSE",
+                "unknown" => "UNKNOWN",
+                "not_null" | "not null" => "NOT NULL",
+                other => {
+                    return Err(DomainError::Invalid(format!(
+                        "`is` accepts null, true, false or unknown, not `{}`",
+                        other.chars().take(40).collect::<String>()
+                    )))
+                }
+            };
+            format!("{lhs} IS {keyword}")
+        }
+        (Operator::Contains | Operator::ContainedBy, value) => {
+            let op = if f.op == Operator::Contains {
+                "@>"
+            } else {
+                "<@"
+            };
+            containment(st, &lhs, ty, op, value)?
+        }
+        (op, _) => {
+            return Err(DomainError::Invalid(format!(
+                "operator {op:?} does not take that value on `{}`",
+                f.column
+            )))
+        }
+    })
+}
+
+/// `@>`/`<@`: arrays compare as arrays of the column's type, json as jsonb,
+/// anything else (ranges, …) through the column's own type.
+fn containment(
+    st: &mut Statement,
+    lhs: &str,
+    ty: &str,
+    op: &str,
+    value: &FilterValue,
+) -> Result<String, DomainError> {
+    let is_array = ty.ends_with("[]");
+    let is_json = ty == "json" || ty == "jsonb";
+    Ok(match value {
+        FilterValue::Null => {
+            return Err(DomainError::Invalid(
+                "containment needs a value, not null".into(),
+            ))
+        }
+        FilterValue::Json(Value::Array(items)) if is_array => {
+            let texts: Vec<String> = items
+                .iter()
+                .map(|i| {
+                    json_text(i).ok_or_else(|| {
+                        DomainError::Invalid("array containment cannot contain null".into())
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            format!("{lhs} {op} {}::text[]::{ty}", st.bind(texts))
+        }
+        FilterValue::List(items) if is_array => {
+            format!("{lhs} {op} {}::text[]::{ty}", st.bind(items.clone()))
+        }
+        FilterValue::Json(v) if is_json => {
+            format!("{lhs}::jsonb {op} {}::text::jsonb", st.bind(v.to_string()))
+        }
+        FilterValue::Text(t) if is_json => {
+            format!("{lhs}::jsonb {op} {}::text::jsonb", st.bind(t.clone()))
+        }
+        FilterValue::Json(v) => format!("{lhs} {op} {}::text::{ty}", st.bind(v.to_string())),
+        FilterValue::Text(t) => format!("{lhs} {op} {}::text::{ty}", st.bind(t.clone())),
+        FilterValue::List(items) => {
+            format!("{lhs} {op} {}::text[]::{ty}", st.bind(items.clone()))
+        }
+    })
+}
+
+/// Tenant errors: data and syntax classes (bad casts, unknown types, ON
+/// CONFLICT without a matching constraint, …) are the caller's input, so
+/// 400 — never 500; the rest maps as everywhere else.
+pub fn db_error(e: tokio_postgres::Error) -> DomainError {
+    if let Some(db) = e.as_db_error() {
+        let state = db.code().code();
+        if state.starts_with("22") || (state.starts_with("42") && state != "42501") {
+            return DomainError::Invalid(db.message().to_string());
+        }
+    }
+    DomainError::from(e)
+}
+
+/// Runs a statement whose single row is `(json text, row count)`.
+pub async fn query_json(tenant: &Tenant, st: &Statement) -> Result<(Value, i64), DomainError> {
+    let conn = tenant.pool.get().await?;
+    let params: Vec<&(dyn ToSql + Sync)> = st
+        .params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    let row = conn
+        .query_one(st.sql.as_str(), &params)
+        .await
+        .map_err(db_error)?;
+    let text: String = row.get(0);
+    let count: i64 = if row.len() > 1 { row.get(1) } else { 0 };
+    let value = serde_json::from_str(&text)
+        .map_err(|e| DomainError::Internal(format!("decoding json output: {e}")))?;
+    Ok((value, count))
+}
+
+/// The JSON aggregate of a relation alias `t`.
+pub fn json_rows(alias: &str, strip_nulls: bool) -> String {
+    if strip_nulls {
+        format!("json_strip_nulls(coalesce(json_agg({alias}), '[]'::json))::text")
+    } else {
+        format!("coalesce(json_agg({alias}), '[]'::json)::text")
+    }
+}

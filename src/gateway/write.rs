@@ -1,0 +1,434 @@
+//! Writes: INSERT (with upsert), UPDATE and DELETE, one statement each, with
+//! `RETURNING` rows aggregated to JSON by Postgres (numerics stay numbers)
+//! and the affected-row count. Identifiers are resolved in the schema cache
+//! and quoted; every value is a bind parameter cast to the column's catalog
+//! type (`$n::text::<type>`). Updates and deletes without a filter are
+//! refused.
+
+use super::filter::Cond;
+use super::sql::{self, column_ident, json_rows, projection, value_expr, Statement};
+use crate::db::schema_cache::Table;
+use crate::db::tenants::Tenant;
+use crate::domain::identifier::Ident;
+use crate::domain::DomainError;
+use serde_json::{Map, Value};
+
+/// What `ON CONFLICT` does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConflictAction {
+    /// `DO UPDATE SET` these values (`update_body`).
+    Set(Map<String, Value>),
+    /// `DO UPDATE SET c = EXCLUDED.c` for every inserted non-key column.
+    Merge,
+    /// `DO NOTHING`.
+    Nothing,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conflict {
+    /// Conflict target; empty = the table's primary key.
+    pub columns: Vec<String>,
+    pub action: ConflictAction,
+}
+
+#[derive(Debug, Clone)]
+pub struct InsertQuery {
+    pub schema: Ident,
+    pub table: Ident,
+    pub rows: Vec<Map<String, Value>>,
+    /// `None` or `["*"]` returns every column.
+    pub returning: Option<Vec<String>>,
+    pub on_conflict: Option<Conflict>,
+    /// Missing keys become NULL instead of the column default.
+    pub default_to_null: bool,
+    pub strip_nulls: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpdateQuery {
+    pub schema: Ident,
+    pub table: Ident,
+    pub set: Map<String, Value>,
+    pub filters: Vec<Cond>,
+    pub returning: Option<Vec<String>>,
+    pub strip_nulls: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeleteQuery {
+    pub schema: Ident,
+    pub table: Ident,
+    pub filters: Vec<Cond>,
+    pub returning: Option<Vec<String>>,
+    pub strip_nulls: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct WriteResult {
+    pub rows: Vec<Map<String, Value>>,
+    pub affected: i64,
+}
+
+fn wrap(st: &mut Statement, dml: String, strip_nulls: bool) {
+    st.sql = format!(
+        "WITH athena_w AS ({dml}) SELECT {}, count(*) FROM athena_w",
+        json_rows("athena_w.*", strip_nulls)
+    );
+}
+
+/// Builds the INSERT. `primary_key` is the conflict target used when the
+/// request names none.
+pub fn build_insert(
+    q: &InsertQuery,
+    table: &Table,
+    primary_key: &[String],
+) -> Result<Statement, DomainError> {
+    if q.rows.is_empty() {
+        return Err(DomainError::Invalid("insert_body has no rows".into()));
+    }
+    let mut st = Statement::new();
+    // Columns: the union of the rows' keys, in first-seen order.
+    let mut names: Vec<&String> = Vec::new();
+    for row in &q.rows {
+        for key in row.keys() {
+            if !names.contains(&key) {
+                names.push(key);
+            }
+        }
+    }
+    let mut cols = Vec::with_capacity(names.len());
+    for n in &names {
+        cols.push(column_ident(table, n)?);
+    }
+    let target = format!("{}.{}", q.schema, q.table);
+    let mut dml = if cols.is_empty() && q.rows.len() == 1 {
+        format!("INSERT INTO {target} DEFAULT VALUES")
+    } else if cols.is_empty() {
+        let first = table
+            .columns
+            .first()
+            .ok_or_else(|| DomainError::Invalid("the table has no columns".into()))?;
+        let ident = Ident::parse("column", &first.name)?;
+        let values = vec!["(DEFAULT)"; q.rows.len()].join(", ");
+        format!("INSERT INTO {target} ({ident}) VALUES {values}")
+    } else {
+        let list: Vec<String> = cols.iter().map(|(i, _)| i.to_string()).collect();
+        let mut tuples = Vec::with_capacity(q.rows.len());
+        for row in &q.rows {
+            let mut values = Vec::with_capacity(cols.len());
+            for (name, (_, col)) in names.iter().zip(&cols) {
+                values.push(match row.get(*name) {
+                    Some(v) => value_expr(&mut st, col, v),
+                    None if q.default_to_null => "NULL".to_string(),
+                    None => "DEFAULT".to_string(),
+                });
+            }
+            tuples.push(format!("({})", values.join(", ")));
+        }
+        format!(
+            "INSERT INTO {target} ({}) VALUES {}",
+            list.join(", "),
+            tuples.join(", ")
+        )
+    };
+    if let Some(conflict) = &q.on_conflict {
+        let keys: Vec<String> = if conflict.columns.is_empty() {
+            primary_key.to_vec()
+        } else {
+            conflict.columns.clone()
+        };
+        if keys.is_empty() {
+            return Err(DomainError::Invalid(
+                "upsert needs on_conflict columns (the table has no primary key)".into(),
+            ));
+        }
+        let mut key_idents = Vec::with_capacity(keys.len());
+        for k in &keys {
+            key_idents.push(column_ident(table, k)?.0.to_string());
+        }
+        let action = match &conflict.action {
+            ConflictAction::Nothing => "DO NOTHING".to_string(),
+            ConflictAction::Set(set) if !set.is_empty() => {
+                let mut parts = Vec::with_capacity(set.len());
+                for (name, v) in set {
+                    let (ident, col) = column_ident(table, name)?;
+                    parts.push(format!("{ident} = {}", value_expr(&mut st, &col, v)));
+                }
+                format!("DO UPDATE SET {}", parts.join(", "))
+            }
+            ConflictAction::Set(_) | ConflictAction::Merge => {
+                let parts: Vec<String> = cols
+                    .iter()
+                    .filter(|(_, c)| !keys.contains(&c.name))
+                    .map(|(i, _)| format!("{i} = EXCLUDED.{i}"))
+                    .collect();
+                if parts.is_empty() {
+                    "DO NOTHING".to_string()
+                } else {
+                    format!("DO UPDATE SET {}", parts.join(", "))
+                }
+            }
+        };
+        dml.push_str(&format!(
+            " ON CONFLICT ({}) {action}",
+            key_idents.join(", ")
+        ));
+    }
+    dml.push_str(&format!(
+        " RETURNING {}",
+        projection(table, q.returning.as_deref())?
+    ));
+    wrap(&mut st, dml, q.strip_nulls);
+    Ok(st)
+}
+
+/// better-auth-athena's retry shape `update_body: {data: {…}, set: {…}}`
+/// (SDK doc §7) means the inner object, unless the table really has columns
+/// named `data`/`set`.
+fn unwrap_set<'a>(set: &'a Map<String, Value>, table: &Table) -> &'a Map<String, Value> {
+    let wrapped = !set.is_empty()
+        && set
+            .iter()
+            .all(|(k, v)| (k == "data" || k == "set") && v.is_object())
+        && !table
+            .columns
+            .iter()
+            .any(|c| c.name == "data" || c.name == "set");
+    if !wrapped {
+        return set;
+    }
+    set.get("set")
+        .or_else(|| set.get("data"))
+        .and_then(Value::as_object)
+        .unwrap_or(set)
+}
+
+pub fn build_update(q: &UpdateQuery, table: &Table) -> Result<Statement, DomainError> {
+    let set = unwrap_set(&q.set, table);
+    if set.is_empty() {
+        return Err(DomainError::Invalid(
+            "update payload required: update_body has no columns".into(),
+        ));
+    }
+    let mut st = Statement::new();
+    let mut parts = Vec::with_capacity(set.len());
+    for (name, v) in set {
+        let (ident, col) = column_ident(table, name)?;
+        parts.push(format!("{ident} = {}", value_expr(&mut st, &col, v)));
+    }
+    let w = sql::where_clause(&mut st, &q.filters, table)?.ok_or_else(|| {
+        DomainError::Invalid(
+            "an update needs a filter (conditions or resource_id); refusing to update every row"
+                .into(),
+        )
+    })?;
+    let dml = format!(
+        "UPDATE {}.{} SET {} WHERE {w} RETURNING {}",
+        q.schema,
+        q.table,
+        parts.join(", "),
+        projection(table, q.returning.as_deref())?
+    );
+    wrap(&mut st, dml, q.strip_nulls);
+    Ok(st)
+}
+
+pub fn build_delete(q: &DeleteQuery, table: &Table) -> Result<Statement, DomainError> {
+    let mut st = Statement::new();
+    let w = sql::where_clause(&mut st, &q.filters, table)?.ok_or_else(|| {
+        DomainError::Invalid(
+            "a delete needs a filter (conditions or resource_id); refusing to delete every row"
+                .into(),
+        )
+    })?;
+    let dml = format!(
+        "DELETE FROM {}.{} WHERE {w} RETURNING {}",
+        q.schema,
+        q.table,
+        projection(table, q.returning.as_deref())?
+    );
+    wrap(&mut st, dml, q.strip_nulls);
+    Ok(st)
+}
+
+async fn table_of(
+    tenant: &Tenant,
+    schema: &Ident,
+    table: &Ident,
+) -> Result<std::sync::Arc<Table>, DomainError> {
+    tenant.schema.table(&tenant.pool, schema, table).await
+}
+
+async fn execute(tenant: &Tenant, st: &Statement) -> Result<WriteResult, DomainError> {
+    let (value, affected) = sql::query_json(tenant, st).await?;
+    let rows = serde_json::from_value(value)
+        .map_err(|e| DomainError::Internal(format!("decoding RETURNING rows: {e}")))?;
+    Ok(WriteResult { rows, affected })
+}
+
+/// The primary-key columns of a table, in key order.
+async fn primary_key(
+    tenant: &Tenant,
+    schema: &Ident,
+    table: &Ident,
+) -> Result<Vec<String>, DomainError> {
+    let conn = tenant.pool.get().await?;
+    let rows = conn
+        .query(
+            "SELECT a.attname::text
+               FROM pg_catalog.pg_index i
+               JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+               JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+              WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary
+              ORDER BY array_position(i.indkey::int2[], a.attnum)",
+            &[&schema.as_str(), &table.as_str()],
+        )
+        .await
+        .map_err(sql::db_error)?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+pub async fn insert(tenant: &Tenant, q: &InsertQuery) -> Result<WriteResult, DomainError> {
+    let table = table_of(tenant, &q.schema, &q.table).await?;
+    let pk = match &q.on_conflict {
+        Some(c) if c.columns.is_empty() => primary_key(tenant, &q.schema, &q.table).await?,
+        _ => Vec::new(),
+    };
+    let st = build_insert(q, &table, &pk)?;
+    execute(tenant, &st).await
+}
+
+pub async fn update(tenant: &Tenant, q: &UpdateQuery) -> Result<WriteResult, DomainError> {
+    let table = table_of(tenant, &q.schema, &q.table).await?;
+    let st = build_update(q, &table)?;
+    execute(tenant, &st).await
+}
+
+pub async fn delete(tenant: &Tenant, q: &DeleteQuery) -> Result<WriteResult, DomainError> {
+    let table = table_of(tenant, &q.schema, &q.table).await?;
+    let st = build_delete(q, &table)?;
+    execute(tenant, &st).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::schema_cache::Column;
+    use crate::gateway::filter::{Filter, FilterValue, Operator};
+    use serde_json::json;
+
+    fn table() -> Table {
+        Table {
+            columns: vec![
+                Column {
+                    name: "id".into(),
+                    type_name: "integer".into(),
+                },
+                Column {
+                    name: "na\"me".into(),
+                    type_name: "text".into(),
+                },
+                Column {
+                    name: "tags".into(),
+                    type_name: "text[]".into(),
+                },
+            ],
+        }
+    }
+
+    fn ids() -> (Ident, Ident) {
+        (
+            Ident::parse("schema", "public").unwrap(),
+            Ident::parse("table", "t; drop").unwrap(),
+        )
+    }
+
+    fn row(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn insert_binds_every_value() {
+        let (schema, table_id) = ids();
+        let q = InsertQuery {
+            schema,
+            table: table_id,
+            rows: vec![
+                row(json!({"na\"me": "1; DROP TABLE x", "id": 1})),
+                row(json!({"id": 2, "tags": ["a", "b"]})),
+            ],
+            returning: Some(vec!["id".into()]),
+            on_conflict: Some(Conflict {
+                columns: vec![],
+                action: ConflictAction::Merge,
+            }),
+            default_to_null: false,
+            strip_nulls: false,
+        };
+        let st = build_insert(&q, &table(), &["id".into()]).unwrap();
+        assert_eq!(
+            st.sql,
+            "WITH athena_w AS (INSERT INTO \"public\".\"t; drop\" (\"id\", \"na\"\"me\", \"tags\") VALUES \
+             ($1::text::integer, $2::text::text, DEFAULT), ($3::text::integer, DEFAULT, \
+             ARRAY(SELECT jsonb_array_elements_text($4::text::jsonb))::text[]) \
+             ON CONFLICT (\"id\") DO UPDATE SET \"na\"\"me\" = EXCLUDED.\"na\"\"me\", \"tags\" = EXCLUDED.\"tags\" \
+             RETURNING \"id\") SELECT coalesce(json_agg(athena_w.*), '[]'::json)::text, count(*) FROM athena_w"
+        );
+        assert_eq!(st.params.len(), 4);
+        let bad = InsertQuery {
+            rows: vec![row(json!({"nope": 1}))],
+            on_conflict: None,
+            ..q.clone()
+        };
+        assert!(matches!(
+            build_insert(&bad, &table(), &[]),
+            Err(DomainError::UnknownColumn(_))
+        ));
+        let empty = InsertQuery { rows: vec![], ..q };
+        assert!(build_insert(&empty, &table(), &[]).is_err());
+    }
+
+    #[test]
+    fn update_and_delete_need_a_filter() {
+        let (schema, table_id) = ids();
+        let mut u = UpdateQuery {
+            schema: schema.clone(),
+            table: table_id.clone(),
+            set: row(json!({"na\"me": "x"})),
+            filters: vec![],
+            returning: None,
+            strip_nulls: true,
+        };
+        assert!(matches!(
+            build_update(&u, &table()),
+            Err(DomainError::Invalid(_))
+        ));
+        u.filters = vec![Filter::new("id", Operator::Eq, FilterValue::Text("1".into())).into()];
+        let st = build_update(&u, &table()).unwrap();
+        assert_eq!(
+            st.sql,
+            "WITH athena_w AS (UPDATE \"public\".\"t; drop\" SET \"na\"\"me\" = $1::text::text \
+             WHERE \"id\" = $2::text::integer RETURNING *) \
+             SELECT json_strip_nulls(coalesce(json_agg(athena_w.*), '[]'::json))::text, count(*) FROM athena_w"
+        );
+        u.set = Map::new();
+        assert!(build_update(&u, &table()).is_err());
+        let mut d = DeleteQuery {
+            schema,
+            table: table_id,
+            filters: vec![],
+            returning: Some(vec!["*".into()]),
+            strip_nulls: false,
+        };
+        assert!(matches!(
+            build_delete(&d, &table()),
+            Err(DomainError::Invalid(_))
+        ));
+        d.filters = vec![Filter::new("id", Operator::Eq, FilterValue::Null).into()];
+        assert!(build_delete(&d, &table())
+            .unwrap()
+            .sql
+            .contains("WHERE \"id\" IS NULL RETURNING *"));
+    }
+}
