@@ -3,25 +3,36 @@ use crate::api::{models, params, responses, traits::GatewayApi};
 use crate::db::tenants::Tenant;
 use crate::domain::identifier::qualified_table;
 use crate::domain::DomainError;
-use crate::gateway::cond;
 use crate::gateway::filter::{Cond, Filter, FilterValue, Operator};
 use crate::gateway::read::{self, ReadQuery};
 use crate::gateway::sql::split_columns;
 use crate::gateway::write::{self, Conflict, ConflictAction, WriteResult};
+use crate::gateway::{cache, cond};
 use crate::http::payload::Json;
-use crate::http::{ApiError, ApiResult, RequestCx};
+use crate::http::{ApiResult, RequestCx};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
 impl Handlers {
-    /// The tenant of a gateway call; direct PostgreSQL URIs are not routed yet.
+    /// The tenant of a gateway call: the database named by a direct
+    /// PostgreSQL URI header when one is set (`x-pg-uri` preferred, then
+    /// `x-athena-jdbc-url`, `x-jdbc-url`; `X-Athena-Client` is then ignored),
+    /// else the registered client. Direct-URI requests always run inline.
     async fn gateway_tenant(
         &self,
         client: Option<&str>,
         direct: [&Option<String>; 3],
     ) -> ApiResult<Arc<Tenant>> {
-        refuse_direct_uri(direct)?;
+        if let Some(tenant) = self.direct_tenant(direct).await {
+            return tenant;
+        }
         Ok(self.tenant(client).await?)
+    }
+
+    /// The direct-URI tenant, or `None` when no direct-URI header is set
+    /// (see `src/db/direct.rs` for every check).
+    async fn direct_tenant(&self, direct: [&Option<String>; 3]) -> Option<ApiResult<Arc<Tenant>>> {
+        self.direct.route(direct.map(|h| h.as_deref())).await
     }
 }
 
@@ -45,11 +56,32 @@ impl GatewayApi for Handlers {
         let query = fetch_query(&body, strip_nulls_header(&cx))?;
         let count = body.count.as_deref().is_some_and(|c| !c.is_empty());
         let head = body.head.unwrap_or(false);
-        let result =
-            read::run_with_count(&tenant, &query, self.config.max_rows, count, head).await?;
+        // Authorization already ran (dispatch), so the cache is only consulted
+        // for a caller allowed to read, and keyed by who that caller is.
+        let scope = cache::Scope {
+            client: &tenant.name,
+            principal: cx.principal(),
+            schema: query.schema.as_str(),
+            table: query.table.as_str(),
+        };
+        let normalized = json!({"body": to_value(&body)?, "strip_nulls": query.strip_nulls});
+        let lookup = self.cache.lookup(&scope, &normalized, no_cache(&cx)).await;
+        let result = match &lookup.cached {
+            Some(hit) => serde_json::from_value(hit.clone())
+                .map_err(|e| DomainError::Internal(format!("cached read: {e}")))?,
+            None => {
+                let result =
+                    read::run_with_count(&tenant, &query, self.config.max_rows, count, head)
+                        .await?;
+                if let Ok(v) = serde_json::to_value(&result) {
+                    self.cache.store(&lookup, &v).await;
+                }
+                result
+            }
+        };
         let message = format!("Fetched {} rows", result.rows.len());
         let mut out = Json::new(models::PostGatewayFetchResponse200 {
-            cache_key: None,
+            cache_key: lookup.key.clone(),
             data: result.rows,
             message: Some(message),
             post_processing: Default::default(),
@@ -58,6 +90,7 @@ impl GatewayApi for Handlers {
         if let Some(n) = result.count {
             out = out.with_field("count", json!(n));
         }
+        let out = cache_headers(out, lookup.outcome);
         Ok(responses::PostGatewayFetch::Ok(out))
     }
 
@@ -107,6 +140,9 @@ impl GatewayApi for Handlers {
             strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
         };
         let result = write::insert(&tenant, &q).await?;
+        self.cache
+            .invalidate(&tenant.name, Some((q.schema.as_str(), q.table.as_str())))
+            .await;
         let affected = result.affected;
         let data = if single {
             result
@@ -174,6 +210,9 @@ impl GatewayApi for Handlers {
                 .unwrap_or(false),
         };
         let result = write::update(&tenant, &q).await?;
+        self.cache
+            .invalidate(&tenant.name, Some((q.schema.as_str(), q.table.as_str())))
+            .await;
         let out = rows_body(result, "Updated");
         Ok(responses::PostGatewayUpdate::Ok(mutation_fields(
             Json::new(models::PostGatewayUpdateResponse200(out.0)),
@@ -207,6 +246,9 @@ impl GatewayApi for Handlers {
             strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
         };
         let result = write::delete(&tenant, &q).await?;
+        self.cache
+            .invalidate(&tenant.name, Some((q.schema.as_str(), q.table.as_str())))
+            .await;
         let out = rows_body(result, "Deleted");
         let mut json_out = mutation_fields(
             Json::new(models::DeleteGatewayDeleteResponse200(out.0)),
@@ -225,11 +267,20 @@ impl GatewayApi for Handlers {
         params: params::PostGatewayQuery,
         body: models::PostGatewayQueryRequest,
     ) -> ApiResult<responses::PostGatewayQuery> {
-        refuse_direct_uri([
+        let direct = [
             &params.x_pg_uri,
             &params.x_athena_jdbc_url,
             &params.x_jdbc_url,
-        ])?;
+        ];
+        if let Some(tenant) = self.direct_tenant(direct).await {
+            let tenant = tenant?;
+            let result =
+                super::query::run_raw_on(&tenant, &body.query, body.schema_name.as_deref(), None)
+                    .await?;
+            return Ok(responses::PostGatewayQuery::Ok(Json::new(
+                models::PostGatewayQueryResponse200(result),
+            )));
+        }
         let client = params
             .x_athena_client
             .as_deref()
@@ -248,11 +299,23 @@ impl GatewayApi for Handlers {
         params: params::PostGatewaySql,
         body: models::GatewaySqlExecutionRequest,
     ) -> ApiResult<responses::PostGatewaySql> {
-        refuse_direct_uri([
+        let direct = [
             &params.x_pg_uri,
             &params.x_athena_jdbc_url,
             &params.x_jdbc_url,
-        ])?;
+        ];
+        if crate::db::direct::pick(direct.map(|h| h.as_deref())).is_some() {
+            super::query::require_postgres_driver(&body)?;
+        }
+        if let Some(tenant) = self.direct_tenant(direct).await {
+            let tenant = tenant?;
+            let result =
+                super::query::run_raw_on(&tenant, &body.query, body.schema_name.as_deref(), None)
+                    .await?;
+            return Ok(responses::PostGatewaySql::Ok(Json::new(
+                models::PostGatewaySqlResponse200(result),
+            )));
+        }
         let client = params.x_athena_client.as_deref().unwrap_or(&body.db_name);
         let result = self.run_sql_request(client, &body).await?;
         Ok(responses::PostGatewaySql::Ok(Json::new(
@@ -419,15 +482,38 @@ fn fetch_query(
     })
 }
 
-/// Direct PostgreSQL URI routing is not built yet: say so rather than
-/// silently routing by `X-Athena-Client`.
-fn refuse_direct_uri(headers: [&Option<String>; 3]) -> Result<(), ApiError> {
-    if headers.iter().any(|h| h.is_some()) {
-        return Err(ApiError::new(
-            crate::http::Code::NotImplemented,
-            "Not implemented",
-            "direct PostgreSQL URI routing is not available yet; use X-Athena-Client",
-        ));
-    }
-    Ok(())
+/// `Cache-Control: no-cache` skips the read cache.
+fn no_cache(cx: &RequestCx) -> bool {
+    cx.headers()
+        .get_all(http::header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(',')
+                .any(|d| matches!(d.trim(), "no-cache" | "no-store"))
+        })
+}
+
+fn cache_headers<T>(out: Json<T>, outcome: cache::Outcome) -> Json<T> {
+    use http::HeaderValue;
+    out.with_header(
+        http::HeaderName::from_static("x-athena-cached"),
+        HeaderValue::from_static(if outcome == cache::Outcome::Hit {
+            "true"
+        } else {
+            "false"
+        }),
+    )
+    .with_header(
+        http::HeaderName::from_static("x-athena-cache-outcome"),
+        HeaderValue::from_static(outcome.as_str()),
+    )
+    .with_header(
+        http::HeaderName::from_static("x-athena-cache-source"),
+        HeaderValue::from_static(if outcome == cache::Outcome::Hit {
+            "redis"
+        } else {
+            "postgres"
+        }),
+    )
 }

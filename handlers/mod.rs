@@ -7,6 +7,7 @@ mod admin;
 mod clients;
 mod gateway;
 mod health;
+mod public;
 mod query;
 mod registry;
 mod rest;
@@ -27,9 +28,12 @@ use std::time::Instant;
 pub struct Handlers {
     pub config: Arc<Config>,
     pub tenants: Arc<Tenants>,
+    /// Pools for direct PostgreSQL URIs (`x-pg-uri`, …).
+    pub direct: Arc<crate::db::direct::DirectPools>,
     pub redis: Option<deadpool_redis::Pool>,
     pub s3: Option<S3>,
     pub keys: Arc<crate::auth::store::KeyStore>,
+    pub cache: crate::gateway::cache::ReadCache,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
 }
@@ -59,7 +63,6 @@ impl ChatApi for Handlers {}
 impl DebugApi for Handlers {}
 impl ManagementApi for Handlers {}
 impl PipelinesApi for Handlers {}
-impl PublicApi for Handlers {}
 
 impl StorageApi for Handlers {}
 impl TypesenseApi for Handlers {}

@@ -1,5 +1,6 @@
 use super::Handlers;
 use crate::api::{models, params, responses, traits::QueryApi};
+use crate::db::tenants::Tenant;
 use crate::domain::identifier::{qualified_table, Ident};
 use crate::domain::DomainError;
 use crate::gateway::raw::{self, Options};
@@ -76,29 +77,19 @@ impl QueryApi for Handlers {
 }
 
 impl Handlers {
-    /// `/query/sql` and `/gateway/sql`: the driver must be a PostgreSQL one.
+    /// `/query/sql` and `/gateway/sql` on a registered client.
     pub(super) async fn run_sql_request(
         &self,
         client: &str,
         body: &models::GatewaySqlExecutionRequest,
     ) -> Result<Map<String, Value>, ApiError> {
-        use models::GatewaySqlExecutionRequestDriver as Driver;
-        match body.driver {
-            Driver::Athena | Driver::Postgresql | Driver::Supabase => {}
-            Driver::D1 | Driver::CloudflareD1 | Driver::AthenaD1 => {
-                return Err(ApiError::bad_request(format!(
-                    "driver `{}` is not available on this gateway (PostgreSQL drivers only)",
-                    body.driver
-                )))
-            }
-        }
+        require_postgres_driver(body)?;
         Ok(self
             .run_raw(client, &body.query, body.schema_name.as_deref())
             .await?)
     }
 
-    /// Raw SQL on a client, in the shape the SDK reads: `data` is the row
-    /// array, `meta` the counts.
+    /// Raw SQL on a registered client, as `ATHENA_RAW_SQL_ROLE` when set.
     pub(super) async fn run_raw(
         &self,
         client: &str,
@@ -106,36 +97,66 @@ impl Handlers {
         schema: Option<&str>,
     ) -> Result<Map<String, Value>, DomainError> {
         let tenant = self.tenant(Some(client)).await?;
-        let schema = schema.map(|s| Ident::parse("schema", s)).transpose()?;
         let role = self
             .config
             .raw_sql_role
             .as_deref()
             .map(|r| Ident::parse("role", r))
             .transpose()?;
-        let out = raw::execute(
-            &tenant,
-            sql,
-            Options {
-                schema: schema.as_ref(),
-                role: role.as_ref(),
-                read_only: false,
-            },
-        )
-        .await?;
-        let body = json!({
-            "status": "success",
-            "message": "Query executed",
-            "data": out.rows,
-            "meta": {
-                "backend": "postgresql",
-                "returned_row_count": out.rows.len(),
-                "rows_affected": out.rows_affected,
-                "statement_count": out.statement_count,
-            },
-        });
-        Ok(body.as_object().cloned().unwrap_or_default())
+        let out = run_raw_on(&tenant, sql, schema, role.as_ref()).await;
+        // Raw SQL may have written any table of the client.
+        self.cache.invalidate(&tenant.name, None).await;
+        out
     }
+}
+
+/// The SQL drivers this gateway runs: the PostgreSQL ones.
+pub(super) fn require_postgres_driver(
+    body: &models::GatewaySqlExecutionRequest,
+) -> Result<(), ApiError> {
+    use models::GatewaySqlExecutionRequestDriver as Driver;
+    match body.driver {
+        Driver::Athena | Driver::Postgresql | Driver::Supabase => Ok(()),
+        Driver::D1 | Driver::CloudflareD1 | Driver::AthenaD1 => {
+            Err(ApiError::bad_request(format!(
+                "driver `{}` is not available on this gateway (PostgreSQL drivers only)",
+                body.driver
+            )))
+        }
+    }
+}
+
+/// Raw SQL on a tenant, in the shape the SDK reads: `data` is the row
+/// array, `meta` the counts.
+pub(super) async fn run_raw_on(
+    tenant: &Tenant,
+    sql: &str,
+    schema: Option<&str>,
+    role: Option<&Ident>,
+) -> Result<Map<String, Value>, DomainError> {
+    let schema = schema.map(|s| Ident::parse("schema", s)).transpose()?;
+    let out = raw::execute(
+        tenant,
+        sql,
+        Options {
+            schema: schema.as_ref(),
+            role,
+            read_only: false,
+        },
+    )
+    .await?;
+    let body = json!({
+        "status": "success",
+        "message": "Query executed",
+        "data": out.rows,
+        "meta": {
+            "backend": "postgresql",
+            "returned_row_count": out.rows.len(),
+            "rows_affected": out.rows_affected,
+            "statement_count": out.statement_count,
+        },
+    });
+    Ok(body.as_object().cloned().unwrap_or_default())
 }
 
 /// A write attempted through a read-only route is the caller's mistake.

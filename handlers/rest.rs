@@ -98,6 +98,9 @@ impl RestApi for Handlers {
             strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
         };
         let result = write::insert(&tenant, &q).await?;
+        self.cache
+            .invalidate(&tenant.name, Some((q.schema.as_str(), q.table.as_str())))
+            .await;
         if prefer.minimal {
             return Ok(responses::PostRestV1ByTable::NoContent(NoBody::default()));
         }
@@ -126,6 +129,9 @@ impl RestApi for Handlers {
             strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
         };
         let result = write::update(&tenant, &q).await?;
+        self.cache
+            .invalidate(&tenant.name, Some((q.schema.as_str(), q.table.as_str())))
+            .await;
         if prefer.minimal {
             return Ok(responses::PatchRestV1ByTable::NoContent(NoBody::default()));
         }
@@ -152,6 +158,9 @@ impl RestApi for Handlers {
             strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
         };
         let result = write::delete(&tenant, &q).await?;
+        self.cache
+            .invalidate(&tenant.name, Some((q.schema.as_str(), q.table.as_str())))
+            .await;
         if prefer.minimal {
             return Ok(responses::DeleteRestV1ByTable::NoContent(NoBody::default()));
         }

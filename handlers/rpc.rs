@@ -110,7 +110,12 @@ impl Handlers {
         call: &Call,
     ) -> Result<(Vec<Map<String, Value>>, Option<i64>), DomainError> {
         let tenant = self.tenant(Some(client)).await?;
-        rpc::call(&tenant, call, self.config.max_rows).await
+        let out = rpc::call(&tenant, call, self.config.max_rows).await?;
+        if out.may_write {
+            // A volatile function may have written any table of the client.
+            self.cache.invalidate(&tenant.name, None).await;
+        }
+        Ok((out.rows, out.count))
     }
 }
 

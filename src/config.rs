@@ -36,6 +36,14 @@ pub struct Config {
     /// Role raw SQL runs as (`SET LOCAL ROLE`), so it cannot exceed that
     /// role's privileges even on a superuser connection.
     pub raw_sql_role: Option<String>,
+    /// Most pools kept for direct PostgreSQL URIs (`ATHENA_DIRECT_POOL_CAP`,
+    /// least recently used evicted); 0 disables direct URIs.
+    pub direct_pool_cap: usize,
+    /// Accept direct URIs to databases that let the gateway in without
+    /// checking the password (`trust`), `ATHENA_DIRECT_ALLOW_TRUST_AUTH`.
+    pub direct_allow_trust_auth: bool,
+    /// Read cache lifetime (`ATHENA_CACHE_TTL_SECS`); zero turns it off.
+    pub cache_ttl: Duration,
 }
 
 #[derive(Debug)]
@@ -62,6 +70,17 @@ fn number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, ConfigError
         Some(v) => v
             .parse()
             .map_err(|_| ConfigError(format!("{name}={v:?} is not a valid number"))),
+    }
+}
+
+fn flag(name: &str) -> Result<bool, ConfigError> {
+    match var(name).map(|v| v.to_ascii_lowercase()) {
+        None => Ok(false),
+        Some(v) if ["1", "true", "yes", "on"].contains(&v.as_str()) => Ok(true),
+        Some(v) if ["0", "false", "no", "off"].contains(&v.as_str()) => Ok(false),
+        Some(v) => Err(ConfigError(format!(
+            "{name}={v:?} is not a boolean (true/false)"
+        ))),
     }
 }
 
@@ -136,6 +155,9 @@ impl Config {
             statement_timeout: millis("ATHENA_STATEMENT_TIMEOUT_MS", 15_000)?,
             max_rows: number("ATHENA_MAX_ROWS", 1_000)?,
             raw_sql_role: var("ATHENA_RAW_SQL_ROLE"),
+            cache_ttl: Duration::from_secs(number("ATHENA_CACHE_TTL_SECS", 0)?),
+            direct_pool_cap: number("ATHENA_DIRECT_POOL_CAP", 32)?,
+            direct_allow_trust_auth: flag("ATHENA_DIRECT_ALLOW_TRUST_AUTH")?,
         })
     }
 }

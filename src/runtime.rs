@@ -5,6 +5,7 @@ use crate::auth::store::KeyStore;
 use crate::auth::{AdminKey, Auth};
 use crate::catalog::clients;
 use crate::config::Config;
+use crate::db::direct::DirectPools;
 use crate::db::notify;
 use crate::db::tenants::Tenants;
 use crate::db::{self, migrate, PoolSettings};
@@ -122,12 +123,21 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         header_read_timeout: config.header_read_timeout,
         shutdown_grace: config.shutdown_grace,
     };
+    let direct = Arc::new(DirectPools::new(
+        settings,
+        config.direct_pool_cap,
+        config.direct_allow_trust_auth,
+    ));
+    let cache =
+        crate::gateway::cache::ReadCache::new(redis.clone(), config.cache_ttl, keys.catalog_id());
     let handlers = Arc::new(Handlers {
         config: Arc::new(config),
         tenants,
+        direct,
         redis,
         s3,
         keys,
+        cache,
         metrics: metrics.clone(),
         started: Instant::now(),
     });

@@ -377,8 +377,8 @@ async fn rights_catalog_and_custom_rights() {
         "reports.read"
     );
 
-    // A custom right can be granted.
-    create_key(&s, json!({"name": "rep", "rights": ["reports.read"]})).await;
+    // A custom right can be granted; grants follow a rename.
+    let (_, rep) = create_key(&s, json!({"name": "rep", "rights": ["reports.read"]})).await;
     let r = s
         .send(
             "PATCH",
@@ -388,6 +388,18 @@ async fn rights_catalog_and_custom_rights() {
         )
         .await;
     assert_eq!(r.json()["right"]["name"], "reports.view");
+    let keys = s
+        .send("GET", "/admin/api-keys", &[ADMIN], None)
+        .await
+        .json();
+    let granted = keys["api_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == rep["id"])
+        .unwrap()["rights"]
+        .clone();
+    assert_eq!(granted, json!(["reports.view"]));
     let listed = s
         .send("GET", "/admin/api-key-rights", &[ADMIN], None)
         .await

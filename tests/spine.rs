@@ -181,6 +181,12 @@ async fn system_routes() {
     let r = s.get("/ping").await;
     assert_eq!(r.headers["x-request-id"].len(), 36, "a UUID is generated");
 
+    // The SDK's unified base URL puts database routes under /db.
+    let r = s.get("/db/health").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["status"], "ok");
+    assert_eq!(s.get("/db/ping").await.text(), "pong");
+
     let metrics = s.get("/metrics").await.text();
     assert!(
         metrics.contains("route=\"/ping\",operation=\"get_ping\""),

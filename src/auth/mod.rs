@@ -120,29 +120,71 @@ impl Auth {
         let Some(right) = rights::for_operation(meta.name) else {
             return Ok(Principal::Open);
         };
+        if direct_uri_with_credentials(meta.name, headers) {
+            // security.md §1 / the SDK's documented bypass: the URI's own
+            // username and password are the credential, checked by that
+            // database (`src/db/direct.rs`); the request is routed there and
+            // nowhere else, so no API key is needed.
+            return Ok(Principal::Open);
+        }
         let client = headers
             .get("x-athena-client")
             .and_then(|v| v.to_str().ok())
             .map(str::trim);
-        if !self.keys.enforced_for(client).await? {
-            return Ok(Principal::Open);
-        }
-        let presented = presented
-            .ok_or_else(|| ApiError::unauthorized("an API key is required (X-Athena-Key)"))?;
-        // The admin key opens the data plane too (operators, the SDK's CLI).
-        if self.admin.matches(presented) {
-            return Ok(Principal::Admin);
-        }
-        let key = self.keys.verify(presented).await.map_err(|e| match e {
-            KeyError::Invalid => ApiError::unauthorized("invalid API key"),
-            KeyError::Inactive => ApiError::unauthorized("the API key is deactivated"),
-            KeyError::Expired => ApiError::unauthorized("the API key has expired"),
-            KeyError::Store(e) => e.into(),
-        })?;
-        let principal = Principal::Key(key);
+        let principal = data_plane_principal(&self.admin, &self.keys, client, presented).await?;
         principal.require(right, client)?;
         Ok(principal)
     }
+}
+
+/// The data-plane key check, for a client known to the caller (routes that
+/// resolve their client themselves, e.g. `/public/{route_key}/{op}`): when
+/// enforcement is on for `client`, a valid, active, unexpired key (or the
+/// admin key) must be presented (401). Rights and the key's client binding
+/// are then checked with `Principal::require`.
+pub async fn data_plane_principal(
+    admin: &AdminKey,
+    keys: &KeyStore,
+    client: Option<&str>,
+    presented: Option<&str>,
+) -> Result<Principal, ApiError> {
+    if !keys.enforced_for(client).await? {
+        return Ok(Principal::Open);
+    }
+    let presented =
+        presented.ok_or_else(|| ApiError::unauthorized("an API key is required (X-Athena-Key)"))?;
+    // The admin key opens the data plane too (operators, the SDK's CLI).
+    if admin.matches(presented) {
+        return Ok(Principal::Admin);
+    }
+    let key = keys.verify(presented).await.map_err(|e| match e {
+        KeyError::Invalid => ApiError::unauthorized("invalid API key"),
+        KeyError::Inactive => ApiError::unauthorized("the API key is deactivated"),
+        KeyError::Expired => ApiError::unauthorized("the API key has expired"),
+        KeyError::Store(e) => e.into(),
+    })?;
+    Ok(Principal::Key(key))
+}
+
+/// Whether the operation routes by direct PostgreSQL URI and the preferred
+/// direct-URI header is a valid URI carrying a username and a non-empty
+/// password. Anything less (no password, a refused parameter, an operation
+/// that does not route by the header) gets no bypass.
+fn direct_uri_with_credentials(operation: &str, headers: &HeaderMap) -> bool {
+    use crate::db::direct;
+    if !direct::ROUTED_OPERATIONS.contains(&operation) {
+        return false;
+    }
+    let mut values = [None; 3];
+    for (slot, name) in values.iter_mut().zip(direct::HEADERS) {
+        match headers.get(name).map(|v| v.to_str()) {
+            None => {}
+            Some(Ok(v)) => *slot = Some(v),
+            // Not visible ASCII: the handler refuses it; no bypass.
+            Some(Err(_)) => return false,
+        }
+    }
+    direct::pick(values).is_some_and(|(_, uri)| direct::carries_credentials(uri))
 }
 
 impl Principal {
@@ -203,6 +245,70 @@ mod tests {
         let q = vec![("api_key".to_string(), "k".to_string())];
         assert_eq!(presented_key(&HeaderMap::new(), &q), Some("k"));
         assert_eq!(presented_key(&HeaderMap::new(), &[]), None);
+    }
+
+    #[test]
+    fn direct_uri_bypass_needs_full_credentials_on_a_routed_operation() {
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, HeaderValue::from_static(v));
+            }
+            h
+        };
+        let full = "postgres://u:p@db/x";
+        let jdbc = "jdbc:postgresql://db/x?user=u&password=p";
+        for (op, headers, bypass) in [
+            ("post_gateway_fetch", with(&[("x-pg-uri", full)]), true),
+            ("post_gateway_query", with(&[("x-jdbc-url", jdbc)]), true),
+            (
+                "put_gateway_insert",
+                with(&[("x-athena-jdbc-url", jdbc)]),
+                true,
+            ),
+            ("post_gateway_fetch", with(&[]), false),
+            (
+                "post_gateway_fetch",
+                with(&[("x-pg-uri", "postgres://u@db/x")]),
+                false,
+            ),
+            (
+                "post_gateway_fetch",
+                with(&[("x-pg-uri", "postgres://u:@db/x")]),
+                false,
+            ),
+            (
+                "post_gateway_fetch",
+                with(&[("x-pg-uri", "postgres://db/x")]),
+                false,
+            ),
+            (
+                "post_gateway_fetch",
+                with(&[("x-pg-uri", "postgres://u:p@db/x?passfile=/x")]),
+                false,
+            ),
+            (
+                "post_gateway_fetch",
+                with(&[("x-pg-uri", "postgres://u:p@%2Ftmp/x")]),
+                false,
+            ),
+            // The preferred header decides, even when a later one is complete.
+            (
+                "post_gateway_fetch",
+                with(&[("x-pg-uri", "postgres://u@db/x"), ("x-jdbc-url", jdbc)]),
+                false,
+            ),
+            // Operations that do not route by the header get no bypass.
+            ("post_query_sql", with(&[("x-pg-uri", full)]), false),
+            ("post_gateway_data", with(&[("x-pg-uri", full)]), false),
+            ("get_rest_v1_by_table", with(&[("x-pg-uri", full)]), false),
+        ] {
+            assert_eq!(
+                direct_uri_with_credentials(op, &headers),
+                bypass,
+                "{op} {headers:?}"
+            );
+        }
     }
 
     #[test]

@@ -55,6 +55,12 @@ impl KeyStore {
         })
     }
 
+    /// A stable, non-secret identifier of this catalog (derived from the
+    /// pepper), for namespacing shared stores such as the Redis cache.
+    pub fn catalog_id(&self) -> String {
+        hex::encode(&keys::hash(&self.pepper, "athena catalog id")[..8])
+    }
+
     pub fn hash(&self, secret: &str) -> Vec<u8> {
         keys::hash(&self.pepper, secret)
     }

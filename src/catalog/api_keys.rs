@@ -347,6 +347,7 @@ pub async fn create_right(
     Ok(right_row(&row))
 }
 
+/// Renames or redescribes a runtime right; grants follow the rename.
 pub async fn update_right(
     pool: &Pool,
     id: Uuid,
@@ -354,23 +355,55 @@ pub async fn update_right(
     description: Option<&str>,
 ) -> Result<Option<Right>, DomainError> {
     check_right_name(name)?;
-    let conn = pool.get().await?;
-    let row = conn
+    let mut conn = pool.get().await?;
+    let tx = conn.transaction().await?;
+    let Some(old) = tx
         .query_opt(
+            "SELECT name FROM athena_api_key_rights WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let old: String = old.get(0);
+    let row = tx
+        .query_one(
             "UPDATE athena_api_key_rights SET name = $2, description = COALESCE($3, description), updated_at = now()
              WHERE id = $1 RETURNING id, name, description, created_at, updated_at",
             &[&id, &name, &description],
         )
         .await?;
-    Ok(row.as_ref().map(right_row))
+    tx.execute(
+        "UPDATE athena_api_key_grants SET right_name = $2 WHERE right_name = $1",
+        &[&old, &name],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(right_row(&row)))
 }
 
+/// Deletes a runtime right and every grant of it.
 pub async fn delete_right(pool: &Pool, id: Uuid) -> Result<bool, DomainError> {
-    let conn = pool.get().await?;
-    Ok(conn
-        .execute("DELETE FROM athena_api_key_rights WHERE id = $1", &[&id])
+    let mut conn = pool.get().await?;
+    let tx = conn.transaction().await?;
+    let Some(row) = tx
+        .query_opt(
+            "DELETE FROM athena_api_key_rights WHERE id = $1 RETURNING name",
+            &[&id],
+        )
         .await?
-        > 0)
+    else {
+        return Ok(false);
+    };
+    let name: String = row.get(0);
+    tx.execute(
+        "DELETE FROM athena_api_key_grants WHERE right_name = $1",
+        &[&name],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 pub async fn global_enforcement(pool: &Pool) -> Result<GlobalEnforcement, DomainError> {

@@ -1,6 +1,7 @@
 //! PostgreSQL: pools, catalog migrations, tenant (client) pools, and the
 //! introspected schema cache used to resolve identifiers.
 
+pub mod direct;
 pub mod migrate;
 pub mod notify;
 pub mod schema_cache;

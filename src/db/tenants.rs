@@ -24,6 +24,20 @@ pub struct Tenant {
     checked_at: Instant,
 }
 
+impl Tenant {
+    /// A tenant outside the catalog (a direct PostgreSQL URI, see
+    /// `src/db/direct.rs`): `uri` must already be redacted.
+    pub fn detached(name: String, uri: String, pool: Pool) -> Tenant {
+        Tenant {
+            name,
+            uri,
+            pool,
+            schema: Arc::default(),
+            checked_at: Instant::now(),
+        }
+    }
+}
+
 pub struct Tenants {
     catalog: Pool,
     settings: PoolSettings,

@@ -2,6 +2,7 @@
 //! closed set of operators, with every identifier resolved against the
 //! tenant's schema cache and quoted, and every value a bind parameter.
 
+pub mod cache;
 pub mod cond;
 pub mod filter;
 pub mod raw;

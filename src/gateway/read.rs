@@ -91,7 +91,7 @@ pub fn build_count(q: &ReadQuery, table: &Table) -> Result<Statement, DomainErro
 }
 
 /// What a read returns: rows unless `head`, the count when asked.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct ReadResult {
     pub rows: Vec<Map<String, Value>>,
     pub count: Option<i64>,

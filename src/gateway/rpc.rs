@@ -13,7 +13,6 @@ use crate::db::tenants::Tenant;
 use crate::domain::identifier::Ident;
 use crate::domain::DomainError;
 use serde_json::{Map, Value};
-use tokio_postgres::types::ToSql;
 
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -47,6 +46,17 @@ pub fn function_name(name: &str, schema: Option<&str>) -> Result<(Ident, Ident),
 struct Signature {
     /// Input argument (name, type) pairs.
     inputs: Vec<(String, String)>,
+    /// `VOLATILE`: the function may write.
+    volatile: bool,
+}
+
+/// What a call returned.
+pub struct Output {
+    pub rows: Vec<Map<String, Value>>,
+    /// With `count_exact`.
+    pub count: Option<i64>,
+    /// The function is `VOLATILE`, so it may have written.
+    pub may_write: bool,
 }
 
 /// Every overload's input arguments.
@@ -57,7 +67,8 @@ async fn signatures(
     let rows = conn
         .query(
             "SELECT COALESCE(p.proargnames, '{}'), COALESCE(p.proargmodes::text[], '{}'),
-                    ARRAY(SELECT format_type(t, NULL) FROM unnest(p.proargtypes) AS t)
+                    ARRAY(SELECT format_type(t, NULL) FROM unnest(p.proargtypes) AS t),
+                    p.provolatile = 'v' 
                FROM pg_catalog.pg_proc p
                JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
               WHERE n.nspname = $1 AND p.proname = $2 AND p.prokind IN ('f', 'p')",
@@ -83,17 +94,14 @@ async fn signatures(
             };
             Signature {
                 inputs: input_names.into_iter().zip(types).collect(),
+                volatile: r.get(3),
             }
         })
         .collect())
 }
 
 /// Runs the call: (rows, exact count when asked).
-pub async fn call(
-    tenant: &Tenant,
-    call: &Call,
-    max_rows: i64,
-) -> Result<(Vec<Map<String, Value>>, Option<i64>), DomainError> {
+pub async fn call(tenant: &Tenant, call: &Call, max_rows: i64) -> Result<Output, DomainError> {
     let conn = tenant.pool.get().await?;
     let overloads = signatures(&conn, call).await?;
     if overloads.is_empty() {
@@ -191,20 +199,22 @@ pub async fn call(
     st.sql = format!(
         "WITH base AS MATERIALIZED ({filtered}) SELECT (SELECT coalesce(json_agg(t), '[]'::json) FROM ({page}) t)::text, {count}"
     );
-    let params: Vec<&(dyn ToSql + Sync)> = st
-        .params
-        .iter()
-        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-        .collect();
-    let row = conn
-        .query_one(st.sql.as_str(), &params)
+    let rows = conn
+        .query_typed(st.sql.as_str(), &st.typed())
         .await
         .map_err(db_error)?;
+    let row = rows
+        .first()
+        .ok_or_else(|| DomainError::Internal("RPC statement returned no row".into()))?;
     let text: String = row.get(0);
     let count: Option<i64> = row.get(1);
     let rows = serde_json::from_str(&text)
         .map_err(|e| DomainError::Internal(format!("json_agg output: {e}")))?;
-    Ok((rows, count))
+    Ok(Output {
+        rows,
+        count,
+        may_write: signature.volatile,
+    })
 }
 
 /// `"schema"."type"` for a described column: a cast target that needs no

@@ -8,12 +8,37 @@ use crate::db::tenants::Tenant;
 use crate::domain::identifier::Ident;
 use crate::domain::DomainError;
 use serde_json::Value;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 
-/// SQL text plus its bind parameters.
+/// A bind parameter whose wire type is known up front, so a statement goes
+/// out with `query_typed`: Parse, Bind and Execute in one round trip instead
+/// of a separate prepare. Values are text (cast in SQL to the column's
+/// type), text arrays, or integers for limits.
+pub trait Param: ToSql + Sync + Send + 'static {
+    const TYPE: Type;
+}
+
+impl Param for String {
+    const TYPE: Type = Type::TEXT;
+}
+
+impl Param for Option<String> {
+    const TYPE: Type = Type::TEXT;
+}
+
+impl Param for Vec<String> {
+    const TYPE: Type = Type::TEXT_ARRAY;
+}
+
+impl Param for i64 {
+    const TYPE: Type = Type::INT8;
+}
+
+/// SQL text plus its bind parameters and their types.
 pub struct Statement {
     pub sql: String,
     pub params: Vec<Box<dyn ToSql + Sync + Send>>,
+    types: Vec<Type>,
 }
 
 impl Default for Statement {
@@ -27,12 +52,23 @@ impl Statement {
         Statement {
             sql: String::new(),
             params: Vec::new(),
+            types: Vec::new(),
         }
     }
 
-    pub fn bind(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
+    pub fn bind<T: Param>(&mut self, value: T) -> String {
         self.params.push(Box::new(value));
+        self.types.push(T::TYPE);
         format!("${}", self.params.len())
+    }
+
+    /// The parameters with their types, as `query_typed` takes them.
+    pub fn typed(&self) -> Vec<(&(dyn ToSql + Sync), Type)> {
+        self.params
+            .iter()
+            .zip(&self.types)
+            .map(|(p, t)| (p.as_ref() as &(dyn ToSql + Sync), t.clone()))
+            .collect()
     }
 }
 
@@ -266,15 +302,13 @@ pub fn db_error(e: tokio_postgres::Error) -> DomainError {
 /// Runs a statement whose single row is `(json text, row count)`.
 pub async fn query_json(tenant: &Tenant, st: &Statement) -> Result<(Value, i64), DomainError> {
     let conn = tenant.pool.get().await?;
-    let params: Vec<&(dyn ToSql + Sync)> = st
-        .params
-        .iter()
-        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-        .collect();
-    let row = conn
-        .query_one(st.sql.as_str(), &params)
+    let rows = conn
+        .query_typed(st.sql.as_str(), &st.typed())
         .await
         .map_err(db_error)?;
+    let row = rows
+        .first()
+        .ok_or_else(|| DomainError::Internal("statement returned no row".into()))?;
     let text: String = row.get(0);
     let count: i64 = if row.len() > 1 { row.get(1) } else { 0 };
     let value = serde_json::from_str(&text)

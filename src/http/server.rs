@@ -84,54 +84,55 @@ impl App {
         let method: &'static str = static_method(req.method());
         let is_head = req.method() == http::Method::HEAD;
 
-        let (route, operation, response) =
-            match self.router.route(req.method().as_str(), req.uri().path()) {
+        let (route, operation, response) = match self
+            .router
+            .route(req.method().as_str(), sdk_alias(req.uri().path()))
+        {
+            Match::Found {
+                value,
+                template,
+                params,
+            } => {
+                let name = value.meta().name;
+                let span = tracing::info_span!(
+                    "request",
+                    otel.name = %format!("{method} {template}"),
+                    http.request.method = method,
+                    http.route = template,
+                    operation = name,
+                    request_id = %request_id,
+                    http.response.status_code = tracing::field::Empty,
+                );
+                let response = self
+                    .clone()
+                    .run(value, req, params, peer, request_id.clone())
+                    .instrument(span.clone())
+                    .await;
+                span.record("http.response.status_code", response.status().as_u16());
+                (template, name, response)
+            }
+            Match::MethodNotAllowed { allow } => (
+                "unmatched",
+                "unmatched",
+                ApiError::method_not_allowed(allow.join(", ")).into_http(),
+            ),
+            Match::NotFound => match self.extras.route(req.method().as_str(), req.uri().path()) {
                 Match::Found {
-                    value,
+                    value: Extra::DocsPage,
                     template,
-                    params,
-                } => {
-                    let name = value.meta().name;
-                    let span = tracing::info_span!(
-                        "request",
-                        otel.name = %format!("{method} {template}"),
-                        http.request.method = method,
-                        http.route = template,
-                        operation = name,
-                        request_id = %request_id,
-                        http.response.status_code = tracing::field::Empty,
-                    );
-                    let response = self
-                        .clone()
-                        .run(value, req, params, peer, request_id.clone())
-                        .instrument(span.clone())
-                        .await;
-                    span.record("http.response.status_code", response.status().as_u16());
-                    (template, name, response)
-                }
-                Match::MethodNotAllowed { allow } => (
+                    ..
+                } => (template, "docs_page", self.handlers.docs_page()),
+                _ => (
                     "unmatched",
                     "unmatched",
-                    ApiError::method_not_allowed(allow.join(", ")).into_http(),
+                    ApiError::not_found(
+                        Code::RouteNotFound,
+                        format!("no route for {} {}", req.method(), req.uri().path()),
+                    )
+                    .into_http(),
                 ),
-                Match::NotFound => match self.extras.route(req.method().as_str(), req.uri().path())
-                {
-                    Match::Found {
-                        value: Extra::DocsPage,
-                        template,
-                        ..
-                    } => (template, "docs_page", self.handlers.docs_page()),
-                    _ => (
-                        "unmatched",
-                        "unmatched",
-                        ApiError::not_found(
-                            Code::RouteNotFound,
-                            format!("no route for {} {}", req.method(), req.uri().path()),
-                        )
-                        .into_http(),
-                    ),
-                },
-            };
+            },
+        };
 
         let mut response = response;
         if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -231,6 +232,17 @@ impl App {
     }
 }
 
+/// The official SDK, given one base URL, sends every database call under
+/// `/db` (`/db/gateway/fetch`, `/db/rpc/…`, `/db/health`); no contract path
+/// starts with `/db`, so the prefix is simply dropped.
+fn sdk_alias(path: &str) -> &str {
+    match path.strip_prefix("/db") {
+        Some("") => "/",
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => path,
+    }
+}
+
 fn static_method(m: &http::Method) -> &'static str {
     match *m {
         http::Method::GET => "GET",
@@ -294,5 +306,18 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("grace period elapsed with connections still open");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sdk_alias;
+
+    #[test]
+    fn db_prefix_is_an_alias() {
+        assert_eq!(sdk_alias("/db/gateway/fetch"), "/gateway/fetch");
+        assert_eq!(sdk_alias("/db"), "/");
+        assert_eq!(sdk_alias("/dbx/y"), "/dbx/y");
+        assert_eq!(sdk_alias("/gateway/fetch"), "/gateway/fetch");
     }
 }

@@ -119,6 +119,10 @@ impl TestServer {
             statement_timeout: Duration::from_secs(5),
             max_rows: 100,
             raw_sql_role: None,
+            cache_ttl: Duration::ZERO,
+            direct_pool_cap: 32,
+            // The test PostgreSQL (scripts/dev-services) uses trust auth.
+            direct_allow_trust_auth: false,
         };
         tweak(&mut config);
         let app = athena::runtime::build(config).await.expect("server builds");

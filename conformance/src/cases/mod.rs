@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod gateway;
 pub mod health;
+pub mod public;
 pub mod query;
 pub mod registry;
 pub mod rest;
@@ -164,6 +165,7 @@ pub fn specific_cases(ctx: &Ctx) -> Vec<Case> {
     cases.extend(rest::cases(ctx));
     cases.extend(query::cases(ctx));
     cases.extend(rpc::cases(ctx));
+    cases.extend(public::cases(ctx));
     cases
 }
 

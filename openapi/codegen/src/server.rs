@@ -222,8 +222,13 @@ fn responses_module(contract: &Contract, models: &models::Models) -> TokenStream
                 Status::Range(r) => *r >= 4,
                 Status::Default => true,
             };
+            // Successes that declare no body but are not body-less by nature
+            // (204, 205) still answer JSON: the contract forgot the schema.
+            let is_undocumented_success = matches!(&resp.status,
+                Status::Code(code) if (200..300).contains(code) && *code != 204 && *code != 205);
             let ty = match payload {
                 Payload::Empty if is_error => quote!(crate::http::payload::Json<crate::http::ErrorEnvelope>),
+                Payload::Empty if is_undocumented_success => quote!(crate::http::payload::Json<::serde_json::Value>),
                 other => payload_type(other),
             };
             let doc = resp.description.trim().to_string();

@@ -1,0 +1,371 @@
+//! `POST /public/{route_key}/{op}`: a public route forwards one of the
+//! gateway operations it allows to its client, without the caller naming
+//! or seeing the client. The body is the body of the canonical route
+//! (`/gateway/fetch`, `/gateway/insert`, …), and the credentials are those
+//! of the canonical route for the route's client: when API keys are
+//! enforced for that client, the key must be valid, bound to that client or
+//! to none, and hold the canonical operation's right.
+
+use super::Handlers;
+use crate::api::traits::{GatewayApi, PublicApi};
+use crate::api::{models, params, responses};
+use crate::auth::{rights, AdminKey, Principal};
+use crate::catalog::public_routes::{self, Op, PublicRoute};
+use crate::domain::DomainError;
+use crate::http::payload::{Json, NoBody};
+use crate::http::{ApiError, ApiResult, Code, HttpResponse, RequestCx};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long a replica trusts its copy of a route (changes made through this
+/// replica apply at once; through another one, within this).
+const ROUTE_TTL: Duration = Duration::from_secs(5);
+/// Above this many cached lookups, expired ones are dropped.
+const CACHE_SOFT_CAP: usize = 4096;
+
+/// The success payload of an operation whose 2xx the contract declares
+/// without content. The generated type decides whether the JSON reaches the
+/// wire: with `NoBody` it cannot (see the report on public routes in
+/// openapi/CHANGES.md); with a JSON payload it does.
+pub(super) trait Reply {
+    fn reply(body: Value) -> Self;
+}
+
+impl Reply for NoBody {
+    fn reply(_body: Value) -> Self {
+        NoBody::default()
+    }
+}
+
+impl Reply for Json<Value> {
+    fn reply(body: Value) -> Self {
+        Json::new(body)
+    }
+}
+
+impl Reply for Json<Map<String, Value>> {
+    fn reply(body: Value) -> Self {
+        Json::new(match body {
+            Value::Object(m) => m,
+            other => Map::from_iter([("data".to_string(), other)]),
+        })
+    }
+}
+
+type Cached = (Option<Arc<PublicRoute>>, Instant);
+
+/// Route lookups per (server instance, route key); found and not found
+/// alike, so unknown keys do not reach the catalog more than once per TTL.
+fn cache() -> &'static Mutex<HashMap<(usize, String), Cached>> {
+    static CACHE: OnceLock<Mutex<HashMap<(usize, String), Cached>>> = OnceLock::new();
+    CACHE.get_or_init(Mutex::default)
+}
+
+impl Handlers {
+    /// Distinguishes servers sharing a process (tests): one catalog each.
+    fn catalog_id(&self) -> usize {
+        Arc::as_ptr(&self.tenants) as usize
+    }
+
+    async fn public_route(&self, key: &str) -> Result<Option<Arc<PublicRoute>>, DomainError> {
+        let id = (self.catalog_id(), key.to_string());
+        if let Some((route, at)) = cache().lock().ok().and_then(|c| c.get(&id).cloned()) {
+            if at.elapsed() < ROUTE_TTL {
+                return Ok(route);
+            }
+        }
+        let route = public_routes::get(self.tenants.catalog(), key)
+            .await?
+            .map(Arc::new);
+        if let Ok(mut c) = cache().lock() {
+            if c.len() >= CACHE_SOFT_CAP {
+                c.retain(|_, (_, at)| at.elapsed() < ROUTE_TTL);
+                if c.len() >= CACHE_SOFT_CAP {
+                    c.clear();
+                }
+            }
+            c.insert(id, (route.clone(), Instant::now()));
+        }
+        Ok(route)
+    }
+
+    /// Drops this replica's copy of a route after an admin change.
+    pub(super) fn forget_public_route(&self, key: &str) {
+        if let Ok(mut c) = cache().lock() {
+            c.remove(&(self.catalog_id(), key.to_string()));
+        }
+    }
+
+    /// Calls the canonical gateway handler with the route's client.
+    async fn forward(
+        &self,
+        cx: RequestCx,
+        op: Op,
+        client: &str,
+        principal: &Principal,
+        body: Map<String, Value>,
+    ) -> ApiResult<HttpResponse> {
+        let client = Some(client.to_string());
+        Ok(match op {
+            Op::Fetch => {
+                let body: models::PostGatewayFetchRequest = typed(body, &[("sortBy", "sort_by")])?;
+                let params = params::PostGatewayFetch {
+                    x_user_id: None,
+                    x_athena_client: client,
+                    x_pg_uri: None,
+                    x_athena_jdbc_url: None,
+                    x_jdbc_url: None,
+                    x_strip_nulls: None,
+                    x_supabase_url: None,
+                    x_supabase_key: None,
+                };
+                <Self as GatewayApi>::post_gateway_fetch(self, cx, params, body)
+                    .await?
+                    .into_http()
+            }
+            Op::Insert => {
+                let body: models::PutGatewayInsertRequest = typed(body, &[])?;
+                // An upsert also writes existing rows: it needs update too.
+                if body.on_conflict.is_some() || !body.update_body.is_empty() {
+                    principal.require(
+                        rights::for_operation("post_gateway_update").unwrap_or("*"),
+                        client.as_deref(),
+                    )?;
+                }
+                let params = params::PutGatewayInsert {
+                    x_user_id: None,
+                    x_company_id: None,
+                    x_organization_id: None,
+                    x_publish_event: None,
+                    x_athena_insert_window: None,
+                    x_athena_client: client,
+                    x_pg_uri: None,
+                    x_athena_jdbc_url: None,
+                    x_jdbc_url: None,
+                };
+                <Self as GatewayApi>::put_gateway_insert(self, cx, params, body)
+                    .await?
+                    .into_http()
+            }
+            Op::Update => {
+                let body: models::PostGatewayUpdateRequest = typed(body, &[])?;
+                let params = params::PostGatewayUpdate {
+                    x_user_id: None,
+                    x_athena_client: client,
+                    x_pg_uri: None,
+                    x_athena_jdbc_url: None,
+                    x_jdbc_url: None,
+                    x_strip_nulls: None,
+                    x_supabase_url: None,
+                    x_supabase_key: None,
+                };
+                <Self as GatewayApi>::post_gateway_update(self, cx, params, body)
+                    .await?
+                    .into_http()
+            }
+            Op::Delete => {
+                let body: models::DeleteGatewayDeleteRequest = typed(body, &[])?;
+                let params = params::DeleteGatewayDelete {
+                    x_user_id: None,
+                    x_company_id: None,
+                    x_organization_id: None,
+                    x_athena_client: client,
+                    x_pg_uri: None,
+                    x_athena_jdbc_url: None,
+                    x_jdbc_url: None,
+                    x_supabase_url: None,
+                    x_supabase_key: None,
+                };
+                <Self as GatewayApi>::delete_gateway_delete(self, cx, params, body)
+                    .await?
+                    .into_http()
+            }
+            Op::Query => {
+                let body: models::PostGatewayQueryRequest = typed(body, &[])?;
+                let params = params::PostGatewayQuery {
+                    x_athena_client: client,
+                    x_pg_uri: None,
+                    x_athena_jdbc_url: None,
+                    x_jdbc_url: None,
+                };
+                <Self as GatewayApi>::post_gateway_query(self, cx, params, body)
+                    .await?
+                    .into_http()
+            }
+        })
+    }
+}
+
+impl PublicApi for Handlers {
+    async fn post_public_by_route_key_by_op(
+        &self,
+        cx: RequestCx,
+        params: params::PostPublicByRouteKeyByOp,
+        body: models::PostPublicByRouteKeyByOpRequest,
+    ) -> ApiResult<responses::PostPublicByRouteKeyByOp> {
+        let key = params.route_key.as_str();
+        let op = Op::parse(&params.op).ok_or_else(|| {
+            ApiError::invalid_parameter("op", "must be one of query, fetch, insert, update, delete")
+        })?;
+        let route = self.public_route(key).await?.ok_or_else(|| {
+            ApiError::not_found(
+                Code::NotFound,
+                format!("public route `{key}` does not exist"),
+            )
+        })?;
+        if !route.is_active {
+            return Err(ApiError::forbidden(format!(
+                "public route `{key}` is inactive"
+            )));
+        }
+        if !route.allows(op) {
+            return Err(ApiError::forbidden(format!(
+                "public route `{key}` does not allow `{}`",
+                op.as_str()
+            )));
+        }
+        let client = route.client_name.as_str();
+        let right = rights::for_operation(op.gateway_operation()).ok_or_else(|| {
+            DomainError::Internal(format!("no right for {}", op.gateway_operation()))
+        })?;
+        // `RequestCx::authorize` let this operation through (it has no right
+        // of its own); the key is checked here, for the canonical
+        // operation's right and the route's client.
+        let admin = AdminKey::new(self.config.admin_key.clone());
+        let principal =
+            crate::auth::data_plane_principal(&admin, &self.keys, Some(client), cx.credential())
+                .await
+                .map_err(|e| hide_client(e, key, client))?;
+        if let Principal::Key(k) = &principal {
+            if k.client_name
+                .as_deref()
+                .is_some_and(|bound| bound != client)
+            {
+                return Err(ApiError::forbidden(
+                    "this API key is not valid for this public route",
+                ));
+            }
+        }
+        principal.require(right, Some(client))?;
+        let http = self
+            .forward(cx, op, client, &principal, body.0)
+            .await
+            .map_err(|e| hide_client(e, key, client))?;
+        let data = json_of(http).await?;
+        Ok(responses::PostPublicByRouteKeyByOp::Ok(Reply::reply(data)))
+    }
+}
+
+/// The forwarded body as its canonical route's model (400 naming the field).
+fn typed<T: DeserializeOwned>(
+    mut body: Map<String, Value>,
+    aliases: &[(&str, &str)],
+) -> Result<T, ApiError> {
+    for (camel, snake) in aliases {
+        if !body.contains_key(*snake) {
+            if let Some(v) = body.remove(*camel) {
+                body.insert(snake.to_string(), v);
+            }
+        }
+    }
+    serde_path_to_error::deserialize(Value::Object(body)).map_err(|e| {
+        let path = e.path().to_string();
+        let detail = if path == "." {
+            e.inner().to_string()
+        } else {
+            format!("{path}: {}", e.inner())
+        };
+        ApiError::new(Code::InvalidJson, "Invalid request body", detail)
+    })
+}
+
+/// The JSON the canonical route answered (superset fields included).
+async fn json_of(response: HttpResponse) -> ApiResult<Value> {
+    use http_body_util::BodyExt;
+    let status = response.status();
+    let bytes = match response.into_body().collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(never) => match never {},
+    };
+    if !status.is_success() {
+        // The gateway handlers report errors as `Err(ApiError)`; a documented
+        // error variant would be a bug there.
+        tracing::error!(%status, "forwarded gateway call answered an error variant");
+        return Err(ApiError::internal());
+    }
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        tracing::error!(error = %e, "forwarded gateway call answered non-JSON");
+        ApiError::internal()
+    })
+}
+
+/// Public responses never name the route's client: errors that would
+/// (client gone, frozen, quoted in a message) are reworded.
+fn hide_client(mut e: ApiError, key: &str, client: &str) -> ApiError {
+    match e.code {
+        Code::ClientNotFound => {
+            return ApiError::not_found(
+                Code::NotFound,
+                format!("public route `{key}` has no available backend"),
+            )
+        }
+        Code::ClientFrozen => {
+            return ApiError::forbidden(format!("public route `{key}` is frozen"));
+        }
+        _ => {}
+    }
+    let quoted = format!("`{client}`");
+    if e.detail.contains(&quoted) || e.message.contains(&quoted) {
+        e.detail = e.detail.replace(&quoted, "(the route's client)");
+        e.message = e.message.replace(&quoted, "(the route's client)");
+    }
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_names_are_hidden() {
+        let e = hide_client(
+            DomainError::UnknownClient("secret_client".into()).into(),
+            "r",
+            "secret_client",
+        );
+        assert_eq!(e.status(), 404);
+        assert!(!e.detail.contains("secret_client"));
+        let e = hide_client(
+            DomainError::FrozenClient("secret_client".into()).into(),
+            "r",
+            "secret_client",
+        );
+        assert_eq!(e.status(), 403);
+        assert!(!e.detail.contains("secret_client"));
+        let e = hide_client(
+            ApiError::bad_request("client `secret_client` says no"),
+            "r",
+            "secret_client",
+        );
+        assert!(!e.detail.contains("secret_client"), "{}", e.detail);
+    }
+
+    #[test]
+    fn bodies_are_typed_with_aliases() {
+        let body = serde_json::json!({"table_name": "t", "sortBy": "id.desc"});
+        let fetch: models::PostGatewayFetchRequest =
+            typed(body.as_object().unwrap().clone(), &[("sortBy", "sort_by")]).unwrap();
+        assert!(fetch.sort_by.is_some());
+        let bad = serde_json::json!({"table_name": 5});
+        let e = typed::<models::PostGatewayFetchRequest>(bad.as_object().unwrap().clone(), &[])
+            .unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(e.detail.contains("table_name"), "{}", e.detail);
+    }
+}

@@ -1,0 +1,1086 @@
+//! Direct PostgreSQL URIs (`x-pg-uri`, `x-athena-jdbc-url`, `x-jdbc-url`):
+//! the gateway routes a request to the database the header names instead
+//! of a registered client (`../shared/docs/security.md` §1).
+//!
+//! - A URI is parsed here, never by `tokio_postgres::Config::from_str` or
+//!   libpq: the `Config` is built field by field, so nothing can come from
+//!   the gateway's environment (`PGPASSWORD`, `~/.pgpass`, service files).
+//! - It must carry a username and a non-empty password (else 401), one TCP
+//!   host (unix sockets, `host=`/`hostaddr=` overrides, multi-host lists are
+//!   refused) and only whitelisted query parameters (400 naming the
+//!   parameter).
+//! - The first connection of a new pool is made here and watched: when the
+//!   database answers `AuthenticationOk` without asking for the password
+//!   (`trust`/`ident` in `pg_hba.conf`), the password was never checked, so
+//!   the request is refused (401) unless `ATHENA_DIRECT_ALLOW_TRUST_AUTH` is
+//!   set. Wrong credentials are a 401, an unreachable or overloaded database
+//!   a 503 with `Retry-After`, all within the (capped) connect timeout.
+//! - Pools are small (`POOL_MAX_SIZE`), keyed by a salted SHA-256 of the
+//!   normalized URI (password included), at most `ATHENA_DIRECT_POOL_CAP` of
+//!   them (least recently used evicted), and re-verified every `REVERIFY`
+//!   so a changed password or `pg_hba.conf` takes effect.
+//! - Nothing here logs or returns the password: the only printable form of a
+//!   target is `redacted` (`postgres://user:***@host:port/db`).
+//!
+//! Direct-URI requests always run inline (the gateway has no deferred queue).
+
+use super::tenants::Tenant;
+use super::{Pool, PoolSettings};
+use crate::http::{ApiError, Code};
+use bb8_postgres::PostgresConnectionManager;
+use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io;
+use std::net::Ipv6Addr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_postgres::config::SslMode;
+use tokio_postgres::NoTls;
+
+/// The headers, in order of preference (`x-pg-uri` first).
+pub const HEADERS: [&str; 3] = ["x-pg-uri", "x-athena-jdbc-url", "x-jdbc-url"];
+
+/// Operations that route by a direct URI, and so are the only ones where a
+/// URI with full credentials replaces the API key. An operation that
+/// declares the headers but does not route by them yet must not be here.
+pub const ROUTED_OPERATIONS: [&str; 6] = [
+    "post_gateway_fetch",
+    "post_gateway_update",
+    "put_gateway_insert",
+    "delete_gateway_delete",
+    "post_gateway_query",
+    "post_gateway_sql",
+];
+
+/// Connections per direct pool (also bounded by `ATHENA_POOL_MAX_SIZE`).
+pub const POOL_MAX_SIZE: u32 = 4;
+
+/// A cached pool is re-verified (one watched connection) after this long.
+pub const REVERIFY: Duration = Duration::from_secs(60);
+
+const MAX_URI_LEN: usize = 4096;
+
+/// The first non-empty direct-URI header, by preference: `(name, value)`.
+pub fn pick(values: [Option<&str>; 3]) -> Option<(&'static str, &str)> {
+    HEADERS.into_iter().zip(values).find_map(|(name, v)| {
+        v.map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(|v| (name, v))
+    })
+}
+
+/// Whether a header value is a valid direct URI with a username and a
+/// non-empty password: the condition of the API-key bypass.
+pub fn carries_credentials(value: &str) -> bool {
+    parse(value).is_ok()
+}
+
+/// Why a URI was refused. The text names the part or parameter, never a value.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DirectError {
+    /// Malformed, or a refused host or parameter (400).
+    Refused(String),
+    /// No username or no (non-empty) password in the URI (401).
+    MissingCredentials,
+}
+
+impl DirectError {
+    pub fn into_api(self, header: &str) -> ApiError {
+        match self {
+            DirectError::Refused(why) => ApiError::invalid_parameter(header, why),
+            DirectError::MissingCredentials => ApiError::unauthorized(format!(
+                "{header}: a direct PostgreSQL URI must carry a username and a password \
+                 (postgres://user:password@host:port/db or jdbc:postgresql://host:port/db?user=…&password=…)"
+            )),
+        }
+    }
+}
+
+fn refused(why: impl Into<String>) -> DirectError {
+    DirectError::Refused(why.into())
+}
+
+/// A parsed, validated direct URI.
+pub struct DirectTarget {
+    /// Built field by field: host, port, user, password, dbname, TLS off,
+    /// application name. Timeouts and startup options are added per pool.
+    pub config: tokio_postgres::Config,
+    /// Salted SHA-256 of the normalized URI (password included).
+    pub cache_key: [u8; 32],
+    /// `postgres://user:***@host:port/db`: the only printable form.
+    pub redacted: String,
+    host: String,
+    port: u16,
+    /// `connect_timeout` from the URI (seconds; 0 = none), capped later.
+    connect_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for DirectTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectTarget")
+            .field("redacted", &self.redacted)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parameters that read local files, load code, change the session or
+/// redirect the connection: named in the refusal.
+const DANGEROUS: [&str; 36] = [
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "passfile",
+    "options",
+    "service",
+    "servicefile",
+    "sslrootcert",
+    "sslkey",
+    "sslcert",
+    "sslcrl",
+    "sslcrldir",
+    "sslpassword",
+    "sslkeylogfile",
+    "requirepeer",
+    "krbsrvname",
+    "gsslib",
+    "gssdelegation",
+    "targetsessionattrs",
+    "loadbalancehosts",
+    "socketfactory",
+    "socketfactoryarg",
+    "loggerfile",
+    "loggerlevel",
+    "sslfactory",
+    "sslfactoryarg",
+    "sslhostnameverifier",
+    "sslpasswordcallback",
+    "sslrootcertfile",
+    "authenticationpluginclassname",
+    "kerberosservername",
+    "jaasapplicationname",
+    "jaaslogin",
+    "currentschema",
+    "assumeminserverversion",
+];
+
+const ACCEPTED: &str = "user, password, sslmode, ssl=false, connect_timeout (connectTimeout), \
+                        application_name (ApplicationName)";
+
+/// Parses and validates one header value (`postgres://`, `postgresql://` or
+/// `jdbc:postgresql://`).
+pub fn parse(raw: &str) -> Result<DirectTarget, DirectError> {
+    let raw = raw.trim();
+    if raw.len() > MAX_URI_LEN {
+        return Err(refused("the URI is too long"));
+    }
+    if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(refused(
+            "the URI must not contain spaces or control characters",
+        ));
+    }
+    let (jdbc, rest) = if let Some(r) = strip_prefix_ci(raw, "jdbc:postgresql:") {
+        (true, r)
+    } else if let Some(r) = strip_prefix_ci(raw, "postgresql:") {
+        (false, r)
+    } else if let Some(r) = strip_prefix_ci(raw, "postgres:") {
+        (false, r)
+    } else {
+        return Err(refused(
+            "expected a postgres://, postgresql:// or jdbc:postgresql:// URI",
+        ));
+    };
+    let rest = rest.strip_prefix("//").ok_or_else(|| {
+        refused("a host is required (scheme://host:port/database); unix sockets are not allowed")
+    })?;
+    if rest.contains('#') {
+        return Err(refused(
+            "fragments (`#`) are not allowed; percent-encode `#` in a password",
+        ));
+    }
+    let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (authority, path) = before_query.split_once('/').unwrap_or((before_query, ""));
+    let (userinfo, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+
+    let (mut user, mut password) = (None, None);
+    if let Some(userinfo) = userinfo {
+        let (u, p) = match userinfo.split_once(':') {
+            Some((u, p)) => (u, Some(p)),
+            None => (userinfo, None),
+        };
+        user = Some(decode(u, false, "the username")?).filter(|u| !u.is_empty());
+        password = p
+            .map(|p| decode(p, false, "the password"))
+            .transpose()?
+            .filter(|p| !p.is_empty());
+    }
+    let (host, port) = host_port(hostport)?;
+    let dbname = Some(decode(path, false, "the database name")?).filter(|d| !d.is_empty());
+
+    let mut seen: Vec<String> = Vec::new();
+    let mut application_name = None;
+    let mut connect_timeout = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        // pgjdbc decodes parameters like a form (`+` is a space); libpq does not.
+        let key = decode(k, jdbc, "a parameter name")?;
+        let canon: String = key
+            .chars()
+            .filter(|c| *c != '_' && *c != '-')
+            .flat_map(char::to_lowercase)
+            .collect();
+        let shown = printable(&key);
+        if seen.contains(&canon) {
+            return Err(refused(format!("parameter `{shown}` is given twice")));
+        }
+        seen.push(canon.clone());
+        if DANGEROUS.contains(&canon.as_str()) {
+            return Err(refused(format!(
+                "parameter `{shown}` is not allowed in a direct URI (it would read local files, \
+                 load code, change the session or redirect the connection)"
+            )));
+        }
+        let value = decode(v, jdbc, &format!("parameter `{shown}`"))?;
+        match canon.as_str() {
+            "user" => {
+                if user.is_some() {
+                    return Err(refused("the username is given twice"));
+                }
+                user = Some(value).filter(|u| !u.is_empty());
+            }
+            "password" => {
+                if password.is_some() {
+                    return Err(refused("the password is given twice"));
+                }
+                password = Some(value).filter(|p| !p.is_empty());
+            }
+            "sslmode" => match value.to_ascii_lowercase().as_str() {
+                "disable" | "allow" | "prefer" => {}
+                "require" | "verify-ca" | "verify-full" => {
+                    return Err(refused(format!(
+                        "parameter `{shown}`: TLS is not available for direct URIs on this \
+                         gateway; use sslmode=disable or prefer"
+                    )))
+                }
+                _ => {
+                    return Err(refused(format!(
+                        "parameter `{shown}` is not a valid sslmode"
+                    )))
+                }
+            },
+            "ssl" => {
+                if !value.eq_ignore_ascii_case("false") {
+                    return Err(refused(format!(
+                        "parameter `{shown}`: TLS is not available for direct URIs on this gateway"
+                    )));
+                }
+            }
+            "connecttimeout" => {
+                let secs: u64 = value.parse().map_err(|_| {
+                    refused(format!(
+                        "parameter `{shown}` must be a whole number of seconds"
+                    ))
+                })?;
+                connect_timeout = Some(Duration::from_secs(secs.min(3600)));
+            }
+            "applicationname" => {
+                if value.len() > 63 || value.chars().any(char::is_control) {
+                    return Err(refused(format!(
+                        "parameter `{shown}` must be at most 63 printable characters"
+                    )));
+                }
+                application_name = Some(value);
+            }
+            _ => {
+                return Err(refused(format!(
+                    "parameter `{shown}` is not accepted in a direct URI; accepted: {ACCEPTED}"
+                )))
+            }
+        }
+    }
+
+    let (Some(user), Some(password)) = (user, password) else {
+        return Err(DirectError::MissingCredentials);
+    };
+    let dbname = dbname.unwrap_or_else(|| user.clone());
+    let application_name = application_name.unwrap_or_else(|| "athena".to_string());
+
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host(&host)
+        .port(port)
+        .user(&user)
+        .password(password.as_bytes())
+        .dbname(&dbname)
+        .application_name(&application_name)
+        .ssl_mode(SslMode::Disable);
+
+    let mut hasher = Sha256::new();
+    hasher.update(salt());
+    for part in [
+        host.as_str(),
+        &port.to_string(),
+        &user,
+        &password,
+        &dbname,
+        &application_name,
+        &connect_timeout.map_or(String::new(), |d| d.as_secs().to_string()),
+    ] {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    let host_shown = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.clone()
+    };
+    let redacted = format!(
+        "postgres://{}:***@{host_shown}:{port}/{}",
+        utf8_percent_encode(&user, NON_ALPHANUMERIC),
+        utf8_percent_encode(&dbname, NON_ALPHANUMERIC)
+    );
+    Ok(DirectTarget {
+        config,
+        cache_key: hasher.finalize().into(),
+        redacted,
+        host,
+        port,
+        connect_timeout,
+    })
+}
+
+/// A per-process random salt, so a cache key says nothing about a password.
+fn salt() -> &'static [u8; 32] {
+    static SALT: OnceLock<[u8; 32]> = OnceLock::new();
+    SALT.get_or_init(|| {
+        let mut s = [0u8; 32];
+        // Without randomness the key is still a hash of the URI: acceptable.
+        let _ = getrandom::fill(&mut s);
+        s
+    })
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
+/// Percent-decodes strictly: valid UTF-8, no NUL.
+fn decode(s: &str, plus_is_space: bool, what: &str) -> Result<String, DirectError> {
+    let s = if plus_is_space {
+        std::borrow::Cow::Owned(s.replace('+', " "))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    };
+    let bytes = s.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        if *b == b'%'
+            && !(bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+        {
+            return Err(refused(format!(
+                "{what} is not valid percent-encoded UTF-8"
+            )));
+        }
+    }
+    let out = percent_decode_str(&s)
+        .decode_utf8()
+        .map_err(|_| refused(format!("{what} is not valid percent-encoded UTF-8")))?;
+    if out.contains('\0') {
+        return Err(refused(format!("{what} contains a NUL character")));
+    }
+    Ok(out.into_owned())
+}
+
+/// A parameter name as it may appear in an error message.
+fn printable(key: &str) -> String {
+    if !key.is_empty()
+        && key.len() <= 64
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+    {
+        key.to_string()
+    } else {
+        "(unprintable name)".to_string()
+    }
+}
+
+/// One TCP host (name, IPv4, or bracketed IPv6) and an optional port.
+fn host_port(s: &str) -> Result<(String, u16), DirectError> {
+    const SOCKETS: &str = "unix-socket hosts are not allowed; give a TCP host name or address";
+    if s.contains(',') {
+        return Err(refused("only one host is allowed"));
+    }
+    let (host, port) = if let Some(inner) = s.strip_prefix('[') {
+        let (addr, after) = inner
+            .split_once(']')
+            .ok_or_else(|| refused("the IPv6 address is missing its closing `]`"))?;
+        let ip: Ipv6Addr = addr.parse().map_err(|_| {
+            refused("the host is not a valid IPv6 address (zone ids are not allowed)")
+        })?;
+        let port = match after {
+            "" => None,
+            p => Some(
+                p.strip_prefix(':')
+                    .ok_or_else(|| refused("unexpected text after the IPv6 address"))?,
+            ),
+        };
+        (ip.to_string(), port)
+    } else {
+        let (h, p) = match s.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        };
+        let host = decode(h, false, "the host")?;
+        if host.is_empty() {
+            return Err(refused(
+                "a host is required (scheme://host:port/database); unix sockets are not allowed",
+            ));
+        }
+        if host.starts_with('/') || host.starts_with('@') || host.contains(['/', '\\']) {
+            return Err(refused(SOCKETS));
+        }
+        if !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_')
+        {
+            return Err(refused("the host is not a valid host name or address"));
+        }
+        (host, p)
+    };
+    let port = match port {
+        None => 5432,
+        Some(p) => Some(p)
+            .filter(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+            .and_then(|p| p.parse::<u16>().ok())
+            .filter(|p| *p != 0)
+            .ok_or_else(|| refused("the port is not a valid port number"))?,
+    };
+    Ok((host, port))
+}
+
+/// What the server asked first, seen on the wire during the watched connect.
+const SEEN_NOTHING: u8 = 0;
+/// `AuthenticationCleartextPassword`, `AuthenticationMD5Password` or `AuthenticationSASL`.
+const SEEN_CHALLENGE: u8 = 1;
+/// `AuthenticationOk` (or anything else) first: the password was not checked.
+const SEEN_NO_CHALLENGE: u8 = 2;
+
+/// A stream that records the first backend message's authentication code.
+struct AuthWatch<S> {
+    inner: S,
+    head: [u8; 9],
+    filled: usize,
+    seen: Arc<AtomicU8>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for AuthWatch<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(result, Poll::Ready(Ok(()))) && self.filled < self.head.len() {
+            let new = &buf.filled()[before..];
+            let take = new.len().min(self.head.len() - self.filled);
+            let mut chunk = [0u8; 9];
+            chunk[..take].copy_from_slice(&new[..take]);
+            let at = self.filled;
+            self.head[at..at + take].copy_from_slice(&chunk[..take]);
+            self.filled += take;
+            if self.filled == self.head.len() {
+                let code =
+                    i32::from_be_bytes([self.head[5], self.head[6], self.head[7], self.head[8]]);
+                let verdict = if self.head[0] == b'R' && matches!(code, 3 | 5 | 10) {
+                    SEEN_CHALLENGE
+                } else {
+                    SEEN_NO_CHALLENGE
+                };
+                self.seen.store(verdict, Ordering::SeqCst);
+            }
+        }
+        result
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for AuthWatch<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+struct Entry {
+    tenant: Arc<Tenant>,
+    last_used: u64,
+    verified_at: Instant,
+}
+
+#[derive(Default)]
+struct Lru {
+    map: HashMap<[u8; 32], Entry>,
+    tick: u64,
+}
+
+/// The cache of direct-URI pools.
+pub struct DirectPools {
+    settings: PoolSettings,
+    cap: usize,
+    allow_trust: bool,
+    entries: Mutex<Lru>,
+}
+
+impl DirectPools {
+    /// `cap` pools at most (0 disables direct URIs); `allow_trust` accepts
+    /// databases that do not check the password.
+    pub fn new(settings: PoolSettings, cap: usize, allow_trust: bool) -> Self {
+        DirectPools {
+            settings,
+            cap,
+            allow_trust,
+            entries: Mutex::new(Lru::default()),
+        }
+    }
+
+    /// Number of cached pools.
+    pub fn len(&self) -> usize {
+        self.lock().map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether a pool for this target is cached.
+    pub fn contains(&self, target: &DirectTarget) -> bool {
+        self.lock().map.contains_key(&target.cache_key)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Lru> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The tenant for the direct-URI headers, or `None` when none is set.
+    pub async fn route(&self, values: [Option<&str>; 3]) -> Option<Result<Arc<Tenant>, ApiError>> {
+        let (header, value) = pick(values)?;
+        Some(match parse(value) {
+            Ok(target) => self.resolve(&target).await,
+            Err(e) => Err(e.into_api(header)),
+        })
+    }
+
+    /// The connect timeout: the URI's `connect_timeout`, never above the
+    /// gateway's `ATHENA_POOL_CONNECT_TIMEOUT_MS` (0 or absent = that cap).
+    fn connect_timeout(&self, target: &DirectTarget) -> Duration {
+        let cap = self.settings.connect_timeout;
+        match target.connect_timeout {
+            Some(d) if !d.is_zero() => d.min(cap),
+            _ => cap,
+        }
+    }
+
+    fn config(&self, target: &DirectTarget) -> tokio_postgres::Config {
+        let mut config = target.config.clone();
+        config.connect_timeout(self.connect_timeout(target));
+        config.options(format!(
+            "-c statement_timeout={}",
+            self.settings.statement_timeout.as_millis()
+        ));
+        config
+    }
+
+    /// The pooled tenant for a target: cached, or verified and created.
+    pub async fn resolve(&self, target: &DirectTarget) -> Result<Arc<Tenant>, ApiError> {
+        if self.cap == 0 {
+            return Err(ApiError::forbidden(
+                "direct PostgreSQL URIs are disabled on this gateway (ATHENA_DIRECT_POOL_CAP=0)",
+            ));
+        }
+        {
+            let mut lru = self.lock();
+            lru.tick += 1;
+            let tick = lru.tick;
+            if let Some(e) = lru.map.get_mut(&target.cache_key) {
+                if e.verified_at.elapsed() < REVERIFY {
+                    e.last_used = tick;
+                    return Ok(e.tenant.clone());
+                }
+            }
+        }
+        let config = self.config(target);
+        let client = match self.verify(target, &config).await {
+            Ok(client) => client,
+            Err(e) => {
+                self.lock().map.remove(&target.cache_key);
+                return Err(e);
+            }
+        };
+        let mut lru = self.lock();
+        lru.tick += 1;
+        let tick = lru.tick;
+        if let Some(e) = lru.map.get_mut(&target.cache_key) {
+            e.verified_at = Instant::now();
+            e.last_used = tick;
+            let _ = e.tenant.pool.add(client);
+            return Ok(e.tenant.clone());
+        }
+        let pool = self.pool(config);
+        let _ = pool.add(client);
+        let tenant = Arc::new(Tenant::detached(
+            format!("direct:{}", target.redacted),
+            target.redacted.clone(),
+            pool,
+        ));
+        lru.map.insert(
+            target.cache_key,
+            Entry {
+                tenant: tenant.clone(),
+                last_used: tick,
+                verified_at: Instant::now(),
+            },
+        );
+        while lru.map.len() > self.cap {
+            let Some(oldest) = lru
+                .map
+                .iter()
+                .min_by_key(|(_, e)| e.last_used)
+                .map(|(k, _)| *k)
+            else {
+                break;
+            };
+            if let Some(e) = lru.map.remove(&oldest) {
+                tracing::debug!(target_db = %e.tenant.uri, "direct PostgreSQL pool evicted");
+            }
+        }
+        tracing::info!(target_db = %target.redacted, "direct PostgreSQL pool created");
+        Ok(tenant)
+    }
+
+    fn pool(&self, config: tokio_postgres::Config) -> Pool {
+        let manager = PostgresConnectionManager::new(config, NoTls);
+        bb8::Pool::builder()
+            .max_size(POOL_MAX_SIZE.min(self.settings.max_size).max(1))
+            .connection_timeout(self.settings.acquire_timeout)
+            .idle_timeout(Some(Duration::from_secs(60)))
+            .max_lifetime(Some(Duration::from_secs(30 * 60)))
+            // A failing target is not retried in a loop (no password spraying).
+            .retry_connection(false)
+            .test_on_check_out(false)
+            .build_unchecked(manager)
+    }
+
+    /// One watched connection: reachable, credentials accepted, and the
+    /// password actually checked by the database.
+    async fn verify(
+        &self,
+        target: &DirectTarget,
+        config: &tokio_postgres::Config,
+    ) -> Result<tokio_postgres::Client, ApiError> {
+        let timeout = self.connect_timeout(target);
+        let seen = Arc::new(AtomicU8::new(SEEN_NOTHING));
+        let watched = seen.clone();
+        let attempt = async move {
+            let tcp = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
+                .await
+                .map_err(Failure::Io)?;
+            let _ = tcp.set_nodelay(true);
+            let stream = AuthWatch {
+                inner: tcp,
+                head: [0; 9],
+                filled: 0,
+                seen: watched,
+            };
+            config.connect_raw(stream, NoTls).await.map_err(Failure::Pg)
+        };
+        let unavailable = |why: &dyn std::fmt::Display| {
+            tracing::warn!(target_db = %target.redacted, error = %why, "direct PostgreSQL URI unreachable");
+            ApiError::unavailable(
+                Code::DatabaseUnavailable,
+                "the database of the direct URI is unavailable; retry shortly",
+            )
+        };
+        let (client, connection) = match tokio::time::timeout(timeout, attempt).await {
+            Err(_) => {
+                return Err(unavailable(&format!(
+                    "no connection within {} ms",
+                    timeout.as_millis()
+                )))
+            }
+            Ok(Err(Failure::Io(e))) => return Err(unavailable(&e)),
+            Ok(Err(Failure::Pg(e))) => {
+                let code = e.as_db_error().map(|d| d.code().code().to_string());
+                return Err(match code.as_deref() {
+                    Some(c) if c.starts_with("28") => {
+                        tracing::info!(target_db = %target.redacted, sqlstate = c, "direct PostgreSQL URI: credentials refused");
+                        ApiError::unauthorized(
+                            "the database refused the credentials of the direct URI",
+                        )
+                    }
+                    Some("3D000") => ApiError::new(
+                        Code::InvalidParameter,
+                        "Invalid parameter",
+                        "the database named by the direct URI does not exist",
+                    ),
+                    _ => unavailable(&e),
+                });
+            }
+            Ok(Ok(pair)) => pair,
+        };
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        if seen.load(Ordering::SeqCst) != SEEN_CHALLENGE && !self.allow_trust {
+            tracing::warn!(target_db = %target.redacted, "direct PostgreSQL URI refused: the database did not check the password");
+            return Err(ApiError::unauthorized(
+                "the database accepted the connection without checking the password (trust \
+                 authentication); direct URIs need password authentication on the database",
+            ));
+        }
+        Ok(client)
+    }
+}
+
+enum Failure {
+    Io(io::Error),
+    Pg(tokio_postgres::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(uri: &str) -> DirectTarget {
+        parse(uri).unwrap_or_else(|e| panic!("{uri}: {e:?}"))
+    }
+
+    fn refusal(uri: &str) -> String {
+        match parse(uri) {
+            Err(DirectError::Refused(why)) => why,
+            Err(e) => panic!("{uri}: expected a refusal, got {e:?}"),
+            Ok(t) => panic!("{uri}: expected a refusal, got {t:?}"),
+        }
+    }
+
+    #[test]
+    fn good_uris() {
+        for (uri, host, port, user, db, pw) in [
+            ("postgres://u:p@db.example.com:5433/shop", "db.example.com", 5433, "u", "shop", "p"),
+            ("postgresql://u:p@10.0.0.1/shop", "10.0.0.1", 5432, "u", "shop", "p"),
+            ("POSTGRES://u:p@h/d", "h", 5432, "u", "d", "p"),
+            ("postgres://u:p@h", "h", 5432, "u", "u", "p"),
+            ("postgres://u:p@h/", "h", 5432, "u", "u", "p"),
+            ("postgres://u:p@[::1]:6543/d", "::1", 6543, "u", "d", "p"),
+            ("postgres://u:p@[2001:db8::5]/d", "2001:db8::5", 5432, "u", "d", "p"),
+            ("postgres://us%40er:p%40ss%2Fw%3Ard@h/my%20db", "h", 5432, "us@er", "my db", "p@ss/w:rd"),
+            ("postgres://u:p@ss@h/d", "h", 5432, "u", "d", "p@ss"),
+            ("postgres://u:a+b@h/d", "h", 5432, "u", "d", "a+b"),
+            ("postgres://h/d?user=u&password=p", "h", 5432, "u", "d", "p"),
+            ("postgres://u:p@h/d?sslmode=disable&connect_timeout=3&application_name=app", "h", 5432, "u", "d", "p"),
+            ("postgres://u:p@my_db-1.internal/d?sslmode=prefer", "my_db-1.internal", 5432, "u", "d", "p"),
+            ("jdbc:postgresql://h:5440/d?user=u&password=p", "h", 5440, "u", "d", "p"),
+            ("jdbc:postgresql://h/d?user=u&password=a+b%2B&ApplicationName=x&connectTimeout=2&ssl=false", "h", 5432, "u", "d", "a b+"),
+            ("JDBC:PostgreSQL://[::1]/d?user=u&password=p", "::1", 5432, "u", "d", "p"),
+        ] {
+            let t = ok(uri);
+            assert_eq!(t.host, host, "{uri}");
+            assert_eq!(t.port, port, "{uri}");
+            assert_eq!(t.config.get_user(), Some(user), "{uri}");
+            assert_eq!(t.config.get_dbname(), Some(db), "{uri}");
+            assert_eq!(t.config.get_password(), Some(pw.as_bytes()), "{uri}");
+            assert_eq!(t.config.get_ssl_mode(), SslMode::Disable, "{uri}");
+            assert!(!t.redacted.contains(pw) || pw.len() < 2, "{uri}: {}", t.redacted);
+            assert!(t.redacted.contains(":***@"), "{}", t.redacted);
+            assert!(!format!("{t:?}").contains("pass"), "{t:?}");
+        }
+        assert_eq!(
+            ok("postgres://u:p@h/d?connect_timeout=3").connect_timeout,
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            ok("postgres://u:p@h/d?application_name=app")
+                .config
+                .get_application_name(),
+            Some("app")
+        );
+        assert_eq!(
+            ok("postgres://u:p@h/d").config.get_application_name(),
+            Some("athena")
+        );
+        assert_eq!(
+            ok("postgres://u:p@[::1]/d").redacted,
+            "postgres://u:***@[::1]:5432/d"
+        );
+    }
+
+    #[test]
+    fn cache_key_covers_the_whole_uri() {
+        let base = ok("postgres://u:p@h/d").cache_key;
+        assert_eq!(base, ok("postgresql://u:p@h:5432/d").cache_key);
+        assert_eq!(
+            base,
+            ok("jdbc:postgresql://h/d?user=u&password=p").cache_key
+        );
+        for other in [
+            "postgres://u:q@h/d",
+            "postgres://v:p@h/d",
+            "postgres://u:p@h2/d",
+            "postgres://u:p@h:5433/d",
+            "postgres://u:p@h/e",
+            "postgres://u:p@h/d?application_name=x",
+            "postgres://u:p@h/d?connect_timeout=2",
+        ] {
+            assert_ne!(base, ok(other).cache_key, "{other}");
+        }
+    }
+
+    #[test]
+    fn missing_credentials() {
+        for uri in [
+            "postgres://h/d",
+            "postgres://u@h/d",
+            "postgres://u:@h/d",
+            "postgres://:p@h/d",
+            "postgres://h/d?user=u",
+            "postgres://h/d?password=p",
+            "postgres://u@h/d?password=",
+            "jdbc:postgresql://h/d?user=u",
+            "jdbc:postgresql://h/d?password=p",
+            "jdbc:postgresql://h/d",
+        ] {
+            assert_eq!(
+                parse(uri).err(),
+                Some(DirectError::MissingCredentials),
+                "{uri}"
+            );
+            assert!(!carries_credentials(uri), "{uri}");
+        }
+        assert!(carries_credentials("postgres://u:p@h/d"));
+    }
+
+    #[test]
+    fn refused_parameters_are_named() {
+        for (param, uri) in [
+            ("host", "postgres://u:p@h/d?host=/tmp"),
+            ("hostaddr", "postgres://u:p@h/d?hostaddr=127.0.0.1"),
+            ("port", "postgres://u:p@h/d?port=5433"),
+            ("dbname", "postgres://u:p@h/d?dbname=postgres"),
+            ("passfile", "postgres://u:p@h/d?passfile=/etc/passwd"),
+            ("options", "postgres://u:p@h/d?options=-csearch_path%3Devil"),
+            ("service", "postgres://u:p@h/d?service=prod"),
+            ("sslrootcert", "postgres://u:p@h/d?sslrootcert=/etc/ssl/x"),
+            ("sslkey", "postgres://u:p@h/d?sslkey=/root/.ssh/id_rsa"),
+            ("sslcert", "postgres://u:p@h/d?sslcert=/x"),
+            ("sslcrl", "postgres://u:p@h/d?sslcrl=/x"),
+            ("requirepeer", "postgres://u:p@h/d?requirepeer=root"),
+            (
+                "target_session_attrs",
+                "postgres://u:p@h/d?target_session_attrs=any",
+            ),
+            (
+                "socketFactory",
+                "jdbc:postgresql://h/d?user=u&password=p&socketFactory=x.Y",
+            ),
+            (
+                "socketFactoryArg",
+                "jdbc:postgresql://h/d?user=u&password=p&socketFactoryArg=/x",
+            ),
+            (
+                "loggerFile",
+                "jdbc:postgresql://h/d?user=u&password=p&loggerFile=/tmp/x",
+            ),
+            (
+                "sslfactory",
+                "jdbc:postgresql://h/d?user=u&password=p&sslfactory=a.B",
+            ),
+            (
+                "sslhostnameverifier",
+                "jdbc:postgresql://h/d?user=u&password=p&sslhostnameverifier=a.B",
+            ),
+            (
+                "sslpasswordcallback",
+                "jdbc:postgresql://h/d?user=u&password=p&sslpasswordcallback=a.B",
+            ),
+            (
+                "authenticationPluginClassName",
+                "jdbc:postgresql://h/d?user=u&password=p&authenticationPluginClassName=a.B",
+            ),
+            ("PassFile", "postgres://u:p@h/d?PassFile=/x"),
+            ("passfile", "postgres://u:p@h/d?pass%66ile=/x"),
+            (
+                "host",
+                "jdbc:postgresql://h/d?user=u&password=p&ho%73t=/tmp",
+            ),
+            ("frobnicate", "postgres://u:p@h/d?frobnicate=1"),
+        ] {
+            let why = refusal(uri);
+            assert!(why.contains(&format!("`{param}`")), "{uri}: {why}");
+            assert!(
+                !why.contains("/etc") && !why.contains("/tmp"),
+                "{uri}: {why}"
+            );
+        }
+        for uri in [
+            "postgres://u:p@h/d?sslmode=require",
+            "postgres://u:p@h/d?sslmode=verify-full",
+            "postgres://u:p@h/d?sslmode=bogus",
+            "jdbc:postgresql://h/d?user=u&password=p&ssl=true",
+            "postgres://u:p@h/d?connect_timeout=abc",
+            "postgres://u:p@h/d?connect_timeout=-1",
+            "postgres://u:p@h/d?application_name=x&application_name=y",
+            "postgres://u:p@h/d?user=v",
+            "postgres://u:p@h/d?password=q",
+            "jdbc:postgresql://h/d?user=u&user=v&password=p",
+        ] {
+            refusal(uri);
+        }
+        assert!(refusal("postgres://u:p@h/d?%ZZ=1").contains("percent-encoded"));
+        assert!(refusal("postgres://u:p@h/d?x%00y=1").contains("NUL"));
+    }
+
+    #[test]
+    fn unix_sockets_and_odd_hosts_are_refused() {
+        for uri in [
+            "postgres://u:p@/d",
+            "postgres://u:p@/d?host=/var/run/postgresql",
+            "postgres://u:p@%2Fvar%2Frun%2Fpostgresql/d",
+            "postgres://u:p@%2fvar%2frun%2fpostgresql/d",
+            "postgres://u:p@%40abstract/d",
+            "postgres://u:p@@/tmp",
+            "postgres:///d?user=u&password=p",
+            "postgres:/var/run/postgresql",
+            "jdbc:postgresql:d?user=u&password=p",
+            "jdbc:postgresql:///d?user=u&password=p",
+            "postgres://u:p@h1,h2/d",
+            "postgres://u:p@h1:5432,h2:5432/d",
+            "postgres://u:p@h%20x/d",
+            "postgres://u:p@h%5Cx/d",
+            "postgres://u:p@[::1/d",
+            "postgres://u:p@[fe80::1%25eth0]/d",
+            "postgres://u:p@[::1]x/d",
+            "postgres://u:p@%3A%3A1/d",
+            "postgres://u:p@h:0/d",
+            "postgres://u:p@h:70000/d",
+            "postgres://u:p@h:+5432/d",
+            "postgres://u:p@h:/d",
+            "postgres://u:p@h:5432x/d",
+            "postgres://u:p@h/d#frag",
+            "postgres://u:p@h/d\nx",
+            "postgres://u:p@h /d",
+            "postgres://u:p@h/d%00",
+            "mysql://u:p@h/d",
+            "host=h user=u password=p",
+            "",
+        ] {
+            let e = parse(uri);
+            assert!(matches!(e, Err(DirectError::Refused(_))), "{uri:?}: {e:?}");
+        }
+        assert!(refusal("postgres://u:p@%2Fvar%2Frun/d").contains("unix-socket"));
+        assert!(refusal("postgres://u:p@%40abstract/d").contains("unix"));
+        // An unencoded `@` belongs to the password: the host is still TCP.
+        assert_eq!(ok("postgres://u:p@@abstract/d").host, "abstract");
+    }
+
+    #[tokio::test]
+    async fn auth_watch_sees_whether_the_password_was_asked_for() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        for (first, verdict) in [
+            (vec![b'R', 0, 0, 0, 8, 0, 0, 0, 3], SEEN_CHALLENGE),
+            (
+                vec![b'R', 0, 0, 0, 12, 0, 0, 0, 5, 1, 2, 3, 4],
+                SEEN_CHALLENGE,
+            ),
+            (vec![b'R', 0, 0, 0, 23, 0, 0, 0, 10, b'S'], SEEN_CHALLENGE),
+            (vec![b'R', 0, 0, 0, 8, 0, 0, 0, 0], SEEN_NO_CHALLENGE),
+            (vec![b'E', 0, 0, 0, 8, b'S', b'x', 0, 0], SEEN_NO_CHALLENGE),
+        ] {
+            let (client, mut server) = tokio::io::duplex(64);
+            let seen = Arc::new(AtomicU8::new(SEEN_NOTHING));
+            let mut watch = AuthWatch {
+                inner: client,
+                head: [0; 9],
+                filled: 0,
+                seen: seen.clone(),
+            };
+            // Byte by byte: the verdict must not depend on read sizes.
+            for b in &first {
+                server.write_all(&[*b]).await.unwrap();
+                let mut one = [0u8; 1];
+                watch.read_exact(&mut one).await.unwrap();
+                assert_eq!(one[0], *b);
+            }
+            assert_eq!(seen.load(Ordering::SeqCst), verdict, "{first:?}");
+        }
+    }
+
+    #[test]
+    fn header_preference() {
+        assert_eq!(pick([None, None, None]), None);
+        assert_eq!(pick([Some(" "), None, None]), None);
+        assert_eq!(
+            pick([Some("a"), Some("b"), Some("c")]),
+            Some(("x-pg-uri", "a"))
+        );
+        assert_eq!(
+            pick([None, Some("b"), Some("c")]),
+            Some(("x-athena-jdbc-url", "b"))
+        );
+        assert_eq!(
+            pick([Some(""), None, Some(" c ")]),
+            Some(("x-jdbc-url", "c"))
+        );
+    }
+
+    #[test]
+    fn connect_timeout_is_capped() {
+        let pools = DirectPools::new(
+            PoolSettings {
+                max_size: 16,
+                connect_timeout: Duration::from_secs(5),
+                acquire_timeout: Duration::from_secs(5),
+                statement_timeout: Duration::from_secs(5),
+            },
+            2,
+            false,
+        );
+        let t = |uri| pools.connect_timeout(&ok(uri));
+        assert_eq!(t("postgres://u:p@h/d"), Duration::from_secs(5));
+        assert_eq!(
+            t("postgres://u:p@h/d?connect_timeout=0"),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            t("postgres://u:p@h/d?connect_timeout=2"),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            t("postgres://u:p@h/d?connect_timeout=600"),
+            Duration::from_secs(5)
+        );
+        let c = pools.config(&ok("postgres://u:p@h/d?connect_timeout=600"));
+        assert_eq!(c.get_connect_timeout(), Some(&Duration::from_secs(5)));
+        assert_eq!(c.get_options(), Some("-c statement_timeout=5000"));
+    }
+}
