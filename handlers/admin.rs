@@ -1,4 +1,3 @@
-use super::public::Reply;
 use super::Handlers;
 use crate::api::{models, params, responses, traits::AdminApi};
 use crate::catalog::api_keys::{self, ApiKey, KeyChanges, NewKey, Right};
@@ -370,7 +369,7 @@ impl AdminApi for Handlers {
     ) -> ApiResult<responses::GetAdminPublicRoutes> {
         let routes = public_routes::list(self.tenants.catalog()).await?;
         let list: Vec<Value> = routes.iter().map(public_route_record).collect();
-        Ok(responses::GetAdminPublicRoutes::Ok(Reply::reply(
+        Ok(responses::GetAdminPublicRoutes::Ok(Json::new(
             json!({"status": "success", "routes": list.clone(), "data": list}),
         )))
     }
@@ -388,7 +387,7 @@ impl AdminApi for Handlers {
         )
         .await?;
         self.forget_public_route(&route.route_key);
-        Ok(responses::PostAdminPublicRoutes::Created(Reply::reply(
+        Ok(responses::PostAdminPublicRoutes::Created(Json::new(
             one_public_route(&route),
         )))
     }
@@ -404,9 +403,9 @@ impl AdminApi for Handlers {
             .await?
             .ok_or_else(|| public_route_not_found(&params.route_key))?;
         self.forget_public_route(&route.route_key);
-        Ok(responses::PatchAdminPublicRoutesByRouteKey::Ok(
-            Reply::reply(one_public_route(&route)),
-        ))
+        Ok(responses::PatchAdminPublicRoutesByRouteKey::Ok(Json::new(
+            one_public_route(&route),
+        )))
     }
 
     async fn delete_admin_public_routes_by_route_key(
@@ -418,9 +417,9 @@ impl AdminApi for Handlers {
             .await?
             .ok_or_else(|| public_route_not_found(&params.route_key))?;
         self.forget_public_route(&route.route_key);
-        Ok(responses::DeleteAdminPublicRoutesByRouteKey::Ok(
-            Reply::reply(one_public_route(&route)),
-        ))
+        Ok(responses::DeleteAdminPublicRoutesByRouteKey::Ok(Json::new(
+            one_public_route(&route),
+        )))
     }
 }
 

@@ -7,9 +7,9 @@ use crate::gateway::filter::{Cond, Filter, FilterValue, Operator};
 use crate::gateway::read::{self, ReadQuery};
 use crate::gateway::sql::split_columns;
 use crate::gateway::write::{self, Conflict, ConflictAction, WriteResult};
-use crate::gateway::{cache, cond};
+use crate::gateway::{cache, cond, deferred};
 use crate::http::payload::Json;
-use crate::http::{ApiResult, RequestCx};
+use crate::http::{ApiError, ApiResult, Code, RequestCx};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
@@ -33,6 +33,162 @@ impl Handlers {
     /// (see `src/db/direct.rs` for every check).
     async fn direct_tenant(&self, direct: [&Option<String>; 3]) -> Option<ApiResult<Arc<Tenant>>> {
         self.direct.route(direct.map(|h| h.as_deref())).await
+    }
+}
+
+impl Handlers {
+    /// Queues a gateway write instead of running it when deferral applies:
+    /// the client has deferred writes enabled (or the request says
+    /// `X-Athena-Defer: true`), the request came through its canonical
+    /// route (public routes run inline) and names no direct PostgreSQL URI
+    /// (those always run inline). Returns the answer once the job row is
+    /// committed.
+    async fn defer<T: serde::Serialize>(
+        &self,
+        cx: &RequestCx,
+        tenant: &Tenant,
+        direct: [&Option<String>; 3],
+        operation: &str,
+        body: &T,
+        strip_nulls: Option<bool>,
+    ) -> ApiResult<Option<Json<Map<String, Value>>>> {
+        use crate::api::operations::Operation;
+        if crate::db::direct::pick(direct.map(|h| h.as_deref())).is_some()
+            || !matches!(
+                cx.operation(),
+                Operation::PutGatewayInsert
+                    | Operation::PostGatewayUpdate
+                    | Operation::DeleteGatewayDelete
+            )
+        {
+            return Ok(None);
+        }
+        let requested = header_flag(cx, "x-athena-defer");
+        if !requested && !self.deferred.enabled(&tenant.name).await? {
+            return Ok(None);
+        }
+        let body = to_value(body)?;
+        let table_name = body.get("table_name").cloned().unwrap_or(Value::Null);
+        let payload = json!({"body": body, "strip_nulls": strip_nulls});
+        let key = cx
+            .headers()
+            .get("idempotency-key")
+            .map(|v| {
+                v.to_str()
+                    .map(str::trim)
+                    .map_err(|_| DomainError::Invalid("Idempotency-Key must be ASCII".into()))
+            })
+            .transpose()?;
+        let job = self
+            .deferred
+            .enqueue(&tenant.name, operation, &payload, key)
+            .await?;
+        let id = job.id.to_string();
+        let data = json!({
+            "request_id": id,
+            "status": job.status,
+            "operation": operation,
+            "table_name": table_name,
+            "deferred": true,
+            "existing": job.existing,
+        });
+        let mut out = Map::new();
+        out.insert("status".into(), json!("queued"));
+        out.insert(
+            "message".into(),
+            json!(format!(
+                "{} deferred: poll GET /gateway/deferred/{id}",
+                match operation {
+                    "insert" => "Insert",
+                    "update" => "Update",
+                    _ => "Delete",
+                }
+            )),
+        );
+        out.insert("data".into(), data);
+        out.insert("request_id".into(), json!(id));
+        out.insert("deferred".into(), json!(true));
+        let json = Json::new(out);
+        Ok(Some(match http::HeaderValue::from_str(&id) {
+            Ok(v) => json.with_header(
+                http::HeaderName::from_static("x-athena-deferred-request-id"),
+                v,
+            ),
+            Err(_) => json,
+        }))
+    }
+}
+
+/// Jobs are planned by the same code as the inline routes, from the stored
+/// body (see `src/gateway/deferred.rs`).
+impl deferred::Executor for Handlers {
+    fn plan(&self, operation: &str, payload: &Value) -> Result<deferred::Plan, DomainError> {
+        let body = payload.get("body").cloned().unwrap_or(Value::Null);
+        let strip = payload.get("strip_nulls").and_then(Value::as_bool);
+        let decode = |e: serde_json::Error| {
+            DomainError::Internal(format!("stored {operation} request is unreadable: {e}"))
+        };
+        Ok(match operation {
+            "insert" => {
+                let body: models::PutGatewayInsertRequest =
+                    serde_json::from_value(body).map_err(decode)?;
+                let (q, single) = insert_plan(&body, strip)?;
+                let (table, count) = (body.table_name.clone(), body.count.is_some());
+                deferred::Plan {
+                    write: deferred::Write::Insert(q),
+                    answer: Box::new(move |r| {
+                        Value::Object(insert_answer(r, single, &table, count))
+                    }),
+                }
+            }
+            "update" => {
+                let body: models::PostGatewayUpdateRequest =
+                    serde_json::from_value(body).map_err(decode)?;
+                deferred::Plan {
+                    write: deferred::Write::Update(update_plan(&body, strip)?),
+                    answer: Box::new(|r| Value::Object(update_answer(r))),
+                }
+            }
+            "delete" => {
+                let body: models::DeleteGatewayDeleteRequest =
+                    serde_json::from_value(body).map_err(decode)?;
+                let q = delete_plan(&body, strip)?;
+                let (table, id) = (body.table_name.clone(), body.resource_id.clone());
+                deferred::Plan {
+                    write: deferred::Write::Delete(q),
+                    answer: Box::new(move |r| Value::Object(delete_answer(r, &table, id.as_ref()))),
+                }
+            }
+            other => {
+                return Err(DomainError::Internal(format!(
+                    "unknown deferred operation `{other}`"
+                )))
+            }
+        })
+    }
+
+    async fn written(&self, client: &str, schema: &str, table: &str) {
+        self.cache.invalidate(client, Some((schema, table))).await;
+    }
+}
+
+impl Handlers {
+    /// A fetch answered as untyped JSON, for the routes that alias it.
+    async fn fetch_as_value(
+        &self,
+        cx: RequestCx,
+        params: params::PostGatewayFetch,
+        body: models::PostGatewayFetchRequest,
+    ) -> ApiResult<Json<Value>> {
+        match self.post_gateway_fetch(cx, params, body).await? {
+            responses::PostGatewayFetch::Ok(json) => json
+                .into_value()
+                .map_err(|e| DomainError::Internal(format!("fetch answer: {e}")).into()),
+            other => {
+                tracing::error!(?other, "fetch answered a documented error variant");
+                Err(crate::http::ApiError::internal())
+            }
+        }
     }
 }
 
@@ -100,73 +256,33 @@ impl GatewayApi for Handlers {
         params: params::PutGatewayInsert,
         body: models::PutGatewayInsertRequest,
     ) -> ApiResult<responses::PutGatewayInsert> {
+        let direct = [
+            &params.x_pg_uri,
+            &params.x_athena_jdbc_url,
+            &params.x_jdbc_url,
+        ];
         let tenant = self
-            .gateway_tenant(
-                params.x_athena_client.as_deref(),
-                [
-                    &params.x_pg_uri,
-                    &params.x_athena_jdbc_url,
-                    &params.x_jdbc_url,
-                ],
-            )
+            .gateway_tenant(params.x_athena_client.as_deref(), direct)
             .await?;
-        let (schema, table) = qualified_table(&body.table_name, body.schema_name.as_deref())?;
-        let (rows, single) = match body.insert_body {
-            models::PutGatewayInsertRequestInsertBody::Object(row) => (vec![row], true),
-            models::PutGatewayInsertRequestInsertBody::Array(rows) => (rows, false),
-        };
-        let on_conflict = match (&body.on_conflict, body.update_body.is_empty()) {
-            (None, true) => None,
-            (target, no_update) => Some(Conflict {
-                columns: match target {
-                    None => Vec::new(),
-                    Some(models::PutGatewayInsertRequestOnConflict::String(s)) => split_columns(s),
-                    Some(models::PutGatewayInsertRequestOnConflict::Array(cols)) => cols.clone(),
-                },
-                action: if no_update {
-                    ConflictAction::Merge
-                } else {
-                    ConflictAction::Set(body.update_body.clone())
-                },
-            }),
-        };
-        let q = write::InsertQuery {
-            schema,
-            table,
-            rows,
-            returning: insert_columns(&body.columns),
-            on_conflict,
-            default_to_null: body.default_to_null.unwrap_or(false),
-            strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
-        };
+        let strip = strip_nulls_header(&cx);
+        let (q, single) = insert_plan(&body, strip)?;
+        if let Some(queued) = self
+            .defer(&cx, &tenant, direct, "insert", &body, strip)
+            .await?
+        {
+            return Ok(responses::PutGatewayInsert::Ok(retype(
+                queued,
+                models::PutGatewayInsertResponse200,
+            )));
+        }
         let result = write::insert(&tenant, &q).await?;
         self.cache
             .invalidate(&tenant.name, Some((q.schema.as_str(), q.table.as_str())))
             .await;
-        let affected = result.affected;
-        let data = if single {
-            result
-                .rows
-                .into_iter()
-                .next()
-                .map(Value::Object)
-                .unwrap_or(Value::Null)
-        } else {
-            Value::Array(result.rows.into_iter().map(Value::Object).collect())
-        };
-        let mut body_out = Map::new();
-        body_out.insert("status".into(), json!("success"));
-        body_out.insert("message".into(), json!(format!("Inserted {affected} rows")));
-        body_out.insert("data".into(), data);
-        let mut out = mutation_fields(
-            Json::new(models::PutGatewayInsertResponse200(body_out)),
-            affected,
-        )
-        .with_field("table_name", json!(body.table_name));
-        if body.count.is_some() {
-            out = out.with_field("count", json!(affected));
-        }
-        Ok(responses::PutGatewayInsert::Ok(out))
+        let out = insert_answer(result, single, &body.table_name, body.count.is_some());
+        Ok(responses::PutGatewayInsert::Ok(Json::new(
+            models::PutGatewayInsertResponse200(out),
+        )))
     }
 
     async fn post_gateway_update(
@@ -175,48 +291,31 @@ impl GatewayApi for Handlers {
         params: params::PostGatewayUpdate,
         body: models::PostGatewayUpdateRequest,
     ) -> ApiResult<responses::PostGatewayUpdate> {
+        let direct = [
+            &params.x_pg_uri,
+            &params.x_athena_jdbc_url,
+            &params.x_jdbc_url,
+        ];
         let tenant = self
-            .gateway_tenant(
-                params.x_athena_client.as_deref(),
-                [
-                    &params.x_pg_uri,
-                    &params.x_athena_jdbc_url,
-                    &params.x_jdbc_url,
-                ],
-            )
+            .gateway_tenant(params.x_athena_client.as_deref(), direct)
             .await?;
-        let table_name = body
-            .table_name
-            .as_deref()
-            .or(body.view_name.as_deref())
-            .ok_or_else(|| DomainError::Invalid("table_name is required".into()))?;
-        let (schema, table) = qualified_table(table_name, body.schema_name.as_deref())?;
-        let filters = mutation_filters(&to_value(&body.conditions)?, body.resource_id.as_ref())?;
-        // `update_body`, else the `set`/`data` spellings (SDK doc §7).
-        let set = [&body.update_body, &body.set, &body.data]
-            .into_iter()
-            .find(|m| !m.is_empty())
-            .cloned()
-            .unwrap_or_default();
-        let q = write::UpdateQuery {
-            schema,
-            table,
-            set,
-            filters,
-            returning: columns_of(&to_value(&body.columns)?),
-            strip_nulls: body
-                .strip_nulls
-                .or(strip_nulls_header(&cx))
-                .unwrap_or(false),
-        };
+        let strip = strip_nulls_header(&cx);
+        let q = update_plan(&body, strip)?;
+        if let Some(queued) = self
+            .defer(&cx, &tenant, direct, "update", &body, strip)
+            .await?
+        {
+            return Ok(responses::PostGatewayUpdate::Ok(retype(
+                queued,
+                models::PostGatewayUpdateResponse200,
+            )));
+        }
         let result = write::update(&tenant, &q).await?;
         self.cache
             .invalidate(&tenant.name, Some((q.schema.as_str(), q.table.as_str())))
             .await;
-        let out = rows_body(result, "Updated");
-        Ok(responses::PostGatewayUpdate::Ok(mutation_fields(
-            Json::new(models::PostGatewayUpdateResponse200(out.0)),
-            out.1,
+        Ok(responses::PostGatewayUpdate::Ok(Json::new(
+            models::PostGatewayUpdateResponse200(update_answer(result)),
         )))
     }
 
@@ -226,39 +325,101 @@ impl GatewayApi for Handlers {
         params: params::DeleteGatewayDelete,
         body: models::DeleteGatewayDeleteRequest,
     ) -> ApiResult<responses::DeleteGatewayDelete> {
+        let direct = [
+            &params.x_pg_uri,
+            &params.x_athena_jdbc_url,
+            &params.x_jdbc_url,
+        ];
         let tenant = self
-            .gateway_tenant(
-                params.x_athena_client.as_deref(),
-                [
-                    &params.x_pg_uri,
-                    &params.x_athena_jdbc_url,
-                    &params.x_jdbc_url,
-                ],
-            )
+            .gateway_tenant(params.x_athena_client.as_deref(), direct)
             .await?;
-        let (schema, table) = qualified_table(&body.table_name, body.schema_name.as_deref())?;
-        let filters = mutation_filters(&to_value(&body.conditions)?, body.resource_id.as_ref())?;
-        let q = write::DeleteQuery {
-            schema,
-            table,
-            filters,
-            returning: columns_of(&to_value(&body.columns)?),
-            strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
-        };
+        let strip = strip_nulls_header(&cx);
+        let q = delete_plan(&body, strip)?;
+        if let Some(queued) = self
+            .defer(&cx, &tenant, direct, "delete", &body, strip)
+            .await?
+        {
+            return Ok(responses::DeleteGatewayDelete::Ok(retype(
+                queued,
+                models::DeleteGatewayDeleteResponse200,
+            )));
+        }
         let result = write::delete(&tenant, &q).await?;
         self.cache
             .invalidate(&tenant.name, Some((q.schema.as_str(), q.table.as_str())))
             .await;
-        let out = rows_body(result, "Deleted");
-        let mut json_out = mutation_fields(
-            Json::new(models::DeleteGatewayDeleteResponse200(out.0)),
-            out.1,
-        )
-        .with_field("table_name", json!(body.table_name));
-        if let Some(id) = body.resource_id.as_ref().filter(|v| !v.is_null()) {
-            json_out = json_out.with_field("resource_id", id.clone());
+        let out = delete_answer(result, &body.table_name, body.resource_id.as_ref());
+        Ok(responses::DeleteGatewayDelete::Ok(Json::new(
+            models::DeleteGatewayDeleteResponse200(out),
+        )))
+    }
+
+    async fn get_gateway_deferred_by_request_id(
+        &self,
+        cx: RequestCx,
+        params: params::GetGatewayDeferredByRequestId,
+    ) -> ApiResult<responses::GetGatewayDeferredByRequestId> {
+        let tenant = self.tenant(client_header(&cx)).await?;
+        let record = self
+            .deferred
+            .status(&tenant.name, &params.request_id)
+            .await?
+            .ok_or_else(|| deferred_not_found(&params.request_id))?;
+        Ok(responses::GetGatewayDeferredByRequestId::Ok(Json::new(
+            models::GetGatewayDeferredByRequestIdResponse200(deferred_body(record, None)),
+        )))
+    }
+
+    async fn post_gateway_deferred_by_request_id_requeue(
+        &self,
+        cx: RequestCx,
+        params: params::PostGatewayDeferredByRequestIdRequeue,
+    ) -> ApiResult<responses::PostGatewayDeferredByRequestIdRequeue> {
+        let tenant = self.tenant(client_header(&cx)).await?;
+        let (record, requeued) = self
+            .deferred
+            .requeue(&tenant.name, &params.request_id)
+            .await?
+            .ok_or_else(|| deferred_not_found(&params.request_id))?;
+        Ok(responses::PostGatewayDeferredByRequestIdRequeue::Ok(
+            Json::new(models::PostGatewayDeferredByRequestIdRequeueResponse200(
+                deferred_body(record, Some(requeued)),
+            )),
+        ))
+    }
+
+    async fn post_gateway_deferred_flush(
+        &self,
+        _cx: RequestCx,
+    ) -> ApiResult<responses::PostGatewayDeferredFlush> {
+        // Stay inside the request timeout (504 after it).
+        let budget = self
+            .config
+            .request_timeout
+            .saturating_sub(std::time::Duration::from_secs(2))
+            .clamp(
+                std::time::Duration::from_millis(500),
+                std::time::Duration::from_secs(25),
+            );
+        let summary = self.deferred.flush(self, budget).await?;
+        let mut out = Map::new();
+        out.insert("status".into(), json!("success"));
+        out.insert(
+            "message".into(),
+            json!(format!(
+                "Flushed {} deferred writes ({} succeeded, {} failed)",
+                summary["processed"], summary["succeeded"], summary["failed"]
+            )),
+        );
+        if let Value::Object(fields) = &summary {
+            for (k, v) in fields {
+                out.insert(k.clone(), v.clone());
+            }
         }
-        Ok(responses::DeleteGatewayDelete::Ok(json_out))
+        out.insert("data".into(), summary);
+        Ok(responses::PostGatewayDeferredFlush::Ok(Json::new(
+            Value::Object(out),
+        )))
     }
 
     async fn post_gateway_query(
@@ -321,6 +482,88 @@ impl GatewayApi for Handlers {
         Ok(responses::PostGatewaySql::Ok(Json::new(
             models::PostGatewaySqlResponse200(result),
         )))
+    }
+
+    async fn post_gateway_data(
+        &self,
+        cx: RequestCx,
+        params: params::PostGatewayData,
+        body: models::PostGatewayDataRequest,
+    ) -> ApiResult<responses::PostGatewayData> {
+        // The legacy alias of fetch: same body, same answer.
+        let body = crate::http::extract::typed_json(to_value(&body)?, &[])?;
+        let params = params::PostGatewayFetch {
+            x_user_id: params.x_user_id,
+            x_athena_client: params.x_athena_client,
+            x_pg_uri: params.x_pg_uri,
+            x_athena_jdbc_url: params.x_athena_jdbc_url,
+            x_jdbc_url: params.x_jdbc_url,
+            x_strip_nulls: params.x_strip_nulls,
+            x_supabase_url: params.x_supabase_url,
+            x_supabase_key: params.x_supabase_key,
+        };
+        let fetched = self.fetch_as_value(cx, params, body).await?;
+        Ok(responses::PostGatewayData::Ok(fetched))
+    }
+
+    async fn get_data(
+        &self,
+        cx: RequestCx,
+        params: params::GetData,
+    ) -> ApiResult<responses::GetData> {
+        let mut body = json!({
+            "table_name": params.view,
+            "conditions": [{"eq_column": params.eq_column, "eq_value": params.eq_value}],
+        });
+        let fields = body.as_object_mut().expect("object literal");
+        if let Some(c) = &params.columns {
+            fields.insert("columns".into(), json!(c));
+        }
+        for (name, v) in [
+            ("limit", params.limit),
+            ("offset", params.offset),
+            ("current_page", params.current_page),
+            ("page_size", params.page_size),
+        ] {
+            if let Some(v) = v {
+                fields.insert(name.into(), json!(v));
+            }
+        }
+        if let Some(strip) = params.strip_nulls {
+            fields.insert("strip_nulls".into(), json!(strip));
+        }
+        if let Some(col) = &params.sort_by {
+            let direction = params.sort_direction.as_deref().unwrap_or("asc");
+            fields.insert(
+                "sort_by".into(),
+                json!({"field": col, "direction": direction}),
+            );
+        }
+        let body = crate::http::extract::typed_json(body, &[])?;
+        let params = params::PostGatewayFetch {
+            x_user_id: params.x_user_id,
+            x_athena_client: params.x_athena_client,
+            x_pg_uri: None,
+            x_athena_jdbc_url: None,
+            x_jdbc_url: None,
+            x_strip_nulls: params.x_strip_nulls,
+            x_supabase_url: params.x_supabase_url,
+            x_supabase_key: params.x_supabase_key,
+        };
+        let fetched = self.fetch_as_value(cx, params, body).await?;
+        Ok(responses::GetData::Ok(fetched))
+    }
+
+    /// PostgreSQL → Cloudflare D1 migration: preview (`dryRun`, the
+    /// default; no tenant, no D1) or convert and run on the D1 database of
+    /// `dbName` through the D1 REST API (`src/gateway/d1.rs`).
+    async fn post_gateway_sql_d1_migrate(
+        &self,
+        _cx: RequestCx,
+        params: params::PostGatewaySqlD1Migrate,
+        body: models::D1MigrationRequest,
+    ) -> ApiResult<responses::PostGatewaySqlD1Migrate> {
+        d1_migrate(self, params, body).await
     }
 
     async fn post_gateway_rpc(
@@ -387,6 +630,225 @@ fn mutation_filters(
     Ok(filters)
 }
 
+/// The insert query of a body (`X-Strip-Nulls` given) and whether
+/// `insert_body` was one object (answered as an object).
+fn insert_plan(
+    body: &models::PutGatewayInsertRequest,
+    strip_header: Option<bool>,
+) -> Result<(write::InsertQuery, bool), DomainError> {
+    let (schema, table) = qualified_table(&body.table_name, body.schema_name.as_deref())?;
+    let (rows, single) = match &body.insert_body {
+        models::PutGatewayInsertRequestInsertBody::Object(row) => (vec![row.clone()], true),
+        models::PutGatewayInsertRequestInsertBody::Array(rows) => (rows.clone(), false),
+    };
+    let on_conflict = match (&body.on_conflict, body.update_body.is_empty()) {
+        (None, true) => None,
+        (target, no_update) => Some(Conflict {
+            columns: match target {
+                None => Vec::new(),
+                Some(models::PutGatewayInsertRequestOnConflict::String(s)) => split_columns(s),
+                Some(models::PutGatewayInsertRequestOnConflict::Array(cols)) => cols.clone(),
+            },
+            action: if no_update {
+                ConflictAction::Merge
+            } else {
+                ConflictAction::Set(body.update_body.clone())
+            },
+        }),
+    };
+    if rows.is_empty() {
+        return Err(DomainError::Invalid("insert_body has no rows".into()));
+    }
+    let q = write::InsertQuery {
+        schema,
+        table,
+        rows,
+        returning: insert_columns(&body.columns),
+        on_conflict,
+        default_to_null: body.default_to_null.unwrap_or(false),
+        strip_nulls: strip_header.unwrap_or(false),
+    };
+    Ok((q, single))
+}
+
+fn insert_answer(
+    result: WriteResult,
+    single: bool,
+    table_name: &str,
+    count: bool,
+) -> Map<String, Value> {
+    let affected = result.affected;
+    let data = if single {
+        result
+            .rows
+            .into_iter()
+            .next()
+            .map(Value::Object)
+            .unwrap_or(Value::Null)
+    } else {
+        Value::Array(result.rows.into_iter().map(Value::Object).collect())
+    };
+    let mut out = Map::new();
+    out.insert("status".into(), json!("success"));
+    out.insert("message".into(), json!(format!("Inserted {affected} rows")));
+    out.insert("data".into(), data);
+    affected_fields(&mut out, affected);
+    out.insert("table_name".into(), json!(table_name));
+    if count {
+        out.insert("count".into(), json!(affected));
+    }
+    out
+}
+
+fn update_plan(
+    body: &models::PostGatewayUpdateRequest,
+    strip_header: Option<bool>,
+) -> Result<write::UpdateQuery, DomainError> {
+    let table_name = body
+        .table_name
+        .as_deref()
+        .or(body.view_name.as_deref())
+        .ok_or_else(|| DomainError::Invalid("table_name is required".into()))?;
+    let (schema, table) = qualified_table(table_name, body.schema_name.as_deref())?;
+    let filters = mutation_filters(&to_value(&body.conditions)?, body.resource_id.as_ref())?;
+    // `update_body`, else the `set`/`data` spellings (SDK doc §7).
+    let set = [&body.update_body, &body.set, &body.data]
+        .into_iter()
+        .find(|m| !m.is_empty())
+        .cloned()
+        .unwrap_or_default();
+    // Checked here too (not only when the statement is built against the
+    // table) so that a deferred update is refused before it is queued.
+    if filters.is_empty() {
+        return Err(DomainError::Invalid(
+            "an update needs a filter (conditions or resource_id); refusing to update every row"
+                .into(),
+        ));
+    }
+    if set.is_empty() {
+        return Err(DomainError::Invalid(
+            "update payload required: update_body has no columns".into(),
+        ));
+    }
+    Ok(write::UpdateQuery {
+        schema,
+        table,
+        set,
+        filters,
+        returning: columns_of(&to_value(&body.columns)?),
+        strip_nulls: body.strip_nulls.or(strip_header).unwrap_or(false),
+    })
+}
+
+fn update_answer(result: WriteResult) -> Map<String, Value> {
+    let (mut out, affected) = rows_body(result, "Updated");
+    affected_fields(&mut out, affected);
+    out
+}
+
+fn delete_plan(
+    body: &models::DeleteGatewayDeleteRequest,
+    strip_header: Option<bool>,
+) -> Result<write::DeleteQuery, DomainError> {
+    let (schema, table) = qualified_table(&body.table_name, body.schema_name.as_deref())?;
+    let filters = mutation_filters(&to_value(&body.conditions)?, body.resource_id.as_ref())?;
+    if filters.is_empty() {
+        return Err(DomainError::Invalid(
+            "a delete needs a filter (conditions or resource_id); refusing to delete every row"
+                .into(),
+        ));
+    }
+    Ok(write::DeleteQuery {
+        schema,
+        table,
+        filters,
+        returning: columns_of(&to_value(&body.columns)?),
+        strip_nulls: strip_header.unwrap_or(false),
+    })
+}
+
+fn delete_answer(
+    result: WriteResult,
+    table_name: &str,
+    resource_id: Option<&Value>,
+) -> Map<String, Value> {
+    let (mut out, affected) = rows_body(result, "Deleted");
+    affected_fields(&mut out, affected);
+    out.insert("table_name".into(), json!(table_name));
+    if let Some(id) = resource_id.filter(|v| !v.is_null()) {
+        out.insert("resource_id".into(), id.clone());
+    }
+    out
+}
+
+/// The affected-row count under both spellings the SDK looks for (§0.8).
+fn affected_fields(out: &mut Map<String, Value>, affected: i64) {
+    out.insert("rows_affected".into(), json!(affected));
+    out.insert("affected_rows".into(), json!(affected));
+}
+
+/// `X-Athena-Client` of a route that does not declare it.
+fn client_header(cx: &RequestCx) -> Option<&str> {
+    cx.headers()
+        .get("x-athena-client")
+        .and_then(|v| v.to_str().ok())
+}
+
+fn header_flag(cx: &RequestCx, name: &str) -> bool {
+    cx.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let v = v.trim();
+            v.eq_ignore_ascii_case("true") || v == "1"
+        })
+}
+
+/// The deferred answer as the route's documented body type.
+fn retype<T>(j: Json<Map<String, Value>>, f: impl FnOnce(Map<String, Value>) -> T) -> Json<T> {
+    Json {
+        body: f(j.body),
+        extra: j.extra,
+        headers: j.headers,
+    }
+}
+
+fn deferred_not_found(id: &str) -> ApiError {
+    let shown: String = id.chars().take(64).collect();
+    ApiError::not_found(
+        Code::NotFound,
+        format!("deferred request `{shown}` was not found"),
+    )
+}
+
+/// A deferred request's record as `GET` and requeue answer it: the record's
+/// fields at the top level (`status` is the job's state) and again as `data`.
+fn deferred_body(record: Value, requeued: Option<bool>) -> Map<String, Value> {
+    let mut out = match record {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    if let Some(requeued) = requeued {
+        out.insert("requeued".into(), json!(requeued));
+        let state = out
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        out.insert(
+            "message".into(),
+            json!(if requeued {
+                "Deferred request requeued".to_string()
+            } else {
+                format!("Deferred request is {state}; not requeued")
+            }),
+        );
+    }
+    let data = Value::Object(out.clone());
+    out.insert("data".into(), data);
+    out
+}
+
 /// `{status, message, data: rows}` and the affected-row count.
 fn rows_body(result: WriteResult, verb: &str) -> (Map<String, Value>, i64) {
     let mut out = Map::new();
@@ -400,12 +862,6 @@ fn rows_body(result: WriteResult, verb: &str) -> (Map<String, Value>, i64) {
         Value::Array(result.rows.into_iter().map(Value::Object).collect()),
     );
     (out, result.affected)
-}
-
-/// The affected-row count under both spellings the SDK looks for (§0.8).
-fn mutation_fields<T>(out: Json<T>, affected: i64) -> Json<T> {
-    out.with_field("rows_affected", json!(affected))
-        .with_field("affected_rows", json!(affected))
 }
 
 /// The fetch body: `table_name` (optionally qualified or with
@@ -516,4 +972,83 @@ fn cache_headers<T>(out: Json<T>, outcome: cache::Outcome) -> Json<T> {
             "postgres"
         }),
     )
+}
+
+/// `POST /gateway/sql/d1/migrate`: 400 empty script or execution without
+/// `X-Athena-Client`, 422 unsupported constructs in strict mode, 503 D1 not
+/// configured or a batch failed (earlier batches stay applied).
+async fn d1_migrate(
+    h: &Handlers,
+    params: params::PostGatewaySqlD1Migrate,
+    body: models::D1MigrationRequest,
+) -> ApiResult<responses::PostGatewaySqlD1Migrate> {
+    use crate::gateway::d1::{with_envelope, Plan};
+    use responses::PostGatewaySqlD1Migrate as R;
+    let plan = Plan::from_request(&body);
+    let bad = |e: ApiError| R::BadRequest(with_envelope(plan.preview("error"), &e.envelope()));
+    if plan.is_empty() {
+        return Ok(bad(ApiError::missing_parameter("body field", "schemaSql")));
+    }
+    if plan.errors() > 0 {
+        let e = plan.untranslatable();
+        return Ok(R::UnprocessableEntity(with_envelope(
+            plan.preview("error"),
+            &e,
+        )));
+    }
+    if body.dry_run {
+        return Ok(R::Ok(Json::new(
+            models::PostGatewaySqlD1MigrateResponse200 {
+                subtype_0: Some(plan.preview("preview")),
+                ..Default::default()
+            },
+        )));
+    }
+    if params
+        .x_athena_client
+        .as_deref()
+        .is_none_or(|c| c.trim().is_empty())
+    {
+        return Ok(bad(DomainError::MissingClient.into()));
+    }
+    let unavailable = |detail: String| {
+        R::ServiceUnavailable(Json::new(
+            ApiError::new(Code::ServiceUnavailable, "D1 execution failed", detail).envelope(),
+        ))
+    };
+    let Some(d1) = h.d1.as_ref() else {
+        return Ok(unavailable(
+            "Cloudflare D1 is not configured: set ATHENA_D1_ACCOUNT_ID and ATHENA_D1_API_TOKEN (and ATHENA_D1_API_URL / ATHENA_D1_DATABASES as needed)".into(),
+        ));
+    };
+    let database = d1.database_id(&body.db_name);
+    let batch_size = body.batch_size.map(|n| n.get());
+    let mut outcomes = Vec::new();
+    let mut done = 0usize;
+    for (i, batch) in plan.batches(batch_size).iter().enumerate() {
+        let sql: String = batch.iter().map(|s| format!("{s};\n")).collect();
+        match d1.query(&database, &sql).await {
+            Ok(results) => {
+                let mut results = results;
+                // One result per statement; anything else leaves them unknown.
+                if results.len() != batch.len() {
+                    results = vec![Default::default(); batch.len()];
+                }
+                outcomes.extend(results);
+                done += batch.len();
+            }
+            Err(e) => {
+                return Ok(unavailable(format!(
+                    "batch {i} failed: {}; {done} earlier converted statement(s) were applied",
+                    e.0
+                )));
+            }
+        }
+    }
+    Ok(R::Ok(Json::new(
+        models::PostGatewaySqlD1MigrateResponse200 {
+            subtype_1: Some(plan.executed(batch_size, &outcomes)),
+            ..Default::default()
+        },
+    )))
 }

@@ -34,8 +34,13 @@ pub struct Handlers {
     pub s3: Option<S3>,
     pub keys: Arc<crate::auth::store::KeyStore>,
     pub cache: crate::gateway::cache::ReadCache,
+    pub public_routes: public::RouteCache,
+    /// The deferred-write queue (`src/gateway/deferred.rs`).
+    pub deferred: Arc<crate::gateway::deferred::Queue>,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
+    /// Cloudflare D1 REST client (`config.d1`), for D1 migrations.
+    pub d1: Option<Arc<crate::gateway::d1::D1Client>>,
 }
 
 impl Handlers {

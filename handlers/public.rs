@@ -12,12 +12,12 @@ use crate::api::{models, params, responses};
 use crate::auth::{rights, AdminKey, Principal};
 use crate::catalog::public_routes::{self, Op, PublicRoute};
 use crate::domain::DomainError;
-use crate::http::payload::{Json, NoBody};
+use crate::http::payload::Json;
 use crate::http::{ApiError, ApiResult, Code, HttpResponse, RequestCx};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a replica trusts its copy of a route (changes made through this
@@ -26,53 +26,17 @@ const ROUTE_TTL: Duration = Duration::from_secs(5);
 /// Above this many cached lookups, expired ones are dropped.
 const CACHE_SOFT_CAP: usize = 4096;
 
-/// The success payload of an operation whose 2xx the contract declares
-/// without content. The generated type decides whether the JSON reaches the
-/// wire: with `NoBody` it cannot (see the report on public routes in
-/// openapi/CHANGES.md); with a JSON payload it does.
-pub(super) trait Reply {
-    fn reply(body: Value) -> Self;
-}
-
-impl Reply for NoBody {
-    fn reply(_body: Value) -> Self {
-        NoBody::default()
-    }
-}
-
-impl Reply for Json<Value> {
-    fn reply(body: Value) -> Self {
-        Json::new(body)
-    }
-}
-
-impl Reply for Json<Map<String, Value>> {
-    fn reply(body: Value) -> Self {
-        Json::new(match body {
-            Value::Object(m) => m,
-            other => Map::from_iter([("data".to_string(), other)]),
-        })
-    }
-}
-
 type Cached = (Option<Arc<PublicRoute>>, Instant);
 
-/// Route lookups per (server instance, route key); found and not found
-/// alike, so unknown keys do not reach the catalog more than once per TTL.
-fn cache() -> &'static Mutex<HashMap<(usize, String), Cached>> {
-    static CACHE: OnceLock<Mutex<HashMap<(usize, String), Cached>>> = OnceLock::new();
-    CACHE.get_or_init(Mutex::default)
-}
+/// This replica's route lookups, found and not found alike, so unknown keys
+/// do not reach the catalog more than once per TTL.
+#[derive(Default)]
+pub struct RouteCache(Mutex<HashMap<String, Cached>>);
 
 impl Handlers {
-    /// Distinguishes servers sharing a process (tests): one catalog each.
-    fn catalog_id(&self) -> usize {
-        Arc::as_ptr(&self.tenants) as usize
-    }
-
     async fn public_route(&self, key: &str) -> Result<Option<Arc<PublicRoute>>, DomainError> {
-        let id = (self.catalog_id(), key.to_string());
-        if let Some((route, at)) = cache().lock().ok().and_then(|c| c.get(&id).cloned()) {
+        let cache = &self.public_routes.0;
+        if let Some((route, at)) = cache.lock().ok().and_then(|c| c.get(key).cloned()) {
             if at.elapsed() < ROUTE_TTL {
                 return Ok(route);
             }
@@ -80,22 +44,22 @@ impl Handlers {
         let route = public_routes::get(self.tenants.catalog(), key)
             .await?
             .map(Arc::new);
-        if let Ok(mut c) = cache().lock() {
+        if let Ok(mut c) = cache.lock() {
             if c.len() >= CACHE_SOFT_CAP {
                 c.retain(|_, (_, at)| at.elapsed() < ROUTE_TTL);
                 if c.len() >= CACHE_SOFT_CAP {
                     c.clear();
                 }
             }
-            c.insert(id, (route.clone(), Instant::now()));
+            c.insert(key.to_string(), (route.clone(), Instant::now()));
         }
         Ok(route)
     }
 
     /// Drops this replica's copy of a route after an admin change.
     pub(super) fn forget_public_route(&self, key: &str) {
-        if let Ok(mut c) = cache().lock() {
-            c.remove(&(self.catalog_id(), key.to_string()));
+        if let Ok(mut c) = self.public_routes.0.lock() {
+            c.remove(key);
         }
     }
 
@@ -113,14 +77,8 @@ impl Handlers {
             Op::Fetch => {
                 let body: models::PostGatewayFetchRequest = typed(body, &[("sortBy", "sort_by")])?;
                 let params = params::PostGatewayFetch {
-                    x_user_id: None,
                     x_athena_client: client,
-                    x_pg_uri: None,
-                    x_athena_jdbc_url: None,
-                    x_jdbc_url: None,
-                    x_strip_nulls: None,
-                    x_supabase_url: None,
-                    x_supabase_key: None,
+                    ..Default::default()
                 };
                 <Self as GatewayApi>::post_gateway_fetch(self, cx, params, body)
                     .await?
@@ -136,15 +94,8 @@ impl Handlers {
                     )?;
                 }
                 let params = params::PutGatewayInsert {
-                    x_user_id: None,
-                    x_company_id: None,
-                    x_organization_id: None,
-                    x_publish_event: None,
-                    x_athena_insert_window: None,
                     x_athena_client: client,
-                    x_pg_uri: None,
-                    x_athena_jdbc_url: None,
-                    x_jdbc_url: None,
+                    ..Default::default()
                 };
                 <Self as GatewayApi>::put_gateway_insert(self, cx, params, body)
                     .await?
@@ -153,14 +104,8 @@ impl Handlers {
             Op::Update => {
                 let body: models::PostGatewayUpdateRequest = typed(body, &[])?;
                 let params = params::PostGatewayUpdate {
-                    x_user_id: None,
                     x_athena_client: client,
-                    x_pg_uri: None,
-                    x_athena_jdbc_url: None,
-                    x_jdbc_url: None,
-                    x_strip_nulls: None,
-                    x_supabase_url: None,
-                    x_supabase_key: None,
+                    ..Default::default()
                 };
                 <Self as GatewayApi>::post_gateway_update(self, cx, params, body)
                     .await?
@@ -169,15 +114,8 @@ impl Handlers {
             Op::Delete => {
                 let body: models::DeleteGatewayDeleteRequest = typed(body, &[])?;
                 let params = params::DeleteGatewayDelete {
-                    x_user_id: None,
-                    x_company_id: None,
-                    x_organization_id: None,
                     x_athena_client: client,
-                    x_pg_uri: None,
-                    x_athena_jdbc_url: None,
-                    x_jdbc_url: None,
-                    x_supabase_url: None,
-                    x_supabase_key: None,
+                    ..Default::default()
                 };
                 <Self as GatewayApi>::delete_gateway_delete(self, cx, params, body)
                     .await?
@@ -187,9 +125,7 @@ impl Handlers {
                 let body: models::PostGatewayQueryRequest = typed(body, &[])?;
                 let params = params::PostGatewayQuery {
                     x_athena_client: client,
-                    x_pg_uri: None,
-                    x_athena_jdbc_url: None,
-                    x_jdbc_url: None,
+                    ..Default::default()
                 };
                 <Self as GatewayApi>::post_gateway_query(self, cx, params, body)
                     .await?
@@ -255,31 +191,16 @@ impl PublicApi for Handlers {
             .await
             .map_err(|e| hide_client(e, key, client))?;
         let data = json_of(http).await?;
-        Ok(responses::PostPublicByRouteKeyByOp::Ok(Reply::reply(data)))
+        Ok(responses::PostPublicByRouteKeyByOp::Ok(Json::new(data)))
     }
 }
 
 /// The forwarded body as its canonical route's model (400 naming the field).
 fn typed<T: DeserializeOwned>(
-    mut body: Map<String, Value>,
+    body: Map<String, Value>,
     aliases: &[(&str, &str)],
 ) -> Result<T, ApiError> {
-    for (camel, snake) in aliases {
-        if !body.contains_key(*snake) {
-            if let Some(v) = body.remove(*camel) {
-                body.insert(snake.to_string(), v);
-            }
-        }
-    }
-    serde_path_to_error::deserialize(Value::Object(body)).map_err(|e| {
-        let path = e.path().to_string();
-        let detail = if path == "." {
-            e.inner().to_string()
-        } else {
-            format!("{path}: {}", e.inner())
-        };
-        ApiError::new(Code::InvalidJson, "Invalid request body", detail)
-    })
+    crate::http::extract::typed_json(Value::Object(body), aliases)
 }
 
 /// The JSON the canonical route answered (superset fields included).

@@ -12,6 +12,33 @@ pub struct S3Config {
     pub secret_key: String,
 }
 
+/// Cloudflare D1 REST API access (`POST /gateway/sql/d1/migrate` with
+/// `dryRun: false`).
+#[derive(Clone)]
+pub struct D1Config {
+    /// `ATHENA_D1_API_URL` (default `https://api.cloudflare.com/client/v4`).
+    pub api_url: String,
+    /// `ATHENA_D1_ACCOUNT_ID`.
+    pub account_id: String,
+    /// `ATHENA_D1_API_TOKEN`, sent as `Authorization: Bearer …`.
+    pub api_token: String,
+    /// `ATHENA_D1_DATABASES`: `dbName=database-id` pairs (comma-separated);
+    /// a `dbName` not listed is used as the D1 database id itself.
+    pub databases: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for D1Config {
+    /// The token never reaches logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("D1Config")
+            .field("api_url", &self.api_url)
+            .field("account_id", &self.account_id)
+            .field("api_token", &"<redacted>")
+            .field("databases", &self.databases)
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -44,6 +71,18 @@ pub struct Config {
     pub direct_allow_trust_auth: bool,
     /// Read cache lifetime (`ATHENA_CACHE_TTL_SECS`); zero turns it off.
     pub cache_ttl: Duration,
+    /// Background workers draining the deferred-write queue
+    /// (`ATHENA_DEFERRED_WORKERS`); 0 only queues (flush still runs jobs).
+    pub deferred_workers: usize,
+    /// Clients whose gateway writes are deferred (`ATHENA_DEFERRED_CLIENTS`,
+    /// comma-separated), besides `metadata.deferred_writes.enabled`.
+    pub deferred_clients: Vec<String>,
+    /// A job `running` longer than this is taken over by another worker
+    /// (`ATHENA_DEFERRED_STALE_SECS`).
+    pub deferred_stale_after: Duration,
+    /// Cloudflare D1 REST access; `None` (no `ATHENA_D1_ACCOUNT_ID` /
+    /// `ATHENA_D1_API_TOKEN`) makes D1 execution answer 503.
+    pub d1: Option<D1Config>,
 }
 
 #[derive(Debug)]
@@ -136,7 +175,39 @@ impl Config {
                 })
                 .collect::<Result<_, _>>()?,
         };
+        let d1 = match (var("ATHENA_D1_ACCOUNT_ID"), var("ATHENA_D1_API_TOKEN")) {
+            (None, None) => None,
+            (Some(account_id), Some(api_token)) => Some(D1Config {
+                api_url: var("ATHENA_D1_API_URL")
+                    .unwrap_or_else(|| "https://api.cloudflare.com/client/v4".into()),
+                account_id,
+                api_token,
+                databases: match var("ATHENA_D1_DATABASES") {
+                    None => Vec::new(),
+                    Some(list) => list
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|pair| {
+                            pair.split_once('=')
+                                .map(|(n, id)| (n.trim().to_string(), id.trim().to_string()))
+                                .ok_or_else(|| {
+                                    ConfigError(format!(
+                                        "ATHENA_D1_DATABASES entry {pair:?} is not name=database-id"
+                                    ))
+                                })
+                        })
+                        .collect::<Result<_, _>>()?,
+                },
+            }),
+            _ => {
+                return Err(ConfigError(
+                    "ATHENA_D1_ACCOUNT_ID and ATHENA_D1_API_TOKEN go together".into(),
+                ))
+            }
+        };
         Ok(Config {
+            d1,
             listen,
             admin_key: var("ATHENA_KEY_12"),
             database_url,
@@ -158,6 +229,24 @@ impl Config {
             cache_ttl: Duration::from_secs(number("ATHENA_CACHE_TTL_SECS", 0)?),
             direct_pool_cap: number("ATHENA_DIRECT_POOL_CAP", 32)?,
             direct_allow_trust_auth: flag("ATHENA_DIRECT_ALLOW_TRUST_AUTH")?,
+            deferred_workers: number("ATHENA_DEFERRED_WORKERS", 1)?,
+            deferred_clients: var("ATHENA_DEFERRED_CLIENTS")
+                .map(|list| {
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            deferred_stale_after: match number("ATHENA_DEFERRED_STALE_SECS", 60u64)? {
+                0 => {
+                    return Err(ConfigError(
+                        "ATHENA_DEFERRED_STALE_SECS must be at least 1".into(),
+                    ))
+                }
+                n => Duration::from_secs(n),
+            },
         })
     }
 }

@@ -29,6 +29,28 @@ struct ConfigClient {
     client_name: String,
     pg_uri: Option<String>,
     pg_uri_env_var: Option<String>,
+    /// `deferred_writes: {enabled: true}` defers this client's gateway writes.
+    #[serde(default)]
+    deferred_writes: Option<DeferredWrites>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DeferredWrites {
+    #[serde(default)]
+    enabled: bool,
+}
+
+/// Clients of the `ATHENA_CONFIG` file with `deferred_writes.enabled`.
+fn config_file_deferred(path: &str) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("ATHENA_CONFIG {path}: {e}"))?;
+    let file: ConfigFile =
+        serde_yaml::from_str(&text).map_err(|e| format!("ATHENA_CONFIG {path}: {e}"))?;
+    Ok(file
+        .clients
+        .into_iter()
+        .filter(|c| c.deferred_writes.as_ref().is_some_and(|d| d.enabled))
+        .map(|c| c.client_name)
+        .collect())
 }
 
 fn config_file_clients(path: &str) -> Result<Vec<(String, String)>, String> {
@@ -87,6 +109,16 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
     };
     let catalog = catalog_pool(&config, settings).await?;
     let tenants = Arc::new(Tenants::new(catalog, settings));
+    let mut deferred_clients = config.deferred_clients.clone();
+    if let Some(path) = &config.config_file {
+        deferred_clients.extend(config_file_deferred(path)?);
+    }
+    let deferred = Arc::new(crate::gateway::deferred::Queue::new(
+        tenants.catalog().clone(),
+        tenants.clone(),
+        deferred_clients,
+        config.deferred_stale_after,
+    ));
     if let Some(path) = &config.config_file {
         let seeds = config_file_clients(path)?;
         clients::seed(tenants.catalog(), &seeds, "config")
@@ -130,7 +162,14 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
     ));
     let cache =
         crate::gateway::cache::ReadCache::new(redis.clone(), config.cache_ttl, keys.catalog_id());
+    let workers = config.deferred_workers;
+    let d1 = config
+        .d1
+        .clone()
+        .map(|c| Arc::new(crate::gateway::d1::D1Client::new(c, config.request_timeout)));
     let handlers = Arc::new(Handlers {
+        d1,
+        deferred: deferred.clone(),
         config: Arc::new(config),
         tenants,
         direct,
@@ -138,8 +177,10 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         s3,
         keys,
         cache,
+        public_routes: Default::default(),
         metrics: metrics.clone(),
         started: Instant::now(),
     });
+    crate::gateway::deferred::spawn_workers(deferred, handlers.clone(), workers);
     Ok(Arc::new(App::new(handlers, auth, metrics, limits)))
 }

@@ -783,3 +783,40 @@ async fn rest_writes_with_prefer_variants_and_logic_filters() {
     assert_eq!(r.envelope()["code"], "column_not_found");
     s.stop().await;
 }
+
+/// `/gateway/data` (POST) and `/data` (GET) are fetch under older names.
+#[tokio::test]
+async fn legacy_data_aliases_answer_like_fetch() {
+    let s = common::TestServer::start().await;
+    s.tenant()
+        .await
+        .batch_execute("CREATE TABLE logs (id int PRIMARY KEY, kind text); INSERT INTO logs VALUES (1, 'a'), (2, 'b'), (3, 'b')")
+        .await
+        .unwrap();
+    let h = [("x-athena-client", common::CLIENT)];
+    let r = s
+        .send("POST", "/gateway/data", &h, Some(serde_json::json!({"table_name": "logs", "conditions": [{"eq_column": "kind", "eq_value": "b"}], "columns": ["id"]})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(
+        (v["status"].clone(), v["data"].clone()),
+        (
+            serde_json::json!("success"),
+            serde_json::json!([{"id": 2}, {"id": 3}])
+        )
+    );
+
+    let r = s.send("GET", "/data?view=logs&eq_column=kind&eq_value=b&columns=id&sort_by=id&sort_direction=desc&limit=1", &h, None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["data"], serde_json::json!([{"id": 3}]));
+    let r = s
+        .send("GET", "/data?view=logs&eq_column=kind", &h, None)
+        .await;
+    assert_eq!(r.status, 400, "eq_value is required");
+    let r = s
+        .send("GET", "/data?view=nope&eq_column=kind&eq_value=b", &h, None)
+        .await;
+    assert_eq!(r.status, 404);
+    s.stop().await;
+}

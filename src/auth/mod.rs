@@ -298,9 +298,10 @@ mod tests {
                 with(&[("x-pg-uri", "postgres://u@db/x"), ("x-jdbc-url", jdbc)]),
                 false,
             ),
+            // `/gateway/data` routes by the header like fetch.
+            ("post_gateway_data", with(&[("x-pg-uri", full)]), true),
             // Operations that do not route by the header get no bypass.
             ("post_query_sql", with(&[("x-pg-uri", full)]), false),
-            ("post_gateway_data", with(&[("x-pg-uri", full)]), false),
             ("get_rest_v1_by_table", with(&[("x-pg-uri", full)]), false),
         ] {
             assert_eq!(

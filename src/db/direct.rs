@@ -48,8 +48,9 @@ pub const HEADERS: [&str; 3] = ["x-pg-uri", "x-athena-jdbc-url", "x-jdbc-url"];
 /// Operations that route by a direct URI, and so are the only ones where a
 /// URI with full credentials replaces the API key. An operation that
 /// declares the headers but does not route by them yet must not be here.
-pub const ROUTED_OPERATIONS: [&str; 6] = [
+pub const ROUTED_OPERATIONS: [&str; 7] = [
     "post_gateway_fetch",
+    "post_gateway_data",
     "post_gateway_update",
     "put_gateway_insert",
     "delete_gateway_delete",

@@ -4,6 +4,8 @@
 
 pub mod cache;
 pub mod cond;
+pub mod d1;
+pub mod deferred;
 pub mod filter;
 pub mod raw;
 pub mod read;

@@ -156,29 +156,9 @@ impl Inputs {
         if self.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }
-        let mut value: Value = serde_json::from_slice(&self.body)
+        let value: Value = serde_json::from_slice(&self.body)
             .map_err(|e| ApiError::new(Code::InvalidJson, "Invalid JSON body", e.to_string()))?;
-        if let Value::Object(map) = &mut value {
-            for (camel, snake) in aliases {
-                if !map.contains_key(*snake) {
-                    if let Some(v) = map.remove(*camel) {
-                        map.insert(snake.to_string(), v);
-                    }
-                }
-            }
-        }
-        // The path makes the message name the offending field (`limit: invalid type …`).
-        serde_path_to_error::deserialize(value)
-            .map(Some)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                let detail = if path == "." {
-                    e.inner().to_string()
-                } else {
-                    format!("{path}: {}", e.inner())
-                };
-                ApiError::new(Code::InvalidJson, "Invalid request body", detail)
-            })
+        typed_json(value, aliases).map(Some)
     }
 
     pub fn required_json<T: DeserializeOwned>(
@@ -207,4 +187,31 @@ impl Inputs {
             )
         })
     }
+}
+
+/// A JSON value as a generated model, with camelCase aliases moved onto
+/// their snake_case fields; the error names the offending field
+/// (`limit: invalid type …`).
+pub fn typed_json<T: DeserializeOwned>(
+    mut value: Value,
+    aliases: &[(&str, &str)],
+) -> Result<T, ApiError> {
+    if let Value::Object(map) = &mut value {
+        for (camel, snake) in aliases {
+            if !map.contains_key(*snake) {
+                if let Some(v) = map.remove(*camel) {
+                    map.insert(snake.to_string(), v);
+                }
+            }
+        }
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let detail = if path == "." {
+            e.inner().to_string()
+        } else {
+            format!("{path}: {}", e.inner())
+        };
+        ApiError::new(Code::InvalidJson, "Invalid request body", detail)
+    })
 }

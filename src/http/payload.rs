@@ -42,6 +42,22 @@ impl<T> Json<T> {
     }
 }
 
+impl<T: Serialize> Json<T> {
+    /// The same answer as untyped JSON (extra fields merged), for routes
+    /// that forward to another operation and answer what it answered.
+    pub fn into_value(self) -> Result<Json<Value>, serde_json::Error> {
+        let mut body = serde_json::to_value(&self.body)?;
+        if let Value::Object(map) = &mut body {
+            map.extend(self.extra);
+        }
+        Ok(Json {
+            body,
+            extra: Map::new(),
+            headers: self.headers,
+        })
+    }
+}
+
 impl<T> From<T> for Json<T> {
     fn from(body: T) -> Self {
         Json::new(body)

@@ -123,6 +123,10 @@ impl TestServer {
             direct_pool_cap: 32,
             // The test PostgreSQL (scripts/dev-services) uses trust auth.
             direct_allow_trust_auth: false,
+            deferred_workers: 1,
+            deferred_clients: Vec::new(),
+            deferred_stale_after: Duration::from_secs(60),
+            d1: None,
         };
         tweak(&mut config);
         let app = athena::runtime::build(config).await.expect("server builds");

@@ -27,7 +27,45 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
     let mut cases = fetch_cases(ctx);
     cases.extend(sdk_fetch_cases(ctx));
     cases.extend(write_cases(ctx));
+    cases.extend(alias_cases(ctx));
     cases
+}
+
+/// `/gateway/data` and `/data`: fetch under older names.
+fn alias_cases(ctx: &Ctx) -> Vec<Case> {
+    vec![
+        Case::new(
+            "post_gateway_data",
+            "legacy fetch body",
+            ctx.request("post", "/gateway/data").json(json!({
+                "table_name": TABLE, "columns": ["id", "name"],
+                "conditions": [{"eq_column": "name", "eq_value": "gamma"}]
+            })),
+            200,
+        )
+        .check_json(|b| expect_json("data", rows(b)?, &vec![json!({"id": 3, "name": "gamma"})])),
+        Case::new(
+            "get_data",
+            "eq filter from the query string",
+            ctx.request("get", "/data")
+                .query("view", TABLE)
+                .query("eq_column", "name")
+                .query("eq_value", "alpha")
+                .query("columns", "id"),
+            200,
+        )
+        .check_json(|b| expect_eq("ids", ids(rows(b)?), vec![1])),
+        Case::new(
+            "get_data",
+            "an unknown table is 404",
+            ctx.request("get", "/data")
+                .query("view", "conformance_missing")
+                .query("eq_column", "a")
+                .query("eq_value", "b"),
+            404,
+        )
+        .check(envelope),
+    ]
 }
 
 fn fetch_cases(ctx: &Ctx) -> Vec<Case> {

@@ -2,6 +2,8 @@
 //! fallback for every operation of the contract without a specific case.
 
 pub mod admin;
+pub mod d1;
+pub mod deferred;
 pub mod gateway;
 pub mod health;
 pub mod public;
@@ -166,6 +168,8 @@ pub fn specific_cases(ctx: &Ctx) -> Vec<Case> {
     cases.extend(query::cases(ctx));
     cases.extend(rpc::cases(ctx));
     cases.extend(public::cases(ctx));
+    cases.extend(deferred::cases(ctx));
+    cases.extend(d1::cases(ctx));
     cases
 }
 

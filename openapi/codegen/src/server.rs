@@ -146,7 +146,7 @@ fn params_module(contract: &Contract) -> TokenStream {
         let doc = format!("Typed parameters of `{} {}`.", op.method.to_uppercase(), op.path);
         quote! {
             #[doc = #doc]
-            #[derive(Debug, Clone)]
+            #[derive(Debug, Clone, Default)]
             pub struct #name { #(#decls)* }
             impl #name {
                 pub fn extract(inputs: &crate::http::extract::Inputs) -> ::std::result::Result<Self, crate::http::ApiError> {

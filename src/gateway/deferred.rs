@@ -1,0 +1,670 @@
+//! Deferred gateway writes: a durable queue in the catalog
+//! (`athena_deferred_requests`, `migrations/0005_deferred.sql`) and the
+//! background workers that drain it.
+//!
+//! - **Enqueue.** For a client with deferred writes enabled, `PUT
+//!   /gateway/insert`, `POST /gateway/update` and `DELETE /gateway/delete`
+//!   validate the request, store its typed body plus the header-derived
+//!   options as one row (a single autocommitted `INSERT`), and only then
+//!   answer with the request id. Direct-URI requests never come here.
+//! - **Claim.** A worker takes the oldest runnable job with `UPDATE … WHERE
+//!   id = (SELECT … FOR UPDATE SKIP LOCKED LIMIT 1)`, setting a fresh
+//!   `run_token`; only the holder of the current token records the outcome.
+//!   A job left `running` longer than the stale limit (its worker died) is
+//!   claimed again.
+//! - **Exactly once.** The tenant write runs in one tenant transaction with
+//!   an insert into `athena_deferred_applied(job_id)` (created lazily in the
+//!   tenant's `public` schema) that also stores the write's result. A job
+//!   whose marker already exists is not executed again: its stored result
+//!   is replayed. So a crash anywhere (before the tenant COMMIT: nothing
+//!   happened; after it but before the catalog update: the replay finishes
+//!   the job) never runs a write twice and never loses an acknowledged one.
+//! - **Outcome.** `completed` with the body the inline route would have
+//!   answered, or `failed` with the error envelope (and its HTTP status).
+//!   A database that is unavailable is retried with backoff up to
+//!   `MAX_ATTEMPTS` claims before the job fails.
+
+use super::sql::{db_error, Statement};
+use super::write::{self, DeleteQuery, InsertQuery, UpdateQuery, WriteResult};
+use crate::catalog::clients;
+use crate::db::tenants::{Tenant, Tenants};
+use crate::db::Pool;
+use crate::domain::identifier::Ident;
+use crate::domain::DomainError;
+use crate::http::ApiError;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+/// How often an idle worker looks at the queue (other replicas enqueue
+/// without waking this one).
+const POLL: Duration = Duration::from_millis(250);
+/// Claims of a job whose database is unavailable before it fails.
+pub const MAX_ATTEMPTS: i32 = 5;
+/// How long a client's deferred-writes flag is cached.
+const FLAG_TTL: Duration = Duration::from_secs(5);
+
+/// The canonical routes a job can come from.
+pub const OPERATIONS: [&str; 3] = ["insert", "update", "delete"];
+
+/// A validated write, ready to run on the client's tenant.
+pub enum Write {
+    Insert(InsertQuery),
+    Update(UpdateQuery),
+    Delete(DeleteQuery),
+}
+
+impl Write {
+    fn target(&self) -> (&Ident, &Ident) {
+        match self {
+            Write::Insert(q) => (&q.schema, &q.table),
+            Write::Update(q) => (&q.schema, &q.table),
+            Write::Delete(q) => (&q.schema, &q.table),
+        }
+    }
+}
+
+/// A job's write plus how its result becomes the answer the inline route
+/// would have given.
+pub struct Plan {
+    pub write: Write,
+    pub answer: Box<dyn FnOnce(WriteResult) -> Value + Send>,
+}
+
+/// What turns a stored job back into a write: the gateway handlers, which
+/// build the same query from the same body as the inline route.
+pub trait Executor: Send + Sync + 'static {
+    fn plan(&self, operation: &str, payload: &Value) -> Result<Plan, DomainError>;
+    /// After a write committed (e.g. invalidate cached reads of the table).
+    fn written(&self, client: &str, schema: &str, table: &str) -> impl Future<Output = ()> + Send;
+}
+
+/// The answer to an enqueue.
+#[derive(Debug, Clone)]
+pub struct Enqueued {
+    pub id: Uuid,
+    pub status: String,
+    /// The `Idempotency-Key` had already queued this request.
+    pub existing: bool,
+}
+
+/// What one run of a job ended in.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Completed {
+        client: String,
+        table: String,
+    },
+    Failed,
+    Retry,
+    /// The job was reclaimed by another worker meanwhile; nothing recorded.
+    Lost,
+}
+
+struct Claimed {
+    id: Uuid,
+    token: Uuid,
+    client: String,
+    operation: String,
+    payload: Value,
+    attempts: i32,
+}
+
+pub struct Queue {
+    catalog: Pool,
+    tenants: Arc<Tenants>,
+    /// Clients enabled by configuration (`ATHENA_DEFERRED_CLIENTS`, YAML).
+    listed: HashSet<String>,
+    stale_after: Duration,
+    worker_id: String,
+    wake: Notify,
+    flags: Mutex<HashMap<String, (bool, Instant)>>,
+    /// Tenants (by redacted URI) whose marker table is known to exist.
+    marked: Mutex<HashSet<String>>,
+}
+
+const RECORD: &str = "id, status, operation, attempts, requeue_count, result, error, \
+    created_at, updated_at, started_at, finished_at, payload->'body'->>'table_name'";
+
+fn record(r: &tokio_postgres::Row) -> Value {
+    let ts = |i: usize| r.get::<_, Option<DateTime<Utc>>>(i);
+    let id: Uuid = r.get(0);
+    let mut m = Map::new();
+    m.insert("request_id".into(), json!(id));
+    m.insert("status".into(), json!(r.get::<_, String>(1)));
+    m.insert("operation".into(), json!(r.get::<_, String>(2)));
+    m.insert("table_name".into(), json!(r.get::<_, Option<String>>(11)));
+    m.insert("attempts".into(), json!(r.get::<_, i32>(3)));
+    m.insert("requeue_count".into(), json!(r.get::<_, i32>(4)));
+    m.insert(
+        "result".into(),
+        r.get::<_, Option<Value>>(5).unwrap_or(Value::Null),
+    );
+    m.insert("error".into(), json!(r.get::<_, Option<String>>(6)));
+    m.insert("created_at".into(), json!(ts(7)));
+    m.insert("updated_at".into(), json!(ts(8)));
+    m.insert("started_at".into(), json!(ts(9)));
+    m.insert("finished_at".into(), json!(ts(10)));
+    Value::Object(m)
+}
+
+/// Request ids are UUIDs; anything else is simply not found.
+fn parse_id(id: &str) -> Option<Uuid> {
+    Uuid::parse_str(id.trim()).ok()
+}
+
+fn transient(e: &DomainError) -> bool {
+    matches!(e, DomainError::Unavailable(_))
+}
+
+impl Queue {
+    pub fn new(
+        catalog: Pool,
+        tenants: Arc<Tenants>,
+        listed: impl IntoIterator<Item = String>,
+        stale_after: Duration,
+    ) -> Queue {
+        Queue {
+            catalog,
+            tenants,
+            listed: listed.into_iter().collect(),
+            stale_after,
+            worker_id: format!("{}:{}", std::process::id(), Uuid::new_v4().simple()),
+            wake: Notify::new(),
+            flags: Mutex::new(HashMap::new()),
+            marked: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Whether the client's writes are deferred: listed in the configuration
+    /// or `metadata.deferred_writes.enabled = true` in its catalog record
+    /// (re-read at most every 5 s).
+    pub async fn enabled(&self, client: &str) -> Result<bool, DomainError> {
+        if self.listed.contains(client) {
+            return Ok(true);
+        }
+        if let Some((on, at)) = self.flags.lock().expect("flags").get(client) {
+            if at.elapsed() < FLAG_TTL {
+                return Ok(*on);
+            }
+        }
+        let on = clients::get(&self.catalog, client)
+            .await?
+            .is_some_and(|c| metadata_enabled(&c.metadata));
+        self.flags
+            .lock()
+            .expect("flags")
+            .insert(client.to_string(), (on, Instant::now()));
+        Ok(on)
+    }
+
+    /// Stores a job; the row is committed when this returns.
+    pub async fn enqueue(
+        &self,
+        client: &str,
+        operation: &str,
+        payload: &Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<Enqueued, DomainError> {
+        if let Some(key) = idempotency_key {
+            if key.is_empty() || key.len() > 255 {
+                return Err(DomainError::Invalid(
+                    "Idempotency-Key must be 1-255 characters".into(),
+                ));
+            }
+        }
+        let conn = self.catalog.get().await?;
+        let inserted = conn
+            .query_opt(
+                "INSERT INTO athena_deferred_requests (client_name, operation, payload, idempotency_key)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (client_name, idempotency_key) WHERE idempotency_key IS NOT NULL
+                 DO NOTHING
+                 RETURNING id, status",
+                &[&client, &operation, payload, &idempotency_key],
+            )
+            .await?;
+        let (row, existing) = match inserted {
+            Some(row) => (row, false),
+            None => (
+                conn.query_one(
+                    "SELECT id, status FROM athena_deferred_requests
+                      WHERE client_name = $1 AND idempotency_key = $2",
+                    &[&client, &idempotency_key],
+                )
+                .await?,
+                true,
+            ),
+        };
+        if !existing {
+            self.wake.notify_one();
+        }
+        Ok(Enqueued {
+            id: row.get(0),
+            status: row.get(1),
+            existing,
+        })
+    }
+
+    /// The job's record, for its own client only (another client's id is
+    /// indistinguishable from an unknown one).
+    pub async fn status(&self, client: &str, id: &str) -> Result<Option<Value>, DomainError> {
+        let Some(id) = parse_id(id) else {
+            return Ok(None);
+        };
+        let conn = self.catalog.get().await?;
+        let sql = format!(
+            "SELECT {RECORD} FROM athena_deferred_requests WHERE id = $1 AND client_name = $2"
+        );
+        Ok(conn
+            .query_opt(&sql, &[&id, &client])
+            .await?
+            .map(|r| record(&r)))
+    }
+
+    /// Puts a failed job back in the queue, once: a queued, running or
+    /// completed job is left as it is (`false`). Never runs a write twice.
+    pub async fn requeue(
+        &self,
+        client: &str,
+        id: &str,
+    ) -> Result<Option<(Value, bool)>, DomainError> {
+        let Some(id) = parse_id(id) else {
+            return Ok(None);
+        };
+        let conn = self.catalog.get().await?;
+        let sql = format!(
+            "UPDATE athena_deferred_requests
+                SET status = 'queued', attempts = 0, requeue_count = requeue_count + 1,
+                    result = NULL, error = NULL, run_token = NULL, worker_id = NULL,
+                    started_at = NULL, finished_at = NULL, run_after = now(), updated_at = now()
+              WHERE id = $1 AND client_name = $2 AND status = 'failed'
+          RETURNING {RECORD}"
+        );
+        if let Some(row) = conn.query_opt(&sql, &[&id, &client]).await? {
+            self.wake.notify_one();
+            return Ok(Some((record(&row), true)));
+        }
+        Ok(self
+            .status(client, &id.to_string())
+            .await?
+            .map(|r| (r, false)))
+    }
+
+    /// Claims the next job: the oldest queued one whose retry time has come
+    /// (any queued one with `force`), or one whose worker went silent.
+    async fn claim(&self, force: bool) -> Result<Option<Claimed>, DomainError> {
+        let conn = self.catalog.get().await?;
+        let token = Uuid::new_v4();
+        let row = conn
+            .query_opt(
+                "UPDATE athena_deferred_requests j
+                    SET status = 'running', run_token = $1, worker_id = $2,
+                        attempts = j.attempts + 1, started_at = now(), updated_at = now(),
+                        finished_at = NULL
+                  WHERE j.id = (
+                        SELECT id FROM athena_deferred_requests
+                         WHERE (status = 'queued' AND ($4 OR run_after <= now()))
+                            OR (status = 'running' AND started_at < now() - make_interval(secs => $3))
+                         ORDER BY created_at
+                         FOR UPDATE SKIP LOCKED
+                         LIMIT 1)
+              RETURNING j.id, j.client_name, j.operation, j.payload, j.attempts",
+                &[
+                    &token,
+                    &self.worker_id,
+                    &self.stale_after.as_secs_f64(),
+                    &force,
+                ],
+            )
+            .await?;
+        Ok(row.map(|r| Claimed {
+            id: r.get(0),
+            token,
+            client: r.get(1),
+            operation: r.get(2),
+            payload: r.get(3),
+            attempts: r.get(4),
+        }))
+    }
+
+    /// Claims and runs one job; `None` when there is nothing to run.
+    pub async fn run_next<E: Executor>(
+        &self,
+        exec: &E,
+        force: bool,
+    ) -> Result<Option<Outcome>, DomainError> {
+        let Some(job) = self.claim(force).await? else {
+            return Ok(None);
+        };
+        let conn = self.catalog.get().await?;
+        let done = match self.execute(exec, &job).await {
+            Ok((answer, client, table)) => {
+                let n = conn
+                    .execute(
+                        "UPDATE athena_deferred_requests
+                            SET status = 'completed', result = $3, error = NULL,
+                                finished_at = now(), updated_at = now()
+                          WHERE id = $1 AND run_token = $2",
+                        &[&job.id, &job.token, &answer],
+                    )
+                    .await?;
+                (n, Outcome::Completed { client, table })
+            }
+            Err(e) if transient(&e) && job.attempts < MAX_ATTEMPTS => {
+                let backoff = f64::from(1u32 << job.attempts.clamp(0, 6));
+                tracing::warn!(job = %job.id, attempts = job.attempts, error = %e, "deferred write will be retried");
+                let n = conn
+                    .execute(
+                        "UPDATE athena_deferred_requests
+                            SET status = 'queued', error = $3, run_token = NULL,
+                                run_after = now() + make_interval(secs => $4), updated_at = now()
+                          WHERE id = $1 AND run_token = $2",
+                        &[&job.id, &job.token, &e.to_string(), &backoff],
+                    )
+                    .await?;
+                (n, Outcome::Retry)
+            }
+            Err(e) => {
+                let api = ApiError::from(e);
+                let envelope = api.envelope();
+                let mut result = serde_json::to_value(&envelope).unwrap_or(Value::Null);
+                if let Value::Object(m) = &mut result {
+                    m.insert("http_status".into(), json!(api.status().as_u16()));
+                }
+                let message = [&envelope.error, &envelope.message]
+                    .into_iter()
+                    .find(|s| !s.is_empty())
+                    .cloned()
+                    .unwrap_or_default();
+                let n = conn
+                    .execute(
+                        "UPDATE athena_deferred_requests
+                            SET status = 'failed', result = $3, error = $4,
+                                finished_at = now(), updated_at = now()
+                          WHERE id = $1 AND run_token = $2",
+                        &[&job.id, &job.token, &result, &message],
+                    )
+                    .await?;
+                (n, Outcome::Failed)
+            }
+        };
+        Ok(Some(if done.0 == 0 { Outcome::Lost } else { done.1 }))
+    }
+
+    async fn execute<E: Executor>(
+        &self,
+        exec: &E,
+        job: &Claimed,
+    ) -> Result<(Value, String, String), DomainError> {
+        let tenant = self.tenants.resolve(&job.client).await?;
+        let plan = exec.plan(&job.operation, &job.payload)?;
+        let (schema, table) = plan.write.target();
+        let (schema, table) = (schema.as_str().to_string(), table.as_str().to_string());
+        let result = self.apply_once(&tenant, job.id, &plan.write).await?;
+        exec.written(&tenant.name, &schema, &table).await;
+        Ok((
+            (plan.answer)(result),
+            job.client.clone(),
+            format!("{schema}.{table}"),
+        ))
+    }
+
+    /// Creates the tenant's marker table once per process and tenant.
+    async fn ensure_marker(&self, tenant: &Tenant) -> Result<(), DomainError> {
+        if self.marked.lock().expect("marked").contains(&tenant.uri) {
+            return Ok(());
+        }
+        let conn = tenant.pool.get().await?;
+        let created = conn
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS public.athena_deferred_applied (
+                     job_id     uuid PRIMARY KEY,
+                     result     jsonb,
+                     applied_at timestamptz NOT NULL DEFAULT now())",
+            )
+            .await;
+        if let Err(e) = created {
+            // Two workers creating it at once: one of them loses the race.
+            let raced = e
+                .as_db_error()
+                .is_some_and(|d| matches!(d.code().code(), "23505" | "42P07"));
+            if !raced {
+                return Err(db_error(e));
+            }
+        }
+        self.marked
+            .lock()
+            .expect("marked")
+            .insert(tenant.uri.clone());
+        Ok(())
+    }
+
+    /// Runs the write and records its marker in one tenant transaction; a
+    /// job already applied returns its stored result instead.
+    async fn apply_once(
+        &self,
+        tenant: &Tenant,
+        id: Uuid,
+        w: &Write,
+    ) -> Result<WriteResult, DomainError> {
+        self.ensure_marker(tenant).await?;
+        let (schema, table) = w.target();
+        let meta = tenant.schema.table(&tenant.pool, schema, table).await?;
+        let st: Statement = match w {
+            Write::Insert(q) => {
+                let pk = match &q.on_conflict {
+                    Some(c) if c.columns.is_empty() => primary_key(tenant, schema, table).await?,
+                    _ => Vec::new(),
+                };
+                write::build_insert(q, &meta, &pk)?
+            }
+            Write::Update(q) => write::build_update(q, &meta)?,
+            Write::Delete(q) => write::build_delete(q, &meta)?,
+        };
+        let mut conn = tenant.pool.get().await?;
+        let tx = conn.transaction().await.map_err(db_error)?;
+        // Blocks while another run of the same job holds its (uncommitted)
+        // marker, then sees it: the two runs cannot both write.
+        let fresh = tx
+            .execute(
+                "INSERT INTO public.athena_deferred_applied (job_id) VALUES ($1)
+                 ON CONFLICT (job_id) DO NOTHING",
+                &[&id],
+            )
+            .await
+            .map_err(db_error)?;
+        if fresh == 0 {
+            let stored: Option<Value> = tx
+                .query_one(
+                    "SELECT result FROM public.athena_deferred_applied WHERE job_id = $1",
+                    &[&id],
+                )
+                .await
+                .map_err(db_error)?
+                .get(0);
+            tracing::info!(job = %id, "deferred write already applied; replaying its result");
+            return decode(stored.unwrap_or(Value::Null));
+        }
+        let rows = tx
+            .query_typed(st.sql.as_str(), &st.typed())
+            .await
+            .map_err(db_error)?;
+        let row = rows
+            .first()
+            .ok_or_else(|| DomainError::Internal("statement returned no row".into()))?;
+        let text: String = row.get(0);
+        let affected: i64 = row.get(1);
+        let value: Value = serde_json::from_str(&text)
+            .map_err(|e| DomainError::Internal(format!("decoding json output: {e}")))?;
+        let stored = json!({"rows": value, "affected": affected});
+        tx.execute(
+            "UPDATE public.athena_deferred_applied SET result = $2 WHERE job_id = $1",
+            &[&id, &stored],
+        )
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        decode(stored)
+    }
+
+    /// Runs queued jobs (retry delays ignored) until none is left or the
+    /// deadline passes, then waits for jobs other workers are running.
+    /// Returns the summary `POST /gateway/deferred/flush` answers.
+    pub async fn flush<E: Executor>(
+        &self,
+        exec: &E,
+        budget: Duration,
+    ) -> Result<Value, DomainError> {
+        let deadline = Instant::now() + budget;
+        let (mut completed, mut failed, mut retried) = (0u64, 0u64, 0u64);
+        let mut tables: Vec<Value> = Vec::new();
+        while Instant::now() < deadline {
+            match self.run_next(exec, true).await? {
+                Some(Outcome::Completed { client, table }) => {
+                    completed += 1;
+                    let entry = json!({"client_name": client, "table": table});
+                    if !tables.contains(&entry) {
+                        tables.push(entry);
+                    }
+                }
+                Some(Outcome::Failed) => failed += 1,
+                Some(Outcome::Retry) => retried += 1,
+                Some(Outcome::Lost) => {}
+                None => {
+                    if self.count("running").await? == 0 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        let (queued, running) = (self.count("queued").await?, self.count("running").await?);
+        let summary = json!({
+            "processed": completed + failed,
+            "succeeded": completed,
+            "failed": failed,
+            "retried": retried,
+            "remaining": queued + running,
+            "queued": queued,
+            "running": running,
+            "invalidated_tables": tables,
+        });
+        Ok(summary)
+    }
+
+    async fn count(&self, status: &str) -> Result<u64, DomainError> {
+        let conn = self.catalog.get().await?;
+        let n: i64 = conn
+            .query_one(
+                "SELECT count(*) FROM athena_deferred_requests WHERE status = $1",
+                &[&status],
+            )
+            .await?
+            .get(0);
+        Ok(n.max(0) as u64)
+    }
+}
+
+fn metadata_enabled(metadata: &Value) -> bool {
+    match metadata.pointer("/deferred_writes/enabled") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+fn decode(stored: Value) -> Result<WriteResult, DomainError> {
+    let affected = stored.get("affected").and_then(Value::as_i64).unwrap_or(0);
+    let rows = match stored.get("rows") {
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|e| DomainError::Internal(format!("decoding stored rows: {e}")))?,
+        None => Vec::new(),
+    };
+    Ok(WriteResult { rows, affected })
+}
+
+/// The primary-key columns of a table, in key order (the upsert target when
+/// the request names none; as in `write::insert`).
+async fn primary_key(
+    tenant: &Tenant,
+    schema: &Ident,
+    table: &Ident,
+) -> Result<Vec<String>, DomainError> {
+    let conn = tenant.pool.get().await?;
+    let rows = conn
+        .query(
+            "SELECT a.attname::text
+               FROM pg_catalog.pg_index i
+               JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+               JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+              WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary
+              ORDER BY array_position(i.indkey::int2[], a.attnum)",
+            &[&schema.as_str(), &table.as_str()],
+        )
+        .await
+        .map_err(db_error)?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Starts `n` workers draining the queue in the background.
+pub fn spawn_workers<E: Executor>(queue: Arc<Queue>, exec: Arc<E>, n: usize) {
+    for i in 0..n {
+        let (queue, exec) = (queue.clone(), exec.clone());
+        tokio::spawn(async move {
+            tracing::debug!(worker = i, "deferred write worker started");
+            loop {
+                match queue.run_next(&*exec, false).await {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => {
+                        let _ = tokio::time::timeout(POLL, queue.wake.notified()).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "deferred write queue unavailable; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_flag() {
+        assert!(metadata_enabled(
+            &json!({"deferred_writes": {"enabled": true}})
+        ));
+        assert!(metadata_enabled(
+            &json!({"deferred_writes": {"enabled": "true"}})
+        ));
+        assert!(!metadata_enabled(
+            &json!({"deferred_writes": {"enabled": false}})
+        ));
+        assert!(!metadata_enabled(&json!({})));
+        assert!(!metadata_enabled(&Value::Null));
+    }
+
+    #[test]
+    fn ids_are_uuids() {
+        assert!(parse_id("not-a-uuid").is_none());
+        assert!(parse_id(" 6f1c1f5e-8d0b-4a57-9d43-0c8e1d5f7a11 ").is_some());
+    }
+
+    #[test]
+    fn stored_results_round_trip() {
+        let r = decode(json!({"rows": [{"id": 1}], "affected": 1})).unwrap();
+        assert_eq!(r.affected, 1);
+        assert_eq!(r.rows[0]["id"], 1);
+        assert_eq!(decode(Value::Null).unwrap().affected, 0);
+    }
+}
