@@ -820,3 +820,32 @@ async fn legacy_data_aliases_answer_like_fetch() {
     assert_eq!(r.status, 404);
     s.stop().await;
 }
+
+/// Statements are prepared once per pooled connection; DDL that changes a
+/// cached statement's result is handled (prepared afresh), not a 500.
+#[tokio::test]
+async fn cached_statements_survive_ddl() {
+    let s = common::TestServer::start_with(|c| c.pool_max_size = 1).await;
+    let db = s.tenant().await;
+    db.batch_execute("CREATE TABLE shapes (id int PRIMARY KEY); INSERT INTO shapes VALUES (1)")
+        .await
+        .unwrap();
+    let h = [("x-athena-client", common::CLIENT)];
+    let body = serde_json::json!({"table_name": "shapes", "columns": "*"});
+    for _ in 0..3 {
+        let r = s
+            .send("POST", "/gateway/fetch", &h, Some(body.clone()))
+            .await;
+        assert_eq!(r.json()["data"], serde_json::json!([{"id": 1}]));
+    }
+    db.batch_execute("ALTER TABLE shapes ADD COLUMN label text DEFAULT 'x'")
+        .await
+        .unwrap();
+    let r = s.send("POST", "/gateway/fetch", &h, Some(body)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["data"],
+        serde_json::json!([{"id": 1, "label": "x"}])
+    );
+    s.stop().await;
+}

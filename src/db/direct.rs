@@ -645,11 +645,11 @@ impl DirectPools {
         if let Some(e) = lru.map.get_mut(&target.cache_key) {
             e.verified_at = Instant::now();
             e.last_used = tick;
-            let _ = e.tenant.pool.add(client);
+            let _ = e.tenant.pool.add(client.into());
             return Ok(e.tenant.clone());
         }
         let pool = self.pool(config);
-        let _ = pool.add(client);
+        let _ = pool.add(client.into());
         let tenant = Arc::new(Tenant::detached(
             format!("direct:{}", target.redacted),
             target.redacted.clone(),
@@ -681,7 +681,7 @@ impl DirectPools {
     }
 
     fn pool(&self, config: tokio_postgres::Config) -> Pool {
-        let manager = PostgresConnectionManager::new(config, NoTls);
+        let manager = super::conn::Manager(PostgresConnectionManager::new(config, NoTls));
         bb8::Pool::builder()
             .max_size(POOL_MAX_SIZE.min(self.settings.max_size).max(1))
             .connection_timeout(self.settings.acquire_timeout)

@@ -1,6 +1,7 @@
 //! PostgreSQL: pools, catalog migrations, tenant (client) pools, and the
 //! introspected schema cache used to resolve identifiers.
 
+pub mod conn;
 pub mod direct;
 pub mod migrate;
 pub mod notify;
@@ -12,7 +13,7 @@ use bb8_postgres::PostgresConnectionManager;
 use std::time::Duration;
 use tokio_postgres::NoTls;
 
-pub type Pool = bb8::Pool<PostgresConnectionManager<NoTls>>;
+pub type Pool = bb8::Pool<conn::Manager>;
 
 #[derive(Debug, Clone, Copy)]
 pub struct PoolSettings {
@@ -38,7 +39,7 @@ pub fn pool(uri: &str, settings: PoolSettings) -> Result<Pool, DomainError> {
     if config.get_application_name().is_none() {
         config.application_name("athena");
     }
-    let manager = PostgresConnectionManager::new(config, NoTls);
+    let manager = conn::Manager(PostgresConnectionManager::new(config, NoTls));
     Ok(bb8::Pool::builder()
         .max_size(settings.max_size)
         .connection_timeout(settings.acquire_timeout)

@@ -102,7 +102,7 @@ async fn signatures(
 
 /// Runs the call: (rows, exact count when asked).
 pub async fn call(tenant: &Tenant, call: &Call, max_rows: i64) -> Result<Output, DomainError> {
-    let conn = tenant.pool.get().await?;
+    let mut conn = tenant.pool.get().await?;
     let overloads = signatures(&conn, call).await?;
     if overloads.is_empty() {
         return Err(DomainError::UnknownFunction(format!(
@@ -146,7 +146,12 @@ pub async fn call(tenant: &Tenant, call: &Call, max_rows: i64) -> Result<Output,
     );
 
     // The result's columns, as Postgres describes them, for select/filters/order.
-    let described = conn.prepare(&base).await.map_err(db_error)?;
+    // Cached per connection like every statement: repeated calls describe
+    // the function's result once.
+    let described = conn
+        .prepare_cached(&base, &st.types)
+        .await
+        .map_err(db_error)?;
     let table = Table {
         columns: described
             .columns()
@@ -199,10 +204,9 @@ pub async fn call(tenant: &Tenant, call: &Call, max_rows: i64) -> Result<Output,
     st.sql = format!(
         "WITH base AS MATERIALIZED ({filtered}) SELECT (SELECT coalesce(json_agg(t), '[]'::json) FROM ({page}) t)::text, {count}"
     );
-    let rows = conn
-        .query_typed(st.sql.as_str(), &st.typed())
-        .await
-        .map_err(db_error)?;
+    // The function is described by a separate prepare above, so this shape
+    // is often new; the cache still pays off for repeated calls.
+    let rows = sql::run_cached(&mut conn, &st).await?;
     let row = rows
         .first()
         .ok_or_else(|| DomainError::Internal("RPC statement returned no row".into()))?;

@@ -3,6 +3,7 @@
 //! column's catalog type, and the one place tenant statements are run.
 
 use super::filter::{check_type_name, json_text, Cond, Filter, FilterValue, Operator, MAX_DEPTH};
+use crate::db::conn::Conn;
 use crate::db::schema_cache::{Column, Table};
 use crate::db::tenants::Tenant;
 use crate::domain::identifier::Ident;
@@ -38,7 +39,7 @@ impl Param for i64 {
 pub struct Statement {
     pub sql: String,
     pub params: Vec<Box<dyn ToSql + Sync + Send>>,
-    types: Vec<Type>,
+    pub(crate) types: Vec<Type>,
 }
 
 impl Default for Statement {
@@ -301,11 +302,8 @@ pub fn db_error(e: tokio_postgres::Error) -> DomainError {
 
 /// Runs a statement whose single row is `(json text, row count)`.
 pub async fn query_json(tenant: &Tenant, st: &Statement) -> Result<(Value, i64), DomainError> {
-    let conn = tenant.pool.get().await?;
-    let rows = conn
-        .query_typed(st.sql.as_str(), &st.typed())
-        .await
-        .map_err(db_error)?;
+    let mut conn = tenant.pool.get().await?;
+    let rows = run_cached(&mut conn, st).await?;
     let row = rows
         .first()
         .ok_or_else(|| DomainError::Internal("statement returned no row".into()))?;
@@ -314,6 +312,35 @@ pub async fn query_json(tenant: &Tenant, st: &Statement) -> Result<(Value, i64),
     let value = serde_json::from_str(&text)
         .map_err(|e| DomainError::Internal(format!("decoding json output: {e}")))?;
     Ok((value, count))
+}
+
+/// Runs a statement through the connection's prepared-statement cache. A
+/// statement whose result shape changed under it (DDL: "cached plan must
+/// not change result type") is prepared afresh once.
+pub async fn run_cached(
+    conn: &mut Conn,
+    st: &Statement,
+) -> Result<Vec<tokio_postgres::Row>, DomainError> {
+    let params: Vec<&(dyn ToSql + Sync)> = st
+        .params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    let prepared = conn
+        .prepare_cached(&st.sql, &st.types)
+        .await
+        .map_err(db_error)?;
+    match conn.query(&prepared, &params).await {
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::FEATURE_NOT_SUPPORTED) => {
+            conn.forget_statements();
+            let prepared = conn
+                .prepare_cached(&st.sql, &st.types)
+                .await
+                .map_err(db_error)?;
+            conn.query(&prepared, &params).await.map_err(db_error)
+        }
+        other => other.map_err(db_error),
+    }
 }
 
 /// The JSON aggregate of a relation alias `t`.

@@ -1,0 +1,89 @@
+//! Pooled connections that keep their own prepared statements. The gateway
+//! sends the same few statement shapes over and over; preparing each once
+//! per connection lets Postgres skip parsing (and, after a few runs,
+//! planning), and each request is then a single Bind/Execute round trip.
+
+use bb8_postgres::PostgresConnectionManager;
+use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, NoTls, Statement};
+
+/// Statements kept per connection; past this the cache starts over (the
+/// shapes that matter are re-prepared at once).
+const MAX_STATEMENTS: usize = 256;
+
+pub struct Conn {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+impl Deref for Conn {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
+
+impl From<Client> for Conn {
+    /// A connection opened outside the pool (e.g. a verified first one).
+    fn from(client: Client) -> Self {
+        Conn {
+            client,
+            statements: HashMap::new(),
+        }
+    }
+}
+
+impl Conn {
+    /// The statement for `sql` with these parameter types, prepared on first use.
+    pub async fn prepare_cached(
+        &mut self,
+        sql: &str,
+        types: &[Type],
+    ) -> Result<Statement, tokio_postgres::Error> {
+        if let Some(st) = self.statements.get(sql) {
+            return Ok(st.clone());
+        }
+        let st = self.client.prepare_typed(sql, types).await?;
+        if self.statements.len() >= MAX_STATEMENTS {
+            self.statements.clear();
+        }
+        self.statements.insert(sql.to_string(), st.clone());
+        Ok(st)
+    }
+
+    /// Drops every cached statement (after DDL changed what one describes).
+    pub fn forget_statements(&mut self) {
+        self.statements.clear();
+    }
+}
+
+/// bb8-postgres' manager, with `Conn` as the connection type.
+pub struct Manager(pub PostgresConnectionManager<NoTls>);
+
+impl bb8::ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = tokio_postgres::Error;
+
+    async fn connect(&self) -> Result<Conn, Self::Error> {
+        Ok(Conn {
+            client: self.0.connect().await?,
+            statements: HashMap::new(),
+        })
+    }
+
+    async fn is_valid(&self, conn: &mut Conn) -> Result<(), Self::Error> {
+        self.0.is_valid(&mut conn.client).await
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        self.0.has_broken(&mut conn.client)
+    }
+}
