@@ -6,7 +6,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{psql, with_db, TestServer, ADMIN_KEY, CLIENT};
+use common::{free_port, psql, wait_ready, with_db, TestServer, ADMIN_KEY, CLIENT};
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
@@ -422,31 +422,6 @@ fn athena(db: &str, port: u16, workers: &str) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_ready(port: u16, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("server exited early: {status}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("server did not start listening");
 }
 
 fn kill9(child: &mut Child) {

@@ -13,7 +13,7 @@ mod common;
 use athena::db::direct::{self, DirectPools};
 use athena::db::PoolSettings;
 use bytes::Bytes;
-use common::{psql, TestServer, ADMIN_KEY};
+use common::{free_port, psql, TestServer, ADMIN_KEY};
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
@@ -526,14 +526,6 @@ async fn pool_cap_evicts_the_least_recently_used() {
 }
 
 // --- the real binary: PGPASSWORD in its environment, and its log ---
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 async fn request(
     port: u16,

@@ -4,11 +4,11 @@
 mod common;
 
 use bytes::Bytes;
-use common::{psql, with_db};
+use common::{free_port, psql, wait_ready, with_db};
 use http_body_util::{BodyExt, Full};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn athena() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_athena"));
@@ -18,31 +18,6 @@ fn athena() -> Command {
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     c
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_ready(port: u16, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("server exited early: {status}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("server did not start listening");
 }
 
 fn terminate(child: &Child) {

@@ -459,7 +459,9 @@ impl Queue {
         let st: Statement = match w {
             Write::Insert(q) => {
                 let pk = match &q.on_conflict {
-                    Some(c) if c.columns.is_empty() => primary_key(tenant, schema, table).await?,
+                    Some(c) if c.columns.is_empty() => {
+                        write::primary_key(tenant, schema, table).await?
+                    }
                     _ => Vec::new(),
                 };
                 write::build_insert(q, &meta, &pk)?
@@ -587,30 +589,6 @@ fn decode(stored: Value) -> Result<WriteResult, DomainError> {
         None => Vec::new(),
     };
     Ok(WriteResult { rows, affected })
-}
-
-/// The primary-key columns of a table, in key order (the upsert target when
-/// the request names none; as in `write::insert`).
-async fn primary_key(
-    tenant: &Tenant,
-    schema: &Ident,
-    table: &Ident,
-) -> Result<Vec<String>, DomainError> {
-    let conn = tenant.pool.get().await?;
-    let rows = conn
-        .query(
-            "SELECT a.attname::text
-               FROM pg_catalog.pg_index i
-               JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
-               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-               JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-              WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary
-              ORDER BY array_position(i.indkey::int2[], a.attnum)",
-            &[&schema.as_str(), &table.as_str()],
-        )
-        .await
-        .map_err(db_error)?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// Starts `n` workers draining the queue in the background.

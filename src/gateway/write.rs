@@ -266,8 +266,9 @@ async fn execute(tenant: &Tenant, st: &Statement) -> Result<WriteResult, DomainE
     Ok(WriteResult { rows, affected })
 }
 
-/// The primary-key columns of a table, in key order.
-async fn primary_key(
+/// The primary-key columns of a table, in key order (the upsert target when
+/// the request names none).
+pub(crate) async fn primary_key(
     tenant: &Tenant,
     schema: &Ident,
     table: &Ident,
