@@ -7,7 +7,7 @@ use crate::gateway::filter::{Cond, Filter, FilterValue, Operator};
 use crate::gateway::read::{self, ReadQuery};
 use crate::gateway::sql::split_columns;
 use crate::gateway::write::{self, Conflict, ConflictAction, WriteResult};
-use crate::gateway::{cache, cond, deferred};
+use crate::gateway::{cache, cond, deferred, postprocess};
 use crate::http::payload::Json;
 use crate::http::{ApiError, ApiResult, Code, RequestCx};
 use serde_json::{json, Map, Value};
@@ -18,7 +18,7 @@ impl Handlers {
     /// PostgreSQL URI header when one is set (`x-pg-uri` preferred, then
     /// `x-athena-jdbc-url`, `x-jdbc-url`; `X-Athena-Client` is then ignored),
     /// else the registered client. Direct-URI requests always run inline.
-    async fn gateway_tenant(
+    pub(super) async fn gateway_tenant(
         &self,
         client: Option<&str>,
         direct: [&Option<String>; 3],
@@ -31,7 +31,10 @@ impl Handlers {
 
     /// The direct-URI tenant, or `None` when no direct-URI header is set
     /// (see `src/db/direct.rs` for every check).
-    async fn direct_tenant(&self, direct: [&Option<String>; 3]) -> Option<ApiResult<Arc<Tenant>>> {
+    pub(super) async fn direct_tenant(
+        &self,
+        direct: [&Option<String>; 3],
+    ) -> Option<ApiResult<Arc<Tenant>>> {
         self.direct.route(direct.map(|h| h.as_deref())).await
     }
 }
@@ -173,6 +176,40 @@ impl deferred::Executor for Handlers {
 }
 
 impl Handlers {
+    /// The insert window for this request, if it is batched: the
+    /// `X-Athena-Insert-Window` header (1–60000 ms; 0 turns it off) or the
+    /// configured default. Never for upserts (two requests could hit the
+    /// same key in one statement), direct-URI requests (they are nobody
+    /// else's), or when `X-Athena-Deadpool-Enable` asks for the plain path.
+    fn insert_window(
+        &self,
+        cx: &RequestCx,
+        params: &params::PutGatewayInsert,
+        body: &models::PutGatewayInsertRequest,
+    ) -> Result<Option<std::time::Duration>, DomainError> {
+        use crate::gateway::batch::MAX_WINDOW_MS;
+        let ms = match params.x_athena_insert_window {
+            Some(ms) if !(0..=MAX_WINDOW_MS).contains(&ms) => {
+                return Err(DomainError::Invalid(format!(
+                    "X-Athena-Insert-Window must be between 1 and {MAX_WINDOW_MS} milliseconds"
+                )))
+            }
+            Some(ms) => ms as u64,
+            None => self.config.insert_window.as_millis() as u64,
+        };
+        let direct = [
+            &params.x_pg_uri,
+            &params.x_athena_jdbc_url,
+            &params.x_jdbc_url,
+        ];
+        let excluded = ms == 0
+            || !body.update_body.is_empty()
+            || body.on_conflict.is_some()
+            || direct.iter().any(|h| h.is_some())
+            || header_flag(cx, "x-athena-deadpool-enable");
+        Ok((!excluded).then(|| std::time::Duration::from_millis(ms)))
+    }
+
     /// A fetch answered as untyped JSON, for the routes that alias it.
     async fn fetch_as_value(
         &self,
@@ -210,6 +247,8 @@ impl GatewayApi for Handlers {
             )
             .await?;
         let query = fetch_query(&body, strip_nulls_header(&cx))?;
+        let post = post_processing(&body);
+        post.validate()?;
         let count = body.count.as_deref().is_some_and(|c| !c.is_empty());
         let head = body.head.unwrap_or(false);
         // Authorization already ran (dispatch), so the cache is only consulted
@@ -221,7 +260,10 @@ impl GatewayApi for Handlers {
             table: query.table.as_str(),
         };
         let normalized = json!({"body": to_value(&body)?, "strip_nulls": query.strip_nulls});
-        let lookup = self.cache.lookup(&scope, &normalized, no_cache(&cx)).await;
+        // Entries are versioned by the base table only, so reads embedding
+        // other tables are not cached (their writes would not invalidate).
+        let bypass = no_cache(&cx) || !query.embeds.is_empty();
+        let lookup = self.cache.lookup(&scope, &normalized, bypass).await;
         let result = match &lookup.cached {
             Some(hit) => serde_json::from_value(hit.clone())
                 .map_err(|e| DomainError::Internal(format!("cached read: {e}")))?,
@@ -236,11 +278,18 @@ impl GatewayApi for Handlers {
             }
         };
         let message = format!("Fetched {} rows", result.rows.len());
+        let post_processing = match post.is_empty() {
+            true => Map::new(),
+            false => match postprocess::summarize(&post, &result.rows)? {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            },
+        };
         let mut out = Json::new(models::PostGatewayFetchResponse200 {
             cache_key: lookup.key.clone(),
             data: result.rows,
             message: Some(message),
-            post_processing: Default::default(),
+            post_processing,
             status: Some(models::PostGatewayFetchResponse200Status::Success),
         });
         if let Some(n) = result.count {
@@ -275,9 +324,18 @@ impl GatewayApi for Handlers {
                 models::PutGatewayInsertResponse200,
             )));
         }
-        let result = write::insert(&tenant, &q).await?;
+        let window = self.insert_window(&cx, &params, &body)?;
+        let (schema, table) = (q.schema.clone(), q.table.clone());
+        let result = match window {
+            Some(window) => {
+                self.insert_windows
+                    .insert(tenant.clone(), q, window)
+                    .await?
+            }
+            None => write::insert(&tenant, &q).await?,
+        };
         self.cache
-            .invalidate(&tenant.name, Some((q.schema.as_str(), q.table.as_str())))
+            .invalidate(&tenant.name, Some((schema.as_str(), table.as_str())))
             .await;
         let out = insert_answer(result, single, &body.table_name, body.count.is_some());
         Ok(responses::PutGatewayInsert::Ok(Json::new(
@@ -424,7 +482,7 @@ impl GatewayApi for Handlers {
 
     async fn post_gateway_query(
         &self,
-        _cx: RequestCx,
+        cx: RequestCx,
         params: params::PostGatewayQuery,
         body: models::PostGatewayQueryRequest,
     ) -> ApiResult<responses::PostGatewayQuery> {
@@ -433,6 +491,30 @@ impl GatewayApi for Handlers {
             &params.x_athena_jdbc_url,
             &params.x_jdbc_url,
         ];
+        // A caller with only the read right may run the SDK's own lookup
+        // SELECTs, as structured reads; anything else needs raw SQL.
+        if let Err(refused) = cx.require_right(crate::auth::rights::RAW_SQL) {
+            let query = crate::gateway::sdk_select::recognize(&body.query).ok_or(refused)?;
+            let tenant = self
+                .gateway_tenant(params.x_athena_client.as_deref(), direct)
+                .await?;
+            let rows = read::run(&tenant, &query, self.config.max_rows).await?;
+            let out = json!({
+                "status": "success",
+                "message": "Query executed",
+                "data": rows,
+                "meta": {
+                    "backend": "postgresql",
+                    "returned_row_count": rows.len(),
+                    "rows_affected": 0,
+                    "statement_count": 1,
+                    "structured_read": true,
+                },
+            });
+            return Ok(responses::PostGatewayQuery::Ok(Json::new(
+                models::PostGatewayQueryResponse200(out.as_object().cloned().unwrap_or_default()),
+            )));
+        }
         if let Some(tenant) = self.direct_tenant(direct).await {
             let tenant = tenant?;
             let result =
@@ -632,7 +714,7 @@ fn mutation_filters(
 
 /// The insert query of a body (`X-Strip-Nulls` given) and whether
 /// `insert_body` was one object (answered as an object).
-fn insert_plan(
+pub(super) fn insert_plan(
     body: &models::PutGatewayInsertRequest,
     strip_header: Option<bool>,
 ) -> Result<(write::InsertQuery, bool), DomainError> {
@@ -671,7 +753,7 @@ fn insert_plan(
     Ok((q, single))
 }
 
-fn insert_answer(
+pub(super) fn insert_answer(
     result: WriteResult,
     single: bool,
     table_name: &str,
@@ -700,7 +782,7 @@ fn insert_answer(
     out
 }
 
-fn update_plan(
+pub(super) fn update_plan(
     body: &models::PostGatewayUpdateRequest,
     strip_header: Option<bool>,
 ) -> Result<write::UpdateQuery, DomainError> {
@@ -740,13 +822,13 @@ fn update_plan(
     })
 }
 
-fn update_answer(result: WriteResult) -> Map<String, Value> {
+pub(super) fn update_answer(result: WriteResult) -> Map<String, Value> {
     let (mut out, affected) = rows_body(result, "Updated");
     affected_fields(&mut out, affected);
     out
 }
 
-fn delete_plan(
+pub(super) fn delete_plan(
     body: &models::DeleteGatewayDeleteRequest,
     strip_header: Option<bool>,
 ) -> Result<write::DeleteQuery, DomainError> {
@@ -767,7 +849,7 @@ fn delete_plan(
     })
 }
 
-fn delete_answer(
+pub(super) fn delete_answer(
     result: WriteResult,
     table_name: &str,
     resource_id: Option<&Value>,
@@ -868,7 +950,7 @@ fn rows_body(result: WriteResult, verb: &str) -> (Map<String, Value>, i64) {
 /// `schema_name`), `columns`/`select`, `conditions` (legacy `eq_column`/
 /// `eq_value` and the SDK's operators), `where`, `where_filters`,
 /// `sort_by`/`orderBy`, `limit`/`offset`/`current_page`/`page_size`.
-fn fetch_query(
+pub(super) fn fetch_query(
     body: &models::PostGatewayFetchRequest,
     strip_header: Option<bool>,
 ) -> Result<ReadQuery, DomainError> {
@@ -878,26 +960,28 @@ fn fetch_query(
         .or(body.view_name.as_deref())
         .ok_or_else(|| DomainError::Invalid("table_name is required".into()))?;
     let (schema, table) = qualified_table(table, body.schema_name.as_deref())?;
-    let columns = match (&body.columns, &body.select) {
-        (Some(models::PostGatewayFetchRequestColumns::Array(cols)), _) => Some(cols.clone()),
-        (Some(models::PostGatewayFetchRequestColumns::String(s)), _) => Some(split_columns(s)),
-        (None, Some(models::PostGatewayFetchRequestSelect::String(s))) => Some(split_columns(s)),
+    // `columns` wins over `select`; both strings take the PostgREST embed
+    // grammar (`id,u:users(id,name)`), the object is the canonical nested
+    // select (`{"id": true, "users": {"select": {…}}}`).
+    let select = match (&body.columns, &body.select) {
+        (Some(models::PostGatewayFetchRequestColumns::Array(cols)), _) => {
+            Some(crate::gateway::embed::Select {
+                columns: cols.clone(),
+                embeds: Vec::new(),
+            })
+        }
+        (Some(models::PostGatewayFetchRequestColumns::String(s)), _)
+        | (None, Some(models::PostGatewayFetchRequestSelect::String(s))) => {
+            Some(crate::gateway::embed::parse(s)?)
+        }
         (None, Some(models::PostGatewayFetchRequestSelect::Object(m))) => {
-            let mut cols = Vec::new();
-            for (k, v) in m {
-                match v {
-                    Value::Bool(true) => cols.push(k.clone()),
-                    Value::Bool(false) => {}
-                    _ => {
-                        return Err(DomainError::Invalid(format!(
-                            "select: nested relation `{k}` is not supported"
-                        )))
-                    }
-                }
-            }
-            Some(cols)
+            Some(crate::gateway::embed::from_object(m)?)
         }
         (None, None) => None,
+    };
+    let (columns, embeds) = match select {
+        Some(s) => (Some(s.columns), s.embeds),
+        None => (None, Vec::new()),
     };
     let mut filters = cond::conditions(&to_value(&body.conditions)?)?;
     filters.extend(cond::where_object(&body.where_)?);
@@ -930,12 +1014,29 @@ fn fetch_query(
         schema,
         table,
         columns,
+        embeds,
         filters,
         order,
         limit,
         offset,
         strip_nulls: body.strip_nulls.or(strip_header).unwrap_or(false),
     })
+}
+
+/// The fetch's post-processing request (`src/gateway/postprocess.rs`).
+fn post_processing(body: &models::PostGatewayFetchRequest) -> postprocess::Spec {
+    use models::PostGatewayFetchRequestTimeGranularity as G;
+    postprocess::Spec {
+        group_by: body.group_by.clone(),
+        time_granularity: body.time_granularity.map(|g| match g {
+            G::Day => postprocess::Granularity::Day,
+            G::Hour => postprocess::Granularity::Hour,
+            G::Minute => postprocess::Granularity::Minute,
+        }),
+        aggregation_column: body.aggregation_column.clone(),
+        cumulative_sum: body.aggregation_strategy.is_some(),
+        dedup: body.aggregation_dedup.unwrap_or(false),
+    }
 }
 
 /// `Cache-Control: no-cache` skips the read cache.

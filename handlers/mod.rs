@@ -13,6 +13,7 @@ mod registry;
 mod rest;
 mod rpc;
 mod schema;
+mod transaction;
 
 use crate::api::traits::*;
 use crate::config::Config;
@@ -41,6 +42,8 @@ pub struct Handlers {
     pub started: Instant,
     /// Cloudflare D1 REST client (`config.d1`), for D1 migrations.
     pub d1: Option<Arc<crate::gateway::d1::D1Client>>,
+    /// Insert windows (`X-Athena-Insert-Window`, `src/gateway/batch.rs`).
+    pub insert_windows: Arc<crate::gateway::batch::InsertWindows>,
 }
 
 impl Handlers {

@@ -15,6 +15,24 @@ impl QueryApi for Handlers {
         params: params::PostQuerySql,
         body: models::GatewaySqlExecutionRequest,
     ) -> ApiResult<responses::PostQuerySql> {
+        // Same resolution as the gateway routes: a direct PostgreSQL URI
+        // header wins over `X-Athena-Client` (PostgreSQL driver only).
+        let direct = [
+            &params.x_pg_uri,
+            &params.x_athena_jdbc_url,
+            &params.x_jdbc_url,
+        ];
+        if crate::db::direct::pick(direct.map(|h| h.as_deref())).is_some() {
+            require_postgres_driver(&body)?;
+        }
+        if let Some(tenant) = self.direct_tenant(direct).await {
+            let tenant = tenant?;
+            let result =
+                run_raw_on(&tenant, &body.query, body.schema_name.as_deref(), None).await?;
+            return Ok(responses::PostQuerySql::Ok(Json::new(
+                models::PostQuerySqlResponse200(result),
+            )));
+        }
         let client = params.x_athena_client.as_deref().unwrap_or(&body.db_name);
         let result = self.run_sql_request(client, &body).await?;
         Ok(responses::PostQuerySql::Ok(Json::new(

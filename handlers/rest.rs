@@ -3,6 +3,7 @@ use crate::api::{models, params, responses, traits::RestApi};
 use crate::domain::identifier::qualified_table;
 use crate::domain::DomainError;
 use crate::gateway::cond::parse_order;
+use crate::gateway::embed;
 use crate::gateway::filter::{split_list, Cond, Filter, FilterValue, Operator};
 use crate::gateway::read::{self, ReadQuery};
 use crate::gateway::sql::split_columns;
@@ -40,10 +41,17 @@ impl RestApi for Handlers {
             offset = Some(start);
             limit = Some(end - start + 1);
         }
+        // `select` takes the PostgREST grammar, embeds included
+        // (`*,author:users!owner_id(id,name)`).
+        let (columns, embeds) = match params.select.as_deref().map(embed::parse).transpose()? {
+            Some(s) => (Some(s.columns), s.embeds),
+            None => (None, Vec::new()),
+        };
         let query = ReadQuery {
             schema,
             table,
-            columns: params.select.as_deref().map(split_columns),
+            columns,
+            embeds,
             filters,
             order: params
                 .order

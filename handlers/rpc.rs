@@ -4,6 +4,7 @@ use crate::domain::DomainError;
 use crate::gateway::filter::{Cond, Filter, FilterValue, Operator};
 use crate::gateway::read::Order;
 use crate::gateway::rpc::{self, function_name, Call};
+use crate::gateway::sql::JsonRows;
 use crate::http::payload::Json;
 use crate::http::{ApiResult, RequestCx};
 use serde_json::{Map, Value};
@@ -47,10 +48,14 @@ impl RpcApi for Handlers {
                 },
             }
         }
-        let (data, count) = self.call_rpc(&params.x_athena_client, &call).await?;
-        Ok(responses::GetRpcByFunctionName::Ok(Json::new(
-            models::GetRpcByFunctionNameResponse200 { count, data },
-        )))
+        let (rows, count) = self.call_rpc_rows(&params.x_athena_client, &call).await?;
+        Ok(responses::GetRpcByFunctionName::Ok(
+            Json::new(models::GetRpcByFunctionNameResponse200 {
+                count,
+                data: Vec::new(),
+            })
+            .with_raw_field("data", rows.into_string()),
+        ))
     }
 
     async fn post_rpc_by_function_name(
@@ -96,10 +101,14 @@ impl RpcApi for Handlers {
                 }
             }
         };
-        let (data, count) = self.call_rpc(&params.x_athena_client, &call).await?;
-        Ok(responses::PostRpcByFunctionName::Ok(Json::new(
-            models::PostRpcByFunctionNameResponse200 { count, data },
-        )))
+        let (rows, count) = self.call_rpc_rows(&params.x_athena_client, &call).await?;
+        Ok(responses::PostRpcByFunctionName::Ok(
+            Json::new(models::PostRpcByFunctionNameResponse200 {
+                count,
+                data: Vec::new(),
+            })
+            .with_raw_field("data", rows.into_string()),
+        ))
     }
 }
 
@@ -109,6 +118,17 @@ impl Handlers {
         client: &str,
         call: &Call,
     ) -> Result<(Vec<Map<String, Value>>, Option<i64>), DomainError> {
+        let (rows, count) = self.call_rpc_rows(client, call).await?;
+        Ok((rows.to_rows()?, count))
+    }
+
+    /// The call's rows as Postgres wrote them, for answers that serve them
+    /// as they are (`Json::with_raw_field`).
+    pub(super) async fn call_rpc_rows(
+        &self,
+        client: &str,
+        call: &Call,
+    ) -> Result<(JsonRows, Option<i64>), DomainError> {
         let tenant = self.tenant(Some(client)).await?;
         let out = rpc::call(&tenant, call, self.config.max_rows).await?;
         if out.may_write {

@@ -60,6 +60,10 @@ pub struct Config {
     pub pool_acquire_timeout: Duration,
     pub statement_timeout: Duration,
     pub max_rows: i64,
+    /// Default insert window (`ATHENA_INSERT_WINDOW_MS`, the contract's
+    /// `gateway.insert_execution_window_ms`); zero writes each insert alone.
+    /// `X-Athena-Insert-Window` overrides it per request.
+    pub insert_window: Duration,
     /// Role raw SQL runs as (`SET LOCAL ROLE`), so it cannot exceed that
     /// role's privileges even on a superuser connection.
     pub raw_sql_role: Option<String>,
@@ -225,6 +229,14 @@ impl Config {
             pool_acquire_timeout: millis("ATHENA_POOL_ACQUIRE_TIMEOUT_MS", 5_000)?,
             statement_timeout: millis("ATHENA_STATEMENT_TIMEOUT_MS", 15_000)?,
             max_rows: number("ATHENA_MAX_ROWS", 1_000)?,
+            insert_window: match millis("ATHENA_INSERT_WINDOW_MS", 0)? {
+                w if w.as_millis() > 60_000 => {
+                    return Err(ConfigError(
+                        "ATHENA_INSERT_WINDOW_MS must be at most 60000".into(),
+                    ))
+                }
+                w => w,
+            },
             raw_sql_role: var("ATHENA_RAW_SQL_ROLE"),
             cache_ttl: Duration::from_secs(number("ATHENA_CACHE_TTL_SECS", 0)?),
             direct_pool_cap: number("ATHENA_DIRECT_POOL_CAP", 32)?,

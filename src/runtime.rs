@@ -180,6 +180,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         public_routes: Default::default(),
         metrics: metrics.clone(),
         started: Instant::now(),
+        insert_windows: Default::default(),
     });
     crate::gateway::deferred::spawn_workers(deferred, handlers.clone(), workers);
     Ok(Arc::new(App::new(handlers, auth, metrics, limits)))

@@ -429,3 +429,70 @@ async fn rights_catalog_and_custom_rights() {
     );
     s.stop().await;
 }
+
+/// The SDK sends `.eq("id", "<uuid>")` as SQL to `/gateway/query`; a key
+/// with only the read right runs exactly that grammar (as a structured
+/// read) and nothing else.
+#[tokio::test]
+async fn readers_run_the_sdk_lookup_selects_and_nothing_else() {
+    let s = setup().await;
+    s.tenant()
+        .await
+        .batch_execute(
+            "CREATE TABLE docs (id uuid PRIMARY KEY, title text);
+             INSERT INTO docs VALUES ('6f1c1a52-56b6-4c39-9d8e-0f3e0c7f6b11', 'one'), (gen_random_uuid(), 'two');",
+        )
+        .await
+        .unwrap();
+    enforce(&s, true).await;
+    let (reader, _) = create_key(
+        &s,
+        json!({"name": "reader", "rights": ["gateway.fetch.execute"]}),
+    )
+    .await;
+    let (nobody, _) = create_key(
+        &s,
+        json!({"name": "rpc-only", "rights": ["gateway.rpc.execute"]}),
+    )
+    .await;
+    let query = |key: String, sql: &'static str| {
+        let s = &s;
+        async move {
+            s.send(
+                "POST",
+                "/gateway/query",
+                &[("x-athena-client", CLIENT), ("x-athena-key", key.as_str())],
+                Some(json!({"query": sql, "expectedShape": "rows", "operation": "select"})),
+            )
+            .await
+        }
+    };
+    let lookup =
+        "SELECT * FROM \"docs\" WHERE \"id\"::text = '6f1c1a52-56b6-4c39-9d8e-0f3e0c7f6b11';";
+    let r = query(reader.clone(), lookup).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["data"],
+        json!([{"id": "6f1c1a52-56b6-4c39-9d8e-0f3e0c7f6b11", "title": "one"}])
+    );
+    for sql in [
+        "SELECT * FROM \"docs\"; DROP TABLE docs;",
+        "DELETE FROM docs",
+        "SELECT * FROM \"docs\" WHERE \"id\"::text = '1' OR 1=1",
+        "SELECT title, pg_sleep(1) FROM docs",
+    ] {
+        let r = query(reader.clone(), sql).await;
+        assert_eq!(r.status, 403, "{sql}: {}", r.text());
+    }
+    // Without the read right, not even the lookup.
+    let r = query(nobody, lookup).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    let n: i64 = s
+        .tenant()
+        .await
+        .query_one("SELECT count(*) FROM docs", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 2);
+}

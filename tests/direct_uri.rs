@@ -218,6 +218,17 @@ async fn routes_by_uri_without_api_key_under_enforcement() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["data"][0]["one"], 1);
+    // `/query/sql` routes the same way (athena-mcp's `{query, driver, db_name}`).
+    let r = s
+        .send(
+            "POST",
+            "/query/sql",
+            &[("x-pg-uri", &uri)],
+            Some(json!({"query": "SELECT current_user AS who", "db_name": "ignored", "driver": "postgresql"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["data"][0]["who"], role.name.as_str());
     // The role's own privileges bound it (no DELETE grant).
     let r = s
         .send(

@@ -230,3 +230,93 @@ async fn gateway_query_and_sql_aliases() {
     );
     s.stop().await;
 }
+
+/// Signatures and result descriptions are cached per tenant database; a
+/// function dropped and recreated between two calls must still be called
+/// as it is now, whatever changed.
+#[tokio::test]
+async fn recreated_functions_are_called_as_they_are_now() {
+    let s = TestServer::start().await;
+    fixture(&s).await;
+    let db = s.tenant().await;
+    let call = |body: Value| gateway_rpc(&s, body);
+
+    // Different arguments and result columns.
+    let (status, v) = call(json!({"function": "items_above", "args": {"min_score": 25}})).await;
+    assert_eq!(
+        (status, v["data"].clone()),
+        (200, json!([{"id": 3, "name": "c", "score": 30}]))
+    );
+    db.batch_execute(
+        "DROP FUNCTION items_above(int);
+         CREATE FUNCTION items_above(label text) RETURNS TABLE (tag text) LANGUAGE sql STABLE
+           AS $$ SELECT label || '!' $$;",
+    )
+    .await
+    .unwrap();
+    let (status, v) = call(json!({"function": "items_above", "args": {"label": "x"}})).await;
+    assert_eq!(
+        (status, v["data"].clone()),
+        (200, json!([{"tag": "x!"}])),
+        "{v}"
+    );
+    let (status, _) = call(json!({"function": "items_above", "args": {"min_score": 25}})).await;
+    assert_eq!(status, 400, "the old argument is gone");
+
+    // Same arguments, other result columns: select, filters and order
+    // resolve against the new ones.
+    let (_, v) =
+        call(json!({"function": "app.greet", "args": {"who": "a"}, "select": "greeting"})).await;
+    assert_eq!(v["data"], json!([{"greeting": "hello a"}]));
+    db.batch_execute(
+        "DROP FUNCTION app.greet(text);
+         CREATE FUNCTION app.greet(who text) RETURNS TABLE (word text, n int) LANGUAGE sql
+           AS $$ SELECT 'hi ' || who, 1 $$;",
+    )
+    .await
+    .unwrap();
+    let (status, v) = call(json!({
+        "function": "app.greet", "args": {"who": "b"}, "select": "word",
+        "filters": [{"column": "n", "operator": "eq", "value": 1}],
+        "order": {"column": "n", "ascending": true}
+    }))
+    .await;
+    assert_eq!(
+        (status, v["data"].clone()),
+        (200, json!([{"word": "hi b"}])),
+        "{v}"
+    );
+    let (status, v) = call(json!({"function": "app.greet", "args": {"who": "c"}})).await;
+    assert_eq!(
+        (status, v["data"].clone()),
+        (200, json!([{"n": 1, "word": "hi c"}]))
+    );
+
+    // Same signature, other argument type; then dropped; then created again.
+    let (_, v) = call(json!({"function": "add", "args": {"a": 2, "b": 3}})).await;
+    assert_eq!(v["data"], json!([{"add": 5}]));
+    db.batch_execute(
+        "DROP FUNCTION add(int, int);
+         CREATE FUNCTION add(a text, b text) RETURNS text LANGUAGE sql AS $$ SELECT a || b $$;",
+    )
+    .await
+    .unwrap();
+    let (_, v) = call(json!({"function": "add", "args": {"a": 2, "b": 3}})).await;
+    assert_eq!(v["data"], json!([{"add": "23"}]));
+    db.batch_execute("DROP FUNCTION add(text, text)")
+        .await
+        .unwrap();
+    let (status, _) = call(json!({"function": "add", "args": {"a": 2, "b": 3}})).await;
+    assert_eq!(status, 404);
+    db.batch_execute(
+        "CREATE FUNCTION add(a int, b int) RETURNS int LANGUAGE sql AS $$ SELECT a * b $$",
+    )
+    .await
+    .unwrap();
+    let r = s.send("GET", "/rpc/add?a=2&b=3", &H, None).await;
+    assert_eq!(
+        (r.status, r.json()["data"].clone()),
+        (200, json!([{"add": 6}]))
+    );
+    s.stop().await;
+}

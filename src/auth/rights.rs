@@ -47,6 +47,12 @@ pub const NATIVE: &[(&str, &str)] = &[
     ("*", "Every right"),
 ];
 
+/// Reading rows; also lets a caller run the SDK's own lookup SELECTs
+/// through `/gateway/query` (`src/gateway/sdk_select.rs`).
+pub const FETCH: &str = "gateway.fetch.execute";
+/// Raw SQL.
+pub const RAW_SQL: &str = "gateway.query.execute";
+
 /// The right an operation needs when API keys are enforced; `None` for
 /// operations outside the API-key model (health, registry, admin surface).
 pub fn for_operation(name: &str) -> Option<&'static str> {

@@ -26,7 +26,6 @@ pub enum KeyError {
     Store(DomainError),
 }
 
-#[derive(Clone)]
 struct Enforcement {
     global: bool,
     clients: HashMap<String, bool>,
@@ -35,7 +34,8 @@ struct Enforcement {
 #[derive(Default)]
 struct Cache {
     keys: HashMap<String, (Option<Arc<ApiKey>>, Instant)>,
-    enforcement: Option<(Enforcement, Instant)>,
+    /// Shared, so the per-request check clones a pointer, not the map.
+    enforcement: Option<(Arc<Enforcement>, Instant)>,
     used: HashMap<uuid::Uuid, Instant>,
 }
 
@@ -87,7 +87,7 @@ impl KeyStore {
                     .into_iter()
                     .map(|c| (c.client_name, c.enforce_api_keys))
                     .collect();
-                let e = Enforcement { global, clients };
+                let e = Arc::new(Enforcement { global, clients });
                 self.cache.write().await.enforcement = Some((e.clone(), Instant::now()));
                 e
             }

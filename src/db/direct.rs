@@ -48,7 +48,7 @@ pub const HEADERS: [&str; 3] = ["x-pg-uri", "x-athena-jdbc-url", "x-jdbc-url"];
 /// Operations that route by a direct URI, and so are the only ones where a
 /// URI with full credentials replaces the API key. An operation that
 /// declares the headers but does not route by them yet must not be here.
-pub const ROUTED_OPERATIONS: [&str; 7] = [
+pub const ROUTED_OPERATIONS: [&str; 8] = [
     "post_gateway_fetch",
     "post_gateway_data",
     "post_gateway_update",
@@ -56,6 +56,7 @@ pub const ROUTED_OPERATIONS: [&str; 7] = [
     "delete_gateway_delete",
     "post_gateway_query",
     "post_gateway_sql",
+    "post_query_sql",
 ];
 
 /// Connections per direct pool (also bounded by `ATHENA_POOL_MAX_SIZE`).

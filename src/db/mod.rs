@@ -45,5 +45,10 @@ pub fn pool(uri: &str, settings: PoolSettings) -> Result<Pool, DomainError> {
         .connection_timeout(settings.acquire_timeout)
         .idle_timeout(Some(Duration::from_secs(300)))
         .test_on_check_out(false)
+        .queue_strategy(if std::env::var_os("LIFO").is_some() {
+            bb8::QueueStrategy::Lifo
+        } else {
+            bb8::QueueStrategy::Fifo
+        })
         .build_unchecked(manager))
 }

@@ -1,6 +1,6 @@
-//! Introspected tables and columns of one tenant database. Identifiers from
-//! requests are resolved here before they reach SQL; a miss triggers one
-//! reload (rate-limited) so freshly created tables are found.
+//! Introspected tables, columns and foreign keys of one tenant database.
+//! Identifiers from requests are resolved here before they reach SQL; a miss
+//! triggers one reload (rate-limited) so freshly created tables are found.
 
 use super::Pool;
 use crate::domain::identifier::Ident;
@@ -35,10 +35,47 @@ impl Table {
     }
 }
 
+/// A foreign-key constraint: `schema.table(columns)` references
+/// `ref_schema.ref_table(ref_columns)`, column lists paired by position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignKey {
+    pub name: String,
+    pub schema: String,
+    pub table: String,
+    pub columns: Vec<String>,
+    pub ref_schema: String,
+    pub ref_table: String,
+    pub ref_columns: Vec<String>,
+}
+
+impl ForeignKey {
+    /// Whether `schema.table` holds the referencing columns.
+    pub fn is_from(&self, schema: &str, table: &str) -> bool {
+        self.schema == schema && self.table == table
+    }
+
+    /// Whether `schema.table` is the referenced table.
+    pub fn is_to(&self, schema: &str, table: &str) -> bool {
+        self.ref_schema == schema && self.ref_table == table
+    }
+}
+
+type TableKey = (String, String);
+
 #[derive(Default)]
 struct Snapshot {
-    tables: HashMap<(String, String), Arc<Table>>,
+    tables: HashMap<TableKey, Arc<Table>>,
+    /// Every foreign key, listed under both of its tables (once for a
+    /// self-reference).
+    foreign_keys: HashMap<TableKey, Vec<Arc<ForeignKey>>>,
     loaded_at: Option<Instant>,
+}
+
+impl Snapshot {
+    fn stale(&self) -> bool {
+        self.loaded_at
+            .is_none_or(|at| at.elapsed() >= MIN_RELOAD_INTERVAL)
+    }
 }
 
 #[derive(Default)]
@@ -62,16 +99,45 @@ impl SchemaCache {
             }
         }
         let mut snap = self.snapshot.write().await;
-        let stale = snap
-            .loaded_at
-            .is_none_or(|at| at.elapsed() >= MIN_RELOAD_INTERVAL);
-        if stale && !snap.tables.contains_key(&key) {
+        if snap.stale() && !snap.tables.contains_key(&key) {
             *snap = load(pool).await?;
         }
         snap.tables
             .get(&key)
             .cloned()
             .ok_or_else(|| DomainError::UnknownTable(format!("{}.{}", key.0, key.1)))
+    }
+
+    /// The foreign keys on either side of the table (resolving the table
+    /// first, so an unknown table is reported as such).
+    pub async fn foreign_keys(
+        &self,
+        pool: &Pool,
+        schema: &Ident,
+        table: &Ident,
+    ) -> Result<Vec<Arc<ForeignKey>>, DomainError> {
+        self.table(pool, schema, table).await?;
+        let key = (schema.as_str().to_string(), table.as_str().to_string());
+        Ok(self
+            .snapshot
+            .read()
+            .await
+            .foreign_keys
+            .get(&key)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// Reloads the catalog unless it was loaded moments ago: for misses a
+    /// table lookup cannot see, such as a foreign key added to a known table.
+    /// Returns whether a reload happened.
+    pub async fn refresh(&self, pool: &Pool) -> Result<bool, DomainError> {
+        let mut snap = self.snapshot.write().await;
+        if !snap.stale() {
+            return Ok(false);
+        }
+        *snap = load(pool).await?;
+        Ok(true)
     }
 
     /// Forgets everything (after DDL through the gateway).
@@ -105,8 +171,55 @@ async fn load(pool: &Pool) -> Result<Snapshot, DomainError> {
             type_name: row.get(3),
         });
     }
+    // Column names in constraint order, so multi-column keys pair up by
+    // position. Clones of a partitioned table's constraint on its partitions
+    // (conparentid <> 0) are left out: the parent's constraint is the edge.
+    let rows = conn
+        .query(
+            "SELECT con.conname::text,
+                    ns.nspname::text, cl.relname::text,
+                    ARRAY(SELECT a.attname::text
+                            FROM unnest(con.conkey) WITH ORDINALITY AS k(num, ord)
+                            JOIN pg_catalog.pg_attribute a
+                              ON a.attrelid = con.conrelid AND a.attnum = k.num
+                           ORDER BY k.ord),
+                    fns.nspname::text, fcl.relname::text,
+                    ARRAY(SELECT a.attname::text
+                            FROM unnest(con.confkey) WITH ORDINALITY AS k(num, ord)
+                            JOIN pg_catalog.pg_attribute a
+                              ON a.attrelid = con.confrelid AND a.attnum = k.num
+                           ORDER BY k.ord)
+               FROM pg_catalog.pg_constraint con
+               JOIN pg_catalog.pg_class cl ON cl.oid = con.conrelid
+               JOIN pg_catalog.pg_namespace ns ON ns.oid = cl.relnamespace
+               JOIN pg_catalog.pg_class fcl ON fcl.oid = con.confrelid
+               JOIN pg_catalog.pg_namespace fns ON fns.oid = fcl.relnamespace
+              WHERE con.contype = 'f' AND con.conparentid = 0
+              ORDER BY 2, 3, 1",
+            &[],
+        )
+        .await?;
+    let mut foreign_keys: HashMap<TableKey, Vec<Arc<ForeignKey>>> = HashMap::new();
+    for row in rows {
+        let fk = Arc::new(ForeignKey {
+            name: row.get(0),
+            schema: row.get(1),
+            table: row.get(2),
+            columns: row.get(3),
+            ref_schema: row.get(4),
+            ref_table: row.get(5),
+            ref_columns: row.get(6),
+        });
+        let from = (fk.schema.clone(), fk.table.clone());
+        let to = (fk.ref_schema.clone(), fk.ref_table.clone());
+        if from != to {
+            foreign_keys.entry(to).or_default().push(fk.clone());
+        }
+        foreign_keys.entry(from).or_default().push(fk);
+    }
     Ok(Snapshot {
         tables: tables.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
+        foreign_keys,
         loaded_at: Some(Instant::now()),
     })
 }

@@ -2,13 +2,18 @@
 //! closed set of operators, with every identifier resolved against the
 //! tenant's schema cache and quoted, and every value a bind parameter.
 
+pub mod batch;
 pub mod cache;
 pub mod cond;
 pub mod d1;
 pub mod deferred;
+pub mod embed;
 pub mod filter;
+pub mod postprocess;
 pub mod raw;
 pub mod read;
 pub mod rpc;
+pub mod sdk_select;
 pub mod sql;
+pub mod transaction;
 pub mod write;

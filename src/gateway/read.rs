@@ -1,6 +1,8 @@
 //! Reads: one SELECT per request, with Postgres building the JSON array
-//! (`json_agg`) so rows are never converted type by type in Rust.
+//! (`json_agg`) so rows are never converted type by type in Rust. Embedded
+//! relations (`super::embed`) are correlated subqueries in the same SELECT.
 
+use super::embed::{self, Aliases, Embed, Resolved, BASE_ALIAS};
 use super::filter::Cond;
 use super::sql::{self, projection, Statement};
 use crate::db::schema_cache::Table;
@@ -22,6 +24,9 @@ pub struct ReadQuery {
     pub table: Ident,
     /// `None` selects every column.
     pub columns: Option<Vec<String>>,
+    /// Related rows embedded in each row; with embeds, an empty `columns`
+    /// returns no base column.
+    pub embeds: Vec<Embed>,
     /// Combined with AND.
     pub filters: Vec<Cond>,
     pub order: Vec<Order>,
@@ -32,17 +37,84 @@ pub struct ReadQuery {
 
 /// Builds the statement; every column is resolved in `table` first.
 pub fn build(q: &ReadQuery, table: &Table, max_rows: i64) -> Result<Statement, DomainError> {
-    let mut st = Statement::new();
-    let projection = projection(table, q.columns.as_deref())?;
-    let mut inner = format!("SELECT {projection} FROM {}.{}", q.schema, q.table);
-    if let Some(w) = sql::where_clause(&mut st, &q.filters, table)? {
-        inner.push_str(" WHERE ");
-        inner.push_str(&w);
+    build_embedded(q, table, &[], max_rows)
+}
+
+/// `FROM` and `WHERE` shared by the rows and the count: the base table
+/// (aliased once anything is embedded), the filters and the `EXISTS` of
+/// `!inner` embeds.
+fn from_where(
+    st: &mut Statement,
+    q: &ReadQuery,
+    table: &Table,
+    embeds: &[Resolved],
+    aliases: &mut Aliases,
+) -> Result<String, DomainError> {
+    let mut sql = format!(" FROM {}.{}", q.schema, q.table);
+    if !embeds.is_empty() {
+        sql.push_str(&format!(" AS {BASE_ALIAS}"));
     }
+    let mut conds: Vec<String> = sql::where_clause(st, &q.filters, table)?
+        .into_iter()
+        .collect();
+    conds.extend(embed::inner_filters(BASE_ALIAS, embeds, aliases));
+    if !conds.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conds.join(" AND "));
+    }
+    Ok(sql)
+}
+
+/// The base projection next to resolved embeds: base columns qualified by
+/// the base alias, since the subqueries open scopes of their own.
+fn embedded_projection(
+    q: &ReadQuery,
+    table: &Table,
+    embeds: &[Resolved],
+    aliases: &mut Aliases,
+) -> Result<String, DomainError> {
+    let requested = q.columns.as_deref().unwrap_or_default();
+    let star = q.columns.is_none() || requested.iter().any(|c| c == "*");
+    let mut columns = Vec::new();
+    for c in requested.iter().filter(|c| *c != "*") {
+        columns.push(sql::column_ident(table, c)?.0);
+    }
+    if star {
+        columns.clear();
+    }
+    Ok(embed::select_list(
+        BASE_ALIAS, star, &columns, embeds, aliases,
+    ))
+}
+
+/// The statement with `embeds` (resolved from `q.embeds`) as subqueries.
+pub fn build_embedded(
+    q: &ReadQuery,
+    table: &Table,
+    embeds: &[Resolved],
+    max_rows: i64,
+) -> Result<Statement, DomainError> {
+    let mut st = Statement::new();
+    let mut aliases = Aliases::default();
+    let projection = if embeds.is_empty() {
+        projection(table, q.columns.as_deref())?
+    } else {
+        embedded_projection(q, table, embeds, &mut aliases)?
+    };
+    let from_where = from_where(&mut st, q, table, embeds, &mut aliases)?;
+    let mut inner = format!("SELECT {projection}{from_where}");
     if !q.order.is_empty() {
         let mut parts = Vec::new();
         for o in &q.order {
-            let col = sql::column_ident(table, &o.column)?.0;
+            let ident = sql::column_ident(table, &o.column)?.0;
+            // Qualified, so an embed key equal to the column's name (an
+            // output column, which a bare ORDER BY name prefers) is not
+            // what gets sorted.
+            let col = if embeds.is_empty() {
+                ident.to_string()
+            } else {
+                format!("{BASE_ALIAS}.{ident}")
+            };
             let dir = if o.descending { "DESC" } else { "ASC" };
             let nulls = match o.nulls_first {
                 Some(true) => " NULLS FIRST",
@@ -79,14 +151,15 @@ pub fn build(q: &ReadQuery, table: &Table, max_rows: i64) -> Result<Statement, D
 }
 
 /// `count(*)` of the rows the filters match (no paging): `count: "exact"`.
-pub fn build_count(q: &ReadQuery, table: &Table) -> Result<Statement, DomainError> {
+/// `!inner` embeds filter base rows, so they count here too.
+pub fn build_count(
+    q: &ReadQuery,
+    table: &Table,
+    embeds: &[Resolved],
+) -> Result<Statement, DomainError> {
     let mut st = Statement::new();
-    let mut sql = format!("SELECT '[]', count(*) FROM {}.{}", q.schema, q.table);
-    if let Some(w) = sql::where_clause(&mut st, &q.filters, table)? {
-        sql.push_str(" WHERE ");
-        sql.push_str(&w);
-    }
-    st.sql = sql;
+    let from_where = from_where(&mut st, q, table, embeds, &mut Aliases::default())?;
+    st.sql = format!("SELECT '[]', count(*){from_where}");
     Ok(st)
 }
 
@@ -108,6 +181,37 @@ pub async fn run(
         .rows)
 }
 
+/// The rows statement and, when `count`, the count statement, both built
+/// (and so validated) before anything runs. Transactions run them on their
+/// own connection.
+pub async fn statements(
+    tenant: &Tenant,
+    q: &ReadQuery,
+    max_rows: i64,
+    count: bool,
+) -> Result<(Statement, Option<Statement>), DomainError> {
+    let table = tenant
+        .schema
+        .table(&tenant.pool, &q.schema, &q.table)
+        .await?;
+    let embeds = if q.embeds.is_empty() {
+        Vec::new()
+    } else {
+        let select = embed::Select {
+            columns: q.columns.clone().unwrap_or_else(|| vec!["*".into()]),
+            embeds: q.embeds.clone(),
+        };
+        embed::resolve(tenant, &q.schema, &q.table, &select).await?
+    };
+    let rows_st = build_embedded(q, &table, &embeds, max_rows)?;
+    let count_st = if count {
+        Some(build_count(q, &table, &embeds)?)
+    } else {
+        None
+    };
+    Ok((rows_st, count_st))
+}
+
 /// Rows (skipped when `head`) and, when `count`, the exact match count.
 pub async fn run_with_count(
     tenant: &Tenant,
@@ -116,17 +220,7 @@ pub async fn run_with_count(
     count: bool,
     head: bool,
 ) -> Result<ReadResult, DomainError> {
-    let table = tenant
-        .schema
-        .table(&tenant.pool, &q.schema, &q.table)
-        .await?;
-    // Both statements are built (and so validated) before anything runs.
-    let rows_st = build(q, &table, max_rows)?;
-    let count_st = if count {
-        Some(build_count(q, &table)?)
-    } else {
-        None
-    };
+    let (rows_st, count_st) = statements(tenant, q, max_rows, count).await?;
     let mut out = ReadResult::default();
     if !head {
         let (value, _) = sql::query_json(tenant, &rows_st).await?;
@@ -166,6 +260,7 @@ mod tests {
             schema: Ident::parse("schema", "public").unwrap(),
             table: Ident::parse("table", "t; drop").unwrap(),
             columns: Some(vec!["id".into(), "na\"me".into()]),
+            embeds: vec![],
             filters,
             order: vec![Order {
                 column: "id".into(),

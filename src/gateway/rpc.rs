@@ -4,15 +4,24 @@
 //! `pg_proc`; argument values are bound as text and cast to the declared
 //! types; the result's columns come from Postgres' own description of the
 //! call, so filters and order resolve against them like table columns.
+//!
+//! Signatures and result descriptions are cached per tenant database
+//! (`FUNCTIONS`), so a steady call is one Bind/Execute round trip instead of
+//! a catalog query, a describe and the call.
 
 use super::filter::Cond;
 use super::read::Order;
-use super::sql::{self, db_error, Statement};
+use super::sql::{self, db_error, JsonRows, Statement};
+use crate::db::conn::Conn;
 use crate::db::schema_cache::{Column, Table};
 use crate::db::tenants::Tenant;
 use crate::domain::identifier::Ident;
 use crate::domain::DomainError;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
+use tokio_postgres::error::SqlState;
 
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -52,26 +61,84 @@ struct Signature {
 
 /// What a call returned.
 pub struct Output {
-    pub rows: Vec<Map<String, Value>>,
+    pub rows: JsonRows,
     /// With `count_exact`.
     pub count: Option<i64>,
     /// The function is `VOLATILE`, so it may have written.
     pub may_write: bool,
 }
 
-/// Every overload's input arguments.
-async fn signatures(
-    conn: &tokio_postgres::Client,
-    call: &Call,
-) -> Result<Vec<Signature>, DomainError> {
-    let rows = conn
-        .query(
+/// How long a cached signature is trusted. DDL on a tenant database is not
+/// announced to the gateway, so this bounds how late a changed volatility
+/// or a new overload is seen; a dropped or recreated function is noticed at
+/// once by the error the call gets, and the call is retried afresh.
+const SIGNATURE_TTL: Duration = Duration::from_secs(5);
+/// Past these sizes a cache starts over (bounded memory).
+const MAX_DATABASES: usize = 256;
+const MAX_FUNCTIONS: usize = 1024;
+const MAX_SHAPES: usize = 64;
+
+/// One function of one tenant database: its overloads, and the result
+/// columns of each call shape (`SELECT * FROM f(a => …)`) as described.
+struct Function {
+    overloads: Vec<Signature>,
+    loaded_at: Instant,
+    results: Mutex<HashMap<String, Arc<Table>>>,
+}
+
+/// Functions per tenant database (its URI: signatures belong to the
+/// database, whichever client names it), then per `"schema"."name"`.
+type Functions = HashMap<String, HashMap<String, Arc<Function>>>;
+
+static FUNCTIONS: LazyLock<Mutex<Functions>> = LazyLock::new(Mutex::default);
+
+fn functions() -> std::sync::MutexGuard<'static, Functions> {
+    // The map holds no invariant a panic could break.
+    FUNCTIONS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn cached(database: &str, key: &str) -> Option<Arc<Function>> {
+    functions()
+        .get(database)?
+        .get(key)
+        .filter(|f| f.loaded_at.elapsed() < SIGNATURE_TTL)
+        .cloned()
+}
+
+fn remember(database: &str, key: &str, function: Arc<Function>) {
+    let mut all = functions();
+    if !all.contains_key(database) && all.len() >= MAX_DATABASES {
+        all.clear();
+    }
+    let entries = all.entry(database.to_string()).or_default();
+    if entries.len() >= MAX_FUNCTIONS {
+        entries.clear();
+    }
+    entries.insert(key.to_string(), function);
+}
+
+fn forget(database: &str, key: &str) {
+    if let Some(entries) = functions().get_mut(database) {
+        entries.remove(key);
+    }
+}
+
+/// Every overload's input arguments, from the catalog.
+async fn signatures(conn: &mut Conn, call: &Call) -> Result<Vec<Signature>, DomainError> {
+    let statement = conn
+        .prepare_cached(
             "SELECT COALESCE(p.proargnames, '{}'), COALESCE(p.proargmodes::text[], '{}'),
                     ARRAY(SELECT format_type(t, NULL) FROM unnest(p.proargtypes) AS t),
-                    p.provolatile = 'v' 
+                    p.provolatile = 'v'
                FROM pg_catalog.pg_proc p
                JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
               WHERE n.nspname = $1 AND p.proname = $2 AND p.prokind IN ('f', 'p')",
+            &[],
+        )
+        .await?;
+    let rows = conn
+        .query(
+            &statement,
             &[&call.schema.as_str(), &call.function.as_str()],
         )
         .await?;
@@ -100,10 +167,15 @@ async fn signatures(
         .collect())
 }
 
-/// Runs the call: (rows, exact count when asked).
-pub async fn call(tenant: &Tenant, call: &Call, max_rows: i64) -> Result<Output, DomainError> {
-    let mut conn = tenant.pool.get().await?;
-    let overloads = signatures(&conn, call).await?;
+/// Loads the function's overloads and caches them (a missing function is
+/// not cached: it may be created any moment).
+async fn load(
+    conn: &mut Conn,
+    tenant: &Tenant,
+    call: &Call,
+    key: &str,
+) -> Result<Arc<Function>, DomainError> {
+    let overloads = signatures(conn, call).await?;
     if overloads.is_empty() {
         return Err(DomainError::UnknownFunction(format!(
             "{}.{}",
@@ -111,7 +183,83 @@ pub async fn call(tenant: &Tenant, call: &Call, max_rows: i64) -> Result<Output,
             call.function.as_str()
         )));
     }
-    let signature = overloads
+    let function = Arc::new(Function {
+        overloads,
+        loaded_at: Instant::now(),
+        results: Mutex::default(),
+    });
+    remember(&tenant.uri, key, function.clone());
+    Ok(function)
+}
+
+/// Why an attempt failed: `Stale` errors are what a cached signature or
+/// description of a function that changed since would cause.
+enum Failure {
+    Stale(DomainError),
+    Final(DomainError),
+}
+
+impl From<DomainError> for Failure {
+    fn from(e: DomainError) -> Self {
+        match e {
+            e @ DomainError::UnknownColumn(_) => Failure::Stale(e),
+            e => Failure::Final(e),
+        }
+    }
+}
+
+impl Failure {
+    fn postgres(e: tokio_postgres::Error) -> Failure {
+        let stale = [
+            SqlState::UNDEFINED_FUNCTION,
+            SqlState::UNDEFINED_COLUMN,
+            SqlState::FEATURE_NOT_SUPPORTED,
+        ];
+        if e.code().is_some_and(|c| stale.contains(c)) {
+            Failure::Stale(db_error(e))
+        } else {
+            Failure::Final(db_error(e))
+        }
+    }
+
+    fn into_error(self) -> DomainError {
+        match self {
+            Failure::Stale(e) | Failure::Final(e) => e,
+        }
+    }
+}
+
+/// Runs the call: (rows, exact count when asked). A call that fails the way
+/// a stale cache entry would (the function was dropped, recreated or
+/// changed) is retried once with the function looked up afresh; a failed
+/// statement had no effect, so the retry cannot apply anything twice.
+pub async fn call(tenant: &Tenant, call: &Call, max_rows: i64) -> Result<Output, DomainError> {
+    let mut conn = tenant.pool.get().await?;
+    let key = format!("{}.{}", call.schema, call.function);
+    if let Some(function) = cached(&tenant.uri, &key) {
+        match attempt(&mut conn, &function, call, max_rows).await {
+            Err(Failure::Stale(_)) => {
+                forget(&tenant.uri, &key);
+                // Statements prepared against the old function go too.
+                conn.forget_statements();
+            }
+            other => return other.map_err(Failure::into_error),
+        }
+    }
+    let function = load(&mut conn, tenant, call, &key).await?;
+    attempt(&mut conn, &function, call, max_rows)
+        .await
+        .map_err(Failure::into_error)
+}
+
+async fn attempt(
+    conn: &mut Conn,
+    function: &Function,
+    call: &Call,
+    max_rows: i64,
+) -> Result<Output, Failure> {
+    let signature = function
+        .overloads
         .iter()
         .find(|s| {
             call.args
@@ -120,9 +268,11 @@ pub async fn call(tenant: &Tenant, call: &Call, max_rows: i64) -> Result<Output,
         })
         .ok_or_else(|| {
             let unknown: Vec<&str> = call.args.keys().map(String::as_str).collect();
-            DomainError::Invalid(format!(
+            // Stale when cached: the function may have been recreated with
+            // these arguments.
+            Failure::Stale(DomainError::Invalid(format!(
                 "no overload of the function takes the arguments {unknown:?}"
-            ))
+            )))
         })?;
 
     let mut st = Statement::new();
@@ -146,24 +296,7 @@ pub async fn call(tenant: &Tenant, call: &Call, max_rows: i64) -> Result<Output,
     );
 
     // The result's columns, as Postgres describes them, for select/filters/order.
-    // Cached per connection like every statement: repeated calls describe
-    // the function's result once.
-    let described = conn
-        .prepare_cached(&base, &st.types)
-        .await
-        .map_err(db_error)?;
-    let table = Table {
-        columns: described
-            .columns()
-            .iter()
-            .map(|c| {
-                Ok(Column {
-                    name: c.name().to_string(),
-                    type_name: type_name(c.type_())?,
-                })
-            })
-            .collect::<Result<_, DomainError>>()?,
-    };
+    let table = describe(conn, function, &base, &st).await?;
 
     let projection = sql::projection(&table, call.select.as_deref())?;
     let mut filtered = format!("SELECT * FROM ({base}) q0");
@@ -185,9 +318,9 @@ pub async fn call(tenant: &Tenant, call: &Call, max_rows: i64) -> Result<Output,
         page.push_str(&parts.join(", "));
     }
     if call.limit.is_some_and(|l| l < 0) || call.offset.is_some_and(|o| o < 0) {
-        return Err(DomainError::Invalid(
+        return Err(Failure::Final(DomainError::Invalid(
             "limit and offset must not be negative".into(),
-        ));
+        )));
     }
     let limit = st.bind(call.limit.unwrap_or(max_rows).clamp(0, max_rows));
     page.push_str(&format!(" LIMIT {limit}"));
@@ -204,21 +337,57 @@ pub async fn call(tenant: &Tenant, call: &Call, max_rows: i64) -> Result<Output,
     st.sql = format!(
         "WITH base AS MATERIALIZED ({filtered}) SELECT (SELECT coalesce(json_agg(t), '[]'::json) FROM ({page}) t)::text, {count}"
     );
-    // The function is described by a separate prepare above, so this shape
-    // is often new; the cache still pays off for repeated calls.
-    let rows = sql::run_cached(&mut conn, &st).await?;
-    let row = rows
-        .first()
-        .ok_or_else(|| DomainError::Internal("RPC statement returned no row".into()))?;
-    let text: String = row.get(0);
+    let rows = sql::try_cached(conn, &st)
+        .await
+        .map_err(Failure::postgres)?;
+    let row = rows.first().ok_or_else(|| {
+        Failure::Final(DomainError::Internal(
+            "RPC statement returned no row".into(),
+        ))
+    })?;
     let count: Option<i64> = row.get(1);
-    let rows = serde_json::from_str(&text)
-        .map_err(|e| DomainError::Internal(format!("json_agg output: {e}")))?;
     Ok(Output {
-        rows,
+        rows: JsonRows::from_text(row.get(0)).map_err(Failure::Final)?,
         count,
         may_write: signature.volatile,
     })
+}
+
+/// The result columns of `base`, described once per call shape.
+async fn describe(
+    conn: &mut Conn,
+    function: &Function,
+    base: &str,
+    st: &Statement,
+) -> Result<Arc<Table>, Failure> {
+    let results = || function.results.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(table) = results().get(base) {
+        return Ok(table.clone());
+    }
+    // Not kept on the connection: the description is what is cached.
+    let described = conn
+        .prepare_typed(base, &st.types)
+        .await
+        .map_err(Failure::postgres)?;
+    let table = Arc::new(Table {
+        columns: described
+            .columns()
+            .iter()
+            .map(|c| {
+                Ok(Column {
+                    name: c.name().to_string(),
+                    type_name: type_name(c.type_())?,
+                })
+            })
+            .collect::<Result<_, DomainError>>()
+            .map_err(Failure::Final)?,
+    });
+    let mut results = results();
+    if results.len() >= MAX_SHAPES {
+        results.clear();
+    }
+    results.insert(base.to_string(), table.clone());
+    Ok(table)
 }
 
 /// `"schema"."type"` for a described column: a cast target that needs no

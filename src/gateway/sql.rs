@@ -307,11 +307,23 @@ pub async fn query_json(tenant: &Tenant, st: &Statement) -> Result<(Value, i64),
     let row = rows
         .first()
         .ok_or_else(|| DomainError::Internal("statement returned no row".into()))?;
-    let text: String = row.get(0);
+    let text: &str = row.get(0);
     let count: i64 = if row.len() > 1 { row.get(1) } else { 0 };
-    let value = serde_json::from_str(&text)
+    let value = serde_json::from_str(text)
         .map_err(|e| DomainError::Internal(format!("decoding json output: {e}")))?;
     Ok((value, count))
+}
+
+/// Like `query_json` for a statement whose first column is a `json_agg`
+/// array of rows: the rows stay Postgres' text (see `JsonRows`).
+pub async fn query_rows(tenant: &Tenant, st: &Statement) -> Result<(JsonRows, i64), DomainError> {
+    let mut conn = tenant.pool.get().await?;
+    let rows = run_cached(&mut conn, st).await?;
+    let row = rows
+        .first()
+        .ok_or_else(|| DomainError::Internal("statement returned no row".into()))?;
+    let count: i64 = if row.len() > 1 { row.get(1) } else { 0 };
+    Ok((JsonRows::from_text(row.get(0))?, count))
 }
 
 /// Runs a statement through the connection's prepared-statement cache. A
@@ -321,25 +333,126 @@ pub async fn run_cached(
     conn: &mut Conn,
     st: &Statement,
 ) -> Result<Vec<tokio_postgres::Row>, DomainError> {
+    try_cached(conn, st).await.map_err(db_error)
+}
+
+/// `run_cached` with Postgres' own error, for callers that react to the
+/// SQLSTATE (e.g. RPC dropping a stale signature).
+pub async fn try_cached(
+    conn: &mut Conn,
+    st: &Statement,
+) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
     let params: Vec<&(dyn ToSql + Sync)> = st
         .params
         .iter()
         .map(|p| p.as_ref() as &(dyn ToSql + Sync))
         .collect();
-    let prepared = conn
-        .prepare_cached(&st.sql, &st.types)
-        .await
-        .map_err(db_error)?;
+    let prepared = conn.prepare_cached(&st.sql, &st.types).await?;
     match conn.query(&prepared, &params).await {
         Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::FEATURE_NOT_SUPPORTED) => {
             conn.forget_statements();
-            let prepared = conn
-                .prepare_cached(&st.sql, &st.types)
-                .await
-                .map_err(db_error)?;
-            conn.query(&prepared, &params).await.map_err(db_error)
+            let prepared = conn.prepare_cached(&st.sql, &st.types).await?;
+            conn.query(&prepared, &params).await
         }
-        other => other.map_err(db_error),
+        other => other,
+    }
+}
+
+/// A JSON array of row objects as Postgres wrote it (`json_agg`), served
+/// as it is: parsing every row into values only to serialize them again
+/// cost more than the query on wide pages. One pass drops the whitespace
+/// between tokens (so the body stays as compact as a serialized one),
+/// counts the rows and checks the array holds only objects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonRows {
+    text: String,
+    len: usize,
+}
+
+impl Default for JsonRows {
+    fn default() -> Self {
+        JsonRows {
+            text: "[]".into(),
+            len: 0,
+        }
+    }
+}
+
+impl JsonRows {
+    pub fn from_text(text: &str) -> Result<JsonRows, DomainError> {
+        let bad = |why: &str| DomainError::Internal(format!("json rows from Postgres: {why}"));
+        let mut out = Vec::with_capacity(text.len());
+        let (mut depth, mut len) = (0usize, 0usize);
+        let (mut in_string, mut escaped, mut element_next) = (false, false, false);
+        for &b in text.as_bytes() {
+            if in_string {
+                out.push(b);
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_string = false;
+                }
+                continue;
+            }
+            if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+                continue;
+            }
+            if depth == 0 && (b != b'[' || !out.is_empty()) {
+                return Err(bad("not one array"));
+            }
+            if element_next && b != b']' {
+                // The first token of a top-level element must open an object.
+                if b != b'{' {
+                    return Err(bad("an element is not an object"));
+                }
+                len += 1;
+                element_next = false;
+            }
+            match b {
+                b'"' => in_string = true,
+                b'[' | b'{' => {
+                    depth += 1;
+                    element_next = depth == 1;
+                }
+                b']' | b'}' => {
+                    element_next = false;
+                    depth -= 1;
+                }
+                b',' if depth == 1 => element_next = true,
+                _ => {}
+            }
+            out.push(b);
+        }
+        if depth != 0 || in_string || out.is_empty() {
+            return Err(bad("truncated"));
+        }
+        let text = String::from_utf8(out).map_err(|_| bad("not UTF-8"))?;
+        Ok(JsonRows { text, len })
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn into_string(self) -> String {
+        self.text
+    }
+
+    /// The rows as values, for callers that look inside them.
+    pub fn to_rows(&self) -> Result<Vec<serde_json::Map<String, Value>>, DomainError> {
+        serde_json::from_str(&self.text)
+            .map_err(|e| DomainError::Internal(format!("decoding json rows: {e}")))
     }
 }
 
@@ -349,5 +462,47 @@ pub fn json_rows(alias: &str, strip_nulls: bool) -> String {
         format!("json_strip_nulls(coalesce(json_agg({alias}), '[]'::json))::text")
     } else {
         format!("coalesce(json_agg({alias}), '[]'::json)::text")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JsonRows;
+
+    #[test]
+    fn json_rows_are_compacted_and_counted() {
+        // json_agg's own layout, with whitespace inside strings and a jsonb value.
+        let text = "[{\"id\":1,\"name\":\"a b\\\" ]}, \"}, \n {\"id\":2,\"doc\": {\"k\": [1, 2]}}]";
+        let rows = JsonRows::from_text(text).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            rows.as_str(),
+            "[{\"id\":1,\"name\":\"a b\\\" ]}, \"},{\"id\":2,\"doc\":{\"k\":[1,2]}}]"
+        );
+        let parsed = rows.to_rows().unwrap();
+        assert_eq!(parsed[0]["name"], "a b\" ]}, ");
+        let empty = JsonRows::from_text("[]").unwrap();
+        assert_eq!((empty.len(), empty.as_str()), (0, "[]"));
+        assert_eq!(JsonRows::from_text(" [ {} ] ").unwrap().len(), 1);
+        assert_eq!(
+            JsonRows::from_text("[{\"é\":\"ü\"}]").unwrap().as_str(),
+            "[{\"é\":\"ü\"}]"
+        );
+    }
+
+    #[test]
+    fn json_rows_refuse_anything_but_an_array_of_objects() {
+        for bad in [
+            "",
+            "{}",
+            "[1]",
+            "[{}, 2]",
+            "[{}] []",
+            "[{}",
+            "[{\"a\":\"]}",
+            "]",
+        ] {
+            assert!(JsonRows::from_text(bad).is_err(), "{bad:?}");
+        }
     }
 }

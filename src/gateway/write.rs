@@ -83,10 +83,24 @@ pub fn build_insert(
     table: &Table,
     primary_key: &[String],
 ) -> Result<Statement, DomainError> {
+    let mut st = Statement::new();
+    let dml = insert_dml(&mut st, q, table, primary_key)?;
+    wrap(&mut st, dml, q.strip_nulls);
+    Ok(st)
+}
+
+/// The `INSERT … RETURNING` text, its values bound into `st` (which may
+/// already hold other parameters: insert windows put several in one
+/// statement).
+pub fn insert_dml(
+    st: &mut Statement,
+    q: &InsertQuery,
+    table: &Table,
+    primary_key: &[String],
+) -> Result<String, DomainError> {
     if q.rows.is_empty() {
         return Err(DomainError::Invalid("insert_body has no rows".into()));
     }
-    let mut st = Statement::new();
     // Columns: the union of the rows' keys, in first-seen order.
     let mut names: Vec<&String> = Vec::new();
     for row in &q.rows {
@@ -118,7 +132,7 @@ pub fn build_insert(
             let mut values = Vec::with_capacity(cols.len());
             for (name, (_, col)) in names.iter().zip(&cols) {
                 values.push(match row.get(*name) {
-                    Some(v) => value_expr(&mut st, col, v),
+                    Some(v) => value_expr(st, col, v),
                     None if q.default_to_null => "NULL".to_string(),
                     None => "DEFAULT".to_string(),
                 });
@@ -152,7 +166,7 @@ pub fn build_insert(
                 let mut parts = Vec::with_capacity(set.len());
                 for (name, v) in set {
                     let (ident, col) = column_ident(table, name)?;
-                    parts.push(format!("{ident} = {}", value_expr(&mut st, &col, v)));
+                    parts.push(format!("{ident} = {}", value_expr(st, &col, v)));
                 }
                 format!("DO UPDATE SET {}", parts.join(", "))
             }
@@ -178,8 +192,7 @@ pub fn build_insert(
         " RETURNING {}",
         projection(table, q.returning.as_deref())?
     ));
-    wrap(&mut st, dml, q.strip_nulls);
-    Ok(st)
+    Ok(dml)
 }
 
 /// better-auth-athena's retry shape `update_body: {data: {…}, set: {…}}`
@@ -251,7 +264,7 @@ pub fn build_delete(q: &DeleteQuery, table: &Table) -> Result<Statement, DomainE
     Ok(st)
 }
 
-async fn table_of(
+pub(crate) async fn table_of(
     tenant: &Tenant,
     schema: &Ident,
     table: &Ident,

@@ -17,8 +17,11 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
+use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tracing::Instrument;
@@ -36,6 +39,9 @@ pub struct Limits {
 #[derive(Clone, Copy)]
 enum Extra {
     DocsPage,
+    /// `POST /gateway/transaction`, the SDK's atomic transactions
+    /// (`handlers/transaction.rs`).
+    Transaction,
 }
 
 pub struct App {
@@ -57,7 +63,10 @@ impl App {
         limits: Limits,
     ) -> Self {
         let router = Router::new(OPERATIONS.iter().map(|m| (m.method, m.path, m.operation)));
-        let extras = Router::new([("GET", DOCS_PAGE_PATH, Extra::DocsPage)]);
+        let extras = Router::new([
+            ("GET", DOCS_PAGE_PATH, Extra::DocsPage),
+            ("POST", "/gateway/transaction", Extra::Transaction),
+        ]);
         App {
             handlers,
             router,
@@ -80,7 +89,7 @@ impl App {
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
             .map(str::to_string)
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            .unwrap_or_else(new_request_id);
         let method: &'static str = static_method(req.method());
         let is_head = req.method() == http::Method::HEAD;
 
@@ -116,12 +125,36 @@ impl App {
                 "unmatched",
                 ApiError::method_not_allowed(allow.join(", ")).into_http(),
             ),
-            Match::NotFound => match self.extras.route(req.method().as_str(), req.uri().path()) {
+            Match::NotFound => match self
+                .extras
+                .route(req.method().as_str(), sdk_alias(req.uri().path()))
+            {
                 Match::Found {
                     value: Extra::DocsPage,
                     template,
                     ..
                 } => (template, "docs_page", self.handlers.docs_page()),
+                Match::Found {
+                    value: Extra::Transaction,
+                    template,
+                    ..
+                } => {
+                    let span = tracing::info_span!(
+                        "request",
+                        otel.name = %format!("{method} {template}"),
+                        http.request.method = method,
+                        http.route = template,
+                        operation = "post_gateway_transaction",
+                        request_id = %request_id,
+                    );
+                    let response = self.clone().transaction(req).instrument(span).await;
+                    (template, "post_gateway_transaction", response)
+                }
+                Match::MethodNotAllowed { allow } => (
+                    "unmatched",
+                    "unmatched",
+                    ApiError::method_not_allowed(allow.join(", ")).into_http(),
+                ),
                 _ => (
                     "unmatched",
                     "unmatched",
@@ -160,35 +193,9 @@ impl App {
         request_id: String,
     ) -> HttpResponse {
         let (parts, body) = req.into_parts();
-        let too_large = || {
-            ApiError::new(
-                Code::PayloadTooLarge,
-                "Payload too large",
-                format!(
-                    "request bodies are limited to {} bytes",
-                    self.limits.max_body_bytes
-                ),
-            )
-            .into_http()
-        };
-        let declared = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > self.limits.max_body_bytes as u64) {
-            return too_large();
-        }
-        let body = match Limited::new(body, self.limits.max_body_bytes)
-            .collect()
-            .await
-        {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
-            Err(e) => {
-                return ApiError::bad_request(format!("could not read the request body: {e}"))
-                    .into_http()
-            }
+        let body = match self.read_body(&parts, body).await {
+            Ok(body) => body,
+            Err(response) => return response,
         };
         let query: Vec<(String, String)> = parts
             .uri
@@ -210,7 +217,72 @@ impl App {
             query,
             body,
         };
-        let work = dispatch(self.handlers.clone(), operation, inputs);
+        self.within_deadline(dispatch(self.handlers.clone(), operation, inputs))
+            .await
+    }
+
+    /// `POST /gateway/transaction`: same body limit and deadline as every
+    /// operation; credentials are checked per operation kind inside.
+    async fn transaction(self: Arc<Self>, req: Request<Incoming>) -> HttpResponse {
+        let (parts, body) = req.into_parts();
+        let body = match self.read_body(&parts, body).await {
+            Ok(body) => body,
+            Err(response) => return response,
+        };
+        let query: Vec<(String, String)> = parts
+            .uri
+            .query()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        let work = self
+            .handlers
+            .gateway_transaction(&self.auth, &parts.headers, &query, body);
+        self.within_deadline(work).await
+    }
+
+    /// The request body, refused with 413 past the configured limit.
+    async fn read_body(
+        &self,
+        parts: &http::request::Parts,
+        body: Incoming,
+    ) -> Result<Bytes, HttpResponse> {
+        let too_large = || {
+            ApiError::new(
+                Code::PayloadTooLarge,
+                "Payload too large",
+                format!(
+                    "request bodies are limited to {} bytes",
+                    self.limits.max_body_bytes
+                ),
+            )
+            .into_http()
+        };
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.limits.max_body_bytes as u64) {
+            return Err(too_large());
+        }
+        match Limited::new(body, self.limits.max_body_bytes)
+            .collect()
+            .await
+        {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+            Err(e) => Err(
+                ApiError::bad_request(format!("could not read the request body: {e}")).into_http(),
+            ),
+        }
+    }
+
+    /// Runs a handler under the request deadline; errors become the
+    /// envelope.
+    async fn within_deadline(
+        &self,
+        work: impl std::future::Future<Output = Result<HttpResponse, ApiError>>,
+    ) -> HttpResponse {
         match tokio::time::timeout(self.limits.request_timeout, work).await {
             Ok(Ok(response)) => response,
             Ok(Err(error)) => {
@@ -230,6 +302,21 @@ impl App {
             .into_http(),
         }
     }
+}
+
+/// A fresh request id in the UUID v4 layout: keyed SipHash (random keys
+/// per process) of a counter, so ids stay unpredictable and unique without
+/// a `getrandom` system call per request.
+fn new_request_id() -> String {
+    static KEYS: LazyLock<RandomState> = LazyLock::new(RandomState::new);
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&KEYS.hash_one((n, 0u8)).to_le_bytes());
+    bytes[8..].copy_from_slice(&KEYS.hash_one((n, 1u8)).to_le_bytes());
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
 }
 
 /// The official SDK, given one base URL, sends every database call under
@@ -312,6 +399,16 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::sdk_alias;
+
+    #[test]
+    fn request_ids_are_distinct_v4_uuids() {
+        let ids: std::collections::HashSet<String> =
+            (0..1000).map(|_| super::new_request_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in ids.iter().take(10) {
+            assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 4);
+        }
+    }
 
     #[test]
     fn db_prefix_is_an_alias() {

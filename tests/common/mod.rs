@@ -118,6 +118,7 @@ impl TestServer {
             pool_acquire_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(5),
             max_rows: 100,
+            insert_window: Duration::ZERO,
             raw_sql_role: None,
             cache_ttl: Duration::ZERO,
             direct_pool_cap: 32,

@@ -4,7 +4,7 @@
 //! own rows (the table is truncated at the start of every run).
 
 use super::{envelope, expect_eq, expect_json, ids, rows, Case, Ctx, TABLE};
-use crate::fixtures::WRITES_TABLE;
+use crate::fixtures::{TAGS_TABLE, WRITES_TABLE};
 use crate::http::Request;
 use serde_json::{json, Value};
 
@@ -28,7 +28,34 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
     cases.extend(sdk_fetch_cases(ctx));
     cases.extend(write_cases(ctx));
     cases.extend(alias_cases(ctx));
+    cases.push(embed_case(ctx));
     cases
+}
+
+/// A relation embedded through the foreign key `conformance_tags.item_id`
+/// (many-to-one: an object per row).
+fn embed_case(ctx: &Ctx) -> Case {
+    Case::new(
+        OP,
+        "select embeds a related row through its foreign key",
+        fetch(
+            ctx,
+            json!({"table_name": TAGS_TABLE, "select": "id,label,item:conformance_items(id,name)",
+                   "conditions": [{"eq_column": "item_id", "eq_value": "1"}],
+                   "sort_by": {"field": "id", "direction": "asc"}}),
+        ),
+        200,
+    )
+    .check_json(|b| {
+        expect_json(
+            "data",
+            rows(b)?,
+            &vec![
+                json!({"id": 1, "label": "red", "item": {"id": 1, "name": "alpha"}}),
+                json!({"id": 2, "label": "blue", "item": {"id": 1, "name": "alpha"}}),
+            ],
+        )
+    })
 }
 
 /// `/gateway/data` and `/data`: fetch under older names.

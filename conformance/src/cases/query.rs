@@ -48,6 +48,22 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
             expect_eq("last rows", &b["data"][0]["n"], &json!("3"))
         }),
         Case::new(
+            "post_query_sql",
+            "D1 drivers are refused",
+            ctx.request("post", "/query/sql").json(json!({"query": "SELECT 1", "driver": "d1", "db_name": ctx.client})),
+            400,
+        )
+        .check(envelope),
+        Case::new(
+            "post_query_sql",
+            "an unknown client is 404",
+            ctx.request("post", "/query/sql")
+                .header("x-athena-client", "conformance_no_such_client")
+                .json(json!({"query": "SELECT 1", "driver": "postgresql", "db_name": "conformance_no_such_client"})),
+            404,
+        )
+        .check(envelope),
+        Case::new(
             "post_query_count",
             "count a table",
             ctx.request("post", "/query/count").json(json!({"driver": "postgresql", "db_name": ctx.client, "table_name": TABLE})),

@@ -3,7 +3,7 @@
 //! case with its own rows (the table is truncated at the start of every run).
 
 use super::{envelope, expect_eq, expect_json, ids, rows, Case, Ctx, TABLE};
-use crate::fixtures::WRITES_TABLE;
+use crate::fixtures::{TAGS_TABLE, WRITES_TABLE};
 use crate::http::Request;
 use serde_json::{json, Value};
 
@@ -15,8 +15,46 @@ fn get(ctx: &Ctx, table: &str) -> Request {
 
 pub fn cases(ctx: &Ctx) -> Vec<Case> {
     let mut cases = read_cases(ctx);
+    cases.push(embed_case(ctx));
     cases.extend(write_cases(ctx));
     cases
+}
+
+/// `select` embedding the rows whose foreign key points at each item
+/// (one-to-many: an array per row, `[]` when none).
+fn embed_case(ctx: &Ctx) -> Case {
+    Case::new(
+        OP,
+        "select embeds referencing rows as arrays",
+        get(ctx, TABLE)
+            .query("select", &format!("id,tags:{TAGS_TABLE}(label)"))
+            .query("order", "id"),
+        200,
+    )
+    .check_json(|b| {
+        let labels: Vec<(i64, Vec<String>)> = rows(b)?
+            .iter()
+            .map(|r| {
+                let mut l: Vec<String> = r["tags"]
+                    .as_array()
+                    .ok_or("`tags` is not an array")?
+                    .iter()
+                    .filter_map(|t| t["label"].as_str().map(str::to_string))
+                    .collect();
+                l.sort();
+                Ok((r["id"].as_i64().unwrap_or_default(), l))
+            })
+            .collect::<Result<_, String>>()?;
+        expect_eq(
+            "tags",
+            labels,
+            vec![
+                (1, vec!["blue".into(), "red".into()]),
+                (2, vec!["green".into()]),
+                (3, vec![]),
+            ],
+        )
+    })
 }
 
 fn read_cases(ctx: &Ctx) -> Vec<Case> {

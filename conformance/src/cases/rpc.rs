@@ -59,5 +59,38 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
             200,
         )
         .check_json(|b| expect_eq("rows", data(b)?.len(), 1)),
+        Case::new(
+            "get_rpc_by_function_name",
+            "an unknown function is 404",
+            ctx.request("get", "/rpc/conformance_missing"),
+            404,
+        )
+        .check(envelope),
+        Case::new(
+            "get_rpc_by_function_name",
+            "a filter with an unknown operator is 400",
+            ctx.request("get", "/rpc/conformance_above")
+                .query("min_score", "1")
+                .query("name", "regex.x"),
+            400,
+        )
+        .check(envelope),
+        Case::new(
+            "post_rpc_by_function_name",
+            "an argument of the wrong type is 400",
+            ctx.request("post", "/rpc/conformance_above")
+                .json(json!({"min_score": "not a number"})),
+            400,
+        )
+        .check(envelope),
+        Case::new(
+            "post_rpc_by_function_name",
+            "an unknown argument is 400 or 404",
+            ctx.request("post", "/rpc/conformance_above")
+                .json(json!({"no_such_argument": 1})),
+            400,
+        )
+        .any_of(&[400, 404])
+        .check(envelope),
     ]
 }
