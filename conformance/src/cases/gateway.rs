@@ -72,6 +72,33 @@ fn alias_cases(ctx: &Ctx) -> Vec<Case> {
         )
         .check_json(|b| expect_json("data", rows(b)?, &vec![json!({"id": 3, "name": "gamma"})])),
         Case::new(
+            "post_gateway_data",
+            "an unknown column is 400",
+            ctx.request("post", "/gateway/data").json(json!({
+                "table_name": TABLE, "columns": ["id"],
+                "conditions": [{"eq_column": "no_such_column", "eq_value": "x"}]
+            })),
+            400,
+        )
+        .check(envelope),
+        Case::new(
+            "post_gateway_data",
+            "post-processing groups the rows",
+            ctx.request("post", "/gateway/data").json(json!({
+                "table_name": TABLE, "columns": ["name", "score"], "conditions": [],
+                "group_by": "name", "aggregation_column": "score",
+                "aggregation_strategy": "cumulative_sum"
+            })),
+            200,
+        )
+        .check_json(|b| {
+            let groups = b["post_processing"]["groups"]
+                .as_array()
+                .ok_or("no post_processing.groups")?;
+            expect_eq("groups", groups.len(), 3)?;
+            expect_eq("first key", &groups[0]["key"], &json!("alpha"))
+        }),
+        Case::new(
             "get_data",
             "eq filter from the query string",
             ctx.request("get", "/data")
