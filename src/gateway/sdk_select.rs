@@ -35,46 +35,12 @@ fn tokens(sql: &str) -> Option<Vec<Tok>> {
         if c.is_whitespace() {
             i += 1;
         } else if c == '"' {
-            let mut text = String::new();
-            i += 1;
-            loop {
-                match (chars.get(i), chars.get(i + 1)) {
-                    (Some('"'), Some('"')) => {
-                        text.push('"');
-                        i += 2;
-                    }
-                    (Some('"'), _) => {
-                        i += 1;
-                        break;
-                    }
-                    (Some(&ch), _) => {
-                        text.push(ch);
-                        i += 1;
-                    }
-                    (None, _) => return None,
-                }
-            }
+            let (text, next) = quoted(&chars, i, '"')?;
+            i = next;
             out.push(Tok::Ident { text, quoted: true });
         } else if c == '\'' {
-            let mut text = String::new();
-            i += 1;
-            loop {
-                match (chars.get(i), chars.get(i + 1)) {
-                    (Some('\''), Some('\'')) => {
-                        text.push('\'');
-                        i += 2;
-                    }
-                    (Some('\''), _) => {
-                        i += 1;
-                        break;
-                    }
-                    (Some(&ch), _) => {
-                        text.push(ch);
-                        i += 1;
-                    }
-                    (None, _) => return None,
-                }
-            }
+            let (text, next) = quoted(&chars, i, '\'')?;
+            i = next;
             out.push(Tok::Str(text));
         } else if c.is_ascii_digit()
             || (c == '-' && chars.get(i + 1).is_some_and(char::is_ascii_digit))
@@ -131,6 +97,27 @@ fn tokens(sql: &str) -> Option<Vec<Tok>> {
         }
     }
     Some(out)
+}
+
+/// The text of a quoted identifier or string literal starting at `start`
+/// (a doubled quote is one quote), and where it ends; `None` if unclosed.
+fn quoted(chars: &[char], start: usize, q: char) -> Option<(String, usize)> {
+    let mut text = String::new();
+    let mut i = start + 1;
+    loop {
+        match (chars.get(i), chars.get(i + 1)) {
+            (Some(&a), Some(&b)) if a == q && b == q => {
+                text.push(q);
+                i += 2;
+            }
+            (Some(&a), _) if a == q => return Some((text, i + 1)),
+            (Some(&ch), _) => {
+                text.push(ch);
+                i += 1;
+            }
+            (None, _) => return None,
+        }
+    }
 }
 
 struct Parser {

@@ -197,11 +197,7 @@ impl App {
             Ok(body) => body,
             Err(response) => return response,
         };
-        let query: Vec<(String, String)> = parts
-            .uri
-            .query()
-            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-            .unwrap_or_default();
+        let query = query_pairs(&parts.uri);
         let cx = RequestCx::new(
             request_id,
             operation,
@@ -229,11 +225,7 @@ impl App {
             Ok(body) => body,
             Err(response) => return response,
         };
-        let query: Vec<(String, String)> = parts
-            .uri
-            .query()
-            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-            .unwrap_or_default();
+        let query = query_pairs(&parts.uri);
         let work = self
             .handlers
             .gateway_transaction(&self.auth, &parts.headers, &query, body);
@@ -317,6 +309,13 @@ fn new_request_id() -> String {
     uuid::Builder::from_random_bytes(bytes)
         .into_uuid()
         .to_string()
+}
+
+/// The decoded query string, in order.
+fn query_pairs(uri: &http::Uri) -> Vec<(String, String)> {
+    uri.query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
 }
 
 /// The official SDK, given one base URL, sends every database call under
