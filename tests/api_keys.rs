@@ -487,12 +487,6 @@ async fn readers_run_the_sdk_lookup_selects_and_nothing_else() {
     // Without the read right, not even the lookup.
     let r = query(nobody, lookup).await;
     assert_eq!(r.status, 403, "{}", r.text());
-    let n: i64 = s
-        .tenant()
-        .await
-        .query_one("SELECT count(*) FROM docs", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let n = s.scalar("SELECT count(*) FROM docs").await;
     assert_eq!(n, 2);
 }

@@ -511,13 +511,7 @@ async fn hostile_relation_names_are_never_executed() {
         .await;
     assert_eq!(r.status, 400, "{}", r.text());
     r.envelope();
-    let n: i64 = s
-        .tenant()
-        .await
-        .query_one("SELECT count(*) FROM items", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let n = s.scalar("SELECT count(*) FROM items").await;
     assert_eq!(n, 3);
     s.stop().await;
 }

@@ -174,13 +174,7 @@ async fn count_is_read_only() {
         assert_eq!(r.status, want, "{extra}: {}", r.text());
         r.envelope();
     }
-    let remaining: i64 = s
-        .tenant()
-        .await
-        .query_one("SELECT count(*) FROM items", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let remaining = s.scalar("SELECT count(*) FROM items").await;
     assert_eq!(remaining, 2, "nothing was deleted");
     s.stop().await;
 }

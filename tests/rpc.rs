@@ -77,13 +77,7 @@ async fn gateway_rpc_shapes_function_results() {
     // A volatile function runs once even with a count.
     let (_, v) = gateway_rpc(&s, json!({"function": "bump", "count": "exact"})).await;
     assert_eq!(v["count"], 1);
-    let calls: i64 = s
-        .tenant()
-        .await
-        .query_one("SELECT count(*) FROM calls", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let calls = s.scalar("SELECT count(*) FROM calls").await;
     assert_eq!(calls, 1);
 
     for (body, want) in [
@@ -111,13 +105,7 @@ async fn gateway_rpc_shapes_function_results() {
         assert_eq!(status, want, "{body}: {v}");
         assert_eq!(v["status"], "error");
     }
-    let count: i64 = s
-        .tenant()
-        .await
-        .query_one("SELECT count(*) FROM items", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let count = s.scalar("SELECT count(*) FROM items").await;
     assert_eq!(count, 3);
     s.stop().await;
 }

@@ -294,13 +294,9 @@ async fn an_idempotency_key_commits_once() {
         }
     }
     assert_eq!(replays, 2);
-    let n: i64 = s
-        .tenant()
-        .await
-        .query_one("SELECT count(*) FROM accounts WHERE owner = 'once'", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let n = s
+        .scalar("SELECT count(*) FROM accounts WHERE owner = 'once'")
+        .await;
     assert_eq!(n, 1);
 }
 

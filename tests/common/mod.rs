@@ -165,6 +165,17 @@ impl TestServer {
         psql(&self.tenant_url).await
     }
 
+    /// Rows matching `sql` (`SELECT count(*) FROM …`) in the tenant, read
+    /// directly from Postgres (the effect a test checks).
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        self.tenant()
+            .await
+            .query_one(sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .get(0)
+    }
+
     pub async fn send(
         &self,
         method: &str,
