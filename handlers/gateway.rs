@@ -264,9 +264,22 @@ impl GatewayApi for Handlers {
         // other tables are not cached (their writes would not invalidate).
         let bypass = no_cache(&cx) || !query.embeds.is_empty();
         let lookup = self.cache.lookup(&scope, &normalized, bypass).await;
-        let result = match &lookup.cached {
+        // Nothing to store in the cache and nothing to summarize: the rows
+        // are served as Postgres wrote them (`Json::with_raw_field`).
+        let mut raw_rows = None;
+        let result: read::ReadResult = match &lookup.cached {
             Some(hit) => serde_json::from_value(hit.clone())
                 .map_err(|e| DomainError::Internal(format!("cached read: {e}")))?,
+            None if lookup.key.is_none() && post.is_empty() => {
+                let (rows, count) =
+                    read::run_with_count_raw(&tenant, &query, self.config.max_rows, count, head)
+                        .await?;
+                raw_rows = Some(rows);
+                read::ReadResult {
+                    rows: Vec::new(),
+                    count,
+                }
+            }
             None => {
                 let result =
                     read::run_with_count(&tenant, &query, self.config.max_rows, count, head)
@@ -277,7 +290,8 @@ impl GatewayApi for Handlers {
                 result
             }
         };
-        let message = format!("Fetched {} rows", result.rows.len());
+        let fetched = raw_rows.as_ref().map_or(result.rows.len(), |r| r.len());
+        let message = format!("Fetched {fetched} rows");
         let post_processing = match post.is_empty() {
             true => Map::new(),
             false => match postprocess::summarize(&post, &result.rows)? {
@@ -294,6 +308,9 @@ impl GatewayApi for Handlers {
         });
         if let Some(n) = result.count {
             out = out.with_field("count", json!(n));
+        }
+        if let Some(rows) = raw_rows {
+            out = out.with_raw_field("data", rows.into_string());
         }
         let out = cache_headers(out, lookup.outcome);
         Ok(responses::PostGatewayFetch::Ok(out))
@@ -655,10 +672,14 @@ impl GatewayApi for Handlers {
         body: models::GatewayRpcRequest,
     ) -> ApiResult<responses::PostGatewayRpc> {
         let call = super::rpc::rpc_call(&body)?;
-        let (data, count) = self.call_rpc(&params.x_athena_client, &call).await?;
-        Ok(responses::PostGatewayRpc::Ok(Json::new(
-            models::PostGatewayRpcResponse200 { count, data },
-        )))
+        let (rows, count) = self.call_rpc(&params.x_athena_client, &call).await?;
+        Ok(responses::PostGatewayRpc::Ok(
+            Json::new(models::PostGatewayRpcResponse200 {
+                count,
+                data: Vec::new(),
+            })
+            .with_raw_field("data", rows.into_string()),
+        ))
     }
 }
 

@@ -63,14 +63,17 @@ impl RestApi for Handlers {
             offset,
             strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
         };
-        let rows = read::run(&tenant, &query, self.config.max_rows).await?;
+        let (rows, _) =
+            read::run_with_count_raw(&tenant, &query, self.config.max_rows, false, false).await?;
         let start = offset.unwrap_or(0);
         let range = if rows.is_empty() {
             "*/*".to_string()
         } else {
             format!("{}-{}/*", start, start + rows.len() as i64 - 1)
         };
-        let mut out = Json::new(models::GetRestV1ByTableResponse200 { data: rows });
+        // The rows are served as Postgres wrote them (`Json::with_raw_field`).
+        let mut out = Json::new(models::GetRestV1ByTableResponse200 { data: Vec::new() })
+            .with_raw_field("data", rows.into_string());
         if let Ok(v) = HeaderValue::from_str(&range) {
             out = out.with_header(header::CONTENT_RANGE, v);
         }

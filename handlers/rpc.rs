@@ -48,7 +48,7 @@ impl RpcApi for Handlers {
                 },
             }
         }
-        let (rows, count) = self.call_rpc_rows(&params.x_athena_client, &call).await?;
+        let (rows, count) = self.call_rpc(&params.x_athena_client, &call).await?;
         Ok(responses::GetRpcByFunctionName::Ok(
             Json::new(models::GetRpcByFunctionNameResponse200 {
                 count,
@@ -101,7 +101,7 @@ impl RpcApi for Handlers {
                 }
             }
         };
-        let (rows, count) = self.call_rpc_rows(&params.x_athena_client, &call).await?;
+        let (rows, count) = self.call_rpc(&params.x_athena_client, &call).await?;
         Ok(responses::PostRpcByFunctionName::Ok(
             Json::new(models::PostRpcByFunctionNameResponse200 {
                 count,
@@ -113,18 +113,9 @@ impl RpcApi for Handlers {
 }
 
 impl Handlers {
-    pub(super) async fn call_rpc(
-        &self,
-        client: &str,
-        call: &Call,
-    ) -> Result<(Vec<Map<String, Value>>, Option<i64>), DomainError> {
-        let (rows, count) = self.call_rpc_rows(client, call).await?;
-        Ok((rows.to_rows()?, count))
-    }
-
     /// The call's rows as Postgres wrote them, for answers that serve them
     /// as they are (`Json::with_raw_field`).
-    pub(super) async fn call_rpc_rows(
+    pub(super) async fn call_rpc(
         &self,
         client: &str,
         call: &Call,

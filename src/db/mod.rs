@@ -45,10 +45,10 @@ pub fn pool(uri: &str, settings: PoolSettings) -> Result<Pool, DomainError> {
         .connection_timeout(settings.acquire_timeout)
         .idle_timeout(Some(Duration::from_secs(300)))
         .test_on_check_out(false)
-        .queue_strategy(if std::env::var_os("LIFO").is_some() {
-            bb8::QueueStrategy::Lifo
-        } else {
-            bb8::QueueStrategy::Fifo
-        })
+        // The most recently returned connection is handed out first: its
+        // backend is still hot, and under light load the rest idle out
+        // instead of every backend being woken in turn (measured: less
+        // Postgres CPU per request than FIFO).
+        .queue_strategy(bb8::QueueStrategy::Lifo)
         .build_unchecked(manager))
 }

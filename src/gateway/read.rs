@@ -233,6 +233,28 @@ pub async fn run_with_count(
     Ok(out)
 }
 
+/// `run_with_count` with the rows as Postgres wrote them (`sql::JsonRows`),
+/// for answers that serve them as they are instead of parsing every row
+/// into values and serializing it again.
+pub async fn run_with_count_raw(
+    tenant: &Tenant,
+    q: &ReadQuery,
+    max_rows: i64,
+    count: bool,
+    head: bool,
+) -> Result<(sql::JsonRows, Option<i64>), DomainError> {
+    let (rows_st, count_st) = statements(tenant, q, max_rows, count).await?;
+    let rows = match head {
+        true => sql::JsonRows::default(),
+        false => sql::query_rows(tenant, &rows_st).await?.0,
+    };
+    let count = match count_st {
+        Some(st) => Some(sql::query_json(tenant, &st).await?.1),
+        None => None,
+    };
+    Ok((rows, count))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -231,8 +231,8 @@ impl Failure {
 
 /// Runs the call: (rows, exact count when asked). A call that fails the way
 /// a stale cache entry would (the function was dropped, recreated or
-/// changed) is retried once with the function looked up afresh; a failed
-/// statement had no effect, so the retry cannot apply anything twice.
+/// changed) is retried once with the function looked up afresh: the
+/// failed statement was rolled back, so its writes are not applied twice.
 pub async fn call(tenant: &Tenant, call: &Call, max_rows: i64) -> Result<Output, DomainError> {
     let mut conn = tenant.pool.get().await?;
     let key = format!("{}.{}", call.schema, call.function);

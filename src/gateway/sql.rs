@@ -87,7 +87,12 @@ pub fn projection(table: &Table, columns: Option<&[String]>) -> Result<String, D
         Some(cols) => {
             let mut out = Vec::with_capacity(cols.len());
             for c in cols {
-                out.push(column_ident(table, c)?.0.to_string());
+                let ident = column_ident(table, c)?.0.to_string();
+                // Named twice, returned once: rows are served as Postgres
+                // writes them, and an object has one value per key.
+                if !out.contains(&ident) {
+                    out.push(ident);
+                }
             }
             Ok(out.join(", "))
         }

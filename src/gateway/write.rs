@@ -286,9 +286,10 @@ pub(crate) async fn primary_key(
     schema: &Ident,
     table: &Ident,
 ) -> Result<Vec<String>, DomainError> {
-    let conn = tenant.pool.get().await?;
-    let rows = conn
-        .query(
+    let mut conn = tenant.pool.get().await?;
+    // Prepared once per connection: one round trip per upsert, not two.
+    let statement = conn
+        .prepare_cached(
             "SELECT a.attname::text
                FROM pg_catalog.pg_index i
                JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
@@ -296,8 +297,12 @@ pub(crate) async fn primary_key(
                JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
               WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary
               ORDER BY array_position(i.indkey::int2[], a.attnum)",
-            &[&schema.as_str(), &table.as_str()],
+            &[],
         )
+        .await
+        .map_err(sql::db_error)?;
+    let rows = conn
+        .query(&statement, &[&schema.as_str(), &table.as_str()])
         .await
         .map_err(sql::db_error)?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
