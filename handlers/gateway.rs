@@ -342,18 +342,9 @@ impl GatewayApi for Handlers {
             )));
         }
         let window = self.insert_window(&cx, &params, &body)?;
-        let (schema, table) = (q.schema.clone(), q.table.clone());
-        let result = match window {
-            Some(window) => {
-                self.insert_windows
-                    .insert(tenant.clone(), q, window)
-                    .await?
-            }
-            None => write::insert(&tenant, &q).await?,
-        };
-        self.cache
-            .invalidate(&tenant.name, Some((schema.as_str(), table.as_str())))
-            .await;
+        let result = self
+            .apply_write(&tenant, deferred::Write::Insert(q), window)
+            .await?;
         let out = insert_answer(result, single, &body.table_name, body.count.is_some());
         Ok(responses::PutGatewayInsert::Ok(Json::new(
             models::PutGatewayInsertResponse200(out),
@@ -385,10 +376,9 @@ impl GatewayApi for Handlers {
                 models::PostGatewayUpdateResponse200,
             )));
         }
-        let result = write::update(&tenant, &q).await?;
-        self.cache
-            .invalidate(&tenant.name, Some((q.schema.as_str(), q.table.as_str())))
-            .await;
+        let result = self
+            .apply_write(&tenant, deferred::Write::Update(q), None)
+            .await?;
         Ok(responses::PostGatewayUpdate::Ok(Json::new(
             models::PostGatewayUpdateResponse200(update_answer(result)),
         )))
@@ -419,10 +409,9 @@ impl GatewayApi for Handlers {
                 models::DeleteGatewayDeleteResponse200,
             )));
         }
-        let result = write::delete(&tenant, &q).await?;
-        self.cache
-            .invalidate(&tenant.name, Some((q.schema.as_str(), q.table.as_str())))
-            .await;
+        let result = self
+            .apply_write(&tenant, deferred::Write::Delete(q), None)
+            .await?;
         let out = delete_answer(result, &body.table_name, body.resource_id.as_ref());
         Ok(responses::DeleteGatewayDelete::Ok(Json::new(
             models::DeleteGatewayDeleteResponse200(out),

@@ -56,6 +56,37 @@ impl Handlers {
     }
 }
 
+impl Handlers {
+    /// Runs a write inline (inserts in an insert window when one applies)
+    /// and retires the cached reads of its table: the one path every
+    /// writing route (gateway and REST) takes.
+    async fn apply_write(
+        &self,
+        tenant: &Arc<Tenant>,
+        write: crate::gateway::deferred::Write,
+        insert_window: Option<std::time::Duration>,
+    ) -> Result<crate::gateway::write::WriteResult, DomainError> {
+        use crate::gateway::deferred::Write;
+        use crate::gateway::write;
+        let (schema, table) = write.target();
+        let (schema, table) = (schema.clone(), table.clone());
+        let result = match (write, insert_window) {
+            (Write::Insert(q), Some(window)) => {
+                self.insert_windows
+                    .insert(tenant.clone(), q, window)
+                    .await?
+            }
+            (Write::Insert(q), None) => write::insert(tenant, &q).await?,
+            (Write::Update(q), _) => write::update(tenant, &q).await?,
+            (Write::Delete(q), _) => write::delete(tenant, &q).await?,
+        };
+        self.cache
+            .invalidate(&tenant.name, Some((schema.as_str(), table.as_str())))
+            .await;
+        Ok(result)
+    }
+}
+
 /// Whether the caller asked for null fields to be dropped (`X-Strip-Nulls`).
 fn strip_nulls_header(cx: &RequestCx) -> Option<bool> {
     cx.headers()

@@ -108,10 +108,9 @@ impl RestApi for Handlers {
             default_to_null: prefer.missing_null,
             strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
         };
-        let result = write::insert(&tenant, &q).await?;
-        self.cache
-            .invalidate(&tenant.name, Some((q.schema.as_str(), q.table.as_str())))
-            .await;
+        let result = self
+            .apply_write(&tenant, crate::gateway::deferred::Write::Insert(q), None)
+            .await?;
         if prefer.minimal {
             return Ok(responses::PostRestV1ByTable::NoContent(NoBody::default()));
         }
@@ -139,10 +138,9 @@ impl RestApi for Handlers {
             returning: query_value(&cx, "select").map(split_columns),
             strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
         };
-        let result = write::update(&tenant, &q).await?;
-        self.cache
-            .invalidate(&tenant.name, Some((q.schema.as_str(), q.table.as_str())))
-            .await;
+        let result = self
+            .apply_write(&tenant, crate::gateway::deferred::Write::Update(q), None)
+            .await?;
         if prefer.minimal {
             return Ok(responses::PatchRestV1ByTable::NoContent(NoBody::default()));
         }
@@ -168,10 +166,9 @@ impl RestApi for Handlers {
             returning: query_value(&cx, "select").map(split_columns),
             strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
         };
-        let result = write::delete(&tenant, &q).await?;
-        self.cache
-            .invalidate(&tenant.name, Some((q.schema.as_str(), q.table.as_str())))
-            .await;
+        let result = self
+            .apply_write(&tenant, crate::gateway::deferred::Write::Delete(q), None)
+            .await?;
         if prefer.minimal {
             return Ok(responses::DeleteRestV1ByTable::NoContent(NoBody::default()));
         }

@@ -60,7 +60,8 @@ pub enum Write {
 }
 
 impl Write {
-    fn target(&self) -> (&Ident, &Ident) {
+    /// The table written.
+    pub fn target(&self) -> (&Ident, &Ident) {
         match self {
             Write::Insert(q) => (&q.schema, &q.table),
             Write::Update(q) => (&q.schema, &q.table),
