@@ -103,21 +103,10 @@ impl App {
                 params,
             } => {
                 let name = value.meta().name;
-                let span = tracing::info_span!(
-                    "request",
-                    otel.name = %format!("{method} {template}"),
-                    http.request.method = method,
-                    http.route = template,
-                    operation = name,
-                    request_id = %request_id,
-                    http.response.status_code = tracing::field::Empty,
-                );
-                let response = self
+                let work = self
                     .clone()
-                    .run(value, req, params, peer, request_id.clone())
-                    .instrument(span.clone())
-                    .await;
-                span.record("http.response.status_code", response.status().as_u16());
+                    .run(value, req, params, peer, request_id.clone());
+                let response = traced(work, method, template, name, &request_id).await;
                 (template, name, response)
             }
             Match::MethodNotAllowed { allow } => (
@@ -139,16 +128,10 @@ impl App {
                     template,
                     ..
                 } => {
-                    let span = tracing::info_span!(
-                        "request",
-                        otel.name = %format!("{method} {template}"),
-                        http.request.method = method,
-                        http.route = template,
-                        operation = "post_gateway_transaction",
-                        request_id = %request_id,
-                    );
-                    let response = self.clone().transaction(req).instrument(span).await;
-                    (template, "post_gateway_transaction", response)
+                    let name = "post_gateway_transaction";
+                    let work = self.clone().transaction(req);
+                    let response = traced(work, method, template, name, &request_id).await;
+                    (template, name, response)
                 }
                 Match::MethodNotAllowed { allow } => (
                     "unmatched",
@@ -309,6 +292,29 @@ fn new_request_id() -> String {
     uuid::Builder::from_random_bytes(bytes)
         .into_uuid()
         .to_string()
+}
+
+/// Runs a routed request inside its span `"{METHOD} {route}"`, recording
+/// the status it answered.
+async fn traced(
+    work: impl std::future::Future<Output = HttpResponse>,
+    method: &'static str,
+    template: &'static str,
+    operation: &'static str,
+    request_id: &str,
+) -> HttpResponse {
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %format!("{method} {template}"),
+        http.request.method = method,
+        http.route = template,
+        operation = operation,
+        request_id = %request_id,
+        http.response.status_code = tracing::field::Empty,
+    );
+    let response = work.instrument(span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
+    response
 }
 
 /// The decoded query string, in order.
