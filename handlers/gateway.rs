@@ -138,7 +138,7 @@ impl deferred::Executor for Handlers {
                 let (q, single) = insert_plan(&body, strip)?;
                 let (table, count) = (body.table_name.clone(), body.count.is_some());
                 deferred::Plan {
-                    write: deferred::Write::Insert(q),
+                    write: write::Write::Insert(q),
                     answer: Box::new(move |r| {
                         Value::Object(insert_answer(r, single, &table, count))
                     }),
@@ -148,7 +148,7 @@ impl deferred::Executor for Handlers {
                 let body: models::PostGatewayUpdateRequest =
                     serde_json::from_value(body).map_err(decode)?;
                 deferred::Plan {
-                    write: deferred::Write::Update(update_plan(&body, strip)?),
+                    write: write::Write::Update(update_plan(&body, strip)?),
                     answer: Box::new(|r| Value::Object(update_answer(r))),
                 }
             }
@@ -158,7 +158,7 @@ impl deferred::Executor for Handlers {
                 let q = delete_plan(&body, strip)?;
                 let (table, id) = (body.table_name.clone(), body.resource_id.clone());
                 deferred::Plan {
-                    write: deferred::Write::Delete(q),
+                    write: write::Write::Delete(q),
                     answer: Box::new(move |r| Value::Object(delete_answer(r, &table, id.as_ref()))),
                 }
             }
@@ -343,7 +343,7 @@ impl GatewayApi for Handlers {
         }
         let window = self.insert_window(&cx, &params, &body)?;
         let result = self
-            .apply_write(&tenant, deferred::Write::Insert(q), window)
+            .apply_write(&tenant, write::Write::Insert(q), window)
             .await?;
         let out = insert_answer(result, single, &body.table_name, body.count.is_some());
         Ok(responses::PutGatewayInsert::Ok(Json::new(
@@ -377,7 +377,7 @@ impl GatewayApi for Handlers {
             )));
         }
         let result = self
-            .apply_write(&tenant, deferred::Write::Update(q), None)
+            .apply_write(&tenant, write::Write::Update(q), None)
             .await?;
         Ok(responses::PostGatewayUpdate::Ok(Json::new(
             models::PostGatewayUpdateResponse200(update_answer(result)),
@@ -410,7 +410,7 @@ impl GatewayApi for Handlers {
             )));
         }
         let result = self
-            .apply_write(&tenant, deferred::Write::Delete(q), None)
+            .apply_write(&tenant, write::Write::Delete(q), None)
             .await?;
         let out = delete_answer(result, &body.table_name, body.resource_id.as_ref());
         Ok(responses::DeleteGatewayDelete::Ok(Json::new(
@@ -887,13 +887,7 @@ fn client_header(cx: &RequestCx) -> Option<&str> {
 }
 
 fn header_flag(cx: &RequestCx, name: &str) -> bool {
-    cx.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            let v = v.trim();
-            v.eq_ignore_ascii_case("true") || v == "1"
-        })
+    super::header_bool(cx.headers(), name).unwrap_or(false)
 }
 
 /// The deferred answer as the route's documented body type.

@@ -63,11 +63,10 @@ impl Handlers {
     async fn apply_write(
         &self,
         tenant: &Arc<Tenant>,
-        write: crate::gateway::deferred::Write,
+        write: crate::gateway::write::Write,
         insert_window: Option<std::time::Duration>,
     ) -> Result<crate::gateway::write::WriteResult, DomainError> {
-        use crate::gateway::deferred::Write;
-        use crate::gateway::write;
+        use crate::gateway::write::{self, Write};
         let (schema, table) = write.target();
         let (schema, table) = (schema.clone(), table.clone());
         let result = match (write, insert_window) {
@@ -76,9 +75,7 @@ impl Handlers {
                     .insert(tenant.clone(), q, window)
                     .await?
             }
-            (Write::Insert(q), None) => write::insert(tenant, &q).await?,
-            (Write::Update(q), _) => write::update(tenant, &q).await?,
-            (Write::Delete(q), _) => write::delete(tenant, &q).await?,
+            (write, _) => write::run(tenant, &write).await?,
         };
         self.cache
             .invalidate(&tenant.name, Some((schema.as_str(), table.as_str())))
@@ -89,8 +86,14 @@ impl Handlers {
 
 /// Whether the caller asked for null fields to be dropped (`X-Strip-Nulls`).
 fn strip_nulls_header(cx: &RequestCx) -> Option<bool> {
-    cx.headers()
-        .get("x-strip-nulls")
+    header_bool(cx.headers(), "x-strip-nulls")
+}
+
+/// A boolean header (`true`/`1`, any case; anything else is false), or
+/// `None` when absent or not visible ASCII.
+fn header_bool(headers: &http::HeaderMap, name: &str) -> Option<bool> {
+    headers
+        .get(name)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().eq_ignore_ascii_case("true") || v.trim() == "1")
 }

@@ -109,7 +109,7 @@ impl RestApi for Handlers {
             strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
         };
         let result = self
-            .apply_write(&tenant, crate::gateway::deferred::Write::Insert(q), None)
+            .apply_write(&tenant, crate::gateway::write::Write::Insert(q), None)
             .await?;
         if prefer.minimal {
             return Ok(responses::PostRestV1ByTable::NoContent(NoBody::default()));
@@ -139,7 +139,7 @@ impl RestApi for Handlers {
             strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
         };
         let result = self
-            .apply_write(&tenant, crate::gateway::deferred::Write::Update(q), None)
+            .apply_write(&tenant, crate::gateway::write::Write::Update(q), None)
             .await?;
         if prefer.minimal {
             return Ok(responses::PatchRestV1ByTable::NoContent(NoBody::default()));
@@ -167,7 +167,7 @@ impl RestApi for Handlers {
             strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
         };
         let result = self
-            .apply_write(&tenant, crate::gateway::deferred::Write::Delete(q), None)
+            .apply_write(&tenant, crate::gateway::write::Write::Delete(q), None)
             .await?;
         if prefer.minimal {
             return Ok(responses::DeleteRestV1ByTable::NoContent(NoBody::default()));

@@ -22,6 +22,7 @@ use crate::api::operations::Operation;
 use crate::auth::Auth;
 use crate::domain::DomainError;
 use crate::gateway::transaction::{self, Op, OpResult, Options, Outcome};
+use crate::gateway::write::Write;
 use crate::http::{ApiError, ApiResult, HttpResponse};
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
@@ -121,10 +122,7 @@ impl Handlers {
         let tenant = self
             .gateway_tenant(client.as_deref(), [&direct[0], &direct[1], &direct[2]])
             .await?;
-        let strip = headers
-            .get("x-strip-nulls")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.trim().eq_ignore_ascii_case("true") || v.trim() == "1");
+        let strip = super::header_bool(headers, "x-strip-nulls");
         let mut planned = Vec::with_capacity(operations.len());
         let mut ops = Vec::with_capacity(operations.len());
         for (i, op) in operations.iter().enumerate() {
@@ -142,10 +140,10 @@ impl Handlers {
             Outcome::Committed { results, replayed } => {
                 if !replayed {
                     let mut seen = Vec::new();
-                    for op in ops.iter().filter(|o| o.writes()) {
-                        if !seen.contains(&op.table()) {
-                            seen.push(op.table());
-                            self.cache.invalidate(&tenant.name, Some(op.table())).await;
+                    for table in ops.iter().filter_map(Op::written) {
+                        if !seen.contains(&table) {
+                            seen.push(table);
+                            self.cache.invalidate(&tenant.name, Some(table)).await;
                         }
                     }
                 }
@@ -286,7 +284,7 @@ fn plan(op: &Value, strip: Option<bool>) -> Result<(Planned, Op), DomainError> {
                 single,
                 table_name: body.table_name.clone(),
             };
-            (Planned { id, shape }, Op::Insert(q))
+            (Planned { id, shape }, Op::Write(Write::Insert(q)))
         }
         "update" => {
             let body: models::PostGatewayUpdateRequest = decode(payload, kind)?;
@@ -295,7 +293,7 @@ fn plan(op: &Value, strip: Option<bool>) -> Result<(Planned, Op), DomainError> {
                     id,
                     shape: Shape::Rows,
                 },
-                Op::Update(update_plan(&body, strip)?),
+                Op::Write(Write::Update(update_plan(&body, strip)?)),
             )
         }
         _ => {
@@ -306,7 +304,7 @@ fn plan(op: &Value, strip: Option<bool>) -> Result<(Planned, Op), DomainError> {
             };
             (
                 Planned { id, shape },
-                Op::Delete(delete_plan(&body, strip)?),
+                Op::Write(Write::Delete(delete_plan(&body, strip)?)),
             )
         }
     })

@@ -11,7 +11,7 @@
 //! its own outcome and nobody's row is lost because of a neighbour's.
 
 use super::sql::{self, json_rows, Statement};
-use super::write::{self, InsertQuery, WriteResult};
+use super::write::{self, InsertQuery, Write, WriteResult};
 use crate::db::tenants::Tenant;
 use crate::domain::DomainError;
 use std::collections::HashMap;
@@ -34,10 +34,11 @@ struct Item {
     reply: Reply,
 }
 
-/// One open window: requests join until it elapses or fills.
+/// One open window: requests join until it elapses or fills. Requests
+/// join it only under the registry's lock, and its flusher takes the items
+/// after removing it from the registry.
 struct Window {
     items: Mutex<Vec<Item>>,
-    values: Mutex<usize>,
     full: Notify,
 }
 
@@ -81,7 +82,6 @@ impl InsertWindows {
                 _ => {
                     let w = Arc::new(Window {
                         items: Mutex::new(Vec::new()),
-                        values: Mutex::new(0),
                         full: Notify::new(),
                     });
                     w.push(item);
@@ -121,13 +121,12 @@ impl InsertWindows {
 
 impl Window {
     fn has_room(&self, values: usize) -> bool {
-        let items = self.items.lock().unwrap_or_else(|e| e.into_inner()).len();
-        let used = *self.values.lock().unwrap_or_else(|e| e.into_inner());
-        items < MAX_REQUESTS && used + values <= MAX_PARAMS
+        let items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+        let used: usize = items.iter().map(|i| i.values).sum();
+        items.len() < MAX_REQUESTS && used + values <= MAX_PARAMS
     }
 
     fn push(&self, item: Item) {
-        *self.values.lock().unwrap_or_else(|e| e.into_inner()) += item.values;
         self.items
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -139,10 +138,7 @@ impl Window {
 /// own when there is one or the shared statement fails.
 async fn flush(tenant: &Tenant, items: Vec<Item>) {
     if items.len() == 1 {
-        for item in items {
-            let result = write::insert(tenant, &item.query).await;
-            let _ = item.reply.send(result);
-        }
+        alone(tenant, items).await;
         return;
     }
     // Requests whose own statement cannot be built (unknown column, …) are
@@ -156,8 +152,9 @@ async fn flush(tenant: &Tenant, items: Vec<Item>) {
             Ok(dml) => {
                 let i = batched.len();
                 ctes.push(format!("w{i} AS ({dml})"));
+                // Same columns as a lone insert, plus the request's index.
                 selects.push(format!(
-                    "SELECT {i}, {}, count(*) FROM w{i}",
+                    "SELECT {}, count(*), {i} FROM w{i}",
                     json_rows(&format!("w{i}.*"), item.query.strip_nulls)
                 ));
                 batched.push(item);
@@ -171,7 +168,7 @@ async fn flush(tenant: &Tenant, items: Vec<Item>) {
         return;
     }
     st.sql = format!(
-        "WITH {} {} ORDER BY 1",
+        "WITH {} {} ORDER BY 3",
         ctes.join(", "),
         selects.join(" UNION ALL ")
     );
@@ -183,11 +180,15 @@ async fn flush(tenant: &Tenant, items: Vec<Item>) {
         }
         Err(e) => {
             tracing::debug!(error = ?e, requests = batched.len(), "insert window failed as a whole; retrying each request alone");
-            for item in batched {
-                let result = write::insert(tenant, &item.query).await;
-                let _ = item.reply.send(result);
-            }
+            alone(tenant, batched).await;
         }
+    }
+}
+
+/// Runs each request as its own statement and answers it.
+async fn alone(tenant: &Tenant, items: Vec<Item>) {
+    for Item { query, reply, .. } in items {
+        let _ = reply.send(write::run(tenant, &Write::Insert(query)).await);
     }
 }
 
@@ -216,9 +217,8 @@ async fn run(tenant: &Tenant, st: &Statement, n: usize) -> Result<Vec<WriteResul
     }
     rows.iter()
         .map(|row| {
-            let text: String = row.get(1);
-            let affected: i64 = row.get(2);
-            let rows = serde_json::from_str(&text)
+            let (text, affected) = sql::json_columns(row);
+            let rows = serde_json::from_str(text)
                 .map_err(|e| DomainError::Internal(format!("decoding RETURNING rows: {e}")))?;
             Ok(WriteResult { rows, affected })
         })

@@ -24,12 +24,11 @@
 //!   A database that is unavailable is retried with backoff up to
 //!   `MAX_ATTEMPTS` claims before the job fails.
 
-use super::sql::{db_error, Statement};
-use super::write::{self, DeleteQuery, InsertQuery, UpdateQuery, WriteResult};
+use super::sql::{self, db_error};
+use super::write::{self, Write, WriteResult};
 use crate::catalog::clients;
 use crate::db::tenants::{Tenant, Tenants};
 use crate::db::Pool;
-use crate::domain::identifier::Ident;
 use crate::domain::DomainError;
 use crate::http::ApiError;
 use chrono::{DateTime, Utc};
@@ -51,24 +50,6 @@ const FLAG_TTL: Duration = Duration::from_secs(5);
 
 /// The canonical routes a job can come from.
 pub const OPERATIONS: [&str; 3] = ["insert", "update", "delete"];
-
-/// A validated write, ready to run on the client's tenant.
-pub enum Write {
-    Insert(InsertQuery),
-    Update(UpdateQuery),
-    Delete(DeleteQuery),
-}
-
-impl Write {
-    /// The table written.
-    pub fn target(&self) -> (&Ident, &Ident) {
-        match self {
-            Write::Insert(q) => (&q.schema, &q.table),
-            Write::Update(q) => (&q.schema, &q.table),
-            Write::Delete(q) => (&q.schema, &q.table),
-        }
-    }
-}
 
 /// A job's write plus how its result becomes the answer the inline route
 /// would have given.
@@ -421,24 +402,14 @@ impl Queue {
         if self.marked.lock().expect("marked").contains(&tenant.uri) {
             return Ok(());
         }
-        let conn = tenant.pool.get().await?;
-        let created = conn
-            .batch_execute(
-                "CREATE TABLE IF NOT EXISTS public.athena_deferred_applied (
-                     job_id     uuid PRIMARY KEY,
-                     result     jsonb,
-                     applied_at timestamptz NOT NULL DEFAULT now())",
-            )
-            .await;
-        if let Err(e) = created {
-            // Two workers creating it at once: one of them loses the race.
-            let raced = e
-                .as_db_error()
-                .is_some_and(|d| matches!(d.code().code(), "23505" | "42P07"));
-            if !raced {
-                return Err(db_error(e));
-            }
-        }
+        sql::create_own_table(
+            tenant,
+            "CREATE TABLE IF NOT EXISTS public.athena_deferred_applied (
+                 job_id     uuid PRIMARY KEY,
+                 result     jsonb,
+                 applied_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .await?;
         self.marked
             .lock()
             .expect("marked")
@@ -455,21 +426,7 @@ impl Queue {
         w: &Write,
     ) -> Result<WriteResult, DomainError> {
         self.ensure_marker(tenant).await?;
-        let (schema, table) = w.target();
-        let meta = tenant.schema.table(&tenant.pool, schema, table).await?;
-        let st: Statement = match w {
-            Write::Insert(q) => {
-                let pk = match &q.on_conflict {
-                    Some(c) if c.columns.is_empty() => {
-                        write::primary_key(tenant, schema, table).await?
-                    }
-                    _ => Vec::new(),
-                };
-                write::build_insert(q, &meta, &pk)?
-            }
-            Write::Update(q) => write::build_update(q, &meta)?,
-            Write::Delete(q) => write::build_delete(q, &meta)?,
-        };
+        let st = write::statement(tenant, w).await?;
         let mut conn = tenant.pool.get().await?;
         let tx = conn.transaction().await.map_err(db_error)?;
         // Blocks while another run of the same job holds its (uncommitted)
@@ -498,12 +455,8 @@ impl Queue {
             .query_typed(st.sql.as_str(), &st.typed())
             .await
             .map_err(db_error)?;
-        let row = rows
-            .first()
-            .ok_or_else(|| DomainError::Internal("statement returned no row".into()))?;
-        let text: String = row.get(0);
-        let affected: i64 = row.get(1);
-        let value: Value = serde_json::from_str(&text)
+        let (text, affected) = sql::json_columns(sql::single_row(&rows)?);
+        let value: Value = serde_json::from_str(text)
             .map_err(|e| DomainError::Internal(format!("decoding json output: {e}")))?;
         let stored = json!({"rows": value, "affected": affected});
         tx.execute(

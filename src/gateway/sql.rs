@@ -309,11 +309,7 @@ pub fn db_error(e: tokio_postgres::Error) -> DomainError {
 pub async fn query_json(tenant: &Tenant, st: &Statement) -> Result<(Value, i64), DomainError> {
     let mut conn = tenant.pool.get().await?;
     let rows = run_cached(&mut conn, st).await?;
-    let row = rows
-        .first()
-        .ok_or_else(|| DomainError::Internal("statement returned no row".into()))?;
-    let text: &str = row.get(0);
-    let count: i64 = if row.len() > 1 { row.get(1) } else { 0 };
+    let (text, count) = json_columns(single_row(&rows)?);
     let value = serde_json::from_str(text)
         .map_err(|e| DomainError::Internal(format!("decoding json output: {e}")))?;
     Ok((value, count))
@@ -324,11 +320,38 @@ pub async fn query_json(tenant: &Tenant, st: &Statement) -> Result<(Value, i64),
 pub async fn query_rows(tenant: &Tenant, st: &Statement) -> Result<(JsonRows, i64), DomainError> {
     let mut conn = tenant.pool.get().await?;
     let rows = run_cached(&mut conn, st).await?;
-    let row = rows
-        .first()
-        .ok_or_else(|| DomainError::Internal("statement returned no row".into()))?;
-    let count: i64 = if row.len() > 1 { row.get(1) } else { 0 };
-    Ok((JsonRows::from_text(row.get(0))?, count))
+    let (text, count) = json_columns(single_row(&rows)?);
+    Ok((JsonRows::from_text(text)?, count))
+}
+
+/// Runs a `CREATE TABLE IF NOT EXISTS` for one of the gateway's own
+/// tenant tables (exactly-once markers). Two first requests creating it at
+/// once race on the catalog; the loser's error means the table exists.
+pub async fn create_own_table(tenant: &Tenant, ddl: &str) -> Result<(), DomainError> {
+    let conn = tenant.pool.get().await?;
+    match conn.batch_execute(ddl).await {
+        Err(e)
+            if !e
+                .as_db_error()
+                .is_some_and(|d| matches!(d.code().code(), "23505" | "42P07")) =>
+        {
+            Err(db_error(e))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The one row a gateway statement answers with.
+pub fn single_row(rows: &[tokio_postgres::Row]) -> Result<&tokio_postgres::Row, DomainError> {
+    rows.first()
+        .ok_or_else(|| DomainError::Internal("statement returned no row".into()))
+}
+
+/// The `(json text, count)` columns gateway statements answer with; a
+/// statement without the count column (a plain read) counts 0.
+pub fn json_columns(row: &tokio_postgres::Row) -> (&str, i64) {
+    let count = if row.len() > 1 { row.get(1) } else { 0 };
+    (row.get(0), count)
 }
 
 /// Runs a statement through the connection's prepared-statement cache. A

@@ -9,7 +9,7 @@
 
 use super::read::{self, ReadQuery};
 use super::sql::{self, Statement};
-use super::write::{self, DeleteQuery, InsertQuery, UpdateQuery};
+use super::write::{self, Write};
 use crate::db::tenants::Tenant;
 use crate::domain::DomainError;
 use serde_json::{Map, Value};
@@ -24,24 +24,23 @@ pub enum Op {
         count: bool,
         head: bool,
     },
-    Insert(InsertQuery),
-    Update(UpdateQuery),
-    Delete(DeleteQuery),
+    Write(Write),
 }
 
 impl Op {
-    /// The table the operation touches, for cache invalidation.
-    pub fn table(&self) -> (&str, &str) {
+    /// The table a write touches, for cache invalidation.
+    pub fn written(&self) -> Option<(&str, &str)> {
         match self {
-            Op::Fetch { query, .. } => (query.schema.as_str(), query.table.as_str()),
-            Op::Insert(q) => (q.schema.as_str(), q.table.as_str()),
-            Op::Update(q) => (q.schema.as_str(), q.table.as_str()),
-            Op::Delete(q) => (q.schema.as_str(), q.table.as_str()),
+            Op::Fetch { .. } => None,
+            Op::Write(w) => {
+                let (schema, table) = w.target();
+                Some((schema.as_str(), table.as_str()))
+            }
         }
     }
 
     pub fn writes(&self) -> bool {
-        !matches!(self, Op::Fetch { .. })
+        matches!(self, Op::Write(_))
     }
 }
 
@@ -108,24 +107,7 @@ async fn plan(tenant: &Tenant, op: &Op, max_rows: i64) -> Result<Planned, Domain
                 count,
             }
         }
-        Op::Insert(q) => {
-            let table = write::table_of(tenant, &q.schema, &q.table).await?;
-            let pk = match &q.on_conflict {
-                Some(c) if c.columns.is_empty() => {
-                    write::primary_key(tenant, &q.schema, &q.table).await?
-                }
-                _ => Vec::new(),
-            };
-            Planned::Write(write::build_insert(q, &table, &pk)?)
-        }
-        Op::Update(q) => {
-            let table = write::table_of(tenant, &q.schema, &q.table).await?;
-            Planned::Write(write::build_update(q, &table)?)
-        }
-        Op::Delete(q) => {
-            let table = write::table_of(tenant, &q.schema, &q.table).await?;
-            Planned::Write(write::build_delete(q, &table)?)
-        }
+        Op::Write(w) => Planned::Write(write::statement(tenant, w).await?),
     })
 }
 
@@ -154,7 +136,15 @@ pub async fn run(
     }
     let key = idempotency_key.filter(|_| !options.read_only && ops.iter().any(Op::writes));
     if key.is_some() {
-        ensure_marker_table(tenant).await.map_err(|e| (None, e))?;
+        sql::create_own_table(
+            tenant,
+            "CREATE TABLE IF NOT EXISTS public.athena_transaction_applied (
+                 idempotency_key text PRIMARY KEY,
+                 results         jsonb,
+                 applied_at      timestamptz NOT NULL DEFAULT now())",
+        )
+        .await
+        .map_err(|e| (None, e))?;
     }
     let mut conn = tenant.pool.get().await.map_err(|e| (None, e.into()))?;
     let mut builder = conn
@@ -214,29 +204,6 @@ pub async fn run(
             done,
             error: sql::db_error(e),
         }),
-    }
-}
-
-async fn ensure_marker_table(tenant: &Tenant) -> Result<(), DomainError> {
-    let conn = tenant.pool.get().await?;
-    match conn
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS public.athena_transaction_applied (
-                 idempotency_key text PRIMARY KEY,
-                 results         jsonb,
-                 applied_at      timestamptz NOT NULL DEFAULT now())",
-        )
-        .await
-    {
-        Ok(()) => Ok(()),
-        // Two first transactions creating it at once: one loses the race.
-        Err(e)
-            if e.as_db_error()
-                .is_some_and(|d| matches!(d.code().code(), "23505" | "42P07")) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(sql::db_error(e)),
     }
 }
 
@@ -305,12 +272,8 @@ async fn one(
         .query_typed(&st.sql, &st.typed())
         .await
         .map_err(sql::db_error)?;
-    let row = rows
-        .first()
-        .ok_or_else(|| DomainError::Internal("statement returned no row".into()))?;
-    let text: String = row.get(0);
-    let count: i64 = if row.len() > 1 { row.get(1) } else { 0 };
-    let rows = serde_json::from_str(&text)
+    let (text, count) = sql::json_columns(sql::single_row(&rows)?);
+    let rows = serde_json::from_str(text)
         .map_err(|e| DomainError::Internal(format!("decoding json output: {e}")))?;
     Ok((rows, count))
 }

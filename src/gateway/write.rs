@@ -63,6 +63,25 @@ pub struct DeleteQuery {
     pub strip_nulls: bool,
 }
 
+/// A validated write, ready to run on a tenant (inline, deferred, in a
+/// transaction or an insert window).
+pub enum Write {
+    Insert(InsertQuery),
+    Update(UpdateQuery),
+    Delete(DeleteQuery),
+}
+
+impl Write {
+    /// The table written.
+    pub fn target(&self) -> (&Ident, &Ident) {
+        match self {
+            Write::Insert(q) => (&q.schema, &q.table),
+            Write::Update(q) => (&q.schema, &q.table),
+            Write::Delete(q) => (&q.schema, &q.table),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct WriteResult {
     pub rows: Vec<Map<String, Value>>,
@@ -281,7 +300,7 @@ async fn execute(tenant: &Tenant, st: &Statement) -> Result<WriteResult, DomainE
 
 /// The primary-key columns of a table, in key order (the upsert target when
 /// the request names none).
-pub(crate) async fn primary_key(
+async fn primary_key(
     tenant: &Tenant,
     schema: &Ident,
     table: &Ident,
@@ -308,26 +327,27 @@ pub(crate) async fn primary_key(
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-pub async fn insert(tenant: &Tenant, q: &InsertQuery) -> Result<WriteResult, DomainError> {
-    let table = table_of(tenant, &q.schema, &q.table).await?;
-    let pk = match &q.on_conflict {
-        Some(c) if c.columns.is_empty() => primary_key(tenant, &q.schema, &q.table).await?,
-        _ => Vec::new(),
-    };
-    let st = build_insert(q, &table, &pk)?;
-    execute(tenant, &st).await
+/// The statement of a write, resolved against the tenant's catalog (the
+/// table's columns; its primary key for an upsert without a target).
+pub async fn statement(tenant: &Tenant, w: &Write) -> Result<Statement, DomainError> {
+    let (schema, table) = w.target();
+    let meta = table_of(tenant, schema, table).await?;
+    match w {
+        Write::Insert(q) => {
+            let pk = match &q.on_conflict {
+                Some(c) if c.columns.is_empty() => primary_key(tenant, schema, table).await?,
+                _ => Vec::new(),
+            };
+            build_insert(q, &meta, &pk)
+        }
+        Write::Update(q) => build_update(q, &meta),
+        Write::Delete(q) => build_delete(q, &meta),
+    }
 }
 
-pub async fn update(tenant: &Tenant, q: &UpdateQuery) -> Result<WriteResult, DomainError> {
-    let table = table_of(tenant, &q.schema, &q.table).await?;
-    let st = build_update(q, &table)?;
-    execute(tenant, &st).await
-}
-
-pub async fn delete(tenant: &Tenant, q: &DeleteQuery) -> Result<WriteResult, DomainError> {
-    let table = table_of(tenant, &q.schema, &q.table).await?;
-    let st = build_delete(q, &table)?;
-    execute(tenant, &st).await
+/// Runs a write on its own (autocommit).
+pub async fn run(tenant: &Tenant, w: &Write) -> Result<WriteResult, DomainError> {
+    execute(tenant, &statement(tenant, w).await?).await
 }
 
 #[cfg(test)]
