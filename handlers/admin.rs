@@ -114,6 +114,24 @@ impl AdminApi for Handlers {
         _cx: RequestCx,
         body: models::CreateApiKeyRequest,
     ) -> ApiResult<responses::PostAdminApiKeys> {
+        // Stored but not yet enforced (the IP-policy issue builds them):
+        // refused rather than silently ignoring a security setting.
+        let unenforced = [
+            ("ip_whitelist", !body.ip_whitelist.is_empty()),
+            ("ip_blacklist", !body.ip_blacklist.is_empty()),
+            ("virgin_mode", body.virgin_mode == Some(true)),
+            (
+                "virgin_until_n_requests",
+                body.virgin_until_n_requests.is_some(),
+            ),
+            ("max_whitelist_ips", body.max_whitelist_ips.is_some()),
+        ];
+        if let Some((field, _)) = unenforced.iter().find(|(_, set)| *set) {
+            return Err(ApiError::bad_request(format!(
+                "{field} is not enforced by this gateway yet; refusing to store a security \
+                 setting that would be ignored"
+            )));
+        }
         let (plaintext, public_id, secret) = crate::auth::keys::generate()
             .map_err(|e| crate::domain::DomainError::Internal(format!("no randomness: {e}")))?;
         let new = NewKey {

@@ -332,6 +332,8 @@ impl GatewayApi for Handlers {
             .await?;
         let strip = strip_nulls_header(&cx);
         let (q, single) = insert_plan(&body, strip)?;
+        let write = write::Write::Insert(q);
+        super::authorize_write(&cx, &write)?;
         if let Some(queued) = self
             .defer(&cx, &tenant, direct, "insert", &body, strip)
             .await?
@@ -342,9 +344,7 @@ impl GatewayApi for Handlers {
             )));
         }
         let window = self.insert_window(&cx, &params, &body)?;
-        let result = self
-            .apply_write(&tenant, write::Write::Insert(q), window)
-            .await?;
+        let result = self.apply_write(&tenant, write, window).await?;
         let out = insert_answer(result, single, &body.table_name, body.count.is_some());
         Ok(responses::PutGatewayInsert::Ok(Json::new(
             models::PutGatewayInsertResponse200(out),
@@ -500,7 +500,10 @@ impl GatewayApi for Handlers {
         // A caller with only the read right may run the SDK's own lookup
         // SELECTs, as structured reads; anything else needs raw SQL.
         if let Err(refused) = cx.require_right(crate::auth::rights::RAW_SQL) {
-            let query = crate::gateway::sdk_select::recognize(&body.query).ok_or(refused)?;
+            // Parsed with a real SQL parser into a structured read; text
+            // outside that grammar still needs the raw-SQL right.
+            use crate::gateway::sql_text::{parse, Shape};
+            let query = parse(&body.query, Shape::Rows).map_err(|_| refused)?;
             let tenant = self
                 .gateway_tenant(params.x_athena_client.as_deref(), direct)
                 .await?;
@@ -523,9 +526,14 @@ impl GatewayApi for Handlers {
         }
         if let Some(tenant) = self.direct_tenant(direct).await {
             let tenant = tenant?;
-            let result =
-                super::query::run_raw_on(&tenant, &body.query, body.schema_name.as_deref(), None)
-                    .await?;
+            let result = super::query::run_raw_on(
+                &tenant,
+                &body.query,
+                body.schema_name.as_deref(),
+                self.config.max_rows,
+                &body.params,
+            )
+            .await?;
             return Ok(responses::PostGatewayQuery::Ok(Json::new(
                 models::PostGatewayQueryResponse200(result),
             )));
@@ -535,7 +543,12 @@ impl GatewayApi for Handlers {
             .as_deref()
             .ok_or(DomainError::MissingClient)?;
         let result = self
-            .run_raw(client, &body.query, body.schema_name.as_deref())
+            .run_raw(
+                client,
+                &body.query,
+                body.schema_name.as_deref(),
+                &body.params,
+            )
             .await?;
         Ok(responses::PostGatewayQuery::Ok(Json::new(
             models::PostGatewayQueryResponse200(result),
@@ -544,7 +557,7 @@ impl GatewayApi for Handlers {
 
     async fn post_gateway_sql(
         &self,
-        _cx: RequestCx,
+        cx: RequestCx,
         params: params::PostGatewaySql,
         body: models::GatewaySqlExecutionRequest,
     ) -> ApiResult<responses::PostGatewaySql> {
@@ -558,14 +571,19 @@ impl GatewayApi for Handlers {
         }
         if let Some(tenant) = self.direct_tenant(direct).await {
             let tenant = tenant?;
-            let result =
-                super::query::run_raw_on(&tenant, &body.query, body.schema_name.as_deref(), None)
-                    .await?;
+            let result = super::query::run_raw_on(
+                &tenant,
+                &body.query,
+                body.schema_name.as_deref(),
+                self.config.max_rows,
+                &[],
+            )
+            .await?;
             return Ok(responses::PostGatewaySql::Ok(Json::new(
                 models::PostGatewaySqlResponse200(result),
             )));
         }
-        let client = params.x_athena_client.as_deref().unwrap_or(&body.db_name);
+        let client = cx.target_client(Some(&body.db_name)).await?;
         let result = self.run_sql_request(client, &body).await?;
         Ok(responses::PostGatewaySql::Ok(Json::new(
             models::PostGatewaySqlResponse200(result),
@@ -619,6 +637,20 @@ impl GatewayApi for Handlers {
         }
         if let Some(strip) = params.strip_nulls {
             fields.insert("strip_nulls".into(), json!(strip));
+        }
+        // Post-processing, exactly as on `POST /gateway/data`.
+        for (name, v) in [
+            ("group_by", &params.group_by),
+            ("time_granularity", &params.time_granularity),
+            ("aggregation_column", &params.aggregation_column),
+            ("aggregation_strategy", &params.aggregation_strategy),
+        ] {
+            if let Some(v) = v {
+                fields.insert(name.into(), json!(v));
+            }
+        }
+        if let Some(dedup) = params.aggregation_dedup {
+            fields.insert("aggregation_dedup".into(), json!(dedup));
         }
         if let Some(col) = &params.sort_by {
             let direction = params.sort_direction.as_deref().unwrap_or("asc");

@@ -84,6 +84,18 @@ impl Handlers {
     }
 }
 
+/// Every right a planned write needs (an upsert needs update as well as
+/// insert), checked before it is queued, batched or run.
+fn authorize_write(
+    cx: &RequestCx,
+    write: &crate::gateway::write::Write,
+) -> Result<(), crate::http::ApiError> {
+    write
+        .rights()
+        .iter()
+        .try_for_each(|right| cx.require_right(right))
+}
+
 /// Whether the caller asked for null fields to be dropped (`X-Strip-Nulls`).
 fn strip_nulls_header(cx: &RequestCx) -> Option<bool> {
     header_bool(cx.headers(), "x-strip-nulls")

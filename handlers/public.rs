@@ -172,7 +172,7 @@ impl PublicApi for Handlers {
         // operation's right and the route's client.
         let admin = AdminKey::new(self.config.admin_key.clone());
         let principal =
-            crate::auth::data_plane_principal(&admin, &self.keys, Some(client), cx.credential())
+            crate::auth::data_plane_principal(&admin, &self.keys, Some(client), cx.credential()?)
                 .await
                 .map_err(|e| hide_client(e, key, client))?;
         if let Principal::Key(k) = &principal {

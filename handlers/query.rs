@@ -4,6 +4,8 @@ use crate::db::tenants::Tenant;
 use crate::domain::identifier::{qualified_table, Ident};
 use crate::domain::DomainError;
 use crate::gateway::raw::{self, Options};
+use crate::gateway::read::{self, ReadQuery};
+use crate::gateway::sql_text::{self, Shape};
 use crate::http::payload::Json;
 use crate::http::{ApiError, ApiResult, RequestCx};
 use serde_json::{json, Map, Value};
@@ -11,7 +13,7 @@ use serde_json::{json, Map, Value};
 impl QueryApi for Handlers {
     async fn post_query_sql(
         &self,
-        _cx: RequestCx,
+        cx: RequestCx,
         params: params::PostQuerySql,
         body: models::GatewaySqlExecutionRequest,
     ) -> ApiResult<responses::PostQuerySql> {
@@ -27,13 +29,19 @@ impl QueryApi for Handlers {
         }
         if let Some(tenant) = self.direct_tenant(direct).await {
             let tenant = tenant?;
-            let result =
-                run_raw_on(&tenant, &body.query, body.schema_name.as_deref(), None).await?;
+            let result = run_raw_on(
+                &tenant,
+                &body.query,
+                body.schema_name.as_deref(),
+                self.config.max_rows,
+                &[],
+            )
+            .await?;
             return Ok(responses::PostQuerySql::Ok(Json::new(
                 models::PostQuerySqlResponse200(result),
             )));
         }
-        let client = params.x_athena_client.as_deref().unwrap_or(&body.db_name);
+        let client = cx.target_client(Some(&body.db_name)).await?;
         let result = self.run_sql_request(client, &body).await?;
         Ok(responses::PostQuerySql::Ok(Json::new(
             models::PostQuerySqlResponse200(result),
@@ -42,42 +50,47 @@ impl QueryApi for Handlers {
 
     async fn post_query_count(
         &self,
-        _cx: RequestCx,
-        params: params::PostQueryCount,
+        cx: RequestCx,
+        _params: params::PostQueryCount,
         body: models::PostQueryCountRequest,
     ) -> ApiResult<responses::PostQueryCount> {
-        let client = params.x_athena_client.as_deref().unwrap_or(&body.db_name);
+        let client = cx.target_client(Some(&body.db_name)).await?;
         let tenant = self.tenant(Some(client)).await?;
         let started = std::time::Instant::now();
-        let sql = match (&body.query, &body.table_name) {
+        // The query text is parsed into a structured read (never sent to
+        // Postgres); a table name is the same read without filters.
+        let query = match (&body.query, &body.table_name) {
             (Some(_), Some(_)) => {
                 return Err(ApiError::bad_request(
                     "give either query or table_name, not both",
                 ))
             }
             (None, None) => return Err(ApiError::bad_request("query or table_name is required")),
-            (Some(q), None) => q.clone(),
+            (Some(_), None) if body.table_schema.is_some() => {
+                return Err(ApiError::bad_request(
+                    "table_schema goes with table_name; qualify the table in the query instead",
+                ))
+            }
+            (Some(q), None) => sql_text::parse(q, Shape::Count)?,
             (None, Some(t)) => {
                 let (schema, table) = qualified_table(t, body.table_schema.as_deref())?;
-                // Resolve first: an unknown table is a 404, not a SQL error.
-                tenant.schema.table(&tenant.pool, &schema, &table).await?;
-                format!("SELECT count(*) FROM {schema}.{table}")
+                ReadQuery {
+                    schema,
+                    table,
+                    columns: None,
+                    embeds: Vec::new(),
+                    filters: Vec::new(),
+                    order: Vec::new(),
+                    limit: None,
+                    offset: None,
+                    strip_nulls: false,
+                }
             }
         };
-        // Postgres itself refuses any write in a read-only transaction.
-        let out = raw::execute(
-            &tenant,
-            &sql,
-            Options {
-                read_only: true,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(read_only_refusal)?;
-        let count = single_count(&out.rows).ok_or_else(|| {
-            ApiError::bad_request("the query must return one row with one integer column (a COUNT)")
-        })?;
+        let count = read::run_with_count(&tenant, &query, self.config.max_rows, true, true)
+            .await?
+            .count
+            .unwrap_or_default();
         Ok(responses::PostQueryCount::Ok(Json::new(
             models::PostQueryCountResponse200 {
                 data: Some(models::PostQueryCountResponse200Data {
@@ -103,25 +116,21 @@ impl Handlers {
     ) -> Result<Map<String, Value>, ApiError> {
         require_postgres_driver(body)?;
         Ok(self
-            .run_raw(client, &body.query, body.schema_name.as_deref())
+            .run_raw(client, &body.query, body.schema_name.as_deref(), &[])
             .await?)
     }
 
-    /// Raw SQL on a registered client, as `ATHENA_RAW_SQL_ROLE` when set.
+    /// Raw SQL on a registered client, on its raw-SQL connections (logged
+    /// in as `ATHENA_RAW_SQL_ROLE` when set).
     pub(super) async fn run_raw(
         &self,
         client: &str,
         sql: &str,
         schema: Option<&str>,
+        params: &[Value],
     ) -> Result<Map<String, Value>, DomainError> {
         let tenant = self.tenant(Some(client)).await?;
-        let role = self
-            .config
-            .raw_sql_role
-            .as_deref()
-            .map(|r| Ident::parse("role", r))
-            .transpose()?;
-        let out = run_raw_on(&tenant, sql, schema, role.as_ref()).await;
+        let out = run_raw_on(&tenant, sql, schema, self.config.max_rows, params).await;
         // Raw SQL may have written any table of the client.
         self.cache.invalidate(&tenant.name, None).await;
         out
@@ -150,7 +159,8 @@ pub(super) async fn run_raw_on(
     tenant: &Tenant,
     sql: &str,
     schema: Option<&str>,
-    role: Option<&Ident>,
+    max_rows: i64,
+    params: &[Value],
 ) -> Result<Map<String, Value>, DomainError> {
     let schema = schema.map(|s| Ident::parse("schema", s)).transpose()?;
     let out = raw::execute(
@@ -158,8 +168,9 @@ pub(super) async fn run_raw_on(
         sql,
         Options {
             schema: schema.as_ref(),
-            role,
             read_only: false,
+            max_rows,
+            params,
         },
     )
     .await?;
@@ -172,26 +183,9 @@ pub(super) async fn run_raw_on(
             "returned_row_count": out.rows.len(),
             "rows_affected": out.rows_affected,
             "statement_count": out.statement_count,
+            "truncated": out.truncated,
+            "max_rows": max_rows,
         },
     });
     Ok(body.as_object().cloned().unwrap_or_default())
-}
-
-/// A write attempted through a read-only route is the caller's mistake.
-fn read_only_refusal(e: DomainError) -> ApiError {
-    match e {
-        DomainError::Forbidden(_) => ApiError::bad_request("only read queries are allowed here"),
-        other => other.into(),
-    }
-}
-
-fn single_count(rows: &[Map<String, Value>]) -> Option<i64> {
-    match rows {
-        [row] if row.len() == 1 => match row.values().next()? {
-            Value::Number(n) => n.as_i64(),
-            Value::String(s) => s.parse().ok(),
-            _ => None,
-        },
-        _ => None,
-    }
 }

@@ -108,9 +108,9 @@ impl RestApi for Handlers {
             default_to_null: prefer.missing_null,
             strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
         };
-        let result = self
-            .apply_write(&tenant, crate::gateway::write::Write::Insert(q), None)
-            .await?;
+        let write = crate::gateway::write::Write::Insert(q);
+        super::authorize_write(&cx, &write)?;
+        let result = self.apply_write(&tenant, write, None).await?;
         if prefer.minimal {
             return Ok(responses::PostRestV1ByTable::NoContent(NoBody::default()));
         }

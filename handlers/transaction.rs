@@ -75,6 +75,7 @@ impl Handlers {
         }
         // Credentials first, per kind, exactly as the operation's own route.
         let mut kinds = Vec::with_capacity(operations.len());
+        let mut principal = crate::auth::Principal::Open;
         for (i, op) in operations.iter().enumerate() {
             let kind = op.get("kind").and_then(Value::as_str).unwrap_or_default();
             let operation = match kind {
@@ -89,7 +90,7 @@ impl Handlers {
                 }
             };
             if !kinds.contains(&operation) {
-                auth.authorize(operation.meta(), headers, query).await?;
+                principal = auth.authorize(operation.meta(), headers, query).await?;
                 kinds.push(operation);
             }
         }
@@ -127,6 +128,14 @@ impl Handlers {
         let mut ops = Vec::with_capacity(operations.len());
         for (i, op) in operations.iter().enumerate() {
             let (p, op) = plan(op, strip).map_err(|e| at(i, e.into()))?;
+            // An upsert needs the update right too, as on its own route.
+            if let Op::Write(write) = &op {
+                for right in write.rights() {
+                    principal
+                        .require(right, client.as_deref().map(str::trim))
+                        .map_err(|e| at(i, e))?;
+                }
+            }
             planned.push(p);
             ops.push(op);
         }

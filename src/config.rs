@@ -67,6 +67,8 @@ pub struct Config {
     /// Role raw SQL runs as (`SET LOCAL ROLE`), so it cannot exceed that
     /// role's privileges even on a superuser connection.
     pub raw_sql_role: Option<String>,
+    /// Password of `raw_sql_role` (`ATHENA_RAW_SQL_PASSWORD`).
+    pub raw_sql_password: Option<String>,
     /// Most pools kept for direct PostgreSQL URIs (`ATHENA_DIRECT_POOL_CAP`,
     /// least recently used evicted); 0 disables direct URIs.
     pub direct_pool_cap: usize,
@@ -238,6 +240,7 @@ impl Config {
                 w => w,
             },
             raw_sql_role: var("ATHENA_RAW_SQL_ROLE"),
+            raw_sql_password: var("ATHENA_RAW_SQL_PASSWORD"),
             cache_ttl: Duration::from_secs(number("ATHENA_CACHE_TTL_SECS", 0)?),
             direct_pool_cap: number("ATHENA_DIRECT_POOL_CAP", 32)?,
             direct_allow_trust_auth: flag("ATHENA_DIRECT_ALLOW_TRUST_AUTH")?,

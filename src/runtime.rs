@@ -108,7 +108,14 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         statement_timeout: config.statement_timeout,
     };
     let catalog = catalog_pool(&config, settings).await?;
-    let tenants = Arc::new(Tenants::new(catalog, settings));
+    let tenants = Arc::new(Tenants::new(
+        catalog,
+        settings,
+        config.raw_sql_role.clone().map(|user| crate::db::Login {
+            user,
+            password: config.raw_sql_password.clone(),
+        }),
+    ));
     let mut deferred_clients = config.deferred_clients.clone();
     if let Some(path) = &config.config_file {
         deferred_clients.extend(config_file_deferred(path)?);

@@ -77,14 +77,23 @@ async fn raw_sql_returns_typed_rows_and_counts() {
         (json!([]), json!(2))
     );
 
-    let (_, v) = sql(
+    // One statement per request: a batch is refused and nothing of it runs.
+    let (status, v) = sql(
         &s,
         "UPDATE items SET name = 'y' WHERE id = 1; SELECT name FROM items WHERE id = 1",
         json!({}),
     )
     .await;
-    assert_eq!(v["meta"]["statement_count"], 2, "{v}");
-    assert_eq!(v["data"], json!([{"name": "y"}]));
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("one SQL statement"),
+        "{v}"
+    );
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM items WHERE name = 'y'")
+            .await,
+        0
+    );
 
     let (_, v) = sql(&s, "SHOW statement_timeout", json!({})).await;
     assert_eq!(v["data"][0]["statement_timeout"], "5s");
@@ -185,7 +194,8 @@ async fn raw_sql_runs_as_the_configured_role() {
     fixture(&s).await;
     let db = s.tenant().await;
     db.batch_execute(
-        "DO $$ BEGIN CREATE ROLE athena_raw_reader NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+        "DO $$ BEGIN CREATE ROLE athena_raw_reader LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+         ALTER ROLE athena_raw_reader LOGIN NOSUPERUSER;
          GRANT USAGE ON SCHEMA public TO athena_raw_reader;
          GRANT SELECT (id) ON items TO athena_raw_reader;",
     )
@@ -200,5 +210,113 @@ async fn raw_sql_runs_as_the_configured_role() {
     assert_eq!(status, 403, "{v}");
     let (status, _) = sql(&s, "DELETE FROM items", json!({})).await;
     assert_eq!(status, 403);
+    s.stop().await;
+}
+
+/// The attacks that once escaped `SET LOCAL ROLE` and the read-only
+/// transaction, and the session state that once survived on the pooled
+/// connection: each is refused or reset now.
+#[tokio::test]
+async fn raw_sql_cannot_exceed_its_login_or_leave_state_behind() {
+    // The raw pool is small (2 connections here) and hands out the most
+    // recently used connection first, so each request below reuses the
+    // session of the one before.
+    let s = TestServer::start_with(|c| c.raw_sql_role = Some("athena_raw_boundary".into())).await;
+    fixture(&s).await;
+    let db = s.tenant().await;
+    db.batch_execute(
+        "DO $$ BEGIN CREATE ROLE athena_raw_boundary LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+         ALTER ROLE athena_raw_boundary LOGIN NOSUPERUSER;
+         GRANT USAGE ON SCHEMA public TO athena_raw_boundary;
+         GRANT SELECT, UPDATE ON items TO athena_raw_boundary;
+         CREATE TABLE secrets (s text); INSERT INTO secrets VALUES ('top');",
+    )
+    .await
+    .unwrap();
+    let (status, v) = sql(
+        &s,
+        "SELECT current_user AS u, session_user AS su",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["data"],
+        json!([{"u": "athena_raw_boundary", "su": "athena_raw_boundary"}])
+    );
+    for (attack, want) in [
+        ("RESET ROLE; SELECT s FROM secrets", 400),
+        ("COMMIT; DELETE FROM items", 400),
+        ("SELECT s FROM secrets", 403),
+        ("SELECT set_config('role', 'postgres', false)", 403),
+        (
+            "SELECT query_to_xml('SELECT s FROM secrets', true, true, '')",
+            403,
+        ),
+        ("SET ROLE postgres", 403),
+        ("SET SESSION AUTHORIZATION postgres", 403),
+    ] {
+        let (status, v) = sql(&s, attack, json!({})).await;
+        assert_eq!(status, want, "{attack}: {v}");
+        assert_eq!(v["status"], "error");
+    }
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM items").await,
+        2,
+        "nothing deleted"
+    );
+
+    // Session state never reaches the next request.
+    for leave in [
+        "SET search_path TO nowhere",
+        "SET statement_timeout TO 1",
+        "PREPARE leak AS SELECT 1",
+        "SELECT pg_advisory_lock(4242)",
+        "LISTEN leak",
+    ] {
+        let (status, v) = sql(&s, leave, json!({})).await;
+        assert_eq!(status, 200, "{leave}: {v}");
+        let (_, v) = sql(&s, "SHOW search_path", json!({})).await;
+        assert_eq!(v["data"][0]["search_path"], "\"$user\", public", "{leave}");
+        let (_, v) = sql(&s, "SHOW statement_timeout", json!({})).await;
+        assert_eq!(v["data"][0]["statement_timeout"], "5s", "{leave}");
+        let (_, v) = sql(
+            &s,
+            "SELECT (SELECT count(*) FROM pg_prepared_statements WHERE from_sql) AS p, \
+                    (SELECT count(*) FROM pg_listening_channels()) AS l",
+            json!({}),
+        )
+        .await;
+        assert_eq!(v["data"], json!([{"p": 0, "l": 0}]), "{leave}");
+        assert_eq!(
+            s.scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242")
+                .await,
+            0,
+            "{leave}"
+        );
+    }
+    // A caller error in raw SQL is the caller's (400), never a 500.
+    let (status, v) = sql(&s, "EXECUTE missing_statement", json!({})).await;
+    assert_eq!(status, 400, "{v}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn raw_sql_results_are_capped() {
+    let s = TestServer::start_with(|c| c.max_rows = 5).await;
+    fixture(&s).await;
+    let (status, v) = sql(&s, "SELECT g FROM generate_series(1, 50) g", json!({})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["data"].as_array().unwrap().len(), 5);
+    assert_eq!(v["meta"]["truncated"], true);
+    let (_, v) = sql(
+        &s,
+        "INSERT INTO items SELECT g, 'n' FROM generate_series(10, 30) g RETURNING id",
+        json!({}),
+    )
+    .await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 5, "{v}");
+    assert_eq!(v["meta"]["rows_affected"], 21, "the count stays exact");
+    assert_eq!(s.scalar("SELECT count(*) FROM items").await, 23);
     s.stop().await;
 }

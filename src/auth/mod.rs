@@ -16,36 +16,78 @@ use store::{KeyError, KeyStore};
 /// Header spellings that carry an API key (case-insensitive by `http`).
 const KEY_HEADERS: [&str; 3] = ["x-athena-key", "apikey", "x-api-key"];
 
+/// A key presented with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Presented<'a> {
+    pub key: &'a str,
+    /// Only from `?api_key=`: never accepted as the static admin key
+    /// (query strings end up in logs and browser history).
+    pub from_query: bool,
+}
+
 /// The key presented with a request: `X-Athena-Key`, `apikey`, `x-api-key`
-/// (`X-API-Key`), `Authorization: Bearer …`, or `?api_key=`.
-pub fn presented_key<'a>(headers: &'a HeaderMap, query: &'a [(String, String)]) -> Option<&'a str> {
+/// (`X-API-Key`) and `?api_key=` must agree when several are given (two
+/// different keys are a 401, never one of them); `Authorization: Bearer`
+/// counts only when none of those is present, since the SDK's chat and
+/// auth profiles send an end-user bearer token beside `X-Athena-Key`.
+pub fn presented_key<'a>(
+    headers: &'a HeaderMap,
+    query: &'a [(String, String)],
+) -> Result<Option<Presented<'a>>, ApiError> {
+    let mut found: Option<Presented<'a>> = None;
+    let offer = |found: &mut Option<Presented<'a>>,
+                 key: &'a str,
+                 from_query: bool|
+     -> Result<(), ApiError> {
+        let key = key.trim();
+        if key.is_empty() {
+            return Ok(());
+        }
+        match found {
+            None => *found = Some(Presented { key, from_query }),
+            Some(p) if constant_time_eq(p.key.as_bytes(), key.as_bytes()) => {
+                // The same key from a header as well: not query-only.
+                p.from_query &= from_query;
+            }
+            Some(_) => {
+                return Err(ApiError::unauthorized(
+                    "several different API keys were presented; send one key",
+                ))
+            }
+        }
+        Ok(())
+    };
     for name in KEY_HEADERS {
-        if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
-            let v = v.trim();
-            if !v.is_empty() {
-                return Some(v);
+        for v in headers.get_all(name) {
+            match v.to_str() {
+                Ok(v) => offer(&mut found, v, false)?,
+                Err(_) => {
+                    return Err(ApiError::unauthorized(format!(
+                        "{name} is not visible ASCII"
+                    )))
+                }
             }
         }
     }
-    if let Some(v) = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        if let Some(token) = v
-            .strip_prefix("Bearer ")
-            .or_else(|| v.strip_prefix("bearer "))
+    for (k, v) in query {
+        if k == "api_key" {
+            offer(&mut found, v, true)?;
+        }
+    }
+    if found.is_none() {
+        if let Some(v) = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
         {
-            let token = token.trim();
-            if !token.is_empty() {
-                return Some(token);
+            if let Some(token) = v
+                .strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+            {
+                offer(&mut found, token, false)?;
             }
         }
     }
-    query
-        .iter()
-        .find(|(k, _)| k == "api_key")
-        .map(|(_, v)| v.as_str())
-        .filter(|v| !v.is_empty())
+    Ok(found)
 }
 
 /// Who is calling, once the operation's credentials were checked.
@@ -75,7 +117,12 @@ impl AdminKey {
             .is_some_and(|k| constant_time_eq(k.as_bytes(), presented.as_bytes()))
     }
 
-    pub fn require(&self, presented: Option<&str>) -> Result<(), ApiError> {
+    /// The static admin key from a header (never from the query string).
+    pub fn matches_presented(&self, presented: &Presented) -> bool {
+        !presented.from_query && self.matches(presented.key)
+    }
+
+    pub fn require(&self, presented: Option<&Presented>) -> Result<(), ApiError> {
         if self.0.is_none() {
             return Err(ApiError::unauthorized(
                 "the admin API is disabled: ATHENA_KEY_12 is not configured",
@@ -83,7 +130,10 @@ impl AdminKey {
         }
         match presented {
             None => Err(ApiError::unauthorized("the static admin key is required")),
-            Some(key) if self.matches(key) => Ok(()),
+            Some(p) if p.from_query => Err(ApiError::unauthorized(
+                "the admin key is not accepted in the query string; send it as X-Athena-Key",
+            )),
+            Some(p) if self.matches(p.key) => Ok(()),
             Some(_) => Err(ApiError::unauthorized("invalid admin key")),
         }
     }
@@ -112,12 +162,31 @@ impl Auth {
         headers: &HeaderMap,
         query: &[(String, String)],
     ) -> Result<Principal, ApiError> {
-        let presented = presented_key(headers, query);
+        self.authorize_for(meta, headers, query, None).await
+    }
+
+    /// `authorize` against `target`, the client the request will run on
+    /// when it is named outside `X-Athena-Client` (a body `db_name`): the
+    /// key check and the execution then name the same tenant.
+    pub async fn authorize_for(
+        &self,
+        meta: &OperationMeta,
+        headers: &HeaderMap,
+        query: &[(String, String)],
+        target: Option<&str>,
+    ) -> Result<Principal, ApiError> {
+        let presented = presented_key(headers, query)?;
         if meta.admin {
-            self.admin.require(presented)?;
+            self.admin.require(presented.as_ref())?;
             return Ok(Principal::Admin);
         }
         let Some(right) = rights::for_operation(meta.name) else {
+            // Outside the key model; a presented key must still be valid.
+            if let Some(p) = &presented {
+                if !self.admin.matches_presented(p) {
+                    verify(&self.keys, p.key).await?;
+                }
+            }
             return Ok(Principal::Open);
         };
         if direct_uri_with_credentials(meta.name, headers) {
@@ -127,14 +196,18 @@ impl Auth {
             // nowhere else, so no API key is needed.
             return Ok(Principal::Open);
         }
-        let client = headers
-            .get("x-athena-client")
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim);
+        let client = target.or_else(|| header_client(headers));
         let principal = data_plane_principal(&self.admin, &self.keys, client, presented).await?;
-        if let Err(refused) = principal.require(right, client) {
+        // Routes that may name their client in the body (`db_name`) bind
+        // the key to it in the handler (`RequestCx::target_client`, which
+        // authorizes again against that client); here only the right.
+        let checked = match client {
+            None if BODY_CLIENT_OPERATIONS.contains(&meta.name) => principal.require_right(right),
+            _ => principal.require(right, client),
+        };
+        if let Err(refused) = checked {
             // The SDK sends plain lookups as SQL to `/gateway/query`; a
-            // reader may run exactly those (`src/gateway/sdk_select.rs`),
+            // reader may run exactly those (`src/gateway/sql_text.rs`),
             // which the handler enforces by checking the raw-SQL right again.
             let reader = meta.name == "post_gateway_query"
                 && principal.require(rights::FETCH, client).is_ok();
@@ -146,33 +219,61 @@ impl Auth {
     }
 }
 
+/// Operations whose client may come from the body's `db_name` when
+/// `X-Athena-Client` is absent; their handlers resolve it with
+/// `RequestCx::target_client`.
+pub const BODY_CLIENT_OPERATIONS: [&str; 3] =
+    ["post_query_count", "post_query_sql", "post_gateway_sql"];
+
+/// The client named by `X-Athena-Client`.
+pub fn header_client(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("x-athena-client")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+}
+
 /// The data-plane key check, for a client known to the caller (routes that
-/// resolve their client themselves, e.g. `/public/{route_key}/{op}`): when
-/// enforcement is on for `client`, a valid, active, unexpired key (or the
-/// admin key) must be presented (401). Rights and the key's client binding
-/// are then checked with `Principal::require`.
+/// resolve their client themselves, e.g. `/public/{route_key}/{op}`): a
+/// presented key must be valid, active and unexpired (401) whether or not
+/// enforcement is on, as PostgREST and Supabase treat a bad token; when
+/// enforcement is on for `client`, a key (or the admin key) is required.
+/// Rights and the key's client binding are then checked with
+/// `Principal::require` (only when enforcement is on).
 pub async fn data_plane_principal(
     admin: &AdminKey,
     keys: &KeyStore,
     client: Option<&str>,
-    presented: Option<&str>,
+    presented: Option<Presented<'_>>,
 ) -> Result<Principal, ApiError> {
-    if !keys.enforced_for(client).await? {
-        return Ok(Principal::Open);
-    }
-    let presented =
-        presented.ok_or_else(|| ApiError::unauthorized("an API key is required (X-Athena-Key)"))?;
+    let enforced = keys.enforced_for(client).await?;
+    let Some(presented) = presented else {
+        return match enforced {
+            true => Err(ApiError::unauthorized(
+                "an API key is required (X-Athena-Key)",
+            )),
+            false => Ok(Principal::Open),
+        };
+    };
     // The admin key opens the data plane too (operators, the SDK's CLI).
-    if admin.matches(presented) {
+    if admin.matches_presented(&presented) {
         return Ok(Principal::Admin);
     }
-    let key = keys.verify(presented).await.map_err(|e| match e {
+    let key = verify(keys, presented.key).await?;
+    Ok(match enforced {
+        true => Principal::Key(key),
+        false => Principal::Open,
+    })
+}
+
+async fn verify(keys: &KeyStore, presented: &str) -> Result<Arc<ApiKey>, ApiError> {
+    keys.verify(presented).await.map_err(|e| match e {
         KeyError::Invalid => ApiError::unauthorized("invalid API key"),
         KeyError::Inactive => ApiError::unauthorized("the API key is deactivated"),
         KeyError::Expired => ApiError::unauthorized("the API key has expired"),
         KeyError::Store(e) => e.into(),
-    })?;
-    Ok(Principal::Key(key))
+    })
 }
 
 /// Whether the operation routes by direct PostgreSQL URI and the preferred
@@ -202,13 +303,28 @@ impl Principal {
         let Principal::Key(key) = self else {
             return Ok(());
         };
-        if let Some(bound) = &key.client_name {
-            if client != Some(bound.as_str()) {
+        match (&key.client_name, client) {
+            (Some(bound), None) => {
+                return Err(ApiError::bad_request(format!(
+                    "X-Athena-Client is required: this API key is bound to client `{bound}`"
+                )))
+            }
+            (Some(bound), Some(client)) if client != bound => {
                 return Err(ApiError::forbidden(format!(
                     "this API key is bound to client `{bound}`"
-                )));
+                )))
             }
+            _ => {}
         }
+        self.require_right(right)
+    }
+
+    /// The right alone, for a caller whose client binding is checked
+    /// elsewhere.
+    pub fn require_right(&self, right: &str) -> Result<(), ApiError> {
+        let Principal::Key(key) = self else {
+            return Ok(());
+        };
         if !rights::allows(&key.rights, right) {
             return Err(ApiError::forbidden(format!(
                 "this API key lacks the right `{right}`"
@@ -249,11 +365,44 @@ mod tests {
                 http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
                 HeaderValue::from_static(value),
             );
-            assert_eq!(presented_key(&h, &[]), Some("k"), "{name}");
+            let p = presented_key(&h, &[]).unwrap().unwrap();
+            assert_eq!((p.key, p.from_query), ("k", false), "{name}");
         }
         let q = vec![("api_key".to_string(), "k".to_string())];
-        assert_eq!(presented_key(&HeaderMap::new(), &q), Some("k"));
-        assert_eq!(presented_key(&HeaderMap::new(), &[]), None);
+        let empty = HeaderMap::new();
+        let p = presented_key(&empty, &q).unwrap().unwrap();
+        assert_eq!((p.key, p.from_query), ("k", true));
+        assert_eq!(presented_key(&HeaderMap::new(), &[]).unwrap(), None);
+    }
+
+    #[test]
+    fn several_keys_must_agree() {
+        let mut h = HeaderMap::new();
+        h.insert("x-athena-key", HeaderValue::from_static("k"));
+        h.insert("apikey", HeaderValue::from_static("k"));
+        let q = vec![("api_key".to_string(), "k".to_string())];
+        // The same key twice (the SDK's CLI sends X-Athena-Key and apikey).
+        let p = presented_key(&h, &q).unwrap().unwrap();
+        assert_eq!((p.key, p.from_query), ("k", false));
+        h.insert("x-api-key", HeaderValue::from_static("other"));
+        assert_eq!(
+            presented_key(&h, &[]).unwrap_err().code.status(),
+            http::StatusCode::UNAUTHORIZED
+        );
+        let mut h = HeaderMap::new();
+        h.insert("x-athena-key", HeaderValue::from_static("k"));
+        let q = vec![("api_key".to_string(), "other".to_string())];
+        assert!(presented_key(&h, &q).is_err());
+        // Two values of one header.
+        let mut h = HeaderMap::new();
+        h.append("apikey", HeaderValue::from_static("a"));
+        h.append("apikey", HeaderValue::from_static("b"));
+        assert!(presented_key(&h, &[]).is_err());
+        // A bearer beside a key header is the end user's token, not a key.
+        let mut h = HeaderMap::new();
+        h.insert("x-athena-key", HeaderValue::from_static("k"));
+        h.insert("authorization", HeaderValue::from_static("Bearer user-jwt"));
+        assert_eq!(presented_key(&h, &[]).unwrap().unwrap().key, "k");
     }
 
     #[test]
@@ -325,15 +474,25 @@ mod tests {
 
     #[test]
     fn admin_key_fails_closed() {
-        assert!(AdminKey::new(None).require(Some("x")).is_err());
+        let h = |key| Presented {
+            key,
+            from_query: false,
+        };
+        assert!(AdminKey::new(None).require(Some(&h("x"))).is_err());
         assert!(AdminKey::new(Some(String::new()))
-            .require(Some(""))
+            .require(Some(&h("")))
             .is_err());
         let admin = AdminKey::new(Some("secret".into()));
-        assert!(admin.require(Some("secret")).is_ok());
-        assert!(admin.require(Some("secret2")).is_err());
-        assert!(admin.require(Some("secre")).is_err());
+        assert!(admin.require(Some(&h("secret"))).is_ok());
+        assert!(admin.require(Some(&h("secret2"))).is_err());
+        assert!(admin.require(Some(&h("secre"))).is_err());
         assert!(admin.require(None).is_err());
+        let query = Presented {
+            key: "secret",
+            from_query: true,
+        };
+        assert!(admin.require(Some(&query)).is_err());
+        assert!(!admin.matches_presented(&query));
     }
 
     #[test]

@@ -48,10 +48,14 @@ pub const NATIVE: &[(&str, &str)] = &[
 ];
 
 /// Reading rows; also lets a caller run the SDK's own lookup SELECTs
-/// through `/gateway/query` (`src/gateway/sdk_select.rs`).
+/// through `/gateway/query` (`src/gateway/sql_text.rs`).
 pub const FETCH: &str = "gateway.fetch.execute";
 /// Raw SQL.
 pub const RAW_SQL: &str = "gateway.query.execute";
+/// Writing rows (`src/gateway/write.rs` `Write::rights`).
+pub const INSERT: &str = "gateway.insert.execute";
+pub const UPDATE: &str = "gateway.update.execute";
+pub const DELETE: &str = "gateway.delete.execute";
 
 /// The right an operation needs when API keys are enforced; `None` for
 /// operations outside the API-key model (health, registry, admin surface).
@@ -61,10 +65,12 @@ pub fn for_operation(name: &str) -> Option<&'static str> {
         | "post_gateway_data"
         | "get_data"
         | "get_rest_v1_by_table"
-        | "post_query_count" => "gateway.fetch.execute",
-        "put_gateway_insert" | "post_rest_v1_by_table" => "gateway.insert.execute",
-        "post_gateway_update" | "patch_rest_v1_by_table" => "gateway.update.execute",
-        "delete_gateway_delete" | "delete_rest_v1_by_table" => "gateway.delete.execute",
+        | "post_query_count" => FETCH,
+        // An upsert also needs UPDATE: checked by the handler from the
+        // planned write (`Write::rights`).
+        "put_gateway_insert" | "post_rest_v1_by_table" => INSERT,
+        "post_gateway_update" | "patch_rest_v1_by_table" => UPDATE,
+        "delete_gateway_delete" | "delete_rest_v1_by_table" => DELETE,
         "post_gateway_query"
         | "post_gateway_sql"
         | "post_query_sql"

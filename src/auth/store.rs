@@ -17,6 +17,9 @@ use tokio::sync::RwLock;
 const TTL: Duration = Duration::from_secs(30);
 /// `last_used_at` is written at most this often per key.
 const USAGE_EVERY: Duration = Duration::from_secs(60);
+/// Most key records (found or not) cached: presenting random key ids
+/// cannot grow memory without bound.
+const MAX_CACHED_KEYS: usize = 4096;
 
 #[derive(Debug)]
 pub enum KeyError {
@@ -33,6 +36,9 @@ struct Enforcement {
 
 #[derive(Default)]
 struct Cache {
+    /// Bumped by every invalidation: a record read from the catalog before
+    /// an invalidation is not cached after it (no refill racing a revoke).
+    generation: u64,
     keys: HashMap<String, (Option<Arc<ApiKey>>, Instant)>,
     /// Shared, so the per-request check clones a pointer, not the map.
     enforcement: Option<(Arc<Enforcement>, Instant)>,
@@ -68,6 +74,7 @@ impl KeyStore {
     /// Drops everything cached (the catalog changed).
     pub async fn invalidate(&self) {
         let mut cache = self.cache.write().await;
+        cache.generation += 1;
         cache.keys.clear();
         cache.enforcement = None;
     }
@@ -75,7 +82,10 @@ impl KeyStore {
     /// Whether requests for `client` must carry a valid key: the client's
     /// override, else the global setting.
     pub async fn enforced_for(&self, client: Option<&str>) -> Result<bool, DomainError> {
-        let cached = self.cache.read().await.enforcement.clone();
+        let (cached, generation) = {
+            let cache = self.cache.read().await;
+            (cache.enforcement.clone(), cache.generation)
+        };
         let enforcement = match cached {
             Some((e, at)) if at.elapsed() < TTL => e,
             _ => {
@@ -88,7 +98,10 @@ impl KeyStore {
                     .map(|c| (c.client_name, c.enforce_api_keys))
                     .collect();
                 let e = Arc::new(Enforcement { global, clients });
-                self.cache.write().await.enforcement = Some((e.clone(), Instant::now()));
+                let mut cache = self.cache.write().await;
+                if cache.generation == generation {
+                    cache.enforcement = Some((e.clone(), Instant::now()));
+                }
                 e
             }
         };
@@ -100,7 +113,10 @@ impl KeyStore {
     /// The active, unexpired key record for a presented key.
     pub async fn verify(&self, presented: &str) -> Result<Arc<ApiKey>, KeyError> {
         let parts = keys::parse(presented).ok_or(KeyError::Invalid)?;
-        let cached = self.cache.read().await.keys.get(parts.public_id).cloned();
+        let (cached, generation) = {
+            let cache = self.cache.read().await;
+            (cache.keys.get(parts.public_id).cloned(), cache.generation)
+        };
         let record = match cached {
             Some((record, at)) if at.elapsed() < TTL => record,
             _ => {
@@ -109,10 +125,21 @@ impl KeyStore {
                     .map_err(KeyError::Store)?
                     .map(Arc::new);
                 let mut cache = self.cache.write().await;
-                cache.keys.insert(
-                    parts.public_id.to_string(),
-                    (record.clone(), Instant::now()),
-                );
+                // Read before an invalidation that happened meanwhile: use
+                // it for this request only (it was current when it began),
+                // never for the next one.
+                if cache.generation == generation {
+                    if cache.keys.len() >= MAX_CACHED_KEYS {
+                        cache.keys.retain(|_, (_, at)| at.elapsed() < TTL);
+                        if cache.keys.len() >= MAX_CACHED_KEYS {
+                            cache.keys.clear();
+                        }
+                    }
+                    cache.keys.insert(
+                        parts.public_id.to_string(),
+                        (record.clone(), Instant::now()),
+                    );
+                }
                 record
             }
         };

@@ -16,6 +16,9 @@ const MAX_STATEMENTS: usize = 256;
 pub struct Conn {
     client: Client,
     statements: HashMap<String, Statement>,
+    /// Session state may have changed and could not be reset: the pool
+    /// drops the connection instead of handing it out again.
+    tainted: bool,
 }
 
 impl Deref for Conn {
@@ -37,6 +40,7 @@ impl From<Client> for Conn {
         Conn {
             client,
             statements: HashMap::new(),
+            tainted: false,
         }
     }
 }
@@ -63,6 +67,18 @@ impl Conn {
     pub fn forget_statements(&mut self) {
         self.statements.clear();
     }
+
+    /// Resets every piece of session state caller SQL may have left
+    /// (`SET`, roles, prepared statements, advisory locks, `LISTEN`, temp
+    /// tables, cursors) with `DISCARD ALL`; if that fails, the connection is
+    /// never reused.
+    pub async fn reset_session(&mut self) {
+        self.statements.clear();
+        if let Err(e) = self.client.batch_execute("DISCARD ALL").await {
+            tracing::warn!(error = %e, "DISCARD ALL failed; dropping the connection");
+            self.tainted = true;
+        }
+    }
 }
 
 /// bb8-postgres' manager, with `Conn` as the connection type.
@@ -76,6 +92,7 @@ impl bb8::ManageConnection for Manager {
         Ok(Conn {
             client: self.0.connect().await?,
             statements: HashMap::new(),
+            tainted: false,
         })
     }
 
@@ -84,6 +101,6 @@ impl bb8::ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut Conn) -> bool {
-        self.0.has_broken(&mut conn.client)
+        conn.tainted || self.0.has_broken(&mut conn.client)
     }
 }

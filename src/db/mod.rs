@@ -28,9 +28,30 @@ pub struct PoolSettings {
 /// carries the statement timeout as a startup option, so no per-request
 /// `SET` (and no session state to leak) is needed.
 pub fn pool(uri: &str, settings: PoolSettings) -> Result<Pool, DomainError> {
+    pool_as(uri, settings, None)
+}
+
+/// A login other than the URI's own: the role raw SQL runs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    pub user: String,
+    pub password: Option<String>,
+}
+
+/// `pool`, logging in as `login` instead of the URI's user when given.
+pub fn pool_as(
+    uri: &str,
+    settings: PoolSettings,
+    login: Option<&Login>,
+) -> Result<Pool, DomainError> {
     let mut config: tokio_postgres::Config = uri
         .parse()
         .map_err(|_| DomainError::Invalid("the PostgreSQL URI is not valid".into()))?;
+    if let Some(login) = login {
+        config.user(&login.user);
+        // Never the URI owner's password for another role.
+        config.password(login.password.clone().unwrap_or_default());
+    }
     config.connect_timeout(settings.connect_timeout);
     config.options(format!(
         "-c statement_timeout={}",

@@ -5,7 +5,7 @@
 //! change made through any replica takes effect everywhere.
 
 use super::schema_cache::SchemaCache;
-use super::{pool, Pool, PoolSettings};
+use super::{pool, pool_as, Login, Pool, PoolSettings};
 use crate::catalog::clients;
 use crate::domain::DomainError;
 use std::collections::HashMap;
@@ -21,7 +21,38 @@ pub struct Tenant {
     pub uri: String,
     pub pool: Pool,
     pub schema: Arc<SchemaCache>,
+    /// Schemas whose functions RPC may call (`metadata.rpc_schemas` of
+    /// the client record, default `public`); system schemas never.
+    pub rpc_schemas: Arc<[String]>,
+    /// Connections for raw SQL: logged in as `ATHENA_RAW_SQL_ROLE` when
+    /// set (so `RESET ROLE`/`set_config('role', …)` cannot leave it),
+    /// kept apart from the statement-cached data-plane pool and reset with
+    /// `DISCARD ALL` after every use (`src/gateway/raw.rs`).
+    pub raw_pool: Pool,
     checked_at: Instant,
+}
+
+/// The schemas a client exposes to RPC: `metadata.rpc_schemas` (an array
+/// of names) or `["public"]`. System schemas (`pg_*`,
+/// `information_schema`) are dropped even when listed.
+pub fn rpc_schemas(metadata: &serde_json::Value) -> Arc<[String]> {
+    let listed: Option<Vec<String>> = metadata
+        .get("rpc_schemas")
+        .and_then(serde_json::Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(serde_json::Value::as_str)
+                .filter(|s| !is_system_schema(s))
+                .map(str::to_string)
+                .collect()
+        });
+    listed.unwrap_or_else(|| vec!["public".to_string()]).into()
+}
+
+/// Postgres' own schemas: `pg_catalog`, `pg_toast`, `pg_temp_N`, … (the
+/// `pg_` prefix is reserved) and `information_schema`.
+pub fn is_system_schema(name: &str) -> bool {
+    name.to_ascii_lowercase().starts_with("pg_") || name.eq_ignore_ascii_case("information_schema")
 }
 
 impl Tenant {
@@ -31,8 +62,10 @@ impl Tenant {
         Tenant {
             name,
             uri,
+            raw_pool: pool.clone(),
             pool,
             schema: Arc::default(),
+            rpc_schemas: rpc_schemas(&serde_json::Value::Null),
             checked_at: Instant::now(),
         }
     }
@@ -41,14 +74,17 @@ impl Tenant {
 pub struct Tenants {
     catalog: Pool,
     settings: PoolSettings,
+    /// The login raw SQL uses (`ATHENA_RAW_SQL_ROLE`); `None` = the URI's.
+    raw_login: Option<Login>,
     entries: RwLock<HashMap<String, Arc<Tenant>>>,
 }
 
 impl Tenants {
-    pub fn new(catalog: Pool, settings: PoolSettings) -> Self {
+    pub fn new(catalog: Pool, settings: PoolSettings, raw_login: Option<Login>) -> Self {
         Tenants {
             catalog,
             settings,
+            raw_login,
             entries: RwLock::new(HashMap::new()),
         }
     }
@@ -83,14 +119,25 @@ impl Tenants {
                 name: name.to_string(),
                 uri,
                 pool: old.pool.clone(),
+                raw_pool: old.raw_pool.clone(),
                 schema: old.schema.clone(),
+                rpc_schemas: rpc_schemas(&record.metadata),
                 checked_at: Instant::now(),
             }),
             _ => Arc::new(Tenant {
                 name: name.to_string(),
                 pool: pool(&uri, self.settings)?,
+                raw_pool: pool_as(
+                    &uri,
+                    PoolSettings {
+                        max_size: (self.settings.max_size / 4).max(2),
+                        ..self.settings
+                    },
+                    self.raw_login.as_ref(),
+                )?,
                 uri,
                 schema: Arc::default(),
+                rpc_schemas: rpc_schemas(&record.metadata),
                 checked_at: Instant::now(),
             }),
         };

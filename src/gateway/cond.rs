@@ -22,7 +22,7 @@ fn str_field<'a>(obj: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a str> 
 
 fn cast_field(obj: &Map<String, Value>, keys: &[&str]) -> Result<Option<String>, DomainError> {
     str_field(obj, keys)
-        .map(|t| check_type_name(t).map(str::to_string))
+        .map(|t| check_type_name(t).map(|_| t.to_string()))
         .transpose()
 }
 

@@ -327,23 +327,204 @@ pub fn split_list(s: &str) -> Vec<String> {
     out
 }
 
-/// A type name for casts: letters, digits, `_`, spaces, `[]`, `()` with
-/// digits and commas for modifiers — never free text.
-pub fn check_type_name(t: &str) -> Result<&str, DomainError> {
-    let ok = !t.is_empty()
-        && t.len() <= 64
-        && t.chars().all(|c| {
-            c.is_ascii_alphanumeric() || matches!(c, '_' | ' ' | '[' | ']' | '(' | ')' | ',')
-        })
-        && t.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
-    if ok {
-        Ok(t)
-    } else {
-        Err(DomainError::Invalid(format!(
-            "`{}` is not a valid type name",
+/// A cast target (`column_cast`, `value_cast`) parsed from a grammar of
+/// type names and written back by us, never pasted: an optionally
+/// schema-qualified name (written double-quoted, folded to lower case like
+/// an unquoted SQL name) or one of the SQL-standard keyword types (`double
+/// precision`, `character varying`, `timestamp with time zone`, …, written
+/// from our own spelling), optional integer modifiers parsed as numbers
+/// (`numeric(10,2)`), and optional `[]` suffixes. Returns the SQL text.
+pub fn check_type_name(t: &str) -> Result<String, DomainError> {
+    let refuse = |why: &str| {
+        DomainError::Invalid(format!(
+            "`{}` is not a valid type name: {why}",
             t.chars().take(64).collect::<String>()
-        )))
+        ))
+    };
+    if t.is_empty() || t.len() > 128 {
+        return Err(refuse("empty or too long"));
     }
+    let toks = type_tokens(t).map_err(|e| refuse(e))?;
+    let mut p = 0;
+    let word = |i: usize| match toks.get(i) {
+        Some(TypeTok::Word(w)) => Some(w.as_str()),
+        _ => None,
+    };
+    // Keyword types: the longest spelling first.
+    const KEYWORDS: &[(&[&str], &str, bool)] = &[
+        // (words, SQL spelling, takes a modifier before a time-zone suffix)
+        (&["double", "precision"], "double precision", false),
+        (&["character", "varying"], "character varying", false),
+        (&["char", "varying"], "character varying", false),
+        (&["bit", "varying"], "bit varying", false),
+        (&["timestamp"], "timestamp", true),
+        (&["time"], "time", true),
+        (&["interval"], "interval", false),
+        (&["character"], "character", false),
+        (&["char"], "character", false),
+        (&["varchar"], "character varying", false),
+        (&["bit"], "bit", false),
+        (&["int"], "integer", false),
+        (&["integer"], "integer", false),
+        (&["smallint"], "smallint", false),
+        (&["bigint"], "bigint", false),
+        (&["real"], "real", false),
+        (&["float"], "float", false),
+        (&["boolean"], "boolean", false),
+        (&["dec"], "numeric", false),
+        (&["decimal"], "numeric", false),
+        (&["numeric"], "numeric", false),
+    ];
+    let keyword = KEYWORDS.iter().find(|(words, _, _)| {
+        words.iter().enumerate().all(|(i, w)| word(i) == Some(*w))
+            // A keyword followed by `.` is a schema name.
+            && !matches!(toks.get(words.len()), Some(TypeTok::Dot))
+    });
+    let mut sql = match keyword {
+        Some((words, spelling, _)) => {
+            p += words.len();
+            spelling.to_string()
+        }
+        None => {
+            let first = match toks.first() {
+                Some(TypeTok::Word(w)) | Some(TypeTok::Quoted(w)) => w.clone(),
+                _ => return Err(refuse("expected a type name")),
+            };
+            p = 1;
+            let mut name = crate::domain::identifier::Ident::parse("type", &first)?.to_string();
+            if matches!(toks.get(1), Some(TypeTok::Dot)) {
+                let second = match toks.get(2) {
+                    Some(TypeTok::Word(w)) | Some(TypeTok::Quoted(w)) => w,
+                    _ => return Err(refuse("expected a type name after `.`")),
+                };
+                name = format!(
+                    "{name}.{}",
+                    crate::domain::identifier::Ident::parse("type", second)?
+                );
+                p = 3;
+            }
+            name
+        }
+    };
+    // Modifiers: `(n)` or `(n, m)`, integers only.
+    if matches!(toks.get(p), Some(TypeTok::Open)) {
+        let mut mods = Vec::new();
+        p += 1;
+        loop {
+            match toks.get(p) {
+                Some(TypeTok::Int(n)) if mods.len() < 2 => mods.push(*n),
+                _ => return Err(refuse("type modifiers must be one or two integers")),
+            }
+            p += 1;
+            match toks.get(p) {
+                Some(TypeTok::Comma) => p += 1,
+                Some(TypeTok::Close) => {
+                    p += 1;
+                    break;
+                }
+                _ => return Err(refuse("unclosed type modifier")),
+            }
+        }
+        let mods: Vec<String> = mods.iter().map(u32::to_string).collect();
+        sql = format!("{sql}({})", mods.join(","));
+    }
+    // `with time zone` / `without time zone` after time and timestamp.
+    if keyword.is_some_and(|(_, _, zoned)| *zoned) {
+        match (word(p), word(p + 1), word(p + 2)) {
+            (Some(w @ ("with" | "without")), Some("time"), Some("zone")) => {
+                sql = format!("{sql} {w} time zone");
+                p += 3;
+            }
+            _ => {}
+        }
+    }
+    while matches!(toks.get(p), Some(TypeTok::Brackets)) {
+        sql.push_str("[]");
+        p += 1;
+    }
+    if p != toks.len() {
+        return Err(refuse("unexpected text after the type"));
+    }
+    Ok(sql)
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum TypeTok {
+    /// An unquoted name, folded to lower case.
+    Word(String),
+    /// A double-quoted name, as written.
+    Quoted(String),
+    Int(u32),
+    Dot,
+    Open,
+    Close,
+    Comma,
+    /// `[]` (or `[n]`, whose bound Postgres ignores).
+    Brackets,
+}
+
+fn type_tokens(t: &str) -> Result<Vec<TypeTok>, &'static str> {
+    let mut out = Vec::new();
+    let mut it = t.chars().peekable();
+    while let Some(c) = it.next() {
+        match c {
+            ' ' | '\t' => {}
+            '.' => out.push(TypeTok::Dot),
+            '(' => out.push(TypeTok::Open),
+            ')' => out.push(TypeTok::Close),
+            ',' => out.push(TypeTok::Comma),
+            '[' => {
+                while it.peek().is_some_and(char::is_ascii_digit) {
+                    it.next();
+                }
+                if it.next() != Some(']') {
+                    return Err("`[` must be followed by `]`");
+                }
+                out.push(TypeTok::Brackets);
+            }
+            '"' => {
+                let mut name = String::new();
+                loop {
+                    match it.next() {
+                        Some('"') if it.peek() == Some(&'"') => {
+                            it.next();
+                            name.push('"');
+                        }
+                        Some('"') => break,
+                        Some(c) if !c.is_control() => name.push(c),
+                        _ => return Err("unterminated quoted name"),
+                    }
+                }
+                out.push(TypeTok::Quoted(name));
+            }
+            c if c.is_ascii_digit() => {
+                let mut n = c.to_string();
+                while let Some(d) = it.peek().copied().filter(char::is_ascii_digit) {
+                    n.push(d);
+                    it.next();
+                }
+                let n: u32 = n.parse().map_err(|_| "modifier out of range")?;
+                if n > 100_000 {
+                    return Err("modifier out of range");
+                }
+                out.push(TypeTok::Int(n));
+            }
+            c if c.is_ascii_alphabetic() || c == '_' => {
+                let mut w = c.to_ascii_lowercase().to_string();
+                while let Some(d) = it
+                    .peek()
+                    .copied()
+                    .filter(|d| d.is_ascii_alphanumeric() || *d == '_')
+                {
+                    w.push(d.to_ascii_lowercase());
+                    it.next();
+                }
+                out.push(TypeTok::Word(w));
+            }
+            _ => return Err("unexpected character"),
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -443,16 +624,43 @@ mod tests {
 
     #[test]
     fn type_names() {
-        for ok in [
-            "integer",
-            "text[]",
-            "character varying(20)",
-            "numeric(10,2)",
-            "timestamp with time zone",
+        for (ok, sql) in [
+            ("integer", "integer"),
+            ("INT", "integer"),
+            ("text[]", "\"text\"[]"),
+            ("character varying(20)", "character varying(20)"),
+            ("varchar(20)[]", "character varying(20)[]"),
+            ("numeric(10, 2)", "numeric(10,2)"),
+            ("timestamp with time zone", "timestamp with time zone"),
+            (
+                "timestamp(3) without time zone",
+                "timestamp(3) without time zone",
+            ),
+            ("double precision", "double precision"),
+            ("uuid", "\"uuid\""),
+            ("public.mood", "\"public\".\"mood\""),
+            ("\"My Type\"", "\"My Type\""),
+            ("pg_catalog.int4", "\"pg_catalog\".\"int4\""),
         ] {
-            assert!(check_type_name(ok).is_ok(), "{ok}");
+            assert_eq!(check_type_name(ok).unwrap(), sql, "{ok}");
         }
-        for bad in ["int; drop table x", "text'", "", "\"t\"", "1abc", "int--"] {
+        for bad in [
+            "int; drop table x",
+            "text'",
+            "",
+            "1abc",
+            "int--",
+            // Function calls and expressions are not type names.
+            "int) OR pg_sleep(5) IS NULL OR (1",
+            "text)--",
+            "numeric(1,2,3)",
+            "numeric(a)",
+            "now()",
+            "int8 int8",
+            "a.b.c",
+            "\"unterminated",
+            "timestamp with time",
+        ] {
             assert!(check_type_name(bad).is_err(), "{bad}");
         }
     }

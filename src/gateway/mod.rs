@@ -13,7 +13,7 @@ pub mod postprocess;
 pub mod raw;
 pub mod read;
 pub mod rpc;
-pub mod sdk_select;
 pub mod sql;
+pub mod sql_text;
 pub mod transaction;
 pub mod write;

@@ -1,10 +1,13 @@
-//! Raw SQL on a tenant (`/gateway/query`, `/gateway/sql`, `/query/sql`,
-//! `/query/count`). Only callers holding the raw-SQL right get here (when
-//! API keys are enforced). Each request runs in its own transaction so
-//! `SET LOCAL` (search_path, role) never leaks to the next user of the
-//! pooled connection; reads can be forced read-only by Postgres itself.
+//! Raw SQL on a tenant (`/gateway/query`, `/gateway/sql`, `/query/sql`).
+//! Only callers holding the raw-SQL right get here (when API keys are
+//! enforced). The boundary holds by construction: one statement per
+//! request through the extended protocol, on connections that log in as
+//! `ATHENA_RAW_SQL_ROLE` when it is set (a role cannot `RESET ROLE` or
+//! `set_config('role', …)` its way above its login), each request in its
+//! own transaction, and the session reset (`DISCARD ALL`) before the
+//! connection is reused.
 
-use super::sql::db_error;
+use super::sql;
 use crate::db::tenants::Tenant;
 use crate::domain::identifier::Ident;
 use crate::domain::DomainError;
@@ -15,10 +18,85 @@ use tokio_postgres::SimpleQueryMessage;
 pub struct Options<'a> {
     /// `SET LOCAL search_path` to this schema (then `public`).
     pub schema: Option<&'a Ident>,
-    /// `SET LOCAL ROLE`: run as this (non-superuser) role.
-    pub role: Option<&'a Ident>,
     /// Postgres refuses any write (`BEGIN READ ONLY`).
     pub read_only: bool,
+    /// Most rows answered (`ATHENA_MAX_ROWS`); more are cut and
+    /// `truncated` says so. 0 = the default cap.
+    pub max_rows: i64,
+    /// Values of `$1…$n`, bound in text form (Postgres converts each to
+    /// its parameter's type).
+    pub params: &'a [Value],
+}
+
+/// A parameter sent in text format: Postgres parses it as the type it
+/// inferred for the placeholder, exactly as a typed literal would be.
+#[derive(Debug)]
+struct TextParam(Option<String>);
+
+impl TextParam {
+    fn of(v: &Value) -> TextParam {
+        TextParam(match v {
+            Value::Null => None,
+            Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        })
+    }
+}
+
+impl tokio_postgres::types::ToSql for TextParam {
+    fn to_sql(
+        &self,
+        _ty: &tokio_postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match &self.0 {
+            None => Ok(tokio_postgres::types::IsNull::Yes),
+            Some(s) => {
+                out.extend_from_slice(s.as_bytes());
+                Ok(tokio_postgres::types::IsNull::No)
+            }
+        }
+    }
+
+    fn accepts(_ty: &tokio_postgres::types::Type) -> bool {
+        true
+    }
+
+    fn encode_format(&self, _ty: &tokio_postgres::types::Type) -> tokio_postgres::types::Format {
+        tokio_postgres::types::Format::Text
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
+/// A value that does not convert to its parameter's type names the
+/// parameter (Postgres' context says `… parameter $n = '…'`).
+fn param_error(e: tokio_postgres::Error) -> DomainError {
+    if let Some(db) = e.as_db_error() {
+        if let Some(context) = db.where_().filter(|w| w.contains("parameter $")) {
+            return DomainError::Invalid(format!("{} ({context})", db.message()));
+        }
+    }
+    db_error(e)
+}
+
+/// Errors of caller SQL are the caller's: whatever Postgres refuses
+/// (unknown prepared statement, invalid transaction state, a raised
+/// exception, …) is a 400/403/409, never a 500; only the server's own
+/// failures (internal errors, system errors, configuration files) and
+/// unavailability stay what `DomainError::from` makes them.
+fn db_error(e: tokio_postgres::Error) -> DomainError {
+    let class = e.as_db_error().map(|d| d.code().code()[..2].to_string());
+    match (sql::db_error(e), class) {
+        (DomainError::Internal(detail), Some(class))
+            if !matches!(class.as_str(), "XX" | "58" | "F0") =>
+        {
+            // `detail` is `STATE: message`; the message is Postgres' own.
+            let message = detail.split_once(": ").map_or(detail.as_str(), |(_, m)| m);
+            DomainError::Invalid(message.to_string())
+        }
+        (other, _) => other,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -26,7 +104,12 @@ pub struct Outcome {
     pub rows: Vec<Map<String, Value>>,
     pub rows_affected: u64,
     pub statement_count: usize,
+    /// More rows than `max_rows` were produced; `rows` holds the first.
+    pub truncated: bool,
 }
+
+/// The cap when the caller gives none.
+const DEFAULT_MAX_ROWS: i64 = 1000;
 
 /// The statement without trailing semicolons and whitespace.
 fn trimmed(sql: &str) -> &str {
@@ -43,6 +126,13 @@ fn keyword(sql: &str) -> String {
         .to_ascii_uppercase()
 }
 
+/// Runs one statement of caller SQL on the tenant's raw-SQL connections
+/// (`Tenant::raw_pool`: logged in as `ATHENA_RAW_SQL_ROLE` when set) in a
+/// transaction of its own, then resets the connection's session with
+/// `DISCARD ALL` before it goes back to the pool. Only the extended
+/// protocol carries caller text, and Postgres' parser refuses several
+/// commands in one prepared statement, so `COMMIT; …`, `RESET ROLE; …`
+/// and other multi-statement texts never run (400).
 pub async fn execute(
     tenant: &Tenant,
     sql: &str,
@@ -52,7 +142,24 @@ pub async fn execute(
     if sql.is_empty() {
         return Err(DomainError::Invalid("query is empty".into()));
     }
-    let mut conn = tenant.pool.get().await?;
+    let mut conn = tenant.raw_pool.get().await?;
+    let outcome = in_transaction(&mut conn, sql, &opts).await;
+    // Whatever the statement did to the session (SET, PREPARE, advisory
+    // locks, LISTEN, temp tables), the next user does not see it.
+    conn.reset_session().await;
+    outcome
+}
+
+async fn in_transaction(
+    conn: &mut crate::db::conn::Conn,
+    sql: &str,
+    opts: &Options<'_>,
+) -> Result<Outcome, DomainError> {
+    let max_rows = if opts.max_rows > 0 {
+        opts.max_rows
+    } else {
+        DEFAULT_MAX_ROWS
+    };
     let tx = conn
         .build_transaction()
         .read_only(opts.read_only)
@@ -63,36 +170,36 @@ pub async fn execute(
             .await
             .map_err(db_error)?;
     }
-    if let Some(role) = opts.role {
-        tx.batch_execute(&format!("SET LOCAL ROLE {role}"))
-            .await
-            .map_err(db_error)?;
-    }
-    // A failed prepare aborts the transaction; the savepoint keeps it usable
-    // for the multi-statement fallback.
-    tx.batch_execute("SAVEPOINT athena_prepare")
-        .await
-        .map_err(db_error)?;
+    let params: Vec<TextParam> = opts.params.iter().map(TextParam::of).collect();
+    let binds: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+        .iter()
+        .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
+        .collect();
     let outcome = match tx.prepare(sql).await {
+        Ok(stmt) if stmt.params().len() != binds.len() => {
+            return Err(DomainError::Invalid(format!(
+                "the query has {} parameter(s) ($1…) but params has {} value(s)",
+                stmt.params().len(),
+                binds.len()
+            )));
+        }
         Ok(stmt) if stmt.columns().is_empty() => {
-            let n = tx.execute(&stmt, &[]).await.map_err(db_error)?;
+            let n = tx.execute(&stmt, &binds).await.map_err(param_error)?;
             Outcome {
                 rows: Vec::new(),
                 rows_affected: n,
                 statement_count: 1,
+                truncated: false,
             }
         }
-        Ok(_) => single_with_rows(&tx, sql).await?,
-        // Several statements cannot be prepared: run them as one simple
-        // query (values then come back as text).
+        Ok(_) => single_with_rows(&tx, sql, max_rows, &binds).await?,
         Err(e)
             if e.as_db_error()
                 .is_some_and(|d| d.message().contains("multiple commands")) =>
         {
-            tx.batch_execute("ROLLBACK TO SAVEPOINT athena_prepare")
-                .await
-                .map_err(db_error)?;
-            simple(&tx, sql).await?
+            return Err(DomainError::Invalid(
+                "one SQL statement per request: send each statement on its own".into(),
+            ));
         }
         Err(e) => return Err(db_error(e)),
     };
@@ -103,17 +210,28 @@ pub async fn execute(
 /// Lets Postgres build typed JSON: a read is wrapped as a subquery, a
 /// data-modifying statement with RETURNING as a CTE. Anything that cannot
 /// be wrapped (SHOW, EXPLAIN, WITH … INSERT) falls back to text values.
+/// The statement was prepared alone first, so it is exactly one statement.
 async fn single_with_rows(
     tx: &tokio_postgres::Transaction<'_>,
     sql: &str,
+    max_rows: i64,
+    binds: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> Result<Outcome, DomainError> {
     // The newline keeps a trailing `-- comment` from swallowing the `)`.
+    let modifying = matches!(
+        keyword(sql).as_str(),
+        "INSERT" | "UPDATE" | "DELETE" | "MERGE"
+    );
     let wrapped = match keyword(sql).as_str() {
         "SELECT" | "VALUES" | "TABLE" | "WITH" => Some(format!(
-            "SELECT coalesce(json_agg(q), '[]'::json)::text, count(*) FROM (\n{sql}\n) q"
+            "SELECT coalesce(json_agg(q), '[]'::json)::text, count(*) \
+             FROM (SELECT * FROM (\n{sql}\n) q0 LIMIT {}) q",
+            max_rows + 1
         )),
-        "INSERT" | "UPDATE" | "DELETE" | "MERGE" => Some(format!(
-            "WITH q AS (\n{sql}\n) SELECT coalesce(json_agg(q), '[]'::json)::text, count(*) FROM q"
+        _ if modifying => Some(format!(
+            "WITH q AS (\n{sql}\n) SELECT coalesce((SELECT json_agg(r) \
+             FROM (SELECT * FROM q LIMIT {}) r), '[]'::json)::text, (SELECT count(*) FROM q)",
+            max_rows + 1
         )),
         _ => None,
     };
@@ -122,20 +240,19 @@ async fn single_with_rows(
         tx.batch_execute("SAVEPOINT athena_wrap")
             .await
             .map_err(db_error)?;
-        match tx.query_one(wrapped.as_str(), &[]).await {
+        match tx.query_one(wrapped.as_str(), binds).await {
             Ok(row) => {
                 let text: String = row.get(0);
                 let count: i64 = row.get(1);
-                let rows = serde_json::from_str(&text)
+                let mut rows: Vec<Map<String, Value>> = serde_json::from_str(&text)
                     .map_err(|e| DomainError::Internal(format!("json_agg output: {e}")))?;
-                let modifying = !matches!(
-                    keyword(sql).as_str(),
-                    "SELECT" | "VALUES" | "TABLE" | "WITH"
-                );
+                let truncated = rows.len() as i64 > max_rows;
+                rows.truncate(max_rows as usize);
                 return Ok(Outcome {
                     rows,
                     rows_affected: if modifying { count as u64 } else { 0 },
                     statement_count: 1,
+                    truncated,
                 });
             }
             Err(e) => {
@@ -146,24 +263,40 @@ async fn single_with_rows(
                 // Only "cannot be wrapped" errors fall through; real errors
                 // (unknown table, bad cast) are the caller's.
                 if !matches!(state.as_deref(), Some("42601" | "0A000" | "42P10")) {
-                    return Err(db_error(e));
+                    return Err(param_error(e));
                 }
             }
         }
     }
-    simple(tx, sql).await
+    if !binds.is_empty() {
+        // The simple protocol carries no parameters.
+        return Err(DomainError::Invalid(
+            "params are supported for queries and writes, not for this kind of statement".into(),
+        ));
+    }
+    simple(tx, sql, max_rows).await
 }
 
-async fn simple(tx: &tokio_postgres::Transaction<'_>, sql: &str) -> Result<Outcome, DomainError> {
+/// One statement (checked by the prepare before) whose rows cannot be
+/// wrapped: its values come back as text.
+async fn simple(
+    tx: &tokio_postgres::Transaction<'_>,
+    sql: &str,
+    max_rows: i64,
+) -> Result<Outcome, DomainError> {
     let messages = tx.simple_query(sql).await.map_err(db_error)?;
     let mut outcome = Outcome {
         rows: Vec::new(),
         rows_affected: 0,
         statement_count: 0,
+        truncated: false,
     };
     let mut current: Vec<Map<String, Value>> = Vec::new();
     for m in messages {
         match m {
+            SimpleQueryMessage::Row(_) if current.len() as i64 >= max_rows => {
+                outcome.truncated = true;
+            }
             SimpleQueryMessage::Row(row) => {
                 let mut obj = Map::new();
                 for (i, col) in row.columns().iter().enumerate() {

@@ -234,6 +234,15 @@ impl Failure {
 /// changed) is retried once with the function looked up afresh: the
 /// failed statement was rolled back, so its writes are not applied twice.
 pub async fn call(tenant: &Tenant, call: &Call, max_rows: i64) -> Result<Output, DomainError> {
+    let schema = call.schema.as_str();
+    if crate::db::tenants::is_system_schema(schema)
+        || !tenant.rpc_schemas.iter().any(|s| s == schema)
+    {
+        return Err(DomainError::Forbidden(format!(
+            "functions of schema `{schema}` are not exposed to RPC (exposed: {})",
+            tenant.rpc_schemas.join(", ")
+        )));
+    }
     let mut conn = tenant.pool.get().await?;
     let key = format!("{}.{}", call.schema, call.function);
     if let Some(function) = cached(&tenant.uri, &key) {

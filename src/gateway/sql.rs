@@ -179,11 +179,14 @@ pub fn predicate(st: &mut Statement, f: &Filter, table: &Table) -> Result<String
     let (ident, col) = column_ident(table, &f.column)?;
     let column_cast = f.column_cast.as_deref().map(check_type_name).transpose()?;
     let value_cast = f.value_cast.as_deref().map(check_type_name).transpose()?;
-    let lhs = match column_cast {
+    let lhs = match &column_cast {
         Some(t) => format!("{ident}::{t}"),
         None => ident.to_string(),
     };
-    let ty: &str = value_cast.or(column_cast).unwrap_or(&col.type_name);
+    let ty: &str = value_cast
+        .as_deref()
+        .or(column_cast.as_deref())
+        .unwrap_or(&col.type_name);
     let cmp = |op: &str, st: &mut Statement, v: &str| {
         format!("{lhs} {op} {}::text::{ty}", st.bind(v.to_string()))
     };

@@ -72,6 +72,24 @@ pub enum Write {
 }
 
 impl Write {
+    /// The rights this write needs (rights.rs names them): an insert that
+    /// updates the rows it conflicts with (`on_conflict` with
+    /// `update_body` or a merge, `Prefer: resolution=merge-duplicates`)
+    /// overwrites existing rows, so it needs the update right as well;
+    /// `DO NOTHING` only inserts.
+    pub fn rights(&self) -> &'static [&'static str] {
+        use crate::auth::rights::{DELETE, INSERT, UPDATE};
+        match self {
+            Write::Insert(InsertQuery {
+                on_conflict: Some(Conflict { action, .. }),
+                ..
+            }) if *action != ConflictAction::Nothing => &[INSERT, UPDATE],
+            Write::Insert(_) => &[INSERT],
+            Write::Update(_) => &[UPDATE],
+            Write::Delete(_) => &[DELETE],
+        }
+    }
+
     /// The table written.
     pub fn target(&self) -> (&Ident, &Ident) {
         match self {

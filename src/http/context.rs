@@ -71,8 +71,9 @@ impl RequestCx {
             .is_ok_and(|m| m.contains_key(name))
     }
 
-    /// The presented API key, from any accepted spelling.
-    pub fn credential(&self) -> Option<&str> {
+    /// The presented API key, from any accepted spelling (several
+    /// different keys are a 401).
+    pub fn credential(&self) -> Result<Option<crate::auth::Presented<'_>>, ApiError> {
         crate::auth::presented_key(&self.0.headers, &self.0.query)
     }
 
@@ -95,12 +96,35 @@ impl RequestCx {
 
     /// An additional right for this request (e.g. update for an upsert).
     pub fn require_right(&self, right: &str) -> Result<(), ApiError> {
-        let client = self
-            .0
-            .headers
-            .get("x-athena-client")
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim);
+        let client = crate::auth::header_client(&self.0.headers);
         self.principal().require(right, client)
+    }
+
+    /// The client a request runs on when the route also names it in the
+    /// body (`db_name`): `X-Athena-Client` when present (that is what
+    /// `authorize` checked), else `body_client`, which is then authorized
+    /// exactly as the header would have been. Authorization and execution
+    /// always name the same tenant.
+    pub async fn target_client<'a>(
+        &'a self,
+        body_client: Option<&'a str>,
+    ) -> Result<&'a str, ApiError> {
+        if let Some(client) = crate::auth::header_client(&self.0.headers) {
+            return Ok(client);
+        }
+        let client = body_client
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| ApiError::missing_parameter("header", "X-Athena-Client"))?;
+        self.0
+            .auth
+            .authorize_for(
+                self.0.operation.meta(),
+                &self.0.headers,
+                &self.0.query,
+                Some(client),
+            )
+            .await?;
+        Ok(client)
     }
 }

@@ -120,6 +120,7 @@ impl TestServer {
             max_rows: 100,
             insert_window: Duration::ZERO,
             raw_sql_role: None,
+            raw_sql_password: None,
             cache_ttl: Duration::ZERO,
             direct_pool_cap: 32,
             // The test PostgreSQL (scripts/dev-services) uses trust auth.
