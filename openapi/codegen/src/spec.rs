@@ -32,7 +32,7 @@ pub fn is_admin_path(path: &str) -> bool {
         || path.starts_with("/debug/")
         || matches!(
             path,
-            "/gateway/deferred/flush" | "/schema/clients" | "/clients"
+            "/gateway/deferred/flush" | "/schema/clients" | "/clients" | "/registry"
         )
 }
 
