@@ -414,5 +414,8 @@ mod tests {
             .find(|o| o.path == "/gateway/deferred/flush")
             .unwrap();
         assert!(flush.admin);
+        // Its entries name tenants and route keys.
+        let registry = c.operations.iter().find(|o| o.path == "/registry").unwrap();
+        assert!(registry.admin);
     }
 }
