@@ -1,7 +1,6 @@
 use super::Handlers;
 use crate::api::operations::OPERATIONS;
 use crate::api::{models, params, responses, traits::RegistryApi};
-use crate::domain::DomainError;
 use crate::http::payload::{Binary, Json, NoBody};
 use crate::http::server::DOCS_PAGE_PATH;
 use crate::http::{ApiResult, HttpResponse, RequestCx};
@@ -32,26 +31,9 @@ impl RegistryApi for Handlers {
         _cx: RequestCx,
         _params: params::GetRegistry,
     ) -> ApiResult<responses::GetRegistry> {
-        let conn = self
-            .tenants
-            .catalog()
-            .get()
-            .await
-            .map_err(DomainError::from)?;
-        let rows = conn
-            .query(
-                "SELECT json_build_object('api_registry_id', api_registry_id, 'name', name, 'base_url', base_url,
-                        'description', description, 'metadata', metadata, 'created_at', created_at)::text
-                   FROM athena_api_registry ORDER BY api_registry_id",
-                &[],
-            )
-            .await
-            .map_err(DomainError::from)?;
-        let entries = rows
-            .iter()
-            .map(|r| serde_json::from_str::<Map<String, Value>>(&r.get::<_, String>(0)))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| DomainError::Internal(e.to_string()))?;
+        // Read from the catalog on every call: nothing is cached, so
+        // `Cache-Control: no-cache` has nothing to skip.
+        let entries = crate::catalog::registry::list(self.tenants.catalog()).await?;
         Ok(responses::GetRegistry::Ok(Json::new(
             models::GetRegistryResponse200(entries),
         )))

@@ -1,7 +1,5 @@
 //! Tenant database fixtures (idempotent: truncates and reinserts).
 
-use tokio_postgres::NoTls;
-
 pub const SETUP_SQL: &str = "\
 CREATE TABLE IF NOT EXISTS conformance_items (id serial primary key, name text not null, score int, note text);
 CREATE TABLE IF NOT EXISTS conformance_tags (id serial primary key,
@@ -9,8 +7,6 @@ CREATE TABLE IF NOT EXISTS conformance_tags (id serial primary key,
 TRUNCATE conformance_items, conformance_tags RESTART IDENTITY;
 INSERT INTO conformance_items (name, score, note) VALUES ('alpha', 10, NULL), ('beta', 20, 'b'), ('gamma', 30, 'g');
 INSERT INTO conformance_tags (item_id, label) VALUES (1, 'red'), (1, 'blue'), (2, 'green');
-CREATE TABLE IF NOT EXISTS conformance_writes (id serial primary key, name text not null unique, score int, tags text[]);
-TRUNCATE conformance_writes RESTART IDENTITY;
 CREATE OR REPLACE FUNCTION conformance_above(min_score int) RETURNS SETOF conformance_items
   LANGUAGE sql STABLE AS $$ SELECT * FROM conformance_items WHERE score > min_score ORDER BY id $$;";
 
@@ -18,21 +14,33 @@ CREATE OR REPLACE FUNCTION conformance_above(min_score int) RETURNS SETOF confor
 /// (`item_id`) to the items, two tags on item 1, one on item 2.
 pub const TAGS_TABLE: &str = "conformance_tags";
 
-/// The table write cases insert into (each case its own `name`s).
-pub const WRITES_TABLE: &str = "conformance_writes";
+/// The tables write cases write to (each case its own `name`s): the first
+/// pass writes to the first; in the enforced pass the cases with a key
+/// holding their rights write to the second, those with keys lacking one of
+/// them to the others (one per right an operation may need).
+pub const WRITES_TABLES: [&str; 4] = [
+    "conformance_writes",
+    "conformance_writes_keyed",
+    "conformance_writes_denied_0",
+    "conformance_writes_denied_1",
+];
 
-pub async fn setup(db_url: &str) -> Result<(), String> {
-    let (client, connection) = tokio_postgres::connect(db_url, NoTls)
+/// The fixtures: the read tables and function, and the writes tables empty.
+pub fn setup_sql() -> String {
+    let mut sql = SETUP_SQL.to_string();
+    for t in WRITES_TABLES {
+        sql.push_str(&format!(
+            "\nCREATE TABLE IF NOT EXISTS {t} (id serial primary key, name text not null unique, score int, tags text[]);\n\
+             TRUNCATE {t} RESTART IDENTITY;"
+        ));
+    }
+    sql
+}
+
+/// Creates the fixtures, or puts them back as they were (the writes tables
+/// emptied), at the start of every run.
+pub async fn setup(db: &crate::db::Db) -> Result<(), String> {
+    db.execute(&setup_sql())
         .await
-        .map_err(|e| format!("connecting to the tenant database: {e}"))?;
-    let conn = tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    let result = client
-        .batch_execute(SETUP_SQL)
-        .await
-        .map_err(|e| format!("creating fixtures: {e}"));
-    drop(client);
-    let _ = conn.await;
-    result
+        .map_err(|e| format!("creating fixtures: {e}"))
 }

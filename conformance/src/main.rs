@@ -6,10 +6,12 @@
 mod cases;
 mod check;
 mod cli;
+mod db;
 mod fixtures;
 mod generic;
 mod http;
 mod ratchet;
+mod rights;
 mod runner;
 
 use athena_codegen::Contract;
@@ -38,9 +40,14 @@ async fn main() -> ExitCode {
 /// `Ok(false)`: the ratchet broke.
 async fn run(args: cli::Args) -> Result<bool, String> {
     let contract = Contract::load(&args.spec).map_err(|e| e.to_string())?;
-    if let Some(url) = &args.tenant_db_url {
-        fixtures::setup(url).await?;
-    }
+    let db = match &args.tenant_db_url {
+        Some(url) => {
+            let db = db::Db::connect(url).await?;
+            fixtures::setup(&db).await?;
+            Some(std::sync::Arc::new(db))
+        }
+        None => None,
+    };
     if args.admin_key.is_none() {
         eprintln!("warning: no --admin-key: admin operations can only answer 401");
     }
@@ -52,7 +59,22 @@ async fn run(args: cli::Args) -> Result<bool, String> {
     );
     let cases = cases::all_cases(&contract, &ctx)?;
     let client = http::HttpClient::new(&args.base_url);
-    let results = runner::run(&client, &cases).await;
+    if let Some(key) = &args.admin_key {
+        // A run cut short inside the enforced pass leaves enforcement on:
+        // every run starts from it off (its flip is a case of its own).
+        let reset = http::Request::new("put", "/admin/api-key-config")
+            .header("X-Athena-Key", key)
+            .json(serde_json::json!({"enforce_api_keys": false}));
+        match client.send(&reset).await {
+            Ok(r) if r.status == 200 => {}
+            Ok(r) => eprintln!(
+                "warning: turning API-key enforcement off answered {}",
+                r.status
+            ),
+            Err(e) => eprintln!("warning: turning API-key enforcement off: {e}"),
+        }
+    }
+    let results = runner::run(&client, &cases, db).await;
 
     let ops: BTreeMap<&str, _> = contract
         .operations
@@ -70,6 +92,7 @@ async fn run(args: cli::Args) -> Result<bool, String> {
         let verdict = runner::judge(case, op, result, &mut validators);
         if args.verbose {
             let status = result
+                .response
                 .as_ref()
                 .map(|r| r.status.to_string())
                 .unwrap_or_else(|e| e.clone());
@@ -103,7 +126,9 @@ async fn run(args: cli::Args) -> Result<bool, String> {
         .filter(|(c, r)| {
             !c.specific
                 && !failures.contains_key(&c.op)
-                && r.as_ref().is_ok_and(|r| (400..500).contains(&r.status))
+                && r.response
+                    .as_ref()
+                    .is_ok_and(|r| (400..500).contains(&r.status))
         })
         .map(|(c, _)| c.op.as_str())
         .collect();

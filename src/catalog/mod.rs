@@ -4,3 +4,4 @@
 pub mod api_keys;
 pub mod clients;
 pub mod public_routes;
+pub mod registry;

@@ -3,9 +3,10 @@
 //! `DELETE /gateway/delete`) against `conformance_writes`, each case with its
 //! own rows (the table is truncated at the start of every run).
 
-use super::{envelope, expect_eq, expect_json, ids, rows, Case, Ctx, TABLE};
-use crate::fixtures::{TAGS_TABLE, WRITES_TABLE};
+use super::{envelope, expect_eq, expect_json, ids, rows, rows_are, Case, Ctx, TABLE};
+use crate::fixtures::TAGS_TABLE;
 use crate::http::Request;
+use crate::rights;
 use serde_json::{json, Value};
 
 const OP: &str = "post_gateway_fetch";
@@ -332,7 +333,7 @@ const DELETE: &str = "delete_gateway_delete";
 
 fn insert(ctx: &Ctx, body: Value) -> Request {
     let mut body = body;
-    body["table_name"] = json!(WRITES_TABLE);
+    body["table_name"] = json!(ctx.writes);
     ctx.request("put", "/gateway/insert").json(body)
 }
 
@@ -356,12 +357,12 @@ fn field<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
 fn write_cases(ctx: &Ctx) -> Vec<Case> {
     let update = |body: Value| {
         let mut body = body;
-        body["table_name"] = json!(WRITES_TABLE);
+        body["table_name"] = json!(ctx.writes);
         ctx.request("post", "/gateway/update").json(body)
     };
     let delete = |body: Value| {
         let mut body = body;
-        body["table_name"] = json!(WRITES_TABLE);
+        body["table_name"] = json!(ctx.writes);
         ctx.request("delete", "/gateway/delete").json(body)
     };
     vec![
@@ -380,7 +381,11 @@ fn write_cases(ctx: &Ctx) -> Vec<Case> {
             expect_eq("score", field(data, "score"), Some(&json!(7)))?;
             expect_eq("tags", field(data, "tags"), Some(&json!(["a", "b"])))?;
             affected(b, 1)
-        }),
+        })
+        .then_db(
+            ctx.written("name, score, tags", &["gw-ins-1"]),
+            rows_are(json!([{"name": "gw-ins-1", "score": 7, "tags": ["a", "b"]}])),
+        ),
         Case::new(
             INSERT,
             "insert an array returns the rows",
@@ -401,7 +406,11 @@ fn write_cases(ctx: &Ctx) -> Vec<Case> {
                 ],
             )?;
             affected(b, 2)
-        }),
+        })
+        .then_db(
+            ctx.written("name, score", &["gw-ins-2a", "gw-ins-2b"]),
+            rows_are(json!([{"name": "gw-ins-2a", "score": null}, {"name": "gw-ins-2b", "score": 2}])),
+        ),
         Case::new(
             INSERT,
             "upsert with on_conflict and update_body updates the row",
@@ -413,13 +422,18 @@ fn write_cases(ctx: &Ctx) -> Vec<Case> {
             200,
         )
         .after(insert(ctx, json!({"insert_body": {"name": "gw-ups", "score": 1}})))
+        .rights(&[rights::INSERT, rights::UPDATE])
         .check_json(|b| {
             expect_json(
                 "data",
                 b.get("data"),
                 Some(&json!({"name": "gw-ups", "score": 2})),
             )
-        }),
+        })
+        .then_db(
+            ctx.written("name, score", &["gw-ups"]),
+            rows_are(json!([{"name": "gw-ups", "score": 2}])),
+        ),
         Case::new(
             INSERT,
             "duplicate unique value is 409",
@@ -427,14 +441,16 @@ fn write_cases(ctx: &Ctx) -> Vec<Case> {
             409,
         )
         .after(insert(ctx, json!({"insert_body": {"name": "gw-dup"}})))
-        .check(envelope),
+        .check(envelope)
+        .then_db(ctx.written("name", &["gw-dup"]), rows_are(json!([{"name": "gw-dup"}]))),
         Case::new(
             INSERT,
             "unknown column is 400",
             insert(ctx, json!({"insert_body": {"name": "gw-bad", "no_such_column": 1}})),
             400,
         )
-        .check(envelope),
+        .check(envelope)
+        .then_db(ctx.written("name", &["gw-bad"]), rows_are(json!([]))),
         Case::new(
             UPDATE,
             "update by conditions returns the updated rows",
@@ -450,14 +466,27 @@ fn write_cases(ctx: &Ctx) -> Vec<Case> {
                 &vec![json!({"name": "gw-upd", "score": 42})],
             )?;
             affected(b, 1)
-        }),
+        })
+        .then_db(
+            ctx.written("name, score", &["gw-upd"]),
+            rows_are(json!([{"name": "gw-upd", "score": 42}])),
+        ),
         Case::new(
             UPDATE,
             "update without any filter is refused",
-            update(json!({"update_body": {"score": 0}})),
+            update(json!({"update_body": {"score": -1}})),
             400,
         )
-        .check(envelope),
+        .after(insert(ctx, json!({"insert_body": {"name": "gw-upd-keep", "score": 5}})))
+        .check(envelope)
+        .then_db(
+            ctx.written("name, score", &["gw-upd-keep"]),
+            rows_are(json!([{"name": "gw-upd-keep", "score": 5}])),
+        )
+        .then_db(
+            format!("SELECT name FROM {} WHERE score = -1", ctx.writes),
+            rows_are(json!([])),
+        ),
         Case::new(
             DELETE,
             "delete by conditions returns the deleted rows",
@@ -470,23 +499,43 @@ fn write_cases(ctx: &Ctx) -> Vec<Case> {
             expect_eq("rows", rows.len(), 1)?;
             expect_eq("name", field(&rows[0], "name"), Some(&json!("gw-del")))?;
             affected(b, 1)
-        }),
+        })
+        .then_db(ctx.written("name", &["gw-del"]), rows_are(json!([]))),
         Case::new(
             DELETE,
             "delete by resource_id of a missing row deletes nothing",
             delete(json!({"resource_id": "987654"})),
             200,
         )
+        .after(insert(ctx, json!({"insert_body": {"name": "gw-del-missing-keep"}})))
         .check_json(|b| {
             expect_eq("rows", rows(b)?.len(), 0)?;
             affected(b, 0)
-        }),
+        })
+        .then_db(
+            ctx.written("name", &["gw-del-missing-keep"]),
+            rows_are(json!([{"name": "gw-del-missing-keep"}])),
+        ),
+        Case::new(
+            DELETE,
+            "delete by resource_id deletes that row",
+            delete(json!({"resource_id": "{{0.data.id}}"})),
+            200,
+        )
+        .after(insert(ctx, json!({"insert_body": {"name": "gw-del-by-id"}, "columns": "*"})))
+        .check_json(|b| affected(b, 1))
+        .then_db(ctx.written("name", &["gw-del-by-id"]), rows_are(json!([]))),
         Case::new(
             DELETE,
             "delete without any filter is refused",
             delete(json!({"columns": "*"})),
             400,
         )
-        .check(envelope),
+        .after(insert(ctx, json!({"insert_body": {"name": "gw-del-nofilter-keep"}})))
+        .check(envelope)
+        .then_db(
+            ctx.written("name", &["gw-del-nofilter-keep"]),
+            rows_are(json!([{"name": "gw-del-nofilter-keep"}])),
+        ),
     ]
 }

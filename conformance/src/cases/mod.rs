@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod d1;
 pub mod deferred;
+pub mod enforced;
 pub mod gateway;
 pub mod health;
 pub mod public;
@@ -20,6 +21,26 @@ use std::sync::Arc;
 
 /// Verifies the effect of a request beyond the common response checks.
 pub type Check = Arc<dyn Fn(&Response) -> Result<(), String> + Send + Sync>;
+
+/// A check over JSON (rows read from the tenant database, a body).
+pub type JsonCheck = Arc<dyn Fn(&Value) -> Result<(), String> + Send + Sync>;
+
+/// A read after the case's request that proves its effect (or its absence):
+/// the case fails when the read does not show what the request claimed.
+/// Requests and SQL may carry `{{N.field}}` placeholders (setup step N) and
+/// `{{r.field}}` (the case's own response).
+#[derive(Clone)]
+pub enum After {
+    /// A request through the API that must answer `status`, then pass `check`.
+    Api {
+        request: Request,
+        status: u16,
+        check: Option<Check>,
+    },
+    /// A query on the tenant database (`--tenant-db-url`); `check` gets its
+    /// rows as a JSON array of objects.
+    Db { sql: String, check: JsonCheck },
+}
 
 /// The fixture table created by `--tenant-db-url` setup.
 pub const TABLE: &str = "conformance_items";
@@ -42,6 +63,12 @@ pub enum Phase {
     Specific,
     /// After every other specific case (e.g. metrics that must have seen traffic).
     Late,
+    /// Turns global API-key enforcement on (the fixtures are reset first).
+    EnforceOn,
+    /// The data-plane cases once more, each with a key of its own.
+    Enforced,
+    /// Turns enforcement off again.
+    EnforceOff,
     Generic,
 }
 
@@ -58,6 +85,11 @@ pub struct Case {
     /// Requests sent first, in order, by the same task; each must answer
     /// 2xx (e.g. create the client a freeze case then freezes).
     pub setup: Vec<Request>,
+    /// Reads after the request that prove its effect.
+    pub after: Vec<After>,
+    /// The rights the request needs when API keys are enforced; `None`:
+    /// the operation's right (`crate::rights::for_operation`).
+    pub rights: Option<Vec<&'static str>>,
 }
 
 impl Case {
@@ -71,11 +103,70 @@ impl Case {
             specific: true,
             phase: Phase::Specific,
             setup: Vec::new(),
+            after: Vec::new(),
+            rights: None,
         }
     }
 
+    /// Adds a setup step: the case's request comes *after* it.
     pub fn after(mut self, setup: Request) -> Case {
         self.setup.push(setup);
+        self
+    }
+
+    /// Reads through the API after the request: it must answer `status` and
+    /// pass `check`.
+    pub fn then(
+        mut self,
+        request: Request,
+        status: u16,
+        check: impl Fn(&Response) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Case {
+        self.after.push(After::Api {
+            request,
+            status,
+            check: Some(Arc::new(check)),
+        });
+        self
+    }
+
+    /// Like `then`, with a check over the JSON body.
+    pub fn then_json(
+        self,
+        request: Request,
+        status: u16,
+        check: impl Fn(&Value) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Case {
+        self.then(request, status, move |r| check(&r.json()?))
+    }
+
+    /// A request after the case's one that must answer `status` (its body
+    /// an error envelope when `status` is an error).
+    pub fn then_status(self, request: Request, status: u16) -> Case {
+        if status >= 400 {
+            self.then(request, status, envelope)
+        } else {
+            self.then(request, status, |_| Ok(()))
+        }
+    }
+
+    /// Reads the tenant database after the request; `check` gets the rows.
+    pub fn then_db(
+        mut self,
+        sql: impl Into<String>,
+        check: impl Fn(&Value) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Case {
+        self.after.push(After::Db {
+            sql: sql.into(),
+            check: Arc::new(check),
+        });
+        self
+    }
+
+    /// The rights the request needs under enforcement, when they are not
+    /// just the operation's right (an upsert also needs update).
+    pub fn rights(mut self, rights: &[&'static str]) -> Case {
+        self.rights = Some(rights.to_vec());
         self
     }
 
@@ -104,6 +195,11 @@ impl Case {
         self.phase = Phase::Late;
         self
     }
+
+    pub fn in_phase(mut self, phase: Phase) -> Case {
+        self.phase = phase;
+        self
+    }
 }
 
 /// What cases may know about the run.
@@ -113,6 +209,10 @@ pub struct Ctx {
     pub client: String,
     /// The tenant database (for cases that register clients).
     pub tenant_db_url: Option<String>,
+    /// The table write cases write to (one of `fixtures::WRITES_TABLES`):
+    /// each build of the data-plane cases that runs alongside another gets
+    /// its own, so their rows never meet.
+    pub writes: String,
     /// Every operation name of the contract.
     pub op_names: Arc<BTreeSet<String>>,
 }
@@ -129,8 +229,31 @@ impl Ctx {
             admin_key,
             client,
             tenant_db_url,
+            writes: crate::fixtures::WRITES_TABLES[0].to_string(),
             op_names: Arc::new(op_names),
         }
+    }
+
+    /// The same run, writing to another table.
+    pub fn writing_to(&self, table: &str) -> Ctx {
+        Ctx {
+            writes: table.to_string(),
+            ..self.clone()
+        }
+    }
+
+    /// The rows of the writes table with these names (ordered by name):
+    /// `columns` of them, for the reads that prove a write.
+    pub fn written(&self, columns: &str, names: &[&str]) -> String {
+        let names: Vec<String> = names
+            .iter()
+            .map(|n| format!("'{}'", n.replace('\'', "''")))
+            .collect();
+        format!(
+            "SELECT {columns} FROM {} WHERE name IN ({}) ORDER BY name",
+            self.writes,
+            names.join(", ")
+        )
     }
 
     /// `X-Athena-Key` (when an admin key is known) and `X-Athena-Client`.
@@ -157,17 +280,27 @@ impl Ctx {
     }
 }
 
-/// All specific cases, family by family.
+/// All specific cases, family by family, then the enforced pass.
 pub fn specific_cases(ctx: &Ctx) -> Vec<Case> {
     let mut cases = Vec::new();
     cases.extend(admin::cases(ctx));
     cases.extend(health::cases(ctx));
     cases.extend(registry::cases(ctx));
+    cases.extend(public::admin_cases(ctx));
+    cases.extend(data_plane_cases(ctx));
+    cases.extend(enforced::cases(ctx));
+    cases
+}
+
+/// The cases of the data plane (the operations API keys guard), built
+/// afresh on every call: the enforced pass runs them once more.
+pub fn data_plane_cases(ctx: &Ctx) -> Vec<Case> {
+    let mut cases = Vec::new();
     cases.extend(gateway::cases(ctx));
     cases.extend(rest::cases(ctx));
     cases.extend(query::cases(ctx));
     cases.extend(rpc::cases(ctx));
-    cases.extend(public::cases(ctx));
+    cases.extend(public::public_cases(ctx));
     cases.extend(deferred::cases(ctx));
     cases.extend(d1::cases(ctx));
     cases
@@ -219,6 +352,8 @@ pub fn all_cases(contract: &Contract, ctx: &Ctx) -> Result<Vec<Case>, String> {
                 specific: false,
                 phase: Phase::Generic,
                 setup: Vec::new(),
+                after: Vec::new(),
+                rights: None,
             });
         }
         if !covered.contains(&op.name) {
@@ -231,6 +366,8 @@ pub fn all_cases(contract: &Contract, ctx: &Ctx) -> Result<Vec<Case>, String> {
                 specific: false,
                 phase: Phase::Generic,
                 setup: Vec::new(),
+                after: Vec::new(),
+                rights: None,
             });
         }
     }
@@ -275,6 +412,11 @@ pub fn expect_json<T: serde::Serialize + PartialEq>(
         let show = |v: &T| serde_json::to_string(v).unwrap_or_default();
         Err(format!("{what}: got {}, want {}", show(&got), show(&want)))
     }
+}
+
+/// A check that the rows read back are exactly `want`.
+pub fn rows_are(want: Value) -> impl Fn(&Value) -> Result<(), String> + Send + Sync + 'static {
+    move |got| expect_json("rows read back", got, &want)
 }
 
 /// The error envelope (for error cases' own checks).

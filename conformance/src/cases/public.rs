@@ -1,12 +1,11 @@
 //! Public routes: `/admin/public-routes*` and `POST /public/{route_key}/{op}`.
 //! Every case creates its own route (a fresh key per run) in setup steps.
-//!
-//! The contract declares these 2xx responses without content; a body, when
-//! the server sends one, is checked (shape and effect), an empty one is not.
+//! Each change to a route is read back (the list, and a call through the
+//! route), and every success answers a JSON body that is checked.
 
-use super::{envelope, expect_eq, rows, Case, Ctx, TABLE};
-use crate::fixtures::WRITES_TABLE;
+use super::{envelope, expect_eq, rows, rows_are, Case, Ctx, TABLE};
 use crate::http::{Request, Response};
+use crate::rights;
 use serde_json::{json, Value};
 
 const PUBLIC: &str = "post_public_by_route_key_by_op";
@@ -25,16 +24,33 @@ fn public(ctx: &Ctx, key: &str, op: &str, body: Value) -> Request {
         .json(body)
 }
 
-/// Checks a success body when there is one.
-fn when_body(
-    f: impl Fn(&Value) -> Result<(), String> + Send + Sync + 'static,
-) -> impl Fn(&Response) -> Result<(), String> + Send + Sync + 'static {
-    move |r| {
-        if r.body.is_empty() {
-            return Ok(());
-        }
-        f(&r.json()?)
-    }
+/// A fetch of the fixture rows through a route.
+fn fetch_through(ctx: &Ctx, key: &str) -> Request {
+    public(
+        ctx,
+        key,
+        "fetch",
+        json!({"table_name": TABLE, "sort_by": "id"}),
+    )
+}
+
+/// The route with this key in a `GET /admin/public-routes` body.
+fn listed<'a>(b: &'a Value, key: &str) -> Result<Option<&'a Value>, String> {
+    Ok(b["routes"]
+        .as_array()
+        .ok_or("no `routes` array")?
+        .iter()
+        .find(|r| r["route_key"] == key))
+}
+
+fn list(ctx: &Ctx) -> Request {
+    ctx.request("get", "/admin/public-routes")
+}
+
+/// The fixture names in a fetch body.
+fn fixture_names(b: &Value) -> Result<(), String> {
+    let names: Vec<&str> = rows(b)?.iter().filter_map(|r| r["name"].as_str()).collect();
+    expect_eq("rows", names, vec!["alpha", "beta", "gamma"])
 }
 
 /// No string anywhere in a public response is the client's name.
@@ -48,29 +64,19 @@ fn hides(client: String) -> impl Fn(&Response) -> Result<(), String> + Send + Sy
                 _ => false,
             }
         }
-        if r.body.is_empty() {
-            return Ok(());
-        }
         expect_eq("client named", names(&r.json()?, &client), false)
     }
 }
 
-pub fn cases(ctx: &Ctx) -> Vec<Case> {
-    let mut cases = admin_cases(ctx);
-    cases.extend(public_cases(ctx));
-    cases
-}
-
-fn admin_cases(ctx: &Ctx) -> Vec<Case> {
-    let (created, listed, dup, patched, deleted) = (
+pub fn admin_cases(ctx: &Ctx) -> Vec<Case> {
+    let (created, listed_key, dup, patched, deleted, refused) = (
+        route_key(),
         route_key(),
         route_key(),
         route_key(),
         route_key(),
         route_key(),
     );
-    let want_created = created.clone();
-    let want_listed = listed.clone();
     vec![
         Case::new(
             "post_admin_public_routes",
@@ -78,42 +84,69 @@ fn admin_cases(ctx: &Ctx) -> Vec<Case> {
             create(ctx, &created, &["fetch", "insert"]),
             201,
         )
-        .check(when_body(move |b| {
-            expect_eq("route_key", &b["route"]["route_key"], &json!(want_created))?;
-            expect_eq(
-                "allowed_ops",
-                &b["route"]["allowed_ops"],
-                &json!(["fetch", "insert"]),
-            )
-        })),
+        .check_json({
+            let key = created.clone();
+            move |b| {
+                expect_eq("route_key", &b["route"]["route_key"], &json!(key))?;
+                expect_eq("is_active", &b["route"]["is_active"], &json!(true))?;
+                expect_eq(
+                    "allowed_ops",
+                    &b["route"]["allowed_ops"],
+                    &json!(["fetch", "insert"]),
+                )
+            }
+        })
+        .then_json(list(ctx), 200, {
+            let key = created.clone();
+            move |b| {
+                let route = listed(b, &key)?.ok_or("the created route is not listed")?;
+                expect_eq(
+                    "listed allowed_ops",
+                    &route["allowed_ops"],
+                    &json!(["fetch", "insert"]),
+                )
+            }
+        })
+        .then_json(fetch_through(ctx, &created), 200, fixture_names),
         Case::new(
             "post_admin_public_routes",
             "an unknown operation is refused",
-            create(ctx, &route_key(), &["drop"]),
+            create(ctx, &refused, &["drop"]),
             400,
         )
-        .check(envelope),
+        .check(envelope)
+        .then_json(list(ctx), 200, {
+            let key = refused.clone();
+            move |b| expect_eq("refused route listed", listed(b, &key)?.is_some(), false)
+        }),
         Case::new(
             "post_admin_public_routes",
             "a taken route key is 409",
-            create(ctx, &dup, &["fetch"]),
+            create(ctx, &dup, &["insert"]),
             409,
         )
         .after(create(ctx, &dup, &["fetch"]))
-        .check(envelope),
-        Case::new(
-            "get_admin_public_routes",
-            "lists routes",
-            ctx.request("get", "/admin/public-routes"),
-            200,
-        )
-        .after(create(ctx, &listed, &["fetch"]))
-        .check(when_body(move |b| {
-            let found = b["routes"]
-                .as_array()
-                .is_some_and(|r| r.iter().any(|r| r["route_key"] == want_listed.as_str()));
-            expect_eq("route listed", found, true)
-        })),
+        .check(envelope)
+        .then_json(list(ctx), 200, {
+            let key = dup.clone();
+            move |b| {
+                let route = listed(b, &key)?.ok_or("the first route is not listed")?;
+                expect_eq(
+                    "first route's ops kept",
+                    &route["allowed_ops"],
+                    &json!(["fetch"]),
+                )
+            }
+        }),
+        Case::new("get_admin_public_routes", "lists routes", list(ctx), 200)
+            .after(create(ctx, &listed_key, &["fetch"]))
+            .check_json({
+                let (key, client) = (listed_key.clone(), ctx.client.clone());
+                move |b| {
+                    let route = listed(b, &key)?.ok_or("the route is not listed")?;
+                    expect_eq("client_name", &route["client_name"], &json!(client))
+                }
+            }),
         Case::new(
             "patch_admin_public_routes_by_route_key",
             "deactivate a route",
@@ -122,9 +155,15 @@ fn admin_cases(ctx: &Ctx) -> Vec<Case> {
             200,
         )
         .after(create(ctx, &patched, &["fetch"]))
-        .check(when_body(|b| {
-            expect_eq("is_active", &b["route"]["is_active"], &json!(false))
-        })),
+        .check_json(|b| expect_eq("is_active", &b["route"]["is_active"], &json!(false)))
+        .then_json(list(ctx), 200, {
+            let key = patched.clone();
+            move |b| {
+                let route = listed(b, &key)?.ok_or("the route is not listed")?;
+                expect_eq("listed is_active", &route["is_active"], &json!(false))
+            }
+        })
+        .then_status(fetch_through(ctx, &patched), 403),
         Case::new(
             "patch_admin_public_routes_by_route_key",
             "an unknown route is 404",
@@ -139,7 +178,20 @@ fn admin_cases(ctx: &Ctx) -> Vec<Case> {
             ctx.request("delete", &format!("/admin/public-routes/{deleted}")),
             200,
         )
-        .after(create(ctx, &deleted, &["fetch"])),
+        .after(create(ctx, &deleted, &["fetch"]))
+        .check_json({
+            let key = deleted.clone();
+            move |b| expect_eq("route_key", &b["route"]["route_key"], &json!(key))
+        })
+        .then_json(list(ctx), 200, {
+            let key = deleted.clone();
+            move |b| expect_eq("deleted route listed", listed(b, &key)?.is_some(), false)
+        })
+        .then_status(fetch_through(ctx, &deleted), 404)
+        .then_status(
+            ctx.request("delete", &format!("/admin/public-routes/{deleted}")),
+            404,
+        ),
         Case::new(
             "delete_admin_public_routes_by_route_key",
             "an unknown route is 404",
@@ -150,7 +202,7 @@ fn admin_cases(ctx: &Ctx) -> Vec<Case> {
     ]
 }
 
-fn public_cases(ctx: &Ctx) -> Vec<Case> {
+pub fn public_cases(ctx: &Ctx) -> Vec<Case> {
     let (fetched, inserted, narrow, inactive, gone) = (
         route_key(),
         route_key(),
@@ -160,7 +212,6 @@ fn public_cases(ctx: &Ctx) -> Vec<Case> {
     );
     let fetch = json!({"table_name": TABLE, "sort_by": "id"});
     let client = ctx.client.clone();
-    let hidden = hides(client.clone());
     vec![
         Case::new(
             PUBLIC,
@@ -169,12 +220,13 @@ fn public_cases(ctx: &Ctx) -> Vec<Case> {
             200,
         )
         .after(create(ctx, &fetched, &["fetch"]))
-        .check(move |r| {
-            hidden(r)?;
-            when_body(|b| {
-                let names: Vec<&str> = rows(b)?.iter().filter_map(|r| r["name"].as_str()).collect();
-                expect_eq("rows", names, vec!["alpha", "beta", "gamma"])
-            })(r)
+        .rights(&[rights::FETCH])
+        .check({
+            let hidden = hides(client.clone());
+            move |r| {
+                hidden(r)?;
+                fixture_names(&r.json()?)
+            }
         }),
         Case::new(
             PUBLIC,
@@ -183,24 +235,30 @@ fn public_cases(ctx: &Ctx) -> Vec<Case> {
                 ctx,
                 &inserted,
                 "insert",
-                json!({"table_name": WRITES_TABLE, "insert_body": {"name": "public-route", "score": 7}}),
+                json!({"table_name": ctx.writes, "insert_body": {"name": "public-route", "score": 7}}),
             ),
             200,
         )
         .after(create(ctx, &inserted, &["insert"]))
+        .rights(&[rights::INSERT])
         .check({
             let hidden = hides(client.clone());
             move |r| {
                 hidden(r)?;
-                when_body(|b| expect_eq("inserted", &b["data"]["name"], &json!("public-route")))(r)
+                expect_eq("inserted", &r.json()?["data"]["name"], &json!("public-route"))
             }
-        }),
+        })
+        .then_db(
+            ctx.written("name, score", &["public-route"]),
+            rows_are(json!([{"name": "public-route", "score": 7}])),
+        ),
         Case::new(
             PUBLIC,
             "an unknown route is 404",
             public(ctx, &gone, "fetch", fetch.clone()),
             404,
         )
+        .rights(&[rights::FETCH])
         .check(envelope),
         Case::new(
             PUBLIC,
@@ -209,12 +267,22 @@ fn public_cases(ctx: &Ctx) -> Vec<Case> {
                 ctx,
                 &narrow,
                 "delete",
-                json!({"table_name": WRITES_TABLE, "conditions": [{"eq_column": "id", "eq_value": 1}]}),
+                json!({"table_name": ctx.writes,
+                       "conditions": [{"eq_column": "name", "eq_value": "public-narrow-keep"}]}),
             ),
             403,
         )
         .after(create(ctx, &narrow, &["fetch"]))
-        .check(envelope),
+        .after(
+            ctx.request("put", "/gateway/insert")
+                .json(json!({"table_name": ctx.writes, "insert_body": {"name": "public-narrow-keep"}})),
+        )
+        .rights(&[rights::DELETE])
+        .check(envelope)
+        .then_db(
+            ctx.written("name", &["public-narrow-keep"]),
+            rows_are(json!([{"name": "public-narrow-keep"}])),
+        ),
         Case::new(
             PUBLIC,
             "an inactive route is 403",
@@ -226,6 +294,7 @@ fn public_cases(ctx: &Ctx) -> Vec<Case> {
             ctx.request("patch", &format!("/admin/public-routes/{inactive}"))
                 .json(json!({"is_active": false})),
         )
+        .rights(&[rights::FETCH])
         .check(envelope),
         Case::new(
             PUBLIC,
@@ -233,6 +302,8 @@ fn public_cases(ctx: &Ctx) -> Vec<Case> {
             public(ctx, &route_key(), "truncate", fetch),
             400,
         )
+        // No operation, no right: the request is refused before any key check.
+        .rights(&[])
         .check(envelope),
     ]
 }

@@ -3,7 +3,7 @@
 
 use super::{Case, Ctx};
 use athena_codegen::spec::METHODS;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
 /// Counts the operations of an OpenAPI document.
@@ -33,6 +33,12 @@ fn yaml(r: &crate::http::Response) -> Result<serde_yaml::Value, String> {
 }
 
 pub fn cases(ctx: &Ctx) -> Vec<Case> {
+    let uri = ctx
+        .tenant_db_url
+        .clone()
+        .unwrap_or_else(|| "postgres://conformance@127.0.0.1:1/none".into());
+    let uri_gone = uri.clone();
+    let route = format!("conf-reg-{}", uuid::Uuid::new_v4().simple());
     let names = ctx.op_names.clone();
     let count = names.len();
     vec![
@@ -98,26 +104,54 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
         }),
         Case::new(
             "get_registry",
-            "API registry is an array",
+            "a registered client and a public route are listed",
             ctx.request("get", "/registry"),
             200,
         )
-        .check_json(|b| {
-            b.as_array()
-                .map(|_| ())
-                .ok_or_else(|| "body is not an array".into())
+        .after(
+            ctx.request("post", "/admin/clients")
+                .json(json!({"client_name": "conf_registry", "pg_uri": uri, "description": "in the registry"})),
+        )
+        .after(ctx.request("post", "/admin/public-routes").json(
+            json!({"route_key": route, "client_name": "conf_registry", "allowed_ops": ["fetch"]}),
+        ))
+        .check_json({
+            let route = route.clone();
+            move |b| {
+                let entries = b.as_array().ok_or("body is not an array")?;
+                let find = |id: &str| entries.iter().find(|e| e["api_registry_id"] == id);
+                let client = find("client:conf_registry").ok_or("the registered client is not listed")?;
+                super::expect_json(
+                    "client entry",
+                    (&client["kind"], &client["name"], &client["description"]),
+                    (&json!("client"), &json!("conf_registry"), &json!("in the registry")),
+                )?;
+                let r = find(&format!("public_route:{route}")).ok_or("the public route is not listed")?;
+                super::expect_json(
+                    "route entry",
+                    (&r["kind"], &r["base_url"], &r["metadata"]["client_name"]),
+                    (&json!("public_route"), &json!(format!("/public/{route}")), &json!("conf_registry")),
+                )
+            }
         }),
         Case::new(
             "get_registry",
-            "API registry honours Cache-Control: no-cache",
+            "a deleted client leaves the registry (Cache-Control: no-cache)",
             ctx.request("get", "/registry")
                 .header("Cache-Control", "no-cache"),
             200,
         )
+        .after(
+            ctx.request("post", "/admin/clients")
+                .json(json!({"client_name": "conf_unregistered", "pg_uri": uri_gone})),
+        )
+        .after(ctx.request("delete", "/admin/clients/conf_unregistered"))
         .check_json(|b| {
-            b.as_array()
-                .map(|_| ())
-                .ok_or_else(|| "body is not an array".into())
+            let entries = b.as_array().ok_or("body is not an array")?;
+            let listed = entries
+                .iter()
+                .any(|e| e["api_registry_id"] == "client:conf_unregistered");
+            super::expect_eq("deleted client listed", listed, false)
         }),
     ]
 }

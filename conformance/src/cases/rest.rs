@@ -2,9 +2,10 @@
 //! table; `POST|PATCH|DELETE /rest/v1/{table}` on `conformance_writes`, each
 //! case with its own rows (the table is truncated at the start of every run).
 
-use super::{envelope, expect_eq, expect_json, ids, rows, Case, Ctx, TABLE};
-use crate::fixtures::{TAGS_TABLE, WRITES_TABLE};
+use super::{envelope, expect_eq, expect_json, ids, rows, rows_are, Case, Ctx, TABLE};
+use crate::fixtures::TAGS_TABLE;
 use crate::http::Request;
+use crate::rights;
 use serde_json::{json, Value};
 
 const OP: &str = "get_rest_v1_by_table";
@@ -163,18 +164,18 @@ const PATCH: &str = "patch_rest_v1_by_table";
 const DELETE: &str = "delete_rest_v1_by_table";
 
 fn post(ctx: &Ctx, body: Value) -> Request {
-    ctx.request("post", &format!("/rest/v1/{WRITES_TABLE}"))
+    ctx.request("post", &format!("/rest/v1/{}", ctx.writes))
         .json(body)
 }
 
 fn write_cases(ctx: &Ctx) -> Vec<Case> {
     let patch = |filter: &str, value: &str, body: Value| {
-        ctx.request("patch", &format!("/rest/v1/{WRITES_TABLE}"))
+        ctx.request("patch", &format!("/rest/v1/{}", ctx.writes))
             .query(filter, value)
             .json(body)
     };
     let delete = |filter: &str, value: &str| {
-        ctx.request("delete", &format!("/rest/v1/{WRITES_TABLE}"))
+        ctx.request("delete", &format!("/rest/v1/{}", ctx.writes))
             .query(filter, value)
     };
     vec![
@@ -190,7 +191,11 @@ fn write_cases(ctx: &Ctx) -> Vec<Case> {
                 rows(b)?,
                 &vec![json!({"name": "rest-ins-1", "score": 5})],
             )
-        }),
+        })
+        .then_db(
+            ctx.written("name, score", &["rest-ins-1"]),
+            rows_are(json!([{"name": "rest-ins-1", "score": 5}])),
+        ),
         Case::new(
             POST,
             "insert an array with return=minimal is 204",
@@ -200,6 +205,11 @@ fn write_cases(ctx: &Ctx) -> Vec<Case> {
             )
             .header("Prefer", "return=minimal"),
             204,
+        )
+        .check(|r| expect_eq("body", r.body.is_empty(), true))
+        .then_db(
+            ctx.written("name", &["rest-ins-2a", "rest-ins-2b"]),
+            rows_are(json!([{"name": "rest-ins-2a"}, {"name": "rest-ins-2b"}])),
         ),
         Case::new(
             POST,
@@ -219,20 +229,29 @@ fn write_cases(ctx: &Ctx) -> Vec<Case> {
             ctx,
             json!({"id": 900001, "name": "rest-ups-old", "score": 1}),
         ))
+        .rights(&[rights::INSERT, rights::UPDATE])
         .check_json(|b| {
             expect_json(
                 "data",
                 rows(b)?,
                 &vec![json!({"id": 900001, "name": "rest-ups-new", "score": 2})],
             )
-        }),
+        })
+        .then_db(
+            format!(
+                "SELECT id, name, score FROM {} WHERE id = 900001",
+                ctx.writes
+            ),
+            rows_are(json!([{"id": 900001, "name": "rest-ups-new", "score": 2}])),
+        ),
         Case::new(
             POST,
             "unknown column is 400",
             post(ctx, json!({"name": "rest-bad", "no_such_column": 1})),
             400,
         )
-        .check(envelope),
+        .check(envelope)
+        .then_db(ctx.written("name", &["rest-bad"]), rows_are(json!([]))),
         Case::new(
             PATCH,
             "patch by filter returns the updated rows",
@@ -246,15 +265,28 @@ fn write_cases(ctx: &Ctx) -> Vec<Case> {
                 rows(b)?,
                 &vec![json!({"name": "rest-patch", "score": 77})],
             )
-        }),
+        })
+        .then_db(
+            ctx.written("name, score", &["rest-patch"]),
+            rows_are(json!([{"name": "rest-patch", "score": 77}])),
+        ),
         Case::new(
             PATCH,
             "patch without filters is 400",
-            ctx.request("patch", &format!("/rest/v1/{WRITES_TABLE}"))
-                .json(json!({"score": 0})),
+            ctx.request("patch", &format!("/rest/v1/{}", ctx.writes))
+                .json(json!({"score": -2})),
             400,
         )
-        .check(envelope),
+        .after(post(ctx, json!({"name": "rest-patch-keep", "score": 6})))
+        .check(envelope)
+        .then_db(
+            ctx.written("name, score", &["rest-patch-keep"]),
+            rows_are(json!([{"name": "rest-patch-keep", "score": 6}])),
+        )
+        .then_db(
+            format!("SELECT name FROM {} WHERE score = -2", ctx.writes),
+            rows_are(json!([])),
+        ),
         Case::new(
             DELETE,
             "delete by filter returns the deleted rows",
@@ -270,20 +302,32 @@ fn write_cases(ctx: &Ctx) -> Vec<Case> {
                 rows[0].get("name").and_then(Value::as_str),
                 Some("rest-del"),
             )
-        }),
+        })
+        .then_db(ctx.written("name", &["rest-del"]), rows_are(json!([]))),
         Case::new(
             DELETE,
             "delete with return=minimal is 204",
             delete("name", "eq.rest-del-min").header("Prefer", "return=minimal"),
             204,
         )
-        .after(post(ctx, json!({"name": "rest-del-min"}))),
+        .after(post(ctx, json!({"name": "rest-del-min"})))
+        .after(post(ctx, json!({"name": "rest-del-min-keep"})))
+        .check(|r| expect_eq("body", r.body.is_empty(), true))
+        .then_db(
+            ctx.written("name", &["rest-del-min", "rest-del-min-keep"]),
+            rows_are(json!([{"name": "rest-del-min-keep"}])),
+        ),
         Case::new(
             DELETE,
             "delete without filters is 400",
-            ctx.request("delete", &format!("/rest/v1/{WRITES_TABLE}")),
+            ctx.request("delete", &format!("/rest/v1/{}", ctx.writes)),
             400,
         )
-        .check(envelope),
+        .after(post(ctx, json!({"name": "rest-del-nofilter-keep"})))
+        .check(envelope)
+        .then_db(
+            ctx.written("name", &["rest-del-nofilter-keep"]),
+            rows_are(json!([{"name": "rest-del-nofilter-keep"}])),
+        ),
     ]
 }

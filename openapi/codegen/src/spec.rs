@@ -32,7 +32,7 @@ pub fn is_admin_path(path: &str) -> bool {
         || path.starts_with("/debug/")
         || matches!(
             path,
-            "/gateway/deferred/flush" | "/schema/clients" | "/clients"
+            "/gateway/deferred/flush" | "/schema/clients" | "/clients" | "/registry"
         )
 }
 
@@ -414,5 +414,8 @@ mod tests {
             .find(|o| o.path == "/gateway/deferred/flush")
             .unwrap();
         assert!(flush.admin);
+        // Its entries name tenants and route keys.
+        let registry = c.operations.iter().find(|o| o.path == "/registry").unwrap();
+        assert!(registry.admin);
     }
 }
