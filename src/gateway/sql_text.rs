@@ -170,7 +170,13 @@ fn convert(original: &Statement, query: &Query, shape: Shape) -> Result<ReadQuer
         let OrderByKind::Expressions(items) = &order_by.kind else {
             return Err(refused("ORDER BY ALL is not allowed"));
         };
+        if order_by.interpolate.is_some() {
+            return Err(refused("INTERPOLATE is not allowed"));
+        }
         for item in items {
+            if item.with_fill.is_some() {
+                return Err(refused("WITH FILL is not allowed"));
+            }
             let column = column(&item.expr, &names)?;
             if column.1.is_some() {
                 return Err(refused("casts are not allowed in ORDER BY"));
@@ -211,8 +217,18 @@ fn convert(original: &Statement, query: &Query, shape: Shape) -> Result<ReadQuer
         .ok_or_else(|| DomainError::Internal("sql_text template".into()))?;
     if let Statement::Query(t) = &mut template {
         if let SetExpr::Select(ts) = t.body.as_mut() {
-            ts.projection = select.projection.clone();
-            ts.from = select.from.clone();
+            // `*` stays the template's own (no wildcard options); listed
+            // columns and COUNT(*) were checked item by item above.
+            if columns.is_some() || shape == Shape::Count {
+                ts.projection = select.projection.clone();
+            }
+            // Only the table's name: every other part of the table factor
+            // (TABLESAMPLE, ONLY/`*`, hints, …) must be the template's.
+            if let Some(TableFactor::Table { name: tn, .. }) =
+                ts.from.first_mut().map(|f| &mut f.relation)
+            {
+                *tn = name.clone();
+            }
             ts.selection = select.selection.clone();
         }
         t.order_by = query.order_by.clone();
@@ -581,10 +597,11 @@ mod tests {
         let Cond::And(items) = &q.filters[0] else {
             panic!("{:?}", q.filters)
         };
-        assert_eq!(items.len(), 7);
-        let Cond::Filter(f) = &items[5] else { panic!() };
-        assert_eq!((f.column.as_str(), f.op), ("g", Operator::Gt));
+        // BETWEEN is two bounds, flattened into the AND chain.
+        assert_eq!(items.len(), 8);
         let Cond::Filter(f) = &items[6] else { panic!() };
+        assert_eq!((f.column.as_str(), f.op), ("g", Operator::Gt));
+        let Cond::Filter(f) = &items[7] else { panic!() };
         assert_eq!(f.column_cast.as_deref(), Some("TEXT"));
     }
 
@@ -633,6 +650,8 @@ mod tests {
                 "SELECT COUNT(*) FROM items TABLESAMPLE SYSTEM (1)",
                 "allowed",
             ),
+            ("SELECT COUNT(*) FROM ONLY items", "allowed"),
+            ("SELECT * FROM items", "COUNT(*)"),
         ] {
             let err = count(sql).expect_err(sql);
             let DomainError::Invalid(msg) = err else {
