@@ -1141,13 +1141,14 @@ async fn d1_migrate(
             },
         )));
     }
-    if params
+    let Some(client) = params
         .x_athena_client
         .as_deref()
-        .is_none_or(|c| c.trim().is_empty())
-    {
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    else {
         return Ok(bad(DomainError::MissingClient.into()));
-    }
+    };
     let unavailable = |detail: String| {
         R::ServiceUnavailable(Json::new(
             ApiError::new(Code::ServiceUnavailable, "D1 execution failed", detail).envelope(),
@@ -1158,7 +1159,12 @@ async fn d1_migrate(
             "Cloudflare D1 is not configured: set ATHENA_D1_ACCOUNT_ID and ATHENA_D1_API_TOKEN (and ATHENA_D1_API_URL / ATHENA_D1_DATABASES as needed)".into(),
         ));
     };
-    let database = d1.database_id(&body.db_name);
+    // Only a database mapped to the calling client, before anything is sent.
+    let database = match d1.database_id(client, &body.db_name) {
+        Ok(id) => id.to_string(),
+        Err(e) if e.code == Code::InvalidParameter => return Ok(bad(e)),
+        Err(e) => return Err(e),
+    };
     let batch_size = body.batch_size.map(|n| n.get());
     let mut outcomes = Vec::new();
     let mut done = 0usize;

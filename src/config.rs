@@ -22,9 +22,46 @@ pub struct D1Config {
     pub account_id: String,
     /// `ATHENA_D1_API_TOKEN`, sent as `Authorization: Bearer …`.
     pub api_token: String,
-    /// `ATHENA_D1_DATABASES`: `dbName=database-id` pairs (comma-separated);
-    /// a `dbName` not listed is used as the D1 database id itself.
-    pub databases: Vec<(String, String)>,
+    /// `ATHENA_D1_DATABASES`: `client:dbName=database-id` entries
+    /// (comma-separated). A client may run migrations only on the `dbName`s
+    /// listed for it; nothing else reaches D1.
+    pub databases: Vec<D1Database>,
+}
+
+/// One `ATHENA_D1_DATABASES` entry: `client:dbName=database-id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct D1Database {
+    /// The client (`X-Athena-Client`) that owns the database.
+    pub client: String,
+    /// The `dbName` requests use (`gateway::d1::check_db_name` grammar).
+    pub name: String,
+    /// The D1 database id (UUID), as put in the API path.
+    pub id: String,
+}
+
+impl D1Database {
+    /// Parses one `client:dbName=database-id` entry.
+    pub fn parse(entry: &str) -> Result<D1Database, String> {
+        use crate::gateway::d1::{check_database_id, check_db_name};
+        let shape = || {
+            format!(
+                "ATHENA_D1_DATABASES entry {entry:?} is not client:dbName=database-id \
+                 (each D1 database names the client allowed to use it)"
+            )
+        };
+        let (left, id) = entry.split_once('=').ok_or_else(shape)?;
+        let (client, name) = left.split_once(':').ok_or_else(shape)?;
+        let (client, name, id) = (client.trim(), name.trim(), id.trim());
+        crate::catalog::clients::check_name(client)
+            .map_err(|e| format!("ATHENA_D1_DATABASES entry {entry:?}: {e}"))?;
+        check_db_name(name).map_err(|e| format!("ATHENA_D1_DATABASES entry {entry:?}: {e}"))?;
+        check_database_id(id).map_err(|e| format!("ATHENA_D1_DATABASES entry {entry:?}: {e}"))?;
+        Ok(D1Database {
+            client: client.into(),
+            name: name.into(),
+            id: id.into(),
+        })
+    }
 }
 
 impl std::fmt::Debug for D1Config {
@@ -89,6 +126,19 @@ pub struct Config {
     /// Cloudflare D1 REST access; `None` (no `ATHENA_D1_ACCOUNT_ID` /
     /// `ATHENA_D1_API_TOKEN`) makes D1 execution answer 503.
     pub d1: Option<D1Config>,
+    /// Destinations outside public unicast the gateway may still connect
+    /// to (`ATHENA_OUTBOUND_ALLOW`, `src/outbound.rs`).
+    pub outbound_allow: Vec<crate::outbound::Allow>,
+    /// Failed authentications per caller and direct-URI target within
+    /// `direct_failure_window` before 429 (`ATHENA_DIRECT_AUTH_FAILURES`;
+    /// 0 = no limit).
+    pub direct_auth_failures: u32,
+    /// Failed direct-URI connections of any kind per caller within
+    /// `direct_failure_window` before 429 (`ATHENA_DIRECT_CONNECT_FAILURES`;
+    /// 0 = no limit).
+    pub direct_connect_failures: u32,
+    /// `ATHENA_DIRECT_FAILURE_WINDOW_SECS`.
+    pub direct_failure_window: Duration,
 }
 
 #[derive(Debug)]
@@ -194,15 +244,7 @@ impl Config {
                         .split(',')
                         .map(str::trim)
                         .filter(|s| !s.is_empty())
-                        .map(|pair| {
-                            pair.split_once('=')
-                                .map(|(n, id)| (n.trim().to_string(), id.trim().to_string()))
-                                .ok_or_else(|| {
-                                    ConfigError(format!(
-                                        "ATHENA_D1_DATABASES entry {pair:?} is not name=database-id"
-                                    ))
-                                })
-                        })
+                        .map(|entry| D1Database::parse(entry).map_err(ConfigError))
                         .collect::<Result<_, _>>()?,
                 },
             }),
@@ -262,6 +304,21 @@ impl Config {
                 }
                 n => Duration::from_secs(n),
             },
+            outbound_allow: match var("ATHENA_OUTBOUND_ALLOW") {
+                None => Vec::new(),
+                Some(list) => crate::outbound::parse_allow_list(&list)
+                    .map_err(|e| ConfigError(format!("ATHENA_OUTBOUND_ALLOW: {e}")))?,
+            },
+            direct_auth_failures: number("ATHENA_DIRECT_AUTH_FAILURES", 5)?,
+            direct_connect_failures: number("ATHENA_DIRECT_CONNECT_FAILURES", 20)?,
+            direct_failure_window: match number("ATHENA_DIRECT_FAILURE_WINDOW_SECS", 60u64)? {
+                0 => {
+                    return Err(ConfigError(
+                        "ATHENA_DIRECT_FAILURE_WINDOW_SECS must be at least 1".into(),
+                    ))
+                }
+                n => Duration::from_secs(n),
+            },
         })
     }
 }
@@ -284,7 +341,33 @@ pub fn redact(uri: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{redact, D1Database};
+
+    #[test]
+    fn d1_database_entries_name_their_client() {
+        assert_eq!(
+            D1Database::parse(" tenant-a : notes_db = 0f1e2d3c-aaaa-bbbb-cccc-000000000001 "),
+            Ok(D1Database {
+                client: "tenant-a".into(),
+                name: "notes_db".into(),
+                id: "0f1e2d3c-aaaa-bbbb-cccc-000000000001".into(),
+            })
+        );
+        for bad in [
+            "notes=db-1",
+            ":notes=db-1",
+            "a:=db-1",
+            "a:notes=",
+            "a b:notes=db-1",
+            "a:no/tes=db-1",
+            "a:notes=db/1",
+            "a:notes=../x",
+            "a:notes",
+        ] {
+            let e = D1Database::parse(bad).unwrap_err();
+            assert!(e.contains("ATHENA_D1_DATABASES"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn redacts_passwords() {

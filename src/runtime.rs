@@ -162,18 +162,23 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         header_read_timeout: config.header_read_timeout,
         shutdown_grace: config.shutdown_grace,
     };
+    // One outbound policy for every connection the gateway makes on a
+    // caller's behalf (security.md §11).
+    let outbound = Arc::new(crate::outbound::OutboundPolicy::from_config(&config));
     let direct = Arc::new(DirectPools::new(
         settings,
-        config.direct_pool_cap,
-        config.direct_allow_trust_auth,
+        crate::db::direct::DirectOptions::from_config(&config, outbound.clone()),
     ));
     let cache =
         crate::gateway::cache::ReadCache::new(redis.clone(), config.cache_ttl, keys.catalog_id());
     let workers = config.deferred_workers;
-    let d1 = config
-        .d1
-        .clone()
-        .map(|c| Arc::new(crate::gateway::d1::D1Client::new(c, config.request_timeout)));
+    let d1 = config.d1.clone().map(|c| {
+        Arc::new(crate::gateway::d1::D1Client::new(
+            c,
+            config.request_timeout,
+            outbound.clone(),
+        ))
+    });
     let handlers = Arc::new(Handlers {
         d1,
         deferred: deferred.clone(),

@@ -1,15 +1,18 @@
 //! `POST /gateway/sql/d1/migrate`: PostgreSQL scripts converted to
 //! Cloudflare D1 (SQLite) SQL — previews against the contract's mapping,
 //! strict/non-strict diagnostics, and execution against a fake D1 REST API
-//! on 127.0.0.1 that checks the bearer token and records the SQL.
+//! on 127.0.0.1 that checks the bearer token and records the SQL. The
+//! fake is allow-listed for the outbound policy (`ATHENA_OUTBOUND_ALLOW`)
+//! except where a test proves the policy refuses it.
 
 mod common;
 
-use athena::config::D1Config;
+use athena::config::{D1Config, D1Database};
 use bytes::Bytes;
 use common::{TestServer, CLIENT};
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 const TOKEN: &str = "d1-test-token";
@@ -37,13 +40,13 @@ CREATE INDEX CONCURRENTLY idx_posts_user ON posts USING btree (user_id);
 INSERT INTO users (profile) VALUES ('{}'::jsonb);";
 
 async fn migrate(s: &TestServer, body: Value, client: bool) -> (u16, Value) {
-    let headers: &[(&str, &str)] = if client {
-        &[("x-athena-client", CLIENT)]
-    } else {
-        &[]
-    };
+    migrate_as(s, body, client.then_some(CLIENT)).await
+}
+
+async fn migrate_as(s: &TestServer, body: Value, client: Option<&str>) -> (u16, Value) {
+    let headers: Vec<(&str, &str)> = client.map(|c| ("x-athena-client", c)).into_iter().collect();
     let r = s
-        .send("POST", "/gateway/sql/d1/migrate", headers, Some(body))
+        .send("POST", "/gateway/sql/d1/migrate", &headers, Some(body))
         .await;
     (r.status, r.json())
 }
@@ -61,6 +64,8 @@ fn codes(list: &Value) -> Vec<String> {
 #[derive(Clone, Default)]
 struct FakeD1 {
     seen: Arc<Mutex<Vec<(String, String)>>>,
+    /// Connections accepted, authorized or not.
+    accepts: Arc<AtomicUsize>,
 }
 
 impl FakeD1 {
@@ -68,11 +73,13 @@ impl FakeD1 {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = self.seen.clone();
+        let accepts = self.accepts.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
+                accepts.fetch_add(1, Ordering::SeqCst);
                 let seen = seen.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req: hyper::Request<_>| {
@@ -84,7 +91,10 @@ impl FakeD1 {
                                 .and_then(|v| v.to_str().ok())
                                 .unwrap_or_default()
                                 .to_string();
-                            let path = req.uri().path().to_string();
+                            let path = req
+                                .uri()
+                                .path_and_query()
+                                .map_or_else(String::new, |p| p.to_string());
                             let body: hyper::body::Incoming = req.into_body();
                             let bytes = body.collect().await.unwrap().to_bytes();
                             let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -134,15 +144,35 @@ impl FakeD1 {
     }
 }
 
+fn database(client: &str, name: &str, id: &str) -> D1Database {
+    D1Database {
+        client: client.into(),
+        name: name.into(),
+        id: id.into(),
+    }
+}
+
+/// The test client owns `notes-db`; client `other` owns `their-db`.
 async fn server_with_d1(fake: &FakeD1, token: &str) -> TestServer {
+    server_with(fake, token, ACCOUNT, true).await
+}
+
+async fn server_with(fake: &FakeD1, token: &str, account: &str, allow: bool) -> TestServer {
     let url = fake.start().await;
-    let token = token.to_string();
+    let host_port = url.trim_start_matches("http://").to_string();
+    let (token, account) = (token.to_string(), account.to_string());
     TestServer::start_with(move |c| {
+        if allow {
+            common::allow(c, &host_port);
+        }
         c.d1 = Some(D1Config {
             api_url: url,
-            account_id: ACCOUNT.into(),
+            account_id: account,
             api_token: token,
-            databases: vec![("notes-db".into(), "db-uuid-1".into())],
+            databases: vec![
+                database(CLIENT, "notes-db", "db-uuid-1"),
+                database("other", "their-db", "db-uuid-2"),
+            ],
         })
     })
     .await
@@ -335,11 +365,11 @@ async fn execution_runs_the_converted_sql_on_d1() {
     assert_eq!(results[6]["rowsAffected"], 1);
     assert_eq!(results[6]["durationMs"], 0);
 
-    // A dbName not in ATHENA_D1_DATABASES is the database id itself.
-    let (status, v) = migrate(
+    // The other client runs on its own database.
+    let (status, v) = migrate_as(
         &s,
-        json!({"driver": "athena-d1", "dbName": "0000-raw-id", "schemaSql": "CREATE TABLE a (x int)", "dryRun": false}),
-        true,
+        json!({"driver": "athena-d1", "dbName": "their-db", "schemaSql": "CREATE TABLE a (x int)", "dryRun": false}),
+        Some("other"),
     )
     .await;
     assert_eq!(status, 200, "{v}");
@@ -347,9 +377,105 @@ async fn execution_runs_the_converted_sql_on_d1() {
     assert_eq!(
         last,
         (
-            format!("/accounts/{ACCOUNT}/d1/database/0000-raw-id/query"),
+            format!("/accounts/{ACCOUNT}/d1/database/db-uuid-2/query"),
             "CREATE TABLE a (x integer);\n".to_string()
         )
+    );
+}
+
+/// Issue 9 item 8: `dbName` is validated and must be mapped to the calling
+/// client; nothing reaches D1 otherwise.
+#[tokio::test]
+async fn only_the_calling_clients_databases_are_reachable() {
+    let fake = FakeD1::default();
+    let s = server_with_d1(&fake, TOKEN).await;
+    let body = |db: &str| json!({"driver": "d1", "dbName": db, "schemaSql": "CREATE TABLE a (x int)", "dryRun": false});
+    // Another client's database, an unmapped name, a raw database id (the
+    // old fallback), and a mapped name under the wrong client: 404, the
+    // same answer whether or not the database exists elsewhere.
+    for (client, db) in [
+        (CLIENT, "their-db"),
+        (CLIENT, "db-uuid-2"),
+        (CLIENT, "db-uuid-1"),
+        (CLIENT, "unknown"),
+        ("other", "notes-db"),
+        ("nobody", "notes-db"),
+    ] {
+        let (status, v) = migrate_as(&s, body(db), Some(client)).await;
+        assert_eq!(status, 404, "{client}/{db}: {v}");
+        assert_eq!(v["status"], "error");
+        assert_eq!(v["code"], "not_found", "{v}");
+        assert!(v["message"].is_string() && v["error"].is_string(), "{v}");
+        assert!(
+            !v.to_string().contains("db-uuid-2") || db == "db-uuid-2",
+            "{v}"
+        );
+    }
+    // Outside the grammar: 400 naming dbName (with the preview fields), and
+    // never pasted into a URL.
+    let long = "a".repeat(65);
+    for db in [
+        "../db-uuid-2",
+        "notes-db/../../x",
+        "notes-db?x=1",
+        "notes-db#x",
+        "notes db",
+        "%2e%2e",
+        "",
+        "-notes",
+        "notes.db",
+        "ñotes",
+        long.as_str(),
+    ] {
+        let (status, v) = migrate(&s, body(db), true).await;
+        assert_eq!(status, 400, "{db:?}: {v}");
+        assert_eq!(v["code"], "invalid_parameter", "{db:?}: {v}");
+        assert!(v["error"].as_str().unwrap().contains("dbName"), "{v}");
+        assert_eq!(
+            v["statements"][0]["targetSql"],
+            "CREATE TABLE a (x integer)"
+        );
+    }
+    assert!(fake.seen().is_empty(), "{:?}", fake.seen());
+    assert_eq!(fake.accepts.load(Ordering::SeqCst), 0, "no request sent");
+    // The mapped database still works.
+    let (status, v) = migrate(&s, body("notes-db"), true).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(fake.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn the_d1_url_is_built_from_encoded_segments() {
+    let fake = FakeD1::default();
+    let s = server_with(&fake, TOKEN, "acc/../x?y=1#z", true).await;
+    let body = json!({"driver": "d1", "dbName": "notes-db", "schemaSql": "CREATE TABLE a (x int)", "dryRun": false});
+    let (status, v) = migrate(&s, body, true).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        fake.seen()[0].0,
+        "/accounts/acc%2F..%2Fx%3Fy%3D1%23z/d1/database/db-uuid-1/query"
+    );
+}
+
+#[tokio::test]
+async fn the_d1_api_host_goes_through_the_outbound_policy() {
+    // Not allow-listed: the fake on 127.0.0.1 is a loopback destination.
+    let fake = FakeD1::default();
+    let s = server_with(&fake, TOKEN, ACCOUNT, false).await;
+    let body = json!({"driver": "d1", "dbName": "notes-db", "schemaSql": "CREATE TABLE a (x int)", "dryRun": false});
+    let (status, v) = migrate(&s, body, true).await;
+    assert_eq!(status, 503, "{v}");
+    assert_eq!(v["status"], "error");
+    let detail = v["error"].as_str().unwrap();
+    assert!(
+        detail.contains("not a permitted destination") && detail.contains("loopback"),
+        "{detail}"
+    );
+    assert!(!detail.contains(TOKEN), "{detail}");
+    assert_eq!(
+        fake.accepts.load(Ordering::SeqCst),
+        0,
+        "no connection opened"
     );
 }
 

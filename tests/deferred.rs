@@ -149,6 +149,7 @@ async fn direct_uri_writes_run_inline() {
     let s = TestServer::start_with(|c| {
         enabled(c);
         c.direct_allow_trust_auth = true;
+        common::allow_local_postgres(c);
     })
     .await;
     items(&s).await;

@@ -7,16 +7,25 @@
 //! so tests that need a successful connection set
 //! `direct_allow_trust_auth`; password checking itself is exercised against
 //! a minimal fake server that asks for a password and refuses it.
+//!
+//! Everything here runs on 127.0.0.1, which the outbound policy
+//! (`src/outbound.rs`, security.md §11) refuses by default: tests that
+//! connect allow-list exactly what they reach (`allow_local_postgres`,
+//! `allow`), and the policy tests prove loopback, private and metadata
+//! targets are refused without opening a connection, and that failed
+//! authentications are throttled.
 
 mod common;
 
-use athena::db::direct::{self, DirectPools};
+use athena::db::direct::{self, DirectOptions, DirectPools, FailureLimits};
 use athena::db::PoolSettings;
+use athena::outbound::{parse_allow_list, OutboundPolicy};
 use bytes::Bytes;
-use common::{free_port, psql, TestServer, ADMIN_KEY};
+use common::{allow, allow_local_postgres, free_port, pg_host_port, psql, TestServer, ADMIN_KEY};
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -27,15 +36,13 @@ fn admin_url() -> String {
     std::env::var("ATHENA_PG_ADMIN_URL").expect("run through make test")
 }
 
-/// `host:port` of the test PostgreSQL (from `ATHENA_PG_ADMIN_URL`).
-fn pg_host_port() -> (String, u16) {
-    let cfg: tokio_postgres::Config = admin_url().parse().unwrap();
-    let host = match &cfg.get_hosts()[0] {
-        tokio_postgres::config::Host::Tcp(h) => h.clone(),
-        #[allow(unreachable_patterns)]
-        other => panic!("ATHENA_PG_ADMIN_URL must use TCP: {other:?}"),
-    };
-    (host, cfg.get_ports().first().copied().unwrap_or(5432))
+/// An IPv6 host in brackets, as in a URI or an allow-list entry.
+fn bracket(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
 }
 
 fn enc(s: &str) -> String {
@@ -139,7 +146,11 @@ fn fetch_items() -> Option<Value> {
 
 #[tokio::test]
 async fn routes_by_uri_without_api_key_under_enforcement() {
-    let s = TestServer::start_with(|c| c.direct_allow_trust_auth = true).await;
+    let s = TestServer::start_with(|c| {
+        c.direct_allow_trust_auth = true;
+        allow_local_postgres(c);
+    })
+    .await;
     let role = Role::create(&s).await;
     enforce(&s).await;
     let uri = role.pg_uri();
@@ -345,7 +356,7 @@ async fn routes_by_uri_without_api_key_under_enforcement() {
 
 #[tokio::test]
 async fn a_database_that_does_not_check_the_password_is_refused_by_default() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_with(allow_local_postgres).await;
     let role = Role::create(&s).await;
     let r = s
         .send(
@@ -367,12 +378,21 @@ async fn a_database_that_does_not_check_the_password_is_refused_by_default() {
 /// A fake PostgreSQL that asks for a cleartext password, records it, and
 /// refuses it with SQLSTATE 28P01.
 async fn refusing_server() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let (port, seen, _) = counted_refusing_server().await;
+    (port, seen)
+}
+
+/// `refusing_server`, also counting the connections it accepted.
+async fn counted_refusing_server() -> (u16, Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let accepts = Arc::new(AtomicUsize::new(0));
     let sink = seen.clone();
+    let counter = accepts.clone();
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
             let sink = sink.clone();
             tokio::spawn(async move {
                 let len = sock.read_i32().await.ok()? as usize;
@@ -410,12 +430,33 @@ async fn refusing_server() -> (u16, Arc<Mutex<Vec<String>>>) {
             });
         }
     });
-    (port, seen)
+    (port, seen, accepts)
+}
+
+/// A TCP listener on 127.0.0.1 that only counts the connections it accepts.
+async fn counting_listener() -> (u16, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepts = Arc::new(AtomicUsize::new(0));
+    let counter = accepts.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            held.push(sock);
+        }
+    });
+    (port, accepts)
 }
 
 #[tokio::test]
 async fn wrong_password_is_401_unreachable_and_hung_are_503_within_the_timeout() {
-    let s = TestServer::start_with(|c| c.pool_connect_timeout = Duration::from_secs(1)).await;
+    let s = TestServer::start_with(|c| {
+        c.pool_connect_timeout = Duration::from_secs(1);
+        // The fake servers below: every port of 127.0.0.1.
+        allow(c, "127.0.0.1");
+    })
+    .await;
 
     // Wrong password: 401, never 500; the URI's password is what was sent.
     let (port, seen) = refusing_server().await;
@@ -510,8 +551,21 @@ async fn pool_cap_evicts_the_least_recently_used() {
         acquire_timeout: Duration::from_secs(5),
         statement_timeout: Duration::from_secs(5),
     };
-    let pools = DirectPools::new(settings, 2, true);
     let (host, port) = pg_host_port();
+    let policy = Arc::new(OutboundPolicy::new(
+        parse_allow_list(&format!("{host}:{port}")).unwrap(),
+    ));
+    let options = |cap| DirectOptions {
+        cap,
+        allow_trust: true,
+        outbound: policy.clone(),
+        limits: FailureLimits {
+            per_target: 5,
+            per_caller: 20,
+            window: Duration::from_secs(60),
+        },
+    };
+    let pools = DirectPools::new(settings, options(2));
     let target = |app: &str| {
         direct::parse(&format!(
             "postgres://postgres:any@{host}:{port}/postgres?application_name={app}"
@@ -519,21 +573,28 @@ async fn pool_cap_evicts_the_least_recently_used() {
         .unwrap()
     };
     let (a, b, c) = (target("a"), target("b"), target("c"));
-    pools.resolve(&a).await.unwrap();
-    pools.resolve(&b).await.unwrap();
-    pools.resolve(&a).await.unwrap(); // a is now more recent than b
-    let tenant = pools.resolve(&c).await.unwrap();
+    pools.resolve(&a, None).await.unwrap();
+    pools.resolve(&b, None).await.unwrap();
+    pools.resolve(&a, None).await.unwrap(); // a is now more recent than b
+    let tenant = pools.resolve(&c, None).await.unwrap();
     assert_eq!(pools.len(), 2);
     assert!(pools.contains(&a) && pools.contains(&c) && !pools.contains(&b));
     assert!(tenant.pool.state().connections <= direct::POOL_MAX_SIZE);
     assert!(!tenant.uri.contains("any"), "{}", tenant.uri);
-    pools.resolve(&b).await.unwrap();
+    pools.resolve(&b, None).await.unwrap();
     assert_eq!(pools.len(), 2);
     assert!(!pools.contains(&a));
+    // The pool connects to the address checked when it was created.
+    let pinned = pools.pinned_address(&b).unwrap();
+    assert_eq!(pinned.port(), port);
+    if let Some(ip) = athena::outbound::ip_literal(&host) {
+        assert_eq!(athena::outbound::canonical(ip), pinned.ip());
+    }
+    assert!(pinned.ip().is_loopback(), "{pinned}");
 
     // Disabled: cap 0.
-    let off = DirectPools::new(settings, 0, true);
-    assert_eq!(off.resolve(&a).await.err().unwrap().status(), 403);
+    let off = DirectPools::new(settings, options(0));
+    assert_eq!(off.resolve(&a, None).await.err().unwrap().status(), 403);
 }
 
 // --- the real binary: PGPASSWORD in its environment, and its log ---
@@ -579,6 +640,11 @@ async fn process_ignores_pgpassword_and_never_logs_the_password() {
         .env("DATABASE_URL", &s.catalog_url)
         .env("PORT", port.to_string())
         .env("ATHENA_DIRECT_ALLOW_TRUST_AUTH", "true")
+        // The test PostgreSQL and the fake one below (127.0.0.1, any port).
+        .env(
+            "ATHENA_OUTBOUND_ALLOW",
+            format!("{}:{pg_port},127.0.0.1", bracket(&host)),
+        )
         // Everything libpq would use to fill a missing password or host.
         .env("PGPASSWORD", &role.password)
         .env("PGUSER", &role.name)
@@ -675,6 +741,205 @@ async fn process_ignores_pgpassword_and_never_logs_the_password() {
             "password leaked: {text}"
         );
     }
+    s.stop().await;
+    role.drop().await;
+}
+
+// --- the outbound policy (security.md §11, issue 9 item 7) ---
+
+async fn fetch_with(s: &TestServer, uri: &str) -> common::Reply {
+    s.send(
+        "POST",
+        "/gateway/fetch",
+        &[("x-pg-uri", uri)],
+        fetch_items(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn loopback_private_and_metadata_targets_are_refused_without_a_connection() {
+    // No allow list: the gateway's own PostgreSQL is not reachable either.
+    let s = TestServer::start_with(|c| c.direct_allow_trust_auth = true).await;
+    let role = Role::create(&s).await;
+    let r = fetch_with(&s, &role.pg_uri()).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    let e = r.envelope();
+    assert_eq!(e["code"], "forbidden", "{e}");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("ATHENA_OUTBOUND_ALLOW"),
+        "{e}"
+    );
+
+    let (port, accepts) = counting_listener().await;
+    let started = Instant::now();
+    for host in [
+        "127.0.0.1",
+        "127.0.0.2",
+        "localhost",
+        "[::1]",
+        "[::ffff:127.0.0.1]",
+        "[::ffff:7f00:1]",
+        "[::127.0.0.1]",
+        "[64:ff9b::7f00:1]",
+        "[2002:7f00:1::1]",
+        "0.0.0.0",
+        "[::]",
+        "2130706433",
+        "0177.0.0.1",
+        "0x7f.0.0.1",
+        "0x7f000001",
+        "127.1",
+        "169.254.169.254",
+        "[::ffff:169.254.169.254]",
+        "[fd00:ec2::254]",
+        "10.0.0.1",
+        "172.16.5.4",
+        "192.168.0.1",
+        "100.64.0.1",
+        "169.254.1.1",
+        "[fe80::1]",
+        "[fc00::1]",
+        "224.0.0.1",
+        "255.255.255.255",
+        "192.0.2.1",
+    ] {
+        for uri in [
+            format!("postgres://u:p@{host}:{port}/d"),
+            format!("jdbc:postgresql://{host}:{port}/d?user=u&password=p"),
+        ] {
+            let r = fetch_with(&s, &uri).await;
+            assert_eq!(r.status, 403, "{uri}: {}", r.text());
+            let e = r.envelope();
+            assert_eq!(e["code"], "forbidden", "{uri}: {e}");
+            assert!(!r.text().contains(":p@"), "{}", r.text());
+        }
+    }
+    // Refused before any connection: no accept, and no wait on the
+    // unroutable private addresses.
+    assert_eq!(accepts.load(Ordering::SeqCst), 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    s.stop().await;
+    role.drop().await;
+
+    // An entry opens exactly its address and port: the local PostgreSQL,
+    // not the listener next to it.
+    let s = TestServer::start_with(|c| {
+        c.direct_allow_trust_auth = true;
+        allow_local_postgres(c);
+    })
+    .await;
+    let role = Role::create(&s).await;
+    let r = fetch_with(&s, &role.pg_uri()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (pg_host, _) = pg_host_port();
+    let r = fetch_with(
+        &s,
+        &format!("postgres://u:p@{}:{port}/d", bracket(&pg_host)),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(accepts.load(Ordering::SeqCst), 0);
+    s.stop().await;
+    role.drop().await;
+}
+
+#[tokio::test]
+async fn failed_authentications_are_throttled_per_caller_and_target() {
+    // Defaults: 5 failed authentications per caller and target per 60 s.
+    let s = TestServer::start_with(|c| allow(c, "127.0.0.1")).await;
+    let (port, seen, accepts) = counted_refusing_server().await;
+    for i in 0..5 {
+        let r = fetch_with(&s, &format!("postgres://u:guess{i}@127.0.0.1:{port}/d")).await;
+        assert_eq!(r.status, 401, "attempt {i}: {}", r.text());
+    }
+    assert_eq!(accepts.load(Ordering::SeqCst), 5);
+    // The sixth guess (any password, any user, either form) is 429 and
+    // never reaches the database.
+    for uri in [
+        format!("postgres://u:guess5@127.0.0.1:{port}/d"),
+        format!("postgres://admin:other@127.0.0.1:{port}/postgres"),
+        format!("jdbc:postgresql://127.0.0.1:{port}/d?user=u&password=x"),
+        format!("postgres://u:p@[::ffff:127.0.0.1]:{port}/d"),
+    ] {
+        let r = fetch_with(&s, &uri).await;
+        assert_eq!(r.status, 429, "{uri}: {}", r.text());
+        let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&retry), "{retry}");
+        let e = r.envelope();
+        assert_eq!(e["code"], "rate_limited", "{e}");
+        assert!(!r.text().contains("guess"), "{}", r.text());
+    }
+    assert_eq!(accepts.load(Ordering::SeqCst), 5, "no further attempt");
+    assert_eq!(seen.lock().unwrap().len(), 5);
+
+    // Another target has its own count.
+    let (other, _, other_accepts) = counted_refusing_server().await;
+    let r = fetch_with(&s, &format!("postgres://u:p@127.0.0.1:{other}/d")).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(other_accepts.load(Ordering::SeqCst), 1);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn failed_connections_are_throttled_per_caller() {
+    // A port scan through the gateway: 3 failures of any kind, then 429.
+    let s = TestServer::start_with(|c| {
+        allow(c, "127.0.0.1");
+        c.direct_connect_failures = 3;
+        c.pool_connect_timeout = Duration::from_secs(1);
+    })
+    .await;
+    for _ in 0..3 {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let r = fetch_with(&s, &format!("postgres://u:p@127.0.0.1:{port}/d")).await;
+        assert_eq!(r.status, 503, "{}", r.text());
+    }
+    let (port, accepts) = counting_listener().await;
+    let r = fetch_with(&s, &format!("postgres://u:p@127.0.0.1:{port}/d")).await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(r.headers.contains_key("retry-after"));
+    assert!(r.envelope()["error"]
+        .as_str()
+        .unwrap()
+        .contains("from this caller"));
+    assert_eq!(accepts.load(Ordering::SeqCst), 0);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_host_name_entry_opens_that_name_and_port_only() {
+    let (_, pg_port) = pg_host_port();
+    let (host, _) = pg_host_port();
+    if athena::outbound::ip_literal(&host).is_none_or(|ip| !ip.is_loopback()) {
+        return; // the name entry below only makes sense for a local server
+    }
+    let s = TestServer::start_with(|c| {
+        c.direct_allow_trust_auth = true;
+        allow(c, &format!("LocalHost:{pg_port}"));
+    })
+    .await;
+    let role = Role::create(&s).await;
+    let by_name = format!(
+        "postgres://{}:{}@localhost:{pg_port}/{}",
+        role.name,
+        enc(&role.password),
+        role.db
+    );
+    let r = fetch_with(&s, &by_name).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The same server by address is not listed.
+    let r = fetch_with(&s, &role.pg_uri()).await;
+    assert_eq!(r.status, 403, "{}", r.text());
     s.stop().await;
     role.drop().await;
 }

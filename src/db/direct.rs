@@ -9,6 +9,14 @@
 //!   host (unix sockets, `host=`/`hostaddr=` overrides, multi-host lists are
 //!   refused) and only whitelisted query parameters (400 naming the
 //!   parameter).
+//! - Where it may connect is decided by the outbound policy
+//!   (`src/outbound.rs`, security.md §11): the host is resolved once, a
+//!   loopback/private/link-local/metadata address is refused (403, nothing
+//!   opened) unless `ATHENA_OUTBOUND_ALLOW` lists it, and the pool is pinned
+//!   to the checked address (`hostaddr`), so it never resolves the name again.
+//! - Failed attempts are counted per caller (and, for refused credentials,
+//!   per caller and target address) in process; past the limits the request
+//!   is a 429 with `Retry-After` and nothing reaches the target.
 //! - The first connection of a new pool is made here and watched: when the
 //!   database answers `AuthenticationOk` without asking for the password
 //!   (`trust`/`ident` in `pg_hba.conf`), the password was never checked, so
@@ -27,12 +35,13 @@
 use super::tenants::Tenant;
 use super::{Pool, PoolSettings};
 use crate::http::{ApiError, Code};
+use crate::outbound::{OutboundError, OutboundPolicy};
 use bb8_postgres::PostgresConnectionManager;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::net::Ipv6Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -537,6 +546,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for AuthWatch<S> {
 
 struct Entry {
     tenant: Arc<Tenant>,
+    /// The checked address the pool connects to (never re-resolved).
+    addr: SocketAddr,
     last_used: u64,
     verified_at: Instant,
 }
@@ -547,22 +558,225 @@ struct Lru {
     tick: u64,
 }
 
+/// How many failed attempts are tolerated, per `window`.
+#[derive(Debug, Clone, Copy)]
+pub struct FailureLimits {
+    /// Failed authentications per caller and target address
+    /// (`ATHENA_DIRECT_AUTH_FAILURES`; 0 = no limit).
+    pub per_target: u32,
+    /// Failed verifications of any kind per caller
+    /// (`ATHENA_DIRECT_CONNECT_FAILURES`; 0 = no limit).
+    pub per_caller: u32,
+    /// `ATHENA_DIRECT_FAILURE_WINDOW_SECS`.
+    pub window: Duration,
+}
+
+/// Everything a `DirectPools` needs besides the pool settings.
+#[derive(Clone)]
+pub struct DirectOptions {
+    /// Most cached pools (`ATHENA_DIRECT_POOL_CAP`; 0 disables direct URIs).
+    pub cap: usize,
+    /// Accept databases that do not check the password
+    /// (`ATHENA_DIRECT_ALLOW_TRUST_AUTH`).
+    pub allow_trust: bool,
+    /// Where the gateway may connect (`ATHENA_OUTBOUND_ALLOW`).
+    pub outbound: Arc<OutboundPolicy>,
+    pub limits: FailureLimits,
+}
+
+impl DirectOptions {
+    pub fn from_config(config: &crate::config::Config, outbound: Arc<OutboundPolicy>) -> Self {
+        DirectOptions {
+            cap: config.direct_pool_cap,
+            allow_trust: config.direct_allow_trust_auth,
+            outbound,
+            limits: FailureLimits {
+                per_target: config.direct_auth_failures,
+                per_caller: config.direct_connect_failures,
+                window: config.direct_failure_window,
+            },
+        }
+    }
+}
+
+/// Keys of the failure counters: IPv6 callers count per /64 (one host
+/// usually holds a whole /64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum FailureKey {
+    Caller(IpAddr),
+    Target(IpAddr, SocketAddr),
+}
+
+/// Most counters kept; past it, expired ones are dropped, then the stalest.
+const MAX_FAILURE_KEYS: usize = 65_536;
+
+fn caller_bucket(ip: IpAddr) -> IpAddr {
+    match crate::outbound::canonical(ip) {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
+        v4 => v4,
+    }
+}
+
+/// In-process sliding-window counters of failed direct-URI verifications
+/// (per gateway process: replicas count separately). An attempt takes its
+/// slots *before* connecting and gives them back on success, so concurrent
+/// attempts cannot exceed a limit either.
+struct Failures {
+    limits: FailureLimits,
+    map: Mutex<HashMap<FailureKey, VecDeque<Instant>>>,
+}
+
+/// The slots one verification holds until it is settled.
+struct Reservation {
+    caller: IpAddr,
+    targets: Vec<SocketAddr>,
+    at: Instant,
+}
+
+/// How a verification ended, for the counters.
+enum Outcome {
+    Success,
+    /// The database refused the credentials at this address.
+    AuthRefused(SocketAddr),
+    /// Any other failure (unreachable, timed out, not PostgreSQL, …).
+    Failed,
+}
+
+impl Failures {
+    fn limit(&self, key: &FailureKey) -> u32 {
+        match key {
+            FailureKey::Caller(_) => self.limits.per_caller,
+            FailureKey::Target(..) => self.limits.per_target,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<FailureKey, VecDeque<Instant>>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes one slot of the caller and of each target address, or answers
+    /// 429 with `Retry-After` when one of them is used up.
+    fn reserve(&self, caller: IpAddr, targets: &[SocketAddr]) -> Result<Reservation, ApiError> {
+        let now = Instant::now();
+        let window = self.limits.window;
+        let caller = caller_bucket(caller);
+        let keys: Vec<FailureKey> = std::iter::once(FailureKey::Caller(caller))
+            .chain(targets.iter().map(|t| FailureKey::Target(caller, *t)))
+            .filter(|k| self.limit(k) > 0)
+            .collect();
+        let mut map = self.lock();
+        for key in &keys {
+            let Some(times) = map.get_mut(key) else {
+                continue;
+            };
+            while times
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= window)
+            {
+                times.pop_front();
+            }
+            if times.len() >= self.limit(key) as usize {
+                let oldest = times.front().copied().unwrap_or(now);
+                let wait = window.saturating_sub(now.duration_since(oldest));
+                let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                let detail = match key {
+                    FailureKey::Caller(_) => format!(
+                        "too many failed direct PostgreSQL URI connections from this caller; \
+                         retry in {secs} s"
+                    ),
+                    FailureKey::Target(..) => format!(
+                        "too many failed authentications from this caller to this database; \
+                         retry in {secs} s"
+                    ),
+                };
+                tracing::warn!(%caller, "direct PostgreSQL URI throttled");
+                let mut e = ApiError::new(Code::RateLimited, "Too many requests", detail);
+                e.retry_after = Some(secs.clamp(1, u64::from(u32::MAX)) as u32);
+                return Err(e);
+            }
+        }
+        if map.len() + keys.len() > MAX_FAILURE_KEYS {
+            map.retain(|_, times| {
+                times
+                    .back()
+                    .is_some_and(|t| now.duration_since(*t) < window)
+            });
+            while map.len() + keys.len() > MAX_FAILURE_KEYS {
+                let Some(stalest) = map
+                    .iter()
+                    .min_by_key(|(_, times)| times.back().copied())
+                    .map(|(k, _)| *k)
+                else {
+                    break;
+                };
+                map.remove(&stalest);
+            }
+        }
+        for key in &keys {
+            map.entry(*key).or_default().push_back(now);
+        }
+        Ok(Reservation {
+            caller,
+            targets: targets.to_vec(),
+            at: now,
+        })
+    }
+
+    /// Gives back the slots the outcome does not use up: all on success;
+    /// the target slots but the refusing address's on an authentication
+    /// failure; every target slot on any other failure.
+    fn settle(&self, r: Reservation, outcome: Outcome) {
+        let mut release: Vec<FailureKey> = Vec::new();
+        match outcome {
+            Outcome::Success => {
+                release.push(FailureKey::Caller(r.caller));
+                release.extend(r.targets.iter().map(|t| FailureKey::Target(r.caller, *t)));
+            }
+            Outcome::AuthRefused(addr) => release.extend(
+                r.targets
+                    .iter()
+                    .filter(|t| **t != addr)
+                    .map(|t| FailureKey::Target(r.caller, *t)),
+            ),
+            Outcome::Failed => {
+                release.extend(r.targets.iter().map(|t| FailureKey::Target(r.caller, *t)))
+            }
+        }
+        let mut map = self.lock();
+        for key in release {
+            if let Some(times) = map.get_mut(&key) {
+                if let Some(i) = times.iter().rposition(|t| *t == r.at) {
+                    times.remove(i);
+                }
+                if times.is_empty() {
+                    map.remove(&key);
+                }
+            }
+        }
+    }
+}
+
 /// The cache of direct-URI pools.
 pub struct DirectPools {
     settings: PoolSettings,
     cap: usize,
     allow_trust: bool,
+    outbound: Arc<OutboundPolicy>,
+    failures: Failures,
     entries: Mutex<Lru>,
 }
 
 impl DirectPools {
-    /// `cap` pools at most (0 disables direct URIs); `allow_trust` accepts
-    /// databases that do not check the password.
-    pub fn new(settings: PoolSettings, cap: usize, allow_trust: bool) -> Self {
+    pub fn new(settings: PoolSettings, options: DirectOptions) -> Self {
         DirectPools {
             settings,
-            cap,
-            allow_trust,
+            cap: options.cap,
+            allow_trust: options.allow_trust,
+            outbound: options.outbound,
+            failures: Failures {
+                limits: options.limits,
+                map: Mutex::default(),
+            },
             entries: Mutex::new(Lru::default()),
         }
     }
@@ -581,15 +795,22 @@ impl DirectPools {
         self.lock().map.contains_key(&target.cache_key)
     }
 
+    /// The checked address the cached pool of this target connects to.
+    pub fn pinned_address(&self, target: &DirectTarget) -> Option<SocketAddr> {
+        self.lock().map.get(&target.cache_key).map(|e| e.addr)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Lru> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The tenant for the direct-URI headers, or `None` when none is set.
+    /// The caller (for the failure limits) is the peer of the request
+    /// being served (`outbound::caller`).
     pub async fn route(&self, values: [Option<&str>; 3]) -> Option<Result<Arc<Tenant>, ApiError>> {
         let (header, value) = pick(values)?;
         Some(match parse(value) {
-            Ok(target) => self.resolve(&target).await,
+            Ok(target) => self.resolve(&target, crate::outbound::caller()).await,
             Err(e) => Err(e.into_api(header)),
         })
     }
@@ -604,8 +825,12 @@ impl DirectPools {
         }
     }
 
-    fn config(&self, target: &DirectTarget) -> tokio_postgres::Config {
+    /// The pool's connection config: pinned to the checked address
+    /// (`hostaddr`), so new pooled connections never resolve the host again.
+    fn config(&self, target: &DirectTarget, addr: SocketAddr) -> tokio_postgres::Config {
         let mut config = target.config.clone();
+        // The port is the URI's: the policy checked (host, port) as given.
+        config.hostaddr(addr.ip());
         config.connect_timeout(self.connect_timeout(target));
         config.options(format!(
             "-c statement_timeout={}",
@@ -614,8 +839,17 @@ impl DirectPools {
         config
     }
 
-    /// The pooled tenant for a target: cached, or verified and created.
-    pub async fn resolve(&self, target: &DirectTarget) -> Result<Arc<Tenant>, ApiError> {
+    /// The pooled tenant for a target: cached, or checked, verified and
+    /// created. `caller` is the requesting peer (failure limits).
+    ///
+    /// Order: cached pool → the outbound policy resolves and checks the
+    /// host once (refused: 403, nothing opened) → the failure limits (429)
+    /// → one watched connection to a checked address → a pool pinned to it.
+    pub async fn resolve(
+        &self,
+        target: &DirectTarget,
+        caller: Option<IpAddr>,
+    ) -> Result<Arc<Tenant>, ApiError> {
         if self.cap == 0 {
             return Err(ApiError::forbidden(
                 "direct PostgreSQL URIs are disabled on this gateway (ATHENA_DIRECT_POOL_CAP=0)",
@@ -632,10 +866,36 @@ impl DirectPools {
                 }
             }
         }
-        let config = self.config(target);
-        let client = match self.verify(target, &config).await {
-            Ok(client) => client,
-            Err(e) => {
+        let timeout = self.connect_timeout(target);
+        let addrs = match tokio::time::timeout(
+            timeout,
+            self.outbound.resolve(&target.host, target.port),
+        )
+        .await
+        {
+            Ok(Ok(addrs)) => addrs,
+            Ok(Err(e)) => {
+                self.lock().map.remove(&target.cache_key);
+                if matches!(e, OutboundError::Refused { .. }) {
+                    tracing::info!(target_db = %target.redacted, "direct PostgreSQL URI refused by the outbound policy");
+                }
+                return Err(e.into_api("the host of the direct URI", Code::DatabaseUnavailable));
+            }
+            Err(_) => {
+                return Err(OutboundError::TimedOut
+                    .into_api("the host of the direct URI", Code::DatabaseUnavailable))
+            }
+        };
+        let reservation = self
+            .failures
+            .reserve(caller.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), &addrs)?;
+        let (client, addr) = match self.verify(target, &addrs).await {
+            Ok(pair) => {
+                self.failures.settle(reservation, Outcome::Success);
+                pair
+            }
+            Err((e, outcome)) => {
+                self.failures.settle(reservation, outcome);
                 self.lock().map.remove(&target.cache_key);
                 return Err(e);
             }
@@ -644,12 +904,15 @@ impl DirectPools {
         lru.tick += 1;
         let tick = lru.tick;
         if let Some(e) = lru.map.get_mut(&target.cache_key) {
-            e.verified_at = Instant::now();
-            e.last_used = tick;
-            let _ = e.tenant.pool.add(client.into());
-            return Ok(e.tenant.clone());
+            if e.addr == addr {
+                e.verified_at = Instant::now();
+                e.last_used = tick;
+                let _ = e.tenant.pool.add(client.into());
+                return Ok(e.tenant.clone());
+            }
+            // The name now resolves elsewhere: a new pool pinned there.
         }
-        let pool = self.pool(config);
+        let pool = self.pool(self.config(target, addr));
         let _ = pool.add(client.into());
         let tenant = Arc::new(Tenant::detached(
             format!("direct:{}", target.redacted),
@@ -660,6 +923,7 @@ impl DirectPools {
             target.cache_key,
             Entry {
                 tenant: tenant.clone(),
+                addr,
                 last_used: tick,
                 verified_at: Instant::now(),
             },
@@ -694,37 +958,49 @@ impl DirectPools {
             .build_unchecked(manager)
     }
 
-    /// One watched connection: reachable, credentials accepted, and the
-    /// password actually checked by the database.
+    /// One watched connection to one of the checked `addrs`: reachable,
+    /// credentials accepted, and the password actually checked by the
+    /// database. Returns the address it connected to.
     async fn verify(
         &self,
         target: &DirectTarget,
-        config: &tokio_postgres::Config,
-    ) -> Result<tokio_postgres::Client, ApiError> {
+        addrs: &[SocketAddr],
+    ) -> Result<(tokio_postgres::Client, SocketAddr), (ApiError, Outcome)> {
         let timeout = self.connect_timeout(target);
         let seen = Arc::new(AtomicU8::new(SEEN_NOTHING));
         let watched = seen.clone();
+        let connected: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
+        let at = connected.clone();
         let attempt = async move {
-            let tcp = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
+            let (tcp, addr) = crate::outbound::connect_to(addrs, timeout)
                 .await
-                .map_err(Failure::Io)?;
-            let _ = tcp.set_nodelay(true);
+                .map_err(|e| Failure::Io(io::Error::other(e)))?;
+            *at.lock().unwrap_or_else(|e| e.into_inner()) = Some(addr);
             let stream = AuthWatch {
                 inner: tcp,
                 head: [0; 9],
                 filled: 0,
                 seen: watched,
             };
-            config.connect_raw(stream, NoTls).await.map_err(Failure::Pg)
+            // Startup parameters only: the TCP stream is already connected.
+            let config = self.config(target, addr);
+            config
+                .connect_raw(stream, NoTls)
+                .await
+                .map(|pair| (pair, addr))
+                .map_err(Failure::Pg)
         };
         let unavailable = |why: &dyn std::fmt::Display| {
             tracing::warn!(target_db = %target.redacted, error = %why, "direct PostgreSQL URI unreachable");
-            ApiError::unavailable(
-                Code::DatabaseUnavailable,
-                "the database of the direct URI is unavailable; retry shortly",
+            (
+                ApiError::unavailable(
+                    Code::DatabaseUnavailable,
+                    "the database of the direct URI is unavailable; retry shortly",
+                ),
+                Outcome::Failed,
             )
         };
-        let (client, connection) = match tokio::time::timeout(timeout, attempt).await {
+        let ((client, connection), addr) = match tokio::time::timeout(timeout, attempt).await {
             Err(_) => {
                 return Err(unavailable(&format!(
                     "no connection within {} ms",
@@ -737,14 +1013,24 @@ impl DirectPools {
                 return Err(match code.as_deref() {
                     Some(c) if c.starts_with("28") => {
                         tracing::info!(target_db = %target.redacted, sqlstate = c, "direct PostgreSQL URI: credentials refused");
-                        ApiError::unauthorized(
-                            "the database refused the credentials of the direct URI",
+                        let addr = connected
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .unwrap_or(addrs[0]);
+                        (
+                            ApiError::unauthorized(
+                                "the database refused the credentials of the direct URI",
+                            ),
+                            Outcome::AuthRefused(addr),
                         )
                     }
-                    Some("3D000") => ApiError::new(
-                        Code::InvalidParameter,
-                        "Invalid parameter",
-                        "the database named by the direct URI does not exist",
+                    Some("3D000") => (
+                        ApiError::new(
+                            Code::InvalidParameter,
+                            "Invalid parameter",
+                            "the database named by the direct URI does not exist",
+                        ),
+                        Outcome::Failed,
                     ),
                     _ => unavailable(&e),
                 });
@@ -756,12 +1042,15 @@ impl DirectPools {
         });
         if seen.load(Ordering::SeqCst) != SEEN_CHALLENGE && !self.allow_trust {
             tracing::warn!(target_db = %target.redacted, "direct PostgreSQL URI refused: the database did not check the password");
-            return Err(ApiError::unauthorized(
-                "the database accepted the connection without checking the password (trust \
-                 authentication); direct URIs need password authentication on the database",
+            return Err((
+                ApiError::unauthorized(
+                    "the database accepted the connection without checking the password (trust \
+                     authentication); direct URIs need password authentication on the database",
+                ),
+                Outcome::Failed,
             ));
         }
-        Ok(client)
+        Ok((client, addr))
     }
 }
 
@@ -1064,8 +1353,14 @@ mod tests {
                 acquire_timeout: Duration::from_secs(5),
                 statement_timeout: Duration::from_secs(5),
             },
-            2,
-            false,
+            options(
+                2,
+                FailureLimits {
+                    per_target: 5,
+                    per_caller: 20,
+                    window: Duration::from_secs(60),
+                },
+            ),
         );
         let t = |uri| pools.connect_timeout(&ok(uri));
         assert_eq!(t("postgres://u:p@h/d"), Duration::from_secs(5));
@@ -1081,8 +1376,108 @@ mod tests {
             t("postgres://u:p@h/d?connect_timeout=600"),
             Duration::from_secs(5)
         );
-        let c = pools.config(&ok("postgres://u:p@h/d?connect_timeout=600"));
+        let pinned: SocketAddr = "203.0.113.7:6543".parse().unwrap();
+        let c = pools.config(
+            &ok("postgres://u:p@db.example.com:6543/d?connect_timeout=600"),
+            pinned,
+        );
         assert_eq!(c.get_connect_timeout(), Some(&Duration::from_secs(5)));
         assert_eq!(c.get_options(), Some("-c statement_timeout=5000"));
+        // Pooled connections go to the checked address, never to the name.
+        assert_eq!(c.get_hostaddrs(), [pinned.ip()]);
+        assert_eq!(c.get_ports(), [6543]);
+        assert_eq!(
+            c.get_hosts(),
+            [tokio_postgres::config::Host::Tcp("db.example.com".into())]
+        );
+    }
+
+    fn options(cap: usize, limits: FailureLimits) -> DirectOptions {
+        DirectOptions {
+            cap,
+            allow_trust: false,
+            outbound: Arc::default(),
+            limits,
+        }
+    }
+
+    #[test]
+    fn failure_limits() {
+        let failures = Failures {
+            limits: FailureLimits {
+                per_target: 2,
+                per_caller: 3,
+                window: Duration::from_secs(60),
+            },
+            map: Mutex::default(),
+        };
+        let me: IpAddr = "198.51.100.1".parse().unwrap();
+        let a: SocketAddr = "203.0.113.1:5432".parse().unwrap();
+        let b: SocketAddr = "203.0.113.2:5432".parse().unwrap();
+        // Successes give their slots back.
+        for _ in 0..10 {
+            let r = failures.reserve(me, &[a]).unwrap();
+            failures.settle(r, Outcome::Success);
+        }
+        // Two refused authentications at `a`: the third attempt is 429.
+        for _ in 0..2 {
+            let r = failures.reserve(me, &[a]).unwrap();
+            failures.settle(r, Outcome::AuthRefused(a));
+        }
+        let e = failures.reserve(me, &[a]).err().unwrap();
+        assert_eq!(e.status(), 429);
+        assert_eq!(e.code, Code::RateLimited);
+        assert!((1..=60).contains(&e.retry_after.unwrap()), "{e:?}");
+        // A name resolving to `a` and `b` is throttled too.
+        assert!(failures.reserve(me, &[b, a]).is_err());
+        // Another caller is not.
+        let other: IpAddr = "198.51.100.2".parse().unwrap();
+        failures.reserve(other, &[a]).unwrap();
+        // `b` is still open for `me`, until the caller-wide limit (3).
+        let r = failures.reserve(me, &[b]).unwrap();
+        failures.settle(r, Outcome::Failed);
+        let e = failures.reserve(me, &[b]).err().unwrap();
+        assert!(e.detail.contains("from this caller;"), "{e:?}");
+        // Attempts in flight hold their slots: concurrency cannot overrun.
+        let c: SocketAddr = "203.0.113.3:5432".parse().unwrap();
+        let third: IpAddr = "198.51.100.3".parse().unwrap();
+        let held: Vec<_> = (0..2)
+            .map(|_| failures.reserve(third, &[c]).unwrap())
+            .collect();
+        assert!(failures.reserve(third, &[c]).is_err());
+        for r in held {
+            failures.settle(r, Outcome::Success);
+        }
+        failures.reserve(third, &[c]).unwrap();
+        // IPv6 callers count per /64.
+        let v6a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let v6b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        for _ in 0..2 {
+            let r = failures.reserve(v6a, &[a]).unwrap();
+            failures.settle(r, Outcome::AuthRefused(a));
+        }
+        assert!(failures.reserve(v6b, &[a]).is_err());
+        assert!(failures
+            .reserve("2001:db8:1:3::1".parse().unwrap(), &[a])
+            .is_ok());
+    }
+
+    #[test]
+    fn zero_disables_a_limit() {
+        let failures = Failures {
+            limits: FailureLimits {
+                per_target: 0,
+                per_caller: 0,
+                window: Duration::from_secs(60),
+            },
+            map: Mutex::default(),
+        };
+        let me: IpAddr = "198.51.100.1".parse().unwrap();
+        let a: SocketAddr = "203.0.113.1:5432".parse().unwrap();
+        for _ in 0..50 {
+            let r = failures.reserve(me, &[a]).unwrap();
+            failures.settle(r, Outcome::AuthRefused(a));
+        }
+        assert!(failures.lock().is_empty());
     }
 }

@@ -1749,11 +1749,49 @@ pub fn with_envelope(
 // ------------------------------------------------------ D1 REST client
 
 use crate::config::D1Config;
+use crate::http::{ApiError, Code};
+use crate::outbound::{OutboundError, OutboundPolicy};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// Largest D1 answer read (security.md §11: outbound answers are capped).
+pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+
+/// Everything but unreserved characters is escaped in a path segment.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// `dbName`: 1-64 characters, letters, digits, `_` and `-`, starting with a
+/// letter or digit.
+pub fn check_db_name(name: &str) -> Result<(), String> {
+    let ok = (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err("dbName must be 1-64 characters: letters, digits, `_` and `-`, starting with a letter or digit".into())
+    }
+}
+
+/// A D1 database id (a UUID in Cloudflare's API): 1-64 letters, digits and `-`.
+pub fn check_database_id(id: &str) -> Result<(), String> {
+    if (1..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        Ok(())
+    } else {
+        Err("a D1 database id must be 1-64 letters, digits and `-`".into())
+    }
+}
 
 /// D1's answer for one converted statement.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -1769,11 +1807,15 @@ pub struct Outcome {
 /// token and `{"sql", "params"}`. Plain `http://` base URLs only: the
 /// gateway carries no TLS connector for this client, so an `https://`
 /// base (Cloudflare itself) needs a TLS-terminating proxy in front (or a
-/// TLS connector added to this client).
+/// TLS connector added to this client). Every connection goes through the
+/// outbound policy (`src/outbound.rs`): the API host is resolved once per
+/// connection and refused when it is loopback, private, link-local or
+/// metadata unless `ATHENA_OUTBOUND_ALLOW` lists it; redirects are not
+/// followed and answers are capped at [`MAX_ANSWER_BYTES`].
 pub struct D1Client {
     config: D1Config,
     timeout: Duration,
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Client<crate::outbound::Connector, Full<Bytes>>,
 }
 
 /// Why a batch did not run.
@@ -1781,8 +1823,8 @@ pub struct D1Client {
 pub struct D1Error(pub String);
 
 impl D1Client {
-    pub fn new(config: D1Config, timeout: Duration) -> D1Client {
-        let http = Client::builder(TokioExecutor::new()).build_http();
+    pub fn new(config: D1Config, timeout: Duration, outbound: Arc<OutboundPolicy>) -> D1Client {
+        let http = Client::builder(TokioExecutor::new()).build(outbound.connector(timeout));
         D1Client {
             config,
             timeout,
@@ -1790,14 +1832,28 @@ impl D1Client {
         }
     }
 
-    /// The D1 database id of a request's `dbName`: its entry in
-    /// `ATHENA_D1_DATABASES`, else `dbName` itself (a D1 database id).
-    pub fn database_id(&self, db_name: &str) -> String {
+    /// The D1 database id of a request's `dbName` for the calling client:
+    /// its `client:dbName=id` entry in `ATHENA_D1_DATABASES`. A `dbName`
+    /// outside the grammar is a 400; one not mapped to this client (not
+    /// mapped at all, or another client's) is a 404 with the same text
+    /// either way, so a client learns nothing about others' databases.
+    pub fn database_id(&self, client: &str, db_name: &str) -> Result<&str, ApiError> {
+        check_db_name(db_name)
+            .map_err(|why| ApiError::invalid_parameter("body field dbName", why))?;
         self.config
             .databases
             .iter()
-            .find(|(name, _)| name == db_name)
-            .map_or_else(|| db_name.to_string(), |(_, id)| id.clone())
+            .find(|d| d.client == client && d.name == db_name)
+            .map(|d| d.id.as_str())
+            .ok_or_else(|| {
+                ApiError::not_found(
+                    Code::NotFound,
+                    format!(
+                        "dbName `{db_name}` is not a D1 database of client `{client}` \
+                         (ATHENA_D1_DATABASES maps client:dbName=database-id)"
+                    ),
+                )
+            })
     }
 
     /// Runs `sql` (one or more statements) as one `/query` request and
@@ -1811,7 +1867,8 @@ impl D1Client {
         }
         let url = format!(
             "{base}/accounts/{}/d1/database/{}/query",
-            self.config.account_id, database_id
+            utf8_percent_encode(&self.config.account_id, SEGMENT),
+            utf8_percent_encode(database_id, SEGMENT)
         );
         let body = serde_json::json!({"sql": sql, "params": []}).to_string();
         let req = hyper::Request::post(&url)
@@ -1823,18 +1880,19 @@ impl D1Client {
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| D1Error(format!("building the D1 request: {e}")))?;
         let call = async {
-            let resp = self
-                .http
-                .request(req)
-                .await
-                .map_err(|e| D1Error(format!("D1 API unreachable: {e}")))?;
+            let resp = self.http.request(req).await.map_err(|e| {
+                D1Error(match OutboundError::find(&e) {
+                    Some(refused @ OutboundError::Refused { .. }) => {
+                        format!("the D1 API host is not a permitted destination: {refused}")
+                    }
+                    Some(other) => format!("D1 API unreachable: {other}"),
+                    None => format!("D1 API unreachable: {e}"),
+                })
+            })?;
             let status = resp.status();
-            let bytes = resp
-                .into_body()
-                .collect()
+            let bytes = crate::outbound::read_capped(resp.into_body(), MAX_ANSWER_BYTES)
                 .await
-                .map_err(|e| D1Error(format!("reading the D1 answer: {e}")))?
-                .to_bytes();
+                .map_err(|e| D1Error(format!("D1 API answer: {e}")))?;
             Ok::<_, D1Error>((status, bytes))
         };
         let (status, bytes) = tokio::time::timeout(self.timeout, call)

@@ -378,7 +378,14 @@ pub async fn serve(
                 let app = app.clone();
                 let service = tower::service_fn(move |req: Request<Incoming>| {
                     let app = app.clone();
-                    async move { Ok::<_, Infallible>(app.handle(req, Some(peer)).await) }
+                    // The peer is the caller of any outbound work the request
+                    // starts (per-caller limits, `src/outbound.rs`). Boxed: the
+                    // request future is large, and is then moved by pointer.
+                    let work = crate::outbound::with_caller(
+                        Some(peer),
+                        Box::pin(app.handle(req, Some(peer))),
+                    );
+                    async move { Ok::<_, Infallible>(work.await) }
                 });
                 let conn = builder.serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
                 let conn = graceful.watch(conn);

@@ -76,6 +76,35 @@ pub async fn psql(url: &str) -> tokio_postgres::Client {
     client
 }
 
+/// `host:port` of the test PostgreSQL (from `ATHENA_PG_ADMIN_URL`).
+pub fn pg_host_port() -> (String, u16) {
+    let cfg: tokio_postgres::Config = admin_url().parse().unwrap();
+    let host = match &cfg.get_hosts()[0] {
+        tokio_postgres::config::Host::Tcp(h) => h.clone(),
+        #[allow(unreachable_patterns)]
+        other => panic!("ATHENA_PG_ADMIN_URL must use TCP: {other:?}"),
+    };
+    (host, cfg.get_ports().first().copied().unwrap_or(5432))
+}
+
+/// Adds `ATHENA_OUTBOUND_ALLOW` entries (comma-separated) to a config.
+pub fn allow(c: &mut Config, entries: &str) {
+    c.outbound_allow
+        .extend(athena::outbound::parse_allow_list(entries).expect("valid allow list"));
+}
+
+/// Lets direct URIs reach the test PostgreSQL (its `host:port` only), as
+/// `make serve` does for its own services.
+pub fn allow_local_postgres(c: &mut Config) {
+    let (host, port) = pg_host_port();
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    allow(c, &format!("{host}:{port}"));
+}
+
 impl TestServer {
     pub async fn start() -> TestServer {
         Self::start_with(|_| {}).await
@@ -129,6 +158,13 @@ impl TestServer {
             deferred_clients: Vec::new(),
             deferred_stale_after: Duration::from_secs(60),
             d1: None,
+            // Nothing outside public unicast: tests that reach the local
+            // PostgreSQL or a fake server on 127.0.0.1 through a direct URI
+            // or D1 allow-list it (`allow_local_postgres`, `allow`).
+            outbound_allow: Vec::new(),
+            direct_auth_failures: 5,
+            direct_connect_failures: 20,
+            direct_failure_window: Duration::from_secs(60),
         };
         tweak(&mut config);
         let app = athena::runtime::build(config).await.expect("server builds");
