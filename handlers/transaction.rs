@@ -75,6 +75,7 @@ impl Handlers {
         }
         // Credentials first, per kind, exactly as the operation's own route.
         let mut kinds = Vec::with_capacity(operations.len());
+        let mut caller = None;
         for (i, op) in operations.iter().enumerate() {
             let kind = op.get("kind").and_then(Value::as_str).unwrap_or_default();
             let operation = match kind {
@@ -89,7 +90,8 @@ impl Handlers {
                 }
             };
             if !kinds.contains(&operation) {
-                auth.authorize(operation.meta(), headers, query).await?;
+                let principal = auth.authorize(operation.meta(), headers, query).await?;
+                caller.get_or_insert(principal);
                 kinds.push(operation);
             }
         }
@@ -130,7 +132,10 @@ impl Handlers {
             planned.push(p);
             ops.push(op);
         }
-        let outcome = transaction::run(&tenant, &ops, options, key, self.config.max_rows)
+        // Keys are the caller's own: another caller reusing one never gets
+        // these results replayed (nor blocks this caller's transaction).
+        let key = key.map(|k| transaction::scoped_key(caller.as_ref(), &tenant.name, k));
+        let outcome = transaction::run(&tenant, &ops, options, key.as_deref(), self.config.max_rows)
             .await
             .map_err(|(i, e)| match i {
                 Some(i) => at(i, e.into()),

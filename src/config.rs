@@ -87,6 +87,12 @@ pub struct Config {
     /// Cloudflare D1 REST access; `None` (no `ATHENA_D1_ACCOUNT_ID` /
     /// `ATHENA_D1_API_TOKEN`) makes D1 execution answer 503.
     pub d1: Option<D1Config>,
+    /// Open connections at once (`ATHENA_MAX_CONNECTIONS`); one more is
+    /// answered 503 with `Retry-After` and closed.
+    pub max_connections: usize,
+    /// Requests handled at once (`ATHENA_MAX_IN_FLIGHT`); one more is
+    /// answered 503 with `Retry-After`.
+    pub max_in_flight: usize,
 }
 
 #[derive(Debug)]
@@ -124,6 +130,13 @@ fn flag(name: &str) -> Result<bool, ConfigError> {
         Some(v) => Err(ConfigError(format!(
             "{name}={v:?} is not a boolean (true/false)"
         ))),
+    }
+}
+
+fn at_least_one(name: &str, default: usize) -> Result<usize, ConfigError> {
+    match number(name, default)? {
+        0 => Err(ConfigError(format!("{name} must be at least 1"))),
+        n => Ok(n),
     }
 }
 
@@ -259,6 +272,8 @@ impl Config {
                 }
                 n => Duration::from_secs(n),
             },
+            max_connections: at_least_one("ATHENA_MAX_CONNECTIONS", 1024)?,
+            max_in_flight: at_least_one("ATHENA_MAX_IN_FLIGHT", 512)?,
         })
     }
 }

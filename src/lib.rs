@@ -13,4 +13,5 @@ pub mod handlers;
 pub mod http;
 pub mod runtime;
 pub mod services;
+pub mod supervisor;
 pub mod telemetry;

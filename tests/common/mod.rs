@@ -128,6 +128,8 @@ impl TestServer {
             deferred_clients: Vec::new(),
             deferred_stale_after: Duration::from_secs(60),
             d1: None,
+            max_connections: 1024,
+            max_in_flight: 512,
         };
         tweak(&mut config);
         let app = athena::runtime::build(config).await.expect("server builds");
