@@ -274,6 +274,37 @@ async fn a_window_statement_that_started_is_answered_past_the_deadline() {
 }
 
 #[tokio::test]
+async fn an_inline_write_that_started_is_answered_past_the_deadline() {
+    let s = TestServer::start_with(|c| c.request_timeout = Duration::from_millis(600)).await;
+    events(&s).await;
+    let mut locker = s.tenant().await;
+    let tx = locker.transaction().await.unwrap();
+    tx.batch_execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let s = Arc::new(s);
+    let request = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            s.send(
+                "PUT",
+                "/gateway/insert",
+                &[("x-athena-client", CLIENT)],
+                Some(json!({"table_name": "events", "insert_body": {"name": "inline"}})),
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    tx.commit().await.unwrap();
+    let r = request.await.unwrap();
+    assert_eq!(r.status, 200, "the statement ran, so its caller is answered: {}", r.text());
+    assert_eq!(count_named(&s, "inline").await, 1);
+    let s = Arc::into_inner(s).unwrap();
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn a_caller_gone_before_its_window_runs_writes_nothing() {
     let s = TestServer::start().await;
     events(&s).await;
