@@ -135,12 +135,13 @@ impl Handlers {
         // Keys are the caller's own: another caller reusing one never gets
         // these results replayed (nor blocks this caller's transaction).
         let key = key.map(|k| transaction::scoped_key(caller.as_ref(), &tenant.name, k));
-        let outcome = transaction::run(&tenant, &ops, options, key.as_deref(), self.config.max_rows)
-            .await
-            .map_err(|(i, e)| match i {
-                Some(i) => at(i, e.into()),
-                None => e.into(),
-            })?;
+        let outcome =
+            transaction::run(&tenant, &ops, options, key.as_deref(), self.config.max_rows)
+                .await
+                .map_err(|(i, e)| match i {
+                    Some(i) => at(i, e.into()),
+                    None => e.into(),
+                })?;
         match outcome {
             Outcome::Committed { results, replayed } => {
                 if !replayed {

@@ -133,10 +133,11 @@ fn flag(name: &str) -> Result<bool, ConfigError> {
     }
 }
 
-fn at_least_one(name: &str, default: usize) -> Result<usize, ConfigError> {
+/// A cap: 1 to 1 000 000.
+fn cap(name: &str, default: usize) -> Result<usize, ConfigError> {
     match number(name, default)? {
-        0 => Err(ConfigError(format!("{name} must be at least 1"))),
-        n => Ok(n),
+        n @ 1..=1_000_000 => Ok(n),
+        _ => Err(ConfigError(format!("{name} must be between 1 and 1000000"))),
     }
 }
 
@@ -272,8 +273,8 @@ impl Config {
                 }
                 n => Duration::from_secs(n),
             },
-            max_connections: at_least_one("ATHENA_MAX_CONNECTIONS", 1024)?,
-            max_in_flight: at_least_one("ATHENA_MAX_IN_FLIGHT", 512)?,
+            max_connections: cap("ATHENA_MAX_CONNECTIONS", 1024)?,
+            max_in_flight: cap("ATHENA_MAX_IN_FLIGHT", 512)?,
         })
     }
 }

@@ -59,7 +59,11 @@ where
             if started.elapsed() >= backoff.healthy {
                 delay = backoff.first;
             }
-            tracing::info!(task = name, delay_ms = delay.as_millis() as u64, "restarting background task");
+            tracing::info!(
+                task = name,
+                delay_ms = delay.as_millis() as u64,
+                "restarting background task"
+            );
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(backoff.max);
         }
@@ -110,7 +114,11 @@ mod tests {
         // Two restarts: after 100 ms, then after 200 ms.
         assert!(started.elapsed() >= Duration::from_millis(300));
         tokio::time::sleep(Duration::from_secs(5)).await;
-        assert_eq!(runs.load(Ordering::SeqCst), 3, "a running task is left alone");
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            3,
+            "a running task is left alone"
+        );
         handle.abort();
     }
 }

@@ -141,7 +141,11 @@ async fn requests_beyond_the_in_flight_cap_are_503_with_retry_after() {
         if r.status == 200 {
             break;
         }
-        assert!(Instant::now() < deadline, "slots never came back: {}", r.text());
+        assert!(
+            Instant::now() < deadline,
+            "slots never came back: {}",
+            r.text()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     s.stop().await;
@@ -214,9 +218,8 @@ async fn windowed_insert(s: &TestServer, name: &str, window_ms: &str) -> Reply {
 
 #[tokio::test]
 async fn an_insert_window_never_outlives_the_request_deadline() {
-    let s = Arc::new(
-        TestServer::start_with(|c| c.request_timeout = Duration::from_millis(600)).await,
-    );
+    let s =
+        Arc::new(TestServer::start_with(|c| c.request_timeout = Duration::from_millis(600)).await);
     events(&s).await;
     // Alone and with company: the window (3 s) is longer than the deadline.
     let mut set = tokio::task::JoinSet::new();
@@ -239,10 +242,16 @@ async fn an_insert_window_never_outlives_the_request_deadline() {
         let rows = count_named(&s, &name).await;
         match status {
             200 => assert_eq!(rows, 1, "{name}: 200 but the row is missing"),
-            _ => assert_eq!(rows, 0, "{name}: answered {status} ({text}) but its row was committed"),
+            _ => assert_eq!(
+                rows, 0,
+                "{name}: answered {status} ({text}) but its row was committed"
+            ),
         }
         assert_eq!(status, 200, "{name}: {text}");
-        assert!(elapsed < Duration::from_millis(1_500), "{name}: {elapsed:?}");
+        assert!(
+            elapsed < Duration::from_millis(1_500),
+            "{name}: {elapsed:?}"
+        );
     }
     let s = Arc::into_inner(s).unwrap();
     s.stop().await;
@@ -266,7 +275,12 @@ async fn a_window_statement_that_started_is_answered_past_the_deadline() {
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     tx.commit().await.unwrap();
     let r = request.await.unwrap();
-    assert_eq!(r.status, 200, "the statement ran, so its caller is answered: {}", r.text());
+    assert_eq!(
+        r.status,
+        200,
+        "the statement ran, so its caller is answered: {}",
+        r.text()
+    );
     assert_eq!(r.json()["data"]["name"], "late", "{}", r.text());
     assert_eq!(count_named(&s, "late").await, 1);
     let s = Arc::into_inner(s).unwrap();
@@ -298,7 +312,12 @@ async fn an_inline_write_that_started_is_answered_past_the_deadline() {
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     tx.commit().await.unwrap();
     let r = request.await.unwrap();
-    assert_eq!(r.status, 200, "the statement ran, so its caller is answered: {}", r.text());
+    assert_eq!(
+        r.status,
+        200,
+        "the statement ran, so its caller is answered: {}",
+        r.text()
+    );
     assert_eq!(count_named(&s, "inline").await, 1);
     let s = Arc::into_inner(s).unwrap();
     s.stop().await;
@@ -327,7 +346,11 @@ async fn a_caller_gone_before_its_window_runs_writes_nothing() {
     let kept = windowed_insert(&s, "kept", "1500").await;
     assert_eq!(kept.status, 200, "{}", kept.text());
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(count_named(&s, "gone").await, 0, "a departed caller's row was written");
+    assert_eq!(
+        count_named(&s, "gone").await,
+        0,
+        "a departed caller's row was written"
+    );
     assert_eq!(count_named(&s, "kept").await, 1);
     s.stop().await;
 }
@@ -396,8 +419,14 @@ async fn metrics_list_tenant_names_only_to_the_admin() {
         let r = s.send("GET", "/metrics", &headers, None).await;
         assert_eq!(r.status, 200, "{}", r.text());
         let text = r.text();
-        assert!(!text.contains(&named), "anonymous /metrics names the tenant:\n{text}");
-        assert!(text.contains("athena_db_tenant_pool_connections{state=\"idle\"}"), "{text}");
+        assert!(
+            !text.contains(&named),
+            "anonymous /metrics names the tenant:\n{text}"
+        );
+        assert!(
+            text.contains("athena_db_tenant_pool_connections{state=\"idle\"}"),
+            "{text}"
+        );
         assert!(text.contains("client=\"catalog\""), "{text}");
     }
     let r = s.send("GET", "/metrics", &[ADMIN], None).await;
@@ -451,7 +480,10 @@ async fn idempotency_keys_are_scoped_to_the_caller() {
     let send = |(headers, body): (Vec<(String, String)>, Value)| {
         let s = &s;
         async move {
-            let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let h: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             s.send("POST", "/gateway/transaction", &h, Some(body)).await
         }
     };
@@ -469,8 +501,16 @@ async fn idempotency_keys_are_scoped_to_the_caller() {
     let retry = send(transaction(&keys[0], "alice")).await;
     assert_eq!(retry.status, 200, "{}", retry.text());
     assert_eq!(retry.json()["data"]["replayed"], true, "{}", retry.text());
-    assert_eq!(s.scalar("SELECT count(*) FROM orders WHERE owner = 'alice'").await, 1);
-    assert_eq!(s.scalar("SELECT count(*) FROM orders WHERE owner = 'mallory'").await, 1);
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM orders WHERE owner = 'alice'")
+            .await,
+        1
+    );
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM orders WHERE owner = 'mallory'")
+            .await,
+        1
+    );
     s.stop().await;
 }
 

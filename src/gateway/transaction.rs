@@ -291,3 +291,23 @@ async fn one(
         .map_err(|e| DomainError::Internal(format!("decoding json output: {e}")))?;
     Ok((rows, count))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::scoped_key;
+    use crate::auth::Principal;
+
+    #[test]
+    fn keys_are_scoped_to_caller_and_client() {
+        let open = scoped_key(Some(&Principal::Open), "shop", "k");
+        let admin = scoped_key(Some(&Principal::Admin), "shop", "k");
+        assert_ne!(open, admin);
+        assert_ne!(open, scoped_key(Some(&Principal::Open), "other", "k"));
+        assert_eq!(open, scoped_key(None, "shop", "k"));
+        // No key text can reach into another scope.
+        assert_ne!(
+            scoped_key(Some(&Principal::Open), "shop", "a\",\"b"),
+            scoped_key(Some(&Principal::Open), "shop\",\"a", "b")
+        );
+    }
+}

@@ -110,9 +110,8 @@ impl App {
         let method: &'static str = static_method(req.method());
         let is_head = req.method() == http::Method::HEAD;
         // The deadline covers reading the body too: a slow upload is cut.
-        let deadline = Deadline::new(
-            tokio::time::Instant::from_std(started) + self.limits.request_timeout,
-        );
+        let deadline =
+            Deadline::new(tokio::time::Instant::from_std(started) + self.limits.request_timeout);
         let permit = self.in_flight.try_acquire();
 
         let (route, operation, response) = match self
@@ -137,9 +136,9 @@ impl App {
                 params,
             } => {
                 let name = value.meta().name;
-                let work =
-                    self.clone()
-                        .run(value, req, params, peer, request_id.clone(), deadline);
+                let work = self
+                    .clone()
+                    .run(value, req, params, peer, request_id.clone(), deadline);
                 let response = traced(work, method, template, name, &request_id).await;
                 (template, name, response)
             }
@@ -257,7 +256,11 @@ impl App {
     }
 
     /// The request body, refused with 413 past the configured limit.
-    async fn read_body(&self, declared: Option<u64>, body: Incoming) -> Result<Bytes, HttpResponse> {
+    async fn read_body(
+        &self,
+        declared: Option<u64>,
+        body: Incoming,
+    ) -> Result<Bytes, HttpResponse> {
         let too_large = || {
             ApiError::new(
                 Code::PayloadTooLarge,
