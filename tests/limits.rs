@@ -99,7 +99,7 @@ async fn a_body_trickled_slowly_is_cut_at_the_request_deadline() {
     assert_envelope(&raw.body, "request_timeout");
     assert!(raw.head.contains("connection: close"), "{}", raw.head);
     assert!(
-        elapsed < Duration::from_millis(2_000),
+        elapsed < Duration::from_millis(3_000),
         "cut after {elapsed:?}, the deadline is 800 ms"
     );
     // The server still serves everyone else.
@@ -249,7 +249,7 @@ async fn an_insert_window_never_outlives_the_request_deadline() {
         }
         assert_eq!(status, 200, "{name}: {text}");
         assert!(
-            elapsed < Duration::from_millis(1_500),
+            elapsed < Duration::from_millis(2_500),
             "{name}: {elapsed:?}"
         );
     }
@@ -584,7 +584,7 @@ async fn the_catalog_listener_resumes_after_its_connection_is_killed() {
         }
         assert_eq!(status, 200);
         assert!(
-            changed.elapsed() < Duration::from_secs(5),
+            changed.elapsed() < Duration::from_secs(10),
             "the change was not delivered after the listener restarted"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
