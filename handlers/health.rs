@@ -89,20 +89,37 @@ impl HealthApi for Handlers {
         )))
     }
 
-    async fn get_metrics(&self, _cx: RequestCx) -> ApiResult<responses::GetMetrics> {
+    /// Tenant names are the operator's business: the per-client pool series
+    /// are listed only to callers presenting the static admin key (in a key
+    /// header); everyone else sees the catalog pool and the tenant pools'
+    /// totals.
+    async fn get_metrics(&self, cx: RequestCx) -> ApiResult<responses::GetMetrics> {
+        let admin = crate::auth::presented_key(cx.headers(), &[]).is_some_and(|key| {
+            crate::auth::AdminKey::new(self.config.admin_key.clone()).matches(key)
+        });
         let pools = self.tenants.pool_states().await;
+        let (mut all_idle, mut all_active) = (0.0, 0.0);
         let mut series = Vec::new();
         for (client, total, idle) in pools {
-            let client = client.replace(['"', '\\', '\n'], "_");
-            series.push((
-                format!("client=\"{client}\",state=\"idle\""),
-                f64::from(idle),
-            ));
-            series.push((
-                format!("client=\"{client}\",state=\"active\""),
-                f64::from(total.saturating_sub(idle)),
-            ));
+            let active = total.saturating_sub(idle);
+            all_idle += f64::from(idle);
+            all_active += f64::from(active);
+            if admin {
+                let client = client.replace(['"', '\\', '\n'], "_");
+                series.push((
+                    format!("client=\"{client}\",state=\"idle\""),
+                    f64::from(idle),
+                ));
+                series.push((
+                    format!("client=\"{client}\",state=\"active\""),
+                    f64::from(active),
+                ));
+            }
         }
+        let tenants = vec![
+            ("state=\"idle\"".to_string(), all_idle),
+            ("state=\"active\"".to_string(), all_active),
+        ];
         let catalog = self.tenants.catalog().state();
         series.push((
             "client=\"catalog\",state=\"idle\"".into(),
@@ -118,8 +135,13 @@ impl HealthApi for Handlers {
             &[
                 (
                     "athena_db_pool_connections",
-                    "Pooled PostgreSQL connections by client and state.",
+                    "Pooled PostgreSQL connections by client and state (tenant clients only with the admin key).",
                     series,
+                ),
+                (
+                    "athena_db_tenant_pool_connections",
+                    "Pooled PostgreSQL connections of all tenant pools together, by state.",
+                    tenants,
                 ),
                 (
                     "athena_process_uptime_seconds",

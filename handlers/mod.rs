@@ -59,7 +59,8 @@ impl Handlers {
 impl Handlers {
     /// Runs a write inline (inserts in an insert window when one applies)
     /// and retires the cached reads of its table: the one path every
-    /// writing route (gateway and REST) takes.
+    /// writing route (gateway and REST) takes. Either way a write whose
+    /// statement started is answered, even past the request deadline.
     async fn apply_write(
         &self,
         tenant: &Arc<Tenant>,
@@ -75,7 +76,22 @@ impl Handlers {
                     .insert(tenant.clone(), q, window)
                     .await?
             }
-            (write, _) => write::run(tenant, &write).await?,
+            (write, _) => {
+                // Once the statement starts, the caller gets its answer even
+                // past the request deadline (`src/http/deadline.rs`): a 504
+                // never hides a committed write.
+                let shield = match crate::http::deadline::current() {
+                    Some(d) => Some(d.shield().ok_or_else(|| {
+                        DomainError::Timeout("the request deadline passed".into())
+                    })?),
+                    None => None,
+                };
+                let result = write::run(tenant, &write).await;
+                if let Some(shield) = shield {
+                    shield.settle();
+                }
+                result?
+            }
         };
         self.cache
             .invalidate(&tenant.name, Some((schema.as_str(), table.as_str())))

@@ -75,7 +75,7 @@ impl Handlers {
         }
         // Credentials first, per kind, exactly as the operation's own route.
         let mut kinds = Vec::with_capacity(operations.len());
-        let mut principal = crate::auth::Principal::Open;
+        let mut caller = None;
         for (i, op) in operations.iter().enumerate() {
             let kind = op.get("kind").and_then(Value::as_str).unwrap_or_default();
             let operation = match kind {
@@ -90,7 +90,8 @@ impl Handlers {
                 }
             };
             if !kinds.contains(&operation) {
-                principal = auth.authorize(operation.meta(), headers, query).await?;
+                let principal = auth.authorize(operation.meta(), headers, query).await?;
+                caller.get_or_insert(principal);
                 kinds.push(operation);
             }
         }
@@ -131,7 +132,9 @@ impl Handlers {
             // An upsert needs the update right too, as on its own route.
             if let Op::Write(write) = &op {
                 for right in write.rights() {
-                    principal
+                    caller
+                        .as_ref()
+                        .unwrap_or(&crate::auth::Principal::Open)
                         .require(right, client.as_deref().map(str::trim))
                         .map_err(|e| at(i, e))?;
                 }
@@ -139,12 +142,16 @@ impl Handlers {
             planned.push(p);
             ops.push(op);
         }
-        let outcome = transaction::run(&tenant, &ops, options, key, self.config.max_rows)
-            .await
-            .map_err(|(i, e)| match i {
-                Some(i) => at(i, e.into()),
-                None => e.into(),
-            })?;
+        // Keys are the caller's own: another caller reusing one never gets
+        // these results replayed (nor blocks this caller's transaction).
+        let key = key.map(|k| transaction::scoped_key(caller.as_ref(), &tenant.name, k));
+        let outcome =
+            transaction::run(&tenant, &ops, options, key.as_deref(), self.config.max_rows)
+                .await
+                .map_err(|(i, e)| match i {
+                    Some(i) => at(i, e.into()),
+                    None => e.into(),
+                })?;
         match outcome {
             Outcome::Committed { results, replayed } => {
                 if !replayed {

@@ -139,6 +139,12 @@ pub struct Config {
     pub direct_connect_failures: u32,
     /// `ATHENA_DIRECT_FAILURE_WINDOW_SECS`.
     pub direct_failure_window: Duration,
+    /// Open connections at once (`ATHENA_MAX_CONNECTIONS`); one more is
+    /// answered 503 with `Retry-After` and closed.
+    pub max_connections: usize,
+    /// Requests handled at once (`ATHENA_MAX_IN_FLIGHT`); one more is
+    /// answered 503 with `Retry-After`.
+    pub max_in_flight: usize,
 }
 
 #[derive(Debug)]
@@ -176,6 +182,14 @@ fn flag(name: &str) -> Result<bool, ConfigError> {
         Some(v) => Err(ConfigError(format!(
             "{name}={v:?} is not a boolean (true/false)"
         ))),
+    }
+}
+
+/// A cap: 1 to 1 000 000.
+fn cap(name: &str, default: usize) -> Result<usize, ConfigError> {
+    match number(name, default)? {
+        n @ 1..=1_000_000 => Ok(n),
+        _ => Err(ConfigError(format!("{name} must be between 1 and 1000000"))),
     }
 }
 
@@ -319,6 +333,8 @@ impl Config {
                 }
                 n => Duration::from_secs(n),
             },
+            max_connections: cap("ATHENA_MAX_CONNECTIONS", 1024)?,
+            max_in_flight: cap("ATHENA_MAX_IN_FLIGHT", 512)?,
         })
     }
 }

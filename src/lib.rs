@@ -14,4 +14,5 @@ pub mod http;
 pub mod outbound;
 pub mod runtime;
 pub mod services;
+pub mod supervisor;
 pub mod telemetry;

@@ -161,6 +161,8 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         request_timeout: config.request_timeout,
         header_read_timeout: config.header_read_timeout,
         shutdown_grace: config.shutdown_grace,
+        max_connections: config.max_connections,
+        max_in_flight: config.max_in_flight,
     };
     // One outbound policy for every connection the gateway makes on a
     // caller's behalf (security.md §11).

@@ -1,37 +1,62 @@
 //! Follows the catalog's change feed and drops what changed from this
 //! replica's caches at once: `athena_clients_changed` (a client's pool and
 //! record) and `athena_auth_changed` (API keys and enforcement). On any
-//! interruption everything is dropped and the listener reconnects.
+//! interruption (or failure of the listener itself) everything is dropped
+//! and the listener is restarted.
 
 use super::tenants::Tenants;
 use crate::auth::store::KeyStore;
-use std::sync::Arc;
+use crate::supervisor::{supervise, Backoff};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_postgres::{AsyncMessage, NoTls};
 
+/// `application_name` of the listener's connection (visible in
+/// `pg_stat_activity`).
+pub const APPLICATION_NAME: &str = "athena-catalog-listener";
+
+/// Reconnection backoff: quick at first, at most 5 s apart, so a change made
+/// after Postgres comes back is seen soon.
+const BACKOFF: Backoff = Backoff {
+    first: Duration::from_millis(250),
+    max: Duration::from_secs(5),
+    healthy: Duration::from_secs(30),
+};
+
 /// Subscribes before returning (so no change made after start-up is missed),
-/// then follows the feed in the background, reconnecting as needed.
+/// then follows the feed in the background under a supervisor
+/// (`src/supervisor.rs`): when the connection drops, or anything in the
+/// listener fails or panics, it is restarted with backoff, and the caches
+/// are dropped (what changed while nobody listened is unknown).
 pub async fn start(
     database_url: String,
     tenants: Arc<Tenants>,
     keys: Arc<KeyStore>,
 ) -> Result<(), tokio_postgres::Error> {
-    let first = subscribe(&database_url).await?;
-    tokio::spawn(async move {
-        let mut feed = Some(first);
-        loop {
-            let subscribed = match feed.take() {
-                Some(f) => Ok(f),
-                None => subscribe(&database_url).await,
+    let first = Arc::new(Mutex::new(Some(subscribe(&database_url).await?)));
+    supervise("catalog change listener", BACKOFF, move || {
+        let (url, tenants, keys) = (database_url.clone(), tenants.clone(), keys.clone());
+        let first = first.lock().unwrap_or_else(|e| e.into_inner()).take();
+        async move {
+            let feed = match first {
+                Some(feed) => feed,
+                None => match subscribe(&url).await {
+                    Ok(feed) => {
+                        tenants.evict_all().await;
+                        keys.invalidate().await;
+                        tracing::info!("catalog change feed resubscribed");
+                        feed
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "catalog change feed unavailable");
+                        return;
+                    }
+                },
             };
-            match subscribed {
-                Ok(f) => follow(f, &tenants, &keys).await,
-                Err(e) => tracing::warn!(error = %e, "catalog change feed unavailable; retrying"),
-            }
-            // Anything that changed while we were not listening is unknown.
+            follow(feed, &tenants, &keys).await;
+            // Until resubscribed, changes go unnoticed: forget everything.
             tenants.evict_all().await;
             keys.invalidate().await;
-            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
     Ok(())
@@ -44,7 +69,9 @@ struct Feed {
 }
 
 async fn subscribe(database_url: &str) -> Result<Feed, tokio_postgres::Error> {
-    let (client, mut connection) = tokio_postgres::connect(database_url, NoTls).await?;
+    let mut config: tokio_postgres::Config = database_url.parse()?;
+    config.application_name(APPLICATION_NAME);
+    let (client, mut connection) = config.connect(NoTls).await?;
     let (tx, events) = tokio::sync::mpsc::unbounded_channel();
     // The connection must be polled for notifications to arrive; the task
     // ends (closing the channel) when the connection does.

@@ -545,25 +545,35 @@ fn decode(stored: Value) -> Result<WriteResult, DomainError> {
     Ok(WriteResult { rows, affected })
 }
 
-/// Starts `n` workers draining the queue in the background.
+/// Starts `n` workers draining the queue in the background, each under a
+/// supervisor (`src/supervisor.rs`): a worker that fails or panics (a job
+/// it held is taken over once stale) is restarted with backoff.
 pub fn spawn_workers<E: Executor>(queue: Arc<Queue>, exec: Arc<E>, n: usize) {
     for i in 0..n {
         let (queue, exec) = (queue.clone(), exec.clone());
-        tokio::spawn(async move {
-            tracing::debug!(worker = i, "deferred write worker started");
-            loop {
-                match queue.run_next(&*exec, false).await {
-                    Ok(Some(_)) => continue,
-                    Ok(None) => {
-                        let _ = tokio::time::timeout(POLL, queue.wake.notified()).await;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "deferred write queue unavailable; retrying");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
+        crate::supervisor::supervise(
+            "deferred write worker",
+            crate::supervisor::Backoff::default(),
+            move || worker(i, queue.clone(), exec.clone()),
+        );
+    }
+}
+
+/// One worker: runs jobs as they come, waiting for a wake-up (or the poll
+/// interval) when the queue is empty.
+async fn worker<E: Executor>(i: usize, queue: Arc<Queue>, exec: Arc<E>) {
+    tracing::debug!(worker = i, "deferred write worker started");
+    loop {
+        match queue.run_next(&*exec, false).await {
+            Ok(Some(_)) => continue,
+            Ok(None) => {
+                let _ = tokio::time::timeout(POLL, queue.wake.notified()).await;
             }
-        });
+            Err(e) => {
+                tracing::warn!(error = %e, "deferred write queue unavailable; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
     }
 }
 

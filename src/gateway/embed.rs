@@ -552,12 +552,16 @@ impl Aliases {
 
 /// The select list of one level: `alias.*` or its columns, then one
 /// subquery per projected embed.
+///
+/// `max_rows` caps each one-to-many array (`ATHENA_MAX_ROWS`): a base row
+/// with more related rows embeds that many of them.
 pub fn select_list(
     alias: &str,
     star: bool,
     columns: &[Ident],
     embeds: &[Resolved],
     aliases: &mut Aliases,
+    max_rows: i64,
 ) -> String {
     let mut items = Vec::new();
     if star {
@@ -565,7 +569,11 @@ pub fn select_list(
     }
     items.extend(columns.iter().map(|c| format!("{alias}.{c}")));
     for e in embeds.iter().filter(|e| e.projected()) {
-        items.push(format!("{} AS {}", subquery(e, alias, aliases), e.key));
+        items.push(format!(
+            "{} AS {}",
+            subquery(e, alias, aliases, max_rows),
+            e.key
+        ));
     }
     items.join(", ")
 }
@@ -599,9 +607,9 @@ fn join_condition(e: &Resolved, alias: &str, parent: &str, aliases: &mut Aliases
 
 /// A correlated subquery yielding the embed's JSON: the row object (or
 /// null) for many-to-one, the array (`[]` when none) for one-to-many.
-fn subquery(e: &Resolved, parent: &str, aliases: &mut Aliases) -> String {
+fn subquery(e: &Resolved, parent: &str, aliases: &mut Aliases, max_rows: i64) -> String {
     let alias = aliases.next();
-    let list = select_list(&alias, e.star, &e.columns, &e.embeds, aliases);
+    let list = select_list(&alias, e.star, &e.columns, &e.embeds, aliases, max_rows);
     let from = format!(
         "SELECT {list} FROM {}.{} AS {alias} WHERE {}",
         e.schema,
@@ -615,8 +623,13 @@ fn subquery(e: &Resolved, parent: &str, aliases: &mut Aliases) -> String {
         Cardinality::ToOne => {
             format!("(SELECT row_to_json(\"_r\".*) FROM ({from} LIMIT 1) AS \"_r\")")
         }
+        // The array is capped like the base rows (a literal: the cap is
+        // a number from the configuration, never caller input).
         Cardinality::ToMany => {
-            format!("(SELECT coalesce(json_agg(\"_r\".*), '[]'::json) FROM ({from}) AS \"_r\")")
+            let cap = max_rows.max(0);
+            format!(
+                "(SELECT coalesce(json_agg(\"_r\".*), '[]'::json) FROM ({from} LIMIT {cap}) AS \"_r\")"
+            )
         }
     }
 }
@@ -870,12 +883,13 @@ mod tests {
             &[id("id")],
             std::slice::from_ref(&owner),
             &mut aliases,
+            50,
         );
         assert_eq!(
             list,
             "\"_b\".\"id\", (SELECT row_to_json(\"_r\".*) FROM (SELECT \"_e1\".\"name\", \
              (SELECT coalesce(json_agg(\"_r\".*), '[]'::json) FROM (SELECT \"_e2\".* FROM \"public\".\"tags\" AS \"_e2\" \
-             WHERE \"_e2\".\"user_id\" = \"_e1\".\"id\") AS \"_r\") AS \"tags\" \
+             WHERE \"_e2\".\"user_id\" = \"_e1\".\"id\" LIMIT 50) AS \"_r\") AS \"tags\" \
              FROM \"athena\".\"users\" AS \"_e1\" WHERE \"_e1\".\"id\" = \"_b\".\"owner_id\" AND \"_e1\".\"org\" = \"_b\".\"org\" \
              AND EXISTS (SELECT 1 FROM \"public\".\"tags\" AS \"_e3\" WHERE \"_e3\".\"user_id\" = \"_e1\".\"id\") \
              LIMIT 1) AS \"_r\") AS \"owner\""

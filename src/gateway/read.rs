@@ -72,6 +72,7 @@ fn embedded_projection(
     table: &Table,
     embeds: &[Resolved],
     aliases: &mut Aliases,
+    max_rows: i64,
 ) -> Result<String, DomainError> {
     let requested = q.columns.as_deref().unwrap_or_default();
     let star = q.columns.is_none() || requested.iter().any(|c| c == "*");
@@ -83,7 +84,7 @@ fn embedded_projection(
         columns.clear();
     }
     Ok(embed::select_list(
-        BASE_ALIAS, star, &columns, embeds, aliases,
+        BASE_ALIAS, star, &columns, embeds, aliases, max_rows,
     ))
 }
 
@@ -99,7 +100,7 @@ pub fn build_embedded(
     let projection = if embeds.is_empty() {
         projection(table, q.columns.as_deref())?
     } else {
-        embedded_projection(q, table, embeds, &mut aliases)?
+        embedded_projection(q, table, embeds, &mut aliases, max_rows)?
     };
     let from_where = from_where(&mut st, q, table, embeds, &mut aliases)?;
     let mut inner = format!("SELECT {projection}{from_where}");

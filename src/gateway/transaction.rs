@@ -114,6 +114,20 @@ async fn plan(tenant: &Tenant, op: &Op, max_rows: i64) -> Result<Planned, Domain
 /// Longest accepted idempotency key.
 pub const MAX_KEY_LEN: usize = 255;
 
+/// The key as stored: the caller's idempotency key scoped to who sent it
+/// (API key id, the admin key, or open access) and the client, so the same
+/// key from another caller is another transaction. A JSON array, so no
+/// choice of key can collide with another caller's scope.
+pub fn scoped_key(caller: Option<&crate::auth::Principal>, client: &str, key: &str) -> String {
+    use crate::auth::Principal;
+    let who = match caller {
+        Some(Principal::Key(k)) => format!("key:{}", k.id),
+        Some(Principal::Admin) => "admin".to_string(),
+        Some(Principal::Open) | None => "open".to_string(),
+    };
+    serde_json::to_string(&[who.as_str(), client, key]).unwrap_or_default()
+}
+
 /// Runs the operations in order in one transaction. An error before
 /// `BEGIN` (an operation that cannot be built) is returned as `Err` with
 /// the index of the operation; nothing ran.
@@ -276,4 +290,24 @@ async fn one(
     let rows = serde_json::from_str(text)
         .map_err(|e| DomainError::Internal(format!("decoding json output: {e}")))?;
     Ok((rows, count))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scoped_key;
+    use crate::auth::Principal;
+
+    #[test]
+    fn keys_are_scoped_to_caller_and_client() {
+        let open = scoped_key(Some(&Principal::Open), "shop", "k");
+        let admin = scoped_key(Some(&Principal::Admin), "shop", "k");
+        assert_ne!(open, admin);
+        assert_ne!(open, scoped_key(Some(&Principal::Open), "other", "k"));
+        assert_eq!(open, scoped_key(None, "shop", "k"));
+        // No key text can reach into another scope.
+        assert_ne!(
+            scoped_key(Some(&Principal::Open), "shop", "a\",\"b"),
+            scoped_key(Some(&Principal::Open), "shop\",\"a", "b")
+        );
+    }
 }

@@ -2,6 +2,7 @@
 //! typed extraction, payloads, routing, metrics and the hyper server.
 
 mod context;
+pub mod deadline;
 mod error;
 pub mod extract;
 pub mod metrics;

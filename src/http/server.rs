@@ -1,8 +1,9 @@
 //! The hyper server: one service wrapper for the cross-cutting work
-//! (request id, tracing span, metrics, body limit, request timeout) around
-//! routing and the generated dispatch. Auth is not done here: the dispatch
-//! asks the request context, per operation.
+//! (request id, tracing span, metrics, connection and in-flight caps, body
+//! limit, request deadline) around routing and the generated dispatch. Auth
+//! is not done here: the dispatch asks the request context, per operation.
 
+use super::deadline::{self, Deadline};
 use super::extract::Inputs;
 use super::metrics::Metrics;
 use super::router::{Match, Router};
@@ -19,11 +20,13 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 #[derive(Debug, Clone)]
@@ -32,7 +35,19 @@ pub struct Limits {
     pub request_timeout: Duration,
     pub header_read_timeout: Duration,
     pub shutdown_grace: Duration,
+    /// Open connections at once (`ATHENA_MAX_CONNECTIONS`); one more is
+    /// answered 503 and closed.
+    pub max_connections: usize,
+    /// Requests being handled at once (`ATHENA_MAX_IN_FLIGHT`); one more is
+    /// answered 503.
+    pub max_in_flight: usize,
 }
+
+/// Over-cap connections being answered 503 at once; beyond, they are
+/// closed without an answer.
+const MAX_REFUSING: usize = 64;
+/// Time given to answer and close one over-cap connection.
+const REFUSE_WITHIN: Duration = Duration::from_secs(1);
 
 /// Routes that are not operations of the contract: the page `/docs`
 /// redirects to, and compatibility aliases.
@@ -51,6 +66,7 @@ pub struct App {
     auth: Arc<Auth>,
     metrics: Arc<Metrics>,
     limits: Limits,
+    in_flight: Semaphore,
 }
 
 pub const DOCS_PAGE_PATH: &str = "/docs/index.html";
@@ -73,6 +89,7 @@ impl App {
             extras,
             auth,
             metrics,
+            in_flight: Semaphore::new(limits.max_in_flight),
             limits,
         }
     }
@@ -92,11 +109,27 @@ impl App {
             .unwrap_or_else(new_request_id);
         let method: &'static str = static_method(req.method());
         let is_head = req.method() == http::Method::HEAD;
+        // The deadline covers reading the body too: a slow upload is cut.
+        let deadline =
+            Deadline::new(tokio::time::Instant::from_std(started) + self.limits.request_timeout);
+        let permit = self.in_flight.try_acquire();
 
         let (route, operation, response) = match self
             .router
             .route(req.method().as_str(), sdk_alias(req.uri().path()))
         {
+            _ if permit.is_err() => (
+                "unmatched",
+                "overloaded",
+                ApiError::unavailable(
+                    Code::ServiceUnavailable,
+                    format!(
+                        "the server is handling its limit of {} requests; retry shortly",
+                        self.limits.max_in_flight
+                    ),
+                )
+                .into_http(),
+            ),
             Match::Found {
                 value,
                 template,
@@ -105,7 +138,7 @@ impl App {
                 let name = value.meta().name;
                 let work = self
                     .clone()
-                    .run(value, req, params, peer, request_id.clone());
+                    .run(value, req, params, peer, request_id.clone(), deadline);
                 let response = traced(work, method, template, name, &request_id).await;
                 (template, name, response)
             }
@@ -129,7 +162,7 @@ impl App {
                     ..
                 } => {
                     let name = "post_gateway_transaction";
-                    let work = self.clone().transaction(req);
+                    let work = self.clone().transaction(req, deadline);
                     let response = traced(work, method, template, name, &request_id).await;
                     (template, name, response)
                 }
@@ -164,6 +197,7 @@ impl App {
             response.status().as_u16(),
             started.elapsed(),
         );
+        drop(permit);
         response
     }
 
@@ -174,51 +208,57 @@ impl App {
         path_params: Vec<(String, String)>,
         peer: Option<SocketAddr>,
         request_id: String,
+        deadline: Arc<Deadline>,
     ) -> HttpResponse {
         let (parts, body) = req.into_parts();
-        let body = match self.read_body(&parts, body).await {
-            Ok(body) => body,
-            Err(response) => return response,
-        };
+        let declared = declared_length(&parts.headers);
         let query = query_pairs(&parts.uri);
-        let cx = RequestCx::new(
-            request_id,
-            operation,
-            parts.headers,
-            query.clone(),
-            peer,
-            self.auth.clone(),
-            body.clone(),
-        );
-        let inputs = Inputs {
-            cx,
-            path_params,
-            query,
-            body,
-        };
-        self.within_deadline(dispatch(self.handlers.clone(), operation, inputs))
-            .await
+        let handlers = self.handlers.clone();
+        let auth = self.auth.clone();
+        self.within_deadline(deadline, declared, body, move |body| {
+            let cx = RequestCx::new(
+                request_id,
+                operation,
+                parts.headers,
+                query.clone(),
+                peer,
+                auth,
+                body.clone(),
+            );
+            let inputs = Inputs {
+                cx,
+                path_params,
+                query,
+                body,
+            };
+            dispatch(handlers, operation, inputs)
+        })
+        .await
     }
 
     /// `POST /gateway/transaction`: same body limit and deadline as every
     /// operation; credentials are checked per operation kind inside.
-    async fn transaction(self: Arc<Self>, req: Request<Incoming>) -> HttpResponse {
+    async fn transaction(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        deadline: Arc<Deadline>,
+    ) -> HttpResponse {
         let (parts, body) = req.into_parts();
-        let body = match self.read_body(&parts, body).await {
-            Ok(body) => body,
-            Err(response) => return response,
-        };
+        let declared = declared_length(&parts.headers);
         let query = query_pairs(&parts.uri);
-        let work = self
-            .handlers
-            .gateway_transaction(&self.auth, &parts.headers, &query, body);
-        self.within_deadline(work).await
+        let app = self.clone();
+        self.within_deadline(deadline, declared, body, move |body| async move {
+            app.handlers
+                .gateway_transaction(&app.auth, &parts.headers, &query, body)
+                .await
+        })
+        .await
     }
 
     /// The request body, refused with 413 past the configured limit.
     async fn read_body(
         &self,
-        parts: &http::request::Parts,
+        declared: Option<u64>,
         body: Incoming,
     ) -> Result<Bytes, HttpResponse> {
         let too_large = || {
@@ -232,11 +272,6 @@ impl App {
             )
             .into_http()
         };
-        let declared = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > self.limits.max_body_bytes as u64) {
             return Err(too_large());
         }
@@ -252,13 +287,31 @@ impl App {
         }
     }
 
-    /// Runs a handler under the request deadline; errors become the
-    /// envelope.
-    async fn within_deadline(
+    /// Reads the body, then runs the handler, both under the request
+    /// deadline (`src/http/deadline.rs`); errors become the envelope. A body
+    /// not received in time is a 408 and the connection is closed (the rest
+    /// of the upload is never read); a handler past the deadline is a 504.
+    async fn within_deadline<F, W>(
         &self,
-        work: impl std::future::Future<Output = Result<HttpResponse, ApiError>>,
-    ) -> HttpResponse {
-        match tokio::time::timeout(self.limits.request_timeout, work).await {
+        deadline: Arc<Deadline>,
+        declared: Option<u64>,
+        body: Incoming,
+        handler: F,
+    ) -> HttpResponse
+    where
+        F: FnOnce(Bytes) -> W,
+        W: std::future::Future<Output = Result<HttpResponse, ApiError>>,
+    {
+        let body_read = AtomicBool::new(false);
+        let work = async {
+            let body = match self.read_body(declared, body).await {
+                Ok(body) => body,
+                Err(response) => return Ok(response),
+            };
+            body_read.store(true, Ordering::Relaxed);
+            handler(body).await
+        };
+        match deadline::run(deadline, work).await {
             Ok(Ok(response)) => response,
             Ok(Err(error)) => {
                 if error.status().is_server_error() {
@@ -266,7 +319,22 @@ impl App {
                 }
                 error.into_http()
             }
-            Err(_) => ApiError::new(
+            Err(deadline::Expired) if !body_read.load(Ordering::Relaxed) => {
+                let mut response = ApiError::new(
+                    Code::RequestTimeout,
+                    "Request timeout",
+                    format!(
+                        "the request body was not received within {} ms",
+                        self.limits.request_timeout.as_millis()
+                    ),
+                )
+                .into_http();
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                response
+            }
+            Err(deadline::Expired) => ApiError::new(
                 Code::Timeout,
                 "Request timed out",
                 format!(
@@ -277,6 +345,14 @@ impl App {
             .into_http(),
         }
     }
+}
+
+/// The declared `Content-Length`, if any.
+fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
 }
 
 /// A fresh request id in the UUID v4 layout: keyed SipHash (random keys
@@ -361,6 +437,8 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(app.limits.header_read_timeout)
         .keep_alive(true);
+    let connections = Arc::new(Semaphore::new(app.limits.max_connections));
+    let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -375,6 +453,17 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                let Ok(slot) = connections.clone().try_acquire_owned() else {
+                    // Over the cap: answer 503 and close, off the accept loop.
+                    if let Ok(refusal) = refusing.clone().try_acquire_owned() {
+                        let max = app.limits.max_connections;
+                        tokio::spawn(async move {
+                            refuse(stream, max).await;
+                            drop(refusal);
+                        });
+                    }
+                    continue;
+                };
                 let app = app.clone();
                 let service = tower::service_fn(move |req: Request<Incoming>| {
                     let app = app.clone();
@@ -393,6 +482,7 @@ pub async fn serve(
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "connection closed with error");
                     }
+                    drop(slot);
                 });
             }
             () = &mut shutdown => break,
@@ -406,6 +496,39 @@ pub async fn serve(
     {
         tracing::warn!("grace period elapsed with connections still open");
     }
+}
+
+/// Answers a connection over `ATHENA_MAX_CONNECTIONS`: 503 with
+/// `Retry-After` and the standard envelope, then closes it (after draining
+/// what the client sent, so the answer is not lost to a reset).
+async fn refuse(mut stream: TcpStream, max: usize) {
+    let error = ApiError::unavailable(
+        Code::ServiceUnavailable,
+        format!("the server is at its limit of {max} connections; retry shortly"),
+    );
+    let body = serde_json::to_vec(&error.envelope()).unwrap_or_default();
+    let mut answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: {}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+        error.retry_after.unwrap_or(1),
+        body.len()
+    )
+    .into_bytes();
+    answer.extend_from_slice(&body);
+    let _ = tokio::time::timeout(REFUSE_WITHIN, async {
+        stream.write_all(&answer).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        let mut drained = 0;
+        while drained < 64 * 1024 {
+            match stream.read(&mut sink).await? {
+                0 => break,
+                n => drained += n,
+            }
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+    tracing::debug!("refused a connection over the connection cap");
 }
 
 #[cfg(test)]

@@ -165,6 +165,8 @@ impl TestServer {
             direct_auth_failures: 5,
             direct_connect_failures: 20,
             direct_failure_window: Duration::from_secs(60),
+            max_connections: 1024,
+            max_in_flight: 512,
         };
         tweak(&mut config);
         let app = athena::runtime::build(config).await.expect("server builds");
