@@ -502,8 +502,9 @@ impl GatewayApi for Handlers {
         if let Err(refused) = cx.require_right(crate::auth::rights::RAW_SQL) {
             // Parsed with a real SQL parser into a structured read; text
             // outside that grammar still needs the raw-SQL right.
-            use crate::gateway::sql_text::{parse, Shape};
-            let query = parse(&body.query, Shape::Rows).map_err(|_| refused)?;
+            use crate::gateway::sql_text::{parse_in, Shape};
+            let query = parse_in(&body.query, Shape::Rows, body.schema_name.as_deref())
+                .map_err(|_| refused)?;
             let tenant = self
                 .gateway_tenant(params.x_athena_client.as_deref(), direct)
                 .await?;

@@ -546,7 +546,10 @@ async fn acknowledged_jobs_survive_kill_9_and_run_exactly_once() {
     let want: Vec<(i32, i64)> = (0..12).map(|n| (n, 1)).collect();
     assert_eq!(got, want, "every acknowledged insert applied exactly once");
     let markers: i64 = catalog
-        .query_one("SELECT count(*) FROM athena_deferred_applied", &[])
+        .query_one(
+            "SELECT count(*) FROM athena_gateway.athena_deferred_applied",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);

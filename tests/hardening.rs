@@ -612,3 +612,71 @@ async fn get_data_applies_post_processing() {
     assert_eq!(r.status, 400, "{}", r.text());
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_gateways_own_tables_are_out_of_reach() {
+    let s = setup().await;
+    let h = [("x-athena-client", CLIENT)];
+    let r = s
+        .send(
+            "POST",
+            "/gateway/transaction",
+            &h,
+            Some(json!({"idempotency_key": "order-42", "operations": [
+                {"kind": "insert", "payload": {"table_name": "items", "insert_body": {"id": 9, "name": "t"}}}
+            ]})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM athena_gateway.athena_transaction_applied")
+            .await,
+        1,
+        "the marker is in the gateway's own schema"
+    );
+    for table in [
+        "athena_gateway.athena_transaction_applied",
+        "athena_transaction_applied",
+    ] {
+        let r = s
+            .send(
+                "POST",
+                "/gateway/fetch",
+                &h,
+                Some(json!({"table_name": table})),
+            )
+            .await;
+        assert_eq!(r.status, 404, "{table}: {}", r.text());
+        let r = s
+            .send(
+                "PUT",
+                "/gateway/insert",
+                &h,
+                Some(json!({"table_name": table, "insert_body": {"idempotency_key": "forged", "results": []}})),
+            )
+            .await;
+        assert_eq!(r.status, 404, "{table}: {}", r.text());
+    }
+    let (status, v) = count_query(
+        &s,
+        &h,
+        "SELECT COUNT(*) FROM athena_gateway.athena_transaction_applied",
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM athena_gateway.athena_transaction_applied")
+            .await,
+        1,
+        "nothing forged"
+    );
+    // A cast to a type without text input is the caller's error, not a 500.
+    let (status, v) = count_query(
+        &s,
+        &h,
+        "SELECT COUNT(*) FROM items WHERE name = 'x'::pg_node_tree",
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    s.stop().await;
+}

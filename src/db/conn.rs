@@ -74,10 +74,19 @@ impl Conn {
     /// never reused.
     pub async fn reset_session(&mut self) {
         self.statements.clear();
-        if let Err(e) = self.client.batch_execute("DISCARD ALL").await {
-            tracing::warn!(error = %e, "DISCARD ALL failed; dropping the connection");
-            self.tainted = true;
+        match self.client.batch_execute("DISCARD ALL").await {
+            Ok(()) => self.tainted = false,
+            Err(e) => {
+                tracing::warn!(error = %e, "DISCARD ALL failed; dropping the connection");
+                self.tainted = true;
+            }
         }
+    }
+
+    /// Marks the session as changed: unless `reset_session` succeeds
+    /// afterwards, the pool drops the connection.
+    pub fn taint(&mut self) {
+        self.tainted = true;
     }
 }
 

@@ -157,7 +157,7 @@ async fn load(pool: &Pool) -> Result<Snapshot, DomainError> {
                JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
               WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f')
                 AND a.attnum > 0 AND NOT a.attisdropped
-                AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'athena_gateway')
                 AND n.nspname NOT LIKE 'pg\\_toast%'
               ORDER BY 1, 2, a.attnum",
             &[],

@@ -50,9 +50,11 @@ pub fn rpc_schemas(metadata: &serde_json::Value) -> Arc<[String]> {
 }
 
 /// Postgres' own schemas: `pg_catalog`, `pg_toast`, `pg_temp_N`, … (the
-/// `pg_` prefix is reserved) and `information_schema`.
+/// `pg_` prefix is reserved), `information_schema`, and the gateway's own
+/// `athena_gateway` (`src/gateway/sql.rs` `OWN_SCHEMA`).
 pub fn is_system_schema(name: &str) -> bool {
-    name.to_ascii_lowercase().starts_with("pg_") || name.eq_ignore_ascii_case("information_schema")
+    let name = name.to_ascii_lowercase();
+    name.starts_with("pg_") || name == "information_schema" || name == "athena_gateway"
 }
 
 impl Tenant {

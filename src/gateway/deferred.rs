@@ -404,7 +404,7 @@ impl Queue {
         }
         sql::create_own_table(
             tenant,
-            "CREATE TABLE IF NOT EXISTS public.athena_deferred_applied (
+            "CREATE TABLE IF NOT EXISTS athena_gateway.athena_deferred_applied (
                  job_id     uuid PRIMARY KEY,
                  result     jsonb,
                  applied_at timestamptz NOT NULL DEFAULT now())",
@@ -433,7 +433,7 @@ impl Queue {
         // marker, then sees it: the two runs cannot both write.
         let fresh = tx
             .execute(
-                "INSERT INTO public.athena_deferred_applied (job_id) VALUES ($1)
+                "INSERT INTO athena_gateway.athena_deferred_applied (job_id) VALUES ($1)
                  ON CONFLICT (job_id) DO NOTHING",
                 &[&id],
             )
@@ -442,7 +442,7 @@ impl Queue {
         if fresh == 0 {
             let stored: Option<Value> = tx
                 .query_one(
-                    "SELECT result FROM public.athena_deferred_applied WHERE job_id = $1",
+                    "SELECT result FROM athena_gateway.athena_deferred_applied WHERE job_id = $1",
                     &[&id],
                 )
                 .await
@@ -460,7 +460,7 @@ impl Queue {
             .map_err(|e| DomainError::Internal(format!("decoding json output: {e}")))?;
         let stored = json!({"rows": value, "affected": affected});
         tx.execute(
-            "UPDATE public.athena_deferred_applied SET result = $2 WHERE job_id = $1",
+            "UPDATE athena_gateway.athena_deferred_applied SET result = $2 WHERE job_id = $1",
             &[&id, &stored],
         )
         .await

@@ -143,6 +143,10 @@ pub async fn execute(
         return Err(DomainError::Invalid("query is empty".into()));
     }
     let mut conn = tenant.raw_pool.get().await?;
+    // Tainted until the session is reset: if this future is dropped
+    // mid-statement (client gone, deadline), the pool discards the
+    // connection instead of handing out its session state.
+    conn.taint();
     let outcome = in_transaction(&mut conn, sql, &opts).await;
     // Whatever the statement did to the session (SET, PREPARE, advisory
     // locks, LISTEN, temp tables), the next user does not see it.
@@ -278,24 +282,29 @@ async fn single_with_rows(
 }
 
 /// One statement (checked by the prepare before) whose rows cannot be
-/// wrapped: its values come back as text.
+/// wrapped: its values come back as text. Rows are read as a stream and
+/// reading stops past the cap, so a huge result never sits in memory.
 async fn simple(
     tx: &tokio_postgres::Transaction<'_>,
     sql: &str,
     max_rows: i64,
 ) -> Result<Outcome, DomainError> {
-    let messages = tx.simple_query(sql).await.map_err(db_error)?;
+    use futures_util::StreamExt;
+    let stream = tx.client().simple_query_raw(sql).await.map_err(db_error)?;
+    let mut stream = std::pin::pin!(stream);
     let mut outcome = Outcome {
         rows: Vec::new(),
         rows_affected: 0,
         statement_count: 0,
         truncated: false,
     };
-    let mut current: Vec<Map<String, Value>> = Vec::new();
-    for m in messages {
-        match m {
-            SimpleQueryMessage::Row(_) if current.len() as i64 >= max_rows => {
+    while let Some(message) = stream.next().await {
+        match message.map_err(db_error)? {
+            SimpleQueryMessage::Row(_) if outcome.rows.len() as i64 >= max_rows => {
                 outcome.truncated = true;
+                // The rest of the answer is discarded by the connection;
+                // the transaction is committed or rolled back after it.
+                break;
             }
             SimpleQueryMessage::Row(row) => {
                 let mut obj = Map::new();
@@ -306,21 +315,18 @@ async fn simple(
                         .unwrap_or(Value::Null);
                     obj.insert(col.name().to_string(), v);
                 }
-                current.push(obj);
+                outcome.rows.push(obj);
             }
             SimpleQueryMessage::CommandComplete(n) => {
                 outcome.statement_count += 1;
-                if current.is_empty() {
-                    outcome.rows_affected += n;
-                } else {
-                    // The rows of the last statement that returned any; a
-                    // read's row count is not "affected".
-                    outcome.rows = std::mem::take(&mut current);
+                if outcome.rows.is_empty() {
+                    outcome.rows_affected = n;
                 }
             }
             _ => {}
         }
     }
+    outcome.statement_count = outcome.statement_count.max(1);
     Ok(outcome)
 }
 

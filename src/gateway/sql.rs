@@ -301,7 +301,14 @@ fn containment(
 pub fn db_error(e: tokio_postgres::Error) -> DomainError {
     if let Some(db) = e.as_db_error() {
         let state = db.code().code();
-        if state.starts_with("22") || (state.starts_with("42") && state != "42501") {
+        // Data, syntax, "feature not supported" (a cast to a type without
+        // input, e.g. `pg_node_tree`) and program-limit errors are the
+        // request's.
+        if state.starts_with("22")
+            || (state.starts_with("42") && state != "42501")
+            || state == "0A000"
+            || state.starts_with("54")
+        {
             return DomainError::Invalid(db.message().to_string());
         }
     }
@@ -332,6 +339,7 @@ pub async fn query_rows(tenant: &Tenant, st: &Statement) -> Result<(JsonRows, i6
 /// once race on the catalog; the loser's error means the table exists.
 pub async fn create_own_table(tenant: &Tenant, ddl: &str) -> Result<(), DomainError> {
     let conn = tenant.pool.get().await?;
+    ensure_own_schema(&conn).await?;
     match conn.batch_execute(ddl).await {
         Err(e)
             if !e
@@ -342,6 +350,47 @@ pub async fn create_own_table(tenant: &Tenant, ddl: &str) -> Result<(), DomainEr
         }
         _ => Ok(()),
     }
+}
+
+/// The gateway's own schema in a tenant database (idempotency and
+/// deferred-write markers). The data plane cannot name it (the schema cache
+/// and caller SQL parsing skip it, RPC refuses it), nobody but its owner may
+/// use it, and it is only used when the data-plane login owns it: a schema
+/// of that name prepared by another role (e.g. a raw-SQL role planting a
+/// trigger) is refused.
+pub const OWN_SCHEMA: &str = "athena_gateway";
+
+async fn ensure_own_schema(conn: &crate::db::conn::Conn) -> Result<(), DomainError> {
+    let created = conn
+        .batch_execute(
+            "CREATE SCHEMA IF NOT EXISTS athena_gateway;
+             REVOKE ALL ON SCHEMA athena_gateway FROM PUBLIC;",
+        )
+        .await;
+    if let Err(e) = created {
+        // Two first requests racing: the other one created it.
+        if !e
+            .as_db_error()
+            .is_some_and(|d| matches!(d.code().code(), "23505" | "42P06"))
+        {
+            return Err(db_error(e));
+        }
+    }
+    let owned: bool = conn
+        .query_one(
+            "SELECT n.nspowner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)
+               FROM pg_catalog.pg_namespace n WHERE n.nspname = 'athena_gateway'",
+            &[],
+        )
+        .await
+        .map_err(db_error)?
+        .get(0);
+    if !owned {
+        return Err(DomainError::Internal(
+            "schema athena_gateway in the tenant database is owned by another role".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The one row a gateway statement answers with.

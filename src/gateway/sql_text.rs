@@ -35,8 +35,15 @@ use sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
 
 /// Longest text accepted (the SDK's lookups are a few hundred bytes).
 pub const MAX_TEXT: usize = 16 * 1024;
-/// Parser recursion bound (nested parentheses, `AND`/`OR` chains).
+/// Parser recursion bound (nested parentheses).
 const RECURSION_LIMIT: usize = 48;
+/// Most tokens, and most operator/keyword tokens that chain expressions
+/// (`AND`, `OR`, `+`, `::`, …). The parser builds `a AND b AND …` and
+/// `1 + 1 + …` as trees as deep as the chain, which its recursion limit
+/// does not count, and walking (printing, dropping, converting) such a
+/// tree recurses once per level: bounding the chain bounds the depth.
+const MAX_TOKENS: usize = 4096;
+const MAX_CHAIN: usize = 256;
 
 /// What the text must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +60,16 @@ fn refused(what: impl std::fmt::Display) -> DomainError {
 
 /// Parses `sql` into a structured read of the given shape.
 pub fn parse(sql: &str, shape: Shape) -> Result<ReadQuery, DomainError> {
+    parse_in(sql, shape, None)
+}
+
+/// `parse`, reading an unqualified table in `default_schema` (the
+/// request's `schema_name`) instead of `public`.
+pub fn parse_in(
+    sql: &str,
+    shape: Shape,
+    default_schema: Option<&str>,
+) -> Result<ReadQuery, DomainError> {
     if sql.len() > MAX_TEXT {
         return Err(refused(format!("longer than {MAX_TEXT} bytes")));
     }
@@ -70,6 +87,37 @@ pub fn parse(sql: &str, shape: Shape) -> Result<ReadQuery, DomainError> {
     }) {
         return Err(refused("comments are not allowed"));
     }
+    let solid = tokens
+        .iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .count();
+    let chain = tokens
+        .iter()
+        .filter(|t| match t {
+            Token::Word(w) => matches!(
+                w.keyword,
+                sqlparser::keywords::Keyword::AND
+                    | sqlparser::keywords::Keyword::OR
+                    | sqlparser::keywords::Keyword::NOT
+            ),
+            Token::Whitespace(_)
+            | Token::Number(..)
+            | Token::SingleQuotedString(_)
+            | Token::Comma
+            | Token::LParen
+            | Token::RParen
+            | Token::Period
+            | Token::SemiColon
+            | Token::EOF => false,
+            // Operators and punctuation that join expressions.
+            _ => true,
+        })
+        .count();
+    if solid > MAX_TOKENS || chain > MAX_CHAIN {
+        return Err(refused(format!(
+            "too long: at most {MAX_TOKENS} tokens and {MAX_CHAIN} operators"
+        )));
+    }
     let statements = Parser::new(&dialect)
         .with_recursion_limit(RECURSION_LIMIT)
         .with_tokens(tokens)
@@ -84,10 +132,15 @@ pub fn parse(sql: &str, shape: Shape) -> Result<ReadQuery, DomainError> {
     let Statement::Query(query) = statement else {
         return Err(refused("only SELECT is allowed"));
     };
-    convert(statement, query, shape)
+    convert(statement, query, shape, default_schema.unwrap_or("public"))
 }
 
-fn convert(original: &Statement, query: &Query, shape: Shape) -> Result<ReadQuery, DomainError> {
+fn convert(
+    original: &Statement,
+    query: &Query,
+    shape: Shape,
+    default_schema: &str,
+) -> Result<ReadQuery, DomainError> {
     if query.with.is_some() {
         return Err(refused("WITH (common table expressions) is not allowed"));
     }
@@ -136,7 +189,7 @@ fn convert(original: &Statement, query: &Query, shape: Shape) -> Result<ReadQuer
     if args.is_some() {
         return Err(refused("table functions are not allowed"));
     }
-    let (schema, table) = table_name(name)?;
+    let (schema, table) = table_name(name, default_schema)?;
     let names = Names {
         schema: &schema,
         table: &table,
@@ -256,12 +309,13 @@ fn convert(original: &Statement, query: &Query, shape: Shape) -> Result<ReadQuer
 fn ident_value(i: &ast::Ident) -> String {
     match i.quote_style {
         Some('"') => i.value.clone(),
-        _ => i.value.to_lowercase(),
+        // Postgres folds only ASCII letters of unquoted names.
+        _ => i.value.to_ascii_lowercase(),
     }
 }
 
 /// `table` or `schema.table`; system schemas are refused.
-fn table_name(name: &ObjectName) -> Result<(String, String), DomainError> {
+fn table_name(name: &ObjectName, default_schema: &str) -> Result<(String, String), DomainError> {
     let parts: Vec<String> = name
         .0
         .iter()
@@ -272,7 +326,7 @@ fn table_name(name: &ObjectName) -> Result<(String, String), DomainError> {
         })
         .collect::<Result<_, _>>()?;
     let (schema, table) = match parts.as_slice() {
-        [t] => ("public".to_string(), t.clone()),
+        [t] => (default_schema.to_string(), t.clone()),
         [s, t] => (s.clone(), t.clone()),
         _ => return Err(refused("a table is `table` or `schema.table`")),
     };
@@ -659,6 +713,34 @@ mod tests {
             };
             assert!(msg.contains(why), "{sql}: {msg}");
         }
+    }
+
+    #[test]
+    fn deep_chains_are_refused_before_parsing() {
+        // `1+1+…` and `a AND a AND …` build trees as deep as the chain;
+        // printing or dropping one would overflow the stack.
+        let plus = format!("SELECT COUNT(*) FROM t WHERE a = 1{}", "+1".repeat(8000));
+        let and = format!(
+            "SELECT COUNT(*) FROM t WHERE a = 1{}",
+            " AND a = 1".repeat(1500)
+        );
+        let cast = format!("SELECT COUNT(*) FROM t WHERE a = 1{}", "::int".repeat(3000));
+        for sql in [plus, and, cast] {
+            let err = count(&sql).expect_err("refused");
+            let DomainError::Invalid(msg) = err else {
+                panic!("{err:?}")
+            };
+            assert!(msg.contains("too long"), "{msg}");
+        }
+        // A long IN list is flat, not deep: fine.
+        let list = (0..1000)
+            .map(|i| format!("'{i}'"))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert!(count(&format!("SELECT COUNT(*) FROM t WHERE a IN ({list})")).is_ok());
+        // A schema for unqualified tables; ASCII-only folding.
+        let q = parse_in("SELECT * FROM Élan", Shape::Rows, Some("app")).unwrap();
+        assert_eq!((q.schema.as_str(), q.table.as_str()), ("app", "Élan"));
     }
 
     #[test]

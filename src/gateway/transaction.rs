@@ -133,7 +133,7 @@ pub fn scoped_key(caller: Option<&crate::auth::Principal>, client: &str, key: &s
 /// the index of the operation; nothing ran.
 ///
 /// With an idempotency key (writing transactions only), a marker row in
-/// the tenant's `public.athena_transaction_applied` is inserted in the same
+/// the tenant's `athena_gateway.athena_transaction_applied` is inserted in the same
 /// transaction and stores the results: a retry of a committed transaction
 /// replays them instead of writing again, and a retry racing the first
 /// attempt waits on the marker's unique index, then replays or runs.
@@ -152,7 +152,7 @@ pub async fn run(
     if key.is_some() {
         sql::create_own_table(
             tenant,
-            "CREATE TABLE IF NOT EXISTS public.athena_transaction_applied (
+            "CREATE TABLE IF NOT EXISTS athena_gateway.athena_transaction_applied (
                  idempotency_key text PRIMARY KEY,
                  results         jsonb,
                  applied_at      timestamptz NOT NULL DEFAULT now())",
@@ -201,7 +201,7 @@ pub async fn run(
         let stored = serde_json::to_value(&done)
             .map_err(|e| (None, DomainError::Internal(format!("storing results: {e}"))))?;
         tx.execute(
-            "UPDATE public.athena_transaction_applied SET results = $2 WHERE idempotency_key = $1",
+            "UPDATE athena_gateway.athena_transaction_applied SET results = $2 WHERE idempotency_key = $1",
             &[&key, &stored],
         )
         .await
@@ -229,7 +229,7 @@ async fn claim(
 ) -> Result<Option<Vec<OpResult>>, DomainError> {
     let fresh = tx
         .execute(
-            "INSERT INTO public.athena_transaction_applied (idempotency_key) VALUES ($1)
+            "INSERT INTO athena_gateway.athena_transaction_applied (idempotency_key) VALUES ($1)
              ON CONFLICT (idempotency_key) DO NOTHING",
             &[&key],
         )
@@ -240,7 +240,7 @@ async fn claim(
     }
     let stored: Option<Value> = tx
         .query_one(
-            "SELECT results FROM public.athena_transaction_applied WHERE idempotency_key = $1",
+            "SELECT results FROM athena_gateway.athena_transaction_applied WHERE idempotency_key = $1",
             &[&key],
         )
         .await
