@@ -23,6 +23,17 @@ async fn fixture(s: &TestServer) {
         )
         .await
         .unwrap();
+    // RPC reaches only the schemas a client exposes: these tests call `app`
+    // too (set before the client's first request reads its record).
+    common::psql(&s.catalog_url)
+        .await
+        .execute(
+            "UPDATE athena_clients SET metadata = metadata || '{\"rpc_schemas\": [\"public\", \"app\"]}'::jsonb \
+             WHERE client_name = $1",
+            &[&CLIENT],
+        )
+        .await
+        .unwrap();
 }
 
 const H: [(&str, &str); 1] = [("x-athena-client", CLIENT)];

@@ -344,7 +344,7 @@ pub async fn create_own_table(tenant: &Tenant, ddl: &str) -> Result<(), DomainEr
         Err(e)
             if !e
                 .as_db_error()
-                .is_some_and(|d| matches!(d.code().code(), "23505" | "42P07")) =>
+                .is_some_and(|d| matches!(d.code().code(), "23505" | "42P07" | "42710")) =>
         {
             Err(db_error(e))
         }
