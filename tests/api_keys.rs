@@ -37,16 +37,7 @@ async fn fetch(s: &TestServer, client: &str, key: Option<&str>) -> u16 {
 }
 
 async fn enforce(s: &TestServer, on: bool) {
-    let r = s
-        .send(
-            "PUT",
-            "/admin/api-key-config",
-            &[ADMIN],
-            Some(json!({"enforce_api_keys": on})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["global"]["enforce_api_keys"], on);
+    s.enforce_keys(on).await
 }
 
 async fn setup() -> TestServer {

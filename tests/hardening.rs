@@ -25,27 +25,11 @@ async fn setup() -> TestServer {
 }
 
 async fn key(s: &TestServer, rights: &[&str], client: Option<&str>) -> String {
-    let mut body = json!({"name": "k", "rights": rights});
-    if let Some(c) = client {
-        body["client_name"] = json!(c);
-    }
-    let r = s
-        .send("POST", "/admin/api-keys", &[ADMIN], Some(body))
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    r.json()["api_key"].as_str().unwrap().to_string()
+    s.api_key(rights, client).await
 }
 
 async fn enforce(s: &TestServer, on: bool) {
-    let r = s
-        .send(
-            "PUT",
-            "/admin/api-key-config",
-            &[ADMIN],
-            Some(json!({"enforce_api_keys": on})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
+    s.enforce_keys(on).await
 }
 
 async fn count_query(s: &TestServer, headers: &[(&str, &str)], query: &str) -> (u16, Value) {

@@ -445,15 +445,7 @@ async fn idempotency_keys_are_scoped_to_the_caller() {
         .batch_execute("CREATE TABLE orders (id serial PRIMARY KEY, owner text NOT NULL)")
         .await
         .unwrap();
-    let r = s
-        .send(
-            "PUT",
-            "/admin/api-key-config",
-            &[ADMIN],
-            Some(json!({"enforce_api_keys": true})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
+    s.enforce_keys(true).await;
     let mut keys = Vec::new();
     for name in ["alice", "mallory"] {
         let r = s

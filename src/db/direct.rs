@@ -605,7 +605,14 @@ impl DirectOptions {
 enum FailureKey {
     Caller(IpAddr),
     Target(IpAddr, SocketAddr),
+    /// Every caller together against one target address: callers spread
+    /// over many addresses (an IPv6 /48 holds 65 536 /64s) cannot multiply
+    /// the guesses a database takes.
+    AnyCaller(SocketAddr),
 }
+
+/// The all-callers limit per target is this many times the per-caller one.
+const ANY_CALLER_FACTOR: u32 = 10;
 
 /// Most counters kept; past it, expired ones are dropped, then the stalest.
 const MAX_FAILURE_KEYS: usize = 65_536;
@@ -647,6 +654,7 @@ impl Failures {
         match key {
             FailureKey::Caller(_) => self.limits.per_caller,
             FailureKey::Target(..) => self.limits.per_target,
+            FailureKey::AnyCaller(_) => self.limits.per_target.saturating_mul(ANY_CALLER_FACTOR),
         }
     }
 
@@ -662,6 +670,7 @@ impl Failures {
         let caller = caller_bucket(caller);
         let keys: Vec<FailureKey> = std::iter::once(FailureKey::Caller(caller))
             .chain(targets.iter().map(|t| FailureKey::Target(caller, *t)))
+            .chain(targets.iter().map(|t| FailureKey::AnyCaller(*t)))
             .filter(|k| self.limit(k) > 0)
             .collect();
         let mut map = self.lock();
@@ -687,6 +696,9 @@ impl Failures {
                     FailureKey::Target(..) => format!(
                         "too many failed authentications from this caller to this database; \
                          retry in {secs} s"
+                    ),
+                    FailureKey::AnyCaller(_) => format!(
+                        "too many failed authentications to this database; retry in {secs} s"
                     ),
                 };
                 tracing::warn!(%caller, "direct PostgreSQL URI throttled");
@@ -731,16 +743,19 @@ impl Failures {
             Outcome::Success => {
                 release.push(FailureKey::Caller(r.caller));
                 release.extend(r.targets.iter().map(|t| FailureKey::Target(r.caller, *t)));
+                release.extend(r.targets.iter().map(|t| FailureKey::AnyCaller(*t)));
             }
             Outcome::AuthRefused(addr) => release.extend(
                 r.targets
                     .iter()
                     .filter(|t| **t != addr)
-                    .map(|t| FailureKey::Target(r.caller, *t)),
+                    .flat_map(|t| [FailureKey::Target(r.caller, *t), FailureKey::AnyCaller(*t)]),
             ),
-            Outcome::Failed => {
-                release.extend(r.targets.iter().map(|t| FailureKey::Target(r.caller, *t)))
-            }
+            Outcome::Failed => release.extend(
+                r.targets
+                    .iter()
+                    .flat_map(|t| [FailureKey::Target(r.caller, *t), FailureKey::AnyCaller(*t)]),
+            ),
         }
         let mut map = self.lock();
         for key in release {
@@ -1460,6 +1475,33 @@ mod tests {
         assert!(failures
             .reserve("2001:db8:1:3::1".parse().unwrap(), &[a])
             .is_ok());
+    }
+
+    #[test]
+    fn callers_spread_over_many_addresses_share_a_target_limit() {
+        let failures = Failures {
+            limits: FailureLimits {
+                per_target: 2,
+                per_caller: 0,
+                window: Duration::from_secs(60),
+            },
+            map: Mutex::default(),
+        };
+        let db: SocketAddr = "203.0.113.9:5432".parse().unwrap();
+        // Ten /64s of one /48, two wrong passwords each: 20 = 2 × 10.
+        for i in 0..ANY_CALLER_FACTOR {
+            let caller: IpAddr = format!("2001:db8:1:{i:x}::1").parse().unwrap();
+            for _ in 0..2 {
+                let r = failures.reserve(caller, &[db]).unwrap();
+                failures.settle(r, Outcome::AuthRefused(db));
+            }
+        }
+        let fresh: IpAddr = "2001:db8:1:ff::1".parse().unwrap();
+        let e = failures.reserve(fresh, &[db]).err().unwrap();
+        assert!(e.detail.contains("to this database;"), "{e:?}");
+        // Another database is not affected.
+        let other: SocketAddr = "203.0.113.10:5432".parse().unwrap();
+        assert!(failures.reserve(fresh, &[other]).is_ok());
     }
 
     #[test]

@@ -204,6 +204,39 @@ impl TestServer {
         psql(&self.tenant_url).await
     }
 
+    /// Turns global API-key enforcement on or off and checks the answer.
+    pub async fn enforce_keys(&self, on: bool) {
+        let r = self
+            .send(
+                "PUT",
+                "/admin/api-key-config",
+                &[("x-athena-key", ADMIN_KEY)],
+                Some(serde_json::json!({"enforce_api_keys": on})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["global"]["enforce_api_keys"], on);
+    }
+
+    /// A new API key (its plaintext) with these rights, bound to `client`
+    /// when given.
+    pub async fn api_key(&self, rights: &[&str], client: Option<&str>) -> String {
+        let mut body = serde_json::json!({"name": "test key", "rights": rights});
+        if let Some(c) = client {
+            body["client_name"] = serde_json::json!(c);
+        }
+        let r = self
+            .send(
+                "POST",
+                "/admin/api-keys",
+                &[("x-athena-key", ADMIN_KEY)],
+                Some(body),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["api_key"].as_str().unwrap().to_string()
+    }
+
     /// Rows matching `sql` (`SELECT count(*) FROM …`) in the tenant, read
     /// directly from Postgres (the effect a test checks).
     pub async fn scalar(&self, sql: &str) -> i64 {
