@@ -15,9 +15,11 @@ impl RegistryApi for Handlers {
         let routes = OPERATIONS
             .iter()
             .map(|m| {
+                // `family` is the area (`admin`, `storage`, `gateway`, …), as
+                // before the handler families were split.
                 obj(json!({
                     "operation": m.name, "method": m.method, "path": m.path,
-                    "family": m.family, "summary": m.summary, "admin": m.admin,
+                    "family": m.area, "summary": m.summary, "admin": m.admin,
                 }))
             })
             .collect();

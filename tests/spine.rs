@@ -171,6 +171,27 @@ async fn system_routes() {
 
     let r = s.get("/router/registry").await;
     assert_eq!(r.json().as_array().unwrap().len(), 290);
+    // `family` there is the area, unchanged by the split of the handler
+    // families (`openapi/families.yaml`).
+    let families: std::collections::BTreeMap<String, String> = r
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let field = |k: &str| e[k].as_str().unwrap().to_string();
+            (field("operation"), field("family"))
+        })
+        .collect();
+    for (operation, area) in [
+        ("post_admin_api_keys", "admin"),
+        ("get_admin_backups", "admin"),
+        ("get_storage_files_by_file_id", "storage"),
+        ("post_gateway_fetch", "gateway"),
+        ("get_ping", "health"),
+    ] {
+        assert_eq!(families[operation], area, "{operation}");
+    }
 
     // The API registry names tenants: admin surface (tests/registry.rs).
     let r = s.get("/registry").await;

@@ -344,7 +344,7 @@ pub fn check_type_name(t: &str) -> Result<String, DomainError> {
     if t.is_empty() || t.len() > 128 {
         return Err(refuse("empty or too long"));
     }
-    let toks = type_tokens(t).map_err(|e| refuse(e))?;
+    let toks = type_tokens(t).map_err(&refuse)?;
     let mut p = 0;
     let word = |i: usize| match toks.get(i) {
         Some(TypeTok::Word(w)) => Some(w.as_str()),
@@ -430,12 +430,11 @@ pub fn check_type_name(t: &str) -> Result<String, DomainError> {
     }
     // `with time zone` / `without time zone` after time and timestamp.
     if keyword.is_some_and(|(_, _, zoned)| *zoned) {
-        match (word(p), word(p + 1), word(p + 2)) {
-            (Some(w @ ("with" | "without")), Some("time"), Some("zone")) => {
-                sql = format!("{sql} {w} time zone");
-                p += 3;
-            }
-            _ => {}
+        if let (Some(w @ ("with" | "without")), Some("time"), Some("zone")) =
+            (word(p), word(p + 1), word(p + 2))
+        {
+            sql = format!("{sql} {w} time zone");
+            p += 3;
         }
     }
     while matches!(toks.get(p), Some(TypeTok::Brackets)) {

@@ -1,7 +1,8 @@
-//! Admin family: the client catalog and API keys. Each case creates what it
-//! works on in setup steps (`Case::after`), referring to what they returned
-//! with `{{N.field}}` placeholders, so cases are independent and a second
-//! run finds the same state. Every change is read back through the API and,
+//! The `/admin` area, families `admin_clients` and `admin_api_keys`: the
+//! client catalog and API keys. Each case creates what it works on in setup
+//! steps (`Case::after`), referring to what they returned with `{{N.field}}`
+//! placeholders, so cases are independent and a second run finds the same
+//! state. Every change is read back through the API and,
 //! where it has one, its effect on the data plane is proven (a frozen client
 //! answers 403, a revoked key 401, …). The cases whose proof needs API keys
 //! enforced run in the enforced pass (`Phase::Enforced`).

@@ -27,9 +27,11 @@ pub fn operation_name(method: &str, path: &str) -> String {
     name
 }
 
-/// The API family (one generated trait, one handler module) of an operation:
-/// its first tag, else a family derived from the first path segment.
-pub fn family(tag: Option<&str>, path: &str) -> String {
+/// The API area of an operation: its first tag, else one derived from the
+/// first path segment. It is the family of every operation outside the split
+/// areas (`crate::families`), and what `GET /router/registry` reports as
+/// `family`.
+pub fn area(tag: Option<&str>, path: &str) -> String {
     if let Some(tag) = tag {
         return snake_case(tag);
     }
@@ -139,12 +141,13 @@ mod tests {
     }
 
     #[test]
-    fn families() {
-        assert_eq!(family(Some("Gateway"), "/rpc/{function_name}"), "gateway");
-        assert_eq!(family(None, "/rest/v1/{table}"), "rest");
-        assert_eq!(family(None, "/"), "health");
-        assert_eq!(family(None, "/openapi.yaml"), "registry");
-        assert_eq!(family(None, "/admin/backups"), "admin");
+    fn areas() {
+        assert_eq!(area(Some("Gateway"), "/rpc/{function_name}"), "gateway");
+        assert_eq!(area(None, "/rest/v1/{table}"), "rest");
+        assert_eq!(area(None, "/"), "health");
+        assert_eq!(area(None, "/openapi.yaml"), "registry");
+        assert_eq!(area(None, "/admin/backups"), "admin");
+        assert_eq!(area(Some("Admin"), "/admin/api-keys"), "admin");
     }
 
     #[test]

@@ -317,6 +317,7 @@ fn operations_module(contract: &Contract) -> TokenStream {
             let method = op.method.to_uppercase();
             let path = &op.path;
             let family = &op.family;
+            let area = &op.area;
             let summary = &op.summary;
             let admin = op.admin;
             let credential = op.params.iter().any(|p| p.credential);
@@ -331,7 +332,7 @@ fn operations_module(contract: &Contract) -> TokenStream {
             quote! {
                 OperationMeta {
                     operation: Operation::#variant, name: #name, method: #method, path: #path,
-                    family: #family, summary: #summary, admin: #admin, credential: #credential,
+                    family: #family, area: #area, summary: #summary, admin: #admin, credential: #credential,
                     statuses: &[#(#statuses),*],
                 }
             }
@@ -355,7 +356,11 @@ fn operations_module(contract: &Contract) -> TokenStream {
                 pub method: &'static str,
                 /// The path template (`/rest/v1/{table}`).
                 pub path: &'static str,
+                /// The family: its trait is `<Family>Api` (`openapi/families.yaml`).
                 pub family: &'static str,
+                /// The area (first tag, else first path segment), which
+                /// `GET /router/registry` reports as `family`.
+                pub area: &'static str,
                 pub summary: &'static str,
                 /// Needs the static admin key.
                 pub admin: bool,

@@ -95,7 +95,13 @@ pub struct Operation {
     pub method: String,
     pub path: String,
     pub name: String,
+    /// The generated trait (`<Family>Api`) and handler module it belongs to
+    /// (`crate::families`, `openapi/families.yaml`).
     pub family: String,
+    /// Its area: first tag, else first path segment (`naming::area`); the
+    /// family before `/admin` and `/storage` were split, still reported by
+    /// `GET /router/registry`.
+    pub area: String,
     pub summary: String,
     pub params: Vec<Param>,
     pub body: Option<Body>,
@@ -144,6 +150,7 @@ impl Contract {
             serde_yaml::from_str(text).map_err(|e| err(format!("parsing the contract: {e}")))?;
         let raw: Value =
             serde_yaml::from_str(text).map_err(|e| err(format!("parsing the contract: {e}")))?;
+        let families = crate::families::Families::project().map_err(err)?;
         let mut operations = Vec::new();
         for (path, item) in &api.paths.paths {
             let item = item
@@ -178,11 +185,13 @@ impl Contract {
                     || op.parameters.iter().any(|p| {
                         matches!(p, ReferenceOr::Reference { reference } if reference.ends_with("/AdminApiKeyHeader"))
                     });
+                let tag = op.tags.first().map(String::as_str);
                 operations.push(Operation {
                     method: method.to_string(),
                     path: path.clone(),
                     name: naming::operation_name(method, path),
-                    family: naming::family(op.tags.first().map(String::as_str), path),
+                    family: families.family(tag, path),
+                    area: naming::area(tag, path),
                     summary: op.summary.clone().unwrap_or_default(),
                     params,
                     body,

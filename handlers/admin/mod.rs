@@ -1,0 +1,8 @@
+//! The `/admin/*` families, one module per family (`openapi/families.yaml`):
+//! `admin_<name>` is `impl Admin<Name>Api for Handlers` in `admin/<name>.rs`.
+//! Families without a module yet are listed in `handlers/mod.rs` and answer
+//! 501 through the traits' default methods.
+
+mod api_keys;
+mod clients;
+mod public_routes;
