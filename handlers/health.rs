@@ -94,13 +94,7 @@ impl HealthApi for Handlers {
     /// header); everyone else sees the catalog pool and the tenant pools'
     /// totals.
     async fn get_metrics(&self, cx: RequestCx) -> ApiResult<responses::GetMetrics> {
-        // Ambiguous keys (several different ones) open nothing here.
-        let admin = crate::auth::presented_key(cx.headers(), &[])
-            .ok()
-            .flatten()
-            .is_some_and(|key| {
-                crate::auth::AdminKey::new(self.config.admin_key.clone()).matches_presented(&key)
-            });
+        let admin = cx.presents_admin_key();
         let pools = self.tenants.pool_states().await;
         let (mut all_idle, mut all_active) = (0.0, 0.0);
         let mut series = Vec::new();

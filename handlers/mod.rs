@@ -108,10 +108,7 @@ fn authorize_write(
     cx: &RequestCx,
     write: &crate::gateway::write::Write,
 ) -> Result<(), crate::http::ApiError> {
-    write
-        .rights()
-        .iter()
-        .try_for_each(|right| cx.require_right(right))
+    cx.require_rights(write.rights())
 }
 
 /// Whether the caller asked for null fields to be dropped (`X-Strip-Nulls`).

@@ -9,7 +9,7 @@
 use super::Handlers;
 use crate::api::traits::{GatewayApi, PublicApi};
 use crate::api::{models, params, responses};
-use crate::auth::{rights, AdminKey, Principal};
+use crate::auth::{rights, Principal};
 use crate::catalog::public_routes::{self, Op, PublicRoute};
 use crate::domain::DomainError;
 use crate::http::payload::Json;
@@ -86,13 +86,13 @@ impl Handlers {
             }
             Op::Insert => {
                 let body: models::PutGatewayInsertRequest = typed(body, &[])?;
-                // An upsert also writes existing rows: it needs update too.
-                if body.on_conflict.is_some() || !body.update_body.is_empty() {
-                    principal.require(
-                        rights::for_operation("post_gateway_update").unwrap_or("*"),
-                        client.as_deref(),
-                    )?;
-                }
+                // The planned write's rights (an upsert needs update too),
+                // as on the canonical route (`Write::rights`).
+                let (write, _) = super::gateway::insert_plan(&body, None)?;
+                principal.require_all(
+                    crate::gateway::write::Write::Insert(write).rights(),
+                    client.as_deref(),
+                )?;
                 let params = params::PutGatewayInsert {
                     x_athena_client: client,
                     ..Default::default()
@@ -170,11 +170,10 @@ impl PublicApi for Handlers {
         // `RequestCx::authorize` let this operation through (it has no right
         // of its own); the key is checked here, for the canonical
         // operation's right and the route's client.
-        let admin = AdminKey::new(self.config.admin_key.clone());
-        let principal =
-            crate::auth::data_plane_principal(&admin, &self.keys, Some(client), cx.credential()?)
-                .await
-                .map_err(|e| hide_client(e, key, client))?;
+        let principal = cx
+            .data_plane_principal(client)
+            .await
+            .map_err(|e| hide_client(e, key, client))?;
         if let Principal::Key(k) = &principal {
             if k.client_name
                 .as_deref()

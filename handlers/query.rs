@@ -74,17 +74,7 @@ impl QueryApi for Handlers {
             (Some(q), None) => sql_text::parse(q, Shape::Count)?,
             (None, Some(t)) => {
                 let (schema, table) = qualified_table(t, body.table_schema.as_deref())?;
-                ReadQuery {
-                    schema,
-                    table,
-                    columns: None,
-                    embeds: Vec::new(),
-                    filters: Vec::new(),
-                    order: Vec::new(),
-                    limit: None,
-                    offset: None,
-                    strip_nulls: false,
-                }
+                ReadQuery::table(schema, table)
             }
         };
         let count = read::run_with_count(&tenant, &query, self.config.max_rows, true, true)
@@ -168,7 +158,6 @@ pub(super) async fn run_raw_on(
         sql,
         Options {
             schema: schema.as_ref(),
-            read_only: false,
             max_rows,
             params,
         },
@@ -182,7 +171,8 @@ pub(super) async fn run_raw_on(
             "backend": "postgresql",
             "returned_row_count": out.rows.len(),
             "rows_affected": out.rows_affected,
-            "statement_count": out.statement_count,
+            // One statement per request (`src/gateway/raw.rs`).
+            "statement_count": 1,
             "truncated": out.truncated,
             "max_rows": max_rows,
         },

@@ -130,14 +130,10 @@ impl Handlers {
         for (i, op) in operations.iter().enumerate() {
             let (p, op) = plan(op, strip).map_err(|e| at(i, e.into()))?;
             // An upsert needs the update right too, as on its own route.
-            if let Op::Write(write) = &op {
-                for right in write.rights() {
-                    caller
-                        .as_ref()
-                        .unwrap_or(&crate::auth::Principal::Open)
-                        .require(right, client.as_deref().map(str::trim))
-                        .map_err(|e| at(i, e))?;
-                }
+            if let (Op::Write(write), Some(caller)) = (&op, &caller) {
+                caller
+                    .require_all(write.rights(), crate::auth::header_client(headers))
+                    .map_err(|e| at(i, e))?;
             }
             planned.push(p);
             ops.push(op);

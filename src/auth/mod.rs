@@ -153,6 +153,10 @@ impl Auth {
         &self.keys
     }
 
+    pub fn admin(&self) -> &AdminKey {
+        &self.admin
+    }
+
     /// The checks an operation needs: the admin key on the admin surface;
     /// on the data plane, when enforcement is on for the client, a valid key
     /// bound to that client (or to none) that holds the operation's right.
@@ -313,6 +317,14 @@ impl Principal {
             _ => {}
         }
         self.require_right(right)
+    }
+
+    /// Every one of `rights` (a planned write's, `Write::rights`), with
+    /// the client binding.
+    pub fn require_all(&self, rights: &[&str], client: Option<&str>) -> Result<(), ApiError> {
+        rights
+            .iter()
+            .try_for_each(|right| self.require(right, client))
     }
 
     /// The right alone, for a caller whose client binding is checked

@@ -106,8 +106,6 @@ pub struct Queue {
     worker_id: String,
     wake: Notify,
     flags: Mutex<HashMap<String, (bool, Instant)>>,
-    /// Tenants (by redacted URI) whose marker table is known to exist.
-    marked: Mutex<HashSet<String>>,
 }
 
 const RECORD: &str = "id, status, operation, attempts, requeue_count, result, error, \
@@ -159,7 +157,6 @@ impl Queue {
             worker_id: format!("{}:{}", std::process::id(), Uuid::new_v4().simple()),
             wake: Notify::new(),
             flags: Mutex::new(HashMap::new()),
-            marked: Mutex::new(HashSet::new()),
         }
     }
 
@@ -397,11 +394,9 @@ impl Queue {
         ))
     }
 
-    /// Creates the tenant's marker table once per process and tenant.
+    /// Creates the tenant's marker table (once per process and tenant,
+    /// `sql::create_own_table`).
     async fn ensure_marker(&self, tenant: &Tenant) -> Result<(), DomainError> {
-        if self.marked.lock().expect("marked").contains(&tenant.uri) {
-            return Ok(());
-        }
         sql::create_own_table(
             tenant,
             "CREATE TABLE IF NOT EXISTS athena_gateway.athena_deferred_applied (
@@ -409,12 +404,7 @@ impl Queue {
                  result     jsonb,
                  applied_at timestamptz NOT NULL DEFAULT now())",
         )
-        .await?;
-        self.marked
-            .lock()
-            .expect("marked")
-            .insert(tenant.uri.clone());
-        Ok(())
+        .await
     }
 
     /// Runs the write and records its marker in one tenant transaction; a

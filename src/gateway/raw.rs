@@ -18,8 +18,6 @@ use tokio_postgres::SimpleQueryMessage;
 pub struct Options<'a> {
     /// `SET LOCAL search_path` to this schema (then `public`).
     pub schema: Option<&'a Ident>,
-    /// Postgres refuses any write (`BEGIN READ ONLY`).
-    pub read_only: bool,
     /// Most rows answered (`ATHENA_MAX_ROWS`); more are cut and
     /// `truncated` says so. 0 = the default cap.
     pub max_rows: i64,
@@ -86,15 +84,12 @@ fn param_error(e: tokio_postgres::Error) -> DomainError {
 /// failures (internal errors, system errors, configuration files) and
 /// unavailability stay what `DomainError::from` makes them.
 fn db_error(e: tokio_postgres::Error) -> DomainError {
-    let class = e.as_db_error().map(|d| d.code().code()[..2].to_string());
-    match (sql::db_error(e), class) {
-        (DomainError::Internal(detail), Some(class))
-            if !matches!(class.as_str(), "XX" | "58" | "F0") =>
-        {
-            // `detail` is `STATE: message`; the message is Postgres' own.
-            let message = detail.split_once(": ").map_or(detail.as_str(), |(_, m)| m);
-            DomainError::Invalid(message.to_string())
-        }
+    let callers = e
+        .as_db_error()
+        .filter(|d| !matches!(&d.code().code()[..2], "XX" | "58" | "F0"))
+        .map(|d| d.message().to_string());
+    match (sql::db_error(e), callers) {
+        (DomainError::Internal(_), Some(message)) => DomainError::Invalid(message),
         (other, _) => other,
     }
 }
@@ -103,7 +98,6 @@ fn db_error(e: tokio_postgres::Error) -> DomainError {
 pub struct Outcome {
     pub rows: Vec<Map<String, Value>>,
     pub rows_affected: u64,
-    pub statement_count: usize,
     /// More rows than `max_rows` were produced; `rows` holds the first.
     pub truncated: bool,
 }
@@ -164,11 +158,7 @@ async fn in_transaction(
     } else {
         DEFAULT_MAX_ROWS
     };
-    let tx = conn
-        .build_transaction()
-        .read_only(opts.read_only)
-        .start()
-        .await?;
+    let tx = conn.transaction().await?;
     if let Some(schema) = opts.schema {
         tx.batch_execute(&format!("SET LOCAL search_path TO {schema}, public"))
             .await
@@ -192,7 +182,6 @@ async fn in_transaction(
             Outcome {
                 rows: Vec::new(),
                 rows_affected: n,
-                statement_count: 1,
                 truncated: false,
             }
         }
@@ -222,11 +211,9 @@ async fn single_with_rows(
     binds: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> Result<Outcome, DomainError> {
     // The newline keeps a trailing `-- comment` from swallowing the `)`.
-    let modifying = matches!(
-        keyword(sql).as_str(),
-        "INSERT" | "UPDATE" | "DELETE" | "MERGE"
-    );
-    let wrapped = match keyword(sql).as_str() {
+    let keyword = keyword(sql);
+    let modifying = matches!(keyword.as_str(), "INSERT" | "UPDATE" | "DELETE" | "MERGE");
+    let wrapped = match keyword.as_str() {
         "SELECT" | "VALUES" | "TABLE" | "WITH" => Some(format!(
             "SELECT coalesce(json_agg(q), '[]'::json)::text, count(*) \
              FROM (SELECT * FROM (\n{sql}\n) q0 LIMIT {}) q",
@@ -255,7 +242,6 @@ async fn single_with_rows(
                 return Ok(Outcome {
                     rows,
                     rows_affected: if modifying { count as u64 } else { 0 },
-                    statement_count: 1,
                     truncated,
                 });
             }
@@ -295,7 +281,6 @@ async fn simple(
     let mut outcome = Outcome {
         rows: Vec::new(),
         rows_affected: 0,
-        statement_count: 0,
         truncated: false,
     };
     while let Some(message) = stream.next().await {
@@ -318,7 +303,6 @@ async fn simple(
                 outcome.rows.push(obj);
             }
             SimpleQueryMessage::CommandComplete(n) => {
-                outcome.statement_count += 1;
                 if outcome.rows.is_empty() {
                     outcome.rows_affected = n;
                 }
@@ -326,7 +310,6 @@ async fn simple(
             _ => {}
         }
     }
-    outcome.statement_count = outcome.statement_count.max(1);
     Ok(outcome)
 }
 

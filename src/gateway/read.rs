@@ -35,6 +35,23 @@ pub struct ReadQuery {
     pub strip_nulls: bool,
 }
 
+impl ReadQuery {
+    /// Every row and column of a table: no filter, order or paging.
+    pub fn table(schema: Ident, table: Ident) -> ReadQuery {
+        ReadQuery {
+            schema,
+            table,
+            columns: None,
+            embeds: Vec::new(),
+            filters: Vec::new(),
+            order: Vec::new(),
+            limit: None,
+            offset: None,
+            strip_nulls: false,
+        }
+    }
+}
+
 /// Builds the statement; every column is resolved in `table` first.
 pub fn build(q: &ReadQuery, table: &Table, max_rows: i64) -> Result<Statement, DomainError> {
     build_embedded(q, table, &[], max_rows)

@@ -335,9 +335,18 @@ pub async fn query_rows(tenant: &Tenant, st: &Statement) -> Result<(JsonRows, i6
 }
 
 /// Runs a `CREATE TABLE IF NOT EXISTS` for one of the gateway's own
-/// tenant tables (exactly-once markers). Two first requests creating it at
+/// tenant tables (exactly-once markers), once per process, tenant database
+/// and table: later calls return at once. Two first requests creating it at
 /// once race on the catalog; the loser's error means the table exists.
-pub async fn create_own_table(tenant: &Tenant, ddl: &str) -> Result<(), DomainError> {
+pub async fn create_own_table(tenant: &Tenant, ddl: &'static str) -> Result<(), DomainError> {
+    static CREATED: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashSet<(String, &'static str)>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let key = (tenant.uri.clone(), ddl);
+    let created = || CREATED.lock().unwrap_or_else(|e| e.into_inner());
+    if created().contains(&key) {
+        return Ok(());
+    }
     let conn = tenant.pool.get().await?;
     ensure_own_schema(&conn).await?;
     match conn.batch_execute(ddl).await {
@@ -346,10 +355,12 @@ pub async fn create_own_table(tenant: &Tenant, ddl: &str) -> Result<(), DomainEr
                 .as_db_error()
                 .is_some_and(|d| matches!(d.code().code(), "23505" | "42P07" | "42710")) =>
         {
-            Err(db_error(e))
+            return Err(db_error(e));
         }
-        _ => Ok(()),
+        _ => {}
     }
+    created().insert(key);
+    Ok(())
 }
 
 /// The gateway's own schema in a tenant database (idempotency and

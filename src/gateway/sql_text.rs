@@ -293,15 +293,15 @@ fn convert(
         ));
     }
     Ok(ReadQuery {
-        schema: Ident::parse("schema", &schema)?,
-        table: Ident::parse("table", &table)?,
         columns,
-        embeds: Vec::new(),
         filters,
         order,
         limit,
         offset,
-        strip_nulls: false,
+        ..ReadQuery::table(
+            Ident::parse("schema", &schema)?,
+            Ident::parse("table", &table)?,
+        )
     })
 }
 

@@ -94,10 +94,37 @@ impl RequestCx {
         self.0.principal.get().unwrap_or(&Principal::Open)
     }
 
-    /// An additional right for this request (e.g. update for an upsert).
+    /// An additional right for this request.
     pub fn require_right(&self, right: &str) -> Result<(), ApiError> {
+        self.require_rights(&[right])
+    }
+
+    /// Every one of `rights` (e.g. a planned write's: an upsert needs
+    /// update as well as insert).
+    pub fn require_rights(&self, rights: &[&str]) -> Result<(), ApiError> {
         let client = crate::auth::header_client(&self.0.headers);
-        self.principal().require(right, client)
+        self.principal().require_all(rights, client)
+    }
+
+    /// Whether the static admin key came in a key header (never the query
+    /// string; several different keys are not the admin key).
+    pub fn presents_admin_key(&self) -> bool {
+        self.credential()
+            .ok()
+            .flatten()
+            .is_some_and(|key| self.0.auth.admin().matches_presented(&key))
+    }
+
+    /// The data-plane key check against `client`, for routes that resolve
+    /// their client themselves (`crate::auth::data_plane_principal`).
+    pub async fn data_plane_principal(&self, client: &str) -> Result<Principal, ApiError> {
+        crate::auth::data_plane_principal(
+            self.0.auth.admin(),
+            self.0.auth.keys(),
+            Some(client),
+            self.credential()?,
+        )
+        .await
     }
 
     /// The client a request runs on when the route also names it in the
