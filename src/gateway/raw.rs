@@ -302,10 +302,9 @@ async fn simple(
                 }
                 outcome.rows.push(obj);
             }
-            SimpleQueryMessage::CommandComplete(n) => {
-                if outcome.rows.is_empty() {
-                    outcome.rows_affected = n;
-                }
+            // A read's row count is not "affected".
+            SimpleQueryMessage::CommandComplete(n) if outcome.rows.is_empty() => {
+                outcome.rows_affected = n;
             }
             _ => {}
         }
