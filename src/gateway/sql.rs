@@ -336,8 +336,12 @@ pub async fn query_rows(tenant: &Tenant, st: &Statement) -> Result<(JsonRows, i6
 
 /// Runs a `CREATE TABLE IF NOT EXISTS` for one of the gateway's own
 /// tenant tables (exactly-once markers), once per process, tenant database
-/// and table: later calls return at once. Two first requests creating it at
-/// once race on the catalog; the loser's error means the table exists.
+/// and table: later calls return at once. The schema and table DDL run in
+/// one transaction under a transaction-scoped advisory lock, so first
+/// requests racing (in this process or another replica) queue instead of
+/// colliding in the catalog (concurrent `REVOKE` on one schema fails with
+/// "tuple concurrently updated"; concurrent `CREATE ... IF NOT EXISTS`
+/// with a unique violation).
 pub async fn create_own_table(tenant: &Tenant, ddl: &'static str) -> Result<(), DomainError> {
     static CREATED: std::sync::LazyLock<
         std::sync::Mutex<std::collections::HashSet<(String, &'static str)>>,
@@ -347,47 +351,17 @@ pub async fn create_own_table(tenant: &Tenant, ddl: &'static str) -> Result<(), 
     if created().contains(&key) {
         return Ok(());
     }
-    let conn = tenant.pool.get().await?;
-    ensure_own_schema(&conn).await?;
-    match conn.batch_execute(ddl).await {
-        Err(e)
-            if !e
-                .as_db_error()
-                .is_some_and(|d| matches!(d.code().code(), "23505" | "42P07" | "42710")) =>
-        {
-            return Err(db_error(e));
-        }
-        _ => {}
-    }
-    created().insert(key);
-    Ok(())
-}
-
-/// The gateway's own schema in a tenant database (idempotency and
-/// deferred-write markers). The data plane cannot name it (the schema cache
-/// and caller SQL parsing skip it, RPC refuses it), nobody but its owner may
-/// use it, and it is only used when the data-plane login owns it: a schema
-/// of that name prepared by another role (e.g. a raw-SQL role planting a
-/// trigger) is refused.
-pub const OWN_SCHEMA: &str = "athena_gateway";
-
-async fn ensure_own_schema(conn: &crate::db::conn::Conn) -> Result<(), DomainError> {
-    let created = conn
-        .batch_execute(
-            "CREATE SCHEMA IF NOT EXISTS athena_gateway;
-             REVOKE ALL ON SCHEMA athena_gateway FROM PUBLIC;",
-        )
-        .await;
-    if let Err(e) = created {
-        // Two first requests racing: the other one created it.
-        if !e
-            .as_db_error()
-            .is_some_and(|d| matches!(d.code().code(), "23505" | "42P06"))
-        {
-            return Err(db_error(e));
-        }
-    }
-    let owned: bool = conn
+    let mut conn = tenant.pool.get().await?;
+    let tx = conn.transaction().await.map_err(db_error)?;
+    tx.batch_execute(&format!(
+        "SELECT pg_advisory_xact_lock({OWN_SCHEMA_LOCK});
+         CREATE SCHEMA IF NOT EXISTS athena_gateway;
+         REVOKE ALL ON SCHEMA athena_gateway FROM PUBLIC;
+         {ddl}"
+    ))
+    .await
+    .map_err(db_error)?;
+    let owned: bool = tx
         .query_one(
             "SELECT n.nspowner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)
                FROM pg_catalog.pg_namespace n WHERE n.nspname = 'athena_gateway'",
@@ -401,8 +375,22 @@ async fn ensure_own_schema(conn: &crate::db::conn::Conn) -> Result<(), DomainErr
             "schema athena_gateway in the tenant database is owned by another role".into(),
         ));
     }
+    tx.commit().await.map_err(db_error)?;
+    created().insert(key);
     Ok(())
 }
+
+/// The gateway's own schema in a tenant database (idempotency and
+/// deferred-write markers). The data plane cannot name it (the schema cache
+/// and caller SQL parsing skip it, RPC refuses it), nobody but its owner may
+/// use it, and it is only used when the data-plane login owns it: a schema
+/// of that name prepared by another role (e.g. a raw-SQL role planting a
+/// trigger) is refused.
+pub const OWN_SCHEMA: &str = "athena_gateway";
+
+/// The advisory-lock key serializing `OWN_SCHEMA` DDL in a tenant
+/// database ("athena_gw" as an integer).
+const OWN_SCHEMA_LOCK: i64 = 0x6174_6865_6e61_6777;
 
 /// The one row a gateway statement answers with.
 pub fn single_row(rows: &[tokio_postgres::Row]) -> Result<&tokio_postgres::Row, DomainError> {
