@@ -30,7 +30,6 @@ use crate::catalog::clients;
 use crate::db::tenants::{Tenant, Tenants};
 use crate::db::Pool;
 use crate::domain::DomainError;
-use crate::http::ApiError;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
@@ -106,7 +105,14 @@ pub struct Queue {
     worker_id: String,
     wake: Notify,
     flags: Mutex<HashMap<String, (bool, Instant)>>,
+    /// How a failed job's error is stored: the body its route would have
+    /// answered (the standard envelope plus `http_status`) and a one-line
+    /// message. Given by the HTTP layer, which owns the envelope.
+    render_failure: RenderFailure,
 }
+
+/// See `Queue::render_failure`.
+pub type RenderFailure = fn(DomainError) -> (Value, String);
 
 const RECORD: &str = "id, status, operation, attempts, requeue_count, result, error, \
     created_at, updated_at, started_at, finished_at, payload->'body'->>'table_name'";
@@ -148,8 +154,10 @@ impl Queue {
         tenants: Arc<Tenants>,
         listed: impl IntoIterator<Item = String>,
         stale_after: Duration,
+        render_failure: RenderFailure,
     ) -> Queue {
         Queue {
+            render_failure,
             catalog,
             tenants,
             listed: listed.into_iter().collect(),
@@ -350,17 +358,7 @@ impl Queue {
                 (n, Outcome::Retry)
             }
             Err(e) => {
-                let api = ApiError::from(e);
-                let envelope = api.envelope();
-                let mut result = serde_json::to_value(&envelope).unwrap_or(Value::Null);
-                if let Value::Object(m) = &mut result {
-                    m.insert("http_status".into(), json!(api.status().as_u16()));
-                }
-                let message = [&envelope.error, &envelope.message]
-                    .into_iter()
-                    .find(|s| !s.is_empty())
-                    .cloned()
-                    .unwrap_or_default();
+                let (result, message) = (self.render_failure)(e);
                 let n = conn
                     .execute(
                         "UPDATE athena_deferred_requests

@@ -177,11 +177,10 @@ async fn load(
 ) -> Result<Arc<Function>, DomainError> {
     let overloads = signatures(conn, call).await?;
     if overloads.is_empty() {
-        return Err(DomainError::UnknownFunction(format!(
-            "{}.{}",
-            call.schema.as_str(),
-            call.function.as_str()
-        )));
+        return Err(DomainError::not_found(
+            "function",
+            format!("{}.{}", call.schema.as_str(), call.function.as_str()),
+        ));
     }
     let function = Arc::new(Function {
         overloads,

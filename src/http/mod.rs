@@ -11,6 +11,6 @@ pub mod router;
 pub mod server;
 
 pub use context::RequestCx;
-pub use error::{ApiError, ApiResult, Code, ErrorEnvelope};
+pub use error::{stored_failure, ApiError, ApiResult, Code, ErrorEnvelope};
 
 pub type HttpResponse = http::Response<http_body_util::Full<bytes::Bytes>>;
