@@ -255,7 +255,7 @@ impl GatewayApi for Handlers {
         // for a caller allowed to read, and keyed by who that caller is.
         let scope = cache::Scope {
             client: &tenant.name,
-            principal: cx.principal(),
+            actor: cx.actor(),
             schema: query.schema.as_str(),
             table: query.table.as_str(),
         };

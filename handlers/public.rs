@@ -9,7 +9,7 @@
 use super::Handlers;
 use crate::api::traits::{GatewayApi, PublicApi};
 use crate::api::{models, params, responses};
-use crate::auth::{rights, Principal};
+use crate::auth::{access, Actor};
 use crate::catalog::public_routes::{self, Op, PublicRoute};
 use crate::domain::DomainError;
 use crate::http::payload::Json;
@@ -69,7 +69,7 @@ impl Handlers {
         cx: RequestCx,
         op: Op,
         client: &str,
-        principal: &Principal,
+        actor: &Actor,
         body: Map<String, Value>,
     ) -> ApiResult<HttpResponse> {
         let client = Some(client.to_string());
@@ -89,7 +89,7 @@ impl Handlers {
                 // The planned write's rights (an upsert needs update too),
                 // as on the canonical route (`Write::rights`).
                 let (write, _) = super::gateway::insert_plan(&body, None)?;
-                principal.require_all(
+                actor.require_all(
                     crate::gateway::write::Write::Insert(write).rights(),
                     client.as_deref(),
                 )?;
@@ -164,17 +164,18 @@ impl PublicApi for Handlers {
             )));
         }
         let client = route.client_name.as_str();
-        let right = rights::for_operation(op.gateway_operation()).ok_or_else(|| {
-            DomainError::Internal(format!("no right for {}", op.gateway_operation()))
+        let canonical = op.gateway_operation();
+        let right = access::rule(canonical).right().ok_or_else(|| {
+            DomainError::Internal(format!("no right for {}", canonical.meta().name))
         })?;
         // `RequestCx::authorize` let this operation through (it has no right
         // of its own); the key is checked here, for the canonical
         // operation's right and the route's client.
-        let principal = cx
-            .data_plane_principal(client)
+        let actor = cx
+            .data_plane_actor(client)
             .await
             .map_err(|e| hide_client(e, key, client))?;
-        if let Principal::Key(k) = &principal {
+        if let Actor::Key(k) = &actor {
             if k.client_name
                 .as_deref()
                 .is_some_and(|bound| bound != client)
@@ -184,9 +185,9 @@ impl PublicApi for Handlers {
                 ));
             }
         }
-        principal.require(right, Some(client))?;
+        actor.require(right, Some(client))?;
         let http = self
-            .forward(cx, op, client, &principal, body.0)
+            .forward(cx, op, client, &actor, body.0)
             .await
             .map_err(|e| hide_client(e, key, client))?;
         let data = json_of(http).await?;
