@@ -168,7 +168,7 @@ impl PublicApi for Handlers {
         let right = access::rule(canonical).right().ok_or_else(|| {
             DomainError::Internal(format!("no right for {}", canonical.meta().name))
         })?;
-        // `RequestCx::authorize` let this operation through (it has no right
+        // Authorization let this operation through (`Access::Public`: no right
         // of its own); the key is checked here, for the canonical
         // operation's right and the route's client.
         let actor = cx
