@@ -9,7 +9,7 @@
 use super::{fetch_answer, fetch_request, strip_nulls_header, Handlers};
 use crate::api::traits::PublicApi;
 use crate::api::{models, params, responses};
-use crate::auth::{rights, Principal};
+use crate::auth::{access, Actor};
 use crate::catalog::public_routes::{self, Op, PublicRoute};
 use crate::domain::DomainError;
 use crate::gateway::plan;
@@ -73,7 +73,7 @@ impl Handlers {
         cx: &RequestCx,
         op: Op,
         client: &str,
-        principal: &Principal,
+        actor: &Actor,
         body: Map<String, Value>,
     ) -> ApiResult<Value> {
         let target = Target::client(client);
@@ -82,7 +82,7 @@ impl Handlers {
             Op::Fetch => {
                 let body: models::PostGatewayFetchRequest = typed(body, &[("sortBy", "sort_by")])?;
                 let request = fetch_request(cx, &body)?;
-                let fetched = self.gateway.fetch(&target, principal, request).await?;
+                let fetched = self.gateway.fetch(&target, actor, request).await?;
                 return fetch_answer(fetched)
                     .into_value()
                     .map(|j| j.body)
@@ -94,7 +94,7 @@ impl Handlers {
                 let write = Write::Insert(q);
                 // The planned write's rights (an upsert needs update too),
                 // as on the canonical route (`Write::rights`).
-                principal.require_all(write.rights(), Some(client))?;
+                actor.require_all(write.rights(), Some(client))?;
                 let r = self.gateway.write_inline(&target, write).await?;
                 plan::insert_answer(r, single, &body.table_name, body.count.is_some())
             }
@@ -150,17 +150,18 @@ impl PublicApi for Handlers {
             )));
         }
         let client = route.client_name.as_str();
-        let right = rights::for_operation(op.gateway_operation()).ok_or_else(|| {
-            DomainError::Internal(format!("no right for {}", op.gateway_operation()))
+        let canonical = op.gateway_operation();
+        let right = access::rule(canonical).right().ok_or_else(|| {
+            DomainError::Internal(format!("no right for {}", canonical.meta().name))
         })?;
-        // `RequestCx::authorize` let this operation through (it has no right
+        // Authorization let this operation through (`Access::Public`: no right
         // of its own); the key is checked here, for the canonical
         // operation's right and the route's client.
-        let principal = cx
-            .data_plane_principal(client)
+        let actor = cx
+            .data_plane_actor(client)
             .await
             .map_err(|e| hide_client(e, key, client))?;
-        if let Principal::Key(k) = &principal {
+        if let Actor::Key(k) = &actor {
             if k.client_name
                 .as_deref()
                 .is_some_and(|bound| bound != client)
@@ -170,9 +171,9 @@ impl PublicApi for Handlers {
                 ));
             }
         }
-        principal.require(right, Some(client))?;
+        actor.require(right, Some(client))?;
         let data = self
-            .forward(&cx, op, client, &principal, body.0)
+            .forward(&cx, op, client, &actor, body.0)
             .await
             .map_err(|e| hide_client(e, key, client))?;
         Ok(responses::PostPublicByRouteKeyByOp::Ok(Json::new(data)))

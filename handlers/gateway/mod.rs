@@ -26,7 +26,7 @@ impl GatewayApi for Handlers {
         let request = fetch_request(&cx, &body)?;
         let fetched = self
             .gateway
-            .fetch(&target!(params), cx.principal(), request)
+            .fetch(&target!(params), cx.actor(), request)
             .await?;
         Ok(responses::PostGatewayFetch::Ok(fetch_answer(fetched)))
     }
@@ -215,7 +215,7 @@ impl GatewayApi for Handlers {
         let request = fetch_request(&cx, &body)?;
         let fetched = self
             .gateway
-            .fetch(&target!(params), cx.principal(), request)
+            .fetch(&target!(params), cx.actor(), request)
             .await?;
         Ok(responses::PostGatewayData::Ok(as_value(fetch_answer(
             fetched,
@@ -233,7 +233,7 @@ impl GatewayApi for Handlers {
             client: params.x_athena_client.clone(),
             ..Default::default()
         };
-        let fetched = self.gateway.fetch(&target, cx.principal(), request).await?;
+        let fetched = self.gateway.fetch(&target, cx.actor(), request).await?;
         Ok(responses::GetData::Ok(as_value(fetch_answer(fetched))?))
     }
 

@@ -2,6 +2,7 @@
 //! operations of one client under `/public/{route_key}/{op}`, without the
 //! caller ever naming (or seeing) the client.
 
+use crate::api::operations::Operation;
 use crate::catalog::clients;
 use crate::db::Pool;
 use crate::domain::DomainError;
@@ -36,13 +37,13 @@ impl Op {
     }
 
     /// The canonical gateway operation it forwards to (whose right it needs).
-    pub fn gateway_operation(self) -> &'static str {
+    pub fn gateway_operation(self) -> Operation {
         match self {
-            Op::Query => "post_gateway_query",
-            Op::Fetch => "post_gateway_fetch",
-            Op::Insert => "put_gateway_insert",
-            Op::Update => "post_gateway_update",
-            Op::Delete => "delete_gateway_delete",
+            Op::Query => Operation::PostGatewayQuery,
+            Op::Fetch => Operation::PostGatewayFetch,
+            Op::Insert => Operation::PutGatewayInsert,
+            Op::Update => Operation::PostGatewayUpdate,
+            Op::Delete => Operation::DeleteGatewayDelete,
         }
     }
 }
@@ -275,7 +276,8 @@ mod tests {
         assert!(check_ops(&ops(&["FETCH"])).is_err());
         for op in Op::ALL {
             assert_eq!(Op::parse(op.as_str()), Some(op));
-            assert!(crate::auth::rights::for_operation(op.gateway_operation()).is_some());
+            let rule = crate::auth::access::rule(op.gateway_operation());
+            assert!(rule.right().is_some(), "{op:?}");
         }
     }
 }

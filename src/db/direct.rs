@@ -51,22 +51,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::NoTls;
 
-/// The headers, in order of preference (`x-pg-uri` first).
+/// The headers, in order of preference (`x-pg-uri` first). Which operations
+/// route by them is the `direct_uri` flag of their row in
+/// `crate::auth::access`.
 pub const HEADERS: [&str; 3] = ["x-pg-uri", "x-athena-jdbc-url", "x-jdbc-url"];
-
-/// Operations that route by a direct URI, and so are the only ones where a
-/// URI with full credentials replaces the API key. An operation that
-/// declares the headers but does not route by them yet must not be here.
-pub const ROUTED_OPERATIONS: [&str; 8] = [
-    "post_gateway_fetch",
-    "post_gateway_data",
-    "post_gateway_update",
-    "put_gateway_insert",
-    "delete_gateway_delete",
-    "post_gateway_query",
-    "post_gateway_sql",
-    "post_query_sql",
-];
 
 /// Connections per direct pool (also bounded by `ATHENA_POOL_MAX_SIZE`).
 pub const POOL_MAX_SIZE: u32 = 4;

@@ -15,7 +15,7 @@ use super::sql::JsonRows;
 use super::write::{self, Write, WriteResult};
 use super::{plan, postprocess, raw};
 use crate::api::models;
-use crate::auth::Principal;
+use crate::auth::Actor;
 use crate::config::Config;
 use crate::db::direct::DirectPools;
 use crate::db::tenants::{Tenant, Tenants};
@@ -158,7 +158,7 @@ impl Gateway {
     pub async fn fetch(
         &self,
         target: &Target,
-        caller: &Principal,
+        caller: &Actor,
         req: FetchRequest,
     ) -> Result<Fetched, DomainError> {
         let tenant = self.target(target).await?;
@@ -166,7 +166,7 @@ impl Gateway {
         let query = &req.query;
         let scope = cache::Scope {
             client: &tenant.name,
-            principal: caller,
+            actor: caller,
             schema: query.schema.as_str(),
             table: query.table.as_str(),
         };

@@ -2,14 +2,14 @@
 //! failure is a 400 envelope that names the field, produced before any
 //! handler runs.
 
-use super::{ApiError, Code, RequestCx};
+use super::{ApiError, Code, RequestCx, UncheckedCx};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// Everything a generated extractor reads from one request.
 pub struct Inputs {
-    pub cx: RequestCx,
+    pub cx: UncheckedCx,
     pub path_params: Vec<(String, String)>,
     pub query: Vec<(String, String)>,
     pub body: Bytes,
@@ -83,10 +83,9 @@ pub fn one_of(name: &str, value: &str, allowed: &[&str]) -> Result<(), ApiError>
 }
 
 impl Inputs {
-    /// Checks the operation's credentials; see `RequestCx::authorize`.
+    /// Checks the operation's credentials; see `UncheckedCx::authorize`.
     pub async fn authorize(&self) -> Result<RequestCx, ApiError> {
-        self.cx.authorize().await?;
-        Ok(self.cx.clone())
+        self.cx.authorize().await
     }
 
     pub fn path_param<T: FromParam>(&self, name: &str) -> Result<T, ApiError> {

@@ -10,7 +10,7 @@ pub mod payload;
 pub mod router;
 pub mod server;
 
-pub use context::RequestCx;
+pub use context::{RequestCx, UncheckedCx};
 pub use error::{stored_failure, ApiError, ApiResult, Code, ErrorEnvelope};
 
 pub type HttpResponse = http::Response<http_body_util::Full<bytes::Bytes>>;
