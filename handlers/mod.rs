@@ -58,7 +58,8 @@ pub struct Handlers {
     pub redis: Option<deadpool_redis::Pool>,
     pub s3: Option<S3>,
     pub keys: Arc<crate::auth::store::KeyStore>,
-    pub public_routes: public::RouteCache,
+    /// Public-route lookups (`src/catalog/public_routes.rs`).
+    pub public_routes: crate::catalog::public_routes::RouteCache,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
 }

@@ -10,7 +10,7 @@ use super::{fetch_answer, fetch_request, strip_nulls_header, Handlers};
 use crate::api::traits::PublicApi;
 use crate::api::{models, params, responses};
 use crate::auth::{access, Actor};
-use crate::catalog::public_routes::{self, Op, PublicRoute};
+use crate::catalog::public_routes::Op;
 use crate::domain::DomainError;
 use crate::gateway::plan;
 use crate::gateway::service::Target;
@@ -19,53 +19,8 @@ use crate::http::payload::Json;
 use crate::http::{ApiError, ApiResult, Code, RequestCx};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// How long a replica trusts its copy of a route (changes made through this
-/// replica apply at once; through another one, within this).
-const ROUTE_TTL: Duration = Duration::from_secs(5);
-/// Above this many cached lookups, expired ones are dropped.
-const CACHE_SOFT_CAP: usize = 4096;
-
-type Cached = (Option<Arc<PublicRoute>>, Instant);
-
-/// This replica's route lookups, found and not found alike, so unknown keys
-/// do not reach the catalog more than once per TTL.
-#[derive(Default)]
-pub struct RouteCache(Mutex<HashMap<String, Cached>>);
 
 impl Handlers {
-    async fn public_route(&self, key: &str) -> Result<Option<Arc<PublicRoute>>, DomainError> {
-        let cache = &self.public_routes.0;
-        if let Some((route, at)) = cache.lock().ok().and_then(|c| c.get(key).cloned()) {
-            if at.elapsed() < ROUTE_TTL {
-                return Ok(route);
-            }
-        }
-        let route = public_routes::get(self.tenants.catalog(), key)
-            .await?
-            .map(Arc::new);
-        if let Ok(mut c) = cache.lock() {
-            if c.len() >= CACHE_SOFT_CAP {
-                c.retain(|_, (_, at)| at.elapsed() < ROUTE_TTL);
-                if c.len() >= CACHE_SOFT_CAP {
-                    c.clear();
-                }
-            }
-            c.insert(key.to_string(), (route.clone(), Instant::now()));
-        }
-        Ok(route)
-    }
-
-    /// Drops this replica's copy of a route after an admin change.
-    pub(super) fn forget_public_route(&self, key: &str) {
-        if let Ok(mut c) = self.public_routes.0.lock() {
-            c.remove(key);
-        }
-    }
-
     /// Runs `op` on the route's client through the gateway service, as
     /// its canonical route would (same planning, same answer body).
     async fn forward(
@@ -132,12 +87,15 @@ impl PublicApi for Handlers {
         let op = Op::parse(&params.op).ok_or_else(|| {
             ApiError::invalid_parameter("op", "must be one of query, fetch, insert, update, delete")
         })?;
-        let route = self.public_route(key).await?.ok_or_else(|| {
-            ApiError::not_found(
-                Code::NotFound,
-                format!("public route `{key}` does not exist"),
-            )
-        })?;
+        let route = (self.public_routes)
+            .get(self.tenants.catalog(), key)
+            .await?
+            .ok_or_else(|| {
+                ApiError::not_found(
+                    Code::NotFound,
+                    format!("public route `{key}` does not exist"),
+                )
+            })?;
         if !route.is_active {
             return Err(ApiError::forbidden(format!(
                 "public route `{key}` is inactive"

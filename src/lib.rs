@@ -16,3 +16,4 @@ pub mod runtime;
 pub mod services;
 pub mod supervisor;
 pub mod telemetry;
+pub mod ttl;

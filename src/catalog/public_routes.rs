@@ -6,7 +6,10 @@ use crate::api::operations::Operation;
 use crate::catalog::clients;
 use crate::db::Pool;
 use crate::domain::DomainError;
+use crate::ttl::TtlCache;
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::time::Duration;
 use uuid::Uuid;
 
 /// The gateway operations a public route can forward (the contract's `op`).
@@ -238,6 +241,41 @@ pub async fn delete(pool: &Pool, route_key: &str) -> Result<Option<PublicRoute>,
         .await?
         .as_ref()
         .map(from_row))
+}
+
+/// How long a replica trusts its copy of a route (changes made through this
+/// replica apply at once, `RouteCache::forget`; through another one,
+/// within this).
+const ROUTE_TTL: Duration = Duration::from_secs(5);
+
+/// This replica's route lookups, found and not found alike, so unknown keys
+/// do not reach the catalog more than once per TTL.
+pub struct RouteCache(TtlCache<String, Option<Arc<PublicRoute>>>);
+
+impl Default for RouteCache {
+    fn default() -> Self {
+        RouteCache(TtlCache::new(ROUTE_TTL, 4096))
+    }
+}
+
+impl RouteCache {
+    /// The route `key`, cached.
+    pub async fn get(
+        &self,
+        catalog: &Pool,
+        key: &str,
+    ) -> Result<Option<Arc<PublicRoute>>, DomainError> {
+        self.0
+            .get_or_load(key.to_string(), async {
+                Ok(get(catalog, key).await?.map(Arc::new))
+            })
+            .await
+    }
+
+    /// Drops this replica's copy of a route after an admin change.
+    pub fn forget(&self, key: &str) {
+        self.0.remove(key);
+    }
 }
 
 #[cfg(test)]

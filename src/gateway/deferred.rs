@@ -30,11 +30,12 @@ use crate::catalog::clients;
 use crate::db::tenants::{Tenant, Tenants};
 use crate::db::Pool;
 use crate::domain::DomainError;
+use crate::ttl::TtlCache;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -104,7 +105,8 @@ pub struct Queue {
     stale_after: Duration,
     worker_id: String,
     wake: Notify,
-    flags: Mutex<HashMap<String, (bool, Instant)>>,
+    /// Per-client `deferred_writes.enabled` from the catalog.
+    flags: TtlCache<String, bool>,
     /// How a failed job's error is stored: the body its route would have
     /// answered (the standard envelope plus `http_status`) and a one-line
     /// message. Given by the HTTP layer, which owns the envelope.
@@ -164,7 +166,7 @@ impl Queue {
             stale_after,
             worker_id: format!("{}:{}", std::process::id(), Uuid::new_v4().simple()),
             wake: Notify::new(),
-            flags: Mutex::new(HashMap::new()),
+            flags: TtlCache::new(FLAG_TTL, 4096),
         }
     }
 
@@ -175,19 +177,13 @@ impl Queue {
         if self.listed.contains(client) {
             return Ok(true);
         }
-        if let Some((on, at)) = self.flags.lock().expect("flags").get(client) {
-            if at.elapsed() < FLAG_TTL {
-                return Ok(*on);
-            }
-        }
-        let on = clients::get(&self.catalog, client)
-            .await?
-            .is_some_and(|c| metadata_enabled(&c.metadata));
         self.flags
-            .lock()
-            .expect("flags")
-            .insert(client.to_string(), (on, Instant::now()));
-        Ok(on)
+            .get_or_load(client.to_string(), async {
+                Ok(clients::get(&self.catalog, client)
+                    .await?
+                    .is_some_and(|c| metadata_enabled(&c.metadata)))
+            })
+            .await
     }
 
     /// Stores a job; the row is committed when this returns.
