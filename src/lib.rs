@@ -11,6 +11,7 @@ pub mod gateway;
 #[path = "../handlers/mod.rs"]
 pub mod handlers;
 pub mod http;
+pub mod jobs;
 pub mod outbound;
 pub mod runtime;
 pub mod services;
