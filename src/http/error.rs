@@ -100,6 +100,60 @@ impl Code {
         }
     }
 
+    /// The registry's grouping (served by `GET /admin/errors/catalog` once
+    /// that family lands): which part of the gateway answers the code.
+    pub fn domain(self) -> &'static str {
+        match self {
+            Code::BadRequest
+            | Code::InvalidJson
+            | Code::MissingParameter
+            | Code::InvalidParameter
+            | Code::PayloadTooLarge
+            | Code::RequestTimeout
+            | Code::RateLimited => "request",
+            Code::Unauthorized | Code::Forbidden => "auth",
+            Code::NotFound | Code::RouteNotFound | Code::MethodNotAllowed => "routing",
+            Code::MissingClientHeader | Code::ClientNotFound | Code::ClientFrozen => "clients",
+            Code::TableNotFound
+            | Code::FunctionNotFound
+            | Code::ColumnNotFound
+            | Code::Conflict => "data",
+            Code::NotImplemented
+            | Code::DatabaseUnavailable
+            | Code::ServiceUnavailable
+            | Code::Timeout
+            | Code::Internal => "server",
+        }
+    }
+
+    /// Every code, for the registry.
+    pub const ALL: [Code; 24] = [
+        Code::BadRequest,
+        Code::InvalidJson,
+        Code::MissingParameter,
+        Code::InvalidParameter,
+        Code::MissingClientHeader,
+        Code::Unauthorized,
+        Code::Forbidden,
+        Code::NotFound,
+        Code::RouteNotFound,
+        Code::ClientNotFound,
+        Code::ClientFrozen,
+        Code::TableNotFound,
+        Code::FunctionNotFound,
+        Code::ColumnNotFound,
+        Code::MethodNotAllowed,
+        Code::Conflict,
+        Code::PayloadTooLarge,
+        Code::RequestTimeout,
+        Code::RateLimited,
+        Code::NotImplemented,
+        Code::DatabaseUnavailable,
+        Code::ServiceUnavailable,
+        Code::Timeout,
+        Code::Internal,
+    ];
+
     pub fn status(self) -> StatusCode {
         StatusCode::from_u16((self.number() / 10) as u16)
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
@@ -385,6 +439,17 @@ mod tests {
             (Code::Timeout, 504),
         ] {
             assert_eq!(code.status().as_u16(), status, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn the_registry_has_unique_names_and_numbers() {
+        let mut names = std::collections::HashSet::new();
+        let mut numbers = std::collections::HashSet::new();
+        for code in Code::ALL {
+            assert!(names.insert(code.as_str()), "{code:?}");
+            assert!(numbers.insert(code.number()), "{code:?}");
+            assert!(!code.domain().is_empty());
         }
     }
 
