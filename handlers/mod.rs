@@ -5,6 +5,21 @@
 //! convert. Families without a module yet are listed at the end of this file
 //! and answer 501 `not_implemented` through the traits' default methods.
 
+/// The target of a route declaring `X-Athena-Client` and the direct-URI
+/// headers (`x-pg-uri`, `x-athena-jdbc-url`, `x-jdbc-url`).
+macro_rules! target {
+    ($params:expr) => {
+        crate::gateway::service::Target {
+            client: $params.x_athena_client.clone(),
+            direct: crate::gateway::service::DirectUri {
+                pg_uri: $params.x_pg_uri.clone(),
+                athena_jdbc_url: $params.x_athena_jdbc_url.clone(),
+                jdbc_url: $params.x_jdbc_url.clone(),
+            },
+        }
+    };
+}
+
 mod admin;
 mod clients;
 mod gateway;
@@ -17,103 +32,122 @@ mod rpc;
 mod schema;
 mod transaction;
 
+use crate::api::models;
 use crate::api::traits::*;
 use crate::config::Config;
-use crate::db::tenants::{Tenant, Tenants};
+use crate::db::tenants::Tenants;
 use crate::domain::DomainError;
+use crate::gateway::service::{FetchRequest, Fetched, Gateway, Target};
+use crate::gateway::{cache, plan};
 use crate::http::metrics::Metrics;
+use crate::http::payload::Json;
 use crate::http::RequestCx;
 use crate::services::S3;
+use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Everything the handlers work with, built once in `main`.
+/// Everything the handlers work with, built once in `main`: a bundle of
+/// services (the gateway data plane today; storage, webhooks … later) and
+/// the process-wide pieces the control plane reads.
 pub struct Handlers {
     pub config: Arc<Config>,
     pub tenants: Arc<Tenants>,
-    /// Pools for direct PostgreSQL URIs (`x-pg-uri`, …).
-    pub direct: Arc<crate::db::direct::DirectPools>,
+    /// The data plane (`src/gateway/service.rs`).
+    pub gateway: Arc<Gateway>,
     pub redis: Option<deadpool_redis::Pool>,
     pub s3: Option<S3>,
     pub keys: Arc<crate::auth::store::KeyStore>,
-    pub cache: crate::gateway::cache::ReadCache,
-    pub public_routes: public::RouteCache,
-    /// The deferred-write queue (`src/gateway/deferred.rs`).
-    pub deferred: Arc<crate::gateway::deferred::Queue>,
+    /// Public-route lookups (`src/catalog/public_routes.rs`).
+    pub public_routes: crate::catalog::public_routes::RouteCache,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
-    /// Cloudflare D1 REST client (`config.d1`), for D1 migrations.
-    pub d1: Option<Arc<crate::gateway::d1::D1Client>>,
-    /// Insert windows (`X-Athena-Insert-Window`, `src/gateway/batch.rs`).
-    pub insert_windows: Arc<crate::gateway::batch::InsertWindows>,
 }
 
-impl Handlers {
-    /// The tenant named by `X-Athena-Client`.
-    async fn tenant(&self, client: Option<&str>) -> Result<Arc<Tenant>, DomainError> {
-        match client.map(str::trim).filter(|c| !c.is_empty()) {
-            Some(name) => self.tenants.resolve(name).await,
-            None => Err(DomainError::MissingClient),
-        }
-    }
-}
-
-impl Handlers {
-    /// Runs a write inline (inserts in an insert window when one applies)
-    /// and retires the cached reads of its table: the one path every
-    /// writing route (gateway and REST) takes. Either way a write whose
-    /// statement started is answered, even past the request deadline.
-    async fn apply_write(
-        &self,
-        tenant: &Arc<Tenant>,
-        write: crate::gateway::write::Write,
-        insert_window: Option<std::time::Duration>,
-    ) -> Result<crate::gateway::write::WriteResult, DomainError> {
-        use crate::gateway::write::{self, Write};
-        let (schema, table) = write.target();
-        let (schema, table) = (schema.clone(), table.clone());
-        let result = match (write, insert_window) {
-            (Write::Insert(q), Some(window)) => {
-                self.insert_windows
-                    .insert(tenant.clone(), q, window)
-                    .await?
-            }
-            (write, _) => {
-                // Once the statement starts, the caller gets its answer even
-                // past the request deadline (`src/http/deadline.rs`): a 504
-                // never hides a committed write.
-                let shield = match crate::http::deadline::current() {
-                    Some(d) => Some(d.shield().ok_or_else(|| {
-                        DomainError::Timeout("the request deadline passed".into())
-                    })?),
-                    None => None,
-                };
-                let result = write::run(tenant, &write).await;
-                if let Some(shield) = shield {
-                    shield.settle();
-                }
-                result?
-            }
-        };
-        self.cache
-            .invalidate(&tenant.name, Some((schema.as_str(), table.as_str())))
-            .await;
-        Ok(result)
-    }
-}
-
-/// Every right a planned write needs (an upsert needs update as well as
-/// insert), checked before it is queued, batched or run.
-fn authorize_write(
+/// A fetch body as the gateway's read request (`X-Strip-Nulls`,
+/// `Cache-Control: no-cache` read from the request).
+fn fetch_request(
     cx: &RequestCx,
-    write: &crate::gateway::write::Write,
-) -> Result<(), crate::http::ApiError> {
-    cx.require_rights(write.rights())
+    body: &models::PostGatewayFetchRequest,
+) -> Result<FetchRequest, DomainError> {
+    let query = plan::fetch_query(body, strip_nulls_header(cx))?;
+    let cache_body = json!({"body": plan::to_value(body)?, "strip_nulls": query.strip_nulls});
+    Ok(FetchRequest {
+        query,
+        post: plan::post_processing(body),
+        count: body.count.as_deref().is_some_and(|c| !c.is_empty()),
+        head: body.head.unwrap_or(false),
+        no_cache: no_cache(cx),
+        cache_body,
+    })
+}
+
+/// The fetch answer (`/gateway/fetch` and its aliases): rows served as
+/// Postgres wrote them when nothing needed them decoded, cache headers.
+fn fetch_answer(f: Fetched) -> Json<models::PostGatewayFetchResponse200> {
+    use http::{HeaderName, HeaderValue};
+    let hit = f.outcome == cache::Outcome::Hit;
+    let mut out = Json::new(models::PostGatewayFetchResponse200 {
+        message: Some(format!("Fetched {} rows", f.len())),
+        cache_key: f.cache_key,
+        data: f.rows,
+        post_processing: f.summary,
+        status: Some(models::PostGatewayFetchResponse200Status::Success),
+    });
+    if let Some(n) = f.count {
+        out = out.with_field("count", json!(n));
+    }
+    if let Some(rows) = f.raw_rows {
+        out = out.with_raw_field("data", rows.into_string());
+    }
+    out.with_header(
+        HeaderName::from_static("x-athena-cached"),
+        HeaderValue::from_static(if hit { "true" } else { "false" }),
+    )
+    .with_header(
+        HeaderName::from_static("x-athena-cache-outcome"),
+        HeaderValue::from_static(f.outcome.as_str()),
+    )
+    .with_header(
+        HeaderName::from_static("x-athena-cache-source"),
+        HeaderValue::from_static(if hit { "redis" } else { "postgres" }),
+    )
+}
+
+/// Where `/gateway/sql` and `/query/sql` run: a direct URI when one is
+/// set, else `X-Athena-Client` or the body's `db_name` (authorized as the
+/// header would have been, `RequestCx::target_client`).
+async fn sql_target(
+    cx: &RequestCx,
+    target: Target,
+    db_name: &str,
+) -> Result<Target, crate::http::ApiError> {
+    if target.direct.is_set() {
+        return Ok(target);
+    }
+    Ok(Target::client(cx.target_client(Some(db_name)).await?))
+}
+
+/// `Cache-Control: no-cache` (or `no-store`) skips the read cache.
+fn no_cache(cx: &RequestCx) -> bool {
+    cx.headers()
+        .get_all(http::header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(',')
+                .any(|d| matches!(d.trim(), "no-cache" | "no-store"))
+        })
 }
 
 /// Whether the caller asked for null fields to be dropped (`X-Strip-Nulls`).
 fn strip_nulls_header(cx: &RequestCx) -> Option<bool> {
     header_bool(cx.headers(), "x-strip-nulls")
+}
+
+/// A boolean request header; absent is false.
+fn header_flag(cx: &RequestCx, name: &str) -> bool {
+    header_bool(cx.headers(), name).unwrap_or(false)
 }
 
 /// A boolean header (`true`/`1`, any case; anything else is false), or

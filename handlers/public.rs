@@ -6,132 +6,73 @@
 //! enforced for that client, the key must be valid, bound to that client or
 //! to none, and hold the canonical operation's right.
 
-use super::Handlers;
-use crate::api::traits::{GatewayApi, PublicApi};
+use super::{fetch_answer, fetch_request, strip_nulls_header, Handlers};
+use crate::api::traits::PublicApi;
 use crate::api::{models, params, responses};
-use crate::auth::{rights, Principal};
-use crate::catalog::public_routes::{self, Op, PublicRoute};
+use crate::auth::{access, Actor};
+use crate::catalog::public_routes::Op;
 use crate::domain::DomainError;
+use crate::gateway::plan;
+use crate::gateway::service::Target;
+use crate::gateway::write::Write;
 use crate::http::payload::Json;
-use crate::http::{ApiError, ApiResult, Code, HttpResponse, RequestCx};
+use crate::http::{ApiError, ApiResult, Code, RequestCx};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// How long a replica trusts its copy of a route (changes made through this
-/// replica apply at once; through another one, within this).
-const ROUTE_TTL: Duration = Duration::from_secs(5);
-/// Above this many cached lookups, expired ones are dropped.
-const CACHE_SOFT_CAP: usize = 4096;
-
-type Cached = (Option<Arc<PublicRoute>>, Instant);
-
-/// This replica's route lookups, found and not found alike, so unknown keys
-/// do not reach the catalog more than once per TTL.
-#[derive(Default)]
-pub struct RouteCache(Mutex<HashMap<String, Cached>>);
 
 impl Handlers {
-    async fn public_route(&self, key: &str) -> Result<Option<Arc<PublicRoute>>, DomainError> {
-        let cache = &self.public_routes.0;
-        if let Some((route, at)) = cache.lock().ok().and_then(|c| c.get(key).cloned()) {
-            if at.elapsed() < ROUTE_TTL {
-                return Ok(route);
-            }
-        }
-        let route = public_routes::get(self.tenants.catalog(), key)
-            .await?
-            .map(Arc::new);
-        if let Ok(mut c) = cache.lock() {
-            if c.len() >= CACHE_SOFT_CAP {
-                c.retain(|_, (_, at)| at.elapsed() < ROUTE_TTL);
-                if c.len() >= CACHE_SOFT_CAP {
-                    c.clear();
-                }
-            }
-            c.insert(key.to_string(), (route.clone(), Instant::now()));
-        }
-        Ok(route)
-    }
-
-    /// Drops this replica's copy of a route after an admin change.
-    pub(super) fn forget_public_route(&self, key: &str) {
-        if let Ok(mut c) = self.public_routes.0.lock() {
-            c.remove(key);
-        }
-    }
-
-    /// Calls the canonical gateway handler with the route's client.
+    /// Runs `op` on the route's client through the gateway service, as
+    /// its canonical route would (same planning, same answer body).
     async fn forward(
         &self,
-        cx: RequestCx,
+        cx: &RequestCx,
         op: Op,
         client: &str,
-        principal: &Principal,
+        actor: &Actor,
         body: Map<String, Value>,
-    ) -> ApiResult<HttpResponse> {
-        let client = Some(client.to_string());
-        Ok(match op {
+    ) -> ApiResult<Value> {
+        let target = Target::client(client);
+        let strip = strip_nulls_header(cx);
+        let answer = match op {
             Op::Fetch => {
                 let body: models::PostGatewayFetchRequest = typed(body, &[("sortBy", "sort_by")])?;
-                let params = params::PostGatewayFetch {
-                    x_athena_client: client,
-                    ..Default::default()
-                };
-                <Self as GatewayApi>::post_gateway_fetch(self, cx, params, body)
-                    .await?
-                    .into_http()
+                let request = fetch_request(cx, &body)?;
+                let fetched = self.gateway.fetch(&target, actor, request).await?;
+                return fetch_answer(fetched)
+                    .into_value()
+                    .map(|j| j.body)
+                    .map_err(|e| DomainError::Internal(format!("fetch answer: {e}")).into());
             }
             Op::Insert => {
                 let body: models::PutGatewayInsertRequest = typed(body, &[])?;
+                let (q, single) = plan::insert_plan(&body, strip)?;
+                let write = Write::Insert(q);
                 // The planned write's rights (an upsert needs update too),
                 // as on the canonical route (`Write::rights`).
-                let (write, _) = super::gateway::insert_plan(&body, None)?;
-                principal.require_all(
-                    crate::gateway::write::Write::Insert(write).rights(),
-                    client.as_deref(),
-                )?;
-                let params = params::PutGatewayInsert {
-                    x_athena_client: client,
-                    ..Default::default()
-                };
-                <Self as GatewayApi>::put_gateway_insert(self, cx, params, body)
-                    .await?
-                    .into_http()
+                actor.require_all(write.rights(), Some(client))?;
+                let r = self.gateway.write_inline(&target, write).await?;
+                plan::insert_answer(r, single, &body.table_name, body.count.is_some())
             }
             Op::Update => {
                 let body: models::PostGatewayUpdateRequest = typed(body, &[])?;
-                let params = params::PostGatewayUpdate {
-                    x_athena_client: client,
-                    ..Default::default()
-                };
-                <Self as GatewayApi>::post_gateway_update(self, cx, params, body)
-                    .await?
-                    .into_http()
+                let write = Write::Update(plan::update_plan(&body, strip)?);
+                plan::update_answer(self.gateway.write_inline(&target, write).await?)
             }
             Op::Delete => {
                 let body: models::DeleteGatewayDeleteRequest = typed(body, &[])?;
-                let params = params::DeleteGatewayDelete {
-                    x_athena_client: client,
-                    ..Default::default()
-                };
-                <Self as GatewayApi>::delete_gateway_delete(self, cx, params, body)
-                    .await?
-                    .into_http()
+                let write = Write::Delete(plan::delete_plan(&body, strip)?);
+                let r = self.gateway.write_inline(&target, write).await?;
+                plan::delete_answer(r, &body.table_name, body.resource_id.as_ref())
             }
             Op::Query => {
                 let body: models::PostGatewayQueryRequest = typed(body, &[])?;
-                let params = params::PostGatewayQuery {
-                    x_athena_client: client,
-                    ..Default::default()
-                };
-                <Self as GatewayApi>::post_gateway_query(self, cx, params, body)
+                let schema = body.schema_name.as_deref();
+                (self.gateway)
+                    .raw(&target, &body.query, schema, &body.params)
                     .await?
-                    .into_http()
             }
-        })
+        };
+        Ok(Value::Object(answer))
     }
 }
 
@@ -146,12 +87,15 @@ impl PublicApi for Handlers {
         let op = Op::parse(&params.op).ok_or_else(|| {
             ApiError::invalid_parameter("op", "must be one of query, fetch, insert, update, delete")
         })?;
-        let route = self.public_route(key).await?.ok_or_else(|| {
-            ApiError::not_found(
-                Code::NotFound,
-                format!("public route `{key}` does not exist"),
-            )
-        })?;
+        let route = (self.public_routes)
+            .get(self.tenants.catalog(), key)
+            .await?
+            .ok_or_else(|| {
+                ApiError::not_found(
+                    Code::NotFound,
+                    format!("public route `{key}` does not exist"),
+                )
+            })?;
         if !route.is_active {
             return Err(ApiError::forbidden(format!(
                 "public route `{key}` is inactive"
@@ -164,17 +108,18 @@ impl PublicApi for Handlers {
             )));
         }
         let client = route.client_name.as_str();
-        let right = rights::for_operation(op.gateway_operation()).ok_or_else(|| {
-            DomainError::Internal(format!("no right for {}", op.gateway_operation()))
+        let canonical = op.gateway_operation();
+        let right = access::rule(canonical).right().ok_or_else(|| {
+            DomainError::Internal(format!("no right for {}", canonical.meta().name))
         })?;
-        // `RequestCx::authorize` let this operation through (it has no right
+        // Authorization let this operation through (`Access::Public`: no right
         // of its own); the key is checked here, for the canonical
         // operation's right and the route's client.
-        let principal = cx
-            .data_plane_principal(client)
+        let actor = cx
+            .data_plane_actor(client)
             .await
             .map_err(|e| hide_client(e, key, client))?;
-        if let Principal::Key(k) = &principal {
+        if let Actor::Key(k) = &actor {
             if k.client_name
                 .as_deref()
                 .is_some_and(|bound| bound != client)
@@ -184,12 +129,11 @@ impl PublicApi for Handlers {
                 ));
             }
         }
-        principal.require(right, Some(client))?;
-        let http = self
-            .forward(cx, op, client, &principal, body.0)
+        actor.require(right, Some(client))?;
+        let data = self
+            .forward(&cx, op, client, &actor, body.0)
             .await
             .map_err(|e| hide_client(e, key, client))?;
-        let data = json_of(http).await?;
         Ok(responses::PostPublicByRouteKeyByOp::Ok(Json::new(data)))
     }
 }
@@ -200,29 +144,6 @@ fn typed<T: DeserializeOwned>(
     aliases: &[(&str, &str)],
 ) -> Result<T, ApiError> {
     crate::http::extract::typed_json(Value::Object(body), aliases)
-}
-
-/// The JSON the canonical route answered (superset fields included).
-async fn json_of(response: HttpResponse) -> ApiResult<Value> {
-    use http_body_util::BodyExt;
-    let status = response.status();
-    let bytes = match response.into_body().collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(never) => match never {},
-    };
-    if !status.is_success() {
-        // The gateway handlers report errors as `Err(ApiError)`; a documented
-        // error variant would be a bug there.
-        tracing::error!(%status, "forwarded gateway call answered an error variant");
-        return Err(ApiError::internal());
-    }
-    if bytes.is_empty() {
-        return Ok(Value::Null);
-    }
-    serde_json::from_slice(&bytes).map_err(|e| {
-        tracing::error!(error = %e, "forwarded gateway call answered non-JSON");
-        ApiError::internal()
-    })
 }
 
 /// Public responses never name the route's client: errors that would
@@ -255,7 +176,7 @@ mod tests {
     #[test]
     fn client_names_are_hidden() {
         let e = hide_client(
-            DomainError::UnknownClient("secret_client".into()).into(),
+            DomainError::not_found("client", "secret_client").into(),
             "r",
             "secret_client",
         );

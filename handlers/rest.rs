@@ -5,9 +5,10 @@ use crate::domain::DomainError;
 use crate::gateway::cond::parse_order;
 use crate::gateway::embed;
 use crate::gateway::filter::{split_list, Cond, Filter, FilterValue, Operator};
-use crate::gateway::read::{self, ReadQuery};
+use crate::gateway::read::ReadQuery;
+use crate::gateway::service::Target;
 use crate::gateway::sql::split_columns;
-use crate::gateway::write::{self, Conflict, ConflictAction};
+use crate::gateway::write::{self, Conflict, ConflictAction, Write};
 use crate::http::payload::{Json, NoBody};
 use crate::http::{ApiResult, RequestCx};
 use http::{header, HeaderValue};
@@ -32,7 +33,7 @@ impl RestApi for Handlers {
         cx: RequestCx,
         params: params::GetRestV1ByTable,
     ) -> ApiResult<responses::GetRestV1ByTable> {
-        let tenant = self.tenant(Some(&params.x_athena_client)).await?;
+        let target = Target::client(&params.x_athena_client);
         let (schema, table) = qualified_table(&params.table, None)?;
         let filters = query_conditions(cx.query())?;
         let (mut limit, mut offset) = (params.limit, params.offset);
@@ -63,8 +64,7 @@ impl RestApi for Handlers {
             offset,
             strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
         };
-        let (rows, _) =
-            read::run_with_count_raw(&tenant, &query, self.config.max_rows, false, false).await?;
+        let rows = self.gateway.read_raw(&target, &query).await?;
         let start = offset.unwrap_or(0);
         let range = if rows.is_empty() {
             "*/*".to_string()
@@ -86,7 +86,7 @@ impl RestApi for Handlers {
         params: params::PostRestV1ByTable,
         body: models::PostRestV1ByTableRequest,
     ) -> ApiResult<responses::PostRestV1ByTable> {
-        let tenant = self.tenant(Some(&params.x_athena_client)).await?;
+        let target = Target::client(&params.x_athena_client);
         let (schema, table) = qualified_table(&params.table, None)?;
         let prefer = Prefer::parse(params.prefer.as_deref());
         let rows = match body {
@@ -108,9 +108,9 @@ impl RestApi for Handlers {
             default_to_null: prefer.missing_null,
             strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
         };
-        let write = crate::gateway::write::Write::Insert(q);
-        super::authorize_write(&cx, &write)?;
-        let result = self.apply_write(&tenant, write, None).await?;
+        let write = Write::Insert(q);
+        cx.require_rights(write.rights())?;
+        let result = self.gateway.write_inline(&target, write).await?;
         if prefer.minimal {
             return Ok(responses::PostRestV1ByTable::NoContent(NoBody::default()));
         }
@@ -126,7 +126,7 @@ impl RestApi for Handlers {
         params: params::PatchRestV1ByTable,
         body: models::PatchRestV1ByTableRequest,
     ) -> ApiResult<responses::PatchRestV1ByTable> {
-        let tenant = self.tenant(Some(&params.x_athena_client)).await?;
+        let target = Target::client(&params.x_athena_client);
         let (schema, table) = qualified_table(&params.table, None)?;
         let filters = required_filters(&cx, "PATCH")?;
         let prefer = Prefer::parse(params.prefer.as_deref());
@@ -138,9 +138,7 @@ impl RestApi for Handlers {
             returning: query_value(&cx, "select").map(split_columns),
             strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
         };
-        let result = self
-            .apply_write(&tenant, crate::gateway::write::Write::Update(q), None)
-            .await?;
+        let result = self.gateway.write_inline(&target, Write::Update(q)).await?;
         if prefer.minimal {
             return Ok(responses::PatchRestV1ByTable::NoContent(NoBody::default()));
         }
@@ -155,7 +153,7 @@ impl RestApi for Handlers {
         cx: RequestCx,
         params: params::DeleteRestV1ByTable,
     ) -> ApiResult<responses::DeleteRestV1ByTable> {
-        let tenant = self.tenant(Some(&params.x_athena_client)).await?;
+        let target = Target::client(&params.x_athena_client);
         let (schema, table) = qualified_table(&params.table, None)?;
         let filters = required_filters(&cx, "DELETE")?;
         let prefer = Prefer::parse(params.prefer.as_deref());
@@ -166,9 +164,7 @@ impl RestApi for Handlers {
             returning: query_value(&cx, "select").map(split_columns),
             strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
         };
-        let result = self
-            .apply_write(&tenant, crate::gateway::write::Write::Delete(q), None)
-            .await?;
+        let result = self.gateway.write_inline(&target, Write::Delete(q)).await?;
         if prefer.minimal {
             return Ok(responses::DeleteRestV1ByTable::NoContent(NoBody::default()));
         }

@@ -1,10 +1,9 @@
 use super::Handlers;
 use crate::api::{models, params, responses, traits::RpcApi};
 use crate::domain::DomainError;
-use crate::gateway::filter::{Cond, Filter, FilterValue, Operator};
-use crate::gateway::read::Order;
-use crate::gateway::rpc::{self, function_name, Call};
-use crate::gateway::sql::JsonRows;
+use crate::gateway::filter::Cond;
+use crate::gateway::plan::{number, rpc_call, split_list};
+use crate::gateway::rpc::{function_name, Call};
 use crate::http::payload::Json;
 use crate::http::{ApiResult, RequestCx};
 use serde_json::{Map, Value};
@@ -33,7 +32,7 @@ impl RpcApi for Handlers {
         };
         for (key, value) in cx.query() {
             match key.as_str() {
-                "select" => call.select = Some(split(value)),
+                "select" => call.select = Some(split_list(value)),
                 "order" => call.order = crate::gateway::cond::order(&Value::String(value.clone()))?,
                 "limit" => call.limit = Some(number("limit", value)?),
                 "offset" => call.offset = Some(number("offset", value)?),
@@ -48,7 +47,7 @@ impl RpcApi for Handlers {
                 },
             }
         }
-        let (rows, count) = self.call_rpc(&params.x_athena_client, &call).await?;
+        let (rows, count) = self.gateway.rpc(&params.x_athena_client, &call).await?;
         Ok(responses::GetRpcByFunctionName::Ok(
             Json::new(models::GetRpcByFunctionNameResponse200 {
                 count,
@@ -101,7 +100,7 @@ impl RpcApi for Handlers {
                 }
             }
         };
-        let (rows, count) = self.call_rpc(&params.x_athena_client, &call).await?;
+        let (rows, count) = self.gateway.rpc(&params.x_athena_client, &call).await?;
         Ok(responses::PostRpcByFunctionName::Ok(
             Json::new(models::PostRpcByFunctionNameResponse200 {
                 count,
@@ -110,74 +109,4 @@ impl RpcApi for Handlers {
             .with_raw_field("data", rows.into_string()),
         ))
     }
-}
-
-impl Handlers {
-    /// The call's rows as Postgres wrote them, for answers that serve them
-    /// as they are (`Json::with_raw_field`).
-    pub(super) async fn call_rpc(
-        &self,
-        client: &str,
-        call: &Call,
-    ) -> Result<(JsonRows, Option<i64>), DomainError> {
-        let tenant = self.tenant(Some(client)).await?;
-        let out = rpc::call(&tenant, call, self.config.max_rows).await?;
-        if out.may_write {
-            // A volatile function may have written any table of the client.
-            self.cache.invalidate(&tenant.name, None).await;
-        }
-        Ok((out.rows, out.count))
-    }
-}
-
-/// The structured RPC body (`/gateway/rpc`, wrapped `/rpc/{fn}`).
-pub(super) fn rpc_call(req: &models::GatewayRpcRequest) -> Result<Call, DomainError> {
-    let name = req
-        .function_name
-        .as_deref()
-        .filter(|n| !n.is_empty())
-        .unwrap_or(&req.function);
-    let schema = (!req.schema.is_empty()).then_some(req.schema.as_str());
-    let (schema, function) = function_name(name, schema)?;
-    let mut filters = Vec::with_capacity(req.filters.len());
-    for f in &req.filters {
-        let op = Operator::parse(&f.operator.to_string())?;
-        let value = FilterValue::from_json(op, f.value.as_ref().unwrap_or(&Value::Null))?;
-        filters.push(Cond::Filter(Filter::new(f.column.clone(), op, value)));
-    }
-    let order = req
-        .order
-        .as_ref()
-        .map(|o| {
-            vec![Order {
-                column: o.column.clone(),
-                descending: !o.ascending,
-                nulls_first: None,
-            }]
-        })
-        .unwrap_or_default();
-    Ok(Call {
-        schema,
-        function,
-        args: req.args.clone(),
-        select: req.select.as_deref().map(split),
-        filters,
-        order,
-        limit: req.limit,
-        offset: req.offset,
-        count_exact: req.count.as_deref() == Some("exact"),
-    })
-}
-
-fn split(s: &str) -> Vec<String> {
-    s.split(',')
-        .map(|c| c.trim().to_string())
-        .filter(|c| !c.is_empty())
-        .collect()
-}
-
-fn number(name: &str, v: &str) -> Result<i64, DomainError> {
-    v.trim()
-        .parse()
-        .map_err(|_| DomainError::Invalid(format!("{name} must be an integer")))
 }

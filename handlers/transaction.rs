@@ -13,14 +13,15 @@
 //! operation fails, nothing is kept and the status is that operation's
 //! error status, with the standard envelope plus the same `data`.
 
-use super::gateway::{
-    delete_answer, delete_plan, fetch_query, insert_answer, insert_plan, update_answer, update_plan,
-};
 use super::Handlers;
 use crate::api::models;
 use crate::api::operations::Operation;
 use crate::auth::Auth;
 use crate::domain::DomainError;
+use crate::gateway::plan::{
+    delete_answer, delete_plan, fetch_query, insert_answer, insert_plan, update_answer, update_plan,
+};
+use crate::gateway::service::{DirectUri, Target};
 use crate::gateway::transaction::{self, Op, OpResult, Options, Outcome};
 use crate::gateway::write::Write;
 use crate::http::{ApiError, ApiResult, HttpResponse};
@@ -115,15 +116,15 @@ impl Handlers {
                 .transpose()
                 .map_err(|name| ApiError::invalid_parameter(&name, "header is not visible ASCII"))
         };
-        let direct = [
-            header("x-pg-uri")?,
-            header("x-athena-jdbc-url")?,
-            header("x-jdbc-url")?,
-        ];
-        let client = header("x-athena-client")?;
-        let tenant = self
-            .gateway_tenant(client.as_deref(), [&direct[0], &direct[1], &direct[2]])
-            .await?;
+        let target = Target {
+            client: header("x-athena-client")?,
+            direct: DirectUri {
+                pg_uri: header("x-pg-uri")?,
+                athena_jdbc_url: header("x-athena-jdbc-url")?,
+                jdbc_url: header("x-jdbc-url")?,
+            },
+        };
+        let tenant = self.gateway.target(&target).await?;
         let strip = super::header_bool(headers, "x-strip-nulls");
         let mut planned = Vec::with_capacity(operations.len());
         let mut ops = Vec::with_capacity(operations.len());
@@ -155,7 +156,10 @@ impl Handlers {
                     for table in ops.iter().filter_map(Op::written) {
                         if !seen.contains(&table) {
                             seen.push(table);
-                            self.cache.invalidate(&tenant.name, Some(table)).await;
+                            self.gateway
+                                .cache
+                                .invalidate(&tenant.name, Some(table))
+                                .await;
                         }
                     }
                 }

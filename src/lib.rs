@@ -11,8 +11,10 @@ pub mod gateway;
 #[path = "../handlers/mod.rs"]
 pub mod handlers;
 pub mod http;
+pub mod jobs;
 pub mod outbound;
 pub mod runtime;
 pub mod services;
 pub mod supervisor;
 pub mod telemetry;
+pub mod ttl;

@@ -494,6 +494,18 @@ impl OutboundError {
         }
     }
 
+    /// The domain error for a caller-chosen destination: refused → 403;
+    /// a malformed URL → 400 naming `what`; unresolved, unreachable or
+    /// timed out → 503 with the reason.
+    pub fn into_domain(self, what: &str) -> crate::domain::DomainError {
+        use crate::domain::DomainError;
+        match self {
+            OutboundError::Refused { .. } => DomainError::Forbidden(format!("{what}: {self}")),
+            OutboundError::BadUrl(_) => DomainError::invalid_field(what, &self),
+            _ => DomainError::ServiceUnavailable(format!("{what}: {self}")),
+        }
+    }
+
     /// Finds an outbound error in an error's source chain (e.g. inside a
     /// hyper client error).
     pub fn find<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a OutboundError> {

@@ -125,6 +125,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         tenants.clone(),
         deferred_clients,
         config.deferred_stale_after,
+        crate::http::stored_failure,
     ));
     if let Some(path) = &config.config_file {
         let seeds = config_file_clients(path)?;
@@ -181,21 +182,27 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
             outbound.clone(),
         ))
     });
-    let handlers = Arc::new(Handlers {
-        d1,
-        deferred: deferred.clone(),
-        config: Arc::new(config),
-        tenants,
+    let config = Arc::new(config);
+    let gateway = Arc::new(crate::gateway::service::Gateway {
+        config: config.clone(),
+        tenants: tenants.clone(),
         direct,
+        cache,
+        deferred: deferred.clone(),
+        insert_windows: Default::default(),
+        d1,
+    });
+    crate::gateway::deferred::spawn_workers(deferred, gateway.clone(), workers);
+    let handlers = Arc::new(Handlers {
+        config,
+        tenants,
+        gateway,
         redis,
         s3,
         keys,
-        cache,
         public_routes: Default::default(),
         metrics: metrics.clone(),
         started: Instant::now(),
-        insert_windows: Default::default(),
     });
-    crate::gateway::deferred::spawn_workers(deferred, handlers.clone(), workers);
     Ok(Arc::new(App::new(handlers, auth, metrics, limits)))
 }

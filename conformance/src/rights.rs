@@ -1,7 +1,9 @@
-//! The rights of the API-key model, as the contract's users see them: the
-//! right each data-plane operation needs (mirrors `for_operation` in the
-//! server's `src/auth/rights.rs`; the rights catalog case checks that every
-//! right named here is one the server lists).
+//! The rights of the API-key model, as the contract's users see them. The
+//! right each operation needs is read from the authorization matrix
+//! (`openapi/access-matrix.txt`, its `access` column), which the server's
+//! `tests/access_matrix.rs` holds to the server's access table, so the two
+//! cannot drift; the rights catalog case checks that every data-plane right
+//! is one the server lists.
 
 pub const FETCH: &str = "gateway.fetch.execute";
 pub const INSERT: &str = "gateway.insert.execute";
@@ -15,30 +17,22 @@ pub const DEFERRED: &str = "gateway.deferred.read";
 /// pass hold all of them but the ones an operation needs).
 pub const DATA_PLANE: [&str; 7] = [FETCH, INSERT, UPDATE, DELETE, QUERY, RPC, DEFERRED];
 
+/// The authorization matrix: `operation access anonymous admin …` lines.
+const MATRIX: &str = include_str!("../../openapi/access-matrix.txt");
+
 /// The right an operation needs when API keys are enforced; `None` for
 /// operations outside the API-key model (or whose right depends on the
 /// request, like `/public/{route_key}/{op}`: its cases name their rights,
 /// those of the gateway operation the route forwards to).
 pub fn for_operation(op: &str) -> Option<&'static str> {
-    Some(match op {
-        "post_gateway_fetch"
-        | "post_gateway_data"
-        | "get_data"
-        | "get_rest_v1_by_table"
-        | "post_query_count" => FETCH,
-        "put_gateway_insert" | "post_rest_v1_by_table" => INSERT,
-        "post_gateway_update" | "patch_rest_v1_by_table" => UPDATE,
-        "delete_gateway_delete" | "delete_rest_v1_by_table" => DELETE,
-        "post_gateway_query"
-        | "post_gateway_sql"
-        | "post_query_sql"
-        | "post_gateway_sql_d1_migrate" => QUERY,
-        "post_gateway_rpc" | "get_rpc_by_function_name" | "post_rpc_by_function_name" => RPC,
-        "get_gateway_deferred_by_request_id" | "post_gateway_deferred_by_request_id_requeue" => {
-            DEFERRED
-        }
-        _ => return None,
-    })
+    MATRIX
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .find_map(|line| {
+            let mut fields = line.split_whitespace();
+            (fields.next() == Some(op)).then(|| fields.next()).flatten()
+        })
+        .filter(|access| !matches!(*access, "open" | "unassigned" | "admin" | "public"))
 }
 
 #[cfg(test)]
@@ -46,12 +40,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_mapped_right_is_a_data_plane_right() {
+    fn every_operation_has_a_line_and_no_admin_operation_a_right() {
         for op in crate::tests::contract().operations {
-            if let Some(r) = for_operation(&op.name) {
-                assert!(DATA_PLANE.contains(&r), "{}", op.name);
+            assert!(
+                MATRIX
+                    .lines()
+                    .any(|l| l.split_whitespace().next() == Some(op.name.as_str())),
+                "{} has no line in openapi/access-matrix.txt",
+                op.name
+            );
+            if for_operation(&op.name).is_some() {
                 assert!(!op.admin, "{} is admin", op.name);
             }
         }
+    }
+
+    /// The enforced pass hands out and withholds `DATA_PLANE` rights; the
+    /// operations needing others (management, pipelines) have no
+    /// data-plane case.
+    #[test]
+    fn data_plane_operations_need_data_plane_rights() {
+        for op in crate::tests::contract().operations {
+            if let Some(r) = for_operation(&op.name) {
+                let elsewhere =
+                    op.path.starts_with("/management/") || op.path.starts_with("/pipelines");
+                assert!(DATA_PLANE.contains(&r) || elsewhere, "{}: {r}", op.name);
+            }
+        }
+        assert_eq!(for_operation("post_gateway_fetch"), Some(FETCH));
+        assert_eq!(for_operation("post_public_by_route_key_by_op"), None);
+        assert_eq!(for_operation("get_admin_api_keys"), None);
     }
 }

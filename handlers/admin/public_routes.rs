@@ -32,7 +32,7 @@ impl AdminPublicRoutesApi for Handlers {
             &body.allowed_ops,
         )
         .await?;
-        self.forget_public_route(&route.route_key);
+        self.public_routes.forget(&route.route_key);
         Ok(responses::PostAdminPublicRoutes::Created(Json::new(
             one_public_route(&route),
         )))
@@ -48,7 +48,7 @@ impl AdminPublicRoutesApi for Handlers {
         let route = public_routes::update(self.tenants.catalog(), &params.route_key, &changes)
             .await?
             .ok_or_else(|| public_route_not_found(&params.route_key))?;
-        self.forget_public_route(&route.route_key);
+        self.public_routes.forget(&route.route_key);
         Ok(responses::PatchAdminPublicRoutesByRouteKey::Ok(Json::new(
             one_public_route(&route),
         )))
@@ -62,7 +62,7 @@ impl AdminPublicRoutesApi for Handlers {
         let route = public_routes::delete(self.tenants.catalog(), &params.route_key)
             .await?
             .ok_or_else(|| public_route_not_found(&params.route_key))?;
-        self.forget_public_route(&route.route_key);
+        self.public_routes.forget(&route.route_key);
         Ok(responses::DeleteAdminPublicRoutesByRouteKey::Ok(Json::new(
             one_public_route(&route),
         )))

@@ -2,6 +2,7 @@
 //! keys with rights (enforced per `/admin/api-key-config` and
 //! `/admin/api-key-clients`).
 
+pub mod access;
 pub mod keys;
 pub mod rights;
 pub mod store;
@@ -9,7 +10,9 @@ pub mod store;
 use crate::api::operations::OperationMeta;
 use crate::catalog::api_keys::ApiKey;
 use crate::http::ApiError;
+use access::Access;
 use http::HeaderMap;
+use rights::Right;
 use std::sync::Arc;
 use store::{KeyError, KeyStore};
 
@@ -90,12 +93,14 @@ pub fn presented_key<'a>(
     Ok(found)
 }
 
-/// Who is calling, once the operation's credentials were checked.
+/// Who is calling, as authorization established it: part of every
+/// `RequestCx`, handed by the handler to the domain call.
 #[derive(Debug, Clone)]
-pub enum Principal {
+pub enum Actor {
     /// The static admin key.
     Admin,
-    /// A verified API key.
+    /// A verified API key under enforcement: its id, client binding and
+    /// rights.
     Key(Arc<ApiKey>),
     /// No key needed: enforcement is off for this client, or the operation
     /// is outside the API-key model.
@@ -157,15 +162,16 @@ impl Auth {
         &self.admin
     }
 
-    /// The checks an operation needs: the admin key on the admin surface;
-    /// on the data plane, when enforcement is on for the client, a valid key
-    /// bound to that client (or to none) that holds the operation's right.
+    /// The checks an operation needs (its row in `access::rule`): the admin
+    /// key on the admin surface; on the data plane, when enforcement is on
+    /// for the client, a valid key bound to that client (or to none) that
+    /// holds the operation's right.
     pub async fn authorize(
         &self,
         meta: &OperationMeta,
         headers: &HeaderMap,
         query: &[(String, String)],
-    ) -> Result<Principal, ApiError> {
+    ) -> Result<Actor, ApiError> {
         self.authorize_for(meta, headers, query, None).await
     }
 
@@ -178,52 +184,47 @@ impl Auth {
         headers: &HeaderMap,
         query: &[(String, String)],
         target: Option<&str>,
-    ) -> Result<Principal, ApiError> {
+    ) -> Result<Actor, ApiError> {
         let presented = presented_key(headers, query)?;
-        if meta.admin {
-            self.admin.require(presented.as_ref())?;
-            return Ok(Principal::Admin);
-        }
-        let Some(right) = rights::for_operation(meta.name) else {
-            // Outside the API-key model (health, metrics, registry, docs):
-            // no key is looked at, so a probe with a stale key still works.
-            return Ok(Principal::Open);
+        let rule = access::rule(meta.operation);
+        let right = match rule.access {
+            Access::Admin => {
+                self.admin.require(presented.as_ref())?;
+                return Ok(Actor::Admin);
+            }
+            // Outside the API-key model: no key is looked at, so a probe
+            // with a stale key still works. Public routes check the key in
+            // their handler, against the route's client.
+            Access::Open | Access::Unassigned | Access::Public => return Ok(Actor::Open),
+            Access::Right(right) => right,
         };
-        if direct_uri_with_credentials(meta.name, headers) {
+        if rule.direct_uri && direct_uri_with_credentials(headers) {
             // security.md §1 / the SDK's documented bypass: the URI's own
             // username and password are the credential, checked by that
             // database (`src/db/direct.rs`); the request is routed there and
             // nowhere else, so no API key is needed.
-            return Ok(Principal::Open);
+            return Ok(Actor::Open);
         }
         let client = target.or_else(|| header_client(headers));
-        let principal = data_plane_principal(&self.admin, &self.keys, client, presented).await?;
+        let actor = data_plane_actor(&self.admin, &self.keys, client, presented).await?;
         // Routes that may name their client in the body (`db_name`) bind
         // the key to it in the handler (`RequestCx::target_client`, which
         // authorizes again against that client); here only the right.
         let checked = match client {
-            None if BODY_CLIENT_OPERATIONS.contains(&meta.name) => principal.require_right(right),
-            _ => principal.require(right, client),
+            None if rule.body_client => actor.require_right(right),
+            _ => actor.require(right, client),
         };
         if let Err(refused) = checked {
-            // The SDK sends plain lookups as SQL to `/gateway/query`; a
-            // reader may run exactly those (`src/gateway/sql_text.rs`),
-            // which the handler enforces by checking the raw-SQL right again.
-            let reader = meta.name == "post_gateway_query"
-                && principal.require(rights::FETCH, client).is_ok();
+            // A reader may run the SDK's lookup SELECTs as SQL; the handler
+            // enforces that by checking the raw-SQL right again.
+            let reader = rule.sql_lookups && actor.require(rights::FETCH, client).is_ok();
             if !reader {
                 return Err(refused);
             }
         }
-        Ok(principal)
+        Ok(actor)
     }
 }
-
-/// Operations whose client may come from the body's `db_name` when
-/// `X-Athena-Client` is absent; their handlers resolve it with
-/// `RequestCx::target_client`.
-pub const BODY_CLIENT_OPERATIONS: [&str; 3] =
-    ["post_query_count", "post_query_sql", "post_gateway_sql"];
 
 /// The client named by `X-Athena-Client`.
 pub fn header_client(headers: &HeaderMap) -> Option<&str> {
@@ -240,30 +241,30 @@ pub fn header_client(headers: &HeaderMap) -> Option<&str> {
 /// enforcement is on, as PostgREST and Supabase treat a bad token; when
 /// enforcement is on for `client`, a key (or the admin key) is required.
 /// Rights and the key's client binding are then checked with
-/// `Principal::require` (only when enforcement is on).
-pub async fn data_plane_principal(
+/// `Actor::require` (only when enforcement is on).
+pub async fn data_plane_actor(
     admin: &AdminKey,
     keys: &KeyStore,
     client: Option<&str>,
     presented: Option<Presented<'_>>,
-) -> Result<Principal, ApiError> {
+) -> Result<Actor, ApiError> {
     let enforced = keys.enforced_for(client).await?;
     let Some(presented) = presented else {
         return match enforced {
             true => Err(ApiError::unauthorized(
                 "an API key is required (X-Athena-Key)",
             )),
-            false => Ok(Principal::Open),
+            false => Ok(Actor::Open),
         };
     };
     // The admin key opens the data plane too (operators, the SDK's CLI).
     if admin.matches_presented(&presented) {
-        return Ok(Principal::Admin);
+        return Ok(Actor::Admin);
     }
     let key = verify(keys, presented.key).await?;
     Ok(match enforced {
-        true => Principal::Key(key),
-        false => Principal::Open,
+        true => Actor::Key(key),
+        false => Actor::Open,
     })
 }
 
@@ -276,15 +277,12 @@ async fn verify(keys: &KeyStore, presented: &str) -> Result<Arc<ApiKey>, ApiErro
     })
 }
 
-/// Whether the operation routes by direct PostgreSQL URI and the preferred
-/// direct-URI header is a valid URI carrying a username and a non-empty
-/// password. Anything less (no password, a refused parameter, an operation
-/// that does not route by the header) gets no bypass.
-fn direct_uri_with_credentials(operation: &str, headers: &HeaderMap) -> bool {
+/// Whether the preferred direct-URI header is a valid URI carrying a
+/// username and a non-empty password; only operations whose row says they
+/// route by it (`Rule::direct_uri`) ask. Anything less (no password, a
+/// refused parameter) gets no bypass.
+fn direct_uri_with_credentials(headers: &HeaderMap) -> bool {
     use crate::db::direct;
-    if !direct::ROUTED_OPERATIONS.contains(&operation) {
-        return false;
-    }
     let mut values = [None; 3];
     for (slot, name) in values.iter_mut().zip(direct::HEADERS) {
         match headers.get(name).map(|v| v.to_str()) {
@@ -297,10 +295,10 @@ fn direct_uri_with_credentials(operation: &str, headers: &HeaderMap) -> bool {
     direct::pick(values).is_some_and(|(_, uri)| direct::carries_credentials(uri))
 }
 
-impl Principal {
+impl Actor {
     /// Checks a right (and the key's client binding) for this caller.
-    pub fn require(&self, right: &str, client: Option<&str>) -> Result<(), ApiError> {
-        let Principal::Key(key) = self else {
+    pub fn require(&self, right: Right, client: Option<&str>) -> Result<(), ApiError> {
+        let Actor::Key(key) = self else {
             return Ok(());
         };
         match (&key.client_name, client) {
@@ -321,16 +319,16 @@ impl Principal {
 
     /// Every one of `rights` (a planned write's, `Write::rights`), with
     /// the client binding.
-    pub fn require_all(&self, rights: &[&str], client: Option<&str>) -> Result<(), ApiError> {
+    pub fn require_all(&self, rights: &[Right], client: Option<&str>) -> Result<(), ApiError> {
         rights
             .iter()
-            .try_for_each(|right| self.require(right, client))
+            .try_for_each(|right| self.require(*right, client))
     }
 
     /// The right alone, for a caller whose client binding is checked
     /// elsewhere.
-    pub fn require_right(&self, right: &str) -> Result<(), ApiError> {
-        let Principal::Key(key) = self else {
+    pub fn require_right(&self, right: Right) -> Result<(), ApiError> {
+        let Actor::Key(key) = self else {
             return Ok(());
         };
         if !rights::allows(&key.rights, right) {
@@ -415,6 +413,9 @@ mod tests {
 
     #[test]
     fn direct_uri_bypass_needs_full_credentials_on_a_routed_operation() {
+        use crate::api::operations::Operation as O;
+        let bypass_on =
+            |op: O, h: &HeaderMap| access::rule(op).direct_uri && direct_uri_with_credentials(h);
         let with = |pairs: &[(&'static str, &'static str)]| {
             let mut h = HeaderMap::new();
             for (k, v) in pairs {
@@ -425,58 +426,54 @@ mod tests {
         let full = "postgres://u:p@db/x";
         let jdbc = "jdbc:postgresql://db/x?user=u&password=p";
         for (op, headers, bypass) in [
-            ("post_gateway_fetch", with(&[("x-pg-uri", full)]), true),
-            ("post_gateway_query", with(&[("x-jdbc-url", jdbc)]), true),
+            (O::PostGatewayFetch, with(&[("x-pg-uri", full)]), true),
+            (O::PostGatewayQuery, with(&[("x-jdbc-url", jdbc)]), true),
             (
-                "put_gateway_insert",
+                O::PutGatewayInsert,
                 with(&[("x-athena-jdbc-url", jdbc)]),
                 true,
             ),
-            ("post_gateway_fetch", with(&[]), false),
+            (O::PostGatewayFetch, with(&[]), false),
             (
-                "post_gateway_fetch",
+                O::PostGatewayFetch,
                 with(&[("x-pg-uri", "postgres://u@db/x")]),
                 false,
             ),
             (
-                "post_gateway_fetch",
+                O::PostGatewayFetch,
                 with(&[("x-pg-uri", "postgres://u:@db/x")]),
                 false,
             ),
             (
-                "post_gateway_fetch",
+                O::PostGatewayFetch,
                 with(&[("x-pg-uri", "postgres://db/x")]),
                 false,
             ),
             (
-                "post_gateway_fetch",
+                O::PostGatewayFetch,
                 with(&[("x-pg-uri", "postgres://u:p@db/x?passfile=/x")]),
                 false,
             ),
             (
-                "post_gateway_fetch",
+                O::PostGatewayFetch,
                 with(&[("x-pg-uri", "postgres://u:p@%2Ftmp/x")]),
                 false,
             ),
             // The preferred header decides, even when a later one is complete.
             (
-                "post_gateway_fetch",
+                O::PostGatewayFetch,
                 with(&[("x-pg-uri", "postgres://u@db/x"), ("x-jdbc-url", jdbc)]),
                 false,
             ),
             // `/gateway/data` routes by the header like fetch.
-            ("post_gateway_data", with(&[("x-pg-uri", full)]), true),
+            (O::PostGatewayData, with(&[("x-pg-uri", full)]), true),
             // `/query/sql` routes by the header like `/gateway/sql`.
-            ("post_query_sql", with(&[("x-pg-uri", full)]), true),
+            (O::PostQuerySql, with(&[("x-pg-uri", full)]), true),
             // Operations that do not route by the header get no bypass.
-            ("post_query_count", with(&[("x-pg-uri", full)]), false),
-            ("get_rest_v1_by_table", with(&[("x-pg-uri", full)]), false),
+            (O::PostQueryCount, with(&[("x-pg-uri", full)]), false),
+            (O::GetRestV1ByTable, with(&[("x-pg-uri", full)]), false),
         ] {
-            assert_eq!(
-                direct_uri_with_credentials(op, &headers),
-                bypass,
-                "{op} {headers:?}"
-            );
+            assert_eq!(bypass_on(op, &headers), bypass, "{op:?} {headers:?}");
         }
     }
 

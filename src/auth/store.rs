@@ -8,10 +8,10 @@ use super::keys;
 use crate::catalog::api_keys::{self, ApiKey};
 use crate::db::Pool;
 use crate::domain::DomainError;
+use crate::ttl::TtlCache;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::sync::RwLock;
+use std::time::Duration;
 
 /// Bound on staleness should a notification ever be missed.
 const TTL: Duration = Duration::from_secs(30);
@@ -34,21 +34,18 @@ struct Enforcement {
     clients: HashMap<String, bool>,
 }
 
-#[derive(Default)]
-struct Cache {
-    /// Bumped by every invalidation: a record read from the catalog before
-    /// an invalidation is not cached after it (no refill racing a revoke).
-    generation: u64,
-    keys: HashMap<String, (Option<Arc<ApiKey>>, Instant)>,
-    /// Shared, so the per-request check clones a pointer, not the map.
-    enforcement: Option<(Arc<Enforcement>, Instant)>,
-    used: HashMap<uuid::Uuid, Instant>,
-}
-
 pub struct KeyStore {
     catalog: Pool,
     pepper: Vec<u8>,
-    cache: RwLock<Cache>,
+    /// Key records by public id, found or not. An invalidation bumps the
+    /// cache's generation: a record read from the catalog before it is not
+    /// cached after it (no refill racing a revoke).
+    keys: TtlCache<String, Option<Arc<ApiKey>>>,
+    /// The enforcement settings (one entry), shared so the per-request
+    /// check clones a pointer, not the map.
+    enforcement: TtlCache<(), Arc<Enforcement>>,
+    /// When each key's use was last recorded.
+    used: TtlCache<uuid::Uuid, ()>,
 }
 
 impl KeyStore {
@@ -57,7 +54,9 @@ impl KeyStore {
         Ok(KeyStore {
             catalog,
             pepper,
-            cache: RwLock::default(),
+            keys: TtlCache::new(TTL, MAX_CACHED_KEYS),
+            enforcement: TtlCache::new(TTL, 1),
+            used: TtlCache::new(USAGE_EVERY, MAX_CACHED_KEYS),
         })
     }
 
@@ -73,22 +72,16 @@ impl KeyStore {
 
     /// Drops everything cached (the catalog changed).
     pub async fn invalidate(&self) {
-        let mut cache = self.cache.write().await;
-        cache.generation += 1;
-        cache.keys.clear();
-        cache.enforcement = None;
+        self.keys.clear();
+        self.enforcement.clear();
     }
 
     /// Whether requests for `client` must carry a valid key: the client's
     /// override, else the global setting.
     pub async fn enforced_for(&self, client: Option<&str>) -> Result<bool, DomainError> {
-        let (cached, generation) = {
-            let cache = self.cache.read().await;
-            (cache.enforcement.clone(), cache.generation)
-        };
-        let enforcement = match cached {
-            Some((e, at)) if at.elapsed() < TTL => e,
-            _ => {
+        let enforcement = self
+            .enforcement
+            .get_or_load((), async {
                 let global = api_keys::global_enforcement(&self.catalog)
                     .await?
                     .enforce_api_keys;
@@ -97,14 +90,9 @@ impl KeyStore {
                     .into_iter()
                     .map(|c| (c.client_name, c.enforce_api_keys))
                     .collect();
-                let e = Arc::new(Enforcement { global, clients });
-                let mut cache = self.cache.write().await;
-                if cache.generation == generation {
-                    cache.enforcement = Some((e.clone(), Instant::now()));
-                }
-                e
-            }
-        };
+                Ok::<_, DomainError>(Arc::new(Enforcement { global, clients }))
+            })
+            .await?;
         Ok(client
             .and_then(|c| enforcement.clients.get(c).copied())
             .unwrap_or(enforcement.global))
@@ -113,36 +101,17 @@ impl KeyStore {
     /// The active, unexpired key record for a presented key.
     pub async fn verify(&self, presented: &str) -> Result<Arc<ApiKey>, KeyError> {
         let parts = keys::parse(presented).ok_or(KeyError::Invalid)?;
-        let (cached, generation) = {
-            let cache = self.cache.read().await;
-            (cache.keys.get(parts.public_id).cloned(), cache.generation)
-        };
-        let record = match cached {
-            Some((record, at)) if at.elapsed() < TTL => record,
-            _ => {
-                let record = api_keys::key_by_public_id(&self.catalog, parts.public_id)
+        // Read before an invalidation that happened meanwhile: used for
+        // this request only (it was current when it began), never cached.
+        let record = self
+            .keys
+            .get_or_load(parts.public_id.to_string(), async {
+                api_keys::key_by_public_id(&self.catalog, parts.public_id)
                     .await
-                    .map_err(KeyError::Store)?
-                    .map(Arc::new);
-                let mut cache = self.cache.write().await;
-                // Read before an invalidation that happened meanwhile: use
-                // it for this request only (it was current when it began),
-                // never for the next one.
-                if cache.generation == generation {
-                    if cache.keys.len() >= MAX_CACHED_KEYS {
-                        cache.keys.retain(|_, (_, at)| at.elapsed() < TTL);
-                        if cache.keys.len() >= MAX_CACHED_KEYS {
-                            cache.keys.clear();
-                        }
-                    }
-                    cache.keys.insert(
-                        parts.public_id.to_string(),
-                        (record.clone(), Instant::now()),
-                    );
-                }
-                record
-            }
-        };
+                    .map(|r| r.map(Arc::new))
+            })
+            .await
+            .map_err(KeyError::Store)?;
         let record = record.ok_or(KeyError::Invalid)?;
         if !crate::auth::constant_time_eq(&self.hash(parts.secret), &record.secret_hash) {
             return Err(KeyError::Invalid);
@@ -159,17 +128,10 @@ impl KeyStore {
 
     /// Records use in the background, at most once a minute per key.
     async fn note_use(&self, id: uuid::Uuid) {
-        {
-            let mut cache = self.cache.write().await;
-            if cache
-                .used
-                .get(&id)
-                .is_some_and(|at| at.elapsed() < USAGE_EVERY)
-            {
-                return;
-            }
-            cache.used.insert(id, Instant::now());
+        if self.used.get(&id).is_some() {
+            return;
         }
+        self.used.insert(id, ());
         let pool = self.catalog.clone();
         tokio::spawn(async move {
             if let Err(e) = api_keys::record_use(&pool, id).await {

@@ -1,7 +1,7 @@
 //! API keys, their grants, runtime-defined rights, and enforcement
 //! settings, as stored in the catalog.
 
-use crate::auth::rights::NATIVE;
+use crate::auth::rights::{Right as NativeRight, NATIVE};
 use crate::db::Pool;
 use crate::domain::DomainError;
 use chrono::{DateTime, Utc};
@@ -171,7 +171,7 @@ async fn check_rights(
         .map(|r| r.get(0))
         .collect();
     for right in rights {
-        let native = NATIVE.iter().any(|(n, _)| n == right);
+        let native = NativeRight::parse(right).is_some();
         let wildcard = right
             .strip_suffix(".*")
             .is_some_and(|p| NATIVE.iter().any(|(n, _)| n.starts_with(p)));

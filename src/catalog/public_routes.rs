@@ -2,10 +2,14 @@
 //! operations of one client under `/public/{route_key}/{op}`, without the
 //! caller ever naming (or seeing) the client.
 
+use crate::api::operations::Operation;
 use crate::catalog::clients;
 use crate::db::Pool;
 use crate::domain::DomainError;
+use crate::ttl::TtlCache;
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::time::Duration;
 use uuid::Uuid;
 
 /// The gateway operations a public route can forward (the contract's `op`).
@@ -36,13 +40,13 @@ impl Op {
     }
 
     /// The canonical gateway operation it forwards to (whose right it needs).
-    pub fn gateway_operation(self) -> &'static str {
+    pub fn gateway_operation(self) -> Operation {
         match self {
-            Op::Query => "post_gateway_query",
-            Op::Fetch => "post_gateway_fetch",
-            Op::Insert => "put_gateway_insert",
-            Op::Update => "post_gateway_update",
-            Op::Delete => "delete_gateway_delete",
+            Op::Query => Operation::PostGatewayQuery,
+            Op::Fetch => Operation::PostGatewayFetch,
+            Op::Insert => Operation::PutGatewayInsert,
+            Op::Update => Operation::PostGatewayUpdate,
+            Op::Delete => Operation::DeleteGatewayDelete,
         }
     }
 }
@@ -239,6 +243,41 @@ pub async fn delete(pool: &Pool, route_key: &str) -> Result<Option<PublicRoute>,
         .map(from_row))
 }
 
+/// How long a replica trusts its copy of a route (changes made through this
+/// replica apply at once, `RouteCache::forget`; through another one,
+/// within this).
+const ROUTE_TTL: Duration = Duration::from_secs(5);
+
+/// This replica's route lookups, found and not found alike, so unknown keys
+/// do not reach the catalog more than once per TTL.
+pub struct RouteCache(TtlCache<String, Option<Arc<PublicRoute>>>);
+
+impl Default for RouteCache {
+    fn default() -> Self {
+        RouteCache(TtlCache::new(ROUTE_TTL, 4096))
+    }
+}
+
+impl RouteCache {
+    /// The route `key`, cached.
+    pub async fn get(
+        &self,
+        catalog: &Pool,
+        key: &str,
+    ) -> Result<Option<Arc<PublicRoute>>, DomainError> {
+        self.0
+            .get_or_load(key.to_string(), async {
+                Ok(get(catalog, key).await?.map(Arc::new))
+            })
+            .await
+    }
+
+    /// Drops this replica's copy of a route after an admin change.
+    pub fn forget(&self, key: &str) {
+        self.0.remove(key);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,7 +314,8 @@ mod tests {
         assert!(check_ops(&ops(&["FETCH"])).is_err());
         for op in Op::ALL {
             assert_eq!(Op::parse(op.as_str()), Some(op));
-            assert!(crate::auth::rights::for_operation(op.gateway_operation()).is_some());
+            let rule = crate::auth::access::rule(op.gateway_operation());
+            assert!(rule.right().is_some(), "{op:?}");
         }
     }
 }

@@ -34,7 +34,7 @@
 
 use super::tenants::Tenant;
 use super::{Pool, PoolSettings};
-use crate::http::{ApiError, Code};
+use crate::domain::DomainError;
 use crate::outbound::{OutboundError, OutboundPolicy};
 use bb8_postgres::PostgresConnectionManager;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
@@ -51,22 +51,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::NoTls;
 
-/// The headers, in order of preference (`x-pg-uri` first).
+/// The headers, in order of preference (`x-pg-uri` first). Which operations
+/// route by them is the `direct_uri` flag of their row in
+/// `crate::auth::access`.
 pub const HEADERS: [&str; 3] = ["x-pg-uri", "x-athena-jdbc-url", "x-jdbc-url"];
-
-/// Operations that route by a direct URI, and so are the only ones where a
-/// URI with full credentials replaces the API key. An operation that
-/// declares the headers but does not route by them yet must not be here.
-pub const ROUTED_OPERATIONS: [&str; 8] = [
-    "post_gateway_fetch",
-    "post_gateway_data",
-    "post_gateway_update",
-    "put_gateway_insert",
-    "delete_gateway_delete",
-    "post_gateway_query",
-    "post_gateway_sql",
-    "post_query_sql",
-];
 
 /// Connections per direct pool (also bounded by `ATHENA_POOL_MAX_SIZE`).
 pub const POOL_MAX_SIZE: u32 = 4;
@@ -101,10 +89,10 @@ pub enum DirectError {
 }
 
 impl DirectError {
-    pub fn into_api(self, header: &str) -> ApiError {
+    pub fn into_domain(self, header: &str) -> DomainError {
         match self {
-            DirectError::Refused(why) => ApiError::invalid_parameter(header, why),
-            DirectError::MissingCredentials => ApiError::unauthorized(format!(
+            DirectError::Refused(why) => DomainError::invalid_field(header, why),
+            DirectError::MissingCredentials => DomainError::Unauthorized(format!(
                 "{header}: a direct PostgreSQL URI must carry a username and a password \
                  (postgres://user:password@host:port/db or jdbc:postgresql://host:port/db?user=…&password=…)"
             )),
@@ -664,7 +652,7 @@ impl Failures {
 
     /// Takes one slot of the caller and of each target address, or answers
     /// 429 with `Retry-After` when one of them is used up.
-    fn reserve(&self, caller: IpAddr, targets: &[SocketAddr]) -> Result<Reservation, ApiError> {
+    fn reserve(&self, caller: IpAddr, targets: &[SocketAddr]) -> Result<Reservation, DomainError> {
         let now = Instant::now();
         let window = self.limits.window;
         let caller = caller_bucket(caller);
@@ -702,9 +690,10 @@ impl Failures {
                     ),
                 };
                 tracing::warn!(%caller, "direct PostgreSQL URI throttled");
-                let mut e = ApiError::new(Code::RateLimited, "Too many requests", detail);
-                e.retry_after = Some(secs.clamp(1, u64::from(u32::MAX)) as u32);
-                return Err(e);
+                return Err(DomainError::RateLimited {
+                    detail,
+                    retry_after: secs.clamp(1, u64::from(u32::MAX)) as u32,
+                });
             }
         }
         if map.len() + keys.len() > MAX_FAILURE_KEYS {
@@ -822,11 +811,14 @@ impl DirectPools {
     /// The tenant for the direct-URI headers, or `None` when none is set.
     /// The caller (for the failure limits) is the peer of the request
     /// being served (`outbound::caller`).
-    pub async fn route(&self, values: [Option<&str>; 3]) -> Option<Result<Arc<Tenant>, ApiError>> {
+    pub async fn route(
+        &self,
+        values: [Option<&str>; 3],
+    ) -> Option<Result<Arc<Tenant>, DomainError>> {
         let (header, value) = pick(values)?;
         Some(match parse(value) {
             Ok(target) => self.resolve(&target, crate::outbound::caller()).await,
-            Err(e) => Err(e.into_api(header)),
+            Err(e) => Err(e.into_domain(header)),
         })
     }
 
@@ -864,10 +856,11 @@ impl DirectPools {
         &self,
         target: &DirectTarget,
         caller: Option<IpAddr>,
-    ) -> Result<Arc<Tenant>, ApiError> {
+    ) -> Result<Arc<Tenant>, DomainError> {
         if self.cap == 0 {
-            return Err(ApiError::forbidden(
-                "direct PostgreSQL URIs are disabled on this gateway (ATHENA_DIRECT_POOL_CAP=0)",
+            return Err(DomainError::Forbidden(
+                "direct PostgreSQL URIs are disabled on this gateway (ATHENA_DIRECT_POOL_CAP=0)"
+                    .into(),
             ));
         }
         {
@@ -894,11 +887,19 @@ impl DirectPools {
                 if matches!(e, OutboundError::Refused { .. }) {
                     tracing::info!(target_db = %target.redacted, "direct PostgreSQL URI refused by the outbound policy");
                 }
-                return Err(e.into_api("the host of the direct URI", Code::DatabaseUnavailable));
+                return Err(match e {
+                    // Unresolved or unreachable: the detail goes to the log.
+                    OutboundError::Refused { .. } | OutboundError::BadUrl(_) => {
+                        e.into_domain("the host of the direct URI")
+                    }
+                    e => DomainError::Unavailable(format!("direct URI {}: {e}", target.redacted)),
+                });
             }
             Err(_) => {
-                return Err(OutboundError::TimedOut
-                    .into_api("the host of the direct URI", Code::DatabaseUnavailable))
+                return Err(DomainError::Unavailable(format!(
+                    "direct URI {}: resolving the host timed out",
+                    target.redacted
+                )))
             }
         };
         let reservation = self
@@ -980,7 +981,7 @@ impl DirectPools {
         &self,
         target: &DirectTarget,
         addrs: &[SocketAddr],
-    ) -> Result<(tokio_postgres::Client, SocketAddr), (ApiError, Outcome)> {
+    ) -> Result<(tokio_postgres::Client, SocketAddr), (DomainError, Outcome)> {
         let timeout = self.connect_timeout(target);
         let seen = Arc::new(AtomicU8::new(SEEN_NOTHING));
         let watched = seen.clone();
@@ -1008,10 +1009,7 @@ impl DirectPools {
         let unavailable = |why: &dyn std::fmt::Display| {
             tracing::warn!(target_db = %target.redacted, error = %why, "direct PostgreSQL URI unreachable");
             (
-                ApiError::unavailable(
-                    Code::DatabaseUnavailable,
-                    "the database of the direct URI is unavailable; retry shortly",
-                ),
+                DomainError::Unavailable(format!("direct URI {}: {why}", target.redacted)),
                 Outcome::Failed,
             )
         };
@@ -1033,16 +1031,15 @@ impl DirectPools {
                             .unwrap_or_else(|e| e.into_inner())
                             .unwrap_or(addrs[0]);
                         (
-                            ApiError::unauthorized(
-                                "the database refused the credentials of the direct URI",
+                            DomainError::Unauthorized(
+                                "the database refused the credentials of the direct URI".into(),
                             ),
                             Outcome::AuthRefused(addr),
                         )
                     }
                     Some("3D000") => (
-                        ApiError::new(
-                            Code::InvalidParameter,
-                            "Invalid parameter",
+                        DomainError::invalid_field(
+                            "direct URI",
                             "the database named by the direct URI does not exist",
                         ),
                         Outcome::Failed,
@@ -1058,9 +1055,10 @@ impl DirectPools {
         if seen.load(Ordering::SeqCst) != SEEN_CHALLENGE && !self.allow_trust {
             tracing::warn!(target_db = %target.redacted, "direct PostgreSQL URI refused: the database did not check the password");
             return Err((
-                ApiError::unauthorized(
+                DomainError::Unauthorized(
                     "the database accepted the connection without checking the password (trust \
-                     authentication); direct URIs need password authentication on the database",
+                     authentication); direct URIs need password authentication on the database"
+                        .into(),
                 ),
                 Outcome::Failed,
             ));
@@ -1440,9 +1438,10 @@ mod tests {
             failures.settle(r, Outcome::AuthRefused(a));
         }
         let e = failures.reserve(me, &[a]).err().unwrap();
-        assert_eq!(e.status(), 429);
-        assert_eq!(e.code, Code::RateLimited);
-        assert!((1..=60).contains(&e.retry_after.unwrap()), "{e:?}");
+        let DomainError::RateLimited { retry_after, .. } = e else {
+            panic!("{e:?}")
+        };
+        assert!((1..=60).contains(&retry_after));
         // A name resolving to `a` and `b` is throttled too.
         assert!(failures.reserve(me, &[b, a]).is_err());
         // Another caller is not.
@@ -1452,7 +1451,7 @@ mod tests {
         let r = failures.reserve(me, &[b]).unwrap();
         failures.settle(r, Outcome::Failed);
         let e = failures.reserve(me, &[b]).err().unwrap();
-        assert!(e.detail.contains("from this caller;"), "{e:?}");
+        assert!(format!("{e:?}").contains("from this caller;"), "{e:?}");
         // Attempts in flight hold their slots: concurrency cannot overrun.
         let c: SocketAddr = "203.0.113.3:5432".parse().unwrap();
         let third: IpAddr = "198.51.100.3".parse().unwrap();
@@ -1498,7 +1497,7 @@ mod tests {
         }
         let fresh: IpAddr = "2001:db8:1:ff::1".parse().unwrap();
         let e = failures.reserve(fresh, &[db]).err().unwrap();
-        assert!(e.detail.contains("to this database;"), "{e:?}");
+        assert!(format!("{e:?}").contains("to this database;"), "{e:?}");
         // Another database is not affected.
         let other: SocketAddr = "203.0.113.10:5432".parse().unwrap();
         assert!(failures.reserve(fresh, &[other]).is_ok());

@@ -105,7 +105,7 @@ impl SchemaCache {
         snap.tables
             .get(&key)
             .cloned()
-            .ok_or_else(|| DomainError::UnknownTable(format!("{}.{}", key.0, key.1)))
+            .ok_or_else(|| DomainError::not_found("table", format!("{}.{}", key.0, key.1)))
     }
 
     /// The foreign keys on either side of the table (resolving the table

@@ -106,7 +106,7 @@ impl Tenants {
         let mut entries = self.entries.write().await;
         let Some(record) = record.filter(|r| r.is_active) else {
             entries.remove(name);
-            return Err(DomainError::UnknownClient(name.to_string()));
+            return Err(DomainError::not_found("client", name));
         };
         if record.is_frozen {
             entries.remove(name);

@@ -1,21 +1,58 @@
 use std::fmt;
 
-/// What can go wrong in the domain. `Internal`/`Unavailable`/`Timeout` carry
-/// detail for the log only; the HTTP layer never shows it to clients.
+/// What can go wrong in any domain (gateway, catalog, storage, …), mapped to
+/// the error envelope in one place (`src/http/error.rs`). A new domain uses
+/// these variants and needs no HTTP code. `Internal`/`Unavailable`/`Timeout`
+/// carry detail for the log only; the HTTP layer never shows it to clients.
 #[derive(Debug)]
 pub enum DomainError {
+    /// The request as a whole is wrong (400 `bad_request`).
     Invalid(String),
+    /// One named input is wrong (400 `invalid_parameter`, "field: reason").
+    InvalidField { field: String, reason: String },
+    /// No `X-Athena-Client` (nor a direct URI) where a tenant is needed.
     MissingClient,
-    UnknownClient(String),
-    FrozenClient(String),
-    UnknownTable(String),
-    UnknownColumn(String),
-    UnknownFunction(String),
-    Conflict(String),
+    /// Credentials missing or refused (401).
+    Unauthorized(String),
+    /// Not allowed (403).
     Forbidden(String),
+    /// A registered client that is frozen (403 `client_frozen`).
+    FrozenClient(String),
+    /// A thing of `kind` named `key` does not exist (404; clients, tables
+    /// and functions have their own codes).
+    NotFound { kind: &'static str, key: String },
+    /// A column the statement names does not exist (400 `column_not_found`).
+    UnknownColumn(String),
+    /// The state of a resource forbids the change (409).
+    Conflict(String),
+    /// Too many attempts; retry after `retry_after` seconds (429).
+    RateLimited { detail: String, retry_after: u32 },
+    /// A feature whose backing service is not configured or failed, with a
+    /// message safe to show (503 `service_unavailable`).
+    ServiceUnavailable(String),
+    /// A database that cannot be reached (503 `database_unavailable`; the
+    /// detail goes to the log only).
     Unavailable(String),
+    /// The database did not answer in time (504; detail to the log only).
     Timeout(String),
+    /// A bug or an unexpected state (500; detail to the log only).
     Internal(String),
+}
+
+impl DomainError {
+    pub fn not_found(kind: &'static str, key: impl Into<String>) -> Self {
+        DomainError::NotFound {
+            kind,
+            key: key.into(),
+        }
+    }
+
+    pub fn invalid_field(field: impl Into<String>, reason: impl fmt::Display) -> Self {
+        DomainError::InvalidField {
+            field: field.into(),
+            reason: reason.to_string(),
+        }
+    }
 }
 
 impl fmt::Display for DomainError {

@@ -4,7 +4,7 @@
 //! write to the table makes older entries unreachable at once (they then
 //! expire). Redis trouble never fails a read: the cache is skipped.
 
-use crate::auth::Principal;
+use crate::auth::Actor;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
@@ -38,7 +38,7 @@ impl Outcome {
 /// What a cached read belongs to.
 pub struct Scope<'a> {
     pub client: &'a str,
-    pub principal: &'a Principal,
+    pub actor: &'a Actor,
     pub schema: &'a str,
     pub table: &'a str,
 }
@@ -58,11 +58,11 @@ pub struct ReadCache {
     namespace: String,
 }
 
-fn principal_id(p: &Principal) -> String {
-    match p {
-        Principal::Admin => "admin".into(),
-        Principal::Open => "open".into(),
-        Principal::Key(k) => format!("key:{}", k.id),
+fn actor_id(actor: &Actor) -> String {
+    match actor {
+        Actor::Admin => "admin".into(),
+        Actor::Open => "open".into(),
+        Actor::Key(k) => format!("key:{}", k.id),
     }
 }
 
@@ -141,7 +141,7 @@ impl ReadCache {
         let mut hasher = Sha256::new();
         for part in [
             scope.client.to_string(),
-            principal_id(scope.principal),
+            actor_id(scope.actor),
             format!("{}.{}", scope.schema, scope.table),
             format!("{:?}", versions),
             request.to_string(),

@@ -1518,7 +1518,6 @@ fn general(toks: Vec<Tok>, schema: &mut Schema, d: &mut Diags) -> Vec<Tok> {
 // ------------------------------------------------------ contract shapes
 
 use crate::api::models;
-use crate::http::ErrorEnvelope;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -1686,13 +1685,14 @@ impl Plan {
         }
     }
 
-    /// The 422 of strict mode, as an envelope.
-    pub fn untranslatable(&self) -> ErrorEnvelope {
+    /// Why strict mode refuses the script (the 422's detail): the count
+    /// and the first unsupported construct.
+    pub fn untranslatable(&self) -> String {
         let first = self
             .statements
             .iter()
             .find_map(|s| s.errors.first().map(|e| (s.index, e)));
-        let detail = match first {
+        match first {
             Some((i, e)) => format!(
                 "{} unsupported construct(s) (strict mode); statement {i}: {} ({})",
                 self.errors(),
@@ -1700,14 +1700,6 @@ impl Plan {
                 e.code
             ),
             None => "unsupported statements".into(),
-        };
-        ErrorEnvelope {
-            status: "error".into(),
-            message: "Migration cannot be converted to D1".into(),
-            error: detail,
-            code: Some("d1_unsupported".into()),
-            error_number: Some(4220),
-            docs_url: Some("https://athena-cluster.com/docs/errors#4220".into()),
         }
     }
 }
@@ -1722,34 +1714,10 @@ fn range(s: &Statement) -> models::D1MigrationSourceRange {
     }
 }
 
-/// A preview body that is also the standard error envelope: the contract
-/// documents the preview schema for 400/422, the project rule the envelope
-/// (`status: "error"` satisfies both).
-pub fn with_envelope(
-    preview: models::D1MigrationPreviewResponse,
-    e: &ErrorEnvelope,
-) -> crate::http::payload::Json<models::D1MigrationPreviewResponse> {
-    let mut preview = preview;
-    preview.status = "error".into();
-    let mut json = crate::http::payload::Json::new(preview)
-        .with_field("message", Value::String(e.message.clone()))
-        .with_field("error", Value::String(e.error.clone()));
-    if let Some(code) = &e.code {
-        json = json.with_field("code", Value::String(code.clone()));
-    }
-    if let Some(n) = e.error_number {
-        json = json.with_field("error_number", Value::from(n));
-    }
-    if let Some(url) = &e.docs_url {
-        json = json.with_field("docs_url", Value::String(url.clone()));
-    }
-    json
-}
-
 // ------------------------------------------------------ D1 REST client
 
 use crate::config::D1Config;
-use crate::http::{ApiError, Code};
+use crate::domain::DomainError;
 use crate::outbound::{OutboundError, OutboundPolicy};
 use bytes::Bytes;
 use http_body_util::Full;
@@ -1837,23 +1805,15 @@ impl D1Client {
     /// outside the grammar is a 400; one not mapped to this client (not
     /// mapped at all, or another client's) is a 404 with the same text
     /// either way, so a client learns nothing about others' databases.
-    pub fn database_id(&self, client: &str, db_name: &str) -> Result<&str, ApiError> {
+    pub fn database_id(&self, client: &str, db_name: &str) -> Result<&str, DomainError> {
         check_db_name(db_name)
-            .map_err(|why| ApiError::invalid_parameter("body field dbName", why))?;
+            .map_err(|why| DomainError::invalid_field("body field dbName", why))?;
         self.config
             .databases
             .iter()
             .find(|d| d.client == client && d.name == db_name)
             .map(|d| d.id.as_str())
-            .ok_or_else(|| {
-                ApiError::not_found(
-                    Code::NotFound,
-                    format!(
-                        "dbName `{db_name}` is not a D1 database of client `{client}` \
-                         (ATHENA_D1_DATABASES maps client:dbName=database-id)"
-                    ),
-                )
-            })
+            .ok_or_else(|| DomainError::not_found("D1 database of this client", db_name))
     }
 
     /// Runs `sql` (one or more statements) as one `/query` request and

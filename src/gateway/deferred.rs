@@ -30,12 +30,13 @@ use crate::catalog::clients;
 use crate::db::tenants::{Tenant, Tenants};
 use crate::db::Pool;
 use crate::domain::DomainError;
-use crate::http::ApiError;
+use crate::jobs::{Lease, Leases};
+use crate::ttl::TtlCache;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -89,12 +90,10 @@ pub enum Outcome {
 }
 
 struct Claimed {
-    id: Uuid,
-    token: Uuid,
+    lease: Lease,
     client: String,
     operation: String,
     payload: Value,
-    attempts: i32,
 }
 
 pub struct Queue {
@@ -102,11 +101,19 @@ pub struct Queue {
     tenants: Arc<Tenants>,
     /// Clients enabled by configuration (`ATHENA_DEFERRED_CLIENTS`, YAML).
     listed: HashSet<String>,
-    stale_after: Duration,
-    worker_id: String,
+    /// Claims and leases (`src/jobs/`).
+    leases: Leases,
     wake: Notify,
-    flags: Mutex<HashMap<String, (bool, Instant)>>,
+    /// Per-client `deferred_writes.enabled` from the catalog.
+    flags: TtlCache<String, bool>,
+    /// How a failed job's error is stored: the body its route would have
+    /// answered (the standard envelope plus `http_status`) and a one-line
+    /// message. Given by the HTTP layer, which owns the envelope.
+    render_failure: RenderFailure,
 }
+
+/// See `Queue::render_failure`.
+pub type RenderFailure = fn(DomainError) -> (Value, String);
 
 const RECORD: &str = "id, status, operation, attempts, requeue_count, result, error, \
     created_at, updated_at, started_at, finished_at, payload->'body'->>'table_name'";
@@ -148,15 +155,20 @@ impl Queue {
         tenants: Arc<Tenants>,
         listed: impl IntoIterator<Item = String>,
         stale_after: Duration,
+        render_failure: RenderFailure,
     ) -> Queue {
         Queue {
+            render_failure,
             catalog,
             tenants,
             listed: listed.into_iter().collect(),
-            stale_after,
-            worker_id: format!("{}:{}", std::process::id(), Uuid::new_v4().simple()),
+            leases: Leases::new(
+                "athena_deferred_requests",
+                "j.client_name, j.operation, j.payload",
+                stale_after,
+            ),
             wake: Notify::new(),
-            flags: Mutex::new(HashMap::new()),
+            flags: TtlCache::new(FLAG_TTL, 4096),
         }
     }
 
@@ -167,19 +179,13 @@ impl Queue {
         if self.listed.contains(client) {
             return Ok(true);
         }
-        if let Some((on, at)) = self.flags.lock().expect("flags").get(client) {
-            if at.elapsed() < FLAG_TTL {
-                return Ok(*on);
-            }
-        }
-        let on = clients::get(&self.catalog, client)
-            .await?
-            .is_some_and(|c| metadata_enabled(&c.metadata));
         self.flags
-            .lock()
-            .expect("flags")
-            .insert(client.to_string(), (on, Instant::now()));
-        Ok(on)
+            .get_or_load(client.to_string(), async {
+                Ok(clients::get(&self.catalog, client)
+                    .await?
+                    .is_some_and(|c| metadata_enabled(&c.metadata)))
+            })
+            .await
     }
 
     /// Stores a job; the row is committed when this returns.
@@ -279,37 +285,16 @@ impl Queue {
     /// (any queued one with `force`), or one whose worker went silent.
     async fn claim(&self, force: bool) -> Result<Option<Claimed>, DomainError> {
         let conn = self.catalog.get().await?;
-        let token = Uuid::new_v4();
-        let row = conn
-            .query_opt(
-                "UPDATE athena_deferred_requests j
-                    SET status = 'running', run_token = $1, worker_id = $2,
-                        attempts = j.attempts + 1, started_at = now(), updated_at = now(),
-                        finished_at = NULL
-                  WHERE j.id = (
-                        SELECT id FROM athena_deferred_requests
-                         WHERE (status = 'queued' AND ($4 OR run_after <= now()))
-                            OR (status = 'running' AND started_at < now() - make_interval(secs => $3))
-                         ORDER BY created_at
-                         FOR UPDATE SKIP LOCKED
-                         LIMIT 1)
-              RETURNING j.id, j.client_name, j.operation, j.payload, j.attempts",
-                &[
-                    &token,
-                    &self.worker_id,
-                    &self.stale_after.as_secs_f64(),
-                    &force,
-                ],
-            )
-            .await?;
-        Ok(row.map(|r| Claimed {
-            id: r.get(0),
-            token,
-            client: r.get(1),
-            operation: r.get(2),
-            payload: r.get(3),
-            attempts: r.get(4),
-        }))
+        Ok(self
+            .leases
+            .claim(&conn, force)
+            .await?
+            .map(|(lease, r)| Claimed {
+                lease,
+                client: r.get(2),
+                operation: r.get(3),
+                payload: r.get(4),
+            }))
     }
 
     /// Claims and runs one job; `None` when there is nothing to run.
@@ -322,58 +307,24 @@ impl Queue {
             return Ok(None);
         };
         let conn = self.catalog.get().await?;
-        let done = match self.execute(exec, &job).await {
-            Ok((answer, client, table)) => {
-                let n = conn
-                    .execute(
-                        "UPDATE athena_deferred_requests
-                            SET status = 'completed', result = $3, error = NULL,
-                                finished_at = now(), updated_at = now()
-                          WHERE id = $1 AND run_token = $2",
-                        &[&job.id, &job.token, &answer],
-                    )
-                    .await?;
-                (n, Outcome::Completed { client, table })
-            }
-            Err(e) if transient(&e) && job.attempts < MAX_ATTEMPTS => {
-                let backoff = f64::from(1u32 << job.attempts.clamp(0, 6));
-                tracing::warn!(job = %job.id, attempts = job.attempts, error = %e, "deferred write will be retried");
-                let n = conn
-                    .execute(
-                        "UPDATE athena_deferred_requests
-                            SET status = 'queued', error = $3, run_token = NULL,
-                                run_after = now() + make_interval(secs => $4), updated_at = now()
-                          WHERE id = $1 AND run_token = $2",
-                        &[&job.id, &job.token, &e.to_string(), &backoff],
-                    )
-                    .await?;
-                (n, Outcome::Retry)
+        let lease = &job.lease;
+        let (kept, outcome) = match self.execute(exec, &job).await {
+            Ok((answer, client, table)) => (
+                self.leases.complete(&conn, lease, &answer).await?,
+                Outcome::Completed { client, table },
+            ),
+            Err(e) if transient(&e) && lease.attempts < MAX_ATTEMPTS => {
+                tracing::warn!(job = %lease.id, attempts = lease.attempts, error = %e, "deferred write will be retried");
+                let kept = self.leases.retry(&conn, lease, &e.to_string()).await?;
+                (kept, Outcome::Retry)
             }
             Err(e) => {
-                let api = ApiError::from(e);
-                let envelope = api.envelope();
-                let mut result = serde_json::to_value(&envelope).unwrap_or(Value::Null);
-                if let Value::Object(m) = &mut result {
-                    m.insert("http_status".into(), json!(api.status().as_u16()));
-                }
-                let message = [&envelope.error, &envelope.message]
-                    .into_iter()
-                    .find(|s| !s.is_empty())
-                    .cloned()
-                    .unwrap_or_default();
-                let n = conn
-                    .execute(
-                        "UPDATE athena_deferred_requests
-                            SET status = 'failed', result = $3, error = $4,
-                                finished_at = now(), updated_at = now()
-                          WHERE id = $1 AND run_token = $2",
-                        &[&job.id, &job.token, &result, &message],
-                    )
-                    .await?;
-                (n, Outcome::Failed)
+                let (result, message) = (self.render_failure)(e);
+                let kept = self.leases.fail(&conn, lease, &result, &message).await?;
+                (kept, Outcome::Failed)
             }
         };
-        Ok(Some(if done.0 == 0 { Outcome::Lost } else { done.1 }))
+        Ok(Some(if kept { outcome } else { Outcome::Lost }))
     }
 
     async fn execute<E: Executor>(
@@ -385,7 +336,7 @@ impl Queue {
         let plan = exec.plan(&job.operation, &job.payload)?;
         let (schema, table) = plan.write.target();
         let (schema, table) = (schema.as_str().to_string(), table.as_str().to_string());
-        let result = self.apply_once(&tenant, job.id, &plan.write).await?;
+        let result = self.apply_once(&tenant, job.lease.id, &plan.write).await?;
         exec.written(&tenant.name, &schema, &table).await;
         Ok((
             (plan.answer)(result),

@@ -17,10 +17,11 @@ use crate::db::schema_cache::{Column, Table};
 use crate::db::tenants::Tenant;
 use crate::domain::identifier::Ident;
 use crate::domain::DomainError;
+use crate::ttl::TtlCache;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_postgres::error::SqlState;
 
 #[derive(Debug, Clone)]
@@ -73,54 +74,32 @@ pub struct Output {
 /// or a new overload is seen; a dropped or recreated function is noticed at
 /// once by the error the call gets, and the call is retried afresh.
 const SIGNATURE_TTL: Duration = Duration::from_secs(5);
-/// Past these sizes a cache starts over (bounded memory).
-const MAX_DATABASES: usize = 256;
-const MAX_FUNCTIONS: usize = 1024;
+/// Most functions cached, over all tenant databases.
+const MAX_FUNCTIONS: usize = 4096;
 const MAX_SHAPES: usize = 64;
 
 /// One function of one tenant database: its overloads, and the result
 /// columns of each call shape (`SELECT * FROM f(a => …)`) as described.
 struct Function {
     overloads: Vec<Signature>,
-    loaded_at: Instant,
     results: Mutex<HashMap<String, Arc<Table>>>,
 }
 
-/// Functions per tenant database (its URI: signatures belong to the
-/// database, whichever client names it), then per `"schema"."name"`.
-type Functions = HashMap<String, HashMap<String, Arc<Function>>>;
-
-static FUNCTIONS: LazyLock<Mutex<Functions>> = LazyLock::new(Mutex::default);
-
-fn functions() -> std::sync::MutexGuard<'static, Functions> {
-    // The map holds no invariant a panic could break.
-    FUNCTIONS.lock().unwrap_or_else(|p| p.into_inner())
-}
+/// Functions by tenant database (its URI: signatures belong to the
+/// database, whichever client names it) and `"schema"."name"`.
+static FUNCTIONS: LazyLock<TtlCache<(String, String), Arc<Function>>> =
+    LazyLock::new(|| TtlCache::new(SIGNATURE_TTL, MAX_FUNCTIONS));
 
 fn cached(database: &str, key: &str) -> Option<Arc<Function>> {
-    functions()
-        .get(database)?
-        .get(key)
-        .filter(|f| f.loaded_at.elapsed() < SIGNATURE_TTL)
-        .cloned()
+    FUNCTIONS.get(&(database.to_string(), key.to_string()))
 }
 
 fn remember(database: &str, key: &str, function: Arc<Function>) {
-    let mut all = functions();
-    if !all.contains_key(database) && all.len() >= MAX_DATABASES {
-        all.clear();
-    }
-    let entries = all.entry(database.to_string()).or_default();
-    if entries.len() >= MAX_FUNCTIONS {
-        entries.clear();
-    }
-    entries.insert(key.to_string(), function);
+    FUNCTIONS.insert((database.to_string(), key.to_string()), function);
 }
 
 fn forget(database: &str, key: &str) {
-    if let Some(entries) = functions().get_mut(database) {
-        entries.remove(key);
-    }
+    FUNCTIONS.remove(&(database.to_string(), key.to_string()));
 }
 
 /// Every overload's input arguments, from the catalog.
@@ -177,15 +156,13 @@ async fn load(
 ) -> Result<Arc<Function>, DomainError> {
     let overloads = signatures(conn, call).await?;
     if overloads.is_empty() {
-        return Err(DomainError::UnknownFunction(format!(
-            "{}.{}",
-            call.schema.as_str(),
-            call.function.as_str()
-        )));
+        return Err(DomainError::not_found(
+            "function",
+            format!("{}.{}", call.schema.as_str(), call.function.as_str()),
+        ));
     }
     let function = Arc::new(Function {
         overloads,
-        loaded_at: Instant::now(),
         results: Mutex::default(),
     });
     remember(&tenant.uri, key, function.clone());

@@ -118,12 +118,12 @@ pub const MAX_KEY_LEN: usize = 255;
 /// (API key id, the admin key, or open access) and the client, so the same
 /// key from another caller is another transaction. A JSON array, so no
 /// choice of key can collide with another caller's scope.
-pub fn scoped_key(caller: Option<&crate::auth::Principal>, client: &str, key: &str) -> String {
-    use crate::auth::Principal;
+pub fn scoped_key(caller: Option<&crate::auth::Actor>, client: &str, key: &str) -> String {
+    use crate::auth::Actor;
     let who = match caller {
-        Some(Principal::Key(k)) => format!("key:{}", k.id),
-        Some(Principal::Admin) => "admin".to_string(),
-        Some(Principal::Open) | None => "open".to_string(),
+        Some(Actor::Key(k)) => format!("key:{}", k.id),
+        Some(Actor::Admin) => "admin".to_string(),
+        Some(Actor::Open) | None => "open".to_string(),
     };
     serde_json::to_string(&[who.as_str(), client, key]).unwrap_or_default()
 }
@@ -295,19 +295,19 @@ async fn one(
 #[cfg(test)]
 mod tests {
     use super::scoped_key;
-    use crate::auth::Principal;
+    use crate::auth::Actor;
 
     #[test]
     fn keys_are_scoped_to_caller_and_client() {
-        let open = scoped_key(Some(&Principal::Open), "shop", "k");
-        let admin = scoped_key(Some(&Principal::Admin), "shop", "k");
+        let open = scoped_key(Some(&Actor::Open), "shop", "k");
+        let admin = scoped_key(Some(&Actor::Admin), "shop", "k");
         assert_ne!(open, admin);
-        assert_ne!(open, scoped_key(Some(&Principal::Open), "other", "k"));
+        assert_ne!(open, scoped_key(Some(&Actor::Open), "other", "k"));
         assert_eq!(open, scoped_key(None, "shop", "k"));
         // No key text can reach into another scope.
         assert_ne!(
-            scoped_key(Some(&Principal::Open), "shop", "a\",\"b"),
-            scoped_key(Some(&Principal::Open), "shop\",\"a", "b")
+            scoped_key(Some(&Actor::Open), "shop", "a\",\"b"),
+            scoped_key(Some(&Actor::Open), "shop\",\"a", "b")
         );
     }
 }

@@ -77,7 +77,7 @@ impl Write {
     /// `update_body` or a merge, `Prefer: resolution=merge-duplicates`)
     /// overwrites existing rows, so it needs the update right as well;
     /// `DO NOTHING` only inserts.
-    pub fn rights(&self) -> &'static [&'static str] {
+    pub fn rights(&self) -> &'static [crate::auth::rights::Right] {
         use crate::auth::rights::{DELETE, INSERT, UPDATE};
         match self {
             Write::Insert(InsertQuery {

@@ -1,15 +1,29 @@
 //! Per-request context handed to every trait method: identity of the
-//! request, raw headers, peer address, and the credential checks.
+//! request, raw headers, peer address, who is calling (the `Actor`
+//! authorization established) and the credential checks.
+//!
+//! A request arrives as an `UncheckedCx`; the dispatch authorizes it
+//! before any parameter is parsed, and only that yields a `RequestCx`, so
+//! no handler can run without an actor.
 
 use super::ApiError;
 use crate::api::operations::Operation;
-use crate::auth::{Auth, Principal};
+use crate::auth::rights::Right;
+use crate::auth::{Actor, Auth};
 use http::HeaderMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// A request whose credentials were not checked yet: what the dispatch
+/// and the extractors read before `authorize`.
+pub struct UncheckedCx(Arc<Inner>);
+
+/// A request and its authorized caller.
 #[derive(Clone)]
-pub struct RequestCx(Arc<Inner>);
+pub struct RequestCx {
+    request: Arc<Inner>,
+    actor: Actor,
+}
 
 struct Inner {
     request_id: String,
@@ -18,11 +32,10 @@ struct Inner {
     query: Vec<(String, String)>,
     peer: Option<SocketAddr>,
     auth: Arc<Auth>,
-    principal: std::sync::OnceLock<Principal>,
     body: bytes::Bytes,
 }
 
-impl RequestCx {
+impl UncheckedCx {
     pub fn new(
         request_id: String,
         operation: Operation,
@@ -32,20 +45,15 @@ impl RequestCx {
         auth: Arc<Auth>,
         body: bytes::Bytes,
     ) -> Self {
-        RequestCx(Arc::new(Inner {
+        UncheckedCx(Arc::new(Inner {
             request_id,
             operation,
             headers,
             query,
             peer,
             auth,
-            principal: std::sync::OnceLock::new(),
             body,
         }))
-    }
-
-    pub fn request_id(&self) -> &str {
-        &self.0.request_id
     }
 
     pub fn operation(&self) -> Operation {
@@ -56,54 +64,71 @@ impl RequestCx {
         &self.0.headers
     }
 
+    /// The operation's credential checks (its row in
+    /// `crate::auth::access`, see `Auth::authorize`): the request with its
+    /// actor, or the refusal.
+    pub async fn authorize(&self) -> Result<RequestCx, ApiError> {
+        let actor = self
+            .0
+            .auth
+            .authorize(self.0.operation.meta(), &self.0.headers, &self.0.query)
+            .await?;
+        Ok(RequestCx {
+            request: self.0.clone(),
+            actor,
+        })
+    }
+}
+
+impl RequestCx {
+    pub fn request_id(&self) -> &str {
+        &self.request.request_id
+    }
+
+    pub fn operation(&self) -> Operation {
+        self.request.operation
+    }
+
+    pub fn headers(&self) -> &HeaderMap {
+        &self.request.headers
+    }
+
     pub fn query(&self) -> &[(String, String)] {
-        &self.0.query
+        &self.request.query
     }
 
     pub fn peer(&self) -> Option<SocketAddr> {
-        self.0.peer
+        self.request.peer
     }
 
     /// Whether the JSON body has this top-level field at all (typed models
     /// merge absent with empty/null; partial updates need the difference).
     pub fn body_has_field(&self, name: &str) -> bool {
-        serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&self.0.body)
+        serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&self.request.body)
             .is_ok_and(|m| m.contains_key(name))
     }
 
     /// The presented API key, from any accepted spelling (several
     /// different keys are a 401).
     pub fn credential(&self) -> Result<Option<crate::auth::Presented<'_>>, ApiError> {
-        crate::auth::presented_key(&self.0.headers, &self.0.query)
+        crate::auth::presented_key(&self.request.headers, &self.request.query)
     }
 
-    /// The operation's credential checks (see `Auth::authorize`). Runs in
-    /// the dispatch before any parameter is parsed.
-    pub async fn authorize(&self) -> Result<(), ApiError> {
-        let principal = self
-            .0
-            .auth
-            .authorize(self.0.operation.meta(), &self.0.headers, &self.0.query)
-            .await?;
-        let _ = self.0.principal.set(principal);
-        Ok(())
-    }
-
-    /// Who is calling (`Open` before `authorize`).
-    pub fn principal(&self) -> &Principal {
-        self.0.principal.get().unwrap_or(&Principal::Open)
+    /// Who is calling, as `authorize` established it.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
     }
 
     /// An additional right for this request.
-    pub fn require_right(&self, right: &str) -> Result<(), ApiError> {
+    pub fn require_right(&self, right: Right) -> Result<(), ApiError> {
         self.require_rights(&[right])
     }
 
     /// Every one of `rights` (e.g. a planned write's: an upsert needs
     /// update as well as insert).
-    pub fn require_rights(&self, rights: &[&str]) -> Result<(), ApiError> {
-        let client = crate::auth::header_client(&self.0.headers);
-        self.principal().require_all(rights, client)
+    pub fn require_rights(&self, rights: &[Right]) -> Result<(), ApiError> {
+        let client = crate::auth::header_client(&self.request.headers);
+        self.actor.require_all(rights, client)
     }
 
     /// Whether the static admin key came in a key header (never the query
@@ -112,15 +137,15 @@ impl RequestCx {
         self.credential()
             .ok()
             .flatten()
-            .is_some_and(|key| self.0.auth.admin().matches_presented(&key))
+            .is_some_and(|key| self.request.auth.admin().matches_presented(&key))
     }
 
     /// The data-plane key check against `client`, for routes that resolve
-    /// their client themselves (`crate::auth::data_plane_principal`).
-    pub async fn data_plane_principal(&self, client: &str) -> Result<Principal, ApiError> {
-        crate::auth::data_plane_principal(
-            self.0.auth.admin(),
-            self.0.auth.keys(),
+    /// their client themselves (`crate::auth::data_plane_actor`).
+    pub async fn data_plane_actor(&self, client: &str) -> Result<Actor, ApiError> {
+        crate::auth::data_plane_actor(
+            self.request.auth.admin(),
+            self.request.auth.keys(),
             Some(client),
             self.credential()?,
         )
@@ -136,19 +161,19 @@ impl RequestCx {
         &'a self,
         body_client: Option<&'a str>,
     ) -> Result<&'a str, ApiError> {
-        if let Some(client) = crate::auth::header_client(&self.0.headers) {
+        if let Some(client) = crate::auth::header_client(&self.request.headers) {
             return Ok(client);
         }
         let client = body_client
             .map(str::trim)
             .filter(|c| !c.is_empty())
             .ok_or_else(|| ApiError::missing_parameter("header", "X-Athena-Client"))?;
-        self.0
+        self.request
             .auth
             .authorize_for(
-                self.0.operation.meta(),
-                &self.0.headers,
-                &self.0.query,
+                self.request.operation.meta(),
+                &self.request.headers,
+                &self.request.query,
                 Some(client),
             )
             .await?;

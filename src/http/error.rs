@@ -15,23 +15,45 @@ impl From<crate::domain::DomainError> for ApiError {
                 "Missing required header",
                 "X-Athena-Client header is required (or a direct PostgreSQL URI header)",
             ),
-            D::UnknownClient(name) => ApiError::not_found(
-                Code::ClientNotFound,
-                format!("client `{name}` is not registered"),
-            ),
+            D::InvalidField { field, reason } => ApiError::invalid_parameter(&field, reason),
+            D::Unauthorized(detail) => ApiError::unauthorized(detail),
             D::FrozenClient(name) => ApiError::new(
                 Code::ClientFrozen,
                 "Client is frozen",
                 format!("client `{name}` is frozen"),
             ),
-            D::UnknownTable(name) => ApiError::not_found(
-                Code::TableNotFound,
-                format!("table `{name}` does not exist"),
-            ),
-            D::UnknownFunction(name) => ApiError::not_found(
-                Code::FunctionNotFound,
-                format!("function `{name}` does not exist"),
-            ),
+            D::NotFound { kind, key } => {
+                // Keys are caller input: shown, but never unbounded.
+                let key: String = key.chars().take(128).collect();
+                match kind {
+                    "client" => ApiError::not_found(
+                        Code::ClientNotFound,
+                        format!("client `{key}` is not registered"),
+                    ),
+                    "table" => ApiError::not_found(
+                        Code::TableNotFound,
+                        format!("table `{key}` does not exist"),
+                    ),
+                    "function" => ApiError::not_found(
+                        Code::FunctionNotFound,
+                        format!("function `{key}` does not exist"),
+                    ),
+                    kind => {
+                        ApiError::not_found(Code::NotFound, format!("{kind} `{key}` was not found"))
+                    }
+                }
+            }
+            D::RateLimited {
+                detail,
+                retry_after,
+            } => {
+                let mut e = ApiError::new(Code::RateLimited, "Too many requests", detail);
+                e.retry_after = Some(retry_after.max(1));
+                e
+            }
+            D::ServiceUnavailable(detail) => {
+                ApiError::unavailable(Code::ServiceUnavailable, detail)
+            }
             D::UnknownColumn(name) => ApiError::new(
                 Code::ColumnNotFound,
                 "Bad request",
@@ -60,6 +82,24 @@ impl From<crate::domain::DomainError> for ApiError {
             }
         }
     }
+}
+
+/// A domain error as a deferred job stores it (`src/gateway/deferred.rs`
+/// `RenderFailure`): the envelope its route would have answered plus
+/// `http_status`, and a one-line message.
+pub fn stored_failure(e: crate::domain::DomainError) -> (serde_json::Value, String) {
+    let api = ApiError::from(e);
+    let envelope = api.envelope();
+    let mut result = serde_json::to_value(&envelope).unwrap_or(serde_json::Value::Null);
+    if let serde_json::Value::Object(m) = &mut result {
+        m.insert("http_status".into(), api.status().as_u16().into());
+    }
+    let message = [&envelope.error, &envelope.message]
+        .into_iter()
+        .find(|s| !s.is_empty())
+        .cloned()
+        .unwrap_or_default();
+    (result, message)
 }
 
 #[cfg(test)]

@@ -1,24 +1,23 @@
 //! Typed extraction (`athena_runtime::extract`) for the server's request
 //! context: the generated dispatch reads header and cookie parameters from
-//! `RequestCx` and checks credentials through it before any parameter is
-//! parsed.
+//! the unchecked request and authorizes it, before any parameter is parsed,
+//! into the `RequestCx` every handler receives.
 
-use super::{ApiError, RequestCx};
+use super::{ApiError, RequestCx, UncheckedCx};
 pub use athena_runtime::extract::*;
 
 /// One request as the generated dispatch receives it.
-pub type Inputs = athena_runtime::extract::Inputs<RequestCx>;
+pub type Inputs = athena_runtime::extract::Inputs<UncheckedCx>;
 
-impl RequestContext for RequestCx {
+impl RequestContext for UncheckedCx {
     type Cx = RequestCx;
 
     fn headers(&self) -> &http::HeaderMap {
-        RequestCx::headers(self)
+        UncheckedCx::headers(self)
     }
 
-    /// Checks the operation's credentials; see `RequestCx::authorize`.
+    /// Checks the operation's credentials; see `UncheckedCx::authorize`.
     async fn authorize(&self) -> Result<RequestCx, ApiError> {
-        RequestCx::authorize(self).await?;
-        Ok(self.clone())
+        UncheckedCx::authorize(self).await
     }
 }

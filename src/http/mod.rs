@@ -12,4 +12,5 @@ pub mod server;
 
 pub use athena_runtime::{payload, router};
 pub use athena_runtime::{ApiError, ApiResult, Code, ErrorEnvelope, HttpResponse};
-pub use context::RequestCx;
+pub use context::{RequestCx, UncheckedCx};
+pub use error::stored_failure;

@@ -7,7 +7,7 @@ use super::deadline::{self, Deadline};
 use super::extract::Inputs;
 use super::metrics::Metrics;
 use super::router::{Match, Router};
-use super::{ApiError, Code, HttpResponse, RequestCx};
+use super::{ApiError, Code, HttpResponse, UncheckedCx};
 use crate::api::dispatch::dispatch;
 use crate::api::operations::{Operation, OPERATIONS};
 use crate::auth::Auth;
@@ -216,7 +216,7 @@ impl App {
         let handlers = self.handlers.clone();
         let auth = self.auth.clone();
         self.within_deadline(deadline, declared, body, move |body| {
-            let cx = RequestCx::new(
+            let cx = UncheckedCx::new(
                 request_id,
                 operation,
                 parts.headers,

@@ -5,6 +5,7 @@
 
 mod common;
 
+mod access_matrix;
 mod api_keys;
 mod cache;
 mod client;

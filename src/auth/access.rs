@@ -1,0 +1,507 @@
+//! Who may call each operation of the contract: one row per operation,
+//! keyed on the generated `Operation` with an exhaustive `match`, so an
+//! operation added to `openapi/openapi.yaml` does not compile until it has
+//! a row here. `Auth::authorize` reads nothing else to decide; the flags
+//! replace the operation-name lists other modules used to keep.
+//!
+//! What each caller kind gets is pinned, operation by operation, by
+//! `openapi/access-matrix.txt`, which `tests/it/access_matrix.rs` replays
+//! against a running server.
+
+use super::rights::Right;
+use crate::api::operations::Operation;
+
+/// Who may call an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: no key is looked at, so a probe with a stale key still
+    /// works (health, metrics, docs, the registry).
+    Open,
+    /// No right assigned yet (storage, chat, schema, typesense …): keyless
+    /// like `Open` until the issue that builds the family gives it a right.
+    Unassigned,
+    /// The static admin key (`ATHENA_KEY_12`), failing closed.
+    Admin,
+    /// The data plane: when API keys are enforced for the client, a key
+    /// (or the admin key) holding this right, bound to that client or none.
+    Right(Right),
+    /// `/public/{route_key}/{op}`: let through here; the handler checks the
+    /// key against the route's client and the forwarded operation's right.
+    Public,
+}
+
+/// An operation's row: its access and how its credentials may arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub access: Access,
+    /// Routes by a direct PostgreSQL URI header (`src/db/direct.rs`); a URI
+    /// carrying a username and password replaces the API key. An operation
+    /// that declares the headers but does not route by them must not have it.
+    pub direct_uri: bool,
+    /// May name its client in the body (`db_name`) when `X-Athena-Client`
+    /// is absent: authorization checks the right, and the handler binds the
+    /// key to that client (`RequestCx::target_client`).
+    pub body_client: bool,
+    /// The read right lets it through too: the SDK sends plain lookups as
+    /// SQL (`src/gateway/sql_text.rs`); the handler checks the raw-SQL
+    /// right for anything else.
+    pub sql_lookups: bool,
+}
+
+impl Rule {
+    const fn new(access: Access) -> Rule {
+        Rule {
+            access,
+            direct_uri: false,
+            body_client: false,
+            sql_lookups: false,
+        }
+    }
+
+    const fn with_direct_uri(mut self) -> Rule {
+        self.direct_uri = true;
+        self
+    }
+
+    const fn with_body_client(mut self) -> Rule {
+        self.body_client = true;
+        self
+    }
+
+    const fn with_sql_lookups(mut self) -> Rule {
+        self.sql_lookups = true;
+        self
+    }
+
+    /// The right the operation needs under key enforcement.
+    pub fn right(&self) -> Option<Right> {
+        match self.access {
+            Access::Right(right) => Some(right),
+            _ => None,
+        }
+    }
+}
+
+const OPEN: Rule = Rule::new(Access::Open);
+const UNASSIGNED: Rule = Rule::new(Access::Unassigned);
+const ADMIN: Rule = Rule::new(Access::Admin);
+const PUBLIC: Rule = Rule::new(Access::Public);
+
+const fn right(right: Right) -> Rule {
+    Rule::new(Access::Right(right))
+}
+
+/// The access table. An upsert also needs the update right: the handler
+/// checks it from the planned write (`Write::rights`).
+pub fn rule(operation: Operation) -> Rule {
+    use Operation as O;
+    match operation {
+        // Keyless by design: probes, metrics, docs, the registry.
+        O::GetRoot
+        | O::GetPing
+        | O::GetHealth
+        | O::GetHealthCluster
+        | O::GetRouterRegistry
+        | O::GetMetrics
+        | O::GetOpenapiYaml
+        | O::GetOpenapiWssYaml
+        | O::GetWssInfo
+        | O::GetDocs
+        | O::GetRegistryByApiRegistryId => OPEN,
+        O::PostPublicByRouteKeyByOp => PUBLIC,
+        // The data plane under key enforcement: every alias of a route
+        // needs the canonical route's right.
+        O::PostGatewayFetch | O::PostGatewayData => right(Right::GatewayFetch).with_direct_uri(),
+        O::GetData | O::GetRestV1ByTable => right(Right::GatewayFetch),
+        O::PostQueryCount => right(Right::GatewayFetch).with_body_client(),
+        O::PutGatewayInsert => right(Right::GatewayInsert).with_direct_uri(),
+        O::PostRestV1ByTable => right(Right::GatewayInsert),
+        O::PostGatewayUpdate => right(Right::GatewayUpdate).with_direct_uri(),
+        O::PatchRestV1ByTable => right(Right::GatewayUpdate),
+        O::DeleteGatewayDelete => right(Right::GatewayDelete).with_direct_uri(),
+        O::DeleteRestV1ByTable => right(Right::GatewayDelete),
+        O::PostGatewayQuery => right(Right::GatewayQuery)
+            .with_direct_uri()
+            .with_sql_lookups(),
+        O::PostGatewaySql | O::PostQuerySql => right(Right::GatewayQuery)
+            .with_direct_uri()
+            .with_body_client(),
+        O::PostGatewaySqlD1Migrate => right(Right::GatewayQuery),
+        O::PostGatewayRpc | O::GetRpcByFunctionName | O::PostRpcByFunctionName => {
+            right(Right::GatewayRpc)
+        }
+        O::GetGatewayDeferredByRequestId | O::PostGatewayDeferredByRequestIdRequeue => {
+            right(Right::GatewayDeferredRead)
+        }
+        O::PostPipelines | O::PostPipelinesSimulate | O::GetPipelinesTemplates => {
+            right(Right::PipelinesExecute)
+        }
+        // Management: schema changes and provisioning, also under keys.
+        O::GetManagementCapabilities | O::GetManagementProvisionLocalDatabases => {
+            right(Right::ManagementRead)
+        }
+        O::PostManagementTables | O::PatchManagementTablesByTableName => {
+            right(Right::ManagementTablesWrite)
+        }
+        O::DeleteManagementTablesByTableName => right(Right::ManagementTablesDrop),
+        O::DeleteManagementTablesByTableNameColumnsByColumnName => {
+            right(Right::ManagementColumnsDrop)
+        }
+        O::PostManagementIndexes => right(Right::ManagementIndexesWrite),
+        O::DeleteManagementIndexesByIndexName => right(Right::ManagementIndexesDrop),
+        O::PostManagementViews => right(Right::ManagementViewsWrite),
+        O::DeleteManagementViewsByViewName => right(Right::ManagementViewsDrop),
+        O::GetManagementFunctions => right(Right::ManagementFunctionsRead),
+        O::PutManagementFunctions => right(Right::ManagementFunctionsWrite),
+        O::DeleteManagementFunctions => right(Right::ManagementFunctionsDrop),
+        O::PostManagementExtensionsInstall => right(Right::ManagementExtensionsWrite),
+        O::PostManagementProvisionProvidersNeon
+        | O::PostManagementProvisionProvidersRailway
+        | O::PostManagementProvisionProvidersRender
+        | O::PostManagementProvisionLocalDatabases => right(Right::ManagementProvisionWrite),
+        // No right yet, keyless until their family assigns one: chat, schema,
+        // billing's provider webhook, typesense, storage outside the admin
+        // surface, the Supabase compatibility route.
+        // chat
+        O::GetChatRooms
+        | O::PostChatRooms
+        | O::GetChatRoomsByRoomId
+        | O::PatchChatRoomsByRoomId
+        | O::PostChatRoomsByRoomIdArchive
+        | O::GetChatRoomsByRoomIdMessages
+        | O::PostChatRoomsByRoomIdMessages
+        | O::DeleteChatRoomsByRoomIdMessagesByMessageId
+        | O::PatchChatRoomsByRoomIdMessagesByMessageId
+        | O::PostChatRoomsByRoomIdReadCursor
+        | O::GetChatRoomsByRoomIdMembers
+        | O::PostChatRoomsByRoomIdMembers
+        | O::DeleteChatRoomsByRoomIdMembersByUserId
+        | O::PostChatMessagesByMessageIdReactions
+        | O::DeleteChatMessagesByMessageIdReactionsByEmoji
+        | O::PostChatMessagesSearch => UNASSIGNED,
+        // schema
+        O::GetSchema
+        | O::GetSchemaTables
+        | O::GetSchemaColumns
+        | O::GetSchemaConstraints
+        | O::GetSchemaMigrations => UNASSIGNED,
+        // billing
+        O::PostBillingProvidersByProviderClientsByClientNameConnectionsByConnectionIdWebhook => {
+            UNASSIGNED
+        }
+        // typesense
+        O::PostTypesenseBackendsTest
+        | O::PostTypesenseCollectionsList
+        | O::PostTypesenseSyncJobsByJobIdRun
+        | O::PostTypesenseSyncJobsByJobIdCancel
+        | O::PostTypesenseSyncRunsByRunIdKill
+        | O::PostTypesenseSearch => UNASSIGNED,
+        // storage_files
+        O::PostStorageFilesUploadUrl
+        | O::PostStorageFilesUploadUrls
+        | O::PostStorageFilesList
+        | O::GetStorageFilesByFileId
+        | O::DeleteStorageFilesByFileId
+        | O::PatchStorageFilesByFileId
+        | O::GetStorageFilesByFileIdUrl
+        | O::GetStorageFilesByFileIdProxy
+        | O::PostStorageFilesByFileIdVisibility
+        | O::PatchStorageFilesByFileIdVisibility
+        | O::PostStorageFilesSearch
+        | O::PostStorageFilesDeleteMany
+        | O::PostStorageFilesUpdateMany
+        | O::PostStorageFilesVisibilityMany
+        | O::PostStorageFilesByFileIdConfirmUpload
+        | O::PutStorageFilesByFileIdUpload
+        | O::PostStorageFilesByFileIdCopy
+        | O::PostStorageFilesByFileIdRestore
+        | O::DeleteStorageFilesByFileIdPurge
+        | O::GetStorageFilesByFileIdPublicUrl
+        | O::GetStorageFilesByFileIdVersions
+        | O::PostStorageFilesByFileIdVersionsByVersionIdRestore
+        | O::DeleteStorageFilesByFileIdVersionsByVersionId
+        | O::PostStorageFilesByFileIdRetention => UNASSIGNED,
+        // storage_folders
+        O::PostStorageFoldersDelete
+        | O::PostStorageFoldersMove
+        | O::PostStorageFoldersList
+        | O::PostStorageFoldersTree => UNASSIGNED,
+        // api
+        O::PostApiV2SupabaseSslEnforcement => UNASSIGNED,
+        // storage_objects
+        O::PostStorageObjects
+        | O::PostStorageObjectsHead
+        | O::PostStorageObjectsUpdate
+        | O::PostStorageObjectsUrl
+        | O::PostStorageObjectsDelete
+        | O::PostStorageObjectsFolder
+        | O::PostStorageObjectsFolderDelete
+        | O::PostStorageObjectsFolderRename
+        | O::PostStorageObjectsUploadUrl => UNASSIGNED,
+        // storage_buckets
+        O::PostStorageBucketsList
+        | O::PostStorageBucketsCreate
+        | O::PostStorageBucketsDelete
+        | O::PostStorageBucketsCors
+        | O::PostStorageBucketsCorsSet
+        | O::PostStorageBucketsCorsDelete => UNASSIGNED,
+        // storage_permissions
+        O::PostStoragePermissionsList
+        | O::PostStoragePermissionsGrant
+        | O::PostStoragePermissionsRevoke
+        | O::PostStoragePermissionsCheck
+        | O::PostStorageAuditList => UNASSIGNED,
+        // storage_multipart
+        O::PostStorageMultipartCreate
+        | O::PostStorageMultipartSignPart
+        | O::PostStorageMultipartComplete
+        | O::PostStorageMultipartAbort
+        | O::PostStorageMultipartListParts => UNASSIGNED,
+        // The admin surface (the contract's admin operations).
+        // clients
+        O::GetClients => ADMIN,
+        // schema
+        O::GetSchemaClients => ADMIN,
+        // debug
+        O::GetDebugSchema | O::GetDebugGateway | O::GetDebugS3 => ADMIN,
+        // registry
+        O::GetRegistry => ADMIN,
+        // gateway
+        O::PostGatewayDeferredFlush => ADMIN,
+        // admin_public_routes
+        O::GetAdminPublicRoutes
+        | O::PostAdminPublicRoutes
+        | O::DeleteAdminPublicRoutesByRouteKey
+        | O::PatchAdminPublicRoutesByRouteKey => ADMIN,
+        // admin_service_routes
+        O::GetAdminServiceRoutes
+        | O::PostAdminServiceRoutes
+        | O::DeleteAdminServiceRoutesByRouteKeyByServiceKey
+        | O::PatchAdminServiceRoutesByRouteKeyByServiceKey
+        | O::PutAdminTenantHostnamesByTenant => ADMIN,
+        // admin_api_keys
+        O::GetAdminApiKeys
+        | O::PostAdminApiKeys
+        | O::DeleteAdminApiKeysById
+        | O::PatchAdminApiKeysById
+        | O::GetAdminApiKeyRights
+        | O::PostAdminApiKeyRights
+        | O::GetAdminRightsCatalog
+        | O::DeleteAdminApiKeyRightsById
+        | O::PatchAdminApiKeyRightsById
+        | O::GetAdminApiKeyConfig
+        | O::PutAdminApiKeyConfig
+        | O::GetAdminApiKeyClients
+        | O::PutAdminApiKeyClientsByClientName
+        | O::DeleteAdminApiKeyClientsByClientName => ADMIN,
+        // admin_webhooks
+        O::GetAdminWebhooks
+        | O::PostAdminWebhooks
+        | O::GetAdminWebhooksEvents
+        | O::GetAdminWebhooksById
+        | O::DeleteAdminWebhooksById
+        | O::PatchAdminWebhooksById
+        | O::GetAdminWebhooksByIdDeliveries
+        | O::PostAdminWebhooksByIdTest
+        | O::GetAdminWebhookSinksHelpersBilling
+        | O::GetAdminWebhookSinks
+        | O::PostAdminWebhookSinks
+        | O::GetAdminWebhookSinksEvents
+        | O::GetAdminWebhookSinksById
+        | O::DeleteAdminWebhookSinksById
+        | O::PatchAdminWebhookSinksById
+        | O::GetAdminWebhookSinksByIdDeliveries
+        | O::PostAdminWebhookSinksByIdTest => ADMIN,
+        // admin_billing
+        O::GetAdminBillingGrants
+        | O::GetAdminBillingProviders
+        | O::GetAdminBillingClientsByClientNameWebhookEvents
+        | O::GetAdminBillingClientsByClientNameConnections
+        | O::PostAdminBillingClientsByClientNameConnections
+        | O::GetAdminBillingClientsByClientNameConnectionsByConnectionId
+        | O::PostAdminBillingClientsByClientNameConnectionsByConnectionIdReconcile
+        | O::DeleteAdminBillingClientsByClientNameConnectionsByConnectionIdReconcile
+        | O::PatchAdminBillingClientsByClientNameConnectionsByConnectionIdReconcile
+        | O::PostAdminBillingClientsByClientNameWebhookSinksProvision => ADMIN,
+        // admin_errors
+        O::GetAdminErrorsCatalog => ADMIN,
+        // admin_clients
+        O::GetAdminClients
+        | O::PostAdminClients
+        | O::DeleteAdminClientsByClientName
+        | O::PatchAdminClientsByClientName
+        | O::PutAdminClientsByClientNameFreeze => ADMIN,
+        // admin_statistics
+        O::GetAdminClientsStatistics
+        | O::PostAdminClientsStatisticsRefresh
+        | O::GetAdminClientsByClientNameStatistics
+        | O::GetAdminClientsPressure
+        | O::PostAdminClientsPressureBackfill
+        | O::GetAdminClientsByClientNamePressure
+        | O::GetAdminClientsByClientNameQueryOptimizations
+        | O::PostAdminClientsByClientNameQueryOptimizationsRefresh
+        | O::GetAdminClientsByClientNameQueryOptimizationsRuns
+        | O::PostAdminClientsByClientNameQueryOptimizationsByRecommendationIdApply
+        | O::GetAdminClientsByClientNameTableRowEstimates
+        | O::GetAdminClientsByClientNameStatisticsDrilldown => ADMIN,
+        // admin_client_configs
+        O::GetAdminClientConfigs
+        | O::GetAdminClientConfigsByClientName
+        | O::PutAdminClientConfigsByClientName
+        | O::DeleteAdminClientConfigsByClientName
+        | O::PostAdminClientConfigsSeedFromConfig => ADMIN,
+        // admin_runtime
+        O::GetAdminPools
+        | O::GetAdminVacuumHealth
+        | O::GetAdminVacuumHealthByClientName
+        | O::GetAdminAdmissionEvents
+        | O::GetAdminDaemons => ADMIN,
+        // admin_provision
+        O::PostAdminProvision
+        | O::GetAdminProvisionClones
+        | O::PostAdminProvisionClones
+        | O::GetAdminProvisionClonesByJobId
+        | O::PostAdminProvisionClonesByJobIdCancel
+        | O::PostAdminProvisionClonesByJobIdRetry
+        | O::GetAdminProvisionStatus
+        | O::GetAdminProvisionDependencies
+        | O::PostAdminProvisionDependenciesInstall
+        | O::GetAdminProvisionInstances
+        | O::PostAdminProvisionInstances
+        | O::GetAdminProvisionInstancesByContainerName
+        | O::DeleteAdminProvisionInstancesByContainerName
+        | O::PostAdminProvisionInstancesByContainerNameStart
+        | O::PostAdminProvisionInstancesByContainerNameStop
+        | O::PostAdminProvisionInstancesByContainerNameBindings
+        | O::PostAdminProvisionProvidersNeon
+        | O::PostAdminProvisionProvidersRailway
+        | O::PostAdminProvisionProvidersRender
+        | O::PostAdminProvisionLocalPipeline
+        | O::GetAdminProvisionLocalDatabases
+        | O::PostAdminProvisionLocalDatabases => ADMIN,
+        // admin_backups
+        O::GetAdminBackups
+        | O::PostAdminBackups
+        | O::PostAdminBackupsJobsByIdCancel
+        | O::GetAdminBackupsJobsByJobIdS3Open
+        | O::PostAdminBackupsByKeyRestore
+        | O::GetAdminBackupsByKeyDownload
+        | O::DeleteAdminBackupsByKey
+        | O::GetAdminBackupsConfig
+        | O::GetAdminBackupsJobs
+        | O::GetAdminBackupsJobsById
+        | O::DeleteAdminBackupsJobsById
+        | O::GetAdminBackupsSchedules
+        | O::PostAdminBackupsSchedules
+        | O::DeleteAdminBackupsSchedulesById
+        | O::PatchAdminBackupsSchedulesById => ADMIN,
+        // storage_catalogs
+        O::GetStorageCredentials
+        | O::GetStorageCatalogs
+        | O::PostStorageCatalogs
+        | O::DeleteStorageCatalogsById
+        | O::PatchStorageCatalogsById => ADMIN,
+        // admin_pipeline_templates
+        O::GetAdminPipelineTemplates
+        | O::GetAdminPipelineTemplatesByTemplateName
+        | O::PutAdminPipelineTemplatesByTemplateName
+        | O::DeleteAdminPipelineTemplatesByTemplateName => ADMIN,
+        // admin_ip_lists
+        O::GetAdminApiKeysByIdIpPolicy
+        | O::PostAdminApiKeysByIdIpWhitelist
+        | O::DeleteAdminApiKeysByIdIpWhitelist
+        | O::PostAdminApiKeysByIdIpBlacklist
+        | O::DeleteAdminApiKeysByIdIpBlacklist
+        | O::GetAdminApiKeysByIdIpSeen
+        | O::PostAdminApiKeysByIdVirginPromote
+        | O::PostAdminApiKeysByIdVirginReset
+        | O::GetAdminIpGlobalWhitelist
+        | O::PostAdminIpGlobalWhitelist
+        | O::DeleteAdminIpGlobalWhitelist
+        | O::GetAdminIpGlobalBlacklist
+        | O::PostAdminIpGlobalBlacklist
+        | O::DeleteAdminIpGlobalBlacklist => ADMIN,
+        // storage_objects
+        O::PostStorageObjectsExists
+        | O::PostStorageObjectsValidate
+        | O::PostStorageObjectsPublicUrl
+        | O::PostStorageObjectsCopy
+        | O::PostStorageObjectsVersions
+        | O::PostStorageObjectsVersionsRestore
+        | O::PostStorageObjectsVersionsDelete => ADMIN,
+        // storage_buckets
+        O::PostStorageBucketsLifecycle
+        | O::PostStorageBucketsLifecycleSet
+        | O::PostStorageBucketsLifecycleDelete => ADMIN,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::operations::OPERATIONS;
+
+    /// The admin surface is the contract's (`OperationMeta::admin`): the
+    /// table may not open an operation the contract marks admin, nor close
+    /// one it does not.
+    #[test]
+    fn admin_rows_are_the_contracts_admin_operations() {
+        for meta in OPERATIONS.iter() {
+            let admin = rule(meta.operation).access == Access::Admin;
+            assert_eq!(
+                admin,
+                meta.admin,
+                "{} ({} {}): access {:?}, contract admin {}",
+                meta.name,
+                meta.method,
+                meta.path,
+                rule(meta.operation).access,
+                meta.admin
+            );
+        }
+    }
+
+    #[test]
+    fn every_data_plane_operation_needs_a_right() {
+        let data_plane = [
+            "/gateway/",
+            "/rest/",
+            "/rpc/",
+            "/query/",
+            "/data",
+            "/management/",
+            "/pipelines",
+        ];
+        for meta in OPERATIONS.iter() {
+            let rule = rule(meta.operation);
+            if data_plane.iter().any(|p| meta.path.starts_with(p)) && !meta.admin {
+                assert!(
+                    rule.right().is_some(),
+                    "{} ({} {}) has no right",
+                    meta.name,
+                    meta.method,
+                    meta.path
+                );
+            }
+            if rule.direct_uri || rule.body_client || rule.sql_lookups {
+                assert!(
+                    rule.right().is_some(),
+                    "{}: flags without a right",
+                    meta.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn no_operation_needs_every_right() {
+        for meta in OPERATIONS.iter() {
+            assert_ne!(
+                rule(meta.operation).right(),
+                Some(Right::All),
+                "{}",
+                meta.name
+            );
+        }
+    }
+}

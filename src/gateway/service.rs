@@ -1,0 +1,535 @@
+//! The gateway service: everything the data-plane routes do, behind one
+//! type. Handlers (`handlers/gateway.rs`, `rest.rs`, `query.rs`, `rpc.rs`,
+//! `public.rs`, `transaction.rs`) convert the generated request models into
+//! the domain requests here (`super::plan`), make one call, and convert the
+//! result back; the deferred worker runs stored jobs through the same
+//! service (`deferred::Executor`). Nothing here knows HTTP.
+
+use super::batch::InsertWindows;
+use super::cache::{self, ReadCache};
+use super::d1::D1Client;
+use super::deferred::{self, Enqueued, Queue};
+use super::read::{self, ReadQuery};
+use super::rpc::{self, Call};
+use super::sql::JsonRows;
+use super::write::{self, Write, WriteResult};
+use super::{plan, postprocess, raw};
+use crate::api::models;
+use crate::auth::Actor;
+use crate::config::Config;
+use crate::db::direct::DirectPools;
+use crate::db::tenants::{Tenant, Tenants};
+use crate::domain::identifier::Ident;
+use crate::domain::DomainError;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Gateway {
+    pub config: Arc<Config>,
+    pub tenants: Arc<Tenants>,
+    /// Pools for direct PostgreSQL URIs (`x-pg-uri`, …).
+    pub direct: Arc<DirectPools>,
+    pub cache: ReadCache,
+    /// The deferred-write queue (`src/gateway/deferred.rs`).
+    pub deferred: Arc<Queue>,
+    /// Insert windows (`X-Athena-Insert-Window`, `src/gateway/batch.rs`).
+    pub insert_windows: Arc<InsertWindows>,
+    /// Cloudflare D1 REST client (`config.d1`), for D1 migrations.
+    pub d1: Option<Arc<D1Client>>,
+}
+
+/// The direct PostgreSQL URI headers of a request, in preference order
+/// (`x-pg-uri`, `x-athena-jdbc-url`, `x-jdbc-url`).
+#[derive(Debug, Clone, Default)]
+pub struct DirectUri {
+    pub pg_uri: Option<String>,
+    pub athena_jdbc_url: Option<String>,
+    pub jdbc_url: Option<String>,
+}
+
+impl DirectUri {
+    pub fn values(&self) -> [Option<&str>; 3] {
+        [
+            self.pg_uri.as_deref(),
+            self.athena_jdbc_url.as_deref(),
+            self.jdbc_url.as_deref(),
+        ]
+    }
+
+    /// Whether a direct URI names the database (then `X-Athena-Client` is
+    /// ignored and the call always runs inline).
+    pub fn is_set(&self) -> bool {
+        crate::db::direct::pick(self.values()).is_some()
+    }
+}
+
+/// Where a call runs: the database of a direct URI when one is set, else
+/// the registered client.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    pub client: Option<String>,
+    pub direct: DirectUri,
+}
+
+impl Target {
+    pub fn client(name: impl Into<String>) -> Target {
+        Target {
+            client: Some(name.into()),
+            direct: DirectUri::default(),
+        }
+    }
+}
+
+/// A planned read with what the caller asked around it.
+pub struct FetchRequest {
+    pub query: ReadQuery,
+    pub post: postprocess::Spec,
+    pub count: bool,
+    pub head: bool,
+    /// `Cache-Control: no-cache`.
+    pub no_cache: bool,
+    /// The request as the cache keys it (the normalized body).
+    pub cache_body: Value,
+}
+
+pub struct Fetched {
+    /// Decoded rows (a cache hit, or rows post-processing needed).
+    pub rows: Vec<Map<String, Value>>,
+    /// Rows as Postgres wrote them, when nothing needed them decoded.
+    pub raw_rows: Option<JsonRows>,
+    pub count: Option<i64>,
+    /// The post-processing summary (empty without post-processing).
+    pub summary: Map<String, Value>,
+    pub cache_key: Option<String>,
+    pub outcome: cache::Outcome,
+}
+
+impl Fetched {
+    pub fn len(&self) -> usize {
+        self.raw_rows
+            .as_ref()
+            .map_or(self.rows.len(), JsonRows::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A write's body kept for the deferred queue: the job is planned again
+/// from it by the same code (`Executor::plan`).
+pub struct Deferral {
+    /// `insert`, `update` or `delete`.
+    pub operation: &'static str,
+    pub body: Value,
+    pub strip_nulls: Option<bool>,
+    /// `X-Athena-Defer: true` (else only clients with deferral enabled).
+    pub requested: bool,
+    pub idempotency_key: Option<String>,
+}
+
+pub enum Written {
+    Done(WriteResult),
+    Queued { job: Enqueued, table_name: Value },
+}
+
+impl Gateway {
+    /// The registered client `client` (400 without one).
+    pub async fn tenant(&self, client: Option<&str>) -> Result<Arc<Tenant>, DomainError> {
+        match client.map(str::trim).filter(|c| !c.is_empty()) {
+            Some(name) => self.tenants.resolve(name).await,
+            None => Err(DomainError::MissingClient),
+        }
+    }
+
+    /// The tenant of a target (see `src/db/direct.rs` for every direct-URI
+    /// check).
+    pub async fn target(&self, target: &Target) -> Result<Arc<Tenant>, DomainError> {
+        match self.direct.route(target.direct.values()).await {
+            Some(tenant) => tenant,
+            None => self.tenant(target.client.as_deref()).await,
+        }
+    }
+
+    /// A read, through the read cache when it applies. Authorization
+    /// already ran, so the cache is only consulted for a caller allowed to
+    /// read, and keyed by who that caller is.
+    pub async fn fetch(
+        &self,
+        target: &Target,
+        caller: &Actor,
+        req: FetchRequest,
+    ) -> Result<Fetched, DomainError> {
+        let tenant = self.target(target).await?;
+        req.post.validate()?;
+        let query = &req.query;
+        let scope = cache::Scope {
+            client: &tenant.name,
+            actor: caller,
+            schema: query.schema.as_str(),
+            table: query.table.as_str(),
+        };
+        // Entries are versioned by the base table only, so reads embedding
+        // other tables are not cached (their writes would not invalidate).
+        let bypass = req.no_cache || !query.embeds.is_empty();
+        let lookup = self.cache.lookup(&scope, &req.cache_body, bypass).await;
+        let max = self.config.max_rows;
+        let (rows, raw_rows, count) = match &lookup.cached {
+            Some(hit) => {
+                let r: read::ReadResult = serde_json::from_value(hit.clone())
+                    .map_err(|e| DomainError::Internal(format!("cached read: {e}")))?;
+                (r.rows, None, r.count)
+            }
+            // Nothing to store and nothing to summarize: the rows stay
+            // Postgres' text.
+            None if lookup.key.is_none() && req.post.is_empty() => {
+                let (rows, count) =
+                    read::run_with_count_raw(&tenant, query, max, req.count, req.head).await?;
+                (Vec::new(), Some(rows), count)
+            }
+            None => {
+                let r = read::run_with_count(&tenant, query, max, req.count, req.head).await?;
+                if let Ok(v) = serde_json::to_value(&r) {
+                    self.cache.store(&lookup, &v).await;
+                }
+                (r.rows, None, r.count)
+            }
+        };
+        let summary = match req.post.is_empty() {
+            true => Map::new(),
+            false => match postprocess::summarize(&req.post, &rows)? {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            },
+        };
+        Ok(Fetched {
+            rows,
+            raw_rows,
+            count,
+            summary,
+            cache_key: lookup.key,
+            outcome: lookup.outcome,
+        })
+    }
+
+    /// A planned write: queued when `defer` is given and deferral applies
+    /// (the client has it enabled or the request asked, and no direct URI
+    /// names the database), else run inline.
+    pub async fn write(
+        &self,
+        target: &Target,
+        write: Write,
+        window: Option<Duration>,
+        defer: Option<Deferral>,
+    ) -> Result<Written, DomainError> {
+        let tenant = self.target(target).await?;
+        if let Some(d) = defer.filter(|_| !target.direct.is_set()) {
+            if d.requested || self.deferred.enabled(&tenant.name).await? {
+                let table_name = d.body.get("table_name").cloned().unwrap_or(Value::Null);
+                let payload = json!({"body": d.body, "strip_nulls": d.strip_nulls});
+                let job = self
+                    .deferred
+                    .enqueue(
+                        &tenant.name,
+                        d.operation,
+                        &payload,
+                        d.idempotency_key.as_deref(),
+                    )
+                    .await?;
+                return Ok(Written::Queued { job, table_name });
+            }
+        }
+        Ok(Written::Done(
+            self.apply_write(&tenant, write, window).await?,
+        ))
+    }
+
+    /// A planned write, run inline (REST, public routes).
+    pub async fn write_inline(
+        &self,
+        target: &Target,
+        write: Write,
+    ) -> Result<WriteResult, DomainError> {
+        let tenant = self.target(target).await?;
+        self.apply_write(&tenant, write, None).await
+    }
+
+    /// Runs a write inline (inserts in an insert window when one applies)
+    /// and retires the cached reads of its table. Either way a write whose
+    /// statement started is answered, even past the request deadline.
+    pub async fn apply_write(
+        &self,
+        tenant: &Arc<Tenant>,
+        write: Write,
+        insert_window: Option<Duration>,
+    ) -> Result<WriteResult, DomainError> {
+        let (schema, table) = write.target();
+        let (schema, table) = (schema.clone(), table.clone());
+        let result = match (write, insert_window) {
+            (Write::Insert(q), Some(window)) => {
+                self.insert_windows
+                    .insert(tenant.clone(), q, window)
+                    .await?
+            }
+            (write, _) => {
+                // Once the statement starts, the caller gets its answer even
+                // past the request deadline (`src/http/deadline.rs`): a 504
+                // never hides a committed write.
+                let shield = match crate::http::deadline::current() {
+                    Some(d) => Some(d.shield().ok_or_else(|| {
+                        DomainError::Timeout("the request deadline passed".into())
+                    })?),
+                    None => None,
+                };
+                let result = write::run(tenant, &write).await;
+                if let Some(shield) = shield {
+                    shield.settle();
+                }
+                result?
+            }
+        };
+        self.cache
+            .invalidate(&tenant.name, Some((schema.as_str(), table.as_str())))
+            .await;
+        Ok(result)
+    }
+
+    /// The insert window of an insert: `requested_ms` (the
+    /// `X-Athena-Insert-Window` header, 1–60000 ms; 0 turns it off) or the
+    /// configured default; none when `batchable` is false (upserts,
+    /// direct-URI requests, `X-Athena-Deadpool-Enable`).
+    pub fn insert_window(
+        &self,
+        requested_ms: Option<i64>,
+        batchable: bool,
+    ) -> Result<Option<Duration>, DomainError> {
+        use super::batch::MAX_WINDOW_MS;
+        let ms = match requested_ms {
+            Some(ms) if !(0..=MAX_WINDOW_MS).contains(&ms) => {
+                return Err(DomainError::Invalid(format!(
+                    "X-Athena-Insert-Window must be between 1 and {MAX_WINDOW_MS} milliseconds"
+                )))
+            }
+            Some(ms) => ms as u64,
+            None => self.config.insert_window.as_millis() as u64,
+        };
+        Ok((batchable && ms > 0).then(|| Duration::from_millis(ms)))
+    }
+
+    /// Raw SQL on the target's raw-SQL connections (logged in as
+    /// `ATHENA_RAW_SQL_ROLE` when set), answered in the SDK's shape.
+    pub async fn raw(
+        &self,
+        target: &Target,
+        sql: &str,
+        schema: Option<&str>,
+        params: &[Value],
+    ) -> Result<Map<String, Value>, DomainError> {
+        let tenant = self.target(target).await?;
+        let schema = schema.map(|s| Ident::parse("schema", s)).transpose()?;
+        let max_rows = self.config.max_rows;
+        let out = raw::execute(
+            &tenant,
+            sql,
+            raw::Options {
+                schema: schema.as_ref(),
+                max_rows,
+                params,
+            },
+        )
+        .await;
+        // Raw SQL may have written any table of the client.
+        if !target.direct.is_set() {
+            self.cache.invalidate(&tenant.name, None).await;
+        }
+        Ok(plan::raw_answer(out?, max_rows))
+    }
+
+    /// `/query/sql` and `/gateway/sql`: raw SQL with a driver field.
+    pub async fn sql(
+        &self,
+        target: &Target,
+        body: &models::GatewaySqlExecutionRequest,
+    ) -> Result<Map<String, Value>, DomainError> {
+        plan::require_postgres_driver(body.driver)?;
+        self.raw(target, &body.query, body.schema_name.as_deref(), &[])
+            .await
+    }
+
+    /// A structured read without cache or post-processing (the SDK's
+    /// lookup SELECTs on `/gateway/query`, `/query/count`).
+    pub async fn read(
+        &self,
+        target: &Target,
+        query: &ReadQuery,
+        count: bool,
+    ) -> Result<read::ReadResult, DomainError> {
+        let tenant = self.target(target).await?;
+        read::run_with_count(&tenant, query, self.config.max_rows, count, count).await
+    }
+
+    /// A read without cache, count or post-processing whose rows stay
+    /// Postgres' text (REST `GET`).
+    pub async fn read_raw(
+        &self,
+        target: &Target,
+        query: &ReadQuery,
+    ) -> Result<JsonRows, DomainError> {
+        let tenant = self.target(target).await?;
+        let max = self.config.max_rows;
+        Ok(read::run_with_count_raw(&tenant, query, max, false, false)
+            .await?
+            .0)
+    }
+
+    /// A function call; the rows stay Postgres' text.
+    pub async fn rpc(
+        &self,
+        client: &str,
+        call: &Call,
+    ) -> Result<(JsonRows, Option<i64>), DomainError> {
+        let tenant = self.tenant(Some(client)).await?;
+        let out = rpc::call(&tenant, call, self.config.max_rows).await?;
+        if out.may_write {
+            // A volatile function may have written any table of the client.
+            self.cache.invalidate(&tenant.name, None).await;
+        }
+        Ok((out.rows, out.count))
+    }
+
+    /// A deferred request of `client` (404 when unknown or another
+    /// client's).
+    pub async fn deferred_status(
+        &self,
+        client: Option<&str>,
+        id: &str,
+    ) -> Result<Value, DomainError> {
+        let tenant = self.tenant(client).await?;
+        self.deferred
+            .status(&tenant.name, id)
+            .await?
+            .ok_or_else(|| deferred_not_found(id))
+    }
+
+    /// Requeues a failed deferred request; `false` when its state does not
+    /// allow it.
+    pub async fn deferred_requeue(
+        &self,
+        client: Option<&str>,
+        id: &str,
+    ) -> Result<(Value, bool), DomainError> {
+        let tenant = self.tenant(client).await?;
+        self.deferred
+            .requeue(&tenant.name, id)
+            .await?
+            .ok_or_else(|| deferred_not_found(id))
+    }
+
+    /// Drains the deferred queue within the request timeout; the summary.
+    pub async fn deferred_flush(&self) -> Result<Value, DomainError> {
+        let budget = self
+            .config
+            .request_timeout
+            .saturating_sub(Duration::from_secs(2))
+            .clamp(Duration::from_millis(500), Duration::from_secs(25));
+        self.deferred.flush(self, budget).await
+    }
+}
+
+impl Gateway {
+    /// Runs converted D1 batches in order on the D1 database `db_name` of
+    /// `client` (only a database mapped to that client, checked before
+    /// anything is sent). One outcome per statement. D1 not configured, or
+    /// a batch failing (earlier batches stay applied), is a 503 naming how
+    /// many statements were applied.
+    pub async fn d1_run(
+        &self,
+        client: &str,
+        db_name: &str,
+        batches: &[Vec<String>],
+    ) -> Result<Vec<super::d1::Outcome>, DomainError> {
+        let Some(d1) = self.d1.as_ref() else {
+            return Err(DomainError::ServiceUnavailable(
+                "Cloudflare D1 is not configured: set ATHENA_D1_ACCOUNT_ID and ATHENA_D1_API_TOKEN (and ATHENA_D1_API_URL / ATHENA_D1_DATABASES as needed)".into(),
+            ));
+        };
+        let database = d1.database_id(client, db_name)?.to_string();
+        let mut outcomes = Vec::new();
+        for (i, batch) in batches.iter().enumerate() {
+            let sql: String = batch.iter().map(|s| format!("{s};\n")).collect();
+            match d1.query(&database, &sql).await {
+                // One result per statement; anything else leaves them unknown.
+                Ok(results) if results.len() == batch.len() => outcomes.extend(results),
+                Ok(_) => outcomes.extend((0..batch.len()).map(|_| super::d1::Outcome::default())),
+                Err(e) => {
+                    return Err(DomainError::ServiceUnavailable(format!(
+                        "D1 execution failed: batch {i} failed: {}; {} earlier converted statement(s) were applied",
+                        e.0,
+                        outcomes.len()
+                    )))
+                }
+            }
+        }
+        Ok(outcomes)
+    }
+}
+
+fn deferred_not_found(id: &str) -> DomainError {
+    DomainError::not_found("deferred request", id.chars().take(64).collect::<String>())
+}
+
+/// Jobs are planned by the same code as the inline routes, from the stored
+/// body (see `src/gateway/deferred.rs`).
+impl deferred::Executor for Gateway {
+    fn plan(&self, operation: &str, payload: &Value) -> Result<deferred::Plan, DomainError> {
+        let body = payload.get("body").cloned().unwrap_or(Value::Null);
+        let strip = payload.get("strip_nulls").and_then(Value::as_bool);
+        let decode = |e: serde_json::Error| {
+            DomainError::Internal(format!("stored {operation} request is unreadable: {e}"))
+        };
+        Ok(match operation {
+            "insert" => {
+                let body: models::PutGatewayInsertRequest =
+                    serde_json::from_value(body).map_err(decode)?;
+                let (q, single) = plan::insert_plan(&body, strip)?;
+                let (table, count) = (body.table_name.clone(), body.count.is_some());
+                deferred::Plan {
+                    write: Write::Insert(q),
+                    answer: Box::new(move |r| {
+                        Value::Object(plan::insert_answer(r, single, &table, count))
+                    }),
+                }
+            }
+            "update" => {
+                let body: models::PostGatewayUpdateRequest =
+                    serde_json::from_value(body).map_err(decode)?;
+                deferred::Plan {
+                    write: Write::Update(plan::update_plan(&body, strip)?),
+                    answer: Box::new(|r| Value::Object(plan::update_answer(r))),
+                }
+            }
+            "delete" => {
+                let body: models::DeleteGatewayDeleteRequest =
+                    serde_json::from_value(body).map_err(decode)?;
+                let q = plan::delete_plan(&body, strip)?;
+                let (table, id) = (body.table_name.clone(), body.resource_id.clone());
+                deferred::Plan {
+                    write: Write::Delete(q),
+                    answer: Box::new(move |r| {
+                        Value::Object(plan::delete_answer(r, &table, id.as_ref()))
+                    }),
+                }
+            }
+            other => {
+                return Err(DomainError::Internal(format!(
+                    "unknown deferred operation `{other}`"
+                )))
+            }
+        })
+    }
+
+    async fn written(&self, client: &str, schema: &str, table: &str) {
+        self.cache.invalidate(client, Some((schema, table))).await;
+    }
+}

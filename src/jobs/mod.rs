@@ -1,0 +1,142 @@
+//! Claims and leases for background jobs kept in a catalog table, shared by
+//! every worker (deferred writes today; the webhook outbox, backups and
+//! schedules later). A job table has the columns `id uuid`, `status text`
+//! (`queued`, `running`, `completed`, `failed`), `run_token uuid`,
+//! `worker_id text`, `attempts int`, `run_after`, `started_at`,
+//! `finished_at`, `created_at`, `updated_at` (timestamptz), `result jsonb`
+//! and `error text` (see `migrations/0005_deferred.sql`).
+//!
+//! A claim takes the oldest runnable job with `FOR UPDATE SKIP LOCKED` (so
+//! workers on every replica share the table without blocking each other)
+//! and gives it a fresh run token; a job whose worker went silent for
+//! `stale_after` is claimed again. Every outcome is written only while the
+//! token still matches: a worker that lost its lease to a takeover changes
+//! nothing (the outcome is `false`, "lost").
+
+use crate::db::conn::Conn;
+use crate::domain::DomainError;
+use serde_json::Value;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// One claimed run of a job.
+#[derive(Debug, Clone, Copy)]
+pub struct Lease {
+    pub id: Uuid,
+    pub token: Uuid,
+    /// Runs so far, this one included.
+    pub attempts: i32,
+}
+
+/// The leases of one job table, for this process's workers.
+pub struct Leases {
+    worker_id: String,
+    stale_after: Duration,
+    claim: String,
+    complete: String,
+    retry: String,
+    fail: String,
+}
+
+impl Leases {
+    /// `table` is a trusted constant (the SQL names it); `returning` the
+    /// job's own columns a claim returns after `id, attempts`.
+    pub fn new(table: &'static str, returning: &'static str, stale_after: Duration) -> Leases {
+        Leases {
+            worker_id: format!("{}:{}", std::process::id(), Uuid::new_v4().simple()),
+            stale_after,
+            claim: format!(
+                "UPDATE {table} j
+                    SET status = 'running', run_token = $1, worker_id = $2,
+                        attempts = j.attempts + 1, started_at = now(), updated_at = now(),
+                        finished_at = NULL
+                  WHERE j.id = (
+                        SELECT id FROM {table}
+                         WHERE (status = 'queued' AND ($4 OR run_after <= now()))
+                            OR (status = 'running' AND started_at < now() - make_interval(secs => $3))
+                         ORDER BY created_at
+                         FOR UPDATE SKIP LOCKED
+                         LIMIT 1)
+              RETURNING j.id, j.attempts, {returning}"
+            ),
+            complete: format!(
+                "UPDATE {table}
+                    SET status = 'completed', result = $3, error = NULL,
+                        finished_at = now(), updated_at = now()
+                  WHERE id = $1 AND run_token = $2"
+            ),
+            retry: format!(
+                "UPDATE {table}
+                    SET status = 'queued', error = $3, run_token = NULL,
+                        run_after = now() + make_interval(secs => $4), updated_at = now()
+                  WHERE id = $1 AND run_token = $2"
+            ),
+            fail: format!(
+                "UPDATE {table}
+                    SET status = 'failed', result = $3, error = $4,
+                        finished_at = now(), updated_at = now()
+                  WHERE id = $1 AND run_token = $2"
+            ),
+        }
+    }
+
+    /// Claims the next job: the oldest queued one whose retry time has come
+    /// (any queued one with `force`), or one whose worker went silent. The
+    /// row holds `id, attempts`, then the `returning` columns.
+    pub async fn claim(
+        &self,
+        conn: &Conn,
+        force: bool,
+    ) -> Result<Option<(Lease, tokio_postgres::Row)>, DomainError> {
+        let token = Uuid::new_v4();
+        let stale = self.stale_after.as_secs_f64();
+        let row = conn
+            .query_opt(&self.claim, &[&token, &self.worker_id, &stale, &force])
+            .await?;
+        Ok(row.map(|r| {
+            let lease = Lease {
+                id: r.get(0),
+                token,
+                attempts: r.get(1),
+            };
+            (lease, r)
+        }))
+    }
+
+    /// The job succeeded with `result`; `false` when the lease was lost.
+    pub async fn complete(
+        &self,
+        conn: &Conn,
+        l: &Lease,
+        result: &Value,
+    ) -> Result<bool, DomainError> {
+        Ok(conn
+            .execute(&self.complete, &[&l.id, &l.token, result])
+            .await?
+            == 1)
+    }
+
+    /// The job failed transiently: queued again after an exponential
+    /// backoff (2^attempts seconds, at most 64).
+    pub async fn retry(&self, conn: &Conn, l: &Lease, error: &str) -> Result<bool, DomainError> {
+        let backoff = f64::from(1u32 << l.attempts.clamp(0, 6));
+        Ok(conn
+            .execute(&self.retry, &[&l.id, &l.token, &error, &backoff])
+            .await?
+            == 1)
+    }
+
+    /// The job failed for good with `result` and a one-line `error`.
+    pub async fn fail(
+        &self,
+        conn: &Conn,
+        l: &Lease,
+        result: &Value,
+        error: &str,
+    ) -> Result<bool, DomainError> {
+        Ok(conn
+            .execute(&self.fail, &[&l.id, &l.token, result, &error])
+            .await?
+            == 1)
+    }
+}
