@@ -1,24 +1,12 @@
-//! Generates the server API (models, parameters, responses, family traits,
-//! dispatch) from `openapi/openapi.yaml` into `OUT_DIR/athena_api.rs`.
-//! `src/api.rs` is the only module that includes it. Also embeds the catalog
-//! migrations of `migrations/`.
+//! Embeds the catalog migrations of `migrations/` (`OUT_DIR/migrations.rs`,
+//! included by `src/db/migrate.rs`). The server API generated from the contract is the
+//! crate `athena-api` (`generated/athena-api`), with a `build.rs` of its own.
 
 use std::path::Path;
 
 fn main() {
     let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    let spec = Path::new(&manifest).join("openapi/openapi.yaml");
-    println!("cargo:rerun-if-changed=openapi/openapi.yaml");
     println!("cargo:rerun-if-changed=build.rs");
-
-    let contract = athena_codegen::Contract::load(&spec)
-        .unwrap_or_else(|e| panic!("openapi/openapi.yaml: {e}"));
-    let code = athena_codegen::server::generate(&contract)
-        .unwrap_or_else(|e| panic!("generating the server API from openapi/openapi.yaml: {e}"));
-    let out =
-        Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("athena_api.rs");
-    std::fs::write(&out, code).unwrap_or_else(|e| panic!("writing {}: {e}", out.display()));
-
     embed_migrations(&manifest);
 }
 

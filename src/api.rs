@@ -1,8 +1,15 @@
-//! The single doorway to the code generated from `openapi/openapi.yaml` by
-//! `build.rs`: models, params, responses, operations, traits, dispatch.
-//! Nothing here is edited by hand; change the contract or the generator.
+//! The single doorway to the code generated from `openapi/openapi.yaml`:
+//! the crate `athena-api` (`generated/athena-api`, written by its
+//! `build.rs`): models, params, responses, operations, traits, dispatch.
+//! Nothing there is edited by hand; change the contract or the generator.
+//! Its own crate, so editing a handler does not recompile it.
 
-include!(concat!(env!("OUT_DIR"), "/athena_api.rs"));
+pub use athena_api::*;
+
+/// Every operation method receives the server's request context.
+impl traits::ApiContext for crate::handlers::Handlers {
+    type Cx = crate::http::RequestCx;
+}
 
 #[cfg(test)]
 mod tests {

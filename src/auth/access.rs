@@ -5,7 +5,7 @@
 //! replace the operation-name lists other modules used to keep.
 //!
 //! What each caller kind gets is pinned, operation by operation, by
-//! `openapi/access-matrix.txt`, which `tests/access_matrix.rs` replays
+//! `openapi/access-matrix.txt`, which `tests/it/access_matrix.rs` replays
 //! against a running server.
 
 use super::rights::Right;

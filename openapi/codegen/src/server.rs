@@ -1,8 +1,11 @@
 //! Server code generation: typed parameters, response enums, one trait per
 //! API family, the operation table and the dispatch from operation to trait
-//! method. The runtime pieces the generated code calls (`Inputs`, `ApiError`,
-//! the payload wrappers, the router) are hand-written in the server crate
-//! under `crate::http`.
+//! method. The output is the crate `athena-api` (`generated/athena-api`,
+//! written by its `build.rs`); the runtime pieces the generated code calls
+//! (`Inputs`, `Fields`, `ApiError`, the payload wrappers) are hand-written in
+//! `athena-runtime` (`generated/athena-runtime`), referred to as
+//! `::athena_runtime`. The request context handed to every trait method is
+//! the server's own type (`ApiContext::Cx`).
 
 use crate::models::{self, Payload};
 use crate::naming::{field_name, pascal_case};
@@ -134,9 +137,9 @@ fn params_module(contract: &Contract) -> TokenStream {
                 quote!(#field: #getter?,)
             } else {
                 let check = if p.required {
-                    quote!(crate::http::extract::one_of(#wire, &value, &[#(#allowed),*])?;)
+                    quote!(::athena_runtime::extract::one_of(#wire, &value, &[#(#allowed),*])?;)
                 } else {
-                    quote!(if let Some(value) = &value { crate::http::extract::one_of(#wire, value, &[#(#allowed),*])?; })
+                    quote!(if let Some(value) = &value { ::athena_runtime::extract::one_of(#wire, value, &[#(#allowed),*])?; })
                 };
                 let ty = param_type(&p.schema);
                 let full = if p.required { ty } else { quote!(::std::option::Option<#ty>) };
@@ -149,7 +152,7 @@ fn params_module(contract: &Contract) -> TokenStream {
             #[derive(Debug, Clone, Default)]
             pub struct #name { #(#decls)* }
             impl #name {
-                pub fn extract(inputs: &crate::http::extract::Inputs) -> ::std::result::Result<Self, crate::http::ApiError> {
+                pub fn extract(inputs: &::athena_runtime::extract::Fields<'_>) -> ::std::result::Result<Self, ::athena_runtime::ApiError> {
                     Ok(Self { #(#inits)* })
                 }
             }
@@ -202,9 +205,9 @@ fn variant_name(status: &Status) -> Ident {
 
 fn payload_type(payload: &Payload) -> TokenStream {
     match payload {
-        Payload::Json(ty) => quote!(crate::http::payload::Json<#ty>),
-        Payload::Bytes => quote!(crate::http::payload::Binary),
-        Payload::Empty => quote!(crate::http::payload::NoBody),
+        Payload::Json(ty) => quote!(::athena_runtime::payload::Json<#ty>),
+        Payload::Bytes => quote!(::athena_runtime::payload::Binary),
+        Payload::Empty => quote!(::athena_runtime::payload::NoBody),
     }
 }
 
@@ -227,19 +230,19 @@ fn responses_module(contract: &Contract, models: &models::Models) -> TokenStream
             let is_undocumented_success = matches!(&resp.status,
                 Status::Code(code) if (200..300).contains(code) && *code != 204 && *code != 205);
             let ty = match payload {
-                Payload::Empty if is_error => quote!(crate::http::payload::Json<crate::http::ErrorEnvelope>),
-                Payload::Empty if is_undocumented_success => quote!(crate::http::payload::Json<::serde_json::Value>),
+                Payload::Empty if is_error => quote!(::athena_runtime::payload::Json<::athena_runtime::ErrorEnvelope>),
+                Payload::Empty if is_undocumented_success => quote!(::athena_runtime::payload::Json<::serde_json::Value>),
                 other => payload_type(other),
             };
             let doc = resp.description.trim().to_string();
             match &resp.status {
                 Status::Code(code) => {
                     variants.push(quote!(#[doc = #doc] #variant(#ty),));
-                    arms.push(quote!(Self::#variant(p) => crate::http::payload::Payload::into_http(p, ::http::StatusCode::from_u16(#code).expect("documented status"))));
+                    arms.push(quote!(Self::#variant(p) => ::athena_runtime::payload::Payload::into_http(p, ::http::StatusCode::from_u16(#code).expect("documented status"))));
                 }
                 Status::Range(_) | Status::Default => {
                     variants.push(quote!(#[doc = #doc] #variant(::http::StatusCode, #ty),));
-                    arms.push(quote!(Self::#variant(status, p) => crate::http::payload::Payload::into_http(p, status)));
+                    arms.push(quote!(Self::#variant(status, p) => ::athena_runtime::payload::Payload::into_http(p, status)));
                 }
             }
         }
@@ -249,7 +252,7 @@ fn responses_module(contract: &Contract, models: &models::Models) -> TokenStream
             #[derive(Debug)]
             pub enum #name { #(#variants)* }
             impl #name {
-                pub fn into_http(self) -> crate::http::HttpResponse {
+                pub fn into_http(self) -> ::athena_runtime::HttpResponse {
                     match self { #(#arms,)* }
                 }
             }
@@ -395,7 +398,7 @@ struct MethodSig {
 
 fn method_sig(op: &Operation, models: &models::Models) -> MethodSig {
     let pascal = format_ident!("{}", pascal_case(&op.name));
-    let params_ty = (!value_params(op).is_empty()).then(|| quote!(super::params::#pascal));
+    let params_ty = (!value_params(op).is_empty()).then(|| quote!(params::#pascal));
     let body_ty = op.body.as_ref().map(|b| {
         let inner = match &models.bodies[&op.name] {
             Payload::Json(ty) => ty.clone(),
@@ -411,7 +414,7 @@ fn method_sig(op: &Operation, models: &models::Models) -> MethodSig {
         name: ident(&op.name),
         params_ty,
         body_ty,
-        response_ty: quote!(super::responses::#pascal),
+        response_ty: quote!(responses::#pascal),
         variant: pascal,
     }
 }
@@ -437,18 +440,20 @@ fn traits_module(contract: &Contract, models: &models::Models) -> TokenStream {
             let doc = format!("`{} {}` — {}", op.method.to_uppercase(), op.path, op.summary);
             quote! {
                 #[doc = #doc]
-                fn #name(&self, cx: crate::http::RequestCx, #params_arg #body_arg)
-                    -> impl ::std::future::Future<Output = crate::http::ApiResult<#response_ty>> + Send {
+                fn #name(&self, cx: Self::Cx, #params_arg #body_arg)
+                    -> impl ::std::future::Future<Output = ::athena_runtime::ApiResult<#response_ty>> + Send {
+                    let _ = cx;
                     #unused_params
                     #unused_body
-                    async move { Err(crate::http::ApiError::not_implemented(&cx, super::operations::Operation::#variant)) }
+                    let meta = super::operations::Operation::#variant.meta();
+                    async move { Err(::athena_runtime::ApiError::not_implemented(meta.method, meta.path, meta.name)) }
                 }
             }
         });
         let doc = format!("Operations of the `{family}` family. Unimplemented methods answer 501 `not_implemented`.");
         quote! {
             #[doc = #doc]
-            pub trait #name: Send + Sync + 'static { #(#methods)* }
+            pub trait #name: ApiContext { #(#methods)* }
         }
     });
     let all: Vec<Ident> = families.keys().map(|f| trait_name(f)).collect();
@@ -456,7 +461,14 @@ fn traits_module(contract: &Contract, models: &models::Models) -> TokenStream {
         /// One trait per API family, one async method per operation.
         #[allow(clippy::all, unused_variables)]
         pub mod traits {
-            use super::models;
+            use super::{models, params, responses};
+            /// The request context every operation method receives: the
+            /// server's own type (`impl ApiContext for Handlers { type Cx =
+            /// RequestCx; }`), so this crate does not know it. Handler impls
+            /// may spell the concrete type in their signatures.
+            pub trait ApiContext: Send + Sync + 'static {
+                type Cx: Send + 'static;
+            }
             #(#traits)*
             /// Everything the dispatcher needs: all family traits together.
             pub trait Api: #(#all)+* {}
@@ -465,13 +477,29 @@ fn traits_module(contract: &Contract, models: &models::Models) -> TokenStream {
     }
 }
 
+/// What an operation's decoder returns: its parameters and body, in the
+/// order the trait method takes them; `None` when it takes neither.
+fn decoded_shape(sig: &MethodSig) -> Option<(TokenStream, TokenStream)> {
+    match (&sig.params_ty, &sig.body_ty) {
+        (None, None) => None,
+        (Some(p), None) => Some((quote!(#p), quote!(params))),
+        (None, Some(b)) => Some((quote!(#b), quote!(body))),
+        (Some(p), Some(b)) => Some((quote!((#p, #b)), quote!((params, body)))),
+    }
+}
+
 fn dispatch_module(contract: &Contract, models: &models::Models) -> TokenStream {
-    let arms = contract.operations.iter().map(|op| {
+    // One plain (non-generic) decoder per operation, so parameter parsing and
+    // body deserialization are compiled once, in this crate, and not again
+    // in every crate that instantiates the generic `dispatch`.
+    let decoders = contract.operations.iter().filter_map(|op| {
         let sig = method_sig(op, models);
-        let MethodSig { name, variant, .. } = &sig;
-        let family = trait_name(&op.family);
-        let params = sig.params_ty.as_ref().map(|t| quote!(let params = #t::extract(&inputs)?;));
-        let params_arg = sig.params_ty.as_ref().map(|_| quote!(params,));
+        let (ty, pattern) = decoded_shape(&sig)?;
+        let name = &sig.name;
+        let params = sig
+            .params_ty
+            .as_ref()
+            .map(|t| quote!(let params = #t::extract(fields)?;));
         let body = op.body.as_ref().map(|b| {
             let twins = models.twins.get(&op.name).cloned().unwrap_or_default();
             let aliases = twins.iter().map(|t| {
@@ -479,18 +507,34 @@ fn dispatch_module(contract: &Contract, models: &models::Models) -> TokenStream 
                 quote!((#camel, #snake))
             });
             match (&models.bodies[&op.name], b.required) {
-                (Payload::Json(_), true) => quote!(let body = inputs.required_json(&[#(#aliases),*])?;),
-                (Payload::Json(_), false) => quote!(let body = inputs.json(&[#(#aliases),*])?;),
-                (_, true) => quote!(let body = inputs.required_bytes()?;),
-                (_, false) => quote!(let body = inputs.bytes();),
+                (Payload::Json(_), true) => {
+                    quote!(let body = fields.required_json(&[#(#aliases),*])?;)
+                }
+                (Payload::Json(_), false) => quote!(let body = fields.json(&[#(#aliases),*])?;),
+                (_, true) => quote!(let body = fields.required_bytes()?;),
+                (_, false) => quote!(let body = fields.bytes();),
             }
         });
-        let body_arg = op.body.as_ref().map(|_| quote!(body,));
+        Some(quote! {
+            pub fn #name(fields: &Fields<'_>) -> ::athena_runtime::ApiResult<#ty> {
+                #params
+                #body
+                Ok(#pattern)
+            }
+        })
+    });
+    let arms = contract.operations.iter().map(|op| {
+        let sig = method_sig(op, models);
+        let MethodSig { name, variant, .. } = &sig;
+        let family = trait_name(&op.family);
+        let decode = decoded_shape(&sig)
+            .map(|(_, pattern)| quote!(let #pattern = decode::#name(&inputs.fields())?;));
+        let params_arg = sig.params_ty.as_ref().map(|_| quote!(params,));
+        let body_arg = sig.body_ty.as_ref().map(|_| quote!(body,));
         quote! {
             Operation::#variant => Box::pin(async move {
                 let cx = inputs.authorize().await?;
-                #params
-                #body
+                #decode
                 let response = <H as super::traits::#family>::#name(&*handlers, cx, #params_arg #body_arg).await?;
                 Ok(response.into_http())
             })
@@ -502,13 +546,26 @@ fn dispatch_module(contract: &Contract, models: &models::Models) -> TokenStream 
         pub mod dispatch {
             use super::operations::Operation;
             use super::traits::Api;
+            use ::athena_runtime::extract::{Inputs, RequestContext};
             use ::std::sync::Arc;
 
-            pub type DispatchFuture = ::std::pin::Pin<Box<dyn ::std::future::Future<Output = crate::http::ApiResult<crate::http::HttpResponse>> + Send>>;
+            pub type DispatchFuture = ::std::pin::Pin<Box<dyn ::std::future::Future<Output = ::athena_runtime::ApiResult<::athena_runtime::HttpResponse>> + Send>>;
+
+            /// Typed parameters and body of each operation, from the raw inputs.
+            #[allow(unused_imports)]
+            pub mod decode {
+                use super::super::{models, params};
+                use ::athena_runtime::extract::Fields;
+                #(#decoders)*
+            }
 
             /// Runs one operation. Credentials are checked before any
             /// parameter is parsed, so a missing key is a 401, not a 400.
-            pub fn dispatch<H: Api>(handlers: Arc<H>, operation: Operation, inputs: crate::http::extract::Inputs) -> DispatchFuture {
+            pub fn dispatch<H, C>(handlers: Arc<H>, operation: Operation, inputs: Inputs<C>) -> DispatchFuture
+            where
+                H: Api,
+                C: RequestContext<Cx = <H as super::traits::ApiContext>::Cx>,
+            {
                 match operation { #(#arms,)* }
             }
         }

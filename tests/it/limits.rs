@@ -5,7 +5,7 @@
 //! are scoped to the caller, and the catalog listener survives losing its
 //! connection.
 
-mod common;
+use crate::common;
 
 use common::{psql, Reply, TestServer, ADMIN_KEY, CLIENT};
 use serde_json::{json, Value};

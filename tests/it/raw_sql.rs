@@ -1,7 +1,7 @@
 //! Raw SQL routes: typed JSON rows, counts, statement batches, read-only
 //! counting, schema-local search_path, and a non-superuser role.
 
-mod common;
+use crate::common;
 
 use common::{TestServer, CLIENT};
 use serde_json::{json, Value};

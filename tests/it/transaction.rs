@@ -3,7 +3,7 @@
 //! the SDK's positional `results`, per-kind rights, options and
 //! idempotency keys.
 
-mod common;
+use crate::common;
 
 use common::{TestServer, ADMIN_KEY, CLIENT};
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
 //! Gateway CRUD on a real tenant database, with the request shapes the
 //! official athena-js SDK sends (../shared/docs/athena-js-sdk.md §3.1).
 
-mod common;
+use crate::common;
 
 use common::{TestServer, CLIENT};
 use serde_json::{json, Value};

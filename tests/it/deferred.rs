@@ -3,7 +3,7 @@
 //! requeueable by the same client only, flushed by the admin; and, with the
 //! real binary, surviving `kill -9` without loss or duplicates.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::{free_port, psql, wait_ready, with_db, TestServer, ADMIN_KEY, CLIENT};

@@ -1,6 +1,6 @@
 //! Response payload wrappers used by the generated response enums.
 
-use super::HttpResponse;
+use crate::HttpResponse;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use http_body_util::Full;
@@ -120,7 +120,7 @@ impl<T: Serialize> Payload for Json<T> {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(error = %e, "response serialization failed");
-                return super::ApiError::internal().into_http();
+                return crate::ApiError::internal().into_http();
             }
         };
         for (name, json) in raw {
@@ -128,7 +128,7 @@ impl<T: Serialize> Payload for Json<T> {
                 Some(spliced) => bytes = spliced,
                 None => {
                     tracing::error!(field = name, "raw field on a body that is not an object");
-                    return super::ApiError::internal().into_http();
+                    return crate::ApiError::internal().into_http();
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! tenant's foreign keys: `/gateway/fetch` (`columns`/`select` strings, the
 //! canonical nested object) and `GET /rest/v1/{table}`.
 
-mod common;
+use crate::common;
 
 use common::{TestServer, CLIENT};
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
 //! API keys: shown once, stored hashed, enforced per the global and
 //! per-client settings, revocation effective at once on every replica.
 
-mod common;
+use crate::common;
 
 use common::{psql, TestServer, ADMIN_KEY, CLIENT};
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
 //! The Redis read cache: hits, invalidation by writes, bypass, isolation
 //! between callers, and falling through to Postgres when Redis is down.
 
-mod common;
+use crate::common;
 
 use common::{TestServer, ADMIN_KEY, CLIENT};
 use serde_json::{json, Value};

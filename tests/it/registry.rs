@@ -2,7 +2,7 @@
 //! records (clients, public routes, curated `athena_api_registry` rows),
 //! on the admin surface because entries name tenants.
 
-mod common;
+use crate::common;
 
 use common::{psql, TestServer, ADMIN_KEY, CLIENT};
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
 //! RPC through `/gateway/rpc` and `/rpc/{fn}` (GET and POST), and the raw
 //! SQL aliases under `/gateway`.
 
-mod common;
+use crate::common;
 
 use common::{TestServer, CLIENT};
 use serde_json::{json, Value};

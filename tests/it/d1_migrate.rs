@@ -5,7 +5,7 @@
 //! fake is allow-listed for the outbound policy (`ATHENA_OUTBOUND_ALLOW`)
 //! except where a test proves the policy refuses it.
 
-mod common;
+use crate::common;
 
 use athena::config::{D1Config, D1Database};
 use bytes::Bytes;

@@ -1,7 +1,7 @@
 //! The real binary as an operator runs it: configuration errors, graceful
 //! shutdown that drains in-flight requests, and OTLP trace export.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::{free_port, psql, wait_ready, with_db};

@@ -1,7 +1,7 @@
 //! The spine end to end against real PostgreSQL (and Redis/S3 when the
 //! environment provides them, as `make test` does).
 
-mod common;
+use crate::common;
 
 use common::{TestServer, ADMIN_KEY, CLIENT};
 use serde_json::json;
@@ -151,7 +151,7 @@ async fn system_routes() {
     let r = s.get("/openapi.yaml").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.headers["content-type"], "application/yaml");
-    assert_eq!(r.text(), include_str!("../openapi/openapi.yaml"));
+    assert_eq!(r.text(), include_str!("../../openapi/openapi.yaml"));
 
     let r = s.get("/openapi-wss.yaml").await;
     let doc: serde_yaml::Value = serde_yaml::from_slice(&r.body).unwrap();
@@ -193,7 +193,7 @@ async fn system_routes() {
         assert_eq!(families[operation], area, "{operation}");
     }
 
-    // The API registry names tenants: admin surface (tests/registry.rs).
+    // The API registry names tenants: admin surface (tests/it/registry.rs).
     let r = s.get("/registry").await;
     assert_eq!(r.status, 401);
 

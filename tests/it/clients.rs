@@ -1,7 +1,7 @@
 //! The client catalog: registered, changed, frozen or deleted through the
 //! admin API, routed accordingly at once — on every replica.
 
-mod common;
+use crate::common;
 
 use common::{psql, TestServer, ADMIN_KEY};
 use serde_json::json;

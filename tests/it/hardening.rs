@@ -2,7 +2,7 @@
 //! now refused with the documented status — and the effect checked in the
 //! tenant database (no row changed, no statement executed).
 
-mod common;
+use crate::common;
 
 use common::{TestServer, ADMIN_KEY, CLIENT};
 use serde_json::{json, Value};

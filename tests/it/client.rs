@@ -6,7 +6,7 @@
 //! count, RPC, public routes, deferred writes) and checks each effect
 //! directly in Postgres where there is one.
 
-mod common;
+use crate::common;
 
 use athena_client::{types, ApiError, AthenaClient, AthenaClientBuilder};
 use common::{TestServer, ADMIN_KEY, CLIENT};

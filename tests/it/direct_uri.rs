@@ -15,7 +15,7 @@
 //! targets are refused without opening a connection, and that failed
 //! authentications are throttled.
 
-mod common;
+use crate::common;
 
 use athena::db::direct::{self, DirectOptions, DirectPools, FailureLimits};
 use athena::db::PoolSettings;

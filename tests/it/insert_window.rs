@@ -3,7 +3,7 @@
 //! caller gets its own rows back, and one caller's failure costs nobody
 //! else their row.
 
-mod common;
+use crate::common;
 
 use common::{TestServer, CLIENT};
 use serde_json::{json, Value};

@@ -2,7 +2,7 @@
 //! `aggregation_column` + `cumulative_sum`, `aggregation_dedup`) on a real
 //! table, through `/gateway/fetch` and its `/gateway/data` alias.
 
-mod common;
+use crate::common;
 
 use common::{TestServer, CLIENT};
 use serde_json::{json, Value};

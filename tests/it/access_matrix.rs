@@ -5,7 +5,7 @@
 //! kind to one in-process server with API keys enforced and checks each
 //! cell: `deny` is a 401 or 403, `allow` anything else.
 
-mod common;
+use crate::common;
 
 use athena::api::operations::{OperationMeta, OPERATIONS};
 use athena::auth::access::{self, Access};
@@ -13,7 +13,7 @@ use athena::auth::rights::Right;
 use common::{allow_local_postgres, TestServer, ADMIN_KEY, CLIENT};
 use std::collections::{BTreeMap, BTreeSet};
 
-const MATRIX: &str = include_str!("../openapi/access-matrix.txt");
+const MATRIX: &str = include_str!("../../openapi/access-matrix.txt");
 
 /// The caller kinds, in the file's column order.
 const CALLERS: [Caller; 5] = [

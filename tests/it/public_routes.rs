@@ -2,7 +2,7 @@
 //! allows, the route's client never shown, and API keys checked for the
 //! forwarded operation's right against the route's client.
 
-mod common;
+use crate::common;
 
 use common::{TestServer, ADMIN_KEY};
 use serde_json::{json, Value};

@@ -1,0 +1,28 @@
+//! The integration tests: one binary, one module per area, so the server
+//! crate is linked once for all of them (`cargo test --test it`; one area:
+//! `cargo test --test it hardening::`). Each test starts its own server on
+//! its own catalog and tenant databases (`common`).
+
+mod common;
+
+mod access_matrix;
+mod api_keys;
+mod cache;
+mod client;
+mod clients;
+mod d1_migrate;
+mod deferred;
+mod direct_uri;
+mod embedding;
+mod gateway_crud;
+mod hardening;
+mod insert_window;
+mod limits;
+mod post_processing;
+mod process;
+mod public_routes;
+mod raw_sql;
+mod registry;
+mod rpc;
+mod spine;
+mod transaction;
