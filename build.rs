@@ -1,5 +1,6 @@
-//! Embeds the catalog migrations of `migrations/` (`OUT_DIR/migrations.rs`,
-//! included by `src/db/migrate.rs`). The server API generated from the contract is the
+//! Embeds the catalog migrations of `migrations/` and the tenant migrations
+//! of `migrations/tenant/` (`OUT_DIR/migrations.rs`, included by
+//! `src/db/migrate.rs`). The server API generated from the contract is the
 //! crate `athena-api` (`generated/athena-api`), with a `build.rs` of its own.
 
 use std::path::Path;
@@ -7,20 +8,32 @@ use std::path::Path;
 fn main() {
     let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     println!("cargo:rerun-if-changed=build.rs");
-    embed_migrations(&manifest);
+    let mut out = String::new();
+    embed_migrations(&manifest, "migrations", "MIGRATIONS", &mut out);
+    embed_migrations(
+        &manifest,
+        "migrations/tenant",
+        "TENANT_MIGRATIONS",
+        &mut out,
+    );
+    let target = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("migrations.rs");
+    std::fs::write(&target, out).unwrap_or_else(|e| panic!("writing {}: {e}", target.display()));
 }
 
-/// Embeds `migrations/NNNN_name.sql` as `MIGRATIONS: [(version, name, sql)]`.
-fn embed_migrations(manifest: &str) {
-    let dir = Path::new(manifest).join("migrations");
-    println!("cargo:rerun-if-changed=migrations");
+/// Embeds `<dir>/NNNN_name.sql` as `<name>: [(version, name, sql)]`.
+fn embed_migrations(manifest: &str, dir: &str, name: &str, out: &mut String) {
+    println!("cargo:rerun-if-changed={dir}");
+    let rel = dir;
+    let dir = Path::new(manifest).join(dir);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "sql"))
         .collect();
     files.sort();
-    let mut out = String::from("/// Catalog migrations: (version, name, sql), in order.\npub static MIGRATIONS: &[(i64, &str, &str)] = &[\n");
+    out.push_str(&format!(
+        "/// Migrations of `{rel}/`: (version, name, sql), in order.\npub static {name}: &[(i64, &str, &str)] = &[\n"
+    ));
     for path in files {
         let stem = path
             .file_stem()
@@ -43,6 +56,4 @@ fn embed_migrations(manifest: &str) {
         ));
     }
     out.push_str("];\n");
-    let target = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("migrations.rs");
-    std::fs::write(&target, out).unwrap_or_else(|e| panic!("writing {}: {e}", target.display()));
 }

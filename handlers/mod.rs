@@ -30,6 +30,7 @@ mod registry;
 mod rest;
 mod rpc;
 mod schema;
+mod storage;
 mod transaction;
 
 use crate::api::models;
@@ -55,6 +56,8 @@ pub struct Handlers {
     pub tenants: Arc<Tenants>,
     /// The data plane (`src/gateway/service.rs`).
     pub gateway: Arc<Gateway>,
+    /// Storage catalogs, buckets and objects (`src/storage/service.rs`).
+    pub storage: Arc<crate::storage::service::Storage>,
     pub redis: Option<deadpool_redis::Pool>,
     pub s3: Option<S3>,
     pub keys: Arc<crate::auth::store::KeyStore>,
@@ -185,7 +188,6 @@ impl AdminWebhooksApi for Handlers {}
 
 // `/storage/*` families (they will live under `storage/`).
 impl StorageBucketsApi for Handlers {}
-impl StorageCatalogsApi for Handlers {}
 impl StorageFilesApi for Handlers {}
 impl StorageFoldersApi for Handlers {}
 impl StorageMultipartApi for Handlers {}

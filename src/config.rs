@@ -145,6 +145,12 @@ pub struct Config {
     /// Requests handled at once (`ATHENA_MAX_IN_FLIGHT`); one more is
     /// answered 503 with `Retry-After`.
     pub max_in_flight: usize,
+    /// Encryption of secrets at rest (`ATHENA_SECRET_KEY`, `src/secrets.rs`);
+    /// without it, routes that store a secret answer 503.
+    pub secrets: Option<crate::secrets::Secrets>,
+    /// Plain-http S3 endpoints are accepted (`ATHENA_STORAGE_ALLOW_HTTP=1`;
+    /// local stores and tests). HTTPS otherwise.
+    pub storage_allow_http: bool,
 }
 
 #[derive(Debug)]
@@ -335,6 +341,11 @@ impl Config {
             },
             max_connections: cap("ATHENA_MAX_CONNECTIONS", 1024)?,
             max_in_flight: cap("ATHENA_MAX_IN_FLIGHT", 512)?,
+            secrets: var("ATHENA_SECRET_KEY")
+                .map(|k| crate::secrets::Secrets::from_key_text(&k))
+                .transpose()
+                .map_err(ConfigError)?,
+            storage_allow_http: flag("ATHENA_STORAGE_ALLOW_HTTP")?,
         })
     }
 }

@@ -193,10 +193,17 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         d1,
     });
     crate::gateway::deferred::spawn_workers(deferred, gateway.clone(), workers);
+    let storage = Arc::new(crate::storage::service::Storage {
+        tenants: tenants.clone(),
+        secrets: config.secrets.clone(),
+        outbound: outbound.clone(),
+        allow_http: config.storage_allow_http,
+    });
     let handlers = Arc::new(Handlers {
         config,
         tenants,
         gateway,
+        storage,
         redis,
         s3,
         keys,

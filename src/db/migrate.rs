@@ -75,6 +75,88 @@ async fn apply(conn: &mut tokio_postgres::Client) -> Result<usize, DomainError> 
     Ok(applied)
 }
 
+/// The advisory-lock key serializing tenant migrations in one tenant
+/// database ("ATHENAT").
+const TENANT_LOCK_KEY: i64 = 0x0041_5448_454e_4154;
+
+/// The gateway's schema in a tenant database for tenant-side state
+/// (storage catalogs today; chat, billing, provisioning later).
+pub const TENANT_SCHEMA: &str = "athena";
+
+/// Applies the tenant migration set (`migrations/tenant/`) to a tenant
+/// database, once per process and database (later calls return at once).
+/// Each migration runs in its own transaction under a transaction-scoped
+/// advisory lock, so replicas and concurrent first requests queue instead
+/// of colliding, and a cancelled request leaves no lock behind. Recorded in
+/// `athena.schema_migrations` with its checksum, like the catalog's. The
+/// schema must belong to the tenant's login: one prepared by another role
+/// is refused.
+pub async fn tenant(tenant: &crate::db::tenants::Tenant) -> Result<(), DomainError> {
+    use std::collections::HashSet;
+    use std::sync::{LazyLock, Mutex};
+    static DONE: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Default::default);
+    let done = || DONE.lock().unwrap_or_else(|e| e.into_inner());
+    if done().contains(&tenant.uri) {
+        return Ok(());
+    }
+    let mut conn = tenant.pool.get().await?;
+    for (version, name, sql) in TENANT_MIGRATIONS {
+        let sum = checksum(sql);
+        let tx = conn.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&TENANT_LOCK_KEY])
+            .await?;
+        tx.batch_execute(
+            "CREATE SCHEMA IF NOT EXISTS athena;
+             CREATE TABLE IF NOT EXISTS athena.schema_migrations (
+                 version bigint PRIMARY KEY,
+                 name text NOT NULL,
+                 checksum text NOT NULL,
+                 applied_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .await?;
+        let owned: bool = tx
+            .query_one(
+                "SELECT n.nspowner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)
+                   FROM pg_catalog.pg_namespace n WHERE n.nspname = 'athena'",
+                &[],
+            )
+            .await?
+            .get(0);
+        if !owned {
+            return Err(DomainError::Internal(
+                "schema athena in the tenant database is owned by another role".into(),
+            ));
+        }
+        let recorded: Option<String> = tx
+            .query_opt(
+                "SELECT checksum FROM athena.schema_migrations WHERE version = $1",
+                &[version],
+            )
+            .await?
+            .map(|r| r.get(0));
+        match recorded {
+            Some(recorded) if recorded != sum => {
+                return Err(DomainError::Internal(format!(
+                    "tenant migration {name} was changed after it was applied (checksum {recorded} → {sum})"
+                )))
+            }
+            Some(_) => {}
+            None => {
+                tx.batch_execute(sql).await?;
+                tx.execute(
+                    "INSERT INTO athena.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                    &[version, name, &sum],
+                )
+                .await?;
+                tracing::info!(migration = name, client = %tenant.name, "applied tenant migration");
+            }
+        }
+        tx.commit().await?;
+    }
+    done().insert(tenant.uri.clone());
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -85,5 +167,13 @@ mod tests {
         sorted.dedup();
         assert_eq!(versions, sorted);
         assert!(!versions.is_empty());
+        let tenant: Vec<i64> = super::TENANT_MIGRATIONS
+            .iter()
+            .map(|(v, _, _)| *v)
+            .collect();
+        let mut sorted = tenant.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(tenant, sorted);
     }
 }

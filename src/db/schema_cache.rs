@@ -157,7 +157,7 @@ async fn load(pool: &Pool) -> Result<Snapshot, DomainError> {
                JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
               WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f')
                 AND a.attnum > 0 AND NOT a.attisdropped
-                AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'athena_gateway')
+                AND n.nspname NOT IN ('pg_catalog', 'information_schema')
                 AND n.nspname NOT LIKE 'pg\\_toast%'
               ORDER BY 1, 2, a.attnum",
             &[],
@@ -166,6 +166,11 @@ async fn load(pool: &Pool) -> Result<Snapshot, DomainError> {
     let mut tables: HashMap<(String, String), Table> = HashMap::new();
     for row in rows {
         let key = (row.get::<_, String>(0), row.get::<_, String>(1));
+        // The one rule for what the data plane never sees (the gateway's
+        // own schemas included): `tenants::is_system_schema`.
+        if crate::db::tenants::is_system_schema(&key.0) {
+            continue;
+        }
         tables.entry(key).or_default().columns.push(Column {
             name: row.get(2),
             type_name: row.get(3),
@@ -201,6 +206,12 @@ async fn load(pool: &Pool) -> Result<Snapshot, DomainError> {
         .await?;
     let mut foreign_keys: HashMap<TableKey, Vec<Arc<ForeignKey>>> = HashMap::new();
     for row in rows {
+        let (from_schema, to_schema): (String, String) = (row.get(1), row.get(4));
+        if crate::db::tenants::is_system_schema(&from_schema)
+            || crate::db::tenants::is_system_schema(&to_schema)
+        {
+            continue;
+        }
         let fk = Arc::new(ForeignKey {
             name: row.get(0),
             schema: row.get(1),

@@ -25,4 +25,5 @@ mod raw_sql;
 mod registry;
 mod rpc;
 mod spine;
+mod storage_catalogs;
 mod transaction;

@@ -12,6 +12,7 @@ pub mod query;
 pub mod registry;
 pub mod rest;
 pub mod rpc;
+pub mod storage;
 
 use crate::http::{Request, Response};
 use athena_codegen::Contract;
@@ -287,6 +288,7 @@ pub fn specific_cases(ctx: &Ctx) -> Vec<Case> {
     cases.extend(health::cases(ctx));
     cases.extend(registry::cases(ctx));
     cases.extend(public::admin_cases(ctx));
+    cases.extend(storage::cases(ctx));
     cases.extend(data_plane_cases(ctx));
     cases.extend(enforced::cases(ctx));
     cases

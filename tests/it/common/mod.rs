@@ -14,6 +14,9 @@ use std::time::Duration;
 use tokio_postgres::NoTls;
 
 pub const ADMIN_KEY: &str = "test-admin-key";
+/// `ATHENA_SECRET_KEY` of test servers (storage credentials at rest).
+pub const TEST_SECRET_KEY: &str =
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 pub const CLIENT: &str = "tenant";
 
 pub struct TestServer {
@@ -167,6 +170,11 @@ impl TestServer {
             direct_failure_window: Duration::from_secs(60),
             max_connections: 1024,
             max_in_flight: 512,
+            secrets: Some(
+                athena::secrets::Secrets::from_key_text(TEST_SECRET_KEY).expect("test key"),
+            ),
+            // SeaweedFS (scripts/dev-services) serves plain http.
+            storage_allow_http: true,
         };
         tweak(&mut config);
         let app = athena::runtime::build(config).await.expect("server builds");

@@ -1,0 +1,3 @@
+//! `/storage/*` families (`openapi/families.yaml`): one module each.
+
+mod catalogs;

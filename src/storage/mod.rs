@@ -1,0 +1,8 @@
+//! Storage: where a tenant's files live (S3 catalogs and their credentials,
+//! kept in the tenant database under `athena.*`), and, on top of that, the
+//! S3 layer (buckets, objects) and the managed-files layer. The service
+//! (`service.rs`) is what the `storage_*` handlers call.
+
+pub mod catalog;
+pub mod endpoint;
+pub mod service;

@@ -1,0 +1,203 @@
+//! The storage service: what the `storage_*` handlers call. Catalogs live
+//! in each tenant's database (created on first use by the tenant migration
+//! set, `src/db/migrate.rs`); their secrets are sealed with
+//! `ATHENA_SECRET_KEY` before they are stored and never returned.
+
+use super::catalog::{self, Catalog, CredentialItem, SealedCredential, Settings};
+use super::endpoint;
+use crate::db::tenants::{Tenant, Tenants};
+use crate::domain::DomainError;
+use crate::outbound::OutboundPolicy;
+use crate::secrets::Secrets;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub struct Storage {
+    pub tenants: Arc<Tenants>,
+    pub secrets: Option<Secrets>,
+    pub outbound: Arc<OutboundPolicy>,
+    /// `ATHENA_STORAGE_ALLOW_HTTP`.
+    pub allow_http: bool,
+}
+
+/// `POST /storage/catalogs`.
+pub struct NewCatalog {
+    pub name: String,
+    pub description: Option<String>,
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: Option<String>,
+    pub provider: Option<String>,
+    pub access_key_id: String,
+    pub secret_key: String,
+    pub session_token: Option<String>,
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// `PATCH /storage/catalogs/{id}`: `None` leaves a field as it is; both key
+/// fields together rotate the credential.
+#[derive(Default)]
+pub struct CatalogPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub bucket: Option<String>,
+    pub provider: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_key: Option<String>,
+    pub session_token: Option<String>,
+    pub is_active: Option<bool>,
+    pub metadata: Option<Map<String, Value>>,
+}
+
+const DEFAULT_PROVIDER: &str = "custom_s3";
+
+impl Storage {
+    /// The tenant of `client`, its storage tables migrated.
+    async fn tenant(&self, client: &str) -> Result<Arc<Tenant>, DomainError> {
+        let tenant = self.tenants.resolve(client.trim()).await?;
+        crate::db::migrate::tenant(&tenant).await.map_err(|e| {
+            tracing::warn!(client = %tenant.name, error = ?e, "tenant storage catalog unavailable");
+            DomainError::ServiceUnavailable(format!(
+                "the S3 catalog of client `{}` is unavailable (its database could not be prepared)",
+                tenant.name
+            ))
+        })?;
+        Ok(tenant)
+    }
+
+    fn secrets(&self) -> Result<&Secrets, DomainError> {
+        self.secrets.as_ref().ok_or_else(|| {
+            DomainError::ServiceUnavailable(
+                "S3 credentials cannot be stored: ATHENA_SECRET_KEY is not set".into(),
+            )
+        })
+    }
+
+    /// Checks and seals a credential for its own row.
+    fn seal(
+        &self,
+        access_key_id: &str,
+        secret_key: &str,
+        session_token: Option<&str>,
+    ) -> Result<SealedCredential, DomainError> {
+        endpoint::check_key("access_key_id", access_key_id, 256)?;
+        endpoint::check_key("secret_key", secret_key, 1024)?;
+        if let Some(t) = session_token {
+            endpoint::check_key("session_token", t, 4096)?;
+        }
+        let secrets = self.secrets()?;
+        let id = Uuid::new_v4();
+        Ok(SealedCredential {
+            id,
+            access_key_id: access_key_id.to_string(),
+            secret: secrets.seal(&format!("s3_credentials:{id}:secret"), secret_key)?,
+            session_token: session_token
+                .map(|t| secrets.seal(&format!("s3_credentials:{id}:session_token"), t))
+                .transpose()?,
+        })
+    }
+
+    /// Checks a catalog's settings as given and returns them normalized
+    /// (the endpoint as `scheme://host[:port]`, an empty bucket as none).
+    async fn checked(&self, s: Settings) -> Result<Settings, DomainError> {
+        endpoint::check_text("name", &s.name, 1, 128)?;
+        endpoint::check_text("description", &s.description, 0, 1024)?;
+        endpoint::check_region(&s.region)?;
+        endpoint::check_provider(&s.provider)?;
+        let bucket = s.bucket.filter(|b| !b.is_empty());
+        if let Some(b) = &bucket {
+            endpoint::check_bucket(b)?;
+        }
+        let endpoint = endpoint::parse(&s.endpoint, self.allow_http, &self.outbound).await?;
+        Ok(Settings {
+            name: s.name.trim().to_string(),
+            endpoint: endpoint.url(),
+            bucket,
+            ..s
+        })
+    }
+
+    pub async fn catalogs(&self, client: &str) -> Result<Vec<Catalog>, DomainError> {
+        catalog::list(&*self.tenant(client).await?).await
+    }
+
+    pub async fn create_catalog(
+        &self,
+        client: &str,
+        n: NewCatalog,
+    ) -> Result<Catalog, DomainError> {
+        let settings = self
+            .checked(Settings {
+                name: n.name,
+                description: n.description.unwrap_or_default(),
+                endpoint: n.endpoint,
+                region: n.region,
+                bucket: n.bucket,
+                provider: n.provider.unwrap_or_else(|| DEFAULT_PROVIDER.into()),
+                metadata: Value::Object(n.metadata.unwrap_or_default()),
+                is_active: true,
+            })
+            .await?;
+        let credential = self.seal(&n.access_key_id, &n.secret_key, n.session_token.as_deref())?;
+        let tenant = self.tenant(client).await?;
+        catalog::create(&tenant, Uuid::new_v4(), &settings, &credential).await
+    }
+
+    pub async fn update_catalog(
+        &self,
+        client: &str,
+        id: Uuid,
+        p: CatalogPatch,
+    ) -> Result<Catalog, DomainError> {
+        let credential = match (&p.access_key_id, &p.secret_key) {
+            (Some(key), Some(secret)) => {
+                Some(self.seal(key, secret, p.session_token.as_deref())?)
+            }
+            (None, None) if p.session_token.is_none() => None,
+            _ => {
+                return Err(DomainError::Invalid(
+                    "rotating a credential needs both access_key_id and secret_key".into(),
+                ))
+            }
+        };
+        let tenant = self.tenant(client).await?;
+        let current = catalog::get(&tenant, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let settings = self
+            .checked(Settings {
+                name: p.name.unwrap_or(current.name),
+                description: p.description.unwrap_or(current.description),
+                endpoint: p.endpoint.unwrap_or(current.endpoint),
+                region: p.region.unwrap_or(current.region),
+                bucket: p.bucket.or(current.bucket),
+                provider: p.provider.unwrap_or(current.provider),
+                metadata: p.metadata.map(Value::Object).unwrap_or(current.metadata),
+                is_active: p.is_active.unwrap_or(current.is_active),
+            })
+            .await?;
+        catalog::update(&tenant, id, &settings, credential.as_ref())
+            .await?
+            .ok_or_else(|| not_found(id))
+    }
+
+    pub async fn delete_catalog(&self, client: &str, id: Uuid) -> Result<(), DomainError> {
+        let tenant = self.tenant(client).await?;
+        match catalog::delete(&tenant, id).await? {
+            true => Ok(()),
+            false => Err(not_found(id)),
+        }
+    }
+
+    pub async fn credentials(&self, client: &str) -> Result<Vec<CredentialItem>, DomainError> {
+        catalog::credentials(&*self.tenant(client).await?).await
+    }
+}
+
+/// Unknown, deleted, or another tenant's: the same 404.
+fn not_found(id: Uuid) -> DomainError {
+    DomainError::not_found("S3 catalog", id.to_string())
+}

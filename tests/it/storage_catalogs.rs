@@ -1,0 +1,280 @@
+//! S3 catalogs and credentials (`/storage/catalogs`, `/storage/credentials`):
+//! rows in the tenant database, secrets sealed at rest, rotation, soft
+//! delete, and the refusals.
+
+use crate::common::{allow, TestServer, ADMIN_KEY, CLIENT, TEST_SECRET_KEY};
+use serde_json::{json, Value};
+
+const H: [(&str, &str); 2] = [("x-athena-key", ADMIN_KEY), ("x-athena-client", CLIENT)];
+const SECRET: &str = "s3cr3t-Value-That-Must-Not-Leak";
+
+fn new_catalog(name: &str) -> Value {
+    json!({
+        "name": name,
+        "description": "files of the app",
+        "endpoint": "http://127.0.0.1:8333/",
+        "region": "us-east-1",
+        "bucket": "app-files",
+        "provider": "minio",
+        "access_key_id": "AKIAFIRST",
+        "secret_key": SECRET,
+    })
+}
+
+async fn server() -> TestServer {
+    TestServer::start_with(|c| allow(c, "127.0.0.1")).await
+}
+
+#[tokio::test]
+async fn catalogs_round_trip_with_sealed_secrets() {
+    let s = server().await;
+    let r = s
+        .send(
+            "POST",
+            "/storage/catalogs",
+            &H,
+            Some(new_catalog("primary")),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!r.text().contains(SECRET));
+    let created = r.json();
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["endpoint"], "http://127.0.0.1:8333");
+    assert_eq!(created["active_access_key"], "AKIAFIRST");
+    assert_eq!(created["is_active"], true);
+    let first_credential = created["active_credential_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // At rest: ciphertext that opens only as this row's secret.
+    let tenant = s.tenant().await;
+    let row = tenant
+        .query_one(
+            "SELECT id::text, secret_ciphertext FROM athena.s3_credentials WHERE catalog_id = $1::text::uuid",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    let (cred_id, sealed): (String, Vec<u8>) = (row.get(0), row.get(1));
+    assert_eq!(cred_id, first_credential);
+    assert!(!sealed.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()));
+    let secrets = athena::secrets::Secrets::from_key_text(TEST_SECRET_KEY).unwrap();
+    assert_eq!(
+        secrets
+            .open(&format!("s3_credentials:{cred_id}:secret"), &sealed)
+            .unwrap(),
+        SECRET
+    );
+
+    // Listed, and its credential too (never the secret).
+    let r = s.send("GET", "/storage/catalogs", &H, None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["data"][0]["id"], id.as_str());
+    let r = s.send("GET", "/storage/credentials", &H, None).await;
+    assert_eq!(r.status, 200);
+    let creds = r.json();
+    assert_eq!(creds["data"].as_array().unwrap().len(), 1);
+    assert_eq!(creds["data"][0]["s3_id"], id.as_str());
+    assert_eq!(creds["data"][0]["access_key"], "AKIAFIRST");
+    assert!(!r.text().contains(SECRET));
+
+    // A rename keeps the credential; a rotation replaces it.
+    let path = format!("/storage/catalogs/{id}");
+    let r = s
+        .send(
+            "PATCH",
+            &path,
+            &H,
+            Some(json!({"name": "renamed", "bucket": null})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["name"], "renamed");
+    assert_eq!(
+        r.json()["bucket"],
+        "app-files",
+        "null leaves a field as it is"
+    );
+    assert_eq!(r.json()["active_credential_id"], first_credential.as_str());
+    let r = s
+        .send(
+            "PATCH",
+            &path,
+            &H,
+            Some(json!({"access_key_id": "AKIAONLY"})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = s
+        .send(
+            "PATCH",
+            &path,
+            &H,
+            Some(json!({"access_key_id": "AKIASECOND", "secret_key": "second-secret"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let rotated = r.json();
+    assert_eq!(rotated["active_access_key"], "AKIASECOND");
+    assert_ne!(rotated["active_credential_id"], first_credential.as_str());
+    let active: i64 = tenant
+        .query_one(
+            "SELECT count(*) FROM athena.s3_credentials WHERE catalog_id = $1::text::uuid AND is_active",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(active, 1, "the old credential is deactivated");
+
+    // Names are unique among live catalogs.
+    let r = s
+        .send(
+            "POST",
+            "/storage/catalogs",
+            &H,
+            Some(new_catalog("RENAMED")),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+
+    // Soft delete: gone from every listing, rows kept and deactivated.
+    let r = s.send("DELETE", &path, &H, None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json(), json!({"id": id, "deleted": true}));
+    let r = s.send("GET", "/storage/catalogs", &H, None).await;
+    assert_eq!(r.json()["data"], json!([]));
+    let r = s.send("GET", "/storage/credentials", &H, None).await;
+    assert_eq!(r.json()["data"], json!([]));
+    let (deleted, live_keys): (bool, i64) = {
+        let row = tenant
+            .query_one(
+                "SELECT deleted_at IS NOT NULL,
+                        (SELECT count(*) FROM athena.s3_credentials k WHERE k.catalog_id = c.id AND k.is_active)
+                   FROM athena.s3_catalogs c WHERE id = $1::text::uuid",
+                &[&id],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert!(deleted);
+    assert_eq!(live_keys, 0);
+    for (method, body) in [("DELETE", None), ("PATCH", Some(json!({"name": "x"})))] {
+        let r = s.send(method, &path, &H, body).await;
+        assert_eq!(r.status, 404, "{method}: {}", r.text());
+        assert_eq!(r.envelope()["code"], "not_found");
+    }
+    // The name is free again.
+    let r = s
+        .send(
+            "POST",
+            "/storage/catalogs",
+            &H,
+            Some(new_catalog("renamed")),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[tokio::test]
+async fn refusals() {
+    let s = server().await;
+    // Credentials before the body: no key and bad JSON is a 401.
+    let r = s
+        .send_raw(
+            "POST",
+            "/storage/catalogs",
+            &[
+                ("x-athena-client", CLIENT),
+                ("content-type", "application/json"),
+            ],
+            "{not json".into(),
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    for (field, value, status) in [
+        ("endpoint", json!("https://s3.example.com/bucket"), 400),
+        ("endpoint", json!("ftp://s3.example.com"), 400),
+        ("endpoint", json!("http://10.0.0.1:9000"), 403),
+        ("endpoint", json!("http://169.254.169.254"), 403),
+        ("bucket", json!("Not_A_Bucket"), 400),
+        ("region", json!("us east"), 400),
+        ("name", json!(""), 400),
+        ("secret_key", json!("has space"), 400),
+    ] {
+        let mut body = new_catalog("bad");
+        body[field] = value.clone();
+        let r = s.send("POST", "/storage/catalogs", &H, Some(body)).await;
+        assert_eq!(r.status, status, "{field}={value}: {}", r.text());
+        assert_eq!(r.envelope()["status"], "error");
+    }
+    let r = s
+        .send(
+            "POST",
+            "/storage/catalogs",
+            &[("x-athena-key", ADMIN_KEY), ("x-athena-client", "nobody")],
+            Some(new_catalog("x")),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = s
+        .send(
+            "PATCH",
+            &format!("/storage/catalogs/{}", uuid::Uuid::new_v4()),
+            &H,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = s
+        .send("DELETE", "/storage/catalogs/not-a-uuid", &H, None)
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+
+    // The data plane never reads the gateway's tenant schema.
+    let r = s
+        .send("POST", "/storage/catalogs", &H, Some(new_catalog("hidden")))
+        .await;
+    assert_eq!(r.status, 200);
+    let r = s
+        .send(
+            "POST",
+            "/gateway/fetch",
+            &[("x-athena-client", CLIENT)],
+            Some(json!({"table_name": "athena.s3_credentials"})),
+        )
+        .await;
+    assert!(
+        r.status >= 400 && r.status < 500,
+        "{}: {}",
+        r.status,
+        r.text()
+    );
+}
+
+#[tokio::test]
+async fn plain_http_needs_the_flag_and_secrets_need_the_key() {
+    let s = TestServer::start_with(|c| {
+        allow(c, "127.0.0.1");
+        c.storage_allow_http = false;
+        c.secrets = None;
+    })
+    .await;
+    let r = s
+        .send("POST", "/storage/catalogs", &H, Some(new_catalog("x")))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let mut body = new_catalog("x");
+    body["endpoint"] = json!("https://s3.example.com");
+    let r = s.send("POST", "/storage/catalogs", &H, Some(body)).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.envelope()["code"], "service_unavailable");
+    assert!(r.text().contains("ATHENA_SECRET_KEY"));
+    // Reading needs no key.
+    let r = s.send("GET", "/storage/catalogs", &H, None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["data"], json!([]));
+}
