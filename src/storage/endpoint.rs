@@ -215,7 +215,7 @@ mod tests {
             "http://127.0.0.2:9000",
             "http://169.254.169.254",
             "http://[::1]:9000",
-            "http://2130706433",
+            "http://167772161",
         ] {
             let e = parse(refused, true, &p).await.unwrap_err();
             assert!(matches!(e, DomainError::Forbidden(_)), "{refused}: {e:?}");
