@@ -87,10 +87,14 @@ fn catalog(r: &tokio_postgres::Row) -> Catalog {
     }
 }
 
-/// A unique violation on the live-name index.
+/// A unique violation on the live-name index: a 400 naming the field (the
+/// contract documents no 409 here).
 fn name_taken(e: tokio_postgres::Error, name: &str) -> DomainError {
     if e.as_db_error().is_some_and(|d| d.code().code() == "23505") {
-        DomainError::Conflict(format!("an S3 catalog named `{name}` already exists"))
+        DomainError::invalid_field(
+            "name",
+            format!("an S3 catalog named `{name}` already exists"),
+        )
     } else {
         e.into()
     }

@@ -138,7 +138,8 @@ async fn catalogs_round_trip_with_sealed_secrets() {
             Some(new_catalog("RENAMED")),
         )
         .await;
-    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("already exists"));
 
     // Soft delete: gone from every listing, rows kept and deactivated.
     let r = s.send("DELETE", &path, &H, None).await;
