@@ -169,16 +169,11 @@ impl Handlers {
                     .map(|(p, r)| success(p, r))
                     .collect();
                 let n = results.len();
-                let mut out = Map::new();
-                out.insert("status".into(), json!("success"));
-                out.insert(
-                    "message".into(),
-                    json!(if replayed {
-                        format!("Transaction already committed under this idempotency key ({n} operations); results replayed")
-                    } else {
-                        format!("Transaction committed ({n} operations)")
-                    }),
-                );
+                let mut out = crate::domain::success(if replayed {
+                    format!("Transaction already committed under this idempotency key ({n} operations); results replayed")
+                } else {
+                    format!("Transaction committed ({n} operations)")
+                });
                 out.insert(
                     "data".into(),
                     json!({"committed": true, "replayed": replayed, "results": results}),

@@ -15,8 +15,11 @@ impl AdminPublicRoutesApi for Handlers {
     ) -> ApiResult<responses::GetAdminPublicRoutes> {
         let routes = public_routes::list(self.tenants.catalog()).await?;
         let list: Vec<Value> = routes.iter().map(public_route_record).collect();
+        let mut out = crate::domain::success(format!("{} public routes", list.len()));
+        out.insert("routes".into(), Value::Array(list.clone()));
+        out.insert("data".into(), Value::Array(list));
         Ok(responses::GetAdminPublicRoutes::Ok(Json::new(
-            json!({"status": "success", "routes": list.clone(), "data": list}),
+            Value::Object(out),
         )))
     }
 
@@ -84,7 +87,9 @@ fn public_route_record(r: &PublicRoute) -> Value {
 }
 
 fn one_public_route(r: &PublicRoute) -> Value {
-    json!({"status": "success", "route": public_route_record(r)})
+    let mut out = crate::domain::success(format!("public route `{}`", r.route_key));
+    out.insert("route".into(), public_route_record(r));
+    Value::Object(out)
 }
 
 fn public_route_not_found(key: &str) -> ApiError {

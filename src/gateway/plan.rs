@@ -17,13 +17,7 @@ use crate::domain::identifier::qualified_table;
 use crate::domain::DomainError;
 use serde_json::{json, Map, Value};
 
-/// `{status: "success", message}`: the start of every success body.
-pub fn success(message: impl Into<String>) -> Map<String, Value> {
-    let mut out = Map::new();
-    out.insert("status".into(), json!("success"));
-    out.insert("message".into(), Value::String(message.into()));
-    out
-}
+pub use crate::domain::success;
 
 pub fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, DomainError> {
     serde_json::to_value(v).map_err(|e| DomainError::Internal(format!("re-encoding body: {e}")))
