@@ -50,18 +50,21 @@ impl Handlers {
                 // The planned write's rights (an upsert needs update too),
                 // as on the canonical route (`Write::rights`).
                 actor.require_all(write.rights(), Some(client))?;
-                let r = self.gateway.write_inline(&target, write).await?;
+                // Batched like the canonical route (never upserts).
+                let batchable = body.update_body.is_empty() && body.on_conflict.is_none();
+                let window = self.gateway.insert_window(None, batchable)?;
+                let r = self.gateway.write_inline(&target, write, window).await?;
                 plan::insert_answer(r, single, &body.table_name, body.count.is_some())
             }
             Op::Update => {
                 let body: models::PostGatewayUpdateRequest = typed(body, &[])?;
                 let write = Write::Update(plan::update_plan(&body, strip)?);
-                plan::update_answer(self.gateway.write_inline(&target, write).await?)
+                plan::update_answer(self.gateway.write_inline(&target, write, None).await?)
             }
             Op::Delete => {
                 let body: models::DeleteGatewayDeleteRequest = typed(body, &[])?;
                 let write = Write::Delete(plan::delete_plan(&body, strip)?);
-                let r = self.gateway.write_inline(&target, write).await?;
+                let r = self.gateway.write_inline(&target, write, None).await?;
                 plan::delete_answer(r, &body.table_name, body.resource_id.as_ref())
             }
             Op::Query => {

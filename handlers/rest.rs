@@ -110,7 +110,7 @@ impl RestApi for Handlers {
         };
         let write = Write::Insert(q);
         cx.require_rights(write.rights())?;
-        let result = self.gateway.write_inline(&target, write).await?;
+        let result = self.gateway.write_inline(&target, write, None).await?;
         if prefer.minimal {
             return Ok(responses::PostRestV1ByTable::NoContent(NoBody::default()));
         }
@@ -138,7 +138,10 @@ impl RestApi for Handlers {
             returning: query_value(&cx, "select").map(split_columns),
             strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
         };
-        let result = self.gateway.write_inline(&target, Write::Update(q)).await?;
+        let result = self
+            .gateway
+            .write_inline(&target, Write::Update(q), None)
+            .await?;
         if prefer.minimal {
             return Ok(responses::PatchRestV1ByTable::NoContent(NoBody::default()));
         }
@@ -164,7 +167,10 @@ impl RestApi for Handlers {
             returning: query_value(&cx, "select").map(split_columns),
             strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
         };
-        let result = self.gateway.write_inline(&target, Write::Delete(q)).await?;
+        let result = self
+            .gateway
+            .write_inline(&target, Write::Delete(q), None)
+            .await?;
         if prefer.minimal {
             return Ok(responses::DeleteRestV1ByTable::NoContent(NoBody::default()));
         }

@@ -1,9 +1,10 @@
 -- Storage catalogs of a tenant (issue 11): where the tenant's files live.
--- The schema `athena` belongs to the gateway: the data plane never names it
--- (schema cache, caller SQL parsing and RPC skip it), and secrets in it are
--- AES-256-GCM ciphertext under ATHENA_SECRET_KEY (src/secrets.rs).
+-- Apps may keep their own tables in schema `athena` (the SDK's
+-- athena.users); these tables are the gateway's: the structured data plane
+-- never shows them (src/db/migrate.rs TENANT_TABLES), and the secrets in
+-- them are AES-256-GCM ciphertext bound to their client, catalog and
+-- credential (src/secrets.rs).
 CREATE SCHEMA IF NOT EXISTS athena;
-REVOKE ALL ON SCHEMA athena FROM PUBLIC;
 
 CREATE TABLE athena.s3_catalogs (
     id                   uuid PRIMARY KEY,

@@ -79,9 +79,34 @@ async fn apply(conn: &mut tokio_postgres::Client) -> Result<usize, DomainError> 
 /// database ("ATHENAT").
 const TENANT_LOCK_KEY: i64 = 0x0041_5448_454e_4154;
 
-/// The gateway's schema in a tenant database for tenant-side state
-/// (storage catalogs today; chat, billing, provisioning later).
+/// The schema of the gateway's tables in a tenant database (storage
+/// catalogs today; chat, billing, provisioning later). Apps may keep their
+/// own tables in it too (the SDK's `athena.users`), so only the gateway's
+/// tables are hidden from the data plane (`is_gateway_table`).
 pub const TENANT_SCHEMA: &str = "athena";
+
+/// Every table the tenant migration set creates in `TENANT_SCHEMA` (a test
+/// reads the migrations and checks this list).
+pub const TENANT_TABLES: &[&str] = &["schema_migrations", "s3_catalogs", "s3_credentials"];
+
+/// Whether `schema.table` is one of the gateway's own tenant tables, which
+/// the structured data plane (schema cache, embedding) never shows.
+pub fn is_gateway_table(schema: &str, table: &str) -> bool {
+    schema == TENANT_SCHEMA && TENANT_TABLES.contains(&table)
+}
+
+/// Forgets that a tenant database was migrated (its tables went missing):
+/// the next use runs the set again.
+pub fn forget_tenant(uri: &str) {
+    tenant_done().remove(uri);
+}
+
+fn tenant_done() -> std::sync::MutexGuard<'static, std::collections::HashSet<String>> {
+    use std::sync::{LazyLock, Mutex};
+    static DONE: LazyLock<Mutex<std::collections::HashSet<String>>> =
+        LazyLock::new(Default::default);
+    DONE.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Applies the tenant migration set (`migrations/tenant/`) to a tenant
 /// database, once per process and database (later calls return at once).
@@ -92,11 +117,7 @@ pub const TENANT_SCHEMA: &str = "athena";
 /// schema must belong to the tenant's login: one prepared by another role
 /// is refused.
 pub async fn tenant(tenant: &crate::db::tenants::Tenant) -> Result<(), DomainError> {
-    use std::collections::HashSet;
-    use std::sync::{LazyLock, Mutex};
-    static DONE: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Default::default);
-    let done = || DONE.lock().unwrap_or_else(|e| e.into_inner());
-    if done().contains(&tenant.uri) {
+    if tenant_done().contains(&tenant.uri) {
         return Ok(());
     }
     let mut conn = tenant.pool.get().await?;
@@ -153,7 +174,7 @@ pub async fn tenant(tenant: &crate::db::tenants::Tenant) -> Result<(), DomainErr
         }
         tx.commit().await?;
     }
-    done().insert(tenant.uri.clone());
+    tenant_done().insert(tenant.uri.clone());
     Ok(())
 }
 
@@ -175,5 +196,25 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(tenant, sorted);
+    }
+
+    #[test]
+    fn every_gateway_tenant_table_is_listed() {
+        for (_, name, sql) in super::TENANT_MIGRATIONS {
+            for part in sql.split("CREATE TABLE ").skip(1) {
+                let table = part
+                    .trim_start_matches("IF NOT EXISTS ")
+                    .split(|c: char| c.is_whitespace() || c == '(')
+                    .next()
+                    .unwrap_or_default();
+                let table = table.strip_prefix("athena.").unwrap_or_else(|| {
+                    panic!("{name}: tenant tables live in schema athena, not `{table}`")
+                });
+                assert!(
+                    super::TENANT_TABLES.contains(&table),
+                    "{name}: athena.{table} is missing from TENANT_TABLES"
+                );
+            }
+        }
     }
 }

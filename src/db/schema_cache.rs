@@ -146,6 +146,13 @@ impl SchemaCache {
     }
 }
 
+/// Tables the data plane never sees (`tenants::is_system_schema`,
+/// `migrate::is_gateway_table`).
+fn hidden(schema: &str, table: &str) -> bool {
+    crate::db::tenants::is_system_schema(schema)
+        || crate::db::migrate::is_gateway_table(schema, table)
+}
+
 async fn load(pool: &Pool) -> Result<Snapshot, DomainError> {
     let conn = pool.get().await?;
     let rows = conn
@@ -166,9 +173,9 @@ async fn load(pool: &Pool) -> Result<Snapshot, DomainError> {
     let mut tables: HashMap<(String, String), Table> = HashMap::new();
     for row in rows {
         let key = (row.get::<_, String>(0), row.get::<_, String>(1));
-        // The one rule for what the data plane never sees (the gateway's
-        // own schemas included): `tenants::is_system_schema`.
-        if crate::db::tenants::is_system_schema(&key.0) {
+        // What the data plane never sees: system schemas, the gateway's
+        // own schema and its tables in `athena`.
+        if hidden(&key.0, &key.1) {
             continue;
         }
         tables.entry(key).or_default().columns.push(Column {
@@ -206,10 +213,9 @@ async fn load(pool: &Pool) -> Result<Snapshot, DomainError> {
         .await?;
     let mut foreign_keys: HashMap<TableKey, Vec<Arc<ForeignKey>>> = HashMap::new();
     for row in rows {
-        let (from_schema, to_schema): (String, String) = (row.get(1), row.get(4));
-        if crate::db::tenants::is_system_schema(&from_schema)
-            || crate::db::tenants::is_system_schema(&to_schema)
-        {
+        let (from_schema, from_table): (String, String) = (row.get(1), row.get(2));
+        let (to_schema, to_table): (String, String) = (row.get(4), row.get(5));
+        if hidden(&from_schema, &from_table) || hidden(&to_schema, &to_table) {
             continue;
         }
         let fk = Arc::new(ForeignKey {

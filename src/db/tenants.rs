@@ -51,14 +51,13 @@ pub fn rpc_schemas(metadata: &serde_json::Value) -> Arc<[String]> {
 
 /// Postgres' own schemas: `pg_catalog`, `pg_toast`, `pg_temp_N`, … (the
 /// `pg_` prefix is reserved), `information_schema`, and the gateway's own
-/// `athena_gateway` (`src/gateway/sql.rs` `OWN_SCHEMA`) and `athena`
-/// (tenant-side state such as storage catalogs, `src/db/migrate.rs`).
+/// `athena_gateway` (`src/gateway/sql.rs` `OWN_SCHEMA`). The gateway's
+/// tables in the shared schema `athena` are hidden one by one
+/// (`crate::db::migrate::is_gateway_table`): apps keep their own tables
+/// there (the SDK's `athena.users`).
 pub fn is_system_schema(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    name.starts_with("pg_")
-        || name == "information_schema"
-        || name == "athena_gateway"
-        || name == crate::db::migrate::TENANT_SCHEMA
+    name.starts_with("pg_") || name == "information_schema" || name == "athena_gateway"
 }
 
 impl Tenant {

@@ -77,7 +77,9 @@ impl From<tokio_postgres::Error> for DomainError {
             "23505" | "23P01" => DomainError::Conflict(message),
             "23503" | "23502" | "23514" | "22P02" | "22001" | "22003" | "22007" | "22008"
             | "22023" | "42804" | "42P18" | "2201W" | "2201X" | "42883" | "42601" | "42703"
-            | "42P01" | "3F000" | "21000" | "22012" => DomainError::Invalid(message),
+            | "42P01" | "3F000" | "21000" | "22012" | "22P05" | "22021" => {
+                DomainError::Invalid(message)
+            }
             "42501" => DomainError::Forbidden(message),
             "57014" => DomainError::Timeout(message),
             "25006" => DomainError::Forbidden(message),

@@ -245,14 +245,16 @@ impl Gateway {
         ))
     }
 
-    /// A planned write, run inline (REST, public routes).
+    /// A planned write, run inline (REST, public routes; inserts in
+    /// `window` when given).
     pub async fn write_inline(
         &self,
         target: &Target,
         write: Write,
+        window: Option<Duration>,
     ) -> Result<WriteResult, DomainError> {
         let tenant = self.target(target).await?;
-        self.apply_write(&tenant, write, None).await
+        self.apply_write(&tenant, write, window).await
     }
 
     /// Runs a write inline (inserts in an insert window when one applies)

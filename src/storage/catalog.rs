@@ -43,7 +43,14 @@ pub struct CredentialItem {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A new credential, its secrets sealed for `s3_credentials:<id>:…`.
+/// The associated data a credential's secrets are sealed with
+/// (`src/secrets.rs`): the client, the catalog, the credential and the
+/// field, so a ciphertext opens only where it was written.
+pub fn credential_context(client: &str, catalog: Uuid, credential: Uuid, field: &str) -> String {
+    format!("athena:v1:s3_credentials:{client}:{catalog}:{credential}:{field}")
+}
+
+/// A new credential, its secrets sealed (`credential_context`).
 pub struct SealedCredential {
     pub id: Uuid,
     pub access_key_id: String,
@@ -183,29 +190,39 @@ async fn add_credential(
     )
     .await?;
     tx.execute(
-        "UPDATE athena.s3_catalogs SET active_credential_id = $2, updated_at = now() WHERE id = $1",
+        "UPDATE athena.s3_catalogs SET active_credential_id = $2, updated_at = clock_timestamp() WHERE id = $1",
         &[&catalog, &c.id],
     )
     .await?;
     Ok(())
 }
 
-/// Replaces a live catalog's settings and, with `credential`, rotates it;
-/// `None` when the catalog is unknown or deleted.
+/// What an update found.
+pub enum Updated {
+    Done(Box<Catalog>),
+    /// Unknown or deleted.
+    Missing,
+    /// Changed since `seen`: read it again.
+    Changed,
+}
+
+/// Replaces a live catalog's settings and, with `credential`, rotates it,
+/// if the row is still as it was at `seen` (its `updated_at`).
 pub async fn update(
     tenant: &Tenant,
     id: Uuid,
+    seen: DateTime<Utc>,
     s: &Settings,
     credential: Option<&SealedCredential>,
-) -> Result<Option<Catalog>, DomainError> {
+) -> Result<Updated, DomainError> {
     let mut conn = tenant.pool.get().await?;
     let tx = conn.transaction().await?;
     let n = tx
         .execute(
             "UPDATE athena.s3_catalogs
                 SET name = $2, description = $3, endpoint = $4, region = $5, bucket = $6,
-                    provider = $7, metadata = $8, is_active = $9, updated_at = now()
-              WHERE id = $1 AND deleted_at IS NULL",
+                    provider = $7, metadata = $8, is_active = $9, updated_at = clock_timestamp()
+              WHERE id = $1 AND deleted_at IS NULL AND updated_at = $10",
             &[
                 &id,
                 &s.name,
@@ -216,18 +233,32 @@ pub async fn update(
                 &s.provider,
                 &s.metadata,
                 &s.is_active,
+                &seen,
             ],
         )
         .await
         .map_err(|e| name_taken(e, &s.name))?;
     if n == 0 {
-        return Ok(None);
+        let live: Option<bool> = tx
+            .query_opt(
+                "SELECT deleted_at IS NULL FROM athena.s3_catalogs WHERE id = $1",
+                &[&id],
+            )
+            .await?
+            .map(|r| r.get(0));
+        return Ok(match live {
+            Some(true) => Updated::Changed,
+            _ => Updated::Missing,
+        });
     }
     if let Some(c) = credential {
         add_credential(&tx, id, c).await?;
     }
     tx.commit().await?;
-    get(tenant, id).await
+    Ok(match get(tenant, id).await? {
+        Some(c) => Updated::Done(Box::new(c)),
+        None => Updated::Missing,
+    })
 }
 
 /// Soft-deletes a live catalog and deactivates its credentials; whether

@@ -95,7 +95,10 @@ fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
         let (host, after) = rest.split_once(']')?;
         return match after {
             "" => Some((host, None)),
-            p => Some((host, Some(p.strip_prefix(':')?.parse().ok()?))),
+            p => Some((
+                host,
+                Some(p.strip_prefix(':')?.parse().ok().filter(|p| *p > 0)?),
+            )),
         };
     }
     match authority.rsplit_once(':') {
@@ -202,6 +205,8 @@ mod tests {
             "",
             "https://s3.example.com:0",
             "https://s3.example.com:99999",
+            "https://[2001:db8::1]:0",
+            "https://   ",
         ] {
             let e = parse(bad, false, &p).await.unwrap_err();
             assert!(

@@ -76,9 +76,13 @@ impl Storage {
         })
     }
 
-    /// Checks and seals a credential for its own row.
+    /// Checks and seals a credential for its own row: the associated data
+    /// names the client, the catalog and the credential, so a ciphertext
+    /// moved to another row, catalog or tenant database does not open.
     fn seal(
         &self,
+        client: &str,
+        catalog_id: Uuid,
         access_key_id: &str,
         secret_key: &str,
         session_token: Option<&str>,
@@ -93,9 +97,16 @@ impl Storage {
         Ok(SealedCredential {
             id,
             access_key_id: access_key_id.to_string(),
-            secret: secrets.seal(&format!("s3_credentials:{id}:secret"), secret_key)?,
+            secret: secrets.seal(
+                &catalog::credential_context(client, catalog_id, id, "secret"),
+                secret_key,
+            )?,
             session_token: session_token
-                .map(|t| secrets.seal(&format!("s3_credentials:{id}:session_token"), t))
+                .map(|t| {
+                    let context =
+                        catalog::credential_context(client, catalog_id, id, "session_token");
+                    secrets.seal(&context, t)
+                })
                 .transpose()?,
         })
     }
@@ -103,6 +114,10 @@ impl Storage {
     /// Checks a catalog's settings as given and returns them normalized
     /// (the endpoint as `scheme://host[:port]`, an empty bucket as none).
     async fn checked(&self, s: Settings) -> Result<Settings, DomainError> {
+        let s = Settings {
+            name: s.name.trim().to_string(),
+            ..s
+        };
         endpoint::check_text("name", &s.name, 1, 128)?;
         endpoint::check_text("description", &s.description, 0, 1024)?;
         endpoint::check_region(&s.region)?;
@@ -113,7 +128,6 @@ impl Storage {
         }
         let endpoint = endpoint::parse(&s.endpoint, self.allow_http, &self.outbound).await?;
         Ok(Settings {
-            name: s.name.trim().to_string(),
             endpoint: endpoint.url(),
             bucket,
             ..s
@@ -141,21 +155,29 @@ impl Storage {
                 is_active: true,
             })
             .await?;
-        let credential = self.seal(&n.access_key_id, &n.secret_key, n.session_token.as_deref())?;
         let tenant = self.tenant(client).await?;
-        catalog::create(&tenant, Uuid::new_v4(), &settings, &credential).await
+        let id = Uuid::new_v4();
+        let credential = self.seal(
+            &tenant.name,
+            id,
+            &n.access_key_id,
+            &n.secret_key,
+            n.session_token.as_deref(),
+        )?;
+        catalog::create(&tenant, id, &settings, &credential).await
     }
 
+    /// Applies a patch to the catalog as it is now: a PATCH racing
+    /// another one is re-applied on the newer row (optimistic, on
+    /// `updated_at`), never lost.
     pub async fn update_catalog(
         &self,
         client: &str,
         id: Uuid,
         p: CatalogPatch,
     ) -> Result<Catalog, DomainError> {
-        let credential = match (&p.access_key_id, &p.secret_key) {
-            (Some(key), Some(secret)) => {
-                Some(self.seal(key, secret, p.session_token.as_deref())?)
-            }
+        let rotate = match (&p.access_key_id, &p.secret_key) {
+            (Some(key), Some(secret)) => Some((key.as_str(), secret.as_str())),
             (None, None) if p.session_token.is_none() => None,
             _ => {
                 return Err(DomainError::Invalid(
@@ -164,24 +186,41 @@ impl Storage {
             }
         };
         let tenant = self.tenant(client).await?;
-        let current = catalog::get(&tenant, id)
-            .await?
-            .ok_or_else(|| not_found(id))?;
-        let settings = self
-            .checked(Settings {
-                name: p.name.unwrap_or(current.name),
-                description: p.description.unwrap_or(current.description),
-                endpoint: p.endpoint.unwrap_or(current.endpoint),
-                region: p.region.unwrap_or(current.region),
-                bucket: p.bucket.or(current.bucket),
-                provider: p.provider.unwrap_or(current.provider),
-                metadata: p.metadata.map(Value::Object).unwrap_or(current.metadata),
-                is_active: p.is_active.unwrap_or(current.is_active),
+        let credential = rotate
+            .map(|(key, secret)| {
+                self.seal(&tenant.name, id, key, secret, p.session_token.as_deref())
             })
-            .await?;
-        catalog::update(&tenant, id, &settings, credential.as_ref())
-            .await?
-            .ok_or_else(|| not_found(id))
+            .transpose()?;
+        for _ in 0..3 {
+            let current = catalog::get(&tenant, id)
+                .await?
+                .ok_or_else(|| not_found(id))?;
+            let seen = current.updated_at;
+            let settings = self
+                .checked(Settings {
+                    name: p.name.clone().unwrap_or(current.name),
+                    description: p.description.clone().unwrap_or(current.description),
+                    endpoint: p.endpoint.clone().unwrap_or(current.endpoint),
+                    region: p.region.clone().unwrap_or(current.region),
+                    bucket: p.bucket.clone().or(current.bucket),
+                    provider: p.provider.clone().unwrap_or(current.provider),
+                    metadata: p
+                        .metadata
+                        .clone()
+                        .map(Value::Object)
+                        .unwrap_or(current.metadata),
+                    is_active: p.is_active.unwrap_or(current.is_active),
+                })
+                .await?;
+            match catalog::update(&tenant, id, seen, &settings, credential.as_ref()).await? {
+                catalog::Updated::Done(c) => return Ok(*c),
+                catalog::Updated::Missing => return Err(not_found(id)),
+                catalog::Updated::Changed => continue,
+            }
+        }
+        Err(DomainError::ServiceUnavailable(
+            "the S3 catalog kept changing while it was updated; retry".into(),
+        ))
     }
 
     pub async fn delete_catalog(&self, client: &str, id: Uuid) -> Result<(), DomainError> {

@@ -63,7 +63,15 @@ async fn catalogs_round_trip_with_sealed_secrets() {
     let secrets = athena::secrets::Secrets::from_key_text(TEST_SECRET_KEY).unwrap();
     assert_eq!(
         secrets
-            .open(&format!("s3_credentials:{cred_id}:secret"), &sealed)
+            .open(
+                &athena::storage::catalog::credential_context(
+                    CLIENT,
+                    id.parse().unwrap(),
+                    cred_id.parse().unwrap(),
+                    "secret",
+                ),
+                &sealed,
+            )
             .unwrap(),
         SECRET
     );
@@ -205,6 +213,8 @@ async fn refusals() {
         ("region", json!("us east"), 400),
         ("name", json!(""), 400),
         ("secret_key", json!("has space"), 400),
+        ("name", json!("   "), 400),
+        ("metadata", json!({"a": "nul \u{0} inside"}), 400),
     ] {
         let mut body = new_catalog("bad");
         body[field] = value.clone();
