@@ -8,6 +8,8 @@ CREATE SCHEMA IF NOT EXISTS athena;
 
 CREATE TABLE athena.s3_catalogs (
     id                   uuid PRIMARY KEY,
+    -- Two registered clients may share one database: each sees its own.
+    client_name          text NOT NULL,
     name                 text NOT NULL,
     description          text NOT NULL DEFAULT '',
     endpoint             text NOT NULL,
@@ -21,7 +23,7 @@ CREATE TABLE athena.s3_catalogs (
     updated_at           timestamptz NOT NULL DEFAULT now(),
     deleted_at           timestamptz
 );
-CREATE UNIQUE INDEX s3_catalogs_live_name ON athena.s3_catalogs (lower(name)) WHERE deleted_at IS NULL;
+CREATE UNIQUE INDEX s3_catalogs_live_name ON athena.s3_catalogs (client_name, lower(name)) WHERE deleted_at IS NULL;
 
 CREATE TABLE athena.s3_credentials (
     id                      uuid PRIMARY KEY,

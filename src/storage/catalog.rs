@@ -111,8 +111,10 @@ pub async fn list(tenant: &Tenant) -> Result<Vec<Catalog>, DomainError> {
     let conn = tenant.pool.get().await?;
     let rows = conn
         .query(
-            &format!("{SELECT} WHERE c.deleted_at IS NULL ORDER BY c.created_at, c.id"),
-            &[],
+            &format!(
+                "{SELECT} WHERE c.client_name = $1 AND c.deleted_at IS NULL ORDER BY c.created_at, c.id"
+            ),
+            &[&tenant.name],
         )
         .await?;
     Ok(rows.iter().map(catalog).collect())
@@ -123,8 +125,8 @@ pub async fn get(tenant: &Tenant, id: Uuid) -> Result<Option<Catalog>, DomainErr
     let conn = tenant.pool.get().await?;
     let row = conn
         .query_opt(
-            &format!("{SELECT} WHERE c.id = $1 AND c.deleted_at IS NULL"),
-            &[&id],
+            &format!("{SELECT} WHERE c.id = $1 AND c.client_name = $2 AND c.deleted_at IS NULL"),
+            &[&id, &tenant.name],
         )
         .await?;
     Ok(row.as_ref().map(catalog))
@@ -141,8 +143,9 @@ pub async fn create(
     let tx = conn.transaction().await?;
     tx.execute(
         "INSERT INTO athena.s3_catalogs
-             (id, name, description, endpoint, region, bucket, provider, metadata, is_active)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             (id, name, description, endpoint, region, bucket, provider, metadata, is_active,
+              client_name)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         &[
             &id,
             &s.name,
@@ -153,6 +156,7 @@ pub async fn create(
             &s.provider,
             &s.metadata,
             &s.is_active,
+            &tenant.name,
         ],
     )
     .await
@@ -222,7 +226,7 @@ pub async fn update(
             "UPDATE athena.s3_catalogs
                 SET name = $2, description = $3, endpoint = $4, region = $5, bucket = $6,
                     provider = $7, metadata = $8, is_active = $9, updated_at = clock_timestamp()
-              WHERE id = $1 AND deleted_at IS NULL AND updated_at = $10",
+              WHERE id = $1 AND deleted_at IS NULL AND updated_at = $10 AND client_name = $11",
             &[
                 &id,
                 &s.name,
@@ -234,6 +238,7 @@ pub async fn update(
                 &s.metadata,
                 &s.is_active,
                 &seen,
+                &tenant.name,
             ],
         )
         .await
@@ -241,8 +246,8 @@ pub async fn update(
     if n == 0 {
         let live: Option<bool> = tx
             .query_opt(
-                "SELECT deleted_at IS NULL FROM athena.s3_catalogs WHERE id = $1",
-                &[&id],
+                "SELECT deleted_at IS NULL FROM athena.s3_catalogs WHERE id = $1 AND client_name = $2",
+                &[&id, &tenant.name],
             )
             .await?
             .map(|r| r.get(0));
@@ -271,10 +276,13 @@ pub async fn delete(tenant: &Tenant, id: Uuid) -> Result<bool, DomainError> {
             "UPDATE athena.s3_catalogs
                 SET deleted_at = now(), is_active = false, active_credential_id = NULL,
                     updated_at = now()
-              WHERE id = $1 AND deleted_at IS NULL",
-            &[&id],
+              WHERE id = $1 AND client_name = $2 AND deleted_at IS NULL",
+            &[&id, &tenant.name],
         )
         .await?;
+    if n == 0 {
+        return Ok(false);
+    }
     tx.execute(
         "UPDATE athena.s3_credentials SET is_active = false, deactivated_at = now()
           WHERE catalog_id = $1 AND is_active",
@@ -282,7 +290,7 @@ pub async fn delete(tenant: &Tenant, id: Uuid) -> Result<bool, DomainError> {
     )
     .await?;
     tx.commit().await?;
-    Ok(n == 1)
+    Ok(true)
 }
 
 /// The active credentials of live catalogs.
@@ -294,9 +302,9 @@ pub async fn credentials(tenant: &Tenant) -> Result<Vec<CredentialItem>, DomainE
                     k.access_key_id, k.created_at, c.updated_at
                FROM athena.s3_credentials k
                JOIN athena.s3_catalogs c ON c.id = k.catalog_id
-              WHERE k.is_active AND c.deleted_at IS NULL
+              WHERE k.is_active AND c.client_name = $1 AND c.deleted_at IS NULL
               ORDER BY c.created_at, c.id",
-            &[],
+            &[&tenant.name],
         )
         .await?;
     Ok(rows

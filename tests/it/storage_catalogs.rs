@@ -289,3 +289,50 @@ async fn plain_http_needs_the_flag_and_secrets_need_the_key() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["data"], json!([]));
 }
+
+#[tokio::test]
+async fn clients_sharing_a_database_see_only_their_own() {
+    let s = server().await;
+    let r = s
+        .send(
+            "POST",
+            "/admin/clients",
+            &[("x-athena-key", ADMIN_KEY)],
+            Some(json!({"client_name": "twin", "pg_uri": s.tenant_url})),
+        )
+        .await;
+    assert!(r.status < 300, "{}", r.text());
+    let twin = [("x-athena-key", ADMIN_KEY), ("x-athena-client", "twin")];
+    let r = s
+        .send("POST", "/storage/catalogs", &H, Some(new_catalog("mine")))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    // Same database, other client: nothing listed, the id unknown.
+    let r = s.send("GET", "/storage/catalogs", &twin, None).await;
+    assert_eq!(r.json()["data"], json!([]), "{}", r.text());
+    let r = s.send("GET", "/storage/credentials", &twin, None).await;
+    assert_eq!(r.json()["data"], json!([]));
+    let path = format!("/storage/catalogs/{id}");
+    let r = s.send("DELETE", &path, &twin, None).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = s
+        .send("PATCH", &path, &twin, Some(json!({"name": "stolen"})))
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    // Its own name space: the same name is free for the twin.
+    let r = s
+        .send(
+            "POST",
+            "/storage/catalogs",
+            &twin,
+            Some(new_catalog("mine")),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = s.send("GET", "/storage/catalogs", &H, None).await;
+    let mine = r.json()["data"].as_array().unwrap().clone();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["id"], id.as_str());
+    assert_eq!(mine[0]["name"], "mine");
+}
