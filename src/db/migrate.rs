@@ -174,6 +174,24 @@ pub async fn tenant(tenant: &crate::db::tenants::Tenant) -> Result<(), DomainErr
         }
         tx.commit().await?;
     }
+    // Recorded but gone (dropped by hand, a partial restore): refuse
+    // rather than answer from half a schema; an operator drops
+    // `athena.schema_migrations` (or the whole set) to have it recreated.
+    let tables: Vec<String> = TENANT_TABLES.iter().map(|t| t.to_string()).collect();
+    let missing: Vec<String> = conn
+        .query_one(
+            "SELECT COALESCE(array_agg(t), '{}') FROM unnest($1::text[]) t
+              WHERE to_regclass('athena.' || quote_ident(t)) IS NULL",
+            &[&tables],
+        )
+        .await?
+        .get(0);
+    if !missing.is_empty() {
+        return Err(DomainError::Internal(format!(
+            "tenant tables athena.{{{}}} are recorded as migrated but missing",
+            missing.join(",")
+        )));
+    }
     tenant_done().insert(tenant.uri.clone());
     Ok(())
 }

@@ -96,14 +96,30 @@ fn catalog(r: &tokio_postgres::Row) -> Catalog {
 
 /// A unique violation on the live-name index: a 400 naming the field (the
 /// contract documents no 409 here).
-fn name_taken(e: tokio_postgres::Error, name: &str) -> DomainError {
+fn name_taken(tenant: &Tenant, e: tokio_postgres::Error, name: &str) -> DomainError {
     if e.as_db_error().is_some_and(|d| d.code().code() == "23505") {
         DomainError::invalid_field(
             "name",
             format!("an S3 catalog named `{name}` already exists"),
         )
     } else {
-        e.into()
+        pg(tenant, e)
+    }
+}
+
+/// A database error of a catalog statement. The tables gone (dropped
+/// through raw SQL, a restored dump): forget that the tenant was migrated,
+/// so the next request creates them again, and answer 503 meanwhile.
+fn pg(tenant: &Tenant, e: tokio_postgres::Error) -> DomainError {
+    match e.as_db_error().map(|d| d.code().code()) {
+        Some("42P01" | "3F000") => {
+            crate::db::migrate::forget_tenant(&tenant.uri);
+            DomainError::ServiceUnavailable(format!(
+                "the S3 catalog tables of client `{}` are missing; retry to recreate them",
+                tenant.name
+            ))
+        }
+        _ => e.into(),
     }
 }
 
@@ -116,7 +132,8 @@ pub async fn list(tenant: &Tenant) -> Result<Vec<Catalog>, DomainError> {
             ),
             &[&tenant.name],
         )
-        .await?;
+        .await
+        .map_err(|e| pg(tenant, e))?;
     Ok(rows.iter().map(catalog).collect())
 }
 
@@ -128,7 +145,8 @@ pub async fn get(tenant: &Tenant, id: Uuid) -> Result<Option<Catalog>, DomainErr
             &format!("{SELECT} WHERE c.id = $1 AND c.client_name = $2 AND c.deleted_at IS NULL"),
             &[&id, &tenant.name],
         )
-        .await?;
+        .await
+        .map_err(|e| pg(tenant, e))?;
     Ok(row.as_ref().map(catalog))
 }
 
@@ -160,7 +178,7 @@ pub async fn create(
         ],
     )
     .await
-    .map_err(|e| name_taken(e, &s.name))?;
+    .map_err(|e| name_taken(tenant, e, &s.name))?;
     add_credential(&tx, id, credential).await?;
     tx.commit().await?;
     get(tenant, id)
@@ -242,14 +260,15 @@ pub async fn update(
             ],
         )
         .await
-        .map_err(|e| name_taken(e, &s.name))?;
+        .map_err(|e| name_taken(tenant, e, &s.name))?;
     if n == 0 {
         let live: Option<bool> = tx
             .query_opt(
                 "SELECT deleted_at IS NULL FROM athena.s3_catalogs WHERE id = $1 AND client_name = $2",
                 &[&id, &tenant.name],
             )
-            .await?
+            .await
+        .map_err(|e| pg(tenant, e))?
             .map(|r| r.get(0));
         return Ok(match live {
             Some(true) => Updated::Changed,
@@ -279,7 +298,8 @@ pub async fn delete(tenant: &Tenant, id: Uuid) -> Result<bool, DomainError> {
               WHERE id = $1 AND client_name = $2 AND deleted_at IS NULL",
             &[&id, &tenant.name],
         )
-        .await?;
+        .await
+        .map_err(|e| pg(tenant, e))?;
     if n == 0 {
         return Ok(false);
     }
@@ -288,7 +308,8 @@ pub async fn delete(tenant: &Tenant, id: Uuid) -> Result<bool, DomainError> {
           WHERE catalog_id = $1 AND is_active",
         &[&id],
     )
-    .await?;
+    .await
+    .map_err(|e| pg(tenant, e))?;
     tx.commit().await?;
     Ok(true)
 }
@@ -306,7 +327,8 @@ pub async fn credentials(tenant: &Tenant) -> Result<Vec<CredentialItem>, DomainE
               ORDER BY c.created_at, c.id",
             &[&tenant.name],
         )
-        .await?;
+        .await
+        .map_err(|e| pg(tenant, e))?;
     Ok(rows
         .iter()
         .map(|r| CredentialItem {
