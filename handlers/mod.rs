@@ -70,11 +70,15 @@ pub struct Handlers {
 /// A fetch body as the gateway's read request (`X-Strip-Nulls`,
 /// `Cache-Control: no-cache` read from the request).
 fn fetch_request(
+    gateway: &Gateway,
     cx: &RequestCx,
     body: &models::PostGatewayFetchRequest,
 ) -> Result<FetchRequest, DomainError> {
     let query = plan::fetch_query(body, strip_nulls_header(cx))?;
-    let cache_body = json!({"body": plan::to_value(body)?, "strip_nulls": query.strip_nulls});
+    let cache_body = match gateway.cache.enabled() {
+        true => Some(json!({"body": plan::to_value(body)?, "strip_nulls": query.strip_nulls})),
+        false => None,
+    };
     Ok(FetchRequest {
         query,
         post: plan::post_processing(body),

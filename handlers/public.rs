@@ -36,7 +36,7 @@ impl Handlers {
         let answer = match op {
             Op::Fetch => {
                 let body: models::PostGatewayFetchRequest = typed(body, &[("sortBy", "sort_by")])?;
-                let request = fetch_request(cx, &body)?;
+                let request = fetch_request(&self.gateway, cx, &body)?;
                 let fetched = self.gateway.fetch(&target, actor, request).await?;
                 return fetch_answer(fetched)
                     .into_value()

@@ -23,7 +23,7 @@ impl GatewayApi for Handlers {
         params: params::PostGatewayFetch,
         body: models::PostGatewayFetchRequest,
     ) -> ApiResult<responses::PostGatewayFetch> {
-        let request = fetch_request(&cx, &body)?;
+        let request = fetch_request(&self.gateway, &cx, &body)?;
         let fetched = self
             .gateway
             .fetch(&target!(params), cx.actor(), request)
@@ -212,7 +212,7 @@ impl GatewayApi for Handlers {
         // The legacy alias of fetch: same body, same answer.
         let body: models::PostGatewayFetchRequest =
             crate::http::extract::typed_json(plan::to_value(&body)?, &[])?;
-        let request = fetch_request(&cx, &body)?;
+        let request = fetch_request(&self.gateway, &cx, &body)?;
         let fetched = self
             .gateway
             .fetch(&target!(params), cx.actor(), request)
@@ -228,7 +228,7 @@ impl GatewayApi for Handlers {
         params: params::GetData,
     ) -> ApiResult<responses::GetData> {
         let body = crate::http::extract::typed_json(get_data_body(&params), &[])?;
-        let request = fetch_request(&cx, &body)?;
+        let request = fetch_request(&self.gateway, &cx, &body)?;
         let target = Target {
             client: params.x_athena_client.clone(),
             ..Default::default()

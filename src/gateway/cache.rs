@@ -92,6 +92,11 @@ impl ReadCache {
         }
     }
 
+    /// Whether reads are cached at all (Redis configured, TTL above zero).
+    pub fn enabled(&self) -> bool {
+        self.redis.is_some()
+    }
+
     fn client_version_key(&self, client: &str) -> String {
         format!("athena:{}:v:{client}", self.namespace)
     }

@@ -89,8 +89,9 @@ pub struct FetchRequest {
     pub head: bool,
     /// `Cache-Control: no-cache`.
     pub no_cache: bool,
-    /// The request as the cache keys it (the normalized body).
-    pub cache_body: Value,
+    /// The request as the cache keys it (the normalized body); built only
+    /// when the cache is on (`ReadCache::enabled`).
+    pub cache_body: Option<Value>,
 }
 
 pub struct Fetched {
@@ -173,7 +174,9 @@ impl Gateway {
         // Entries are versioned by the base table only, so reads embedding
         // other tables are not cached (their writes would not invalidate).
         let bypass = req.no_cache || !query.embeds.is_empty();
-        let lookup = self.cache.lookup(&scope, &req.cache_body, bypass).await;
+        let bypass = bypass || req.cache_body.is_none();
+        let body = req.cache_body.as_ref().unwrap_or(&Value::Null);
+        let lookup = self.cache.lookup(&scope, body, bypass).await;
         let max = self.config.max_rows;
         let (rows, raw_rows, count) = match &lookup.cached {
             Some(hit) => {
