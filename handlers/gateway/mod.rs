@@ -121,7 +121,7 @@ impl GatewayApi for Handlers {
         params: params::GetGatewayDeferredByRequestId,
     ) -> ApiResult<responses::GetGatewayDeferredByRequestId> {
         let record = (self.gateway)
-            .deferred_status(client_header(&cx), &params.request_id)
+            .deferred_status(crate::auth::header_client(cx.headers()), &params.request_id)
             .await?;
         Ok(responses::GetGatewayDeferredByRequestId::Ok(Json::new(
             models::GetGatewayDeferredByRequestIdResponse200(plan::deferred_body(record, None)),
@@ -134,7 +134,7 @@ impl GatewayApi for Handlers {
         params: params::PostGatewayDeferredByRequestIdRequeue,
     ) -> ApiResult<responses::PostGatewayDeferredByRequestIdRequeue> {
         let (record, requeued) = (self.gateway)
-            .deferred_requeue(client_header(&cx), &params.request_id)
+            .deferred_requeue(crate::auth::header_client(cx.headers()), &params.request_id)
             .await?;
         let body = plan::deferred_body(record, Some(requeued));
         Ok(responses::PostGatewayDeferredByRequestIdRequeue::Ok(
@@ -334,13 +334,6 @@ fn queued_answer(job: &Enqueued, operation: &str, table_name: Value) -> Json<Map
         ),
         Err(_) => json,
     }
-}
-
-/// `X-Athena-Client` of a route that does not declare it.
-fn client_header(cx: &RequestCx) -> Option<&str> {
-    cx.headers()
-        .get("x-athena-client")
-        .and_then(|v| v.to_str().ok())
 }
 
 /// An answer map as the route's documented body type.

@@ -41,38 +41,48 @@ pub async fn run(pool: &Pool) -> Result<usize, DomainError> {
 
 async fn apply(conn: &mut tokio_postgres::Client) -> Result<usize, DomainError> {
     let mut applied = 0;
-    for (version, name, sql) in MIGRATIONS {
-        let sum = checksum(sql);
-        let row = conn
-            .query_opt(
-                "SELECT checksum FROM athena_schema_migrations WHERE version = $1",
-                &[version],
-            )
-            .await?;
-        match row {
-            Some(row) => {
-                let recorded: String = row.get(0);
-                if recorded != sum {
-                    return Err(DomainError::Internal(format!(
-                        "migration {name} was changed after it was applied (checksum {recorded} → {sum})"
-                    )));
-                }
-            }
-            None => {
-                let tx = conn.transaction().await?;
-                tx.batch_execute(sql).await?;
-                tx.execute(
-                    "INSERT INTO athena_schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                    &[version, name, &sum],
-                )
-                .await?;
-                tx.commit().await?;
-                tracing::info!(migration = name, "applied catalog migration");
-                applied += 1;
-            }
+    for migration in MIGRATIONS {
+        let tx = conn.transaction().await?;
+        if apply_one(&tx, "athena_schema_migrations", migration).await? {
+            tracing::info!(migration = migration.1, "applied catalog migration");
+            applied += 1;
         }
+        tx.commit().await?;
     }
     Ok(applied)
+}
+
+/// Applies one migration in `tx` unless `record` (the table of applied
+/// versions) has it; a recorded one must have the same checksum. Whether
+/// it was applied now.
+async fn apply_one(
+    tx: &tokio_postgres::Transaction<'_>,
+    record: &'static str,
+    (version, name, sql): &(i64, &str, &str),
+) -> Result<bool, DomainError> {
+    let sum = checksum(sql);
+    let recorded: Option<String> = tx
+        .query_opt(
+            &format!("SELECT checksum FROM {record} WHERE version = $1"),
+            &[version],
+        )
+        .await?
+        .map(|r| r.get(0));
+    match recorded {
+        Some(recorded) if recorded != sum => Err(DomainError::Internal(format!(
+            "migration {name} was changed after it was applied (checksum {recorded} → {sum})"
+        ))),
+        Some(_) => Ok(false),
+        None => {
+            tx.batch_execute(sql).await?;
+            tx.execute(
+                &format!("INSERT INTO {record} (version, name, checksum) VALUES ($1, $2, $3)"),
+                &[version, name, &sum],
+            )
+            .await?;
+            Ok(true)
+        }
+    }
 }
 
 /// The advisory-lock key serializing tenant migrations in one tenant
@@ -121,8 +131,7 @@ pub async fn tenant(tenant: &crate::db::tenants::Tenant) -> Result<(), DomainErr
         return Ok(());
     }
     let mut conn = tenant.pool.get().await?;
-    for (version, name, sql) in TENANT_MIGRATIONS {
-        let sum = checksum(sql);
+    for migration in TENANT_MIGRATIONS {
         let tx = conn.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&TENANT_LOCK_KEY])
             .await?;
@@ -135,42 +144,13 @@ pub async fn tenant(tenant: &crate::db::tenants::Tenant) -> Result<(), DomainErr
                  applied_at timestamptz NOT NULL DEFAULT now())",
         )
         .await?;
-        let owned: bool = tx
-            .query_one(
-                "SELECT n.nspowner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)
-                   FROM pg_catalog.pg_namespace n WHERE n.nspname = 'athena'",
-                &[],
-            )
-            .await?
-            .get(0);
-        if !owned {
+        if !crate::db::schema_owned_by_login(&tx, TENANT_SCHEMA).await? {
             return Err(DomainError::Internal(
                 "schema athena in the tenant database is owned by another role".into(),
             ));
         }
-        let recorded: Option<String> = tx
-            .query_opt(
-                "SELECT checksum FROM athena.schema_migrations WHERE version = $1",
-                &[version],
-            )
-            .await?
-            .map(|r| r.get(0));
-        match recorded {
-            Some(recorded) if recorded != sum => {
-                return Err(DomainError::Internal(format!(
-                    "tenant migration {name} was changed after it was applied (checksum {recorded} → {sum})"
-                )))
-            }
-            Some(_) => {}
-            None => {
-                tx.batch_execute(sql).await?;
-                tx.execute(
-                    "INSERT INTO athena.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                    &[version, name, &sum],
-                )
-                .await?;
-                tracing::info!(migration = name, client = %tenant.name, "applied tenant migration");
-            }
+        if apply_one(&tx, "athena.schema_migrations", migration).await? {
+            tracing::info!(migration = migration.1, client = %tenant.name, "applied tenant migration");
         }
         tx.commit().await?;
     }

@@ -15,6 +15,24 @@ use tokio_postgres::NoTls;
 
 pub type Pool = bb8::Pool<conn::Manager>;
 
+/// Whether `schema` belongs to the login `tx` runs as: the gateway's own
+/// schemas in a tenant database (`athena_gateway`, `athena`) are used only
+/// then, so one prepared by another role (a raw-SQL role planting a
+/// trigger) is refused.
+pub async fn schema_owned_by_login(
+    tx: &tokio_postgres::Transaction<'_>,
+    schema: &str,
+) -> Result<bool, DomainError> {
+    Ok(tx
+        .query_one(
+            "SELECT n.nspowner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)
+               FROM pg_catalog.pg_namespace n WHERE n.nspname = $1",
+            &[&schema],
+        )
+        .await?
+        .get(0))
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct PoolSettings {
     pub max_size: u32,

@@ -361,15 +361,7 @@ pub async fn create_own_table(tenant: &Tenant, ddl: &'static str) -> Result<(), 
     ))
     .await
     .map_err(db_error)?;
-    let owned: bool = tx
-        .query_one(
-            "SELECT n.nspowner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)
-               FROM pg_catalog.pg_namespace n WHERE n.nspname = 'athena_gateway'",
-            &[],
-        )
-        .await
-        .map_err(db_error)?
-        .get(0);
+    let owned = crate::db::schema_owned_by_login(&tx, OWN_SCHEMA).await?;
     if !owned {
         return Err(DomainError::Internal(
             "schema athena_gateway in the tenant database is owned by another role".into(),
