@@ -172,11 +172,14 @@ impl Gateway {
             table: query.table.as_str(),
         };
         // Entries are versioned by the base table only, so reads embedding
-        // other tables are not cached (their writes would not invalidate).
-        let bypass = req.no_cache || !query.embeds.is_empty();
-        let bypass = bypass || req.cache_body.is_none();
-        let body = req.cache_body.as_ref().unwrap_or(&Value::Null);
-        let lookup = self.cache.lookup(&scope, body, bypass).await;
+        // other tables are not cached (their writes would not invalidate);
+        // no key body means the cache is off.
+        let lookup = match &req.cache_body {
+            Some(body) if !req.no_cache && query.embeds.is_empty() => {
+                self.cache.lookup(&scope, body, false).await
+            }
+            _ => self.cache.lookup(&scope, &Value::Null, true).await,
+        };
         let max = self.config.max_rows;
         let (rows, raw_rows, count) = match &lookup.cached {
             Some(hit) => {

@@ -135,31 +135,43 @@ pub fn check_bucket(name: &str) -> Result<(), DomainError> {
 
 /// A region: `us-east-1`, `auto`, `eu-central-003`…
 pub fn check_region(region: &str) -> Result<(), DomainError> {
-    let ok = (1..=64).contains(&region.len())
-        && region
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    ok.then_some(())
-        .ok_or_else(|| DomainError::invalid_field("region", "1-64 letters, digits, `-` and `_`"))
+    check_token("region", region, 64, "letters, digits, `-` and `_`", |c| {
+        c.is_ascii_alphanumeric() || c == '-' || c == '_'
+    })
 }
 
 /// A provider tag (`aws_s3`, `cloudflare_r2`, `minio`, `custom_s3`, …).
 pub fn check_provider(provider: &str) -> Result<(), DomainError> {
-    let ok = (1..=32).contains(&provider.len())
-        && provider
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    ok.then_some(()).ok_or_else(|| {
-        DomainError::invalid_field("provider", "1-32 lowercase letters, digits, `_` and `-`")
-    })
+    check_token(
+        "provider",
+        provider,
+        32,
+        "lowercase letters, digits, `_` and `-`",
+        |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-',
+    )
 }
 
 /// Key material: printable ASCII without spaces, `max` bytes at most.
 pub fn check_key(field: &str, value: &str, max: usize) -> Result<(), DomainError> {
-    let ok = (1..=max).contains(&value.len()) && value.chars().all(|c| c.is_ascii_graphic());
-    ok.then_some(()).ok_or_else(|| {
-        DomainError::invalid_field(field, format!("1-{max} printable ASCII characters"))
+    check_token(field, value, max, "printable ASCII characters", |c| {
+        c.is_ascii_graphic()
     })
+}
+
+/// 1 to `max` bytes, every character `allowed` (else a 400 naming `field`
+/// and the rule).
+fn check_token(
+    field: &str,
+    value: &str,
+    max: usize,
+    rule: &str,
+    allowed: impl Fn(char) -> bool,
+) -> Result<(), DomainError> {
+    if (1..=max).contains(&value.len()) && value.chars().all(allowed) {
+        Ok(())
+    } else {
+        Err(DomainError::invalid_field(field, format!("1-{max} {rule}")))
+    }
 }
 
 /// A catalog name or description: no control characters, bounded.
