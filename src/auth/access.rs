@@ -28,6 +28,11 @@ pub enum Access {
     /// `/public/{route_key}/{op}`: let through here; the handler checks the
     /// key against the route's client and the forwarded operation's right.
     Public,
+    /// Always keyed, whether or not API keys are enforced for the client:
+    /// the admin key, or an API key holding this right (bound to that
+    /// client or none). Storage: the gateway's S3 credentials act for the
+    /// caller, so no request reaches them anonymously.
+    Keyed(Right),
 }
 
 /// An operation's row: its access and how its credentials may arrive.
@@ -76,7 +81,7 @@ impl Rule {
     /// The right the operation needs under key enforcement.
     pub fn right(&self) -> Option<Right> {
         match self.access {
-            Access::Right(right) => Some(right),
+            Access::Right(right) | Access::Keyed(right) => Some(right),
             _ => None,
         }
     }
@@ -89,6 +94,10 @@ const PUBLIC: Rule = Rule::new(Access::Public);
 
 const fn right(right: Right) -> Rule {
     Rule::new(Access::Right(right))
+}
+
+const fn keyed(right: Right) -> Rule {
+    Rule::new(Access::Keyed(right))
 }
 
 /// The access table. An upsert also needs the update right: the handler
@@ -228,7 +237,9 @@ pub fn rule(operation: Operation) -> Rule {
         | O::PostStorageFoldersTree => UNASSIGNED,
         // api
         O::PostApiV2SupabaseSslEnforcement => UNASSIGNED,
-        // storage_objects
+        // storage_objects, storage_buckets: the S3 layer (`src/storage/`).
+        // Public ACLs (`update` with a public `acl`) also need
+        // `storage.admin`, checked by the handler.
         O::PostStorageObjects
         | O::PostStorageObjectsHead
         | O::PostStorageObjectsUpdate
@@ -237,14 +248,23 @@ pub fn rule(operation: Operation) -> Rule {
         | O::PostStorageObjectsFolder
         | O::PostStorageObjectsFolderDelete
         | O::PostStorageObjectsFolderRename
-        | O::PostStorageObjectsUploadUrl => UNASSIGNED,
-        // storage_buckets
-        O::PostStorageBucketsList
+        | O::PostStorageObjectsUploadUrl
+        | O::PostStorageObjectsExists
+        | O::PostStorageObjectsValidate
+        | O::PostStorageObjectsPublicUrl
+        | O::PostStorageObjectsCopy
+        | O::PostStorageObjectsVersions
+        | O::PostStorageObjectsVersionsRestore
+        | O::PostStorageObjectsVersionsDelete
+        | O::PostStorageBucketsList
         | O::PostStorageBucketsCreate
         | O::PostStorageBucketsDelete
         | O::PostStorageBucketsCors
         | O::PostStorageBucketsCorsSet
-        | O::PostStorageBucketsCorsDelete => UNASSIGNED,
+        | O::PostStorageBucketsCorsDelete
+        | O::PostStorageBucketsLifecycle
+        | O::PostStorageBucketsLifecycleSet
+        | O::PostStorageBucketsLifecycleDelete => keyed(Right::StorageProxy),
         // storage_permissions
         O::PostStoragePermissionsList
         | O::PostStoragePermissionsGrant
@@ -421,18 +441,6 @@ pub fn rule(operation: Operation) -> Rule {
         | O::GetAdminIpGlobalBlacklist
         | O::PostAdminIpGlobalBlacklist
         | O::DeleteAdminIpGlobalBlacklist => ADMIN,
-        // storage_objects
-        O::PostStorageObjectsExists
-        | O::PostStorageObjectsValidate
-        | O::PostStorageObjectsPublicUrl
-        | O::PostStorageObjectsCopy
-        | O::PostStorageObjectsVersions
-        | O::PostStorageObjectsVersionsRestore
-        | O::PostStorageObjectsVersionsDelete => ADMIN,
-        // storage_buckets
-        O::PostStorageBucketsLifecycle
-        | O::PostStorageBucketsLifecycleSet
-        | O::PostStorageBucketsLifecycleDelete => ADMIN,
     }
 }
 

@@ -196,6 +196,10 @@ impl Auth {
             // with a stale key still works. Public routes check the key in
             // their handler, against the route's client.
             Access::Open | Access::Unassigned | Access::Public => return Ok(Actor::Open),
+            Access::Keyed(right) => {
+                let client = target.or_else(|| header_client(headers));
+                return keyed_actor(&self.admin, &self.keys, right, client, presented).await;
+            }
             Access::Right(right) => right,
         };
         if rule.direct_uri && direct_uri_with_credentials(headers) {
@@ -266,6 +270,29 @@ pub async fn data_plane_actor(
         true => Actor::Key(key),
         false => Actor::Open,
     })
+}
+
+/// An always-keyed operation's caller (`Access::Keyed`): the admin key, or
+/// a valid API key holding `right` and bound to `client` or none, whether
+/// or not enforcement is on.
+async fn keyed_actor(
+    admin: &AdminKey,
+    keys: &KeyStore,
+    right: Right,
+    client: Option<&str>,
+    presented: Option<Presented<'_>>,
+) -> Result<Actor, ApiError> {
+    let presented = presented.ok_or_else(|| {
+        ApiError::unauthorized(format!(
+            "an API key holding `{right}` (or the admin key) is required (X-Athena-Key)"
+        ))
+    })?;
+    if admin.matches_presented(&presented) {
+        return Ok(Actor::Admin);
+    }
+    let actor = Actor::Key(verify(keys, presented.key).await?);
+    actor.require(right, client)?;
+    Ok(actor)
 }
 
 async fn verify(keys: &KeyStore, presented: &str) -> Result<Arc<ApiKey>, ApiError> {

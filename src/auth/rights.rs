@@ -44,6 +44,8 @@ native_rights! {
     GatewayQuery = "gateway.query.execute", "Run raw SQL (query, sql, query/sql, D1 migrate)";
     GatewayRpc = "gateway.rpc.execute", "Call database functions (rpc)";
     GatewayDeferredRead = "gateway.deferred.read", "Read and requeue deferred requests";
+    StorageProxy = "gateway.storage_proxy", "Use the tenant's S3 stores: objects, buckets, presigned URLs, CORS and lifecycle";
+    StorageAdmin = "storage.admin", "Make objects public (public ACLs), change bucket policy and public-access blocks, manage storage connections";
     PipelinesExecute = "pipelines.execute", "Run and simulate pipelines";
     ManagementRead = "management.read", "Read management capabilities and functions";
     ManagementTablesWrite = "management.tables.write", "Create and alter tables";

@@ -86,13 +86,14 @@ fn matrix() -> BTreeMap<&'static str, Row> {
 }
 
 /// How the access table's row is spelled in the file's `access` column.
-fn spelled(access: Access) -> &'static str {
+fn spelled(access: Access) -> String {
     match access {
-        Access::Open => "open",
-        Access::Unassigned => "unassigned",
-        Access::Admin => "admin",
-        Access::Public => "public",
-        Access::Right(right) => right.as_str(),
+        Access::Open => "open".into(),
+        Access::Unassigned => "unassigned".into(),
+        Access::Admin => "admin".into(),
+        Access::Public => "public".into(),
+        Access::Right(right) => right.as_str().into(),
+        Access::Keyed(right) => format!("keyed:{right}"),
     }
 }
 
