@@ -455,7 +455,13 @@ mod tests {
     #[test]
     fn admin_rows_are_the_contracts_admin_operations() {
         for meta in OPERATIONS.iter() {
-            let admin = rule(meta.operation).access == Access::Admin;
+            let access = rule(meta.operation).access;
+            // The S3 layer's contract-admin routes the SDK calls with a
+            // client key: the admin key still opens them (openapi/CHANGES.md).
+            if meta.admin && matches!(access, Access::Keyed(Right::StorageProxy)) {
+                continue;
+            }
+            let admin = access == Access::Admin;
             assert_eq!(
                 admin,
                 meta.admin,
