@@ -191,9 +191,7 @@ impl AdminStatisticsApi for Handlers {}
 impl AdminWebhooksApi for Handlers {}
 
 // `/storage/*` families (they will live under `storage/`).
-impl StorageBucketsApi for Handlers {}
 impl StorageFilesApi for Handlers {}
 impl StorageFoldersApi for Handlers {}
 impl StorageMultipartApi for Handlers {}
-impl StorageObjectsApi for Handlers {}
 impl StoragePermissionsApi for Handlers {}
