@@ -55,6 +55,40 @@ fn component_ref(schema: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The camelCase twins among a body's top-level properties, following
+/// `$ref`s to component schemas and `allOf` members (typify merges those
+/// into the body's one struct, keeping the snake_case field only).
+fn body_twins(contract: &Contract, schema: &Value) -> Vec<Twin> {
+    fn collect(raw: &Value, schema: &Value, names: &mut BTreeSet<String>, seen: &mut BTreeSet<String>) {
+        if let Some(name) = component_ref(schema) {
+            if seen.insert(name.clone()) {
+                if let Some(target) = raw.pointer(&format!("/components/schemas/{name}")) {
+                    collect(raw, target, names, seen);
+                }
+            }
+            return;
+        }
+        if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+            names.extend(props.keys().cloned());
+        }
+        for member in schema.get("allOf").and_then(Value::as_array).into_iter().flatten() {
+            collect(raw, member, names, seen);
+        }
+    }
+    let mut names = BTreeSet::new();
+    collect(&contract.raw, schema, &mut names, &mut BTreeSet::new());
+    names
+        .iter()
+        .filter_map(|camel| {
+            let snake = crate::naming::snake_case(camel);
+            (snake != *camel && names.contains(&snake)).then(|| Twin {
+                camel: camel.clone(),
+                snake,
+            })
+        })
+        .collect()
+}
+
 pub fn generate(contract: &Contract) -> Result<Models, String> {
     let mut defs: Vec<(String, Value)> = Vec::new();
     let mut taken: BTreeSet<String> = BTreeSet::new();
@@ -94,7 +128,14 @@ pub fn generate(contract: &Contract) -> Result<Models, String> {
         if let Some(body) = &op.body {
             let slot = match (&body.schema, is_json(&body.content_type)) {
                 (Some(schema), true) => {
-                    let (slot, found) = lift(op, "Request", schema, &mut defs);
+                    let (slot, mut found) = lift(op, "Request", schema, &mut defs);
+                    // Twins of a component (or an `allOf` member), which
+                    // typify merges into the body's struct, too.
+                    for twin in body_twins(contract, schema) {
+                        if !found.contains(&twin) {
+                            found.push(twin);
+                        }
+                    }
                     if !found.is_empty() {
                         twins.insert(op.name.clone(), found);
                     }

@@ -1,19 +1,30 @@
-//! The derived SDK overlay (`openapi/sdk-overlay.yaml`): widenings of the
-//! contract's request-body schemas so the server's generated request models
-//! accept what the official SDK sends (the "accept what the SDK sends" rule of
-//! openapi/CHANGES.md).
+//! The derived SDK overlay (`openapi/sdk-overlay.yaml`): what the server
+//! accepts beyond the contract so that the official SDK works unmodified
+//! (the "accept what the SDK sends" rule of openapi/CHANGES.md):
 //!
-//! Applied by `server::generate` to the server's request models only. The
-//! contract itself, the conformance suite (response schemas) and the
+//! - `widenings`: properties added to, or `required` entries dropped from,
+//!   request-body schemas, and component schemas no response uses;
+//! - `schemas` and `operations`: operations the SDK calls that the contract
+//!   lacks, with the component schemas they need. They are marked
+//!   `x-athena-sdk-only` (`spec::Operation::sdk_only`).
+//!
+//! Applied by `server::generate` to the server's API only. The contract
+//! itself (served at `/openapi.yaml`), the conformance suite and the
 //! generated client never see it. The file is compiled in, so editing it
 //! rebuilds this crate and reruns every build script that uses it.
 
-use crate::spec::Contract;
+use crate::families::Families;
+use crate::spec::{Contract, METHODS};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The project's overlay.
 pub const SDK_OVERLAY: &str = include_str!("../../sdk-overlay.yaml");
+
+/// The OAS extension marking an operation added by the overlay; its value
+/// is the operation's `why`.
+pub const SDK_ONLY: &str = "x-athena-sdk-only";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,6 +32,14 @@ pub struct Overlay {
     /// YAML anchors only; not applied by itself.
     #[serde(default)]
     pub shapes: Option<Value>,
+    /// Component schemas added for the SDK-only operations (names the
+    /// contract does not use).
+    #[serde(default)]
+    pub schemas: Map<String, Value>,
+    /// Operations the SDK calls that the contract lacks.
+    #[serde(default)]
+    pub operations: Vec<SdkOperation>,
+    #[serde(default)]
     pub widenings: Vec<Widening>,
 }
 
@@ -35,6 +54,38 @@ pub struct Widening {
     pub drop_required: Vec<String>,
 }
 
+/// Whether an SDK-only operation requires `X-Athena-Client`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientHeader {
+    Required,
+    Optional,
+}
+
+/// An operation the SDK calls that the contract does not declare.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SdkOperation {
+    /// Lowercase HTTP method.
+    pub method: String,
+    pub path: String,
+    /// Must be the family `openapi/families.yaml` gives the path.
+    pub family: String,
+    pub summary: String,
+    /// The SDK reference (module, method, request and response types).
+    pub why: String,
+    /// Path parameters (OAS 3.0 parameter objects); `X-Athena-Client` is
+    /// added from `client`.
+    #[serde(default)]
+    pub parameters: Vec<Value>,
+    pub client: ClientHeader,
+    /// The JSON request body's schema (OAS 3.0), required when given.
+    #[serde(default)]
+    pub request: Option<Value>,
+    /// The 200 response's JSON schema (OAS 3.0).
+    pub response: Value,
+}
+
 impl Overlay {
     pub fn parse(text: &str) -> Result<Overlay, String> {
         let overlay: Overlay = serde_yaml::from_str(text)
@@ -47,21 +98,137 @@ impl Overlay {
                 ));
             }
         }
+        for op in &overlay.operations {
+            if op.why.trim().is_empty() || op.summary.trim().is_empty() {
+                return Err(format!(
+                    "openapi/sdk-overlay.yaml: {} {} needs a `summary` and a `why`",
+                    op.method, op.path
+                ));
+            }
+        }
         Ok(overlay)
     }
 
-    /// Applies every widening to a copy of the raw contract.
+    /// Applies the overlay to a copy of the raw contract: the added
+    /// schemas and operations first, then every widening (checked against
+    /// every response of the result, the added operations' included).
     pub fn apply(&self, raw: &Value) -> Result<Value, String> {
         let mut out = raw.clone();
+        self.add_schemas(&mut out)?;
+        if !self.operations.is_empty() {
+            let families = Families::project()?;
+            for op in &self.operations {
+                op.add(&mut out, &families)?;
+            }
+        }
+        let users = response_schema_users(&out);
         for w in &self.widenings {
-            w.apply(&mut out)?;
+            w.apply(&mut out, &users)?;
         }
         Ok(out)
     }
+
+    fn add_schemas(&self, raw: &mut Value) -> Result<(), String> {
+        if self.schemas.is_empty() {
+            return Ok(());
+        }
+        let schemas = raw
+            .pointer_mut("/components/schemas")
+            .and_then(Value::as_object_mut)
+            .ok_or("openapi/sdk-overlay.yaml: the contract has no components/schemas")?;
+        for (name, schema) in &self.schemas {
+            if schemas.contains_key(name) {
+                return Err(format!(
+                    "openapi/sdk-overlay.yaml: schema `{name}` is already in the contract; widen it instead"
+                ));
+            }
+            schemas.insert(name.clone(), schema.clone());
+        }
+        Ok(())
+    }
 }
 
-/// Whether a pointer lies inside a request body (never a response, a
-/// parameter or a shared component schema, which responses may also use).
+impl SdkOperation {
+    fn add(&self, raw: &mut Value, families: &Families) -> Result<(), String> {
+        let at = |msg: String| {
+            format!(
+                "openapi/sdk-overlay.yaml: operation {} {}: {msg}",
+                self.method, self.path
+            )
+        };
+        if !METHODS.contains(&self.method.as_str()) {
+            return Err(at(format!("the method must be one of {METHODS:?}")));
+        }
+        if !self.path.starts_with('/') {
+            return Err(at("the path must start with `/`".into()));
+        }
+        let family = families.family(None, &self.path);
+        if family != self.family {
+            return Err(at(format!(
+                "openapi/families.yaml puts this path in `{family}`, not `{}`",
+                self.family
+            )));
+        }
+        let mut parameters = self.parameters.clone();
+        parameters.push(json!({
+            "name": "X-Athena-Client",
+            "in": "header",
+            "required": self.client == ClientHeader::Required,
+            "description": "Logical Athena client whose database keeps the storage catalog rows.",
+            "schema": {"type": "string"},
+        }));
+        let mut responses = Map::new();
+        responses.insert(
+            "200".into(),
+            json!({
+                "description": "Success: the standard envelope `{status, message, data}`",
+                "content": {"application/json": {"schema": self.response}},
+            }),
+        );
+        for (code, description) in [
+            ("400", "Invalid request"),
+            ("401", "No or an invalid API key"),
+            ("403", "The API key lacks the operation's right or is bound to another client"),
+            ("404", "Unknown resource"),
+            ("500", "Internal error"),
+            ("501", "Not implemented yet"),
+            ("503", "Storage unavailable (catalog database, ATHENA_SECRET_KEY)"),
+        ] {
+            responses.insert(code.into(), json!({ "description": description }));
+        }
+        let mut operation = json!({
+            "summary": self.summary,
+            "parameters": parameters,
+            "responses": responses,
+            SDK_ONLY: self.why.trim(),
+        });
+        if let Some(schema) = &self.request {
+            operation["requestBody"] = json!({
+                "required": true,
+                "content": {"application/json": {"schema": schema}},
+            });
+        }
+        let paths = raw
+            .get_mut("paths")
+            .and_then(Value::as_object_mut)
+            .ok_or_else(|| at("the contract has no paths".into()))?;
+        let item = paths
+            .entry(self.path.clone())
+            .or_insert_with(|| Value::Object(Map::new()))
+            .as_object_mut()
+            .ok_or_else(|| at("the path item is not an object".into()))?;
+        if item.contains_key(&self.method) {
+            return Err(at(
+                "the contract already declares it; widen its request body instead".into(),
+            ));
+        }
+        item.insert(self.method.clone(), operation);
+        Ok(())
+    }
+}
+
+/// Whether a pointer lies inside a request body (never a response or a
+/// parameter).
 fn is_request_body_pointer(tokens: &[String]) -> bool {
     match tokens {
         [paths, _path, _method, request_body, ..] if paths == "paths" => {
@@ -71,6 +238,89 @@ fn is_request_body_pointer(tokens: &[String]) -> bool {
             request_bodies == "requestBodies"
         }
         _ => false,
+    }
+}
+
+/// The component schema a pointer lies in (`/components/schemas/<Name>[/…]`).
+fn component_schema(tokens: &[String]) -> Option<&str> {
+    match tokens {
+        [components, schemas, name, ..] if components == "components" && schemas == "schemas" => {
+            Some(name)
+        }
+        _ => None,
+    }
+}
+
+/// Every component schema some response uses (through `$ref`s, followed
+/// transitively), with the first response found using it: each response of
+/// each operation (`GET /x 200`) and each entry of `components/responses`.
+pub fn response_schema_users(raw: &Value) -> BTreeMap<String, String> {
+    let schemas = raw.pointer("/components/schemas").and_then(Value::as_object);
+    let mut users = BTreeMap::new();
+    let mut mark = |label: String, response: &Value| {
+        let mut seen = BTreeSet::new();
+        let mut queue = Vec::new();
+        schema_refs(response, &mut queue);
+        while let Some(name) = queue.pop() {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            if let Some(schema) = schemas.and_then(|s| s.get(&name)) {
+                schema_refs(schema, &mut queue);
+            }
+        }
+        for name in seen {
+            users.entry(name).or_insert_with(|| label.clone());
+        }
+    };
+    let responses = raw.pointer("/components/responses").and_then(Value::as_object);
+    if let Some(paths) = raw.get("paths").and_then(Value::as_object) {
+        for (path, item) in paths {
+            for method in METHODS {
+                let Some(codes) = item
+                    .pointer(&format!("/{method}/responses"))
+                    .and_then(Value::as_object)
+                else {
+                    continue;
+                };
+                for (code, response) in codes {
+                    let label = format!("{} {path} {code}", method.to_uppercase());
+                    // A `$ref` to components/responses: that response's schemas.
+                    let resolved = response
+                        .get("$ref")
+                        .and_then(Value::as_str)
+                        .and_then(|r| r.strip_prefix("#/components/responses/"))
+                        .and_then(|name| responses.and_then(|m| m.get(name)));
+                    mark(label, resolved.unwrap_or(response));
+                }
+            }
+        }
+    }
+    if let Some(responses) = responses {
+        for (name, response) in responses {
+            mark(format!("components/responses/{name}"), response);
+        }
+    }
+    users
+}
+
+/// The component schemas a value names with `$ref`, anywhere inside it.
+fn schema_refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(obj) => {
+            for (key, v) in obj {
+                match (key.as_str(), v.as_str()) {
+                    ("$ref", Some(r)) => {
+                        if let Some(name) = r.strip_prefix("#/components/schemas/") {
+                            out.push(name.to_string());
+                        }
+                    }
+                    _ => schema_refs(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| schema_refs(v, out)),
+        _ => {}
     }
 }
 
@@ -86,15 +336,29 @@ fn tokens(pointer: &str) -> Result<Vec<String>, String> {
 }
 
 impl Widening {
-    fn apply(&self, raw: &mut Value) -> Result<(), String> {
+    fn apply(&self, raw: &mut Value, users: &BTreeMap<String, String>) -> Result<(), String> {
         let at = |msg: String| format!("openapi/sdk-overlay.yaml: {}: {msg}", self.pointer);
         let toks = tokens(&self.pointer).map_err(at)?;
-        if !is_request_body_pointer(&toks) {
-            return Err(at(
-                "the overlay only widens request-body schemas (/paths/<path>/<method>/requestBody/… \
-                 or /components/requestBodies/…)"
-                    .into(),
-            ));
+        match component_schema(&toks) {
+            // A component schema: only while no response uses it, so a
+            // widening never reaches a response model.
+            Some(name) => {
+                if let Some(response) = users.get(name) {
+                    return Err(at(format!(
+                        "component schema `{name}` is used by the response {response}; the overlay \
+                         only widens schemas no response uses"
+                    )));
+                }
+            }
+            None if is_request_body_pointer(&toks) => {}
+            None => {
+                return Err(at(
+                    "the overlay only widens request-body schemas (/paths/<path>/<method>/requestBody/…, \
+                     /components/requestBodies/…) and component schemas no response uses \
+                     (/components/schemas/<Name>[/…])"
+                        .into(),
+                ))
+            }
         }
         let schema = raw
             .pointer_mut(&self.pointer)
@@ -222,10 +486,11 @@ mod tests {
     }
 
     #[test]
-    fn only_request_bodies_are_widened() {
+    fn only_request_bodies_and_unused_components_are_widened() {
         for ptr in [
             "/paths/~1gateway~1delete/delete/responses/200/content/application~1json/schema",
-            "/components/schemas/Shared",
+            "/paths/~1gateway~1delete/delete/parameters",
+            "/info",
         ] {
             let e = overlay(&format!(
                 "widenings:\n  - pointer: {ptr}\n    why: x\n    properties: {{a: {{}}}}\n"
@@ -235,6 +500,74 @@ mod tests {
         }
         assert!(overlay(&format!("widenings:\n  - pointer: {PTR}\n    why: ''\n")).is_err());
         assert!(overlay("widenings: []\nbogus: 1\n").is_err());
+    }
+
+    /// A contract where `Conn` is used by a request body only, `Row` by a
+    /// response through two `$ref`s (`List` → `Row`), `Err` by a shared
+    /// response of components/responses, `Cause` only through `Err`.
+    fn raw_with_components() -> Value {
+        json!({
+            "paths": {"/things": {
+                "post": {
+                    "requestBody": {"content": {"application/json": {"schema": {
+                        "allOf": [{"$ref": "#/components/schemas/Conn"}, {"type": "object"}]
+                    }}}},
+                    "responses": {
+                        "200": {"description": "ok", "content": {"application/json": {"schema": {
+                            "type": "object", "properties": {"data": {"$ref": "#/components/schemas/List"}}
+                        }}}},
+                        "500": {"$ref": "#/components/responses/Failed"}
+                    }
+                }
+            }},
+            "components": {
+                "schemas": {
+                    "Conn": {"type": "object", "required": ["endpoint"], "properties": {"endpoint": {"type": "string"}}},
+                    "List": {"type": "array", "items": {"$ref": "#/components/schemas/Row"}},
+                    "Row": {"type": "object", "properties": {"id": {"type": "string"}}},
+                    "Err": {"type": "object", "properties": {"cause": {"$ref": "#/components/schemas/Cause"}}},
+                    "Cause": {"type": "object"}
+                },
+                "responses": {"Failed": {"description": "failed", "content": {"application/json": {"schema": {
+                    "$ref": "#/components/schemas/Err"
+                }}}}}
+            }
+        })
+    }
+
+    #[test]
+    fn response_schema_users_follow_refs_transitively() {
+        let users = response_schema_users(&raw_with_components());
+        assert_eq!(users.get("List").map(String::as_str), Some("POST /things 200"));
+        assert_eq!(users.get("Row").map(String::as_str), Some("POST /things 200"));
+        assert_eq!(users.get("Err").map(String::as_str), Some("POST /things 500"));
+        assert_eq!(users.get("Cause").map(String::as_str), Some("POST /things 500"));
+        assert!(!users.contains_key("Conn"), "{users:?}");
+    }
+
+    #[test]
+    fn component_widenings_only_where_no_response_uses_the_schema() {
+        let apply = |ptr: &str| {
+            Overlay::parse(&format!(
+                "widenings:\n  - pointer: {ptr}\n    why: x\n    properties: {{s3_id: {{type: string}}}}\n    drop_required: [endpoint]\n"
+            ))
+            .unwrap()
+            .apply(&raw_with_components())
+        };
+        let out = apply("/components/schemas/Conn").unwrap();
+        let conn = &out["components"]["schemas"]["Conn"];
+        assert_eq!(conn["properties"]["s3_id"], json!({"type": "string"}));
+        assert!(conn.get("required").is_none());
+        for (ptr, user) in [
+            ("/components/schemas/Row", "POST /things 200"),
+            ("/components/schemas/List/items", "POST /things 200"),
+            ("/components/schemas/Cause", "POST /things 500"),
+        ] {
+            let e = apply(ptr).unwrap_err();
+            assert!(e.contains(&format!("used by the response {user}")), "{ptr}: {e}");
+        }
+        let e = apply("/components/schemas/Nope").unwrap_err();
+        assert!(e.contains("does not resolve"), "{e}");
     }
 
     fn project_contract() -> Contract {

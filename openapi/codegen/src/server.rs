@@ -17,9 +17,18 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Generates the whole server API module as formatted Rust source.
 pub fn generate(contract: &Contract) -> Result<String, String> {
-    // Request models accept what the official SDK sends (openapi/sdk-overlay.yaml);
-    // everything else is generated from the contract as it is.
-    let models = models::generate(&crate::overlay::server_contract(contract)?)?;
+    // The server API is the contract plus the SDK overlay
+    // (openapi/sdk-overlay.yaml): request models accept what the official
+    // SDK sends, and the operations the SDK calls that the contract lacks
+    // are generated like the contract's own (`OperationMeta::sdk_only`).
+    let mut server = crate::overlay::server_contract(contract)?;
+    let models = models::generate(&server)?;
+    // The contract's operations in the contract's order, then the SDK's.
+    let position = |name: &str| contract.operations.iter().position(|o| o.name == name);
+    server
+        .operations
+        .sort_by_key(|op| position(&op.name).unwrap_or(usize::MAX));
+    let contract = &server;
     let model_tokens = &models.tokens;
     let params = params_module(contract);
     let responses = responses_module(contract, &models);
@@ -323,6 +332,7 @@ fn operations_module(contract: &Contract) -> TokenStream {
             let area = &op.area;
             let summary = &op.summary;
             let admin = op.admin;
+            let sdk_only = op.sdk_only;
             let credential = op.params.iter().any(|p| p.credential);
             let statuses: Vec<u16> = op
                 .responses
@@ -335,7 +345,7 @@ fn operations_module(contract: &Contract) -> TokenStream {
             quote! {
                 OperationMeta {
                     operation: Operation::#variant, name: #name, method: #method, path: #path,
-                    family: #family, area: #area, summary: #summary, admin: #admin, credential: #credential,
+                    family: #family, area: #area, summary: #summary, admin: #admin, sdk_only: #sdk_only, credential: #credential,
                     statuses: &[#(#statuses),*],
                 }
             }
@@ -344,7 +354,7 @@ fn operations_module(contract: &Contract) -> TokenStream {
     let pairs = literal_param_pairs(contract);
     let pair_tokens = pairs.iter().map(|(a, b)| quote!((#a, #b)));
     quote! {
-        /// Every operation of the contract and its metadata.
+        /// Every operation of the contract (then the SDK overlay's) and its metadata.
         #[allow(clippy::all, dead_code)]
         pub mod operations {
             /// One variant per operation; the name is derived from method + path.
@@ -367,6 +377,11 @@ fn operations_module(contract: &Contract) -> TokenStream {
                 pub summary: &'static str,
                 /// Needs the static admin key.
                 pub admin: bool,
+                /// Not in the contract: an operation the official SDK calls,
+                /// added by `openapi/sdk-overlay.yaml`. `GET /openapi.yaml`,
+                /// the generated client and the conformance suite do not
+                /// know it.
+                pub sdk_only: bool,
                 /// Declares an API-key credential slot.
                 pub credential: bool,
                 /// Documented status codes (ranges and `default` excluded).

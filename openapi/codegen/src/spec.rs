@@ -108,6 +108,9 @@ pub struct Operation {
     pub responses: Vec<Response>,
     /// Needs the static admin key (`ATHENA_KEY_12`).
     pub admin: bool,
+    /// Not in the contract: added by the SDK overlay
+    /// (`openapi/sdk-overlay.yaml`, `overlay::SDK_ONLY`).
+    pub sdk_only: bool,
 }
 
 impl Operation {
@@ -197,6 +200,7 @@ impl Contract {
                     body,
                     responses,
                     admin,
+                    sdk_only: op.extensions.contains_key(crate::overlay::SDK_ONLY),
                 });
             }
         }
