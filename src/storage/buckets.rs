@@ -333,13 +333,19 @@ impl Storage {
         r: BucketRequest,
     ) -> Result<Value, DomainError> {
         let (store, bucket) = self.bucket_target(client, &r).await?;
-        self.s3
-            .send(
-                &store,
-                Call::new(Method::DELETE, Some(&bucket), None),
-                &bucket,
-            )
-            .await?;
+        // Some stores (SeaweedFS) delete a bucket with its objects: a
+        // non-empty bucket is refused here first, as S3 does.
+        let call = Call::new(Method::GET, Some(&bucket), None)
+            .query("list-type", "2")
+            .query("max-keys", "1");
+        let page: xml::ListPage = self.s3.send(&store, call, &bucket).await?.xml()?;
+        if !page.contents.is_empty() {
+            return Err(DomainError::Invalid(format!(
+                "bucket `{bucket}` is not empty; delete its objects first"
+            )));
+        }
+        let call = Call::new(Method::DELETE, Some(&bucket), None);
+        self.s3.send(&store, call, &bucket).await?;
         Ok(json!({ "bucket": bucket, "deleted": true }))
     }
 

@@ -188,11 +188,17 @@ impl SdkOperation {
         for (code, description) in [
             ("400", "Invalid request"),
             ("401", "No or an invalid API key"),
-            ("403", "The API key lacks the operation's right or is bound to another client"),
+            (
+                "403",
+                "The API key lacks the operation's right or is bound to another client",
+            ),
             ("404", "Unknown resource"),
             ("500", "Internal error"),
             ("501", "Not implemented yet"),
-            ("503", "Storage unavailable (catalog database, ATHENA_SECRET_KEY)"),
+            (
+                "503",
+                "Storage unavailable (catalog database, ATHENA_SECRET_KEY)",
+            ),
         ] {
             responses.insert(code.into(), json!({ "description": description }));
         }
@@ -255,7 +261,9 @@ fn component_schema(tokens: &[String]) -> Option<&str> {
 /// transitively), with the first response found using it: each response of
 /// each operation (`GET /x 200`) and each entry of `components/responses`.
 pub fn response_schema_users(raw: &Value) -> BTreeMap<String, String> {
-    let schemas = raw.pointer("/components/schemas").and_then(Value::as_object);
+    let schemas = raw
+        .pointer("/components/schemas")
+        .and_then(Value::as_object);
     let mut users = BTreeMap::new();
     let mut mark = |label: String, response: &Value| {
         let mut seen = BTreeSet::new();
@@ -273,7 +281,9 @@ pub fn response_schema_users(raw: &Value) -> BTreeMap<String, String> {
             users.entry(name).or_insert_with(|| label.clone());
         }
     };
-    let responses = raw.pointer("/components/responses").and_then(Value::as_object);
+    let responses = raw
+        .pointer("/components/responses")
+        .and_then(Value::as_object);
     if let Some(paths) = raw.get("paths").and_then(Value::as_object) {
         for (path, item) in paths {
             for method in METHODS {
@@ -538,10 +548,22 @@ mod tests {
     #[test]
     fn response_schema_users_follow_refs_transitively() {
         let users = response_schema_users(&raw_with_components());
-        assert_eq!(users.get("List").map(String::as_str), Some("POST /things 200"));
-        assert_eq!(users.get("Row").map(String::as_str), Some("POST /things 200"));
-        assert_eq!(users.get("Err").map(String::as_str), Some("POST /things 500"));
-        assert_eq!(users.get("Cause").map(String::as_str), Some("POST /things 500"));
+        assert_eq!(
+            users.get("List").map(String::as_str),
+            Some("POST /things 200")
+        );
+        assert_eq!(
+            users.get("Row").map(String::as_str),
+            Some("POST /things 200")
+        );
+        assert_eq!(
+            users.get("Err").map(String::as_str),
+            Some("POST /things 500")
+        );
+        assert_eq!(
+            users.get("Cause").map(String::as_str),
+            Some("POST /things 500")
+        );
         assert!(!users.contains_key("Conn"), "{users:?}");
     }
 
@@ -564,7 +586,10 @@ mod tests {
             ("/components/schemas/Cause", "POST /things 500"),
         ] {
             let e = apply(ptr).unwrap_err();
-            assert!(e.contains(&format!("used by the response {user}")), "{ptr}: {e}");
+            assert!(
+                e.contains(&format!("used by the response {user}")),
+                "{ptr}: {e}"
+            );
         }
         let e = apply("/components/schemas/Nope").unwrap_err();
         assert!(e.contains("does not resolve"), "{e}");
