@@ -649,6 +649,7 @@ impl Storage {
         version: Option<&str>,
         to_bucket: &str,
         to_key: &str,
+        replace_with: Option<&Reply>,
     ) -> Result<Reply, DomainError> {
         let mut source = format!(
             "/{from_bucket}/{}",
@@ -658,8 +659,29 @@ impl Storage {
             source.push_str("?versionId=");
             source.push_str(&s3::signing::uri_encode(v, true));
         }
-        let call = Call::new(Method::PUT, Some(to_bucket), Some(to_key))
+        let mut call = Call::new(Method::PUT, Some(to_bucket), Some(to_key))
             .header("x-amz-copy-source", &source)?;
+        // The source's own headers, stated again: a copy onto the same key
+        // must change something for some stores (SeaweedFS, S3 without a
+        // version id), and this changes nothing a reader sees.
+        if let Some(head) = replace_with {
+            call = call.header("x-amz-metadata-directive", "REPLACE")?;
+            for (name, value) in &head.headers {
+                let n = name.as_str();
+                let kept = n.starts_with("x-amz-meta-")
+                    || matches!(
+                        n,
+                        "content-type"
+                            | "cache-control"
+                            | "content-disposition"
+                            | "content-encoding"
+                            | "content-language"
+                    );
+                if let (true, Ok(v)) = (kept, value.to_str()) {
+                    call = call.header_named(n, v)?;
+                }
+            }
+        }
         let reply = self
             .s3
             .send(store, call, &format!("{from_bucket}/{from_key}"))
@@ -707,6 +729,7 @@ impl Storage {
                 None,
                 &to_bucket,
                 &r.destination_key,
+                None,
             )
             .await?;
         let copied: xml::CopyResult = reply.xml().unwrap_or_default();
@@ -818,7 +841,7 @@ impl Storage {
             for key in &keys {
                 let target = format!("{to}{}", &key[from.len()..]);
                 check_object_key("to_prefix", &target)?;
-                self.copy(&store, &bucket, key, None, &bucket, &target)
+                self.copy(&store, &bucket, key, None, &bucket, &target, None)
                     .await?;
             }
             let (ok, errors) = self.delete_batch(&store, &bucket, &keys).await?;
@@ -912,6 +935,16 @@ impl Storage {
         let (store, bucket) = self
             .locate(client, &o.connection, o.bucket.as_deref())
             .await?;
+        let what = format!("{bucket}/{}", o.key);
+        let head = Call::new(Method::HEAD, Some(&bucket), Some(&o.key))
+            .query("versionId", r.version_id.clone());
+        let head = self.s3.exchange(&store, head).await?;
+        if head.status == 404 {
+            return Err(DomainError::not_found("object version", what));
+        }
+        if !(200..300).contains(&head.status) {
+            return Err(super::s3::s3_error(&head, &what));
+        }
         let reply = self
             .copy(
                 &store,
@@ -920,6 +953,7 @@ impl Storage {
                 Some(&r.version_id),
                 &bucket,
                 &o.key,
+                Some(&head),
             )
             .await?;
         Ok(json!({
