@@ -22,6 +22,7 @@ macro_rules! target {
 
 mod admin;
 mod clients;
+mod debug;
 mod gateway;
 mod health;
 mod public;
@@ -171,7 +172,6 @@ fn header_bool(headers: &http::HeaderMap, name: &str) -> Option<bool> {
 impl ApiApi for Handlers {}
 impl BillingApi for Handlers {}
 impl ChatApi for Handlers {}
-impl DebugApi for Handlers {}
 impl ManagementApi for Handlers {}
 impl PipelinesApi for Handlers {}
 impl TypesenseApi for Handlers {}

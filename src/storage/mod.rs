@@ -5,6 +5,7 @@
 
 pub mod buckets;
 pub mod catalog;
+pub mod debug;
 pub mod endpoint;
 pub mod objects;
 pub mod s3;

@@ -632,5 +632,37 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
         "vd/",
         false
     ));
+    // Diagnostics: a catalog of the run's store, its bucket reachable.
+    let b = s.bucket();
+    let name = format!("conf-debug-{b}");
+    out.push(
+        Case::new(
+            "get_debug_s3",
+            "a catalog resolves and its bucket answers",
+            ctx.request("get", "/debug/s3"),
+            200,
+        )
+        .after(s.create(&b))
+        .after(ctx.request("post", "/storage/catalogs").json(json!({
+            "name": name, "endpoint": s.store.endpoint, "region": "us-east-1", "bucket": b,
+            "access_key_id": s.store.access_key, "secret_key": s.store.secret_key,
+        })))
+        .check_json({
+            let secret = s.store.secret_key.clone();
+            move |v| {
+                expect_eq("no secret", v.to_string().contains(&secret), false)?;
+                let catalogs = data(v)?["clients"][0]["catalogs"]
+                    .as_array()
+                    .ok_or("no catalogs")?
+                    .clone();
+                let c = catalogs
+                    .iter()
+                    .find(|c| c["name"] == name.as_str())
+                    .ok_or("the catalog is not reported")?;
+                expect_eq("resolution", &c["resolution"], &json!("ok"))?;
+                expect_eq("bucket_reachable", &c["bucket_reachable"], &json!(true))
+            }
+        }),
+    );
     out
 }
