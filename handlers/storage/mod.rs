@@ -1,3 +1,4 @@
 //! `/storage/*` families (`openapi/families.yaml`): one module each.
 
 mod catalogs;
+mod connections;

@@ -5,4 +5,5 @@
 
 pub mod catalog;
 pub mod endpoint;
+pub mod providers;
 pub mod service;

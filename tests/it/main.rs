@@ -26,4 +26,5 @@ mod registry;
 mod rpc;
 mod spine;
 mod storage_catalogs;
+mod storage_connections;
 mod transaction;

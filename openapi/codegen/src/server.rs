@@ -622,7 +622,11 @@ mod tests {
     fn every_operation_gets_a_trait_method_and_a_dispatch_arm() {
         let contract = Contract::parse(&contract_text()).unwrap();
         let code = generate(&contract).unwrap();
-        for op in &contract.operations {
+        // The SDK overlay's operations (openapi/sdk-overlay.yaml) too.
+        let server = crate::overlay::server_contract(&contract).unwrap();
+        assert!(server.operations.iter().any(|o| o.sdk_only));
+        assert!(code.contains("sdk_only: true"));
+        for op in &server.operations {
             assert!(code.contains(&format!("fn {}(", op.name)), "{}", op.name);
             assert!(
                 code.contains(&format!("Operation::{} =>", pascal_case(&op.name))),
