@@ -98,7 +98,13 @@ const fn field(
 pub fn fields(p: &Provider) -> Vec<Field> {
     let endpoint_required = p.endpoint_template.is_none();
     let mut fields = vec![
-        field("config.bucket", "bucket the connection uses", true, false, "string"),
+        field(
+            "config.bucket",
+            "bucket the connection uses",
+            true,
+            false,
+            "string",
+        ),
         field(
             "config.endpoint",
             match p.id {
@@ -147,7 +153,13 @@ pub fn fields(p: &Provider) -> Vec<Field> {
             false,
             "object",
         ),
-        field("credentials.accessKeyId", "access key id", true, false, "string"),
+        field(
+            "credentials.accessKeyId",
+            "access key id",
+            true,
+            false,
+            "string",
+        ),
         field(
             "credentials.secretAccessKey",
             "secret access key (sealed at rest, never returned)",
@@ -203,7 +215,10 @@ pub fn endpoint_and_region(
                         "a Cloudflare account id is up to 64 letters and digits",
                     ));
                 }
-                format!("https://{}.r2.cloudflarestorage.com", account.to_ascii_lowercase())
+                format!(
+                    "https://{}.r2.cloudflarestorage.com",
+                    account.to_ascii_lowercase()
+                )
             }
             ("cloudflare_r2", None) => {
                 return Err(DomainError::invalid_field(
@@ -229,11 +244,20 @@ mod tests {
     #[test]
     fn endpoints_default_per_provider() {
         let (e, r) = endpoint_and_region(&AWS_S3, None, Some("eu-west-3".into()), None).unwrap();
-        assert_eq!((e.as_str(), r.as_str()), ("https://s3.eu-west-3.amazonaws.com", "eu-west-3"));
+        assert_eq!(
+            (e.as_str(), r.as_str()),
+            ("https://s3.eu-west-3.amazonaws.com", "eu-west-3")
+        );
         let (e, r) = endpoint_and_region(&AWS_S3, None, None, None).unwrap();
-        assert_eq!((e.as_str(), r.as_str()), ("https://s3.us-east-1.amazonaws.com", "us-east-1"));
+        assert_eq!(
+            (e.as_str(), r.as_str()),
+            ("https://s3.us-east-1.amazonaws.com", "us-east-1")
+        );
         let (e, r) = endpoint_and_region(&CLOUDFLARE_R2, None, None, Some("ABC123")).unwrap();
-        assert_eq!((e.as_str(), r.as_str()), ("https://abc123.r2.cloudflarestorage.com", "auto"));
+        assert_eq!(
+            (e.as_str(), r.as_str()),
+            ("https://abc123.r2.cloudflarestorage.com", "auto")
+        );
         assert!(endpoint_and_region(&CLOUDFLARE_R2, None, None, Some("a.b")).is_err());
         assert!(endpoint_and_region(&CLOUDFLARE_R2, None, None, None).is_err());
         assert!(endpoint_and_region(&MINIO, None, None, None).is_err());
@@ -249,7 +273,9 @@ mod tests {
         assert_eq!(canonical("wasabi"), "wasabi");
         assert_eq!(defaults("wasabi"), CUSTOM_S3);
         assert_eq!(defaults("minio"), MINIO);
-        assert!(fields(&CLOUDFLARE_R2).iter().any(|f| f.key == "config.accountId"));
+        assert!(fields(&CLOUDFLARE_R2)
+            .iter()
+            .any(|f| f.key == "config.accountId"));
         assert!(fields(&MINIO)
             .iter()
             .any(|f| f.key == "config.endpoint" && f.required));

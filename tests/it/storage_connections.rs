@@ -58,7 +58,12 @@ async fn connections_are_the_catalog_rows() {
 
     // Created through the SDK's route ...
     let r = s
-        .send("POST", "/storage/connections", &H, Some(sdk_body("primary")))
+        .send(
+            "POST",
+            "/storage/connections",
+            &H,
+            Some(sdk_body("primary")),
+        )
         .await;
     seen.keep(&r);
     assert_eq!(r.status, 200, "{}", r.text());
@@ -248,7 +253,10 @@ async fn providers_are_static_descriptors() {
     let body = r.json();
     assert_eq!(body["status"], "success");
     let providers = body["data"]["providers"].as_array().unwrap();
-    let ids: Vec<&str> = providers.iter().map(|p| p["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = providers
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["aws_s3", "cloudflare_r2", "minio", "custom_s3"]);
     for p in providers {
         // What the SDK's `providers.list` reads, and the SDK's own names.
@@ -258,7 +266,10 @@ async fn providers_are_static_descriptors() {
         assert_eq!(p["implementationStatus"], "implemented");
         let fields = p["connectionSchema"]["fields"].as_array().unwrap();
         let field = |key: &str| fields.iter().find(|f| f["key"] == key).cloned();
-        assert_eq!(field("credentials.secretAccessKey").unwrap()["secret"], true);
+        assert_eq!(
+            field("credentials.secretAccessKey").unwrap()["secret"],
+            true
+        );
         assert_eq!(field("config.bucket").unwrap()["required"], true);
     }
     assert_eq!(
@@ -269,12 +280,7 @@ async fn providers_are_static_descriptors() {
     assert_eq!(providers[2]["forcePathStyleDefault"], true);
     // Connection tests need the S3 client: not built yet.
     let r = s
-        .send(
-            "POST",
-            "/storage/connections/test",
-            &H,
-            Some(sdk_body("t")),
-        )
+        .send("POST", "/storage/connections/test", &H, Some(sdk_body("t")))
         .await;
     assert_eq!(r.status, 501, "{}", r.text());
     s.stop().await;
@@ -309,20 +315,36 @@ async fn always_keyed_with_storage_admin_to_change() {
     assert_eq!(r.status, 401, "{}", r.text());
 
     let proxy = s.api_key(&["gateway.storage_proxy"], None).await;
-    let with_proxy = [("x-athena-key", proxy.as_str()), ("x-athena-client", CLIENT)];
+    let with_proxy = [
+        ("x-athena-key", proxy.as_str()),
+        ("x-athena-client", CLIENT),
+    ];
     for path in ["/storage/providers", "/storage/connections"] {
         let r = s.send("GET", path, &with_proxy, None).await;
         assert_eq!(r.status, 200, "{path}: {}", r.text());
     }
     let r = s
-        .send("POST", "/storage/connections", &with_proxy, Some(sdk_body("p")))
+        .send(
+            "POST",
+            "/storage/connections",
+            &with_proxy,
+            Some(sdk_body("p")),
+        )
         .await;
     assert_eq!(r.status, 403, "{}", r.text());
 
     let admin = s.api_key(&["storage.admin"], Some(CLIENT)).await;
-    let with_admin = [("x-athena-key", admin.as_str()), ("x-athena-client", CLIENT)];
+    let with_admin = [
+        ("x-athena-key", admin.as_str()),
+        ("x-athena-client", CLIENT),
+    ];
     let r = s
-        .send("POST", "/storage/connections", &with_admin, Some(sdk_body("a")))
+        .send(
+            "POST",
+            "/storage/connections",
+            &with_admin,
+            Some(sdk_body("a")),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let id = r.json()["data"]["connection"]["id"]
@@ -343,7 +365,10 @@ async fn always_keyed_with_storage_admin_to_change() {
         .send(
             "GET",
             "/storage/connections",
-            &[("x-athena-key", admin.as_str()), ("x-athena-client", "other")],
+            &[
+                ("x-athena-key", admin.as_str()),
+                ("x-athena-client", "other"),
+            ],
             None,
         )
         .await;

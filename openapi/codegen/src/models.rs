@@ -59,7 +59,12 @@ fn component_ref(schema: &Value) -> Option<String> {
 /// `$ref`s to component schemas and `allOf` members (typify merges those
 /// into the body's one struct, keeping the snake_case field only).
 fn body_twins(contract: &Contract, schema: &Value) -> Vec<Twin> {
-    fn collect(raw: &Value, schema: &Value, names: &mut BTreeSet<String>, seen: &mut BTreeSet<String>) {
+    fn collect(
+        raw: &Value,
+        schema: &Value,
+        names: &mut BTreeSet<String>,
+        seen: &mut BTreeSet<String>,
+    ) {
         if let Some(name) = component_ref(schema) {
             if seen.insert(name.clone()) {
                 if let Some(target) = raw.pointer(&format!("/components/schemas/{name}")) {
@@ -71,7 +76,12 @@ fn body_twins(contract: &Contract, schema: &Value) -> Vec<Twin> {
         if let Some(props) = schema.get("properties").and_then(Value::as_object) {
             names.extend(props.keys().cloned());
         }
-        for member in schema.get("allOf").and_then(Value::as_array).into_iter().flatten() {
+        for member in schema
+            .get("allOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             collect(raw, member, names, seen);
         }
     }

@@ -188,11 +188,17 @@ impl SdkOperation {
         for (code, description) in [
             ("400", "Invalid request"),
             ("401", "No or an invalid API key"),
-            ("403", "The API key lacks the operation's right or is bound to another client"),
+            (
+                "403",
+                "The API key lacks the operation's right or is bound to another client",
+            ),
             ("404", "Unknown resource"),
             ("500", "Internal error"),
             ("501", "Not implemented yet"),
-            ("503", "Storage unavailable (catalog database, ATHENA_SECRET_KEY)"),
+            (
+                "503",
+                "Storage unavailable (catalog database, ATHENA_SECRET_KEY)",
+            ),
         ] {
             responses.insert(code.into(), json!({ "description": description }));
         }
@@ -255,7 +261,9 @@ fn component_schema(tokens: &[String]) -> Option<&str> {
 /// transitively), with the first response found using it: each response of
 /// each operation (`GET /x 200`) and each entry of `components/responses`.
 pub fn response_schema_users(raw: &Value) -> BTreeMap<String, String> {
-    let schemas = raw.pointer("/components/schemas").and_then(Value::as_object);
+    let schemas = raw
+        .pointer("/components/schemas")
+        .and_then(Value::as_object);
     let mut users = BTreeMap::new();
     let mut mark = |label: String, response: &Value| {
         let mut seen = BTreeSet::new();
@@ -273,7 +281,9 @@ pub fn response_schema_users(raw: &Value) -> BTreeMap<String, String> {
             users.entry(name).or_insert_with(|| label.clone());
         }
     };
-    let responses = raw.pointer("/components/responses").and_then(Value::as_object);
+    let responses = raw
+        .pointer("/components/responses")
+        .and_then(Value::as_object);
     if let Some(paths) = raw.get("paths").and_then(Value::as_object) {
         for (path, item) in paths {
             for method in METHODS {
@@ -538,10 +548,22 @@ mod tests {
     #[test]
     fn response_schema_users_follow_refs_transitively() {
         let users = response_schema_users(&raw_with_components());
-        assert_eq!(users.get("List").map(String::as_str), Some("POST /things 200"));
-        assert_eq!(users.get("Row").map(String::as_str), Some("POST /things 200"));
-        assert_eq!(users.get("Err").map(String::as_str), Some("POST /things 500"));
-        assert_eq!(users.get("Cause").map(String::as_str), Some("POST /things 500"));
+        assert_eq!(
+            users.get("List").map(String::as_str),
+            Some("POST /things 200")
+        );
+        assert_eq!(
+            users.get("Row").map(String::as_str),
+            Some("POST /things 200")
+        );
+        assert_eq!(
+            users.get("Err").map(String::as_str),
+            Some("POST /things 500")
+        );
+        assert_eq!(
+            users.get("Cause").map(String::as_str),
+            Some("POST /things 500")
+        );
         assert!(!users.contains_key("Conn"), "{users:?}");
     }
 
@@ -564,7 +586,10 @@ mod tests {
             ("/components/schemas/Cause", "POST /things 500"),
         ] {
             let e = apply(ptr).unwrap_err();
-            assert!(e.contains(&format!("used by the response {user}")), "{ptr}: {e}");
+            assert!(
+                e.contains(&format!("used by the response {user}")),
+                "{ptr}: {e}"
+            );
         }
         let e = apply("/components/schemas/Nope").unwrap_err();
         assert!(e.contains("does not resolve"), "{e}");
@@ -578,7 +603,10 @@ mod tests {
 
     #[test]
     fn sdk_operations_are_added_marked_with_their_family_checked() {
-        let out = Overlay::parse(&sdk_operation("")).unwrap().apply(&raw()).unwrap();
+        let out = Overlay::parse(&sdk_operation(""))
+            .unwrap()
+            .apply(&raw())
+            .unwrap();
         let op = &out["paths"]["/storage/buckets/policy"]["post"];
         assert_eq!(op[SDK_ONLY], "SDK");
         assert_eq!(op["parameters"][0]["name"], "X-Athena-Client");
@@ -587,7 +615,10 @@ mod tests {
         assert!(op["responses"]["200"]["content"]["application/json"]["schema"].is_object());
         assert!(op["responses"]["401"].is_object());
         // The contract's own operation is untouched.
-        assert_eq!(out["paths"]["/gateway/delete"], raw()["paths"]["/gateway/delete"]);
+        assert_eq!(
+            out["paths"]["/gateway/delete"],
+            raw()["paths"]["/gateway/delete"]
+        );
 
         let e = Overlay::parse(&sdk_operation("").replace("storage_buckets", "storage_policy"))
             .unwrap()
@@ -610,7 +641,10 @@ mod tests {
             .unwrap_err();
         assert!(e.contains("already in the contract"), "{e}");
         assert!(Overlay::parse(&sdk_operation("").replace("why: SDK", "why: ' '")).is_err());
-        assert!(Overlay::parse(&sdk_operation("").replace("client: optional", "client: maybe")).is_err());
+        assert!(
+            Overlay::parse(&sdk_operation("").replace("client: optional", "client: maybe"))
+                .is_err()
+        );
     }
 
     /// A response of an SDK-only operation counts too: a widening may not
@@ -625,7 +659,10 @@ mod tests {
             )
         );
         let e = Overlay::parse(&yaml).unwrap().apply(&raw()).unwrap_err();
-        assert!(e.contains("used by the response POST /storage/buckets/policy 200"), "{e}");
+        assert!(
+            e.contains("used by the response POST /storage/buckets/policy 200"),
+            "{e}"
+        );
     }
 
     fn project_contract() -> Contract {
@@ -679,13 +716,29 @@ mod tests {
         assert_eq!(widened.operations.len(), c.operations.len() + 13);
         assert!(c.operations.iter().all(|o| !o.sdk_only));
         for op in &sdk {
-            assert!(!c.operations.iter().any(|o| o.name == op.name), "{}", op.name);
+            assert!(
+                !c.operations.iter().any(|o| o.name == op.name),
+                "{}",
+                op.name
+            );
             assert!(op.path.starts_with("/storage/") && !op.admin, "{}", op.name);
         }
-        assert_eq!(find(&widened, "get_storage_providers").family, "storage_connections");
-        assert_eq!(find(&widened, "delete_storage_connections_by_id").family, "storage_connections");
-        assert_eq!(find(&widened, "post_storage_objects_post_policy").family, "storage_objects");
-        assert_eq!(find(&widened, "post_storage_buckets_public_access_set").family, "storage_buckets");
+        assert_eq!(
+            find(&widened, "get_storage_providers").family,
+            "storage_connections"
+        );
+        assert_eq!(
+            find(&widened, "delete_storage_connections_by_id").family,
+            "storage_connections"
+        );
+        assert_eq!(
+            find(&widened, "post_storage_objects_post_policy").family,
+            "storage_objects"
+        );
+        assert_eq!(
+            find(&widened, "post_storage_buckets_public_access_set").family,
+            "storage_buckets"
+        );
         // The raw contract (served, used by the client) is not modified.
         assert_eq!(
             c.raw.pointer("/paths/~1gateway~1delete/delete/requestBody/content/application~1json/schema/required"),
