@@ -22,6 +22,7 @@ macro_rules! target {
 
 mod admin;
 mod clients;
+mod debug;
 mod gateway;
 mod health;
 mod public;
@@ -171,7 +172,6 @@ fn header_bool(headers: &http::HeaderMap, name: &str) -> Option<bool> {
 impl ApiApi for Handlers {}
 impl BillingApi for Handlers {}
 impl ChatApi for Handlers {}
-impl DebugApi for Handlers {}
 impl ManagementApi for Handlers {}
 impl PipelinesApi for Handlers {}
 impl TypesenseApi for Handlers {}
@@ -191,9 +191,7 @@ impl AdminStatisticsApi for Handlers {}
 impl AdminWebhooksApi for Handlers {}
 
 // `/storage/*` families (they will live under `storage/`).
-impl StorageBucketsApi for Handlers {}
 impl StorageFilesApi for Handlers {}
 impl StorageFoldersApi for Handlers {}
 impl StorageMultipartApi for Handlers {}
-impl StorageObjectsApi for Handlers {}
 impl StoragePermissionsApi for Handlers {}

@@ -619,6 +619,18 @@ impl OutboundPolicy {
         Connector {
             policy: self.clone(),
             connect_timeout,
+            https: false,
+        }
+    }
+
+    /// A connector for `http://` and `https://` destinations, to be
+    /// wrapped in a TLS connector (hyper-rustls) that encrypts the
+    /// `https://` ones: the TCP connection is still made here, to the
+    /// checked address.
+    pub fn tls_connector(self: &Arc<Self>, connect_timeout: Duration) -> Connector {
+        Connector {
+            https: true,
+            ..self.connector(connect_timeout)
         }
     }
 }
@@ -647,6 +659,8 @@ pub async fn connect_to(
 pub struct Connector {
     policy: Arc<OutboundPolicy>,
     connect_timeout: Duration,
+    /// Inside a TLS connector: `https://` is accepted too.
+    https: bool,
 }
 
 type Connecting =
@@ -664,16 +678,23 @@ impl tower::Service<http::Uri> for Connector {
     fn call(&mut self, uri: http::Uri) -> Self::Future {
         let policy = self.policy.clone();
         let timeout = self.connect_timeout;
+        let https = self.https;
         Box::pin(async move {
-            if uri.scheme_str() != Some("http") {
-                return Err(OutboundError::BadUrl(
-                    "only http:// destinations are supported by this client".into(),
-                ));
-            }
+            let default_port = match uri.scheme_str() {
+                Some("http") => 80,
+                Some("https") if https => 443,
+                _ => {
+                    return Err(OutboundError::BadUrl(
+                        "only http:// destinations are supported by this client".into(),
+                    ))
+                }
+            };
             let host = uri
                 .host()
                 .ok_or_else(|| OutboundError::BadUrl("the URL has no host".into()))?;
-            let port = uri.port_u16().unwrap_or(80);
+            // `[::1]` in a URI is `::1` to the policy.
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let port = uri.port_u16().unwrap_or(default_port);
             let (stream, _) = policy.connect(host, port, timeout).await?;
             Ok(hyper_util::rt::TokioIo::new(stream))
         })

@@ -195,6 +195,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
     crate::gateway::deferred::spawn_workers(deferred, gateway.clone(), workers);
     let storage = Arc::new(crate::storage::service::Storage {
         tenants: tenants.clone(),
+        s3: crate::storage::s3::S3::new(&outbound),
         secrets: config.secrets.clone(),
         outbound: outbound.clone(),
         allow_http: config.storage_allow_http,

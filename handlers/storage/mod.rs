@@ -1,4 +1,51 @@
 //! `/storage/*` families (`openapi/families.yaml`): one module each.
 
+mod buckets;
 mod catalogs;
 mod connections;
+mod objects;
+
+use crate::domain::DomainError;
+use crate::http::payload::Json;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// A request body as the storage layer's own request type (the SDK's
+/// fields, `src/storage/objects.rs`): the generated model, or the
+/// contract's free-form object, read again into it.
+fn request<T: DeserializeOwned>(body: &impl Serialize) -> Result<T, DomainError> {
+    let value = serde_json::to_value(body)
+        .map_err(|e| DomainError::Internal(format!("re-reading a storage body: {e}")))?;
+    serde_json::from_value(value)
+        .map_err(|e| DomainError::Invalid(format!("invalid request body: {e}")))
+}
+
+/// The standard success envelope around `data`, as the operation's
+/// declared answer type (a free JSON value or `ApiSuccessEnvelope`).
+fn answer<T: DeserializeOwned>(
+    message: &str,
+    data: serde_json::Value,
+) -> Result<Json<T>, DomainError> {
+    let mut envelope = crate::domain::success(message);
+    envelope.insert("data".into(), data);
+    serde_json::from_value(serde_json::Value::Object(envelope))
+        .map(Json::new)
+        .map_err(|e| DomainError::Internal(format!("storage answer shape: {e}")))
+}
+
+/// The client a storage request runs for (`X-Athena-Client`).
+fn client(cx: &crate::http::RequestCx) -> Option<String> {
+    crate::auth::header_client(cx.headers()).map(str::to_string)
+}
+
+/// One storage operation: read the body into the layer's request type,
+/// call the service with the request's client, answer the envelope.
+macro_rules! storage_call {
+    ($self:ident, $cx:ident, $body:expr, $method:ident, $variant:path, $message:literal) => {{
+        let client = super::client(&$cx);
+        let request = super::request(&$body)?;
+        let data = $self.storage.$method(client.as_deref(), request).await?;
+        Ok($variant(super::answer($message, data)?))
+    }};
+}
+use storage_call;

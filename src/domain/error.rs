@@ -27,6 +27,9 @@ pub enum DomainError {
     Conflict(String),
     /// Too many attempts; retry after `retry_after` seconds (429).
     RateLimited { detail: String, retry_after: u32 },
+    /// The backing service does not implement what was asked (501
+    /// `not_implemented`, e.g. an S3 store without versioning).
+    Unsupported(String),
     /// A feature whose backing service is not configured or failed, with a
     /// message safe to show (503 `service_unavailable`).
     ServiceUnavailable(String),

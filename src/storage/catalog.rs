@@ -346,3 +346,42 @@ pub async fn credentials(tenant: &Tenant) -> Result<Vec<CredentialItem>, DomainE
         })
         .collect())
 }
+
+/// A live, active catalog with its active credential, sealed.
+pub struct ActiveCredential {
+    pub catalog: Catalog,
+    pub credential_id: Uuid,
+    pub access_key_id: String,
+    pub secret: Vec<u8>,
+    pub session_token: Option<Vec<u8>>,
+}
+
+/// The catalog `id` of this client with its active credential (`None`
+/// when unknown, deleted, deactivated or without a credential).
+pub async fn active_credential(
+    tenant: &Tenant,
+    id: Uuid,
+) -> Result<Option<ActiveCredential>, DomainError> {
+    let conn = tenant.pool.get().await?;
+    let row = conn
+        .query_opt(
+            &format!(
+                "SELECT s.*, k.secret_ciphertext, k.session_token_ciphertext FROM ({SELECT}
+                  WHERE c.id = $1 AND c.client_name = $2 AND c.deleted_at IS NULL AND c.is_active) s
+                  JOIN athena.s3_credentials k ON k.id = s.active_credential_id AND k.is_active"
+            ),
+            &[&id, &tenant.name],
+        )
+        .await
+        .map_err(|e| pg(tenant, e))?;
+    Ok(row.and_then(|r| {
+        let catalog = catalog(&r);
+        Some(ActiveCredential {
+            credential_id: catalog.active_credential_id?,
+            access_key_id: catalog.active_access_key.clone()?,
+            secret: r.get(13),
+            session_token: r.get(14),
+            catalog,
+        })
+    }))
+}

@@ -3,7 +3,12 @@
 //! S3 layer (buckets, objects) and the managed-files layer. The service
 //! (`service.rs`) is what the `storage_*` handlers call.
 
+pub mod buckets;
 pub mod catalog;
+pub mod debug;
 pub mod endpoint;
+pub mod objects;
 pub mod providers;
+pub mod s3;
 pub mod service;
+pub mod xml;

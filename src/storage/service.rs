@@ -5,6 +5,7 @@
 
 use super::catalog::{self, Catalog, CredentialItem, SealedCredential, Settings};
 use super::endpoint;
+use super::s3::Store;
 use crate::db::tenants::{Tenant, Tenants};
 use crate::domain::DomainError;
 use crate::outbound::OutboundPolicy;
@@ -15,6 +16,8 @@ use uuid::Uuid;
 
 pub struct Storage {
     pub tenants: Arc<Tenants>,
+    /// The S3 wire (every connection through `outbound`).
+    pub s3: super::s3::S3,
     pub secrets: Option<Secrets>,
     pub outbound: Arc<OutboundPolicy>,
     /// `ATHENA_STORAGE_ALLOW_HTTP`.
@@ -53,6 +56,20 @@ pub struct CatalogPatch {
 }
 
 const DEFAULT_PROVIDER: &str = "custom_s3";
+
+/// Where a request's objects live: a catalog of the client (`s3_id`, the
+/// SDK's `s3Id`) or inline credentials (the contract's
+/// `StorageS3Connection`).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Connection {
+    #[serde(alias = "s3Id")]
+    pub s3_id: Option<String>,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_key: Option<String>,
+    pub session_token: Option<String>,
+}
 
 impl Storage {
     /// The tenant of `client`, its storage tables migrated.
@@ -229,6 +246,108 @@ impl Storage {
             true => Ok(()),
             false => Err(not_found(id)),
         }
+    }
+
+    /// The store and bucket a request names: its catalog (`s3_id`, in the
+    /// tenant of `client`) or its inline credentials; the bucket given, else
+    /// the catalog's.
+    pub async fn locate(
+        &self,
+        client: Option<&str>,
+        c: &Connection,
+        bucket: Option<&str>,
+    ) -> Result<(Store, String), DomainError> {
+        let (store, default_bucket) = self.store_of(client, c).await?;
+        let bucket = match bucket.map(str::trim).filter(|b| !b.is_empty()) {
+            Some(b) => b.to_string(),
+            None => default_bucket.ok_or_else(|| {
+                DomainError::invalid_field("bucket", "required (the catalog names no bucket)")
+            })?,
+        };
+        endpoint::check_bucket(&bucket)?;
+        Ok((store, bucket))
+    }
+
+    /// The store a request names, with its catalog's bucket if any.
+    pub async fn store_of(
+        &self,
+        client: Option<&str>,
+        c: &Connection,
+    ) -> Result<(Store, Option<String>), DomainError> {
+        match c.s3_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(id) => {
+                let id = Uuid::parse_str(id)
+                    .map_err(|_| DomainError::invalid_field("s3_id", "not a UUID"))?;
+                let client = client.ok_or(DomainError::MissingClient)?;
+                self.catalog_store(client, id).await
+            }
+            None => Ok((self.inline_store(c).await?, None)),
+        }
+    }
+
+    /// A store from inline credentials, checked like a catalog's.
+    pub async fn inline_store(&self, c: &Connection) -> Result<Store, DomainError> {
+        let need = |field: &'static str, v: &Option<String>| {
+            v.clone().filter(|v| !v.is_empty()).ok_or_else(|| {
+                DomainError::invalid_field(field, "required without `s3_id` (or give `s3_id`)")
+            })
+        };
+        let endpoint_text = need("endpoint", &c.endpoint)?;
+        let region = need("region", &c.region)?;
+        let access_key = need("access_key_id", &c.access_key_id)?;
+        let secret_key = need("secret_key", &c.secret_key)?;
+        endpoint::check_region(&region)?;
+        endpoint::check_key("access_key_id", &access_key, 256)?;
+        endpoint::check_key("secret_key", &secret_key, 1024)?;
+        if let Some(t) = &c.session_token {
+            endpoint::check_key("session_token", t, 4096)?;
+        }
+        Ok(Store {
+            endpoint: endpoint::parse(&endpoint_text, self.allow_http, &self.outbound).await?,
+            region,
+            access_key,
+            secret_key,
+            session_token: c.session_token.clone(),
+        })
+    }
+
+    /// The store of a live, active catalog, its secret opened.
+    pub async fn catalog_store(
+        &self,
+        client: &str,
+        id: Uuid,
+    ) -> Result<(Store, Option<String>), DomainError> {
+        let tenant = self.tenant(client).await?;
+        let found = catalog::active_credential(&tenant, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let secrets = self.secrets()?;
+        let open = |field: &str, sealed: &[u8]| {
+            secrets.open(
+                &catalog::credential_context(&tenant.name, id, found.credential_id, field),
+                sealed,
+            )
+        };
+        let secret_key = open("secret", &found.secret)?;
+        let session_token = found
+            .session_token
+            .as_deref()
+            .map(|t| open("session_token", t))
+            .transpose()?;
+        // Stored endpoints were checked when written; the row is the
+        // tenant's own data (raw SQL can change it), so check it again.
+        let endpoint =
+            endpoint::parse(&found.catalog.endpoint, self.allow_http, &self.outbound).await?;
+        Ok((
+            Store {
+                endpoint,
+                region: found.catalog.region.clone(),
+                access_key: found.access_key_id,
+                secret_key,
+                session_token,
+            },
+            found.catalog.bucket,
+        ))
     }
 
     pub async fn credentials(&self, client: &str) -> Result<Vec<CredentialItem>, DomainError> {

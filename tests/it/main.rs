@@ -27,4 +27,5 @@ mod rpc;
 mod spine;
 mod storage_catalogs;
 mod storage_connections;
+mod storage_objects;
 mod transaction;

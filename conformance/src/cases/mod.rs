@@ -13,6 +13,7 @@ pub mod registry;
 pub mod rest;
 pub mod rpc;
 pub mod storage;
+pub mod storage_s3;
 
 use crate::http::{Request, Response};
 use athena_codegen::Contract;
@@ -289,6 +290,7 @@ pub fn specific_cases(ctx: &Ctx) -> Vec<Case> {
     cases.extend(registry::cases(ctx));
     cases.extend(public::admin_cases(ctx));
     cases.extend(storage::cases(ctx));
+    cases.extend(storage_s3::cases(ctx));
     cases.extend(data_plane_cases(ctx));
     cases.extend(enforced::cases(ctx));
     cases
