@@ -12,8 +12,11 @@ const CONTRACT: &str = include_str!("../openapi/openapi.yaml");
 
 impl RegistryApi for Handlers {
     async fn get_router_registry(&self, _cx: RequestCx) -> ApiResult<responses::GetRouterRegistry> {
+        // The contract's operations: the SDK-only ones
+        // (openapi/sdk-overlay.yaml) are routed but not the contract's.
         let routes = OPERATIONS
             .iter()
+            .filter(|m| !m.sdk_only)
             .map(|m| {
                 // `family` is the area (`admin`, `storage`, `gateway`, …), as
                 // before the handler families were split.

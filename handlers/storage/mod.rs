@@ -2,6 +2,7 @@
 
 mod buckets;
 mod catalogs;
+mod connections;
 mod objects;
 
 use crate::domain::DomainError;

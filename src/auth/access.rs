@@ -1,4 +1,5 @@
-//! Who may call each operation of the contract: one row per operation,
+//! Who may call each operation of the contract (and of the SDK overlay,
+//! `openapi/sdk-overlay.yaml`): one row per operation,
 //! keyed on the generated `Operation` with an exhaustive `match`, so an
 //! operation added to `openapi/openapi.yaml` does not compile until it has
 //! a row here. `Auth::authorize` reads nothing else to decide; the flags
@@ -265,6 +266,23 @@ pub fn rule(operation: Operation) -> Rule {
         | O::PostStorageBucketsLifecycle
         | O::PostStorageBucketsLifecycleSet
         | O::PostStorageBucketsLifecycleDelete => keyed(Right::StorageProxy),
+        // The SDK-only storage operations (openapi/sdk-overlay.yaml):
+        // reading and using a store needs the proxy right; changing who
+        // may reach it (connections, bucket policy, public-access blocks)
+        // needs `storage.admin`.
+        O::GetStorageProviders
+        | O::GetStorageConnections
+        | O::GetStorageConnectionsById
+        | O::PostStorageBucketsPolicy
+        | O::PostStorageBucketsPublicAccess
+        | O::PostStorageObjectsPostPolicy => keyed(Right::StorageProxy),
+        O::PostStorageConnections
+        | O::PostStorageConnectionsTest
+        | O::DeleteStorageConnectionsById
+        | O::PostStorageBucketsPolicySet
+        | O::PostStorageBucketsPolicyDelete
+        | O::PostStorageBucketsPublicAccessSet
+        | O::PostStorageBucketsPublicAccessDelete => keyed(Right::StorageAdmin),
         // storage_permissions
         O::PostStoragePermissionsList
         | O::PostStoragePermissionsGrant

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod debug;
 pub mod endpoint;
 pub mod objects;
+pub mod providers;
 pub mod s3;
 pub mod service;
 pub mod xml;

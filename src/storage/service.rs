@@ -353,6 +353,14 @@ impl Storage {
     pub async fn credentials(&self, client: &str) -> Result<Vec<CredentialItem>, DomainError> {
         catalog::credentials(&*self.tenant(client).await?).await
     }
+
+    /// One live catalog of `client` (unknown, deleted or another
+    /// client's: 404).
+    pub async fn catalog(&self, client: &str, id: Uuid) -> Result<Catalog, DomainError> {
+        catalog::get(&*self.tenant(client).await?, id)
+            .await?
+            .ok_or_else(|| not_found(id))
+    }
 }
 
 /// Unknown, deleted, or another tenant's: the same 404.

@@ -1,5 +1,6 @@
 //! The authorization matrix (`openapi/access-matrix.txt`): one line per
-//! operation of the contract, one column per kind of caller. The first test
+//! operation of the contract and of the SDK overlay, one column per kind of
+//! caller. The first test
 //! holds the file to the contract and to the access table
 //! (`src/auth/access.rs`); the second sends every operation as every caller
 //! kind to one in-process server with API keys enforced and checks each
@@ -127,11 +128,19 @@ fn the_matrix_has_one_line_per_operation_matching_the_access_table() {
             ));
         }
     }
+    // The SDK-only operations (openapi/sdk-overlay.yaml) are held to it too.
+    let sdk_only: Vec<&str> = OPERATIONS
+        .iter()
+        .filter(|m| m.sdk_only)
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(sdk_only.len(), 13, "{sdk_only:?}");
+    assert!(sdk_only.iter().all(|op| rows.contains_key(op)));
     let known: BTreeSet<&str> = OPERATIONS.iter().map(|m| m.name).collect();
     for (op, row) in &rows {
         if !known.contains(op) {
             problems.push(format!(
-                "{op} (line {}) is not an operation of the contract",
+                "{op} (line {}) is not an operation of the contract or the SDK overlay",
                 row.line
             ));
         }

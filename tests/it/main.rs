@@ -26,5 +26,6 @@ mod registry;
 mod rpc;
 mod spine;
 mod storage_catalogs;
+mod storage_connections;
 mod storage_objects;
 mod transaction;

@@ -595,16 +595,85 @@ mod tests {
         assert!(e.contains("does not resolve"), "{e}");
     }
 
+    fn sdk_operation(extra: &str) -> String {
+        format!(
+            "operations:\n  - method: post\n    path: /storage/buckets/policy\n    family: storage_buckets\n    summary: s\n    why: SDK\n    client: optional\n    request: {{type: object}}\n    response: {{type: object}}\n{extra}"
+        )
+    }
+
+    #[test]
+    fn sdk_operations_are_added_marked_with_their_family_checked() {
+        let out = Overlay::parse(&sdk_operation(""))
+            .unwrap()
+            .apply(&raw())
+            .unwrap();
+        let op = &out["paths"]["/storage/buckets/policy"]["post"];
+        assert_eq!(op[SDK_ONLY], "SDK");
+        assert_eq!(op["parameters"][0]["name"], "X-Athena-Client");
+        assert_eq!(op["parameters"][0]["required"], false);
+        assert_eq!(op["requestBody"]["required"], true);
+        assert!(op["responses"]["200"]["content"]["application/json"]["schema"].is_object());
+        assert!(op["responses"]["401"].is_object());
+        // The contract's own operation is untouched.
+        assert_eq!(
+            out["paths"]["/gateway/delete"],
+            raw()["paths"]["/gateway/delete"]
+        );
+
+        let e = Overlay::parse(&sdk_operation("").replace("storage_buckets", "storage_policy"))
+            .unwrap()
+            .apply(&raw())
+            .unwrap_err();
+        assert!(e.contains("puts this path in `storage_buckets`"), "{e}");
+        let e = Overlay::parse(
+            &sdk_operation("")
+                .replace("/storage/buckets/policy", "/gateway/delete")
+                .replace("method: post", "method: delete")
+                .replace("storage_buckets", "gateway"),
+        )
+        .unwrap()
+        .apply(&raw())
+        .unwrap_err();
+        assert!(e.contains("already declares it"), "{e}");
+        let e = Overlay::parse(&sdk_operation("schemas:\n  Shared: {type: object}\n"))
+            .unwrap()
+            .apply(&raw())
+            .unwrap_err();
+        assert!(e.contains("already in the contract"), "{e}");
+        assert!(Overlay::parse(&sdk_operation("").replace("why: SDK", "why: ' '")).is_err());
+        assert!(
+            Overlay::parse(&sdk_operation("").replace("client: optional", "client: maybe"))
+                .is_err()
+        );
+    }
+
+    /// A response of an SDK-only operation counts too: a widening may not
+    /// reach it through a shared schema.
+    #[test]
+    fn widenings_see_the_sdk_operations_responses() {
+        let yaml = format!(
+            "{}schemas:\n  Added: {{type: object, properties: {{a: {{type: string}}}}}}\nwidenings:\n  - pointer: /components/schemas/Shared\n    why: x\n",
+            sdk_operation("").replace(
+                "response: {type: object}",
+                "response: {type: object, properties: {x: {$ref: '#/components/schemas/Shared'}}}"
+            )
+        );
+        let e = Overlay::parse(&yaml).unwrap().apply(&raw()).unwrap_err();
+        assert!(
+            e.contains("used by the response POST /storage/buckets/policy 200"),
+            "{e}"
+        );
+    }
+
     fn project_contract() -> Contract {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi.yaml");
         Contract::load(&path).expect("the project contract loads")
     }
 
     #[test]
-    fn project_overlay_applies_to_request_bodies_only() {
+    fn project_overlay_widens_requests_and_adds_sdk_operations() {
         let c = project_contract();
         let widened = server_contract(&c).expect("the project overlay applies");
-        assert_eq!(widened.operations.len(), c.operations.len());
         let find = |c: &Contract, name: &str| {
             c.operations
                 .iter()
@@ -634,6 +703,42 @@ mod tests {
                     .unwrap()
             );
         }
+        // The S3 connection accepts a catalog id; inline credentials are optional.
+        let conn = widened
+            .raw
+            .pointer("/components/schemas/StorageS3Connection")
+            .unwrap();
+        assert!(conn["properties"]["s3_id"].is_object() && conn["properties"]["s3Id"].is_object());
+        assert!(conn.get("required").is_none());
+        // The SDK-only operations: after the contract's, marked, none in the contract.
+        let sdk: Vec<_> = widened.operations.iter().filter(|o| o.sdk_only).collect();
+        assert_eq!(sdk.len(), 13);
+        assert_eq!(widened.operations.len(), c.operations.len() + 13);
+        assert!(c.operations.iter().all(|o| !o.sdk_only));
+        for op in &sdk {
+            assert!(
+                !c.operations.iter().any(|o| o.name == op.name),
+                "{}",
+                op.name
+            );
+            assert!(op.path.starts_with("/storage/") && !op.admin, "{}", op.name);
+        }
+        assert_eq!(
+            find(&widened, "get_storage_providers").family,
+            "storage_connections"
+        );
+        assert_eq!(
+            find(&widened, "delete_storage_connections_by_id").family,
+            "storage_connections"
+        );
+        assert_eq!(
+            find(&widened, "post_storage_objects_post_policy").family,
+            "storage_objects"
+        );
+        assert_eq!(
+            find(&widened, "post_storage_buckets_public_access_set").family,
+            "storage_buckets"
+        );
         // The raw contract (served, used by the client) is not modified.
         assert_eq!(
             c.raw.pointer("/paths/~1gateway~1delete/delete/requestBody/content/application~1json/schema/required"),

@@ -618,11 +618,59 @@ mod tests {
         assert!(body.contains("pub brand_new_field"), "{body}");
     }
 
+    /// The overlay's `StorageS3Connection` widening reaches every request
+    /// model merged from it (allOf), and `s3Id` is accepted as `s3_id`.
+    #[test]
+    fn s3_connection_widening_reaches_the_merged_request_models() {
+        let code = generate(&Contract::parse(&contract_text()).unwrap()).unwrap();
+        for model in [
+            "StorageS3Connection",
+            "StorageS3Credentials",
+            "StorageListObjectsRequest",
+            "StorageGetObjectRequest",
+            "StorageRenameFolderRequest",
+            "StorageSetBucketCorsRequest",
+        ] {
+            let start = code
+                .find(&format!("pub struct {model} {{"))
+                .unwrap_or_else(|| panic!("{model}"));
+            let body = &code[start..start + code[start..].find("\n    }").unwrap()];
+            for field in [
+                "endpoint",
+                "region",
+                "access_key_id",
+                "secret_key",
+                "s3_id",
+                "session_token",
+            ] {
+                assert!(
+                    body.contains(&format!(
+                        "pub {field}: ::std::option::Option<::std::string::String>"
+                    )),
+                    "{model}.{field}: {body}"
+                );
+            }
+            if model != "StorageS3Connection" {
+                assert!(
+                    body.contains("pub bucket: ::std::string::String"),
+                    "{model}: {body}"
+                );
+            }
+        }
+        let list = &code[code.find("pub fn post_storage_objects(").unwrap()..];
+        let list = &list[..list.find("Ok(").unwrap()];
+        assert!(list.contains(r#"("s3Id", "s3_id")"#), "{list}");
+    }
+
     #[test]
     fn every_operation_gets_a_trait_method_and_a_dispatch_arm() {
         let contract = Contract::parse(&contract_text()).unwrap();
         let code = generate(&contract).unwrap();
-        for op in &contract.operations {
+        // The SDK overlay's operations (openapi/sdk-overlay.yaml) too.
+        let server = crate::overlay::server_contract(&contract).unwrap();
+        assert!(server.operations.iter().any(|o| o.sdk_only));
+        assert!(code.contains("sdk_only: true"));
+        for op in &server.operations {
             assert!(code.contains(&format!("fn {}(", op.name)), "{}", op.name);
             assert!(
                 code.contains(&format!("Operation::{} =>", pascal_case(&op.name))),
