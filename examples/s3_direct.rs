@@ -30,7 +30,11 @@ async fn main() {
         region: "us-east-1".into(),
         endpoint: endpoint.clone(),
     };
-    let bucket = Arc::new(*Bucket::new(bucket, region, credentials).expect("bucket").with_path_style());
+    let bucket = Arc::new(
+        *Bucket::new(bucket, region, credentials)
+            .expect("bucket")
+            .with_path_style(),
+    );
     let conns: usize = conns.parse().expect("conns");
     let deadline = Instant::now() + Duration::from_secs(secs.parse().expect("secs"));
     let done = Arc::new(AtomicU64::new(0));

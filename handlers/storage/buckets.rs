@@ -145,4 +145,100 @@ impl StorageBucketsApi for Handlers {
             "Bucket lifecycle rules deleted"
         )
     }
+
+    async fn post_storage_buckets_policy(
+        &self,
+        cx: RequestCx,
+        _params: params::PostStorageBucketsPolicy,
+        body: models::StorageS3Credentials,
+    ) -> ApiResult<r::PostStorageBucketsPolicy> {
+        storage_call!(
+            self,
+            cx,
+            body,
+            bucket_policy,
+            r::PostStorageBucketsPolicy::Ok,
+            "Bucket policy"
+        )
+    }
+
+    async fn post_storage_buckets_policy_set(
+        &self,
+        cx: RequestCx,
+        _params: params::PostStorageBucketsPolicySet,
+        body: models::StorageSetBucketPolicyRequest,
+    ) -> ApiResult<r::PostStorageBucketsPolicySet> {
+        storage_call!(
+            self,
+            cx,
+            body,
+            set_bucket_policy,
+            r::PostStorageBucketsPolicySet::Ok,
+            "Bucket policy set"
+        )
+    }
+
+    async fn post_storage_buckets_policy_delete(
+        &self,
+        cx: RequestCx,
+        _params: params::PostStorageBucketsPolicyDelete,
+        body: models::StorageS3Credentials,
+    ) -> ApiResult<r::PostStorageBucketsPolicyDelete> {
+        storage_call!(
+            self,
+            cx,
+            body,
+            delete_bucket_policy,
+            r::PostStorageBucketsPolicyDelete::Ok,
+            "Bucket policy deleted"
+        )
+    }
+
+    async fn post_storage_buckets_public_access(
+        &self,
+        cx: RequestCx,
+        _params: params::PostStorageBucketsPublicAccess,
+        body: models::StorageS3Credentials,
+    ) -> ApiResult<r::PostStorageBucketsPublicAccess> {
+        storage_call!(
+            self,
+            cx,
+            body,
+            public_access,
+            r::PostStorageBucketsPublicAccess::Ok,
+            "Bucket public-access block"
+        )
+    }
+
+    async fn post_storage_buckets_public_access_set(
+        &self,
+        cx: RequestCx,
+        _params: params::PostStorageBucketsPublicAccessSet,
+        body: models::StorageSetPublicAccessBlockRequest,
+    ) -> ApiResult<r::PostStorageBucketsPublicAccessSet> {
+        storage_call!(
+            self,
+            cx,
+            body,
+            set_public_access,
+            r::PostStorageBucketsPublicAccessSet::Ok,
+            "Bucket public-access block set"
+        )
+    }
+
+    async fn post_storage_buckets_public_access_delete(
+        &self,
+        cx: RequestCx,
+        _params: params::PostStorageBucketsPublicAccessDelete,
+        body: models::StorageS3Credentials,
+    ) -> ApiResult<r::PostStorageBucketsPublicAccessDelete> {
+        storage_call!(
+            self,
+            cx,
+            body,
+            delete_public_access,
+            r::PostStorageBucketsPublicAccessDelete::Ok,
+            "Bucket public-access block deleted"
+        )
+    }
 }

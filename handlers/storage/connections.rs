@@ -5,7 +5,8 @@
 //! read and soft-deleted through the same service. The settings a catalog
 //! has no column for (`forcePathStyle`, `publicBaseUrl`, `defaultPrefix`,
 //! `accountId`) are kept in its metadata under `athena_connection`.
-//! `POST /storage/connections/test` stays 501 until the S3 client exists.
+//! `POST /storage/connections/test` HEADs the bucket with the body's
+//! credentials, storing nothing.
 
 use crate::api::{models, params, responses, traits::StorageConnectionsApi};
 use crate::domain::DomainError;
@@ -100,6 +101,55 @@ impl StorageConnectionsApi for Handlers {
                 message: "storage connection deleted".into(),
                 data: models::StorageConnectionDeletedResponseData {
                     connection_id: params.id,
+                },
+            },
+        )))
+    }
+
+    /// The same body as a create, nothing stored: the bucket is HEADed with
+    /// those credentials (refused credentials → 400 naming the S3 code).
+    async fn post_storage_connections_test(
+        &self,
+        _cx: RequestCx,
+        _params: params::PostStorageConnectionsTest,
+        body: models::CreateStorageConnectionRequest,
+    ) -> ApiResult<responses::PostStorageConnectionsTest> {
+        let new = new_catalog(body)?;
+        let bucket = new.bucket.clone().unwrap_or_default();
+        crate::storage::endpoint::check_bucket(&bucket)?;
+        let inline = crate::storage::service::Connection {
+            s3_id: None,
+            endpoint: Some(new.endpoint.clone()),
+            region: Some(new.region.clone()),
+            access_key_id: Some(new.access_key_id.clone()),
+            secret_key: Some(new.secret_key.clone()),
+            session_token: new.session_token.clone(),
+        };
+        let store = self.storage.inline_store(&inline).await?;
+        self.storage.probe_bucket(&store, &bucket).await?;
+        let now = chrono::Utc::now();
+        let view = connection(Catalog {
+            id: uuid::Uuid::nil(),
+            name: new.name,
+            description: new.description.unwrap_or_default(),
+            endpoint: store.endpoint.url(),
+            region: new.region,
+            bucket: Some(bucket),
+            provider: new.provider.unwrap_or_default(),
+            is_active: true,
+            active_credential_id: None,
+            active_access_key: None,
+            metadata: Value::Object(new.metadata.unwrap_or_default()),
+            created_at: now,
+            updated_at: now,
+        });
+        Ok(responses::PostStorageConnectionsTest::Ok(Json::new(
+            models::StorageConnectionTestResponse {
+                status: SUCCESS.into(),
+                message: "storage connection reachable".into(),
+                data: models::StorageConnectionTestResponseData {
+                    ok: true,
+                    config: view.config,
                 },
             },
         )))

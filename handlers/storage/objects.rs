@@ -266,4 +266,20 @@ impl StorageObjectsApi for Handlers {
             "Version deleted"
         )
     }
+
+    async fn post_storage_objects_post_policy(
+        &self,
+        cx: RequestCx,
+        _params: params::PostStorageObjectsPostPolicy,
+        body: models::StoragePostPolicyRequest,
+    ) -> ApiResult<r::PostStorageObjectsPostPolicy> {
+        storage_call!(
+            self,
+            cx,
+            body,
+            post_policy,
+            r::PostStorageObjectsPostPolicy::Ok,
+            "POST policy"
+        )
+    }
 }

@@ -127,6 +127,23 @@ pub struct PostPolicyRequest {
     pub success_action_status: Option<String>,
 }
 
+/// The source of a server-side copy.
+struct Source<'a> {
+    bucket: &'a str,
+    key: &'a str,
+    version: Option<&'a str>,
+}
+
+impl<'a> Source<'a> {
+    fn latest(bucket: &'a str, key: &'a str) -> Source<'a> {
+        Source {
+            bucket,
+            key,
+            version: None,
+        }
+    }
+}
+
 /// The canned ACLs S3 knows; the first two make an object public.
 pub const PUBLIC_ACLS: [&str; 2] = ["public-read", "public-read-write"];
 const ACLS: [&str; 7] = [
@@ -644,13 +661,16 @@ impl Storage {
     async fn copy(
         &self,
         store: &Store,
-        from_bucket: &str,
-        from_key: &str,
-        version: Option<&str>,
+        from: Source<'_>,
         to_bucket: &str,
         to_key: &str,
         replace_with: Option<&Reply>,
     ) -> Result<Reply, DomainError> {
+        let Source {
+            bucket: from_bucket,
+            key: from_key,
+            version,
+        } = from;
         let mut source = format!(
             "/{from_bucket}/{}",
             s3::signing::uri_encode(from_key, false)
@@ -724,9 +744,7 @@ impl Storage {
         let reply = self
             .copy(
                 &store,
-                &bucket,
-                &r.source_key,
-                None,
+                Source::latest(&bucket, &r.source_key),
                 &to_bucket,
                 &r.destination_key,
                 None,
@@ -841,7 +859,7 @@ impl Storage {
             for key in &keys {
                 let target = format!("{to}{}", &key[from.len()..]);
                 check_object_key("to_prefix", &target)?;
-                self.copy(&store, &bucket, key, None, &bucket, &target, None)
+                self.copy(&store, Source::latest(&bucket, key), &bucket, &target, None)
                     .await?;
             }
             let (ok, errors) = self.delete_batch(&store, &bucket, &keys).await?;
@@ -948,9 +966,11 @@ impl Storage {
         let reply = self
             .copy(
                 &store,
-                &bucket,
-                &o.key,
-                Some(&r.version_id),
+                Source {
+                    bucket: &bucket,
+                    key: &o.key,
+                    version: Some(&r.version_id),
+                },
                 &bucket,
                 &o.key,
                 Some(&head),

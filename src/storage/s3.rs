@@ -475,6 +475,10 @@ pub fn s3_error(reply: &Reply, what: &str) -> DomainError {
             "the S3 store does not implement this operation ({shown})"
         )),
         _ if status == 404 => DomainError::not_found("S3 resource", what),
+        // A HEAD answer has no body to name the reason.
+        None if status == 401 || status == 403 => DomainError::Invalid(format!(
+            "the S3 store refused the request ({shown}); check the credentials, the region and the bucket's permissions"
+        )),
         _ if status >= 500 || code.as_deref() == Some("SlowDown") => {
             DomainError::ServiceUnavailable(format!("the S3 store failed ({shown}); retry"))
         }

@@ -778,3 +778,232 @@ async fn versions_restore_and_delete_on_a_versioned_bucket() {
     .await;
     assert!(r.status < 500, "{}", r.text());
 }
+
+#[tokio::test]
+async fn sdk_routes_policy_public_access_post_policy_and_connection_test() {
+    let s = server().await;
+    let env = s3_env();
+    let bucket = bucket_name("sdk");
+    let id = catalog(&s, &bucket, &env.secret_key).await;
+    // The SDK's camelCase selector.
+    let base = json!({ "s3Id": id, "bucket": bucket });
+    call(&s, "/storage/buckets/create", &base, json!({})).await;
+
+    // POST policy: a browser form upload of real bytes within the size range.
+    let d = call(&s, "/storage/objects/post-policy", &base, json!({ "key": "form/upload.txt", "content_type": "text/plain", "max_size": 1024, "expires_in": 600 })).await;
+    assert_eq!(d["method"], "POST");
+    assert_eq!(d["url"], format!("{}/{bucket}", env.endpoint));
+    let fields = d["fields"].as_object().unwrap().clone();
+    for f in [
+        "key",
+        "policy",
+        "x-amz-algorithm",
+        "x-amz-credential",
+        "x-amz-date",
+        "x-amz-signature",
+        "Content-Type",
+    ] {
+        assert!(fields.contains_key(f), "{f} missing: {d}");
+    }
+    let boundary = "athena-test-boundary";
+    let mut form = Vec::new();
+    for (k, v) in &fields {
+        form.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{}\r\n",
+                v.as_str().unwrap()
+            )
+            .as_bytes(),
+        );
+    }
+    form.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"upload.txt\"\r\nContent-Type: text/plain\r\n\r\nform bytes\r\n--{boundary}--\r\n").as_bytes());
+    let (status, body) = http(
+        "POST",
+        d["url"].as_str().unwrap(),
+        Some(&format!("multipart/form-data; boundary={boundary}")),
+        form,
+    )
+    .await;
+    eprintln!("post-policy upload on this store: {status}");
+    if (200..300).contains(&status) {
+        let head = call(
+            &s,
+            "/storage/objects/head",
+            &base,
+            json!({ "key": "form/upload.txt" }),
+        )
+        .await;
+        assert_eq!(head["size"], 10, "{head}");
+    } else {
+        assert!(
+            status == 501 || status == 400,
+            "{status} {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let r = send(
+        &s,
+        "/storage/objects/post-policy",
+        &base,
+        json!({ "key": "k", "expires_in": 3601 }),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = send(
+        &s,
+        "/storage/objects/post-policy",
+        &base,
+        json!({ "key": "k", "min_size": 10, "max_size": 5 }),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+
+    // Bucket policy and public-access block: set and read back, or the documented 501.
+    let policy = json!({ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Principal": "*", "Action": ["s3:GetObject"], "Resource": [format!("arn:aws:s3:::{bucket}/public/*")] }] });
+    let r = send(
+        &s,
+        "/storage/buckets/policy/set",
+        &base,
+        json!({ "policy": policy }),
+    )
+    .await;
+    eprintln!("policy/set on this store: {} {}", r.status, r.text());
+    match r.status {
+        200 => {
+            let d = call(&s, "/storage/buckets/policy", &base, json!({})).await;
+            assert_eq!(d["configured"], true, "{d}");
+            assert_eq!(d["policy"]["Statement"][0]["Effect"], "Allow");
+            call(&s, "/storage/buckets/policy/delete", &base, json!({})).await;
+            let d = call(&s, "/storage/buckets/policy", &base, json!({})).await;
+            assert_eq!(d["configured"], false, "{d}");
+        }
+        501 => assert_eq!(r.json()["code"], "not_implemented"),
+        other => panic!("policy/set: {other} {}", r.text()),
+    }
+    let r = send(
+        &s,
+        "/storage/buckets/policy/set",
+        &base,
+        json!({ "policy": "not json" }),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = send(
+        &s,
+        "/storage/buckets/public-access/set",
+        &base,
+        json!({ "block_public_acls": true, "block_public_policy": true }),
+    )
+    .await;
+    eprintln!("public-access/set on this store: {} {}", r.status, r.text());
+    match r.status {
+        200 => {
+            let d = call(&s, "/storage/buckets/public-access", &base, json!({})).await;
+            assert_eq!(
+                (
+                    d["block_public_acls"].clone(),
+                    d["ignore_public_acls"].clone()
+                ),
+                (json!(true), json!(false)),
+                "{d}"
+            );
+            call(
+                &s,
+                "/storage/buckets/public-access/delete",
+                &base,
+                json!({}),
+            )
+            .await;
+            let d = call(&s, "/storage/buckets/public-access", &base, json!({})).await;
+            assert_eq!(d["configured"], false, "{d}");
+        }
+        501 => assert_eq!(r.json()["code"], "not_implemented"),
+        other => panic!("public-access/set: {other} {}", r.text()),
+    }
+    // Changing them needs storage.admin; reading them the storage right.
+    let proxy = s.api_key(&["gateway.storage_proxy"], None).await;
+    let mut b = base.clone();
+    b["policy"] = policy.clone();
+    let r = s
+        .send(
+            "POST",
+            "/storage/buckets/policy/set",
+            &[
+                ("x-athena-key", proxy.as_str()),
+                ("x-athena-client", CLIENT),
+            ],
+            Some(b),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = s
+        .send(
+            "POST",
+            "/storage/buckets/public-access",
+            &[
+                ("x-athena-key", proxy.as_str()),
+                ("x-athena-client", CLIENT),
+            ],
+            Some(base.clone()),
+        )
+        .await;
+    assert_ne!(r.status, 403, "{}", r.text());
+
+    // Connection test: the SDK's flat body; right secret → ok, wrong → a clear 400,
+    // unknown bucket → 404; nothing stored.
+    let conn = |secret: &str, bucket: &str| {
+        json!({
+            "name": "probe", "provider": "minio", "endpoint": env.endpoint, "region": "us-east-1",
+            "bucket": bucket, "accessKeyId": env.access_key, "secretAccessKey": secret,
+        })
+    };
+    let before = s.send("GET", "/storage/catalogs", &H, None).await.json()["data"]
+        .as_array()
+        .unwrap()
+        .len();
+    let r = s
+        .send(
+            "POST",
+            "/storage/connections/test",
+            &H,
+            Some(conn(&env.secret_key, &bucket)),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["data"]["ok"], true);
+    assert_eq!(r.json()["data"]["config"]["bucket"], bucket.as_str());
+    let r = s
+        .send(
+            "POST",
+            "/storage/connections/test",
+            &H,
+            Some(conn("wrong-secret", &bucket)),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("credentials"), "{}", r.text());
+    assert!(!r.text().contains("wrong-secret"));
+    let r = s
+        .send(
+            "POST",
+            "/storage/connections/test",
+            &H,
+            Some(conn(&env.secret_key, "no-such-bucket-athena")),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let after = s.send("GET", "/storage/catalogs", &H, None).await.json()["data"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, after, "a test stores nothing");
+
+    call(
+        &s,
+        "/storage/objects/folder/delete",
+        &base,
+        json!({ "prefix": "form" }),
+    )
+    .await;
+    call(&s, "/storage/buckets/delete", &base, json!({})).await;
+}
