@@ -199,6 +199,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         secrets: config.secrets.clone(),
         outbound: outbound.clone(),
         allow_http: config.storage_allow_http,
+        stores: crate::storage::service::store_cache(),
     });
     let handlers = Arc::new(Handlers {
         config,

@@ -10,6 +10,7 @@ use crate::db::tenants::{Tenant, Tenants};
 use crate::domain::DomainError;
 use crate::outbound::OutboundPolicy;
 use crate::secrets::Secrets;
+use crate::ttl::TtlCache;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -22,6 +23,20 @@ pub struct Storage {
     pub outbound: Arc<OutboundPolicy>,
     /// `ATHENA_STORAGE_ALLOW_HTTP`.
     pub allow_http: bool,
+    /// Resolved catalog stores (`catalog_store`), by tenant database,
+    /// client and catalog id: presigning and HEAD are the hot calls, and
+    /// each would otherwise read and open the credential. A change on this
+    /// replica drops the entry at once; another replica's change is seen
+    /// within `STORE_TTL`.
+    pub stores: TtlCache<(String, String, Uuid), Arc<(Store, Option<String>)>>,
+}
+
+/// How long a resolved catalog store is reused.
+pub const STORE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The store cache of a new `Storage`.
+pub fn store_cache() -> TtlCache<(String, String, Uuid), Arc<(Store, Option<String>)>> {
+    TtlCache::new(STORE_TTL, 4096)
 }
 
 /// `POST /storage/catalogs`.
@@ -229,7 +244,9 @@ impl Storage {
                     is_active: p.is_active.unwrap_or(current.is_active),
                 })
                 .await?;
-            match catalog::update(&tenant, id, seen, &settings, credential.as_ref()).await? {
+            let updated = catalog::update(&tenant, id, seen, &settings, credential.as_ref()).await;
+            self.forget_store(&tenant, id);
+            match updated? {
                 catalog::Updated::Done(c) => return Ok(*c),
                 catalog::Updated::Missing => return Err(not_found(id)),
                 catalog::Updated::Changed => continue,
@@ -242,10 +259,18 @@ impl Storage {
 
     pub async fn delete_catalog(&self, client: &str, id: Uuid) -> Result<(), DomainError> {
         let tenant = self.tenant(client).await?;
-        match catalog::delete(&tenant, id).await? {
+        let deleted = catalog::delete(&tenant, id).await;
+        self.forget_store(&tenant, id);
+        match deleted? {
             true => Ok(()),
             false => Err(not_found(id)),
         }
+    }
+
+    /// Drops a catalog's resolved store (after a change to its row).
+    fn forget_store(&self, tenant: &Tenant, id: Uuid) {
+        self.stores
+            .remove(&(tenant.uri.clone(), tenant.name.clone(), id));
     }
 
     /// The store and bucket a request names: its catalog (`s3_id`, in the
@@ -318,7 +343,22 @@ impl Storage {
         id: Uuid,
     ) -> Result<(Store, Option<String>), DomainError> {
         let tenant = self.tenant(client).await?;
-        let found = catalog::active_credential(&tenant, id)
+        let key = (tenant.uri.clone(), tenant.name.clone(), id);
+        let resolved = self
+            .stores
+            .get_or_load(key, async {
+                self.load_catalog_store(&tenant, id).await.map(Arc::new)
+            })
+            .await?;
+        Ok((resolved.0.clone(), resolved.1.clone()))
+    }
+
+    async fn load_catalog_store(
+        &self,
+        tenant: &Tenant,
+        id: Uuid,
+    ) -> Result<(Store, Option<String>), DomainError> {
+        let found = catalog::active_credential(tenant, id)
             .await?
             .ok_or_else(|| not_found(id))?;
         let secrets = self.secrets()?;
