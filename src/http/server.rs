@@ -403,7 +403,17 @@ fn query_pairs(uri: &http::Uri) -> Vec<(String, String)> {
 /// The official SDK, given one base URL, sends every database call under
 /// `/db` (`/db/gateway/fetch`, `/db/rpc/…`, `/db/health`); no contract path
 /// starts with `/db`, so the prefix is simply dropped.
+///
+/// Its storage module, given a storage URL ending in `/storage`, strips that
+/// prefix from the contract's routes but not from its canonical ones
+/// (`providers`, `connections`: athena-js 5.2.0 `callManifestRoute`), which
+/// so arrive as `/storage/storage/…`; no contract path starts with that, so
+/// one `/storage` is dropped.
 fn sdk_alias(path: &str) -> &str {
+    if let Some(rest) = path.strip_prefix("/storage/storage/") {
+        // `rest` is a suffix of `path`: keep its leading `/storage/`.
+        return &path[path.len() - rest.len() - "/storage/".len()..];
+    }
     match path.strip_prefix("/db") {
         Some("") => "/",
         Some(rest) if rest.starts_with('/') => rest,
@@ -551,5 +561,12 @@ mod tests {
         assert_eq!(sdk_alias("/db"), "/");
         assert_eq!(sdk_alias("/dbx/y"), "/dbx/y");
         assert_eq!(sdk_alias("/gateway/fetch"), "/gateway/fetch");
+        assert_eq!(sdk_alias("/storage/storage/providers"), "/storage/providers");
+        assert_eq!(
+            sdk_alias("/storage/storage/connections/x"),
+            "/storage/connections/x"
+        );
+        assert_eq!(sdk_alias("/storage/objects"), "/storage/objects");
+        assert_eq!(sdk_alias("/storage/storage"), "/storage/storage");
     }
 }
