@@ -561,7 +561,10 @@ mod tests {
         assert_eq!(sdk_alias("/db"), "/");
         assert_eq!(sdk_alias("/dbx/y"), "/dbx/y");
         assert_eq!(sdk_alias("/gateway/fetch"), "/gateway/fetch");
-        assert_eq!(sdk_alias("/storage/storage/providers"), "/storage/providers");
+        assert_eq!(
+            sdk_alias("/storage/storage/providers"),
+            "/storage/providers"
+        );
         assert_eq!(
             sdk_alias("/storage/storage/connections/x"),
             "/storage/connections/x"

@@ -6,7 +6,7 @@
 //! through the API (listings, HEAD, existence); presigned URLs are checked
 //! for what they sign (the bytes through them are `tests/it/storage_objects.rs`).
 
-use super::{expect_eq, Case, Ctx};
+use super::{envelope, expect_eq, Case, Ctx};
 use crate::http::Request;
 use serde_json::{json, Value};
 
@@ -661,6 +661,298 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
                     .ok_or("the catalog is not reported")?;
                 expect_eq("resolution", &c["resolution"], &json!("ok"))?;
                 expect_eq("bucket_reachable", &c["bucket_reachable"], &json!(true))
+            }
+        }),
+    );
+    out
+}
+
+/// The SDK-only storage operations (`openapi/sdk-overlay.yaml`
+/// `operations:`), judged against the schemas the overlay declares. Each
+/// reads its effect back; where the store lacks a feature (SeaweedFS has no
+/// public-access block) the documented 501 naming the store is expected.
+pub fn sdk_only_cases(ctx: &Ctx) -> Vec<Case> {
+    let Some(store) = store() else {
+        return Vec::new();
+    };
+    let s = S3Cases { ctx, store };
+    let mut out = Vec::new();
+    let connection = |name: &str, bucket: &str, secret: &str| {
+        json!({
+            "name": name, "provider": "minio", "endpoint": s.store.endpoint, "region": "us-east-1",
+            "bucket": bucket, "accessKeyId": s.store.access_key, "secretAccessKey": secret,
+        })
+    };
+    let listed = |name: String| {
+        move |v: &Value| {
+            let found = v["data"]["connections"]
+                .as_array()
+                .ok_or("no connections")?
+                .iter()
+                .any(|c| c["name"] == name.as_str());
+            expect_eq("the connection is listed", found, true)
+        }
+    };
+
+    out.push(
+        Case::new(
+            "get_storage_providers",
+            "static provider descriptors",
+            ctx.request("get", "/storage/providers"),
+            200,
+        )
+        .check_json(|v| {
+            let ids: Vec<&str> = data(v)?["providers"]
+                .as_array()
+                .ok_or("no providers")?
+                .iter()
+                .filter_map(|p| p["id"].as_str())
+                .collect();
+            expect_eq(
+                "providers",
+                &json!(ids),
+                &json!(["aws_s3", "cloudflare_r2", "minio", "custom_s3"]),
+            )
+        }),
+    );
+    let b = s.bucket();
+    let name = format!("conf-conn-{b}");
+    out.push(
+        Case::new(
+            "post_storage_connections",
+            "create a connection (the SDK's flat body)",
+            ctx.request("post", "/storage/connections").json(connection(
+                &name,
+                &b,
+                &s.store.secret_key,
+            )),
+            200,
+        )
+        .check_json({
+            let secret = s.store.secret_key.clone();
+            move |v| {
+                expect_eq("no secret", v.to_string().contains(&secret), false)?;
+                expect_eq(
+                    "configured",
+                    &data(v)?["connection"]["credentialState"]["configured"],
+                    &json!(true),
+                )
+            }
+        })
+        .then_json(ctx.request("get", "/storage/catalogs"), 200, {
+            let name = name.clone();
+            move |v| {
+                let found = v["data"]
+                    .as_array()
+                    .ok_or("no data")?
+                    .iter()
+                    .any(|c| c["name"] == name.as_str());
+                expect_eq("the catalog row exists", found, true)
+            }
+        }),
+    );
+    let b = s.bucket();
+    let name = format!("conf-conn-{b}");
+    out.push(
+        Case::new(
+            "get_storage_connections",
+            "lists connections",
+            ctx.request("get", "/storage/connections"),
+            200,
+        )
+        .after(ctx.request("post", "/storage/connections").json(connection(
+            &name,
+            &b,
+            &s.store.secret_key,
+        )))
+        .check_json(listed(name)),
+    );
+    let b = s.bucket();
+    let name = format!("conf-conn-{b}");
+    out.push(
+        Case::new(
+            "get_storage_connections_by_id",
+            "one connection",
+            ctx.request("get", "/storage/connections/{{0.data.connection.id}}"),
+            200,
+        )
+        .after(ctx.request("post", "/storage/connections").json(connection(
+            &name,
+            &b,
+            &s.store.secret_key,
+        )))
+        .check_json(move |v| expect_eq("name", &data(v)?["connection"]["name"], &json!(name))),
+    );
+    let b = s.bucket();
+    out.push(
+        Case::new(
+            "delete_storage_connections_by_id",
+            "soft delete",
+            ctx.request("delete", "/storage/connections/{{0.data.connection.id}}"),
+            200,
+        )
+        .after(ctx.request("post", "/storage/connections").json(connection(
+            &format!("conf-conn-{b}"),
+            &b,
+            &s.store.secret_key,
+        )))
+        .then_status(
+            ctx.request("get", "/storage/connections/{{0.data.connection.id}}"),
+            404,
+        ),
+    );
+    let b = s.bucket();
+    let name = format!("conf-probe-{b}");
+    out.push(
+        Case::new(
+            "post_storage_connections_test",
+            "the bucket answers; nothing is stored",
+            ctx.request("post", "/storage/connections/test")
+                .json(connection(&name, &b, &s.store.secret_key)),
+            200,
+        )
+        .after(s.create(&b))
+        .check_json(|v| expect_eq("ok", &data(v)?["ok"], &json!(true)))
+        .then_json(ctx.request("get", "/storage/connections"), 200, move |v| {
+            let found = v["data"]["connections"]
+                .as_array()
+                .ok_or("no connections")?
+                .iter()
+                .any(|c| c["name"] == name.as_str());
+            expect_eq("nothing stored", found, false)
+        }),
+    );
+    let b = s.bucket();
+    out.push(
+        Case::new(
+            "post_storage_connections_test",
+            "a wrong secret is a clear 400",
+            ctx.request("post", "/storage/connections/test")
+                .json(connection("conf-wrong", &b, "not-the-secret")),
+            400,
+        )
+        .after(s.create(&b))
+        .check(super::envelope),
+    );
+
+    // Bucket policy.
+    let policy = |b: &str| json!({ "policy": { "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Principal": "*", "Action": ["s3:GetObject"], "Resource": [format!("arn:aws:s3:::{b}/public/*")] }] } });
+    let b = s.bucket();
+    out.push(
+        s.case(
+            "post_storage_buckets_policy_set",
+            "set a bucket policy",
+            &b,
+            &[],
+            s.post("/storage/buckets/policy/set", &b, policy(&b)),
+        )
+        .then_json(s.post("/storage/buckets/policy", &b, json!({})), 200, |v| {
+            expect_eq(
+                "effect read back",
+                &data(v)?["policy"]["Statement"][0]["Effect"],
+                &json!("Allow"),
+            )
+        }),
+    );
+    let b = s.bucket();
+    out.push(
+        s.case(
+            "post_storage_buckets_policy",
+            "read a bucket policy",
+            &b,
+            &[],
+            s.post("/storage/buckets/policy", &b, json!({})),
+        )
+        .after(s.post("/storage/buckets/policy/set", &b, policy(&b)))
+        .check_json(|v| expect_eq("configured", &data(v)?["configured"], &json!(true))),
+    );
+    let b = s.bucket();
+    out.push(
+        s.case(
+            "post_storage_buckets_policy_delete",
+            "delete a bucket policy",
+            &b,
+            &[],
+            s.post("/storage/buckets/policy/delete", &b, json!({})),
+        )
+        .after(s.post("/storage/buckets/policy/set", &b, policy(&b)))
+        .then_json(s.post("/storage/buckets/policy", &b, json!({})), 200, |v| {
+            expect_eq("no policy left", &data(v)?["configured"], &json!(false))
+        }),
+    );
+
+    // Public-access block: the store implements it (set → read back) or
+    // answers the documented 501 naming the store.
+    let store_501 = |r: &crate::http::Response| {
+        envelope(r)?;
+        let v = r.json()?;
+        expect_eq("code", &v["code"], &json!("not_implemented"))?;
+        let from_store = v["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("S3 store does not implement"));
+        expect_eq("the 501 is the store's", from_store, true)
+    };
+    for (op, path, body) in [
+        (
+            "post_storage_buckets_public_access_set",
+            "/storage/buckets/public-access/set",
+            json!({ "block_public_acls": true }),
+        ),
+        (
+            "post_storage_buckets_public_access",
+            "/storage/buckets/public-access",
+            json!({}),
+        ),
+        (
+            "post_storage_buckets_public_access_delete",
+            "/storage/buckets/public-access/delete",
+            json!({}),
+        ),
+    ] {
+        let b = s.bucket();
+        out.push(
+            s.case(
+                op,
+                "the store has no public-access block: its documented 501",
+                &b,
+                &[],
+                s.post(path, &b, body),
+            )
+            .any_of(&[501])
+            .check(store_501),
+        );
+    }
+
+    // POST policy: the form fields the store checks.
+    let b = s.bucket();
+    out.push(
+        s.case(
+            "post_storage_objects_post_policy",
+            "a browser POST form",
+            &b,
+            &[],
+            s.post(
+                "/storage/objects/post-policy",
+                &b,
+                json!({ "key": "form.txt", "max_size": 1024, "content_type": "text/plain" }),
+            ),
+        )
+        .check_json({
+            let url = format!("{}/{b}", s.store.endpoint);
+            move |v| {
+                let d = data(v)?;
+                expect_eq("url", &d["url"], &json!(url))?;
+                for f in [
+                    "key",
+                    "policy",
+                    "x-amz-signature",
+                    "x-amz-credential",
+                    "x-amz-date",
+                    "Content-Type",
+                ] {
+                    expect_eq(f, d["fields"][f].is_string(), true)?;
+                }
+                Ok(())
             }
         }),
     );
