@@ -38,13 +38,29 @@ fn client(cx: &crate::http::RequestCx) -> Option<String> {
     crate::auth::header_client(cx.headers()).map(str::to_string)
 }
 
+/// A store lacking a feature answers 501 only where the operation
+/// documents it (versions, lifecycle, the SDK-only routes); elsewhere the
+/// same reason is a 400.
+fn documented(cx: &crate::http::RequestCx, e: DomainError) -> DomainError {
+    match e {
+        DomainError::Unsupported(why) if !cx.operation().meta().statuses.contains(&501) => {
+            DomainError::Invalid(why)
+        }
+        other => other,
+    }
+}
+
 /// One storage operation: read the body into the layer's request type,
 /// call the service with the request's client, answer the envelope.
 macro_rules! storage_call {
     ($self:ident, $cx:ident, $body:expr, $method:ident, $variant:path, $message:literal) => {{
         let client = super::client(&$cx);
         let request = super::request(&$body)?;
-        let data = $self.storage.$method(client.as_deref(), request).await?;
+        let data = $self
+            .storage
+            .$method(client.as_deref(), request)
+            .await
+            .map_err(|e| super::documented(&$cx, e))?;
         Ok($variant(super::answer($message, data)?))
     }};
 }

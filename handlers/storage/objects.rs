@@ -58,7 +58,8 @@ impl StorageObjectsApi for Handlers {
         let data = self
             .storage
             .update_object(super::client(&cx).as_deref(), request)
-            .await?;
+            .await
+            .map_err(|e| super::documented(&cx, e))?;
         Ok(r::PostStorageObjectsUpdate::Ok(super::answer(
             "Object updated",
             data,
