@@ -6,7 +6,7 @@ use crate::api::{models, params, responses, traits::StorageObjectsApi};
 use crate::auth::rights::Right;
 use crate::handlers::Handlers;
 use crate::http::{ApiResult, RequestCx};
-use crate::storage::objects::{UpdateRequest, PUBLIC_ACLS};
+use crate::storage::objects::{UpdateRequest, PRIVATE_ACLS};
 use responses as r;
 
 impl StorageObjectsApi for Handlers {
@@ -47,11 +47,11 @@ impl StorageObjectsApi for Handlers {
         body: models::StorageUpdateObjectRequest,
     ) -> ApiResult<r::PostStorageObjectsUpdate> {
         let request: UpdateRequest = super::request(&body)?;
-        // Making an object public is a storage-admin decision.
+        // Granting anyone beyond the bucket owner is a storage-admin decision.
         if request
             .acl
             .as_deref()
-            .is_some_and(|a| PUBLIC_ACLS.contains(&a))
+            .is_some_and(|a| !PRIVATE_ACLS.contains(&a))
         {
             cx.require_right(Right::StorageAdmin)?;
         }

@@ -83,11 +83,23 @@ pub async fn parse(
             .await
             .map_err(|e| e.into_domain("endpoint"))?;
     }
-    Ok(Endpoint {
+    let endpoint = Endpoint {
         https,
         host: ip.map_or(host, |ip| ip.to_string()),
         port,
-    })
+    };
+    // URL parsers read a name whose last label is a number as an IPv4
+    // address (`s3.example.1`, `1.2.3.999`): refused here, not a 500 later.
+    let url = url::Url::parse(&endpoint.url())
+        .map_err(|_| bad("the host is not a valid name or address"))?;
+    let same = url
+        .host_str()
+        .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+        == Some(endpoint.host.as_str());
+    if !same {
+        return Err(bad("the host is not a valid name or address"));
+    }
+    Ok(endpoint)
 }
 
 fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
@@ -219,6 +231,9 @@ mod tests {
             "https://s3.example.com:99999",
             "https://[2001:db8::1]:0",
             "https://   ",
+            "https://s3.example.1",
+            "https://1.2.3.999",
+            "https://foo.0x1",
         ] {
             let e = parse(bad, false, &p).await.unwrap_err();
             assert!(

@@ -20,6 +20,15 @@ pub const MAX_URL_TTL: u32 = 604_800;
 pub const MAX_POLICY_TTL: u32 = 3_600;
 /// Keys per listing page and per DeleteObjects batch.
 const PAGE: usize = 1_000;
+/// Most pages one folder delete or rename works through (10 million keys;
+/// the request deadline usually ends it first). Re-running continues.
+const MAX_PAGES: usize = 10_000;
+
+/// Whether a fresh first page starts with a key the previous batch
+/// deleted: the store did not delete it, and listing again would loop.
+fn no_progress(last: &[String], keys: &[String]) -> bool {
+    keys.first().is_some_and(|k| last.contains(k))
+}
 
 /// An object request (`StorageObjectRequest`).
 #[derive(Debug, Deserialize)]
@@ -144,8 +153,10 @@ impl<'a> Source<'a> {
     }
 }
 
-/// The canned ACLs S3 knows; the first two make an object public.
-pub const PUBLIC_ACLS: [&str; 2] = ["public-read", "public-read-write"];
+/// The canned ACLs that expose nothing beyond the bucket owner; any other
+/// (`public-read`, `public-read-write`, `authenticated-read` — every AWS
+/// account —, `aws-exec-read`) needs `storage.admin`.
+pub const PRIVATE_ACLS: [&str; 3] = ["private", "bucket-owner-read", "bucket-owner-full-control"];
 const ACLS: [&str; 7] = [
     "private",
     "public-read",
@@ -423,6 +434,26 @@ impl Storage {
         let o = &r.object;
         check_object_key("key", &o.key)?;
         let ct = content_type(&o.content_type)?;
+        // Header values go to S3 as signed text: checked before any call.
+        let texts = [
+            ("cache_control", r.cache_control.as_deref()),
+            ("content_disposition", r.content_disposition.as_deref()),
+            ("content_encoding", r.content_encoding.as_deref()),
+            ("content_language", r.content_language.as_deref()),
+        ];
+        let metadata_texts = r.metadata.iter().flatten().filter_map(|(_, v)| v.as_str());
+        for (field, text) in texts
+            .into_iter()
+            .filter_map(|(f, t)| t.map(|t| (f, t)))
+            .chain(metadata_texts.map(|t| ("metadata", t)))
+        {
+            if text.len() > 2048 || !text.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
+                return Err(DomainError::invalid_field(
+                    field,
+                    "printable ASCII, at most 2048 bytes (S3 signs header values as text)",
+                ));
+            }
+        }
         if let Some(acl) = r.acl.as_deref() {
             if !ACLS.contains(&acl) {
                 return Err(DomainError::invalid_field(
@@ -440,9 +471,11 @@ impl Storage {
         let mut call = Call::new(Method::PUT, Some(&bucket), Some(&o.key))
             .header("x-amz-copy-source", &source)?
             .header("x-amz-metadata-directive", "REPLACE")?;
-        let keep = |name: &str, new: Option<&str>| {
-            new.map(str::to_string)
-                .or_else(|| current.header(name).map(str::to_string))
+        let keep = |name: &str, new: Option<&str>| -> Result<Option<String>, DomainError> {
+            match new {
+                Some(v) => Ok(Some(v.to_string())),
+                None => Ok(current.restated(name)?.map(str::to_string)),
+            }
         };
         for (header, name, new) in [
             ("content-type", "content-type", ct),
@@ -463,7 +496,7 @@ impl Storage {
                 r.content_language.as_deref(),
             ),
         ] {
-            if let Some(v) = keep(name, new) {
+            if let Some(v) = keep(name, new)? {
                 call = call.header(header, &v)?;
             }
         }
@@ -497,9 +530,9 @@ impl Storage {
                 }
             }
             None => {
-                for (name, value) in &current.headers {
+                for name in current.headers.keys() {
                     if name.as_str().starts_with("x-amz-meta-") {
-                        if let Ok(v) = value.to_str() {
+                        if let Some(v) = current.restated(name.as_str())? {
                             call = call.header_named(name.as_str(), v)?;
                         }
                     }
@@ -642,15 +675,21 @@ impl Storage {
                     matches!(u.scheme(), "http" | "https")
                         && u.host().is_some()
                         && u.query().is_none()
+                        && u.fragment().is_none()
                         && u.username().is_empty()
+                        && u.password().is_none()
                 });
-                if parsed.is_none() || base.len() > 512 {
-                    return Err(DomainError::invalid_field(
-                        "public_base_url",
-                        "an http(s) URL without query or user info",
-                    ));
+                match parsed {
+                    Some(u) if base.len() <= 512 && !base.chars().any(char::is_control) => {
+                        format!("{}/{encoded}", u.as_str().trim_end_matches('/'))
+                    }
+                    _ => {
+                        return Err(DomainError::invalid_field(
+                            "public_base_url",
+                            "an http(s) URL without query, fragment or user info",
+                        ))
+                    }
                 }
-                format!("{}/{encoded}", base.trim_end_matches('/'))
             }
             None => store.url(Some(&bucket), Some(&o.key), &[])?.to_string(),
         };
@@ -686,7 +725,7 @@ impl Storage {
         // version id), and this changes nothing a reader sees.
         if let Some(head) = replace_with {
             call = call.header("x-amz-metadata-directive", "REPLACE")?;
-            for (name, value) in &head.headers {
+            for name in head.headers.keys() {
                 let n = name.as_str();
                 let kept = n.starts_with("x-amz-meta-")
                     || matches!(
@@ -697,7 +736,7 @@ impl Storage {
                             | "content-encoding"
                             | "content-language"
                     );
-                if let (true, Ok(v)) = (kept, value.to_str()) {
+                if let (true, Some(v)) = (kept, head.restated(n)?) {
                     call = call.header_named(n, v)?;
                 }
             }
@@ -786,7 +825,8 @@ impl Storage {
             .await?;
         let mut deleted = 0usize;
         let mut failed = Vec::new();
-        loop {
+        let mut last: Vec<String> = Vec::new();
+        for _ in 0..MAX_PAGES {
             // Always the first page: what was deleted is gone from it.
             let page = self
                 .list_page(&store, &bucket, &prefix, None, None, PAGE as i64)
@@ -795,7 +835,18 @@ impl Storage {
             if keys.is_empty() {
                 break;
             }
+            if no_progress(&last, &keys) {
+                // Listed again after a "successful" delete (a store that
+                // does not delete it): report it instead of looping.
+                failed.extend(
+                    keys.iter()
+                        .take(10)
+                        .map(|k| json!({ "key": k, "code": "NotDeleted" })),
+                );
+                break;
+            }
             let (ok, errors) = self.delete_batch(&store, &bucket, &keys).await?;
+            last = keys;
             deleted += ok;
             if !errors.is_empty() {
                 failed.extend(errors);
@@ -848,7 +899,8 @@ impl Storage {
             .locate(client, &r.connection, r.bucket.as_deref())
             .await?;
         let mut moved = 0usize;
-        loop {
+        let mut last: Vec<String> = Vec::new();
+        for _ in 0..MAX_PAGES {
             let page = self
                 .list_page(&store, &bucket, &from, None, None, PAGE as i64)
                 .await?;
@@ -856,13 +908,24 @@ impl Storage {
             if keys.is_empty() {
                 break;
             }
+            if no_progress(&last, &keys) {
+                return Err(DomainError::ServiceUnavailable(
+                    "the S3 store lists keys it reported deleted; the rename stopped (re-run to retry)".into(),
+                ));
+            }
             for key in &keys {
-                let target = format!("{to}{}", &key[from.len()..]);
+                let rest = key.strip_prefix(from.as_str()).ok_or_else(|| {
+                    DomainError::ServiceUnavailable(
+                        "the S3 store listed a key outside the prefix".into(),
+                    )
+                })?;
+                let target = format!("{to}{rest}");
                 check_object_key("to_prefix", &target)?;
                 self.copy(&store, Source::latest(&bucket, key), &bucket, &target, None)
                     .await?;
             }
             let (ok, errors) = self.delete_batch(&store, &bucket, &keys).await?;
+            last = keys;
             moved += ok;
             if !errors.is_empty() {
                 return Err(DomainError::ServiceUnavailable(format!(
@@ -900,34 +963,29 @@ impl Storage {
             call = call.query("delimiter", d);
         }
         let page: xml::VersionsPage = self.s3.send(&store, call, &bucket).await?.xml()?;
-        let mut versions: Vec<Value> = page
-            .versions
+        let wanted = |key: &str| r.key.as_deref().is_none_or(|k| k.is_empty() || key == k);
+        let versions: Vec<Value> = page
+            .entries
             .iter()
-            .filter(|v| r.key.as_deref().is_none_or(|k| k.is_empty() || v.key == k))
-            .map(|v| {
+            .filter_map(|e| match e {
+                xml::VersionEntry::Version(v) => Some((v, false)),
+                xml::VersionEntry::DeleteMarker(v) => Some((v, true)),
+                _ => None,
+            })
+            .filter(|(v, _)| wanted(&v.key))
+            .map(|(v, marker)| {
                 json!({
                     "key": v.key, "version_id": v.version_id, "is_latest": v.is_latest,
                     "size": v.size, "etag": v.etag.as_deref().map(|e| e.trim_matches('"')),
-                    "last_modified": v.last_modified, "delete_marker": false,
+                    "last_modified": v.last_modified, "delete_marker": marker,
                 })
             })
             .collect();
-        versions.extend(
-            page.delete_markers
-                .iter()
-                .filter(|v| r.key.as_deref().is_none_or(|k| k.is_empty() || v.key == k))
-                .map(|v| {
-                    json!({
-                        "key": v.key, "version_id": v.version_id, "is_latest": v.is_latest,
-                        "last_modified": v.last_modified, "delete_marker": true,
-                    })
-                }),
-        );
         Ok(json!({
             "bucket": bucket, "key": r.key, "versions": versions,
-            "is_truncated": page.is_truncated,
-            "next_key_marker": page.next_key_marker,
-            "next_version_id_marker": page.next_version_id_marker,
+            "is_truncated": page.is_truncated(),
+            "next_key_marker": page.next_key_marker(),
+            "next_version_id_marker": page.next_version_id_marker(),
         }))
     }
 

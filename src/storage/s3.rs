@@ -246,10 +246,20 @@ fn sig(e: s3::error::S3Error) -> DomainError {
     DomainError::Internal(format!("SigV4: {e}"))
 }
 
-/// A header value from text the gateway checked (400 when it still does
-/// not fit in a header).
+/// A header value: visible ASCII and spaces only (SigV4 signs the value as
+/// text; anything else is a 400), trimmed and with runs of spaces collapsed
+/// as SigV4 canonicalises them, so the value sent is the value signed.
 fn value(text: &str) -> Result<HeaderValue, DomainError> {
-    HeaderValue::from_str(text)
+    if !text
+        .bytes()
+        .all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic())
+    {
+        return Err(DomainError::Invalid(
+            "S3 header values (metadata, content type, cache and disposition headers) must be printable ASCII".into(),
+        ));
+    }
+    let collapsed = text.split_ascii_whitespace().collect::<Vec<_>>().join(" ");
+    HeaderValue::from_str(&collapsed)
         .map_err(|_| DomainError::Invalid("a value does not fit in an S3 request header".into()))
 }
 
@@ -324,6 +334,19 @@ pub struct Reply {
 impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// A header to restate on a copy: absent, or its text — a value that
+    /// is not ASCII cannot be restated without changing it (400).
+    pub fn restated(&self, name: &str) -> Result<Option<&str>, DomainError> {
+        match self.headers.get(name) {
+            None => Ok(None),
+            Some(v) => v.to_str().map(Some).map_err(|_| {
+                DomainError::Invalid(format!(
+                    "the object's `{name}` is not ASCII and cannot be kept by this copy; send a new value"
+                ))
+            }),
+        }
     }
 
     /// The body as an S3 XML document of type `T`.

@@ -4,9 +4,14 @@
 
 use serde::Deserialize;
 
-/// Text for an XML element's content.
+/// Text for an XML element's content: `<`, `>`, `&`, quotes, and the
+/// characters XML parsers would normalise away (`\r`, `\n`, `\t`) as
+/// character references, so a key reaches the store exactly.
 pub fn escape(text: &str) -> String {
-    quick_xml::escape::escape(text).into_owned()
+    quick_xml::escape::escape(text)
+        .replace('\r', "&#13;")
+        .replace('\n', "&#10;")
+        .replace('\t', "&#9;")
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,19 +97,47 @@ pub struct Version {
     pub last_modified: Option<String>,
 }
 
-/// A ListObjectVersions page.
+/// One element of a ListObjectVersions page, in the store's order.
+#[derive(Debug, Deserialize)]
+pub enum VersionEntry {
+    Version(Version),
+    DeleteMarker(Version),
+    IsTruncated(bool),
+    NextKeyMarker(String),
+    NextVersionIdMarker(String),
+    /// `Name`, `Prefix`, `MaxKeys`, `KeyMarker`, `CommonPrefixes`…
+    #[serde(other)]
+    Other,
+}
+
+/// A ListObjectVersions page. Versions and delete markers interleave (one
+/// sorted sequence), so the page is read as one list of elements.
 #[derive(Debug, Deserialize)]
 pub struct VersionsPage {
-    #[serde(rename = "Version", default)]
-    pub versions: Vec<Version>,
-    #[serde(rename = "DeleteMarker", default)]
-    pub delete_markers: Vec<Version>,
-    #[serde(rename = "IsTruncated", default)]
-    pub is_truncated: bool,
-    #[serde(rename = "NextKeyMarker")]
-    pub next_key_marker: Option<String>,
-    #[serde(rename = "NextVersionIdMarker")]
-    pub next_version_id_marker: Option<String>,
+    #[serde(rename = "$value", default)]
+    pub entries: Vec<VersionEntry>,
+}
+
+impl VersionsPage {
+    pub fn is_truncated(&self) -> bool {
+        self.entries
+            .iter()
+            .any(|e| matches!(e, VersionEntry::IsTruncated(true)))
+    }
+
+    pub fn next_key_marker(&self) -> Option<&str> {
+        self.entries.iter().find_map(|e| match e {
+            VersionEntry::NextKeyMarker(m) => Some(m.as_str()),
+            _ => None,
+        })
+    }
+
+    pub fn next_version_id_marker(&self) -> Option<&str> {
+        self.entries.iter().find_map(|e| match e {
+            VersionEntry::NextVersionIdMarker(m) => Some(m.as_str()),
+            _ => None,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -231,5 +264,25 @@ mod tests {
         )
         .unwrap();
         assert_eq!(buckets.buckets.buckets.len(), 2);
+    }
+
+    #[test]
+    fn versions_and_delete_markers_interleave() {
+        let page: VersionsPage = quick_xml::de::from_str(
+            r#"<?xml version="1.0"?><ListVersionsResult><Name>b</Name><Prefix>k</Prefix><IsTruncated>true</IsTruncated><NextKeyMarker>k</NextKeyMarker><NextVersionIdMarker>v0</NextVersionIdMarker><Version><Key>k</Key><VersionId>v3</VersionId><IsLatest>true</IsLatest><Size>2</Size></Version><DeleteMarker><Key>k</Key><VersionId>v2</VersionId><IsLatest>false</IsLatest></DeleteMarker><Version><Key>k</Key><VersionId>v1</VersionId><IsLatest>false</IsLatest><Size>1</Size></Version></ListVersionsResult>"#,
+        )
+        .unwrap();
+        let kinds: Vec<&str> = page
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                VersionEntry::Version(v) => Some(v.version_id.as_deref().unwrap()),
+                VersionEntry::DeleteMarker(v) => Some(v.version_id.as_deref().unwrap()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(kinds, ["v3", "v2", "v1"]);
+        assert!(page.is_truncated());
+        assert_eq!(page.next_version_id_marker(), Some("v0"));
     }
 }

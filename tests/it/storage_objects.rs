@@ -650,21 +650,45 @@ async fn bad_input_and_auth_are_refused_before_s3() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    // Public ACLs need storage.admin on top.
-    let mut public = body.clone();
-    public["acl"] = json!("public-read");
+    // ACLs granting anyone beyond the owner need storage.admin on top
+    // (authenticated-read is every AWS account).
+    for acl in [
+        "public-read",
+        "public-read-write",
+        "authenticated-read",
+        "aws-exec-read",
+    ] {
+        let mut public = body.clone();
+        public["acl"] = json!(acl);
+        let r = s
+            .send(
+                "POST",
+                "/storage/objects/update",
+                &[
+                    ("x-athena-key", storage.as_str()),
+                    ("x-athena-client", CLIENT),
+                ],
+                Some(public),
+            )
+            .await;
+        assert_eq!(r.status, 403, "{acl}: {}", r.text());
+    }
+    // Header values S3 cannot sign as text: a 400, never a 500.
+    let env_base = json!({
+        "endpoint": env.endpoint, "region": "us-east-1", "access_key_id": env.access_key,
+        "secret_key": env.secret_key, "bucket": "never-created", "key": "k",
+    });
+    let mut bad = env_base.clone();
+    bad["metadata"] = json!({ "author": "Müller" });
     let r = s
-        .send(
-            "POST",
-            "/storage/objects/update",
-            &[
-                ("x-athena-key", storage.as_str()),
-                ("x-athena-client", CLIENT),
-            ],
-            Some(public),
-        )
+        .send("POST", "/storage/objects/update", &H, Some(bad))
         .await;
-    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.status, 400, "{}", r.text());
+    // A host URL parsers read as a bad IPv4 address: a 400 too.
+    let mut bad = env_base.clone();
+    bad["endpoint"] = json!("http://s3.example.1");
+    let r = s.send("POST", "/storage/objects/head", &H, Some(bad)).await;
+    assert_eq!(r.status, 400, "{}", r.text());
 }
 
 #[tokio::test]
