@@ -28,14 +28,18 @@ pub struct Storage {
     /// each would otherwise read and open the credential. A change on this
     /// replica drops the entry at once; another replica's change is seen
     /// within `STORE_TTL`.
-    pub stores: TtlCache<(String, String, Uuid), Arc<(Store, Option<String>)>>,
+    pub stores: StoreCache,
 }
+
+/// Resolved catalog stores by (tenant database URI, client, catalog id):
+/// the store and the catalog's bucket.
+pub type StoreCache = TtlCache<(String, String, Uuid), Arc<(Store, Option<String>)>>;
 
 /// How long a resolved catalog store is reused.
 pub const STORE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The store cache of a new `Storage`.
-pub fn store_cache() -> TtlCache<(String, String, Uuid), Arc<(Store, Option<String>)>> {
+pub fn store_cache() -> StoreCache {
     TtlCache::new(STORE_TTL, 4096)
 }
 
