@@ -3,6 +3,7 @@
 //! `/admin/api-key-clients`).
 
 pub mod access;
+pub mod end_user;
 pub mod keys;
 pub mod rights;
 pub mod store;

@@ -97,7 +97,15 @@ pub const TENANT_SCHEMA: &str = "athena";
 
 /// Every table the tenant migration set creates in `TENANT_SCHEMA` (a test
 /// reads the migrations and checks this list).
-pub const TENANT_TABLES: &[&str] = &["schema_migrations", "s3_catalogs", "s3_credentials"];
+pub const TENANT_TABLES: &[&str] = &[
+    "schema_migrations",
+    "s3_catalogs",
+    "s3_credentials",
+    "files",
+    "file_permissions",
+    "audit_log_files",
+    "multipart_uploads",
+];
 
 /// Whether `schema.table` is one of the gateway's own tenant tables, which
 /// the structured data plane (schema cache, embedding) never shows.

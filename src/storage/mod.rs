@@ -7,6 +7,7 @@ pub mod buckets;
 pub mod catalog;
 pub mod debug;
 pub mod endpoint;
+pub mod file_access;
 pub mod objects;
 pub mod providers;
 pub mod s3;

@@ -368,3 +368,58 @@ async fn missing_tables_are_a_503_and_a_dropped_schema_is_recreated() {
         assert_eq!(r.status, 503, "{}", r.text());
     }
 }
+
+#[tokio::test]
+async fn the_tenant_set_creates_the_managed_file_tables_with_their_rules() {
+    let s = server().await;
+    let r = s.send("GET", "/storage/catalogs", &H, None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let tenant = s.tenant().await;
+    for table in [
+        "files",
+        "file_permissions",
+        "audit_log_files",
+        "multipart_uploads",
+    ] {
+        let found: Option<String> = tenant
+            .query_one(&format!("SELECT to_regclass('athena.{table}')::text"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(found.as_deref(), Some(format!("athena.{table}").as_str()));
+    }
+    // The states and visibilities are the issue's, enforced by the table.
+    let created = s
+        .send(
+            "POST",
+            "/storage/catalogs",
+            &H,
+            Some(new_catalog("files-home")),
+        )
+        .await
+        .json();
+    let id = created["id"].as_str().unwrap().to_string();
+    let insert = |visibility: &str, status: &str| {
+        format!(
+            "INSERT INTO athena.files (id, client_name, s3_id, bucket, storage_key, name, organization_id, visibility, status)
+             VALUES (gen_random_uuid(), '{CLIENT}', '{id}', 'b', 'k-{visibility}-{status}', 'n', 'org', '{visibility}', '{status}')"
+        )
+    };
+    tenant
+        .batch_execute(&insert("public", "available"))
+        .await
+        .unwrap();
+    assert!(tenant
+        .batch_execute(&insert("secret", "available"))
+        .await
+        .is_err());
+    assert!(tenant
+        .batch_execute(&insert("private", "lost"))
+        .await
+        .is_err());
+    // One live row per object.
+    assert!(tenant
+        .batch_execute(&insert("public", "available"))
+        .await
+        .is_err());
+}

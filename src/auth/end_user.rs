@@ -1,0 +1,361 @@
+//! The end user a request acts for (managed files; chat later): who owns a
+//! file, which organization they act in. One resolver, in this order:
+//!
+//! 1. `X-User-Id` / `X-Organization-Id`, trusted only from the admin key or
+//!    an API key holding `storage.service` (a server acting for its users);
+//!    from anyone else they are ignored.
+//! 2. A bearer JWT (`Authorization: Bearer`, or the SDK's mirror
+//!    `X-Athena-Auth-Bearer-Token`), verified with `jsonwebtoken` against
+//!    the configured key (`ATHENA_AUTH_JWT_SECRET` for HS256, or
+//!    `ATHENA_AUTH_JWT_PUBLIC_KEY` PEM for RS256/ES256), issuer and audience
+//!    when configured, expiry always: `sub` is the user, the organization is
+//!    the first of `org_id`, `organization_id`, `activeOrganizationId`.
+//! 3. A session token (`X-Athena-Auth-Session-Token`, cookie
+//!    `athena-auth.session-token`): resolved at `ATHENA_AUTH_URL` — not
+//!    wired yet, so it is refused with a message saying so.
+//!
+//! Nothing found, or a token that does not verify: 401.
+
+use super::rights::{self, Right};
+use super::Actor;
+use crate::domain::DomainError;
+use http::HeaderMap;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+/// How the end user was established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    TrustedHeaders,
+    Jwt,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndUser {
+    pub user_id: String,
+    pub organization_id: Option<String>,
+    pub source: Source,
+}
+
+/// The JWT verification settings (`ATHENA_AUTH_JWT_*`).
+#[derive(Clone)]
+pub struct JwtSettings {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for JwtSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtSettings")
+            .field("algorithms", &self.validation.algorithms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtSettings {
+    /// From a shared secret (HS256) or a PEM public key (RS256 or ES256 by
+    /// the key's type), with an optional issuer and audience.
+    pub fn new(
+        secret: Option<&str>,
+        public_key_pem: Option<&str>,
+        issuer: Option<&str>,
+        audience: Option<&str>,
+    ) -> Result<Option<JwtSettings>, String> {
+        let (key, algorithms) = match (secret, public_key_pem) {
+            (None, None) => return Ok(None),
+            (Some(_), Some(_)) => {
+                return Err(
+                    "set ATHENA_AUTH_JWT_SECRET or ATHENA_AUTH_JWT_PUBLIC_KEY, not both".into(),
+                )
+            }
+            (Some(secret), None) => {
+                if secret.len() < 32 {
+                    return Err("ATHENA_AUTH_JWT_SECRET must be at least 32 bytes".into());
+                }
+                (
+                    DecodingKey::from_secret(secret.as_bytes()),
+                    vec![Algorithm::HS256],
+                )
+            }
+            (None, Some(pem)) => match DecodingKey::from_rsa_pem(pem.as_bytes()) {
+                Ok(key) => (key, vec![Algorithm::RS256]),
+                Err(_) => (
+                    DecodingKey::from_ec_pem(pem.as_bytes()).map_err(|_| {
+                        "ATHENA_AUTH_JWT_PUBLIC_KEY is not an RSA or EC public key (PEM)"
+                            .to_string()
+                    })?,
+                    vec![Algorithm::ES256],
+                ),
+            },
+        };
+        let mut validation = Validation::new(algorithms[0]);
+        validation.algorithms = algorithms;
+        validation.leeway = 30;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        match issuer {
+            Some(iss) => validation.set_issuer(&[iss]),
+            None => validation.iss = None,
+        }
+        match audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        Ok(Some(JwtSettings { key, validation }))
+    }
+
+    fn verify(&self, token: &str) -> Result<EndUser, DomainError> {
+        #[derive(Deserialize)]
+        struct Claims {
+            sub: String,
+            org_id: Option<String>,
+            organization_id: Option<String>,
+            #[serde(rename = "activeOrganizationId")]
+            active_organization_id: Option<String>,
+        }
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
+                DomainError::Unauthorized(format!("the bearer token was refused: {}", reason(&e)))
+            })?;
+        let c = data.claims;
+        if c.sub.is_empty() || c.sub.len() > 256 {
+            return Err(DomainError::Unauthorized(
+                "the bearer token names no user".into(),
+            ));
+        }
+        Ok(EndUser {
+            user_id: c.sub,
+            organization_id: c.org_id.or(c.organization_id).or(c.active_organization_id),
+            source: Source::Jwt,
+        })
+    }
+}
+
+/// A short, safe reason for a refused JWT (never the token).
+fn reason(e: &jsonwebtoken::errors::Error) -> &'static str {
+    use jsonwebtoken::errors::ErrorKind as K;
+    match e.kind() {
+        K::ExpiredSignature => "expired",
+        K::InvalidIssuer => "wrong issuer",
+        K::InvalidAudience => "wrong audience",
+        K::InvalidSignature => "bad signature",
+        K::InvalidAlgorithm => "unexpected algorithm",
+        K::ImmatureSignature => "not valid yet",
+        K::MissingRequiredClaim(_) => "a required claim is missing",
+        _ => "malformed",
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// An identifier from a header: 1–256 printable characters.
+fn identifier(field: &str, value: &str) -> Result<String, DomainError> {
+    if value.len() > 256 || value.chars().any(char::is_control) {
+        return Err(DomainError::invalid_field(
+            field,
+            "1-256 printable characters",
+        ));
+    }
+    Ok(value.to_string())
+}
+
+/// The bearer token, if any: `Authorization: Bearer` or the SDK's mirror.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    header(headers, "x-athena-auth-bearer-token").or_else(|| {
+        header(headers, "authorization").and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+    })
+}
+
+/// Whether the request carries a session token (header or cookie).
+fn has_session_token(headers: &HeaderMap) -> bool {
+    header(headers, "x-athena-auth-session-token").is_some()
+        || headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|c| c.split_once('='))
+            .any(|(name, _)| {
+                matches!(
+                    name.trim(),
+                    "athena-auth.session-token" | "athena-auth.session_token" | "session_token"
+                )
+            })
+}
+
+/// Whether `actor` may assert an end user through the trusted headers.
+fn trusted(actor: &Actor) -> bool {
+    match actor {
+        Actor::Admin => true,
+        Actor::Key(key) => rights::allows(&key.rights, Right::StorageService),
+        Actor::Open => false,
+    }
+}
+
+/// The end user of a request (see the module documentation).
+pub fn resolve(
+    headers: &HeaderMap,
+    actor: &Actor,
+    jwt: Option<&JwtSettings>,
+) -> Result<EndUser, DomainError> {
+    if trusted(actor) {
+        if let Some(user) = header(headers, "x-user-id") {
+            return Ok(EndUser {
+                user_id: identifier("X-User-Id", user)?,
+                organization_id: header(headers, "x-organization-id")
+                    .map(|o| identifier("X-Organization-Id", o))
+                    .transpose()?,
+                source: Source::TrustedHeaders,
+            });
+        }
+    }
+    if let Some(token) = bearer(headers) {
+        return match jwt {
+            Some(settings) => settings.verify(token),
+            None => Err(DomainError::Unauthorized(
+                "bearer tokens are verified with ATHENA_AUTH_JWT_SECRET or ATHENA_AUTH_JWT_PUBLIC_KEY, which is not set".into(),
+            )),
+        };
+    }
+    if has_session_token(headers) {
+        return Err(DomainError::Unauthorized(
+            "session tokens are resolved at ATHENA_AUTH_URL, which this gateway does not use yet; send a bearer JWT".into(),
+        ));
+    }
+    Err(DomainError::Unauthorized(
+        "managed files need an end user: a bearer JWT, or X-User-Id with the admin key or a storage.service key".into(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::api_keys::ApiKey;
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    use std::sync::Arc;
+
+    const SECRET: &str = "a-test-secret-of-at-least-32-bytes!!";
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    fn token(claims: serde_json::Value, secret: &str) -> String {
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    fn key_with(rights: &[&str]) -> Actor {
+        let now = chrono::Utc::now();
+        Actor::Key(Arc::new(ApiKey {
+            id: uuid::Uuid::nil(),
+            public_id: "p".into(),
+            secret_hash: Vec::new(),
+            name: "n".into(),
+            description: None,
+            client_name: None,
+            expires_at: None,
+            is_active: true,
+            last_used_at: None,
+            created_at: now,
+            updated_at: now,
+            rights: rights.iter().map(|r| r.to_string()).collect(),
+        }))
+    }
+
+    #[test]
+    fn trusted_headers_only_from_the_admin_or_a_service_key() {
+        let h = headers(&[("x-user-id", "u1"), ("x-organization-id", "o1")]);
+        let u = resolve(&h, &Actor::Admin, None).unwrap();
+        assert_eq!(
+            (u.user_id.as_str(), u.organization_id.as_deref()),
+            ("u1", Some("o1"))
+        );
+        assert!(resolve(&h, &key_with(&["storage.service"]), None).is_ok());
+        for actor in [Actor::Open, key_with(&["gateway.storage_proxy"])] {
+            assert!(matches!(
+                resolve(&h, &actor, None),
+                Err(DomainError::Unauthorized(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn jwts_are_verified() {
+        let jwt = JwtSettings::new(Some(SECRET), None, Some("athena-auth"), Some("storage"))
+            .unwrap()
+            .unwrap();
+        let exp = chrono::Utc::now().timestamp() + 600;
+        let good = serde_json::json!({"sub": "u9", "org_id": "o9", "exp": exp, "iss": "athena-auth", "aud": "storage"});
+        let h = |t: String| headers(&[("authorization", &format!("Bearer {t}"))]);
+        let u = resolve(&h(token(good.clone(), SECRET)), &Actor::Open, Some(&jwt)).unwrap();
+        assert_eq!(
+            (u.user_id.as_str(), u.organization_id.as_deref(), u.source),
+            ("u9", Some("o9"), Source::Jwt)
+        );
+        // The SDK's mirror header.
+        let m = headers(&[("x-athena-auth-bearer-token", &token(good.clone(), SECRET))]);
+        assert!(resolve(&m, &Actor::Open, Some(&jwt)).is_ok());
+        let mut bad = Vec::new();
+        bad.push(token(good.clone(), "another-secret-of-at-least-32-bytes!"));
+        let mut expired = good.clone();
+        expired["exp"] = serde_json::json!(exp - 7200);
+        bad.push(token(expired, SECRET));
+        let mut wrong_aud = good.clone();
+        wrong_aud["aud"] = serde_json::json!("chat");
+        bad.push(token(wrong_aud, SECRET));
+        let mut wrong_iss = good.clone();
+        wrong_iss["iss"] = serde_json::json!("evil");
+        bad.push(token(wrong_iss, SECRET));
+        let mut no_sub = good.clone();
+        no_sub.as_object_mut().unwrap().remove("sub");
+        bad.push(token(no_sub, SECRET));
+        bad.push("not.a.jwt".into());
+        // `alg: none` is never accepted.
+        bad.push(format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.", {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(good.to_string())
+        }));
+        for t in bad {
+            let e = resolve(&h(t.clone()), &Actor::Open, Some(&jwt)).unwrap_err();
+            assert!(
+                matches!(&e, DomainError::Unauthorized(m) if !m.contains(&t)),
+                "{t}: {e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn nothing_or_an_unconfigured_kind_is_401() {
+        for h in [
+            headers(&[]),
+            headers(&[("x-athena-auth-session-token", "s")]),
+            headers(&[("cookie", "a=b; athena-auth.session-token=s")]),
+            headers(&[("authorization", "Bearer x.y.z")]),
+        ] {
+            assert!(matches!(
+                resolve(&h, &Actor::Open, None),
+                Err(DomainError::Unauthorized(_))
+            ));
+        }
+        assert!(JwtSettings::new(Some("short"), None, None, None).is_err());
+        assert!(JwtSettings::new(None, Some("not a pem"), None, None).is_err());
+        assert!(JwtSettings::new(None, None, None, None).unwrap().is_none());
+    }
+}
