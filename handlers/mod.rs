@@ -191,7 +191,6 @@ impl AdminStatisticsApi for Handlers {}
 impl AdminWebhooksApi for Handlers {}
 
 // `/storage/*` families (they will live under `storage/`).
-impl StorageFilesApi for Handlers {}
 impl StorageFoldersApi for Handlers {}
 impl StorageMultipartApi for Handlers {}
 impl StoragePermissionsApi for Handlers {}

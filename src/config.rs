@@ -151,6 +151,10 @@ pub struct Config {
     /// Plain-http S3 endpoints are accepted (`ATHENA_STORAGE_ALLOW_HTTP=1`;
     /// local stores and tests). HTTPS otherwise.
     pub storage_allow_http: bool,
+    /// End-user bearer JWTs (`ATHENA_AUTH_JWT_SECRET` or
+    /// `ATHENA_AUTH_JWT_PUBLIC_KEY`, `_ISSUER`, `_AUDIENCE`;
+    /// `src/auth/end_user.rs`).
+    pub auth_jwt: Option<crate::auth::end_user::JwtSettings>,
 }
 
 #[derive(Debug)]
@@ -346,6 +350,13 @@ impl Config {
                 .transpose()
                 .map_err(ConfigError)?,
             storage_allow_http: flag("ATHENA_STORAGE_ALLOW_HTTP")?,
+            auth_jwt: crate::auth::end_user::JwtSettings::new(
+                var("ATHENA_AUTH_JWT_SECRET").as_deref(),
+                var("ATHENA_AUTH_JWT_PUBLIC_KEY").as_deref(),
+                var("ATHENA_AUTH_JWT_ISSUER").as_deref(),
+                var("ATHENA_AUTH_JWT_AUDIENCE").as_deref(),
+            )
+            .map_err(ConfigError)?,
         })
     }
 }

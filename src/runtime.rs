@@ -200,6 +200,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         outbound: outbound.clone(),
         allow_http: config.storage_allow_http,
         stores: crate::storage::service::store_cache(),
+        jwt: config.auth_jwt.clone(),
     });
     let handlers = Arc::new(Handlers {
         config,

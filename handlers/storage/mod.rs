@@ -3,6 +3,7 @@
 mod buckets;
 mod catalogs;
 mod connections;
+mod files;
 mod objects;
 
 use crate::domain::DomainError;

@@ -206,14 +206,16 @@ pub fn rule(operation: Operation) -> Rule {
         | O::PostTypesenseSyncJobsByJobIdCancel
         | O::PostTypesenseSyncRunsByRunIdKill
         | O::PostTypesenseSearch => UNASSIGNED,
-        // storage_files
+        // storage_files: the app's key, then the end user
+        // (`src/auth/end_user.rs`) against each file's grants.
         O::PostStorageFilesUploadUrl
-        | O::PostStorageFilesUploadUrls
-        | O::PostStorageFilesList
         | O::GetStorageFilesByFileId
         | O::DeleteStorageFilesByFileId
+        | O::PostStorageFilesByFileIdConfirmUpload
+        | O::GetStorageFilesByFileIdUrl => keyed(Right::StorageProxy),
+        O::PostStorageFilesUploadUrls
+        | O::PostStorageFilesList
         | O::PatchStorageFilesByFileId
-        | O::GetStorageFilesByFileIdUrl
         | O::GetStorageFilesByFileIdProxy
         | O::PostStorageFilesByFileIdVisibility
         | O::PatchStorageFilesByFileIdVisibility
@@ -221,7 +223,6 @@ pub fn rule(operation: Operation) -> Rule {
         | O::PostStorageFilesDeleteMany
         | O::PostStorageFilesUpdateMany
         | O::PostStorageFilesVisibilityMany
-        | O::PostStorageFilesByFileIdConfirmUpload
         | O::PutStorageFilesByFileIdUpload
         | O::PostStorageFilesByFileIdCopy
         | O::PostStorageFilesByFileIdRestore

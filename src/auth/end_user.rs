@@ -124,7 +124,10 @@ impl JwtSettings {
         }
         Ok(EndUser {
             user_id: c.sub,
-            organization_id: c.org_id.or(c.organization_id).or(c.active_organization_id),
+            organization_id: [c.org_id, c.organization_id, c.active_organization_id]
+                .into_iter()
+                .flatten()
+                .find(|o| !o.is_empty() && o.len() <= 256),
             source: Source::Jwt,
         })
     }

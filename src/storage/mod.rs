@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod debug;
 pub mod endpoint;
 pub mod file_access;
+pub mod files;
 pub mod objects;
 pub mod providers;
 pub mod s3;

@@ -29,6 +29,8 @@ pub struct Storage {
     /// replica drops the entry at once; another replica's change is seen
     /// within `STORE_TTL`.
     pub stores: StoreCache,
+    /// End-user JWT verification (managed files).
+    pub jwt: Option<crate::auth::end_user::JwtSettings>,
 }
 
 /// Resolved catalog stores by (tenant database URI, client, catalog id):
@@ -92,7 +94,7 @@ pub struct Connection {
 
 impl Storage {
     /// The tenant of `client`, its storage tables migrated.
-    async fn tenant(&self, client: &str) -> Result<Arc<Tenant>, DomainError> {
+    pub(crate) async fn tenant(&self, client: &str) -> Result<Arc<Tenant>, DomainError> {
         let tenant = self.tenants.resolve(client.trim()).await?;
         crate::db::migrate::tenant(&tenant).await.map_err(|e| {
             tracing::warn!(client = %tenant.name, error = ?e, "tenant storage catalog unavailable");

@@ -27,5 +27,6 @@ mod rpc;
 mod spine;
 mod storage_catalogs;
 mod storage_connections;
+mod storage_files;
 mod storage_objects;
 mod transaction;

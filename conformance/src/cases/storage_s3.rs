@@ -632,6 +632,8 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
         "vd/",
         false
     ));
+    out.extend(managed_file_cases(&s));
+
     // Diagnostics: a catalog of the run's store, its bucket reachable.
     let b = s.bucket();
     let name = format!("conf-debug-{b}");
@@ -954,6 +956,152 @@ pub fn sdk_only_cases(ctx: &Ctx) -> Vec<Case> {
                 }
                 Ok(())
             }
+        }),
+    );
+    out
+}
+
+/// Managed files (issue 12, step 1): an end user by the trusted headers the
+/// admin key may send; each case has its bucket, catalog and file.
+fn managed_file_cases(s: &S3Cases<'_>) -> Vec<Case> {
+    let ctx = s.ctx;
+    let as_user = |r: Request| {
+        r.header("X-User-Id", "conf-user")
+            .header("X-Organization-Id", "conf-org")
+    };
+    // Setup steps: 0 bucket, 1 catalog, 2 upload URL, 3 PUT, 4 confirm.
+    let file = |b: &str, bytes: bool, confirm: bool| {
+        let mut steps = vec![
+            s.create(b),
+            ctx.request("post", "/storage/catalogs").json(json!({
+                "name": format!("conf-files-{b}"), "endpoint": s.store.endpoint, "region": "us-east-1",
+                "bucket": b, "access_key_id": s.store.access_key, "secret_key": s.store.secret_key,
+            })),
+            as_user(ctx.request("post", "/storage/files/upload-url"))
+                .json(json!({ "s3_id": "{{1.id}}", "storage_key": "docs/file.txt", "content_type": "text/plain" })),
+        ];
+        if bytes {
+            steps.push(
+                Request::new("put", "{{2.data.upload.url}}")
+                    .header("content-type", "text/plain")
+                    .json(json!("managed bytes")),
+            );
+        }
+        if confirm {
+            steps.push(
+                as_user(ctx.request("post", "/storage/files/{{2.data.file.id}}/confirm-upload"))
+                    .json(json!({})),
+            );
+        }
+        steps
+    };
+    let with = |case: Case, steps: Vec<Request>| steps.into_iter().fold(case, Case::after);
+    let status_is = |want: &'static str| {
+        move |v: &Value| expect_eq("status", &data(v)?["file"]["status"], &json!(want))
+    };
+    let mut out = Vec::new();
+
+    let b = s.bucket();
+    let mut steps = file(&b, false, false);
+    steps.truncate(2);
+    out.push(
+        with(
+            Case::new(
+                "post_storage_files_upload_url",
+                "a pending file owned by the end user, and its upload URL",
+                as_user(ctx.request("post", "/storage/files/upload-url"))
+                    .json(json!({ "s3_id": "{{1.id}}", "storage_key": "docs/new.txt", "content_type": "text/plain" })),
+                201,
+            ),
+            steps,
+        )
+        .check_json(|v| {
+            let d = data(v)?;
+            expect_eq("owner", &d["file"]["uploaded_by_user_id"], &json!("conf-user"))?;
+            expect_eq("signed PUT", d["upload"]["url"].as_str().is_some_and(|u| u.contains("X-Amz-Signature=")), true)
+        })
+        .then_json(as_user(ctx.request("get", "/storage/files/{{r.data.file.id}}")), 200, status_is("pending")),
+    );
+    let b = s.bucket();
+    out.push(
+        with(
+            Case::new(
+                "get_storage_files_by_file_id",
+                "the end user's file",
+                as_user(ctx.request("get", "/storage/files/{{2.data.file.id}}")),
+                200,
+            ),
+            file(&b, false, false),
+        )
+        .check_json(|v| {
+            expect_eq(
+                "storage_key",
+                &data(v)?["file"]["storage_key"],
+                &json!("docs/file.txt"),
+            )
+        }),
+    );
+    let b = s.bucket();
+    out.push(
+        with(
+            Case::new(
+                "post_storage_files_by_file_id_confirm_upload",
+                "the uploaded object makes the file available",
+                as_user(ctx.request("post", "/storage/files/{{2.data.file.id}}/confirm-upload"))
+                    .json(json!({})),
+                200,
+            ),
+            file(&b, true, false),
+        )
+        .check_json(|v| expect_eq("size", &data(v)?["file"]["size_bytes"], &json!(15)))
+        .then_json(
+            as_user(ctx.request("get", "/storage/files/{{2.data.file.id}}")),
+            200,
+            status_is("available"),
+        ),
+    );
+    let b = s.bucket();
+    out.push(
+        with(
+            Case::new(
+                "get_storage_files_by_file_id_url",
+                "a download URL for an available file",
+                as_user(ctx.request("get", "/storage/files/{{2.data.file.id}}/url")),
+                200,
+            ),
+            file(&b, true, true),
+        )
+        .check_json({
+            let prefix = format!("{}/{b}/docs/file.txt?", s.store.endpoint);
+            move |v| {
+                let d = data(v)?;
+                expect_eq(
+                    "signed GET",
+                    d["url"].as_str().is_some_and(|u| u.starts_with(&prefix)),
+                    true,
+                )?;
+                expect_eq("purpose", &d["purpose"], &json!("read"))
+            }
+        }),
+    );
+    let b = s.bucket();
+    out.push(
+        with(
+            Case::new(
+                "delete_storage_files_by_file_id",
+                "deletes the object, soft-deletes the row",
+                as_user(ctx.request("delete", "/storage/files/{{2.data.file.id}}")),
+                200,
+            ),
+            file(&b, true, true),
+        )
+        .check_json(status_is("soft_deleted"))
+        .then_status(
+            as_user(ctx.request("get", "/storage/files/{{2.data.file.id}}")),
+            404,
+        )
+        .then_json(s.exists(&b, "docs/file.txt"), 200, |v| {
+            expect_eq("object gone", &data(v)?["exists"], &json!(false))
         }),
     );
     out

@@ -14,6 +14,8 @@ use std::time::Duration;
 use tokio_postgres::NoTls;
 
 pub const ADMIN_KEY: &str = "test-admin-key";
+/// The HS256 secret end-user JWTs of the tests are signed with.
+pub const TEST_JWT_SECRET: &str = "athena-test-jwt-secret-of-32-bytes-or-more";
 /// `ATHENA_SECRET_KEY` of test servers (storage credentials at rest).
 pub const TEST_SECRET_KEY: &str =
     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -175,6 +177,13 @@ impl TestServer {
             ),
             // SeaweedFS (scripts/dev-services) serves plain http.
             storage_allow_http: true,
+            auth_jwt: athena::auth::end_user::JwtSettings::new(
+                Some(TEST_JWT_SECRET),
+                None,
+                None,
+                None,
+            )
+            .expect("test JWT settings"),
         };
         tweak(&mut config);
         let app = athena::runtime::build(config).await.expect("server builds");

@@ -1,0 +1,272 @@
+//! Managed files, step 1 (upload URL, confirm, get, download URL, delete)
+//! on the test SeaweedFS: end users by bearer JWT (`TEST_JWT_SECRET`) or
+//! by trusted headers, the access rule, 404 for what a user may not read,
+//! and the audit rows.
+
+use crate::common::{allow, TestServer, ADMIN_KEY, CLIENT, TEST_JWT_SECRET};
+use serde_json::{json, Value};
+
+fn jwt(user: &str, org: &str) -> String {
+    let claims = json!({ "sub": user, "org_id": org, "exp": chrono::Utc::now().timestamp() + 600 });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(TEST_JWT_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+async fn put(url: &str, body: &[u8]) -> u16 {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let req = http::Request::builder()
+        .method("PUT")
+        .uri(url)
+        .header("content-type", "text/plain")
+        .body(http_body_util::Full::new(bytes::Bytes::from(body.to_vec())))
+        .unwrap();
+    client.request(req).await.unwrap().status().as_u16()
+}
+
+async fn get_bytes(url: &str) -> Vec<u8> {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let res = client.get(url.parse().unwrap()).await.unwrap();
+    use http_body_util::BodyExt;
+    res.into_body().collect().await.unwrap().to_bytes().to_vec()
+}
+
+#[tokio::test]
+async fn managed_file_flow_with_end_users() {
+    let s = TestServer::start_with(|c| allow(c, "127.0.0.1")).await;
+    let endpoint = std::env::var("S3_ENDPOINT").expect("S3_ENDPOINT");
+    let bucket = format!(
+        "it-files-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let admin = [("x-athena-key", ADMIN_KEY), ("x-athena-client", CLIENT)];
+    let catalog = s
+        .send(
+            "POST",
+            "/storage/catalogs",
+            &admin,
+            Some(json!({
+                "name": bucket, "endpoint": endpoint, "region": "us-east-1", "bucket": bucket,
+                "access_key_id": std::env::var("S3_ACCESS_KEY_ID").unwrap(),
+                "secret_key": std::env::var("S3_SECRET_ACCESS_KEY").unwrap(),
+            })),
+        )
+        .await
+        .json();
+    let s3_id = catalog["id"].as_str().unwrap().to_string();
+    let r = s
+        .send(
+            "POST",
+            "/storage/buckets/create",
+            &admin,
+            Some(json!({ "s3_id": s3_id, "bucket": bucket })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    let storage_key = s.api_key(&["gateway.storage_proxy"], None).await;
+    let as_user = |token: String| {
+        vec![
+            ("x-athena-key".to_string(), storage_key.clone()),
+            ("x-athena-client".to_string(), CLIENT.to_string()),
+            ("authorization".to_string(), format!("Bearer {token}")),
+        ]
+    };
+    let send = |method: &'static str,
+                path: String,
+                headers: Vec<(String, String)>,
+                body: Option<Value>| {
+        let s = &s;
+        async move {
+            let h: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            s.send(method, &path, &h, body).await
+        }
+    };
+    let alice = as_user(jwt("alice", "acme"));
+
+    // Upload URL → PUT bytes → confirm.
+    let r = send("POST", "/storage/files/upload-url".into(), alice.clone(), Some(json!({
+        "s3_id": s3_id, "storage_key": "docs/report.txt", "content_type": "text/plain", "size_bytes": 11,
+    }))).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let d = r.json()["data"].clone();
+    let id = d["file"]["id"].as_str().unwrap().to_string();
+    assert_eq!(d["file"]["status"], "pending");
+    assert_eq!(d["file"]["uploaded_by_user_id"], "alice");
+    assert_eq!(d["file"]["organization_id"], "acme");
+    assert_eq!(
+        put(d["upload"]["url"].as_str().unwrap(), b"hello files").await,
+        200
+    );
+    let r = send(
+        "POST",
+        format!("/storage/files/{id}/confirm-upload"),
+        alice.clone(),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["data"]["file"]["status"], "available");
+    assert_eq!(r.json()["data"]["file"]["size_bytes"], 11);
+
+    // Get, then a download URL that serves the same bytes.
+    let r = send("GET", format!("/storage/files/{id}"), alice.clone(), None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["data"]["file"]["storage_key"], "docs/report.txt");
+    let r = send(
+        "GET",
+        format!("/storage/files/{id}/url?purpose=download"),
+        alice.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["data"]["purpose"], "download");
+    assert_eq!(
+        get_bytes(r.json()["data"]["url"].as_str().unwrap()).await,
+        b"hello files"
+    );
+
+    // Others: same organization on a private file, another organization,
+    // a forged token — all see nothing (404 / 401), never the file.
+    for (who, status) in [
+        (as_user(jwt("bob", "acme")), 404),
+        (as_user(jwt("eve", "globex")), 404),
+        (as_user("x.y.z".into()), 401),
+    ] {
+        let r = send("GET", format!("/storage/files/{id}"), who.clone(), None).await;
+        assert_eq!(r.status, status, "{}", r.text());
+        let r = send("DELETE", format!("/storage/files/{id}"), who, None).await;
+        assert_eq!(r.status, status, "{}", r.text());
+    }
+    // Someone else's key: a writer is needed to replace it.
+    let r = send(
+        "POST",
+        "/storage/files/upload-url".into(),
+        as_user(jwt("eve", "globex")),
+        Some(json!({
+            "s3_id": s3_id, "storage_key": "docs/report.txt",
+        })),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    // Trusted headers: ignored from a storage-proxy key (no end user)…
+    let mut forged = vec![
+        ("x-athena-key".to_string(), storage_key.clone()),
+        ("x-athena-client".to_string(), CLIENT.to_string()),
+        ("x-user-id".to_string(), "alice".to_string()),
+        ("x-organization-id".to_string(), "acme".to_string()),
+    ];
+    let r = send("GET", format!("/storage/files/{id}"), forged.clone(), None).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    // …honoured from the admin key.
+    forged[0].1 = ADMIN_KEY.to_string();
+    let r = send("GET", format!("/storage/files/{id}"), forged, None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // Delete: the object goes, the row is soft-deleted, the file is gone.
+    let r = send(
+        "DELETE",
+        format!("/storage/files/{id}"),
+        alice.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["data"]["file"]["status"], "soft_deleted");
+    let r = send("GET", format!("/storage/files/{id}"), alice.clone(), None).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = s
+        .send(
+            "POST",
+            "/storage/objects/exists",
+            &admin,
+            Some(json!({ "s3_id": s3_id, "bucket": bucket, "key": "docs/report.txt" })),
+        )
+        .await;
+    assert_eq!(r.json()["data"]["exists"], false);
+
+    // The audit trail.
+    let tenant = s.tenant().await;
+    let ops: Vec<String> = tenant
+        .query(
+            "SELECT operation || ':' || status FROM athena.audit_log_files WHERE file_id = $1::text::uuid ORDER BY id",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            "upload_url:ok",
+            "confirm_upload:available",
+            "url:ok",
+            "upload_url:denied",
+            "delete:ok"
+        ]
+    );
+
+    // A confirm of an object never uploaded marks it failed (400).
+    let r = send(
+        "POST",
+        "/storage/files/upload-url".into(),
+        alice.clone(),
+        Some(json!({ "s3_id": s3_id, "storage_key": "never.txt" })),
+    )
+    .await;
+    let never = r.json()["data"]["file"]["id"].as_str().unwrap().to_string();
+    let r = send(
+        "POST",
+        format!("/storage/files/{never}/confirm-upload"),
+        alice.clone(),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = send(
+        "GET",
+        format!("/storage/files/{never}"),
+        alice.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(r.json()["data"]["file"]["status"], "failed");
+    // Bad ids and keys.
+    let r = send(
+        "GET",
+        "/storage/files/not-a-uuid".into(),
+        alice.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = send(
+        "POST",
+        "/storage/files/upload-url".into(),
+        alice.clone(),
+        Some(json!({ "s3_id": s3_id, "storage_key": "../x" })),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = send(
+        "POST",
+        "/storage/files/upload-url".into(),
+        as_user(jwt("solo", "")).into_iter().collect(),
+        Some(json!({ "s3_id": s3_id, "storage_key": "x" })),
+    )
+    .await;
+    // No organization in the token: managed files need one (400).
+    assert_eq!(r.status, 400, "{}", r.text());
+    s.stop().await;
+}
