@@ -421,7 +421,7 @@ impl Storage {
                     )
                     .await
                     .map_err(|e| match e.as_db_error().map(|d| d.code().code()) {
-                        Some("23505") => DomainError::Conflict("another upload created this file at the same moment; retry".into()),
+                        Some("23505") => DomainError::ServiceUnavailable("another upload created this file at the same moment; retry".into()),
                         _ => pg(e),
                     })?;
                 tx.execute(
