@@ -206,13 +206,14 @@ pub fn rule(operation: Operation) -> Rule {
         | O::PostTypesenseSyncJobsByJobIdCancel
         | O::PostTypesenseSyncRunsByRunIdKill
         | O::PostTypesenseSearch => UNASSIGNED,
-        // storage_files: the app's key, then the end user
+        // storage_files: a key holding `storage.files` (not the raw S3
+        // right, which would bypass the grants), then the end user
         // (`src/auth/end_user.rs`) against each file's grants.
         O::PostStorageFilesUploadUrl
         | O::GetStorageFilesByFileId
         | O::DeleteStorageFilesByFileId
         | O::PostStorageFilesByFileIdConfirmUpload
-        | O::GetStorageFilesByFileIdUrl => keyed(Right::StorageProxy),
+        | O::GetStorageFilesByFileIdUrl => keyed(Right::StorageFiles),
         O::PostStorageFilesUploadUrls
         | O::PostStorageFilesList
         | O::PatchStorageFilesByFileId

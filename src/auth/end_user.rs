@@ -91,7 +91,17 @@ impl JwtSettings {
         let mut validation = Validation::new(algorithms[0]);
         validation.algorithms = algorithms;
         validation.leeway = 30;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.validate_nbf = true;
+        // A configured issuer or audience must be present, not merely
+        // match when present (a token for another service carries none).
+        let mut required = vec!["exp", "sub"];
+        if issuer.is_some() {
+            required.push("iss");
+        }
+        if audience.is_some() {
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
         match issuer {
             Some(iss) => validation.set_issuer(&[iss]),
             None => validation.iss = None,
@@ -117,17 +127,22 @@ impl JwtSettings {
                 DomainError::Unauthorized(format!("the bearer token was refused: {}", reason(&e)))
             })?;
         let c = data.claims;
-        if c.sub.is_empty() || c.sub.len() > 256 {
+        let refused =
+            |_| DomainError::Unauthorized("the bearer token's claims are malformed".into());
+        if c.sub.is_empty() {
             return Err(DomainError::Unauthorized(
                 "the bearer token names no user".into(),
             ));
         }
+        let organization_id = [c.org_id, c.organization_id, c.active_organization_id]
+            .into_iter()
+            .flatten()
+            .find(|o| !o.is_empty())
+            .map(|o| identifier("org_id", &o).map_err(refused))
+            .transpose()?;
         Ok(EndUser {
-            user_id: c.sub,
-            organization_id: [c.org_id, c.organization_id, c.active_organization_id]
-                .into_iter()
-                .flatten()
-                .find(|o| !o.is_empty() && o.len() <= 256),
+            user_id: identifier("sub", &c.sub).map_err(refused)?,
+            organization_id,
             source: Source::Jwt,
         })
     }
@@ -158,7 +173,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// An identifier from a header: 1–256 printable characters.
 fn identifier(field: &str, value: &str) -> Result<String, DomainError> {
-    if value.len() > 256 || value.chars().any(char::is_control) {
+    if value.is_empty() || value.len() > 256 || value.chars().any(char::is_control) {
         return Err(DomainError::invalid_field(
             field,
             "1-256 printable characters",
@@ -167,14 +182,20 @@ fn identifier(field: &str, value: &str) -> Result<String, DomainError> {
     Ok(value.to_string())
 }
 
-/// The bearer token, if any: `Authorization: Bearer` or the SDK's mirror.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    header(headers, "x-athena-auth-bearer-token").or_else(|| {
-        header(headers, "authorization").and_then(|v| {
-            let (scheme, token) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        })
-    })
+/// The bearer token, if any: `Authorization: Bearer` or the SDK's mirror
+/// (both present and different: refused, as two different API keys are).
+fn bearer(headers: &HeaderMap) -> Result<Option<&str>, DomainError> {
+    let mirror = header(headers, "x-athena-auth-bearer-token");
+    let authorization = header(headers, "authorization").and_then(|v| {
+        let (scheme, token) = v.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    });
+    match (mirror, authorization) {
+        (Some(a), Some(b)) if a != b => Err(DomainError::Unauthorized(
+            "Authorization and X-Athena-Auth-Bearer-Token carry different tokens".into(),
+        )),
+        (a, b) => Ok(a.or(b)),
+    }
 }
 
 /// Whether the request carries a session token (header or cookie).
@@ -220,7 +241,7 @@ pub fn resolve(
             });
         }
     }
-    if let Some(token) = bearer(headers) {
+    if let Some(token) = bearer(headers)? {
         return match jwt {
             Some(settings) => settings.verify(token),
             None => Err(DomainError::Unauthorized(
@@ -312,9 +333,26 @@ mod tests {
             (u.user_id.as_str(), u.organization_id.as_deref(), u.source),
             ("u9", Some("o9"), Source::Jwt)
         );
-        // The SDK's mirror header.
-        let m = headers(&[("x-athena-auth-bearer-token", &token(good.clone(), SECRET))]);
+        // The SDK's mirror header; both headers must then agree.
+        let t = token(good.clone(), SECRET);
+        let m = headers(&[("x-athena-auth-bearer-token", &t)]);
         assert!(resolve(&m, &Actor::Open, Some(&jwt)).is_ok());
+        let bearer_t = format!("Bearer {t}");
+        let both = headers(&[
+            ("x-athena-auth-bearer-token", &t),
+            ("authorization", &bearer_t),
+        ]);
+        assert!(resolve(&both, &Actor::Open, Some(&jwt)).is_ok());
+        let other = token(
+            serde_json::json!({"sub": "mallory", "exp": exp, "iss": "athena-auth", "aud": "storage"}),
+            SECRET,
+        );
+        let bearer_o = format!("Bearer {other}");
+        let differ = headers(&[
+            ("x-athena-auth-bearer-token", &t),
+            ("authorization", &bearer_o),
+        ]);
+        assert!(resolve(&differ, &Actor::Open, Some(&jwt)).is_err());
         let mut bad = Vec::new();
         bad.push(token(good.clone(), "another-secret-of-at-least-32-bytes!"));
         let mut expired = good.clone();
@@ -326,6 +364,18 @@ mod tests {
         let mut wrong_iss = good.clone();
         wrong_iss["iss"] = serde_json::json!("evil");
         bad.push(token(wrong_iss, SECRET));
+        let mut no_aud = good.clone();
+        no_aud.as_object_mut().unwrap().remove("aud");
+        bad.push(token(no_aud, SECRET));
+        let mut no_iss = good.clone();
+        no_iss.as_object_mut().unwrap().remove("iss");
+        bad.push(token(no_iss, SECRET));
+        let mut later = good.clone();
+        later["nbf"] = serde_json::json!(exp + 86_400);
+        bad.push(token(later, SECRET));
+        let mut nul = good.clone();
+        nul["sub"] = serde_json::json!("a\u{0}b");
+        bad.push(token(nul, SECRET));
         let mut no_sub = good.clone();
         no_sub.as_object_mut().unwrap().remove("sub");
         bad.push(token(no_sub, SECRET));

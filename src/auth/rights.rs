@@ -46,6 +46,7 @@ native_rights! {
     GatewayDeferredRead = "gateway.deferred.read", "Read and requeue deferred requests";
     StorageProxy = "gateway.storage_proxy", "Use the tenant's S3 stores: objects, buckets, presigned URLs, CORS and lifecycle";
     StorageAdmin = "storage.admin", "Make objects public (public ACLs), change bucket policy and public-access blocks, manage storage connections";
+    StorageFiles = "storage.files", "Managed files for an end user (/storage/files*; the end user's grants decide); hand end users keys with this right, never gateway.storage_proxy";
     StorageService = "storage.service", "Act for end users on managed files (trusted X-User-Id / X-Organization-Id, /storage/service/files*)";
     PipelinesExecute = "pipelines.execute", "Run and simulate pipelines";
     ManagementRead = "management.read", "Read management capabilities and functions";

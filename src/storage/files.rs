@@ -8,7 +8,7 @@ use super::file_access::{self, FileFacts, Grant, Permission, Visibility};
 use super::objects::{check_object_key, DEFAULT_URL_TTL};
 use super::s3::Call;
 use super::service::Storage;
-use crate::auth::end_user::EndUser;
+use crate::auth::end_user::{EndUser, Source};
 use crate::db::tenants::Tenant;
 use crate::domain::DomainError;
 use chrono::{DateTime, Utc};
@@ -31,7 +31,6 @@ pub struct UploadRequest {
     pub content_type: Option<String>,
     pub size_bytes: Option<i64>,
     pub public: Option<bool>,
-    pub visibility: Option<String>,
     pub metadata: Option<Map<String, Value>>,
 }
 
@@ -65,6 +64,9 @@ pub struct FileRow {
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
 }
+
+/// The refusal of a key this user may not write (one text for every case).
+const TAKEN: &str = "this storage key is not available to this user";
 
 const COLUMNS: &str = "id, s3_id, bucket, storage_key, name, original_name, mime_type, size_bytes,
     checksum_sha256, resource_id, organization_id, uploaded_by_user_id, visibility, status,
@@ -325,27 +327,34 @@ impl Storage {
         if r.size_bytes.is_some_and(|n| n < 0) {
             return Err(DomainError::invalid_field("size_bytes", "0 or more"));
         }
-        let visibility = match (r.visibility.as_deref(), r.public) {
-            (Some(v), _) => Visibility::parse(v).map(|_| v.to_string()).ok_or_else(|| {
-                DomainError::invalid_field("visibility", "private, organization or public")
-            })?,
-            (None, Some(true)) => "public".into(),
-            _ => "private".into(),
-        };
+        // Checked before anything is written: it is signed into the URL.
+        let content_type =
+            super::objects::content_type(&r.content_type.clone().or(r.mime_type.clone()))?
+                .map(str::to_string);
         let org = organization(user)?.to_string();
         let s3_id = Uuid::parse_str(r.s3_id.trim())
             .map_err(|_| DomainError::invalid_field("s3_id", "not a UUID"))?;
-        let (store, default_bucket) = self.catalog_store(client, s3_id).await?;
-        let bucket = r
-            .bucket
-            .clone()
-            .filter(|b| !b.is_empty())
-            .or(default_bucket)
-            .ok_or_else(|| {
-                DomainError::invalid_field("bucket", "required (the catalog names no bucket)")
-            })?;
+        let (store, catalog_bucket) = self.catalog_store(client, s3_id).await?;
+        // End users write to the catalog's bucket only; a trusted service
+        // may name another.
+        let asked = r.bucket.clone().filter(|b| !b.is_empty());
+        let bucket = match (asked, catalog_bucket, user.source) {
+            (Some(b), _, Source::TrustedHeaders) => b,
+            (Some(b), Some(c), Source::Jwt) if b != c => {
+                return Err(DomainError::invalid_field(
+                    "bucket",
+                    "end users write to their catalog's bucket only",
+                ))
+            }
+            (_, Some(c), _) => c,
+            _ => {
+                return Err(DomainError::invalid_field(
+                    "bucket",
+                    "the catalog names no bucket (a trusted service may name one)",
+                ))
+            }
+        };
         super::endpoint::check_bucket(&bucket)?;
-        let content_type = r.content_type.clone().or(r.mime_type.clone());
         let tenant = self.files_tenant(client).await?;
         let name = r.name.clone().unwrap_or_else(|| {
             r.storage_key
@@ -373,37 +382,83 @@ impl Storage {
         };
         let file = match existing {
             Some(f) => {
+                // One answer whether the key holds someone's unreadable file
+                // or a file this user may only read.
                 if !Self::allowed(&tenant, &f, user, Permission::Write).await? {
                     Self::audit(&tenant, "upload_url", "denied", user, Some(&f), None).await;
+                    return Err(DomainError::Forbidden(TAKEN.into()));
+                }
+                // Changing who may read it needs `share` (or ownership);
+                // fields not sent are kept.
+                let visibility = r.public.map(|p| if p { "public" } else { "private" });
+                if visibility.is_some_and(|v| v != f.visibility)
+                    && !Self::allowed(&tenant, &f, user, Permission::Share).await?
+                {
+                    Self::audit(
+                        &tenant,
+                        "upload_url",
+                        "denied",
+                        user,
+                        Some(&f),
+                        Some("visibility"),
+                    )
+                    .await;
                     return Err(DomainError::Forbidden(
-                        "another user's file is at this key, and this user may not write it".into(),
+                        "changing who may read this file needs the share permission".into(),
                     ));
                 }
                 let conn = tenant.pool.get().await?;
                 let updated = conn
-                    .query_one(
+                    .query_opt(
                         &format!(
-                            "UPDATE athena.files SET name = $2, original_name = $3, mime_type = $4,
-                                 size_bytes = $5, resource_id = $6, visibility = $7, metadata = $8,
-                                 status = 'pending', deleted_at = NULL, updated_at = now()
-                              WHERE id = $1 RETURNING {COLUMNS}"
+                            "UPDATE athena.files SET name = COALESCE($2, name),
+                                 original_name = COALESCE($3, original_name), mime_type = COALESCE($4, mime_type),
+                                 size_bytes = $5, resource_id = COALESCE($6, resource_id),
+                                 visibility = COALESCE($7, visibility), metadata = COALESCE($8, metadata),
+                                 checksum_sha256 = NULL, status = 'pending', deleted_at = NULL, updated_at = now()
+                              WHERE id = $1 AND status <> 'purged' RETURNING {COLUMNS}"
                         ),
                         &[
                             &f.id,
-                            &name,
+                            &r.name,
                             &r.original_name,
                             &content_type,
                             &r.size_bytes,
                             &r.resource_id,
                             &visibility,
-                            &metadata,
+                            &r.metadata.clone().map(Value::Object),
                         ],
                     )
                     .await
-                    .map_err(pg)?;
+                    .map_err(pg)?
+                    .ok_or_else(|| DomainError::ServiceUnavailable("the file changed meanwhile; retry".into()))?;
                 row(&updated)
             }
             None => {
+                // An object already at the key is not this user's to claim.
+                let head = Call::new(Method::HEAD, Some(&bucket), Some(&r.storage_key));
+                let reply = self.s3.exchange(&store, head).await?;
+                match reply.status {
+                    404 => {}
+                    200..=299 => {
+                        Self::audit(
+                            &tenant,
+                            "upload_url",
+                            "denied",
+                            user,
+                            None,
+                            Some("object exists"),
+                        )
+                        .await;
+                        return Err(DomainError::Forbidden(TAKEN.into()));
+                    }
+                    _ => return Err(super::s3::s3_error(&reply, &r.storage_key)),
+                }
+                let visibility = if r.public == Some(true) {
+                    "public"
+                } else {
+                    "private"
+                };
                 let mut conn = tenant.pool.get().await?;
                 let tx = conn.transaction().await.map_err(pg)?;
                 let id = Uuid::new_v4();
@@ -477,6 +532,18 @@ impl Storage {
         id: &str,
         r: ConfirmRequest,
     ) -> Result<Value, DomainError> {
+        if let Some(c) = &r.checksum_sha256 {
+            let ok = c.len() == 44
+                && c.ends_with('=')
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
+            if !ok {
+                return Err(DomainError::invalid_field(
+                    "checksum_sha256",
+                    "the base64 of a SHA-256 digest (44 characters)",
+                ));
+            }
+        }
         let tenant = self.files_tenant(client).await?;
         let file = self.file_for(&tenant, id, user, Permission::Write).await?;
         let (store, _) = self.catalog_store(client, file.s3_id).await?;
@@ -491,9 +558,9 @@ impl Storage {
             Some("the object was not uploaded".to_string())
         } else if !(200..300).contains(&reply.status) {
             return Err(super::s3::s3_error(&reply, &file.storage_key));
-        } else if let Some(expected) = r
+        } else if let Some(expected) = file
             .size_bytes
-            .or(file.size_bytes)
+            .or(r.size_bytes)
             .filter(|e| Some(*e) != size)
         {
             Some(format!(
@@ -513,16 +580,17 @@ impl Storage {
         };
         let conn = tenant.pool.get().await?;
         let updated = conn
-            .query_one(
+            .query_opt(
                 &format!(
                     "UPDATE athena.files SET status = $2, size_bytes = COALESCE($3, size_bytes),
                          checksum_sha256 = COALESCE($4, checksum_sha256), updated_at = now()
-                      WHERE id = $1 RETURNING {COLUMNS}"
+                      WHERE id = $1 AND status NOT IN ('soft_deleted', 'purged') RETURNING {COLUMNS}"
                 ),
                 &[&file.id, &status, &size, &checksum],
             )
             .await
-            .map_err(pg)?;
+            .map_err(pg)?
+            .ok_or_else(|| DomainError::not_found("file", file.id.to_string()))?;
         let file = row(&updated);
         Self::audit(
             &tenant,
@@ -585,20 +653,34 @@ impl Storage {
         let tenant = self.files_tenant(client).await?;
         let file = self.file_for(&tenant, id, user, Permission::Delete).await?;
         let (store, _) = self.catalog_store(client, file.s3_id).await?;
-        let call = Call::new(Method::DELETE, Some(&file.bucket), Some(&file.storage_key));
-        self.s3.send(&store, call, &file.storage_key).await?;
+        // The row first (a racing confirm cannot bring it back), then the
+        // object; a store failure leaves a soft-deleted row to retry from.
         let conn = tenant.pool.get().await?;
         let updated = conn
-            .query_one(
+            .query_opt(
                 &format!(
                     "UPDATE athena.files SET status = 'soft_deleted', deleted_at = now(), updated_at = now()
-                      WHERE id = $1 RETURNING {COLUMNS}"
+                      WHERE id = $1 AND status NOT IN ('soft_deleted', 'purged') RETURNING {COLUMNS}"
                 ),
                 &[&file.id],
             )
             .await
-            .map_err(pg)?;
+            .map_err(pg)?
+            .ok_or_else(|| DomainError::not_found("file", file.id.to_string()))?;
         let file = row(&updated);
+        let call = Call::new(Method::DELETE, Some(&file.bucket), Some(&file.storage_key));
+        if let Err(e) = self.s3.send(&store, call, &file.storage_key).await {
+            Self::audit(
+                &tenant,
+                "delete",
+                "failed",
+                user,
+                Some(&file),
+                Some("the object was not deleted"),
+            )
+            .await;
+            return Err(e);
+        }
         Self::audit(&tenant, "delete", "ok", user, Some(&file), None).await;
         Ok(json!({ "file": file.view() }))
     }

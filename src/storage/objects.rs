@@ -217,7 +217,7 @@ fn max_keys(asked: Option<i64>, default: i64) -> Result<i64, DomainError> {
     }
 }
 
-fn content_type(ct: &Option<String>) -> Result<Option<&str>, DomainError> {
+pub(crate) fn content_type(ct: &Option<String>) -> Result<Option<&str>, DomainError> {
     match ct.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
         Some(ct)

@@ -69,7 +69,7 @@ async fn managed_file_flow_with_end_users() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
 
-    let storage_key = s.api_key(&["gateway.storage_proxy"], None).await;
+    let storage_key = s.api_key(&["storage.files"], None).await;
     let as_user = |token: String| {
         vec![
             ("x-athena-key".to_string(), storage_key.clone()),
@@ -158,7 +158,7 @@ async fn managed_file_flow_with_end_users() {
     )
     .await;
     assert_eq!(r.status, 403, "{}", r.text());
-    // Trusted headers: ignored from a storage-proxy key (no end user)…
+    // Trusted headers: ignored from a storage.files key (no end user)…
     let mut forged = vec![
         ("x-athena-key".to_string(), storage_key.clone()),
         ("x-athena-client".to_string(), CLIENT.to_string()),
@@ -171,6 +171,95 @@ async fn managed_file_flow_with_end_users() {
     forged[0].1 = ADMIN_KEY.to_string();
     let r = send("GET", format!("/storage/files/{id}"), forged, None).await;
     assert_eq!(r.status, 200, "{}", r.text());
+
+    // A writer (a grant inserted for bob) may replace the file but not
+    // change who reads it; fields not sent are kept.
+    let tenant = s.tenant().await;
+    tenant
+        .execute(
+            "INSERT INTO athena.file_permissions (id, file_id, principal_type, principal_id, permission)
+             VALUES (gen_random_uuid(), $1::text::uuid, 'user', 'bob', 'write')",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    let bob = as_user(jwt("bob", "acme"));
+    let r = send(
+        "POST",
+        "/storage/files/upload-url".into(),
+        bob.clone(),
+        Some(json!({
+            "s3_id": s3_id, "storage_key": "docs/report.txt", "public": true,
+        })),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = send(
+        "POST",
+        "/storage/files/upload-url".into(),
+        bob.clone(),
+        Some(json!({
+            "s3_id": s3_id, "storage_key": "docs/report.txt", "size_bytes": 11,
+        })),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let f = r.json()["data"]["file"].clone();
+    assert_eq!(
+        (
+            f["id"].as_str(),
+            f["is_public"].as_bool(),
+            f["uploaded_by_user_id"].as_str()
+        ),
+        (Some(id.as_str()), Some(false), Some("alice"))
+    );
+    assert_eq!(
+        put(
+            r.json()["data"]["upload"]["url"].as_str().unwrap(),
+            b"hello again"
+        )
+        .await,
+        200
+    );
+    let r = send(
+        "POST",
+        format!("/storage/files/{id}/confirm-upload"),
+        bob.clone(),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // An object no managed file owns is not anyone's to claim, and end
+    // users write to the catalog's bucket only.
+    let r = s
+        .send(
+            "POST",
+            "/storage/objects/folder",
+            &admin,
+            Some(json!({ "s3_id": s3_id, "bucket": bucket, "prefix": "unmanaged" })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = send(
+        "POST",
+        "/storage/files/upload-url".into(),
+        as_user(jwt("eve", "globex")),
+        Some(json!({
+            "s3_id": s3_id, "storage_key": "unmanaged/",
+        })),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = send(
+        "POST",
+        "/storage/files/upload-url".into(),
+        alice.clone(),
+        Some(json!({
+            "s3_id": s3_id, "bucket": "some-other-bucket", "storage_key": "x.txt",
+        })),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
 
     // Delete: the object goes, the row is soft-deleted, the file is gone.
     let r = send(
@@ -195,7 +284,6 @@ async fn managed_file_flow_with_end_users() {
     assert_eq!(r.json()["data"]["exists"], false);
 
     // The audit trail.
-    let tenant = s.tenant().await;
     let ops: Vec<String> = tenant
         .query(
             "SELECT operation || ':' || status FROM athena.audit_log_files WHERE file_id = $1::text::uuid ORDER BY id",
@@ -213,9 +301,21 @@ async fn managed_file_flow_with_end_users() {
             "confirm_upload:available",
             "url:ok",
             "upload_url:denied",
+            "upload_url:denied",
+            "upload_url:ok",
+            "confirm_upload:available",
             "delete:ok"
         ]
     );
+    // A confirm after the delete finds no file.
+    let r = send(
+        "POST",
+        format!("/storage/files/{id}/confirm-upload"),
+        alice.clone(),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text());
 
     // A confirm of an object never uploaded marks it failed (400).
     let r = send(
