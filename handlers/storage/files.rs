@@ -96,4 +96,50 @@ impl StorageFilesApi for Handlers {
             data,
         )?))
     }
+
+    async fn post_storage_files_list(
+        &self,
+        cx: RequestCx,
+        params: params::PostStorageFilesList,
+        body: models::StorageManagedFileListRequest,
+    ) -> ApiResult<r::PostStorageFilesList> {
+        let user = self.end_user(&cx)?;
+        let request = super::request(&body)?;
+        let data = (self.storage)
+            .file_list(&params.x_athena_client, &user, request)
+            .await?;
+        Ok(r::PostStorageFilesList::Ok(super::answer("Files", data)?))
+    }
+
+    async fn post_storage_files_by_file_id_visibility(
+        &self,
+        cx: RequestCx,
+        params: params::PostStorageFilesByFileIdVisibility,
+        body: models::StorageManagedFileVisibilityRequest,
+    ) -> ApiResult<r::PostStorageFilesByFileIdVisibility> {
+        let user = self.end_user(&cx)?;
+        let data = (self.storage)
+            .file_visibility(&params.x_athena_client, &user, &params.file_id, body.public)
+            .await?;
+        Ok(r::PostStorageFilesByFileIdVisibility::Ok(super::answer(
+            "Visibility set",
+            data,
+        )?))
+    }
+
+    async fn patch_storage_files_by_file_id_visibility(
+        &self,
+        cx: RequestCx,
+        params: params::PatchStorageFilesByFileIdVisibility,
+        body: models::StorageManagedFileVisibilityRequest,
+    ) -> ApiResult<r::PatchStorageFilesByFileIdVisibility> {
+        let user = self.end_user(&cx)?;
+        let data = (self.storage)
+            .file_visibility(&params.x_athena_client, &user, &params.file_id, body.public)
+            .await?;
+        Ok(r::PatchStorageFilesByFileIdVisibility::Ok(super::answer(
+            "Visibility set",
+            data,
+        )?))
+    }
 }

@@ -213,13 +213,13 @@ pub fn rule(operation: Operation) -> Rule {
         | O::GetStorageFilesByFileId
         | O::DeleteStorageFilesByFileId
         | O::PostStorageFilesByFileIdConfirmUpload
-        | O::GetStorageFilesByFileIdUrl => keyed(Right::StorageFiles),
-        O::PostStorageFilesUploadUrls
+        | O::GetStorageFilesByFileIdUrl
         | O::PostStorageFilesList
+        | O::PostStorageFilesByFileIdVisibility
+        | O::PatchStorageFilesByFileIdVisibility => keyed(Right::StorageFiles),
+        O::PostStorageFilesUploadUrls
         | O::PatchStorageFilesByFileId
         | O::GetStorageFilesByFileIdProxy
-        | O::PostStorageFilesByFileIdVisibility
-        | O::PatchStorageFilesByFileIdVisibility
         | O::PostStorageFilesSearch
         | O::PostStorageFilesDeleteMany
         | O::PostStorageFilesUpdateMany

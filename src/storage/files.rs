@@ -686,6 +686,109 @@ impl Storage {
     }
 }
 
+/// `POST /storage/files/list` (`StorageManagedFileListRequest`).
+#[derive(Debug, Deserialize)]
+pub struct ListRequest {
+    #[serde(alias = "s3Id")]
+    pub s3_id: String,
+    pub prefix: String,
+}
+
+/// Most files one listing answers (the contract's request has no paging).
+const LIST_LIMIT: i64 = 500;
+
+impl Storage {
+    /// Sets who may read a file (`share` or ownership needed).
+    pub async fn file_visibility(
+        &self,
+        client: &str,
+        user: &EndUser,
+        id: &str,
+        public: bool,
+    ) -> Result<Value, DomainError> {
+        let tenant = self.files_tenant(client).await?;
+        let file = self.file_for(&tenant, id, user, Permission::Share).await?;
+        let visibility = if public { "public" } else { "private" };
+        let conn = tenant.pool.get().await?;
+        let updated = conn
+            .query_opt(
+                &format!(
+                    "UPDATE athena.files SET visibility = $2, updated_at = now()
+                      WHERE id = $1 AND status NOT IN ('soft_deleted', 'purged') RETURNING {COLUMNS}"
+                ),
+                &[&file.id, &visibility],
+            )
+            .await
+            .map_err(pg)?
+            .ok_or_else(|| DomainError::not_found("file", file.id.to_string()))?;
+        let file = row(&updated);
+        Self::audit(
+            &tenant,
+            "visibility",
+            "ok",
+            user,
+            Some(&file),
+            Some(visibility),
+        )
+        .await;
+        Ok(json!({ "file": file.view() }))
+    }
+
+    /// The files under a prefix of a catalog that the user may read, by
+    /// key. The SQL narrows the rows to those the read rule could allow
+    /// (index-friendly); `file_access::decide` has the last word on each.
+    pub async fn file_list(
+        &self,
+        client: &str,
+        user: &EndUser,
+        r: ListRequest,
+    ) -> Result<Value, DomainError> {
+        let s3_id = Uuid::parse_str(r.s3_id.trim())
+            .map_err(|_| DomainError::invalid_field("s3_id", "not a UUID"))?;
+        if !r.prefix.is_empty() {
+            check_object_key("prefix", &r.prefix)?;
+        }
+        let tenant = self.files_tenant(client).await?;
+        // The catalog must be the client's (else the same 404 as a file).
+        self.catalog_store(client, s3_id).await?;
+        let pattern = format!(
+            "{}%",
+            r.prefix
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let conn = tenant.pool.get().await?;
+        let rows = conn
+            .query(
+                &format!(
+                    "SELECT {COLUMNS} FROM athena.files f
+                      WHERE client_name = $1 AND s3_id = $2 AND storage_key LIKE $3
+                        AND status NOT IN ('soft_deleted', 'purged')
+                        AND (uploaded_by_user_id = $4 OR visibility = 'public'
+                             OR (visibility = 'organization' AND organization_id = $5)
+                             OR EXISTS (SELECT 1 FROM athena.file_permissions g
+                                         WHERE g.file_id = f.id AND g.revoked_at IS NULL
+                                           AND (g.expires_at IS NULL OR g.expires_at > now())
+                                           AND ((g.principal_type = 'user' AND g.principal_id = $4)
+                                             OR (g.principal_type = 'organization' AND g.principal_id = $5))))
+                      ORDER BY storage_key LIMIT $6"
+                ),
+                &[&tenant.name, &s3_id, &pattern, &user.user_id, &user.organization_id, &LIST_LIMIT],
+            )
+            .await
+            .map_err(pg)?;
+        let mut files = Vec::new();
+        for r in &rows {
+            let file = row(r);
+            if Self::allowed(&tenant, &file, user, Permission::Read).await? {
+                files.push(file.view());
+            }
+        }
+        Ok(json!({ "count": files.len(), "files": files }))
+    }
+}
+
 /// `StorageManagedFilePresignedUrl`.
 fn presigned(file: &FileRow, purpose: &str, url: String, ttl: u32) -> Value {
     let expires = Utc::now() + chrono::Duration::seconds(i64::from(ttl));

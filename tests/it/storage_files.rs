@@ -172,6 +172,74 @@ async fn managed_file_flow_with_end_users() {
     let r = send("GET", format!("/storage/files/{id}"), forged, None).await;
     assert_eq!(r.status, 200, "{}", r.text());
 
+    // Listing: readable files only; visibility by share/owner only.
+    let list = |who: Vec<(String, String)>| {
+        send(
+            "POST",
+            "/storage/files/list".to_string(),
+            who,
+            Some(json!({ "s3_id": s3_id, "prefix": "docs/" })),
+        )
+    };
+    let r = list(alice.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["data"]["count"], 1);
+    let r = list(as_user(jwt("eve", "globex"))).await;
+    assert_eq!(r.json()["data"]["count"], 0, "{}", r.text());
+    let r = send(
+        "POST",
+        format!("/storage/files/{id}/visibility"),
+        as_user(jwt("eve", "globex")),
+        Some(json!({ "public": true })),
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = send(
+        "PATCH",
+        format!("/storage/files/{id}/visibility"),
+        alice.clone(),
+        Some(json!({ "public": true })),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["data"]["file"]["is_public"], true);
+    let r = list(as_user(jwt("eve", "globex"))).await;
+    assert_eq!(r.json()["data"]["count"], 1, "{}", r.text());
+    let r = send(
+        "GET",
+        format!("/storage/files/{id}"),
+        as_user(jwt("eve", "globex")),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "a public file is readable: {}", r.text());
+    // Eve may read it, not change who reads it.
+    let r = send(
+        "POST",
+        format!("/storage/files/{id}/visibility"),
+        as_user(jwt("eve", "globex")),
+        Some(json!({ "public": false })),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = send(
+        "POST",
+        format!("/storage/files/{id}/visibility"),
+        alice.clone(),
+        Some(json!({ "public": false })),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // A prefix with LIKE wildcards matches them literally.
+    let r = send(
+        "POST",
+        "/storage/files/list".to_string(),
+        alice.clone(),
+        Some(json!({ "s3_id": s3_id, "prefix": "d_cs/" })),
+    )
+    .await;
+    assert_eq!(r.json()["data"]["count"], 0, "{}", r.text());
+
     // A writer (a grant inserted for bob) may replace the file but not
     // change who reads it; fields not sent are kept.
     let tenant = s.tenant().await;
@@ -301,6 +369,8 @@ async fn managed_file_flow_with_end_users() {
             "confirm_upload:available",
             "url:ok",
             "upload_url:denied",
+            "visibility:ok",
+            "visibility:ok",
             "upload_url:denied",
             "upload_url:ok",
             "confirm_upload:available",

@@ -1104,5 +1104,51 @@ fn managed_file_cases(s: &S3Cases<'_>) -> Vec<Case> {
             expect_eq("object gone", &data(v)?["exists"], &json!(false))
         }),
     );
+    let b = s.bucket();
+    out.push(
+        with(
+            Case::new(
+                "post_storage_files_list",
+                "the end user's files under a prefix",
+                as_user(ctx.request("post", "/storage/files/list"))
+                    .json(json!({ "s3_id": "{{1.id}}", "prefix": "docs/" })),
+                200,
+            ),
+            file(&b, false, false),
+        )
+        .check_json(|v| {
+            let d = data(v)?;
+            expect_eq("count", &d["count"], &json!(1))?;
+            expect_eq(
+                "key",
+                &d["files"][0]["storage_key"],
+                &json!("docs/file.txt"),
+            )
+        }),
+    );
+    for (op, method) in [
+        ("post_storage_files_by_file_id_visibility", "post"),
+        ("patch_storage_files_by_file_id_visibility", "patch"),
+    ] {
+        let b = s.bucket();
+        out.push(
+            with(
+                Case::new(
+                    op,
+                    "the owner makes a file public",
+                    as_user(ctx.request(method, "/storage/files/{{2.data.file.id}}/visibility"))
+                        .json(json!({ "public": true })),
+                    200,
+                ),
+                file(&b, false, false),
+            )
+            .check_json(|v| expect_eq("is_public", &data(v)?["file"]["is_public"], &json!(true)))
+            .then_json(
+                as_user(ctx.request("get", "/storage/files/{{2.data.file.id}}")),
+                200,
+                |v| expect_eq("read back", &data(v)?["file"]["is_public"], &json!(true)),
+            ),
+        );
+    }
     out
 }
