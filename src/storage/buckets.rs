@@ -208,18 +208,6 @@ fn lifecycle_document(rules: &[LifecycleRuleInput]) -> Result<String, DomainErro
     Ok(out)
 }
 
-/// A sub-resource that is not configured answers 404 with its own code:
-/// that is an empty configuration, not an error.
-fn unconfigured(e: &DomainError) -> bool {
-    matches!(
-        e,
-        DomainError::NotFound {
-            kind: "S3 resource",
-            ..
-        }
-    )
-}
-
 impl Storage {
     async fn bucket_target(
         &self,
@@ -240,24 +228,15 @@ impl Storage {
     ) -> Result<Option<super::s3::Reply>, DomainError> {
         let call = Call::new(Method::GET, Some(bucket), None).query(resource, "");
         let reply = self.s3.exchange(store, call).await?;
-        if reply.status == 404 {
-            let code = super::s3::error_code(&reply.body);
-            if code
-                .as_deref()
-                .is_some_and(|c| c.starts_with("NoSuch") && c != "NoSuchBucket")
-            {
-                return Ok(None);
-            }
-        }
-        if (200..300).contains(&reply.status) {
-            Ok(Some(reply))
-        } else {
-            let e = super::s3::s3_error(&reply, bucket);
-            if unconfigured(&e) {
+        match reply.status {
+            200..=299 => Ok(Some(reply)),
+            // A sub-resource that is not configured answers 404 with its own
+            // code (`NoSuchCORSConfiguration` …) or none: an empty
+            // configuration, not an error. A missing bucket is one.
+            404 if super::s3::error_code(&reply.body).as_deref() != Some("NoSuchBucket") => {
                 Ok(None)
-            } else {
-                Err(e)
             }
+            _ => Err(super::s3::s3_error(&reply, bucket)),
         }
     }
 
@@ -335,10 +314,7 @@ impl Storage {
         let (store, bucket) = self.bucket_target(client, &r).await?;
         // Some stores (SeaweedFS) delete a bucket with its objects: a
         // non-empty bucket is refused here first, as S3 does.
-        let call = Call::new(Method::GET, Some(&bucket), None)
-            .query("list-type", "2")
-            .query("max-keys", "1");
-        let page: xml::ListPage = self.s3.send(&store, call, &bucket).await?.xml()?;
+        let page = self.list_page(&store, &bucket, "", None, None, 1).await?;
         if !page.contents.is_empty() {
             return Err(DomainError::Invalid(format!(
                 "bucket `{bucket}` is not empty; delete its objects first"

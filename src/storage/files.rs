@@ -144,6 +144,7 @@ impl FileRow {
 
 /// Grant rows as owned values (`Grant` borrows them).
 struct GrantRow {
+    file_id: Uuid,
     principal_type: String,
     principal_id: String,
     permission: String,
@@ -186,38 +187,36 @@ impl Storage {
         self.tenant(client).await
     }
 
-    async fn grants(tenant: &Tenant, file: Uuid) -> Result<Vec<GrantRow>, DomainError> {
+    /// The live grants of `files`, read in one query.
+    async fn grants(tenant: &Tenant, files: &[Uuid]) -> Result<Vec<GrantRow>, DomainError> {
         let conn = tenant.pool.get().await?;
         let rows = conn
             .query(
-                "SELECT principal_type, principal_id, permission, expires_at, revoked_at
-                   FROM athena.file_permissions WHERE file_id = $1 AND revoked_at IS NULL",
-                &[&file],
+                "SELECT file_id, principal_type, principal_id, permission, expires_at, revoked_at
+                   FROM athena.file_permissions WHERE file_id = ANY($1) AND revoked_at IS NULL",
+                &[&files],
             )
             .await
             .map_err(pg)?;
         Ok(rows
             .iter()
             .map(|r| GrantRow {
-                principal_type: r.get(0),
-                principal_id: r.get(1),
-                permission: r.get(2),
-                expires_at: r.get(3),
-                revoked_at: r.get(4),
+                file_id: r.get(0),
+                principal_type: r.get(1),
+                principal_id: r.get(2),
+                permission: r.get(3),
+                expires_at: r.get(4),
+                revoked_at: r.get(5),
             })
             .collect())
     }
 
-    /// Whether `user` may do `wanted` to `file` (the one rule).
-    async fn allowed(
-        tenant: &Tenant,
-        file: &FileRow,
-        user: &EndUser,
-        wanted: Permission,
-    ) -> Result<bool, DomainError> {
-        let rows = Self::grants(tenant, file.id).await?;
+    /// Whether `user` may do `wanted` to `file`, given grant rows read by
+    /// `grants` (the rows of other files are skipped): the one rule.
+    fn permits(file: &FileRow, rows: &[GrantRow], user: &EndUser, wanted: Permission) -> bool {
         let grants: Vec<Grant> = rows
             .iter()
+            .filter(|g| g.file_id == file.id)
             .filter_map(|g| {
                 Some(Grant {
                     principal_type: &g.principal_type,
@@ -228,13 +227,7 @@ impl Storage {
                 })
             })
             .collect();
-        Ok(file_access::decide(
-            &file.facts(),
-            &grants,
-            user,
-            wanted,
-            Utc::now(),
-        ))
+        file_access::decide(&file.facts(), &grants, user, wanted, Utc::now())
     }
 
     /// A live file `user` may do `wanted` to: unknown, another client's, or
@@ -261,10 +254,11 @@ impl Storage {
             .as_ref()
             .map(row)
             .ok_or_else(|| DomainError::not_found("file", id.to_string()))?;
-        if !Self::allowed(tenant, &found, user, Permission::Read).await? {
+        let grants = Self::grants(tenant, &[found.id]).await?;
+        if !Self::permits(&found, &grants, user, Permission::Read) {
             return Err(DomainError::not_found("file", id.to_string()));
         }
-        if wanted != Permission::Read && !Self::allowed(tenant, &found, user, wanted).await? {
+        if !Self::permits(&found, &grants, user, wanted) {
             return Err(DomainError::Forbidden(format!(
                 "the end user may not {} this file",
                 wanted.as_str()
@@ -384,7 +378,8 @@ impl Storage {
             Some(f) => {
                 // One answer whether the key holds someone's unreadable file
                 // or a file this user may only read.
-                if !Self::allowed(&tenant, &f, user, Permission::Write).await? {
+                let grants = Self::grants(&tenant, &[f.id]).await?;
+                if !Self::permits(&f, &grants, user, Permission::Write) {
                     Self::audit(&tenant, "upload_url", "denied", user, Some(&f), None).await;
                     return Err(DomainError::Forbidden(TAKEN.into()));
                 }
@@ -392,7 +387,7 @@ impl Storage {
                 // fields not sent are kept.
                 let visibility = r.public.map(|p| if p { "public" } else { "private" });
                 if visibility.is_some_and(|v| v != f.visibility)
-                    && !Self::allowed(&tenant, &f, user, Permission::Share).await?
+                    && !Self::permits(&f, &grants, user, Permission::Share)
                 {
                     Self::audit(
                         &tenant,
@@ -436,23 +431,21 @@ impl Storage {
             }
             None => {
                 // An object already at the key is not this user's to claim.
-                let head = Call::new(Method::HEAD, Some(&bucket), Some(&r.storage_key));
-                let reply = self.s3.exchange(&store, head).await?;
-                match reply.status {
-                    404 => {}
-                    200..=299 => {
-                        Self::audit(
-                            &tenant,
-                            "upload_url",
-                            "denied",
-                            user,
-                            None,
-                            Some("object exists"),
-                        )
-                        .await;
-                        return Err(DomainError::Forbidden(TAKEN.into()));
-                    }
-                    _ => return Err(super::s3::s3_error(&reply, &r.storage_key)),
+                if self
+                    .object_head(&store, &bucket, &r.storage_key)
+                    .await?
+                    .is_some()
+                {
+                    Self::audit(
+                        &tenant,
+                        "upload_url",
+                        "denied",
+                        user,
+                        None,
+                        Some("object exists"),
+                    )
+                    .await;
+                    return Err(DomainError::Forbidden(TAKEN.into()));
                 }
                 let visibility = if r.public == Some(true) {
                     "public"
@@ -547,17 +540,19 @@ impl Storage {
         let tenant = self.files_tenant(client).await?;
         let file = self.file_for(&tenant, id, user, Permission::Write).await?;
         let (store, _) = self.catalog_store(client, file.s3_id).await?;
-        let head = Call::new(Method::HEAD, Some(&file.bucket), Some(&file.storage_key))
-            .header("x-amz-checksum-mode", "ENABLED")?;
-        let reply = self.s3.exchange(&store, head).await?;
+        let reply = self
+            .object_head(&store, &file.bucket, &file.storage_key)
+            .await?;
         let size = reply
-            .header("content-length")
+            .as_ref()
+            .and_then(|r| r.header("content-length"))
             .and_then(|s| s.parse::<i64>().ok());
-        let checksum = reply.header("x-amz-checksum-sha256").map(str::to_string);
-        let problem = if reply.status == 404 {
+        let checksum = reply
+            .as_ref()
+            .and_then(|r| r.header("x-amz-checksum-sha256"))
+            .map(str::to_string);
+        let problem = if reply.is_none() {
             Some("the object was not uploaded".to_string())
-        } else if !(200..300).contains(&reply.status) {
-            return Err(super::s3::s3_error(&reply, &file.storage_key));
         } else if let Some(expected) = file
             .size_bytes
             .or(r.size_bytes)
@@ -778,13 +773,14 @@ impl Storage {
             )
             .await
             .map_err(pg)?;
-        let mut files = Vec::new();
-        for r in &rows {
-            let file = row(r);
-            if Self::allowed(&tenant, &file, user, Permission::Read).await? {
-                files.push(file.view());
-            }
-        }
+        let candidates: Vec<FileRow> = rows.iter().map(row).collect();
+        let ids: Vec<Uuid> = candidates.iter().map(|f| f.id).collect();
+        let grants = Self::grants(&tenant, &ids).await?;
+        let files: Vec<Value> = candidates
+            .iter()
+            .filter(|f| Self::permits(f, &grants, user, Permission::Read))
+            .map(FileRow::view)
+            .collect();
         Ok(json!({ "count": files.len(), "files": files }))
     }
 }

@@ -275,20 +275,33 @@ fn head_view(bucket: &str, key: &str, reply: &Reply) -> Value {
 }
 
 impl Storage {
+    /// HEAD of an object (with its SHA-256 checksum when the store keeps
+    /// one); `None` when there is none.
+    pub(crate) async fn object_head(
+        &self,
+        store: &Store,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<Reply>, DomainError> {
+        let call = Call::new(Method::HEAD, Some(bucket), Some(key))
+            .header("x-amz-checksum-mode", "ENABLED")?;
+        let reply = self.s3.exchange(store, call).await?;
+        match reply.status {
+            200..=299 => Ok(Some(reply)),
+            404 => Ok(None),
+            _ => Err(super::s3::s3_error(&reply, &format!("{bucket}/{key}"))),
+        }
+    }
+
     async fn head_reply(
         &self,
         store: &Store,
         bucket: &str,
         key: &str,
     ) -> Result<Reply, DomainError> {
-        let call = Call::new(Method::HEAD, Some(bucket), Some(key))
-            .header("x-amz-checksum-mode", "ENABLED")?;
-        let reply = self.s3.exchange(store, call).await?;
-        match reply.status {
-            200..=299 => Ok(reply),
-            404 => Err(DomainError::not_found("object", format!("{bucket}/{key}"))),
-            _ => Err(super::s3::s3_error(&reply, &format!("{bucket}/{key}"))),
-        }
+        self.object_head(store, bucket, key)
+            .await?
+            .ok_or_else(|| DomainError::not_found("object", format!("{bucket}/{key}")))
     }
 
     pub async fn list_objects(
@@ -332,7 +345,7 @@ impl Storage {
     }
 
     /// One ListObjectsV2 page.
-    async fn list_page(
+    pub(crate) async fn list_page(
         &self,
         store: &Store,
         bucket: &str,
