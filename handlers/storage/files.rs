@@ -1,6 +1,6 @@
 //! `storage_files`: managed files (`/storage/files…`, `src/storage/files.rs`)
-//! for the end user of the request (`src/auth/end_user.rs`). Built so far:
-//! upload URL, confirm, get, download URL, delete; the others answer 501.
+//! for the end user of the request (`src/auth/end_user.rs`). One impl (the
+//! trait's), in sections by topic like `src/storage/files/`.
 
 use crate::api::{models, params, responses as r, traits::StorageFilesApi};
 use crate::auth::end_user::{self, EndUser};
@@ -142,4 +142,10 @@ impl StorageFilesApi for Handlers {
             data,
         )?))
     }
+
+    // --- lifecycle: update, copy, restore, purge, versions, retention, public URL, batches ---
+
+    // --- streams: PUT upload, proxy, proxy URL ---
+
+    // --- search ---
 }

@@ -3,73 +3,16 @@
 //! by trusted headers, the access rule, 404 for what a user may not read,
 //! and the audit rows.
 
-use crate::common::{allow, TestServer, ADMIN_KEY, CLIENT, TEST_JWT_SECRET};
+use crate::common::files::{get_bytes, jwt, put, Files};
+use crate::common::{allow, TestServer, ADMIN_KEY, CLIENT};
 use serde_json::{json, Value};
-
-fn jwt(user: &str, org: &str) -> String {
-    let claims = json!({ "sub": user, "org_id": org, "exp": chrono::Utc::now().timestamp() + 600 });
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(TEST_JWT_SECRET.as_bytes()),
-    )
-    .unwrap()
-}
-
-async fn put(url: &str, body: &[u8]) -> u16 {
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Full<bytes::Bytes>>();
-    let req = http::Request::builder()
-        .method("PUT")
-        .uri(url)
-        .header("content-type", "text/plain")
-        .body(http_body_util::Full::new(bytes::Bytes::from(body.to_vec())))
-        .unwrap();
-    client.request(req).await.unwrap().status().as_u16()
-}
-
-async fn get_bytes(url: &str) -> Vec<u8> {
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Full<bytes::Bytes>>();
-    let res = client.get(url.parse().unwrap()).await.unwrap();
-    use http_body_util::BodyExt;
-    res.into_body().collect().await.unwrap().to_bytes().to_vec()
-}
 
 #[tokio::test]
 async fn managed_file_flow_with_end_users() {
     let s = TestServer::start_with(|c| allow(c, "127.0.0.1")).await;
-    let endpoint = std::env::var("S3_ENDPOINT").expect("S3_ENDPOINT");
-    let bucket = format!(
-        "it-files-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
+    let f = Files::new(&s).await;
+    let (s3_id, storage_key, bucket) = (f.s3_id.clone(), f.key.clone(), f.bucket.clone());
     let admin = [("x-athena-key", ADMIN_KEY), ("x-athena-client", CLIENT)];
-    let catalog = s
-        .send(
-            "POST",
-            "/storage/catalogs",
-            &admin,
-            Some(json!({
-                "name": bucket, "endpoint": endpoint, "region": "us-east-1", "bucket": bucket,
-                "access_key_id": std::env::var("S3_ACCESS_KEY_ID").unwrap(),
-                "secret_key": std::env::var("S3_SECRET_ACCESS_KEY").unwrap(),
-            })),
-        )
-        .await
-        .json();
-    let s3_id = catalog["id"].as_str().unwrap().to_string();
-    let r = s
-        .send(
-            "POST",
-            "/storage/buckets/create",
-            &admin,
-            Some(json!({ "s3_id": s3_id, "bucket": bucket })),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-
-    let storage_key = s.api_key(&["storage.files"], None).await;
     let as_user = |token: String| {
         vec![
             ("x-athena-key".to_string(), storage_key.clone()),

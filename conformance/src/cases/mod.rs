@@ -13,6 +13,7 @@ pub mod registry;
 pub mod rest;
 pub mod rpc;
 pub mod storage;
+pub mod storage_files;
 pub mod storage_s3;
 
 use crate::http::{Request, Response};

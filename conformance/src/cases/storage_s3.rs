@@ -11,13 +11,13 @@ use crate::http::Request;
 use serde_json::{json, Value};
 
 /// The S3 store of the run, when the environment names one.
-struct Store {
-    endpoint: String,
-    access_key: String,
-    secret_key: String,
+pub(super) struct Store {
+    pub(super) endpoint: String,
+    pub(super) access_key: String,
+    pub(super) secret_key: String,
 }
 
-fn store() -> Option<Store> {
+pub(super) fn store() -> Option<Store> {
     Some(Store {
         endpoint: std::env::var("S3_ENDPOINT")
             .ok()?
@@ -29,7 +29,7 @@ fn store() -> Option<Store> {
 }
 
 /// `data` of a success envelope.
-fn data(b: &Value) -> Result<&Value, String> {
+pub(super) fn data(b: &Value) -> Result<&Value, String> {
     expect_eq("status", &b["status"], &json!("success"))?;
     b.get("data").ok_or_else(|| "no `data`".to_string())
 }
@@ -37,19 +37,19 @@ fn data(b: &Value) -> Result<&Value, String> {
 /// The empty object's MD5 (a folder marker's ETag).
 const EMPTY_ETAG: &str = "d41d8cd98f00b204e9800998ecf8427e";
 
-struct S3Cases<'a> {
-    ctx: &'a Ctx,
-    store: Store,
+pub(super) struct S3Cases<'a> {
+    pub(super) ctx: &'a Ctx,
+    pub(super) store: Store,
 }
 
 impl S3Cases<'_> {
     /// A bucket name of its own for one case.
-    fn bucket(&self) -> String {
+    pub(super) fn bucket(&self) -> String {
         format!("conf-{}", &uuid::Uuid::new_v4().simple().to_string()[..16])
     }
 
     /// `POST path` with the inline connection, `bucket` and `body`.
-    fn post(&self, path: &str, bucket: &str, body: Value) -> Request {
+    pub(super) fn post(&self, path: &str, bucket: &str, body: Value) -> Request {
         let mut b = json!({
             "endpoint": self.store.endpoint,
             "region": "us-east-1",
@@ -63,11 +63,11 @@ impl S3Cases<'_> {
         self.ctx.request("post", path).json(b)
     }
 
-    fn create(&self, bucket: &str) -> Request {
+    pub(super) fn create(&self, bucket: &str) -> Request {
         self.post("/storage/buckets/create", bucket, json!({}))
     }
 
-    fn folder(&self, bucket: &str, prefix: &str) -> Request {
+    pub(super) fn folder(&self, bucket: &str, prefix: &str) -> Request {
         self.post(
             "/storage/objects/folder",
             bucket,
@@ -75,12 +75,19 @@ impl S3Cases<'_> {
         )
     }
 
-    fn exists(&self, bucket: &str, key: &str) -> Request {
+    pub(super) fn exists(&self, bucket: &str, key: &str) -> Request {
         self.post("/storage/objects/exists", bucket, json!({ "key": key }))
     }
 
     /// A case in a fresh bucket holding the folder markers `folders`.
-    fn case(&self, op: &str, name: &str, bucket: &str, folders: &[&str], request: Request) -> Case {
+    pub(super) fn case(
+        &self,
+        op: &str,
+        name: &str,
+        bucket: &str,
+        folders: &[&str],
+        request: Request,
+    ) -> Case {
         let mut case = Case::new(op, name, request, 200).after(self.create(bucket));
         for f in folders {
             case = case.after(self.folder(bucket, f));
@@ -90,7 +97,7 @@ impl S3Cases<'_> {
 
     /// A case in a fresh bucket holding real objects `keys` (bytes put
     /// through presigned URLs: some stores cannot copy folder markers).
-    fn case_with_objects(
+    pub(super) fn case_with_objects(
         &self,
         op: &str,
         name: &str,
@@ -111,7 +118,7 @@ impl S3Cases<'_> {
     }
 
     /// The keys of a listing's `data.objects`.
-    fn keys(b: &Value) -> Result<Vec<String>, String> {
+    pub(super) fn keys(b: &Value) -> Result<Vec<String>, String> {
         Ok(data(b)?["objects"]
             .as_array()
             .ok_or("no `objects`")?
@@ -120,7 +127,7 @@ impl S3Cases<'_> {
             .collect())
     }
 
-    fn exists_is(
+    pub(super) fn exists_is(
         &self,
         bucket: &str,
         key: &str,
@@ -632,7 +639,7 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
         "vd/",
         false
     ));
-    out.extend(managed_file_cases(&s));
+    out.extend(super::storage_files::cases(&s));
 
     // Diagnostics: a catalog of the run's store, its bucket reachable.
     let b = s.bucket();
@@ -958,197 +965,5 @@ pub fn sdk_only_cases(ctx: &Ctx) -> Vec<Case> {
             }
         }),
     );
-    out
-}
-
-/// Managed files (issue 12, step 1): an end user by the trusted headers the
-/// admin key may send; each case has its bucket, catalog and file.
-fn managed_file_cases(s: &S3Cases<'_>) -> Vec<Case> {
-    let ctx = s.ctx;
-    let as_user = |r: Request| {
-        r.header("X-User-Id", "conf-user")
-            .header("X-Organization-Id", "conf-org")
-    };
-    // Setup steps: 0 bucket, 1 catalog, 2 upload URL, 3 PUT, 4 confirm.
-    let file = |b: &str, bytes: bool, confirm: bool| {
-        let mut steps = vec![
-            s.create(b),
-            ctx.request("post", "/storage/catalogs").json(json!({
-                "name": format!("conf-files-{b}"), "endpoint": s.store.endpoint, "region": "us-east-1",
-                "bucket": b, "access_key_id": s.store.access_key, "secret_key": s.store.secret_key,
-            })),
-            as_user(ctx.request("post", "/storage/files/upload-url"))
-                .json(json!({ "s3_id": "{{1.id}}", "storage_key": "docs/file.txt", "content_type": "text/plain" })),
-        ];
-        if bytes {
-            steps.push(
-                Request::new("put", "{{2.data.upload.url}}")
-                    .header("content-type", "text/plain")
-                    .json(json!("managed bytes")),
-            );
-        }
-        if confirm {
-            steps.push(
-                as_user(ctx.request("post", "/storage/files/{{2.data.file.id}}/confirm-upload"))
-                    .json(json!({})),
-            );
-        }
-        steps
-    };
-    let with = |case: Case, steps: Vec<Request>| steps.into_iter().fold(case, Case::after);
-    let status_is = |want: &'static str| {
-        move |v: &Value| expect_eq("status", &data(v)?["file"]["status"], &json!(want))
-    };
-    let mut out = Vec::new();
-
-    let b = s.bucket();
-    let mut steps = file(&b, false, false);
-    steps.truncate(2);
-    out.push(
-        with(
-            Case::new(
-                "post_storage_files_upload_url",
-                "a pending file owned by the end user, and its upload URL",
-                as_user(ctx.request("post", "/storage/files/upload-url"))
-                    .json(json!({ "s3_id": "{{1.id}}", "storage_key": "docs/new.txt", "content_type": "text/plain" })),
-                201,
-            ),
-            steps,
-        )
-        .check_json(|v| {
-            let d = data(v)?;
-            expect_eq("owner", &d["file"]["uploaded_by_user_id"], &json!("conf-user"))?;
-            expect_eq("signed PUT", d["upload"]["url"].as_str().is_some_and(|u| u.contains("X-Amz-Signature=")), true)
-        })
-        .then_json(as_user(ctx.request("get", "/storage/files/{{r.data.file.id}}")), 200, status_is("pending")),
-    );
-    let b = s.bucket();
-    out.push(
-        with(
-            Case::new(
-                "get_storage_files_by_file_id",
-                "the end user's file",
-                as_user(ctx.request("get", "/storage/files/{{2.data.file.id}}")),
-                200,
-            ),
-            file(&b, false, false),
-        )
-        .check_json(|v| {
-            expect_eq(
-                "storage_key",
-                &data(v)?["file"]["storage_key"],
-                &json!("docs/file.txt"),
-            )
-        }),
-    );
-    let b = s.bucket();
-    out.push(
-        with(
-            Case::new(
-                "post_storage_files_by_file_id_confirm_upload",
-                "the uploaded object makes the file available",
-                as_user(ctx.request("post", "/storage/files/{{2.data.file.id}}/confirm-upload"))
-                    .json(json!({})),
-                200,
-            ),
-            file(&b, true, false),
-        )
-        .check_json(|v| expect_eq("size", &data(v)?["file"]["size_bytes"], &json!(15)))
-        .then_json(
-            as_user(ctx.request("get", "/storage/files/{{2.data.file.id}}")),
-            200,
-            status_is("available"),
-        ),
-    );
-    let b = s.bucket();
-    out.push(
-        with(
-            Case::new(
-                "get_storage_files_by_file_id_url",
-                "a download URL for an available file",
-                as_user(ctx.request("get", "/storage/files/{{2.data.file.id}}/url")),
-                200,
-            ),
-            file(&b, true, true),
-        )
-        .check_json({
-            let prefix = format!("{}/{b}/docs/file.txt?", s.store.endpoint);
-            move |v| {
-                let d = data(v)?;
-                expect_eq(
-                    "signed GET",
-                    d["url"].as_str().is_some_and(|u| u.starts_with(&prefix)),
-                    true,
-                )?;
-                expect_eq("purpose", &d["purpose"], &json!("read"))
-            }
-        }),
-    );
-    let b = s.bucket();
-    out.push(
-        with(
-            Case::new(
-                "delete_storage_files_by_file_id",
-                "deletes the object, soft-deletes the row",
-                as_user(ctx.request("delete", "/storage/files/{{2.data.file.id}}")),
-                200,
-            ),
-            file(&b, true, true),
-        )
-        .check_json(status_is("soft_deleted"))
-        .then_status(
-            as_user(ctx.request("get", "/storage/files/{{2.data.file.id}}")),
-            404,
-        )
-        .then_json(s.exists(&b, "docs/file.txt"), 200, |v| {
-            expect_eq("object gone", &data(v)?["exists"], &json!(false))
-        }),
-    );
-    let b = s.bucket();
-    out.push(
-        with(
-            Case::new(
-                "post_storage_files_list",
-                "the end user's files under a prefix",
-                as_user(ctx.request("post", "/storage/files/list"))
-                    .json(json!({ "s3_id": "{{1.id}}", "prefix": "docs/" })),
-                200,
-            ),
-            file(&b, false, false),
-        )
-        .check_json(|v| {
-            let d = data(v)?;
-            expect_eq("count", &d["count"], &json!(1))?;
-            expect_eq(
-                "key",
-                &d["files"][0]["storage_key"],
-                &json!("docs/file.txt"),
-            )
-        }),
-    );
-    for (op, method) in [
-        ("post_storage_files_by_file_id_visibility", "post"),
-        ("patch_storage_files_by_file_id_visibility", "patch"),
-    ] {
-        let b = s.bucket();
-        out.push(
-            with(
-                Case::new(
-                    op,
-                    "the owner makes a file public",
-                    as_user(ctx.request(method, "/storage/files/{{2.data.file.id}}/visibility"))
-                        .json(json!({ "public": true })),
-                    200,
-                ),
-                file(&b, false, false),
-            )
-            .check_json(|v| expect_eq("is_public", &data(v)?["file"]["is_public"], &json!(true)))
-            .then_json(
-                as_user(ctx.request("get", "/storage/files/{{2.data.file.id}}")),
-                200,
-                |v| expect_eq("read back", &data(v)?["file"]["is_public"], &json!(true)),
-            ),
-        );
-    }
     out
 }

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod files;
+
 use athena::config::{Config, S3Config};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
