@@ -216,8 +216,8 @@ pub fn rule(operation: Operation) -> Rule {
         | O::GetStorageFilesByFileIdUrl
         | O::PostStorageFilesList
         | O::PostStorageFilesByFileIdVisibility
-        | O::PatchStorageFilesByFileIdVisibility => keyed(Right::StorageFiles),
-        O::PostStorageFilesUploadUrls
+        | O::PatchStorageFilesByFileIdVisibility
+        | O::PostStorageFilesUploadUrls
         | O::PatchStorageFilesByFileId
         | O::GetStorageFilesByFileIdProxy
         | O::PostStorageFilesSearch
@@ -232,12 +232,23 @@ pub fn rule(operation: Operation) -> Rule {
         | O::GetStorageFilesByFileIdVersions
         | O::PostStorageFilesByFileIdVersionsByVersionIdRestore
         | O::DeleteStorageFilesByFileIdVersionsByVersionId
-        | O::PostStorageFilesByFileIdRetention => UNASSIGNED,
-        // storage_folders
-        O::PostStorageFoldersDelete
+        | O::PostStorageFilesByFileIdRetention
+        // storage_folders, storage_permissions (with the audit trail),
+        // storage_multipart: the same key, the same end-user rule.
+        | O::PostStorageFoldersDelete
         | O::PostStorageFoldersMove
         | O::PostStorageFoldersList
-        | O::PostStorageFoldersTree => UNASSIGNED,
+        | O::PostStorageFoldersTree
+        | O::PostStoragePermissionsList
+        | O::PostStoragePermissionsGrant
+        | O::PostStoragePermissionsRevoke
+        | O::PostStoragePermissionsCheck
+        | O::PostStorageAuditList
+        | O::PostStorageMultipartCreate
+        | O::PostStorageMultipartSignPart
+        | O::PostStorageMultipartComplete
+        | O::PostStorageMultipartAbort
+        | O::PostStorageMultipartListParts => keyed(Right::StorageFiles),
         // api
         O::PostApiV2SupabaseSslEnforcement => UNASSIGNED,
         // storage_objects, storage_buckets: the S3 layer (`src/storage/`).
@@ -285,18 +296,6 @@ pub fn rule(operation: Operation) -> Rule {
         | O::PostStorageBucketsPolicyDelete
         | O::PostStorageBucketsPublicAccessSet
         | O::PostStorageBucketsPublicAccessDelete => keyed(Right::StorageAdmin),
-        // storage_permissions
-        O::PostStoragePermissionsList
-        | O::PostStoragePermissionsGrant
-        | O::PostStoragePermissionsRevoke
-        | O::PostStoragePermissionsCheck
-        | O::PostStorageAuditList => UNASSIGNED,
-        // storage_multipart
-        O::PostStorageMultipartCreate
-        | O::PostStorageMultipartSignPart
-        | O::PostStorageMultipartComplete
-        | O::PostStorageMultipartAbort
-        | O::PostStorageMultipartListParts => UNASSIGNED,
         // The admin surface (the contract's admin operations).
         // clients
         O::GetClients => ADMIN,
