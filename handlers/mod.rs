@@ -59,6 +59,8 @@ pub struct Handlers {
     pub gateway: Arc<Gateway>,
     /// Storage catalogs, buckets and objects (`src/storage/service.rs`).
     pub storage: Arc<crate::storage::service::Storage>,
+    /// The end users of requests (`src/auth/end_user.rs`).
+    pub end_users: Arc<crate::auth::end_user::EndUsers>,
     pub redis: Option<deadpool_redis::Pool>,
     pub s3: Option<S3>,
     pub keys: Arc<crate::auth::store::KeyStore>,

@@ -155,6 +155,9 @@ pub struct Config {
     /// `ATHENA_AUTH_JWT_PUBLIC_KEY`, `_ISSUER`, `_AUDIENCE`;
     /// `src/auth/end_user.rs`).
     pub auth_jwt: Option<crate::auth::end_user::JwtSettings>,
+    /// The auth service that resolves end users' session tokens
+    /// (`ATHENA_AUTH_URL`, its API base; `src/auth/session.rs`).
+    pub auth_url: Option<String>,
 }
 
 #[derive(Debug)]
@@ -357,6 +360,7 @@ impl Config {
                 var("ATHENA_AUTH_JWT_AUDIENCE").as_deref(),
             )
             .map_err(ConfigError)?,
+            auth_url: var("ATHENA_AUTH_URL"),
         })
     }
 }

@@ -200,13 +200,22 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         outbound: outbound.clone(),
         allow_http: config.storage_allow_http,
         stores: crate::storage::service::store_cache(),
+    });
+    let sessions = config
+        .auth_url
+        .as_deref()
+        .map(|url| crate::auth::session::Sessions::new(url, &outbound))
+        .transpose()?;
+    let end_users = Arc::new(crate::auth::end_user::EndUsers {
         jwt: config.auth_jwt.clone(),
+        sessions,
     });
     let handlers = Arc::new(Handlers {
         config,
         tenants,
         gateway,
         storage,
+        end_users,
         redis,
         s3,
         keys,

@@ -3,14 +3,15 @@
 //! trait's), in sections by topic like `src/storage/files/`.
 
 use crate::api::{models, params, responses as r, traits::StorageFilesApi};
-use crate::auth::end_user::{self, EndUser};
+use crate::auth::end_user::EndUser;
 use crate::domain::DomainError;
 use crate::handlers::Handlers;
 use crate::http::{ApiResult, RequestCx};
 
 impl Handlers {
-    fn end_user(&self, cx: &RequestCx) -> Result<EndUser, DomainError> {
-        end_user::resolve(cx.headers(), cx.actor(), self.storage.jwt.as_ref())
+    /// The end user of a managed-file request (`src/auth/end_user.rs`).
+    pub(super) async fn end_user(&self, cx: &RequestCx) -> Result<EndUser, DomainError> {
+        self.end_users.resolve(cx.headers(), cx.actor()).await
     }
 }
 
@@ -21,7 +22,7 @@ impl StorageFilesApi for Handlers {
         params: params::PostStorageFilesUploadUrl,
         body: models::StorageManagedFileUploadUrlRequest,
     ) -> ApiResult<r::PostStorageFilesUploadUrl> {
-        let user = self.end_user(&cx)?;
+        let user = self.end_user(&cx).await?;
         let request = super::request(&body)?;
         let data = self
             .storage
@@ -38,7 +39,7 @@ impl StorageFilesApi for Handlers {
         cx: RequestCx,
         params: params::GetStorageFilesByFileId,
     ) -> ApiResult<r::GetStorageFilesByFileId> {
-        let user = self.end_user(&cx)?;
+        let user = self.end_user(&cx).await?;
         let data = (self.storage)
             .file_get(&params.x_athena_client, &user, &params.file_id)
             .await?;
@@ -50,7 +51,7 @@ impl StorageFilesApi for Handlers {
         cx: RequestCx,
         params: params::DeleteStorageFilesByFileId,
     ) -> ApiResult<r::DeleteStorageFilesByFileId> {
-        let user = self.end_user(&cx)?;
+        let user = self.end_user(&cx).await?;
         let data = (self.storage)
             .file_delete(&params.x_athena_client, &user, &params.file_id)
             .await?;
@@ -66,7 +67,7 @@ impl StorageFilesApi for Handlers {
         params: params::PostStorageFilesByFileIdConfirmUpload,
         body: models::PostStorageFilesByFileIdConfirmUploadRequest,
     ) -> ApiResult<r::PostStorageFilesByFileIdConfirmUpload> {
-        let user = self.end_user(&cx)?;
+        let user = self.end_user(&cx).await?;
         let request = super::request(&body)?;
         let data = (self.storage)
             .file_confirm(&params.x_athena_client, &user, &params.file_id, request)
@@ -82,7 +83,7 @@ impl StorageFilesApi for Handlers {
         cx: RequestCx,
         params: params::GetStorageFilesByFileIdUrl,
     ) -> ApiResult<r::GetStorageFilesByFileIdUrl> {
-        let user = self.end_user(&cx)?;
+        let user = self.end_user(&cx).await?;
         let data = (self.storage)
             .file_url(
                 &params.x_athena_client,
@@ -103,7 +104,7 @@ impl StorageFilesApi for Handlers {
         params: params::PostStorageFilesList,
         body: models::StorageManagedFileListRequest,
     ) -> ApiResult<r::PostStorageFilesList> {
-        let user = self.end_user(&cx)?;
+        let user = self.end_user(&cx).await?;
         let request = super::request(&body)?;
         let data = (self.storage)
             .file_list(&params.x_athena_client, &user, request)
@@ -117,7 +118,7 @@ impl StorageFilesApi for Handlers {
         params: params::PostStorageFilesByFileIdVisibility,
         body: models::StorageManagedFileVisibilityRequest,
     ) -> ApiResult<r::PostStorageFilesByFileIdVisibility> {
-        let user = self.end_user(&cx)?;
+        let user = self.end_user(&cx).await?;
         let data = (self.storage)
             .file_visibility(&params.x_athena_client, &user, &params.file_id, body.public)
             .await?;
@@ -133,7 +134,7 @@ impl StorageFilesApi for Handlers {
         params: params::PatchStorageFilesByFileIdVisibility,
         body: models::StorageManagedFileVisibilityRequest,
     ) -> ApiResult<r::PatchStorageFilesByFileIdVisibility> {
-        let user = self.end_user(&cx)?;
+        let user = self.end_user(&cx).await?;
         let data = (self.storage)
             .file_visibility(&params.x_athena_client, &user, &params.file_id, body.public)
             .await?;

@@ -10,13 +10,15 @@
 //!    `ATHENA_AUTH_JWT_PUBLIC_KEY` PEM for RS256/ES256), issuer and audience
 //!    when configured, expiry always: `sub` is the user, the organization is
 //!    the first of `org_id`, `organization_id`, `activeOrganizationId`.
-//! 3. A session token (`X-Athena-Auth-Session-Token`, cookie
-//!    `athena-auth.session-token`): resolved at `ATHENA_AUTH_URL` — not
-//!    wired yet, so it is refused with a message saying so.
+//! 3. A session token (`X-Athena-Auth-Session-Token`, or a session cookie
+//!    of `session::COOKIES`): resolved at `ATHENA_AUTH_URL`
+//!    (`src/auth/session.rs`); without it configured, refused.
 //!
-//! Nothing found, or a token that does not verify: 401.
+//! Nothing found, or a token that does not verify: 401. `EndUsers` is the
+//! resolver the handlers hold (storage files; chat later).
 
 use super::rights::{self, Right};
+use super::session::{SessionToken, Sessions, COOKIES};
 use super::Actor;
 use crate::domain::DomainError;
 use http::HeaderMap;
@@ -28,6 +30,18 @@ use serde::Deserialize;
 pub enum Source {
     TrustedHeaders,
     Jwt,
+    Session,
+}
+
+impl Source {
+    /// The name recorded in audit rows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::TrustedHeaders => "trusted_headers",
+            Source::Jwt => "jwt",
+            Source::Session => "session",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,7 +186,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// An identifier from a header: 1–256 printable characters.
-fn identifier(field: &str, value: &str) -> Result<String, DomainError> {
+pub(super) fn identifier(field: &str, value: &str) -> Result<String, DomainError> {
     if value.is_empty() || value.len() > 256 || value.chars().any(char::is_control) {
         return Err(DomainError::invalid_field(
             field,
@@ -198,21 +212,20 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, DomainError> {
     }
 }
 
-/// Whether the request carries a session token (header or cookie).
-fn has_session_token(headers: &HeaderMap) -> bool {
-    header(headers, "x-athena-auth-session-token").is_some()
-        || headers
-            .get_all(http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|c| c.split_once('='))
-            .any(|(name, _)| {
-                matches!(
-                    name.trim(),
-                    "athena-auth.session-token" | "athena-auth.session_token" | "session_token"
-                )
-            })
+/// The session token of the request, if any: the header, else the first
+/// session cookie (`session::COOKIES`).
+fn session_token(headers: &HeaderMap) -> Option<Result<SessionToken, DomainError>> {
+    if let Some(v) = header(headers, "x-athena-auth-session-token") {
+        return Some(SessionToken::new(COOKIES[0], v));
+    }
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.split_once('='))
+        .find(|(name, _)| COOKIES.contains(&name.trim()))
+        .map(|(name, value)| SessionToken::new(name.trim(), value.trim()))
 }
 
 /// Whether `actor` may assert an end user through the trusted headers.
@@ -224,39 +237,87 @@ fn trusted(actor: &Actor) -> bool {
     }
 }
 
-/// The end user of a request (see the module documentation).
-pub fn resolve(
+/// What the request says about its end user, before any remote check.
+enum Found {
+    User(EndUser),
+    Session(SessionToken),
+}
+
+fn local(
     headers: &HeaderMap,
     actor: &Actor,
     jwt: Option<&JwtSettings>,
-) -> Result<EndUser, DomainError> {
+) -> Result<Found, DomainError> {
     if trusted(actor) {
         if let Some(user) = header(headers, "x-user-id") {
-            return Ok(EndUser {
+            return Ok(Found::User(EndUser {
                 user_id: identifier("X-User-Id", user)?,
                 organization_id: header(headers, "x-organization-id")
                     .map(|o| identifier("X-Organization-Id", o))
                     .transpose()?,
                 source: Source::TrustedHeaders,
-            });
+            }));
         }
     }
     if let Some(token) = bearer(headers)? {
         return match jwt {
-            Some(settings) => settings.verify(token),
+            Some(settings) => settings.verify(token).map(Found::User),
             None => Err(DomainError::Unauthorized(
                 "bearer tokens are verified with ATHENA_AUTH_JWT_SECRET or ATHENA_AUTH_JWT_PUBLIC_KEY, which is not set".into(),
             )),
         };
     }
-    if has_session_token(headers) {
-        return Err(DomainError::Unauthorized(
-            "session tokens are resolved at ATHENA_AUTH_URL, which this gateway does not use yet; send a bearer JWT".into(),
-        ));
+    if let Some(token) = session_token(headers) {
+        return token.map(Found::Session);
     }
     Err(DomainError::Unauthorized(
-        "managed files need an end user: a bearer JWT, or X-User-Id with the admin key or a storage.service key".into(),
+        "managed files need an end user: a bearer JWT, a session token, or X-User-Id with the admin key or a storage.service key".into(),
     ))
+}
+
+/// The end user of a request without a session resolver (session tokens
+/// are refused): the local part of `EndUsers::resolve`.
+pub fn resolve(
+    headers: &HeaderMap,
+    actor: &Actor,
+    jwt: Option<&JwtSettings>,
+) -> Result<EndUser, DomainError> {
+    match local(headers, actor, jwt)? {
+        Found::User(user) => Ok(user),
+        Found::Session(_) => Err(no_sessions()),
+    }
+}
+
+fn no_sessions() -> DomainError {
+    DomainError::Unauthorized(
+        "session tokens are resolved at ATHENA_AUTH_URL, which is not set; send a bearer JWT"
+            .into(),
+    )
+}
+
+/// The end-user resolver of the server: JWT settings and the session
+/// resolver, as configured.
+#[derive(Debug, Default)]
+pub struct EndUsers {
+    pub jwt: Option<JwtSettings>,
+    pub sessions: Option<Sessions>,
+}
+
+impl EndUsers {
+    /// The end user of a request (see the module documentation).
+    pub async fn resolve(
+        &self,
+        headers: &HeaderMap,
+        actor: &Actor,
+    ) -> Result<EndUser, DomainError> {
+        match local(headers, actor, self.jwt.as_ref())? {
+            Found::User(user) => Ok(user),
+            Found::Session(token) => match &self.sessions {
+                Some(sessions) => sessions.resolve(&token).await,
+                None => Err(no_sessions()),
+            },
+        }
+    }
 }
 
 #[cfg(test)]
@@ -410,5 +471,31 @@ mod tests {
         assert!(JwtSettings::new(Some("short"), None, None, None).is_err());
         assert!(JwtSettings::new(None, Some("not a pem"), None, None).is_err());
         assert!(JwtSettings::new(None, None, None, None).unwrap().is_none());
+    }
+
+    #[test]
+    fn session_tokens_are_read_from_the_header_or_a_session_cookie() {
+        let token =
+            |h: HeaderMap| session_token(&h).map(|t| t.map(|t| t.cookie().to_string()).ok());
+        assert_eq!(
+            token(headers(&[("x-athena-auth-session-token", "abc.def")])),
+            Some(Some("athena-auth.session-token=abc.def".into()))
+        );
+        assert_eq!(
+            token(headers(&[(
+                "cookie",
+                "theme=dark; better-auth.session_token=t%2Bk.sig"
+            )])),
+            Some(Some("better-auth.session_token=t%2Bk.sig".into()))
+        );
+        assert_eq!(token(headers(&[("cookie", "theme=dark; other=1")])), None);
+        // Nothing can be smuggled into the cookie sent on.
+        for bad in ["a b", "a,b", "a\\b", "a\"b"] {
+            assert_eq!(
+                token(headers(&[("x-athena-auth-session-token", bad)])),
+                Some(None),
+                "{bad}"
+            );
+        }
     }
 }

@@ -6,6 +6,7 @@ pub mod access;
 pub mod end_user;
 pub mod keys;
 pub mod rights;
+pub mod session;
 pub mod store;
 
 use crate::api::operations::OperationMeta;

@@ -3,7 +3,10 @@
 //! matrix as test data below.
 //!
 //! - The file's owner (its uploader, or a live `owner` grant) may do
-//!   everything.
+//!   everything. Ownership follows the user id, which the auth service
+//!   issues once per person: the owner acting in another organization is
+//!   still the owner; the active organization decides `organization`
+//!   visibility and organization grants only.
 //! - A live grant (not revoked, not expired) to the user, or to the user's
 //!   organization, allows its permission, and reading.
 //! - `public` files are readable by anyone; `organization` files by members
@@ -140,6 +143,12 @@ mod tests {
     /// delete, share]).
     const MATRIX: &[(&str, &str, &str, [bool; 4])] = &[
         ("owner", "private", "none", [true, true, true, true]),
+        (
+            "owner-elsewhere",
+            "private",
+            "none",
+            [true, true, true, true],
+        ),
         ("same-org", "private", "none", [false, false, false, false]),
         (
             "same-org",
@@ -213,6 +222,7 @@ mod tests {
     fn user(who: &str) -> EndUser {
         let (id, org) = match who {
             "owner" => ("alice", "acme"),
+            "owner-elsewhere" => ("alice", "globex"),
             "same-org" => ("bob", "acme"),
             _ => ("eve", "globex"),
         };

@@ -29,8 +29,6 @@ pub struct Storage {
     /// replica drops the entry at once; another replica's change is seen
     /// within `STORE_TTL`.
     pub stores: StoreCache,
-    /// End-user JWT verification (managed files).
-    pub jwt: Option<crate::auth::end_user::JwtSettings>,
 }
 
 /// Resolved catalog stores by (tenant database URI, client, catalog id):

@@ -14,6 +14,7 @@ mod d1_migrate;
 mod deferred;
 mod direct_uri;
 mod embedding;
+mod end_user_sessions;
 mod gateway_crud;
 mod hardening;
 mod insert_window;

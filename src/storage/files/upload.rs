@@ -62,7 +62,7 @@ impl Storage {
         let asked = r.bucket.clone().filter(|b| !b.is_empty());
         let bucket = match (asked, catalog_bucket, user.source) {
             (Some(b), _, Source::TrustedHeaders) => b,
-            (Some(b), Some(c), Source::Jwt) if b != c => {
+            (Some(b), Some(c), Source::Jwt | Source::Session) if b != c => {
                 return Err(DomainError::invalid_field(
                     "bucket",
                     "end users write to their catalog's bucket only",

@@ -186,6 +186,7 @@ impl TestServer {
                 None,
             )
             .expect("test JWT settings"),
+            auth_url: None,
         };
         tweak(&mut config);
         let app = athena::runtime::build(config).await.expect("server builds");
