@@ -7,6 +7,17 @@ use crate::auth::end_user::EndUser;
 use crate::domain::DomainError;
 use crate::handlers::Handlers;
 use crate::http::{ApiResult, RequestCx};
+use crate::storage::file_access::Visibility;
+use serde_json::json;
+
+/// The contract's `public` flag as a visibility.
+fn visibility(public: bool) -> Visibility {
+    if public {
+        Visibility::Public
+    } else {
+        Visibility::Private
+    }
+}
 
 impl Handlers {
     /// The end user of a managed-file request (`src/auth/end_user.rs`).
@@ -40,9 +51,10 @@ impl StorageFilesApi for Handlers {
         params: params::GetStorageFilesByFileId,
     ) -> ApiResult<r::GetStorageFilesByFileId> {
         let user = self.end_user(&cx).await?;
-        let data = (self.storage)
+        let file = (self.storage)
             .file_get(&params.x_athena_client, &user, &params.file_id)
             .await?;
+        let data = json!({ "file": file.view() });
         Ok(r::GetStorageFilesByFileId::Ok(super::answer("File", data)?))
     }
 
@@ -52,9 +64,10 @@ impl StorageFilesApi for Handlers {
         params: params::DeleteStorageFilesByFileId,
     ) -> ApiResult<r::DeleteStorageFilesByFileId> {
         let user = self.end_user(&cx).await?;
-        let data = (self.storage)
+        let file = (self.storage)
             .file_delete(&params.x_athena_client, &user, &params.file_id)
             .await?;
+        let data = json!({ "file": file.view() });
         Ok(r::DeleteStorageFilesByFileId::Ok(super::answer(
             "File deleted",
             data,
@@ -119,9 +132,15 @@ impl StorageFilesApi for Handlers {
         body: models::StorageManagedFileVisibilityRequest,
     ) -> ApiResult<r::PostStorageFilesByFileIdVisibility> {
         let user = self.end_user(&cx).await?;
-        let data = (self.storage)
-            .file_visibility(&params.x_athena_client, &user, &params.file_id, body.public)
+        let file = (self.storage)
+            .file_visibility(
+                &params.x_athena_client,
+                &user,
+                &params.file_id,
+                visibility(body.public),
+            )
             .await?;
+        let data = json!({ "file": file.view() });
         Ok(r::PostStorageFilesByFileIdVisibility::Ok(super::answer(
             "Visibility set",
             data,
@@ -135,9 +154,15 @@ impl StorageFilesApi for Handlers {
         body: models::StorageManagedFileVisibilityRequest,
     ) -> ApiResult<r::PatchStorageFilesByFileIdVisibility> {
         let user = self.end_user(&cx).await?;
-        let data = (self.storage)
-            .file_visibility(&params.x_athena_client, &user, &params.file_id, body.public)
+        let file = (self.storage)
+            .file_visibility(
+                &params.x_athena_client,
+                &user,
+                &params.file_id,
+                visibility(body.public),
+            )
             .await?;
+        let data = json!({ "file": file.view() });
         Ok(r::PatchStorageFilesByFileIdVisibility::Ok(super::answer(
             "Visibility set",
             data,

@@ -5,6 +5,7 @@ mod catalogs;
 mod connections;
 mod files;
 mod objects;
+mod service;
 
 use crate::domain::DomainError;
 use crate::http::payload::Json;

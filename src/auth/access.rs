@@ -279,6 +279,20 @@ pub fn rule(operation: Operation) -> Rule {
         | O::PostStorageBucketsLifecycle
         | O::PostStorageBucketsLifecycleSet
         | O::PostStorageBucketsLifecycleDelete => keyed(Right::StorageProxy),
+        // The SDK's service routes (openapi/sdk-overlay.yaml): a trusted
+        // service acting for an organization (the admin key or
+        // `storage.service`), through the same file access path.
+        O::PostStorageServiceFiles
+        | O::PostStorageServiceFilesList
+        | O::GetStorageServiceFilesByFileId
+        | O::DeleteStorageServiceFilesByFileId
+        | O::PostStorageServiceFilesByFileIdMove
+        | O::PostStorageServiceFilesByFileIdRestore
+        | O::DeleteStorageServiceFilesByFileIdPurge
+        | O::PostStorageServiceFilesByFileIdVisibility
+        | O::GetStorageServiceFilesByFileIdPermissions
+        | O::PostStorageServiceFilesByFileIdPermissionsGrant
+        | O::PostStorageServiceFilesByFileIdPermissionsRevoke => keyed(Right::StorageService),
         // The SDK-only storage operations (openapi/sdk-overlay.yaml):
         // reading and using a store needs the proxy right; changing who
         // may reach it (connections, bucket policy, public-access blocks)

@@ -31,6 +31,8 @@ pub enum Source {
     TrustedHeaders,
     Jwt,
     Session,
+    /// A trusted service on the SDK's service routes (`EndUser::service`).
+    Service,
 }
 
 impl Source {
@@ -40,6 +42,7 @@ impl Source {
             Source::TrustedHeaders => "trusted_headers",
             Source::Jwt => "jwt",
             Source::Session => "session",
+            Source::Service => "service",
         }
     }
 }
@@ -49,6 +52,40 @@ pub struct EndUser {
     pub user_id: String,
     pub organization_id: Option<String>,
     pub source: Source,
+}
+
+impl EndUser {
+    /// A trusted service acting within `organization` (any of the client's
+    /// when `None`), for `user` when it names one: only for the service
+    /// routes, whose access already required the admin key or
+    /// `storage.service`. `user_id` is empty without a user (nothing is
+    /// recorded as theirs).
+    pub fn service(
+        actor: &Actor,
+        user: Option<&str>,
+        organization: Option<&str>,
+    ) -> Result<EndUser, DomainError> {
+        if !trusted(actor) {
+            return Err(DomainError::Forbidden(
+                "the service routes need the admin key or a storage.service key".into(),
+            ));
+        }
+        Ok(EndUser {
+            user_id: user
+                .map(|u| identifier("X-User-Id", u))
+                .transpose()?
+                .unwrap_or_default(),
+            organization_id: organization
+                .map(|o| identifier("organizationId", o))
+                .transpose()?,
+            source: Source::Service,
+        })
+    }
+
+    /// The user the request is for, if any (a service may act for none).
+    pub fn user(&self) -> Option<&str> {
+        (!self.user_id.is_empty()).then_some(self.user_id.as_str())
+    }
 }
 
 /// The JWT verification settings (`ATHENA_AUTH_JWT_*`).

@@ -14,10 +14,15 @@
 //! - `team` and `role` grants name principals the gateway's end users do not
 //!   carry yet: they never match.
 //!
+//! - A trusted service (the SDK's `/storage/service/files*` routes, the
+//!   admin key or `storage.service`; `Source::Service`, never built from a
+//!   user's request) may do everything within the organization it names,
+//!   or within its client when it names none.
+//!
 //! A file the user may not even read is reported as absent (404, no
 //! existence leak); one they may read but not change is a 403.
 
-use crate::auth::end_user::EndUser;
+use crate::auth::end_user::{EndUser, Source};
 use chrono::{DateTime, Utc};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +65,14 @@ pub enum Visibility {
 }
 
 impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Private => "private",
+            Visibility::Organization => "organization",
+            Visibility::Public => "public",
+        }
+    }
+
     pub fn parse(text: &str) -> Option<Visibility> {
         Some(match text {
             "private" => Visibility::Private,
@@ -112,6 +125,12 @@ pub fn decide(
     wanted: Permission,
     now: DateTime<Utc>,
 ) -> bool {
+    if user.source == Source::Service {
+        return user
+            .organization_id
+            .as_deref()
+            .is_none_or(|o| o == file.organization_id);
+    }
     if file.uploaded_by == Some(user.user_id.as_str()) {
         return true;
     }
@@ -135,7 +154,6 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::end_user::Source;
     use chrono::Duration;
     use Permission::*;
 
@@ -143,6 +161,19 @@ mod tests {
     /// delete, share]).
     const MATRIX: &[(&str, &str, &str, [bool; 4])] = &[
         ("owner", "private", "none", [true, true, true, true]),
+        ("service", "private", "none", [true, true, true, true]),
+        (
+            "service-elsewhere",
+            "public",
+            "live-owner",
+            [false, false, false, false],
+        ),
+        (
+            "service-any-org",
+            "private",
+            "none",
+            [true, true, true, true],
+        ),
         (
             "owner-elsewhere",
             "private",
@@ -220,6 +251,17 @@ mod tests {
     ];
 
     fn user(who: &str) -> EndUser {
+        let service = |org: Option<&str>| EndUser {
+            user_id: String::new(),
+            organization_id: org.map(str::to_string),
+            source: Source::Service,
+        };
+        match who {
+            "service" => return service(Some("acme")),
+            "service-elsewhere" => return service(Some("globex")),
+            "service-any-org" => return service(None),
+            _ => {}
+        }
         let (id, org) = match who {
             "owner" => ("alice", "acme"),
             "owner-elsewhere" => ("alice", "globex"),

@@ -30,4 +30,5 @@ mod storage_catalogs;
 mod storage_connections;
 mod storage_files;
 mod storage_objects;
+mod storage_service;
 mod transaction;

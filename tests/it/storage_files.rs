@@ -320,6 +320,18 @@ async fn managed_file_flow_with_end_users() {
             "delete:ok"
         ]
     );
+    // …with how each actor was established.
+    let sources: Vec<String> = tenant
+        .query(
+            "SELECT DISTINCT actor_source FROM athena.audit_log_files WHERE file_id = $1::text::uuid ORDER BY 1",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(sources, ["jwt"]);
     // A confirm after the delete finds no file.
     let r = send(
         "POST",

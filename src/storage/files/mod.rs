@@ -21,9 +21,11 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 mod list;
+mod service;
 mod upload;
 
 pub use list::ListRequest;
+pub use service::{service_file, ServiceListRequest};
 pub use upload::{ConfirmRequest, UploadRequest};
 
 /// A row of `athena.files`.
@@ -154,6 +156,18 @@ fn organization(user: &EndUser) -> Result<&str, DomainError> {
     })
 }
 
+/// A `LIKE` pattern matching the keys that start with `prefix` literally
+/// (`\\`, `%` and `_` escaped).
+fn like_prefix(prefix: &str) -> String {
+    format!(
+        "{}%",
+        prefix
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    )
+}
+
 fn text(field: &str, value: &Option<String>, max: usize) -> Result<(), DomainError> {
     match value {
         Some(v) if v.len() > max || v.chars().any(char::is_control) => {
@@ -266,17 +280,19 @@ impl Storage {
         let result = conn
             .execute(
                 "INSERT INTO athena.audit_log_files
-                   (client_name, file_id, operation, status, actor_user_id, organization_id, storage_key, error)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                   (client_name, file_id, operation, status, actor_user_id, organization_id, storage_key,
+                    error, actor_source)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 &[
                     &tenant.name,
                     &file.map(|f| f.id),
                     &operation,
                     &status,
-                    &user.user_id,
+                    &user.user(),
                     &user.organization_id,
                     &file.map(|f| f.storage_key.as_str()),
                     &error,
+                    &user.source.as_str(),
                 ],
             )
             .await;
@@ -290,10 +306,9 @@ impl Storage {
         client: &str,
         user: &EndUser,
         id: &str,
-    ) -> Result<Value, DomainError> {
+    ) -> Result<FileRow, DomainError> {
         let tenant = self.files_tenant(client).await?;
-        let file = self.file_for(&tenant, id, user, Permission::Read).await?;
-        Ok(json!({ "file": file.view() }))
+        self.file_for(&tenant, id, user, Permission::Read).await
     }
 
     /// A presigned GET for a readable, available file (`purpose` read,
@@ -338,7 +353,7 @@ impl Storage {
         client: &str,
         user: &EndUser,
         id: &str,
-    ) -> Result<Value, DomainError> {
+    ) -> Result<FileRow, DomainError> {
         let tenant = self.files_tenant(client).await?;
         let file = self.file_for(&tenant, id, user, Permission::Delete).await?;
         let (store, _) = self.catalog_store(client, file.s3_id).await?;
@@ -371,7 +386,7 @@ impl Storage {
             return Err(e);
         }
         Self::audit(&tenant, "delete", "ok", user, Some(&file), None).await;
-        Ok(json!({ "file": file.view() }))
+        Ok(file)
     }
 }
 
@@ -382,11 +397,11 @@ impl Storage {
         client: &str,
         user: &EndUser,
         id: &str,
-        public: bool,
-    ) -> Result<Value, DomainError> {
+        visibility: Visibility,
+    ) -> Result<FileRow, DomainError> {
         let tenant = self.files_tenant(client).await?;
         let file = self.file_for(&tenant, id, user, Permission::Share).await?;
-        let visibility = if public { "public" } else { "private" };
+        let visibility = visibility.as_str();
         let conn = tenant.pool.get().await?;
         let updated = conn
             .query_opt(
@@ -409,7 +424,7 @@ impl Storage {
             Some(visibility),
         )
         .await;
-        Ok(json!({ "file": file.view() }))
+        Ok(file)
     }
 }
 

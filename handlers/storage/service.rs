@@ -1,0 +1,111 @@
+//! `storage_service`: the SDK's service routes (`/storage/service/files*`,
+//! SDK-only, `openapi/sdk-overlay.yaml`): a trusted service (the admin key
+//! or `storage.service`, checked by the access table before the body)
+//! acting for the organization it names — `organizationId` in the body or
+//! `X-Organization-Id` — and, optionally, for a user (`X-User-Id`). The
+//! same storage functions as the end-user routes, through the same access
+//! rule (`EndUser::service`), answered as the SDK's `ManagedFile`.
+
+use crate::api::{models, params, responses as r, traits::StorageServiceApi};
+use crate::auth::end_user::EndUser;
+use crate::domain::DomainError;
+use crate::handlers::Handlers;
+use crate::http::{ApiResult, RequestCx};
+use crate::storage::file_access::Visibility;
+use crate::storage::files::service_file;
+
+/// A header value, trimmed, when present and non-empty.
+fn header<'a>(cx: &'a RequestCx, name: &str) -> Option<&'a str> {
+    cx.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// The service of the request, for the organization `organization` names
+/// (the body's) or `X-Organization-Id`; the two must agree.
+fn service(cx: &RequestCx, organization: Option<&str>) -> Result<EndUser, DomainError> {
+    let header_org = header(cx, "x-organization-id");
+    let organization = match (organization, header_org) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(DomainError::invalid_field(
+                "organizationId",
+                "differs from X-Organization-Id",
+            ))
+        }
+        (a, b) => a.or(b),
+    };
+    EndUser::service(cx.actor(), header(cx, "x-user-id"), organization)
+}
+
+impl StorageServiceApi for Handlers {
+    async fn post_storage_service_files_list(
+        &self,
+        cx: RequestCx,
+        params: params::PostStorageServiceFilesList,
+        body: models::StorageServiceListRequest,
+    ) -> ApiResult<r::PostStorageServiceFilesList> {
+        let request: crate::storage::files::ServiceListRequest = super::request(&body)?;
+        let who = service(&cx, request.organization_id.as_deref())?;
+        let data = (self.storage)
+            .service_file_list(&params.x_athena_client, &who, request)
+            .await?;
+        Ok(r::PostStorageServiceFilesList::Ok(super::answer(
+            "Files", data,
+        )?))
+    }
+
+    async fn get_storage_service_files_by_file_id(
+        &self,
+        cx: RequestCx,
+        params: params::GetStorageServiceFilesByFileId,
+    ) -> ApiResult<r::GetStorageServiceFilesByFileId> {
+        let who = service(&cx, None)?;
+        let file = (self.storage)
+            .file_get(&params.x_athena_client, &who, &params.file_id.to_string())
+            .await?;
+        Ok(r::GetStorageServiceFilesByFileId::Ok(super::answer(
+            "File",
+            service_file(&file),
+        )?))
+    }
+
+    async fn delete_storage_service_files_by_file_id(
+        &self,
+        cx: RequestCx,
+        params: params::DeleteStorageServiceFilesByFileId,
+    ) -> ApiResult<r::DeleteStorageServiceFilesByFileId> {
+        let who = service(&cx, None)?;
+        let file = (self.storage)
+            .file_delete(&params.x_athena_client, &who, &params.file_id.to_string())
+            .await?;
+        Ok(r::DeleteStorageServiceFilesByFileId::Ok(super::answer(
+            "File deleted",
+            service_file(&file),
+        )?))
+    }
+
+    async fn post_storage_service_files_by_file_id_visibility(
+        &self,
+        cx: RequestCx,
+        params: params::PostStorageServiceFilesByFileIdVisibility,
+        body: models::StorageServiceVisibilityRequest,
+    ) -> ApiResult<r::PostStorageServiceFilesByFileIdVisibility> {
+        let who = service(&cx, None)?;
+        let visibility = Visibility::parse(&body.visibility.to_string()).ok_or_else(|| {
+            DomainError::invalid_field("visibility", "private, organization or public")
+        })?;
+        let file = (self.storage)
+            .file_visibility(
+                &params.x_athena_client,
+                &who,
+                &params.file_id.to_string(),
+                visibility,
+            )
+            .await?;
+        Ok(r::PostStorageServiceFilesByFileIdVisibility::Ok(
+            super::answer("Visibility set", service_file(&file))?,
+        ))
+    }
+}
