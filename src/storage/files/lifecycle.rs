@@ -542,19 +542,29 @@ impl Storage {
             .await
             .map_err(pg)?
             .ok_or_else(|| DomainError::not_found("file", file.id.to_string()))?;
-        let file = row(&updated);
-        if let Err(e) = self.delete_all_versions(&store, &file).await {
+        let purged = row(&updated);
+        if let Err(e) = self.delete_all_versions(&store, &purged).await {
+            // Nothing purged (an object under retention refuses the first
+            // delete): the row is as it was.
+            conn.execute(
+                "UPDATE athena.files SET status = $2, deleted_at = $3, updated_at = now()
+                  WHERE id = $1 AND status = 'purged'",
+                &[&file.id, &file.status, &file.deleted_at],
+            )
+            .await
+            .map_err(pg)?;
             Self::audit(
                 &tenant,
                 "purge",
                 "failed",
                 user,
                 Some(&file),
-                Some("versions left"),
+                Some(&e.to_string()),
             )
             .await;
             return Err(e);
         }
+        let file = purged;
         Self::audit(&tenant, "purge", "ok", user, Some(&file), None).await;
         Ok(json!({ "file": file.view() }))
     }
