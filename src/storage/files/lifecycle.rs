@@ -544,8 +544,9 @@ impl Storage {
             .ok_or_else(|| DomainError::not_found("file", file.id.to_string()))?;
         let purged = row(&updated);
         if let Err(e) = self.delete_all_versions(&store, &purged).await {
-            // Nothing purged (an object under retention refuses the first
-            // delete): the row is as it was.
+            // The store refused (an object under retention refuses its
+            // deletes): the row goes back to what it was, and a later
+            // purge or restore decides from the versions left.
             conn.execute(
                 "UPDATE athena.files SET status = $2, deleted_at = $3, updated_at = now()
                   WHERE id = $1 AND status = 'purged'",

@@ -330,7 +330,7 @@ impl Storage {
         if !Self::permits(file, grants, user, Permission::Read) {
             return Err(DomainError::not_found("file", file.id.to_string()));
         }
-        if !Self::permits(&file, grants, user, wanted) {
+        if !Self::permits(file, grants, user, wanted) {
             return Err(DomainError::Forbidden(format!(
                 "the end user may not {} this file",
                 wanted.as_str()
