@@ -406,8 +406,31 @@ async fn copy_update_move_and_public_url() {
             None,
         )
         .await);
-    assert_eq!(d["expires_in"], 604_800);
+    assert_eq!(d["expires_in"], 900);
+    assert_eq!(d["source"], "presigned");
     assert_eq!(get_bytes(d["url"].as_str().unwrap()).await, b"report bytes");
+    // A catalog whose connection names a public base URL (a CDN): the URL
+    // is under it, without expiry.
+    s.tenant()
+        .await
+        .execute(
+            "UPDATE athena.s3_catalogs SET metadata = COALESCE(metadata, '{}'::jsonb)
+                 || '{\"athena_connection\": {\"publicBaseUrl\": \"https://cdn.example.com/files/\"}}'::jsonb
+              WHERE id = $1::text::uuid",
+            &[&f.s3_id],
+        )
+        .await
+        .unwrap();
+    let d = ok(&f
+        .send(
+            "GET",
+            &format!("/storage/files/{id}/public-url"),
+            &eve,
+            None,
+        )
+        .await);
+    assert_eq!(d["url"], "https://cdn.example.com/files/moved/report.txt");
+    assert_eq!(d["source"], "public_base_url");
     let trail = audit(&s, &id).await;
     for op in [
         "copy:denied",

@@ -2,7 +2,7 @@
 //! restore after a delete, purge, and its public URL.
 
 use super::*;
-use crate::storage::objects::{Source, MAX_URL_TTL};
+use crate::storage::objects::Source;
 use crate::storage::s3::Store;
 
 /// `PATCH /storage/files/{file_id}`: the SDK's `UpdateStorageFileRequest`
@@ -570,9 +570,12 @@ impl Storage {
         Ok(json!({ "file": file.view() }))
     }
 
-    /// The URL a public reader uses for a public, available file: a
-    /// presigned GET for the longest lifetime S3 signs (7 days); the
-    /// bucket itself stays private. Not public → 403.
+    /// The URL a public reader uses for a public, available file: under
+    /// the catalog's configured public base URL (`publicBaseUrl` of its
+    /// connection settings: a CDN or public bucket the deployment set up),
+    /// else a presigned GET as short-lived as `url`'s (the bucket stays
+    /// private; a file made private again stops being served soon).
+    /// Not public → 403.
     pub async fn file_public_url(
         &self,
         client: &str,
@@ -603,17 +606,52 @@ impl Storage {
                 file.status
             )));
         }
-        let (store, _) = self.catalog_store(client, file.s3_id).await?;
-        let url = store.presign(
-            &Method::GET,
-            &file.bucket,
-            &file.storage_key,
-            MAX_URL_TTL,
-            &[],
-        )?;
+        let catalog = self.catalog(client, file.s3_id).await?;
+        let answer = match public_base(&catalog.metadata) {
+            Some(base) => json!({
+                "file_id": file.id.to_string(), "bucket": file.bucket,
+                "storage_key": file.storage_key, "purpose": "public", "public": true,
+                "url": format!("{base}/{}", s3::signing::uri_encode(&file.storage_key, false)),
+                "source": "public_base_url", "expires_at": null, "expires_in": null,
+            }),
+            None => {
+                let (store, _) = self.catalog_store(client, file.s3_id).await?;
+                let url = store.presign(
+                    &Method::GET,
+                    &file.bucket,
+                    &file.storage_key,
+                    DEFAULT_URL_TTL,
+                    &[],
+                )?;
+                let mut answer = presigned(&file, "public", url, DEFAULT_URL_TTL);
+                answer["public"] = json!(true);
+                answer["source"] = json!("presigned");
+                answer
+            }
+        };
         Self::audit(&tenant, "public_url", "ok", user, Some(&file), None).await;
-        let mut answer = presigned(&file, "public", url, MAX_URL_TTL);
-        answer["public"] = json!(true);
         Ok(answer)
     }
+}
+
+/// The public base URL of a catalog's connection settings
+/// (`metadata.athena_connection.publicBaseUrl`), checked again (the row is
+/// the tenant's data): an http(s) URL without query, fragment or user
+/// info, without its trailing `/`.
+fn public_base(metadata: &Value) -> Option<String> {
+    let text = metadata
+        .get("athena_connection")?
+        .get("publicBaseUrl")?
+        .as_str()?
+        .trim();
+    let url = url::Url::parse(text).ok()?;
+    let fits = matches!(url.scheme(), "http" | "https")
+        && url.host().is_some()
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && text.len() <= 512
+        && !text.chars().any(char::is_control);
+    fits.then(|| url.as_str().trim_end_matches('/').to_string())
 }
