@@ -358,6 +358,26 @@ async fn copy_update_move_and_public_url() {
     assert!(!object_exists(&f, "docs/report.txt").await);
     assert!(object_exists(&f, "moved/report.txt").await);
     assert_eq!(bytes_of(&f, &alice, &id).await, b"report bytes");
+    // A pending file (no bytes yet) does not move.
+    let r = f
+        .send(
+            "POST",
+            "/storage/files/upload-url",
+            &alice,
+            Some(json!({ "s3_id": f.s3_id, "storage_key": "docs/pending.txt" })),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let pending = r.json()["data"]["file"]["id"].as_str().unwrap().to_string();
+    let r = f
+        .send(
+            "PATCH",
+            &format!("/storage/files/{pending}"),
+            &alice,
+            Some(json!({ "storage_key": "docs/elsewhere.txt" })),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
     // Onto another file's key: 403, nothing moved.
     let r = f
         .send(
@@ -705,6 +725,19 @@ async fn versions_list_restore_and_delete() {
         let r = f.send(method, &path, &alice, None).await;
         assert_eq!(r.status, 404, "{path}: {}", r.text());
     }
+    // A move takes the current bytes along and leaves no version behind.
+    let d = ok(&f
+        .send(
+            "PATCH",
+            &format!("/storage/files/{id}"),
+            &alice,
+            Some(json!({ "storage_key": "v/moved.txt" })),
+        )
+        .await);
+    assert_eq!(d["file"]["storage_key"], "v/moved.txt");
+    assert_eq!(s3_versions(&f, "v/doc.txt").await, Vec::<Value>::new());
+    assert_eq!(s3_versions(&f, "v/moved.txt").await.len(), 1);
+    assert_eq!(bytes_of(&f, &alice, &id).await, b"first");
     let trail = audit(&s, &id).await;
     for op in ["versions:ok", "version_restore:ok", "version_delete:ok"] {
         assert!(trail.iter().any(|t| t == op), "{op} in {trail:?}");

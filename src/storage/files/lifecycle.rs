@@ -182,8 +182,9 @@ impl Storage {
     }
 
     /// Renames, re-describes or moves a file (`write`; a visibility change
-    /// needs `share`). A move copies the object to the new key, points the
-    /// row at it, then deletes the old object; the new key must be free.
+    /// needs `share`). A move (of an available file, to a free key) copies
+    /// the object to the new key, points the row at it, then deletes the
+    /// old key's versions.
     pub async fn file_update(
         &self,
         client: &str,
@@ -223,6 +224,12 @@ impl Storage {
                 .ok_or_else(|| DomainError::not_found("file", file.id.to_string()))?;
             Self::audit(&tenant, "update", "ok", user, Some(&updated), None).await;
             return Ok(json!({ "file": updated.view() }));
+        }
+        if file.status != "available" {
+            return Err(DomainError::Invalid(format!(
+                "the file is {}, not available: only uploaded files move (confirm the upload first)",
+                file.status
+            )));
         }
         // A name that was the old key's last segment follows the key.
         let last = |k: &str| k.rsplit('/').next().unwrap_or(k).to_string();
@@ -277,8 +284,9 @@ impl Storage {
                     .unwrap_or_else(|| DomainError::not_found("file", file.id.to_string())));
             }
         };
-        let call = Call::new(Method::DELETE, Some(&file.bucket), Some(&file.storage_key));
-        if let Err(e) = self.s3.send(&store, call, &file.storage_key).await {
+        // The old key goes with all its versions: nothing in Athena reaches
+        // them any more (versions and purge follow the file's key).
+        if let Err(e) = self.delete_all_versions(&store, &file).await {
             Self::audit(
                 &tenant,
                 "update",

@@ -174,7 +174,7 @@ impl Storage {
         let left = self.key_versions(store, bucket, key).await?.len();
         if left > 0 || self.object_head(store, bucket, key).await?.is_some() {
             return Err(DomainError::ServiceUnavailable(format!(
-                "{left} versions of the object are still stored; purge again"
+                "{left} versions of `{key}` are still stored; retry"
             )));
         }
         Ok(())
