@@ -165,8 +165,8 @@ impl Storage {
         }
     }
 
-    /// The same update on every file (`write` on each; `share` too where
-    /// it changes who may read a file), in one transaction.
+    /// The same update on every file (`write` on each; `share` too when
+    /// it sets the visibility), in one transaction.
     pub async fn files_update_many(
         &self,
         client: &str,

@@ -164,7 +164,7 @@ pub(super) fn cases(s: &S3Cases<'_>) -> Vec<Case> {
                     d["url"].as_str().is_some_and(|u| u.starts_with(&prefix)),
                     true,
                 )?;
-                expect_eq("lifetime", &d["expires_in"], &json!(604_800))
+                expect_eq("lifetime", &d["expires_in"], &json!(900))
             }
         })
         .then_status(Request::new("get", "{{r.data.url}}"), 200),
