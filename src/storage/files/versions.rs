@@ -105,8 +105,9 @@ impl Storage {
             }
             key_marker = page.next_key_marker().map(str::to_string);
             version_marker = page.next_version_id_marker().map(str::to_string);
-            // Done, or past this key (the prefix also matches longer keys).
-            if !page.is_truncated() || key_marker.as_deref().is_some_and(|k| k != key) {
+            // Done, past this key (the prefix also matches longer keys), or
+            // a store that names no place to go on from.
+            if !page.is_truncated() || key_marker.as_deref().is_none_or(|k| k != key) {
                 break;
             }
         }
