@@ -171,6 +171,248 @@ impl StorageFilesApi for Handlers {
 
     // --- lifecycle: update, copy, restore, purge, versions, retention, public URL, batches ---
 
+    async fn patch_storage_files_by_file_id(
+        &self,
+        cx: RequestCx,
+        params: params::PatchStorageFilesByFileId,
+        body: models::StorageManagedFileUpdateRequest,
+    ) -> ApiResult<r::PatchStorageFilesByFileId> {
+        let user = self.end_user(&cx).await?;
+        let request = super::request(&body)?;
+        let data = (self.storage)
+            .file_update(&params.x_athena_client, &user, &params.file_id, request)
+            .await?;
+        Ok(r::PatchStorageFilesByFileId::Ok(super::answer(
+            "File updated",
+            data,
+        )?))
+    }
+
+    async fn post_storage_files_by_file_id_copy(
+        &self,
+        cx: RequestCx,
+        params: params::PostStorageFilesByFileIdCopy,
+        body: models::PostStorageFilesByFileIdCopyRequest,
+    ) -> ApiResult<r::PostStorageFilesByFileIdCopy> {
+        let user = self.end_user(&cx).await?;
+        let request = super::request(&body)?;
+        let data = (self.storage)
+            .file_copy(&params.x_athena_client, &user, &params.file_id, request)
+            .await?;
+        Ok(r::PostStorageFilesByFileIdCopy::Ok(super::answer(
+            "File copied",
+            data,
+        )?))
+    }
+
+    async fn post_storage_files_by_file_id_restore(
+        &self,
+        cx: RequestCx,
+        params: params::PostStorageFilesByFileIdRestore,
+    ) -> ApiResult<r::PostStorageFilesByFileIdRestore> {
+        let user = self.end_user(&cx).await?;
+        let data = (self.storage)
+            .file_restore(&params.x_athena_client, &user, &params.file_id)
+            .await?;
+        Ok(r::PostStorageFilesByFileIdRestore::Ok(super::answer(
+            "File restored",
+            data,
+        )?))
+    }
+
+    async fn delete_storage_files_by_file_id_purge(
+        &self,
+        cx: RequestCx,
+        params: params::DeleteStorageFilesByFileIdPurge,
+    ) -> ApiResult<r::DeleteStorageFilesByFileIdPurge> {
+        let user = self.end_user(&cx).await?;
+        let data = (self.storage)
+            .file_purge(&params.x_athena_client, &user, &params.file_id)
+            .await?;
+        Ok(r::DeleteStorageFilesByFileIdPurge::Ok(super::answer(
+            "File purged",
+            data,
+        )?))
+    }
+
+    async fn get_storage_files_by_file_id_public_url(
+        &self,
+        cx: RequestCx,
+        params: params::GetStorageFilesByFileIdPublicUrl,
+    ) -> ApiResult<r::GetStorageFilesByFileIdPublicUrl> {
+        let user = self.end_user(&cx).await?;
+        let data = (self.storage)
+            .file_public_url(&params.x_athena_client, &user, &params.file_id)
+            .await?;
+        Ok(r::GetStorageFilesByFileIdPublicUrl::Ok(super::answer(
+            "Public URL",
+            data,
+        )?))
+    }
+
+    async fn get_storage_files_by_file_id_versions(
+        &self,
+        cx: RequestCx,
+        params: params::GetStorageFilesByFileIdVersions,
+    ) -> ApiResult<r::GetStorageFilesByFileIdVersions> {
+        let user = self.end_user(&cx).await?;
+        let data = (self.storage)
+            .file_versions(&params.x_athena_client, &user, &params.file_id)
+            .await
+            .map_err(|e| super::documented(&cx, e))?;
+        Ok(r::GetStorageFilesByFileIdVersions::Ok(super::answer(
+            "File versions",
+            data,
+        )?))
+    }
+
+    async fn post_storage_files_by_file_id_versions_by_version_id_restore(
+        &self,
+        cx: RequestCx,
+        params: params::PostStorageFilesByFileIdVersionsByVersionIdRestore,
+    ) -> ApiResult<r::PostStorageFilesByFileIdVersionsByVersionIdRestore> {
+        let user = self.end_user(&cx).await?;
+        let data = (self.storage)
+            .file_version_restore(
+                &params.x_athena_client,
+                &user,
+                &params.file_id,
+                &params.version_id,
+            )
+            .await
+            .map_err(|e| super::documented(&cx, e))?;
+        Ok(r::PostStorageFilesByFileIdVersionsByVersionIdRestore::Ok(
+            super::answer("Version restored", data)?,
+        ))
+    }
+
+    async fn delete_storage_files_by_file_id_versions_by_version_id(
+        &self,
+        cx: RequestCx,
+        params: params::DeleteStorageFilesByFileIdVersionsByVersionId,
+    ) -> ApiResult<r::DeleteStorageFilesByFileIdVersionsByVersionId> {
+        let user = self.end_user(&cx).await?;
+        let data = (self.storage)
+            .file_version_delete(
+                &params.x_athena_client,
+                &user,
+                &params.file_id,
+                &params.version_id,
+            )
+            .await
+            .map_err(|e| super::documented(&cx, e))?;
+        Ok(r::DeleteStorageFilesByFileIdVersionsByVersionId::Ok(
+            super::answer("Version deleted", data)?,
+        ))
+    }
+
+    async fn post_storage_files_by_file_id_retention(
+        &self,
+        cx: RequestCx,
+        params: params::PostStorageFilesByFileIdRetention,
+        body: models::PostStorageFilesByFileIdRetentionRequest,
+    ) -> ApiResult<r::PostStorageFilesByFileIdRetention> {
+        let user = self.end_user(&cx).await?;
+        let request = super::request(&body)?;
+        let data = (self.storage)
+            .file_retention_set(&params.x_athena_client, &user, &params.file_id, request)
+            .await
+            .map_err(|e| super::documented(&cx, e))?;
+        Ok(r::PostStorageFilesByFileIdRetention::Ok(super::answer(
+            "Retention set",
+            data,
+        )?))
+    }
+
+    async fn get_storage_files_by_file_id_retention(
+        &self,
+        cx: RequestCx,
+        params: params::GetStorageFilesByFileIdRetention,
+    ) -> ApiResult<r::GetStorageFilesByFileIdRetention> {
+        let user = self.end_user(&cx).await?;
+        let data = (self.storage)
+            .file_retention_get(
+                &params.x_athena_client,
+                &user,
+                &params.file_id,
+                params.version_id.as_deref(),
+            )
+            .await
+            .map_err(|e| super::documented(&cx, e))?;
+        Ok(r::GetStorageFilesByFileIdRetention::Ok(super::answer(
+            "Retention",
+            data,
+        )?))
+    }
+
+    async fn post_storage_files_delete_many(
+        &self,
+        cx: RequestCx,
+        params: params::PostStorageFilesDeleteMany,
+        body: models::PostStorageFilesDeleteManyRequest,
+    ) -> ApiResult<r::PostStorageFilesDeleteMany> {
+        let user = self.end_user(&cx).await?;
+        let request = super::request(&body)?;
+        let data = (self.storage)
+            .files_delete_many(&params.x_athena_client, &user, request)
+            .await?;
+        Ok(r::PostStorageFilesDeleteMany::Ok(super::answer(
+            "Files deleted",
+            data,
+        )?))
+    }
+
+    async fn post_storage_files_update_many(
+        &self,
+        cx: RequestCx,
+        params: params::PostStorageFilesUpdateMany,
+        body: models::PostStorageFilesUpdateManyRequest,
+    ) -> ApiResult<r::PostStorageFilesUpdateMany> {
+        let user = self.end_user(&cx).await?;
+        let request = super::request(&body)?;
+        let data = (self.storage)
+            .files_update_many(&params.x_athena_client, &user, request)
+            .await?;
+        Ok(r::PostStorageFilesUpdateMany::Ok(super::answer(
+            "Files updated",
+            data,
+        )?))
+    }
+
+    async fn post_storage_files_visibility_many(
+        &self,
+        cx: RequestCx,
+        params: params::PostStorageFilesVisibilityMany,
+        body: models::PostStorageFilesVisibilityManyRequest,
+    ) -> ApiResult<r::PostStorageFilesVisibilityMany> {
+        let user = self.end_user(&cx).await?;
+        let request = super::request(&body)?;
+        let data = (self.storage)
+            .files_visibility_many(&params.x_athena_client, &user, request)
+            .await?;
+        Ok(r::PostStorageFilesVisibilityMany::Ok(super::answer(
+            "Visibility set",
+            data,
+        )?))
+    }
+
+    async fn post_storage_files_upload_urls(
+        &self,
+        cx: RequestCx,
+        params: params::PostStorageFilesUploadUrls,
+        body: models::StorageManagedFileBatchUploadUrlRequest,
+    ) -> ApiResult<r::PostStorageFilesUploadUrls> {
+        let user = self.end_user(&cx).await?;
+        let request = super::request(&body)?;
+        let data = (self.storage)
+            .file_upload_urls(&params.x_athena_client, &user, request)
+            .await?;
+        Ok(r::PostStorageFilesUploadUrls::Created(super::answer(
+            "Upload URLs created",
+            data,
+        )?))
+    }
+
     // --- streams: PUT upload, proxy, proxy URL ---
 
     // --- search ---

@@ -233,6 +233,8 @@ pub fn rule(operation: Operation) -> Rule {
         | O::PostStorageFilesByFileIdVersionsByVersionIdRestore
         | O::DeleteStorageFilesByFileIdVersionsByVersionId
         | O::PostStorageFilesByFileIdRetention
+        // SDK only (openapi/sdk-overlay.yaml)
+        | O::GetStorageFilesByFileIdRetention
         // storage_folders, storage_permissions (with the audit trail),
         // storage_multipart: the same key, the same end-user rule.
         | O::PostStorageFoldersDelete

@@ -137,14 +137,14 @@ pub struct PostPolicyRequest {
 }
 
 /// The source of a server-side copy.
-struct Source<'a> {
-    bucket: &'a str,
-    key: &'a str,
-    version: Option<&'a str>,
+pub(crate) struct Source<'a> {
+    pub(crate) bucket: &'a str,
+    pub(crate) key: &'a str,
+    pub(crate) version: Option<&'a str>,
 }
 
 impl<'a> Source<'a> {
-    fn latest(bucket: &'a str, key: &'a str) -> Source<'a> {
+    pub(crate) fn latest(bucket: &'a str, key: &'a str) -> Source<'a> {
         Source {
             bucket,
             key,
@@ -710,7 +710,7 @@ impl Storage {
     }
 
     /// A server-side copy (the bytes never pass through the gateway).
-    async fn copy(
+    pub(crate) async fn copy(
         &self,
         store: &Store,
         from: Source<'_>,

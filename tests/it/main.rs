@@ -29,6 +29,7 @@ mod spine;
 mod storage_catalogs;
 mod storage_connections;
 mod storage_files;
+mod storage_files_lifecycle;
 mod storage_objects;
 mod storage_service;
 mod transaction;

@@ -20,13 +20,19 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+mod batch;
+mod lifecycle;
 mod list;
 mod service;
 mod upload;
+mod versions;
 
+pub use batch::{FileIdsRequest, UpdateManyRequest, VisibilityManyRequest};
+pub use lifecycle::{CopyRequest, UpdateRequest};
 pub use list::ListRequest;
 pub use service::{service_file, ServiceListRequest};
-pub use upload::{ConfirmRequest, UploadRequest};
+pub use upload::{ConfirmRequest, UploadRequest, UploadsRequest};
+pub use versions::RetentionRequest;
 
 /// A row of `athena.files`.
 #[derive(Debug, Clone)]
@@ -180,6 +186,37 @@ fn text(field: &str, value: &Option<String>, max: usize) -> Result<(), DomainErr
     }
 }
 
+/// The bucket a file is written to: end users write to their catalog's
+/// bucket only; a trusted service may name another.
+fn target_bucket(
+    asked: Option<String>,
+    catalog_bucket: Option<String>,
+    user: &EndUser,
+) -> Result<String, DomainError> {
+    let asked = asked.filter(|b| !b.is_empty());
+    // Only a trusted caller (a service, or trusted headers) names a bucket
+    // other than the catalog's.
+    let trusted = matches!(user.source, Source::TrustedHeaders | Source::Service);
+    let bucket = match (asked, catalog_bucket) {
+        (Some(b), _) if trusted => b,
+        (Some(b), Some(c)) if b != c => {
+            return Err(DomainError::invalid_field(
+                "bucket",
+                "end users write to their catalog's bucket only",
+            ))
+        }
+        (_, Some(c)) => c,
+        _ => {
+            return Err(DomainError::invalid_field(
+                "bucket",
+                "the catalog names no bucket (a trusted service may name one)",
+            ))
+        }
+    };
+    crate::storage::endpoint::check_bucket(&bucket)?;
+    Ok(bucket)
+}
+
 impl Storage {
     async fn files_tenant(&self, client: &str) -> Result<std::sync::Arc<Tenant>, DomainError> {
         self.tenant(client).await
@@ -237,15 +274,44 @@ impl Storage {
         user: &EndUser,
         wanted: Permission,
     ) -> Result<FileRow, DomainError> {
+        self.file_in(tenant, id, user, wanted, false, None).await
+    }
+
+    /// `file_for` for operation `op`, a refusal (403) written to the audit
+    /// trail; with `deleted_too`, soft-deleted files are found as well
+    /// (restore, purge: the same 404/403 answers; purged files never are).
+    async fn file_op(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        user: &EndUser,
+        wanted: Permission,
+        deleted_too: bool,
+        op: &str,
+    ) -> Result<FileRow, DomainError> {
+        self.file_in(tenant, id, user, wanted, deleted_too, Some(op))
+            .await
+    }
+
+    async fn file_in(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        user: &EndUser,
+        wanted: Permission,
+        deleted_too: bool,
+        op: Option<&str>,
+    ) -> Result<FileRow, DomainError> {
         let id = file_id(id)?;
         let conn = tenant.pool.get().await?;
         let found = conn
             .query_opt(
                 &format!(
                     "SELECT {COLUMNS} FROM athena.files
-                      WHERE id = $1 AND client_name = $2 AND status NOT IN ('soft_deleted', 'purged')"
+                      WHERE id = $1 AND client_name = $2 AND status <> 'purged'
+                        AND ($3 OR status <> 'soft_deleted')"
                 ),
-                &[&id, &tenant.name],
+                &[&id, &tenant.name, &deleted_too],
             )
             .await
             .map_err(pg)?
@@ -253,16 +319,41 @@ impl Storage {
             .map(row)
             .ok_or_else(|| DomainError::not_found("file", id.to_string()))?;
         let grants = Self::grants(tenant, &[found.id]).await?;
-        if !Self::permits(&found, &grants, user, Permission::Read) {
-            return Err(DomainError::not_found("file", id.to_string()));
+        match (Self::judged(&found, &grants, user, wanted), op) {
+            (Err(e @ DomainError::Forbidden(_)), Some(op)) => {
+                Self::audit(
+                    tenant,
+                    op,
+                    "denied",
+                    user,
+                    Some(&found),
+                    Some(wanted.as_str()),
+                )
+                .await;
+                Err(e)
+            }
+            (Err(e), _) => Err(e),
+            (Ok(()), _) => Ok(found),
         }
-        if !Self::permits(&found, &grants, user, wanted) {
+    }
+
+    /// The 404/403 answer of the access rule for one file.
+    fn judged(
+        file: &FileRow,
+        grants: &[GrantRow],
+        user: &EndUser,
+        wanted: Permission,
+    ) -> Result<(), DomainError> {
+        if !Self::permits(file, grants, user, Permission::Read) {
+            return Err(DomainError::not_found("file", file.id.to_string()));
+        }
+        if !Self::permits(file, grants, user, wanted) {
             return Err(DomainError::Forbidden(format!(
                 "the end user may not {} this file",
                 wanted.as_str()
             )));
         }
-        Ok(found)
+        Ok(())
     }
 
     /// One audit row (failures to write it are logged, never fatal).

@@ -2,6 +2,7 @@
 //! or a writer replacing it) and the confirmation that the bytes arrived.
 
 use super::*;
+use crate::storage::s3::Store;
 
 /// `POST /storage/files/upload-url` (`StorageManagedFileUploadUrlRequest`).
 #[derive(Debug, Deserialize)]
@@ -28,6 +29,29 @@ pub struct ConfirmRequest {
     pub checksum_sha256: Option<String>,
 }
 
+/// `POST /storage/files/upload-urls`: many uploads, all or none.
+#[derive(Debug, Deserialize)]
+pub struct UploadsRequest {
+    pub files: Vec<UploadRequest>,
+}
+
+/// Most uploads one `upload-urls` call prepares.
+const MAX_UPLOADS: usize = 100;
+
+/// An upload checked (input, catalog, bucket, who holds the key) and not
+/// yet written: `commit_upload` writes it.
+struct PlannedUpload {
+    r: UploadRequest,
+    s3_id: Uuid,
+    bucket: String,
+    store: Store,
+    content_type: Option<String>,
+    name: String,
+    org: String,
+    /// The live row at the key, which this user may write (replaced).
+    existing: Option<FileRow>,
+}
+
 impl Storage {
     /// Creates (or, for a writer, replaces) the row of an object and
     /// presigns its upload: `{file, upload}`.
@@ -37,6 +61,56 @@ impl Storage {
         user: &EndUser,
         r: UploadRequest,
     ) -> Result<Value, DomainError> {
+        let tenant = self.files_tenant(client).await?;
+        let planned = self.plan_upload(client, &tenant, user, r).await?;
+        self.commit_upload(&tenant, user, planned).await
+    }
+
+    /// Many upload URLs, all or none: every file is checked (input, key
+    /// holder, permissions) before any row is written; `{files: [{file,
+    /// upload}]}` in the order asked.
+    pub async fn file_upload_urls(
+        &self,
+        client: &str,
+        user: &EndUser,
+        r: UploadsRequest,
+    ) -> Result<Value, DomainError> {
+        if r.files.is_empty() || r.files.len() > MAX_UPLOADS {
+            return Err(DomainError::invalid_field(
+                "files",
+                format!("1-{MAX_UPLOADS} files"),
+            ));
+        }
+        let tenant = self.files_tenant(client).await?;
+        let mut planned = Vec::with_capacity(r.files.len());
+        for f in r.files {
+            planned.push(self.plan_upload(client, &tenant, user, f).await?);
+        }
+        let mut seen = std::collections::HashSet::new();
+        if !planned
+            .iter()
+            .all(|p| seen.insert((p.s3_id, p.bucket.as_str(), p.r.storage_key.as_str())))
+        {
+            return Err(DomainError::invalid_field(
+                "files",
+                "each storage key at most once",
+            ));
+        }
+        let mut files = Vec::with_capacity(planned.len());
+        for p in planned {
+            files.push(self.commit_upload(&tenant, user, p).await?);
+        }
+        Ok(json!({ "count": files.len(), "files": files }))
+    }
+
+    /// Checks one upload without writing anything (refusals are audited).
+    async fn plan_upload(
+        &self,
+        client: &str,
+        tenant: &Tenant,
+        user: &EndUser,
+        r: UploadRequest,
+    ) -> Result<PlannedUpload, DomainError> {
         check_object_key("storage_key", &r.storage_key)?;
         for (field, value, max) in [
             ("name", &r.name, 512),
@@ -57,27 +131,8 @@ impl Storage {
         let s3_id = Uuid::parse_str(r.s3_id.trim())
             .map_err(|_| DomainError::invalid_field("s3_id", "not a UUID"))?;
         let (store, catalog_bucket) = self.catalog_store(client, s3_id).await?;
-        // End users write to the catalog's bucket only; a trusted service
-        // may name another.
-        let asked = r.bucket.clone().filter(|b| !b.is_empty());
-        let bucket = match (asked, catalog_bucket, user.source) {
-            (Some(b), _, Source::TrustedHeaders) => b,
-            (Some(b), Some(c), Source::Jwt | Source::Session) if b != c => {
-                return Err(DomainError::invalid_field(
-                    "bucket",
-                    "end users write to their catalog's bucket only",
-                ))
-            }
-            (_, Some(c), _) => c,
-            _ => {
-                return Err(DomainError::invalid_field(
-                    "bucket",
-                    "the catalog names no bucket (a trusted service may name one)",
-                ))
-            }
-        };
+        let bucket = target_bucket(r.bucket.clone(), catalog_bucket, user)?;
         crate::storage::endpoint::check_bucket(&bucket)?;
-        let tenant = self.files_tenant(client).await?;
         let name = r.name.clone().unwrap_or_else(|| {
             r.storage_key
                 .rsplit('/')
@@ -85,7 +140,6 @@ impl Storage {
                 .unwrap_or(&r.storage_key)
                 .to_string()
         });
-        let metadata = Value::Object(r.metadata.clone().unwrap_or_default());
         // An existing live row: its writer may replace it.
         let existing = {
             let conn = tenant.pool.get().await?;
@@ -102,27 +156,27 @@ impl Storage {
             .as_ref()
             .map(row)
         };
-        let file = match existing {
+        match &existing {
             Some(f) => {
                 // One answer whether the key holds someone's unreadable file
                 // or a file this user may only read.
-                let grants = Self::grants(&tenant, &[f.id]).await?;
-                if !Self::permits(&f, &grants, user, Permission::Write) {
-                    Self::audit(&tenant, "upload_url", "denied", user, Some(&f), None).await;
+                let grants = Self::grants(tenant, &[f.id]).await?;
+                if !Self::permits(f, &grants, user, Permission::Write) {
+                    Self::audit(tenant, "upload_url", "denied", user, Some(f), None).await;
                     return Err(DomainError::Forbidden(TAKEN.into()));
                 }
                 // Changing who may read it needs `share` (or ownership);
                 // fields not sent are kept.
                 let visibility = r.public.map(|p| if p { "public" } else { "private" });
                 if visibility.is_some_and(|v| v != f.visibility)
-                    && !Self::permits(&f, &grants, user, Permission::Share)
+                    && !Self::permits(f, &grants, user, Permission::Share)
                 {
                     Self::audit(
-                        &tenant,
+                        tenant,
                         "upload_url",
                         "denied",
                         user,
-                        Some(&f),
+                        Some(f),
                         Some("visibility"),
                     )
                     .await;
@@ -130,6 +184,61 @@ impl Storage {
                         "changing who may read this file needs the share permission".into(),
                     ));
                 }
+            }
+            None => {
+                // An object already at the key is not this user's to claim.
+                if self
+                    .object_head(&store, &bucket, &r.storage_key)
+                    .await?
+                    .is_some()
+                {
+                    Self::audit(
+                        tenant,
+                        "upload_url",
+                        "denied",
+                        user,
+                        None,
+                        Some("object exists"),
+                    )
+                    .await;
+                    return Err(DomainError::Forbidden(TAKEN.into()));
+                }
+            }
+        }
+        Ok(PlannedUpload {
+            r,
+            s3_id,
+            bucket,
+            store,
+            content_type,
+            name,
+            org,
+            existing,
+        })
+    }
+
+    /// Writes a planned upload (the row, and the owner grant of a new
+    /// one) and presigns its PUT: `{file, upload}`.
+    async fn commit_upload(
+        &self,
+        tenant: &Tenant,
+        user: &EndUser,
+        p: PlannedUpload,
+    ) -> Result<Value, DomainError> {
+        let PlannedUpload {
+            r,
+            s3_id,
+            bucket,
+            store,
+            content_type,
+            name,
+            org,
+            existing,
+        } = p;
+        let metadata = Value::Object(r.metadata.clone().unwrap_or_default());
+        let file = match existing {
+            Some(f) => {
+                let visibility = r.public.map(|p| if p { "public" } else { "private" });
                 let conn = tenant.pool.get().await?;
                 let updated = conn
                     .query_opt(
@@ -158,23 +267,6 @@ impl Storage {
                 row(&updated)
             }
             None => {
-                // An object already at the key is not this user's to claim.
-                if self
-                    .object_head(&store, &bucket, &r.storage_key)
-                    .await?
-                    .is_some()
-                {
-                    Self::audit(
-                        &tenant,
-                        "upload_url",
-                        "denied",
-                        user,
-                        None,
-                        Some("object exists"),
-                    )
-                    .await;
-                    return Err(DomainError::Forbidden(TAKEN.into()));
-                }
                 let visibility = if r.public == Some(true) {
                     "public"
                 } else {
@@ -222,7 +314,7 @@ impl Storage {
             DEFAULT_URL_TTL,
             &signed,
         )?;
-        Self::audit(&tenant, "upload_url", "ok", user, Some(&file), None).await;
+        Self::audit(tenant, "upload_url", "ok", user, Some(&file), None).await;
         let headers: Map<String, Value> = content_type
             .map(|ct| ("Content-Type".to_string(), Value::from(ct)))
             .into_iter()

@@ -10,11 +10,19 @@ use super::{expect_eq, Case};
 use crate::http::Request;
 use serde_json::{json, Value};
 
+mod lifecycle;
+
 /// Every managed-file case.
 pub(super) fn cases(s: &S3Cases<'_>) -> Vec<Case> {
     let mut out = Vec::new();
     out.extend(core_cases(s));
+    out.extend(lifecycle::cases(s));
     out
+}
+
+/// The SDK-only managed-file operations (`openapi/sdk-overlay.yaml`).
+pub(super) fn sdk_only_cases(s: &S3Cases<'_>) -> Vec<Case> {
+    lifecycle::sdk_only_cases(s)
 }
 
 /// `request` as the conformance end user (`conf-user` of `conf-org`).
