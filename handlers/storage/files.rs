@@ -179,9 +179,10 @@ impl StorageFilesApi for Handlers {
     ) -> ApiResult<r::PatchStorageFilesByFileId> {
         let user = self.end_user(&cx).await?;
         let request = super::request(&body)?;
-        let data = (self.storage)
+        let file = (self.storage)
             .file_update(&params.x_athena_client, &user, &params.file_id, request)
             .await?;
+        let data = json!({ "file": file.view() });
         Ok(r::PatchStorageFilesByFileId::Ok(super::answer(
             "File updated",
             data,
@@ -211,9 +212,10 @@ impl StorageFilesApi for Handlers {
         params: params::PostStorageFilesByFileIdRestore,
     ) -> ApiResult<r::PostStorageFilesByFileIdRestore> {
         let user = self.end_user(&cx).await?;
-        let data = (self.storage)
+        let file = (self.storage)
             .file_restore(&params.x_athena_client, &user, &params.file_id)
             .await?;
+        let data = json!({ "file": file.view() });
         Ok(r::PostStorageFilesByFileIdRestore::Ok(super::answer(
             "File restored",
             data,
@@ -226,9 +228,10 @@ impl StorageFilesApi for Handlers {
         params: params::DeleteStorageFilesByFileIdPurge,
     ) -> ApiResult<r::DeleteStorageFilesByFileIdPurge> {
         let user = self.end_user(&cx).await?;
-        let data = (self.storage)
+        let file = (self.storage)
             .file_purge(&params.x_athena_client, &user, &params.file_id)
             .await?;
+        let data = json!({ "file": file.view() });
         Ok(r::DeleteStorageFilesByFileIdPurge::Ok(super::answer(
             "File purged",
             data,

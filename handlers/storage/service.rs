@@ -108,4 +108,57 @@ impl StorageServiceApi for Handlers {
             super::answer("Visibility set", service_file(&file))?,
         ))
     }
+
+    async fn post_storage_service_files_by_file_id_move(
+        &self,
+        cx: RequestCx,
+        params: params::PostStorageServiceFilesByFileIdMove,
+        body: models::StorageServiceMoveRequest,
+    ) -> ApiResult<r::PostStorageServiceFilesByFileIdMove> {
+        let who = service(&cx, None)?;
+        let request = crate::storage::files::UpdateRequest {
+            storage_key: Some(body.destination_key.clone()),
+            ..Default::default()
+        };
+        let file = (self.storage)
+            .file_update(
+                &params.x_athena_client,
+                &who,
+                &params.file_id.to_string(),
+                request,
+            )
+            .await?;
+        Ok(r::PostStorageServiceFilesByFileIdMove::Ok(super::answer(
+            "File moved",
+            service_file(&file),
+        )?))
+    }
+
+    async fn post_storage_service_files_by_file_id_restore(
+        &self,
+        cx: RequestCx,
+        params: params::PostStorageServiceFilesByFileIdRestore,
+    ) -> ApiResult<r::PostStorageServiceFilesByFileIdRestore> {
+        let who = service(&cx, None)?;
+        let file = (self.storage)
+            .file_restore(&params.x_athena_client, &who, &params.file_id.to_string())
+            .await?;
+        Ok(r::PostStorageServiceFilesByFileIdRestore::Ok(
+            super::answer("File restored", service_file(&file))?,
+        ))
+    }
+
+    async fn delete_storage_service_files_by_file_id_purge(
+        &self,
+        cx: RequestCx,
+        params: params::DeleteStorageServiceFilesByFileIdPurge,
+    ) -> ApiResult<r::DeleteStorageServiceFilesByFileIdPurge> {
+        let who = service(&cx, None)?;
+        let file = (self.storage)
+            .file_purge(&params.x_athena_client, &who, &params.file_id.to_string())
+            .await?;
+        Ok(r::DeleteStorageServiceFilesByFileIdPurge::Ok(
+            super::answer("File purged", serde_json::json!({ "fileId": file.id }))?,
+        ))
+    }
 }

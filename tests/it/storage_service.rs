@@ -3,7 +3,7 @@
 //! same access rule as end users, answered as the SDK's camelCase
 //! `ManagedFile`; keys without the right refused.
 
-use crate::common::files::{get_bytes, Files};
+use crate::common::files::{enable_versioning, get_bytes, Files};
 use crate::common::{allow, TestServer, CLIENT};
 use serde_json::json;
 
@@ -12,6 +12,7 @@ async fn a_service_acts_for_an_organization() {
     let s = TestServer::start_with(|c| allow(c, "127.0.0.1")).await;
     let f = Files::new(&s).await;
     let alice = f.user("alice", "acme");
+    enable_versioning(&f.bucket).await;
     let id = f.upload(&alice, "svc/a.txt", b"service bytes").await;
     let service_key = s.api_key(&["storage.service"], None).await;
     let svc = |org: Option<&str>| {
@@ -151,4 +152,61 @@ async fn a_service_acts_for_an_organization() {
         )
         .await;
     assert_eq!(r.json()["data"]["exists"], false, "{}", r.text());
+
+    // Restore (from the prior version), move, purge.
+    let r = f
+        .send(
+            "POST",
+            &format!("/storage/service/files/{id}/restore"),
+            &svc(Some("acme")),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["data"]["file"]["status"], "available");
+    let r = f
+        .send(
+            "POST",
+            &format!("/storage/service/files/{id}/move"),
+            &svc(Some("acme")),
+            Some(json!({ "destinationKey": "svc/moved.txt" })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["data"]["file"]["key"], "svc/moved.txt");
+    let r = f
+        .send("GET", &format!("/storage/files/{id}/url"), &alice, None)
+        .await;
+    assert_eq!(
+        get_bytes(r.json()["data"]["url"].as_str().unwrap()).await,
+        b"service bytes"
+    );
+    let r = f
+        .send(
+            "DELETE",
+            &format!("/storage/service/files/{id}/purge"),
+            &svc(Some("globex")),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = f
+        .send(
+            "DELETE",
+            &format!("/storage/service/files/{id}/purge"),
+            &svc(Some("acme")),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["data"]["fileId"], id.as_str());
+    let r = f
+        .send(
+            "POST",
+            &format!("/storage/service/files/{id}/restore"),
+            &svc(Some("acme")),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
 }

@@ -191,7 +191,7 @@ impl Storage {
         user: &EndUser,
         id: &str,
         r: UpdateRequest,
-    ) -> Result<Value, DomainError> {
+    ) -> Result<FileRow, DomainError> {
         let mut changes = Changes::of(&r)?;
         if let Some(k) = &r.storage_key {
             check_object_key("storage_key", k)?;
@@ -223,7 +223,7 @@ impl Storage {
                 .await?
                 .ok_or_else(|| DomainError::not_found("file", file.id.to_string()))?;
             Self::audit(&tenant, "update", "ok", user, Some(&updated), None).await;
-            return Ok(json!({ "file": updated.view() }));
+            return Ok(updated);
         }
         if file.status != "available" {
             return Err(DomainError::Invalid(format!(
@@ -307,7 +307,7 @@ impl Storage {
             Some(&format!("moved from {}/{}", file.bucket, file.storage_key)),
         )
         .await;
-        Ok(json!({ "file": updated.view() }))
+        Ok(updated)
     }
 
     /// Copies a readable, available file to a free key: a new file owned
@@ -457,7 +457,7 @@ impl Storage {
         client: &str,
         user: &EndUser,
         id: &str,
-    ) -> Result<Value, DomainError> {
+    ) -> Result<FileRow, DomainError> {
         let tenant = self.files_tenant(client).await?;
         let file = self
             .file_op(&tenant, id, user, Permission::Delete, true, "restore")
@@ -520,7 +520,7 @@ impl Storage {
         tx.commit().await.map_err(pg)?;
         let file = row(&updated);
         Self::audit(&tenant, "restore", "ok", user, Some(&file), None).await;
-        Ok(json!({ "file": file.view() }))
+        Ok(file)
     }
 
     /// Deletes every version of a file's object and marks the row purged
@@ -531,7 +531,7 @@ impl Storage {
         client: &str,
         user: &EndUser,
         id: &str,
-    ) -> Result<Value, DomainError> {
+    ) -> Result<FileRow, DomainError> {
         let tenant = self.files_tenant(client).await?;
         let file = self
             .file_op(&tenant, id, user, Permission::Delete, true, "purge")
@@ -575,7 +575,7 @@ impl Storage {
         }
         let file = purged;
         Self::audit(&tenant, "purge", "ok", user, Some(&file), None).await;
-        Ok(json!({ "file": file.view() }))
+        Ok(file)
     }
 
     /// The URL a public reader uses for a public, available file: under

@@ -147,3 +147,36 @@ impl<'a> Files<'a> {
         id
     }
 }
+
+/// The test store, reached directly (switching versioning on, creating an
+/// Object Lock bucket: no route does either).
+pub fn direct() -> (athena::storage::s3::S3, athena::storage::s3::Store) {
+    let endpoint = std::env::var("S3_ENDPOINT").expect("S3_ENDPOINT");
+    let store = athena::storage::s3::Store {
+        endpoint: athena::storage::endpoint::Endpoint {
+            https: false,
+            host: "127.0.0.1".into(),
+            port: endpoint.rsplit(':').next().unwrap().parse().unwrap(),
+        },
+        region: "us-east-1".into(),
+        access_key: std::env::var("S3_ACCESS_KEY_ID").unwrap(),
+        secret_key: std::env::var("S3_SECRET_ACCESS_KEY").unwrap(),
+        session_token: None,
+    };
+    let policy = std::sync::Arc::new(athena::outbound::OutboundPolicy::new(
+        athena::outbound::parse_allow_list("127.0.0.1").unwrap(),
+    ));
+    (athena::storage::s3::S3::new(&policy), store)
+}
+
+pub async fn enable_versioning(bucket: &str) {
+    let (s3, store) = direct();
+    let enable = athena::storage::s3::Call::new(http::Method::PUT, Some(bucket), None)
+        .query("versioning", "")
+        .document(
+            "application/xml",
+            "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>Enabled</Status></VersioningConfiguration>".into(),
+        )
+        .unwrap();
+    s3.send(&store, enable, bucket).await.unwrap();
+}
