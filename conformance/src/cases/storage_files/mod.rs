@@ -11,6 +11,7 @@ use crate::http::Request;
 use serde_json::{json, Value};
 
 mod lifecycle;
+mod service;
 
 /// Every managed-file case.
 pub(super) fn cases(s: &S3Cases<'_>) -> Vec<Case> {
@@ -22,7 +23,9 @@ pub(super) fn cases(s: &S3Cases<'_>) -> Vec<Case> {
 
 /// The SDK-only managed-file operations (`openapi/sdk-overlay.yaml`).
 pub(super) fn sdk_only_cases(s: &S3Cases<'_>) -> Vec<Case> {
-    lifecycle::sdk_only_cases(s)
+    let mut out = lifecycle::sdk_only_cases(s);
+    out.extend(service::sdk_only_cases(s));
+    out
 }
 
 /// `request` as the conformance end user (`conf-user` of `conf-org`).
