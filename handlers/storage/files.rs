@@ -9,7 +9,7 @@ use crate::handlers::Handlers;
 use crate::http::{ApiResult, RequestCx};
 
 impl Handlers {
-    fn end_user(&self, cx: &RequestCx) -> Result<EndUser, DomainError> {
+    pub(super) fn end_user(&self, cx: &RequestCx) -> Result<EndUser, DomainError> {
         end_user::resolve(cx.headers(), cx.actor(), self.storage.jwt.as_ref())
     }
 }

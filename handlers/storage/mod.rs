@@ -4,6 +4,7 @@ mod buckets;
 mod catalogs;
 mod connections;
 mod files;
+mod multipart;
 mod objects;
 
 use crate::domain::DomainError;

@@ -159,8 +159,22 @@ impl Store {
         expires_in: u32,
         signed: &[(HeaderName, String)],
     ) -> Result<String, DomainError> {
+        self.presign_query(method, bucket, key, &[], expires_in, signed)
+    }
+
+    /// `presign` of an object sub-resource (`partNumber` and `uploadId`
+    /// of a multipart upload's part): `query` is signed into the URL.
+    pub fn presign_query(
+        &self,
+        method: &Method,
+        bucket: &str,
+        key: &str,
+        query: &[(&str, String)],
+        expires_in: u32,
+        signed: &[(HeaderName, String)],
+    ) -> Result<String, DomainError> {
         let (now, _) = now();
-        let base = self.url(Some(bucket), Some(key), &[])?;
+        let base = self.url(Some(bucket), Some(key), query)?;
         let mut custom = HeaderMap::new();
         for (name, v) in signed {
             custom.insert(name.clone(), value(v)?);
@@ -175,6 +189,11 @@ impl Store {
             self.session_token.as_ref(),
         )
         .map_err(sig)?;
+        // The signing parameters join the sub-resource's query, if any.
+        let query = match base.query() {
+            Some(_) => query.replacen('?', "&", 1),
+            None => query,
+        };
         let url = Url::parse(&format!("{base}{query}"))
             .map_err(|e| DomainError::Internal(format!("presigned URL: {e}")))?;
         let mut headers = custom;
@@ -302,6 +321,13 @@ impl<'a> Call<'a> {
             .map_err(|_| DomainError::invalid_field("metadata", "names must be header tokens"))?;
         self.headers.insert(name, value(v)?);
         Ok(self)
+    }
+
+    /// Raw bytes as the body (an object or a multipart part): signed by
+    /// their SHA-256 like any body.
+    pub fn bytes(mut self, body: Bytes) -> Self {
+        self.body = body;
+        self
     }
 
     /// An XML or JSON document body, with its `Content-MD5` (S3 requires

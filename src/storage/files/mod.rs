@@ -21,9 +21,12 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 mod list;
+mod multipart;
+mod stream;
 mod upload;
 
 pub use list::ListRequest;
+pub use multipart::{MultipartComplete, MultipartCreate, MultipartRef, MultipartSignPart};
 pub use upload::{ConfirmRequest, UploadRequest};
 
 /// A row of `athena.files`.
