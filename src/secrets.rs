@@ -14,6 +14,9 @@ const NONCE_LEN: usize = 12;
 #[derive(Clone)]
 pub struct Secrets {
     cipher: Aes256Gcm,
+    /// HMAC-SHA256(key, "athena-derive"): the root of `derive`, so the
+    /// sealing key itself is kept only inside the cipher.
+    derive_root: [u8; 32],
 }
 
 impl std::fmt::Debug for Secrets {
@@ -43,7 +46,18 @@ impl Secrets {
             ));
         }
         let cipher = Aes256Gcm::new_from_slice(&key).map_err(|e| e.to_string())?;
-        Ok(Secrets { cipher })
+        let derive_root = hmac_sha256(&key, b"athena-derive");
+        Ok(Secrets {
+            cipher,
+            derive_root,
+        })
+    }
+
+    /// A key for one `purpose` (e.g. `proxy-url` signatures), derived from
+    /// `ATHENA_SECRET_KEY`: knowing it reveals neither the sealing key nor
+    /// another purpose's key.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        hmac_sha256(&self.derive_root, purpose.as_bytes())
     }
 
     /// Encrypts `plain` for the row and field named by `context`.
@@ -132,4 +146,12 @@ mod tests {
         assert!(Secrets::from_key_text("short").is_err());
         assert!(Secrets::from_key_text(&"ab".repeat(16)).is_err());
     }
+}
+
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key)
+        .expect("HMAC takes keys of any length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }

@@ -6,6 +6,7 @@ mod connections;
 mod files;
 mod multipart;
 mod objects;
+mod streams;
 
 use crate::domain::DomainError;
 use crate::http::payload::Json;

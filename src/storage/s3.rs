@@ -426,8 +426,8 @@ impl S3 {
         }
     }
 
-    /// Sends `call` and returns whatever the store answered.
-    pub async fn exchange(&self, store: &Store, call: Call<'_>) -> Result<Reply, DomainError> {
+    /// `call` as a signed HTTP request.
+    fn signed(store: &Store, call: Call<'_>) -> Result<http::Request<Full<Bytes>>, DomainError> {
         let url = store.url(call.bucket, call.key, &call.query)?;
         let mut headers = call.headers;
         let sha = if call.body.is_empty() {
@@ -436,13 +436,53 @@ impl S3 {
             hex::encode(Sha256::digest(&call.body))
         };
         store.sign(&call.method, &url, &mut headers, &sha)?;
-        let head = call.method == Method::HEAD;
         let mut request = http::Request::builder()
             .method(call.method)
             .uri(url.as_str())
             .body(Full::new(call.body))
             .map_err(|e| DomainError::Internal(format!("S3 request: {e}")))?;
         *request.headers_mut() = headers;
+        Ok(request)
+    }
+
+    /// Sends `call` and returns the answer as soon as its head arrives,
+    /// the body unread (an object streamed to a caller as it arrives).
+    pub async fn open(
+        &self,
+        store: &Store,
+        call: Call<'_>,
+    ) -> Result<http::Response<hyper::body::Incoming>, DomainError> {
+        let request = Self::signed(store, call)?;
+        tokio::time::timeout(EXCHANGE_TIMEOUT, self.client.request(request))
+            .await
+            .map_err(|_| {
+                DomainError::ServiceUnavailable("the S3 store did not answer in time".into())
+            })?
+            .map_err(transport)
+    }
+
+    /// The error an opened answer carries (its body read, capped).
+    pub async fn open_error(answer: http::Response<hyper::body::Incoming>, what: &str) -> DomainError {
+        let (parts, body) = answer.into_parts();
+        let body = tokio::time::timeout(EXCHANGE_TIMEOUT, crate::outbound::read_capped(body, 64 << 10))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        s3_error(
+            &Reply {
+                status: parts.status.as_u16(),
+                headers: parts.headers,
+                body,
+            },
+            what,
+        )
+    }
+
+    /// Sends `call` and returns whatever the store answered.
+    pub async fn exchange(&self, store: &Store, call: Call<'_>) -> Result<Reply, DomainError> {
+        let head = call.method == Method::HEAD;
+        let request = Self::signed(store, call)?;
         let answer = tokio::time::timeout(EXCHANGE_TIMEOUT, self.client.request(request))
             .await
             .map_err(|_| {

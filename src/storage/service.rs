@@ -31,6 +31,9 @@ pub struct Storage {
     pub stores: StoreCache,
     /// End-user JWT verification (managed files).
     pub jwt: Option<crate::auth::end_user::JwtSettings>,
+    /// The gateway's Redis: the managed files' presigned-URL cache
+    /// (`src/storage/files/url_cache.rs`); none → no cache.
+    pub redis: Option<deadpool_redis::Pool>,
 }
 
 /// Resolved catalog stores by (tenant database URI, client, catalog id):

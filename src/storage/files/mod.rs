@@ -24,9 +24,11 @@ mod list;
 mod multipart;
 mod stream;
 mod upload;
+mod url_cache;
 
 pub use list::ListRequest;
 pub use multipart::{MultipartComplete, MultipartCreate, MultipartRef, MultipartSignPart};
+pub use stream::{ByteStream, ProxyGrant, Proxied, PART_SIZE};
 pub use upload::{ConfirmRequest, UploadRequest};
 
 /// A row of `athena.files`.
@@ -323,6 +325,11 @@ impl Storage {
                 file.status
             )));
         }
+        // Authorized above: only now may a cached answer be used.
+        if let Some(hit) = self.cached_url(client, file.id, purpose).await {
+            Self::audit(&tenant, "url", "ok", user, Some(&file), Some("cached")).await;
+            return Ok(hit);
+        }
         let (store, _) = self.catalog_store(client, file.s3_id).await?;
         let url = store.presign(
             &Method::GET,
@@ -332,7 +339,10 @@ impl Storage {
             &[],
         )?;
         Self::audit(&tenant, "url", "ok", user, Some(&file), None).await;
-        Ok(presigned(&file, purpose, url, DEFAULT_URL_TTL))
+        let answer = presigned(&file, purpose, url, DEFAULT_URL_TTL);
+        self.cache_url(client, file.id, purpose, &answer, DEFAULT_URL_TTL)
+            .await;
+        Ok(answer)
     }
 
     /// Deletes the object and soft-deletes the row.
@@ -360,6 +370,7 @@ impl Storage {
             .map_err(pg)?
             .ok_or_else(|| DomainError::not_found("file", file.id.to_string()))?;
         let file = row(&updated);
+        self.forget_urls(client, file.id).await;
         let call = Call::new(Method::DELETE, Some(&file.bucket), Some(&file.storage_key));
         if let Err(e) = self.s3.send(&store, call, &file.storage_key).await {
             Self::audit(
@@ -403,6 +414,7 @@ impl Storage {
             .map_err(pg)?
             .ok_or_else(|| DomainError::not_found("file", file.id.to_string()))?;
         let file = row(&updated);
+        self.forget_urls(client, file.id).await;
         Self::audit(
             &tenant,
             "visibility",
