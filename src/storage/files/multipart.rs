@@ -411,12 +411,11 @@ impl Storage {
         r: MultipartRef,
     ) -> Result<Value, DomainError> {
         let tenant = self.files_tenant(client).await?;
-        let (file, _, status) = self
+        // Whatever the row says, the store answers: an aborted or
+        // completed upload is a 404 (`NoSuchUpload`) there.
+        let (file, _, _) = self
             .upload_for(&tenant, user, &r.file_id, &r.upload_id, Permission::Write)
             .await?;
-        if status != "open" {
-            return Err(DomainError::Invalid(format!("the upload is {status}")));
-        }
         let (store, _) = self.catalog_store(client, file.s3_id).await?;
         let mut parts = Vec::new();
         let mut marker: Option<String> = None;
