@@ -965,5 +965,6 @@ pub fn sdk_only_cases(ctx: &Ctx) -> Vec<Case> {
             }
         }),
     );
+    out.extend(super::storage_files::streams::sdk_only_cases(&s));
     out
 }

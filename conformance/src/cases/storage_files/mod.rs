@@ -10,10 +10,13 @@ use super::{expect_eq, Case};
 use crate::http::Request;
 use serde_json::{json, Value};
 
+pub(super) mod streams;
+
 /// Every managed-file case.
 pub(super) fn cases(s: &S3Cases<'_>) -> Vec<Case> {
     let mut out = Vec::new();
     out.extend(core_cases(s));
+    out.extend(streams::cases(s));
     out
 }
 
