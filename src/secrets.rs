@@ -106,6 +106,14 @@ impl Secrets {
     }
 }
 
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,12 +154,13 @@ mod tests {
         assert!(Secrets::from_key_text("short").is_err());
         assert!(Secrets::from_key_text(&"ab".repeat(16)).is_err());
     }
-}
 
-fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    use hmac::{Hmac, Mac};
-    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key)
-        .expect("HMAC takes keys of any length");
-    mac.update(message);
-    mac.finalize().into_bytes().into()
+    #[test]
+    fn derived_keys_differ_by_purpose_and_key() {
+        let s = key();
+        assert_eq!(s.derive("proxy-url"), key().derive("proxy-url"));
+        assert_ne!(s.derive("proxy-url"), s.derive("other"));
+        let other = Secrets::from_key_text(&"cd".repeat(32)).unwrap();
+        assert_ne!(s.derive("proxy-url"), other.derive("proxy-url"));
+    }
 }

@@ -151,9 +151,9 @@ impl App {
                         .streamed(value, req, params, peer, request_id.clone());
                     traced(work, method, template, name, &request_id).await
                 } else {
-                    let work = self
-                        .clone()
-                        .run(value, req, params, peer, request_id.clone(), deadline);
+                    let work =
+                        self.clone()
+                            .run(value, req, params, peer, request_id.clone(), deadline);
                     traced(work, method, template, name, &request_id)
                         .await
                         .map(ServerBody::Full)

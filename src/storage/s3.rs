@@ -462,13 +462,19 @@ impl S3 {
     }
 
     /// The error an opened answer carries (its body read, capped).
-    pub async fn open_error(answer: http::Response<hyper::body::Incoming>, what: &str) -> DomainError {
+    pub async fn open_error(
+        answer: http::Response<hyper::body::Incoming>,
+        what: &str,
+    ) -> DomainError {
         let (parts, body) = answer.into_parts();
-        let body = tokio::time::timeout(EXCHANGE_TIMEOUT, crate::outbound::read_capped(body, 64 << 10))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
+        let body = tokio::time::timeout(
+            EXCHANGE_TIMEOUT,
+            crate::outbound::read_capped(body, 64 << 10),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
         s3_error(
             &Reply {
                 status: parts.status.as_u16(),

@@ -327,9 +327,8 @@ pub struct ListPartsResult {
 
 /// `<CompleteMultipartUpload>` of `(part number, ETag)`, in order.
 pub fn complete_multipart(parts: &[(u32, String)]) -> String {
-    let mut out = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><CompleteMultipartUpload>",
-    );
+    let mut out =
+        String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?><CompleteMultipartUpload>");
     for (number, etag) in parts {
         out.push_str(&format!(
             "<Part><PartNumber>{number}</PartNumber><ETag>{}</ETag></Part>",

@@ -89,7 +89,10 @@ async fn within<T>(
         ApiError::new(
             Code::Timeout,
             "Request timed out",
-            format!("the request did not complete within {} ms", limit.as_millis()),
+            format!(
+                "the request did not complete within {} ms",
+                limit.as_millis()
+            ),
         )
     })?
 }
@@ -139,7 +142,9 @@ fn body_stream(body: Incoming, max: u64, idle: Duration, over: Arc<AtomicBool>) 
                         Ok(Some(Ok(frame))) => frame,
                     };
                     // Trailers carry no bytes.
-                    let Ok(data) = frame.into_data() else { continue };
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
                     let seen = seen + data.len() as u64;
                     if seen > max {
                         over.store(true, Ordering::Relaxed);
@@ -159,7 +164,10 @@ fn passed_on(body: Incoming, idle: Duration) -> BoxBody<Bytes, BoxError> {
     let frames = futures_util::stream::unfold(Some(body), move |state| async move {
         let mut body = state?;
         match tokio::time::timeout(idle, body.frame()).await {
-            Err(_) => Some((Err::<Frame<Bytes>, BoxError>("the S3 store stalled".into()), None)),
+            Err(_) => Some((
+                Err::<Frame<Bytes>, BoxError>("the S3 store stalled".into()),
+                None,
+            )),
             Ok(None) => None,
             Ok(Some(Err(e))) => Some((Err(Box::new(e) as BoxError), None)),
             Ok(Some(Ok(frame))) => Some((Ok(frame), Some(body))),
@@ -299,9 +307,7 @@ impl App {
                     headers: cx.headers(),
                     body: &Bytes::new(),
                 })?;
-                self.handlers
-                    .proxy_file(cx, params, range.as_deref())
-                    .await
+                self.handlers.proxy_file(cx, params, range.as_deref()).await
             };
             within(limit, work).await
         }
@@ -315,7 +321,9 @@ impl App {
                 )
                 .into_http();
                 *response.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
-                if let Some(v) = size.and_then(|n| HeaderValue::from_str(&format!("bytes */{n}")).ok()) {
+                if let Some(v) =
+                    size.and_then(|n| HeaderValue::from_str(&format!("bytes */{n}")).ok())
+                {
                     response.headers_mut().insert(CONTENT_RANGE, v);
                 }
                 response.map(ServerBody::Full)

@@ -28,7 +28,7 @@ mod url_cache;
 
 pub use list::ListRequest;
 pub use multipart::{MultipartComplete, MultipartCreate, MultipartRef, MultipartSignPart};
-pub use stream::{ByteStream, ProxyGrant, Proxied, PART_SIZE};
+pub use stream::{ByteStream, Proxied, ProxyGrant, PART_SIZE};
 pub use upload::{ConfirmRequest, UploadRequest};
 
 /// A row of `athena.files`.

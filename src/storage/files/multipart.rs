@@ -183,9 +183,7 @@ impl Storage {
         if row_file != id {
             return Err(DomainError::not_found("upload", upload_id));
         }
-        let file = self
-            .file_for(tenant, &id.to_string(), user, wanted)
-            .await?;
+        let file = self.file_for(tenant, &id.to_string(), user, wanted).await?;
         Ok((file, row_id, status))
     }
 
@@ -220,7 +218,15 @@ impl Storage {
         {
             Ok(id) => id,
             Err(e) => {
-                Self::audit(&tenant, "multipart_create", "failed", user, Some(&file), Some("the store refused the upload")).await;
+                Self::audit(
+                    &tenant,
+                    "multipart_create",
+                    "failed",
+                    user,
+                    Some(&file),
+                    Some("the store refused the upload"),
+                )
+                .await;
                 return Err(e);
             }
         };
@@ -254,7 +260,10 @@ impl Storage {
         let number = part_number(r.part_number)?;
         let ttl = r.expires_in.unwrap_or(DEFAULT_URL_TTL);
         if !(1..=7 * 24 * 3600).contains(&ttl) {
-            return Err(DomainError::invalid_field("expires_in", "1 to 604800 seconds"));
+            return Err(DomainError::invalid_field(
+                "expires_in",
+                "1 to 604800 seconds",
+            ));
         }
         let tenant = self.files_tenant(client).await?;
         let (file, _, status) = self
@@ -268,7 +277,10 @@ impl Storage {
             &Method::PUT,
             &file.bucket,
             &file.storage_key,
-            &[("partNumber", number.to_string()), ("uploadId", r.upload_id.clone())],
+            &[
+                ("partNumber", number.to_string()),
+                ("uploadId", r.upload_id.clone()),
+            ],
             ttl,
             &[],
         )?;
@@ -299,9 +311,16 @@ impl Storage {
         for p in &r.parts {
             let etag = p.etag.trim();
             if etag.is_empty() || etag.len() > 256 || !etag.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(DomainError::invalid_field("parts", "each part needs the ETag its PUT answered"));
+                return Err(DomainError::invalid_field(
+                    "parts",
+                    "each part needs the ETag its PUT answered",
+                ));
             }
-            let etag = if etag.starts_with('"') { etag.to_string() } else { format!("\"{etag}\"") };
+            let etag = if etag.starts_with('"') {
+                etag.to_string()
+            } else {
+                format!("\"{etag}\"")
+            };
             parts.push((part_number(p.part_number)?, etag));
         }
         parts.sort_by_key(|(n, _)| *n);
@@ -317,10 +336,24 @@ impl Storage {
         }
         let (store, _) = self.catalog_store(client, file.s3_id).await?;
         if let Err(e) = self
-            .s3_multipart_complete(&store, &file.bucket, &file.storage_key, &r.upload_id, &parts)
+            .s3_multipart_complete(
+                &store,
+                &file.bucket,
+                &file.storage_key,
+                &r.upload_id,
+                &parts,
+            )
             .await
         {
-            Self::audit(&tenant, "multipart_complete", "failed", user, Some(&file), Some("the store refused the parts")).await;
+            Self::audit(
+                &tenant,
+                "multipart_complete",
+                "failed",
+                user,
+                Some(&file),
+                Some("the store refused the parts"),
+            )
+            .await;
             return Err(e);
         }
         Self::mark_upload(&tenant, row_id, "completed").await?;
@@ -390,7 +423,15 @@ impl Storage {
             // Already gone on the store: the row still says so.
             Ok(()) | Err(DomainError::NotFound { .. }) => {}
             Err(e) => {
-                Self::audit(&tenant, "multipart_abort", "failed", user, Some(&file), Some("the store did not abort")).await;
+                Self::audit(
+                    &tenant,
+                    "multipart_abort",
+                    "failed",
+                    user,
+                    Some(&file),
+                    Some("the store did not abort"),
+                )
+                .await;
                 return Err(e);
             }
         }
@@ -425,11 +466,8 @@ impl Storage {
             if let Some(m) = &marker {
                 call = call.query("part-number-marker", m.clone());
             }
-            let page: xml::ListPartsResult = self
-                .s3
-                .send(&store, call, &file.storage_key)
-                .await?
-                .xml()?;
+            let page: xml::ListPartsResult =
+                self.s3.send(&store, call, &file.storage_key).await?.xml()?;
             parts.extend(page.parts.into_iter().map(|p| {
                 json!({
                     "part_number": p.part_number,

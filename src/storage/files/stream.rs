@@ -142,7 +142,10 @@ fn check_purpose(purpose: Option<&str>) -> Result<&str, DomainError> {
     if matches!(purpose, "read" | "download" | "stream") {
         Ok(purpose)
     } else {
-        Err(DomainError::invalid_field("purpose", "read, download or stream"))
+        Err(DomainError::invalid_field(
+            "purpose",
+            "read, download or stream",
+        ))
     }
 }
 
@@ -175,9 +178,15 @@ impl Storage {
         file_id: &str,
         query: &[(String, String)],
     ) -> Result<ProxyGrant, DomainError> {
-        let get = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let get = |name: &str| {
+            query
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
         let refused = || DomainError::Forbidden("the proxy URL is not valid".into());
-        let (Some(client), Some(expires), Some(token)) = (get("client"), get("expires"), get("token"))
+        let (Some(client), Some(expires), Some(token)) =
+            (get("client"), get("expires"), get("token"))
         else {
             return Err(refused());
         };
@@ -381,11 +390,21 @@ impl Storage {
         let size = match sent {
             Ok(size) => size,
             Err(e) => {
-                Self::audit(&tenant, "upload", "failed", user, Some(&file), Some("the bytes were not stored")).await;
+                Self::audit(
+                    &tenant,
+                    "upload",
+                    "failed",
+                    user,
+                    Some(&file),
+                    Some("the bytes were not stored"),
+                )
+                .await;
                 return Err(e);
             }
         };
-        let file = self.mark_available(&tenant, &store, &file, Some(size)).await?;
+        let file = self
+            .mark_available(&tenant, &store, &file, Some(size))
+            .await?;
         self.forget_urls(client, file.id).await;
         Self::audit(&tenant, "upload", "ok", user, Some(&file), None).await;
         Ok(json!({ "file": file.view() }))
@@ -446,7 +465,10 @@ impl Storage {
         .await;
         if let Err(e) = outcome {
             // The parts are freed; the file keeps what it had.
-            if let Err(abort) = self.s3_multipart_abort(store, bucket, key, &upload_id).await {
+            if let Err(abort) = self
+                .s3_multipart_abort(store, bucket, key, &upload_id)
+                .await
+            {
                 tracing::warn!(error = %abort, "a failed upload's multipart upload was not aborted");
             }
             return Err(e);
@@ -462,9 +484,18 @@ mod tests {
     #[test]
     fn ranges_single_bytes_only() {
         assert_eq!(range(None, Some(10)), Ok(None));
-        assert_eq!(range(Some("bytes=0-4"), Some(10)), Ok(Some("bytes=0-4".into())));
-        assert_eq!(range(Some("bytes=5-"), Some(10)), Ok(Some("bytes=5-".into())));
-        assert_eq!(range(Some("bytes=-3"), Some(10)), Ok(Some("bytes=-3".into())));
+        assert_eq!(
+            range(Some("bytes=0-4"), Some(10)),
+            Ok(Some("bytes=0-4".into()))
+        );
+        assert_eq!(
+            range(Some("bytes=5-"), Some(10)),
+            Ok(Some("bytes=5-".into()))
+        );
+        assert_eq!(
+            range(Some("bytes=-3"), Some(10)),
+            Ok(Some("bytes=-3".into()))
+        );
         assert_eq!(range(Some("bytes=10-"), Some(10)), Err(()));
         assert_eq!(range(Some("bytes=-0"), Some(10)), Err(()));
         assert_eq!(range(Some("bytes=0-1,3-4"), Some(10)), Ok(None));

@@ -25,11 +25,20 @@ async fn timed<T, E>(work: impl std::future::Future<Output = Result<T, E>>) -> O
 
 impl Storage {
     /// A cached answer, its `expires_in` brought up to now.
-    pub(super) async fn cached_url(&self, client: &str, file: Uuid, purpose: &str) -> Option<Value> {
+    pub(super) async fn cached_url(
+        &self,
+        client: &str,
+        file: Uuid,
+        purpose: &str,
+    ) -> Option<Value> {
         let redis = self.redis.as_ref()?;
         let mut conn = timed(redis.get()).await?;
-        let text: Option<String> =
-            timed(redis::cmd("GET").arg(key(client, file, purpose)).query_async(&mut conn)).await?;
+        let text: Option<String> = timed(
+            redis::cmd("GET")
+                .arg(key(client, file, purpose))
+                .query_async(&mut conn),
+        )
+        .await?;
         let mut value: Value = serde_json::from_str(&text?).ok()?;
         let expires = value["expires_at_epoch_seconds"].as_i64()?;
         let left = expires - Utc::now().timestamp();
@@ -43,7 +52,14 @@ impl Storage {
     }
 
     /// Keeps `answer` until `URL_CACHE_MARGIN` before its URL expires.
-    pub(super) async fn cache_url(&self, client: &str, file: Uuid, purpose: &str, answer: &Value, ttl: u32) {
+    pub(super) async fn cache_url(
+        &self,
+        client: &str,
+        file: Uuid,
+        purpose: &str,
+        answer: &Value,
+        ttl: u32,
+    ) {
         let Some(redis) = &self.redis else { return };
         if ttl <= URL_CACHE_MARGIN {
             return;

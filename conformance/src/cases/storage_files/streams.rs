@@ -16,13 +16,19 @@ const STREAMED_MD5: &str = "44746e6741a451d5daa20fd29d7a7dca";
 /// What the setup's `file` PUT stores.
 const MANAGED: &str = "\"managed bytes\"";
 
-fn body_is(want: &'static str) -> impl Fn(&crate::http::Response) -> Result<(), String> + Send + Sync {
+fn body_is(
+    want: &'static str,
+) -> impl Fn(&crate::http::Response) -> Result<(), String> + Send + Sync {
     move |r| expect_eq("bytes", r.text().as_str(), want)
 }
 
 /// HEAD of the file's object on the store (`docs/file.txt` in `b`).
 fn head(s: &S3Cases<'_>, b: &str) -> Request {
-    s.post("/storage/objects/head", b, json!({ "key": "docs/file.txt" }))
+    s.post(
+        "/storage/objects/head",
+        b,
+        json!({ "key": "docs/file.txt" }),
+    )
 }
 
 /// Setup steps 3 (create: `{{3.data.upload_id}}`), 4 (sign part 1),
@@ -74,7 +80,11 @@ pub(in crate::cases) fn cases(s: &S3Cases<'_>) -> Vec<Case> {
         )
         .check_json(|v| {
             status_is("available")(v)?;
-            expect_eq("size", &data(v)?["file"]["size_bytes"], &json!(STREAMED.len()))
+            expect_eq(
+                "size",
+                &data(v)?["file"]["size_bytes"],
+                &json!(STREAMED.len()),
+            )
         })
         .then_json(head(s, &b), 200, |v| {
             let d = data(v)?;
@@ -100,7 +110,11 @@ pub(in crate::cases) fn cases(s: &S3Cases<'_>) -> Vec<Case> {
             as_user(ctx.request("get", proxy)).header("range", "bytes=1-7"),
             206,
             |r| {
-                expect_eq("content-range", r.header("content-range"), Some("bytes 1-7/15"))?;
+                expect_eq(
+                    "content-range",
+                    r.header("content-range"),
+                    Some("bytes 1-7/15"),
+                )?;
                 expect_eq("bytes", r.text().as_str(), "managed")
             },
         )
@@ -123,7 +137,13 @@ pub(in crate::cases) fn cases(s: &S3Cases<'_>) -> Vec<Case> {
             file(s, &b, false, false),
         )
         .check_json(|v| {
-            expect_eq("upload_id", data(v)?["upload_id"].as_str().is_some_and(|u| !u.is_empty()), true)
+            expect_eq(
+                "upload_id",
+                data(v)?["upload_id"]
+                    .as_str()
+                    .is_some_and(|u| !u.is_empty()),
+                true,
+            )
         })
         .then_json(list_parts(s, "{{r.data.upload_id}}"), 200, part_count(0)),
     );
@@ -169,7 +189,9 @@ pub(in crate::cases) fn cases(s: &S3Cases<'_>) -> Vec<Case> {
             status_is("available")(v)?;
             expect_eq("size", &data(v)?["file"]["size_bytes"], &json!(12))
         })
-        .then_json(head(s, &b), 200, |v| expect_eq("size on the store", &data(v)?["size"], &json!(12))),
+        .then_json(head(s, &b), 200, |v| {
+            expect_eq("size on the store", &data(v)?["size"], &json!(12))
+        }),
     );
 
     let b = s.bucket();
@@ -216,14 +238,27 @@ pub(in crate::cases) fn sdk_only_cases(s: &S3Cases<'_>) -> Vec<Case> {
         Case::new(
             "get_storage_files_by_file_id_proxy_url",
             "a signed Athena URL of the proxy",
-            as_user(s.ctx.request("get", "/storage/files/{{2.data.file.id}}/proxy-url")),
+            as_user(
+                s.ctx
+                    .request("get", "/storage/files/{{2.data.file.id}}/proxy-url"),
+            ),
             200,
         ),
         file(s, &b, true, true),
     )
     .check_json(|v| {
-        expect_eq("signed", data(v)?["path"].as_str().is_some_and(|p| p.contains("token=")), true)
+        expect_eq(
+            "signed",
+            data(v)?["path"]
+                .as_str()
+                .is_some_and(|p| p.contains("token=")),
+            true,
+        )
     })
-    .then(Request::new("get", "{{r.data.path}}"), 200, body_is(MANAGED))
+    .then(
+        Request::new("get", "{{r.data.path}}"),
+        200,
+        body_is(MANAGED),
+    )
     .then_status(Request::new("get", "{{r.data.path}}0"), 403)]
 }
