@@ -287,14 +287,21 @@ async fn put_upload_then_proxy_with_ranges_and_proxy_urls() {
     let alice = f.user("alice", "acme");
     let base = format!("http://{}", s.addr);
 
-    // Above the part size: a multipart upload behind the route.
+    // Above the part size: a multipart upload behind the route, the body
+    // chunked (no length, as the SDK streams it) in pieces that straddle
+    // the part boundary.
     let id = pending(&f, &alice, "streams/nine.bin").await;
     let len = 9usize << 20;
+    let piece = 700 << 10;
+    let pieces = futures_util::stream::iter((0..len).step_by(piece).map(move |at| {
+        let n = piece.min(len - at);
+        Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(content(at as u64, n))))
+    }));
     let (status, _, body) = raw(
         "PUT",
         &format!("{base}/storage/files/{id}/upload"),
         &with(&alice, &[("content-type", "application/octet-stream")]),
-        full(content(0, len)),
+        BodyExt::boxed(StreamBody::new(pieces)),
     )
     .await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
