@@ -194,5 +194,4 @@ impl AdminWebhooksApi for Handlers {}
 
 // `/storage/*` families (they will live under `storage/`).
 impl StorageFoldersApi for Handlers {}
-impl StorageMultipartApi for Handlers {}
 impl StoragePermissionsApi for Handlers {}

@@ -89,6 +89,10 @@ pub struct Config {
     /// `name=uri;name=uri` clients to seed (`ATHENA_CLIENTS`).
     pub seed_clients: Vec<(String, String)>,
     pub max_body_bytes: usize,
+    /// Largest body of a streamed upload (`PUT /storage/files/{id}/upload`,
+    /// `ATHENA_MAX_UPLOAD_BYTES`, default 5 GiB); every other route keeps
+    /// `max_body_bytes`.
+    pub max_upload_bytes: u64,
     pub request_timeout: Duration,
     pub header_read_timeout: Duration,
     pub shutdown_grace: Duration,
@@ -292,6 +296,7 @@ impl Config {
             config_file: var("ATHENA_CONFIG"),
             seed_clients,
             max_body_bytes: number("ATHENA_MAX_BODY_BYTES", 10 * 1024 * 1024)?,
+            max_upload_bytes: number("ATHENA_MAX_UPLOAD_BYTES", 5 << 30)?,
             request_timeout: millis("ATHENA_REQUEST_TIMEOUT_MS", 30_000)?,
             header_read_timeout: millis("ATHENA_HEADER_READ_TIMEOUT_MS", 10_000)?,
             shutdown_grace: millis("ATHENA_SHUTDOWN_GRACE_MS", 10_000)?,

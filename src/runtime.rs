@@ -159,6 +159,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
     ));
     let limits = Limits {
         max_body_bytes: config.max_body_bytes,
+        max_upload_bytes: config.max_upload_bytes,
         request_timeout: config.request_timeout,
         header_read_timeout: config.header_read_timeout,
         shutdown_grace: config.shutdown_grace,
@@ -200,6 +201,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         outbound: outbound.clone(),
         allow_http: config.storage_allow_http,
         stores: crate::storage::service::store_cache(),
+        redis: redis.clone(),
     });
     let sessions = config
         .auth_url

@@ -14,6 +14,9 @@ const NONCE_LEN: usize = 12;
 #[derive(Clone)]
 pub struct Secrets {
     cipher: Aes256Gcm,
+    /// HMAC-SHA256(key, "athena-derive"): the root of `derive`, so the
+    /// sealing key itself is kept only inside the cipher.
+    derive_root: [u8; 32],
 }
 
 impl std::fmt::Debug for Secrets {
@@ -43,7 +46,18 @@ impl Secrets {
             ));
         }
         let cipher = Aes256Gcm::new_from_slice(&key).map_err(|e| e.to_string())?;
-        Ok(Secrets { cipher })
+        let derive_root = hmac_sha256(&key, b"athena-derive");
+        Ok(Secrets {
+            cipher,
+            derive_root,
+        })
+    }
+
+    /// A key for one `purpose` (e.g. `proxy-url` signatures), derived from
+    /// `ATHENA_SECRET_KEY`: knowing it reveals neither the sealing key nor
+    /// another purpose's key.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        hmac_sha256(&self.derive_root, purpose.as_bytes())
     }
 
     /// Encrypts `plain` for the row and field named by `context`.
@@ -92,6 +106,14 @@ impl Secrets {
     }
 }
 
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,5 +153,14 @@ mod tests {
         assert!(Secrets::from_key_text(&b64).is_ok());
         assert!(Secrets::from_key_text("short").is_err());
         assert!(Secrets::from_key_text(&"ab".repeat(16)).is_err());
+    }
+
+    #[test]
+    fn derived_keys_differ_by_purpose_and_key() {
+        let s = key();
+        assert_eq!(s.derive("proxy-url"), key().derive("proxy-url"));
+        assert_ne!(s.derive("proxy-url"), s.derive("other"));
+        let other = Secrets::from_key_text(&"cd".repeat(32)).unwrap();
+        assert_ne!(s.derive("proxy-url"), other.derive("proxy-url"));
     }
 }

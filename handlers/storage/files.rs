@@ -418,5 +418,93 @@ impl StorageFilesApi for Handlers {
 
     // --- streams: PUT upload, proxy, proxy URL ---
 
+    /// The upload of a body already in memory: the server streams this
+    /// operation instead (`src/http/server/streams.rs` →
+    /// `Handlers::upload_file_stream`); both store the bytes the same way.
+    async fn put_storage_files_by_file_id_upload(
+        &self,
+        cx: RequestCx,
+        params: params::PutStorageFilesByFileIdUpload,
+        body: bytes::Bytes,
+    ) -> ApiResult<r::PutStorageFilesByFileIdUpload> {
+        let content_type = cx
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body: crate::storage::files::ByteStream =
+            Box::pin(futures_util::stream::once(async move { Ok(body) }));
+        let user = self.end_user(&cx).await?;
+        let data = (self.storage)
+            .file_put_stream(
+                &params.x_athena_client,
+                &user,
+                &params.file_id,
+                content_type.as_deref(),
+                body,
+            )
+            .await?;
+        Ok(r::PutStorageFilesByFileIdUpload::Ok(super::answer(
+            "File uploaded",
+            data,
+        )?))
+    }
+
+    /// Never reached: the server streams this operation
+    /// (`src/http/server/streams.rs` → `Handlers::proxy_file`) so that no
+    /// object is held in memory whole.
+    async fn get_storage_files_by_file_id_proxy(
+        &self,
+        _cx: RequestCx,
+        _params: params::GetStorageFilesByFileIdProxy,
+    ) -> ApiResult<r::GetStorageFilesByFileIdProxy> {
+        Err(DomainError::Internal(
+            "GET /storage/files/{file_id}/proxy is served by the streaming route".into(),
+        )
+        .into())
+    }
+
+    async fn get_storage_files_by_file_id_proxy_url(
+        &self,
+        cx: RequestCx,
+        params: params::GetStorageFilesByFileIdProxyUrl,
+    ) -> ApiResult<r::GetStorageFilesByFileIdProxyUrl> {
+        let user = self.end_user(&cx).await?;
+        // An absolute URL when the request names its host (the scheme a
+        // proxy in front reports, else http).
+        let host = cx
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .filter(|h| {
+                !h.is_empty()
+                    && h.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+            });
+        let scheme = match cx
+            .headers()
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some("https") => "https",
+            _ => "http",
+        };
+        let base = host.map(|h| format!("{scheme}://{h}"));
+        let data = (self.storage)
+            .file_proxy_url(
+                &params.x_athena_client,
+                &user,
+                &params.file_id,
+                params.purpose.as_deref(),
+                params.expires_in,
+                base.as_deref(),
+            )
+            .await?;
+        Ok(r::GetStorageFilesByFileIdProxyUrl::Ok(super::answer(
+            "Proxy URL",
+            data,
+        )?))
+    }
+
     // --- search ---
 }

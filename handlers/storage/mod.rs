@@ -4,8 +4,10 @@ mod buckets;
 mod catalogs;
 mod connections;
 mod files;
+mod multipart;
 mod objects;
 mod service;
+mod streams;
 
 use crate::domain::DomainError;
 use crate::http::payload::Json;

@@ -52,6 +52,13 @@ pub struct Rule {
     /// SQL (`src/gateway/sql_text.rs`); the handler checks the raw-SQL
     /// right for anything else.
     pub sql_lookups: bool,
+    /// `GET /storage/files/{file_id}/proxy` only: a request carrying a
+    /// proxy-url `token` is let through without a key or an actor; the
+    /// streaming route (`src/http/server/streams.rs`) then verifies the
+    /// token (HMAC over client, file, purpose and expiry; unexpired) before
+    /// anything is read, and serves that one file. Without a token the
+    /// operation's access applies as to any other.
+    pub signed_url: bool,
 }
 
 impl Rule {
@@ -61,7 +68,13 @@ impl Rule {
             direct_uri: false,
             body_client: false,
             sql_lookups: false,
+            signed_url: false,
         }
+    }
+
+    const fn with_signed_url(mut self) -> Rule {
+        self.signed_url = true;
+        self
     }
 
     const fn with_direct_uri(mut self) -> Rule {
@@ -219,7 +232,7 @@ pub fn rule(operation: Operation) -> Rule {
         | O::PatchStorageFilesByFileIdVisibility
         | O::PostStorageFilesUploadUrls
         | O::PatchStorageFilesByFileId
-        | O::GetStorageFilesByFileIdProxy
+        | O::GetStorageFilesByFileIdProxyUrl
         | O::PostStorageFilesSearch
         | O::PostStorageFilesDeleteMany
         | O::PostStorageFilesUpdateMany
@@ -251,6 +264,8 @@ pub fn rule(operation: Operation) -> Rule {
         | O::PostStorageMultipartComplete
         | O::PostStorageMultipartAbort
         | O::PostStorageMultipartListParts => keyed(Right::StorageFiles),
+        // The proxy: keyed like the rest, or a proxy-url token instead.
+        O::GetStorageFilesByFileIdProxy => keyed(Right::StorageFiles).with_signed_url(),
         // api
         O::PostApiV2SupabaseSslEnforcement => UNASSIGNED,
         // storage_objects, storage_buckets: the S3 layer (`src/storage/`).

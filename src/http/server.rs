@@ -29,9 +29,15 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
+mod streams;
+
+pub use streams::ServerBody;
+
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_body_bytes: usize,
+    /// The streamed upload's own limit (`streams.rs`).
+    pub max_upload_bytes: u64,
     pub request_timeout: Duration,
     pub header_read_timeout: Duration,
     pub shutdown_grace: Duration,
@@ -98,7 +104,7 @@ impl App {
         self: Arc<Self>,
         req: Request<Incoming>,
         peer: Option<SocketAddr>,
-    ) -> HttpResponse {
+    ) -> http::Response<ServerBody> {
         let started = Instant::now();
         let request_id = req
             .headers()
@@ -128,7 +134,8 @@ impl App {
                         self.limits.max_in_flight
                     ),
                 )
-                .into_http(),
+                .into_http()
+                .map(ServerBody::Full),
             ),
             Match::Found {
                 value,
@@ -136,16 +143,29 @@ impl App {
                 params,
             } => {
                 let name = value.meta().name;
-                let work = self
-                    .clone()
-                    .run(value, req, params, peer, request_id.clone(), deadline);
-                let response = traced(work, method, template, name, &request_id).await;
+                let response = if streams::streamed(value) {
+                    // A body streamed in or out (`streams.rs`): no whole-body
+                    // read, its own limits.
+                    let work = self
+                        .clone()
+                        .streamed(value, req, params, peer, request_id.clone());
+                    traced(work, method, template, name, &request_id).await
+                } else {
+                    let work =
+                        self.clone()
+                            .run(value, req, params, peer, request_id.clone(), deadline);
+                    traced(work, method, template, name, &request_id)
+                        .await
+                        .map(ServerBody::Full)
+                };
                 (template, name, response)
             }
             Match::MethodNotAllowed { allow } => (
                 "unmatched",
                 "unmatched",
-                ApiError::method_not_allowed(allow.join(", ")).into_http(),
+                ApiError::method_not_allowed(allow.join(", "))
+                    .into_http()
+                    .map(ServerBody::Full),
             ),
             Match::NotFound => match self
                 .extras
@@ -155,7 +175,11 @@ impl App {
                     value: Extra::DocsPage,
                     template,
                     ..
-                } => (template, "docs_page", self.handlers.docs_page()),
+                } => (
+                    template,
+                    "docs_page",
+                    self.handlers.docs_page().map(ServerBody::Full),
+                ),
                 Match::Found {
                     value: Extra::Transaction,
                     template,
@@ -164,12 +188,14 @@ impl App {
                     let name = "post_gateway_transaction";
                     let work = self.clone().transaction(req, deadline);
                     let response = traced(work, method, template, name, &request_id).await;
-                    (template, name, response)
+                    (template, name, response.map(ServerBody::Full))
                 }
                 Match::MethodNotAllowed { allow } => (
                     "unmatched",
                     "unmatched",
-                    ApiError::method_not_allowed(allow.join(", ")).into_http(),
+                    ApiError::method_not_allowed(allow.join(", "))
+                        .into_http()
+                        .map(ServerBody::Full),
                 ),
                 _ => (
                     "unmatched",
@@ -178,7 +204,8 @@ impl App {
                         Code::RouteNotFound,
                         format!("no route for {} {}", req.method(), req.uri().path()),
                     )
-                    .into_http(),
+                    .into_http()
+                    .map(ServerBody::Full),
                 ),
             },
         };
@@ -188,7 +215,7 @@ impl App {
             response.headers_mut().insert("x-request-id", v);
         }
         if is_head {
-            *response.body_mut() = Full::new(Bytes::new());
+            *response.body_mut() = ServerBody::Full(Full::new(Bytes::new()));
         }
         self.metrics.observe(
             method,
@@ -372,13 +399,13 @@ fn new_request_id() -> String {
 
 /// Runs a routed request inside its span `"{METHOD} {route}"`, recording
 /// the status it answered.
-async fn traced(
-    work: impl std::future::Future<Output = HttpResponse>,
+async fn traced<B>(
+    work: impl std::future::Future<Output = http::Response<B>>,
     method: &'static str,
     template: &'static str,
     operation: &'static str,
     request_id: &str,
-) -> HttpResponse {
+) -> http::Response<B> {
     let span = tracing::info_span!(
         "request",
         otel.name = %format!("{method} {template}"),

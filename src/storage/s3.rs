@@ -159,8 +159,22 @@ impl Store {
         expires_in: u32,
         signed: &[(HeaderName, String)],
     ) -> Result<String, DomainError> {
+        self.presign_query(method, bucket, key, &[], expires_in, signed)
+    }
+
+    /// `presign` of an object sub-resource (`partNumber` and `uploadId`
+    /// of a multipart upload's part): `query` is signed into the URL.
+    pub fn presign_query(
+        &self,
+        method: &Method,
+        bucket: &str,
+        key: &str,
+        query: &[(&str, String)],
+        expires_in: u32,
+        signed: &[(HeaderName, String)],
+    ) -> Result<String, DomainError> {
         let (now, _) = now();
-        let base = self.url(Some(bucket), Some(key), &[])?;
+        let base = self.url(Some(bucket), Some(key), query)?;
         let mut custom = HeaderMap::new();
         for (name, v) in signed {
             custom.insert(name.clone(), value(v)?);
@@ -175,6 +189,11 @@ impl Store {
             self.session_token.as_ref(),
         )
         .map_err(sig)?;
+        // The signing parameters join the sub-resource's query, if any.
+        let query = match base.query() {
+            Some(_) => query.replacen('?', "&", 1),
+            None => query,
+        };
         let url = Url::parse(&format!("{base}{query}"))
             .map_err(|e| DomainError::Internal(format!("presigned URL: {e}")))?;
         let mut headers = custom;
@@ -304,6 +323,13 @@ impl<'a> Call<'a> {
         Ok(self)
     }
 
+    /// Raw bytes as the body (an object or a multipart part): signed by
+    /// their SHA-256 like any body.
+    pub fn bytes(mut self, body: Bytes) -> Self {
+        self.body = body;
+        self
+    }
+
     /// An XML or JSON document body, with its `Content-MD5` (S3 requires
     /// it for CORS, lifecycle, DeleteObjects …).
     pub fn document(
@@ -400,8 +426,8 @@ impl S3 {
         }
     }
 
-    /// Sends `call` and returns whatever the store answered.
-    pub async fn exchange(&self, store: &Store, call: Call<'_>) -> Result<Reply, DomainError> {
+    /// `call` as a signed HTTP request.
+    fn signed(store: &Store, call: Call<'_>) -> Result<http::Request<Full<Bytes>>, DomainError> {
         let url = store.url(call.bucket, call.key, &call.query)?;
         let mut headers = call.headers;
         let sha = if call.body.is_empty() {
@@ -410,13 +436,59 @@ impl S3 {
             hex::encode(Sha256::digest(&call.body))
         };
         store.sign(&call.method, &url, &mut headers, &sha)?;
-        let head = call.method == Method::HEAD;
         let mut request = http::Request::builder()
             .method(call.method)
             .uri(url.as_str())
             .body(Full::new(call.body))
             .map_err(|e| DomainError::Internal(format!("S3 request: {e}")))?;
         *request.headers_mut() = headers;
+        Ok(request)
+    }
+
+    /// Sends `call` and returns the answer as soon as its head arrives,
+    /// the body unread (an object streamed to a caller as it arrives).
+    pub async fn open(
+        &self,
+        store: &Store,
+        call: Call<'_>,
+    ) -> Result<http::Response<hyper::body::Incoming>, DomainError> {
+        let request = Self::signed(store, call)?;
+        tokio::time::timeout(EXCHANGE_TIMEOUT, self.client.request(request))
+            .await
+            .map_err(|_| {
+                DomainError::ServiceUnavailable("the S3 store did not answer in time".into())
+            })?
+            .map_err(transport)
+    }
+
+    /// The error an opened answer carries (its body read, capped).
+    pub async fn open_error(
+        answer: http::Response<hyper::body::Incoming>,
+        what: &str,
+    ) -> DomainError {
+        let (parts, body) = answer.into_parts();
+        let body = tokio::time::timeout(
+            EXCHANGE_TIMEOUT,
+            crate::outbound::read_capped(body, 64 << 10),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+        s3_error(
+            &Reply {
+                status: parts.status.as_u16(),
+                headers: parts.headers,
+                body,
+            },
+            what,
+        )
+    }
+
+    /// Sends `call` and returns whatever the store answered.
+    pub async fn exchange(&self, store: &Store, call: Call<'_>) -> Result<Reply, DomainError> {
+        let head = call.method == Method::HEAD;
+        let request = Self::signed(store, call)?;
         let answer = tokio::time::timeout(EXCHANGE_TIMEOUT, self.client.request(request))
             .await
             .map_err(|_| {

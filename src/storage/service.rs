@@ -29,6 +29,9 @@ pub struct Storage {
     /// replica drops the entry at once; another replica's change is seen
     /// within `STORE_TTL`.
     pub stores: StoreCache,
+    /// The gateway's Redis: the managed files' presigned-URL cache
+    /// (`src/storage/files/url_cache.rs`); none → no cache.
+    pub redis: Option<deadpool_redis::Pool>,
 }
 
 /// Resolved catalog stores by (tenant database URI, client, catalog id):

@@ -286,3 +286,55 @@ mod tests {
         assert_eq!(page.next_version_id_marker(), Some("v0"));
     }
 }
+
+/// An InitiateMultipartUpload answer.
+#[derive(Debug, Deserialize)]
+pub struct InitiateMultipartUploadResult {
+    #[serde(rename = "UploadId")]
+    pub upload_id: String,
+}
+
+/// A CompleteMultipartUpload answer (a 200 may still carry `<Error>`,
+/// which `s3::error_code` finds).
+#[derive(Debug, Default, Deserialize)]
+pub struct CompleteMultipartUploadResult {
+    #[serde(rename = "ETag")]
+    pub etag: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Part {
+    #[serde(rename = "PartNumber")]
+    pub part_number: u32,
+    #[serde(rename = "ETag")]
+    pub etag: Option<String>,
+    #[serde(rename = "Size")]
+    pub size: Option<i64>,
+    #[serde(rename = "LastModified")]
+    pub last_modified: Option<String>,
+}
+
+/// A ListParts page.
+#[derive(Debug, Deserialize)]
+pub struct ListPartsResult {
+    #[serde(rename = "Part", default)]
+    pub parts: Vec<Part>,
+    #[serde(rename = "IsTruncated", default)]
+    pub is_truncated: bool,
+    #[serde(rename = "NextPartNumberMarker")]
+    pub next_part_number_marker: Option<String>,
+}
+
+/// `<CompleteMultipartUpload>` of `(part number, ETag)`, in order.
+pub fn complete_multipart(parts: &[(u32, String)]) -> String {
+    let mut out =
+        String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?><CompleteMultipartUpload>");
+    for (number, etag) in parts {
+        out.push_str(&format!(
+            "<Part><PartNumber>{number}</PartNumber><ETag>{}</ETag></Part>",
+            escape(etag)
+        ));
+    }
+    out.push_str("</CompleteMultipartUpload>");
+    out
+}

@@ -134,7 +134,7 @@ fn the_matrix_has_one_line_per_operation_matching_the_access_table() {
         .filter(|m| m.sdk_only)
         .map(|m| m.name)
         .collect();
-    assert_eq!(sdk_only.len(), 25, "{sdk_only:?}");
+    assert_eq!(sdk_only.len(), 26, "{sdk_only:?}");
     assert!(sdk_only.iter().all(|op| rows.contains_key(op)));
     let known: BTreeSet<&str> = OPERATIONS.iter().map(|m| m.name).collect();
     for (op, row) in &rows {
@@ -268,7 +268,9 @@ async fn every_operation_answers_every_caller_kind_as_the_matrix_says() {
             }
             // Managed files act for an end user too (`src/auth/end_user.rs`):
             // authorization is about the key, so every caller brings one.
-            if meta.path.starts_with("/storage/files") {
+            if meta.path.starts_with("/storage/files")
+                || meta.path.starts_with("/storage/multipart")
+            {
                 headers.push(("authorization", end_user.as_str()));
             }
             let body = match meta.method {

@@ -141,6 +141,7 @@ impl Storage {
         };
         let mut failed = None;
         for file in &deleted {
+            self.forget_urls(client, file.id).await;
             let (store, _) = self.catalog_store(client, file.s3_id).await?;
             let call = Call::new(Method::DELETE, Some(&file.bucket), Some(&file.storage_key));
             match self.s3.send(&store, call, &file.storage_key).await {
@@ -195,6 +196,7 @@ impl Storage {
             .await?;
         let updated = self.write_all(&tenant, &files, &changes).await?;
         for f in &updated {
+            self.forget_urls(client, f.id).await;
             Self::audit(&tenant, "update", "ok", user, Some(f), None).await;
         }
         Ok(many(&updated))
@@ -226,6 +228,7 @@ impl Storage {
         };
         let updated = self.write_all(&tenant, &files, &changes).await?;
         for f in &updated {
+            self.forget_urls(client, f.id).await;
             Self::audit(&tenant, "visibility", "ok", user, Some(f), Some(visibility)).await;
         }
         Ok(many(&updated))

@@ -222,6 +222,7 @@ impl Storage {
                 .write(&**conn, file.id, None)
                 .await?
                 .ok_or_else(|| DomainError::not_found("file", file.id.to_string()))?;
+            self.forget_urls(client, updated.id).await;
             Self::audit(&tenant, "update", "ok", user, Some(&updated), None).await;
             return Ok(updated);
         }
@@ -307,6 +308,7 @@ impl Storage {
             Some(&format!("moved from {}/{}", file.bucket, file.storage_key)),
         )
         .await;
+        self.forget_urls(client, updated.id).await;
         Ok(updated)
     }
 
@@ -574,6 +576,7 @@ impl Storage {
             return Err(e);
         }
         let file = purged;
+        self.forget_urls(client, file.id).await;
         Self::audit(&tenant, "purge", "ok", user, Some(&file), None).await;
         Ok(file)
     }

@@ -146,6 +146,7 @@ impl TestServer {
             config_file: None,
             seed_clients: vec![(CLIENT.into(), tenant_url.clone())],
             max_body_bytes: 64 * 1024,
+            max_upload_bytes: 2 << 30,
             request_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(5),

@@ -12,12 +12,14 @@ use serde_json::{json, Value};
 
 mod lifecycle;
 mod service;
+mod streams;
 
 /// Every managed-file case.
 pub(super) fn cases(s: &S3Cases<'_>) -> Vec<Case> {
     let mut out = Vec::new();
     out.extend(core_cases(s));
     out.extend(lifecycle::cases(s));
+    out.extend(streams::cases(s));
     out
 }
 
@@ -25,6 +27,7 @@ pub(super) fn cases(s: &S3Cases<'_>) -> Vec<Case> {
 pub(super) fn sdk_only_cases(s: &S3Cases<'_>) -> Vec<Case> {
     let mut out = lifecycle::sdk_only_cases(s);
     out.extend(service::sdk_only_cases(s));
+    out.extend(streams::sdk_only_cases(s));
     out
 }
 
