@@ -191,6 +191,4 @@ impl AdminStatisticsApi for Handlers {}
 impl AdminWebhooksApi for Handlers {}
 
 // `/storage/*` families (they will live under `storage/`).
-impl StorageFoldersApi for Handlers {}
 impl StorageMultipartApi for Handlers {}
-impl StoragePermissionsApi for Handlers {}

@@ -9,7 +9,7 @@ use crate::handlers::Handlers;
 use crate::http::{ApiResult, RequestCx};
 
 impl Handlers {
-    fn end_user(&self, cx: &RequestCx) -> Result<EndUser, DomainError> {
+    pub(super) fn end_user(&self, cx: &RequestCx) -> Result<EndUser, DomainError> {
         end_user::resolve(cx.headers(), cx.actor(), self.storage.jwt.as_ref())
     }
 }
@@ -108,7 +108,9 @@ impl StorageFilesApi for Handlers {
         let data = (self.storage)
             .file_list(&params.x_athena_client, &user, request)
             .await?;
-        Ok(r::PostStorageFilesList::Ok(super::answer("Files", data)?))
+        Ok(r::PostStorageFilesList::Ok(super::answer_whole(
+            "Files", data,
+        )?))
     }
 
     async fn post_storage_files_by_file_id_visibility(
@@ -148,4 +150,20 @@ impl StorageFilesApi for Handlers {
     // --- streams: PUT upload, proxy, proxy URL ---
 
     // --- search ---
+
+    async fn post_storage_files_search(
+        &self,
+        cx: RequestCx,
+        params: params::PostStorageFilesSearch,
+        body: models::PostStorageFilesSearchRequest,
+    ) -> ApiResult<r::PostStorageFilesSearch> {
+        let user = self.end_user(&cx)?;
+        let request = super::request(&body)?;
+        let data = (self.storage)
+            .file_search(&params.x_athena_client, &user, request, 100, "search")
+            .await?;
+        Ok(r::PostStorageFilesSearch::Ok(super::answer_whole(
+            "Files", data,
+        )?))
+    }
 }

@@ -137,14 +137,14 @@ pub struct PostPolicyRequest {
 }
 
 /// The source of a server-side copy.
-struct Source<'a> {
+pub(crate) struct Source<'a> {
     bucket: &'a str,
     key: &'a str,
     version: Option<&'a str>,
 }
 
 impl<'a> Source<'a> {
-    fn latest(bucket: &'a str, key: &'a str) -> Source<'a> {
+    pub(crate) fn latest(bucket: &'a str, key: &'a str) -> Source<'a> {
         Source {
             bucket,
             key,
@@ -187,7 +187,7 @@ pub fn check_object_key(field: &str, key: &str) -> Result<(), DomainError> {
 }
 
 /// A folder prefix: a valid key, not empty and not `/`, ending in `/`.
-fn folder_prefix(field: &str, prefix: &str) -> Result<String, DomainError> {
+pub(crate) fn folder_prefix(field: &str, prefix: &str) -> Result<String, DomainError> {
     let trimmed = prefix.trim_end_matches('/');
     if trimmed.is_empty() {
         return Err(DomainError::invalid_field(
@@ -710,7 +710,7 @@ impl Storage {
     }
 
     /// A server-side copy (the bytes never pass through the gateway).
-    async fn copy(
+    pub(crate) async fn copy(
         &self,
         store: &Store,
         from: Source<'_>,

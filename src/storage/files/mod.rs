@@ -20,10 +20,16 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+mod audit;
+mod folders;
 mod list;
+mod permissions;
 mod upload;
 
+pub use audit::AuditRequest;
+pub use folders::{FolderDeleteRequest, FolderMoveRequest, FolderRequest};
 pub use list::ListRequest;
+pub use permissions::{CheckRequest, GrantRequest, PermissionListRequest, RevokeRequest};
 pub use upload::{ConfirmRequest, UploadRequest};
 
 /// A row of `athena.files`.
@@ -224,8 +230,12 @@ impl Storage {
         wanted: Permission,
     ) -> Result<FileRow, DomainError> {
         let id = file_id(id)?;
-        let conn = tenant.pool.get().await?;
-        let found = conn
+        // One connection at a time (a second taken while holding the first
+        // starves the pool under concurrent reads).
+        let found = tenant
+            .pool
+            .get()
+            .await?
             .query_opt(
                 &format!(
                     "SELECT {COLUMNS} FROM athena.files
