@@ -28,5 +28,6 @@ mod spine;
 mod storage_catalogs;
 mod storage_connections;
 mod storage_files;
+mod storage_files_sharing;
 mod storage_objects;
 mod transaction;
