@@ -10,10 +10,15 @@ use super::{expect_eq, Case};
 use crate::http::Request;
 use serde_json::{json, Value};
 
+mod folders;
+mod sharing;
+
 /// Every managed-file case.
 pub(super) fn cases(s: &S3Cases<'_>) -> Vec<Case> {
     let mut out = Vec::new();
     out.extend(core_cases(s));
+    out.extend(sharing::cases(s));
+    out.extend(folders::cases(s));
     out
 }
 
