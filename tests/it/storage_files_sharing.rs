@@ -215,6 +215,9 @@ async fn the_routes_honour_the_access_matrix_and_a_revoke_is_immediate() {
     assert_eq!(grant(&f, &bob, &id, "user", "bob", "owner").await, 403);
     assert_eq!(revoke(&f, &bob, &id, "user", "alice", "owner").await, 403);
     assert_eq!(grant(&f, &bob, &id, "user", "carol", "read").await, 200);
+    // A sharer grants only what they hold: no escalation.
+    assert_eq!(grant(&f, &bob, &id, "user", "carol", "write").await, 403);
+    assert_eq!(grant(&f, &bob, &id, "user", "bob", "delete").await, 403);
     // A grant to a deleted file is a 404.
     let gone = f.upload(&alice, "shared/gone.txt", b"x").await;
     assert_eq!(

@@ -6,7 +6,9 @@
 //!   `share` sees only the grants naming them (their user or their
 //!   organization). A file they may not read is a 404.
 //! - `grant` / `revoke`: `share` or ownership; an `owner` grant (given or
-//!   taken away) only by an owner.
+//!   taken away) only by an owner, and a sharer grants only what they hold
+//!   themselves (`read`, `share`, and `write`/`delete` if theirs): sharing
+//!   never escalates.
 //! - `check`: the caller's own permission on a file they may read
 //!   (`{allowed, permission}`); a file they may not read is a 404.
 //!
@@ -173,15 +175,24 @@ pub(super) async fn audit_on<C: GenericClient>(
     Ok(())
 }
 
+/// What `user` needs to grant (`revoke` false) or revoke `p`.
+fn needed(p: Permission, revoke: bool) -> Vec<Permission> {
+    match p {
+        Permission::Owner => vec![Permission::Owner],
+        Permission::Write | Permission::Delete if !revoke => vec![Permission::Share, p],
+        _ => vec![Permission::Share],
+    }
+}
+
 /// The live file `id`, its row locked until `tx` ends, if `user` may read
-/// it (else 404) and do `wanted` (else 403; the refusal is audited and
-/// `tx` committed with nothing else in it).
+/// it (else 404) and do each of `wanted` (else 403; the refusal is
+/// audited and `tx` committed with nothing else in it).
 async fn locked_file<'a>(
     tx: tokio_postgres::Transaction<'a>,
     tenant: &Tenant,
     id: &str,
     user: &EndUser,
-    wanted: Permission,
+    wanted: &[Permission],
     operation: &str,
 ) -> Result<(tokio_postgres::Transaction<'a>, FileRow), DomainError> {
     let id = file_id(id)?;
@@ -203,7 +214,10 @@ async fn locked_file<'a>(
     if !Storage::permits(&found, &grants, user, Permission::Read) {
         return Err(DomainError::not_found("file", id.to_string()));
     }
-    if !Storage::permits(&found, &grants, user, wanted) {
+    if let Some(missing) = wanted
+        .iter()
+        .find(|w| !Storage::permits(&found, &grants, user, **w))
+    {
         audit_on(
             &tx,
             tenant,
@@ -211,17 +225,18 @@ async fn locked_file<'a>(
             "denied",
             user,
             Some(&found),
-            Some(wanted.as_str()),
+            Some(missing.as_str()),
         )
         .await?;
         tx.commit().await.map_err(pg)?;
-        return Err(DomainError::Forbidden(format!(
-            "the end user may not {} this file",
-            match wanted {
-                Permission::Owner => "change the owners of",
-                _ => "share",
-            }
-        )));
+        return Err(DomainError::Forbidden(match missing {
+            Permission::Owner => "only an owner gives or takes ownership of this file".into(),
+            Permission::Share => "the end user may not share this file".into(),
+            other => format!(
+                "the end user may not grant {}: a sharer grants only what they hold",
+                other.as_str()
+            ),
+        }));
     }
     Ok((tx, found))
 }
@@ -286,13 +301,9 @@ impl Storage {
         let tenant = self.files_tenant(client).await?;
         let mut conn = tenant.pool.get().await?;
         let tx = conn.transaction().await.map_err(pg)?;
-        let needed = if wanted == Permission::Owner {
-            Permission::Owner
-        } else {
-            Permission::Share
-        };
+        let needs = needed(wanted, false);
         let (tx, file) =
-            locked_file(tx, &tenant, &r.file_id, user, needed, "permission_grant").await?;
+            locked_file(tx, &tenant, &r.file_id, user, &needs, "permission_grant").await?;
         let updated = tx
             .query_opt(
                 &format!(
@@ -354,13 +365,9 @@ impl Storage {
         let tenant = self.files_tenant(client).await?;
         let mut conn = tenant.pool.get().await?;
         let tx = conn.transaction().await.map_err(pg)?;
-        let needed = if wanted == Permission::Owner {
-            Permission::Owner
-        } else {
-            Permission::Share
-        };
+        let needs = needed(wanted, true);
         let (tx, file) =
-            locked_file(tx, &tenant, &r.file_id, user, needed, "permission_revoke").await?;
+            locked_file(tx, &tenant, &r.file_id, user, &needs, "permission_revoke").await?;
         let rows = tx
             .query(
                 &format!(
