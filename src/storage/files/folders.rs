@@ -8,8 +8,8 @@
 //!   one first (`delete`, resp. `write`; a file the caller may not even
 //!   read counts as forbidden) — one refusal and nothing is done — then
 //!   act: delete soft-deletes the rows in that transaction, then deletes
-//!   the objects; move copies every object to its new key, updates the
-//!   rows in that transaction, then deletes the old keys. One call handles
+//!   the objects; move updates the rows in that transaction, copies every
+//!   object to its new key, commits, then deletes the old keys. One call handles
 //!   at most `FOLDER_FILES` files. Grants, revokes and deletes of those
 //!   files wait for the lock, so none changes a decision half-way.
 
@@ -462,6 +462,22 @@ impl Storage {
                 "a key under {to} is not available to this user; nothing was moved"
             )));
         }
+        // The rows first (uncommitted): the unique key index then stops an
+        // upload racing for a destination key before any byte is copied
+        // (theirs waits for this transaction, or this fails here).
+        let ids: Vec<Uuid> = files.iter().map(|f| f.id).collect();
+        tx.execute(
+            "UPDATE athena.files f SET storage_key = u.key, updated_at = now()
+               FROM unnest($1::uuid[], $2::text[]) AS u(id, key) WHERE f.id = u.id",
+            &[&ids, &targets],
+        )
+        .await
+        .map_err(|e| match e.as_db_error().map(|d| d.code().code()) {
+            Some("23505") => DomainError::Forbidden(format!(
+                "a key under {to} is not available to this user; nothing was moved"
+            )),
+            _ => pg(e),
+        })?;
         // Copy every object (a file never uploaded has none to copy).
         let copies: Vec<Result<bool, DomainError>> = each(files.len(), |i| {
             let (f, t, store) = (&files[i], &targets[i], &store);
@@ -493,7 +509,6 @@ impl Storage {
             .filter(|(_, c)| matches!(c, Ok(true)))
             .map(|(ft, _)| ft)
             .collect();
-        let ids: Vec<Uuid> = files.iter().map(|f| f.id).collect();
         let updated = match failed {
             Some(why) => {
                 drop(tx);
@@ -501,19 +516,7 @@ impl Storage {
                     "an object could not be copied ({why}); nothing was moved"
                 )))
             }
-            None => {
-                async {
-                    tx.execute(
-                        "UPDATE athena.files f SET storage_key = u.key, updated_at = now()
-                       FROM unnest($1::uuid[], $2::text[]) AS u(id, key) WHERE f.id = u.id",
-                        &[&ids, &targets],
-                    )
-                    .await
-                    .map_err(pg)?;
-                    tx.commit().await.map_err(pg)
-                }
-                .await
-            }
+            None => tx.commit().await.map_err(pg),
         };
         drop(conn);
         // The keys to delete now: the copies when the move failed, else
