@@ -84,8 +84,10 @@ impl Storage {
             }
             None => None,
         };
-        let conn = tenant.pool.get().await?;
-        let rows = conn
+        let rows = tenant
+            .pool
+            .get()
+            .await?
             .query(
                 "SELECT a.id, a.file_id, a.operation, a.status, a.actor_user_id, a.organization_id,
                         a.storage_key, a.error, a.created_at, f.s3_id, f.bucket

@@ -256,8 +256,10 @@ impl Storage {
             .await?;
         let grants = Self::grants(&tenant, &[file.id]).await?;
         let all = Self::permits(&file, &grants, user, Permission::Share);
-        let conn = tenant.pool.get().await?;
-        let rows = conn
+        let rows = tenant
+            .pool
+            .get()
+            .await?
             .query(
                 &format!(
                     "SELECT {GRANT_COLUMNS} FROM athena.file_permissions
