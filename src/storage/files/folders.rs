@@ -582,3 +582,42 @@ impl Storage {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_prefixes_are_the_root_or_a_folder() {
+        assert_eq!(listing_prefix("").unwrap(), "");
+        assert_eq!(listing_prefix("/").unwrap(), "");
+        assert_eq!(listing_prefix("a").unwrap(), "a/");
+        assert_eq!(listing_prefix("a/b/").unwrap(), "a/b/");
+        assert!(listing_prefix("../a").is_err());
+        assert!(listing_prefix("a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn the_tree_counts_direct_and_nested_files() {
+        let mut root = Node::default();
+        for (key, size) in [("x", 1), ("a/y", 2), ("a/b/z", 3), ("a/b/w", 4), ("c/v", 5)] {
+            root.add(key, size);
+        }
+        let v = root.view("", "");
+        assert_eq!(v["file_count"], 1);
+        assert_eq!(v["total_files"], 5);
+        assert_eq!(v["total_size_bytes"], 15);
+        let a = &v["children"][0];
+        assert_eq!(
+            (a["name"].as_str(), a["prefix"].as_str()),
+            (Some("a"), Some("a/"))
+        );
+        assert_eq!(
+            (a["file_count"].as_i64(), a["total_files"].as_i64()),
+            (Some(1), Some(3))
+        );
+        assert_eq!(a["children"][0]["prefix"], "a/b/");
+        assert_eq!(a["children"][0]["total_size_bytes"], 7);
+        assert_eq!(v["children"][1]["name"], "c");
+    }
+}

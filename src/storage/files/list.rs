@@ -287,3 +287,47 @@ impl Storage {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_text_is_literal() {
+        assert_eq!(like_escape(r"a%b_c\d"), r"a\%b\_c\\d");
+    }
+
+    #[test]
+    fn filters_bind_every_value() {
+        let r: ListRequest = serde_json::from_value(json!({
+            "prefix": "p/", "name": "n'; DROP TABLE x", "mime_type": "image/*", "status": "available",
+            "visibility": "public", "metadata": {"k": 1}, "query": "50%",
+        }))
+        .unwrap();
+        let mut n = Narrowing {
+            conditions: Vec::new(),
+            params: Vec::new(),
+        };
+        r.narrow(&mut n, Some(Uuid::nil())).unwrap();
+        let sql = n.conditions.join(" AND ");
+        assert!(!sql.contains("DROP") && !sql.contains("50"), "{sql}");
+        assert!(
+            sql.contains("f.mime_type LIKE $") && sql.contains("f.metadata @> $"),
+            "{sql}"
+        );
+        assert_eq!(n.params.len(), 8, "{sql}");
+        for bad in [
+            json!({ "status": "purged" }),
+            json!({ "visibility": "everyone" }),
+            json!({ "prefix": "../x" }),
+            json!({ "name": "x".repeat(513) }),
+        ] {
+            let r: ListRequest = serde_json::from_value(bad.clone()).unwrap();
+            let mut n = Narrowing {
+                conditions: Vec::new(),
+                params: Vec::new(),
+            };
+            assert!(r.narrow(&mut n, None).is_err(), "{bad}");
+        }
+    }
+}
