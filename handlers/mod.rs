@@ -193,5 +193,3 @@ impl AdminStatisticsApi for Handlers {}
 impl AdminWebhooksApi for Handlers {}
 
 // `/storage/*` families (they will live under `storage/`).
-impl StorageFoldersApi for Handlers {}
-impl StoragePermissionsApi for Handlers {}

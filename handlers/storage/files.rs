@@ -122,7 +122,9 @@ impl StorageFilesApi for Handlers {
         let data = (self.storage)
             .file_list(&params.x_athena_client, &user, request)
             .await?;
-        Ok(r::PostStorageFilesList::Ok(super::answer("Files", data)?))
+        Ok(r::PostStorageFilesList::Ok(super::answer_whole(
+            "Files", data,
+        )?))
     }
 
     async fn post_storage_files_by_file_id_visibility(
@@ -507,4 +509,20 @@ impl StorageFilesApi for Handlers {
     }
 
     // --- search ---
+
+    async fn post_storage_files_search(
+        &self,
+        cx: RequestCx,
+        params: params::PostStorageFilesSearch,
+        body: models::PostStorageFilesSearchRequest,
+    ) -> ApiResult<r::PostStorageFilesSearch> {
+        let user = self.end_user(&cx).await?;
+        let request = super::request(&body)?;
+        let data = (self.storage)
+            .file_search(&params.x_athena_client, &user, request, 100, "search")
+            .await?;
+        Ok(r::PostStorageFilesSearch::Ok(super::answer_whole(
+            "Files", data,
+        )?))
+    }
 }

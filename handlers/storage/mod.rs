@@ -4,8 +4,10 @@ mod buckets;
 mod catalogs;
 mod connections;
 mod files;
+mod folders;
 mod multipart;
 mod objects;
+mod permissions;
 mod service;
 mod streams;
 
@@ -35,6 +37,18 @@ fn answer<T: DeserializeOwned>(
     serde_json::from_value(serde_json::Value::Object(envelope))
         .map(Json::new)
         .map_err(|e| DomainError::Internal(format!("storage answer shape: {e}")))
+}
+
+/// `answer`, with `data` served exactly as given where the declared type
+/// would drop fields it does not list (the SDK's superset, e.g. a list's
+/// `has_more`).
+fn answer_whole<T: DeserializeOwned>(
+    message: &str,
+    data: serde_json::Value,
+) -> Result<Json<T>, DomainError> {
+    let text = serde_json::to_string(&data)
+        .map_err(|e| DomainError::Internal(format!("storage answer: {e}")))?;
+    Ok(answer::<T>(message, data)?.with_raw_field("data", text))
 }
 
 /// The client a storage request runs for (`X-Athena-Client`).

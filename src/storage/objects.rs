@@ -187,7 +187,7 @@ pub fn check_object_key(field: &str, key: &str) -> Result<(), DomainError> {
 }
 
 /// A folder prefix: a valid key, not empty and not `/`, ending in `/`.
-fn folder_prefix(field: &str, prefix: &str) -> Result<String, DomainError> {
+pub(crate) fn folder_prefix(field: &str, prefix: &str) -> Result<String, DomainError> {
     let trimmed = prefix.trim_end_matches('/');
     if trimmed.is_empty() {
         return Err(DomainError::invalid_field(

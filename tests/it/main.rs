@@ -30,6 +30,7 @@ mod storage_catalogs;
 mod storage_connections;
 mod storage_files;
 mod storage_files_lifecycle;
+mod storage_files_sharing;
 mod storage_files_streams;
 mod storage_objects;
 mod storage_service;

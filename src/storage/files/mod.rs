@@ -20,20 +20,26 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+mod audit;
 mod batch;
+mod folders;
 mod lifecycle;
 mod list;
 mod multipart;
+mod permissions;
 mod service;
 mod stream;
 mod upload;
 mod url_cache;
 mod versions;
 
+pub use audit::AuditRequest;
 pub use batch::{FileIdsRequest, UpdateManyRequest, VisibilityManyRequest};
+pub use folders::{FolderDeleteRequest, FolderMoveRequest, FolderRequest};
 pub use lifecycle::{CopyRequest, UpdateRequest};
 pub use list::ListRequest;
 pub use multipart::{MultipartComplete, MultipartCreate, MultipartRef, MultipartSignPart};
+pub use permissions::{CheckRequest, GrantRequest, PermissionListRequest, RevokeRequest};
 pub use service::{service_file, ServiceListRequest};
 pub use stream::{ByteStream, Proxied, ProxyGrant, PART_SIZE};
 pub use upload::{ConfirmRequest, UploadRequest, UploadsRequest};
@@ -308,8 +314,12 @@ impl Storage {
         op: Option<&str>,
     ) -> Result<FileRow, DomainError> {
         let id = file_id(id)?;
-        let conn = tenant.pool.get().await?;
-        let found = conn
+        // One connection at a time (a second taken while holding the first
+        // starves the pool under concurrent reads).
+        let found = tenant
+            .pool
+            .get()
+            .await?
             .query_opt(
                 &format!(
                     "SELECT {COLUMNS} FROM athena.files
@@ -479,6 +489,8 @@ impl Storage {
             .await
             .map_err(pg)?
             .ok_or_else(|| DomainError::not_found("file", file.id.to_string()))?;
+        // One pooled connection at a time (the audit takes its own).
+        drop(conn);
         let file = row(&updated);
         self.forget_urls(client, file.id).await;
         let call = Call::new(Method::DELETE, Some(&file.bucket), Some(&file.storage_key));
@@ -523,6 +535,8 @@ impl Storage {
             .await
             .map_err(pg)?
             .ok_or_else(|| DomainError::not_found("file", file.id.to_string()))?;
+        // One pooled connection at a time (the audit takes its own).
+        drop(conn);
         let file = row(&updated);
         self.forget_urls(client, file.id).await;
         Self::audit(

@@ -10,8 +10,10 @@ use super::{expect_eq, Case};
 use crate::http::Request;
 use serde_json::{json, Value};
 
+mod folders;
 mod lifecycle;
 mod service;
+mod sharing;
 mod streams;
 
 /// Every managed-file case.
@@ -20,6 +22,8 @@ pub(super) fn cases(s: &S3Cases<'_>) -> Vec<Case> {
     out.extend(core_cases(s));
     out.extend(lifecycle::cases(s));
     out.extend(streams::cases(s));
+    out.extend(sharing::cases(s));
+    out.extend(folders::cases(s));
     out
 }
 
