@@ -268,8 +268,15 @@ async fn every_operation_answers_every_caller_kind_as_the_matrix_says() {
             }
             // Managed files act for an end user too (`src/auth/end_user.rs`):
             // authorization is about the key, so every caller brings one.
-            if meta.path.starts_with("/storage/files")
-                || meta.path.starts_with("/storage/multipart")
+            if [
+                "/storage/files",
+                "/storage/multipart",
+                "/storage/folders",
+                "/storage/permissions",
+                "/storage/audit",
+            ]
+            .iter()
+            .any(|p| meta.path.starts_with(p))
             {
                 headers.push(("authorization", end_user.as_str()));
             }
