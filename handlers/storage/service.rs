@@ -12,7 +12,11 @@ use crate::domain::DomainError;
 use crate::handlers::Handlers;
 use crate::http::{ApiResult, RequestCx};
 use crate::storage::file_access::Visibility;
-use crate::storage::files::service_file;
+use crate::storage::files::{
+    service_file, service_permission, GrantRequest, PermissionListRequest, RevokeRequest,
+    ServiceUploadRequest,
+};
+use serde_json::json;
 
 /// A header value, trimmed, when present and non-empty.
 fn header<'a>(cx: &'a RequestCx, name: &str) -> Option<&'a str> {
@@ -159,6 +163,92 @@ impl StorageServiceApi for Handlers {
             .await?;
         Ok(r::DeleteStorageServiceFilesByFileIdPurge::Ok(
             super::answer("File purged", serde_json::json!({ "fileId": file.id }))?,
+        ))
+    }
+
+    async fn post_storage_service_files(
+        &self,
+        cx: RequestCx,
+        params: params::PostStorageServiceFiles,
+        body: models::StorageServiceUploadRequest,
+    ) -> ApiResult<r::PostStorageServiceFiles> {
+        let request: ServiceUploadRequest = super::request(&body)?;
+        let who = service(&cx, request.organization_id.as_deref())?;
+        let file = (self.storage)
+            .service_file_upload(&params.x_athena_client, &who, request)
+            .await?;
+        Ok(r::PostStorageServiceFiles::Ok(super::answer(
+            "File uploaded",
+            service_file(&file),
+        )?))
+    }
+
+    async fn get_storage_service_files_by_file_id_permissions(
+        &self,
+        cx: RequestCx,
+        params: params::GetStorageServiceFilesByFileIdPermissions,
+    ) -> ApiResult<r::GetStorageServiceFilesByFileIdPermissions> {
+        let who = service(&cx, None)?;
+        let request = PermissionListRequest {
+            file_id: params.file_id.to_string(),
+            include_revoked: false,
+        };
+        let listed = (self.storage)
+            .permissions_list(&params.x_athena_client, &who, request)
+            .await?;
+        let permissions: Vec<_> = listed["permissions"]
+            .as_array()
+            .map(|all| all.iter().map(service_permission).collect())
+            .unwrap_or_default();
+        Ok(r::GetStorageServiceFilesByFileIdPermissions::Ok(
+            super::answer("Permissions", json!({ "permissions": permissions }))?,
+        ))
+    }
+
+    async fn post_storage_service_files_by_file_id_permissions_grant(
+        &self,
+        cx: RequestCx,
+        params: params::PostStorageServiceFilesByFileIdPermissionsGrant,
+        body: models::StorageServicePermissionRequest,
+    ) -> ApiResult<r::PostStorageServiceFilesByFileIdPermissionsGrant> {
+        let who = service(&cx, None)?;
+        let request = GrantRequest {
+            file_id: params.file_id.to_string(),
+            principal_type: body.principal_type.to_string(),
+            principal_id: body.principal_id.clone(),
+            permission: body.action.to_string(),
+            expires_at: body.expires_at,
+            metadata: None,
+        };
+        let granted = (self.storage)
+            .permission_grant(&params.x_athena_client, &who, request)
+            .await?;
+        Ok(r::PostStorageServiceFilesByFileIdPermissionsGrant::Ok(
+            super::answer(
+                "Permission granted",
+                json!({ "permission": service_permission(&granted["permission"]) }),
+            )?,
+        ))
+    }
+
+    async fn post_storage_service_files_by_file_id_permissions_revoke(
+        &self,
+        cx: RequestCx,
+        params: params::PostStorageServiceFilesByFileIdPermissionsRevoke,
+        body: models::StorageServicePermissionRequest,
+    ) -> ApiResult<r::PostStorageServiceFilesByFileIdPermissionsRevoke> {
+        let who = service(&cx, None)?;
+        let request = RevokeRequest {
+            file_id: params.file_id.to_string(),
+            principal_type: body.principal_type.to_string(),
+            principal_id: body.principal_id.clone(),
+            permission: body.action.to_string(),
+        };
+        (self.storage)
+            .permission_revoke(&params.x_athena_client, &who, request)
+            .await?;
+        Ok(r::PostStorageServiceFilesByFileIdPermissionsRevoke::Ok(
+            super::answer("Permission revoked", json!({ "fileId": params.file_id }))?,
         ))
     }
 }

@@ -210,3 +210,107 @@ async fn a_service_acts_for_an_organization() {
         .await;
     assert_eq!(r.status, 404, "{}", r.text());
 }
+
+#[tokio::test]
+async fn a_service_uploads_and_shares() {
+    use base64::Engine;
+    let s = TestServer::start_with(|c| allow(c, "127.0.0.1")).await;
+    let f = Files::new(&s).await;
+    let service_key = s.api_key(&["storage.service"], None).await;
+    let svc = vec![
+        ("x-athena-key".to_string(), service_key.clone()),
+        ("x-athena-client".to_string(), CLIENT.to_string()),
+        ("x-organization-id".to_string(), "acme".to_string()),
+    ];
+    let body = base64::engine::general_purpose::STANDARD.encode(b"uploaded by a service");
+    let r = f
+        .send(
+            "POST",
+            "/storage/service/files",
+            &svc,
+            Some(json!({
+                "body": body, "bucket": f.bucket, "connectionId": f.s3_id, "key": "svc/up.txt",
+                "contentType": "text/plain", "idempotencyKey": "k-1",
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let file = r.json()["data"]["file"].clone();
+    let id = file["id"].as_str().unwrap().to_string();
+    assert_eq!(file["status"], "available");
+    assert_eq!(file["sizeBytes"], 21);
+    assert_eq!(file["createdByUserId"], json!(null));
+    assert_eq!(file["metadata"]["idempotency_key"], "k-1");
+    // Nobody owns it: a member of acme cannot read it until granted.
+    let bob = f.user("bob", "acme");
+    let r = f
+        .send("GET", &format!("/storage/files/{id}"), &bob, None)
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let grant = json!({ "action": "read", "principalType": "user", "principalId": "bob" });
+    let r = f
+        .send(
+            "POST",
+            &format!("/storage/service/files/{id}/permissions/grant"),
+            &svc,
+            Some(grant.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["data"]["permission"]["action"], "read");
+    assert_eq!(r.json()["data"]["permission"]["principalId"], "bob");
+    let r = f
+        .send("GET", &format!("/storage/files/{id}/url"), &bob, None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        get_bytes(r.json()["data"]["url"].as_str().unwrap()).await,
+        b"uploaded by a service"
+    );
+    let r = f
+        .send(
+            "GET",
+            &format!("/storage/service/files/{id}/permissions"),
+            &svc,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let perms = r.json()["data"]["permissions"].clone();
+    assert_eq!(perms.as_array().unwrap().len(), 1, "{perms}");
+    assert_eq!(perms[0]["fileId"], id.as_str());
+    // Revoke: bob sees nothing at once.
+    let r = f
+        .send(
+            "POST",
+            &format!("/storage/service/files/{id}/permissions/revoke"),
+            &svc,
+            Some(grant),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["data"]["fileId"], id.as_str());
+    let r = f
+        .send("GET", &format!("/storage/files/{id}"), &bob, None)
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    // Bad input: not base64, no organization.
+    let r = f
+        .send(
+            "POST",
+            "/storage/service/files",
+            &svc,
+            Some(json!({ "body": "%%%", "bucket": f.bucket, "connectionId": f.s3_id, "key": "svc/x" })),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = f
+        .send(
+            "POST",
+            "/storage/service/files",
+            &svc[..2],
+            Some(json!({ "body": body, "bucket": f.bucket, "connectionId": f.s3_id, "key": "svc/y" })),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+}

@@ -312,10 +312,12 @@ impl Storage {
         let result = conn
             .execute(
                 "INSERT INTO athena.audit_log_files
-                   (client_name, file_id, operation, status, actor_user_id, organization_id, storage_key, error)
-                 SELECT $1, u.id, $2, u.status, $3, $4, u.key, u.error
+                   (client_name, file_id, operation, status, actor_user_id, organization_id, storage_key,
+                    error, actor_source)
+                 SELECT $1, u.id, $2, u.status, $3, $4, u.key, u.error, $9
                    FROM unnest($5::uuid[], $6::text[], $7::text[], $8::text[]) AS u(id, key, status, error)",
-                &[&tenant.name, &operation, &user.user_id, &user.organization_id, &ids, &keys, &statuses, &errors],
+                &[&tenant.name, &operation, &user.user(), &user.organization_id, &ids, &keys, &statuses, &errors,
+                  &user.source.as_str()],
             )
             .await;
         if let Err(e) = result {

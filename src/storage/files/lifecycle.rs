@@ -384,20 +384,22 @@ impl Storage {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                 &[&new_id, &tenant.name, &source.s3_id, &bucket, &r.storage_key, &name,
                   &source.original_name, &source.mime_type, &source.size_bytes, &source.checksum_sha256,
-                  &source.resource_id, &org, &user.user_id, &visibility, &metadata],
+                  &source.resource_id, &org, &user.user(), &visibility, &metadata],
             )
             .await
             .map_err(|e| match e.as_db_error().map(|d| d.code().code()) {
                 Some("23505") => DomainError::Forbidden(TAKEN.into()),
                 _ => pg(e),
             })?;
-            tx.execute(
-                "INSERT INTO athena.file_permissions (id, file_id, principal_type, principal_id, permission, granted_by)
-                 VALUES ($1, $2, 'user', $3, 'owner', $3)",
-                &[&Uuid::new_v4(), &new_id, &user.user_id],
-            )
-            .await
-            .map_err(pg)?;
+            if let Some(owner) = user.user() {
+                tx.execute(
+                    "INSERT INTO athena.file_permissions (id, file_id, principal_type, principal_id, permission, granted_by)
+                     VALUES ($1, $2, 'user', $3, 'owner', $3)",
+                    &[&Uuid::new_v4(), &new_id, &owner],
+                )
+                .await
+                .map_err(pg)?;
+            }
             tx.commit().await.map_err(pg)?;
         }
         let copied = self

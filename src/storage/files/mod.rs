@@ -40,7 +40,7 @@ pub use lifecycle::{CopyRequest, UpdateRequest};
 pub use list::ListRequest;
 pub use multipart::{MultipartComplete, MultipartCreate, MultipartRef, MultipartSignPart};
 pub use permissions::{CheckRequest, GrantRequest, PermissionListRequest, RevokeRequest};
-pub use service::{service_file, ServiceListRequest};
+pub use service::{service_file, service_permission, ServiceListRequest, ServiceUploadRequest};
 pub use stream::{ByteStream, Proxied, ProxyGrant, PART_SIZE};
 pub use upload::{ConfirmRequest, UploadRequest, UploadsRequest};
 pub use versions::RetentionRequest;

@@ -157,17 +157,19 @@ pub(super) async fn audit_on<C: GenericClient>(
 ) -> Result<(), DomainError> {
     c.execute(
         "INSERT INTO athena.audit_log_files
-           (client_name, file_id, operation, status, actor_user_id, organization_id, storage_key, error)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+           (client_name, file_id, operation, status, actor_user_id, organization_id, storage_key,
+            error, actor_source)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         &[
             &tenant.name,
             &file.map(|f| f.id),
             &operation,
             &status,
-            &user.user_id,
+            &user.user(),
             &user.organization_id,
             &file.map(|f| f.storage_key.as_str()),
             &error,
+            &user.source.as_str(),
         ],
     )
     .await
@@ -318,7 +320,7 @@ impl Storage {
                                    ORDER BY created_at LIMIT 1)
                       RETURNING {GRANT_COLUMNS}"
                 ),
-                &[&file.id, &r.principal_type, &r.principal_id, &r.permission, &r.expires_at, &metadata, &user.user_id],
+                &[&file.id, &r.principal_type, &r.principal_id, &r.permission, &r.expires_at, &metadata, &user.user()],
             )
             .await
             .map_err(pg)?;
@@ -333,7 +335,7 @@ impl Storage {
                          RETURNING {GRANT_COLUMNS}"
                     ),
                     &[&Uuid::new_v4(), &file.id, &r.principal_type, &r.principal_id, &r.permission,
-                      &user.user_id, &r.expires_at, &metadata],
+                      &user.user(), &r.expires_at, &metadata],
                 )
                 .await
                 .map_err(pg)?,

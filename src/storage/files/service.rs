@@ -48,7 +48,85 @@ pub fn service_file(file: &FileRow) -> Value {
     json!({ "file": file.service_view() })
 }
 
+/// `POST /storage/service/files` (`UploadManagedFileInput`): the bytes
+/// inline, base64.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceUploadRequest {
+    pub body: String,
+    pub bucket: String,
+    pub connection_id: String,
+    pub content_type: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub key: String,
+    pub organization_id: Option<String>,
+}
+
+/// The SDK's `FilePermission` from a grant as the end-user routes answer
+/// it (`permission` is the SDK's `action`).
+pub fn service_permission(grant: &Value) -> Value {
+    json!({
+        "id": grant["id"],
+        "fileId": grant["file_id"],
+        "action": grant["permission"],
+        "principalId": grant["principal_id"],
+        "principalType": grant["principal_type"],
+        "grantedByUserId": grant["granted_by_user_id"],
+        "expiresAt": grant["expires_at"],
+        "revokedAt": grant["revoked_at"],
+        "metadata": if grant["metadata"].is_object() { grant["metadata"].clone() } else { json!({}) },
+    })
+}
+
 impl Storage {
+    /// Stores inline bytes as a managed file of the service's organization
+    /// (`upload-url`'s rules: the key's holder may be replaced only by a
+    /// writer — a service is one — then the bytes, then available). The
+    /// `idempotencyKey` is kept in the file's metadata; repeating an upload
+    /// stores the same bytes at the same key again (the same end state).
+    pub async fn service_file_upload(
+        &self,
+        client: &str,
+        service: &EndUser,
+        r: ServiceUploadRequest,
+    ) -> Result<FileRow, DomainError> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(r.body.trim())
+            .map_err(|_| DomainError::invalid_field("body", "base64 of the file's bytes"))?;
+        organization(service)?;
+        let mut metadata = Map::new();
+        if let Some(k) = &r.idempotency_key {
+            text("idempotencyKey", &Some(k.clone()), 256)?;
+            metadata.insert("idempotency_key".into(), json!(k));
+        }
+        let planned = UploadRequest {
+            s3_id: r.connection_id,
+            bucket: Some(r.bucket),
+            storage_key: r.key,
+            name: None,
+            original_name: None,
+            resource_id: None,
+            mime_type: None,
+            content_type: r.content_type.clone(),
+            size_bytes: Some(bytes.len() as i64),
+            public: None,
+            metadata: Some(metadata),
+        };
+        let created = self.file_upload_url(client, service, planned).await?;
+        let id = created["file"]["id"]
+            .as_str()
+            .ok_or_else(|| DomainError::Internal("upload-url answered no file id".into()))?
+            .to_string();
+        let body: ByteStream = Box::pin(futures_util::stream::once(async move {
+            Ok(bytes::Bytes::from(bytes))
+        }));
+        self.file_put_stream(client, service, &id, r.content_type.as_deref(), body)
+            .await?;
+        let tenant = self.files_tenant(client).await?;
+        self.file_for(&tenant, &id, service, Permission::Read).await
+    }
+
     /// A live file of the client the service may act on (its organization,
     /// when it names one): the one access path.
     pub async fn service_file_get(

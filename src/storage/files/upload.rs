@@ -285,20 +285,24 @@ impl Storage {
                              RETURNING {COLUMNS}"
                         ),
                         &[&id, &tenant.name, &s3_id, &bucket, &r.storage_key, &name, &r.original_name,
-                          &content_type, &r.size_bytes, &r.resource_id, &org, &user.user_id, &visibility, &metadata],
+                          &content_type, &r.size_bytes, &r.resource_id, &org, &user.user(), &visibility, &metadata],
                     )
                     .await
                     .map_err(|e| match e.as_db_error().map(|d| d.code().code()) {
                         Some("23505") => DomainError::ServiceUnavailable("another upload created this file at the same moment; retry".into()),
                         _ => pg(e),
                     })?;
-                tx.execute(
-                    "INSERT INTO athena.file_permissions (id, file_id, principal_type, principal_id, permission, granted_by)
-                     VALUES ($1, $2, 'user', $3, 'owner', $3)",
-                    &[&Uuid::new_v4(), &id, &user.user_id],
-                )
-                .await
-                .map_err(pg)?;
+                // The uploader owns it (a service acting for nobody leaves
+                // it to the organization's grants).
+                if let Some(owner) = user.user() {
+                    tx.execute(
+                        "INSERT INTO athena.file_permissions (id, file_id, principal_type, principal_id, permission, granted_by)
+                         VALUES ($1, $2, 'user', $3, 'owner', $3)",
+                        &[&Uuid::new_v4(), &id, &owner],
+                    )
+                    .await
+                    .map_err(pg)?;
+                }
                 tx.commit().await.map_err(pg)?;
                 row(&inserted)
             }

@@ -209,5 +209,150 @@ pub(super) fn sdk_only_cases(s: &S3Cases<'_>) -> Vec<Case> {
         .then_status(user_get(), 404)
         .then_json(gone.0, gone.1, gone.2),
     );
+    // Upload: inline bytes, then read back through S3 (HEAD size) and the
+    // end-user routes (the same row).
+    let b = s.bucket();
+    let mut steps = file(s, &b, false, false);
+    steps.truncate(2);
+    out.push(
+        with(
+            Case::new(
+                "post_storage_service_files",
+                "inline bytes become an available file of the organization",
+                as_service(ctx.request("post", "/storage/service/files")).json(json!({
+                    "body": "c2VydmljZSBieXRlcw==", "bucket": b, "connectionId": "{{1.id}}",
+                    "key": "svc/inline.txt", "contentType": "text/plain",
+                })),
+                200,
+            ),
+            steps,
+        )
+        .check_json(|v| {
+            let f = &data(v)?["file"];
+            expect_eq("status", &f["status"], &json!("available"))?;
+            expect_eq("sizeBytes", &f["sizeBytes"], &json!(13))
+        })
+        .then_json(
+            as_service(ctx.request("get", "/storage/service/files/{{r.data.file.id}}")),
+            200,
+            |v| {
+                expect_eq(
+                    "read back",
+                    &data(v)?["file"]["key"],
+                    &json!("svc/inline.txt"),
+                )
+            },
+        )
+        .then_json(
+            s.post(
+                "/storage/objects/head",
+                &b,
+                json!({ "key": "svc/inline.txt" }),
+            ),
+            200,
+            |v| expect_eq("stored size", &data(v)?["size"], &json!(13)),
+        ),
+    );
+
+    // Permissions: grant, list, revoke (read back as the grantee).
+    let grant =
+        json!({ "action": "read", "principalType": "user", "principalId": "conf-colleague" });
+    let colleague_get = || {
+        ctx.request("get", "/storage/files/{{2.data.file.id}}")
+            .header("X-User-Id", "conf-colleague")
+            .header("X-Organization-Id", "conf-org")
+    };
+    let b = s.bucket();
+    out.push(
+        with(
+            Case::new(
+                "post_storage_service_files_by_file_id_permissions_grant",
+                "a read grant: the grantee may read the file",
+                as_service(ctx.request(
+                    "post",
+                    "/storage/service/files/{{2.data.file.id}}/permissions/grant",
+                ))
+                .json(grant.clone()),
+                200,
+            ),
+            file(s, &b, true, true),
+        )
+        .check_json(|v| {
+            let p = &data(v)?["permission"];
+            expect_eq("action", &p["action"], &json!("read"))?;
+            expect_eq("principalId", &p["principalId"], &json!("conf-colleague"))
+        })
+        .then_json(colleague_get(), 200, |v| {
+            expect_eq(
+                "readable",
+                &data(v)?["file"]["storage_key"],
+                &json!("docs/file.txt"),
+            )
+        }),
+    );
+    let b = s.bucket();
+    let mut steps = file(s, &b, true, true);
+    steps.push(
+        as_service(ctx.request(
+            "post",
+            "/storage/service/files/{{2.data.file.id}}/permissions/grant",
+        ))
+        .json(grant.clone()),
+    );
+    out.push(
+        with(
+            Case::new(
+                "get_storage_service_files_by_file_id_permissions",
+                "the file's live grants (the owner's and the colleague's)",
+                as_service(ctx.request(
+                    "get",
+                    "/storage/service/files/{{2.data.file.id}}/permissions",
+                )),
+                200,
+            ),
+            steps,
+        )
+        .check_json(|v| {
+            let all = data(v)?["permissions"].as_array().ok_or("no permissions")?;
+            expect_eq(
+                "the colleague's read grant",
+                all.iter()
+                    .any(|p| p["principalId"] == "conf-colleague" && p["action"] == "read"),
+                true,
+            )
+        }),
+    );
+    let b = s.bucket();
+    let mut steps = file(s, &b, true, true);
+    steps.push(
+        as_service(ctx.request(
+            "post",
+            "/storage/service/files/{{2.data.file.id}}/permissions/grant",
+        ))
+        .json(grant.clone()),
+    );
+    out.push(
+        with(
+            Case::new(
+                "post_storage_service_files_by_file_id_permissions_revoke",
+                "a revoked grant: the colleague sees nothing at once",
+                as_service(ctx.request(
+                    "post",
+                    "/storage/service/files/{{2.data.file.id}}/permissions/revoke",
+                ))
+                .json(grant),
+                200,
+            ),
+            steps,
+        )
+        .check_json(|v| {
+            expect_eq(
+                "fileId",
+                data(v)?["fileId"].as_str().is_some_and(|s| s.len() == 36),
+                true,
+            )
+        })
+        .then_status(colleague_get(), 404),
+    );
     out
 }
