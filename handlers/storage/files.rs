@@ -39,7 +39,7 @@ impl StorageFilesApi for Handlers {
             .storage
             .file_upload_url(&params.x_athena_client, &user, request)
             .await?;
-        Ok(r::PostStorageFilesUploadUrl::Created(super::answer(
+        Ok(r::PostStorageFilesUploadUrl::Created(super::answer_whole(
             "Upload URL created",
             data,
         )?))
@@ -55,7 +55,7 @@ impl StorageFilesApi for Handlers {
             .file_get(&params.x_athena_client, &user, &params.file_id)
             .await?;
         let data = json!({ "file": file.view() });
-        Ok(r::GetStorageFilesByFileId::Ok(super::answer("File", data)?))
+        Ok(r::GetStorageFilesByFileId::Ok(super::answer_whole("File", data)?))
     }
 
     async fn delete_storage_files_by_file_id(
@@ -68,7 +68,7 @@ impl StorageFilesApi for Handlers {
             .file_delete(&params.x_athena_client, &user, &params.file_id)
             .await?;
         let data = json!({ "file": file.view() });
-        Ok(r::DeleteStorageFilesByFileId::Ok(super::answer(
+        Ok(r::DeleteStorageFilesByFileId::Ok(super::answer_whole(
             "File deleted",
             data,
         )?))
@@ -85,7 +85,7 @@ impl StorageFilesApi for Handlers {
         let data = (self.storage)
             .file_confirm(&params.x_athena_client, &user, &params.file_id, request)
             .await?;
-        Ok(r::PostStorageFilesByFileIdConfirmUpload::Ok(super::answer(
+        Ok(r::PostStorageFilesByFileIdConfirmUpload::Ok(super::answer_whole(
             "Upload confirmed",
             data,
         )?))
@@ -105,7 +105,7 @@ impl StorageFilesApi for Handlers {
                 params.purpose.as_deref(),
             )
             .await?;
-        Ok(r::GetStorageFilesByFileIdUrl::Ok(super::answer(
+        Ok(r::GetStorageFilesByFileIdUrl::Ok(super::answer_whole(
             "Download URL",
             data,
         )?))
@@ -143,7 +143,7 @@ impl StorageFilesApi for Handlers {
             )
             .await?;
         let data = json!({ "file": file.view() });
-        Ok(r::PostStorageFilesByFileIdVisibility::Ok(super::answer(
+        Ok(r::PostStorageFilesByFileIdVisibility::Ok(super::answer_whole(
             "Visibility set",
             data,
         )?))
@@ -165,7 +165,7 @@ impl StorageFilesApi for Handlers {
             )
             .await?;
         let data = json!({ "file": file.view() });
-        Ok(r::PatchStorageFilesByFileIdVisibility::Ok(super::answer(
+        Ok(r::PatchStorageFilesByFileIdVisibility::Ok(super::answer_whole(
             "Visibility set",
             data,
         )?))
@@ -185,7 +185,7 @@ impl StorageFilesApi for Handlers {
             .file_update(&params.x_athena_client, &user, &params.file_id, request)
             .await?;
         let data = json!({ "file": file.view() });
-        Ok(r::PatchStorageFilesByFileId::Ok(super::answer(
+        Ok(r::PatchStorageFilesByFileId::Ok(super::answer_whole(
             "File updated",
             data,
         )?))
@@ -202,7 +202,7 @@ impl StorageFilesApi for Handlers {
         let data = (self.storage)
             .file_copy(&params.x_athena_client, &user, &params.file_id, request)
             .await?;
-        Ok(r::PostStorageFilesByFileIdCopy::Ok(super::answer(
+        Ok(r::PostStorageFilesByFileIdCopy::Ok(super::answer_whole(
             "File copied",
             data,
         )?))
@@ -218,7 +218,7 @@ impl StorageFilesApi for Handlers {
             .file_restore(&params.x_athena_client, &user, &params.file_id)
             .await?;
         let data = json!({ "file": file.view() });
-        Ok(r::PostStorageFilesByFileIdRestore::Ok(super::answer(
+        Ok(r::PostStorageFilesByFileIdRestore::Ok(super::answer_whole(
             "File restored",
             data,
         )?))
@@ -234,7 +234,7 @@ impl StorageFilesApi for Handlers {
             .file_purge(&params.x_athena_client, &user, &params.file_id)
             .await?;
         let data = json!({ "file": file.view() });
-        Ok(r::DeleteStorageFilesByFileIdPurge::Ok(super::answer(
+        Ok(r::DeleteStorageFilesByFileIdPurge::Ok(super::answer_whole(
             "File purged",
             data,
         )?))
@@ -249,7 +249,7 @@ impl StorageFilesApi for Handlers {
         let data = (self.storage)
             .file_public_url(&params.x_athena_client, &user, &params.file_id)
             .await?;
-        Ok(r::GetStorageFilesByFileIdPublicUrl::Ok(super::answer(
+        Ok(r::GetStorageFilesByFileIdPublicUrl::Ok(super::answer_whole(
             "Public URL",
             data,
         )?))
@@ -265,7 +265,7 @@ impl StorageFilesApi for Handlers {
             .file_versions(&params.x_athena_client, &user, &params.file_id)
             .await
             .map_err(|e| super::documented(&cx, e))?;
-        Ok(r::GetStorageFilesByFileIdVersions::Ok(super::answer(
+        Ok(r::GetStorageFilesByFileIdVersions::Ok(super::answer_whole(
             "File versions",
             data,
         )?))
@@ -287,7 +287,7 @@ impl StorageFilesApi for Handlers {
             .await
             .map_err(|e| super::documented(&cx, e))?;
         Ok(r::PostStorageFilesByFileIdVersionsByVersionIdRestore::Ok(
-            super::answer("Version restored", data)?,
+            super::answer_whole("Version restored", data)?,
         ))
     }
 
@@ -307,7 +307,7 @@ impl StorageFilesApi for Handlers {
             .await
             .map_err(|e| super::documented(&cx, e))?;
         Ok(r::DeleteStorageFilesByFileIdVersionsByVersionId::Ok(
-            super::answer("Version deleted", data)?,
+            super::answer_whole("Version deleted", data)?,
         ))
     }
 
@@ -323,7 +323,7 @@ impl StorageFilesApi for Handlers {
             .file_retention_set(&params.x_athena_client, &user, &params.file_id, request)
             .await
             .map_err(|e| super::documented(&cx, e))?;
-        Ok(r::PostStorageFilesByFileIdRetention::Ok(super::answer(
+        Ok(r::PostStorageFilesByFileIdRetention::Ok(super::answer_whole(
             "Retention set",
             data,
         )?))
@@ -344,7 +344,7 @@ impl StorageFilesApi for Handlers {
             )
             .await
             .map_err(|e| super::documented(&cx, e))?;
-        Ok(r::GetStorageFilesByFileIdRetention::Ok(super::answer(
+        Ok(r::GetStorageFilesByFileIdRetention::Ok(super::answer_whole(
             "Retention",
             data,
         )?))
@@ -361,7 +361,7 @@ impl StorageFilesApi for Handlers {
         let data = (self.storage)
             .files_delete_many(&params.x_athena_client, &user, request)
             .await?;
-        Ok(r::PostStorageFilesDeleteMany::Ok(super::answer(
+        Ok(r::PostStorageFilesDeleteMany::Ok(super::answer_whole(
             "Files deleted",
             data,
         )?))
@@ -378,7 +378,7 @@ impl StorageFilesApi for Handlers {
         let data = (self.storage)
             .files_update_many(&params.x_athena_client, &user, request)
             .await?;
-        Ok(r::PostStorageFilesUpdateMany::Ok(super::answer(
+        Ok(r::PostStorageFilesUpdateMany::Ok(super::answer_whole(
             "Files updated",
             data,
         )?))
@@ -395,7 +395,7 @@ impl StorageFilesApi for Handlers {
         let data = (self.storage)
             .files_visibility_many(&params.x_athena_client, &user, request)
             .await?;
-        Ok(r::PostStorageFilesVisibilityMany::Ok(super::answer(
+        Ok(r::PostStorageFilesVisibilityMany::Ok(super::answer_whole(
             "Visibility set",
             data,
         )?))
@@ -412,7 +412,7 @@ impl StorageFilesApi for Handlers {
         let data = (self.storage)
             .file_upload_urls(&params.x_athena_client, &user, request)
             .await?;
-        Ok(r::PostStorageFilesUploadUrls::Created(super::answer(
+        Ok(r::PostStorageFilesUploadUrls::Created(super::answer_whole(
             "Upload URLs created",
             data,
         )?))
@@ -446,7 +446,7 @@ impl StorageFilesApi for Handlers {
                 body,
             )
             .await?;
-        Ok(r::PutStorageFilesByFileIdUpload::Ok(super::answer(
+        Ok(r::PutStorageFilesByFileIdUpload::Ok(super::answer_whole(
             "File uploaded",
             data,
         )?))
@@ -502,7 +502,7 @@ impl StorageFilesApi for Handlers {
                 base.as_deref(),
             )
             .await?;
-        Ok(r::GetStorageFilesByFileIdProxyUrl::Ok(super::answer(
+        Ok(r::GetStorageFilesByFileIdProxyUrl::Ok(super::answer_whole(
             "Proxy URL",
             data,
         )?))

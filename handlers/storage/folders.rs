@@ -48,7 +48,7 @@ impl StorageFoldersApi for Handlers {
         let data = (self.storage)
             .folder_list(&params.x_athena_client, &user, super::request(&body)?)
             .await?;
-        Ok(r::PostStorageFoldersList::Ok(super::answer(
+        Ok(r::PostStorageFoldersList::Ok(super::answer_whole(
             "Folders", data,
         )?))
     }
@@ -63,7 +63,7 @@ impl StorageFoldersApi for Handlers {
         let data = (self.storage)
             .folder_tree(&params.x_athena_client, &user, super::request(&body)?)
             .await?;
-        Ok(r::PostStorageFoldersTree::Ok(super::answer(
+        Ok(r::PostStorageFoldersTree::Ok(super::answer_whole(
             "Folder tree",
             data,
         )?))

@@ -16,7 +16,7 @@ impl StorageMultipartApi for Handlers {
         let data = (self.storage)
             .multipart_create(&params.x_athena_client, &user, super::request(&body)?)
             .await?;
-        Ok(r::PostStorageMultipartCreate::Ok(super::answer(
+        Ok(r::PostStorageMultipartCreate::Ok(super::answer_whole(
             "Multipart upload created",
             data,
         )?))
@@ -32,7 +32,7 @@ impl StorageMultipartApi for Handlers {
         let data = (self.storage)
             .multipart_sign_part(&params.x_athena_client, &user, super::request(&body)?)
             .await?;
-        Ok(r::PostStorageMultipartSignPart::Ok(super::answer(
+        Ok(r::PostStorageMultipartSignPart::Ok(super::answer_whole(
             "Part URL signed",
             data,
         )?))
@@ -48,7 +48,7 @@ impl StorageMultipartApi for Handlers {
         let data = (self.storage)
             .multipart_complete(&params.x_athena_client, &user, super::request(&body)?)
             .await?;
-        Ok(r::PostStorageMultipartComplete::Ok(super::answer(
+        Ok(r::PostStorageMultipartComplete::Ok(super::answer_whole(
             "Multipart upload completed",
             data,
         )?))
@@ -64,7 +64,7 @@ impl StorageMultipartApi for Handlers {
         let data = (self.storage)
             .multipart_abort(&params.x_athena_client, &user, super::request(&body)?)
             .await?;
-        Ok(r::PostStorageMultipartAbort::Ok(super::answer(
+        Ok(r::PostStorageMultipartAbort::Ok(super::answer_whole(
             "Multipart upload aborted",
             data,
         )?))
@@ -80,7 +80,7 @@ impl StorageMultipartApi for Handlers {
         let data = (self.storage)
             .multipart_list_parts(&params.x_athena_client, &user, super::request(&body)?)
             .await?;
-        Ok(r::PostStorageMultipartListParts::Ok(super::answer(
+        Ok(r::PostStorageMultipartListParts::Ok(super::answer_whole(
             "Multipart upload parts",
             data,
         )?))

@@ -17,7 +17,7 @@ impl StoragePermissionsApi for Handlers {
         let data = (self.storage)
             .permissions_list(&params.x_athena_client, &user, super::request(&body)?)
             .await?;
-        Ok(r::PostStoragePermissionsList::Ok(super::answer(
+        Ok(r::PostStoragePermissionsList::Ok(super::answer_whole(
             "Permissions",
             data,
         )?))
@@ -33,7 +33,7 @@ impl StoragePermissionsApi for Handlers {
         let data = (self.storage)
             .permission_grant(&params.x_athena_client, &user, super::request(&body)?)
             .await?;
-        Ok(r::PostStoragePermissionsGrant::Ok(super::answer(
+        Ok(r::PostStoragePermissionsGrant::Ok(super::answer_whole(
             "Permission granted",
             data,
         )?))
@@ -49,7 +49,7 @@ impl StoragePermissionsApi for Handlers {
         let data = (self.storage)
             .permission_revoke(&params.x_athena_client, &user, super::request(&body)?)
             .await?;
-        Ok(r::PostStoragePermissionsRevoke::Ok(super::answer(
+        Ok(r::PostStoragePermissionsRevoke::Ok(super::answer_whole(
             "Permission revoked",
             data,
         )?))
@@ -65,7 +65,7 @@ impl StoragePermissionsApi for Handlers {
         let data = (self.storage)
             .permission_check(&params.x_athena_client, &user, super::request(&body)?)
             .await?;
-        Ok(r::PostStoragePermissionsCheck::Ok(super::answer(
+        Ok(r::PostStoragePermissionsCheck::Ok(super::answer_whole(
             "Permission checked",
             data,
         )?))
@@ -81,7 +81,7 @@ impl StoragePermissionsApi for Handlers {
         let data = (self.storage)
             .audit_list(&params.x_athena_client, &user, super::request(&body)?)
             .await?;
-        Ok(r::PostStorageAuditList::Ok(super::answer(
+        Ok(r::PostStorageAuditList::Ok(super::answer_whole(
             "Audit events",
             data,
         )?))
