@@ -26,6 +26,8 @@ serve:
 
 test: spec-check
 	@$(WITH_SERVICES) cargo test --workspace
+	@# 1 GiB through PUT upload and proxy at flat RSS: alone in its process.
+	@$(WITH_SERVICES) cargo test --test it flat_rss -- --ignored --test-threads=1
 	@$(WITH_SERVICES) scripts/conformance-run
 
 test-unit:
