@@ -55,7 +55,9 @@ impl StorageFilesApi for Handlers {
             .file_get(&params.x_athena_client, &user, &params.file_id)
             .await?;
         let data = json!({ "file": file.view() });
-        Ok(r::GetStorageFilesByFileId::Ok(super::answer_whole("File", data)?))
+        Ok(r::GetStorageFilesByFileId::Ok(super::answer_whole(
+            "File", data,
+        )?))
     }
 
     async fn delete_storage_files_by_file_id(
@@ -85,10 +87,9 @@ impl StorageFilesApi for Handlers {
         let data = (self.storage)
             .file_confirm(&params.x_athena_client, &user, &params.file_id, request)
             .await?;
-        Ok(r::PostStorageFilesByFileIdConfirmUpload::Ok(super::answer_whole(
-            "Upload confirmed",
-            data,
-        )?))
+        Ok(r::PostStorageFilesByFileIdConfirmUpload::Ok(
+            super::answer_whole("Upload confirmed", data)?,
+        ))
     }
 
     async fn get_storage_files_by_file_id_url(
@@ -143,10 +144,9 @@ impl StorageFilesApi for Handlers {
             )
             .await?;
         let data = json!({ "file": file.view() });
-        Ok(r::PostStorageFilesByFileIdVisibility::Ok(super::answer_whole(
-            "Visibility set",
-            data,
-        )?))
+        Ok(r::PostStorageFilesByFileIdVisibility::Ok(
+            super::answer_whole("Visibility set", data)?,
+        ))
     }
 
     async fn patch_storage_files_by_file_id_visibility(
@@ -165,10 +165,9 @@ impl StorageFilesApi for Handlers {
             )
             .await?;
         let data = json!({ "file": file.view() });
-        Ok(r::PatchStorageFilesByFileIdVisibility::Ok(super::answer_whole(
-            "Visibility set",
-            data,
-        )?))
+        Ok(r::PatchStorageFilesByFileIdVisibility::Ok(
+            super::answer_whole("Visibility set", data)?,
+        ))
     }
 
     // --- lifecycle: update, copy, restore, purge, versions, retention, public URL, batches ---
@@ -249,10 +248,9 @@ impl StorageFilesApi for Handlers {
         let data = (self.storage)
             .file_public_url(&params.x_athena_client, &user, &params.file_id)
             .await?;
-        Ok(r::GetStorageFilesByFileIdPublicUrl::Ok(super::answer_whole(
-            "Public URL",
-            data,
-        )?))
+        Ok(r::GetStorageFilesByFileIdPublicUrl::Ok(
+            super::answer_whole("Public URL", data)?,
+        ))
     }
 
     async fn get_storage_files_by_file_id_versions(
@@ -323,10 +321,9 @@ impl StorageFilesApi for Handlers {
             .file_retention_set(&params.x_athena_client, &user, &params.file_id, request)
             .await
             .map_err(|e| super::documented(&cx, e))?;
-        Ok(r::PostStorageFilesByFileIdRetention::Ok(super::answer_whole(
-            "Retention set",
-            data,
-        )?))
+        Ok(r::PostStorageFilesByFileIdRetention::Ok(
+            super::answer_whole("Retention set", data)?,
+        ))
     }
 
     async fn get_storage_files_by_file_id_retention(
@@ -344,10 +341,9 @@ impl StorageFilesApi for Handlers {
             )
             .await
             .map_err(|e| super::documented(&cx, e))?;
-        Ok(r::GetStorageFilesByFileIdRetention::Ok(super::answer_whole(
-            "Retention",
-            data,
-        )?))
+        Ok(r::GetStorageFilesByFileIdRetention::Ok(
+            super::answer_whole("Retention", data)?,
+        ))
     }
 
     async fn post_storage_files_delete_many(

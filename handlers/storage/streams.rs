@@ -28,7 +28,10 @@ impl Handlers {
                 body,
             )
             .await?;
-        Ok(r::PutStorageFilesByFileIdUpload::Ok(super::answer_whole("File uploaded", data)?).into_http())
+        Ok(
+            r::PutStorageFilesByFileIdUpload::Ok(super::answer_whole("File uploaded", data)?)
+                .into_http(),
+        )
     }
 
     /// `GET /storage/files/{file_id}/proxy` for the request's end user

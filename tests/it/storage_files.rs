@@ -395,3 +395,189 @@ async fn managed_file_flow_with_end_users() {
     assert_eq!(r.status, 400, "{}", r.text());
     s.stop().await;
 }
+
+/// The flow, end to end on a versioned bucket: catalog →
+/// upload-url → PUT bytes → confirm → list → url → GET the same bytes →
+/// visibility → public-url → delete → restore → purge (bytes via S3 at
+/// every step that moves them).
+#[tokio::test]
+async fn the_whole_managed_file_flow() {
+    use crate::common::files::enable_versioning;
+    let s = TestServer::start_with(|c| allow(c, "127.0.0.1")).await;
+    let f = Files::new(&s).await;
+    enable_versioning(&f.bucket).await;
+    let alice = f.user("alice", "acme");
+    let eve = f.user("eve", "globex");
+    let r = f
+        .send(
+            "POST",
+            "/storage/files/upload-url",
+            &alice,
+            Some(json!({ "s3_id": f.s3_id, "storage_key": "flow/a.txt", "content_type": "text/plain" })),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let d = r.json()["data"].clone();
+    assert_eq!(d["upload"]["headers"]["Content-Type"], "text/plain");
+    let id = d["file"]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        put(d["upload"]["url"].as_str().unwrap(), b"flow bytes").await,
+        200
+    );
+    let r = f
+        .send(
+            "POST",
+            &format!("/storage/files/{id}/confirm-upload"),
+            &alice,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        r.json()["data"]["file"]["status"],
+        "available",
+        "{}",
+        r.text()
+    );
+    let r = f
+        .send(
+            "POST",
+            "/storage/files/list",
+            &alice,
+            Some(json!({ "s3_id": f.s3_id, "prefix": "flow/" })),
+        )
+        .await;
+    assert_eq!(
+        r.json()["data"]["files"][0]["id"],
+        id.as_str(),
+        "{}",
+        r.text()
+    );
+    let r = f
+        .send("GET", &format!("/storage/files/{id}/url"), &alice, None)
+        .await;
+    assert_eq!(
+        get_bytes(r.json()["data"]["url"].as_str().unwrap()).await,
+        b"flow bytes"
+    );
+    // Private: no public URL, and another organization sees nothing.
+    let r = f
+        .send(
+            "GET",
+            &format!("/storage/files/{id}/public-url"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = f
+        .send("GET", &format!("/storage/files/{id}"), &eve, None)
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = f
+        .send(
+            "PATCH",
+            &format!("/storage/files/{id}/visibility"),
+            &alice,
+            Some(json!({ "public": true })),
+        )
+        .await;
+    assert_eq!(
+        r.json()["data"]["file"]["visibility"],
+        "public",
+        "{}",
+        r.text()
+    );
+    let r = f
+        .send(
+            "GET",
+            &format!("/storage/files/{id}/public-url"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        get_bytes(r.json()["data"]["url"].as_str().unwrap()).await,
+        b"flow bytes"
+    );
+    let r = f
+        .send("GET", &format!("/storage/files/{id}"), &eve, None)
+        .await;
+    assert_eq!(r.status, 200, "public: {}", r.text());
+    // Delete → the object is gone; restore brings the prior version back.
+    let r = f
+        .send("DELETE", &format!("/storage/files/{id}"), &alice, None)
+        .await;
+    assert_eq!(
+        r.json()["data"]["file"]["status"],
+        "soft_deleted",
+        "{}",
+        r.text()
+    );
+    let exists = |key: &'static str| {
+        let s = &s;
+        let f = &f;
+        async move {
+            s.send(
+                "POST",
+                "/storage/objects/exists",
+                &[("x-athena-key", ADMIN_KEY), ("x-athena-client", CLIENT)],
+                Some(json!({ "s3_id": f.s3_id, "bucket": f.bucket, "key": key })),
+            )
+            .await
+            .json()["data"]["exists"]
+                .clone()
+        }
+    };
+    assert_eq!(exists("flow/a.txt").await, false);
+    let r = f
+        .send(
+            "POST",
+            &format!("/storage/files/{id}/restore"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.json()["data"]["file"]["status"],
+        "available",
+        "{}",
+        r.text()
+    );
+    let r = f
+        .send("GET", &format!("/storage/files/{id}/url"), &alice, None)
+        .await;
+    assert_eq!(
+        get_bytes(r.json()["data"]["url"].as_str().unwrap()).await,
+        b"flow bytes"
+    );
+    // Purge: every version gone, the file gone for good.
+    let r = f
+        .send(
+            "DELETE",
+            &format!("/storage/files/{id}/purge"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["data"]["file"]["status"], "purged", "{}", r.text());
+    assert_eq!(exists("flow/a.txt").await, false);
+    let r = s
+        .send(
+            "POST",
+            "/storage/objects/versions",
+            &[("x-athena-key", ADMIN_KEY), ("x-athena-client", CLIENT)],
+            Some(json!({ "s3_id": f.s3_id, "bucket": f.bucket, "key": "flow/a.txt" })),
+        )
+        .await;
+    assert_eq!(r.json()["data"]["versions"], json!([]), "{}", r.text());
+    let r = f
+        .send(
+            "POST",
+            &format!("/storage/files/{id}/restore"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+}
