@@ -226,12 +226,7 @@ impl Storage {
             Self::audit(&tenant, "update", "ok", user, Some(&updated), None).await;
             return Ok(updated);
         }
-        if file.status != "available" {
-            return Err(DomainError::Invalid(format!(
-                "the file is {}, not available: only uploaded files move (confirm the upload first)",
-                file.status
-            )));
-        }
+        let file = self.bytes_ready(&tenant, client, user, file).await?;
         // A name that was the old key's last segment follows the key.
         let last = |k: &str| k.rsplit('/').next().unwrap_or(k).to_string();
         if changes.name.is_none() && file.name == last(&file.storage_key) {
@@ -332,12 +327,7 @@ impl Storage {
         let source = self
             .file_op(&tenant, id, user, Permission::Read, false, "copy")
             .await?;
-        if source.status != "available" {
-            return Err(DomainError::Invalid(format!(
-                "the file is {}, not available (confirm the upload first)",
-                source.status
-            )));
-        }
+        let source = self.bytes_ready(&tenant, client, user, source).await?;
         let (store, catalog_bucket) = self.catalog_store(client, source.s3_id).await?;
         let bucket = target_bucket(r.bucket.clone(), catalog_bucket, user)?;
         if bucket == source.bucket && r.storage_key == source.storage_key {
@@ -613,12 +603,7 @@ impl Storage {
                 "the file is not public (set its visibility first)".into(),
             ));
         }
-        if file.status != "available" {
-            return Err(DomainError::Invalid(format!(
-                "the file is {}, not available (confirm the upload first)",
-                file.status
-            )));
-        }
+        let file = self.bytes_ready(&tenant, client, user, file).await?;
         let catalog = self.catalog(client, file.s3_id).await?;
         let answer = match public_base(&catalog.metadata) {
             Some(base) => json!({

@@ -417,6 +417,52 @@ impl Storage {
         self.file_for(&tenant, id, user, Permission::Read).await
     }
 
+    /// A file whose bytes may be handed out: `available`, or `pending`
+    /// with its object uploaded — the SDK's single-PUT upload never calls
+    /// confirm-upload, so the first read confirms it as confirm-upload
+    /// would (the object is there, the size declared at upload matches).
+    /// Anything else: 400.
+    async fn bytes_ready(
+        &self,
+        tenant: &Tenant,
+        client: &str,
+        user: &EndUser,
+        file: FileRow,
+    ) -> Result<FileRow, DomainError> {
+        if file.status == "available" {
+            return Ok(file);
+        }
+        if file.status == "pending" {
+            let (store, _) = self.catalog_store(client, file.s3_id).await?;
+            let size = self
+                .object_head(&store, &file.bucket, &file.storage_key)
+                .await?
+                .map(|head| {
+                    head.header("content-length")
+                        .and_then(|s| s.parse::<i64>().ok())
+                });
+            if let Some(size) = size {
+                if file.size_bytes.is_none() || file.size_bytes == size {
+                    let file = self.mark_available(tenant, &store, &file, size).await?;
+                    Self::audit(
+                        tenant,
+                        "confirm_upload",
+                        "available",
+                        user,
+                        Some(&file),
+                        Some("on first read"),
+                    )
+                    .await;
+                    return Ok(file);
+                }
+            }
+        }
+        Err(DomainError::Invalid(format!(
+            "the file is {}, not available (upload its bytes, or confirm the upload)",
+            file.status
+        )))
+    }
+
     /// A presigned GET for a readable, available file (`purpose` read,
     /// download or stream is recorded in the answer).
     pub async fn file_url(
@@ -435,12 +481,7 @@ impl Storage {
         }
         let tenant = self.files_tenant(client).await?;
         let file = self.file_for(&tenant, id, user, Permission::Read).await?;
-        if file.status != "available" {
-            return Err(DomainError::Invalid(format!(
-                "the file is {}, not available (confirm the upload first)",
-                file.status
-            )));
-        }
+        let file = self.bytes_ready(&tenant, client, user, file).await?;
         // Authorized above: only now may a cached answer be used, and only
         // one for the object the row names now (a drop that did not reach
         // Redis never serves a URL of a key the file has left).

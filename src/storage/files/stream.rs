@@ -229,12 +229,7 @@ impl Storage {
         };
         let tenant = self.files_tenant(client).await?;
         let file = self.file_for(&tenant, id, user, Permission::Read).await?;
-        if file.status != "available" {
-            return Err(DomainError::Invalid(format!(
-                "the file is {}, not available",
-                file.status
-            )));
-        }
+        let file = self.bytes_ready(&tenant, client, user, file).await?;
         let expires = Utc::now().timestamp() + i64::from(ttl);
         let signature = hex::encode(
             self.token_mac(&token_message(client, file.id, purpose, expires))?
@@ -274,6 +269,7 @@ impl Storage {
         let purpose = check_purpose(purpose)?;
         let tenant = self.files_tenant(client).await?;
         let file = self.file_for(&tenant, id, user, Permission::Read).await?;
+        let file = self.bytes_ready(&tenant, client, user, file).await?;
         let proxied = self.proxy_bytes(client, &file, purpose, range_header).await;
         let status = if proxied.is_ok() { "ok" } else { "failed" };
         Self::audit(&tenant, "proxy", status, user, Some(&file), None).await;
