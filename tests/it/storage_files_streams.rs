@@ -405,10 +405,46 @@ async fn put_upload_then_proxy_with_ranges_and_proxy_urls() {
             if url.ends_with('0') { '1' } else { '0' }
         ),
         url.split("&token=").next().unwrap().to_string() + "&token=zz",
+        // Issued to alice; claiming it was someone else's breaks the seal.
+        url.replace("user=alice", "user=mallory"),
     ] {
         let (status, _, body) = raw("GET", &bad, &[], full(vec![])).await;
         assert_eq!(status, 403, "{bad}: {}", String::from_utf8_lossy(&body));
     }
+    // A URL issued to a grantee stops working when the grant is revoked.
+    let r = f
+        .send(
+            "POST",
+            "/storage/permissions/grant",
+            &alice,
+            Some(json!({ "file_id": small, "principal_type": "user", "principal_id": "dave", "permission": "read" })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let dave = f.user("dave", "other-org");
+    let r = f
+        .send(
+            "GET",
+            &format!("/storage/files/{small}/proxy-url"),
+            &dave,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let daves = r.json()["data"]["url"].as_str().unwrap().to_string();
+    let (status, _, _) = raw("GET", &daves, &[], full(vec![])).await;
+    assert_eq!(status, 200);
+    let r = f
+        .send(
+            "POST",
+            "/storage/permissions/revoke",
+            &alice,
+            Some(json!({ "file_id": small, "principal_type": "user", "principal_id": "dave", "permission": "read" })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (status, _, _) = raw("GET", &daves, &[], full(vec![])).await;
+    assert_eq!(status, 404, "a revoked grantee's URL must stop at once");
     // Expired.
     let r = f
         .send(

@@ -34,13 +34,16 @@ pub enum Proxied {
     },
 }
 
-/// A verified proxy-url token: which client's file, for what.
+/// A verified proxy-url token: which client's file, for what, and the end
+/// user it was issued to (checked again against the live grants whenever
+/// the URL is used: a revoke or a visibility change ends it at once).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyGrant {
     pub client: String,
     pub file_id: Uuid,
     pub purpose: String,
     pub expires: i64,
+    pub user: EndUser,
 }
 
 /// The parts of a body, `PART_SIZE` bytes each (the last shorter).
@@ -115,10 +118,36 @@ fn range(header: Option<&str>, size: Option<i64>) -> Result<Option<String>, ()> 
     }
 }
 
-/// `Content-Disposition` for `purpose`: `download` an attachment named
-/// after the file, else inline.
-fn disposition(purpose: &str, name: &str) -> String {
-    let kind = if purpose == "download" {
+/// Content types a browser renders inline without running anything:
+/// images (not SVG), audio, video, PDF and plain text. Anything else (HTML,
+/// SVG, XML, JavaScript, unknown) is served as an attachment: the proxy
+/// answers on the gateway's own origin, where a page could act with the
+/// reader's session cookie.
+fn inline_safe(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else {
+        return false;
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let (kind, sub) = essence.split_once('/').unwrap_or((&essence, ""));
+    match kind {
+        "image" => !sub.contains("svg"),
+        "audio" | "video" => true,
+        "text" => sub == "plain",
+        "application" => sub == "pdf",
+        _ => false,
+    }
+}
+
+/// `Content-Disposition` for `purpose` and the object's type: `download`,
+/// or a type that is not `inline_safe`, an attachment named after the
+/// file; else inline.
+fn disposition(purpose: &str, content_type: Option<&str>, name: &str) -> String {
+    let kind = if purpose == "download" || !inline_safe(content_type) {
         "attachment"
     } else {
         "inline"
@@ -149,9 +178,33 @@ fn check_purpose(purpose: Option<&str>) -> Result<&str, DomainError> {
     }
 }
 
-/// The signed text of a proxy token.
-fn token_message(client: &str, file_id: Uuid, purpose: &str, expires: i64) -> String {
-    format!("athena-proxy-url/v1\n{client}\n{file_id}\n{purpose}\n{expires}")
+/// The signed text of a proxy token: the file, what for, until when, and
+/// for whom (user, organization, how the user was established).
+fn token_message(
+    client: &str,
+    file_id: Uuid,
+    purpose: &str,
+    expires: i64,
+    user: &EndUser,
+) -> String {
+    format!(
+        "athena-proxy-url/v2\n{client}\n{file_id}\n{purpose}\n{expires}\n{}\n{}\n{}",
+        user.user_id,
+        user.organization_id.as_deref().unwrap_or(""),
+        user.source.as_str()
+    )
+}
+
+/// The `Source` named in a token.
+fn source_named(text: &str) -> Option<Source> {
+    [
+        Source::TrustedHeaders,
+        Source::Jwt,
+        Source::Session,
+        Source::Service,
+    ]
+    .into_iter()
+    .find(|s| s.as_str() == text)
 }
 
 impl Storage {
@@ -185,16 +238,25 @@ impl Storage {
                 .map(|(_, v)| v.as_str())
         };
         let refused = || DomainError::Forbidden("the proxy URL is not valid".into());
-        let (Some(client), Some(expires), Some(token)) =
-            (get("client"), get("expires"), get("token"))
-        else {
+        let (Some(client), Some(expires), Some(token), Some(as_user), Some(source)) = (
+            get("client"),
+            get("expires"),
+            get("token"),
+            get("user"),
+            get("as").and_then(source_named),
+        ) else {
             return Err(refused());
+        };
+        let user = EndUser {
+            user_id: as_user.to_string(),
+            organization_id: get("org").filter(|o| !o.is_empty()).map(str::to_string),
+            source,
         };
         let purpose = check_purpose(get("purpose"))?.to_string();
         let file_id = Uuid::parse_str(file_id.trim()).map_err(|_| refused())?;
         let expires: i64 = expires.parse().map_err(|_| refused())?;
         let signature = hex::decode(token).map_err(|_| refused())?;
-        self.token_mac(&token_message(client, file_id, &purpose, expires))?
+        self.token_mac(&token_message(client, file_id, &purpose, expires, &user))?
             .verify_slice(&signature)
             .map_err(|_| refused())?;
         if expires <= Utc::now().timestamp() {
@@ -205,6 +267,7 @@ impl Storage {
             file_id,
             purpose,
             expires,
+            user,
         })
     }
 
@@ -232,7 +295,7 @@ impl Storage {
         let file = self.bytes_ready(&tenant, client, user, file).await?;
         let expires = Utc::now().timestamp() + i64::from(ttl);
         let signature = hex::encode(
-            self.token_mac(&token_message(client, file.id, purpose, expires))?
+            self.token_mac(&token_message(client, file.id, purpose, expires, user))?
                 .finalize()
                 .into_bytes(),
         );
@@ -240,6 +303,9 @@ impl Storage {
             .append_pair("client", client)
             .append_pair("purpose", purpose)
             .append_pair("expires", &expires.to_string())
+            .append_pair("user", &user.user_id)
+            .append_pair("org", user.organization_id.as_deref().unwrap_or(""))
+            .append_pair("as", user.source.as_str())
             .append_pair("token", &signature)
             .finish();
         let path = format!("/storage/files/{}/proxy?{query}", file.id);
@@ -284,23 +350,32 @@ impl Storage {
         range_header: Option<&str>,
     ) -> Result<Proxied, DomainError> {
         let tenant = self.files_tenant(&grant.client).await?;
-        let conn = tenant.pool.get().await?;
-        let file = conn
-            .query_opt(
-                &format!(
-                    "SELECT {COLUMNS} FROM athena.files
-                      WHERE id = $1 AND client_name = $2 AND status NOT IN ('soft_deleted', 'purged')"
-                ),
-                &[&grant.file_id, &tenant.name],
+        // The user the URL was issued to must still be able to read it.
+        let file = self
+            .file_for(
+                &tenant,
+                &grant.file_id.to_string(),
+                &grant.user,
+                Permission::Read,
             )
-            .await
-            .map_err(pg)?
-            .as_ref()
-            .map(row)
-            .ok_or_else(|| DomainError::not_found("file", grant.file_id.to_string()))?;
-        drop(conn);
-        self.proxy_bytes(&grant.client, &file, &grant.purpose, range_header)
-            .await
+            .await?;
+        let file = self
+            .bytes_ready(&tenant, &grant.client, &grant.user, file)
+            .await?;
+        let proxied = self
+            .proxy_bytes(&grant.client, &file, &grant.purpose, range_header)
+            .await;
+        let status = if proxied.is_ok() { "ok" } else { "failed" };
+        Self::audit(
+            &tenant,
+            "proxy",
+            status,
+            &grant.user,
+            Some(&file),
+            Some("proxy URL"),
+        )
+        .await;
+        proxied
     }
 
     async fn proxy_bytes(
@@ -353,9 +428,23 @@ impl Storage {
             HeaderName::from_static("accept-ranges"),
             HeaderValue::from_static("bytes"),
         );
-        if let Ok(v) = HeaderValue::from_str(&disposition(purpose, &file.name)) {
+        let content_type = parts
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok());
+        if let Ok(v) = HeaderValue::from_str(&disposition(purpose, content_type, &file.name)) {
             headers.insert(HeaderName::from_static("content-disposition"), v);
         }
+        // Never sniffed into something runnable, never a document with
+        // powers on this origin.
+        headers.insert(
+            HeaderName::from_static("x-content-type-options"),
+            HeaderValue::from_static("nosniff"),
+        );
+        headers.insert(
+            HeaderName::from_static("content-security-policy"),
+            HeaderValue::from_static("default-src 'none'; sandbox"),
+        );
         Ok(Proxied::Bytes {
             status: if status == 206 { 206 } else { 200 },
             headers,
@@ -503,9 +592,38 @@ mod tests {
     #[test]
     fn dispositions_quote_safely() {
         assert_eq!(
-            disposition("download", "a\"b.txt"),
+            disposition("download", Some("text/plain"), "a\"b.txt"),
             "attachment; filename=\"a_b.txt\"; filename*=UTF-8''a%22b%2Etxt"
         );
-        assert!(disposition("read", "é.txt").starts_with("inline; filename=\"_.txt\""));
+        assert!(disposition("read", Some("text/plain"), "é.txt")
+            .starts_with("inline; filename=\"_.txt\""));
+    }
+
+    #[test]
+    fn only_harmless_types_are_inline() {
+        for ct in [
+            "image/png",
+            "text/plain; charset=utf-8",
+            "application/pdf",
+            "video/mp4",
+        ] {
+            assert!(
+                disposition("read", Some(ct), "f").starts_with("inline"),
+                "{ct}"
+            );
+        }
+        for ct in [
+            None,
+            Some("text/html"),
+            Some("image/svg+xml"),
+            Some("application/xhtml+xml"),
+            Some("text/javascript"),
+            Some("application/octet-stream"),
+        ] {
+            assert!(
+                disposition("read", ct, "f").starts_with("attachment"),
+                "{ct:?}"
+            );
+        }
     }
 }
