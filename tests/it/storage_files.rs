@@ -581,3 +581,45 @@ async fn the_whole_managed_file_flow() {
         .await;
     assert_eq!(r.status, 404, "{}", r.text());
 }
+
+/// A key with old versions (an object deleted through the S3 routes in a
+/// versioned bucket) is not free: a new file there could list and restore
+/// bytes written before it.
+#[tokio::test]
+async fn keys_with_old_versions_are_not_claimed() {
+    use crate::common::files::enable_versioning;
+    let s = TestServer::start_with(|c| allow(c, "127.0.0.1")).await;
+    let f = Files::new(&s).await;
+    enable_versioning(&f.bucket).await;
+    let admin = [("x-athena-key", ADMIN_KEY), ("x-athena-client", CLIENT)];
+    let r = s
+        .send(
+            "POST",
+            "/storage/objects/upload-url",
+            &admin,
+            Some(json!({ "s3_id": f.s3_id, "bucket": f.bucket, "key": "old/secret.txt" })),
+        )
+        .await;
+    assert_eq!(
+        put(r.json()["data"]["url"].as_str().unwrap(), b"old secret").await,
+        200
+    );
+    let r = s
+        .send(
+            "POST",
+            "/storage/objects/delete",
+            &admin,
+            Some(json!({ "s3_id": f.s3_id, "bucket": f.bucket, "key": "old/secret.txt" })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = f
+        .send(
+            "POST",
+            "/storage/files/upload-url",
+            &f.user("eve", "globex"),
+            Some(json!({ "s3_id": f.s3_id, "storage_key": "old/secret.txt" })),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+}

@@ -444,7 +444,7 @@ impl Storage {
             .is_some();
         let heads: Vec<Result<bool, DomainError>> = each(files.len(), |i| {
             let (f, t, store) = (&files[i], &targets[i], &store);
-            async move { Ok(self.object_head(store, &f.bucket, t).await?.is_some()) }
+            async move { self.key_taken(store, &f.bucket, t).await }
         })
         .await;
         let mut occupied = taken;
@@ -524,24 +524,23 @@ impl Storage {
             None => tx.commit().await.map_err(pg),
         };
         drop(conn);
-        // The keys to delete now: the copies when the move failed, else
-        // the sources.
-        let garbage: Vec<(&str, &str)> = match &updated {
+        // The keys to delete now, every version of each (nothing in
+        // Athena reaches them after the move, and a later file at the key
+        // must not find them): the copies when the move failed, else the
+        // sources.
+        let garbage: Vec<FileRow> = match &updated {
             Err(_) => copied
                 .iter()
-                .map(|(f, t)| (f.bucket.as_str(), t.as_str()))
+                .map(|(f, t)| FileRow {
+                    storage_key: t.to_string(),
+                    ..(*f).clone()
+                })
                 .collect(),
-            Ok(()) => copied
-                .iter()
-                .map(|(f, _)| (f.bucket.as_str(), f.storage_key.as_str()))
-                .collect(),
+            Ok(()) => copied.iter().map(|(f, _)| (*f).clone()).collect(),
         };
         let deletes: Vec<bool> = each(garbage.len(), |i| {
-            let ((bucket, key), store) = (garbage[i], &store);
-            async move {
-                let call = Call::new(Method::DELETE, Some(bucket), Some(key));
-                self.s3.send(store, call, key).await.is_ok()
-            }
+            let (f, store) = (&garbage[i], &store);
+            async move { self.delete_all_versions(store, f).await.is_ok() }
         })
         .await;
         if let Err(e) = updated {

@@ -175,7 +175,7 @@ impl Storage {
             .await
             .map_err(pg)?
             .is_some();
-        if held || self.object_head(store, bucket, key).await?.is_some() {
+        if held || self.key_taken(store, bucket, key).await? {
             return Err(DomainError::Forbidden(TAKEN.into()));
         }
         Ok(())

@@ -186,12 +186,9 @@ impl Storage {
                 }
             }
             None => {
-                // An object already at the key is not this user's to claim.
-                if self
-                    .object_head(&store, &bucket, &r.storage_key)
-                    .await?
-                    .is_some()
-                {
+                // An object (or an old version of one) already at the key is
+                // not this user's to claim.
+                if self.key_taken(&store, &bucket, &r.storage_key).await? {
                     Self::audit(
                         tenant,
                         "upload_url",

@@ -114,6 +114,25 @@ impl Storage {
         Ok(out)
     }
 
+    /// Whether anything is stored at `key`: an object, or any version or
+    /// delete marker of one (a new file there could otherwise list and
+    /// restore versions written before it). A store that cannot list
+    /// versions: whether an object is there.
+    pub(super) async fn key_taken(
+        &self,
+        store: &Store,
+        bucket: &str,
+        key: &str,
+    ) -> Result<bool, DomainError> {
+        match self.key_versions(store, bucket, key).await {
+            Ok(versions) => Ok(!versions.is_empty()),
+            Err(DomainError::Unsupported(_)) => {
+                Ok(self.object_head(store, bucket, key).await?.is_some())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Makes the newest version of a deleted object current again; its
     /// HEAD, or `None` when no version is left.
     pub(super) async fn restore_prior_version(
