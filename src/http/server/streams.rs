@@ -115,8 +115,14 @@ fn too_large(max: u64) -> ApiError {
 
 /// The request body as a stream of chunks: at most `max` bytes (past it
 /// `over` is set and the stream fails), each chunk within `idle`.
+/// The slowest an upload may average once its first `idle` window has
+/// passed: a body trickling a byte at a time would otherwise hold its
+/// in-flight slot (and a connection) for as long as it likes.
+const MIN_UPLOAD_RATE: u64 = 16 * 1024;
+
 fn body_stream(body: Incoming, max: u64, idle: Duration, over: Arc<AtomicBool>) -> ByteStream {
     use crate::domain::DomainError;
+    let started = std::time::Instant::now();
     Box::pin(futures_util::stream::unfold(
         Some((body, 0u64)),
         move |state| {
@@ -146,6 +152,14 @@ fn body_stream(body: Incoming, max: u64, idle: Duration, over: Arc<AtomicBool>) 
                         continue;
                     };
                     let seen = seen + data.len() as u64;
+                    let late = started.elapsed().saturating_sub(idle);
+                    if seen < MIN_UPLOAD_RATE.saturating_mul(late.as_secs()) {
+                        let e = DomainError::Invalid(format!(
+                            "the upload is too slow: under {} KiB/s on average",
+                            MIN_UPLOAD_RATE / 1024
+                        ));
+                        return Some((Err(e), None));
+                    }
                     if seen > max {
                         over.store(true, Ordering::Relaxed);
                         let e = DomainError::Invalid("the upload is too large".into());

@@ -204,6 +204,18 @@ impl Storage {
             self.file_op(&tenant, id, user, Permission::Share, false, "update")
                 .await?;
         }
+        // A move deletes the old key with all its versions: `delete` too.
+        let moves = r
+            .storage_key
+            .as_deref()
+            .is_some_and(|k| k != file.storage_key)
+            || r.bucket
+                .as_deref()
+                .is_some_and(|b| !b.is_empty() && b != file.bucket);
+        if moves {
+            self.file_op(&tenant, id, user, Permission::Delete, false, "update")
+                .await?;
+        }
         let (store, catalog_bucket) = self.catalog_store(client, file.s3_id).await?;
         let bucket = match r.bucket.as_deref().filter(|b| !b.is_empty()) {
             Some(b) if b != file.bucket => {

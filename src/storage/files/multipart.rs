@@ -259,10 +259,12 @@ impl Storage {
     ) -> Result<Value, DomainError> {
         let number = part_number(r.part_number)?;
         let ttl = r.expires_in.unwrap_or(DEFAULT_URL_TTL);
-        if !(1..=7 * 24 * 3600).contains(&ttl) {
+        // Short-lived: a writer whose grant is revoked keeps a part URL
+        // only this long.
+        if !(1..=3600).contains(&ttl) {
             return Err(DomainError::invalid_field(
                 "expires_in",
-                "1 to 604800 seconds",
+                "1 to 3600 seconds",
             ));
         }
         let tenant = self.files_tenant(client).await?;
@@ -391,12 +393,15 @@ impl Storage {
                 &format!(
                     "UPDATE athena.files SET status = 'available', size_bytes = $2,
                          checksum_sha256 = NULL, updated_at = now()
-                      WHERE id = $1 AND status NOT IN ('soft_deleted', 'purged') RETURNING {COLUMNS}"
+                      WHERE id = $1 AND status NOT IN ('soft_deleted', 'purged')
+                        AND bucket = $3 AND storage_key = $4 RETURNING {COLUMNS}"
                 ),
-                &[&file.id, &size],
+                &[&file.id, &size, &file.bucket, &file.storage_key],
             )
             .await
             .map_err(pg)?
+            // Moved or deleted while the bytes were on their way: the row
+            // no longer names this object.
             .ok_or_else(|| DomainError::not_found("file", file.id.to_string()))?;
         Ok(row(&updated))
     }

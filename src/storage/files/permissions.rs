@@ -305,7 +305,18 @@ impl Storage {
         let tenant = self.files_tenant(client).await?;
         let mut conn = tenant.pool.get().await?;
         let tx = conn.transaction().await.map_err(pg)?;
-        let needs = needed(wanted, false);
+        // A grant to oneself (or one's own organization) would let a
+        // sharer extend or widen their own access: owners only.
+        let to_self = match r.principal_type.as_str() {
+            "user" => r.principal_id == user.user_id,
+            "organization" => user.organization_id.as_deref() == Some(r.principal_id.as_str()),
+            _ => false,
+        };
+        let needs = if to_self {
+            vec![Permission::Owner]
+        } else {
+            needed(wanted, false)
+        };
         let (tx, file) =
             locked_file(tx, &tenant, &r.file_id, user, &needs, "permission_grant").await?;
         let updated = tx

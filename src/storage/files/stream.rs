@@ -71,9 +71,8 @@ impl Parts {
                 }
                 continue;
             }
-            if part.capacity() == 0 {
-                part.reserve(PART_SIZE);
-            }
+            // The buffer grows with the bytes that came (nothing is
+            // reserved for bytes a client only promises).
             let take = (PART_SIZE - part.len()).min(self.carry.len());
             part.extend_from_slice(&self.carry.split_to(take));
         }

@@ -161,7 +161,11 @@ impl Storage {
                 // One answer whether the key holds someone's unreadable file
                 // or a file this user may only read.
                 let grants = Self::grants(tenant, &[f.id]).await?;
-                if !Self::permits(f, &grants, user, Permission::Write) {
+                // A deleted file comes back by a new upload only for someone
+                // who could restore it (`delete`, as `restore` needs).
+                let revives = f.status == "soft_deleted"
+                    && !Self::permits(f, &grants, user, Permission::Delete);
+                if revives || !Self::permits(f, &grants, user, Permission::Write) {
                     Self::audit(tenant, "upload_url", "denied", user, Some(f), None).await;
                     return Err(DomainError::Forbidden(TAKEN.into()));
                 }
