@@ -10,12 +10,33 @@ use crate::http::{ApiResult, RequestCx};
 use crate::storage::file_access::Visibility;
 use serde_json::json;
 
-/// The contract's `public` flag as a visibility.
-fn visibility(public: bool) -> Visibility {
-    if public {
-        Visibility::Public
-    } else {
-        Visibility::Private
+/// The visibility a request asks for: the SDK's `visibility`, or the
+/// contract's `public` flag (true = public, false = private); one of them,
+/// and the two agreeing when both are sent.
+fn visibility(
+    body: &models::StorageManagedFileVisibilityRequest,
+) -> Result<Visibility, DomainError> {
+    let named = body
+        .visibility
+        .as_ref()
+        .and_then(|v| Visibility::parse(&v.to_string()));
+    let flag = body.public.map(|p| {
+        if p {
+            Visibility::Public
+        } else {
+            Visibility::Private
+        }
+    });
+    match (named, flag) {
+        (Some(a), Some(b)) if a != b => Err(DomainError::invalid_field(
+            "visibility",
+            "disagrees with `public`",
+        )),
+        (Some(v), _) | (None, Some(v)) => Ok(v),
+        (None, None) => Err(DomainError::invalid_field(
+            "visibility",
+            "`visibility` (private, organization, public) or `public` is required",
+        )),
     }
 }
 
@@ -140,7 +161,7 @@ impl StorageFilesApi for Handlers {
                 &params.x_athena_client,
                 &user,
                 &params.file_id,
-                visibility(body.public),
+                visibility(&body)?,
             )
             .await?;
         let data = json!({ "file": file.view() });
@@ -161,7 +182,7 @@ impl StorageFilesApi for Handlers {
                 &params.x_athena_client,
                 &user,
                 &params.file_id,
-                visibility(body.public),
+                visibility(&body)?,
             )
             .await?;
         let data = json!({ "file": file.view() });

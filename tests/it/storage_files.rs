@@ -623,3 +623,50 @@ async fn keys_with_old_versions_are_not_claimed() {
         .await;
     assert_eq!(r.status, 403, "{}", r.text());
 }
+
+/// The SDK's `{visibility}` on the per-file route (the contract's `{public}`
+/// cannot say `organization`); neither, or the two disagreeing: 400.
+#[tokio::test]
+async fn visibility_by_name_or_by_flag() {
+    let s = TestServer::start_with(|c| allow(c, "127.0.0.1")).await;
+    let f = Files::new(&s).await;
+    let alice = f.user("alice", "acme");
+    let id = f.upload(&alice, "vis/a.txt", b"v").await;
+    let bob = f.user("bob", "acme");
+    assert_eq!(
+        f.send("GET", &format!("/storage/files/{id}"), &bob, None)
+            .await
+            .status,
+        404
+    );
+    for (body, status) in [
+        (json!({}), 400),
+        (json!({ "visibility": "secret" }), 400),
+        (json!({ "visibility": "public", "public": false }), 400),
+        (json!({ "visibility": "organization" }), 200),
+    ] {
+        let r = f
+            .send(
+                "PATCH",
+                &format!("/storage/files/{id}/visibility"),
+                &alice,
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(r.status, status, "{body}: {}", r.text());
+    }
+    let r = f
+        .send("GET", &format!("/storage/files/{id}"), &bob, None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["data"]["file"]["visibility"], "organization");
+    let r = f
+        .send(
+            "GET",
+            &format!("/storage/files/{id}"),
+            &f.user("eve", "globex"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+}
