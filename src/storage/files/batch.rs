@@ -76,6 +76,7 @@ impl Storage {
             )
             .await
             .map_err(pg)?;
+        drop(conn);
         let found: Vec<FileRow> = rows.iter().map(row).collect();
         let grants = Self::grants(tenant, &order).await?;
         let mut files = Vec::with_capacity(order.len());

@@ -234,6 +234,7 @@ impl Storage {
                 .write(&**conn, file.id, None)
                 .await?
                 .ok_or_else(|| DomainError::not_found("file", file.id.to_string()))?;
+            drop(conn);
             self.forget_urls(client, updated.id).await;
             Self::audit(&tenant, "update", "ok", user, Some(&updated), None).await;
             return Ok(updated);
@@ -269,6 +270,7 @@ impl Storage {
         .await?;
         let conn = tenant.pool.get().await?;
         let written = changes.write(&**conn, file.id, Some((&bucket, &key))).await;
+        drop(conn);
         let updated = match written {
             Ok(Some(f)) => f,
             other => {
@@ -428,6 +430,7 @@ impl Storage {
             )
             .await
             .map_err(pg)?;
+        drop(conn);
         let copy = row(&updated);
         if let Err(e) = copied {
             Self::audit(
@@ -493,6 +496,7 @@ impl Storage {
                 Some(head) => head,
                 None => {
                     drop(tx);
+                    drop(conn);
                     Self::audit(
                         &tenant,
                         "restore",
@@ -524,6 +528,7 @@ impl Storage {
             .await
             .map_err(pg)?;
         tx.commit().await.map_err(pg)?;
+        drop(conn);
         let file = row(&updated);
         Self::audit(&tenant, "restore", "ok", user, Some(&file), None).await;
         Ok(file)
@@ -557,17 +562,23 @@ impl Storage {
             .map_err(pg)?
             .ok_or_else(|| DomainError::not_found("file", file.id.to_string()))?;
         let purged = row(&updated);
+        drop(conn);
         if let Err(e) = self.delete_all_versions(&store, &purged).await {
             // The store refused (an object under retention refuses its
-            // deletes): the row goes back to what it was, and a later
+            // deletes; versions go oldest first, so the current one is
+            // still there): the row goes back to what it was, and a later
             // purge or restore decides from the versions left.
-            conn.execute(
-                "UPDATE athena.files SET status = $2, deleted_at = $3, updated_at = now()
-                  WHERE id = $1 AND status = 'purged'",
-                &[&file.id, &file.status, &file.deleted_at],
-            )
-            .await
-            .map_err(pg)?;
+            tenant
+                .pool
+                .get()
+                .await?
+                .execute(
+                    "UPDATE athena.files SET status = $2, deleted_at = $3, updated_at = now()
+                      WHERE id = $1 AND status = 'purged'",
+                    &[&file.id, &file.status, &file.deleted_at],
+                )
+                .await
+                .map_err(pg)?;
             Self::audit(
                 &tenant,
                 "purge",

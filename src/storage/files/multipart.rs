@@ -238,6 +238,7 @@ impl Storage {
         )
         .await
         .map_err(pg)?;
+        drop(conn);
         Self::audit(&tenant, "multipart_create", "ok", user, Some(&file), None).await;
         Ok(json!({
             "upload_id": upload_id,

@@ -400,6 +400,7 @@ impl Storage {
             .await
             .map_err(pg)?
             .ok_or_else(|| DomainError::not_found("file", file.id.to_string()))?;
+        drop(conn);
         let file = row(&updated);
         Self::audit(
             &tenant,

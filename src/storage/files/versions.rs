@@ -186,7 +186,10 @@ impl Storage {
             }
             Err(e) => return Err(e),
         };
-        for v in &versions {
+        // Oldest first: a version the store refuses to delete (Object
+        // Lock) stops the loop before the current one goes, so what readers
+        // get is never changed by a purge that fails half way.
+        for v in versions.iter().rev() {
             let call = Call::new(Method::DELETE, Some(bucket), Some(key))
                 .query("versionId", v.version_id.clone());
             self.s3.send(store, call, key).await?;
@@ -298,6 +301,7 @@ impl Storage {
             .await
             .map_err(pg)?
             .ok_or_else(|| DomainError::not_found("file", file.id.to_string()))?;
+        drop(conn);
         let file = row(&updated);
         Self::audit(
             &tenant,
@@ -370,6 +374,7 @@ impl Storage {
             .await
         }
         .map_err(pg)?;
+        drop(conn);
         let file = updated.as_ref().map(row).unwrap_or(file);
         Self::audit(
             &tenant,
