@@ -309,8 +309,9 @@ await step("files.delete", async () => {
   await fails("files.delete: get is 404", st.files.get(svcId, service), 404);
 });
 await step("files.restore right after files.delete (unversioned bucket)", async () => {
-  const r = await st.files.restore(svcId, service);
-  check("files.restore after delete", r.id === svcId && r.status === "available");
+  // Issue 12: restore works while the object or a prior version exists,
+  // else 400 — a delete removed the object and this bucket keeps no versions.
+  await fails("files.restore with neither object nor prior version", st.files.restore(svcId, service), 400);
 });
 await step("files.restore once the object exists again", async () => {
   const already = await st.files.get(svcId, service).catch(() => null);
