@@ -313,6 +313,7 @@ async fn managed_file_flow_with_end_users() {
             "url:ok",
             "upload_url:denied",
             "visibility:ok",
+            "visibility:denied",
             "visibility:ok",
             "upload_url:denied",
             "upload_url:ok",

@@ -195,7 +195,9 @@ impl Storage {
         let files = self
             .files_op(&tenant, &r.file_ids, user, &wanted, "update")
             .await?;
-        let updated = self.write_all(&tenant, &files, &changes).await?;
+        let updated = self
+            .write_all(&tenant, &files, &changes, user, &wanted)
+            .await?;
         for f in &updated {
             self.forget_urls(client, f.id).await;
             Self::audit(&tenant, "update", "ok", user, Some(f), None).await;
@@ -227,7 +229,9 @@ impl Storage {
             visibility: Some(visibility),
             ..Changes::default()
         };
-        let updated = self.write_all(&tenant, &files, &changes).await?;
+        let updated = self
+            .write_all(&tenant, &files, &changes, user, &[Permission::Share])
+            .await?;
         for f in &updated {
             self.forget_urls(client, f.id).await;
             Self::audit(&tenant, "visibility", "ok", user, Some(f), Some(visibility)).await;
@@ -237,14 +241,50 @@ impl Storage {
 
     /// `changes` written to every file in one transaction (a file deleted
     /// meanwhile: nothing written, 404).
+    /// Writes `changes` to every file in one transaction, the rows locked
+    /// and `wanted` decided again under the locks first (a grant revoked
+    /// since `files_op` checked is seen: nothing changes, 403).
     async fn write_all(
         &self,
         tenant: &Tenant,
         files: &[FileRow],
         changes: &Changes,
+        user: &EndUser,
+        wanted: &[Permission],
     ) -> Result<Vec<FileRow>, DomainError> {
         let mut conn = tenant.pool.get().await?;
         let tx = conn.transaction().await.map_err(pg)?;
+        let mut ids: Vec<Uuid> = files.iter().map(|f| f.id).collect();
+        ids.sort_unstable();
+        let locked: Vec<FileRow> = tx
+            .query(
+                &format!(
+                    "SELECT {COLUMNS} FROM athena.files
+                      WHERE id = ANY($1) AND status NOT IN ('soft_deleted', 'purged')
+                      ORDER BY id FOR UPDATE"
+                ),
+                &[&ids],
+            )
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(row)
+            .collect();
+        let grants = permissions::live_grants(&tx, &ids).await?;
+        for f in files {
+            let now = locked
+                .iter()
+                .find(|l| l.id == f.id)
+                .ok_or_else(|| DomainError::not_found("file", f.id.to_string()))?;
+            if wanted
+                .iter()
+                .any(|w| !Self::permits(now, &grants, user, *w))
+            {
+                return Err(DomainError::Forbidden(
+                    "a permission changed meanwhile; nothing was changed".into(),
+                ));
+            }
+        }
         let mut out = Vec::with_capacity(files.len());
         for f in files {
             let updated = changes

@@ -562,10 +562,15 @@ impl Storage {
         visibility: Visibility,
     ) -> Result<FileRow, DomainError> {
         let tenant = self.files_tenant(client).await?;
-        let file = self.file_for(&tenant, id, user, Permission::Share).await?;
         let visibility = visibility.as_str();
-        let conn = tenant.pool.get().await?;
-        let updated = conn
+        // Decided and written under the file's row lock, like grant and
+        // revoke: a `share` revoked before this commits is seen here.
+        let mut conn = tenant.pool.get().await?;
+        let tx = conn.transaction().await.map_err(pg)?;
+        let (tx, file) =
+            permissions::locked_file(tx, &tenant, id, user, &[Permission::Share], "visibility")
+                .await?;
+        let updated = tx
             .query_opt(
                 &format!(
                     "UPDATE athena.files SET visibility = $2, updated_at = now()
@@ -576,6 +581,7 @@ impl Storage {
             .await
             .map_err(pg)?
             .ok_or_else(|| DomainError::not_found("file", file.id.to_string()))?;
+        tx.commit().await.map_err(pg)?;
         // One pooled connection at a time (the audit takes its own).
         drop(conn);
         let file = row(&updated);

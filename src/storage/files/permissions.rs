@@ -189,7 +189,7 @@ fn needed(p: Permission, revoke: bool) -> Vec<Permission> {
 /// The live file `id`, its row locked until `tx` ends, if `user` may read
 /// it (else 404) and do each of `wanted` (else 403; the refusal is
 /// audited and `tx` committed with nothing else in it).
-async fn locked_file<'a>(
+pub(super) async fn locked_file<'a>(
     tx: tokio_postgres::Transaction<'a>,
     tenant: &Tenant,
     id: &str,
