@@ -229,11 +229,21 @@ impl Storage {
             .unwrap_or_else(|| file.storage_key.clone());
         let moved = bucket != file.bucket || key != file.storage_key;
         if !moved {
-            let conn = tenant.pool.get().await?;
+            // Decided again and written under the row lock (a `share` or
+            // `write` revoked since the check above is seen).
+            let mut wanted = vec![Permission::Write];
+            if changes.rescopes(&file) {
+                wanted.push(Permission::Share);
+            }
+            let mut conn = tenant.pool.get().await?;
+            let tx = conn.transaction().await.map_err(pg)?;
+            let (tx, _) =
+                super::permissions::locked_file(tx, &tenant, id, user, &wanted, "update").await?;
             let updated = changes
-                .write(&**conn, file.id, None)
+                .write(&tx, file.id, None)
                 .await?
                 .ok_or_else(|| DomainError::not_found("file", file.id.to_string()))?;
+            tx.commit().await.map_err(pg)?;
             drop(conn);
             self.forget_urls(client, updated.id).await;
             Self::audit(&tenant, "update", "ok", user, Some(&updated), None).await;
