@@ -90,6 +90,10 @@ async fn run(args: cli::Args) -> Result<bool, String> {
         }
     }
     let results = runner::run(&client, &cases, db).await;
+    let catalog_ok = match &args.admin_key {
+        Some(key) => error_codes_are_catalogued(&client, key, &results).await,
+        None => true,
+    };
 
     let ops: BTreeMap<&str, _> = server
         .operations
@@ -289,7 +293,49 @@ async fn run(args: cli::Args) -> Result<bool, String> {
         "conformance: {sdk_passing}/{} SDK-only operations pass (openapi/sdk-overlay.yaml; all must)",
         sdk_only.len()
     );
-    Ok(ok && sdk_ok)
+    Ok(ok && sdk_ok && catalog_ok)
+}
+
+/// Every error `code` the server answered during the run is listed by its
+/// own registry (`GET /admin/errors/catalog`); prints the ones that are not.
+async fn error_codes_are_catalogued(
+    client: &http::HttpClient,
+    key: &str,
+    results: &[runner::Outcome],
+) -> bool {
+    let seen: BTreeSet<String> = results
+        .iter()
+        .filter_map(|r| r.response.as_ref().ok())
+        .filter(|r| r.status >= 400)
+        .filter_map(|r| r.json().ok())
+        .filter_map(|v| v.get("code")?.as_str().map(str::to_string))
+        .collect();
+    let request = http::Request::new("get", "/admin/errors/catalog").header("X-Athena-Key", key);
+    let listed: BTreeSet<String> = match client.send(&request).await.and_then(|r| r.json()) {
+        Ok(v) => v["data"]["errors"]
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .filter_map(|e| e["code"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        Err(e) => {
+            println!("FAIL the error catalog could not be read: {e}");
+            return false;
+        }
+    };
+    let missing: Vec<&String> = seen.difference(&listed).collect();
+    if !missing.is_empty() {
+        println!("FAIL error codes answered but not in /admin/errors/catalog: {missing:?}");
+        return false;
+    }
+    println!(
+        "conformance: {} error codes answered in the run, all in the error catalog ({} listed)",
+        seen.len(),
+        listed.len()
+    );
+    true
 }
 
 #[cfg(test)]

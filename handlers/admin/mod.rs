@@ -5,4 +5,5 @@
 
 mod api_keys;
 mod clients;
+mod errors;
 mod public_routes;

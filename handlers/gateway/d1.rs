@@ -7,7 +7,7 @@ use crate::domain::DomainError;
 use crate::gateway::d1::Plan;
 use crate::gateway::service::Gateway;
 use crate::http::payload::Json;
-use crate::http::{ApiError, ApiResult, ErrorEnvelope};
+use crate::http::{ApiError, ApiResult, Code, ErrorEnvelope};
 use responses::PostGatewaySqlD1Migrate as R;
 use serde_json::Value;
 
@@ -29,9 +29,9 @@ pub(super) async fn migrate(
             status: "error".into(),
             message: "Migration cannot be converted to D1".into(),
             error: plan.untranslatable(),
-            code: Some("d1_unsupported".into()),
-            error_number: Some(4220),
-            docs_url: Some("https://athena-cluster.com/docs/errors#4220".into()),
+            code: Some(Code::D1Unsupported.as_str().into()),
+            error_number: Some(Code::D1Unsupported.number()),
+            docs_url: Some(Code::D1Unsupported.docs_url()),
         };
         return Ok(R::UnprocessableEntity(with_envelope(
             plan.preview("error"),

@@ -91,7 +91,59 @@ fn lists(
 pub fn cases(ctx: &Ctx) -> Vec<Case> {
     let mut cases = client_cases(ctx);
     cases.extend(api_key_cases(ctx));
+    cases.push(error_catalog_case(ctx));
     cases
+}
+
+/// `GET /admin/errors/catalog`: the registry is whole and self-consistent
+/// (the run also checks that every code it was answered is listed:
+/// `error_codes_are_catalogued` in main.rs).
+fn error_catalog_case(ctx: &Ctx) -> Case {
+    Case::new(
+        "get_admin_errors_catalog",
+        "every code with its number, status, domain and docs URL",
+        ctx.request("get", "/admin/errors/catalog"),
+        200,
+    )
+    .check_json(|b| {
+        let d = &b["data"];
+        let errors = d["errors"].as_array().ok_or("no data.errors array")?;
+        let domains: Vec<&str> = d["domains"]
+            .as_array()
+            .ok_or("no data.domains array")?
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for e in errors {
+            let number = e["error_number"]
+                .as_i64()
+                .ok_or("an entry without error_number")?;
+            expect_eq(
+                "http_status = error_number / 10",
+                &e["http_status"],
+                &json!(number / 10),
+            )?;
+            let domain = e["domain"].as_str().ok_or("an entry without domain")?;
+            expect_eq("domain listed", domains.contains(&domain), true)?;
+            let docs = e["docs_url"].as_str().ok_or("an entry without docs_url")?;
+            expect_eq(
+                "docs_url names the number",
+                docs.ends_with(&number.to_string()),
+                true,
+            )?;
+        }
+        let codes: Vec<&str> = errors.iter().filter_map(|e| e["code"].as_str()).collect();
+        for must in [
+            "not_found",
+            "unauthorized",
+            "forbidden",
+            "bad_request",
+            "route_not_found",
+        ] {
+            expect_eq(&format!("{must} listed"), codes.contains(&must), true)?;
+        }
+        Ok(())
+    })
 }
 
 fn api_key_cases(ctx: &Ctx) -> Vec<Case> {

@@ -29,6 +29,8 @@ pub enum Code {
     ColumnNotFound,
     MethodNotAllowed,
     Conflict,
+    /// D1 migrate: the script uses what D1 (SQLite) cannot express.
+    D1Unsupported,
     PayloadTooLarge,
     RequestTimeout,
     RateLimited,
@@ -58,6 +60,7 @@ impl Code {
             Code::ColumnNotFound => "column_not_found",
             Code::MethodNotAllowed => "method_not_allowed",
             Code::Conflict => "conflict",
+            Code::D1Unsupported => "d1_unsupported",
             Code::PayloadTooLarge => "payload_too_large",
             Code::RequestTimeout => "request_timeout",
             Code::RateLimited => "rate_limited",
@@ -88,6 +91,7 @@ impl Code {
             Code::ColumnNotFound => 4005,
             Code::MethodNotAllowed => 4050,
             Code::Conflict => 4090,
+            Code::D1Unsupported => 4220,
             Code::PayloadTooLarge => 4130,
             Code::RequestTimeout => 4080,
             Code::RateLimited => 4290,
@@ -116,7 +120,8 @@ impl Code {
             Code::TableNotFound
             | Code::FunctionNotFound
             | Code::ColumnNotFound
-            | Code::Conflict => "data",
+            | Code::Conflict
+            | Code::D1Unsupported => "data",
             Code::NotImplemented
             | Code::DatabaseUnavailable
             | Code::ServiceUnavailable
@@ -126,7 +131,7 @@ impl Code {
     }
 
     /// Every code, for the registry.
-    pub const ALL: [Code; 24] = [
+    pub const ALL: [Code; 25] = [
         Code::BadRequest,
         Code::InvalidJson,
         Code::MissingParameter,
@@ -143,6 +148,7 @@ impl Code {
         Code::ColumnNotFound,
         Code::MethodNotAllowed,
         Code::Conflict,
+        Code::D1Unsupported,
         Code::PayloadTooLarge,
         Code::RequestTimeout,
         Code::RateLimited,
