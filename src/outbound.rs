@@ -633,6 +633,20 @@ impl OutboundPolicy {
             ..self.connector(connect_timeout)
         }
     }
+
+    /// `tls_connector` inside hyper-rustls (ring, webpki roots): the client
+    /// connector of every outbound HTTP(S) client (S3, the auth service).
+    pub fn https_connector(
+        self: &Arc<Self>,
+        connect_timeout: Duration,
+    ) -> hyper_rustls::HttpsConnector<Connector> {
+        hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .expect("the ring provider supports the default TLS versions")
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(self.tls_connector(connect_timeout))
+    }
 }
 
 /// Connects to the first of `addrs` (already checked) that answers.

@@ -7,7 +7,7 @@
 //! rule (`EndUser::service`), answered as the SDK's `ManagedFile`.
 
 use crate::api::{models, params, responses as r, traits::StorageServiceApi};
-use crate::auth::end_user::EndUser;
+use crate::auth::end_user::{header, EndUser};
 use crate::domain::DomainError;
 use crate::handlers::Handlers;
 use crate::http::{ApiResult, RequestCx};
@@ -18,19 +18,10 @@ use crate::storage::files::{
 };
 use serde_json::json;
 
-/// A header value, trimmed, when present and non-empty.
-fn header<'a>(cx: &'a RequestCx, name: &str) -> Option<&'a str> {
-    cx.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-}
-
 /// The service of the request, for the organization `organization` names
 /// (the body's) or `X-Organization-Id`; the two must agree.
 fn service(cx: &RequestCx, organization: Option<&str>) -> Result<EndUser, DomainError> {
-    let header_org = header(cx, "x-organization-id");
+    let header_org = header(cx.headers(), "x-organization-id");
     let organization = match (organization, header_org) {
         (Some(a), Some(b)) if a != b => {
             return Err(DomainError::invalid_field(
@@ -40,7 +31,7 @@ fn service(cx: &RequestCx, organization: Option<&str>) -> Result<EndUser, Domain
         }
         (a, b) => a.or(b),
     };
-    EndUser::service(cx.actor(), header(cx, "x-user-id"), organization)
+    EndUser::service(cx.actor(), header(cx.headers(), "x-user-id"), organization)
 }
 
 impl StorageServiceApi for Handlers {

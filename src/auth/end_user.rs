@@ -214,7 +214,8 @@ fn reason(e: &jsonwebtoken::errors::Error) -> &'static str {
     }
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// A header's value, trimmed, when present and not empty.
+pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())

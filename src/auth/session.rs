@@ -122,12 +122,7 @@ impl Sessions {
         {
             return Err("ATHENA_AUTH_URL must be an absolute http(s) URL without a query".into());
         }
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| format!("TLS setup: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(policy.tls_connector(CONNECT));
+        let https = policy.https_connector(CONNECT);
         let client = Client::builder(hyper_util::rt::TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(https);

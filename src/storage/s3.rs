@@ -397,12 +397,7 @@ pub struct S3 {
 
 impl S3 {
     pub fn new(policy: &Arc<OutboundPolicy>) -> S3 {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .expect("the ring provider supports the default TLS versions")
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(policy.tls_connector(CONNECT_TIMEOUT));
+        let https = policy.https_connector(CONNECT_TIMEOUT);
         let client = Client::builder(hyper_util::rt::TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(32)

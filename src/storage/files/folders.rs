@@ -273,7 +273,7 @@ impl Storage {
             .find(|f| !Self::permits(f, &grants, user, wanted))
         {
             let readable = Self::permits(refused, &grants, user, Permission::Read);
-            super::permissions::audit_on(
+            super::audit_on(
                 &tx,
                 tenant,
                 operation,
@@ -452,16 +452,7 @@ impl Storage {
             occupied |= h?;
         }
         if occupied {
-            super::permissions::audit_on(
-                &tx,
-                &tenant,
-                "folder_move",
-                "denied",
-                user,
-                None,
-                Some(&to),
-            )
-            .await?;
+            super::audit_on(&tx, &tenant, "folder_move", "denied", user, None, Some(&to)).await?;
             tx.commit().await.map_err(pg)?;
             return Err(DomainError::Forbidden(format!(
                 "a key under {to} is not available to this user; nothing was moved"

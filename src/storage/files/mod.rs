@@ -173,18 +173,6 @@ fn organization(user: &EndUser) -> Result<&str, DomainError> {
     })
 }
 
-/// A `LIKE` pattern matching the keys that start with `prefix` literally
-/// (`\\`, `%` and `_` escaped).
-fn like_prefix(prefix: &str) -> String {
-    format!(
-        "{}%",
-        prefix
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    )
-}
-
 fn text(field: &str, value: &Option<String>, max: usize) -> Result<(), DomainError> {
     match value {
         Some(v) if v.len() > max || v.chars().any(char::is_control) => {
@@ -226,6 +214,39 @@ fn target_bucket(
     };
     crate::storage::endpoint::check_bucket(&bucket)?;
     Ok(bucket)
+}
+
+/// One audit row written through `c`; inside a transaction it is kept if
+/// that commits.
+async fn audit_on<C: tokio_postgres::GenericClient>(
+    c: &C,
+    tenant: &Tenant,
+    operation: &str,
+    status: &str,
+    user: &EndUser,
+    file: Option<&FileRow>,
+    error: Option<&str>,
+) -> Result<(), DomainError> {
+    c.execute(
+        "INSERT INTO athena.audit_log_files
+           (client_name, file_id, operation, status, actor_user_id, organization_id, storage_key,
+            error, actor_source)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        &[
+            &tenant.name,
+            &file.map(|f| f.id),
+            &operation,
+            &status,
+            &user.user(),
+            &user.organization_id,
+            &file.map(|f| f.storage_key.as_str()),
+            &error,
+            &user.source.as_str(),
+        ],
+    )
+    .await
+    .map_err(pg)?;
+    Ok(())
 }
 
 impl Storage {
@@ -383,25 +404,7 @@ impl Storage {
         let Ok(conn) = tenant.pool.get().await else {
             return;
         };
-        let result = conn
-            .execute(
-                "INSERT INTO athena.audit_log_files
-                   (client_name, file_id, operation, status, actor_user_id, organization_id, storage_key,
-                    error, actor_source)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                &[
-                    &tenant.name,
-                    &file.map(|f| f.id),
-                    &operation,
-                    &status,
-                    &user.user(),
-                    &user.organization_id,
-                    &file.map(|f| f.storage_key.as_str()),
-                    &error,
-                    &user.source.as_str(),
-                ],
-            )
-            .await;
+        let result = audit_on(&**conn, tenant, operation, status, user, file, error).await;
         if let Err(e) = result {
             tracing::warn!(error = %e, operation, "storage audit row not written");
         }

@@ -144,39 +144,6 @@ pub(super) async fn live_grants<C: GenericClient>(
         .collect())
 }
 
-/// One audit row written through `c`; inside a transaction it is kept if
-/// that commits.
-pub(super) async fn audit_on<C: GenericClient>(
-    c: &C,
-    tenant: &Tenant,
-    operation: &str,
-    status: &str,
-    user: &EndUser,
-    file: Option<&FileRow>,
-    error: Option<&str>,
-) -> Result<(), DomainError> {
-    c.execute(
-        "INSERT INTO athena.audit_log_files
-           (client_name, file_id, operation, status, actor_user_id, organization_id, storage_key,
-            error, actor_source)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        &[
-            &tenant.name,
-            &file.map(|f| f.id),
-            &operation,
-            &status,
-            &user.user(),
-            &user.organization_id,
-            &file.map(|f| f.storage_key.as_str()),
-            &error,
-            &user.source.as_str(),
-        ],
-    )
-    .await
-    .map_err(pg)?;
-    Ok(())
-}
-
 /// What `user` needs to grant (`revoke` false) or revoke `p`.
 fn needed(p: Permission, revoke: bool) -> Vec<Permission> {
     match p {

@@ -152,15 +152,9 @@ impl Storage {
         if !r.prefix.is_empty() {
             check_object_key("prefix", &r.prefix)?;
         }
-        let organization = match (&r.organization_id, &service.organization_id) {
-            (Some(a), Some(b)) if a != b => {
-                return Err(DomainError::invalid_field(
-                    "organizationId",
-                    "differs from X-Organization-Id",
-                ))
-            }
-            (a, b) => a.clone().or_else(|| b.clone()),
-        };
+        // The body's `organizationId` is already the service's (the
+        // handler built it from the body or the header, the two agreeing).
+        let organization = &service.organization_id;
         let tenant = self.files_tenant(client).await?;
         // The connection must be the client's (else a 404).
         self.catalog_store(client, s3_id).await?;
@@ -177,8 +171,8 @@ impl Storage {
                 &[
                     &tenant.name,
                     &s3_id,
-                    &like_prefix(&r.prefix),
-                    &organization,
+                    &format!("{}%", list::like_escape(&r.prefix)),
+                    organization,
                     &SERVICE_LIST_LIMIT,
                 ],
             )
