@@ -445,3 +445,18 @@ async fn rest_reads_with_postgrest_and_contract_filters() {
     assert_eq!(r.status, 400);
     s.stop().await;
 }
+
+/// The harness's `send_from` reaches the server from another loopback
+/// address (the IP-policy tests rely on it).
+#[tokio::test]
+async fn requests_from_other_loopback_addresses_arrive() {
+    let server = TestServer::start().await;
+    let r = server
+        .send_from("127.0.0.7".parse().unwrap(), "GET", "/ping", &[], None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let replica = server.replica_with(|_| {}).await;
+    assert_eq!(replica.get("/ping").await.status, 200);
+    replica.stop().await;
+    server.stop().await;
+}

@@ -32,6 +32,8 @@ pub struct TestServer {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     client: Client<HttpConnector, Full<Bytes>>,
+    /// What this server was built from (`replica` starts another on it).
+    config: Config,
 }
 
 pub struct Reply {
@@ -190,7 +192,34 @@ impl TestServer {
             auth_url: None,
         };
         tweak(&mut config);
-        let app = athena::runtime::build(config).await.expect("server builds");
+        Self::serve(config, tenant_url, vec![catalog_db, tenant_db], admin_url).await
+    }
+
+    /// A second replica: another server on the same catalog, tenant, Redis
+    /// and S3 (its own caches and listener), `tweak`ed; its databases are
+    /// this server's to drop.
+    pub async fn replica_with(&self, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = self.config.clone();
+        tweak(&mut config);
+        Self::serve(
+            config,
+            self.tenant_url.clone(),
+            Vec::new(),
+            self.admin_url.clone(),
+        )
+        .await
+    }
+
+    async fn serve(
+        config: Config,
+        tenant_url: String,
+        dbs: Vec<String>,
+        admin_url: String,
+    ) -> TestServer {
+        let catalog_url = config.database_url.clone();
+        let app = athena::runtime::build(config.clone())
+            .await
+            .expect("server builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -201,11 +230,12 @@ impl TestServer {
             addr,
             tenant_url,
             catalog_url,
-            dbs: vec![catalog_db, tenant_db],
+            dbs,
             admin_url,
             shutdown: Some(tx),
             task: Some(task),
             client: Client::builder(hyper_util::rt::TokioExecutor::new()).build_http(),
+            config,
         }
     }
 
@@ -301,6 +331,57 @@ impl TestServer {
         let res = tokio::time::timeout(
             Duration::from_secs(20),
             self.client.request(req.body(Full::new(body)).unwrap()),
+        )
+        .await
+        .expect("request timed out")
+        .expect("request failed");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// One request on a fresh connection whose socket is bound to `from`
+    /// (any 127.0.0.0/8 address reaches the server on loopback), so the
+    /// server sees that peer address.
+    pub async fn send_from(
+        &self,
+        from: std::net::IpAddr,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Reply {
+        let body = body
+            .map(|b| Bytes::from(serde_json::to_vec(&b).unwrap()))
+            .unwrap_or_default();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(SocketAddr::new(from, 0))
+            .expect("bind the client socket");
+        let stream = socket.connect(self.addr).await.expect("connect");
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .expect("handshake");
+        tokio::spawn(conn);
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", self.addr.to_string());
+        if !body.is_empty() {
+            req = req.header("content-type", "application/json");
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = tokio::time::timeout(
+            Duration::from_secs(20),
+            sender.send_request(req.body(Full::new(body)).unwrap()),
         )
         .await
         .expect("request timed out")
