@@ -164,6 +164,21 @@ impl Auth {
         &self.admin
     }
 
+    /// The refusal that needs no body: an admin operation without the
+    /// admin key is a 401 before a byte of the body is read (a caller
+    /// without the key cannot make the server buffer an upload).
+    pub fn refuse_before_body(
+        &self,
+        operation: crate::api::operations::Operation,
+        headers: &HeaderMap,
+        query: &[(String, String)],
+    ) -> Result<(), ApiError> {
+        if !matches!(access::rule(operation).access, Access::Admin) {
+            return Ok(());
+        }
+        self.admin.require(presented_key(headers, query)?.as_ref())
+    }
+
     /// The checks an operation needs (its row in `access::rule`): the admin
     /// key on the admin surface; on the data plane, when enforcement is on
     /// for the client, a valid key bound to that client (or to none) that

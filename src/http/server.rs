@@ -240,6 +240,12 @@ impl App {
         let (parts, body) = req.into_parts();
         let declared = declared_length(&parts.headers);
         let query = query_pairs(&parts.uri);
+        if let Err(refused) = self
+            .auth
+            .refuse_before_body(operation, &parts.headers, &query)
+        {
+            return refused.into_http();
+        }
         let handlers = self.handlers.clone();
         let auth = self.auth.clone();
         self.within_deadline(deadline, declared, body, move |body| {

@@ -107,6 +107,41 @@ async fn a_body_trickled_slowly_is_cut_at_the_request_deadline() {
     s.stop().await;
 }
 
+/// The admin surface answers 401 without the admin key before the body
+/// is read: a caller without the key cannot make the server wait for (or
+/// buffer) an upload.
+#[tokio::test]
+async fn admin_routes_refuse_a_missing_key_before_reading_the_body() {
+    let s = TestServer::start_with(|c| c.request_timeout = Duration::from_secs(10)).await;
+    for head in [
+        "POST /admin/api-keys HTTP/1.1\r\nhost: athena\r\n",
+        "PUT /admin/client-configs/tenant HTTP/1.1\r\nhost: athena\r\nx-athena-key: wrong\r\n",
+    ] {
+        let stream = TcpStream::connect(s.addr).await.unwrap();
+        let (mut rd, mut wr) = stream.into_split();
+        let request =
+            format!("{head}content-type: application/json\r\ncontent-length: 1000000\r\n\r\n{{");
+        wr.write_all(request.as_bytes()).await.unwrap();
+        let started = Instant::now();
+        // The body never comes; the answer must not wait for it.
+        let mut buf = vec![0u8; 4096];
+        let mut got = Vec::new();
+        while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
+            let n = tokio::time::timeout(Duration::from_secs(3), rd.read(&mut buf))
+                .await
+                .expect("no answer while the body is pending")
+                .unwrap();
+            assert!(n > 0, "closed without an answer");
+            got.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&got).into_owned();
+        assert!(text.starts_with("HTTP/1.1 401"), "{head}: {text}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        drop(wr);
+    }
+    s.stop().await;
+}
+
 // ------------------------------------------------------------ b. the caps
 
 #[tokio::test]
