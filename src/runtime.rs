@@ -158,7 +158,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         routing.clone(),
     )
     .await
-        .map_err(|e| format!("subscribing to catalog changes: {e}"))?;
+    .map_err(|e| format!("subscribing to catalog changes: {e}"))?;
     let redis = config
         .redis_url
         .as_deref()

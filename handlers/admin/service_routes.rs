@@ -150,13 +150,12 @@ impl Handlers {
                     }
                 };
                 let port = body.public_port.unwrap_or(5432);
-                let port = u16::try_from(port)
-                    .ok()
-                    .filter(|p| *p > 0)
-                    .ok_or_else(|| DomainError::InvalidField {
+                let port = u16::try_from(port).ok().filter(|p| *p > 0).ok_or_else(|| {
+                    DomainError::InvalidField {
                         field: "public_port".into(),
                         reason: "must be between 1 and 65535".into(),
-                    })?;
+                    }
+                })?;
                 Some((host, port))
             }
         };

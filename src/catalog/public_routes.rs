@@ -76,7 +76,8 @@ pub struct Changes {
     pub is_active: Option<bool>,
 }
 
-pub(crate) const COLUMNS: &str = "id, route_key, client_name, allowed_ops, is_active, created_at, updated_at";
+pub(crate) const COLUMNS: &str =
+    "id, route_key, client_name, allowed_ops, is_active, created_at, updated_at";
 
 pub(crate) fn from_row(r: &tokio_postgres::Row) -> PublicRoute {
     PublicRoute {

@@ -104,10 +104,7 @@ pub async fn put(pool: &Pool, o: &Onboarding) -> Result<Onboarded, DomainError> 
                 super::public_routes::COLUMNS
             );
             let row = tx
-                .query_one(
-                    sql.as_str(),
-                    &[&o.tenant, &o.client_name, &ops, &defaults],
-                )
+                .query_one(sql.as_str(), &[&o.tenant, &o.client_name, &ops, &defaults])
                 .await?;
             Some(super::public_routes::from_row(&row))
         }

@@ -47,9 +47,7 @@ pub struct WildcardPattern {
 
 impl WildcardPattern {
     pub fn parse(raw: &str) -> Result<WildcardPattern, String> {
-        let bad = || {
-            format!("{raw:?} is not a wildcard host pattern like `*.tenants.example.com`")
-        };
+        let bad = || format!("{raw:?} is not a wildcard host pattern like `*.tenants.example.com`");
         let rest = raw.trim().strip_prefix("*.").ok_or_else(bad)?;
         let rest = rest.trim_end_matches('.').to_ascii_lowercase();
         let ok = !rest.is_empty()
@@ -216,20 +214,28 @@ impl HostRouting {
         let services = service_routes::list(&self.catalog, &Default::default()).await?;
         let mut clients: BTreeMap<String, (Vec<Value>, Vec<Value>)> = BTreeMap::new();
         for r in &routes {
-            clients.entry(r.client_name.clone()).or_default().0.push(json!({
-                "route_key": r.route_key,
-                "host": self.pattern.as_ref().map(|p| p.host_for(&r.route_key)),
-                "allowed_ops": r.allowed_ops,
-                "is_active": r.is_active,
-            }));
+            clients
+                .entry(r.client_name.clone())
+                .or_default()
+                .0
+                .push(json!({
+                    "route_key": r.route_key,
+                    "host": self.pattern.as_ref().map(|p| p.host_for(&r.route_key)),
+                    "allowed_ops": r.allowed_ops,
+                    "is_active": r.is_active,
+                }));
         }
         for s in &services {
-            clients.entry(s.client_name.clone()).or_default().1.push(json!({
-                "route_key": s.route_key,
-                "service_key": s.service_key,
-                "is_active": s.is_active,
-                "upstream_url": s.upstream_url,
-            }));
+            clients
+                .entry(s.client_name.clone())
+                .or_default()
+                .1
+                .push(json!({
+                    "route_key": s.route_key,
+                    "service_key": s.service_key,
+                    "is_active": s.is_active,
+                    "upstream_url": s.upstream_url,
+                }));
         }
         let clients: Vec<Value> = clients
             .into_iter()
@@ -340,16 +346,26 @@ mod tests {
     #[test]
     fn the_route_decides() {
         let r = route(&["fetch"], true);
-        assert_eq!(choose("acme", Some(&r), Some(Op::Fetch)).unwrap(), "acme_db");
         assert_eq!(
-            choose("acme", Some(&r), Some(Op::Insert)).unwrap_err().status(),
+            choose("acme", Some(&r), Some(Op::Fetch)).unwrap(),
+            "acme_db"
+        );
+        assert_eq!(
+            choose("acme", Some(&r), Some(Op::Insert))
+                .unwrap_err()
+                .status(),
             403
         );
         assert_eq!(choose("acme", Some(&r), None).unwrap_err().status(), 403);
-        assert_eq!(choose("acme", None, Some(Op::Fetch)).unwrap_err().status(), 404);
+        assert_eq!(
+            choose("acme", None, Some(Op::Fetch)).unwrap_err().status(),
+            404
+        );
         let off = route(&["fetch"], false);
         assert_eq!(
-            choose("acme", Some(&off), Some(Op::Fetch)).unwrap_err().status(),
+            choose("acme", Some(&off), Some(Op::Fetch))
+                .unwrap_err()
+                .status(),
             403
         );
     }

@@ -93,7 +93,10 @@ async fn a_tenant_hostname_routes_its_host_to_the_client() {
     assert_eq!(data["tenant"], "acme");
     assert_eq!(data["hostname"], "acme.v3.example.test");
     assert_eq!(data["http_route"]["allowed_ops"], json!(["fetch"]));
-    assert_eq!(data["postgres_binding"]["public_host"], "acme.v3.example.test");
+    assert_eq!(
+        data["postgres_binding"]["public_host"],
+        "acme.v3.example.test"
+    );
     assert_eq!(data["postgres_binding"]["public_port"], 5432);
 
     // Read back: the public route and the client's metadata.
@@ -151,7 +154,12 @@ async fn a_tenant_hostname_routes_its_host_to_the_client() {
     assert_eq!(r.status, 400, "{}", r.text());
     // Operations with no right are left alone on a tenant host.
     let r = s
-        .send("GET", "/health", &[("host", "nobody.v3.example.test")], None)
+        .send(
+            "GET",
+            "/health",
+            &[("host", "nobody.v3.example.test")],
+            None,
+        )
         .await;
     assert_ne!(r.status, 404, "{}", r.text());
     s.stop().await;
@@ -160,7 +168,12 @@ async fn a_tenant_hostname_routes_its_host_to_the_client() {
 #[tokio::test]
 async fn the_header_wins_and_direct_uris_are_never_inferred() {
     let s = setup().await;
-    let r = put_host(&s, "acme", json!({"client_name": CLIENT, "allowed_ops": ["insert"]})).await;
+    let r = put_host(
+        &s,
+        "acme",
+        json!({"client_name": CLIENT, "allowed_ops": ["insert"]}),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     // fetch is not allowed on the host, but X-Athena-Client names the client.
     let r = fetch_on(&s, "acme.v3.example.test", &[("x-athena-client", CLIENT)]).await;
@@ -223,7 +236,12 @@ async fn service_bindings_gate_families_on_a_host() {
                "is_active": active, "upstream_url": "https://upstream.example.com/x"})
     };
     let r = s
-        .send("POST", "/admin/service-routes", &[ADMIN], Some(bind("gateway", true)))
+        .send(
+            "POST",
+            "/admin/service-routes",
+            &[ADMIN],
+            Some(bind("gateway", true)),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["data"]["service_key"], "gateway");
@@ -235,12 +253,22 @@ async fn service_bindings_gate_families_on_a_host() {
     assert!(r.text().contains("`rest` service"), "{}", r.text());
     // Other hosts are not affected.
     let r = s
-        .send("GET", "/rest/v1/items", &[("x-athena-client", CLIENT)], None)
+        .send(
+            "GET",
+            "/rest/v1/items",
+            &[("x-athena-client", CLIENT)],
+            None,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     // An inactive binding does not serve.
     let r = s
-        .send("POST", "/admin/service-routes", &[ADMIN], Some(bind("rest", false)))
+        .send(
+            "POST",
+            "/admin/service-routes",
+            &[ADMIN],
+            Some(bind("rest", false)),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(rest_on(&s).await.status, 404);
@@ -257,12 +285,22 @@ async fn service_bindings_gate_families_on_a_host() {
     assert_eq!(rest_on(&s).await.status, 200);
     // Listed with filters; unknown pairs 404; bad input 400.
     let r = s
-        .send("GET", "/admin/service-routes?route_key=acme&service_key=rest", &[ADMIN], None)
+        .send(
+            "GET",
+            "/admin/service-routes?route_key=acme&service_key=rest",
+            &[ADMIN],
+            None,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["data"].as_array().unwrap().len(), 1);
-    for (m, p) in [("PATCH", "/admin/service-routes/acme/chat"), ("DELETE", "/admin/service-routes/nope/rest")] {
-        let r = s.send(m, p, &[ADMIN], Some(json!({"is_active": false}))).await;
+    for (m, p) in [
+        ("PATCH", "/admin/service-routes/acme/chat"),
+        ("DELETE", "/admin/service-routes/nope/rest"),
+    ] {
+        let r = s
+            .send(m, p, &[ADMIN], Some(json!({"is_active": false})))
+            .await;
         assert_eq!(r.status, 404, "{m} {p}: {}", r.text());
     }
     for body in [
@@ -273,10 +311,19 @@ async fn service_bindings_gate_families_on_a_host() {
         json!({"route_key": "acme", "service_key": "rest", "client_name": CLIENT, "upstream_url": "http://169.254.169.254/"}),
         json!({"route_key": "acme", "service_key": "rest", "client_name": CLIENT, "upstream_url": "https://u:p@x.example.com/"}),
     ] {
-        let r = s.send("POST", "/admin/service-routes", &[ADMIN], Some(body.clone())).await;
+        let r = s
+            .send(
+                "POST",
+                "/admin/service-routes",
+                &[ADMIN],
+                Some(body.clone()),
+            )
+            .await;
         assert_eq!(r.status, 400, "{body}: {}", r.text());
     }
-    let r = s.send("DELETE", "/admin/service-routes/acme/rest", &[ADMIN], None).await;
+    let r = s
+        .send("DELETE", "/admin/service-routes/acme/rest", &[ADMIN], None)
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(rest_on(&s).await.status, 404);
     s.stop().await;
@@ -309,7 +356,12 @@ async fn within(within: Duration, mut check: impl AsyncFnMut() -> bool) -> Optio
 async fn a_route_change_on_one_replica_reaches_another_within_a_second() {
     let a = setup().await;
     let b = a.replica_with(wildcard).await;
-    let r = put_host(&a, "acme", json!({"client_name": CLIENT, "allowed_ops": ["fetch"]})).await;
+    let r = put_host(
+        &a,
+        "acme",
+        json!({"client_name": CLIENT, "allowed_ops": ["fetch"]}),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     // B learns the route (and caches it).
     let took = within(Duration::from_secs(1), async || {
@@ -348,7 +400,10 @@ async fn a_route_change_on_one_replica_reaches_another_within_a_second() {
         fetch_on(&b, "acme.v3.example.test", &[]).await.status == 404
     })
     .await;
-    assert!(took.is_some(), "B still serves the unbound gateway family after 1 s");
+    assert!(
+        took.is_some(),
+        "B still serves the unbound gateway family after 1 s"
+    );
     b.stop().await;
     a.stop().await;
 }
@@ -375,11 +430,23 @@ async fn pools_and_debug_gateway_show_state_without_secrets() {
         .find(|p| p["client_name"] == CLIENT)
         .cloned()
         .unwrap_or_else(|| panic!("{CLIENT} not listed: {}", r.text()));
-    for field in ["created_at", "size", "idle", "active", "max", "waits", "timeouts"] {
+    for field in [
+        "created_at",
+        "size",
+        "idle",
+        "active",
+        "max",
+        "waits",
+        "timeouts",
+    ] {
         assert!(!pool[field].is_null(), "{field}: {pool}");
     }
     assert!(pool["size"].as_u64().unwrap() >= 1, "{pool}");
-    assert!(r.json()["data"]["direct_uri_pools"].is_u64(), "{}", r.text());
+    assert!(
+        r.json()["data"]["direct_uri_pools"].is_u64(),
+        "{}",
+        r.text()
+    );
     assert!(!r.text().contains(PASSWORD), "password in /admin/pools");
     assert!(!r.text().contains("postgres://"), "URI in /admin/pools");
     assert_eq!(s.send("GET", "/admin/pools", &[], None).await.status, 401);

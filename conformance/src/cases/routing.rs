@@ -128,20 +128,31 @@ fn hostname_cases(ctx: &Ctx) -> Vec<Case> {
         Case::new(
             "put_admin_tenant_hostnames_by_tenant",
             "an unknown client is 404",
-            put_host(ctx, &refused, json!({"client_name": "conformance_no_such_client"})),
+            put_host(
+                ctx,
+                &refused,
+                json!({"client_name": "conformance_no_such_client"}),
+            ),
             404,
         )
         .check(envelope)
         .then_json(public_routes(ctx), 200, {
             let key = refused.clone();
-            move |b| expect_eq("refused route listed", listed_route(b, &key)?.is_some(), false)
+            move |b| {
+                expect_eq(
+                    "refused route listed",
+                    listed_route(b, &key)?.is_some(),
+                    false,
+                )
+            }
         })
         .then_status(fetch_on_host(ctx, &refused), 404),
     ]
 }
 
 fn service_route_cases(ctx: &Ctx) -> Vec<Case> {
-    let (listed, created, refused, patched, deleted) = (label(), label(), label(), label(), label());
+    let (listed, created, refused, patched, deleted) =
+        (label(), label(), label(), label(), label());
     vec![
         Case::new(
             "get_admin_service_routes",
@@ -203,7 +214,11 @@ fn service_route_cases(ctx: &Ctx) -> Vec<Case> {
             let list = data_list(b)?;
             expect_eq("bindings", list.len(), 1)?;
             expect_eq("listed is_active", &list[0]["is_active"], &json!(false))?;
-            expect_eq("listed upstream_url", &list[0]["upstream_url"], &Value::Null)
+            expect_eq(
+                "listed upstream_url",
+                &list[0]["upstream_url"],
+                &Value::Null,
+            )
         }),
         Case::new(
             "patch_admin_service_routes_by_route_key_by_service_key",
@@ -247,11 +262,16 @@ fn runtime_cases(ctx: &Ctx) -> Vec<Case> {
             ctx.request("get", "/admin/pools"),
             200,
         )
-        .after(ctx.request("post", "/gateway/fetch").json(json!({"table_name": TABLE})))
+        .after(
+            ctx.request("post", "/gateway/fetch")
+                .json(json!({"table_name": TABLE})),
+        )
         .check_json({
             let client = ctx.client.clone();
             move |b| {
-                let pools = b["data"]["pools"].as_array().ok_or("no `data.pools` array")?;
+                let pools = b["data"]["pools"]
+                    .as_array()
+                    .ok_or("no `data.pools` array")?;
                 let pool = pools
                     .iter()
                     .find(|p| p["client_name"] == client.as_str())
