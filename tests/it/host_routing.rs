@@ -472,3 +472,61 @@ async fn pools_and_debug_gateway_show_state_without_secrets() {
     assert_eq!(s.send("GET", "/debug/gateway", &[], None).await.status, 401);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_pool_that_cannot_connect_reports_its_last_error_without_secrets() {
+    let s = TestServer::start_with(|c| {
+        c.pool_acquire_timeout = Duration::from_millis(500);
+        c.pool_connect_timeout = Duration::from_millis(300);
+    })
+    .await;
+    // Nothing listens on port 1: every connection is refused.
+    let uri = format!("postgres://nobody:{PASSWORD}@127.0.0.1:1/nowhere");
+    let r = s
+        .send(
+            "POST",
+            "/admin/clients",
+            &[ADMIN],
+            Some(json!({"client_name": "down_db", "pg_uri": uri})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = s
+        .send(
+            "POST",
+            "/gateway/fetch",
+            &[("x-athena-client", "down_db")],
+            Some(json!({"table_name": "items"})),
+        )
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    let pool = within(Duration::from_secs(2), async || {
+        let r = s.send("GET", "/admin/pools", &[ADMIN], None).await;
+        assert!(!r.text().contains(PASSWORD), "password in /admin/pools");
+        r.json()["data"]["pools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["client_name"] == "down_db" && p["last_error"].is_string())
+    })
+    .await;
+    assert!(
+        pool.is_some(),
+        "no last_error recorded for the unreachable pool"
+    );
+    let r = s.send("GET", "/admin/pools", &[ADMIN], None).await;
+    let down = r.json()["data"]["pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["client_name"] == "down_db")
+        .cloned()
+        .unwrap();
+    assert!(down["timeouts"].as_u64().unwrap() >= 1, "{down}");
+    assert!(
+        !r.text().contains("127.0.0.1:1/"),
+        "URI in /admin/pools: {}",
+        r.text()
+    );
+    s.stop().await;
+}
