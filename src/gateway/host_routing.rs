@@ -77,7 +77,8 @@ impl WildcardPattern {
 
     /// The tenant label of a request host (`Host` value: port ignored, any
     /// case, a trailing root dot allowed): exactly one label before the
-    /// suffix, or `None` when the host is not a tenant host.
+    /// suffix (at most 63 characters), or `None` when the host is not a
+    /// tenant host.
     pub fn label(&self, host: &str) -> Option<String> {
         if host.starts_with('[') {
             return None; // an IPv6 literal
@@ -85,7 +86,8 @@ impl WildcardPattern {
         let name = host.split(':').next()?.trim_end_matches('.');
         let name = name.to_ascii_lowercase();
         let label = name.strip_suffix(self.suffix.as_str())?;
-        (!label.is_empty() && !label.contains('.')).then(|| label.to_string())
+        // A DNS label is at most 63 octets: anything longer is no tenant host.
+        (!label.is_empty() && label.len() <= 63 && !label.contains('.')).then(|| label.to_string())
     }
 }
 
@@ -323,6 +325,7 @@ mod tests {
             "acmev3.example.test",
             "[::1]:80",
             "127.0.0.1",
+            &format!("{}.v3.example.test", "x".repeat(64)),
         ] {
             assert_eq!(p.label(other), None, "{other}");
         }
