@@ -1,5 +1,6 @@
 //! `debug`: diagnostics for operators (admin key). `/debug/s3` reports S3
-//! catalog resolution and bucket readiness (`src/storage/debug.rs`).
+//! catalog resolution and bucket readiness (`src/storage/debug.rs`);
+//! `/debug/gateway` routing, auth store, Redis and the deferred queue.
 
 use crate::api::{responses, traits::DebugApi};
 use crate::handlers::Handlers;
@@ -7,6 +8,39 @@ use crate::http::payload::Json;
 use crate::http::{ApiResult, RequestCx};
 
 impl DebugApi for Handlers {
+    /// `/debug/gateway`: routing per client (public routes, host bindings),
+    /// the wildcard pattern, the auth store's and Redis' health, the
+    /// deferred queue; no secret, no URI.
+    async fn get_debug_gateway(&self, _cx: RequestCx) -> ApiResult<responses::GetDebugGateway> {
+        use crate::services::{probe_postgres, probe_redis};
+        let (routing, auth_store, redis, depth, enforced) = tokio::join!(
+            self.routing.report(),
+            probe_postgres(self.tenants.catalog()),
+            probe_redis(self.redis.as_ref()),
+            self.gateway.deferred.depth(),
+            self.keys.enforced_for(None),
+        );
+        // A diagnostics route answers during an incident: a part that could
+        // not be read says so instead of failing the whole report.
+        let unavailable = serde_json::json!({"status": "unavailable"});
+        let data = serde_json::json!({
+            "routing": routing.unwrap_or_else(|_| unavailable.clone()),
+            "auth_store": {"catalog": auth_store, "enforce_api_keys": enforced.ok()},
+            "redis": redis,
+            "deferred_queue": match depth {
+                Ok((queued, running)) => serde_json::json!({"queued": queued, "running": running}),
+                Err(_) => unavailable,
+            },
+            "pools": {
+                "clients": self.tenants.pool_reports().await.len(),
+                "direct_uri": self.gateway.direct.len(),
+            },
+        });
+        let mut body = crate::domain::success("gateway diagnostics");
+        body.insert("data".into(), data);
+        Ok(responses::GetDebugGateway::Ok(Json::new(body.into())))
+    }
+
     async fn get_debug_s3(&self, cx: RequestCx) -> ApiResult<responses::GetDebugS3> {
         let client = crate::auth::header_client(cx.headers());
         let data = self

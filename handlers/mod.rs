@@ -65,7 +65,9 @@ pub struct Handlers {
     pub s3: Option<S3>,
     pub keys: Arc<crate::auth::store::KeyStore>,
     /// Public-route lookups (`src/catalog/public_routes.rs`).
-    pub public_routes: crate::catalog::public_routes::RouteCache,
+    pub public_routes: Arc<crate::catalog::public_routes::RouteCache>,
+    /// Tenant hosts and service routes (`src/gateway/host_routing.rs`).
+    pub routing: Arc<crate::gateway::host_routing::HostRouting>,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
 }
@@ -186,8 +188,6 @@ impl AdminClientConfigsApi for Handlers {}
 impl AdminIpListsApi for Handlers {}
 impl AdminPipelineTemplatesApi for Handlers {}
 impl AdminProvisionApi for Handlers {}
-impl AdminRuntimeApi for Handlers {}
-impl AdminServiceRoutesApi for Handlers {}
 impl AdminStatisticsApi for Handlers {}
 impl AdminWebhooksApi for Handlers {}
 

@@ -162,6 +162,10 @@ pub struct Config {
     /// The auth service that resolves end users' session tokens
     /// (`ATHENA_AUTH_URL`, its API base; `src/auth/session.rs`).
     pub auth_url: Option<String>,
+    /// Tenant hosts (`ATHENA_WILDCARD_HOST_PATTERN`, e.g.
+    /// `*.v3.example.test`; `src/gateway/host_routing.rs`); unset = no host
+    /// routing.
+    pub wildcard_host: Option<crate::gateway::host_routing::WildcardPattern>,
 }
 
 #[derive(Debug)]
@@ -366,6 +370,10 @@ impl Config {
             )
             .map_err(ConfigError)?,
             auth_url: var("ATHENA_AUTH_URL"),
+            wildcard_host: var("ATHENA_WILDCARD_HOST_PATTERN")
+                .map(|p| crate::gateway::host_routing::WildcardPattern::parse(&p))
+                .transpose()
+                .map_err(|e| ConfigError(format!("ATHENA_WILDCARD_HOST_PATTERN: {e}")))?,
         })
     }
 }

@@ -554,6 +554,28 @@ impl OutboundPolicy {
         }
     }
 
+    /// A URL the gateway stores for later use (a service route's
+    /// `upstream_url`), checked without connecting: it parses, is `http` or
+    /// `https`, names a host, carries no credentials (it is shown back), and
+    /// an address written as an IP literal must be one the gateway may
+    /// connect to. Host names are resolved and checked when connecting.
+    pub fn check_stored_url(&self, raw: &str) -> Result<String, String> {
+        let url = url::Url::parse(raw.trim()).map_err(|e| format!("not a valid URL ({e})"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err("the scheme must be http or https".into());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("must not carry credentials".into());
+        }
+        let host = url.host_str().ok_or("must name a host")?;
+        let port = url.port_or_known_default().unwrap_or(443);
+        if let Some(ip) = ip_literal(host) {
+            self.check(host, SocketAddr::new(ip, port))
+                .map_err(|class| format!("{} is not allowed", class.describe()))?;
+        }
+        Ok(url.to_string())
+    }
+
     /// Resolves `host` once and returns the addresses the gateway may
     /// connect to (refused ones dropped; none left → `Refused`). Connect to
     /// these, never to `host` again.

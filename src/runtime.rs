@@ -143,9 +143,22 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
             .await
             .map_err(|e| format!("opening the API key store: {e}"))?,
     );
-    notify::start(config.database_url.clone(), tenants.clone(), keys.clone())
-        .await
-        .map_err(|e| format!("subscribing to catalog changes: {e}"))?;
+    // Host routing and the route caches it shares with public routes
+    // (issue 13, `src/gateway/host_routing.rs`).
+    let routing = Arc::new(crate::gateway::host_routing::HostRouting::new(
+        config.wildcard_host.clone(),
+        tenants.catalog().clone(),
+        Arc::default(),
+        Arc::new(crate::outbound::OutboundPolicy::from_config(&config)),
+    ));
+    notify::start(
+        config.database_url.clone(),
+        tenants.clone(),
+        keys.clone(),
+        routing.clone(),
+    )
+    .await
+    .map_err(|e| format!("subscribing to catalog changes: {e}"))?;
     let redis = config
         .redis_url
         .as_deref()
@@ -221,7 +234,8 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         redis,
         s3,
         keys,
-        public_routes: Default::default(),
+        public_routes: routing.public.clone(),
+        routing,
         metrics: metrics.clone(),
         started: Instant::now(),
     });

@@ -7,3 +7,5 @@ mod api_keys;
 mod clients;
 mod errors;
 mod public_routes;
+mod runtime;
+mod service_routes;

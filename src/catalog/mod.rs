@@ -5,3 +5,5 @@ pub mod api_keys;
 pub mod clients;
 pub mod public_routes;
 pub mod registry;
+pub mod service_routes;
+pub mod tenant_hostnames;

@@ -76,9 +76,10 @@ pub struct Changes {
     pub is_active: Option<bool>,
 }
 
-const COLUMNS: &str = "id, route_key, client_name, allowed_ops, is_active, created_at, updated_at";
+pub(crate) const COLUMNS: &str =
+    "id, route_key, client_name, allowed_ops, is_active, created_at, updated_at";
 
-fn from_row(r: &tokio_postgres::Row) -> PublicRoute {
+pub(crate) fn from_row(r: &tokio_postgres::Row) -> PublicRoute {
     PublicRoute {
         id: r.get(0),
         route_key: r.get(1),
@@ -243,10 +244,12 @@ pub async fn delete(pool: &Pool, route_key: &str) -> Result<Option<PublicRoute>,
         .map(from_row))
 }
 
-/// How long a replica trusts its copy of a route (changes made through this
-/// replica apply at once, `RouteCache::forget`; through another one,
-/// within this).
-const ROUTE_TTL: Duration = Duration::from_secs(5);
+/// How long a replica trusts its copy of a route when a change
+/// notification was missed: changes made through this replica apply at
+/// once (`RouteCache::forget`), through another one as soon as the
+/// catalog's `athena_routes_changed` notification arrives
+/// (`src/db/notify.rs`, `RouteCache::clear`), within this at worst.
+const ROUTE_TTL: Duration = Duration::from_secs(2);
 
 /// This replica's route lookups, found and not found alike, so unknown keys
 /// do not reach the catalog more than once per TTL.
@@ -275,6 +278,11 @@ impl RouteCache {
     /// Drops this replica's copy of a route after an admin change.
     pub fn forget(&self, key: &str) {
         self.0.remove(key);
+    }
+
+    /// Drops every cached route (a route changed on some replica).
+    pub fn clear(&self) {
+        self.0.clear();
     }
 }
 

@@ -62,6 +62,18 @@ pub fn pool_as(
     settings: PoolSettings,
     login: Option<&Login>,
 ) -> Result<Pool, DomainError> {
+    pool_observed(uri, settings, login, Box::new(bb8::NopErrorSink))
+}
+
+/// `pool_as`, with connection errors no caller sees (those of connections
+/// opened in the background) sent to `errors` (`GET /admin/pools`'
+/// `last_error`, `tenants::PoolStats`).
+pub fn pool_observed(
+    uri: &str,
+    settings: PoolSettings,
+    login: Option<&Login>,
+    errors: Box<dyn bb8::ErrorSink<tokio_postgres::Error>>,
+) -> Result<Pool, DomainError> {
     let mut config: tokio_postgres::Config = uri
         .parse()
         .map_err(|_| DomainError::Invalid("the PostgreSQL URI is not valid".into()))?;
@@ -89,5 +101,6 @@ pub fn pool_as(
         // instead of every backend being woken in turn (measured: less
         // Postgres CPU per request than FIFO).
         .queue_strategy(bb8::QueueStrategy::Lifo)
+        .error_sink(errors)
         .build_unchecked(manager))
 }

@@ -1,11 +1,13 @@
 //! Follows the catalog's change feed and drops what changed from this
 //! replica's caches at once: `athena_clients_changed` (a client's pool and
-//! record) and `athena_auth_changed` (API keys and enforcement). On any
+//! record), `athena_auth_changed` (API keys and enforcement) and
+//! `athena_routes_changed` (public and service routes). On any
 //! interruption (or failure of the listener itself) everything is dropped
 //! and the listener is restarted.
 
 use super::tenants::Tenants;
 use crate::auth::store::KeyStore;
+use crate::gateway::host_routing::HostRouting;
 use crate::supervisor::{supervise, Backoff};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,10 +34,12 @@ pub async fn start(
     database_url: String,
     tenants: Arc<Tenants>,
     keys: Arc<KeyStore>,
+    routes: Arc<HostRouting>,
 ) -> Result<(), tokio_postgres::Error> {
     let first = Arc::new(Mutex::new(Some(subscribe(&database_url).await?)));
     supervise("catalog change listener", BACKOFF, move || {
         let (url, tenants, keys) = (database_url.clone(), tenants.clone(), keys.clone());
+        let routes = routes.clone();
         let first = first.lock().unwrap_or_else(|e| e.into_inner()).take();
         async move {
             let feed = match first {
@@ -44,6 +48,7 @@ pub async fn start(
                     Ok(feed) => {
                         tenants.evict_all().await;
                         keys.invalidate().await;
+                        routes.invalidate();
                         tracing::info!("catalog change feed resubscribed");
                         feed
                     }
@@ -53,10 +58,11 @@ pub async fn start(
                     }
                 },
             };
-            follow(feed, &tenants, &keys).await;
+            follow(feed, &tenants, &keys, &routes).await;
             // Until resubscribed, changes go unnoticed: forget everything.
             tenants.evict_all().await;
             keys.invalidate().await;
+            routes.invalidate();
         }
     });
     Ok(())
@@ -96,7 +102,9 @@ async fn subscribe(database_url: &str) -> Result<Feed, tokio_postgres::Error> {
         }
     });
     client
-        .batch_execute("LISTEN athena_clients_changed; LISTEN athena_auth_changed")
+        .batch_execute(
+            "LISTEN athena_clients_changed; LISTEN athena_auth_changed; LISTEN athena_routes_changed",
+        )
         .await?;
     Ok(Feed {
         _client: client,
@@ -104,10 +112,12 @@ async fn subscribe(database_url: &str) -> Result<Feed, tokio_postgres::Error> {
     })
 }
 
-async fn follow(mut feed: Feed, tenants: &Tenants, keys: &KeyStore) {
+async fn follow(mut feed: Feed, tenants: &Tenants, keys: &KeyStore, routes: &HostRouting) {
     while let Some((channel, payload)) = feed.events.recv().await {
         match channel.as_str() {
             "athena_clients_changed" => tenants.evict(&payload).await,
+            // Routing lookups are few and cheap: drop them all.
+            "athena_routes_changed" => routes.invalidate(),
             _ => keys.invalidate().await,
         }
     }

@@ -5,7 +5,7 @@
 //! change made through any replica takes effect everywhere.
 
 use super::schema_cache::SchemaCache;
-use super::{pool, pool_as, Login, Pool, PoolSettings};
+use super::{pool_as, Login, Pool, PoolSettings};
 use crate::catalog::clients;
 use crate::domain::DomainError;
 use std::collections::HashMap;
@@ -29,8 +29,72 @@ pub struct Tenant {
     /// kept apart from the statement-cached data-plane pool and reset with
     /// `DISCARD ALL` after every use (`src/gateway/raw.rs`).
     pub raw_pool: Pool,
+    /// When the pool was created and its last connection error.
+    pub stats: Arc<PoolStats>,
     checked_at: Instant,
 }
+
+// --- pool stats (issue 13, `GET /admin/pools`) ---
+
+/// What bb8 does not keep about a pool: when it was created and the last
+/// error of a connection it opened (the message only: never a URI).
+#[derive(Debug)]
+pub struct PoolStats {
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    last_error: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl Default for PoolStats {
+    fn default() -> Self {
+        PoolStats {
+            created_at: chrono::Utc::now(),
+            last_error: Arc::default(),
+        }
+    }
+}
+
+impl PoolStats {
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The sink that records the pool's connection errors here.
+    fn sink(&self) -> Box<dyn bb8::ErrorSink<tokio_postgres::Error>> {
+        Box::new(LastError(self.last_error.clone()))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct LastError(Arc<std::sync::Mutex<Option<String>>>);
+
+impl bb8::ErrorSink<tokio_postgres::Error> for LastError {
+    fn sink(&self, error: tokio_postgres::Error) {
+        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{at}: {error}"));
+    }
+
+    fn boxed_clone(&self) -> Box<dyn bb8::ErrorSink<tokio_postgres::Error>> {
+        Box::new(self.clone())
+    }
+}
+
+/// One client pool as `GET /admin/pools` shows it.
+#[derive(Debug, Clone)]
+pub struct PoolReport {
+    pub client_name: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+    pub waits: u64,
+    pub timeouts: u64,
+    pub last_error: Option<String>,
+}
+
+// --- end pool stats ---
 
 /// The schemas a client exposes to RPC: `metadata.rpc_schemas` (an array
 /// of names) or `["public"]`. System schemas (`pg_*`,
@@ -71,6 +135,7 @@ impl Tenant {
             pool,
             schema: Arc::default(),
             rpc_schemas: rpc_schemas(&serde_json::Value::Null),
+            stats: Arc::default(),
             checked_at: Instant::now(),
         }
     }
@@ -118,6 +183,7 @@ impl Tenants {
         let uri = record.effective_uri().ok_or_else(|| {
             DomainError::Unavailable(format!("client {name} has no usable PostgreSQL URI"))
         })?;
+        let stats = Arc::new(PoolStats::default());
         let tenant = match entries.get(name) {
             // Same URI: keep the pool and the schema cache.
             Some(old) if old.uri == uri => Arc::new(Tenant {
@@ -127,11 +193,13 @@ impl Tenants {
                 raw_pool: old.raw_pool.clone(),
                 schema: old.schema.clone(),
                 rpc_schemas: rpc_schemas(&record.metadata),
+                stats: old.stats.clone(),
                 checked_at: Instant::now(),
             }),
             _ => Arc::new(Tenant {
                 name: name.to_string(),
-                pool: pool(&uri, self.settings)?,
+                pool: super::pool_observed(&uri, self.settings, None, stats.sink())?,
+                stats,
                 raw_pool: pool_as(
                     &uri,
                     PoolSettings {
@@ -167,6 +235,29 @@ impl Tenants {
             .await
             .get(name)
             .is_some_and(|t| t.pool.state().connections > 0)
+    }
+
+    /// Every client pool of this replica (`GET /admin/pools`), by name.
+    pub async fn pool_reports(&self) -> Vec<PoolReport> {
+        let entries = self.entries.read().await;
+        let mut out: Vec<PoolReport> = entries
+            .iter()
+            .map(|(name, t)| {
+                let s = t.pool.state();
+                PoolReport {
+                    client_name: name.clone(),
+                    created_at: t.stats.created_at,
+                    size: s.connections,
+                    idle: s.idle_connections,
+                    max: t.pool.config().max_size,
+                    waits: s.statistics.get_waited,
+                    timeouts: s.statistics.get_timed_out,
+                    last_error: t.stats.last_error(),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.client_name.cmp(&b.client_name));
+        out
     }
 
     /// Pool sizes per client, for `/metrics`.

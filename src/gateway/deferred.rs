@@ -455,6 +455,11 @@ impl Queue {
         Ok(summary)
     }
 
+    /// The queue's depth: (queued, running) jobs (`/debug/gateway`).
+    pub async fn depth(&self) -> Result<(u64, u64), DomainError> {
+        Ok((self.count("queued").await?, self.count("running").await?))
+    }
+
     async fn count(&self, status: &str) -> Result<u64, DomainError> {
         let conn = self.catalog.get().await?;
         let n: i64 = conn

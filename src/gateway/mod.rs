@@ -9,6 +9,7 @@ pub mod d1;
 pub mod deferred;
 pub mod embed;
 pub mod filter;
+pub mod host_routing;
 pub mod plan;
 pub mod postprocess;
 pub mod raw;

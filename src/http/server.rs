@@ -143,7 +143,12 @@ impl App {
                 params,
             } => {
                 let name = value.meta().name;
-                let response = if streams::streamed(value) {
+                let mut req = req;
+                // Tenant hosts (issue 13): before the body is read.
+                let routed = self.handlers.routing.apply(value, template, &mut req).await;
+                let response = if let Err(refused) = routed {
+                    refused.into_http().map(ServerBody::Full)
+                } else if streams::streamed(value) {
                     // A body streamed in or out (`streams.rs`): no whole-body
                     // read, its own limits.
                     let work = self

@@ -17,6 +17,7 @@ mod embedding;
 mod end_user_sessions;
 mod gateway_crud;
 mod hardening;
+mod host_routing;
 mod insert_window;
 mod limits;
 mod post_processing;

@@ -11,6 +11,7 @@ pub mod public;
 pub mod query;
 pub mod registry;
 pub mod rest;
+pub mod routing;
 pub mod rpc;
 pub mod storage;
 pub mod storage_files;
@@ -290,6 +291,7 @@ pub fn specific_cases(ctx: &Ctx) -> Vec<Case> {
     cases.extend(health::cases(ctx));
     cases.extend(registry::cases(ctx));
     cases.extend(public::admin_cases(ctx));
+    cases.extend(routing::cases(ctx));
     cases.extend(storage::cases(ctx));
     cases.extend(storage_s3::cases(ctx));
     cases.extend(data_plane_cases(ctx));
