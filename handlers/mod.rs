@@ -183,7 +183,6 @@ impl WssApi for Handlers {}
 impl AdminBackupsApi for Handlers {}
 impl AdminBillingApi for Handlers {}
 impl AdminClientConfigsApi for Handlers {}
-impl AdminIpListsApi for Handlers {}
 impl AdminPipelineTemplatesApi for Handlers {}
 impl AdminProvisionApi for Handlers {}
 impl AdminRuntimeApi for Handlers {}

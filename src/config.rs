@@ -162,6 +162,10 @@ pub struct Config {
     /// The auth service that resolves end users' session tokens
     /// (`ATHENA_AUTH_URL`, its API base; `src/auth/session.rs`).
     pub auth_url: Option<String>,
+    /// Peers whose `X-Forwarded-For`/`X-Real-IP`/`Forwarded` name the
+    /// client for the IP policy (`ATHENA_TRUSTED_PROXIES`, comma-separated
+    /// CIDRs; default none: the socket peer is the client).
+    pub trusted_proxies: crate::auth::ip_policy::TrustedProxies,
 }
 
 #[derive(Debug)]
@@ -366,6 +370,10 @@ impl Config {
             )
             .map_err(ConfigError)?,
             auth_url: var("ATHENA_AUTH_URL"),
+            trusted_proxies: crate::auth::ip_policy::TrustedProxies::parse(
+                &var("ATHENA_TRUSTED_PROXIES").unwrap_or_default(),
+            )
+            .map_err(|e| ConfigError(format!("ATHENA_TRUSTED_PROXIES: {e}")))?,
         })
     }
 }

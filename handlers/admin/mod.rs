@@ -6,4 +6,5 @@
 mod api_keys;
 mod clients;
 mod errors;
+mod ip_lists;
 mod public_routes;

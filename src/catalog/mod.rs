@@ -3,5 +3,6 @@
 
 pub mod api_keys;
 pub mod clients;
+pub mod ip_policy;
 pub mod public_routes;
 pub mod registry;
