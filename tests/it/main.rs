@@ -18,6 +18,7 @@ mod end_user_sessions;
 mod gateway_crud;
 mod hardening;
 mod insert_window;
+mod ip_policy;
 mod limits;
 mod post_processing;
 mod process;
