@@ -81,7 +81,10 @@ impl AdminIpListsApi for Handlers {
         }
         let offset = params.offset.unwrap_or(0);
         if offset < 0 {
-            return Err(ApiError::invalid_parameter("offset", "must not be negative"));
+            return Err(ApiError::invalid_parameter(
+                "offset",
+                "must not be negative",
+            ));
         }
         let seen = catalog::seen(self.tenants.catalog(), params.id, limit, offset)
             .await?
@@ -199,13 +202,27 @@ impl AdminIpListsApi for Handlers {
 /// replica drops its cached rules before answering, the others on the
 /// catalog notification).
 impl Handlers {
-    async fn add(&self, id: Uuid, list: List, body: &models::IpEntriesRequest) -> ApiResult<Json<Value>> {
+    async fn add(
+        &self,
+        id: Uuid,
+        list: List,
+        body: &models::IpEntriesRequest,
+    ) -> ApiResult<Json<Value>> {
         let nets = parse_entries("addrs", &body.addrs)?;
-        let policy = catalog::add(self.tenants.catalog(), id, list, &nets, body.label.as_deref())
-            .await?
-            .ok_or_else(|| key_not_found(id))?;
+        let policy = catalog::add(
+            self.tenants.catalog(),
+            id,
+            list,
+            &nets,
+            body.label.as_deref(),
+        )
+        .await?
+        .ok_or_else(|| key_not_found(id))?;
         self.keys.invalidate().await;
-        Ok(policy_answer(&format!("{} entries added", nets.len()), &policy))
+        Ok(policy_answer(
+            &format!("{} entries added", nets.len()),
+            &policy,
+        ))
     }
 
     async fn remove(
@@ -219,7 +236,10 @@ impl Handlers {
             .await?
             .ok_or_else(|| key_not_found(id))?;
         self.keys.invalidate().await;
-        Ok(policy_answer(&format!("{} entries removed", nets.len()), &policy))
+        Ok(policy_answer(
+            &format!("{} entries removed", nets.len()),
+            &policy,
+        ))
     }
 
     async fn list_global(&self, list: List) -> ApiResult<Json<Value>> {

@@ -89,20 +89,21 @@ fn mapped_to_v4(net: IpNet) -> IpNet {
 /// valid (the first bad one is named), duplicates dropped.
 pub fn parse_entries(field: &str, addrs: &[String]) -> Result<Vec<IpNet>, DomainError> {
     if addrs.is_empty() {
-        return Err(DomainError::invalid_field(field, "list at least one address"));
+        return Err(DomainError::invalid_field(
+            field,
+            "list at least one address",
+        ));
     }
     if addrs.len() > MAX_ENTRIES {
         return Err(DomainError::invalid_field(
             field,
-            format!(
-                "{} entries; at most {MAX_ENTRIES} per request",
-                addrs.len()
-            ),
+            format!("{} entries; at most {MAX_ENTRIES} per request", addrs.len()),
         ));
     }
     let mut nets: Vec<IpNet> = Vec::with_capacity(addrs.len());
     for (i, addr) in addrs.iter().enumerate() {
-        let net = parse_net(addr).map_err(|e| DomainError::invalid_field(format!("{field}[{i}]"), e))?;
+        let net =
+            parse_net(addr).map_err(|e| DomainError::invalid_field(format!("{field}[{i}]"), e))?;
         if !nets.contains(&net) {
             nets.push(net);
         }
@@ -335,7 +336,11 @@ pub fn evaluate(
     ip: Option<IpAddr>,
 ) -> Verdict {
     let applies = |r: &&ScopedNet| r.applies(client);
-    let global_apply = global.black.iter().chain(&global.white).any(|r| applies(&r));
+    let global_apply = global
+        .black
+        .iter()
+        .chain(&global.white)
+        .any(|r| applies(&r));
     if !global_apply && key.is_empty() {
         return Verdict::Allow;
     }
@@ -413,7 +418,9 @@ impl PolicyCache {
             true => {
                 self.keys
                     .get_or_load(key_id, async {
-                        catalog::key_rules(&self.catalog, key_id).await.map(Arc::new)
+                        catalog::key_rules(&self.catalog, key_id)
+                            .await
+                            .map(Arc::new)
                     })
                     .await?
             }
@@ -516,10 +523,19 @@ mod tests {
         assert!(new_policy(true, None, None, &[], &[]).is_err());
         assert!(new_policy(true, Some(5), None, &["10.0.0.1".into()], &[]).is_err());
         assert!(new_policy(false, None, None, &["bad".into()], &[]).is_err());
-        let over = new_policy(false, None, Some(1), &["10.0.0.1".into(), "10.0.0.2".into()], &[]);
+        let over = new_policy(
+            false,
+            None,
+            Some(1),
+            &["10.0.0.1".into(), "10.0.0.2".into()],
+            &[],
+        );
         assert!(matches!(over, Err(DomainError::IpWhitelistCapExceeded(_))));
         assert!(new_policy(false, Some(u64::MAX), None, &[], &[]).is_err());
-        assert_eq!(new_policy(false, None, None, &[], &[]).unwrap(), Default::default());
+        assert_eq!(
+            new_policy(false, None, None, &[], &[]).unwrap(),
+            Default::default()
+        );
     }
 
     #[test]
@@ -531,7 +547,10 @@ mod tests {
         };
         let mut global = GlobalRules::default();
         // Per-key rules alone.
-        assert_eq!(evaluate(&global, &key, None, ip("10.0.0.1")), Verdict::Allow);
+        assert_eq!(
+            evaluate(&global, &key, None, ip("10.0.0.1")),
+            Verdict::Allow
+        );
         assert_eq!(evaluate(&global, &key, None, ip("10.0.0.2")), Verdict::Deny);
         assert_eq!(evaluate(&global, &key, None, ip("10.0.0.3")), Verdict::Deny);
         assert_eq!(evaluate(&global, &key, None, None), Verdict::NeedIp);
@@ -540,13 +559,25 @@ mod tests {
         assert_eq!(evaluate(&global, &key, None, ip("10.0.0.1")), Verdict::Deny);
         // The global whitelist beats the key's blacklist and whitelist.
         global.white.push(scoped("10.0.0.0/24", None));
-        assert_eq!(evaluate(&global, &key, None, ip("10.0.0.2")), Verdict::Allow);
-        assert_eq!(evaluate(&global, &key, None, ip("10.0.0.3")), Verdict::Allow);
+        assert_eq!(
+            evaluate(&global, &key, None, ip("10.0.0.2")),
+            Verdict::Allow
+        );
+        assert_eq!(
+            evaluate(&global, &key, None, ip("10.0.0.3")),
+            Verdict::Allow
+        );
         assert_eq!(evaluate(&global, &key, None, ip("10.0.0.1")), Verdict::Deny);
         // A key without rules: only the global lists.
         let none = KeyRules::default();
-        assert_eq!(evaluate(&global, &none, None, ip("192.0.2.1")), Verdict::Allow);
-        assert_eq!(evaluate(&global, &none, None, ip("10.0.0.1")), Verdict::Deny);
+        assert_eq!(
+            evaluate(&global, &none, None, ip("192.0.2.1")),
+            Verdict::Allow
+        );
+        assert_eq!(
+            evaluate(&global, &none, None, ip("10.0.0.1")),
+            Verdict::Deny
+        );
         assert_eq!(evaluate(&global, &none, None, None), Verdict::NeedIp);
         // No rules at all: no address needed.
         assert_eq!(
@@ -560,11 +591,23 @@ mod tests {
         let mut global = GlobalRules::default();
         global.black.push(scoped("10.0.0.0/8", Some("acme")));
         let none = KeyRules::default();
-        assert_eq!(evaluate(&global, &none, Some("acme"), ip("10.1.2.3")), Verdict::Deny);
-        assert_eq!(evaluate(&global, &none, Some("other"), ip("10.1.2.3")), Verdict::Allow);
-        assert_eq!(evaluate(&global, &none, None, ip("10.1.2.3")), Verdict::Allow);
+        assert_eq!(
+            evaluate(&global, &none, Some("acme"), ip("10.1.2.3")),
+            Verdict::Deny
+        );
+        assert_eq!(
+            evaluate(&global, &none, Some("other"), ip("10.1.2.3")),
+            Verdict::Allow
+        );
+        assert_eq!(
+            evaluate(&global, &none, None, ip("10.1.2.3")),
+            Verdict::Allow
+        );
         // A rule for another client needs no address either.
-        assert_eq!(evaluate(&global, &none, Some("other"), None), Verdict::Allow);
+        assert_eq!(
+            evaluate(&global, &none, Some("other"), None),
+            Verdict::Allow
+        );
     }
 
     #[test]
@@ -575,7 +618,10 @@ mod tests {
             virgin_open: true,
         };
         let global = GlobalRules::default();
-        assert_eq!(evaluate(&global, &key, None, ip("10.0.0.9")), Verdict::Learn);
+        assert_eq!(
+            evaluate(&global, &key, None, ip("10.0.0.9")),
+            Verdict::Learn
+        );
         assert_eq!(evaluate(&global, &key, None, ip("10.0.0.2")), Verdict::Deny);
     }
 
@@ -586,8 +632,14 @@ mod tests {
             ..Default::default()
         };
         let g = GlobalRules::default();
-        assert_eq!(evaluate(&g, &key, None, ip("::ffff:192.0.2.9")), Verdict::Allow);
-        assert_eq!(evaluate(&g, &key, None, ip("::ffff:198.51.100.1")), Verdict::Deny);
+        assert_eq!(
+            evaluate(&g, &key, None, ip("::ffff:192.0.2.9")),
+            Verdict::Allow
+        );
+        assert_eq!(
+            evaluate(&g, &key, None, ip("::ffff:198.51.100.1")),
+            Verdict::Deny
+        );
     }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
@@ -606,44 +658,63 @@ mod tests {
         let xff = headers(&[("x-forwarded-for", "203.0.113.9")]);
         // Untrusted peer: the header is ignored.
         assert_eq!(none.client_ip(peer("10.0.0.5"), &xff), ip("10.0.0.5"));
-        assert_eq!(proxies.client_ip(peer("198.51.100.1"), &xff), ip("198.51.100.1"));
+        assert_eq!(
+            proxies.client_ip(peer("198.51.100.1"), &xff),
+            ip("198.51.100.1")
+        );
         // Trusted peer: the header is believed.
         assert_eq!(proxies.client_ip(peer("10.0.0.5"), &xff), ip("203.0.113.9"));
         // Walked from the right, skipping trusted hops: a spoofed leftmost
         // entry is not the client.
         let chain = headers(&[("x-forwarded-for", "1.1.1.1, 203.0.113.9, 10.0.0.7")]);
-        assert_eq!(proxies.client_ip(peer("10.0.0.5"), &chain), ip("203.0.113.9"));
+        assert_eq!(
+            proxies.client_ip(peer("10.0.0.5"), &chain),
+            ip("203.0.113.9")
+        );
         let split = headers(&[
             ("x-forwarded-for", "1.1.1.1"),
             ("x-forwarded-for", "203.0.113.9:4711"),
         ]);
-        assert_eq!(proxies.client_ip(peer("10.0.0.5"), &split), ip("203.0.113.9"));
+        assert_eq!(
+            proxies.client_ip(peer("10.0.0.5"), &split),
+            ip("203.0.113.9")
+        );
         // Garbage in the chain: unknown, not the proxy.
         let bad = headers(&[("x-forwarded-for", "203.0.113.9, junk")]);
         assert_eq!(proxies.client_ip(peer("10.0.0.5"), &bad), None);
         // No header: the proxy itself.
-        assert_eq!(proxies.client_ip(peer("10.0.0.5"), &HeaderMap::new()), ip("10.0.0.5"));
+        assert_eq!(
+            proxies.client_ip(peer("10.0.0.5"), &HeaderMap::new()),
+            ip("10.0.0.5")
+        );
         // Forwarded first, then X-Real-IP.
         let fwd = headers(&[
-            ("forwarded", "for=1.1.1.1, for=\"[2001:db8::7]:443\";proto=https"),
+            (
+                "forwarded",
+                "for=1.1.1.1, for=\"[2001:db8::7]:443\";proto=https",
+            ),
             ("x-forwarded-for", "9.9.9.9"),
         ]);
         assert_eq!(proxies.client_ip(peer("10.0.0.5"), &fwd), ip("2001:db8::7"));
         let obfuscated = headers(&[("forwarded", "for=_hidden")]);
         assert_eq!(proxies.client_ip(peer("10.0.0.5"), &obfuscated), None);
         let real = headers(&[("x-real-ip", "203.0.113.10")]);
-        assert_eq!(proxies.client_ip(peer("192.0.2.1"), &real), ip("203.0.113.10"));
+        assert_eq!(
+            proxies.client_ip(peer("192.0.2.1"), &real),
+            ip("203.0.113.10")
+        );
         // IPv4-mapped peers are IPv4.
-        assert_eq!(none.client_ip(peer("::ffff:10.0.0.5"), &xff), ip("10.0.0.5"));
+        assert_eq!(
+            none.client_ip(peer("::ffff:10.0.0.5"), &xff),
+            ip("10.0.0.5")
+        );
         assert_eq!(none.client_ip(None, &xff), None);
     }
 
     #[test]
     fn a_hundred_rules_are_cheap() {
         let key = KeyRules {
-            white: (0..100)
-                .map(|i| net(&format!("10.{i}.0.0/16")))
-                .collect(),
+            white: (0..100).map(|i| net(&format!("10.{i}.0.0/16"))).collect(),
             ..Default::default()
         };
         let global = GlobalRules::default();

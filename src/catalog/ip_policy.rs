@@ -326,11 +326,7 @@ async fn lock_in(tx: &Transaction<'_>, id: Uuid, cap: i64) -> Result<(), DomainE
 }
 
 /// Stores a new key's IP settings, in the key's creating transaction.
-pub async fn store_new(
-    tx: &Transaction<'_>,
-    id: Uuid,
-    new: &NewPolicy,
-) -> Result<(), DomainError> {
+pub async fn store_new(tx: &Transaction<'_>, id: Uuid, new: &NewPolicy) -> Result<(), DomainError> {
     if new.virgin_mode || new.virgin_until_n_requests > 0 || new.max_whitelist_ips > 0 {
         tx.execute(
             "INSERT INTO api_key_ip_policy (api_key_id, virgin_mode, virgin_until_n_requests, max_whitelist_ips)
@@ -368,11 +364,7 @@ async fn insert_entries(
     Ok(tx.execute(&sql, &[&id, &texts(nets), &label]).await?)
 }
 
-async fn rules(
-    conn: &impl GenericClient,
-    id: Uuid,
-    list: List,
-) -> Result<Vec<Rule>, DomainError> {
+async fn rules(conn: &impl GenericClient, id: Uuid, list: List) -> Result<Vec<Rule>, DomainError> {
     let table = list.key_table();
     let sql = format!(
         "SELECT id, addr::text, label, created_at FROM {table}
@@ -396,7 +388,12 @@ async fn read_policy(conn: &impl GenericClient, id: Uuid) -> Result<Option<Polic
         "SELECT {SETTINGS} FROM athena_api_keys k
            LEFT JOIN api_key_ip_policy p ON p.api_key_id = k.id WHERE k.id = $1"
     );
-    let Some(settings) = conn.query_opt(&sql, &[&id]).await?.as_ref().map(settings_row) else {
+    let Some(settings) = conn
+        .query_opt(&sql, &[&id])
+        .await?
+        .as_ref()
+        .map(settings_row)
+    else {
         return Ok(None);
     };
     Ok(Some(Policy {
@@ -474,9 +471,8 @@ pub async fn remove(
         return Ok(None);
     }
     let table = list.key_table();
-    let sql = format!(
-        "DELETE FROM {table} WHERE api_key_id = $1 AND addr = ANY($2::text[]::cidr[])"
-    );
+    let sql =
+        format!("DELETE FROM {table} WHERE api_key_id = $1 AND addr = ANY($2::text[]::cidr[])");
     tx.execute(&sql, &[&id, &texts(nets)]).await?;
     let policy = read_policy(&tx, id).await?;
     tx.commit().await?;
@@ -609,7 +605,12 @@ pub async fn list_global(pool: &Pool, list: List) -> Result<Vec<GlobalRule>, Dom
     let conn = pool.get().await?;
     let table = list.global_table();
     let sql = format!("SELECT {GLOBAL_COLUMNS} FROM {table} ORDER BY created_at, id");
-    Ok(conn.query(&sql, &[]).await?.iter().map(global_row).collect())
+    Ok(conn
+        .query(&sql, &[])
+        .await?
+        .iter()
+        .map(global_row)
+        .collect())
 }
 
 /// Adds a global rule, or relabels the rule for the same network and
@@ -648,5 +649,7 @@ pub async fn delete_global(
     let sql = format!(
         "DELETE FROM {table} WHERE addr = $1::text::cidr AND client_name IS NOT DISTINCT FROM $2"
     );
-    Ok(conn.execute(&sql, &[&net.to_string(), &client_name]).await?)
+    Ok(conn
+        .execute(&sql, &[&net.to_string(), &client_name])
+        .await?)
 }

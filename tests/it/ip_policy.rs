@@ -36,7 +36,9 @@ async fn key(s: &TestServer, extra: Value) -> (String, String) {
     body.as_object_mut()
         .unwrap()
         .extend(extra.as_object().cloned().unwrap());
-    let r = s.send("POST", "/admin/api-keys", &[ADMIN], Some(body)).await;
+    let r = s
+        .send("POST", "/admin/api-keys", &[ADMIN], Some(body))
+        .await;
     assert_eq!(r.status, 201, "{}", r.text());
     let v = r.json();
     (
@@ -94,7 +96,13 @@ async fn global_lists_take_precedence_over_per_key_rules() {
     assert_eq!(fetch_from(&s, 3, &k, &[]).await, 403);
 
     // The global blacklist beats the key's whitelist.
-    admin(&s, "POST", "/admin/ip-global-blacklist", Some(json!({"addr": "127.0.0.2"}))).await;
+    admin(
+        &s,
+        "POST",
+        "/admin/ip-global-blacklist",
+        Some(json!({"addr": "127.0.0.2"})),
+    )
+    .await;
     assert_eq!(fetch_from(&s, 2, &k, &[]).await, 403);
     // The transaction route is judged the same way.
     let r = s
@@ -107,7 +115,13 @@ async fn global_lists_take_precedence_over_per_key_rules() {
         )
         .await;
     assert_eq!(r.status, 403, "{}", r.text());
-    admin(&s, "DELETE", "/admin/ip-global-blacklist?addr=127.0.0.2", None).await;
+    admin(
+        &s,
+        "DELETE",
+        "/admin/ip-global-blacklist?addr=127.0.0.2",
+        None,
+    )
+    .await;
     assert_eq!(fetch_from(&s, 2, &k, &[]).await, 200);
     // A rule scoped to another client does not apply.
     admin(
@@ -120,7 +134,13 @@ async fn global_lists_take_precedence_over_per_key_rules() {
     assert_eq!(fetch_from(&s, 2, &k, &[]).await, 200);
 
     // The global whitelist beats the key's whitelist and blacklist.
-    admin(&s, "POST", "/admin/ip-global-whitelist", Some(json!({"addr": "127.0.0.3/32", "label": "office"}))).await;
+    admin(
+        &s,
+        "POST",
+        "/admin/ip-global-whitelist",
+        Some(json!({"addr": "127.0.0.3/32", "label": "office"})),
+    )
+    .await;
     assert_eq!(fetch_from(&s, 3, &k, &[]).await, 200);
     admin(
         &s,
@@ -132,7 +152,13 @@ async fn global_lists_take_precedence_over_per_key_rules() {
     assert_eq!(fetch_from(&s, 3, &k, &[]).await, 200);
     let listed = admin(&s, "GET", "/admin/ip-global-whitelist", None).await;
     assert_eq!(listed["data"]["records"][0]["label"], "office");
-    admin(&s, "DELETE", "/admin/ip-global-whitelist?addr=127.0.0.3", None).await;
+    admin(
+        &s,
+        "DELETE",
+        "/admin/ip-global-whitelist?addr=127.0.0.3",
+        None,
+    )
+    .await;
     assert_eq!(fetch_from(&s, 3, &k, &[]).await, 403);
     // Removing the key's blacklist entry leaves the whitelist deciding.
     admin(
@@ -142,7 +168,10 @@ async fn global_lists_take_precedence_over_per_key_rules() {
         Some(json!({"addrs": ["127.0.0.3"]})),
     )
     .await;
-    assert!(policy(&s, &id).await["blacklist"].as_array().unwrap().is_empty());
+    assert!(policy(&s, &id).await["blacklist"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     assert_eq!(fetch_from(&s, 3, &k, &[]).await, 403);
     s.stop().await;
 }
@@ -151,11 +180,19 @@ async fn global_lists_take_precedence_over_per_key_rules() {
 async fn admin_key_skips_ip_rules() {
     let s = setup().await;
     let (k, _) = key(&s, json!({})).await;
-    admin(&s, "POST", "/admin/ip-global-blacklist", Some(json!({"addr": "127.0.0.7"}))).await;
+    admin(
+        &s,
+        "POST",
+        "/admin/ip-global-blacklist",
+        Some(json!({"addr": "127.0.0.7"})),
+    )
+    .await;
     assert_eq!(fetch_from(&s, 7, &k, &[]).await, 403);
     assert_eq!(fetch_from(&s, 8, &k, &[]).await, 200);
     assert_eq!(fetch_from(&s, 7, ADMIN_KEY, &[]).await, 200);
-    let r = s.send_from(ip(7), "GET", "/admin/ip-global-blacklist", &[ADMIN], None).await;
+    let r = s
+        .send_from(ip(7), "GET", "/admin/ip-global-blacklist", &[ADMIN], None)
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     s.stop().await;
 }
@@ -181,7 +218,13 @@ async fn forwarding_headers_count_only_from_trusted_proxies() {
     );
     // A spoofed leftmost hop behind the proxy is not the client.
     assert_eq!(
-        fetch_from(&behind_proxy, 4, &k, &[("x-forwarded-for", "203.0.113.9, 198.51.100.1")]).await,
+        fetch_from(
+            &behind_proxy,
+            4,
+            &k,
+            &[("x-forwarded-for", "203.0.113.9, 198.51.100.1")]
+        )
+        .await,
         403
     );
     // Another peer's header is still ignored.
@@ -210,7 +253,11 @@ async fn lock_in_holds_the_cap_under_concurrent_first_requests() {
             other => panic!("status {other} from 127.0.0.{from}"),
         }
     }
-    let admitted: Vec<u8> = by_ip.iter().filter(|(_, (ok, _))| *ok > 0).map(|(ip, _)| *ip).collect();
+    let admitted: Vec<u8> = by_ip
+        .iter()
+        .filter(|(_, (ok, _))| *ok > 0)
+        .map(|(ip, _)| *ip)
+        .collect();
     assert_eq!(admitted.len(), 2, "{by_ip:?}");
     let p = policy(&s, &id).await;
     assert_eq!(p["policy"]["virgin_resolved"], true, "{p}");
@@ -221,7 +268,10 @@ async fn lock_in_holds_the_cap_under_concurrent_first_requests() {
     let records = seen["data"]["records"].as_array().unwrap();
     assert_eq!(records.len(), 2, "{seen}");
     assert!(records.iter().all(|r| r["locked_in"] == true));
-    let hits: i64 = records.iter().map(|r| r["hit_count"].as_i64().unwrap()).sum();
+    let hits: i64 = records
+        .iter()
+        .map(|r| r["hit_count"].as_i64().unwrap())
+        .sum();
     let oks: u32 = by_ip.values().map(|(ok, _)| ok).sum();
     // Every admitted request before the lock-in was counted.
     assert!(hits >= 2 && hits <= i64::from(oks), "{hits} {oks}");
@@ -252,7 +302,13 @@ async fn virgin_key_learns_locks_and_learns_again_after_reset() {
     // Newest first: .3 was seen last.
     assert_eq!(records[0]["addr"], "127.0.0.3");
     assert_eq!(records[1]["hit_count"], 2);
-    let page = admin(&s, "GET", &format!("/admin/api-keys/{id}/ip-seen?limit=1&offset=1"), None).await;
+    let page = admin(
+        &s,
+        "GET",
+        &format!("/admin/api-keys/{id}/ip-seen?limit=1&offset=1"),
+        None,
+    )
+    .await;
     assert_eq!(page["data"]["records"][0]["addr"], "127.0.0.2");
 
     let p = admin(
@@ -266,24 +322,40 @@ async fn virgin_key_learns_locks_and_learns_again_after_reset() {
     assert_eq!(p["data"]["policy"]["virgin_request_count"], 0);
     let seen = admin(&s, "GET", &format!("/admin/api-keys/{id}/ip-seen"), None).await;
     assert!(seen["data"]["records"].as_array().unwrap().is_empty());
-    assert!(policy(&s, &id).await["whitelist"].as_array().unwrap().is_empty());
+    assert!(policy(&s, &id).await["whitelist"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     assert_eq!(fetch_from(&s, 4, &k, &[]).await, 200);
     let seen = admin(&s, "GET", &format!("/admin/api-keys/{id}/ip-seen"), None).await;
     assert_eq!(seen["data"]["records"][0]["addr"], "127.0.0.4");
 
     // Promote locks in what was seen so far.
-    let p = admin(&s, "POST", &format!("/admin/api-keys/{id}/virgin/promote"), None).await;
+    let p = admin(
+        &s,
+        "POST",
+        &format!("/admin/api-keys/{id}/virgin/promote"),
+        None,
+    )
+    .await;
     assert_eq!(p["data"]["policy"]["virgin_resolved"], true);
     assert_eq!(addrs(&p["data"]["whitelist"]), ["127.0.0.4/32"]);
     assert_eq!(fetch_from(&s, 5, &k, &[]).await, 403);
     assert_eq!(fetch_from(&s, 4, &k, &[]).await, 200);
 
     // The request threshold: locked after 3 requests, whatever the cap.
-    let (k2, id2) = key(&s, json!({"virgin_mode": true, "virgin_until_n_requests": 3})).await;
+    let (k2, id2) = key(
+        &s,
+        json!({"virgin_mode": true, "virgin_until_n_requests": 3}),
+    )
+    .await;
     for _ in 0..3 {
         assert_eq!(fetch_from(&s, 6, &k2, &[]).await, 200);
     }
-    assert_eq!(addrs(&policy(&s, &id2).await["whitelist"]), ["127.0.0.6/32"]);
+    assert_eq!(
+        addrs(&policy(&s, &id2).await["whitelist"]),
+        ["127.0.0.6/32"]
+    );
     assert_eq!(fetch_from(&s, 7, &k2, &[]).await, 403);
     s.stop().await;
 }
@@ -305,15 +377,27 @@ async fn a_blacklist_added_on_one_replica_blocks_on_another_within_a_second() {
     .await;
     let started = Instant::now();
     while fetch_from(&b, 9, &k, &[]).await != 403 {
-        assert!(started.elapsed() < Duration::from_secs(1), "B still admits 127.0.0.9");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "B still admits 127.0.0.9"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // And a global rule likewise.
     assert_eq!(fetch_from(&b, 10, &k, &[]).await, 200);
-    admin(&a, "POST", "/admin/ip-global-blacklist", Some(json!({"addr": "127.0.0.10"}))).await;
+    admin(
+        &a,
+        "POST",
+        "/admin/ip-global-blacklist",
+        Some(json!({"addr": "127.0.0.10"})),
+    )
+    .await;
     let started = Instant::now();
     while fetch_from(&b, 10, &k, &[]).await != 403 {
-        assert!(started.elapsed() < Duration::from_secs(1), "B still admits 127.0.0.10");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "B still admits 127.0.0.10"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     b.stop().await;
@@ -329,24 +413,47 @@ async fn bad_input_is_a_400_and_stores_nothing() {
         let s = &s;
         async move { s.send(method, &path, &[ADMIN], body).await }
     };
-    let r = send("POST", path.clone(), Some(json!({"addrs": ["10.0.0.1", "10.0.0.300"]}))).await;
+    let r = send(
+        "POST",
+        path.clone(),
+        Some(json!({"addrs": ["10.0.0.1", "10.0.0.300"]})),
+    )
+    .await;
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.envelope()["error"].as_str().unwrap().contains("addrs[1]"));
-    assert!(policy(&s, &id).await["whitelist"].as_array().unwrap().is_empty());
+    assert!(policy(&s, &id).await["whitelist"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     let r = send("POST", path.clone(), Some(json!({"addrs": ["10.0.0.1/8"]}))).await;
     assert_eq!(r.status, 400, "{}", r.text());
-    let many: Vec<String> = (0..1001).map(|i| format!("10.{}.{}.1", i / 256, i % 256)).collect();
+    let many: Vec<String> = (0..1001)
+        .map(|i| format!("10.{}.{}.1", i / 256, i % 256))
+        .collect();
     let r = send("POST", path.clone(), Some(json!({"addrs": many}))).await;
     assert_eq!(r.status, 400, "{}", r.text());
     r.envelope();
     // Over the cap.
-    let r = send("POST", path.clone(), Some(json!({"addrs": ["10.0.0.1", "10.0.0.2", "10.0.0.3"]}))).await;
+    let r = send(
+        "POST",
+        path.clone(),
+        Some(json!({"addrs": ["10.0.0.1", "10.0.0.2", "10.0.0.3"]})),
+    )
+    .await;
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(r.envelope()["code"], "ip_whitelist_cap_exceeded");
-    assert!(policy(&s, &id).await["whitelist"].as_array().unwrap().is_empty());
+    assert!(policy(&s, &id).await["whitelist"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     // Idempotent adds count once against the cap.
     for _ in 0..2 {
-        let r = send("POST", path.clone(), Some(json!({"addrs": ["10.0.0.1", "10.0.0.0/24"]}))).await;
+        let r = send(
+            "POST",
+            path.clone(),
+            Some(json!({"addrs": ["10.0.0.1", "10.0.0.0/24"]})),
+        )
+        .await;
         assert_eq!(r.status, 200, "{}", r.text());
     }
     let r = send("POST", path.clone(), Some(json!({"addrs": ["10.0.0.9"]}))).await;
@@ -359,22 +466,50 @@ async fn bad_input_is_a_400_and_stores_nothing() {
     for (method, path, body) in [
         ("GET", format!("/admin/api-keys/{unknown}/ip-policy"), None),
         ("GET", format!("/admin/api-keys/{unknown}/ip-seen"), None),
-        ("POST", format!("/admin/api-keys/{unknown}/ip-blacklist"), Some(json!({"addrs": ["10.0.0.1"]}))),
-        ("POST", format!("/admin/api-keys/{unknown}/virgin/promote"), None),
+        (
+            "POST",
+            format!("/admin/api-keys/{unknown}/ip-blacklist"),
+            Some(json!({"addrs": ["10.0.0.1"]})),
+        ),
+        (
+            "POST",
+            format!("/admin/api-keys/{unknown}/virgin/promote"),
+            None,
+        ),
     ] {
         let r = send(method, path.clone(), body).await;
         assert_eq!(r.status, 404, "{method} {path}: {}", r.text());
         r.envelope();
     }
     // Not a virgin key.
-    let r = send("POST", format!("/admin/api-keys/{id}/virgin/reset"), Some(json!({}))).await;
+    let r = send(
+        "POST",
+        format!("/admin/api-keys/{id}/virgin/reset"),
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(r.status, 400, "{}", r.text());
     // Global lists.
-    let r = send("POST", "/admin/ip-global-whitelist".into(), Some(json!({"addr": "nope"}))).await;
+    let r = send(
+        "POST",
+        "/admin/ip-global-whitelist".into(),
+        Some(json!({"addr": "nope"})),
+    )
+    .await;
     assert_eq!(r.status, 400, "{}", r.text());
-    let r = send("POST", "/admin/ip-global-blacklist".into(), Some(json!({"addr": "10.0.0.1", "client_name": "Bad Name"}))).await;
+    let r = send(
+        "POST",
+        "/admin/ip-global-blacklist".into(),
+        Some(json!({"addr": "10.0.0.1", "client_name": "Bad Name"})),
+    )
+    .await;
     assert_eq!(r.status, 400, "{}", r.text());
-    let r = send("DELETE", "/admin/ip-global-blacklist?addr=10.9.9.9".into(), None).await;
+    let r = send(
+        "DELETE",
+        "/admin/ip-global-blacklist?addr=10.9.9.9".into(),
+        None,
+    )
+    .await;
     assert_eq!(r.status, 200, "absent is fine: {}", r.text());
     assert_eq!(r.json()["data"]["deleted"], 0);
     // Key creation.
@@ -384,15 +519,23 @@ async fn bad_input_is_a_400_and_stores_nothing() {
         json!({"ip_whitelist": ["10.0.0.1", "10.0.0.2"], "max_whitelist_ips": 1}),
     ] {
         let mut body = json!({"name": "bad"});
-        body.as_object_mut().unwrap().extend(bad.as_object().cloned().unwrap());
+        body.as_object_mut()
+            .unwrap()
+            .extend(bad.as_object().cloned().unwrap());
         let r = send("POST", "/admin/api-keys".into(), Some(body)).await;
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
         r.envelope();
     }
     let keys = admin(&s, "GET", "/admin/api-keys", None).await;
-    assert_eq!(keys["api_keys"].as_array().unwrap().len(), 1, "nothing stored");
+    assert_eq!(
+        keys["api_keys"].as_array().unwrap().len(),
+        1,
+        "nothing stored"
+    );
     // Without a token the routes are closed.
-    let r = s.send("GET", &format!("/admin/api-keys/{id}/ip-policy"), &[], None).await;
+    let r = s
+        .send("GET", &format!("/admin/api-keys/{id}/ip-policy"), &[], None)
+        .await;
     assert_eq!(r.status, 401);
     s.stop().await;
 }

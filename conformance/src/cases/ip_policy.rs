@@ -51,8 +51,17 @@ fn addrs(list: &Value) -> Vec<String> {
     v
 }
 
-fn has_list(field: &'static str, want: &'static [&'static str]) -> impl Fn(&Value) -> Result<(), String> + Send + Sync {
-    move |b| expect_eq(field, addrs(&b["data"][field]), want.iter().map(|s| s.to_string()).collect())
+fn has_list(
+    field: &'static str,
+    want: &'static [&'static str],
+) -> impl Fn(&Value) -> Result<(), String> + Send + Sync {
+    move |b| {
+        expect_eq(
+            field,
+            addrs(&b["data"][field]),
+            want.iter().map(|s| s.to_string()).collect(),
+        )
+    }
 }
 
 fn global_has(addr: String, present: bool) -> impl Fn(&Value) -> Result<(), String> + Send + Sync {
@@ -222,29 +231,46 @@ fn global_cases(ctx: &Ctx, list: &'static str, base: &'static str) -> Vec<Case> 
         ctx.request("post", path)
             .json(json!({"addr": a, "label": "conformance"}))
     };
-    let delete = |a: &str| {
-        ctx.request("delete", path)
-            .query("addr", a)
-    };
+    let delete = |a: &str| ctx.request("delete", path).query("addr", a);
     let op = |method: &str| format!("{method}_admin_ip_global_{list}");
     vec![
-        Case::new(&op("get"), "lists the global rules", ctx.request("get", path), 200)
-            .after(post(&listed))
-            .check_json(global_has(listed.clone(), true))
-            .then_status(delete(&listed), 200),
+        Case::new(
+            &op("get"),
+            "lists the global rules",
+            ctx.request("get", path),
+            200,
+        )
+        .after(post(&listed))
+        .check_json(global_has(listed.clone(), true))
+        .then_status(delete(&listed), 200),
         Case::new(&op("post"), "upserts a global rule", post(&posted), 200)
             .check_json({
                 let posted = posted.clone();
                 move |b| expect_eq("addr", &b["data"]["addr"], &json!(posted))
             })
-            .then_json(ctx.request("get", path), 200, global_has(posted.clone(), true))
+            .then_json(
+                ctx.request("get", path),
+                200,
+                global_has(posted.clone(), true),
+            )
             .then_status(delete(&posted), 200)
             .then_json(ctx.request("get", path), 200, global_has(posted, false)),
-        Case::new(&op("post"), "a bad address is 400", ctx.request("post", path).json(json!({"addr": "203.0.113.1/8"})), 400)
-            .check(envelope),
-        Case::new(&op("delete"), "deletes a global rule", delete(&deleted), 200)
-            .after(post(&deleted))
-            .check_json(|b| expect_eq("deleted", &b["data"]["deleted"], &json!(1)))
-            .then_json(ctx.request("get", path), 200, global_has(deleted, false)),
+        Case::new(
+            &op("post"),
+            "a bad address is 400",
+            ctx.request("post", path)
+                .json(json!({"addr": "203.0.113.1/8"})),
+            400,
+        )
+        .check(envelope),
+        Case::new(
+            &op("delete"),
+            "deletes a global rule",
+            delete(&deleted),
+            200,
+        )
+        .after(post(&deleted))
+        .check_json(|b| expect_eq("deleted", &b["data"]["deleted"], &json!(1)))
+        .then_json(ctx.request("get", path), 200, global_has(deleted, false)),
     ]
 }
