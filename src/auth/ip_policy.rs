@@ -279,10 +279,45 @@ impl Origin {
     }
 }
 
+/// A network as the hot path matches it: the address and mask as
+/// integers, so a match is one AND and one compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cidr {
+    V4 { net: u32, mask: u32 },
+    V6 { net: u128, mask: u128 },
+}
+
+impl From<IpNet> for Cidr {
+    fn from(n: IpNet) -> Cidr {
+        match mapped_to_v4(n.trunc()) {
+            IpNet::V4(n) => Cidr::V4 {
+                net: n.network().to_bits(),
+                mask: n.netmask().to_bits(),
+            },
+            IpNet::V6(n) => Cidr::V6 {
+                net: n.network().to_bits(),
+                mask: n.netmask().to_bits(),
+            },
+        }
+    }
+}
+
+impl Cidr {
+    /// `ip` must be canonical (IPv4-mapped IPv6 as IPv4).
+    #[inline]
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self, ip) {
+            (Cidr::V4 { net, mask }, IpAddr::V4(ip)) => ip.to_bits() & mask == *net,
+            (Cidr::V6 { net, mask }, IpAddr::V6(ip)) => ip.to_bits() & mask == *net,
+            _ => false,
+        }
+    }
+}
+
 /// A global rule as the hot path holds it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScopedNet {
-    pub net: IpNet,
+    pub net: Cidr,
     /// `None`: every client.
     pub client: Option<String>,
 }
@@ -305,8 +340,8 @@ pub struct GlobalRules {
 /// One key's rules.
 #[derive(Debug, Default, PartialEq)]
 pub struct KeyRules {
-    pub white: Vec<IpNet>,
-    pub black: Vec<IpNet>,
+    pub white: Vec<Cidr>,
+    pub black: Vec<Cidr>,
     /// Virgin mode and not resolved yet: addresses are learned.
     pub virgin_open: bool,
 }
@@ -347,20 +382,20 @@ pub fn evaluate(
     let Some(ip) = ip.map(|ip| ip.to_canonical()) else {
         return Verdict::NeedIp;
     };
-    let hit = |r: &ScopedNet| r.applies(client) && r.net.contains(&ip);
+    let hit = |r: &ScopedNet| r.applies(client) && r.net.contains(ip);
     if global.black.iter().any(hit) {
         return Verdict::Deny;
     }
     if global.white.iter().any(hit) {
         return Verdict::Allow;
     }
-    if key.black.iter().any(|n| n.contains(&ip)) {
+    if key.black.iter().any(|n| n.contains(ip)) {
         return Verdict::Deny;
     }
     if key.virgin_open {
         return Verdict::Learn;
     }
-    if !key.white.is_empty() && !key.white.iter().any(|n| n.contains(&ip)) {
+    if !key.white.is_empty() && !key.white.iter().any(|n| n.contains(ip)) {
         return Verdict::Deny;
     }
     Verdict::Allow
@@ -467,13 +502,17 @@ mod tests {
         parse_net(s).unwrap()
     }
 
+    fn cidr(s: &str) -> Cidr {
+        net(s).into()
+    }
+
     fn ip(s: &str) -> Option<IpAddr> {
         Some(s.parse().unwrap())
     }
 
     fn scoped(s: &str, client: Option<&str>) -> ScopedNet {
         ScopedNet {
-            net: net(s),
+            net: cidr(s),
             client: client.map(str::to_string),
         }
     }
@@ -541,8 +580,8 @@ mod tests {
     #[test]
     fn the_order_of_evaluation() {
         let key = KeyRules {
-            white: vec![net("10.0.0.1")],
-            black: vec![net("10.0.0.2")],
+            white: vec![cidr("10.0.0.1")],
+            black: vec![cidr("10.0.0.2")],
             virgin_open: false,
         };
         let mut global = GlobalRules::default();
@@ -613,8 +652,8 @@ mod tests {
     #[test]
     fn virgin_keys_learn_after_the_blacklists() {
         let key = KeyRules {
-            white: vec![net("10.0.0.1")],
-            black: vec![net("10.0.0.2")],
+            white: vec![cidr("10.0.0.1")],
+            black: vec![cidr("10.0.0.2")],
             virgin_open: true,
         };
         let global = GlobalRules::default();
@@ -626,9 +665,24 @@ mod tests {
     }
 
     #[test]
+    fn cidr_matching() {
+        for (rule, inside, outside) in [
+            ("10.0.0.0/8", "10.255.1.2", "11.0.0.1"),
+            ("10.0.0.1", "10.0.0.1", "10.0.0.2"),
+            ("0.0.0.0/0", "192.0.2.1", "2001:db8::1"),
+            ("2001:db8::/32", "2001:db8:ffff::1", "2001:db9::1"),
+            ("::/0", "::1", "127.0.0.1"),
+        ] {
+            let c = cidr(rule);
+            assert!(c.contains(ip(inside).unwrap()), "{rule} {inside}");
+            assert!(!c.contains(ip(outside).unwrap()), "{rule} {outside}");
+        }
+    }
+
+    #[test]
     fn ipv4_mapped_callers_match_ipv4_rules() {
         let key = KeyRules {
-            white: vec![net("192.0.2.0/24")],
+            white: vec![cidr("192.0.2.0/24")],
             ..Default::default()
         };
         let g = GlobalRules::default();
@@ -714,7 +768,7 @@ mod tests {
     #[test]
     fn a_hundred_rules_are_cheap() {
         let key = KeyRules {
-            white: (0..100).map(|i| net(&format!("10.{i}.0.0/16"))).collect(),
+            white: (0..100).map(|i| cidr(&format!("10.{i}.0.0/16"))).collect(),
             ..Default::default()
         };
         let global = GlobalRules::default();
@@ -725,8 +779,9 @@ mod tests {
             assert_eq!(evaluate(&global, &key, None, miss), Verdict::Deny);
         }
         let each = started.elapsed() / n;
-        // The budget is 5 µs (debug builds are slower; this bounds
-        // a regression, not the release figure).
-        assert!(each < Duration::from_micros(50), "{each:?}");
+        eprintln!("100 whitelist rules, a miss: {each:?} per evaluation");
+        // The budget is 5 µs, met even unoptimized (a loaded
+        // machine gets slack; this bounds a regression).
+        assert!(each < Duration::from_micros(25), "{each:?}");
     }
 }

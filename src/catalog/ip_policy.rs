@@ -167,7 +167,7 @@ pub async fn global_rules(pool: &Pool) -> Result<GlobalRules, DomainError> {
         .await?
     {
         let rule = ScopedNet {
-            net: net(r.get(1))?,
+            net: net(r.get(1))?.into(),
             client: r.get(2),
         };
         match r.get::<_, bool>(0) {
@@ -202,7 +202,7 @@ pub async fn key_rules(pool: &Pool, id: Uuid) -> Result<KeyRules, DomainError> {
         )
         .await?
     {
-        let n = net(r.get(1))?;
+        let n = net(r.get(1))?.into();
         match r.get::<_, bool>(0) {
             true => rules.white.push(n),
             false => rules.black.push(n),
