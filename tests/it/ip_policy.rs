@@ -198,6 +198,50 @@ async fn admin_key_skips_ip_rules() {
 }
 
 #[tokio::test]
+async fn public_routes_are_judged_against_the_routes_client() {
+    let s = setup().await;
+    let (k, _) = key(&s, json!({})).await;
+    let r = s
+        .send(
+            "POST",
+            "/admin/public-routes",
+            &[ADMIN],
+            Some(json!({"route_key": "shop", "client_name": CLIENT, "allowed_ops": ["fetch"]})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let public = |from: u8| {
+        let k = k.clone();
+        let s = &s;
+        async move {
+            s.send_from(
+                ip(from),
+                "POST",
+                "/public/shop/fetch",
+                &[("x-athena-key", k.as_str())],
+                Some(json!({"table_name": "items"})),
+            )
+            .await
+        }
+    };
+    assert_eq!(public(12).await.status, 200);
+    // A global rule for the route's client applies, though the request
+    // names no client.
+    admin(
+        &s,
+        "POST",
+        "/admin/ip-global-blacklist",
+        Some(json!({"addr": "127.0.0.12", "client_name": CLIENT})),
+    )
+    .await;
+    let r = public(12).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.envelope()["code"], "ip_not_allowed");
+    assert_eq!(public(13).await.status, 200);
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn forwarding_headers_count_only_from_trusted_proxies() {
     let s = setup().await;
     let (k, _) = key(&s, json!({"ip_whitelist": ["203.0.113.9"]})).await;
