@@ -9,7 +9,7 @@
 //! key, enforced or not).
 
 use super::{envelope, expect_eq, Case, Ctx, TABLE};
-use crate::http::Request;
+use crate::http::{Request, Response};
 use crate::rights;
 use serde_json::{json, Value};
 
@@ -32,6 +32,12 @@ fn fetch_with_key(ctx: &Ctx) -> Request {
     ctx.request("post", "/gateway/fetch")
         .header("X-Athena-Key", "{{0.api_key}}")
         .json(json!({"table_name": TABLE, "columns": ["id"], "limit": 1}))
+}
+
+/// A data-plane refusal by the IP policy.
+fn refused(r: &Response) -> Result<(), String> {
+    envelope(r)?;
+    expect_eq("code", &r.json()?["code"], &json!("ip_not_allowed"))
 }
 
 fn policy(ctx: &Ctx) -> Request {
@@ -117,6 +123,17 @@ fn key_cases(ctx: &Ctx) -> Vec<Case> {
             404,
         )
         .check(envelope),
+        // The data plane: a key created with a blacklist holding the
+        // suite's own (loopback) address is refused there.
+        Case::new(
+            "post_gateway_fetch",
+            "a key refused for the caller's address (IP policy)",
+            fetch_with_key(ctx),
+            403,
+        )
+        .after(new_key(ctx, "refused", json!({"ip_blacklist": ["127.0.0.0/8", "::1"]})))
+        .check(refused)
+        .then_json(policy(ctx), 200, has_list("blacklist", &["127.0.0.0/8", "::1/128"])),
         Case::new(
             "post_admin_api_keys_by_id_ip_whitelist",
             "add whitelist entries",
@@ -125,7 +142,13 @@ fn key_cases(ctx: &Ctx) -> Vec<Case> {
             200,
         )
         .after(new_key(ctx, "wl.add", json!({})))
-        .then_json(policy(ctx), 200, has_list("whitelist", &["203.0.113.64/26", "203.0.113.8/32"])),
+        .then_json(
+            policy(ctx),
+            200,
+            has_list("whitelist", &["203.0.113.64/26", "203.0.113.8/32"]),
+        )
+        // The suite's own address is not on it.
+        .then(fetch_with_key(ctx), 403, refused),
         Case::new(
             "post_admin_api_keys_by_id_ip_whitelist",
             "a bad entry stores nothing",
@@ -149,11 +172,20 @@ fn key_cases(ctx: &Ctx) -> Vec<Case> {
             "post_admin_api_keys_by_id_ip_blacklist",
             "add blacklist entries",
             ctx.request("post", "/admin/api-keys/{{0.record.id}}/ip-blacklist")
-                .json(json!({"addrs": ["198.51.100.7", "2001:db8::/32"]})),
+                .json(json!({"addrs": ["198.51.100.7", "2001:db8::/32", "127.0.0.0/8", "::1"]})),
             200,
         )
         .after(new_key(ctx, "bl.add", json!({})))
-        .then_json(policy(ctx), 200, has_list("blacklist", &["198.51.100.7/32", "2001:db8::/32"])),
+        .then_json(
+            policy(ctx),
+            200,
+            has_list(
+                "blacklist",
+                &["127.0.0.0/8", "198.51.100.7/32", "2001:db8::/32", "::1/128"],
+            ),
+        )
+        // The suite's own (loopback) address is now refused for this key.
+        .then(fetch_with_key(ctx), 403, refused),
         Case::new(
             "delete_admin_api_keys_by_id_ip_blacklist",
             "remove blacklist entries",
@@ -195,7 +227,9 @@ fn key_cases(ctx: &Ctx) -> Vec<Case> {
             ctx.request("get", "/admin/api-keys/{{0.record.id}}/ip-seen"),
             200,
             |b| expect_eq("locked_in", &b["data"]["records"][0]["locked_in"], &json!(true)),
-        ),
+        )
+        // The learned address stays admitted.
+        .then_status(fetch_with_key(ctx), 200),
         Case::new(
             "post_admin_api_keys_by_id_virgin_reset",
             "reset a virgin key and clear what it saw",
