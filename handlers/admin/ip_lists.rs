@@ -36,7 +36,7 @@ impl AdminIpListsApi for Handlers {
         params: params::PostAdminApiKeysByIdIpWhitelist,
         body: models::IpEntriesRequest,
     ) -> ApiResult<responses::PostAdminApiKeysByIdIpWhitelist> {
-        let policy = self.add(params.id, List::White, &body).await?;
+        let policy = add(self, params.id, List::White, &body).await?;
         Ok(responses::PostAdminApiKeysByIdIpWhitelist::Ok(policy))
     }
 
@@ -46,7 +46,7 @@ impl AdminIpListsApi for Handlers {
         params: params::DeleteAdminApiKeysByIdIpWhitelist,
         body: models::IpEntriesRequest,
     ) -> ApiResult<responses::DeleteAdminApiKeysByIdIpWhitelist> {
-        let policy = self.remove(params.id, List::White, &body).await?;
+        let policy = remove(self, params.id, List::White, &body).await?;
         Ok(responses::DeleteAdminApiKeysByIdIpWhitelist::Ok(policy))
     }
 
@@ -56,7 +56,7 @@ impl AdminIpListsApi for Handlers {
         params: params::PostAdminApiKeysByIdIpBlacklist,
         body: models::IpEntriesRequest,
     ) -> ApiResult<responses::PostAdminApiKeysByIdIpBlacklist> {
-        let policy = self.add(params.id, List::Black, &body).await?;
+        let policy = add(self, params.id, List::Black, &body).await?;
         Ok(responses::PostAdminApiKeysByIdIpBlacklist::Ok(policy))
     }
 
@@ -66,7 +66,7 @@ impl AdminIpListsApi for Handlers {
         params: params::DeleteAdminApiKeysByIdIpBlacklist,
         body: models::IpEntriesRequest,
     ) -> ApiResult<responses::DeleteAdminApiKeysByIdIpBlacklist> {
-        let policy = self.remove(params.id, List::Black, &body).await?;
+        let policy = remove(self, params.id, List::Black, &body).await?;
         Ok(responses::DeleteAdminApiKeysByIdIpBlacklist::Ok(policy))
     }
 
@@ -142,7 +142,7 @@ impl AdminIpListsApi for Handlers {
         _cx: RequestCx,
     ) -> ApiResult<responses::GetAdminIpGlobalWhitelist> {
         Ok(responses::GetAdminIpGlobalWhitelist::Ok(
-            self.list_global(List::White).await?,
+            list_global(self, List::White).await?,
         ))
     }
 
@@ -152,7 +152,7 @@ impl AdminIpListsApi for Handlers {
         body: models::GlobalIpRuleRequest,
     ) -> ApiResult<responses::PostAdminIpGlobalWhitelist> {
         Ok(responses::PostAdminIpGlobalWhitelist::Ok(
-            self.upsert_global(List::White, &body).await?,
+            upsert_global(self, List::White, &body).await?,
         ))
     }
 
@@ -162,8 +162,13 @@ impl AdminIpListsApi for Handlers {
         params: params::DeleteAdminIpGlobalWhitelist,
     ) -> ApiResult<responses::DeleteAdminIpGlobalWhitelist> {
         Ok(responses::DeleteAdminIpGlobalWhitelist::Ok(
-            self.delete_global(List::White, &params.addr, params.client_name.as_deref())
-                .await?,
+            delete_global(
+                self,
+                List::White,
+                &params.addr,
+                params.client_name.as_deref(),
+            )
+            .await?,
         ))
     }
 
@@ -172,7 +177,7 @@ impl AdminIpListsApi for Handlers {
         _cx: RequestCx,
     ) -> ApiResult<responses::GetAdminIpGlobalBlacklist> {
         Ok(responses::GetAdminIpGlobalBlacklist::Ok(
-            self.list_global(List::Black).await?,
+            list_global(self, List::Black).await?,
         ))
     }
 
@@ -182,7 +187,7 @@ impl AdminIpListsApi for Handlers {
         body: models::GlobalIpRuleRequest,
     ) -> ApiResult<responses::PostAdminIpGlobalBlacklist> {
         Ok(responses::PostAdminIpGlobalBlacklist::Ok(
-            self.upsert_global(List::Black, &body).await?,
+            upsert_global(self, List::Black, &body).await?,
         ))
     }
 
@@ -192,8 +197,13 @@ impl AdminIpListsApi for Handlers {
         params: params::DeleteAdminIpGlobalBlacklist,
     ) -> ApiResult<responses::DeleteAdminIpGlobalBlacklist> {
         Ok(responses::DeleteAdminIpGlobalBlacklist::Ok(
-            self.delete_global(List::Black, &params.addr, params.client_name.as_deref())
-                .await?,
+            delete_global(
+                self,
+                List::Black,
+                &params.addr,
+                params.client_name.as_deref(),
+            )
+            .await?,
         ))
     }
 }
@@ -201,96 +211,88 @@ impl AdminIpListsApi for Handlers {
 /// The shared bodies of the list routes (each one catalog call; this
 /// replica drops its cached rules before answering, the others on the
 /// catalog notification).
-impl Handlers {
-    async fn add(
-        &self,
-        id: Uuid,
-        list: List,
-        body: &models::IpEntriesRequest,
-    ) -> ApiResult<Json<Value>> {
-        let nets = parse_entries("addrs", &body.addrs)?;
-        let policy = catalog::add(
-            self.tenants.catalog(),
-            id,
-            list,
-            &nets,
-            body.label.as_deref(),
-        )
+async fn add(
+    h: &Handlers,
+    id: Uuid,
+    list: List,
+    body: &models::IpEntriesRequest,
+) -> ApiResult<Json<Value>> {
+    let nets = parse_entries("addrs", &body.addrs)?;
+    let policy = catalog::add(h.tenants.catalog(), id, list, &nets, body.label.as_deref())
         .await?
         .ok_or_else(|| key_not_found(id))?;
-        self.keys.invalidate().await;
-        Ok(policy_answer(
-            &format!("{} entries added", nets.len()),
-            &policy,
-        ))
-    }
+    h.keys.invalidate().await;
+    Ok(policy_answer(
+        &format!("{} entries added", nets.len()),
+        &policy,
+    ))
+}
 
-    async fn remove(
-        &self,
-        id: Uuid,
-        list: List,
-        body: &models::IpEntriesRequest,
-    ) -> ApiResult<Json<Value>> {
-        let nets = parse_entries("addrs", &body.addrs)?;
-        let policy = catalog::remove(self.tenants.catalog(), id, list, &nets)
-            .await?
-            .ok_or_else(|| key_not_found(id))?;
-        self.keys.invalidate().await;
-        Ok(policy_answer(
-            &format!("{} entries removed", nets.len()),
-            &policy,
-        ))
-    }
+async fn remove(
+    h: &Handlers,
+    id: Uuid,
+    list: List,
+    body: &models::IpEntriesRequest,
+) -> ApiResult<Json<Value>> {
+    let nets = parse_entries("addrs", &body.addrs)?;
+    let policy = catalog::remove(h.tenants.catalog(), id, list, &nets)
+        .await?
+        .ok_or_else(|| key_not_found(id))?;
+    h.keys.invalidate().await;
+    Ok(policy_answer(
+        &format!("{} entries removed", nets.len()),
+        &policy,
+    ))
+}
 
-    async fn list_global(&self, list: List) -> ApiResult<Json<Value>> {
-        let rules = catalog::list_global(self.tenants.catalog(), list).await?;
-        let records: Vec<Value> = rules.iter().map(global_record).collect();
-        let mut out = crate::domain::success(format!("{} rules", records.len()));
-        out.insert("data".into(), json!({ "records": records }));
-        Ok(Json::new(Value::Object(out)))
-    }
+async fn list_global(h: &Handlers, list: List) -> ApiResult<Json<Value>> {
+    let rules = catalog::list_global(h.tenants.catalog(), list).await?;
+    let records: Vec<Value> = rules.iter().map(global_record).collect();
+    let mut out = crate::domain::success(format!("{} rules", records.len()));
+    out.insert("data".into(), json!({ "records": records }));
+    Ok(Json::new(Value::Object(out)))
+}
 
-    async fn upsert_global(
-        &self,
-        list: List,
-        body: &models::GlobalIpRuleRequest,
-    ) -> ApiResult<Json<Value>> {
-        let net = parse_net(&body.addr).map_err(|e| DomainError::invalid_field("addr", e))?;
-        let client = global_client(body.client_name.as_deref())?;
-        let rule = catalog::upsert_global(
-            self.tenants.catalog(),
-            list,
-            net,
-            client,
-            body.label.as_deref(),
-        )
-        .await?;
-        self.keys.invalidate().await;
-        let mut out = crate::domain::success("rule upserted");
-        out.insert("data".into(), global_record(&rule));
-        Ok(Json::new(Value::Object(out)))
-    }
+async fn upsert_global(
+    h: &Handlers,
+    list: List,
+    body: &models::GlobalIpRuleRequest,
+) -> ApiResult<Json<Value>> {
+    let net = parse_net(&body.addr).map_err(|e| DomainError::invalid_field("addr", e))?;
+    let client = global_client(body.client_name.as_deref())?;
+    let rule = catalog::upsert_global(
+        h.tenants.catalog(),
+        list,
+        net,
+        client,
+        body.label.as_deref(),
+    )
+    .await?;
+    h.keys.invalidate().await;
+    let mut out = crate::domain::success("rule upserted");
+    out.insert("data".into(), global_record(&rule));
+    Ok(Json::new(Value::Object(out)))
+}
 
-    async fn delete_global(
-        &self,
-        list: List,
-        addr: &str,
-        client_name: Option<&str>,
-    ) -> ApiResult<Json<Value>> {
-        let net = parse_net(addr).map_err(|e| DomainError::invalid_field("addr", e))?;
-        let client = global_client(client_name)?;
-        let deleted = catalog::delete_global(self.tenants.catalog(), list, net, client).await?;
-        self.keys.invalidate().await;
-        let mut out = crate::domain::success(match deleted {
-            0 => "no such rule",
-            _ => "rule deleted",
-        });
-        out.insert(
-            "data".into(),
-            json!({"addr": net.to_string(), "client_name": client, "deleted": deleted}),
-        );
-        Ok(Json::new(Value::Object(out)))
-    }
+async fn delete_global(
+    h: &Handlers,
+    list: List,
+    addr: &str,
+    client_name: Option<&str>,
+) -> ApiResult<Json<Value>> {
+    let net = parse_net(addr).map_err(|e| DomainError::invalid_field("addr", e))?;
+    let client = global_client(client_name)?;
+    let deleted = catalog::delete_global(h.tenants.catalog(), list, net, client).await?;
+    h.keys.invalidate().await;
+    let mut out = crate::domain::success(match deleted {
+        0 => "no such rule",
+        _ => "rule deleted",
+    });
+    out.insert(
+        "data".into(),
+        json!({"addr": net.to_string(), "client_name": client, "deleted": deleted}),
+    );
+    Ok(Json::new(Value::Object(out)))
 }
 
 /// A global rule's client: a client name, or none (every client).
