@@ -185,7 +185,6 @@ impl WssApi for Handlers {}
 impl AdminBackupsApi for Handlers {}
 impl AdminBillingApi for Handlers {}
 impl AdminClientConfigsApi for Handlers {}
-impl AdminIpListsApi for Handlers {}
 impl AdminPipelineTemplatesApi for Handlers {}
 impl AdminProvisionApi for Handlers {}
 impl AdminStatisticsApi for Handlers {}

@@ -54,6 +54,7 @@ impl Handlers {
     pub async fn gateway_transaction(
         &self,
         auth: &Auth,
+        origin: &crate::auth::ip_policy::Origin,
         headers: &HeaderMap,
         query: &[(String, String)],
         body: Bytes,
@@ -91,7 +92,9 @@ impl Handlers {
                 }
             };
             if !kinds.contains(&operation) {
-                let principal = auth.authorize(operation.meta(), headers, query).await?;
+                let principal = auth
+                    .authorize(operation.meta(), headers, query, origin)
+                    .await?;
                 caller.get_or_insert(principal);
                 kinds.push(operation);
             }

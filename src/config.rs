@@ -166,6 +166,10 @@ pub struct Config {
     /// `*.v3.example.test`; `src/gateway/host_routing.rs`); unset = no host
     /// routing.
     pub wildcard_host: Option<crate::gateway::host_routing::WildcardPattern>,
+    /// Peers whose `X-Forwarded-For`/`X-Real-IP`/`Forwarded` name the
+    /// client for the IP policy (`ATHENA_TRUSTED_PROXIES`, comma-separated
+    /// CIDRs; default none: the socket peer is the client).
+    pub trusted_proxies: crate::auth::ip_policy::TrustedProxies,
 }
 
 #[derive(Debug)]
@@ -374,6 +378,10 @@ impl Config {
                 .map(|p| crate::gateway::host_routing::WildcardPattern::parse(&p))
                 .transpose()
                 .map_err(|e| ConfigError(format!("ATHENA_WILDCARD_HOST_PATTERN: {e}")))?,
+            trusted_proxies: crate::auth::ip_policy::TrustedProxies::parse(
+                &var("ATHENA_TRUSTED_PROXIES").unwrap_or_default(),
+            )
+            .map_err(|e| ConfigError(format!("ATHENA_TRUSTED_PROXIES: {e}")))?,
         })
     }
 }

@@ -169,6 +169,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
     let auth = Arc::new(Auth::new(
         AdminKey::new(config.admin_key.clone()),
         keys.clone(),
+        config.trusted_proxies.clone(),
     ));
     let limits = Limits {
         max_body_bytes: config.max_body_bytes,

@@ -25,24 +25,13 @@ impl AdminApiKeysApi for Handlers {
         _cx: RequestCx,
         body: models::CreateApiKeyRequest,
     ) -> ApiResult<responses::PostAdminApiKeys> {
-        // Stored but not yet enforced (the IP-policy issue builds them):
-        // refused rather than silently ignoring a security setting.
-        let unenforced = [
-            ("ip_whitelist", !body.ip_whitelist.is_empty()),
-            ("ip_blacklist", !body.ip_blacklist.is_empty()),
-            ("virgin_mode", body.virgin_mode == Some(true)),
-            (
-                "virgin_until_n_requests",
-                body.virgin_until_n_requests.is_some(),
-            ),
-            ("max_whitelist_ips", body.max_whitelist_ips.is_some()),
-        ];
-        if let Some((field, _)) = unenforced.iter().find(|(_, set)| *set) {
-            return Err(ApiError::bad_request(format!(
-                "{field} is not enforced by this gateway yet; refusing to store a security \
-                 setting that would be ignored"
-            )));
-        }
+        let ip = crate::auth::ip_policy::new_policy(
+            body.virgin_mode.unwrap_or(false),
+            body.virgin_until_n_requests,
+            body.max_whitelist_ips,
+            &body.ip_whitelist,
+            &body.ip_blacklist,
+        )?;
         let (plaintext, public_id, secret) = crate::auth::keys::generate()
             .map_err(|e| crate::domain::DomainError::Internal(format!("no randomness: {e}")))?;
         let new = NewKey {
@@ -51,14 +40,7 @@ impl AdminApiKeysApi for Handlers {
             client_name: body.client_name,
             expires_at: body.expires_at,
             rights: body.rights,
-            virgin_mode: body.virgin_mode.unwrap_or(false),
-            virgin_until_n_requests: to_i32(
-                "virgin_until_n_requests",
-                body.virgin_until_n_requests,
-            )?,
-            max_whitelist_ips: to_i32("max_whitelist_ips", body.max_whitelist_ips)?,
-            ip_whitelist: body.ip_whitelist,
-            ip_blacklist: body.ip_blacklist,
+            ip,
         };
         if let Some(client) = &new.client_name {
             clients::check_name(client)?;
@@ -308,13 +290,6 @@ impl Handlers {
             }),
             clients: clients.iter().map(client_enforcement).collect(),
         })
-    }
-}
-
-fn to_i32(field: &str, v: Option<u64>) -> Result<i32, ApiError> {
-    match v {
-        None => Ok(0),
-        Some(n) => i32::try_from(n).map_err(|_| ApiError::invalid_parameter(field, "too large")),
     }
 }
 

@@ -6,6 +6,7 @@
 mod api_keys;
 mod clients;
 mod errors;
+mod ip_lists;
 mod public_routes;
 mod runtime;
 mod service_routes;

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod end_user;
+pub mod ip_policy;
 pub mod keys;
 pub mod rights;
 pub mod session;
@@ -14,7 +15,9 @@ use crate::catalog::api_keys::ApiKey;
 use crate::http::ApiError;
 use access::Access;
 use http::HeaderMap;
+use ip_policy::{Origin, TrustedProxies};
 use rights::Right;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use store::{KeyError, KeyStore};
 
@@ -149,11 +152,24 @@ impl AdminKey {
 pub struct Auth {
     admin: AdminKey,
     keys: Arc<KeyStore>,
+    /// Peers whose forwarding headers name the client (`ATHENA_TRUSTED_PROXIES`).
+    proxies: TrustedProxies,
 }
 
 impl Auth {
-    pub fn new(admin: AdminKey, keys: Arc<KeyStore>) -> Self {
-        Auth { admin, keys }
+    pub fn new(admin: AdminKey, keys: Arc<KeyStore>, proxies: TrustedProxies) -> Self {
+        Auth {
+            admin,
+            keys,
+            proxies,
+        }
+    }
+
+    /// Where a request comes from (its client address, resolved once per
+    /// request from the socket peer and, behind a trusted proxy, its
+    /// forwarding headers), for the IP policy.
+    pub fn origin(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> Origin {
+        Origin::new(self.proxies.client_ip(peer, headers))
     }
 
     pub fn keys(&self) -> &Arc<KeyStore> {
@@ -188,8 +204,9 @@ impl Auth {
         meta: &OperationMeta,
         headers: &HeaderMap,
         query: &[(String, String)],
+        origin: &Origin,
     ) -> Result<Actor, ApiError> {
-        self.authorize_for(meta, headers, query, None).await
+        self.authorize_for(meta, headers, query, None, origin).await
     }
 
     /// `authorize` against `target`, the client the request will run on
@@ -201,6 +218,7 @@ impl Auth {
         headers: &HeaderMap,
         query: &[(String, String)],
         target: Option<&str>,
+        origin: &Origin,
     ) -> Result<Actor, ApiError> {
         let presented = presented_key(headers, query)?;
         let rule = access::rule(meta.operation);
@@ -215,7 +233,8 @@ impl Auth {
             Access::Open | Access::Unassigned | Access::Public => return Ok(Actor::Open),
             Access::Keyed(right) => {
                 let client = target.or_else(|| header_client(headers));
-                return keyed_actor(&self.admin, &self.keys, right, client, presented).await;
+                return keyed_actor(&self.admin, &self.keys, right, client, presented, origin)
+                    .await;
             }
             Access::Right(right) => right,
         };
@@ -227,7 +246,7 @@ impl Auth {
             return Ok(Actor::Open);
         }
         let client = target.or_else(|| header_client(headers));
-        let actor = data_plane_actor(&self.admin, &self.keys, client, presented).await?;
+        let actor = data_plane_actor(&self.admin, &self.keys, client, presented, origin).await?;
         // Routes that may name their client in the body (`db_name`) bind
         // the key to it in the handler (`RequestCx::target_client`, which
         // authorizes again against that client); here only the right.
@@ -262,12 +281,14 @@ pub fn header_client(headers: &HeaderMap) -> Option<&str> {
 /// enforcement is on, as PostgREST and Supabase treat a bad token; when
 /// enforcement is on for `client`, a key (or the admin key) is required.
 /// Rights and the key's client binding are then checked with
-/// `Actor::require` (only when enforcement is on).
+/// `Actor::require` (only when enforcement is on). The IP policy applies
+/// to every request that presents an API key (`verify`).
 pub async fn data_plane_actor(
     admin: &AdminKey,
     keys: &KeyStore,
     client: Option<&str>,
     presented: Option<Presented<'_>>,
+    origin: &Origin,
 ) -> Result<Actor, ApiError> {
     let enforced = keys.enforced_for(client).await?;
     let Some(presented) = presented else {
@@ -282,7 +303,7 @@ pub async fn data_plane_actor(
     if admin.matches_presented(&presented) {
         return Ok(Actor::Admin);
     }
-    let key = verify(keys, presented.key).await?;
+    let key = verify(keys, presented.key, client, origin).await?;
     Ok(match enforced {
         true => Actor::Key(key),
         false => Actor::Open,
@@ -298,6 +319,7 @@ async fn keyed_actor(
     right: Right,
     client: Option<&str>,
     presented: Option<Presented<'_>>,
+    origin: &Origin,
 ) -> Result<Actor, ApiError> {
     let presented = presented.ok_or_else(|| {
         ApiError::unauthorized(format!(
@@ -307,18 +329,30 @@ async fn keyed_actor(
     if admin.matches_presented(&presented) {
         return Ok(Actor::Admin);
     }
-    let actor = Actor::Key(verify(keys, presented.key).await?);
+    let actor = Actor::Key(verify(keys, presented.key, client, origin).await?);
     actor.require(right, client)?;
     Ok(actor)
 }
 
-async fn verify(keys: &KeyStore, presented: &str) -> Result<Arc<ApiKey>, ApiError> {
-    keys.verify(presented).await.map_err(|e| match e {
+/// The one place an API key is accepted: valid, active, unexpired (401),
+/// then the IP policy for a request for `client` (the key's own client
+/// when the request names none) from `origin` (403,
+/// `ip_policy::PolicyCache::check`). The admin key never gets here.
+async fn verify(
+    keys: &KeyStore,
+    presented: &str,
+    client: Option<&str>,
+    origin: &Origin,
+) -> Result<Arc<ApiKey>, ApiError> {
+    let key = keys.verify(presented).await.map_err(|e| match e {
         KeyError::Invalid => ApiError::unauthorized("invalid API key"),
         KeyError::Inactive => ApiError::unauthorized("the API key is deactivated"),
         KeyError::Expired => ApiError::unauthorized("the API key has expired"),
         KeyError::Store(e) => e.into(),
-    })
+    })?;
+    let client = client.or(key.client_name.as_deref());
+    keys.ip_policy().check(key.id, client, origin).await?;
+    Ok(key)
 }
 
 /// Whether the preferred direct-URI header is a valid URI carrying a

@@ -46,17 +46,20 @@ pub struct KeyStore {
     enforcement: TtlCache<(), Arc<Enforcement>>,
     /// When each key's use was last recorded.
     used: TtlCache<uuid::Uuid, ()>,
+    /// The IP rules (issue 13), dropped with the rest.
+    ip: super::ip_policy::PolicyCache,
 }
 
 impl KeyStore {
     pub async fn open(catalog: Pool) -> Result<KeyStore, DomainError> {
         let pepper = api_keys::pepper(&catalog).await?;
         Ok(KeyStore {
-            catalog,
             pepper,
             keys: TtlCache::new(TTL, MAX_CACHED_KEYS),
             enforcement: TtlCache::new(TTL, 1),
             used: TtlCache::new(USAGE_EVERY, MAX_CACHED_KEYS),
+            ip: super::ip_policy::PolicyCache::new(catalog.clone()),
+            catalog,
         })
     }
 
@@ -74,6 +77,12 @@ impl KeyStore {
     pub async fn invalidate(&self) {
         self.keys.clear();
         self.enforcement.clear();
+        self.ip.invalidate();
+    }
+
+    /// The IP policy's cached rules.
+    pub fn ip_policy(&self) -> &super::ip_policy::PolicyCache {
+        &self.ip
     }
 
     /// Whether requests for `client` must carry a valid key: the client's

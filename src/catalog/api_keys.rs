@@ -30,11 +30,9 @@ pub struct NewKey {
     pub client_name: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
     pub rights: Vec<String>,
-    pub virgin_mode: bool,
-    pub virgin_until_n_requests: i32,
-    pub max_whitelist_ips: i32,
-    pub ip_whitelist: Vec<String>,
-    pub ip_blacklist: Vec<String>,
+    /// Its IP settings (`catalog::ip_policy`), stored in the same
+    /// transaction.
+    pub ip: super::ip_policy::NewPolicy,
 }
 
 /// `None` leaves a field as it is.
@@ -216,9 +214,8 @@ pub async fn create_key(
     check_rights(&tx, &new.rights).await?;
     let row = tx
         .query_one(
-            "INSERT INTO athena_api_keys (public_id, secret_hash, name, description, client_name, expires_at,
-                 virgin_mode, virgin_until_n_requests, max_whitelist_ips, ip_whitelist, ip_blacklist)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+            "INSERT INTO athena_api_keys (public_id, secret_hash, name, description, client_name, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             &[
                 &public_id,
                 &secret_hash,
@@ -226,16 +223,12 @@ pub async fn create_key(
                 &new.description,
                 &new.client_name,
                 &new.expires_at,
-                &new.virgin_mode,
-                &new.virgin_until_n_requests,
-                &new.max_whitelist_ips,
-                &new.ip_whitelist,
-                &new.ip_blacklist,
             ],
         )
         .await?;
     let id: Uuid = row.get(0);
     replace_grants(&tx, id, &new.rights).await?;
+    super::ip_policy::store_new(&tx, id, &new.ip).await?;
     let key = key_by_id(&tx, id)
         .await?
         .ok_or_else(|| DomainError::Internal("created key vanished".into()))?;

@@ -3,6 +3,7 @@
 
 pub mod api_keys;
 pub mod clients;
+pub mod ip_policy;
 pub mod public_routes;
 pub mod registry;
 pub mod service_routes;

@@ -25,6 +25,9 @@ pub enum DomainError {
     UnknownColumn(String),
     /// The state of a resource forbids the change (409).
     Conflict(String),
+    /// A per-key IP whitelist would exceed its `max_whitelist_ips` (400
+    /// `ip_whitelist_cap_exceeded`).
+    IpWhitelistCapExceeded(String),
     /// Too many attempts; retry after `retry_after` seconds (429).
     RateLimited { detail: String, retry_after: u32 },
     /// The backing service does not implement what was asked (501

@@ -8,6 +8,7 @@
 
 use super::ApiError;
 use crate::api::operations::Operation;
+use crate::auth::ip_policy::Origin;
 use crate::auth::rights::Right;
 use crate::auth::{Actor, Auth};
 use http::HeaderMap;
@@ -31,6 +32,8 @@ struct Inner {
     headers: HeaderMap,
     query: Vec<(String, String)>,
     peer: Option<SocketAddr>,
+    /// The client address (IP policy), resolved once here.
+    origin: Origin,
     auth: Arc<Auth>,
     body: bytes::Bytes,
 }
@@ -45,12 +48,14 @@ impl UncheckedCx {
         auth: Arc<Auth>,
         body: bytes::Bytes,
     ) -> Self {
+        let origin = auth.origin(peer, &headers);
         UncheckedCx(Arc::new(Inner {
             request_id,
             operation,
             headers,
             query,
             peer,
+            origin,
             auth,
             body,
         }))
@@ -71,7 +76,12 @@ impl UncheckedCx {
         let actor = self
             .0
             .auth
-            .authorize(self.0.operation.meta(), &self.0.headers, &self.0.query)
+            .authorize(
+                self.0.operation.meta(),
+                &self.0.headers,
+                &self.0.query,
+                &self.0.origin,
+            )
             .await?;
         Ok(RequestCx {
             request: self.0.clone(),
@@ -99,6 +109,12 @@ impl RequestCx {
 
     pub fn peer(&self) -> Option<SocketAddr> {
         self.request.peer
+    }
+
+    /// The client address the IP policy judged (the peer, or what a
+    /// trusted proxy forwarded); `None` when unknown.
+    pub fn client_ip(&self) -> Option<std::net::IpAddr> {
+        self.request.origin.ip()
     }
 
     /// Whether the JSON body has this top-level field at all (typed models
@@ -148,6 +164,7 @@ impl RequestCx {
             self.request.auth.keys(),
             Some(client),
             self.credential()?,
+            &self.request.origin,
         )
         .await
     }
@@ -175,6 +192,7 @@ impl RequestCx {
                 &self.request.headers,
                 &self.request.query,
                 Some(client),
+                &self.request.origin,
             )
             .await?;
         Ok(client)

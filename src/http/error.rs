@@ -60,6 +60,9 @@ impl From<crate::domain::DomainError> for ApiError {
                 format!("column `{name}` does not exist"),
             ),
             D::Conflict(detail) => ApiError::new(Code::Conflict, "Conflict", detail),
+            D::IpWhitelistCapExceeded(detail) => {
+                ApiError::new(Code::IpWhitelistCapExceeded, "Bad request", detail)
+            }
             D::Unsupported(detail) => {
                 ApiError::new(Code::NotImplemented, "Not implemented", detail)
             }

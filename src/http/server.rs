@@ -191,7 +191,7 @@ impl App {
                     ..
                 } => {
                     let name = "post_gateway_transaction";
-                    let work = self.clone().transaction(req, deadline);
+                    let work = self.clone().transaction(req, peer, deadline);
                     let response = traced(work, method, template, name, &request_id).await;
                     (template, name, response.map(ServerBody::Full))
                 }
@@ -279,15 +279,17 @@ impl App {
     async fn transaction(
         self: Arc<Self>,
         req: Request<Incoming>,
+        peer: Option<SocketAddr>,
         deadline: Arc<Deadline>,
     ) -> HttpResponse {
         let (parts, body) = req.into_parts();
+        let origin = self.auth.origin(peer, &parts.headers);
         let declared = declared_length(&parts.headers);
         let query = query_pairs(&parts.uri);
         let app = self.clone();
         self.within_deadline(deadline, declared, body, move |body| async move {
             app.handlers
-                .gateway_transaction(&app.auth, &parts.headers, &query, body)
+                .gateway_transaction(&app.auth, &origin, &parts.headers, &query, body)
                 .await
         })
         .await

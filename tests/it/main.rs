@@ -19,6 +19,7 @@ mod gateway_crud;
 mod hardening;
 mod host_routing;
 mod insert_window;
+mod ip_policy;
 mod limits;
 mod post_processing;
 mod process;

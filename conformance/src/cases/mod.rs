@@ -7,6 +7,7 @@ pub mod deferred;
 pub mod enforced;
 pub mod gateway;
 pub mod health;
+pub mod ip_policy;
 pub mod public;
 pub mod query;
 pub mod registry;
@@ -288,6 +289,7 @@ impl Ctx {
 pub fn specific_cases(ctx: &Ctx) -> Vec<Case> {
     let mut cases = Vec::new();
     cases.extend(admin::cases(ctx));
+    cases.extend(ip_policy::cases(ctx));
     cases.extend(health::cases(ctx));
     cases.extend(registry::cases(ctx));
     cases.extend(public::admin_cases(ctx));

@@ -31,6 +31,12 @@ pub enum Code {
     Conflict,
     /// D1 migrate: the script uses what D1 (SQLite) cannot express.
     D1Unsupported,
+    /// IP policy (issue 13): the caller's address is refused for this key.
+    IpNotAllowed,
+    /// IP policy: rules apply but the client address is unknown.
+    ClientIpRequired,
+    /// IP policy: a per-key whitelist over `max_whitelist_ips`.
+    IpWhitelistCapExceeded,
     PayloadTooLarge,
     RequestTimeout,
     RateLimited,
@@ -61,6 +67,9 @@ impl Code {
             Code::MethodNotAllowed => "method_not_allowed",
             Code::Conflict => "conflict",
             Code::D1Unsupported => "d1_unsupported",
+            Code::IpNotAllowed => "ip_not_allowed",
+            Code::ClientIpRequired => "client_ip_required",
+            Code::IpWhitelistCapExceeded => "ip_whitelist_cap_exceeded",
             Code::PayloadTooLarge => "payload_too_large",
             Code::RequestTimeout => "request_timeout",
             Code::RateLimited => "rate_limited",
@@ -92,6 +101,9 @@ impl Code {
             Code::MethodNotAllowed => 4050,
             Code::Conflict => 4090,
             Code::D1Unsupported => 4220,
+            Code::IpNotAllowed => 4032,
+            Code::ClientIpRequired => 4033,
+            Code::IpWhitelistCapExceeded => 4008,
             Code::PayloadTooLarge => 4130,
             Code::RequestTimeout => 4080,
             Code::RateLimited => 4290,
@@ -115,6 +127,9 @@ impl Code {
             | Code::RequestTimeout
             | Code::RateLimited => "request",
             Code::Unauthorized | Code::Forbidden => "auth",
+            Code::IpNotAllowed | Code::ClientIpRequired | Code::IpWhitelistCapExceeded => {
+                "ip_policy"
+            }
             Code::NotFound | Code::RouteNotFound | Code::MethodNotAllowed => "routing",
             Code::MissingClientHeader | Code::ClientNotFound | Code::ClientFrozen => "clients",
             Code::TableNotFound
@@ -131,7 +146,7 @@ impl Code {
     }
 
     /// Every code, for the registry.
-    pub const ALL: [Code; 25] = [
+    pub const ALL: [Code; 28] = [
         Code::BadRequest,
         Code::InvalidJson,
         Code::MissingParameter,
@@ -149,6 +164,9 @@ impl Code {
         Code::MethodNotAllowed,
         Code::Conflict,
         Code::D1Unsupported,
+        Code::IpNotAllowed,
+        Code::ClientIpRequired,
+        Code::IpWhitelistCapExceeded,
         Code::PayloadTooLarge,
         Code::RequestTimeout,
         Code::RateLimited,

@@ -191,6 +191,8 @@ impl TestServer {
             .expect("test JWT settings"),
             auth_url: None,
             wildcard_host: None,
+            // The socket peer is the client (IP policy).
+            trusted_proxies: Default::default(),
         };
         tweak(&mut config);
         Self::serve(config, tenant_url, vec![catalog_db, tenant_db], admin_url).await
