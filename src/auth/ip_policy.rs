@@ -477,7 +477,9 @@ impl PolicyCache {
                 if origin.learned.swap(true, Ordering::AcqRel) {
                     return Ok(());
                 }
-                match catalog::learn(&self.catalog, key_id, ip).await? {
+                // Boxed: the lock-in transaction is the cold path, kept out of
+                // every handler's future (they all await this check inline).
+                match Box::pin(catalog::learn(&self.catalog, key_id, ip)).await? {
                     catalog::Learned::Allowed { locked_in } => {
                         if locked_in {
                             // Here at once; the other replicas on the

@@ -547,13 +547,25 @@ fn dispatch_module(contract: &Contract, models: &models::Models) -> TokenStream 
         let params_arg = sig.params_ty.as_ref().map(|_| quote!(params,));
         let body_arg = sig.body_ty.as_ref().map(|_| quote!(body,));
         quote! {
-            Operation::#variant => Box::pin(async move {
-                let cx = inputs.authorize().await?;
-                #decode
-                let response = <H as super::traits::#family>::#name(&*handlers, cx, #params_arg #body_arg).await?;
-                Ok(response.into_http())
-            })
+            #[inline(never)]
+            pub(super) fn #name<H, C>(handlers: Arc<H>, inputs: Inputs<C>) -> DispatchFuture
+            where
+                H: Api,
+                C: RequestContext<Cx = <H as super::super::traits::ApiContext>::Cx>,
+            {
+                Box::pin(async move {
+                    let cx = inputs.authorize().await?;
+                    #decode
+                    let response = <H as super::super::traits::#family>::#name(&*handlers, cx, #params_arg #body_arg).await?;
+                    Ok(response.into_http())
+                })
+            }
         }
+    });
+    let calls = contract.operations.iter().map(|op| {
+        let sig = method_sig(op, models);
+        let MethodSig { name, variant, .. } = &sig;
+        quote!(Operation::#variant => run::#name(handlers, inputs))
     });
     quote! {
         /// Operation → extraction → trait method → HTTP response.
@@ -581,7 +593,15 @@ fn dispatch_module(contract: &Contract, models: &models::Models) -> TokenStream 
                 H: Api,
                 C: RequestContext<Cx = <H as super::traits::ApiContext>::Cx>,
             {
-                match operation { #(#arms,)* }
+                match operation { #(#calls,)* }
+            }
+
+            /// One function per operation: each builds its own future, so
+            /// `dispatch` itself keeps a small stack frame (an unoptimized
+            /// build would otherwise reserve room for all of them at once).
+            mod run {
+                use super::*;
+                #(#arms)*
             }
         }
     }
