@@ -64,6 +64,8 @@ pub struct Handlers {
     pub redis: Option<deadpool_redis::Pool>,
     pub s3: Option<S3>,
     pub keys: Arc<crate::auth::store::KeyStore>,
+    /// The admission limiter (`src/admission/`), for its event log.
+    pub admission: Arc<crate::admission::Admission>,
     /// Public-route lookups (`src/catalog/public_routes.rs`).
     pub public_routes: crate::catalog::public_routes::RouteCache,
     pub metrics: Arc<Metrics>,
@@ -182,11 +184,9 @@ impl WssApi for Handlers {}
 // `/admin/*` families without a module under `admin/` yet.
 impl AdminBackupsApi for Handlers {}
 impl AdminBillingApi for Handlers {}
-impl AdminClientConfigsApi for Handlers {}
 impl AdminIpListsApi for Handlers {}
 impl AdminPipelineTemplatesApi for Handlers {}
 impl AdminProvisionApi for Handlers {}
-impl AdminRuntimeApi for Handlers {}
 impl AdminServiceRoutesApi for Handlers {}
 impl AdminStatisticsApi for Handlers {}
 impl AdminWebhooksApi for Handlers {}

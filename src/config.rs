@@ -162,6 +162,9 @@ pub struct Config {
     /// The auth service that resolves end users' session tokens
     /// (`ATHENA_AUTH_URL`, its API base; `src/auth/session.rs`).
     pub auth_url: Option<String>,
+    /// The admission limiter's defaults (`ATHENA_ADMISSION_*`,
+    /// `ATHENA_EXPECTED_REPLICAS`; `src/admission/`).
+    pub admission: crate::admission::Settings,
 }
 
 #[derive(Debug)]
@@ -366,6 +369,7 @@ impl Config {
             )
             .map_err(ConfigError)?,
             auth_url: var("ATHENA_AUTH_URL"),
+            admission: crate::admission::Settings::from_env().map_err(ConfigError)?,
         })
     }
 }

@@ -4,6 +4,8 @@
 //! 501 through the traits' default methods.
 
 mod api_keys;
+mod client_configs;
 mod clients;
 mod errors;
 mod public_routes;
+mod runtime;

@@ -149,11 +149,26 @@ impl AdminKey {
 pub struct Auth {
     admin: AdminKey,
     keys: Arc<KeyStore>,
+    /// The admission limiter, run after authorization (`src/admission/`).
+    admission: Option<Arc<crate::admission::Admission>>,
 }
 
 impl Auth {
     pub fn new(admin: AdminKey, keys: Arc<KeyStore>) -> Self {
-        Auth { admin, keys }
+        Auth {
+            admin,
+            keys,
+            admission: None,
+        }
+    }
+
+    pub fn with_admission(mut self, admission: Arc<crate::admission::Admission>) -> Self {
+        self.admission = Some(admission);
+        self
+    }
+
+    pub fn admission(&self) -> Option<&Arc<crate::admission::Admission>> {
+        self.admission.as_ref()
     }
 
     pub fn keys(&self) -> &Arc<KeyStore> {

@@ -6,6 +6,7 @@
 
 use super::schema_cache::SchemaCache;
 use super::{pool, pool_as, Login, Pool, PoolSettings};
+use crate::catalog::client_configs::{self, ClientConfig};
 use crate::catalog::clients;
 use crate::domain::DomainError;
 use std::collections::HashMap;
@@ -29,6 +30,10 @@ pub struct Tenant {
     /// kept apart from the statement-cached data-plane pool and reset with
     /// `DISCARD ALL` after every use (`src/gateway/raw.rs`).
     pub raw_pool: Pool,
+    /// The client's configuration override (`athena_client_configs`,
+    /// default when none) and the pool settings it gave.
+    pub config: Arc<ClientConfig>,
+    pub settings: PoolSettings,
     checked_at: Instant,
 }
 
@@ -71,6 +76,8 @@ impl Tenant {
             pool,
             schema: Arc::default(),
             rpc_schemas: rpc_schemas(&serde_json::Value::Null),
+            config: Arc::default(),
+            settings: PoolSettings::default(),
             checked_at: Instant::now(),
         }
     }
@@ -106,6 +113,16 @@ impl Tenants {
             }
         }
         let record = clients::get(&self.catalog, name).await?;
+        // The override is re-read with the record (a change to either
+        // notifies `athena_clients_changed`); its pool settings rebuild the pool.
+        let config = Arc::new(match &record {
+            Some(_) => client_configs::get(&self.catalog, name)
+                .await?
+                .map(|s| s.config)
+                .unwrap_or_default(),
+            None => ClientConfig::default(),
+        });
+        let settings = config.pool_settings(self.settings);
         let mut entries = self.entries.write().await;
         let Some(record) = record.filter(|r| r.is_active) else {
             entries.remove(name);
@@ -119,30 +136,34 @@ impl Tenants {
             DomainError::Unavailable(format!("client {name} has no usable PostgreSQL URI"))
         })?;
         let tenant = match entries.get(name) {
-            // Same URI: keep the pool and the schema cache.
-            Some(old) if old.uri == uri => Arc::new(Tenant {
+            // Same URI and settings: keep the pool and the schema cache.
+            Some(old) if old.uri == uri && old.settings == settings => Arc::new(Tenant {
                 name: name.to_string(),
                 uri,
                 pool: old.pool.clone(),
                 raw_pool: old.raw_pool.clone(),
                 schema: old.schema.clone(),
                 rpc_schemas: rpc_schemas(&record.metadata),
+                config,
+                settings,
                 checked_at: Instant::now(),
             }),
             _ => Arc::new(Tenant {
                 name: name.to_string(),
-                pool: pool(&uri, self.settings)?,
+                pool: pool(&uri, settings)?,
                 raw_pool: pool_as(
                     &uri,
                     PoolSettings {
-                        max_size: (self.settings.max_size / 4).max(2),
-                        ..self.settings
+                        max_size: (settings.max_size / 4).max(2),
+                        ..settings
                     },
                     self.raw_login.as_ref(),
                 )?,
                 uri,
                 schema: Arc::default(),
                 rpc_schemas: rpc_schemas(&record.metadata),
+                config,
+                settings,
                 checked_at: Instant::now(),
             }),
         };

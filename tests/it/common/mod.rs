@@ -190,6 +190,7 @@ impl TestServer {
             )
             .expect("test JWT settings"),
             auth_url: None,
+            admission: Default::default(),
         };
         tweak(&mut config);
         Self::serve(config, tenant_url, vec![catalog_db, tenant_db], admin_url).await
