@@ -369,7 +369,21 @@ impl Config {
             )
             .map_err(ConfigError)?,
             auth_url: var("ATHENA_AUTH_URL"),
-            admission: crate::admission::Settings::from_env().map_err(ConfigError)?,
+            admission: {
+                let d = crate::admission::Settings::default();
+                crate::admission::Settings {
+                    window_secs: number("ATHENA_ADMISSION_WINDOW_SECS", d.window_secs)?,
+                    global_limit: number("ATHENA_ADMISSION_GLOBAL_LIMIT", d.global_limit)?,
+                    client_limit: number("ATHENA_ADMISSION_CLIENT_LIMIT", d.client_limit)?,
+                    expected_replicas: number("ATHENA_EXPECTED_REPLICAS", d.expected_replicas)?,
+                    redis_timeout: millis(
+                        "ATHENA_ADMISSION_REDIS_TIMEOUT_MS",
+                        d.redis_timeout.as_millis() as u64,
+                    )?,
+                }
+                .checked()
+                .map_err(ConfigError)?
+            },
         })
     }
 }

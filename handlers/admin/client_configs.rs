@@ -19,7 +19,10 @@ impl AdminClientConfigsApi for Handlers {
         let rows = client_configs::list(self.tenants.catalog()).await?;
         let list: Vec<Value> = rows.iter().map(|s| s.to_json()).collect();
         let mut out = success(format!("{} client configs", list.len()));
-        out.insert("data".into(), json!({ "configs": list, "count": list.len() }));
+        out.insert(
+            "data".into(),
+            json!({ "configs": list, "count": list.len() }),
+        );
         Ok(responses::GetAdminClientConfigs::Ok(Json::new(
             Value::Object(out),
         )))

@@ -39,7 +39,7 @@ pub struct Event {
 }
 
 enum Msg {
-    Event(Event),
+    Event(Box<Event>),
     /// Write what is queued, then answer.
     Flush(oneshot::Sender<()>),
 }
@@ -62,7 +62,7 @@ impl EventWriter {
 
     /// Queues a row; never waits (a full queue drops it).
     pub fn record(&self, event: Event) {
-        if self.tx.try_send(Msg::Event(event)).is_err() {
+        if self.tx.try_send(Msg::Event(Box::new(event))).is_err() {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
                 tracing::warn!(dropped = n, "admission events dropped (writer queue full)");
@@ -92,13 +92,13 @@ async fn write_batches(catalog: Pool, mut rx: mpsc::Receiver<Msg>) {
         let mut acks = Vec::new();
         match rx.recv().await {
             None => return,
-            Some(Msg::Event(e)) => batch.push(e),
+            Some(Msg::Event(e)) => batch.push(*e),
             Some(Msg::Flush(ack)) => acks.push(ack),
         }
         let deadline = tokio::time::Instant::now() + FLUSH_EVERY;
         while batch.len() < BATCH && acks.is_empty() {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(Msg::Event(e))) => batch.push(e),
+                Ok(Some(Msg::Event(e))) => batch.push(*e),
                 Ok(Some(Msg::Flush(ack))) => acks.push(ack),
                 Ok(None) | Err(_) => break,
             }

@@ -65,34 +65,18 @@ impl Default for Settings {
 }
 
 impl Settings {
-    pub fn from_env() -> Result<Settings, String> {
-        fn number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
-            match std::env::var(name).ok().map(|v| v.trim().to_string()) {
-                None => Ok(default),
-                Some(v) if v.is_empty() => Ok(default),
-                Some(v) => v
-                    .parse()
-                    .map_err(|_| format!("{name}={v:?} is not a valid number")),
-            }
-        }
-        let d = Settings::default();
-        let s = Settings {
-            window_secs: number("ATHENA_ADMISSION_WINDOW_SECS", d.window_secs)?,
-            global_limit: number("ATHENA_ADMISSION_GLOBAL_LIMIT", d.global_limit)?,
-            client_limit: number("ATHENA_ADMISSION_CLIENT_LIMIT", d.client_limit)?,
-            expected_replicas: number("ATHENA_EXPECTED_REPLICAS", d.expected_replicas)?,
-            redis_timeout: Duration::from_millis(number(
-                "ATHENA_ADMISSION_REDIS_TIMEOUT_MS",
-                d.redis_timeout.as_millis() as u64,
-            )?),
-        };
-        if !(1..=86_400).contains(&s.window_secs) {
+    /// The settings, or what is wrong with them.
+    pub fn checked(self) -> Result<Settings, String> {
+        if !(1..=86_400).contains(&self.window_secs) {
             return Err("ATHENA_ADMISSION_WINDOW_SECS must be between 1 and 86400".into());
         }
-        if s.expected_replicas == 0 {
+        if self.expected_replicas == 0 {
             return Err("ATHENA_EXPECTED_REPLICAS must be at least 1".into());
         }
-        Ok(s)
+        if self.redis_timeout.is_zero() {
+            return Err("ATHENA_ADMISSION_REDIS_TIMEOUT_MS must be at least 1".into());
+        }
+        Ok(self)
     }
 }
 
@@ -302,7 +286,10 @@ impl Admission {
             defer_requested: s.defer_requested,
             is_query_route: s.is_query_route,
             decision: "rejected".into(),
-            reason: Some(format!("over the {scope} limit of {} per {window}s", limit.limit)),
+            reason: Some(format!(
+                "over the {scope} limit of {} per {window}s",
+                limit.limit
+            )),
             deferred_request_id: None,
             retry_after_seconds: Some(retry_after as i32),
             window_seconds: Some(limit.window_secs as i32),
@@ -382,7 +369,10 @@ impl Admission {
     }
 
     fn redis_usable(&self) -> bool {
-        let mut down = self.redis_down_until.lock().unwrap_or_else(|p| p.into_inner());
+        let mut down = self
+            .redis_down_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         match *down {
             Some(until) if Instant::now() < until => false,
             Some(_) => {
@@ -394,9 +384,15 @@ impl Admission {
     }
 
     fn redis_failed(&self, why: &str) {
-        let mut down = self.redis_down_until.lock().unwrap_or_else(|p| p.into_inner());
+        let mut down = self
+            .redis_down_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if down.is_none() {
-            tracing::warn!(error = why, "admission: Redis unavailable, counting locally");
+            tracing::warn!(
+                error = why,
+                "admission: Redis unavailable, counting locally"
+            );
         }
         *down = Some(Instant::now() + Duration::from_secs(1));
     }

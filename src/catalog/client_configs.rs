@@ -107,15 +107,14 @@ impl ClientConfig {
         if !value.is_object() {
             return Err(DomainError::Invalid("config must be an object".into()));
         }
-        let config: ClientConfig =
-            serde_path_to_error::deserialize(value).map_err(|e| {
-                let path = e.path().to_string();
-                let at = match path.as_str() {
-                    "." | "" => "config".to_string(),
-                    p => format!("config.{p}"),
-                };
-                DomainError::Invalid(format!("{at}: {}", e.inner()))
-            })?;
+        let config: ClientConfig = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let at = match path.as_str() {
+                "." | "" => "config".to_string(),
+                p => format!("config.{p}"),
+            };
+            DomainError::Invalid(format!("{at}: {}", e.inner()))
+        })?;
         config.check()?;
         Ok(config)
     }
@@ -228,7 +227,11 @@ pub async fn list(pool: &Pool) -> Result<Vec<Stored>, DomainError> {
 pub async fn get(pool: &Pool, client: &str) -> Result<Option<Stored>, DomainError> {
     let conn = pool.get().await?;
     let sql = format!("SELECT {COLUMNS} FROM athena_client_configs WHERE client_name = $1");
-    Ok(conn.query_opt(&sql, &[&client]).await?.as_ref().map(from_row))
+    Ok(conn
+        .query_opt(&sql, &[&client])
+        .await?
+        .as_ref()
+        .map(from_row))
 }
 
 /// Creates or replaces a live client's override; `None` when the client

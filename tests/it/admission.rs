@@ -52,7 +52,12 @@ async fn events(s: &TestServer, query: &str, check: impl Fn(&[Value]) -> bool) -
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
         let r = s
-            .send("GET", &format!("/admin/admission-events?{query}"), &[ADMIN], None)
+            .send(
+                "GET",
+                &format!("/admin/admission-events?{query}"),
+                &[ADMIN],
+                None,
+            )
             .await;
         assert_eq!(r.status, 200, "{}", r.text());
         let v = r.json();
@@ -82,12 +87,13 @@ async fn over_the_client_limit_is_429_with_retry_after_and_an_event() {
     // Admin and health routes are never counted.
     for _ in 0..5 {
         assert_eq!(s.get("/health").await.status, 200);
-        let r = s
-            .send("GET", "/admin/client-configs", &[ADMIN], None)
-            .await;
+        let r = s.send("GET", "/admin/client-configs", &[ADMIN], None).await;
         assert_eq!(r.status, 200);
     }
-    let list = events(&s, &format!("client={CLIENT}&decision=rejected"), |l| !l.is_empty()).await;
+    let list = events(&s, &format!("client={CLIENT}&decision=rejected"), |l| {
+        !l.is_empty()
+    })
+    .await;
     let e = &list[0];
     assert_eq!(e["route"], "/gateway/fetch", "{e}");
     assert_eq!(e["method"], "POST", "{e}");
@@ -99,19 +105,34 @@ async fn over_the_client_limit_is_429_with_retry_after_and_an_event() {
     assert!(e["event_id"].is_string() && e["id"].is_i64(), "{e}");
     // The filters apply.
     let r = s
-        .send("GET", "/admin/admission-events?decision=defer_requested", &[ADMIN], None)
+        .send(
+            "GET",
+            "/admin/admission-events?decision=defer_requested",
+            &[ADMIN],
+            None,
+        )
         .await;
     assert_eq!(r.json()["data"]["events"], json!([]));
     assert_eq!(r.json()["data"]["decision"], "defer_requested");
     for bad in ["limit=0", "limit=501", "offset=-1", "limit=x"] {
         let r = s
-            .send("GET", &format!("/admin/admission-events?{bad}"), &[ADMIN], None)
+            .send(
+                "GET",
+                &format!("/admin/admission-events?{bad}"),
+                &[ADMIN],
+                None,
+            )
             .await;
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
     }
     // Removing the override lifts the limit (the defaults are unlimited).
     let r = s
-        .send("DELETE", &format!("/admin/client-configs/{CLIENT}"), &[ADMIN], None)
+        .send(
+            "DELETE",
+            &format!("/admin/client-configs/{CLIENT}"),
+            &[ADMIN],
+            None,
+        )
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(read(&s).await.status, 200);
@@ -146,7 +167,11 @@ async fn a_deferred_clients_write_over_the_limit_is_queued_and_applied() {
     // The write happens (read back from the tenant database: the status
     // route is rate limited too).
     let deadline = Instant::now() + Duration::from_secs(10);
-    while s.scalar("SELECT count(*) FROM items WHERE name = 'b'").await != 1 {
+    while s
+        .scalar("SELECT count(*) FROM items WHERE name = 'b'")
+        .await
+        != 1
+    {
         assert!(Instant::now() < deadline, "the deferred insert never ran");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -239,10 +264,16 @@ async fn redis_killed_the_limit_holds_locally_and_nothing_fails() {
     for _ in 0..12 {
         statuses.push(read(&s).await.status);
     }
-    assert!(statuses.iter().all(|&st| st == 200 || st == 429), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|&st| st == 200 || st == 429),
+        "{statuses:?}"
+    );
     assert!(statuses.contains(&429), "{statuses:?}");
     // The local count is limit ÷ ATHENA_EXPECTED_REPLICAS (1): 5 more at most.
-    assert!(statuses.iter().filter(|&&st| st == 200).count() <= 5, "{statuses:?}");
+    assert!(
+        statuses.iter().filter(|&&st| st == 200).count() <= 5,
+        "{statuses:?}"
+    );
     let list = events(&s, "decision=rejected", |l| !l.is_empty()).await;
     assert_eq!(list[0]["meta"]["backend"], "local", "{:?}", list[0]);
     s.stop().await;

@@ -25,8 +25,14 @@ async fn put(s: &TestServer, client: &str, body: Value) -> common::Reply {
 async fn schema_refusals_name_the_json_path() {
     let s = TestServer::start().await;
     for (config, named) in [
-        (json!({"resilience": {"pool_max": 0}}), "config.resilience.pool_max"),
-        (json!({"resilience": {"pool_max": 5000}}), "config.resilience.pool_max"),
+        (
+            json!({"resilience": {"pool_max": 0}}),
+            "config.resilience.pool_max",
+        ),
+        (
+            json!({"resilience": {"pool_max": 5000}}),
+            "config.resilience.pool_max",
+        ),
         (
             json!({"admission": {"window_seconds": "ten"}}),
             "config.admission.window_seconds",
@@ -35,8 +41,14 @@ async fn schema_refusals_name_the_json_path() {
             json!({"admission": {"per_client_limit_per_window": -1}}),
             "config.admission.per_client_limit_per_window",
         ),
-        (json!({"insert_window": {"max_ms": 70000}}), "config.insert_window.max_ms"),
-        (json!({"deferred_writes": {"enabled": "yes"}}), "config.deferred_writes.enabled"),
+        (
+            json!({"insert_window": {"max_ms": 70000}}),
+            "config.insert_window.max_ms",
+        ),
+        (
+            json!({"deferred_writes": {"enabled": "yes"}}),
+            "config.deferred_writes.enabled",
+        ),
         (json!({"features": {"beta": 1}}), "config.features.beta"),
         (json!({"resilience": {"pool_size": 3}}), "pool_size"),
         (json!({"unknown_section": {}}), "unknown_section"),
@@ -47,7 +59,11 @@ async fn schema_refusals_name_the_json_path() {
         assert!(v.to_string().contains(named), "{config}: {v}");
     }
     // A body without `config`, or with a non-object one.
-    for body in [json!({}), json!({"config": [1]}), json!({"config": {}, "metadata": 3})] {
+    for body in [
+        json!({}),
+        json!({"config": [1]}),
+        json!({"config": {}, "metadata": 3}),
+    ] {
         let r = put(&s, CLIENT, body.clone()).await;
         assert_eq!(r.status, 400, "{body}: {}", r.text());
     }
@@ -71,7 +87,12 @@ async fn put_get_list_delete_round_trip() {
         "resilience": {"statement_timeout_ms": 9000, "acquire_timeout_ms": 2000, "pool_max": 3},
         "features": {"beta": true}
     });
-    let r = put(&s, CLIENT, json!({"config": config, "metadata": {"owner": "ops"}})).await;
+    let r = put(
+        &s,
+        CLIENT,
+        json!({"config": config, "metadata": {"owner": "ops"}}),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["data"]["config"], config);
 
@@ -91,7 +112,10 @@ async fn put_get_list_delete_round_trip() {
     let r = put(&s, CLIENT, json!({"config": {"features": {"beta": false}}})).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let r = s.send("GET", &path(CLIENT), &[ADMIN], None).await;
-    assert_eq!(r.json()["data"]["config"], json!({"features": {"beta": false}}));
+    assert_eq!(
+        r.json()["data"]["config"],
+        json!({"features": {"beta": false}})
+    );
     assert_eq!(r.json()["data"]["metadata"], json!({}));
 
     let r = s.send("DELETE", &path(CLIENT), &[ADMIN], None).await;
@@ -214,7 +238,14 @@ async fn seed_from_config_copies_without_overwriting() {
     let path_text = file.to_string_lossy().to_string();
     let s = TestServer::start_with(|c| c.config_file = Some(path_text)).await;
 
-    let seed = || s.send("POST", "/admin/client-configs/seed-from-config", &[ADMIN], None);
+    let seed = || {
+        s.send(
+            "POST",
+            "/admin/client-configs/seed-from-config",
+            &[ADMIN],
+            None,
+        )
+    };
     let r = seed().await;
     assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
@@ -232,9 +263,16 @@ async fn seed_from_config_copies_without_overwriting() {
     let r = seed().await;
     let v = r.json();
     assert_eq!(v["data"]["seeded"], json!([]), "{v}");
-    assert_eq!(v["data"]["skipped"], json!(["not_registered", CLIENT]), "{v}");
+    assert_eq!(
+        v["data"]["skipped"],
+        json!(["not_registered", CLIENT]),
+        "{v}"
+    );
     let r = s.send("GET", &path(CLIENT), &[ADMIN], None).await;
-    assert_eq!(r.json()["data"]["config"], json!({"features": {"beta": false}}));
+    assert_eq!(
+        r.json()["data"]["config"],
+        json!({"features": {"beta": false}})
+    );
     s.stop().await;
     let _ = std::fs::remove_dir_all(dir);
 }

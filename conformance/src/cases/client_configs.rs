@@ -17,7 +17,10 @@ fn uri(ctx: &Ctx) -> String {
 }
 
 fn unique(prefix: &str) -> String {
-    format!("conf_{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "conf_{prefix}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 fn save(ctx: &Ctx, name: &str) -> Request {
@@ -96,8 +99,11 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
             let list = b["data"]["configs"].as_array().ok_or("no data.configs")?;
             expect_eq(
                 "no ghost listed",
-                list.iter()
-                    .any(|c| c["client_name"].as_str().is_some_and(|n| n.starts_with("conf_cc_ghost"))),
+                list.iter().any(|c| {
+                    c["client_name"]
+                        .as_str()
+                        .is_some_and(|n| n.starts_with("conf_cc_ghost"))
+                }),
                 false,
             )
         }),
@@ -134,7 +140,11 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
                     .iter()
                     .find(|c| c["client_name"] == name.as_str())
                     .ok_or("the override is not listed")?;
-                expect_eq("config", &entry["config"], &json!({"features": {"x": true}}))
+                expect_eq(
+                    "config",
+                    &entry["config"],
+                    &json!({"features": {"x": true}}),
+                )
             }
         }),
         Case::new(
@@ -210,7 +220,8 @@ fn events_case(ctx: &Ctx, name: &str) -> Case {
         )
     })
     .then_status(
-        ctx.request("get", "/admin/admission-events").query("limit", "0"),
+        ctx.request("get", "/admin/admission-events")
+            .query("limit", "0"),
         400,
     )
 }
