@@ -205,22 +205,22 @@ impl Admission {
         &self.events
     }
 
-    /// The client's override (default for an unknown, inactive or frozen
-    /// client: its handler refuses it anyway).
-    async fn client_config(&self, client: Option<&str>) -> Arc<ClientConfig> {
-        match client {
-            Some(name) => match Box::pin(self.tenants.resolve(name)).await {
-                Ok(t) => t.config.clone(),
-                Err(_) => Arc::default(),
-            },
-            None => Arc::default(),
-        }
+    /// The client's override, for a routable client only: an unknown,
+    /// inactive or frozen one is refused by its handler anyway, and is not
+    /// counted per client (so made-up names cannot mint counters).
+    async fn client_config(&self, client: Option<&str>) -> Option<Arc<ClientConfig>> {
+        Box::pin(self.tenants.resolve(client?))
+            .await
+            .ok()
+            .map(|t| t.config.clone())
     }
 
     /// Counts the request and decides: let through, defer, or refuse (429
     /// `rate_limited` with the seconds to the end of the window).
     pub async fn admit(&self, s: &Subject<'_>) -> Result<Admitted, DomainError> {
         let config = self.client_config(s.client).await;
+        let client_name = s.client.filter(|_| config.is_some());
+        let config = config.unwrap_or_default();
         let admission = config.admission.clone().unwrap_or_default();
         if admission.enabled == Some(false) {
             return Ok(Admitted::Allow);
@@ -250,7 +250,7 @@ impl Admission {
                 "global",
             ));
         }
-        if let Some(name) = s.client.filter(|_| client.limit > 0) {
+        if let Some(name) = client_name.filter(|_| client.limit > 0) {
             let idx = now / u64::from(client.window_secs);
             keys.push((
                 format!(
@@ -302,7 +302,7 @@ impl Admission {
             }),
         };
         if s.deferrable && !s.direct {
-            if let Some(name) = s.client {
+            if let Some(name) = client_name {
                 let deferred = match config.deferred_writes() {
                     Some(on) => on,
                     None => self.deferred.enabled(name).await.unwrap_or(false),
@@ -402,6 +402,10 @@ impl Admission {
         let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
         if local.len() > 10_000 {
             local.retain(|_, (expires, _)| *expires > now);
+            if local.len() > 100_000 {
+                // Bounded whatever happens: a fresh count for everyone.
+                local.clear();
+            }
         }
         keys.iter()
             .map(|(key, limit, _)| {

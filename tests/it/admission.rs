@@ -278,3 +278,38 @@ async fn redis_killed_the_limit_holds_locally_and_nothing_fails() {
     assert_eq!(list[0]["meta"]["backend"], "local", "{:?}", list[0]);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_global_limit_counts_every_client_and_transactions() {
+    let s = TestServer::start_with(|c| {
+        c.admission.window_secs = 3600;
+        c.admission.global_limit = 3;
+    })
+    .await;
+    items(&s).await;
+    assert_eq!(read(&s).await.status, 200);
+    let tx = json!({"operations": [{"id": "r", "kind": "fetch", "payload": {"table_name": "items", "columns": ["id"]}}]});
+    let r = s
+        .send("POST", "/gateway/transaction", &[C], Some(tx.clone()))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // An unknown client counts globally (and is refused by its handler).
+    let r = s
+        .send(
+            "POST",
+            "/gateway/fetch",
+            &[("X-Athena-Client", "nobody")],
+            Some(json!({"table_name": "items", "columns": ["id"]})),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = s.send("POST", "/gateway/transaction", &[C], Some(tx)).await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(r.headers.contains_key("retry-after"));
+    assert_eq!(read(&s).await.status, 429);
+    assert_eq!(s.get("/health").await.status, 200);
+    let list = events(&s, "decision=rejected", |l| l.len() >= 2).await;
+    assert_eq!(list[1]["route"], "/gateway/transaction", "{list:?}");
+    assert_eq!(list[0]["meta"]["limited_by"], "global", "{list:?}");
+    s.stop().await;
+}
