@@ -33,12 +33,22 @@ impl AdminClientConfigsApi for Handlers {
         _cx: RequestCx,
         params: params::GetAdminClientConfigsByClientName,
     ) -> ApiResult<responses::GetAdminClientConfigsByClientName> {
-        let stored = client_configs::get(self.tenants.catalog(), &params.client_name)
+        let name = &params.client_name;
+        let stored = client_configs::get(self.tenants.catalog(), name)
             .await?
-            .ok_or_else(|| no_override(&params.client_name))?;
+            .ok_or_else(|| no_override(name))?;
+        // Beside the override, what acts: it over the defaults.
+        let defaults = client_configs::Defaults {
+            pool: self.tenants.default_settings(),
+            admission: self.config.admission.clone(),
+            insert_window: self.config.insert_window,
+            deferred_writes: self.gateway.deferred.enabled(name).await?,
+        };
+        let mut data = stored.to_json();
+        data["effective"] = stored.config.effective(&defaults);
         Ok(responses::GetAdminClientConfigsByClientName::Ok(one(
             "Client config",
-            stored.to_json(),
+            data,
         )))
     }
 

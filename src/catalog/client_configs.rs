@@ -172,9 +172,48 @@ impl ClientConfig {
             .map(Duration::from_millis)
     }
 
+    /// Every field as it acts: the override over `defaults`.
+    pub fn effective(&self, defaults: &Defaults) -> Value {
+        let a = self.admission.clone().unwrap_or_default();
+        let pool = self.pool_settings(defaults.pool);
+        serde_json::json!({
+            "admission": {
+                "enabled": a.enabled.unwrap_or(true),
+                "window_seconds": a.window_seconds.unwrap_or(defaults.admission.window_secs),
+                "per_client_limit_per_window": a
+                    .per_client_limit_per_window
+                    .unwrap_or(defaults.admission.client_limit),
+                "global_limit_per_window": defaults.admission.global_limit,
+            },
+            "deferred_writes": {
+                "enabled": self.deferred_writes().unwrap_or(defaults.deferred_writes),
+            },
+            "insert_window": {
+                "max_ms": self.insert_window_max().map(|d| d.as_millis() as u64),
+                "default_ms": defaults.insert_window.as_millis() as u64,
+            },
+            "resilience": {
+                "statement_timeout_ms": pool.statement_timeout.as_millis() as u64,
+                "acquire_timeout_ms": pool.acquire_timeout.as_millis() as u64,
+                "pool_max": pool.max_size,
+            },
+            "features": self.features.clone().unwrap_or_default(),
+        })
+    }
+
     pub fn to_value(&self) -> Value {
         serde_json::to_value(self).unwrap_or_else(|_| Value::Object(Map::new()))
     }
+}
+
+/// What a client gets without an override.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    pub pool: PoolSettings,
+    pub admission: crate::admission::Settings,
+    pub insert_window: Duration,
+    /// `ATHENA_DEFERRED_CLIENTS`, the YAML or the client metadata.
+    pub deferred_writes: bool,
 }
 
 /// One stored override.

@@ -105,6 +105,11 @@ impl Tenants {
         &self.catalog
     }
 
+    /// The pool settings of a client without an override.
+    pub fn default_settings(&self) -> PoolSettings {
+        self.settings
+    }
+
     /// The routable tenant for `name`: registered, active and not frozen.
     pub async fn resolve(&self, name: &str) -> Result<Arc<Tenant>, DomainError> {
         if let Some(t) = self.entries.read().await.get(name) {

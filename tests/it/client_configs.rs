@@ -101,6 +101,10 @@ async fn put_get_list_delete_round_trip() {
     let v = r.json();
     assert_eq!(v["data"]["config"], config, "{v}");
     assert_eq!(v["data"]["metadata"], json!({"owner": "ops"}), "{v}");
+    let effective = &v["data"]["effective"];
+    assert_eq!(effective["resilience"]["pool_max"], 3, "{v}");
+    assert_eq!(effective["admission"]["global_limit_per_window"], 0, "{v}");
+    assert_eq!(effective["insert_window"]["max_ms"], 50, "{v}");
 
     let r = s.send("GET", "/admin/client-configs", &[ADMIN], None).await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -117,6 +121,10 @@ async fn put_get_list_delete_round_trip() {
         json!({"features": {"beta": false}})
     );
     assert_eq!(r.json()["data"]["metadata"], json!({}));
+    // Fields left out act with the defaults (the test server's pool is 4).
+    let effective = &r.json()["data"]["effective"]["resilience"];
+    assert_eq!(effective["pool_max"], 4);
+    assert_eq!(effective["statement_timeout_ms"], 5000);
 
     let r = s.send("DELETE", &path(CLIENT), &[ADMIN], None).await;
     assert_eq!(r.status, 200, "{}", r.text());
