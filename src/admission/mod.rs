@@ -8,9 +8,10 @@
 //!   client's override (`admission` in `athena_client_configs`) sets its own
 //!   window and limit, or exempts it (`enabled: false`). When no limit
 //!   applies, nothing is counted and Redis is not asked.
-//! - **Counting.** Redis counters shared by every replica: `INCR` + `EXPIRE`
-//!   of the global and the client key of the current window in one
-//!   pipelined round trip. Redis unavailable or slower than the timeout:
+//! - **Counting.** Redis counters shared by every replica: `INCRBY` +
+//!   `EXPIRE` of the global and the client key of the current window in one
+//!   pipelined round trip, shared by the requests that arrive together
+//!   (`counter.rs`). Redis unavailable or slower than the timeout:
 //!   an in-process count against limit ÷ `ATHENA_EXPECTED_REPLICAS`, and
 //!   Redis is left alone for a second; never an error.
 //! - **Over the limit.** A canonical gateway write (`PUT /gateway/insert`,
@@ -23,6 +24,7 @@
 //!   row, written by a bounded batch writer (`events.rs`): a full queue
 //!   drops the row and counts it, never slows a request.
 
+mod counter;
 pub mod events;
 
 use crate::api::operations::Operation;
@@ -163,7 +165,8 @@ enum Backend {
 
 pub struct Admission {
     settings: Settings,
-    redis: Option<deadpool_redis::Pool>,
+    /// The Redis counters (`counter.rs`); `None` without Redis.
+    counter: Option<counter::Counter>,
     /// Keys are namespaced by catalog: replicas of one catalog share them.
     namespace: String,
     tenants: Arc<Tenants>,
@@ -189,9 +192,10 @@ impl Admission {
         deferred: Arc<Queue>,
     ) -> Admission {
         let events = EventWriter::start(tenants.catalog().clone());
+        let counter = redis.map(|r| counter::Counter::start(r, settings.redis_timeout));
         Admission {
             settings,
-            redis,
+            counter,
             namespace,
             tenants,
             deferred,
@@ -342,22 +346,13 @@ impl Admission {
 
     /// The counts of `keys` after this request: Redis, else local.
     async fn count(&self, keys: &[(String, Limit, &'static str)]) -> (Vec<u64>, Backend) {
-        if let Some(redis) = self.redis.as_ref().filter(|_| self.redis_usable()) {
-            let counted = tokio::time::timeout(self.settings.redis_timeout, async {
-                let mut conn = redis.get().await.map_err(|e| e.to_string())?;
-                let mut pipe = deadpool_redis::redis::pipe();
-                for (key, limit, _) in keys {
-                    pipe.cmd("INCR").arg(key);
-                    pipe.cmd("EXPIRE")
-                        .arg(key)
-                        .arg(u64::from(limit.window_secs) + 1)
-                        .ignore();
-                }
-                pipe.query_async::<Vec<u64>>(&mut conn)
-                    .await
-                    .map_err(|e| e.to_string())
-            })
-            .await;
+        if let Some(counter) = self.counter.as_ref().filter(|_| self.redis_usable()) {
+            let bump = keys
+                .iter()
+                .map(|(key, limit, _)| (key.clone(), u64::from(limit.window_secs) + 1))
+                .collect();
+            let counted =
+                tokio::time::timeout(self.settings.redis_timeout, counter.bump(bump)).await;
             match counted {
                 Ok(Ok(counts)) if counts.len() == keys.len() => return (counts, Backend::Redis),
                 Ok(Ok(_)) => self.redis_failed("unexpected pipeline answer"),

@@ -313,3 +313,23 @@ async fn the_global_limit_counts_every_client_and_transactions() {
     assert_eq!(list[0]["meta"]["limited_by"], "global", "{list:?}");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn concurrent_requests_get_exactly_the_limit() {
+    if std::env::var("REDIS_URL").is_err() {
+        eprintln!("skipped: no REDIS_URL");
+        return;
+    }
+    let s = TestServer::start().await;
+    items(&s).await;
+    limit_client(&s, 10, false).await;
+    let b = s.replica_with(|_| {}).await;
+    let replies =
+        futures_util::future::join_all((0..30).map(|i| read(if i % 2 == 0 { &s } else { &b })))
+            .await;
+    let ok = replies.iter().filter(|r| r.status == 200).count();
+    let limited = replies.iter().filter(|r| r.status == 429).count();
+    assert_eq!((ok, limited), (10, 20));
+    b.stop().await;
+    s.stop().await;
+}
