@@ -179,11 +179,6 @@ impl RequestCx {
         )
     }
 
-    /// The raw request body (routes whose contract declares none).
-    pub fn body(&self) -> &bytes::Bytes {
-        &self.request.body
-    }
-
     /// Who is calling, as `authorize` established it.
     pub fn actor(&self) -> &Actor {
         &self.actor
