@@ -64,6 +64,8 @@ pub struct Handlers {
     pub redis: Option<deadpool_redis::Pool>,
     pub s3: Option<S3>,
     pub keys: Arc<crate::auth::store::KeyStore>,
+    /// The admission limiter (`src/admission/`), for its event log.
+    pub admission: Arc<crate::admission::Admission>,
     /// Public-route lookups (`src/catalog/public_routes.rs`).
     pub public_routes: Arc<crate::catalog::public_routes::RouteCache>,
     /// Tenant hosts and service routes (`src/gateway/host_routing.rs`).
@@ -184,7 +186,6 @@ impl WssApi for Handlers {}
 // `/admin/*` families without a module under `admin/` yet.
 impl AdminBackupsApi for Handlers {}
 impl AdminBillingApi for Handlers {}
-impl AdminClientConfigsApi for Handlers {}
 impl AdminPipelineTemplatesApi for Handlers {}
 impl AdminProvisionApi for Handlers {}
 impl AdminStatisticsApi for Handlers {}

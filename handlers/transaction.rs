@@ -99,6 +99,20 @@ impl Handlers {
                 kinds.push(operation);
             }
         }
+        // The admission limiter counts the transaction once (never deferred).
+        if let Some(admission) = auth.admission() {
+            let subject = crate::admission::Subject {
+                method: "POST",
+                route: "/gateway/transaction",
+                client: crate::auth::header_client(headers),
+                direct: false,
+                deferrable: false,
+                defer_requested: false,
+                is_query_route: false,
+                request_bytes: body.len(),
+            };
+            Box::pin(admission.admit(&subject)).await?;
+        }
         let options = options(request.get("options"))?;
         let key = match request.get("idempotency_key") {
             None | Some(Value::Null) => None,

@@ -170,6 +170,9 @@ pub struct Config {
     /// client for the IP policy (`ATHENA_TRUSTED_PROXIES`, comma-separated
     /// CIDRs; default none: the socket peer is the client).
     pub trusted_proxies: crate::auth::ip_policy::TrustedProxies,
+    /// The admission limiter's defaults (`ATHENA_ADMISSION_*`,
+    /// `ATHENA_EXPECTED_REPLICAS`; `src/admission/`).
+    pub admission: crate::admission::Settings,
 }
 
 #[derive(Debug)]
@@ -382,6 +385,21 @@ impl Config {
                 &var("ATHENA_TRUSTED_PROXIES").unwrap_or_default(),
             )
             .map_err(|e| ConfigError(format!("ATHENA_TRUSTED_PROXIES: {e}")))?,
+            admission: {
+                let d = crate::admission::Settings::default();
+                crate::admission::Settings {
+                    window_secs: number("ATHENA_ADMISSION_WINDOW_SECS", d.window_secs)?,
+                    global_limit: number("ATHENA_ADMISSION_GLOBAL_LIMIT", d.global_limit)?,
+                    client_limit: number("ATHENA_ADMISSION_CLIENT_LIMIT", d.client_limit)?,
+                    expected_replicas: number("ATHENA_EXPECTED_REPLICAS", d.expected_replicas)?,
+                    redis_timeout: millis(
+                        "ATHENA_ADMISSION_REDIS_TIMEOUT_MS",
+                        d.redis_timeout.as_millis() as u64,
+                    )?,
+                }
+                .checked()
+                .map_err(ConfigError)?
+            },
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Athena: the Athena RS gateway API on PostgreSQL, Redis and S3, generated
 //! from its OpenAPI contract.
 
+pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod catalog;

@@ -22,6 +22,28 @@ use std::time::{Duration, Instant};
 struct ConfigFile {
     #[serde(default)]
     clients: Vec<ConfigClient>,
+    /// Per-client configuration overrides, copied into the catalog by
+    /// `POST /admin/client-configs/seed-from-config` (`client_config_entries`).
+    #[serde(default)]
+    client_config: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// The `client_config` entries of the `ATHENA_CONFIG` file, each checked
+/// against the typed schema (`crate::catalog::client_configs`).
+pub fn client_config_entries(
+    path: &str,
+) -> Result<Vec<(String, crate::catalog::client_configs::ClientConfig)>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("ATHENA_CONFIG {path}: {e}"))?;
+    let file: ConfigFile =
+        serde_yaml::from_str(&text).map_err(|e| format!("ATHENA_CONFIG {path}: {e}"))?;
+    file.client_config
+        .into_iter()
+        .map(|(name, value)| {
+            crate::catalog::client_configs::ClientConfig::parse(&value)
+                .map(|c| (name.clone(), c))
+                .map_err(|e| format!("ATHENA_CONFIG client_config.{name}: {e}"))
+        })
+        .collect()
 }
 
 #[derive(Debug, Deserialize)]
@@ -166,11 +188,21 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         .transpose()?;
     let s3 = config.s3.as_ref().map(S3::new).transpose()?;
     let metrics = Arc::new(Metrics::default());
-    let auth = Arc::new(Auth::new(
-        AdminKey::new(config.admin_key.clone()),
-        keys.clone(),
-        config.trusted_proxies.clone(),
+    let admission = Arc::new(crate::admission::Admission::new(
+        config.admission.clone(),
+        redis.clone(),
+        keys.catalog_id(),
+        tenants.clone(),
+        deferred.clone(),
     ));
+    let auth = Arc::new(
+        Auth::new(
+            AdminKey::new(config.admin_key.clone()),
+            keys.clone(),
+            config.trusted_proxies.clone(),
+        )
+        .with_admission(admission.clone()),
+    );
     let limits = Limits {
         max_body_bytes: config.max_body_bytes,
         max_upload_bytes: config.max_upload_bytes,
@@ -235,6 +267,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         redis,
         s3,
         keys,
+        admission,
         public_routes: routing.public.clone(),
         routing,
         metrics: metrics.clone(),

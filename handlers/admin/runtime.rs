@@ -1,12 +1,50 @@
-//! `admin_runtime`: live runtime inspection of this replica.
+//! `admin_runtime`: live runtime inspection of this replica
+//! (`/admin/admission-events`, `/admin/pools`), one section per route.
 
-use crate::api::{responses, traits::AdminRuntimeApi};
+use crate::admission::events::{self, Filter};
+use crate::api::{models, params, responses, traits::AdminRuntimeApi};
+use crate::domain::DomainError;
 use crate::handlers::Handlers;
 use crate::http::payload::Json;
-use crate::http::{ApiResult, RequestCx};
+use crate::http::{ApiError, ApiResult, RequestCx};
 use serde_json::{json, Value};
 
 impl AdminRuntimeApi for Handlers {
+    // --- admission events ---
+
+    async fn get_admin_admission_events(
+        &self,
+        _cx: RequestCx,
+        params: params::GetAdminAdmissionEvents,
+    ) -> ApiResult<responses::GetAdminAdmissionEvents> {
+        let filter = admission_filter(params)?;
+        // Every decision this replica answered before the read is written.
+        self.admission
+            .events()
+            .flush(std::time::Duration::from_secs(1))
+            .await;
+        let rows = events::list(self.tenants.catalog(), &filter).await?;
+        let events: Vec<models::AdmissionEventRecord> = rows
+            .into_iter()
+            .map(serde_json::from_value)
+            .collect::<Result<_, _>>()
+            .map_err(|e| DomainError::Internal(format!("admission event record: {e}")))?;
+        let data = models::AdmissionEventsListData {
+            decision: filter.decision,
+            client: filter.client,
+            limit: Some(filter.limit),
+            offset: Some(filter.offset),
+            events,
+        };
+        Ok(responses::GetAdminAdmissionEvents::Ok(Json::new(
+            models::GetAdminAdmissionEventsResponse200 {
+                status: "success".into(),
+                message: Some(format!("{} admission events", data.events.len())),
+                data,
+            },
+        )))
+    }
+
     // --- pools ---
 
     /// Per-client pools of this replica (created lazily, on first use) and
@@ -40,4 +78,27 @@ impl AdminRuntimeApi for Handlers {
         );
         Ok(responses::GetAdminPools::Ok(Json::new(Value::Object(out))))
     }
+}
+
+/// `decision`, `client` (empty = none), `limit` 1–500 (default 100),
+/// `offset` ≥ 0.
+fn admission_filter(p: params::GetAdminAdmissionEvents) -> Result<Filter, ApiError> {
+    let limit = p.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid_parameter(
+            "limit",
+            "must be between 1 and 500",
+        ));
+    }
+    let offset = p.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::invalid_parameter("offset", "must be at least 0"));
+    }
+    let some = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    Ok(Filter {
+        decision: some(p.decision),
+        client: some(p.client),
+        limit,
+        offset,
+    })
 }

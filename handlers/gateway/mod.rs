@@ -319,7 +319,8 @@ fn deferral<T: serde::Serialize>(
         operation,
         body: plan::to_value(body)?,
         strip_nulls,
-        requested: header_flag(cx, "x-athena-defer"),
+        // Asked for, or the admission limiter's decision (over the limit).
+        requested: header_flag(cx, "x-athena-defer") || cx.admission_defers(),
         idempotency_key,
     }))
 }

@@ -154,6 +154,8 @@ pub struct Auth {
     keys: Arc<KeyStore>,
     /// Peers whose forwarding headers name the client (`ATHENA_TRUSTED_PROXIES`).
     proxies: TrustedProxies,
+    /// The admission limiter, run after authorization (`src/admission/`).
+    admission: Option<Arc<crate::admission::Admission>>,
 }
 
 impl Auth {
@@ -162,7 +164,17 @@ impl Auth {
             admin,
             keys,
             proxies,
+            admission: None,
         }
+    }
+
+    pub fn with_admission(mut self, admission: Arc<crate::admission::Admission>) -> Self {
+        self.admission = Some(admission);
+        self
+    }
+
+    pub fn admission(&self) -> Option<&Arc<crate::admission::Admission>> {
+        self.admission.as_ref()
     }
 
     /// Where a request comes from (its client address, resolved once per

@@ -2,6 +2,7 @@
 //! (clients today; keys, webhooks and jobs as their issues land).
 
 pub mod api_keys;
+pub mod client_configs;
 pub mod clients;
 pub mod ip_policy;
 pub mod public_routes;

@@ -33,7 +33,7 @@ pub async fn schema_owned_by_login(
         .get(0))
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct PoolSettings {
     pub max_size: u32,
     pub connect_timeout: Duration,

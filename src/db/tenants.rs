@@ -6,6 +6,7 @@
 
 use super::schema_cache::SchemaCache;
 use super::{pool_as, Login, Pool, PoolSettings};
+use crate::catalog::client_configs::{self, ClientConfig};
 use crate::catalog::clients;
 use crate::domain::DomainError;
 use std::collections::HashMap;
@@ -31,6 +32,10 @@ pub struct Tenant {
     pub raw_pool: Pool,
     /// When the pool was created and its last connection error.
     pub stats: Arc<PoolStats>,
+    /// The client's configuration override (`athena_client_configs`,
+    /// default when none) and the pool settings it gave.
+    pub config: Arc<ClientConfig>,
+    pub settings: PoolSettings,
     checked_at: Instant,
 }
 
@@ -136,6 +141,8 @@ impl Tenant {
             schema: Arc::default(),
             rpc_schemas: rpc_schemas(&serde_json::Value::Null),
             stats: Arc::default(),
+            config: Arc::default(),
+            settings: PoolSettings::default(),
             checked_at: Instant::now(),
         }
     }
@@ -163,6 +170,11 @@ impl Tenants {
         &self.catalog
     }
 
+    /// The pool settings of a client without an override.
+    pub fn default_settings(&self) -> PoolSettings {
+        self.settings
+    }
+
     /// The routable tenant for `name`: registered, active and not frozen.
     pub async fn resolve(&self, name: &str) -> Result<Arc<Tenant>, DomainError> {
         if let Some(t) = self.entries.read().await.get(name) {
@@ -171,6 +183,16 @@ impl Tenants {
             }
         }
         let record = clients::get(&self.catalog, name).await?;
+        // The override is re-read with the record (a change to either
+        // notifies `athena_clients_changed`); its pool settings rebuild the pool.
+        let config = Arc::new(match &record {
+            Some(_) => client_configs::get(&self.catalog, name)
+                .await?
+                .map(|s| s.config)
+                .unwrap_or_default(),
+            None => ClientConfig::default(),
+        });
+        let settings = config.pool_settings(self.settings);
         let mut entries = self.entries.write().await;
         let Some(record) = record.filter(|r| r.is_active) else {
             entries.remove(name);
@@ -185,8 +207,8 @@ impl Tenants {
         })?;
         let stats = Arc::new(PoolStats::default());
         let tenant = match entries.get(name) {
-            // Same URI: keep the pool and the schema cache.
-            Some(old) if old.uri == uri => Arc::new(Tenant {
+            // Same URI and settings: keep the pool and the schema cache.
+            Some(old) if old.uri == uri && old.settings == settings => Arc::new(Tenant {
                 name: name.to_string(),
                 uri,
                 pool: old.pool.clone(),
@@ -194,23 +216,27 @@ impl Tenants {
                 schema: old.schema.clone(),
                 rpc_schemas: rpc_schemas(&record.metadata),
                 stats: old.stats.clone(),
+                config,
+                settings,
                 checked_at: Instant::now(),
             }),
             _ => Arc::new(Tenant {
                 name: name.to_string(),
-                pool: super::pool_observed(&uri, self.settings, None, stats.sink())?,
+                pool: super::pool_observed(&uri, settings, None, stats.sink())?,
                 stats,
                 raw_pool: pool_as(
                     &uri,
                     PoolSettings {
-                        max_size: (self.settings.max_size / 4).max(2),
-                        ..self.settings
+                        max_size: (settings.max_size / 4).max(2),
+                        ..settings
                     },
                     self.raw_login.as_ref(),
                 )?,
                 uri,
                 schema: Arc::default(),
                 rpc_schemas: rpc_schemas(&record.metadata),
+                config,
+                settings,
                 checked_at: Instant::now(),
             }),
         };

@@ -490,6 +490,8 @@ pub fn queued_answer(
         }),
     );
     out.insert("request_id".into(), json!(id));
+    // The admission limiter's 202 names it so (`src/admission/`).
+    out.insert("deferred_request_id".into(), json!(id));
     out.insert("deferred".into(), json!(true));
     out
 }

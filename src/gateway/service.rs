@@ -231,7 +231,13 @@ impl Gateway {
     ) -> Result<Written, DomainError> {
         let tenant = self.target(target).await?;
         if let Some(d) = defer.filter(|_| !target.direct.is_set()) {
-            if d.requested || self.deferred.enabled(&tenant.name).await? {
+            // The client's override (`deferred_writes.enabled`) decides
+            // first; else the configured list and the client metadata.
+            let enabled = match tenant.config.deferred_writes() {
+                Some(on) => on,
+                None => self.deferred.enabled(&tenant.name).await?,
+            };
+            if d.requested || enabled {
                 let table_name = d.body.get("table_name").cloned().unwrap_or(Value::Null);
                 let payload = json!({"body": d.body, "strip_nulls": d.strip_nulls});
                 let job = self
@@ -274,6 +280,11 @@ impl Gateway {
     ) -> Result<WriteResult, DomainError> {
         let (schema, table) = write.target();
         let (schema, table) = (schema.clone(), table.clone());
+        // The client's `insert_window.max_ms` caps the window (0: none).
+        let insert_window = match tenant.config.insert_window_max() {
+            Some(max) => insert_window.map(|w| w.min(max)).filter(|w| !w.is_zero()),
+            None => insert_window,
+        };
         let result = match (write, insert_window) {
             (Write::Insert(q), Some(window)) => {
                 self.insert_windows

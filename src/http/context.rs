@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 /// A request whose credentials were not checked yet: what the dispatch
 /// and the extractors read before `authorize`.
+#[derive(Clone)]
 pub struct UncheckedCx(Arc<Inner>);
 
 /// A request and its authorized caller.
@@ -36,6 +37,8 @@ struct Inner {
     origin: Origin,
     auth: Arc<Auth>,
     body: bytes::Bytes,
+    /// The admission limiter's decision (`UncheckedCx::admit`).
+    admitted: std::sync::OnceLock<crate::admission::Admitted>,
 }
 
 impl UncheckedCx {
@@ -58,6 +61,7 @@ impl UncheckedCx {
             origin,
             auth,
             body,
+            admitted: std::sync::OnceLock::new(),
         }))
     }
 
@@ -83,10 +87,62 @@ impl UncheckedCx {
                 &self.0.origin,
             )
             .await?;
+        self.admit().await?;
         Ok(RequestCx {
             request: self.0.clone(),
             actor,
         })
+    }
+
+    // --- admission (src/admission/) ---
+
+    /// The admission limiter, after authorization and before the handler:
+    /// 429 over the limit, or the request goes on (to be deferred when the
+    /// limiter decided so: `RequestCx::admission_defers`, `settle`).
+    async fn admit(&self) -> Result<(), ApiError> {
+        let Some(admission) = self.0.auth.admission() else {
+            return Ok(());
+        };
+        let Some(subject) =
+            crate::admission::subject(self.0.operation, &self.0.headers, self.0.body.len())
+        else {
+            return Ok(());
+        };
+        // Boxed: the limiter's lookups would otherwise sit inline in every
+        // dispatch future.
+        let admitted = Box::pin(admission.admit(&subject)).await?;
+        let _ = self.0.admitted.set(admitted);
+        Ok(())
+    }
+
+    /// After the handler: a write the limiter deferred answers 202 (its
+    /// queued answer carries `deferred_request_id`) and its event is
+    /// recorded with that id.
+    pub fn settle(
+        &self,
+        mut response: Result<crate::http::HttpResponse, ApiError>,
+    ) -> Result<crate::http::HttpResponse, ApiError> {
+        let (Some(crate::admission::Admitted::Defer(event)), Some(admission)) =
+            (self.0.admitted.get(), self.0.auth.admission())
+        else {
+            return response;
+        };
+        let id = match &mut response {
+            Ok(r) => {
+                let id = r
+                    .headers()
+                    .get("x-athena-deferred-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                if id.is_some() && r.status() == http::StatusCode::OK {
+                    *r.status_mut() = http::StatusCode::ACCEPTED;
+                }
+                id
+            }
+            Err(_) => None,
+        };
+        admission.deferred((**event).clone(), id);
+        response
     }
 }
 
@@ -128,6 +184,15 @@ impl RequestCx {
     /// different keys are a 401).
     pub fn credential(&self) -> Result<Option<crate::auth::Presented<'_>>, ApiError> {
         crate::auth::presented_key(&self.request.headers, &self.request.query)
+    }
+
+    /// The admission limiter decided to queue this write (over the limit,
+    /// deferred writes enabled): the handler defers it.
+    pub fn admission_defers(&self) -> bool {
+        matches!(
+            self.request.admitted.get(),
+            Some(crate::admission::Admitted::Defer(_))
+        )
     }
 
     /// Who is calling, as `authorize` established it.

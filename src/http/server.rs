@@ -263,13 +263,15 @@ impl App {
                 auth,
                 body.clone(),
             );
+            // The admission limiter's deferrals answer 202 (`UncheckedCx::settle`).
+            let settle = cx.clone();
             let inputs = Inputs {
                 cx,
                 path_params,
                 query,
                 body,
             };
-            dispatch(handlers, operation, inputs)
+            async move { settle.settle(dispatch(handlers, operation, inputs).await) }
         })
         .await
     }

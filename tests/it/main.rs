@@ -6,9 +6,11 @@
 mod common;
 
 mod access_matrix;
+mod admission;
 mod api_keys;
 mod cache;
 mod client;
+mod client_configs;
 mod clients;
 mod d1_migrate;
 mod deferred;

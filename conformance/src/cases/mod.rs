@@ -2,6 +2,7 @@
 //! fallback for every operation of the contract without a specific case.
 
 pub mod admin;
+pub mod client_configs;
 pub mod d1;
 pub mod deferred;
 pub mod enforced;
@@ -290,6 +291,7 @@ pub fn specific_cases(ctx: &Ctx) -> Vec<Case> {
     let mut cases = Vec::new();
     cases.extend(admin::cases(ctx));
     cases.extend(ip_policy::cases(ctx));
+    cases.extend(client_configs::cases(ctx));
     cases.extend(health::cases(ctx));
     cases.extend(registry::cases(ctx));
     cases.extend(public::admin_cases(ctx));

@@ -540,7 +540,7 @@ fn dispatch_module(contract: &Contract, models: &models::Models) -> TokenStream 
     });
     let arms = contract.operations.iter().map(|op| {
         let sig = method_sig(op, models);
-        let MethodSig { name, variant, .. } = &sig;
+        let MethodSig { name, .. } = &sig;
         let family = trait_name(&op.family);
         let decode = decoded_shape(&sig)
             .map(|(_, pattern)| quote!(let #pattern = decode::#name(&inputs.fields())?;));

@@ -193,6 +193,7 @@ impl TestServer {
             wildcard_host: None,
             // The socket peer is the client (IP policy).
             trusted_proxies: Default::default(),
+            admission: Default::default(),
         };
         tweak(&mut config);
         Self::serve(config, tenant_url, vec![catalog_db, tenant_db], admin_url).await
