@@ -133,6 +133,12 @@ impl PublicApi for Handlers {
             }
         }
         actor.require(right, Some(client))?;
+        // The admission limiter, as the gateway operation, for the route's
+        // client (`authorize` does not count public routes: their client
+        // is known only here).
+        cx.admit_client(canonical, client, true)
+            .await
+            .map_err(|e| hide_client(e, key, client))?;
         let data = self
             .forward(&cx, op, client, &actor, body.0)
             .await

@@ -110,6 +110,7 @@ impl Handlers {
                 defer_requested: false,
                 is_query_route: false,
                 request_bytes: body.len(),
+                count_global: true,
             };
             Box::pin(admission.admit(&subject)).await?;
         }

@@ -384,7 +384,13 @@ impl Config {
             trusted_proxies: crate::auth::ip_policy::TrustedProxies::parse(
                 &var("ATHENA_TRUSTED_PROXIES").unwrap_or_default(),
             )
-            .map_err(|e| ConfigError(format!("ATHENA_TRUSTED_PROXIES: {e}")))?,
+            .map_err(|e| ConfigError(format!("ATHENA_TRUSTED_PROXIES: {e}")))?
+            .reading(
+                crate::auth::ip_policy::ForwardHeader::parse(
+                    &var("ATHENA_TRUSTED_PROXY_HEADER").unwrap_or_default(),
+                )
+                .map_err(|e| ConfigError(format!("ATHENA_TRUSTED_PROXY_HEADER: {e}")))?,
+            ),
             admission: {
                 let d = crate::admission::Settings::default();
                 crate::admission::Settings {

@@ -98,11 +98,17 @@ pub struct Subject<'a> {
     pub defer_requested: bool,
     pub is_query_route: bool,
     pub request_bytes: usize,
+    /// Counted against the global limit too (false when `authorize`
+    /// already counted the request there and its handler only now learned
+    /// the client: a body `db_name`).
+    pub count_global: bool,
 }
 
 /// The limiter's view of a request to `operation`: `None` for what it
-/// never counts (admin, health, docs, public routes: anything outside the
-/// data-plane rights).
+/// never counts (admin, health, docs: anything outside the data-plane
+/// rights). Public routes are counted by their handler, as the gateway
+/// operation they forward to, against the route's client
+/// (`RequestCx::admit_client`).
 pub fn subject(
     operation: Operation,
     headers: &http::HeaderMap,
@@ -138,6 +144,7 @@ pub fn subject(
         defer_requested: flag("x-athena-defer"),
         is_query_route: right == rights::FETCH || right == rights::RAW_SQL,
         request_bytes,
+        count_global: true,
     })
 }
 
@@ -243,7 +250,7 @@ impl Admission {
         };
         let now = now_secs();
         let mut keys: Vec<(String, Limit, &'static str)> = Vec::new();
-        if global.limit > 0 {
+        if global.limit > 0 && s.count_global {
             let idx = now / u64::from(global.window_secs);
             keys.push((
                 format!(

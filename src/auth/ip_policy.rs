@@ -163,10 +163,44 @@ pub fn new_policy(
     })
 }
 
+/// The one header a trusted proxy names the client in
+/// (`ATHENA_TRUSTED_PROXY_HEADER`): only that one is read. Reading whichever
+/// family is present would let a client send a family its proxy passes
+/// through untouched (a `Forwarded` beside the `X-Forwarded-For` the proxy
+/// writes) and pick its own address.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ForwardHeader {
+    /// `X-Forwarded-For` (the default: what nginx, HAProxy and the cloud
+    /// load balancers append to).
+    #[default]
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239), its `for=` parameters.
+    Forwarded,
+    /// `X-Real-IP`: one address, set (not appended) by the proxy.
+    XRealIp,
+}
+
+impl ForwardHeader {
+    pub fn parse(name: &str) -> Result<ForwardHeader, String> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "" | "x-forwarded-for" => Ok(ForwardHeader::XForwardedFor),
+            "forwarded" => Ok(ForwardHeader::Forwarded),
+            "x-real-ip" => Ok(ForwardHeader::XRealIp),
+            other => Err(format!(
+                "{other:?} is not one of x-forwarded-for, forwarded, x-real-ip"
+            )),
+        }
+    }
+}
+
 /// The networks of `ATHENA_TRUSTED_PROXIES` (comma-separated CIDRs or
-/// addresses): only from these peers are forwarding headers believed.
+/// addresses): only from these peers is the forwarding header believed,
+/// and only the one of `ATHENA_TRUSTED_PROXY_HEADER`.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct TrustedProxies(Vec<IpNet>);
+pub struct TrustedProxies {
+    nets: Vec<IpNet>,
+    header: ForwardHeader,
+}
 
 impl TrustedProxies {
     pub fn parse(list: &str) -> Result<TrustedProxies, String> {
@@ -175,42 +209,50 @@ impl TrustedProxies {
             .filter(|s| !s.is_empty())
             .map(parse_net)
             .collect::<Result<Vec<_>, _>>()
-            .map(TrustedProxies)
+            .map(|nets| TrustedProxies {
+                nets,
+                header: ForwardHeader::default(),
+            })
+    }
+
+    /// The same proxies, naming the client in `header`.
+    pub fn reading(self, header: ForwardHeader) -> TrustedProxies {
+        TrustedProxies { header, ..self }
     }
 
     fn trusts(&self, ip: IpAddr) -> bool {
-        self.0.iter().any(|n| n.contains(&ip))
+        self.nets.iter().any(|n| n.contains(&ip))
     }
 
     /// The client address of a request: the socket peer; when the peer is
-    /// a trusted proxy, the forwarding headers (`Forwarded`, else
-    /// `X-Forwarded-For`, else `X-Real-IP`) walked from the right, the
-    /// first hop that is not itself a trusted proxy. A malformed hop makes
-    /// the address unknown (`None`), never the proxy's own.
+    /// a trusted proxy, the configured forwarding header walked from the
+    /// right, the first hop that is not itself a trusted proxy (the other
+    /// families are ignored). A malformed hop makes the address unknown
+    /// (`None`), never the proxy's own.
     pub fn client_ip(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> Option<IpAddr> {
         let peer = peer?.ip().to_canonical();
-        if self.0.is_empty() || !self.trusts(peer) {
+        if self.nets.is_empty() || !self.trusts(peer) {
             return Some(peer);
         }
-        let chain: Vec<Option<IpAddr>> = if headers.contains_key("forwarded") {
-            header_values(headers, "forwarded")?
+        let name = match self.header {
+            ForwardHeader::XForwardedFor => "x-forwarded-for",
+            ForwardHeader::Forwarded => "forwarded",
+            ForwardHeader::XRealIp => "x-real-ip",
+        };
+        if !headers.contains_key(name) {
+            return Some(peer);
+        }
+        let values = header_values(headers, name)?;
+        let chain: Vec<Option<IpAddr>> = match self.header {
+            ForwardHeader::Forwarded => values
                 .iter()
                 .flat_map(|v| v.split(','))
                 .map(forwarded_for)
-                .collect()
-        } else if headers.contains_key("x-forwarded-for") {
-            header_values(headers, "x-forwarded-for")?
-                .iter()
-                .flat_map(|v| v.split(','))
-                .map(hop)
-                .collect()
-        } else if headers.contains_key("x-real-ip") {
-            header_values(headers, "x-real-ip")?
-                .iter()
-                .map(|v| hop(v))
-                .collect()
-        } else {
-            return Some(peer);
+                .collect(),
+            ForwardHeader::XForwardedFor => {
+                values.iter().flat_map(|v| v.split(',')).map(hop).collect()
+            }
+            ForwardHeader::XRealIp => values.iter().map(|v| hop(v)).collect(),
         };
         let mut client = None;
         for hop in chain.into_iter().rev() {
@@ -414,7 +456,16 @@ pub struct PolicyCache {
     catalog: Pool,
     global: TtlCache<(), Arc<GlobalRules>>,
     keys: TtlCache<Uuid, Arc<KeyRules>>,
+    /// Virgin learning, one key at a time per stripe: the lock-in
+    /// transactions of a busy virgin key queue here, not on catalog
+    /// connections waiting for the key's row lock, so they never hold more
+    /// than `LEARNING_STRIPES` of the catalog pool.
+    learning: Box<[tokio::sync::Mutex<()>]>,
 }
+
+/// Catalog connections virgin learning may hold at once per replica (the
+/// catalog pool has 16 by default).
+const LEARNING_STRIPES: usize = 4;
 
 impl PolicyCache {
     pub fn new(catalog: Pool) -> PolicyCache {
@@ -422,6 +473,9 @@ impl PolicyCache {
             catalog,
             global: TtlCache::new(TTL, 1),
             keys: TtlCache::new(TTL, MAX_CACHED_KEYS),
+            learning: (0..LEARNING_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         }
     }
 
@@ -479,6 +533,8 @@ impl PolicyCache {
                 }
                 // Boxed: the lock-in transaction is the cold path, kept out of
                 // every handler's future (they all await this check inline).
+                let stripe = key_id.as_u128() as usize % self.learning.len();
+                let _turn = self.learning[stripe].lock().await;
                 match Box::pin(catalog::learn(&self.catalog, key_id, ip)).await? {
                     catalog::Learned::Allowed { locked_in } => {
                         if locked_in {
@@ -743,20 +799,35 @@ mod tests {
             proxies.client_ip(peer("10.0.0.5"), &HeaderMap::new()),
             ip("10.0.0.5")
         );
-        // Forwarded first, then X-Real-IP.
+        // Only the configured header counts: a `Forwarded` or `X-Real-IP`
+        // the client added beside the proxy's X-Forwarded-For is ignored.
         let fwd = headers(&[
             (
                 "forwarded",
                 "for=1.1.1.1, for=\"[2001:db8::7]:443\";proto=https",
             ),
+            ("x-real-ip", "8.8.8.8"),
             ("x-forwarded-for", "9.9.9.9"),
         ]);
-        assert_eq!(proxies.client_ip(peer("10.0.0.5"), &fwd), ip("2001:db8::7"));
-        let obfuscated = headers(&[("forwarded", "for=_hidden")]);
-        assert_eq!(proxies.client_ip(peer("10.0.0.5"), &obfuscated), None);
-        let real = headers(&[("x-real-ip", "203.0.113.10")]);
+        assert_eq!(proxies.client_ip(peer("10.0.0.5"), &fwd), ip("9.9.9.9"));
+        let only_forwarded = headers(&[("forwarded", "for=1.1.1.1")]);
         assert_eq!(
-            proxies.client_ip(peer("192.0.2.1"), &real),
+            proxies.client_ip(peer("10.0.0.5"), &only_forwarded),
+            ip("10.0.0.5")
+        );
+        let rfc = proxies.clone().reading(ForwardHeader::Forwarded);
+        assert_eq!(rfc.client_ip(peer("10.0.0.5"), &fwd), ip("2001:db8::7"));
+        let obfuscated = headers(&[("forwarded", "for=_hidden")]);
+        assert_eq!(rfc.client_ip(peer("10.0.0.5"), &obfuscated), None);
+        let real = headers(&[
+            ("x-real-ip", "203.0.113.10"),
+            ("x-forwarded-for", "9.9.9.9"),
+        ]);
+        assert_eq!(
+            proxies
+                .clone()
+                .reading(ForwardHeader::XRealIp)
+                .client_ip(peer("192.0.2.1"), &real),
             ip("203.0.113.10")
         );
         // IPv4-mapped peers are IPv4.

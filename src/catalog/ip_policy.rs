@@ -258,7 +258,14 @@ pub async fn learn(pool: &Pool, id: Uuid, ip: IpAddr) -> Result<Learned, DomainE
         .await?;
     let (distinct, seen): (i64, bool) = (row.get(0), row.get(1));
     let cap = i64::from(s.max_whitelist_ips);
-    if !seen && cap > 0 && distinct >= cap {
+    // Without a cap, learning still stops at the lists' bound: a leaked
+    // virgin key rotated through an IPv6 /64 cannot grow its whitelist
+    // past what the API would accept.
+    let learn_cap = match cap {
+        0 => crate::auth::ip_policy::MAX_ENTRIES as i64,
+        cap => cap,
+    };
+    if !seen && distinct >= learn_cap {
         return Ok(Learned::Denied);
     }
     tx.execute(
@@ -287,7 +294,7 @@ pub async fn learn(pool: &Pool, id: Uuid, ip: IpAddr) -> Result<Learned, DomainE
 }
 
 /// Whitelists the earliest-seen addresses (as many as the cap leaves room
-/// for; 0 = no cap), marks them `locked_in` and resolves the key. The
+/// for; 0 = the lists' bound, `MAX_ENTRIES`), marks them `locked_in` and resolves the key. The
 /// caller holds the key's row lock.
 async fn lock_in(tx: &Transaction<'_>, id: Uuid, cap: i64) -> Result<(), DomainError> {
     let existing: i64 = tx
@@ -297,7 +304,11 @@ async fn lock_in(tx: &Transaction<'_>, id: Uuid, cap: i64) -> Result<(), DomainE
         )
         .await?
         .get(0);
-    let room: Option<i64> = (cap > 0).then(|| (cap - existing).max(0));
+    let cap = match cap {
+        0 => crate::auth::ip_policy::MAX_ENTRIES as i64,
+        cap => cap,
+    };
+    let room = (cap - existing).max(0);
     tx.execute(
         "INSERT INTO api_key_ip_whitelist (api_key_id, addr, label, learned)
          SELECT api_key_id, addr, 'virgin lock-in', true FROM api_key_ip_seen

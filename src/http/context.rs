@@ -234,6 +234,31 @@ impl RequestCx {
         .await
     }
 
+    /// The limiter for a request whose client only its handler knows (a
+    /// public route's, a body `db_name`): `operation` counted against
+    /// `client`, and against the global limit unless `authorize` already
+    /// did. Never deferred (429 over the limit).
+    pub async fn admit_client(
+        &self,
+        operation: Operation,
+        client: &str,
+        count_global: bool,
+    ) -> Result<(), ApiError> {
+        let Some(admission) = self.request.auth.admission() else {
+            return Ok(());
+        };
+        let Some(mut subject) =
+            crate::admission::subject(operation, &self.request.headers, self.request.body.len())
+        else {
+            return Ok(());
+        };
+        subject.client = Some(client);
+        subject.deferrable = false;
+        subject.count_global = count_global;
+        Box::pin(admission.admit(&subject)).await?;
+        Ok(())
+    }
+
     /// The client a request runs on when the route also names it in the
     /// body (`db_name`): `X-Athena-Client` when present (that is what
     /// `authorize` checked), else `body_client`, which is then authorized
@@ -259,6 +284,9 @@ impl RequestCx {
                 Some(client),
                 &self.request.origin,
             )
+            .await?;
+        // `authorize` counted the request globally, not knowing its client.
+        self.admit_client(self.request.operation, client, false)
             .await?;
         Ok(client)
     }

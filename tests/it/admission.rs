@@ -184,10 +184,10 @@ async fn a_deferred_clients_write_over_the_limit_is_queued_and_applied() {
 
 #[tokio::test]
 async fn two_replicas_share_the_limit() {
-    if std::env::var("REDIS_URL").is_err() {
-        eprintln!("skipped: no REDIS_URL");
-        return;
-    }
+    assert!(
+        std::env::var("REDIS_URL").is_ok(),
+        "REDIS_URL is unset: run through make test (scripts/dev-services)"
+    );
     let a = TestServer::start().await;
     items(&a).await;
     limit_client(&a, 4, false).await;
@@ -209,10 +209,21 @@ struct OwnRedis {
 }
 
 impl OwnRedis {
-    async fn start() -> Option<OwnRedis> {
-        let bin = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())?;
+    async fn start() -> OwnRedis {
+        // scripts/dev-services installs it (`make test` runs that first).
+        let on_path = std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join("redis-server"))
+                .find(|p| p.exists())
+        });
+        let bin = on_path
+            .or_else(|| {
+                ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
+                    .into_iter()
+                    .map(std::path::PathBuf::from)
+                    .find(|p| p.exists())
+            })
+            .expect("redis-server not found: run through make test (scripts/dev-services)");
         let port = free_port();
         let child = std::process::Command::new(bin)
             .args([
@@ -228,10 +239,10 @@ impl OwnRedis {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .ok()?;
+            .expect("start redis-server");
         let mut own = OwnRedis { child, port };
         common::wait_ready(port, &mut own.child).await;
-        Some(own)
+        own
     }
 
     fn kill(&mut self) {
@@ -248,34 +259,39 @@ impl Drop for OwnRedis {
 
 #[tokio::test]
 async fn redis_killed_the_limit_holds_locally_and_nothing_fails() {
-    let Some(mut redis) = OwnRedis::start().await else {
-        eprintln!("skipped: no redis-server binary");
-        return;
-    };
+    let mut redis = OwnRedis::start().await;
     let url = format!("redis://127.0.0.1:{}", redis.port);
-    let s = TestServer::start_with(|c| c.redis_url = Some(url)).await;
+    // Two replicas on that Redis, each expecting two of them.
+    let s = TestServer::start_with(|c| {
+        c.redis_url = Some(url);
+        c.admission.expected_replicas = 2;
+    })
+    .await;
+    let b = s.replica_with(|_| {}).await;
     items(&s).await;
-    limit_client(&s, 5, false).await;
-    for _ in 0..3 {
-        assert_eq!(read(&s).await.status, 200);
+    limit_client(&s, 10, false).await;
+    for server in [&s, &b, &s] {
+        assert_eq!(read(server).await.status, 200);
     }
     redis.kill();
     let mut statuses = Vec::new();
     for _ in 0..12 {
         statuses.push(read(&s).await.status);
+        statuses.push(read(&b).await.status);
     }
     assert!(
         statuses.iter().all(|&st| st == 200 || st == 429),
         "{statuses:?}"
     );
     assert!(statuses.contains(&429), "{statuses:?}");
-    // The local count is limit ÷ ATHENA_EXPECTED_REPLICAS (1): 5 more at most.
+    // Each replica counts locally to limit ÷ ATHENA_EXPECTED_REPLICAS = 5.
     assert!(
-        statuses.iter().filter(|&&st| st == 200).count() <= 5,
+        statuses.iter().filter(|&&st| st == 200).count() <= 10,
         "{statuses:?}"
     );
     let list = events(&s, "decision=rejected", |l| !l.is_empty()).await;
     assert_eq!(list[0]["meta"]["backend"], "local", "{:?}", list[0]);
+    b.stop().await;
     s.stop().await;
 }
 
@@ -331,5 +347,55 @@ async fn concurrent_requests_get_exactly_the_limit() {
     let limited = replies.iter().filter(|r| r.status == 429).count();
     assert_eq!((ok, limited), (10, 20));
     b.stop().await;
+    s.stop().await;
+}
+
+/// A public route counts as the gateway operation it forwards to, against
+/// the route's client; a body `db_name` counts against that client.
+#[tokio::test]
+async fn public_routes_and_body_clients_count_against_their_client() {
+    let s = TestServer::start().await;
+    items(&s).await;
+    limit_client(&s, 2, false).await;
+    let r = s
+        .send(
+            "POST",
+            "/admin/public-routes",
+            &[ADMIN],
+            Some(json!({"route_key": "open", "client_name": CLIENT, "allowed_ops": ["fetch"]})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let public = || {
+        s.send(
+            "POST",
+            "/public/open/fetch",
+            &[],
+            Some(json!({"table_name": "items", "columns": ["id"]})),
+        )
+    };
+    assert_eq!(public().await.status, 200);
+    assert_eq!(public().await.status, 200);
+    let r = public().await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(r.headers.contains_key("retry-after"));
+    assert!(!r.text().contains(CLIENT), "{}", r.text());
+    // The same client's budget, spent: a body `db_name` is refused too.
+    let r = s
+        .send(
+            "POST",
+            "/gateway/sql",
+            &[],
+            Some(json!({"query": "SELECT 1", "driver": "postgresql", "db_name": CLIENT})),
+        )
+        .await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    // And a header request.
+    assert_eq!(read(&s).await.status, 429);
+    let list = events(&s, &format!("client={CLIENT}"), |l| l.len() >= 3).await;
+    assert!(
+        list.iter().any(|e| e["route"] == "/gateway/fetch"),
+        "{list:?}"
+    );
     s.stop().await;
 }

@@ -6,7 +6,7 @@
 
 use crate::common;
 
-use athena::auth::ip_policy::TrustedProxies;
+use athena::auth::ip_policy::{ForwardHeader, TrustedProxies};
 use common::{TestServer, ADMIN_KEY, CLIENT};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -252,14 +252,38 @@ async fn forwarding_headers_count_only_from_trusted_proxies() {
         .replica_with(|c| c.trusted_proxies = TrustedProxies::parse("127.0.0.4/32").unwrap())
         .await;
     assert_eq!(fetch_from(&behind_proxy, 4, &k, &spoof).await, 200);
+    // Only the configured header (X-Forwarded-For by default) is read: a
+    // `Forwarded` or `X-Real-IP` the client slipped past the proxy beside
+    // the proxy's own X-Forwarded-For does not choose the address.
+    for (name, value) in [
+        ("forwarded", "for=203.0.113.9"),
+        ("x-real-ip", "203.0.113.9"),
+    ] {
+        let mixed = [(name, value), ("x-forwarded-for", "198.51.100.1")];
+        assert_eq!(
+            fetch_from(&behind_proxy, 4, &k, &mixed).await,
+            403,
+            "{name}"
+        );
+        assert_eq!(
+            fetch_from(&behind_proxy, 4, &k, &[(name, value)]).await,
+            403,
+            "{name}"
+        );
+    }
+    let rfc_proxy = s
+        .replica_with(|c| {
+            c.trusted_proxies = TrustedProxies::parse("127.0.0.4/32")
+                .unwrap()
+                .reading(ForwardHeader::Forwarded)
+        })
+        .await;
     assert_eq!(
-        fetch_from(&behind_proxy, 4, &k, &[("x-real-ip", "203.0.113.9")]).await,
+        fetch_from(&rfc_proxy, 4, &k, &[("forwarded", "for=203.0.113.9")]).await,
         200
     );
-    assert_eq!(
-        fetch_from(&behind_proxy, 4, &k, &[("forwarded", "for=203.0.113.9")]).await,
-        200
-    );
+    assert_eq!(fetch_from(&rfc_proxy, 4, &k, &spoof).await, 403);
+    rfc_proxy.stop().await;
     // A spoofed leftmost hop behind the proxy is not the client.
     assert_eq!(
         fetch_from(
