@@ -461,6 +461,10 @@ pub struct PolicyCache {
     /// connections waiting for the key's row lock, so they never hold more
     /// than `LEARNING_STRIPES` of the catalog pool.
     learning: Box<[tokio::sync::Mutex<()>]>,
+    /// One reload of the global rules at a time: when the entry expires
+    /// (every 2 s, and on every change notification) the requests in
+    /// flight wait for one catalog read instead of each making its own.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 /// Catalog connections virgin learning may hold at once per replica (the
@@ -476,6 +480,7 @@ impl PolicyCache {
             learning: (0..LEARNING_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            reloading: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -492,12 +497,18 @@ impl PolicyCache {
         client: Option<&str>,
         origin: &Origin,
     ) -> Result<(), ApiError> {
-        let global = self
-            .global
-            .get_or_load((), async {
-                catalog::global_rules(&self.catalog).await.map(Arc::new)
-            })
-            .await?;
+        let global = match self.global.get(&()) {
+            Some(global) => global,
+            None => {
+                let _reload = self.reloading.lock().await;
+                // Another request may have reloaded it while this one waited.
+                self.global
+                    .get_or_load((), async {
+                        catalog::global_rules(&self.catalog).await.map(Arc::new)
+                    })
+                    .await?
+            }
+        };
         let keyed = global.keyed.contains(&key_id);
         if !keyed && global.black.is_empty() && global.white.is_empty() {
             return Ok(());

@@ -71,8 +71,8 @@ pub struct Onboarded {
 }
 
 /// Applies `o` in one transaction: the client (registered, active, not
-/// frozen, else 404) is locked, the public route upserted (re-activated),
-/// the metadata merged.
+/// frozen, else 404) is locked, the public route upserted (re-activated;
+/// one of another client is refused, 400), the metadata merged.
 pub async fn put(pool: &Pool, o: &Onboarding) -> Result<Onboarded, DomainError> {
     let ops = o.allowed_ops.as_deref().map(check_ops).transpose()?;
     let mut conn = pool.get().await?;
@@ -96,16 +96,26 @@ pub async fn put(pool: &Pool, o: &Onboarding) -> Result<Onboarded, DomainError> 
                 "INSERT INTO athena_public_routes (route_key, client_name, allowed_ops)
                  VALUES ($1, $2, COALESCE($3::text[], $4::text[]))
                  ON CONFLICT (route_key) DO UPDATE SET
-                     client_name = EXCLUDED.client_name,
                      allowed_ops = COALESCE($3::text[], athena_public_routes.allowed_ops),
                      is_active = true,
                      updated_at = now()
+                 WHERE athena_public_routes.client_name = EXCLUDED.client_name
                  RETURNING {}",
                 super::public_routes::COLUMNS
             );
+            // A host that routes to another client is never moved by this
+            // call: its public route is the other tenant's (change it
+            // through /admin/public-routes).
             let row = tx
-                .query_one(sql.as_str(), &[&o.tenant, &o.client_name, &ops, &defaults])
-                .await?;
+                .query_opt(sql.as_str(), &[&o.tenant, &o.client_name, &ops, &defaults])
+                .await?
+                .ok_or_else(|| {
+                    DomainError::Invalid(format!(
+                        "tenant host `{}` already routes to another client; \
+                         change or delete its public route first",
+                        o.tenant
+                    ))
+                })?;
             Some(super::public_routes::from_row(&row))
         }
     };

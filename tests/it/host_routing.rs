@@ -224,6 +224,37 @@ async fn bad_labels_and_unknown_clients_are_refused() {
     s.stop().await;
 }
 
+/// A tenant host that routes to one client is never moved to another by
+/// a hostname PUT: 400, the route unchanged.
+#[tokio::test]
+async fn a_host_of_another_client_is_not_taken_over() {
+    let mut s = setup().await;
+    let other_db = s.extra_db().await;
+    let r = s
+        .send(
+            "POST",
+            "/admin/clients",
+            &[ADMIN],
+            Some(json!({"client_name": "other", "pg_uri": other_db})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = put_host(&s, "acme", json!({"client_name": CLIENT})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = put_host(&s, "acme", json!({"client_name": "other"})).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("another client"), "{}", r.text());
+    let routes = s.send("GET", "/admin/public-routes", &[ADMIN], None).await;
+    let list = routes.json()["routes"].clone();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["client_name"], CLIENT, "{list}");
+    // The host still reads the first client's rows.
+    let r = fetch_on(&s, "acme.v3.example.test", &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["data"].as_array().map(Vec::len), Some(2));
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn service_bindings_gate_families_on_a_host() {
     let s = setup().await;
