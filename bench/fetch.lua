@@ -1,7 +1,7 @@
 -- POST /gateway/fetch: point read of a random primary key.
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["X-Athena-Client"] = "bench"
+wrk.headers["X-Athena-Client"] = os.getenv("BENCH_CLIENT") or "bench"
 -- BENCH_API_KEY: the key sent (the IP-policy/admission scenario).
 local key = os.getenv("BENCH_API_KEY")
 if key then wrk.headers["X-Athena-Key"] = key end

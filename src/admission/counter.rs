@@ -4,7 +4,8 @@
 //! Each request hands its keys to one task. The task takes everything
 //! queued, sends one pipeline (`INCRBY key n` + `EXPIRE key ttl` per distinct
 //! key) and gives each request its own position in the new totals: request
-//! i of the n that bumped a key whose total is now T counted `T - n + i`.
+//! i of the n that bumped a key whose total is now T counted `T - n + i`
+//! (a request drawing several tokens, a lease, gets the first of its run).
 //! So every request still costs exactly one round trip (the one it joined),
 //! and under load many requests share it instead of each sending its own
 //! commands: Redis sees one pipeline per round trip, whatever the
@@ -19,8 +20,9 @@ const QUEUE: usize = 8_192;
 /// Requests answered by one pipeline at most.
 const BATCH: usize = 512;
 
-/// One key to bump and how long it lives (its window plus a second).
-pub type Key = (String, u64);
+/// One key to bump, how long it lives (its window plus a second) and by
+/// how much (the tokens this request draws: 1, or a lease).
+pub type Key = (String, u64, u64);
 
 type Reply = oneshot::Sender<Result<Vec<u64>, String>>;
 
@@ -36,7 +38,8 @@ impl Counter {
         Counter { tx }
     }
 
-    /// The counts of `keys` after this request, in order.
+    /// The first of the tokens each of `keys` drew for this request (its
+    /// count when it draws one), in order.
     pub async fn bump(&self, keys: Vec<Key>) -> Result<Vec<u64>, String> {
         let (reply, answer) = oneshot::channel();
         self.tx
@@ -66,12 +69,12 @@ async fn run(
         let mut index: HashMap<&str, usize> = HashMap::new();
         let mut distinct: Vec<(&str, u64, u64)> = Vec::new();
         for (keys, _) in &batch {
-            for (key, ttl) in keys {
+            for (key, ttl, amount) in keys {
                 let i = *index.entry(key.as_str()).or_insert_with(|| {
                     distinct.push((key.as_str(), 0, *ttl));
                     distinct.len() - 1
                 });
-                distinct[i].1 += 1;
+                distinct[i].1 += amount;
             }
         }
         let totals = tokio::time::timeout(timeout, async {
@@ -103,11 +106,11 @@ async fn run(
                 for (keys, _) in &batch {
                     let counts: Vec<u64> = keys
                         .iter()
-                        .map(|(key, _)| {
+                        .map(|(key, _, amount)| {
                             let i = index[key.as_str()];
-                            let count = next[i];
-                            next[i] += 1;
-                            count
+                            let first = next[i];
+                            next[i] += amount;
+                            first
                         })
                         .collect();
                     replies.push(counts);

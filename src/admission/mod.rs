@@ -180,9 +180,15 @@ pub struct Admission {
     deferred: Arc<Queue>,
     events: EventWriter,
     local: Mutex<HashMap<String, (u64, u64)>>,
+    /// Tokens drawn from Redis and not used yet, by counter key (its window
+    /// is in the key): `(next, last)` (`lease_size`).
+    leases: Mutex<HashMap<String, (u64, u64)>>,
     /// Redis failed: counted locally until then.
     redis_down_until: Mutex<Option<Instant>>,
 }
+
+/// Most tokens one Redis trip draws (`Admission::lease_size`).
+const MAX_LEASE: u64 = 64;
 
 fn now_secs() -> u64 {
     SystemTime::now()
@@ -208,6 +214,7 @@ impl Admission {
             deferred,
             events,
             local: Mutex::new(HashMap::new()),
+            leases: Mutex::new(HashMap::new()),
             redis_down_until: Mutex::new(None),
         }
     }
@@ -354,20 +361,65 @@ impl Admission {
     /// The counts of `keys` after this request: Redis, else local.
     async fn count(&self, keys: &[(String, Limit, &'static str)]) -> (Vec<u64>, Backend) {
         if let Some(counter) = self.counter.as_ref().filter(|_| self.redis_usable()) {
-            let bump = keys
+            // Tokens already drawn by this replica (a lease) first.
+            let mut counts = vec![0; keys.len()];
+            let mut draw = Vec::new();
+            {
+                let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+                for (i, (key, limit, _)) in keys.iter().enumerate() {
+                    match leases.get_mut(key) {
+                        Some((next, last)) if *next <= *last => {
+                            counts[i] = *next;
+                            *next += 1;
+                        }
+                        _ => draw.push((i, self.lease_size(limit))),
+                    }
+                }
+            }
+            if draw.is_empty() {
+                return (counts, Backend::Redis);
+            }
+            let bump = draw
                 .iter()
-                .map(|(key, limit, _)| (key.clone(), u64::from(limit.window_secs) + 1))
+                .map(|&(i, amount)| {
+                    let (key, limit, _) = &keys[i];
+                    (key.clone(), u64::from(limit.window_secs) + 1, amount)
+                })
                 .collect();
             let counted =
                 tokio::time::timeout(self.settings.redis_timeout, counter.bump(bump)).await;
             match counted {
-                Ok(Ok(counts)) if counts.len() == keys.len() => return (counts, Backend::Redis),
+                Ok(Ok(firsts)) if firsts.len() == draw.len() => {
+                    let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+                    if leases.len() > 10_000 {
+                        // Old windows' keys; bounded whatever happens.
+                        leases.clear();
+                    }
+                    for (&(i, amount), first) in draw.iter().zip(firsts) {
+                        counts[i] = first;
+                        if amount > 1 {
+                            leases.insert(keys[i].0.clone(), (first + 1, first + amount - 1));
+                        }
+                    }
+                    return (counts, Backend::Redis);
+                }
                 Ok(Ok(_)) => self.redis_failed("unexpected pipeline answer"),
                 Ok(Err(e)) => self.redis_failed(&e),
                 Err(_) => self.redis_failed("timed out"),
             }
         }
         (self.count_locally(keys), Backend::Local)
+    }
+
+    /// Tokens one Redis trip draws for a key under `limit`: up to
+    /// `MAX_LEASE` when the limit is large (a replica then serves that many
+    /// requests from one `INCRBY`), 1 — every request counted in Redis,
+    /// exact — when it is small. Never admits past the limit (a token past
+    /// it is refused like a count past it); a replica may leave up to a
+    /// lease of tokens unused when the window ends.
+    fn lease_size(&self, limit: &Limit) -> u64 {
+        let replicas = u64::from(self.settings.expected_replicas).max(1);
+        (limit.limit / (replicas * 64 * MAX_LEASE)).clamp(1, MAX_LEASE)
     }
 
     fn redis_usable(&self) -> bool {

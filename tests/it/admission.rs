@@ -399,3 +399,37 @@ async fn public_routes_and_body_clients_count_against_their_client() {
     );
     s.stop().await;
 }
+
+/// A large limit is drawn from Redis in leases of 64 tokens: 100 requests
+/// cost two Redis trips (the shared counter stands at 128), all admitted.
+#[tokio::test]
+async fn a_large_limit_is_drawn_from_redis_in_leases() {
+    let s = TestServer::start().await;
+    items(&s).await;
+    limit_client(&s, 1_000_000, false).await;
+    for _ in 0..100 {
+        let r = read(&s).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let url = std::env::var("REDIS_URL").expect("REDIS_URL (make test)");
+    let client = deadpool_redis::redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = deadpool_redis::redis::cmd("KEYS")
+        .arg(format!("athena:*:adm:c:{CLIENT}:3600:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // Every test server has its own catalog, so its own namespace: find ours
+    // by its count (other tests' keys hold small counts or other clients).
+    let mut counts = Vec::new();
+    for k in &keys {
+        let n: u64 = deadpool_redis::redis::cmd("GET")
+            .arg(k)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        counts.push(n);
+    }
+    assert!(counts.contains(&128), "{keys:?} {counts:?}");
+    s.stop().await;
+}
