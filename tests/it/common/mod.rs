@@ -323,30 +323,9 @@ impl TestServer {
         headers: &[(&str, &str)],
         body: Bytes,
     ) -> Reply {
-        let mut req = http::Request::builder()
-            .method(method)
-            .uri(format!("http://{}{}", self.addr, path));
-        if !body.is_empty() {
-            req = req.header("content-type", "application/json");
-        }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let res = tokio::time::timeout(
-            Duration::from_secs(20),
-            self.client.request(req.body(Full::new(body)).unwrap()),
-        )
-        .await
-        .expect("request timed out")
-        .expect("request failed");
-        let status = res.status().as_u16();
-        let headers = res.headers().clone();
-        let body = res.into_body().collect().await.unwrap().to_bytes();
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        let uri = format!("http://{}{}", self.addr, path);
+        let req = request(method, &uri, headers, body);
+        answer(self.client.request(req)).await
     }
 
     /// One request on a fresh connection whose socket is bound to `from`
@@ -373,31 +352,10 @@ impl TestServer {
                 .await
                 .expect("handshake");
         tokio::spawn(conn);
-        let mut req = http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", self.addr.to_string());
-        if !body.is_empty() {
-            req = req.header("content-type", "application/json");
-        }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let res = tokio::time::timeout(
-            Duration::from_secs(20),
-            sender.send_request(req.body(Full::new(body)).unwrap()),
-        )
-        .await
-        .expect("request timed out")
-        .expect("request failed");
-        let status = res.status().as_u16();
-        let headers = res.headers().clone();
-        let body = res.into_body().collect().await.unwrap().to_bytes();
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        let host = self.addr.to_string();
+        let mut all = vec![("host", host.as_str())];
+        all.extend_from_slice(headers);
+        answer(sender.send_request(request(method, path, &all, body))).await
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -418,6 +376,41 @@ impl TestServer {
                 .batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
                 .await;
         }
+    }
+}
+
+/// A test request: JSON content type when there is a body.
+fn request(
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> http::Request<Full<Bytes>> {
+    let mut req = http::Request::builder().method(method).uri(uri);
+    if !body.is_empty() {
+        req = req.header("content-type", "application/json");
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.body(Full::new(body)).unwrap()
+}
+
+/// The whole answer of a request, within 20 s.
+async fn answer<E: std::fmt::Debug>(
+    sent: impl std::future::Future<Output = Result<http::Response<hyper::body::Incoming>, E>>,
+) -> Reply {
+    let res = tokio::time::timeout(Duration::from_secs(20), sent)
+        .await
+        .expect("request timed out")
+        .expect("request failed");
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        body,
     }
 }
 
