@@ -19,6 +19,9 @@ pub struct Json<T> {
     pub body: T,
     pub extra: Map<String, Value>,
     pub headers: HeaderMap,
+    /// Overrides the operation's documented status (issue 14: 206 Partial
+    /// Content on `/rest/v1` reads, a status the contract does not list).
+    pub status: Option<StatusCode>,
 }
 
 /// Marks an `extra` entry whose value is JSON text to serve as it is (see
@@ -49,6 +52,7 @@ impl<T> Json<T> {
             body,
             extra: Map::new(),
             headers: HeaderMap::new(),
+            status: None,
         }
     }
 
@@ -73,6 +77,12 @@ impl<T> Json<T> {
         self.headers.insert(name, value);
         self
     }
+
+    /// Answers `status` instead of the operation's documented one.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = Some(status);
+        self
+    }
 }
 
 impl<T: Serialize> Json<T> {
@@ -91,6 +101,7 @@ impl<T: Serialize> Json<T> {
             body,
             extra: Map::new(),
             headers: self.headers,
+            status: self.status,
         })
     }
 }
@@ -132,6 +143,7 @@ impl<T: Serialize> Payload for Json<T> {
                 }
             }
         }
+        let status = self.status.unwrap_or(status);
         build(status, Bytes::from(bytes), "application/json", self.headers)
     }
 }
