@@ -13,7 +13,7 @@ use crate::gateway::write::{self, Conflict, ConflictAction, Write};
 use crate::http::payload::{Json, NoBody};
 use crate::http::{ApiError, Code};
 use crate::http::{ApiResult, RequestCx};
-use http::{header, HeaderMap, HeaderValue, StatusCode};
+use http::{header, HeaderMap, HeaderValue};
 
 /// Query parameters that are not column filters.
 const RESERVED: [&str; 10] = [
@@ -65,27 +65,34 @@ impl RestApi for Handlers {
         };
         let (rows, total) = self.gateway.read_counted(&target, &query, count).await?;
         let start = offset.unwrap_or(0);
-        let (status, range) = range_answer(start, rows.len() as i64, total)?;
-        let mut out = if singular {
+        let (partial, range) = range_answer(start, rows.len() as i64, total)?;
+        let range = HeaderValue::from_str(&range).unwrap_or(HeaderValue::from_static("*/*"));
+        if singular {
             // One object in `data` (the contract's envelope), 406 otherwise.
             let mut one = rows.to_rows()?;
             if one.len() != 1 {
                 return Err(not_one(one.len() as i64));
             }
-            Json::new(models::GetRestV1ByTableResponse200 { data: Vec::new() })
+            let out = Json::new(models::GetRestV1ByTableResponse200 { data: Vec::new() })
                 .with_field("data", serde_json::Value::Object(one.remove(0)))
+                .with_header(header::CONTENT_RANGE, range);
+            return Ok(responses::GetRestV1ByTable::Ok(out));
+        }
+        // The rows are served as Postgres wrote them (`Json::with_raw_field`).
+        let rows = rows.into_string();
+        Ok(if partial {
+            responses::GetRestV1ByTable::PartialContent(
+                Json::new(models::GetRestV1ByTableResponse206 { data: Vec::new() })
+                    .with_raw_field("data", rows)
+                    .with_header(header::CONTENT_RANGE, range),
+            )
         } else {
-            // The rows are served as Postgres wrote them (`Json::with_raw_field`).
-            Json::new(models::GetRestV1ByTableResponse200 { data: Vec::new() })
-                .with_raw_field("data", rows.into_string())
-        };
-        if let Ok(v) = HeaderValue::from_str(&range) {
-            out = out.with_header(header::CONTENT_RANGE, v);
-        }
-        if status != StatusCode::OK {
-            out = out.with_status(status);
-        }
-        Ok(responses::GetRestV1ByTable::Ok(out))
+            responses::GetRestV1ByTable::Ok(
+                Json::new(models::GetRestV1ByTableResponse200 { data: Vec::new() })
+                    .with_raw_field("data", rows)
+                    .with_header(header::CONTENT_RANGE, range),
+            )
+        })
     }
 
     async fn post_rest_v1_by_table(
@@ -402,14 +409,11 @@ fn paging(
     Ok((limit, Some(lo).filter(|o| *o > 0)))
 }
 
-/// The status and `Content-Range` of a read (PostgREST's rule): `a-b/N`
-/// (`*/N` with no rows; `/*` without a count); 206 when a count shows the
-/// rows are not all of them; 416 (`*/N`) when the range starts past the end.
-fn range_answer(
-    start: i64,
-    len: i64,
-    total: Option<i64>,
-) -> Result<(StatusCode, String), ApiError> {
+/// Whether a read is partial (206) and its `Content-Range` (PostgREST's
+/// rule): `a-b/N` (`*/N` with no rows; `/*` without a count); partial when
+/// a count shows the rows are not all of them; 416 (`*/N`) when the range
+/// starts past the end.
+fn range_answer(start: i64, len: i64, total: Option<i64>) -> Result<(bool, String), ApiError> {
     let total_text = total.map_or("*".to_string(), |n| n.to_string());
     if let Some(n) = total {
         if start > n {
@@ -427,12 +431,7 @@ fn range_answer(
     } else {
         format!("{}-{}/{total_text}", start, start + len - 1)
     };
-    let status = if total.is_some_and(|n| len < n) {
-        StatusCode::PARTIAL_CONTENT
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, range))
+    Ok((total.is_some_and(|n| len < n), range))
 }
 
 /// `Content-Range` of a PATCH/DELETE: `*/N` (rows touched) with
@@ -520,6 +519,27 @@ mod tests {
         assert_eq!(p.resolution, Some(ConflictAction::Merge));
         assert_eq!(Prefer::parse(None), Prefer::default());
         assert!(!Prefer::parse(Some("return=representation")).minimal);
+    }
+
+    #[test]
+    fn range_answers() {
+        assert_eq!(
+            range_answer(0, 5, Some(100)).unwrap(),
+            (true, "0-4/100".into())
+        );
+        assert_eq!(
+            range_answer(0, 3, Some(3)).unwrap(),
+            (false, "0-2/3".into())
+        );
+        assert_eq!(range_answer(0, 0, Some(0)).unwrap(), (false, "*/0".into()));
+        assert_eq!(range_answer(0, 5, None).unwrap(), (false, "0-4/*".into()));
+        assert_eq!(
+            range_answer(100, 0, Some(100)).unwrap(),
+            (true, "*/100".into())
+        );
+        let e = range_answer(101, 0, Some(100)).unwrap_err();
+        assert_eq!(e.code, Code::RangeNotSatisfiable);
+        assert_eq!(e.content_range.as_deref(), Some("*/100"));
     }
 
     #[test]

@@ -343,7 +343,6 @@ fn retype<T>(j: Json<Map<String, Value>>, f: impl FnOnce(Map<String, Value>) -> 
         body: f(j.body),
         extra: j.extra,
         headers: j.headers,
-        status: j.status,
     }
 }
 

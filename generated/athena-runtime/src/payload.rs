@@ -19,9 +19,6 @@ pub struct Json<T> {
     pub body: T,
     pub extra: Map<String, Value>,
     pub headers: HeaderMap,
-    /// Overrides the operation's documented status (issue 14: 206 Partial
-    /// Content on `/rest/v1` reads, a status the contract does not list).
-    pub status: Option<StatusCode>,
 }
 
 /// Marks an `extra` entry whose value is JSON text to serve as it is (see
@@ -52,7 +49,6 @@ impl<T> Json<T> {
             body,
             extra: Map::new(),
             headers: HeaderMap::new(),
-            status: None,
         }
     }
 
@@ -77,12 +73,6 @@ impl<T> Json<T> {
         self.headers.insert(name, value);
         self
     }
-
-    /// Answers `status` instead of the operation's documented one.
-    pub fn with_status(mut self, status: StatusCode) -> Self {
-        self.status = Some(status);
-        self
-    }
 }
 
 impl<T: Serialize> Json<T> {
@@ -101,7 +91,6 @@ impl<T: Serialize> Json<T> {
             body,
             extra: Map::new(),
             headers: self.headers,
-            status: self.status,
         })
     }
 }
@@ -143,7 +132,6 @@ impl<T: Serialize> Payload for Json<T> {
                 }
             }
         }
-        let status = self.status.unwrap_or(status);
         build(status, Bytes::from(bytes), "application/json", self.headers)
     }
 }
