@@ -126,10 +126,12 @@ impl RestApi for Handlers {
         let write = Write::Insert(q);
         cx.require_rights(write.rights())?;
         let result = self.gateway.write_inline(&target, write, None).await?;
-        if prefer.minimal {
-            return Ok(responses::PostRestV1ByTable::NoContent(NoBody::default()));
-        }
         let range = write_range(&cx, result.affected, false)?;
+        if prefer.minimal {
+            return Ok(responses::PostRestV1ByTable::NoContent(
+                NoBody::default().with_header(header::CONTENT_RANGE, range),
+            ));
+        }
         Ok(responses::PostRestV1ByTable::Ok(
             affected(
                 Json::new(models::PostRestV1ByTableResponse200 { data: result.rows }),
@@ -169,7 +171,9 @@ impl RestApi for Handlers {
         };
         let range = write_range(&cx, result.affected, singular)?;
         if prefer.minimal {
-            return Ok(responses::PatchRestV1ByTable::NoContent(NoBody::default()));
+            return Ok(responses::PatchRestV1ByTable::NoContent(
+                NoBody::default().with_header(header::CONTENT_RANGE, range),
+            ));
         }
         let out = written(
             Json::new(models::PatchRestV1ByTableResponse200 { data: Vec::new() }),
@@ -209,7 +213,9 @@ impl RestApi for Handlers {
         };
         let range = write_range(&cx, result.affected, singular)?;
         if prefer.minimal {
-            return Ok(responses::DeleteRestV1ByTable::NoContent(NoBody::default()));
+            return Ok(responses::DeleteRestV1ByTable::NoContent(
+                NoBody::default().with_header(header::CONTENT_RANGE, range),
+            ));
         }
         let out = written(
             Json::new(models::DeleteRestV1ByTableResponse200 { data: Vec::new() }),

@@ -340,6 +340,18 @@ async fn writes_report_content_range() {
         s.scalar("SELECT count(*) FROM nums WHERE note = 'p'").await,
         3
     );
+    // `return=minimal` (204) carries it too.
+    let minimal = [H[0], ("prefer", "count=exact, return=minimal")];
+    let r = s
+        .send("DELETE", "/rest/v1/nums?id=in.(14,15)", &minimal, None)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(range(&r), "*/2");
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM nums WHERE id IN (14, 15)")
+            .await,
+        0
+    );
     // Without a count: `*/*`.
     let r = s.send("DELETE", "/rest/v1/nums?id=eq.13", &H, None).await;
     assert_eq!(r.status, 200, "{}", r.text());
