@@ -5,13 +5,15 @@ use crate::domain::DomainError;
 use crate::gateway::cond::parse_order;
 use crate::gateway::embed;
 use crate::gateway::filter::{split_list, Cond, Filter, FilterValue, Operator};
+use crate::gateway::read::CountMode;
 use crate::gateway::read::ReadQuery;
 use crate::gateway::service::Target;
 use crate::gateway::sql::split_columns;
 use crate::gateway::write::{self, Conflict, ConflictAction, Write};
 use crate::http::payload::{Json, NoBody};
+use crate::http::{ApiError, Code};
 use crate::http::{ApiResult, RequestCx};
-use http::{header, HeaderValue};
+use http::{header, HeaderMap, HeaderValue};
 
 /// Query parameters that are not column filters.
 const RESERVED: [&str; 10] = [
@@ -36,12 +38,9 @@ impl RestApi for Handlers {
         let target = Target::client(&params.x_athena_client);
         let (schema, table) = qualified_table(&params.table, None)?;
         let filters = query_conditions(cx.query())?;
-        let (mut limit, mut offset) = (params.limit, params.offset);
-        if let Some(range) = &params.range {
-            let (start, end) = parse_range(range)?;
-            offset = Some(start);
-            limit = Some(end - start + 1);
-        }
+        let (limit, offset) = paging(&cx, params.limit, params.offset, params.range.as_deref())?;
+        let count = count_mode(cx.headers());
+        let singular = wants_object(cx.headers());
         // `select` takes the PostgREST grammar, embeds included
         // (`*,author:users!owner_id(id,name)`).
         let (columns, embeds) = match params.select.as_deref().map(embed::parse).transpose()? {
@@ -64,20 +63,36 @@ impl RestApi for Handlers {
             offset,
             strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
         };
-        let rows = self.gateway.read_raw(&target, &query).await?;
+        let (rows, total) = self.gateway.read_counted(&target, &query, count).await?;
         let start = offset.unwrap_or(0);
-        let range = if rows.is_empty() {
-            "*/*".to_string()
-        } else {
-            format!("{}-{}/*", start, start + rows.len() as i64 - 1)
-        };
-        // The rows are served as Postgres wrote them (`Json::with_raw_field`).
-        let mut out = Json::new(models::GetRestV1ByTableResponse200 { data: Vec::new() })
-            .with_raw_field("data", rows.into_string());
-        if let Ok(v) = HeaderValue::from_str(&range) {
-            out = out.with_header(header::CONTENT_RANGE, v);
+        let (partial, range) = range_answer(start, rows.len() as i64, total)?;
+        let range = HeaderValue::from_str(&range).unwrap_or(HeaderValue::from_static("*/*"));
+        if singular {
+            // One object in `data` (the contract's envelope), 406 otherwise.
+            let mut one = rows.to_rows()?;
+            if one.len() != 1 {
+                return Err(not_one(one.len() as i64));
+            }
+            let out = Json::new(models::GetRestV1ByTableResponse200 { data: Vec::new() })
+                .with_field("data", serde_json::Value::Object(one.remove(0)))
+                .with_header(header::CONTENT_RANGE, range);
+            return Ok(responses::GetRestV1ByTable::Ok(out));
         }
-        Ok(responses::GetRestV1ByTable::Ok(out))
+        // The rows are served as Postgres wrote them (`Json::with_raw_field`).
+        let rows = rows.into_string();
+        Ok(if partial {
+            responses::GetRestV1ByTable::PartialContent(
+                Json::new(models::GetRestV1ByTableResponse206 { data: Vec::new() })
+                    .with_raw_field("data", rows)
+                    .with_header(header::CONTENT_RANGE, range),
+            )
+        } else {
+            responses::GetRestV1ByTable::Ok(
+                Json::new(models::GetRestV1ByTableResponse200 { data: Vec::new() })
+                    .with_raw_field("data", rows)
+                    .with_header(header::CONTENT_RANGE, range),
+            )
+        })
     }
 
     async fn post_rest_v1_by_table(
@@ -111,13 +126,19 @@ impl RestApi for Handlers {
         let write = Write::Insert(q);
         cx.require_rights(write.rights())?;
         let result = self.gateway.write_inline(&target, write, None).await?;
+        let range = write_range(&cx, result.affected, false)?;
         if prefer.minimal {
-            return Ok(responses::PostRestV1ByTable::NoContent(NoBody::default()));
+            return Ok(responses::PostRestV1ByTable::NoContent(
+                NoBody::default().with_header(header::CONTENT_RANGE, range),
+            ));
         }
-        Ok(responses::PostRestV1ByTable::Ok(affected(
-            Json::new(models::PostRestV1ByTableResponse200 { data: result.rows }),
-            result.affected,
-        )))
+        Ok(responses::PostRestV1ByTable::Ok(
+            affected(
+                Json::new(models::PostRestV1ByTableResponse200 { data: result.rows }),
+                result.affected,
+            )
+            .with_header(header::CONTENT_RANGE, range),
+        ))
     }
 
     async fn patch_rest_v1_by_table(
@@ -138,17 +159,30 @@ impl RestApi for Handlers {
             returning: query_value(&cx, "select").map(split_columns),
             strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
         };
-        let result = self
-            .gateway
-            .write_inline(&target, Write::Update(q), None)
-            .await?;
+        let singular = wants_object(cx.headers());
+        let result = if singular {
+            self.gateway
+                .write_singular(&target, Write::Update(q))
+                .await?
+        } else {
+            self.gateway
+                .write_inline(&target, Write::Update(q), None)
+                .await?
+        };
+        let range = write_range(&cx, result.affected, singular)?;
         if prefer.minimal {
-            return Ok(responses::PatchRestV1ByTable::NoContent(NoBody::default()));
+            return Ok(responses::PatchRestV1ByTable::NoContent(
+                NoBody::default().with_header(header::CONTENT_RANGE, range),
+            ));
         }
-        Ok(responses::PatchRestV1ByTable::Ok(affected(
-            Json::new(models::PatchRestV1ByTableResponse200 { data: result.rows }),
-            result.affected,
-        )))
+        let out = written(
+            Json::new(models::PatchRestV1ByTableResponse200 { data: Vec::new() }),
+            result.rows,
+            singular,
+        );
+        Ok(responses::PatchRestV1ByTable::Ok(
+            affected(out, result.affected).with_header(header::CONTENT_RANGE, range),
+        ))
     }
 
     async fn delete_rest_v1_by_table(
@@ -167,17 +201,30 @@ impl RestApi for Handlers {
             returning: query_value(&cx, "select").map(split_columns),
             strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
         };
-        let result = self
-            .gateway
-            .write_inline(&target, Write::Delete(q), None)
-            .await?;
+        let singular = wants_object(cx.headers());
+        let result = if singular {
+            self.gateway
+                .write_singular(&target, Write::Delete(q))
+                .await?
+        } else {
+            self.gateway
+                .write_inline(&target, Write::Delete(q), None)
+                .await?
+        };
+        let range = write_range(&cx, result.affected, singular)?;
         if prefer.minimal {
-            return Ok(responses::DeleteRestV1ByTable::NoContent(NoBody::default()));
+            return Ok(responses::DeleteRestV1ByTable::NoContent(
+                NoBody::default().with_header(header::CONTENT_RANGE, range),
+            ));
         }
-        Ok(responses::DeleteRestV1ByTable::Ok(affected(
-            Json::new(models::DeleteRestV1ByTableResponse200 { data: result.rows }),
-            result.affected,
-        )))
+        let out = written(
+            Json::new(models::DeleteRestV1ByTableResponse200 { data: Vec::new() }),
+            result.rows,
+            singular,
+        );
+        Ok(responses::DeleteRestV1ByTable::Ok(
+            affected(out, result.affected).with_header(header::CONTENT_RANGE, range),
+        ))
     }
 }
 
@@ -268,19 +315,156 @@ fn parse_filter(key: &str, value: &str) -> Result<Cond, DomainError> {
     Cond::from_postgrest(key, value)
 }
 
-/// `items=0-24` (or `0-24`) → (0, 24).
-fn parse_range(s: &str) -> Result<(i64, i64), DomainError> {
+/// `items=0-24` (or `0-24`) → (0, Some(24)); `5-` → (5, None).
+fn parse_range(s: &str) -> Result<(i64, Option<i64>), DomainError> {
     let spec = s.trim().strip_prefix("items=").unwrap_or(s.trim());
     let bad = || DomainError::Invalid(format!("Range `{s}` must look like items=start-end"));
     let (a, b) = spec.split_once('-').ok_or_else(bad)?;
-    let (a, b): (i64, i64) = (
-        a.trim().parse().map_err(|_| bad())?,
-        b.trim().parse().map_err(|_| bad())?,
-    );
-    if a < 0 || b < a {
+    let a: i64 = a.trim().parse().map_err(|_| bad())?;
+    let b: Option<i64> = match b.trim() {
+        "" => None,
+        b => Some(b.parse().map_err(|_| bad())?),
+    };
+    if a < 0 || b.is_some_and(|b| b < a) {
         return Err(bad());
     }
     Ok((a, b))
+}
+
+// --- Counts, ranges and singular responses (issue 14) ---
+
+/// `Accept: application/vnd.pgrst.object+json` (or without `+json`).
+fn wants_object(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|m| {
+            let m = m.split(';').next().unwrap_or_default().trim();
+            m.eq_ignore_ascii_case("application/vnd.pgrst.object")
+                || m.eq_ignore_ascii_case("application/vnd.pgrst.object+json")
+        })
+}
+
+/// `Prefer: count=exact|planned|estimated` (any other value: no count).
+fn count_mode(headers: &HeaderMap) -> Option<CountMode> {
+    let mut mode = None;
+    for token in headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split([',', ';']))
+    {
+        match token.trim().to_ascii_lowercase().as_str() {
+            "count=exact" => mode = Some(CountMode::Exact),
+            "count=planned" => mode = Some(CountMode::Planned),
+            "count=estimated" => mode = Some(CountMode::Estimated),
+            _ => {}
+        }
+    }
+    mode
+}
+
+/// 406 with the standard envelope: the singular answer needs one row.
+fn not_one(n: i64) -> ApiError {
+    ApiError::new(
+        Code::NotAcceptable,
+        "Not acceptable",
+        format!(
+            "Accept: application/vnd.pgrst.object+json needs exactly one row; the request matched {n}"
+        ),
+    )
+}
+
+/// `limit`/`offset` and the `Range` header (`0-4`, `items=0-4`, `5-`;
+/// `Range-Unit: items` or none) together: the header's window inside the
+/// query's, as PostgREST intersects them. A negative `limit`/`offset` is a
+/// 400 (PostgREST refuses them as well).
+fn paging(
+    cx: &RequestCx,
+    limit: Option<i64>,
+    offset: Option<i64>,
+    range: Option<&str>,
+) -> Result<(Option<i64>, Option<i64>), DomainError> {
+    if offset.is_some_and(|o| o < 0) {
+        return Err(DomainError::Invalid("offset must not be negative".into()));
+    }
+    if limit.is_some_and(|l| l < 0) {
+        return Err(DomainError::Invalid("limit must not be negative".into()));
+    }
+    let Some(range) = range else {
+        return Ok((limit, offset));
+    };
+    if let Some(unit) = cx.headers().get("range-unit").and_then(|v| v.to_str().ok()) {
+        if !unit.trim().eq_ignore_ascii_case("items") {
+            return Err(DomainError::Invalid(format!(
+                "Range-Unit `{unit}` is not supported (only `items`)"
+            )));
+        }
+    }
+    let (start, end) = parse_range(range)?;
+    let q_start = offset.unwrap_or(0);
+    let q_end = limit.map(|l| q_start + l - 1);
+    let lo = start.max(q_start);
+    let hi = match (end, q_end) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let limit = hi.map(|h| (h - lo + 1).max(0));
+    Ok((limit, Some(lo).filter(|o| *o > 0)))
+}
+
+/// Whether a read is partial (206) and its `Content-Range` (PostgREST's
+/// rule): `a-b/N` (`*/N` with no rows; `/*` without a count); partial when
+/// a count shows the rows are not all of them; 416 (`*/N`) when the range
+/// starts past the end.
+fn range_answer(start: i64, len: i64, total: Option<i64>) -> Result<(bool, String), ApiError> {
+    let total_text = total.map_or("*".to_string(), |n| n.to_string());
+    if let Some(n) = total {
+        if start > n {
+            let mut e = ApiError::new(
+                Code::RangeNotSatisfiable,
+                "Range not satisfiable",
+                format!("the range starts at row {start}, past the {n} rows that match"),
+            );
+            e.content_range = Some(format!("*/{n}"));
+            return Err(e);
+        }
+    }
+    let range = if len == 0 {
+        format!("*/{total_text}")
+    } else {
+        format!("{}-{}/{total_text}", start, start + len - 1)
+    };
+    Ok((total.is_some_and(|n| len < n), range))
+}
+
+/// `Content-Range` of a PATCH/DELETE: `*/N` (rows touched) with
+/// `Prefer: count=exact`, `*/*` otherwise; 406 when a singular write
+/// touched other than one row (it was rolled back).
+fn write_range(cx: &RequestCx, n: i64, singular: bool) -> Result<HeaderValue, ApiError> {
+    if singular && n != 1 {
+        return Err(not_one(n));
+    }
+    let text = match count_mode(cx.headers()) {
+        Some(_) => format!("*/{n}"),
+        None => "*/*".to_string(),
+    };
+    Ok(HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("*/*")))
+}
+
+/// The written rows in `data`: an array, or the one object when singular.
+fn written<T>(
+    out: Json<T>,
+    mut rows: Vec<serde_json::Map<String, serde_json::Value>>,
+    singular: bool,
+) -> Json<T> {
+    let data = match (singular, rows.len()) {
+        (true, 1) => serde_json::Value::Object(rows.remove(0)),
+        _ => serde_json::Value::Array(rows.into_iter().map(serde_json::Value::Object).collect()),
+    };
+    out.with_field("data", data)
 }
 
 #[cfg(test)]
@@ -344,8 +528,31 @@ mod tests {
     }
 
     #[test]
+    fn range_answers() {
+        assert_eq!(
+            range_answer(0, 5, Some(100)).unwrap(),
+            (true, "0-4/100".into())
+        );
+        assert_eq!(
+            range_answer(0, 3, Some(3)).unwrap(),
+            (false, "0-2/3".into())
+        );
+        assert_eq!(range_answer(0, 0, Some(0)).unwrap(), (false, "*/0".into()));
+        assert_eq!(range_answer(0, 5, None).unwrap(), (false, "0-4/*".into()));
+        assert_eq!(
+            range_answer(100, 0, Some(100)).unwrap(),
+            (true, "*/100".into())
+        );
+        let e = range_answer(101, 0, Some(100)).unwrap_err();
+        assert_eq!(e.code, Code::RangeNotSatisfiable);
+        assert_eq!(e.content_range.as_deref(), Some("*/100"));
+    }
+
+    #[test]
     fn ranges() {
-        assert_eq!(parse_range("items=0-24").unwrap(), (0, 24));
+        assert_eq!(parse_range("items=0-24").unwrap(), (0, Some(24)));
+        assert_eq!(parse_range("5-").unwrap(), (5, None));
+        assert!(parse_range("-5").is_err());
         assert!(parse_range("items=5-1").is_err());
         assert!(parse_order("id.sideways").is_err());
     }

@@ -273,6 +273,120 @@ pub async fn run_with_count_raw(
     Ok((rows, count))
 }
 
+// --- Counts for `/rest/v1` (issue 14: `Prefer: count=exact|planned|estimated`) ---
+
+/// How a `/rest/v1` read counts the rows its filters match (PostgREST's
+/// `Prefer: count=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountMode {
+    /// `count(*)`: one extra statement, the same `FROM`/`WHERE`.
+    Exact,
+    /// The planner's row estimate (`EXPLAIN` of the count's `FROM`/`WHERE`).
+    Planned,
+    /// Exact up to `max_rows`, the planner's estimate beyond (PostgREST's
+    /// rule): the count is bounded (`LIMIT max_rows + 1`), so it never scans
+    /// more than a page's worth past the limit; `EXPLAIN` only when above.
+    Estimated,
+}
+
+/// `SELECT count(*)` over at most `bound` matching rows.
+fn build_bounded_count(
+    q: &ReadQuery,
+    table: &Table,
+    embeds: &[Resolved],
+    bound: i64,
+) -> Result<Statement, DomainError> {
+    let mut st = Statement::new();
+    let from_where = from_where(&mut st, q, table, embeds, &mut Aliases::default())?;
+    let p = st.bind(bound);
+    st.sql = format!("SELECT '[]', count(*) FROM (SELECT 1{from_where} LIMIT {p}) athena_c");
+    Ok(st)
+}
+
+/// `EXPLAIN` of the rows the filters match; its top node's `rows=` is the
+/// planner's estimate.
+fn build_explain(
+    q: &ReadQuery,
+    table: &Table,
+    embeds: &[Resolved],
+) -> Result<Statement, DomainError> {
+    let mut st = Statement::new();
+    let from_where = from_where(&mut st, q, table, embeds, &mut Aliases::default())?;
+    st.sql = format!("EXPLAIN SELECT 1{from_where}");
+    Ok(st)
+}
+
+/// The `rows=N` of the first line of a text `EXPLAIN`.
+fn plan_rows(first_line: &str) -> Option<i64> {
+    let rest = &first_line[first_line.find(" rows=")? + 6..];
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
+async fn planned(tenant: &Tenant, st: &Statement) -> Result<i64, DomainError> {
+    let mut conn = tenant.pool.get().await?;
+    let rows = sql::run_cached(&mut conn, st).await?;
+    let line: &str = rows
+        .first()
+        .ok_or_else(|| DomainError::Internal("EXPLAIN returned no plan".into()))?
+        .get(0);
+    plan_rows(line).ok_or_else(|| DomainError::Internal("EXPLAIN without a row estimate".into()))
+}
+
+/// The rows as Postgres wrote them and, with `count`, the count the mode
+/// asks for; every statement is built (so validated) before any runs.
+pub async fn run_counted_raw(
+    tenant: &Tenant,
+    q: &ReadQuery,
+    max_rows: i64,
+    count: Option<CountMode>,
+) -> Result<(sql::JsonRows, Option<i64>), DomainError> {
+    let (rows_st, exact) = statements(tenant, q, max_rows, count == Some(CountMode::Exact)).await?;
+    let (bounded, explain) = match count {
+        Some(CountMode::Planned) | Some(CountMode::Estimated) => {
+            let table = tenant
+                .schema
+                .table(&tenant.pool, &q.schema, &q.table)
+                .await?;
+            let embeds = if q.embeds.is_empty() {
+                Vec::new()
+            } else {
+                let select = embed::Select {
+                    columns: q.columns.clone().unwrap_or_else(|| vec!["*".into()]),
+                    embeds: q.embeds.clone(),
+                };
+                embed::resolve(tenant, &q.schema, &q.table, &select).await?
+            };
+            let bounded = match count {
+                Some(CountMode::Estimated) => Some(build_bounded_count(
+                    q,
+                    &table,
+                    &embeds,
+                    max_rows.saturating_add(1),
+                )?),
+                _ => None,
+            };
+            (bounded, Some(build_explain(q, &table, &embeds)?))
+        }
+        _ => (None, None),
+    };
+    let rows = sql::query_rows(tenant, &rows_st).await?.0;
+    let total = match (exact, bounded, explain) {
+        (Some(st), _, _) => Some(sql::query_json(tenant, &st).await?.1),
+        (None, Some(st), Some(explain)) => {
+            let n = sql::query_json(tenant, &st).await?.1;
+            if n <= max_rows {
+                Some(n)
+            } else {
+                Some(planned(tenant, &explain).await?.max(n))
+            }
+        }
+        (None, None, Some(explain)) => Some(planned(tenant, &explain).await?),
+        _ => None,
+    };
+    Ok((rows, total))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,6 +425,15 @@ mod tests {
             offset: Some(2),
             strip_nulls: false,
         }
+    }
+
+    #[test]
+    fn explain_row_estimates() {
+        assert_eq!(
+            plan_rows("Seq Scan on t  (cost=0.00..1.05 rows=57 width=4)"),
+            Some(57)
+        );
+        assert_eq!(plan_rows("Result  (cost=0.00..0.01 width=4)"), None);
     }
 
     #[test]

@@ -368,6 +368,38 @@ pub async fn run(tenant: &Tenant, w: &Write) -> Result<WriteResult, DomainError>
     execute(tenant, &statement(tenant, w).await?).await
 }
 
+/// Runs an update/delete in a transaction committed only when it touched
+/// exactly one row (`Accept: application/vnd.pgrst.object+json`, issue 14):
+/// otherwise it is rolled back and nothing changed. A transaction, not a
+/// check before the write: a count first could race a concurrent writer,
+/// and the statement's own `count(*)` is the number it really touched.
+pub async fn run_singular(tenant: &Tenant, w: &Write) -> Result<WriteResult, DomainError> {
+    let st = statement(tenant, w).await?;
+    let mut conn = tenant.pool.get().await?;
+    // Dropped unfinished (an error, a cancelled request), the transaction
+    // sends ROLLBACK before the connection is used again.
+    let tx = conn.transaction().await.map_err(sql::db_error)?;
+    let prepared = tx
+        .prepare_typed(&st.sql, &st.types)
+        .await
+        .map_err(sql::db_error)?;
+    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = st
+        .params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
+        .collect();
+    let rows = tx.query(&prepared, &params).await.map_err(sql::db_error)?;
+    let (text, affected) = sql::json_columns(sql::single_row(&rows)?);
+    let rows = serde_json::from_str(text)
+        .map_err(|e| DomainError::Internal(format!("decoding RETURNING rows: {e}")))?;
+    if affected == 1 {
+        tx.commit().await.map_err(sql::db_error)?;
+    } else {
+        tx.rollback().await.map_err(sql::db_error)?;
+    }
+    Ok(WriteResult { rows, affected })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,6 +28,7 @@ mod process;
 mod public_routes;
 mod raw_sql;
 mod registry;
+mod rest_ranges;
 mod rpc;
 mod spine;
 mod storage_catalogs;

@@ -13,6 +13,7 @@ pub mod public;
 pub mod query;
 pub mod registry;
 pub mod rest;
+pub mod rest_ranges;
 pub mod routing;
 pub mod rpc;
 pub mod storage;
@@ -309,6 +310,7 @@ pub fn data_plane_cases(ctx: &Ctx) -> Vec<Case> {
     let mut cases = Vec::new();
     cases.extend(gateway::cases(ctx));
     cases.extend(rest::cases(ctx));
+    cases.extend(rest_ranges::cases(ctx));
     cases.extend(query::cases(ctx));
     cases.extend(rpc::cases(ctx));
     cases.extend(public::public_cases(ctx));

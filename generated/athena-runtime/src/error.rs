@@ -28,6 +28,10 @@ pub enum Code {
     FunctionNotFound,
     ColumnNotFound,
     MethodNotAllowed,
+    /// Issue 14: `Accept: application/vnd.pgrst.object+json` and not exactly one row.
+    NotAcceptable,
+    /// Issue 14: a range past the end of the counted rows (`Content-Range: */N`).
+    RangeNotSatisfiable,
     Conflict,
     /// D1 migrate: the script uses what D1 (SQLite) cannot express.
     D1Unsupported,
@@ -65,6 +69,8 @@ impl Code {
             Code::FunctionNotFound => "function_not_found",
             Code::ColumnNotFound => "column_not_found",
             Code::MethodNotAllowed => "method_not_allowed",
+            Code::NotAcceptable => "not_acceptable",
+            Code::RangeNotSatisfiable => "range_not_satisfiable",
             Code::Conflict => "conflict",
             Code::D1Unsupported => "d1_unsupported",
             Code::IpNotAllowed => "ip_not_allowed",
@@ -99,6 +105,8 @@ impl Code {
             Code::FunctionNotFound => 4045,
             Code::ColumnNotFound => 4005,
             Code::MethodNotAllowed => 4050,
+            Code::NotAcceptable => 4060,
+            Code::RangeNotSatisfiable => 4160,
             Code::Conflict => 4090,
             Code::D1Unsupported => 4220,
             Code::IpNotAllowed => 4032,
@@ -125,7 +133,9 @@ impl Code {
             | Code::InvalidParameter
             | Code::PayloadTooLarge
             | Code::RequestTimeout
-            | Code::RateLimited => "request",
+            | Code::RateLimited
+            | Code::NotAcceptable
+            | Code::RangeNotSatisfiable => "request",
             Code::Unauthorized | Code::Forbidden => "auth",
             Code::IpNotAllowed | Code::ClientIpRequired | Code::IpWhitelistCapExceeded => {
                 "ip_policy"
@@ -146,7 +156,7 @@ impl Code {
     }
 
     /// Every code, for the registry.
-    pub const ALL: [Code; 28] = [
+    pub const ALL: [Code; 30] = [
         Code::BadRequest,
         Code::InvalidJson,
         Code::MissingParameter,
@@ -162,6 +172,8 @@ impl Code {
         Code::FunctionNotFound,
         Code::ColumnNotFound,
         Code::MethodNotAllowed,
+        Code::NotAcceptable,
+        Code::RangeNotSatisfiable,
         Code::Conflict,
         Code::D1Unsupported,
         Code::IpNotAllowed,
@@ -212,6 +224,8 @@ pub struct ApiError {
     pub retry_after: Option<u32>,
     /// `Allow` for 405.
     pub allow: Option<String>,
+    /// `Content-Range` for 416 (`*/N`, issue 14).
+    pub content_range: Option<String>,
 }
 
 impl ApiError {
@@ -222,6 +236,7 @@ impl ApiError {
             detail: detail.into(),
             retry_after: None,
             allow: None,
+            content_range: None,
         }
     }
 
@@ -324,6 +339,13 @@ impl ApiError {
             .and_then(|a| HeaderValue::from_str(a).ok())
         {
             headers.insert(header::ALLOW, allow);
+        }
+        if let Some(range) = self
+            .content_range
+            .as_deref()
+            .and_then(|r| HeaderValue::from_str(r).ok())
+        {
+            headers.insert(header::CONTENT_RANGE, range);
         }
         response
     }
