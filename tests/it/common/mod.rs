@@ -193,7 +193,13 @@ impl TestServer {
             wildcard_host: None,
             // The socket peer is the client (IP policy).
             trusted_proxies: Default::default(),
-            admission: Default::default(),
+            // A loaded test machine can take longer than the default 100 ms
+            // for a Redis trip; the fallback tests kill Redis (refused at
+            // once), so a slow answer is never mistaken for a dead Redis.
+            admission: athena::admission::Settings {
+                redis_timeout: Duration::from_secs(2),
+                ..Default::default()
+            },
         };
         tweak(&mut config);
         Self::serve(config, tenant_url, vec![catalog_db, tenant_db], admin_url).await
