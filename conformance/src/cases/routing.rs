@@ -255,38 +255,59 @@ fn service_route_cases(ctx: &Ctx) -> Vec<Case> {
 
 fn runtime_cases(ctx: &Ctx) -> Vec<Case> {
     let routed = label();
+    // The pool probe runs on a client of its own: cases that change the
+    // conformance client (a tenant hostname's metadata) drop its pool on
+    // the server, concurrently with this read.
+    let (pool_client, register) = match &ctx.tenant_db_url {
+        Some(uri) => {
+            let name = format!(
+                "conf_pool_{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..12]
+            );
+            let register = ctx
+                .request("post", "/admin/clients")
+                .json(json!({"client_name": name, "pg_uri": uri, "description": "conformance"}));
+            (name, Some(register))
+        }
+        None => (ctx.client.clone(), None),
+    };
+    let mut pools = Case::new(
+        "get_admin_pools",
+        "lists the pool of a client that served a request",
+        ctx.request("get", "/admin/pools"),
+        200,
+    );
+    if let Some(register) = register {
+        pools = pools.after(register);
+    }
     vec![
-        Case::new(
-            "get_admin_pools",
-            "lists the pool of a client that served a request",
-            ctx.request("get", "/admin/pools"),
-            200,
-        )
-        .after(
-            ctx.request("post", "/gateway/fetch")
-                .json(json!({"table_name": TABLE})),
-        )
-        .check_json({
-            let client = ctx.client.clone();
-            move |b| {
-                let pools = b["data"]["pools"]
-                    .as_array()
-                    .ok_or("no `data.pools` array")?;
-                let pool = pools
-                    .iter()
-                    .find(|p| p["client_name"] == client.as_str())
-                    .ok_or("the client's pool is not listed")?;
-                for field in ["size", "idle", "active", "max", "waits", "timeouts"] {
-                    if !pool[field].is_u64() {
-                        return Err(format!("`{field}` is not a count: {pool}"));
+        pools
+            .after(
+                ctx.request("post", "/gateway/fetch")
+                    .header("X-Athena-Client", &pool_client)
+                    .json(json!({"table_name": TABLE})),
+            )
+            .check_json({
+                let client = pool_client.clone();
+                move |b| {
+                    let pools = b["data"]["pools"]
+                        .as_array()
+                        .ok_or("no `data.pools` array")?;
+                    let pool = pools
+                        .iter()
+                        .find(|p| p["client_name"] == client.as_str())
+                        .ok_or("the client's pool is not listed")?;
+                    for field in ["size", "idle", "active", "max", "waits", "timeouts"] {
+                        if !pool[field].is_u64() {
+                            return Err(format!("`{field}` is not a count: {pool}"));
+                        }
                     }
+                    if !b["data"]["direct_uri_pools"].is_u64() {
+                        return Err("no `direct_uri_pools` count".into());
+                    }
+                    Ok(())
                 }
-                if !b["data"]["direct_uri_pools"].is_u64() {
-                    return Err("no `direct_uri_pools` count".into());
-                }
-                Ok(())
-            }
-        }),
+            }),
         Case::new(
             "get_debug_gateway",
             "reports a tenant host's routing",
