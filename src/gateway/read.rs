@@ -199,15 +199,12 @@ pub async fn run(
         .rows)
 }
 
-/// The rows statement and, when `count`, the count statement, both built
-/// (and so validated) before anything runs. Transactions run them on their
-/// own connection.
-pub async fn statements(
+/// The table a read names and its embeds, resolved against the schema
+/// cache (once per request: every statement of the read is built from it).
+async fn resolve(
     tenant: &Tenant,
     q: &ReadQuery,
-    max_rows: i64,
-    count: bool,
-) -> Result<(Statement, Option<Statement>), DomainError> {
+) -> Result<(std::sync::Arc<Table>, Vec<embed::Resolved>), DomainError> {
     let table = tenant
         .schema
         .table(&tenant.pool, &q.schema, &q.table)
@@ -221,6 +218,19 @@ pub async fn statements(
         };
         embed::resolve(tenant, &q.schema, &q.table, &select).await?
     };
+    Ok((table, embeds))
+}
+
+/// The rows statement and, when `count`, the count statement, both built
+/// (and so validated) before anything runs. Transactions run them on their
+/// own connection.
+pub async fn statements(
+    tenant: &Tenant,
+    q: &ReadQuery,
+    max_rows: i64,
+    count: bool,
+) -> Result<(Statement, Option<Statement>), DomainError> {
+    let (table, embeds) = resolve(tenant, q).await?;
     let rows_st = build_embedded(q, &table, &embeds, max_rows)?;
     let count_st = if count {
         Some(build_count(q, &table, &embeds)?)
@@ -341,22 +351,14 @@ pub async fn run_counted_raw(
     max_rows: i64,
     count: Option<CountMode>,
 ) -> Result<(sql::JsonRows, Option<i64>), DomainError> {
-    let (rows_st, exact) = statements(tenant, q, max_rows, count == Some(CountMode::Exact)).await?;
+    let (table, embeds) = resolve(tenant, q).await?;
+    let rows_st = build_embedded(q, &table, &embeds, max_rows)?;
+    let exact = match count {
+        Some(CountMode::Exact) => Some(build_count(q, &table, &embeds)?),
+        _ => None,
+    };
     let (bounded, explain) = match count {
         Some(CountMode::Planned) | Some(CountMode::Estimated) => {
-            let table = tenant
-                .schema
-                .table(&tenant.pool, &q.schema, &q.table)
-                .await?;
-            let embeds = if q.embeds.is_empty() {
-                Vec::new()
-            } else {
-                let select = embed::Select {
-                    columns: q.columns.clone().unwrap_or_else(|| vec!["*".into()]),
-                    embeds: q.embeds.clone(),
-                };
-                embed::resolve(tenant, &q.schema, &q.table, &select).await?
-            };
             let bounded = match count {
                 Some(CountMode::Estimated) => Some(build_bounded_count(
                     q,
