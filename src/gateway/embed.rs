@@ -5,7 +5,10 @@
 //! rendered as a correlated subquery, so Postgres builds the nested JSON in
 //! the same statement as the base rows.
 
-use crate::db::schema_cache::ForeignKey;
+use super::filter::{check_type_name, Cond};
+use super::read::Order;
+use super::sql::{self, Statement};
+use crate::db::schema_cache::{ForeignKey, Table};
 use crate::db::tenants::Tenant;
 use crate::domain::identifier::Ident;
 use crate::domain::DomainError;
@@ -26,17 +29,89 @@ pub const BASE_ALIAS: &str = "\"_b\"";
 /// A parsed select list.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Select {
-    /// Column names in request order; `*` stands for every column.
-    pub columns: Vec<String>,
+    /// Columns in request order; `*` stands for every column.
+    pub columns: Vec<Field>,
     pub embeds: Vec<Embed>,
 }
 
 impl Select {
     fn all() -> Select {
         Select {
-            columns: vec!["*".into()],
+            columns: vec![Field::plain("*")],
             embeds: Vec::new(),
         }
+    }
+}
+
+/// One selected column: `[alias:]column[::type]` (PostgREST). The output
+/// key is the alias, else the column name (a cast keeps the name).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    pub column: String,
+    pub alias: Option<String>,
+    /// The requested type, checked by `filter::check_type_name` when the
+    /// select is resolved.
+    pub cast: Option<String>,
+}
+
+impl Field {
+    pub fn plain(column: impl Into<String>) -> Field {
+        Field {
+            column: column.into(),
+            alias: None,
+            cast: None,
+        }
+    }
+
+    /// The key of the value in each row.
+    pub fn key(&self) -> &str {
+        self.alias.as_deref().unwrap_or(&self.column)
+    }
+
+    pub fn is_star(&self) -> bool {
+        self.column == "*"
+    }
+
+    /// Whether the column is returned under another name or type.
+    pub fn is_plain(&self) -> bool {
+        self.alias.is_none() && self.cast.is_none()
+    }
+
+    /// `[alias:]column[::type]`; the type is checked against the closed
+    /// grammar here already, so a bad cast is a 400 before any lookup.
+    pub fn parse(item: &str) -> Result<Field, DomainError> {
+        let (head, cast) = match item.split_once("::") {
+            Some((h, t)) => {
+                let t = t.trim();
+                check_type_name(t)?;
+                (h, Some(t.to_string()))
+            }
+            None => (item, None),
+        };
+        let (alias, column) = match head.split_once(':') {
+            Some((a, c)) => (Some(name("column alias", a.trim())?.to_string()), c.trim()),
+            None => (None, head.trim()),
+        };
+        if column == "*" && (alias.is_some() || cast.is_some()) {
+            return Err(invalid("select: `*` takes no alias or cast"));
+        }
+        Ok(Field {
+            column: name("column", column)?.to_string(),
+            alias,
+            cast,
+        })
+    }
+}
+
+impl From<&str> for Field {
+    fn from(c: &str) -> Field {
+        Field::plain(c)
+    }
+}
+
+impl From<String> for Field {
+    fn from(c: String) -> Field {
+        Field::plain(c)
     }
 }
 
@@ -57,6 +132,137 @@ pub struct Embed {
     /// Columns and nested embeds of the related table; no columns and no
     /// embeds means the relation only filters (with `inner`).
     pub select: Select,
+    /// Embedded-resource parameters (`rel.col=eq.x`, `rel.or=(…)`): they
+    /// narrow the embedded rows (and, with `inner`, the parent rows).
+    pub filters: Vec<Cond>,
+    /// `rel.order=`.
+    pub order: Vec<Order>,
+    /// `rel.limit=` / `rel.offset=`.
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+impl Embed {
+    fn new(key: String, schema: Option<String>, relation: String) -> Embed {
+        Embed {
+            key,
+            schema,
+            relation,
+            hint: None,
+            inner: false,
+            select: Select::default(),
+            filters: Vec::new(),
+            order: Vec::new(),
+            limit: None,
+            offset: None,
+        }
+    }
+}
+
+/// What an embedded-resource query parameter sets on its embed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamKind {
+    Filter(Cond),
+    Order(Vec<Order>),
+    Limit(i64),
+    Offset(i64),
+}
+
+/// An embedded-resource query parameter: the path of embed keys (alias,
+/// else relation name) from the base table, and what it sets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    pub path: Vec<String>,
+    pub kind: ParamKind,
+}
+
+impl Param {
+    /// The query-string key of an embedded-resource parameter, PostgREST's
+    /// forms: `rel.col=op.v`, `a.b.col=op.v`, `rel.order=`, `rel.limit=`,
+    /// `rel.offset=`, `rel.or=(…)`, `rel.and=(…)`, `rel.not.or=(…)`.
+    /// `None` for a key without a path (a base parameter).
+    pub fn from_query(key: &str, value: &str) -> Result<Option<Param>, DomainError> {
+        let Some((path, last)) = key.rsplit_once('.') else {
+            return Ok(None);
+        };
+        let (path, kind) = match last {
+            "order" => (
+                path,
+                ParamKind::Order(super::cond::parse_order(value)?),
+            ),
+            "limit" | "offset" => {
+                let n: i64 = value.trim().parse().map_err(|_| {
+                    invalid(format!("`{key}` must be a whole number, not `{}`", clip(value)))
+                })?;
+                if n < 0 {
+                    return Err(invalid(format!("`{key}` must not be negative")));
+                }
+                (
+                    path,
+                    match last {
+                        "limit" => ParamKind::Limit(n),
+                        _ => ParamKind::Offset(n),
+                    },
+                )
+            }
+            "or" | "and" => {
+                let (path, negate) = match path.strip_suffix(".not") {
+                    Some(p) => (p, true),
+                    None => (path, false),
+                };
+                let mut c = Cond::from_postgrest_list(value, last == "or")?;
+                if negate {
+                    c = Cond::Not(Box::new(c));
+                }
+                (path, ParamKind::Filter(c))
+            }
+            column => (path, ParamKind::Filter(Cond::from_postgrest(column, value)?)),
+        };
+        if path.is_empty() || path.split('.').any(str::is_empty) {
+            return Err(invalid(format!("`{}` is not a valid parameter", clip(key))));
+        }
+        Ok(Some(Param {
+            path: path.split('.').map(str::to_string).collect(),
+            kind,
+        }))
+    }
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(60).collect()
+}
+
+/// Attaches embedded-resource parameters to the embeds their path names
+/// (by key: the alias, else the relation name); a path that leads to no
+/// embed of the select is a 400 naming it.
+pub fn attach(embeds: &mut [Embed], params: Vec<Param>) -> Result<(), DomainError> {
+    for p in params {
+        let e = find_embed(embeds, &p.path).ok_or_else(|| {
+            invalid(format!(
+                "`{}` names no embedded resource of the select (embed it first, e.g. `select=*,{}(*){}`)",
+                p.path.join("."),
+                p.path.join("(*,"),
+                ")".repeat(p.path.len().saturating_sub(1))
+            ))
+        })?;
+        match p.kind {
+            ParamKind::Filter(c) => e.filters.push(c),
+            ParamKind::Order(o) => e.order.extend(o),
+            ParamKind::Limit(n) => e.limit = Some(n),
+            ParamKind::Offset(n) => e.offset = Some(n),
+        }
+    }
+    Ok(())
+}
+
+fn find_embed<'a>(embeds: &'a mut [Embed], path: &[String]) -> Option<&'a mut Embed> {
+    let (first, rest) = path.split_first()?;
+    let e = embeds.iter_mut().find(|e| e.key == *first)?;
+    if rest.is_empty() {
+        Some(e)
+    } else {
+        find_embed(&mut e.select.embeds, rest)
+    }
 }
 
 fn invalid(msg: impl Into<String>) -> DomainError {
@@ -82,7 +288,7 @@ fn parse_list(s: &str, depth: usize, embeds: &mut usize) -> Result<Select, Domai
             continue;
         }
         let Some(open) = item.find('(') else {
-            out.columns.push(item.to_string());
+            out.columns.push(Field::parse(item)?);
             continue;
         };
         // split_top balanced the parentheses, so the first `(` must close
@@ -160,14 +366,14 @@ fn parse_head(head: &str) -> Result<Embed, DomainError> {
         }
     }
     let (schema, relation) = split_qualified(relation)?;
-    Ok(Embed {
-        key: alias.unwrap_or(relation).to_string(),
-        schema: schema.map(str::to_string),
-        relation: relation.to_string(),
-        hint,
-        inner,
-        select: Select::default(),
-    })
+    let mut e = Embed::new(
+        alias.unwrap_or(relation).to_string(),
+        schema.map(str::to_string),
+        relation.to_string(),
+    );
+    e.hint = hint;
+    e.inner = inner;
+    Ok(e)
 }
 
 fn split_qualified(target: &str) -> Result<(Option<&str>, &str), DomainError> {
@@ -193,7 +399,7 @@ fn object_list(
     let mut out = Select::default();
     for (k, v) in m {
         match v {
-            Value::Bool(true) => out.columns.push(k.clone()),
+            Value::Bool(true) => out.columns.push(Field::plain(k.as_str())),
             Value::Bool(false) => {}
             Value::Object(o) => {
                 count_embed(depth, embeds)?;
@@ -287,23 +493,26 @@ fn object_embed(
             )))
         }
     };
-    Ok(Embed {
-        key: name("embed alias", key)?.to_string(),
-        schema: schema.map(str::to_string),
-        relation: relation.to_string(),
-        hint: hint.map(str::to_string),
-        inner,
-        select,
-    })
+    let mut e = Embed::new(
+        name("embed alias", key)?.to_string(),
+        schema.map(str::to_string),
+        relation.to_string(),
+    );
+    e.hint = hint.map(str::to_string);
+    e.inner = inner;
+    e.select = select;
+    Ok(e)
 }
 
-/// Which way a foreign key runs from the parent's point of view.
+/// Which way a relation runs from the parent's point of view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cardinality {
     /// The parent holds the foreign key: an object, or null.
     ToOne,
     /// The related table holds a foreign key to the parent: an array.
     ToMany,
+    /// A junction table holds foreign keys to both: an array.
+    ManyToMany,
 }
 
 impl Cardinality {
@@ -311,8 +520,90 @@ impl Cardinality {
         match self {
             Cardinality::ToOne => "many-to-one",
             Cardinality::ToMany => "one-to-many",
+            Cardinality::ManyToMany => "many-to-many",
         }
     }
+}
+
+/// The junction table of a many-to-many embed.
+#[derive(Debug, Clone)]
+pub struct Junction {
+    pub schema: Ident,
+    pub table: Ident,
+    /// `(junction column, related column)` pairs of its key to the
+    /// related table.
+    pub on: Vec<(Ident, Ident)>,
+}
+
+/// One resolved column of a level: a catalog name, its alias and its cast
+/// (SQL text from `check_type_name`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub column: Ident,
+    pub alias: Option<Ident>,
+    pub cast: Option<String>,
+}
+
+/// The columns one level returns.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Columns {
+    /// Every column of the table (`*`).
+    pub star: bool,
+    /// Named columns (under `star`, only aliased or cast ones).
+    pub items: Vec<Item>,
+}
+
+impl Columns {
+    /// Every column, nothing renamed.
+    pub fn star() -> Columns {
+        Columns {
+            star: true,
+            items: Vec::new(),
+        }
+    }
+}
+
+/// Resolves a level's fields in its table: unknown columns are
+/// `column_not_found`, casts come from the closed type grammar, and two
+/// values under one key are refused (the row object would keep one).
+pub fn columns(table: &Table, fields: &[Field]) -> Result<Columns, DomainError> {
+    let mut out = Columns {
+        star: fields.iter().any(Field::is_star),
+        items: Vec::with_capacity(fields.len()),
+    };
+    for f in fields.iter().filter(|f| !f.is_star()) {
+        let col = table.column(&f.column)?;
+        if out.star && f.is_plain() {
+            continue;
+        }
+        let item = Item {
+            column: Ident::parse("column", &col.name)?,
+            alias: f
+                .alias
+                .as_deref()
+                .map(|a| Ident::parse("column alias", a))
+                .transpose()?,
+            cast: f.cast.as_deref().map(check_type_name).transpose()?,
+        };
+        // Named twice, returned once.
+        if out.items.contains(&item) {
+            continue;
+        }
+        let key = f.key();
+        let clash = out
+            .items
+            .iter()
+            .any(|i| i.alias.as_ref().unwrap_or(&i.column).as_str() == key)
+            || (out.star && table.columns.iter().any(|c| c.name == key));
+        if clash {
+            return Err(invalid(format!(
+                "select: `{key}` would be returned twice; give one an alias (`other:{}`)",
+                f.column
+            )));
+        }
+        out.items.push(item);
+    }
+    Ok(out)
 }
 
 /// An embed resolved against the catalog: every identifier is a catalog name.
@@ -322,21 +613,27 @@ pub struct Resolved {
     pub schema: Ident,
     pub table: Ident,
     pub cardinality: Cardinality,
-    /// `(parent column, related column)` pairs of the foreign key.
+    /// `(parent column, related column)` pairs of the foreign key; for a
+    /// many-to-many embed, `(parent column, junction column)`.
     pub on: Vec<(Ident, Ident)>,
+    pub junction: Option<Junction>,
     pub inner: bool,
-    /// Every column of the related table.
-    pub star: bool,
-    /// Named columns (left out when `star`).
-    pub columns: Vec<Ident>,
+    pub columns: Columns,
     pub embeds: Vec<Resolved>,
+    /// The related table (its filters' columns resolve there).
+    pub def: Arc<Table>,
+    /// Embedded-resource parameters.
+    pub filters: Vec<Cond>,
+    pub order: Vec<(Ident, Order)>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
 }
 
 impl Resolved {
     /// Whether the embed adds a key to its parent's rows (a relation with
     /// an empty select list only filters).
     fn projected(&self) -> bool {
-        self.star || !self.columns.is_empty() || !self.embeds.is_empty()
+        self.columns.star || !self.columns.items.is_empty() || !self.embeds.is_empty()
     }
 }
 
@@ -385,6 +682,43 @@ pub async fn resolve(
 
 type LevelFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<Resolved>, Miss>> + Send + 'a>>;
 
+fn idents(cols: &[String], other: &[String]) -> Result<Vec<(Ident, Ident)>, DomainError> {
+    cols.iter()
+        .zip(other)
+        .map(|(a, b)| Ok((Ident::parse("column", a)?, Ident::parse("column", b)?)))
+        .collect()
+}
+
+/// Junction candidates for `e` seen from `schema.table` (PostgREST's rule):
+/// a third table holding one foreign key to the parent and another to the
+/// embed's relation.
+async fn junctions(
+    tenant: &Tenant,
+    fks: &[Arc<ForeignKey>],
+    schema: &str,
+    table: &str,
+    e: &Embed,
+) -> Result<Vec<(Arc<ForeignKey>, Arc<ForeignKey>)>, DomainError> {
+    let mut out = Vec::new();
+    let target =
+        |s: &str, t: &str| t == e.relation && e.schema.as_deref().is_none_or(|want| want == s);
+    for fk1 in fks.iter().filter(|fk| {
+        fk.is_to(schema, table) && !fk.is_from(schema, table) && !target(&fk.schema, &fk.table)
+    }) {
+        let js = Ident::parse("schema", &fk1.schema)?;
+        let jt = Ident::parse("table", &fk1.table)?;
+        for fk2 in tenant.schema.foreign_keys(&tenant.pool, &js, &jt).await? {
+            if fk2.is_from(&fk1.schema, &fk1.table)
+                && fk2.name != fk1.name
+                && target(&fk2.ref_schema, &fk2.ref_table)
+            {
+                out.push((fk1.clone(), fk2));
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn resolve_level<'a>(
     tenant: &'a Tenant,
     schema: &'a Ident,
@@ -398,30 +732,43 @@ fn resolve_level<'a>(
         check_keys(select, &table_def.columns, schema, table)?;
         let mut out = Vec::with_capacity(select.embeds.len());
         for e in &select.embeds {
-            let (fk, cardinality) = pick(&fks, schema.as_str(), table.as_str(), e)?;
-            let (r_schema, r_table, parent_cols, related_cols) = match cardinality {
-                Cardinality::ToOne => (&fk.ref_schema, &fk.ref_table, &fk.columns, &fk.ref_columns),
-                Cardinality::ToMany => (&fk.schema, &fk.table, &fk.ref_columns, &fk.columns),
+            let junctions = junctions(tenant, &fks, schema.as_str(), table.as_str(), e).await?;
+            let link = pick(&fks, &junctions, schema.as_str(), table.as_str(), e)?;
+            let (cardinality, r_schema, r_table, on, junction) = match link {
+                Link::Direct(fk, Cardinality::ToOne) => (
+                    Cardinality::ToOne,
+                    &fk.ref_schema,
+                    &fk.ref_table,
+                    idents(&fk.columns, &fk.ref_columns)?,
+                    None,
+                ),
+                Link::Direct(fk, _) => (
+                    Cardinality::ToMany,
+                    &fk.schema,
+                    &fk.table,
+                    idents(&fk.ref_columns, &fk.columns)?,
+                    None,
+                ),
+                Link::Junction(to_parent, to_related) => (
+                    Cardinality::ManyToMany,
+                    &to_related.ref_schema,
+                    &to_related.ref_table,
+                    idents(&to_parent.ref_columns, &to_parent.columns)?,
+                    Some(Junction {
+                        schema: Ident::parse("schema", &to_related.schema)?,
+                        table: Ident::parse("table", &to_related.table)?,
+                        on: idents(&to_related.columns, &to_related.ref_columns)?,
+                    }),
+                ),
             };
             let r_schema = Ident::parse("schema", r_schema)?;
             let r_table = Ident::parse("table", r_table)?;
             let related = tenant.schema.table(pool, &r_schema, &r_table).await?;
-            let mut star = false;
-            let mut columns = Vec::new();
-            for c in &e.select.columns {
-                if c == "*" {
-                    star = true;
-                } else {
-                    columns.push(Ident::parse("column", &related.column(c)?.name)?);
-                }
-            }
-            if star {
-                columns.clear();
-            }
-            let on = parent_cols
+            let columns = columns(&related, &e.select.columns)?;
+            let order = e
+                .order
                 .iter()
-                .zip(related_cols)
-                .map(|(p, r)| Ok((Ident::parse("column", p)?, Ident::parse("column", r)?)))
+                .map(|o| Ok((sql::column_ident(&related, &o.column)?.0, o.clone())))
                 .collect::<Result<_, DomainError>>()?;
             let embeds = resolve_level(tenant, &r_schema, &r_table, &e.select).await?;
             out.push(Resolved {
@@ -430,10 +777,15 @@ fn resolve_level<'a>(
                 table: r_table,
                 cardinality,
                 on,
+                junction,
                 inner: e.inner,
-                star,
                 columns,
                 embeds,
+                def: related,
+                filters: e.filters.clone(),
+                order,
+                limit: e.limit,
+                offset: e.offset,
             });
         }
         Ok(out)
@@ -448,15 +800,15 @@ fn check_keys(
     schema: &Ident,
     table: &Ident,
 ) -> Result<(), DomainError> {
-    let star = select.columns.iter().any(|c| c == "*");
+    let star = select.columns.iter().any(Field::is_star);
     let mut seen = HashSet::new();
     for e in &select.embeds {
         let key = e.key.as_str();
-        let shadows = if star {
-            table_columns.iter().any(|c| c.name == key)
-        } else {
-            select.columns.iter().any(|c| c == key)
-        };
+        let shadows = (star && table_columns.iter().any(|c| c.name == key))
+            || select
+                .columns
+                .iter()
+                .any(|c| !c.is_star() && c.key() == key);
         if shadows {
             return Err(invalid(format!(
                 "select: embed `{key}` has the name of a column of `{}.{}`; give it an alias (`alias:{}(…)`)",
@@ -475,28 +827,74 @@ fn check_keys(
     Ok(())
 }
 
-/// The one foreign key linking `schema.table` to the embed's relation (in
-/// either direction), narrowed by its schema and hint.
+/// How the parent reaches the embed's relation.
+#[derive(Debug, Clone, Copy)]
+enum Link<'a> {
+    Direct(&'a ForeignKey, Cardinality),
+    /// `(junction → parent, junction → related)`.
+    Junction(&'a ForeignKey, &'a ForeignKey),
+}
+
+impl Link<'_> {
+    fn describe(&self) -> String {
+        match self {
+            Link::Direct(fk, c) => format!(
+                "{} ({} via {}.{}({}))",
+                fk.name,
+                c.describe(),
+                fk.schema,
+                fk.table,
+                fk.columns.join(", ")
+            ),
+            Link::Junction(a, b) => format!(
+                "{} (many-to-many through {}.{} using {} and {})",
+                a.table, a.schema, a.table, a.name, b.name
+            ),
+        }
+    }
+
+    /// The hint that picks this link.
+    fn hint(&self) -> &str {
+        match self {
+            Link::Direct(fk, _) => &fk.name,
+            Link::Junction(a, _) => &a.table,
+        }
+    }
+}
+
+/// The one relationship linking `schema.table` to the embed's relation: a
+/// foreign key in either direction or a junction table, narrowed by its
+/// schema and hint (a constraint name, the referencing column of a
+/// single-column key, or the junction table's name).
 fn pick<'a>(
     fks: &'a [Arc<ForeignKey>],
+    junctions: &'a [(Arc<ForeignKey>, Arc<ForeignKey>)],
     schema: &str,
     table: &str,
     e: &Embed,
-) -> Result<(&'a ForeignKey, Cardinality), Miss> {
+) -> Result<Link<'a>, Miss> {
     let target =
         |s: &str, t: &str| t == e.relation && e.schema.as_deref().is_none_or(|want| want == s);
-    let hinted = |fk: &ForeignKey| {
-        e.hint
-            .as_deref()
-            .is_none_or(|h| fk.name == h || (fk.columns.len() == 1 && fk.columns[0] == h))
+    let fk_hinted = |fk: &ForeignKey, h: &str| {
+        fk.name == h || (fk.columns.len() == 1 && fk.columns[0] == h)
     };
+    let hinted = |fk: &ForeignKey| e.hint.as_deref().is_none_or(|h| fk_hinted(fk, h));
     let mut found = Vec::new();
     for fk in fks.iter().map(Arc::as_ref).filter(|fk| hinted(fk)) {
         if fk.is_from(schema, table) && target(&fk.ref_schema, &fk.ref_table) {
-            found.push((fk, Cardinality::ToOne));
+            found.push(Link::Direct(fk, Cardinality::ToOne));
         }
         if fk.is_to(schema, table) && target(&fk.schema, &fk.table) {
-            found.push((fk, Cardinality::ToMany));
+            found.push(Link::Direct(fk, Cardinality::ToMany));
+        }
+    }
+    for (a, b) in junctions {
+        let ok = e
+            .hint
+            .as_deref()
+            .is_none_or(|h| a.table == h || fk_hinted(a, h) || fk_hinted(b, h));
+        if ok {
+            found.push(Link::Junction(a, b));
         }
     }
     let wanted = match &e.schema {
@@ -507,32 +905,24 @@ fn pick<'a>(
         1 => Ok(found[0]),
         0 => Err(Miss::NoRelation(format!(
             "select: no relationship between `{schema}.{table}` and `{wanted}`{} was found; \
-             embedding follows foreign keys between the two tables",
+             embedding follows foreign keys between the two tables (or a junction table \
+             holding one to each)",
             e.hint
                 .as_deref()
                 .map(|h| format!(" matching hint `{h}`"))
                 .unwrap_or_default()
         ))),
         _ => {
-            let candidates: Vec<String> = found
+            let candidates: Vec<String> = found.iter().map(Link::describe).collect();
+            let hints: Vec<String> = found
                 .iter()
-                .map(|(fk, c)| {
-                    format!(
-                        "{} ({} via {}.{}({}))",
-                        fk.name,
-                        c.describe(),
-                        fk.schema,
-                        fk.table,
-                        fk.columns.join(", ")
-                    )
-                })
+                .map(|l| format!("`{}!{}(…)`", e.relation, l.hint()))
                 .collect();
             Err(Miss::Other(invalid(format!(
                 "select: more than one relationship between `{schema}.{table}` and `{wanted}`: {}; \
-                 name one with a hint, e.g. `{}!{}(…)`",
+                 name one with a hint: {}",
                 candidates.join("; "),
-                e.relation,
-                found[0].0.name
+                hints.join(" or ")
             ))))
         }
     }
@@ -550,88 +940,196 @@ impl Aliases {
     }
 }
 
-/// The select list of one level: `alias.*` or its columns, then one
-/// subquery per projected embed.
+/// One column of a select list: `alias.col[::type][ AS key]`.
+fn item_sql(out: &mut String, alias: &str, i: &Item) {
+    use std::fmt::Write;
+    if !alias.is_empty() {
+        out.push_str(alias);
+        out.push('.');
+    }
+    let _ = write!(out, "{}", i.column);
+    if let Some(t) = &i.cast {
+        out.push_str("::");
+        out.push_str(t);
+    }
+    match (&i.alias, &i.cast) {
+        (Some(a), _) => {
+            let _ = write!(out, " AS {a}");
+        }
+        (None, Some(_)) => {
+            let _ = write!(out, " AS {}", i.column);
+        }
+        (None, None) => {}
+    }
+}
+
+/// THE select-list renderer: the columns of one level over the relation
+/// `alias` (`""`: unqualified, for a statement without embeds), then one
+/// correlated subquery per projected embed. Reads render their base rows
+/// through it, and so may writes (`WITH written AS (… RETURNING *) SELECT
+/// <select_list over "written"> FROM written AS …`). Values of embedded
+/// filters are bound into `st`.
 ///
 /// `max_rows` caps each one-to-many array (`ATHENA_MAX_ROWS`): a base row
 /// with more related rows embeds that many of them.
 pub fn select_list(
+    st: &mut Statement,
     alias: &str,
-    star: bool,
-    columns: &[Ident],
+    columns: &Columns,
     embeds: &[Resolved],
     aliases: &mut Aliases,
     max_rows: i64,
-) -> String {
-    let mut items = Vec::new();
-    if star {
-        items.push(format!("{alias}.*"));
+) -> Result<String, DomainError> {
+    let mut out = String::new();
+    let sep = |out: &mut String| {
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+    };
+    if columns.star {
+        if alias.is_empty() {
+            out.push('*');
+        } else {
+            out.push_str(alias);
+            out.push_str(".*");
+        }
     }
-    items.extend(columns.iter().map(|c| format!("{alias}.{c}")));
+    for i in &columns.items {
+        sep(&mut out);
+        item_sql(&mut out, alias, i);
+    }
     for e in embeds.iter().filter(|e| e.projected()) {
-        items.push(format!(
-            "{} AS {}",
-            subquery(e, alias, aliases, max_rows),
-            e.key
+        let sub = subquery(st, e, alias, aliases, max_rows)?;
+        sep(&mut out);
+        out.push_str(&sub);
+        out.push_str(" AS ");
+        out.push_str(&e.key.to_string());
+    }
+    Ok(out)
+}
+
+/// `EXISTS` conditions for the `!inner` embeds of a level: the join, the
+/// embed's own filters and its `!inner` children.
+pub fn inner_filters(
+    st: &mut Statement,
+    parent: &str,
+    embeds: &[Resolved],
+    aliases: &mut Aliases,
+) -> Result<Vec<String>, DomainError> {
+    let mut out = Vec::new();
+    for e in embeds.iter().filter(|e| e.inner) {
+        let alias = aliases.next();
+        out.push(format!(
+            "EXISTS (SELECT 1 FROM {}.{} AS {alias} WHERE {})",
+            e.schema,
+            e.table,
+            conditions(st, e, &alias, parent, aliases)?
         ));
     }
-    items.join(", ")
+    Ok(out)
 }
 
-/// `EXISTS` conditions for the `!inner` embeds of a level.
-pub fn inner_filters(parent: &str, embeds: &[Resolved], aliases: &mut Aliases) -> Vec<String> {
-    embeds
-        .iter()
-        .filter(|e| e.inner)
-        .map(|e| {
-            let alias = aliases.next();
-            format!(
-                "EXISTS (SELECT 1 FROM {}.{} AS {alias} WHERE {})",
-                e.schema,
-                e.table,
-                join_condition(e, &alias, parent, aliases)
-            )
-        })
-        .collect()
-}
-
-/// The foreign-key equalities, plus the level's own `!inner` children.
-fn join_condition(e: &Resolved, alias: &str, parent: &str, aliases: &mut Aliases) -> String {
-    let mut conds: Vec<String> =
-        e.on.iter()
+/// The relationship (foreign-key equalities, or the junction's `EXISTS`),
+/// the embed's filters, and its own `!inner` children. Filters name the
+/// related table's columns unqualified: the subquery's `FROM` holds only
+/// that table, which SQL resolves first.
+fn conditions(
+    st: &mut Statement,
+    e: &Resolved,
+    alias: &str,
+    parent: &str,
+    aliases: &mut Aliases,
+) -> Result<String, DomainError> {
+    let mut conds: Vec<String> = match &e.junction {
+        None => e
+            .on
+            .iter()
             .map(|(p, r)| format!("{alias}.{r} = {parent}.{p}"))
-            .collect();
-    conds.extend(inner_filters(alias, &e.embeds, aliases));
-    conds.join(" AND ")
+            .collect(),
+        Some(j) => {
+            let ja = aliases.next();
+            let mut on: Vec<String> = e
+                .on
+                .iter()
+                .map(|(p, jc)| format!("{ja}.{jc} = {parent}.{p}"))
+                .collect();
+            on.extend(j.on.iter().map(|(jc, r)| format!("{ja}.{jc} = {alias}.{r}")));
+            vec![format!(
+                "EXISTS (SELECT 1 FROM {}.{} AS {ja} WHERE {})",
+                j.schema,
+                j.table,
+                on.join(" AND ")
+            )]
+        }
+    };
+    if let Some(w) = sql::where_clause(st, &e.filters, &e.def)? {
+        conds.push(w);
+    }
+    conds.extend(inner_filters(st, alias, &e.embeds, aliases)?);
+    Ok(conds.join(" AND "))
 }
 
 /// A correlated subquery yielding the embed's JSON: the row object (or
-/// null) for many-to-one, the array (`[]` when none) for one-to-many.
-fn subquery(e: &Resolved, parent: &str, aliases: &mut Aliases, max_rows: i64) -> String {
+/// null) for many-to-one, the array (`[]` when none) otherwise; with the
+/// embed's order, limit and offset.
+fn subquery(
+    st: &mut Statement,
+    e: &Resolved,
+    parent: &str,
+    aliases: &mut Aliases,
+    max_rows: i64,
+) -> Result<String, DomainError> {
     let alias = aliases.next();
-    let list = select_list(&alias, e.star, &e.columns, &e.embeds, aliases, max_rows);
-    let from = format!(
+    let list = select_list(st, &alias, &e.columns, &e.embeds, aliases, max_rows)?;
+    let mut from = format!(
         "SELECT {list} FROM {}.{} AS {alias} WHERE {}",
         e.schema,
         e.table,
-        join_condition(e, &alias, parent, aliases)
+        conditions(st, e, &alias, parent, aliases)?
     );
-    match e.cardinality {
+    if !e.order.is_empty() {
+        from.push_str(" ORDER BY ");
+        for (n, (col, o)) in e.order.iter().enumerate() {
+            if n > 0 {
+                from.push_str(", ");
+            }
+            from.push_str(&format!(
+                "{alias}.{col} {}{}",
+                if o.descending { "DESC" } else { "ASC" },
+                match o.nulls_first {
+                    Some(true) => " NULLS FIRST",
+                    Some(false) => " NULLS LAST",
+                    None => "",
+                }
+            ));
+        }
+    }
+    Ok(match e.cardinality {
         // A foreign key references a unique key, so there is at most one
         // row; LIMIT 1 lets the planner stop at it. `"_r".*` (not `"_r"`)
         // so a related column named `_r` cannot be mistaken for the row.
         Cardinality::ToOne => {
             format!("(SELECT row_to_json(\"_r\".*) FROM ({from} LIMIT 1) AS \"_r\")")
         }
-        // The array is capped like the base rows (a literal: the cap is
-        // a number from the configuration, never caller input).
-        Cardinality::ToMany => {
+        // The array is capped like the base rows (the cap is a literal
+        // from the configuration; the caller's `rel.limit`/`rel.offset`
+        // are bound).
+        Cardinality::ToMany | Cardinality::ManyToMany => {
             let cap = max_rows.max(0);
-            format!(
-                "(SELECT coalesce(json_agg(\"_r\".*), '[]'::json) FROM ({from} LIMIT {cap}) AS \"_r\")"
-            )
+            match e.limit {
+                Some(l) => {
+                    let p = st.bind(l.clamp(0, cap));
+                    from.push_str(&format!(" LIMIT {p}"));
+                }
+                None => from.push_str(&format!(" LIMIT {cap}")),
+            }
+            if let Some(o) = e.offset {
+                let p = st.bind(o.max(0));
+                from.push_str(&format!(" OFFSET {p}"));
+            }
+            format!("(SELECT coalesce(json_agg(\"_r\".*), '[]'::json) FROM ({from}) AS \"_r\")")
         }
-    }
+    })
 }
 
 #[cfg(test)]
