@@ -503,6 +503,10 @@ fn written<T>(
 }
 
 #[cfg(test)]
+#[path = "rest_grammar_golden.rs"]
+mod grammar_golden;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

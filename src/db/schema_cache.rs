@@ -84,6 +84,32 @@ pub struct SchemaCache {
 }
 
 impl SchemaCache {
+    /// A cache holding exactly these tables and foreign keys, never
+    /// reloaded (for tests that resolve without a database: its pool is
+    /// never used).
+    #[cfg(test)]
+    pub fn preloaded(tables: Vec<(&str, &str, Table)>, fks: Vec<ForeignKey>) -> SchemaCache {
+        let mut snap = Snapshot {
+            loaded_at: Some(Instant::now() + Duration::from_secs(3600)),
+            ..Snapshot::default()
+        };
+        for (s, t, table) in tables {
+            snap.tables.insert((s.into(), t.into()), Arc::new(table));
+        }
+        for fk in fks {
+            let fk = Arc::new(fk);
+            let from = (fk.schema.clone(), fk.table.clone());
+            let to = (fk.ref_schema.clone(), fk.ref_table.clone());
+            snap.foreign_keys.entry(from.clone()).or_default().push(fk.clone());
+            if to != from {
+                snap.foreign_keys.entry(to).or_default().push(fk);
+            }
+        }
+        SchemaCache {
+            snapshot: RwLock::new(snap),
+        }
+    }
+
     /// The table, reloading the catalog once if it is not known yet.
     pub async fn table(
         &self,

@@ -287,9 +287,14 @@ fn parse_list(s: &str, depth: usize, embeds: &mut usize) -> Result<Select, Domai
         if item.is_empty() {
             continue;
         }
-        let Some(open) = item.find('(') else {
-            out.columns.push(Field::parse(item)?);
-            continue;
+        // A column, or a cast whose type takes modifiers (`x::numeric(10,2)`):
+        // an embed's head never holds `::`.
+        let open = match item.find('(') {
+            Some(open) if !item[..open].contains("::") => open,
+            _ => {
+                out.columns.push(Field::parse(item)?);
+                continue;
+            }
         };
         // split_top balanced the parentheses, so the first `(` must close
         // at the end of the item; anything after it is malformed.
@@ -853,13 +858,23 @@ impl Link<'_> {
         }
     }
 
-    /// The hint that picks this link.
+    /// The hint that picks this link. A self-reference (`employees.
+    /// manager_id → employees`) links both ways over one key: its
+    /// referencing column picks many-to-one (the manager), its constraint
+    /// name one-to-many (the reports).
     fn hint(&self) -> &str {
         match self {
+            Link::Direct(fk, Cardinality::ToOne) if self_reference(fk) && fk.columns.len() == 1 => {
+                &fk.columns[0]
+            }
             Link::Direct(fk, _) => &fk.name,
             Link::Junction(a, _) => &a.table,
         }
     }
+}
+
+fn self_reference(fk: &ForeignKey) -> bool {
+    fk.schema == fk.ref_schema && fk.table == fk.ref_table
 }
 
 /// The one relationship linking `schema.table` to the embed's relation: a
@@ -886,6 +901,19 @@ fn pick<'a>(
         }
         if fk.is_to(schema, table) && target(&fk.schema, &fk.table) {
             found.push(Link::Direct(fk, Cardinality::ToMany));
+        }
+    }
+    // A hinted self-reference: see `Link::hint`.
+    if let ([Link::Direct(a, Cardinality::ToOne), Link::Direct(b, Cardinality::ToMany)], Some(h)) =
+        (found.as_slice(), e.hint.as_deref())
+    {
+        if std::ptr::eq(*a, *b) && self_reference(a) {
+            let keep = if a.columns.len() == 1 && a.columns[0] == h {
+                Cardinality::ToOne
+            } else {
+                Cardinality::ToMany
+            };
+            found.retain(|l| matches!(l, Link::Direct(_, c) if *c == keep));
         }
     }
     for (a, b) in junctions {
@@ -1138,19 +1166,14 @@ mod tests {
     use serde_json::json;
 
     fn embed(key: &str, relation: &str, select: Select) -> Embed {
-        Embed {
-            key: key.into(),
-            schema: None,
-            relation: relation.into(),
-            hint: None,
-            inner: false,
-            select,
-        }
+        let mut e = Embed::new(key.into(), None, relation.into());
+        e.select = select;
+        e
     }
 
     fn cols(c: &[&str]) -> Select {
         Select {
-            columns: c.iter().map(|c| c.to_string()).collect(),
+            columns: c.iter().map(|c| Field::plain(*c)).collect(),
             embeds: vec![],
         }
     }
@@ -1161,7 +1184,7 @@ mod tests {
             "id, name ,author:users!items_owner_fkey!inner(id,name),athena.tags(*, kinds(label))",
         )
         .unwrap();
-        assert_eq!(s.columns, vec!["id", "name"]);
+        assert_eq!(s.columns, vec![Field::plain("id"), Field::plain("name")]);
         assert_eq!(s.embeds.len(), 2);
         let a = &s.embeds[0];
         assert_eq!(
@@ -1179,7 +1202,7 @@ mod tests {
             (t.key.as_str(), t.schema.as_deref(), t.relation.as_str()),
             ("tags", Some("athena"), "tags")
         );
-        assert_eq!(t.select.columns, vec!["*"]);
+        assert_eq!(t.select.columns, vec![Field::plain("*")]);
         assert_eq!(t.select.embeds[0].relation, "kinds");
         // Plain lists keep the old meaning.
         assert_eq!(parse("a, b,,").unwrap(), cols(&["a", "b"]));
@@ -1227,7 +1250,7 @@ mod tests {
             "tags": {}
         });
         let s = from_object(v.as_object().unwrap()).unwrap();
-        assert_eq!(s.columns, vec!["id"]);
+        assert_eq!(s.columns, vec![Field::plain("id")]);
         let by_key = |k: &str| s.embeds.iter().find(|e| e.key == k).unwrap();
         assert_eq!(by_key("users").select, cols(&["id", "name"]));
         let owner = by_key("owner");
@@ -1272,8 +1295,9 @@ mod tests {
         table: &str,
         e: &Embed,
     ) -> Result<(String, Cardinality), String> {
-        match pick(fks, "public", table, e) {
-            Ok((fk, c)) => Ok((fk.name.clone(), c)),
+        match pick(fks, &[], "public", table, e) {
+            Ok(Link::Direct(fk, c)) => Ok((fk.name.clone(), c)),
+            Ok(Link::Junction(a, _)) => Ok((a.table.clone(), Cardinality::ManyToMany)),
             Err(Miss::NoRelation(m)) => Err(format!("none: {m}")),
             Err(Miss::Other(e)) => Err(format!("{e:?}")),
         }
@@ -1350,39 +1374,71 @@ mod tests {
         Ident::parse("t", s).unwrap()
     }
 
+    fn def(cols: &[(&str, &str)]) -> Arc<Table> {
+        Arc::new(Table {
+            columns: cols
+                .iter()
+                .map(|(n, t)| crate::db::schema_cache::Column {
+                    name: n.to_string(),
+                    type_name: t.to_string(),
+                })
+                .collect(),
+        })
+    }
+
+    fn resolved(key: &str, schema: &str, table: &str, c: Cardinality) -> Resolved {
+        Resolved {
+            key: id(key),
+            schema: id(schema),
+            table: id(table),
+            cardinality: c,
+            on: vec![],
+            junction: None,
+            inner: false,
+            columns: Columns::star(),
+            embeds: vec![],
+            def: def(&[("id", "integer"), ("name", "text"), ("user_id", "integer")]),
+            filters: vec![],
+            order: vec![],
+            limit: None,
+            offset: None,
+        }
+    }
+
+    fn item(c: &str, alias: Option<&str>, cast: Option<&str>) -> Item {
+        Item {
+            column: id(c),
+            alias: alias.map(id),
+            cast: cast.map(|t| check_type_name(t).unwrap()),
+        }
+    }
+
     #[test]
     fn renders_correlated_subqueries() {
-        let tags = Resolved {
-            key: id("tags"),
-            schema: id("public"),
-            table: id("tags"),
-            cardinality: Cardinality::ToMany,
-            on: vec![(id("id"), id("user_id"))],
-            inner: true,
-            star: true,
-            columns: vec![],
-            embeds: vec![],
-        };
-        let owner = Resolved {
-            key: id("owner"),
-            schema: id("athena"),
-            table: id("users"),
-            cardinality: Cardinality::ToOne,
-            on: vec![(id("owner_id"), id("id")), (id("org"), id("org"))],
-            inner: false,
+        let mut tags = resolved("tags", "public", "tags", Cardinality::ToMany);
+        tags.on = vec![(id("id"), id("user_id"))];
+        tags.inner = true;
+        let mut owner = resolved("owner", "athena", "users", Cardinality::ToOne);
+        owner.on = vec![(id("owner_id"), id("id")), (id("org"), id("org"))];
+        owner.columns = Columns {
             star: false,
-            columns: vec![id("name")],
-            embeds: vec![tags],
+            items: vec![item("name", None, None)],
         };
+        owner.embeds = vec![tags];
         let mut aliases = Aliases::default();
+        let mut st = Statement::new();
         let list = select_list(
+            &mut st,
             BASE_ALIAS,
-            false,
-            &[id("id")],
+            &Columns {
+                star: false,
+                items: vec![item("id", None, None)],
+            },
             std::slice::from_ref(&owner),
             &mut aliases,
             50,
-        );
+        )
+        .unwrap();
         assert_eq!(
             list,
             "\"_b\".\"id\", (SELECT row_to_json(\"_r\".*) FROM (SELECT \"_e1\".\"name\", \
@@ -1392,10 +1448,17 @@ mod tests {
              AND EXISTS (SELECT 1 FROM \"public\".\"tags\" AS \"_e3\" WHERE \"_e3\".\"user_id\" = \"_e1\".\"id\") \
              LIMIT 1) AS \"_r\") AS \"owner\""
         );
+        assert!(st.params.is_empty());
         let mut owner = owner;
         owner.inner = true;
         owner.embeds.clear();
-        let filters = inner_filters(BASE_ALIAS, &[owner], &mut Aliases::default());
+        let filters = inner_filters(
+            &mut Statement::new(),
+            BASE_ALIAS,
+            &[owner],
+            &mut Aliases::default(),
+        )
+        .unwrap();
         assert_eq!(
             filters,
             vec!["EXISTS (SELECT 1 FROM \"athena\".\"users\" AS \"_e1\" WHERE \"_e1\".\"id\" = \"_b\".\"owner_id\" \
