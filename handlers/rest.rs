@@ -296,9 +296,7 @@ fn query_conditions(query: &[(String, String)]) -> Result<Vec<Cond>, DomainError
 /// The query string's base conditions and its embedded-resource
 /// parameters (`rel.col=eq.x`, `rel.order=`, `rel.limit=`, `rel.or=(…)`),
 /// parsed once.
-fn query_parts(
-    query: &[(String, String)],
-) -> Result<(Vec<Cond>, Vec<embed::Param>), DomainError> {
+fn query_parts(query: &[(String, String)]) -> Result<(Vec<Cond>, Vec<embed::Param>), DomainError> {
     let mut out = Vec::new();
     let mut embedded = Vec::new();
     for (key, value) in query {

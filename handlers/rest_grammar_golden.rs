@@ -65,7 +65,11 @@ fn tenant() -> Tenant {
             "film_actors",
             table(&[("film_id", int), ("actor_id", int), ("role", "text")]),
         ),
-        ("public", "addresses", table(&[("id", int), ("city", "text")])),
+        (
+            "public",
+            "addresses",
+            table(&[("id", int), ("city", "text")]),
+        ),
         (
             "public",
             "orders",
@@ -77,13 +81,55 @@ fn tenant() -> Tenant {
         ),
     ];
     let fks = vec![
-        fk("projects_client_id_fkey", "projects", &["client_id"], "clients", &["id"]),
-        fk("tasks_project_id_fkey", "tasks", &["project_id"], "projects", &["id"]),
-        fk("employees_manager_id_fkey", "employees", &["manager_id"], "employees", &["id"]),
-        fk("film_actors_film_id_fkey", "film_actors", &["film_id"], "films", &["id"]),
-        fk("film_actors_actor_id_fkey", "film_actors", &["actor_id"], "actors", &["id"]),
-        fk("orders_billing_address_id_fkey", "orders", &["billing_address_id"], "addresses", &["id"]),
-        fk("orders_shipping_address_id_fkey", "orders", &["shipping_address_id"], "addresses", &["id"]),
+        fk(
+            "projects_client_id_fkey",
+            "projects",
+            &["client_id"],
+            "clients",
+            &["id"],
+        ),
+        fk(
+            "tasks_project_id_fkey",
+            "tasks",
+            &["project_id"],
+            "projects",
+            &["id"],
+        ),
+        fk(
+            "employees_manager_id_fkey",
+            "employees",
+            &["manager_id"],
+            "employees",
+            &["id"],
+        ),
+        fk(
+            "film_actors_film_id_fkey",
+            "film_actors",
+            &["film_id"],
+            "films",
+            &["id"],
+        ),
+        fk(
+            "film_actors_actor_id_fkey",
+            "film_actors",
+            &["actor_id"],
+            "actors",
+            &["id"],
+        ),
+        fk(
+            "orders_billing_address_id_fkey",
+            "orders",
+            &["billing_address_id"],
+            "addresses",
+            &["id"],
+        ),
+        fk(
+            "orders_shipping_address_id_fkey",
+            "orders",
+            &["shipping_address_id"],
+            "addresses",
+            &["id"],
+        ),
     ];
     // A lazy pool that is never used: the catalog never reloads.
     let pool = crate::db::pool(
@@ -125,7 +171,10 @@ fn read_query(table: &str, qs: &str) -> Result<ReadQuery, DomainError> {
     q.columns = columns;
     q.embeds = embeds;
     q.filters = filters;
-    q.order = get("order").map(parse_order).transpose()?.unwrap_or_default();
+    q.order = get("order")
+        .map(parse_order)
+        .transpose()?
+        .unwrap_or_default();
     q.limit = get("limit").map(|l| l.parse().unwrap());
     Ok(q)
 }
@@ -233,7 +282,9 @@ async fn query_strings_to_sql_and_binds() {
         ),
     ];
     for (table, qs, want, binds) in cases {
-        let (sql, got_binds, _) = golden(table, qs).await.unwrap_or_else(|e| panic!("{qs}: {e}"));
+        let (sql, got_binds, _) = golden(table, qs)
+            .await
+            .unwrap_or_else(|e| panic!("{qs}: {e}"));
         assert_eq!(inner(&sql), *want, "{qs}");
         assert_eq!(got_binds, *binds, "{qs}");
     }
@@ -241,9 +292,12 @@ async fn query_strings_to_sql_and_binds() {
 
 #[tokio::test]
 async fn counts_follow_inner_embeds_and_their_filters() {
-    let (_, _, count) = golden("projects", "select=id,tasks!inner(id)&tasks.name=eq.x&id=gt.0")
-        .await
-        .unwrap();
+    let (_, _, count) = golden(
+        "projects",
+        "select=id,tasks!inner(id)&tasks.name=eq.x&id=gt.0",
+    )
+    .await
+    .unwrap();
     assert_eq!(
         count,
         r#"SELECT '[]', count(*) FROM "public"."projects" AS "_b" WHERE "id" > $1::text::integer AND EXISTS (SELECT 1 FROM "public"."tasks" AS "_e1" WHERE "_e1"."project_id" = "_b"."id" AND "name" = $2::text::text)"#
@@ -254,15 +308,35 @@ async fn counts_follow_inner_embeds_and_their_filters() {
 async fn bad_grammar_is_refused_naming_the_problem() {
     // (table, query string, a piece of the 400's message)
     let cases: &[(&str, &str, &str)] = &[
-        ("projects", "select=id&tasks.name=eq.x", "`tasks` names no embedded resource"),
-        ("clients", "select=id,projects(id)&projects.tasks.name=eq.x", "`projects.tasks`"),
+        (
+            "projects",
+            "select=id&tasks.name=eq.x",
+            "`tasks` names no embedded resource",
+        ),
+        (
+            "clients",
+            "select=id,projects(id)&projects.tasks.name=eq.x",
+            "`projects.tasks`",
+        ),
         ("clients", "select=id::int;drop", "not a valid type name"),
         ("clients", "select=id::text)--", "unbalanced"),
-        ("clients", "select=id::numeric(1,2,3)", "not a valid type name"),
+        (
+            "clients",
+            "select=id::numeric(1,2,3)",
+            "not a valid type name",
+        ),
         ("clients", "select=nope", "nope"),
         ("clients", "select=id,projects(nope:missing)", "missing"),
-        ("employees", "select=employees(name)", "employees!employees_manager_id_fkey"),
-        ("orders", "select=addresses(city)", "orders_shipping_address_id_fkey"),
+        (
+            "employees",
+            "select=employees(name)",
+            "employees!employees_manager_id_fkey",
+        ),
+        (
+            "orders",
+            "select=addresses(city)",
+            "orders_shipping_address_id_fkey",
+        ),
         ("clients", "and=(id.eq.1,or(id.eq.2)", "unbalanced"),
         ("clients", "or=id.eq.1)", "unbalanced"),
         ("projects", "select=tasks(id)&tasks.limit=x", "whole number"),

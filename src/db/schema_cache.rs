@@ -100,7 +100,10 @@ impl SchemaCache {
             let fk = Arc::new(fk);
             let from = (fk.schema.clone(), fk.table.clone());
             let to = (fk.ref_schema.clone(), fk.ref_table.clone());
-            snap.foreign_keys.entry(from.clone()).or_default().push(fk.clone());
+            snap.foreign_keys
+                .entry(from.clone())
+                .or_default()
+                .push(fk.clone());
             if to != from {
                 snap.foreign_keys.entry(to).or_default().push(fk);
             }

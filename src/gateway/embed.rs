@@ -186,13 +186,13 @@ impl Param {
             return Ok(None);
         };
         let (path, kind) = match last {
-            "order" => (
-                path,
-                ParamKind::Order(super::cond::parse_order(value)?),
-            ),
+            "order" => (path, ParamKind::Order(super::cond::parse_order(value)?)),
             "limit" | "offset" => {
                 let n: i64 = value.trim().parse().map_err(|_| {
-                    invalid(format!("`{key}` must be a whole number, not `{}`", clip(value)))
+                    invalid(format!(
+                        "`{key}` must be a whole number, not `{}`",
+                        clip(value)
+                    ))
                 })?;
                 if n < 0 {
                     return Err(invalid(format!("`{key}` must not be negative")));
@@ -216,7 +216,10 @@ impl Param {
                 }
                 (path, ParamKind::Filter(c))
             }
-            column => (path, ParamKind::Filter(Cond::from_postgrest(column, value)?)),
+            column => (
+                path,
+                ParamKind::Filter(Cond::from_postgrest(column, value)?),
+            ),
         };
         if path.is_empty() || path.split('.').any(str::is_empty) {
             return Err(invalid(format!("`{}` is not a valid parameter", clip(key))));
@@ -890,9 +893,8 @@ fn pick<'a>(
 ) -> Result<Link<'a>, Miss> {
     let target =
         |s: &str, t: &str| t == e.relation && e.schema.as_deref().is_none_or(|want| want == s);
-    let fk_hinted = |fk: &ForeignKey, h: &str| {
-        fk.name == h || (fk.columns.len() == 1 && fk.columns[0] == h)
-    };
+    let fk_hinted =
+        |fk: &ForeignKey, h: &str| fk.name == h || (fk.columns.len() == 1 && fk.columns[0] == h);
     let hinted = |fk: &ForeignKey| e.hint.as_deref().is_none_or(|h| fk_hinted(fk, h));
     let mut found = Vec::new();
     for fk in fks.iter().map(Arc::as_ref).filter(|fk| hinted(fk)) {
@@ -1069,19 +1071,21 @@ fn conditions(
     aliases: &mut Aliases,
 ) -> Result<String, DomainError> {
     let mut conds: Vec<String> = match &e.junction {
-        None => e
-            .on
-            .iter()
-            .map(|(p, r)| format!("{alias}.{r} = {parent}.{p}"))
-            .collect(),
+        None => {
+            e.on.iter()
+                .map(|(p, r)| format!("{alias}.{r} = {parent}.{p}"))
+                .collect()
+        }
         Some(j) => {
             let ja = aliases.next();
-            let mut on: Vec<String> = e
-                .on
-                .iter()
-                .map(|(p, jc)| format!("{ja}.{jc} = {parent}.{p}"))
-                .collect();
-            on.extend(j.on.iter().map(|(jc, r)| format!("{ja}.{jc} = {alias}.{r}")));
+            let mut on: Vec<String> =
+                e.on.iter()
+                    .map(|(p, jc)| format!("{ja}.{jc} = {parent}.{p}"))
+                    .collect();
+            on.extend(
+                j.on.iter()
+                    .map(|(jc, r)| format!("{ja}.{jc} = {alias}.{r}")),
+            );
             vec![format!(
                 "EXISTS (SELECT 1 FROM {}.{} AS {ja} WHERE {})",
                 j.schema,
@@ -1449,7 +1453,6 @@ mod tests {
              LIMIT 1) AS \"_r\") AS \"owner\""
         );
         assert!(st.params.is_empty());
-        let mut owner = owner;
         owner.inner = true;
         owner.embeds.clear();
         let filters = inner_filters(

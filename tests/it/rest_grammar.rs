@@ -102,17 +102,29 @@ async fn aliases_and_casts_name_the_keys_as_postgrest_does() {
     let s = TestServer::start().await;
     fixture(&s).await;
     assert_eq!(
-        rows(&s, "employees?select=empId:id,name,id::text,label:name::varchar(2)&id=eq.2").await,
+        rows(
+            &s,
+            "employees?select=empId:id,name,id::text,label:name::varchar(2)&id=eq.2"
+        )
+        .await,
         json!([{"empId": 2, "name": "Bob", "id": "2", "label": "Bo"}])
     );
     // Inside an embed, and an alias on the embed itself.
     assert_eq!(
-        rows(&s, "projects?select=id,client:clients(clientId:id,name)&id=eq.3").await,
+        rows(
+            &s,
+            "projects?select=id,client:clients(clientId:id,name)&id=eq.3"
+        )
+        .await,
         json!([{"id": 3, "client": {"clientId": 2, "name": "Globex"}}])
     );
     // A view, with a cast from the closed type grammar.
     assert_eq!(
-        rows(&s, "film_titles?select=filmId:id::text,title&order=id&limit=1").await,
+        rows(
+            &s,
+            "film_titles?select=filmId:id::text,title&order=id&limit=1"
+        )
+        .await,
         json!([{"filmId": "1", "title": "Alien"}])
     );
     // `/gateway/fetch` select strings take the same grammar.
@@ -126,7 +138,10 @@ async fn aliases_and_casts_name_the_keys_as_postgrest_does() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["data"], json!([{"who": "Di", "boss": {"n": "Bob"}}]));
+    assert_eq!(
+        r.json()["data"],
+        json!([{"who": "Di", "boss": {"n": "Bob"}}])
+    );
 }
 
 #[tokio::test]
@@ -135,13 +150,21 @@ async fn embedded_parameters_narrow_the_embedded_rows() {
     fixture(&s).await;
     // Without !inner: every project, only its `x` tasks.
     assert_eq!(
-        rows(&s, "projects?select=id,tasks(name)&tasks.name=eq.x&order=id").await,
+        rows(
+            &s,
+            "projects?select=id,tasks(name)&tasks.name=eq.x&order=id"
+        )
+        .await,
         json!([{"id": 1, "tasks": [{"name": "x"}]}, {"id": 2, "tasks": []},
                {"id": 3, "tasks": [{"name": "x"}]}])
     );
     // With !inner: the filter narrows the parents too.
     assert_eq!(
-        rows(&s, "projects?select=id,tasks!inner(name)&tasks.name=eq.y&order=id").await,
+        rows(
+            &s,
+            "projects?select=id,tasks!inner(name)&tasks.name=eq.y&order=id"
+        )
+        .await,
         json!([{"id": 1, "tasks": [{"name": "y"}]}, {"id": 2, "tasks": [{"name": "y"}]}])
     );
     // A nested path through two !inner levels.
@@ -179,14 +202,22 @@ async fn junctions_composite_keys_and_one_table_twice() {
     let s = TestServer::start().await;
     fixture(&s).await;
     assert_eq!(
-        rows(&s, "films?select=title,actors(name)&actors.order=name&order=id").await,
+        rows(
+            &s,
+            "films?select=title,actors(name)&actors.order=name&order=id"
+        )
+        .await,
         json!([{"title": "Alien", "actors": [{"name": "Jonathan"}, {"name": "Sigourney"}]},
                {"title": "Brazil", "actors": [{"name": "Jonathan"}]},
                {"title": "Casablanca", "actors": [{"name": "Ingrid"}]}])
     );
     // And from the other side, filtered through !inner.
     assert_eq!(
-        rows(&s, "actors?select=name,films!inner(title)&films.title=eq.Brazil").await,
+        rows(
+            &s,
+            "actors?select=name,films!inner(title)&films.title=eq.Brazil"
+        )
+        .await,
         json!([{"name": "Jonathan", "films": [{"title": "Brazil"}]}])
     );
     // A composite key pairs its columns.
@@ -277,13 +308,22 @@ async fn bad_grammar_is_a_400_with_the_envelope() {
     fixture(&s).await;
     for (path, want) in [
         ("projects?select=id&tasks.name=eq.x", "tasks"),
-        ("clients?select=id,projects(id)&projects.tasks.name=eq.x", "projects.tasks"),
+        (
+            "clients?select=id,projects(id)&projects.tasks.name=eq.x",
+            "projects.tasks",
+        ),
         ("employees?select=id::int;drop", "type name"),
         ("employees?select=id::pg_sleep(1)", "type"),
         ("employees?select=id::no_such_type", "no_such_type"),
         ("employees?select=nope", "nope"),
-        ("orders?select=id,addresses(city)", "orders_billing_address_id_fkey"),
-        ("employees?select=id,employees(name)", "employees!manager_id"),
+        (
+            "orders?select=id,addresses(city)",
+            "orders_billing_address_id_fkey",
+        ),
+        (
+            "employees?select=id,employees(name)",
+            "employees!manager_id",
+        ),
         ("employees?or=(id.eq.1", "unbalanced"),
         ("employees?and=(id.eq.1,or(id.eq.2)", "unbalanced"),
         ("projects?select=tasks(id)&tasks.limit=-1", "negative"),
