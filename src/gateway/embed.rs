@@ -391,10 +391,13 @@ fn split_qualified(target: &str) -> Result<(Option<&str>, &str), DomainError> {
     })
 }
 
-/// Parses the canonical nested object: `true`/`false` per column, an object
-/// per relation with `select` (object, string or `true`), optional
-/// `foreign_key`/`fk`, `schema`, `table`/`relation` (when the key is an
-/// alias) and `inner`.
+/// Parses the canonical nested object: `true`/`false` per column, a
+/// string per renamed or cast column (`"clientId": "id"`, `"idText":
+/// "id::text"`: the key is the output key), an object per relation with
+/// `select` (object, string or `true`), optional `foreign_key`/`fk`,
+/// `schema`, `table`/`relation` (when the key is an alias), `inner`, and
+/// the embedded-resource parameters `where` (the fetch `where` object),
+/// `order` (PostgREST order string), `limit`, `offset`.
 pub fn from_object(m: &Map<String, Value>) -> Result<Select, DomainError> {
     object_list(m, 0, &mut 0)
 }
@@ -409,13 +412,25 @@ fn object_list(
         match v {
             Value::Bool(true) => out.columns.push(Field::plain(k.as_str())),
             Value::Bool(false) => {}
+            Value::String(expr) => {
+                let mut f = Field::parse(expr)?;
+                if f.alias.is_some() || f.is_star() {
+                    return Err(invalid(format!(
+                        "select: `{k}`: the value is a column with an optional cast (`col::type`); the key is its alias"
+                    )));
+                }
+                if f.column != *k {
+                    f.alias = Some(name("column alias", k)?.to_string());
+                }
+                out.columns.push(f);
+            }
             Value::Object(o) => {
                 count_embed(depth, embeds)?;
                 out.embeds.push(object_embed(k, o, depth, embeds)?);
             }
             _ => {
                 return Err(invalid(format!(
-                "select: `{k}` must be true, false or a relation object like {{\"select\": {{…}}}}"
+                "select: `{k}` must be true, false, a column (`\"col::type\"`) or a relation object like {{\"select\": {{…}}}}"
             )))
             }
         }
@@ -423,7 +438,7 @@ fn object_list(
     Ok(out)
 }
 
-const EMBED_KEYS: [&str; 7] = [
+const EMBED_KEYS: [&str; 11] = [
     "select",
     "foreign_key",
     "fk",
@@ -431,6 +446,10 @@ const EMBED_KEYS: [&str; 7] = [
     "table",
     "relation",
     "inner",
+    "where",
+    "order",
+    "limit",
+    "offset",
 ];
 
 fn object_embed(
@@ -439,8 +458,8 @@ fn object_embed(
     depth: usize,
     embeds: &mut usize,
 ) -> Result<Embed, DomainError> {
-    // Filters, ordering or `on` clauses on a relation would be silently
-    // ignored if accepted, returning the wrong rows, so they are refused.
+    // Anything else (an `on` clause, a misspelt key) would be silently
+    // ignored if accepted, returning the wrong rows, so it is refused.
     if let Some(other) = o.keys().find(|k| !EMBED_KEYS.contains(&k.as_str())) {
         return Err(invalid(format!(
             "select: relation `{key}`: `{other}` is not supported (allowed: {})",
@@ -509,6 +528,33 @@ fn object_embed(
     e.hint = hint.map(str::to_string);
     e.inner = inner;
     e.select = select;
+    match o.get("where") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(w)) => e.filters = super::cond::where_object(w)?,
+        Some(_) => {
+            return Err(invalid(format!(
+                "select: relation `{key}`: `where` must be an object"
+            )))
+        }
+    }
+    match o.get("order") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => e.order = super::cond::parse_order(s)?,
+        Some(v) => e.order = super::cond::order(v)?,
+    }
+    for (field, slot) in [("limit", &mut e.limit), ("offset", &mut e.offset)] {
+        match o.get(field) {
+            None | Some(Value::Null) => {}
+            Some(v) => match v.as_i64().filter(|n| *n >= 0) {
+                Some(n) => *slot = Some(n),
+                None => {
+                    return Err(invalid(format!(
+                        "select: relation `{key}`: `{field}` must be a whole number, not negative"
+                    )))
+                }
+            },
+        }
+    }
     Ok(e)
 }
 
@@ -1268,8 +1314,40 @@ mod tests {
             (Some("athena"), "users", Some("owner_id"), true)
         );
         assert_eq!(by_key("tags").select, cols(&["*"]));
+        // Aliases and casts as strings; embedded-resource parameters.
+        let s = from_object(
+            json!({"uid": "id", "name": "name::text", "users": {"select": "id",
+                   "where": {"id": {"gt": 1}}, "order": "id.desc", "limit": 2, "offset": 1}})
+            .as_object()
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            s.columns,
+            vec![
+                Field {
+                    column: "name".into(),
+                    alias: None,
+                    cast: Some("text".into())
+                },
+                Field {
+                    column: "id".into(),
+                    alias: Some("uid".into()),
+                    cast: None
+                },
+            ]
+        );
+        let u = &s.embeds[0];
+        assert_eq!(
+            (u.filters.len(), u.order.len(), u.limit, u.offset),
+            (1, 1, Some(2), Some(1))
+        );
         for bad in [
-            json!({"users": {"where": {"id": 1}}}),
+            json!({"users": {"where": 5}}),
+            json!({"users": {"limit": -1}}),
+            json!({"users": {"order": "id.sideways"}}),
+            json!({"x": "a:b"}),
+            json!({"x": "id::int;drop"}),
             json!({"users": {"on": "x"}}),
             json!({"users": 1}),
             json!({"users": {"fk": 3}}),

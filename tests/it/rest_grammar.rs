@@ -142,6 +142,25 @@ async fn aliases_and_casts_name_the_keys_as_postgrest_does() {
         r.json()["data"],
         json!([{"who": "Di", "boss": {"n": "Bob"}}])
     );
+    // And the canonical object: strings rename or cast a column, relation
+    // objects take `where`/`order`/`limit`/`offset`.
+    let r = s
+        .send(
+            "POST",
+            "/gateway/fetch",
+            &H,
+            Some(json!({"table_name": "projects", "select": {
+                "pid": "id", "label": "name::varchar(1)",
+                "todo": {"table": "tasks", "select": {"tid": "id"},
+                         "where": {"name": {"neq": "y"}}, "order": "id.desc", "limit": 1}},
+                "conditions": [{"eq_column": "client_id", "eq_value": 2}]})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["data"],
+        json!([{"pid": 3, "label": "p", "todo": [{"tid": 5}]}])
+    );
 }
 
 #[tokio::test]
