@@ -36,6 +36,7 @@ fn fk(name: &str, from: &str, cols: &[&str], to: &str, ref_cols: &[&str]) -> For
         ref_schema: "public".into(),
         ref_table: to.into(),
         ref_columns: v(ref_cols),
+        in_primary_key: from == "film_actors" || from == "film_stunts",
     }
 }
 
@@ -64,6 +65,18 @@ fn tenant() -> Tenant {
             "public",
             "film_actors",
             table(&[("film_id", int), ("actor_id", int), ("role", "text")]),
+        ),
+        // Keys to films and actors, but its own id as primary key: no junction.
+        (
+            "public",
+            "reviews",
+            table(&[("id", int), ("film_id", int), ("actor_id", int)]),
+        ),
+        // A second junction between films and actors.
+        (
+            "public",
+            "film_stunts",
+            table(&[("film_id", int), ("actor_id", int)]),
         ),
         (
             "public",
@@ -112,6 +125,34 @@ fn tenant() -> Tenant {
         fk(
             "film_actors_actor_id_fkey",
             "film_actors",
+            &["actor_id"],
+            "actors",
+            &["id"],
+        ),
+        fk(
+            "reviews_film_id_fkey",
+            "reviews",
+            &["film_id"],
+            "films",
+            &["id"],
+        ),
+        fk(
+            "reviews_actor_id_fkey",
+            "reviews",
+            &["actor_id"],
+            "actors",
+            &["id"],
+        ),
+        fk(
+            "film_stunts_film_id_fkey",
+            "film_stunts",
+            &["film_id"],
+            "films",
+            &["id"],
+        ),
+        fk(
+            "film_stunts_actor_id_fkey",
+            "film_stunts",
             &["actor_id"],
             "actors",
             &["id"],
@@ -243,10 +284,10 @@ async fn query_strings_to_sql_and_binds() {
             r#"SELECT "_b"."id", (SELECT coalesce(json_agg("_r".*), '[]'::json) FROM (SELECT "_e1"."id", (SELECT coalesce(json_agg("_r".*), '[]'::json) FROM (SELECT "_e2"."id" FROM "public"."tasks" AS "_e2" WHERE "_e2"."project_id" = "_e1"."id" AND "name" = $1::text::text LIMIT 100) AS "_r") AS "tasks" FROM "public"."projects" AS "_e1" WHERE "_e1"."client_id" = "_b"."id" AND ("id" = $2::text::integer OR "id" = $3::text::integer) AND NOT (("id" = $4::text::integer AND "name" = $5::text::text)) LIMIT 100) AS "_r") AS "projects" FROM "public"."clients" AS "_b" LIMIT $6"#,
             &[r#""x""#, r#""1""#, r#""2""#, r#""3""#, r#""y""#, "100"],
         ),
-        // Many-to-many through the junction table.
+        // Many-to-many through the junction table its name picks.
         (
             "films",
-            "select=title,actors(name)",
+            "select=title,actors!film_actors(name)",
             r#"SELECT "_b"."title", (SELECT coalesce(json_agg("_r".*), '[]'::json) FROM (SELECT "_e1"."name" FROM "public"."actors" AS "_e1" WHERE EXISTS (SELECT 1 FROM "public"."film_actors" AS "_e2" WHERE "_e2"."film_id" = "_b"."id" AND "_e2"."actor_id" = "_e1"."id") LIMIT 100) AS "_r") AS "actors" FROM "public"."films" AS "_b" LIMIT $1"#,
             &["100"],
         ),
@@ -347,4 +388,14 @@ async fn bad_grammar_is_refused_naming_the_problem() {
         let err = golden(table, qs).await.expect_err(qs);
         assert!(err.contains(want), "{qs}: {err}");
     }
+    // Two junctions: both listed with the hint picking each; `reviews`
+    // (keys to both, outside its primary key) is no junction.
+    let err = golden("films", "select=actors(name)").await.unwrap_err();
+    assert!(
+        err.contains("`actors!film_actors(…)`")
+            && err.contains("`actors!film_stunts(…)`")
+            && err.contains("many-to-many")
+            && !err.contains("reviews"),
+        "{err}"
+    );
 }

@@ -46,6 +46,10 @@ pub struct ForeignKey {
     pub ref_schema: String,
     pub ref_table: String,
     pub ref_columns: Vec<String>,
+    /// Whether the referencing columns are all part of the table's primary
+    /// key: only such keys make a table a many-to-many junction
+    /// (PostgREST's rule).
+    pub in_primary_key: bool,
 }
 
 impl ForeignKey {
@@ -229,7 +233,10 @@ async fn load(pool: &Pool) -> Result<Snapshot, DomainError> {
                             FROM unnest(con.confkey) WITH ORDINALITY AS k(num, ord)
                             JOIN pg_catalog.pg_attribute a
                               ON a.attrelid = con.confrelid AND a.attnum = k.num
-                           ORDER BY k.ord)
+                           ORDER BY k.ord),
+                    COALESCE((SELECT pk.conkey @> con.conkey
+                                FROM pg_catalog.pg_constraint pk
+                               WHERE pk.conrelid = con.conrelid AND pk.contype = 'p'), false)
                FROM pg_catalog.pg_constraint con
                JOIN pg_catalog.pg_class cl ON cl.oid = con.conrelid
                JOIN pg_catalog.pg_namespace ns ON ns.oid = cl.relnamespace
@@ -255,6 +262,7 @@ async fn load(pool: &Pool) -> Result<Snapshot, DomainError> {
             ref_schema: row.get(4),
             ref_table: row.get(5),
             ref_columns: row.get(6),
+            in_primary_key: row.get(7),
         });
         let from = (fk.schema.clone(), fk.table.clone());
         let to = (fk.ref_schema.clone(), fk.ref_table.clone());

@@ -745,7 +745,9 @@ fn idents(cols: &[String], other: &[String]) -> Result<Vec<(Ident, Ident)>, Doma
 
 /// Junction candidates for `e` seen from `schema.table` (PostgREST's rule):
 /// a third table holding one foreign key to the parent and another to the
-/// embed's relation.
+/// embed's relation, both made of primary-key columns of the junction (so
+/// a table that merely references both, like comments with their own id,
+/// is not one).
 async fn junctions(
     tenant: &Tenant,
     fks: &[Arc<ForeignKey>],
@@ -757,12 +759,16 @@ async fn junctions(
     let target =
         |s: &str, t: &str| t == e.relation && e.schema.as_deref().is_none_or(|want| want == s);
     for fk1 in fks.iter().filter(|fk| {
-        fk.is_to(schema, table) && !fk.is_from(schema, table) && !target(&fk.schema, &fk.table)
+        fk.in_primary_key
+            && fk.is_to(schema, table)
+            && !fk.is_from(schema, table)
+            && !target(&fk.schema, &fk.table)
     }) {
         let js = Ident::parse("schema", &fk1.schema)?;
         let jt = Ident::parse("table", &fk1.table)?;
         for fk2 in tenant.schema.foreign_keys(&tenant.pool, &js, &jt).await? {
-            if fk2.is_from(&fk1.schema, &fk1.table)
+            if fk2.in_primary_key
+                && fk2.is_from(&fk1.schema, &fk1.table)
                 && fk2.name != fk1.name
                 && target(&fk2.ref_schema, &fk2.ref_table)
             {
@@ -1369,6 +1375,7 @@ mod tests {
             ref_schema: to.0.into(),
             ref_table: to.1.into(),
             ref_columns: v(to.2),
+            in_primary_key: false,
         })
     }
 

@@ -31,6 +31,9 @@ async fn fixture(s: &TestServer) {
              INSERT INTO actors VALUES (1, 'Sigourney'), (2, 'Jonathan'), (3, 'Ingrid');
              INSERT INTO film_actors VALUES (1, 1, 'Ripley'), (1, 2, 'Dallas'),
                  (2, 2, 'Sam'), (3, 3, 'Ilsa');
+             -- Keys to both, outside its primary key: not a junction (no ambiguity).
+             CREATE TABLE reviews (id serial PRIMARY KEY, film_id int REFERENCES films(id),
+                 actor_id int REFERENCES actors(id));
              CREATE TABLE regions (country text, code text, name text NOT NULL,
                  PRIMARY KEY (country, code));
              CREATE TABLE stores (id int PRIMARY KEY, country text, region_code text,
