@@ -285,8 +285,7 @@ fn query_conditions(query: &[(String, String)]) -> Result<Vec<Cond>, DomainError
     let (conds, embedded) = query_parts(query)?;
     if let Some(p) = embedded.first() {
         return Err(DomainError::Invalid(format!(
-            "`{}` is an embedded-resource parameter; it only applies to a read whose select embeds `{}`",
-            p.path.join("."),
+            "a parameter on the embedded resource `{}`: embedded-resource parameters only apply to a GET whose select embeds it",
             p.path.join(".")
         )));
     }
