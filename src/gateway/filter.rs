@@ -647,6 +647,56 @@ mod tests {
     }
 
     #[test]
+    fn logic_keys_whitespace_and_quotes() {
+        let c = Cond::from_postgrest_logic("not.or", "(a.eq.1,b.eq.2)")
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(c, Cond::Not(ref inner) if matches!(**inner, Cond::Or(ref i) if i.len() == 2))
+        );
+        assert!(Cond::from_postgrest_logic("not.and", "(a.eq.1)").is_some());
+        assert!(Cond::from_postgrest_logic("name", "eq.1").is_none());
+        assert!(Cond::from_postgrest_logic("not.name", "eq.1").is_none());
+        // Layout inside trees: around items, groups and `in` list items.
+        let Cond::And(items) =
+            Cond::from_postgrest_list("( and ( id.in.( 1, \" a \" ,2 ), name.eq.x ) )", false)
+                .unwrap()
+        else {
+            panic!()
+        };
+        let Cond::And(inner) = &items[0] else {
+            panic!("{items:?}")
+        };
+        assert_eq!(
+            inner[0],
+            Cond::Filter(Filter::new(
+                "id",
+                Operator::In,
+                FilterValue::List(vec!["1".into(), " a ".into(), "2".into()])
+            ))
+        );
+        // Outside trees a list keeps its items as written.
+        assert_eq!(split_list(" 1, 2"), vec![" 1", " 2"]);
+        // Quoted values keep commas and parentheses.
+        let Cond::Or(items) =
+            Cond::from_postgrest_list("(a.eq.\"x,(y)\",b.like.\"a,*\")", true).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            items[1],
+            Cond::Filter(Filter::new(
+                "b",
+                Operator::Like,
+                FilterValue::Text("a,%".into())
+            ))
+        );
+        assert!(
+            matches!(&items[0], Cond::Filter(f) if f.value == FilterValue::Text("x,(y)".into()))
+        );
+    }
+
+    #[test]
     fn json_values() {
         use serde_json::json;
         assert_eq!(
