@@ -1,9 +1,13 @@
-//! Relation embedding in `select`, PostgREST style. The string grammar
-//! (`id,author:users!owner_id!inner(id,name)`) and the canonical nested
-//! object (`{"id": true, "users": {"select": {"id": true}}}`) parse into one
-//! tree; each relation is resolved against the tenant's foreign keys and
-//! rendered as a correlated subquery, so Postgres builds the nested JSON in
-//! the same statement as the base rows.
+//! The PostgREST select grammar and relation embedding. The string grammar
+//! (`myId:id,name::text,author:users!owner_id!inner(id,n:name)`) and the
+//! canonical nested object (`{"id": true, "n": "name::text", "users":
+//! {"select": {"id": true}, "where": {…}}}`) parse into one tree; the
+//! embedded-resource query parameters (`users.name=eq.x`, `users.order=`,
+//! `users.limit=`, `users.or=(…)`, `Param`) attach to its embeds. Each
+//! relation is resolved against the tenant's foreign keys (many-to-one,
+//! one-to-many, many-to-many through a junction) and rendered by
+//! `select_list` as a correlated subquery, so Postgres builds the nested
+//! JSON in the same statement as the base rows.
 
 use super::filter::{check_type_name, Cond};
 use super::read::Order;
