@@ -37,16 +37,18 @@ impl RestApi for Handlers {
     ) -> ApiResult<responses::GetRestV1ByTable> {
         let target = Target::client(&params.x_athena_client);
         let (schema, table) = qualified_table(&params.table, None)?;
-        let filters = query_conditions(cx.query())?;
+        let (filters, embedded) = query_parts(cx.query())?;
         let (limit, offset) = paging(&cx, params.limit, params.offset, params.range.as_deref())?;
         let count = count_mode(cx.headers());
         let singular = wants_object(cx.headers());
         // `select` takes the PostgREST grammar, embeds included
         // (`*,author:users!owner_id(id,name)`).
-        let (columns, embeds) = match params.select.as_deref().map(embed::parse).transpose()? {
+        let (columns, mut embeds) = match params.select.as_deref().map(embed::parse).transpose()? {
             Some(s) => (Some(s.columns), s.embeds),
             None => (None, Vec::new()),
         };
+        // `rel.col=…`, `rel.order=`, `rel.limit=` … on the embeds they name.
+        embed::attach(&mut embeds, embedded)?;
         let query = ReadQuery {
             schema,
             table,
@@ -276,18 +278,48 @@ impl Prefer {
     }
 }
 
-/// Every filter of a query string: column filters (both forms), `or=(…)`, `and=(…)`.
+/// Every filter of a query string: column filters (both forms), `or=(…)`,
+/// `and=(…)`, `not.or=(…)`, `not.and=(…)`. Embedded-resource parameters
+/// (`rel.col=…`) need a read that embeds `rel`: refused here.
 fn query_conditions(query: &[(String, String)]) -> Result<Vec<Cond>, DomainError> {
-    let mut out = Vec::new();
-    for (key, value) in query {
-        match key.as_str() {
-            "or" => out.push(Cond::from_postgrest_list(value, true)?),
-            "and" => out.push(Cond::from_postgrest_list(value, false)?),
-            k if RESERVED.contains(&k) => {}
-            _ => out.push(parse_filter(key, value)?),
-        }
+    let (conds, embedded) = query_parts(query)?;
+    if let Some(p) = embedded.first() {
+        return Err(DomainError::Invalid(format!(
+            "a parameter on the embedded resource `{}`: embedded-resource parameters only apply to a GET whose select embeds it",
+            p.path.join(".")
+        )));
     }
-    Ok(out)
+    Ok(conds)
+}
+
+/// The query string's base conditions and its embedded-resource
+/// parameters (`rel.col=eq.x`, `rel.order=`, `rel.limit=`, `rel.or=(…)`),
+/// parsed once.
+fn query_parts(query: &[(String, String)]) -> Result<(Vec<Cond>, Vec<embed::Param>), DomainError> {
+    let mut out = Vec::new();
+    let mut embedded = Vec::new();
+    for (key, value) in query {
+        if let Some(c) = Cond::from_postgrest_logic(key, value) {
+            out.push(c?);
+            continue;
+        }
+        if RESERVED.contains(&key.as_str()) {
+            continue;
+        }
+        // The contract's `col.op=v` form wins when its last segment is an
+        // operator; any other dotted key is a path into the embeds.
+        let contract_form = key
+            .rsplit_once('.')
+            .is_some_and(|(_, op)| Operator::parse(op).is_ok());
+        if !contract_form {
+            if let Some(p) = embed::Param::from_query(key, value)? {
+                embedded.push(p);
+                continue;
+            }
+        }
+        out.push(parse_filter(key, value)?);
+    }
+    Ok((out, embedded))
 }
 
 /// Both the PostgREST form (`col=eq.5`, `col=not.eq.5`) and the contract's (`col.eq=5`).
@@ -466,6 +498,10 @@ fn written<T>(
     };
     out.with_field("data", data)
 }
+
+#[cfg(test)]
+#[path = "rest_grammar_golden.rs"]
+mod grammar_golden;
 
 #[cfg(test)]
 mod tests {

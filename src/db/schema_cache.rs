@@ -46,6 +46,10 @@ pub struct ForeignKey {
     pub ref_schema: String,
     pub ref_table: String,
     pub ref_columns: Vec<String>,
+    /// Whether the referencing columns are all part of the table's primary
+    /// key: only such keys make a table a many-to-many junction
+    /// (PostgREST's rule).
+    pub in_primary_key: bool,
 }
 
 impl ForeignKey {
@@ -84,6 +88,35 @@ pub struct SchemaCache {
 }
 
 impl SchemaCache {
+    /// A cache holding exactly these tables and foreign keys, never
+    /// reloaded (for tests that resolve without a database: its pool is
+    /// never used).
+    #[cfg(test)]
+    pub fn preloaded(tables: Vec<(&str, &str, Table)>, fks: Vec<ForeignKey>) -> SchemaCache {
+        let mut snap = Snapshot {
+            loaded_at: Some(Instant::now() + Duration::from_secs(3600)),
+            ..Snapshot::default()
+        };
+        for (s, t, table) in tables {
+            snap.tables.insert((s.into(), t.into()), Arc::new(table));
+        }
+        for fk in fks {
+            let fk = Arc::new(fk);
+            let from = (fk.schema.clone(), fk.table.clone());
+            let to = (fk.ref_schema.clone(), fk.ref_table.clone());
+            snap.foreign_keys
+                .entry(from.clone())
+                .or_default()
+                .push(fk.clone());
+            if to != from {
+                snap.foreign_keys.entry(to).or_default().push(fk);
+            }
+        }
+        SchemaCache {
+            snapshot: RwLock::new(snap),
+        }
+    }
+
     /// The table, reloading the catalog once if it is not known yet.
     pub async fn table(
         &self,
@@ -200,7 +233,10 @@ async fn load(pool: &Pool) -> Result<Snapshot, DomainError> {
                             FROM unnest(con.confkey) WITH ORDINALITY AS k(num, ord)
                             JOIN pg_catalog.pg_attribute a
                               ON a.attrelid = con.confrelid AND a.attnum = k.num
-                           ORDER BY k.ord)
+                           ORDER BY k.ord),
+                    COALESCE((SELECT pk.conkey @> con.conkey
+                                FROM pg_catalog.pg_constraint pk
+                               WHERE pk.conrelid = con.conrelid AND pk.contype = 'p'), false)
                FROM pg_catalog.pg_constraint con
                JOIN pg_catalog.pg_class cl ON cl.oid = con.conrelid
                JOIN pg_catalog.pg_namespace ns ON ns.oid = cl.relnamespace
@@ -226,6 +262,7 @@ async fn load(pool: &Pool) -> Result<Snapshot, DomainError> {
             ref_schema: row.get(4),
             ref_table: row.get(5),
             ref_columns: row.get(6),
+            in_primary_key: row.get(7),
         });
         let from = (fk.schema.clone(), fk.table.clone());
         let to = (fk.ref_schema.clone(), fk.ref_table.clone());

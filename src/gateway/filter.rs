@@ -148,6 +148,12 @@ impl Filter {
 
     /// PostgREST value syntax: `eq.5`, `in.(a,b)`, `is.null`, `like.*x*`.
     pub fn from_postgrest(column: &str, expr: &str) -> Result<Filter, DomainError> {
+        Filter::parse_postgrest(column, expr, false)
+    }
+
+    /// `in_tree`: an element of a logic tree, where whitespace around
+    /// unquoted `in` list items is layout (`id.in.( 1,2 )`).
+    fn parse_postgrest(column: &str, expr: &str, in_tree: bool) -> Result<Filter, DomainError> {
         let (op, raw) = expr.split_once('.').ok_or_else(|| {
             DomainError::Invalid(format!("filter on `{column}` must look like op.value"))
         })?;
@@ -155,15 +161,16 @@ impl Filter {
         let value = match op {
             Operator::In => {
                 let inner = raw
+                    .trim()
                     .strip_prefix('(')
                     .and_then(|r| r.strip_suffix(')'))
                     .ok_or_else(|| {
                         DomainError::Invalid(format!("`in` filter on `{column}` must be in.(a,b)"))
                     })?;
-                FilterValue::List(split_list(inner))
+                FilterValue::List(split_list_with(inner, in_tree))
             }
             Operator::Is => FilterValue::Text(raw.to_string()),
-            Operator::Like | Operator::ILike => FilterValue::Text(raw.replace('*', "%")),
+            Operator::Like | Operator::ILike => FilterValue::Text(unquote(raw).replace('*', "%")),
             // PostgREST containment takes `{a,b}` (array literal) or JSON.
             Operator::Contains | Operator::ContainedBy => {
                 match serde_json::from_str::<Value>(raw) {
@@ -180,12 +187,31 @@ impl Filter {
 impl Cond {
     /// `eq.5` or `not.eq.5` on `column`.
     pub fn from_postgrest(column: &str, expr: &str) -> Result<Cond, DomainError> {
+        Cond::parse_postgrest(column, expr, false)
+    }
+
+    fn parse_postgrest(column: &str, expr: &str, in_tree: bool) -> Result<Cond, DomainError> {
         match expr.strip_prefix("not.") {
             Some(rest) => Ok(Cond::Not(Box::new(
-                Filter::from_postgrest(column, rest)?.into(),
+                Filter::parse_postgrest(column, rest, in_tree)?.into(),
             ))),
-            None => Ok(Filter::from_postgrest(column, expr)?.into()),
+            None => Ok(Filter::parse_postgrest(column, expr, in_tree)?.into()),
         }
+    }
+
+    /// A top-level logic parameter: `or=(…)`, `and=(…)`, `not.or=(…)`,
+    /// `not.and=(…)`; `None` when `key` is none of them.
+    pub fn from_postgrest_logic(key: &str, value: &str) -> Option<Result<Cond, DomainError>> {
+        let (negate, op) = match key.strip_prefix("not.") {
+            Some(k) => (true, k),
+            None => (false, key),
+        };
+        let or = match op {
+            "or" => true,
+            "and" => false,
+            _ => return None,
+        };
+        Some(parse_list(value, or, 0).map(|c| if negate { Cond::Not(Box::new(c)) } else { c }))
     }
 
     /// A PostgREST logic list: `(a.eq.1,b.not.gt.2,and(c.is.null,d.in.(x,y)))`
@@ -231,12 +257,16 @@ fn parse_list(expr: &str, or: bool, depth: usize) -> Result<Cond, DomainError> {
 /// `and(...)`, `or(...)`, `not.and(...)`, `not.or(...)`.
 fn parse_item(part: &str, depth: usize) -> Result<Cond, DomainError> {
     for (prefix, or, negate) in [
-        ("and(", false, false),
-        ("or(", true, false),
-        ("not.and(", false, true),
-        ("not.or(", true, true),
+        ("and", false, false),
+        ("or", true, false),
+        ("not.and", false, true),
+        ("not.or", true, true),
     ] {
-        if let Some(rest) = part.strip_prefix(prefix) {
+        // `and(…)`, also written `and (…)`.
+        if let Some(rest) = part
+            .strip_prefix(prefix)
+            .and_then(|r| r.trim_start().strip_prefix('('))
+        {
             let group = parse_list(&format!("({rest}"), or, depth + 1)?;
             return Ok(if negate {
                 Cond::Not(Box::new(group))
@@ -251,7 +281,7 @@ fn parse_item(part: &str, depth: usize) -> Result<Cond, DomainError> {
             part.chars().take(60).collect::<String>()
         ))
     })?;
-    Cond::from_postgrest(column.trim(), expr)
+    Cond::parse_postgrest(column.trim(), expr.trim(), true)
 }
 
 /// Splits at commas outside parentheses and double quotes.
@@ -305,24 +335,49 @@ fn unquote(s: &str) -> String {
 
 /// Splits `a,"b,c",d` honouring double quotes.
 pub fn split_list(s: &str) -> Vec<String> {
+    split_list_with(s, false)
+}
+
+/// `split_list`; with `trim`, whitespace around an unquoted item is
+/// dropped (`( 1, 2 )`) while a quoted one keeps it (`" a "`).
+fn split_list_with(s: &str, trim: bool) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
-    let mut quoted = false;
+    let (mut quoted, mut was_quoted) = (false, false);
     let mut chars = s.chars().peekable();
+    let mut push = |cur: &mut String, was_quoted: bool| {
+        let item = std::mem::take(cur);
+        out.push(if trim && !was_quoted {
+            item.trim().to_string()
+        } else {
+            item
+        });
+    };
     while let Some(c) = chars.next() {
         match c {
-            '"' => quoted = !quoted,
+            '"' => {
+                quoted = !quoted;
+                was_quoted = true;
+                if trim && quoted {
+                    // Layout before the opening quote is not part of it.
+                    cur.truncate(cur.trim_end().len());
+                }
+            }
             '\\' if quoted => {
                 if let Some(n) = chars.next() {
                     cur.push(n);
                 }
             }
-            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            ',' if !quoted => {
+                push(&mut cur, was_quoted);
+                was_quoted = false;
+            }
+            c if trim && was_quoted && !quoted && c.is_whitespace() => {}
             c => cur.push(c),
         }
     }
     if !s.is_empty() {
-        out.push(cur);
+        push(&mut cur, was_quoted);
     }
     out
 }
@@ -588,6 +643,56 @@ mod tests {
                 Operator::Eq,
                 FilterValue::Text("x,y".into())
             ))
+        );
+    }
+
+    #[test]
+    fn logic_keys_whitespace_and_quotes() {
+        let c = Cond::from_postgrest_logic("not.or", "(a.eq.1,b.eq.2)")
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(c, Cond::Not(ref inner) if matches!(**inner, Cond::Or(ref i) if i.len() == 2))
+        );
+        assert!(Cond::from_postgrest_logic("not.and", "(a.eq.1)").is_some());
+        assert!(Cond::from_postgrest_logic("name", "eq.1").is_none());
+        assert!(Cond::from_postgrest_logic("not.name", "eq.1").is_none());
+        // Layout inside trees: around items, groups and `in` list items.
+        let Cond::And(items) =
+            Cond::from_postgrest_list("( and ( id.in.( 1, \" a \" ,2 ), name.eq.x ) )", false)
+                .unwrap()
+        else {
+            panic!()
+        };
+        let Cond::And(inner) = &items[0] else {
+            panic!("{items:?}")
+        };
+        assert_eq!(
+            inner[0],
+            Cond::Filter(Filter::new(
+                "id",
+                Operator::In,
+                FilterValue::List(vec!["1".into(), " a ".into(), "2".into()])
+            ))
+        );
+        // Outside trees a list keeps its items as written.
+        assert_eq!(split_list(" 1, 2"), vec![" 1", " 2"]);
+        // Quoted values keep commas and parentheses.
+        let Cond::Or(items) =
+            Cond::from_postgrest_list("(a.eq.\"x,(y)\",b.like.\"a,*\")", true).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            items[1],
+            Cond::Filter(Filter::new(
+                "b",
+                Operator::Like,
+                FilterValue::Text("a,%".into())
+            ))
+        );
+        assert!(
+            matches!(&items[0], Cond::Filter(f) if f.value == FilterValue::Text("x,(y)".into()))
         );
     }
 

@@ -282,7 +282,10 @@ pub fn fetch_query(
     let select = match (&body.columns, &body.select) {
         (Some(models::PostGatewayFetchRequestColumns::Array(cols)), _) => {
             Some(super::embed::Select {
-                columns: cols.clone(),
+                columns: cols
+                    .iter()
+                    .map(|c| super::embed::Field::plain(c.as_str()))
+                    .collect(),
                 embeds: Vec::new(),
             })
         }

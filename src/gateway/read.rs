@@ -2,16 +2,16 @@
 //! (`json_agg`) so rows are never converted type by type in Rust. Embedded
 //! relations (`super::embed`) are correlated subqueries in the same SELECT.
 
-use super::embed::{self, Aliases, Embed, Resolved, BASE_ALIAS};
+use super::embed::{self, Aliases, Embed, Field, Resolved, BASE_ALIAS};
 use super::filter::Cond;
-use super::sql::{self, projection, Statement};
+use super::sql::{self, Statement};
 use crate::db::schema_cache::Table;
 use crate::db::tenants::Tenant;
 use crate::domain::identifier::Ident;
 use crate::domain::DomainError;
 use serde_json::{Map, Value};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Order {
     pub column: String,
     pub descending: bool,
@@ -22,8 +22,9 @@ pub struct Order {
 pub struct ReadQuery {
     pub schema: Ident,
     pub table: Ident,
-    /// `None` selects every column.
-    pub columns: Option<Vec<String>>,
+    /// `None` selects every column; fields may carry an alias and a cast
+    /// (`myId:id::text`).
+    pub columns: Option<Vec<Field>>,
     /// Related rows embedded in each row; with embeds, an empty `columns`
     /// returns no base column.
     pub embeds: Vec<Embed>,
@@ -74,7 +75,7 @@ fn from_where(
     let mut conds: Vec<String> = sql::where_clause(st, &q.filters, table)?
         .into_iter()
         .collect();
-    conds.extend(embed::inner_filters(BASE_ALIAS, embeds, aliases));
+    conds.extend(embed::inner_filters(st, BASE_ALIAS, embeds, aliases)?);
     if !conds.is_empty() {
         sql.push_str(" WHERE ");
         sql.push_str(&conds.join(" AND "));
@@ -82,27 +83,52 @@ fn from_where(
     Ok(sql)
 }
 
-/// The base projection next to resolved embeds: base columns qualified by
-/// the base alias, since the subqueries open scopes of their own.
-fn embedded_projection(
+/// The base projection: `*` or the resolved columns (aliases and casts
+/// rendered), next to the embeds' subqueries, through the one select-list
+/// renderer. Without embeds the columns stay unqualified; a plain list
+/// (no alias, cast or embed) takes the short path.
+fn base_projection(
+    st: &mut Statement,
     q: &ReadQuery,
     table: &Table,
     embeds: &[Resolved],
     aliases: &mut Aliases,
     max_rows: i64,
 ) -> Result<String, DomainError> {
-    let requested = q.columns.as_deref().unwrap_or_default();
-    let star = q.columns.is_none() || requested.iter().any(|c| c == "*");
-    let mut columns = Vec::new();
-    for c in requested.iter().filter(|c| *c != "*") {
-        columns.push(sql::column_ident(table, c)?.0);
+    let fields = q.columns.as_deref().unwrap_or_default();
+    if embeds.is_empty() && fields.iter().all(Field::is_plain) {
+        return plain_projection(table, q.columns.as_deref());
     }
-    if star {
-        columns.clear();
+    let columns = if q.columns.is_none() {
+        embed::Columns::star()
+    } else {
+        embed::columns(table, fields)?
+    };
+    let alias = if embeds.is_empty() { "" } else { BASE_ALIAS };
+    embed::select_list(st, alias, &columns, embeds, aliases, max_rows)
+}
+
+/// `*` or the quoted, resolved names (named twice, returned once: an
+/// object has one value per key).
+fn plain_projection(table: &Table, fields: Option<&[Field]>) -> Result<String, DomainError> {
+    let fields = match fields {
+        Some(f) if !f.is_empty() && !f.iter().any(Field::is_star) => f,
+        _ => return Ok("*".into()),
+    };
+    let mut out = String::new();
+    let mut seen: Vec<&str> = Vec::with_capacity(fields.len());
+    for f in fields {
+        let col = table.column(&f.column)?;
+        if seen.contains(&col.name.as_str()) {
+            continue;
+        }
+        seen.push(&col.name);
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        out.push_str(&Ident::parse("column", &col.name)?.to_string());
     }
-    Ok(embed::select_list(
-        BASE_ALIAS, star, &columns, embeds, aliases, max_rows,
-    ))
+    Ok(out)
 }
 
 /// The statement with `embeds` (resolved from `q.embeds`) as subqueries.
@@ -114,11 +140,7 @@ pub fn build_embedded(
 ) -> Result<Statement, DomainError> {
     let mut st = Statement::new();
     let mut aliases = Aliases::default();
-    let projection = if embeds.is_empty() {
-        projection(table, q.columns.as_deref())?
-    } else {
-        embedded_projection(q, table, embeds, &mut aliases, max_rows)?
-    };
+    let projection = base_projection(&mut st, q, table, embeds, &mut aliases, max_rows)?;
     let from_where = from_where(&mut st, q, table, embeds, &mut aliases)?;
     let mut inner = format!("SELECT {projection}{from_where}");
     if !q.order.is_empty() {
@@ -213,7 +235,7 @@ async fn resolve(
         Vec::new()
     } else {
         let select = embed::Select {
-            columns: q.columns.clone().unwrap_or_else(|| vec!["*".into()]),
+            columns: q.columns.clone().unwrap_or_else(|| vec![Field::plain("*")]),
             embeds: q.embeds.clone(),
         };
         embed::resolve(tenant, &q.schema, &q.table, &select).await?

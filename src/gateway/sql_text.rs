@@ -293,7 +293,7 @@ fn convert(
         ));
     }
     Ok(ReadQuery {
-        columns,
+        columns: columns.map(|c| c.into_iter().map(super::embed::Field::from).collect()),
         filters,
         order,
         limit,

@@ -454,7 +454,9 @@ async fn canonical_nested_select_object() {
         json!([{"topic": "news", "users": {"id": "ef7a4c74-cc35-4d32-945a-a5271279ecdb",
                                             "username": "floris", "image": "https://cdn/a.png"}}])
     );
-    // Without a hint the edge is ambiguous; relation filters are refused.
+    // Without a hint the edge is ambiguous; unknown relation keys are refused
+    // (`where`/`order`/`limit`/`offset` are embedded-resource parameters:
+    // tests/it/rest_grammar.rs).
     let err = fetch_400(
         &s,
         json!({"table_name": "items", "select": {"id": true, "users": {"select": {"id": true}}}}),
@@ -463,7 +465,7 @@ async fn canonical_nested_select_object() {
     assert!(err.contains("items_editor_fkey"), "{err}");
     fetch_400(
         &s,
-        json!({"table_name": "items", "select": {"comments": {"select": {"id": true}, "where": {"id": 1}}}}),
+        json!({"table_name": "items", "select": {"comments": {"select": {"id": true}, "on": {"id": 1}}}}),
     )
     .await;
     s.stop().await;

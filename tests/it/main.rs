@@ -28,6 +28,7 @@ mod process;
 mod public_routes;
 mod raw_sql;
 mod registry;
+mod rest_grammar;
 mod rest_ranges;
 mod rpc;
 mod spine;

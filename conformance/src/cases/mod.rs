@@ -13,6 +13,7 @@ pub mod public;
 pub mod query;
 pub mod registry;
 pub mod rest;
+pub mod rest_grammar;
 pub mod rest_ranges;
 pub mod routing;
 pub mod rpc;
@@ -311,6 +312,7 @@ pub fn data_plane_cases(ctx: &Ctx) -> Vec<Case> {
     cases.extend(gateway::cases(ctx));
     cases.extend(rest::cases(ctx));
     cases.extend(rest_ranges::cases(ctx));
+    cases.extend(rest_grammar::cases(ctx));
     cases.extend(query::cases(ctx));
     cases.extend(rpc::cases(ctx));
     cases.extend(public::public_cases(ctx));
