@@ -443,6 +443,45 @@ impl Gateway {
         Ok(result)
     }
 
+    /// A `/rest/v1` write (issue 14): `?select=` rendered by the read
+    /// renderer over the written rows, singular writes committed only when
+    /// they wrote exactly one row (`write::run_rest`). Answered even past
+    /// the request deadline once it started; the cached reads of the table
+    /// are retired unless it was rolled back.
+    pub async fn write_rest(
+        &self,
+        target: &Target,
+        write: Write,
+        select: Option<&ReadQuery>,
+        singular: bool,
+    ) -> Result<WriteResult, DomainError> {
+        let tenant = self.target(target).await?;
+        let shield = match crate::http::deadline::current() {
+            Some(d) => Some(
+                d.shield()
+                    .ok_or_else(|| DomainError::Timeout("the request deadline passed".into()))?,
+            ),
+            None => None,
+        };
+        let how = write::RestWrite {
+            select,
+            singular,
+            max_rows: self.config.max_rows,
+        };
+        let result = write::run_rest(&tenant, &write, how).await;
+        if let Some(shield) = shield {
+            shield.settle();
+        }
+        let result = result?;
+        if !singular || result.affected == 1 {
+            let (schema, table) = write.target();
+            self.cache
+                .invalidate(&tenant.name, Some((schema.as_str(), table.as_str())))
+                .await;
+        }
+        Ok(result)
+    }
+
     /// A function call; the rows stay Postgres' text.
     pub async fn rpc(
         &self,
