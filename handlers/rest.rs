@@ -134,6 +134,7 @@ impl RestApi for Handlers {
         };
         let write = Write::Insert(q);
         cx.require_rights(write.rights())?;
+        require_select_rights(&cx, &select)?;
         let singular = wants_object(cx.headers());
         let result = self
             .gateway
@@ -181,6 +182,7 @@ impl RestApi for Handlers {
             returning: None,
             strip_nulls,
         };
+        require_select_rights(&cx, &select)?;
         let singular = wants_object(cx.headers());
         let result = self
             .gateway
@@ -226,6 +228,7 @@ impl RestApi for Handlers {
             returning: None,
             strip_nulls,
         };
+        require_select_rights(&cx, &select)?;
         let singular = wants_object(cx.headers());
         let result = self
             .gateway
@@ -375,6 +378,15 @@ fn with_applied<T>(
         Some(v) => set(out, http::HeaderName::from_static("preference-applied"), v),
         None => out,
     }
+}
+
+/// Embeds in a write's `?select=` read other tables: they need the read
+/// right as well (the written table's own columns need only the write's).
+fn require_select_rights(cx: &RequestCx, select: &Option<ReadQuery>) -> Result<(), ApiError> {
+    if select.as_ref().is_some_and(|s| !s.embeds.is_empty()) {
+        cx.require_rights(&[crate::auth::rights::FETCH])?;
+    }
+    Ok(())
 }
 
 /// `a,b` or postgrest-js' `"a","b"`: the names, unquoted.
@@ -660,6 +672,30 @@ mod tests {
         assert_eq!(p.resolution, Some(ConflictAction::Merge));
         assert_eq!(Prefer::parse(None), Prefer::default());
         assert!(!Prefer::parse(Some("return=representation")).minimal);
+        // The first value of a kind wins; the applied ones in PostgREST's order.
+        let p = Prefer::parse(Some(
+            "count=exact, return=representation, missing=default, return=minimal, resolution=ignore-duplicates, missing=null",
+        ));
+        assert!(!p.minimal);
+        assert!(p.missing_default());
+        assert_eq!(
+            p.applied(true, Some(CountMode::Exact)).unwrap(),
+            "resolution=ignore-duplicates, missing=default, return=representation, count=exact"
+        );
+        assert_eq!(p.applied(false, None).unwrap(), "return=representation");
+        assert_eq!(
+            Prefer::parse(Some("handling=lenient")).applied(true, None),
+            None
+        );
+        assert!(Prefer::parse(Some("return=headers-only")).minimal);
+    }
+
+    #[test]
+    fn column_lists() {
+        assert_eq!(column_list("a, b"), vec!["a", "b"]);
+        assert_eq!(column_list("\"a\",\"b c\""), vec!["a", "b c"]);
+        assert_eq!(column_list("\"\""), vec![""]);
+        assert!(column_list("").is_empty());
     }
 
     #[test]

@@ -514,6 +514,34 @@ async fn upserts_need_insert_and_update_rights() {
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(book(&s, "title", "id = 11").await.as_deref(), Some("plain"));
+    // Embeds in ?select= read other tables: the read right as well.
+    let r = send(
+        &s,
+        "POST",
+        "/rest/v1/books?select=id,authors(name)",
+        &[("apikey", both.as_str())],
+        Some(json!({"id": 12, "title": "embedded", "author_id": 1})),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    r.envelope();
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM books WHERE id = 12").await,
+        0
+    );
+    let r = send(
+        &s,
+        "POST",
+        "/rest/v1/books?select=id,authors(name)",
+        &[("apikey", insert_only.as_str())],
+        Some(json!({"id": 12, "title": "embedded", "author_id": 1})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["data"],
+        json!([{"id": 12, "authors": {"name": "Ann"}}])
+    );
     // Both rights: the upsert happens.
     let h: Vec<(&str, String)> = upsert(&both);
     let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
