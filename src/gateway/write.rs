@@ -377,16 +377,22 @@ async fn primary_key(
 pub async fn statement(tenant: &Tenant, w: &Write) -> Result<Statement, DomainError> {
     let (schema, table) = w.target();
     let meta = table_of(tenant, schema, table).await?;
+    statement_on(tenant, w, &meta).await
+}
+
+/// `statement` with the table already resolved.
+async fn statement_on(tenant: &Tenant, w: &Write, meta: &Table) -> Result<Statement, DomainError> {
+    let (schema, table) = w.target();
     match w {
         Write::Insert(q) => {
             let pk = match &q.on_conflict {
                 Some(c) if c.columns.is_empty() => primary_key(tenant, schema, table).await?,
                 _ => Vec::new(),
             };
-            build_insert(q, &meta, &pk)
+            build_insert(q, meta, &pk)
         }
-        Write::Update(q) => build_update(q, &meta),
-        Write::Delete(q) => build_delete(q, &meta),
+        Write::Update(q) => build_update(q, meta),
+        Write::Delete(q) => build_delete(q, meta),
     }
 }
 
@@ -479,7 +485,7 @@ pub async fn run_rest(
         }
     }
     let st = match how.select {
-        None => statement(tenant, w).await?,
+        None => statement_on(tenant, w, &meta).await?,
         Some(read) => {
             // The read's parameters first ($1…), the write's after them.
             let mut st = read::over_written(tenant, read, WRITTEN, how.max_rows).await?;
