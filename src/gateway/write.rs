@@ -621,6 +621,55 @@ mod tests {
     }
 
     #[test]
+    fn listed_columns_are_the_inserted_ones() {
+        let (schema, table_id) = ids();
+        let q = InsertQuery {
+            schema,
+            table: table_id,
+            rows: vec![
+                row(json!({"id": 1, "tags": ["x"]})),
+                row(json!({"na\"me": "b"})),
+            ],
+            returning: None,
+            on_conflict: None,
+            default_to_null: true,
+            strip_nulls: false,
+            columns: Some(vec!["id".into(), "na\"me".into()]),
+        };
+        // `tags` is not listed: ignored; a listed key a row lacks is NULL.
+        let st = build_insert(&q, &table(), &[]).unwrap();
+        assert!(
+            st.sql.contains(
+                "(\"id\", \"na\"\"me\") VALUES ($1::text::integer, NULL), (NULL, $2::text::text)"
+            ),
+            "{}",
+            st.sql
+        );
+        // DEFAULT instead with `missing=default`.
+        let st = build_insert(
+            &InsertQuery {
+                default_to_null: false,
+                ..q.clone()
+            },
+            &table(),
+            &[],
+        )
+        .unwrap();
+        assert!(st
+            .sql
+            .contains("VALUES ($1::text::integer, DEFAULT), (DEFAULT, $2::text::text)"));
+        // An unknown listed column is refused even when no row has it.
+        let bad = InsertQuery {
+            columns: Some(vec!["nope".into()]),
+            ..q
+        };
+        assert!(matches!(
+            build_insert(&bad, &table(), &[]),
+            Err(DomainError::UnknownColumn(_))
+        ));
+    }
+
+    #[test]
     fn update_and_delete_need_a_filter() {
         let (schema, table_id) = ids();
         let mut u = UpdateQuery {
