@@ -413,36 +413,6 @@ impl Gateway {
         read::run_counted_raw(&tenant, query, self.config.max_rows, count).await
     }
 
-    /// A PATCH/DELETE under `Accept: application/vnd.pgrst.object+json`:
-    /// committed only when it touched exactly one row, rolled back
-    /// otherwise (the caller answers 406 on `affected != 1`).
-    pub async fn write_singular(
-        &self,
-        target: &Target,
-        write: Write,
-    ) -> Result<WriteResult, DomainError> {
-        let tenant = self.target(target).await?;
-        let shield = match crate::http::deadline::current() {
-            Some(d) => Some(
-                d.shield()
-                    .ok_or_else(|| DomainError::Timeout("the request deadline passed".into()))?,
-            ),
-            None => None,
-        };
-        let result = write::run_singular(&tenant, &write).await;
-        if let Some(shield) = shield {
-            shield.settle();
-        }
-        let result = result?;
-        if result.affected == 1 {
-            let (schema, table) = write.target();
-            self.cache
-                .invalidate(&tenant.name, Some((schema.as_str(), table.as_str())))
-                .await;
-        }
-        Ok(result)
-    }
-
     /// A `/rest/v1` write (issue 14): `?select=` rendered by the read
     /// renderer over the written rows, singular writes committed only when
     /// they wrote exactly one row (`write::run_rest`). Answered even past

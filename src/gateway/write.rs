@@ -401,17 +401,11 @@ pub async fn run(tenant: &Tenant, w: &Write) -> Result<WriteResult, DomainError>
     execute(tenant, &statement(tenant, w).await?).await
 }
 
-/// Runs an update/delete in a transaction committed only when it touched
+/// Runs a write's statement in a transaction committed only when it touched
 /// exactly one row (`Accept: application/vnd.pgrst.object+json`, issue 14):
 /// otherwise it is rolled back and nothing changed. A transaction, not a
 /// check before the write: a count first could race a concurrent writer,
 /// and the statement's own `count(*)` is the number it really touched.
-pub async fn run_singular(tenant: &Tenant, w: &Write) -> Result<WriteResult, DomainError> {
-    let st = statement(tenant, w).await?;
-    execute_singular(tenant, &st).await
-}
-
-/// `run_singular`'s transaction around a built statement.
 async fn execute_singular(tenant: &Tenant, st: &Statement) -> Result<WriteResult, DomainError> {
     let mut conn = tenant.pool.get().await?;
     // Dropped unfinished (an error, a cancelled request), the transaction
@@ -450,7 +444,7 @@ pub struct RestWrite<'a> {
     /// `RETURNING` rows as they are (the plain statement of `run`).
     pub select: Option<&'a ReadQuery>,
     /// `Accept: application/vnd.pgrst.object+json`: committed only when
-    /// exactly one row was written (`run_singular`'s transaction).
+    /// exactly one row was written (`execute_singular`'s transaction).
     pub singular: bool,
     /// The read cap the embeds of `select` use.
     pub max_rows: i64,
