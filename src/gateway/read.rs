@@ -406,18 +406,29 @@ pub async fn over_written(
     max_rows: i64,
 ) -> Result<Statement, DomainError> {
     let (table, embeds) = resolve(tenant, q).await?;
+    build_over_written(q, &table, &embeds, cte, max_rows)
+}
+
+/// `over_written` with the table and embeds resolved.
+pub fn build_over_written(
+    q: &ReadQuery,
+    table: &Table,
+    embeds: &[Resolved],
+    cte: &str,
+    max_rows: i64,
+) -> Result<Statement, DomainError> {
     let mut st = Statement::new();
     let mut aliases = Aliases::default();
     let projection = if embeds.is_empty() {
-        projection(&table, q.columns.as_deref())?
+        projection(table, q.columns.as_deref())?
     } else {
-        embedded_projection(q, &table, &embeds, &mut aliases, max_rows)?
+        embedded_projection(q, table, embeds, &mut aliases, max_rows)?
     };
     let mut from = format!(" FROM {cte}");
     if !embeds.is_empty() {
         from.push_str(&format!(" AS {BASE_ALIAS}"));
     }
-    let inner = embed::inner_filters(BASE_ALIAS, &embeds, &mut aliases);
+    let inner = embed::inner_filters(BASE_ALIAS, embeds, &mut aliases);
     if !inner.is_empty() {
         from.push_str(" WHERE ");
         from.push_str(&inner.join(" AND "));

@@ -466,6 +466,8 @@ pub async fn run_rest(
     let meta = table_of(tenant, schema, table).await?;
     if let Write::Insert(q) = w {
         if q.rows.is_empty() {
+            // Nothing to write; the table, `?select=` and `?columns=` are
+            // still resolved (an unknown one is the same 400 as with rows).
             match how.select {
                 Some(read) => drop(read::over_written(tenant, read, WRITTEN, how.max_rows).await?),
                 None => drop(projection(&meta, q.returning.as_deref())?),
@@ -481,26 +483,15 @@ pub async fn run_rest(
     let st = match how.select {
         None => statement_on(tenant, w, &meta).await?,
         Some(read) => {
-            // The read's parameters first ($1…), the write's after them.
-            let mut st = read::over_written(tenant, read, WRITTEN, how.max_rows).await?;
-            let dml = match w {
-                Write::Insert(q) => {
-                    let pk = match &q.on_conflict {
-                        Some(c) if c.columns.is_empty() => {
-                            primary_key(tenant, schema, table).await?
-                        }
-                        _ => Vec::new(),
-                    };
-                    insert_dml(&mut st, q, &meta, &pk)?
-                }
-                Write::Update(q) => update_dml(&mut st, q, &meta)?,
-                Write::Delete(q) => delete_dml(&mut st, q, &meta)?,
+            let pk = match w {
+                Write::Insert(InsertQuery {
+                    on_conflict: Some(c),
+                    ..
+                }) if c.columns.is_empty() => primary_key(tenant, schema, table).await?,
+                _ => Vec::new(),
             };
-            st.sql = format!(
-                "WITH {WRITTEN} AS ({dml}) SELECT ({}), (SELECT count(*) FROM {WRITTEN})",
-                st.sql
-            );
-            st
+            let rows = read::over_written(tenant, read, WRITTEN, how.max_rows).await?;
+            over_written(rows, w, &meta, &pk)?
         }
     };
     let result = match how.singular {
@@ -508,6 +499,27 @@ pub async fn run_rest(
         false => execute(tenant, &st).await,
     };
     result.map_err(|e| conflict_target_error(e, w))
+}
+
+/// `WITH athena_written AS (<dml> RETURNING *) SELECT (<rows>), (SELECT
+/// count(*) FROM athena_written)`: `rows` is the read renderer's statement
+/// over `athena_written` (its parameters first, the write's bound after).
+fn over_written(
+    mut st: Statement,
+    w: &Write,
+    meta: &Table,
+    primary_key: &[String],
+) -> Result<Statement, DomainError> {
+    let dml = match w {
+        Write::Insert(q) => insert_dml(&mut st, q, meta, primary_key)?,
+        Write::Update(q) => update_dml(&mut st, q, meta)?,
+        Write::Delete(q) => delete_dml(&mut st, q, meta)?,
+    };
+    st.sql = format!(
+        "WITH {WRITTEN} AS ({dml}) SELECT ({}), (SELECT count(*) FROM {WRITTEN})",
+        st.sql
+    );
+    Ok(st)
 }
 
 /// Postgres' "no unique or exclusion constraint matching the ON CONFLICT
@@ -661,6 +673,40 @@ mod tests {
             build_insert(&bad, &table(), &[]),
             Err(DomainError::UnknownColumn(_))
         ));
+    }
+
+    #[test]
+    fn select_renders_the_written_rows_in_one_statement() {
+        let (schema, table_id) = ids();
+        let read = ReadQuery {
+            columns: Some(vec!["id".into(), "na\"me".into()]),
+            ..ReadQuery::table(schema.clone(), table_id.clone())
+        };
+        let rows = read::build_over_written(&read, &table(), &[], WRITTEN, 100).unwrap();
+        let w = Write::Update(UpdateQuery {
+            schema,
+            table: table_id,
+            set: row(json!({"id": 2})),
+            filters: vec![Filter::new("id", Operator::Eq, FilterValue::Text("1".into())).into()],
+            returning: None,
+            strip_nulls: false,
+        });
+        let st = over_written(rows, &w, &table(), &[]).unwrap();
+        assert_eq!(
+            st.sql,
+            "WITH athena_written AS (UPDATE \"public\".\"t; drop\" SET \"id\" = $1::text::integer \
+             WHERE \"id\" = $2::text::integer RETURNING *) \
+             SELECT (SELECT coalesce(json_agg(t.*), '[]'::json)::text FROM \
+             (SELECT \"id\", \"na\"\"me\" FROM athena_written) t), \
+             (SELECT count(*) FROM athena_written)"
+        );
+        assert_eq!(st.params.len(), 2);
+        // An unknown selected column is refused before anything runs.
+        let bad = ReadQuery {
+            columns: Some(vec!["nope".into()]),
+            ..read
+        };
+        assert!(read::build_over_written(&bad, &table(), &[], WRITTEN, 100).is_err());
     }
 
     #[test]
