@@ -105,42 +105,62 @@ impl RestApi for Handlers {
     ) -> ApiResult<responses::PostRestV1ByTable> {
         let target = Target::client(&params.x_athena_client);
         let (schema, table) = qualified_table(&params.table, None)?;
-        let prefer = Prefer::parse(params.prefer.as_deref());
+        let prefer = Prefer::from_headers(cx.headers());
         let rows = match body {
             models::PostRestV1ByTableRequest::Object(row) => vec![row],
             models::PostRestV1ByTableRequest::Array(rows) => rows,
         };
-        let on_conflict = prefer.resolution.map(|action| Conflict {
+        let on_conflict = prefer.resolution.clone().map(|action| Conflict {
             columns: query_value(&cx, "on_conflict")
-                .map(split_columns)
+                .map(column_list)
                 .unwrap_or_default(),
             action,
         });
+        let columns = query_value(&cx, "columns").map(column_list);
+        if columns.as_ref().is_some_and(Vec::is_empty) {
+            return Err(DomainError::Invalid("columns= names no column".into()).into());
+        }
+        let strip_nulls = strip_nulls_header(&cx).unwrap_or(false);
+        let select = written_select(&cx, &prefer, &schema, &table, strip_nulls)?;
         let q = write::InsertQuery {
             schema,
             table,
             rows,
-            returning: query_value(&cx, "select").map(split_columns),
+            // Every column: `?select=` picks from them through the read renderer.
+            returning: None,
             on_conflict,
-            default_to_null: prefer.missing_null,
-            strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
+            // PostgREST: a key some rows lack is NULL unless `missing=default`.
+            default_to_null: !prefer.missing_default(),
+            strip_nulls,
+            columns,
         };
         let write = Write::Insert(q);
         cx.require_rights(write.rights())?;
-        let result = self.gateway.write_inline(&target, write, None).await?;
-        let range = write_range(&cx, result.affected, false)?;
+        require_select_rights(&cx, &select)?;
+        let singular = wants_object(cx.headers());
+        let result = self
+            .gateway
+            .write_rest(&target, write, select.as_ref(), singular)
+            .await?;
+        let range = write_range(&cx, result.affected, singular)?;
+        let applied = prefer.applied(true, count_mode(cx.headers()));
         if prefer.minimal {
-            return Ok(responses::PostRestV1ByTable::NoContent(
+            return Ok(responses::PostRestV1ByTable::NoContent(with_applied(
                 NoBody::default().with_header(header::CONTENT_RANGE, range),
-            ));
+                applied,
+                NoBody::with_header,
+            )));
         }
-        Ok(responses::PostRestV1ByTable::Ok(
-            affected(
-                Json::new(models::PostRestV1ByTableResponse200 { data: result.rows }),
-                result.affected,
-            )
-            .with_header(header::CONTENT_RANGE, range),
-        ))
+        let out = written(
+            Json::new(models::PostRestV1ByTableResponse200 { data: Vec::new() }),
+            result.rows,
+            singular,
+        );
+        Ok(responses::PostRestV1ByTable::Ok(with_applied(
+            affected(out, result.affected).with_header(header::CONTENT_RANGE, range),
+            applied,
+            Json::with_header,
+        )))
     }
 
     async fn patch_rest_v1_by_table(
@@ -152,39 +172,43 @@ impl RestApi for Handlers {
         let target = Target::client(&params.x_athena_client);
         let (schema, table) = qualified_table(&params.table, None)?;
         let filters = required_filters(&cx, "PATCH")?;
-        let prefer = Prefer::parse(params.prefer.as_deref());
+        let prefer = Prefer::from_headers(cx.headers());
+        let strip_nulls = strip_nulls_header(&cx).unwrap_or(false);
+        let select = written_select(&cx, &prefer, &schema, &table, strip_nulls)?;
         let q = write::UpdateQuery {
             schema,
             table,
             set: body.0,
             filters,
-            returning: query_value(&cx, "select").map(split_columns),
-            strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
+            // Every column: `?select=` picks from them through the read renderer.
+            returning: None,
+            strip_nulls,
         };
+        require_select_rights(&cx, &select)?;
         let singular = wants_object(cx.headers());
-        let result = if singular {
-            self.gateway
-                .write_singular(&target, Write::Update(q))
-                .await?
-        } else {
-            self.gateway
-                .write_inline(&target, Write::Update(q), None)
-                .await?
-        };
+        let result = self
+            .gateway
+            .write_rest(&target, Write::Update(q), select.as_ref(), singular)
+            .await?;
         let range = write_range(&cx, result.affected, singular)?;
+        let applied = prefer.applied(false, count_mode(cx.headers()));
         if prefer.minimal {
-            return Ok(responses::PatchRestV1ByTable::NoContent(
+            return Ok(responses::PatchRestV1ByTable::NoContent(with_applied(
                 NoBody::default().with_header(header::CONTENT_RANGE, range),
-            ));
+                applied,
+                NoBody::with_header,
+            )));
         }
         let out = written(
             Json::new(models::PatchRestV1ByTableResponse200 { data: Vec::new() }),
             result.rows,
             singular,
         );
-        Ok(responses::PatchRestV1ByTable::Ok(
+        Ok(responses::PatchRestV1ByTable::Ok(with_applied(
             affected(out, result.affected).with_header(header::CONTENT_RANGE, range),
-        ))
+            applied,
+            Json::with_header,
+        )))
     }
 
     async fn delete_rest_v1_by_table(
@@ -195,38 +219,42 @@ impl RestApi for Handlers {
         let target = Target::client(&params.x_athena_client);
         let (schema, table) = qualified_table(&params.table, None)?;
         let filters = required_filters(&cx, "DELETE")?;
-        let prefer = Prefer::parse(params.prefer.as_deref());
+        let prefer = Prefer::from_headers(cx.headers());
+        let strip_nulls = strip_nulls_header(&cx).unwrap_or(false);
+        let select = written_select(&cx, &prefer, &schema, &table, strip_nulls)?;
         let q = write::DeleteQuery {
             schema,
             table,
             filters,
-            returning: query_value(&cx, "select").map(split_columns),
-            strip_nulls: strip_nulls_header(&cx).unwrap_or(false),
+            // Every column: `?select=` picks from them through the read renderer.
+            returning: None,
+            strip_nulls,
         };
+        require_select_rights(&cx, &select)?;
         let singular = wants_object(cx.headers());
-        let result = if singular {
-            self.gateway
-                .write_singular(&target, Write::Delete(q))
-                .await?
-        } else {
-            self.gateway
-                .write_inline(&target, Write::Delete(q), None)
-                .await?
-        };
+        let result = self
+            .gateway
+            .write_rest(&target, Write::Delete(q), select.as_ref(), singular)
+            .await?;
         let range = write_range(&cx, result.affected, singular)?;
+        let applied = prefer.applied(false, count_mode(cx.headers()));
         if prefer.minimal {
-            return Ok(responses::DeleteRestV1ByTable::NoContent(
+            return Ok(responses::DeleteRestV1ByTable::NoContent(with_applied(
                 NoBody::default().with_header(header::CONTENT_RANGE, range),
-            ));
+                applied,
+                NoBody::with_header,
+            )));
         }
         let out = written(
             Json::new(models::DeleteRestV1ByTableResponse200 { data: Vec::new() }),
             result.rows,
             singular,
         );
-        Ok(responses::DeleteRestV1ByTable::Ok(
+        Ok(responses::DeleteRestV1ByTable::Ok(with_applied(
             affected(out, result.affected).with_header(header::CONTENT_RANGE, range),
-        ))
+            applied,
+            Json::with_header,
+        )))
     }
 }
 
@@ -253,29 +281,148 @@ fn required_filters(cx: &RequestCx, method: &str) -> Result<Vec<Cond>, DomainErr
     Ok(filters)
 }
 
-/// `Prefer: return=minimal|representation, resolution=merge-duplicates|ignore-duplicates, missing=default|null`.
+// --- Writes as PostgREST does them (issue 14, writes): Prefer, ?select=, ?columns= ---
+
+/// `Prefer: return=minimal|headers-only|representation,
+/// resolution=merge-duplicates|ignore-duplicates, missing=default|null`
+/// (every `Prefer` header; the first value of each kind wins, as PostgREST
+/// reads them; unknown tokens are ignored).
 #[derive(Debug, Default, PartialEq)]
 struct Prefer {
     minimal: bool,
+    /// The `return=` given (echoed in `Preference-Applied`).
+    ret: Option<&'static str>,
     resolution: Option<ConflictAction>,
-    missing_null: bool,
+    /// The `missing=` given: `default` or `null`.
+    missing: Option<&'static str>,
 }
 
 impl Prefer {
+    fn from_headers(headers: &HeaderMap) -> Prefer {
+        let all: Vec<&str> = headers
+            .get_all("prefer")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        Prefer::parse(Some(&all.join(",")))
+    }
+
     fn parse(h: Option<&str>) -> Prefer {
         let mut p = Prefer::default();
         for token in h.unwrap_or_default().split([',', ';']) {
             match token.trim().to_ascii_lowercase().as_str() {
-                "return=minimal" | "return=headers-only" => p.minimal = true,
-                "return=representation" => p.minimal = false,
-                "resolution=merge-duplicates" => p.resolution = Some(ConflictAction::Merge),
-                "resolution=ignore-duplicates" => p.resolution = Some(ConflictAction::Nothing),
-                "missing=null" => p.missing_null = true,
+                "return=minimal" if p.ret.is_none() => p.ret = Some("minimal"),
+                "return=headers-only" if p.ret.is_none() => p.ret = Some("headers-only"),
+                "return=representation" if p.ret.is_none() => p.ret = Some("representation"),
+                "resolution=merge-duplicates" if p.resolution.is_none() => {
+                    p.resolution = Some(ConflictAction::Merge)
+                }
+                "resolution=ignore-duplicates" if p.resolution.is_none() => {
+                    p.resolution = Some(ConflictAction::Nothing)
+                }
+                "missing=default" if p.missing.is_none() => p.missing = Some("default"),
+                "missing=null" if p.missing.is_none() => p.missing = Some("null"),
                 _ => {}
             }
         }
+        p.minimal = matches!(p.ret, Some("minimal" | "headers-only"));
         p
     }
+
+    /// `Prefer: missing=default`: keys a row lacks take the column DEFAULT.
+    fn missing_default(&self) -> bool {
+        self.missing == Some("default")
+    }
+
+    /// `Preference-Applied` (PostgREST's order: resolution, missing,
+    /// return, count; only what was asked and applies: `resolution=` and
+    /// `missing=` on inserts).
+    fn applied(&self, insert: bool, count: Option<CountMode>) -> Option<HeaderValue> {
+        let mut parts = Vec::new();
+        if insert {
+            match self.resolution {
+                Some(ConflictAction::Merge) => parts.push("resolution=merge-duplicates"),
+                Some(ConflictAction::Nothing) => parts.push("resolution=ignore-duplicates"),
+                _ => {}
+            }
+            match self.missing {
+                Some("default") => parts.push("missing=default"),
+                Some("null") => parts.push("missing=null"),
+                _ => {}
+            }
+        }
+        match self.ret {
+            Some("minimal") => parts.push("return=minimal"),
+            Some("headers-only") => parts.push("return=headers-only"),
+            Some("representation") => parts.push("return=representation"),
+            _ => {}
+        }
+        match count {
+            Some(CountMode::Exact) => parts.push("count=exact"),
+            Some(CountMode::Planned) => parts.push("count=planned"),
+            Some(CountMode::Estimated) => parts.push("count=estimated"),
+            None => {}
+        }
+        match parts.is_empty() {
+            true => None,
+            false => HeaderValue::from_str(&parts.join(", ")).ok(),
+        }
+    }
+}
+
+/// Sets `Preference-Applied` when there is one.
+fn with_applied<T>(
+    out: T,
+    applied: Option<HeaderValue>,
+    set: fn(T, http::HeaderName, HeaderValue) -> T,
+) -> T {
+    match applied {
+        Some(v) => set(out, http::HeaderName::from_static("preference-applied"), v),
+        None => out,
+    }
+}
+
+/// Embeds in a write's `?select=` read other tables: they need the read
+/// right as well (the written table's own columns need only the write's).
+fn require_select_rights(cx: &RequestCx, select: &Option<ReadQuery>) -> Result<(), ApiError> {
+    if select.as_ref().is_some_and(|s| !s.embeds.is_empty()) {
+        cx.require_rights(&[crate::auth::rights::FETCH])?;
+    }
+    Ok(())
+}
+
+/// `a,b` or postgrest-js' `"a","b"`: the names, unquoted.
+fn column_list(s: &str) -> Vec<String> {
+    split_columns(s)
+        .into_iter()
+        .map(
+            |c| match c.strip_prefix('"').and_then(|c| c.strip_suffix('"')) {
+                Some(inner) => inner.to_string(),
+                None => c,
+            },
+        )
+        .collect()
+}
+
+/// A write's `?select=` as a read of the written rows (the GET's grammar,
+/// embeds included), unless nothing is answered (`return=minimal`).
+fn written_select(
+    cx: &RequestCx,
+    prefer: &Prefer,
+    schema: &crate::domain::identifier::Ident,
+    table: &crate::domain::identifier::Ident,
+    strip_nulls: bool,
+) -> Result<Option<ReadQuery>, DomainError> {
+    let Some(select) = query_value(cx, "select").filter(|_| !prefer.minimal) else {
+        return Ok(None);
+    };
+    let s = embed::parse(select)?;
+    Ok(Some(ReadQuery {
+        columns: Some(s.columns),
+        embeds: s.embeds,
+        strip_nulls,
+        ..ReadQuery::table(schema.clone(), table.clone())
+    }))
 }
 
 /// Every filter of a query string: column filters (both forms), `or=(…)`,
@@ -561,6 +708,30 @@ mod tests {
         assert_eq!(p.resolution, Some(ConflictAction::Merge));
         assert_eq!(Prefer::parse(None), Prefer::default());
         assert!(!Prefer::parse(Some("return=representation")).minimal);
+        // The first value of a kind wins; the applied ones in PostgREST's order.
+        let p = Prefer::parse(Some(
+            "count=exact, return=representation, missing=default, return=minimal, resolution=ignore-duplicates, missing=null",
+        ));
+        assert!(!p.minimal);
+        assert!(p.missing_default());
+        assert_eq!(
+            p.applied(true, Some(CountMode::Exact)).unwrap(),
+            "resolution=ignore-duplicates, missing=default, return=representation, count=exact"
+        );
+        assert_eq!(p.applied(false, None).unwrap(), "return=representation");
+        assert_eq!(
+            Prefer::parse(Some("handling=lenient")).applied(true, None),
+            None
+        );
+        assert!(Prefer::parse(Some("return=headers-only")).minimal);
+    }
+
+    #[test]
+    fn column_lists() {
+        assert_eq!(column_list("a, b"), vec!["a", "b"]);
+        assert_eq!(column_list("\"a\",\"b c\""), vec!["a", "b c"]);
+        assert_eq!(column_list("\"\""), vec![""]);
+        assert!(column_list("").is_empty());
     }
 
     #[test]

@@ -34,8 +34,22 @@ pub fn setup_sql() -> String {
              TRUNCATE {t} RESTART IDENTITY;"
         ));
     }
+    sql.push_str(REST_WRITES_SQL);
     sql
 }
+
+/// `/rest/v1` writes (issue 14, `cases/rest_writes.rs`): a table with a
+/// foreign key (embeds of the written rows), a DEFAULT and a composite
+/// unique key (`on_conflict=code,batch`); each pass names its rows after
+/// its writes table.
+pub const REST_WRITES_TABLE: &str = "conformance_rw";
+const REST_WRITES_SQL: &str = "
+CREATE TABLE IF NOT EXISTS conformance_rw_parents (id int primary key, name text not null);
+CREATE TABLE IF NOT EXISTS conformance_rw (id serial primary key, name text not null unique,
+  parent_id int references conformance_rw_parents(id), score int default 7, code text, batch int,
+  unique (code, batch));
+TRUNCATE conformance_rw, conformance_rw_parents RESTART IDENTITY;
+INSERT INTO conformance_rw_parents VALUES (1, 'ann'), (2, 'bob');";
 
 /// Creates the fixtures, or puts them back as they were (the writes tables
 /// emptied), at the start of every run.

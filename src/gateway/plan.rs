@@ -105,6 +105,7 @@ pub fn insert_plan(
         returning: insert_columns(&body.columns),
         on_conflict,
         default_to_null: body.default_to_null.unwrap_or(false),
+        columns: None,
         strip_nulls: strip_header.unwrap_or(false),
     };
     Ok((q, single))

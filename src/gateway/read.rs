@@ -411,6 +411,53 @@ pub async fn run_counted_raw(
     Ok((rows, total))
 }
 
+// --- The rows a `/rest/v1` write returned, rendered as a read (issue 14, writes) ---
+// Kept apart from `build_embedded` (and touching nothing of it): the same
+// projection and embeds (`base_projection`, the `!inner`
+// filters), over a CTE of written rows instead of the table, with no
+// filter, order or paging of its own (every written row is answered).
+
+/// `SELECT <json of the select list + embeds> FROM <cte> [AS base]`: the
+/// read renderer over the rows of `cte` (the caller's `WITH cte AS (… RETURNING *)`),
+/// resolved like a read of `q`'s table. Its parameters are bound first; the
+/// caller binds the write's after them.
+pub async fn over_written(
+    tenant: &Tenant,
+    q: &ReadQuery,
+    cte: &str,
+    max_rows: i64,
+) -> Result<Statement, DomainError> {
+    let (table, embeds) = resolve(tenant, q).await?;
+    build_over_written(q, &table, &embeds, cte, max_rows)
+}
+
+/// `over_written` with the table and embeds resolved.
+pub fn build_over_written(
+    q: &ReadQuery,
+    table: &Table,
+    embeds: &[Resolved],
+    cte: &str,
+    max_rows: i64,
+) -> Result<Statement, DomainError> {
+    let mut st = Statement::new();
+    let mut aliases = Aliases::default();
+    let projection = base_projection(&mut st, q, table, embeds, &mut aliases, max_rows)?;
+    let mut from = format!(" FROM {cte}");
+    if !embeds.is_empty() {
+        from.push_str(&format!(" AS {BASE_ALIAS}"));
+    }
+    let inner = embed::inner_filters(&mut st, BASE_ALIAS, embeds, &mut aliases)?;
+    if !inner.is_empty() {
+        from.push_str(" WHERE ");
+        from.push_str(&inner.join(" AND "));
+    }
+    st.sql = format!(
+        "SELECT {} FROM (SELECT {projection}{from}) t",
+        sql::json_rows("t.*", q.strip_nulls)
+    );
+    Ok(st)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -413,13 +413,17 @@ impl Gateway {
         read::run_counted_raw(&tenant, query, self.config.max_rows, count).await
     }
 
-    /// A PATCH/DELETE under `Accept: application/vnd.pgrst.object+json`:
-    /// committed only when it touched exactly one row, rolled back
-    /// otherwise (the caller answers 406 on `affected != 1`).
-    pub async fn write_singular(
+    /// A `/rest/v1` write (issue 14): `?select=` rendered by the read
+    /// renderer over the written rows, singular writes committed only when
+    /// they wrote exactly one row (`write::run_rest`). Answered even past
+    /// the request deadline once it started; the cached reads of the table
+    /// are retired unless it was rolled back.
+    pub async fn write_rest(
         &self,
         target: &Target,
         write: Write,
+        select: Option<&ReadQuery>,
+        singular: bool,
     ) -> Result<WriteResult, DomainError> {
         let tenant = self.target(target).await?;
         let shield = match crate::http::deadline::current() {
@@ -429,12 +433,17 @@ impl Gateway {
             ),
             None => None,
         };
-        let result = write::run_singular(&tenant, &write).await;
+        let how = write::RestWrite {
+            select,
+            singular,
+            max_rows: self.config.max_rows,
+        };
+        let result = write::run_rest(&tenant, &write, how).await;
         if let Some(shield) = shield {
             shield.settle();
         }
         let result = result?;
-        if result.affected == 1 {
+        if !singular || result.affected == 1 {
             let (schema, table) = write.target();
             self.cache
                 .invalidate(&tenant.name, Some((schema.as_str(), table.as_str())))

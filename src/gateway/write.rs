@@ -6,6 +6,7 @@
 //! refused.
 
 use super::filter::Cond;
+use super::read::{self, ReadQuery};
 use super::sql::{self, column_ident, json_rows, projection, value_expr, Statement};
 use crate::db::schema_cache::Table;
 use crate::db::tenants::Tenant;
@@ -42,6 +43,10 @@ pub struct InsertQuery {
     /// Missing keys become NULL instead of the column default.
     pub default_to_null: bool,
     pub strip_nulls: bool,
+    /// The inserted columns (`/rest/v1`'s `?columns=a,b`): other keys of
+    /// the rows are ignored, a listed column a row lacks is NULL (DEFAULT
+    /// unless `default_to_null`). `None`: the union of the rows' keys.
+    pub columns: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -138,12 +143,24 @@ pub fn insert_dml(
     if q.rows.is_empty() {
         return Err(DomainError::Invalid("insert_body has no rows".into()));
     }
-    // Columns: the union of the rows' keys, in first-seen order.
+    // Columns: the listed ones, else the union of the rows' keys, in
+    // first-seen order.
     let mut names: Vec<&String> = Vec::new();
-    for row in &q.rows {
-        for key in row.keys() {
-            if !names.contains(&key) {
-                names.push(key);
+    match &q.columns {
+        Some(listed) => {
+            for name in listed {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        None => {
+            for row in &q.rows {
+                for key in row.keys() {
+                    if !names.contains(&key) {
+                        names.push(key);
+                    }
+                }
             }
         }
     }
@@ -254,51 +271,61 @@ fn unwrap_set<'a>(set: &'a Map<String, Value>, table: &Table) -> &'a Map<String,
 }
 
 pub fn build_update(q: &UpdateQuery, table: &Table) -> Result<Statement, DomainError> {
+    let mut st = Statement::new();
+    let dml = update_dml(&mut st, q, table)?;
+    wrap(&mut st, dml, q.strip_nulls);
+    Ok(st)
+}
+
+/// The `UPDATE … RETURNING` text, its values bound into `st`.
+fn update_dml(st: &mut Statement, q: &UpdateQuery, table: &Table) -> Result<String, DomainError> {
     let set = unwrap_set(&q.set, table);
     if set.is_empty() {
         return Err(DomainError::Invalid(
             "update payload required: update_body has no columns".into(),
         ));
     }
-    let mut st = Statement::new();
     let mut parts = Vec::with_capacity(set.len());
     for (name, v) in set {
         let (ident, col) = column_ident(table, name)?;
-        parts.push(format!("{ident} = {}", value_expr(&mut st, &col, v)));
+        parts.push(format!("{ident} = {}", value_expr(st, &col, v)));
     }
-    let w = sql::where_clause(&mut st, &q.filters, table)?.ok_or_else(|| {
+    let w = sql::where_clause(st, &q.filters, table)?.ok_or_else(|| {
         DomainError::Invalid(
             "an update needs a filter (conditions or resource_id); refusing to update every row"
                 .into(),
         )
     })?;
-    let dml = format!(
+    Ok(format!(
         "UPDATE {}.{} SET {} WHERE {w} RETURNING {}",
         q.schema,
         q.table,
         parts.join(", "),
         projection(table, q.returning.as_deref())?
-    );
-    wrap(&mut st, dml, q.strip_nulls);
-    Ok(st)
+    ))
 }
 
 pub fn build_delete(q: &DeleteQuery, table: &Table) -> Result<Statement, DomainError> {
     let mut st = Statement::new();
-    let w = sql::where_clause(&mut st, &q.filters, table)?.ok_or_else(|| {
+    let dml = delete_dml(&mut st, q, table)?;
+    wrap(&mut st, dml, q.strip_nulls);
+    Ok(st)
+}
+
+/// The `DELETE … RETURNING` text, its values bound into `st`.
+fn delete_dml(st: &mut Statement, q: &DeleteQuery, table: &Table) -> Result<String, DomainError> {
+    let w = sql::where_clause(st, &q.filters, table)?.ok_or_else(|| {
         DomainError::Invalid(
             "a delete needs a filter (conditions or resource_id); refusing to delete every row"
                 .into(),
         )
     })?;
-    let dml = format!(
+    Ok(format!(
         "DELETE FROM {}.{} WHERE {w} RETURNING {}",
         q.schema,
         q.table,
         projection(table, q.returning.as_deref())?
-    );
-    wrap(&mut st, dml, q.strip_nulls);
-    Ok(st)
+    ))
 }
 
 pub(crate) async fn table_of(
@@ -350,16 +377,22 @@ async fn primary_key(
 pub async fn statement(tenant: &Tenant, w: &Write) -> Result<Statement, DomainError> {
     let (schema, table) = w.target();
     let meta = table_of(tenant, schema, table).await?;
+    statement_on(tenant, w, &meta).await
+}
+
+/// `statement` with the table already resolved.
+async fn statement_on(tenant: &Tenant, w: &Write, meta: &Table) -> Result<Statement, DomainError> {
+    let (schema, table) = w.target();
     match w {
         Write::Insert(q) => {
             let pk = match &q.on_conflict {
                 Some(c) if c.columns.is_empty() => primary_key(tenant, schema, table).await?,
                 _ => Vec::new(),
             };
-            build_insert(q, &meta, &pk)
+            build_insert(q, meta, &pk)
         }
-        Write::Update(q) => build_update(q, &meta),
-        Write::Delete(q) => build_delete(q, &meta),
+        Write::Update(q) => build_update(q, meta),
+        Write::Delete(q) => build_delete(q, meta),
     }
 }
 
@@ -368,13 +401,12 @@ pub async fn run(tenant: &Tenant, w: &Write) -> Result<WriteResult, DomainError>
     execute(tenant, &statement(tenant, w).await?).await
 }
 
-/// Runs an update/delete in a transaction committed only when it touched
+/// Runs a write's statement in a transaction committed only when it touched
 /// exactly one row (`Accept: application/vnd.pgrst.object+json`, issue 14):
 /// otherwise it is rolled back and nothing changed. A transaction, not a
 /// check before the write: a count first could race a concurrent writer,
 /// and the statement's own `count(*)` is the number it really touched.
-pub async fn run_singular(tenant: &Tenant, w: &Write) -> Result<WriteResult, DomainError> {
-    let st = statement(tenant, w).await?;
+async fn execute_singular(tenant: &Tenant, st: &Statement) -> Result<WriteResult, DomainError> {
     let mut conn = tenant.pool.get().await?;
     // Dropped unfinished (an error, a cancelled request), the transaction
     // sends ROLLBACK before the connection is used again.
@@ -398,6 +430,121 @@ pub async fn run_singular(tenant: &Tenant, w: &Write) -> Result<WriteResult, Dom
         tx.rollback().await.map_err(sql::db_error)?;
     }
     Ok(WriteResult { rows, affected })
+}
+
+// --- `/rest/v1` writes as PostgREST does them (issue 14, writes) ---
+
+/// The name of the written rows inside a `/rest/v1` write with `?select=`.
+const WRITTEN: &str = "athena_written";
+
+/// How a `/rest/v1` write runs and answers.
+pub struct RestWrite<'a> {
+    /// `?select=` as a read of the written rows (columns and embeds,
+    /// rendered by the read renderer over them); `None` answers the
+    /// `RETURNING` rows as they are (the plain statement of `run`).
+    pub select: Option<&'a ReadQuery>,
+    /// `Accept: application/vnd.pgrst.object+json`: committed only when
+    /// exactly one row was written (`execute_singular`'s transaction).
+    pub singular: bool,
+    /// The read cap the embeds of `select` use.
+    pub max_rows: i64,
+}
+
+/// Runs a `/rest/v1` write: the plain statement of `run` without
+/// `?select=` (the same single statement, no CTE added); with it, one
+/// statement `WITH athena_written AS (<dml> RETURNING *) SELECT (<the read
+/// renderer's select list and embeds over athena_written>), (SELECT
+/// count(*) FROM athena_written)`. An insert of no rows writes nothing and
+/// answers none (no statement touches the table, but the table and the
+/// selected columns are still resolved).
+pub async fn run_rest(
+    tenant: &Tenant,
+    w: &Write,
+    how: RestWrite<'_>,
+) -> Result<WriteResult, DomainError> {
+    let (schema, table) = w.target();
+    let meta = table_of(tenant, schema, table).await?;
+    if let Write::Insert(q) = w {
+        if q.rows.is_empty() {
+            // Nothing to write; the table, `?select=` and `?columns=` are
+            // still resolved (an unknown one is the same 400 as with rows).
+            match how.select {
+                Some(read) => drop(read::over_written(tenant, read, WRITTEN, how.max_rows).await?),
+                None => drop(projection(&meta, q.returning.as_deref())?),
+            }
+            if let Some(cols) = &q.columns {
+                for c in cols {
+                    column_ident(&meta, c)?;
+                }
+            }
+            return Ok(WriteResult::default());
+        }
+    }
+    let st = match how.select {
+        None => statement_on(tenant, w, &meta).await?,
+        Some(read) => {
+            let pk = match w {
+                Write::Insert(InsertQuery {
+                    on_conflict: Some(c),
+                    ..
+                }) if c.columns.is_empty() => primary_key(tenant, schema, table).await?,
+                _ => Vec::new(),
+            };
+            let rows = read::over_written(tenant, read, WRITTEN, how.max_rows).await?;
+            over_written(rows, w, &meta, &pk)?
+        }
+    };
+    let result = match how.singular {
+        true => execute_singular(tenant, &st).await,
+        false => execute(tenant, &st).await,
+    };
+    result.map_err(|e| conflict_target_error(e, w))
+}
+
+/// `WITH athena_written AS (<dml> RETURNING *) SELECT (<rows>), (SELECT
+/// count(*) FROM athena_written)`: `rows` is the read renderer's statement
+/// over `athena_written` (its parameters first, the write's bound after).
+fn over_written(
+    mut st: Statement,
+    w: &Write,
+    meta: &Table,
+    primary_key: &[String],
+) -> Result<Statement, DomainError> {
+    let dml = match w {
+        Write::Insert(q) => insert_dml(&mut st, q, meta, primary_key)?,
+        Write::Update(q) => update_dml(&mut st, q, meta)?,
+        Write::Delete(q) => delete_dml(&mut st, q, meta)?,
+    };
+    st.sql = format!(
+        "WITH {WRITTEN} AS ({dml}) SELECT ({}), (SELECT count(*) FROM {WRITTEN})",
+        st.sql
+    );
+    Ok(st)
+}
+
+/// Postgres' "no unique or exclusion constraint matching the ON CONFLICT
+/// specification" (42P10) said in the request's terms: the `on_conflict`
+/// columns are not a unique key.
+fn conflict_target_error(e: DomainError, w: &Write) -> DomainError {
+    let Write::Insert(InsertQuery {
+        on_conflict: Some(c),
+        ..
+    }) = w
+    else {
+        return e;
+    };
+    match e {
+        DomainError::Invalid(m) if m.contains("ON CONFLICT specification") => {
+            let target = match c.columns.is_empty() {
+                true => "the primary key".to_string(),
+                false => format!("on_conflict={}", c.columns.join(",")),
+            };
+            DomainError::Invalid(format!(
+                "{target} names no unique or primary key constraint of the table (an upsert needs a unique column set as its conflict target)"
+            ))
+        }
+        e => e,
+    }
 }
 
 #[cfg(test)]
@@ -453,6 +600,7 @@ mod tests {
                 action: ConflictAction::Merge,
             }),
             default_to_null: false,
+            columns: None,
             strip_nulls: false,
         };
         let st = build_insert(&q, &table(), &["id".into()]).unwrap();
@@ -476,6 +624,89 @@ mod tests {
         ));
         let empty = InsertQuery { rows: vec![], ..q };
         assert!(build_insert(&empty, &table(), &[]).is_err());
+    }
+
+    #[test]
+    fn listed_columns_are_the_inserted_ones() {
+        let (schema, table_id) = ids();
+        let q = InsertQuery {
+            schema,
+            table: table_id,
+            rows: vec![
+                row(json!({"id": 1, "tags": ["x"]})),
+                row(json!({"na\"me": "b"})),
+            ],
+            returning: None,
+            on_conflict: None,
+            default_to_null: true,
+            strip_nulls: false,
+            columns: Some(vec!["id".into(), "na\"me".into()]),
+        };
+        // `tags` is not listed: ignored; a listed key a row lacks is NULL.
+        let st = build_insert(&q, &table(), &[]).unwrap();
+        assert!(
+            st.sql.contains(
+                "(\"id\", \"na\"\"me\") VALUES ($1::text::integer, NULL), (NULL, $2::text::text)"
+            ),
+            "{}",
+            st.sql
+        );
+        // DEFAULT instead with `missing=default`.
+        let st = build_insert(
+            &InsertQuery {
+                default_to_null: false,
+                ..q.clone()
+            },
+            &table(),
+            &[],
+        )
+        .unwrap();
+        assert!(st
+            .sql
+            .contains("VALUES ($1::text::integer, DEFAULT), (DEFAULT, $2::text::text)"));
+        // An unknown listed column is refused even when no row has it.
+        let bad = InsertQuery {
+            columns: Some(vec!["nope".into()]),
+            ..q
+        };
+        assert!(matches!(
+            build_insert(&bad, &table(), &[]),
+            Err(DomainError::UnknownColumn(_))
+        ));
+    }
+
+    #[test]
+    fn select_renders_the_written_rows_in_one_statement() {
+        let (schema, table_id) = ids();
+        let read = ReadQuery {
+            columns: Some(vec!["id".into(), "na\"me".into()]),
+            ..ReadQuery::table(schema.clone(), table_id.clone())
+        };
+        let rows = read::build_over_written(&read, &table(), &[], WRITTEN, 100).unwrap();
+        let w = Write::Update(UpdateQuery {
+            schema,
+            table: table_id,
+            set: row(json!({"id": 2})),
+            filters: vec![Filter::new("id", Operator::Eq, FilterValue::Text("1".into())).into()],
+            returning: None,
+            strip_nulls: false,
+        });
+        let st = over_written(rows, &w, &table(), &[]).unwrap();
+        assert_eq!(
+            st.sql,
+            "WITH athena_written AS (UPDATE \"public\".\"t; drop\" SET \"id\" = $1::text::integer \
+             WHERE \"id\" = $2::text::integer RETURNING *) \
+             SELECT (SELECT coalesce(json_agg(t.*), '[]'::json)::text FROM \
+             (SELECT \"id\", \"na\"\"me\" FROM athena_written) t), \
+             (SELECT count(*) FROM athena_written)"
+        );
+        assert_eq!(st.params.len(), 2);
+        // An unknown selected column is refused before anything runs.
+        let bad = ReadQuery {
+            columns: Some(vec!["nope".into()]),
+            ..read
+        };
+        assert!(read::build_over_written(&bad, &table(), &[], WRITTEN, 100).is_err());
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod registry;
 pub mod rest;
 pub mod rest_grammar;
 pub mod rest_ranges;
+pub mod rest_writes;
 pub mod routing;
 pub mod rpc;
 pub mod storage;
@@ -313,6 +314,7 @@ pub fn data_plane_cases(ctx: &Ctx) -> Vec<Case> {
     cases.extend(rest::cases(ctx));
     cases.extend(rest_ranges::cases(ctx));
     cases.extend(rest_grammar::cases(ctx));
+    cases.extend(rest_writes::cases(ctx));
     cases.extend(query::cases(ctx));
     cases.extend(rpc::cases(ctx));
     cases.extend(public::public_cases(ctx));
