@@ -6,6 +6,7 @@
 use super::deadline::{self, Deadline};
 use super::extract::Inputs;
 use super::metrics::Metrics;
+use super::rest_shape;
 use super::router::{Match, Router};
 use super::{ApiError, Code, HttpResponse, UncheckedCx};
 use crate::api::dispatch::dispatch;
@@ -156,12 +157,22 @@ impl App {
                         .streamed(value, req, params, peer, request_id.clone());
                     traced(work, method, template, name, &request_id).await
                 } else {
-                    let work =
-                        self.clone()
-                            .run(value, req, params, peer, request_id.clone(), deadline);
-                    traced(work, method, template, name, &request_id)
-                        .await
-                        .map(ServerBody::Full)
+                    // Issue 14: PostgREST's bare shape, one layer over the
+                    // answer (`rest_shape.rs`; rest and public routes only).
+                    let shape = rest_shape::wanted(value, req.headers(), &params);
+                    if let Some(Err(refused)) = shape {
+                        refused.into_http().map(ServerBody::Full)
+                    } else {
+                        let work =
+                            self.clone()
+                                .run(value, req, params, peer, request_id.clone(), deadline);
+                        let response = traced(work, method, template, name, &request_id).await;
+                        let response = match shape {
+                            Some(Ok(layer)) => layer.answer(&self.handlers, response).await,
+                            _ => response,
+                        };
+                        response.map(ServerBody::Full)
+                    }
                 };
                 (template, name, response)
             }
