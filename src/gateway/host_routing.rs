@@ -198,12 +198,8 @@ impl HostRouting {
             return Ok(());
         };
         let route = self.route(&label).await?;
-        let client = choose(&label, route.as_deref(), op_of(right))?;
-        let value = HeaderValue::from_str(client)
-            .map_err(|_| DomainError::Internal(format!("client name of route `{label}`")))?;
-        headers.insert("x-athena-client", value);
-        // Issue 14: the route's response shape (`src/http/rest_shape.rs`);
-        // a header the caller sent wins.
+        // Issue 14: the route's response shape (`src/http/rest_shape.rs`),
+        // its refusals included; a header the caller sent wins.
         if route.as_deref().is_some_and(PublicRoute::postgrest_shape) {
             let shape = crate::http::rest_shape::HEADER;
             if !headers.contains_key(shape) {
@@ -211,6 +207,10 @@ impl HostRouting {
                 headers.insert(shape, v);
             }
         }
+        let client = choose(&label, route.as_deref(), op_of(right))?;
+        let value = HeaderValue::from_str(client)
+            .map_err(|_| DomainError::Internal(format!("client name of route `{label}`")))?;
+        headers.insert("x-athena-client", value);
         Ok(())
     }
 

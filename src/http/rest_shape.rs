@@ -331,17 +331,21 @@ fn pgrst(code: &str, detail: &str, status: u16) -> Pgrst {
         "method_not_allowed" => e(405, "PGRST117", detail),
         "route_not_found" | "not_found" => e(404, "PGRST125", detail),
         "database_unavailable" => e(503, "PGRST000", detail),
-        "missing_client_header" => Pgrst {
-            hint: Some(
-                "pass X-Athena-Client on every request (postgrest-js: new PostgrestClient(url, { headers: { 'X-Athena-Client': '<client>' } }))"
-                    .into(),
-            ),
-            ..e(status, code, detail)
-        },
         // Athena's own (client state, limits, timeouts …): its status, its code.
         _ => e(status, code, detail),
     }
 }
+
+/// `pgrst`, with a hint when the client header is what is missing.
+fn pgrst_hinted(code: &str, detail: &str, status: u16) -> Pgrst {
+    let mut p = pgrst(code, detail, status);
+    if code == "missing_client_header" || detail.contains("X-Athena-Client") {
+        p.hint = Some(CLIENT_HINT.into());
+    }
+    p
+}
+
+const CLIENT_HINT: &str = "pass X-Athena-Client on every request (postgrest-js: new PostgrestClient(url, { headers: { 'X-Athena-Client': '<client>' } }))";
 
 /// The envelope of an error answer rewritten as PostgREST's error JSON.
 fn error(parts: &mut http::response::Parts, bytes: Bytes) -> Bytes {
@@ -357,7 +361,7 @@ fn error(parts: &mut http::response::Parts, bytes: Bytes) -> Bytes {
         .filter(|s| !s.is_empty())
         .or_else(|| v.get("message").and_then(Value::as_str))
         .unwrap_or_default();
-    let p = pgrst(code, detail, parts.status.as_u16());
+    let p = pgrst_hinted(code, detail, parts.status.as_u16());
     write_error(parts, p)
 }
 
@@ -601,7 +605,8 @@ mod tests {
             let p = pgrst(code, detail, status);
             assert_eq!((p.status, p.code.as_str()), (status, pg), "{code} {detail}");
         }
-        assert!(pgrst("missing_client_header", "x", 400).hint.is_some());
+        assert!(pgrst_hinted("missing_client_header", "x", 400).hint.is_some());
+        assert!(pgrst_hinted("missing_parameter", "header `X-Athena-Client` is required", 400).hint.is_some());
         assert_eq!(last_number("no digits"), None);
     }
 }

@@ -29,6 +29,7 @@ mod public_routes;
 mod raw_sql;
 mod registry;
 mod rest_ranges;
+mod rest_shape;
 mod rpc;
 mod spine;
 mod storage_catalogs;
