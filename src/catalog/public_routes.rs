@@ -213,10 +213,7 @@ pub async fn create(
          VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"
     );
     let row = conn
-        .query_one(
-            sql.as_str(),
-            &[&route_key, &client_name, &ops, &rest_shape],
-        )
+        .query_one(sql.as_str(), &[&route_key, &client_name, &ops, &rest_shape])
         .await
         .map_err(|e| match e.code().map(|s| s.code()) {
             Some("23505") => {

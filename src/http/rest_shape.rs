@@ -296,7 +296,11 @@ fn pgrst(code: &str, detail: &str, status: u16) -> Pgrst {
             let n = last_number(detail).unwrap_or(0);
             Pgrst {
                 details: Some(format!("The result contains {n} rows")),
-                ..e(406, "PGRST116", "Cannot coerce the result to a single JSON object")
+                ..e(
+                    406,
+                    "PGRST116",
+                    "Cannot coerce the result to a single JSON object",
+                )
             }
         }
         "range_not_satisfiable" => Pgrst {
@@ -311,9 +315,7 @@ fn pgrst(code: &str, detail: &str, status: u16) -> Pgrst {
                 &format!("Could not find the table '{name}' in the schema cache"),
             )
         }
-        "bad_request" if has("relation \"") && has("does not exist") => {
-            e(404, "42P01", detail)
-        }
+        "bad_request" if has("relation \"") && has("does not exist") => e(404, "42P01", detail),
         "column_not_found" => e(400, "42703", detail),
         "bad_request" if has("column ") && has("does not exist") => e(400, "42703", detail),
         "bad_request" if has("violates foreign key constraint") => e(409, "23503", detail),
@@ -551,7 +553,10 @@ mod tests {
     #[test]
     fn preferences_first_wins() {
         let mut h = HeaderMap::new();
-        h.append("prefer", "count=exact, return=representation".parse().unwrap());
+        h.append(
+            "prefer",
+            "count=exact, return=representation".parse().unwrap(),
+        );
         h.append("prefer", "return=minimal,missing=default".parse().unwrap());
         let p = Prefer::parse(&h);
         assert!(p.representation());
@@ -569,15 +574,26 @@ mod tests {
         assert!(wanted(Operation::GetRestV1ByTable, &h, &[]).is_none());
         assert!(wanted(Operation::PostGatewayFetch, &h, &[]).is_none());
         // Public routes decide by their setting when the header is absent.
-        let l = wanted(Operation::PostPublicByRouteKeyByOp, &h, &[("route_key".into(), "r".into())]);
+        let l = wanted(
+            Operation::PostPublicByRouteKeyByOp,
+            &h,
+            &[("route_key".into(), "r".into())],
+        );
         assert!(matches!(l, Some(Ok(Layer { forced: false, .. }))));
         h.insert(HEADER, "PostgREST".parse().unwrap());
         assert!(matches!(
             wanted(Operation::DeleteRestV1ByTable, &h, &[]),
-            Some(Ok(Layer { forced: true, kind: Kind::Delete, .. }))
+            Some(Ok(Layer {
+                forced: true,
+                kind: Kind::Delete,
+                ..
+            }))
         ));
         h.insert(HEADER, "contract".parse().unwrap());
-        let e = wanted(Operation::GetRestV1ByTable, &h, &[]).unwrap().err().unwrap();
+        let e = wanted(Operation::GetRestV1ByTable, &h, &[])
+            .unwrap()
+            .err()
+            .unwrap();
         assert_eq!(e.status(), 400);
     }
 
@@ -590,14 +606,44 @@ mod tests {
         assert_eq!(p.code, "PGRST205");
         assert!(p.message.contains("'public.nope'"), "{}", p.message);
         for (code, detail, status, pg) in [
-            ("conflict", "duplicate key value violates unique constraint \"t_pkey\"", 409, "23505"),
-            ("bad_request", "insert or update on table \"t\" violates foreign key constraint \"f\"", 409, "23503"),
-            ("bad_request", "null value in column \"n\" of relation \"t\" violates not-null constraint", 400, "23502"),
-            ("bad_request", "relation \"public.x\" does not exist", 404, "42P01"),
+            (
+                "conflict",
+                "duplicate key value violates unique constraint \"t_pkey\"",
+                409,
+                "23505",
+            ),
+            (
+                "bad_request",
+                "insert or update on table \"t\" violates foreign key constraint \"f\"",
+                409,
+                "23503",
+            ),
+            (
+                "bad_request",
+                "null value in column \"n\" of relation \"t\" violates not-null constraint",
+                400,
+                "23502",
+            ),
+            (
+                "bad_request",
+                "relation \"public.x\" does not exist",
+                404,
+                "42P01",
+            ),
             ("bad_request", "column \"x\" does not exist", 400, "42703"),
-            ("bad_request", "select: no relationship between `public.a` and `b` was found", 400, "PGRST200"),
+            (
+                "bad_request",
+                "select: no relationship between `public.a` and `b` was found",
+                400,
+                "PGRST200",
+            ),
             ("bad_request", "limit must not be negative", 400, "PGRST100"),
-            ("range_not_satisfiable", "the range starts at row 150", 416, "PGRST103"),
+            (
+                "range_not_satisfiable",
+                "the range starts at row 150",
+                416,
+                "PGRST103",
+            ),
             ("forbidden", "permission denied for table t", 403, "42501"),
             ("unauthorized", "missing API key", 401, "PGRST301"),
             ("rate_limited", "slow down", 429, "rate_limited"),
@@ -605,8 +651,16 @@ mod tests {
             let p = pgrst(code, detail, status);
             assert_eq!((p.status, p.code.as_str()), (status, pg), "{code} {detail}");
         }
-        assert!(pgrst_hinted("missing_client_header", "x", 400).hint.is_some());
-        assert!(pgrst_hinted("missing_parameter", "header `X-Athena-Client` is required", 400).hint.is_some());
+        assert!(pgrst_hinted("missing_client_header", "x", 400)
+            .hint
+            .is_some());
+        assert!(pgrst_hinted(
+            "missing_parameter",
+            "header `X-Athena-Client` is required",
+            400
+        )
+        .hint
+        .is_some());
         assert_eq!(last_number("no digits"), None);
     }
 }

@@ -161,9 +161,9 @@ impl App {
                     // A body streamed in or out (`streams.rs`): no
                     // whole-body read, its own limits.
                     (Ok(()), _) if streams::streamed(value) => {
-                        let work = self
-                            .clone()
-                            .streamed(value, req, params, peer, request_id.clone());
+                        let work =
+                            self.clone()
+                                .streamed(value, req, params, peer, request_id.clone());
                         traced(work, method, template, name, &request_id).await
                     }
                     (Ok(()), shape) => {

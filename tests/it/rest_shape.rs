@@ -30,7 +30,13 @@ async fn fixture(s: &TestServer) {
         .unwrap();
 }
 
-async fn req(s: &TestServer, method: &str, path: &str, h: &[(&str, &str)], body: Option<Value>) -> Reply {
+async fn req(
+    s: &TestServer,
+    method: &str,
+    path: &str,
+    h: &[(&str, &str)],
+    body: Option<Value>,
+) -> Reply {
     let mut all = vec![C];
     all.extend_from_slice(h);
     s.send(method, path, &all, body).await
@@ -48,7 +54,9 @@ fn pgrst_error(r: &Reply, status: u16, code: &str) -> Value {
     assert_eq!(keys, ["code", "details", "hint", "message"], "{v}");
     assert_eq!(v["code"], code, "{v}");
     assert!(v["message"].is_string(), "{v}");
-    assert!(header(r, "content-type").unwrap().starts_with("application/json"));
+    assert!(header(r, "content-type")
+        .unwrap()
+        .starts_with("application/json"));
     v
 }
 
@@ -84,19 +92,47 @@ async fn reads_bare_and_default() {
         json!([{"id": 1, "name": "ann"}, {"id": 2, "name": "bob"}, {"id": 3, "name": "cid"}])
     );
     assert_eq!(header(&r, "content-range"), Some("0-2/*"));
-    assert_eq!(header(&r, "content-type"), Some("application/json; charset=utf-8"));
+    assert_eq!(
+        header(&r, "content-type"),
+        Some("application/json; charset=utf-8")
+    );
     // Any case; the column order is Postgres' own (bytes passed on as written).
-    let r = req(&s, "GET", path, &[("X-Athena-Rest-Shape", "PostgREST")], None).await;
-    assert!(r.text().starts_with(r#"[{"id":1,"name":"ann"}"#), "{}", r.text());
+    let r = req(
+        &s,
+        "GET",
+        path,
+        &[("X-Athena-Rest-Shape", "PostgREST")],
+        None,
+    )
+    .await;
+    assert!(
+        r.text().starts_with(r#"[{"id":1,"name":"ann"}"#),
+        "{}",
+        r.text()
+    );
 
     // Counted page: 206, Content-Range, Preference-Applied.
     let count = ("prefer", "count=exact");
-    let r = req(&s, "GET", "/rest/v1/players?order=id&limit=2", &[BARE, count], None).await;
+    let r = req(
+        &s,
+        "GET",
+        "/rest/v1/players?order=id&limit=2",
+        &[BARE, count],
+        None,
+    )
+    .await;
     assert_eq!(r.status, 206, "{}", r.text());
     assert_eq!(header(&r, "content-range"), Some("0-1/3"));
     assert_eq!(header(&r, "preference-applied"), Some("count=exact"));
     assert_eq!(r.json().as_array().unwrap().len(), 2);
-    let r = req(&s, "GET", "/rest/v1/players?order=id&limit=2", &[count], None).await;
+    let r = req(
+        &s,
+        "GET",
+        "/rest/v1/players?order=id&limit=2",
+        &[count],
+        None,
+    )
+    .await;
     assert_eq!(r.status, 206, "{}", r.text());
     assert_eq!(r.json()["data"].as_array().unwrap().len(), 2);
 
@@ -116,25 +152,49 @@ async fn reads_bare_and_default() {
     );
 
     // Singular: the object, PostgREST's media type; 406 PGRST116 otherwise.
-    let r = req(&s, "GET", "/rest/v1/players?id=eq.2&select=name", &[BARE, OBJECT], None).await;
+    let r = req(
+        &s,
+        "GET",
+        "/rest/v1/players?id=eq.2&select=name",
+        &[BARE, OBJECT],
+        None,
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json(), json!({"name": "bob"}));
     assert_eq!(
         header(&r, "content-type"),
         Some("application/vnd.pgrst.object+json; charset=utf-8")
     );
-    let r = req(&s, "GET", "/rest/v1/players?id=eq.2&select=name", &[OBJECT], None).await;
+    let r = req(
+        &s,
+        "GET",
+        "/rest/v1/players?id=eq.2&select=name",
+        &[OBJECT],
+        None,
+    )
+    .await;
     assert_eq!(r.json()["data"], json!({"name": "bob"}));
     let r = req(&s, "GET", "/rest/v1/players?id=gt.0", &[BARE, OBJECT], None).await;
     let e = pgrst_error(&r, 406, "PGRST116");
     assert_eq!(e["details"], "The result contains 3 rows");
-    assert_eq!(header(&r, "proxy-status"), Some("PostgREST; error=PGRST116"));
+    assert_eq!(
+        header(&r, "proxy-status"),
+        Some("PostgREST; error=PGRST116")
+    );
     let r = req(&s, "GET", "/rest/v1/players?id=gt.0", &[OBJECT], None).await;
     assert_eq!(r.status, 406);
     assert_eq!(r.envelope()["code"], "not_acceptable");
 
     // Range past the end: 416 PGRST103, Content-Range `*/3`.
-    let r = req(&s, "GET", "/rest/v1/players?offset=10", &[BARE, count], None).await;
+    let r = req(
+        &s,
+        "GET",
+        "/rest/v1/players?offset=10",
+        &[BARE, count],
+        None,
+    )
+    .await;
     pgrst_error(&r, 416, "PGRST103");
     assert_eq!(header(&r, "content-range"), Some("*/3"));
 
@@ -154,13 +214,26 @@ async fn reads_bare_and_default() {
     // Missing client: a 400 with a hint on passing the header.
     let r = s.send("GET", "/rest/v1/players", &[BARE], None).await;
     let e = pgrst_error(&r, 400, "PGRST100");
-    assert!(e["hint"].as_str().unwrap().contains("X-Athena-Client"), "{e}");
+    assert!(
+        e["hint"].as_str().unwrap().contains("X-Athena-Client"),
+        "{e}"
+    );
 
     // Another shape: 400 in the contract's envelope, on every method.
     for m in ["GET", "POST", "PATCH", "DELETE"] {
-        let r = req(&s, m, "/rest/v1/players?id=eq.1", &[("x-athena-rest-shape", "contract")], Some(json!({"name": "x"}))).await;
+        let r = req(
+            &s,
+            m,
+            "/rest/v1/players?id=eq.1",
+            &[("x-athena-rest-shape", "contract")],
+            Some(json!({"name": "x"})),
+        )
+        .await;
         assert_eq!(r.status, 400, "{m}: {}", r.text());
-        assert!(r.envelope()["error"].as_str().unwrap().contains("postgrest"));
+        assert!(r.envelope()["error"]
+            .as_str()
+            .unwrap()
+            .contains("postgrest"));
     }
     assert_eq!(names(&s).await, ["ann", "bob", "cid"]);
     s.stop().await;
@@ -178,82 +251,229 @@ async fn writes_bare_and_default() {
     assert!(r.body.is_empty(), "{}", r.text());
     assert!(header(&r, "content-type").is_none());
     assert_eq!(names(&s).await, ["ann", "bob", "cid", "dan"]);
-    let r = req(&s, "POST", "/rest/v1/players", &[], Some(json!({"id": 5, "name": "eve"}))).await;
+    let r = req(
+        &s,
+        "POST",
+        "/rest/v1/players",
+        &[],
+        Some(json!({"id": 5, "name": "eve"})),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["data"][0]["name"], "eve");
     assert!(r.json().get("rows_affected").is_some());
 
     // return=representation: 201 with the rows, no rows_affected.
     let rows = json!([{"id": 6, "name": "fay"}, {"id": 7, "name": "gus"}]);
-    let r = req(&s, "POST", "/rest/v1/players?select=id,name", &[BARE, REPR], Some(rows)).await;
+    let r = req(
+        &s,
+        "POST",
+        "/rest/v1/players?select=id,name",
+        &[BARE, REPR],
+        Some(rows),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.text());
-    assert_eq!(r.json(), json!([{"id": 6, "name": "fay"}, {"id": 7, "name": "gus"}]));
-    assert_eq!(header(&r, "preference-applied"), Some("return=representation"));
+    assert_eq!(
+        r.json(),
+        json!([{"id": 6, "name": "fay"}, {"id": 7, "name": "gus"}])
+    );
+    assert_eq!(
+        header(&r, "preference-applied"),
+        Some("return=representation")
+    );
     // Singular insert: the object.
-    let r = req(&s, "POST", "/rest/v1/players", &[BARE, REPR, OBJECT], Some(json!({"id": 8, "name": "hal"}))).await;
+    let r = req(
+        &s,
+        "POST",
+        "/rest/v1/players",
+        &[BARE, REPR, OBJECT],
+        Some(json!({"id": 8, "name": "hal"})),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["name"], "hal");
-    assert_eq!(names(&s).await, ["ann", "bob", "cid", "dan", "eve", "fay", "gus", "hal"]);
+    assert_eq!(
+        names(&s).await,
+        ["ann", "bob", "cid", "dan", "eve", "fay", "gus", "hal"]
+    );
 
     // Upsert: 201, the preferences echoed.
-    let prefer = ("prefer", "resolution=merge-duplicates, return=representation");
-    let r = req(&s, "POST", "/rest/v1/players", &[BARE, prefer], Some(json!({"id": 8, "name": "hank"}))).await;
+    let prefer = (
+        "prefer",
+        "resolution=merge-duplicates, return=representation",
+    );
+    let r = req(
+        &s,
+        "POST",
+        "/rest/v1/players",
+        &[BARE, prefer],
+        Some(json!({"id": 8, "name": "hank"})),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()[0]["name"], "hank");
     assert_eq!(
         header(&r, "preference-applied"),
         Some("resolution=merge-duplicates, return=representation")
     );
-    assert_eq!(s.scalar("SELECT count(*) FROM players WHERE name = 'hank'").await, 1);
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM players WHERE name = 'hank'")
+            .await,
+        1
+    );
 
     // Unique violation: 409 23505; FK violation: 409 23503; not-null: 400 23502.
-    let r = req(&s, "POST", "/rest/v1/players", &[BARE], Some(json!({"id": 9, "name": "ann"}))).await;
+    let r = req(
+        &s,
+        "POST",
+        "/rest/v1/players",
+        &[BARE],
+        Some(json!({"id": 9, "name": "ann"})),
+    )
+    .await;
     pgrst_error(&r, 409, "23505");
-    let r = req(&s, "POST", "/rest/v1/players", &[], Some(json!({"id": 9, "name": "ann"}))).await;
+    let r = req(
+        &s,
+        "POST",
+        "/rest/v1/players",
+        &[],
+        Some(json!({"id": 9, "name": "ann"})),
+    )
+    .await;
     assert_eq!(r.status, 409);
     r.envelope();
-    let r = req(&s, "POST", "/rest/v1/players", &[BARE], Some(json!({"id": 9, "name": "ivy", "team_id": 99}))).await;
+    let r = req(
+        &s,
+        "POST",
+        "/rest/v1/players",
+        &[BARE],
+        Some(json!({"id": 9, "name": "ivy", "team_id": 99})),
+    )
+    .await;
     pgrst_error(&r, 409, "23503");
-    let r = req(&s, "POST", "/rest/v1/players", &[], Some(json!({"id": 9, "name": "ivy", "team_id": 99}))).await;
+    let r = req(
+        &s,
+        "POST",
+        "/rest/v1/players",
+        &[],
+        Some(json!({"id": 9, "name": "ivy", "team_id": 99})),
+    )
+    .await;
     assert_eq!(r.status, 400, "{}", r.text());
-    let r = req(&s, "POST", "/rest/v1/players", &[BARE], Some(json!({"id": 9}))).await;
+    let r = req(
+        &s,
+        "POST",
+        "/rest/v1/players",
+        &[BARE],
+        Some(json!({"id": 9})),
+    )
+    .await;
     pgrst_error(&r, 400, "23502");
-    assert_eq!(s.scalar("SELECT count(*) FROM players WHERE id = 9").await, 0);
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM players WHERE id = 9").await,
+        0
+    );
 
     // PATCH: 204 without representation, 200 with the rows.
-    let r = req(&s, "PATCH", "/rest/v1/players?id=eq.1", &[BARE], Some(json!({"score": 11}))).await;
+    let r = req(
+        &s,
+        "PATCH",
+        "/rest/v1/players?id=eq.1",
+        &[BARE],
+        Some(json!({"score": 11})),
+    )
+    .await;
     assert_eq!(r.status, 204, "{}", r.text());
     assert!(r.body.is_empty());
-    assert_eq!(s.scalar("SELECT score::bigint FROM players WHERE id = 1").await, 11);
-    let r = req(&s, "PATCH", "/rest/v1/players?id=eq.1&select=id,score", &[BARE, REPR], Some(json!({"score": 12}))).await;
+    assert_eq!(
+        s.scalar("SELECT score::bigint FROM players WHERE id = 1")
+            .await,
+        11
+    );
+    let r = req(
+        &s,
+        "PATCH",
+        "/rest/v1/players?id=eq.1&select=id,score",
+        &[BARE, REPR],
+        Some(json!({"score": 12})),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json(), json!([{"id": 1, "score": 12}]));
-    assert_eq!(s.scalar("SELECT score::bigint FROM players WHERE id = 1").await, 12);
-    let r = req(&s, "PATCH", "/rest/v1/players?id=eq.1", &[BARE, REPR, OBJECT], Some(json!({"score": 13}))).await;
+    assert_eq!(
+        s.scalar("SELECT score::bigint FROM players WHERE id = 1")
+            .await,
+        12
+    );
+    let r = req(
+        &s,
+        "PATCH",
+        "/rest/v1/players?id=eq.1",
+        &[BARE, REPR, OBJECT],
+        Some(json!({"score": 13})),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["score"], 13);
     // Default: the envelope with rows_affected.
-    let r = req(&s, "PATCH", "/rest/v1/players?id=eq.1", &[], Some(json!({"score": 14}))).await;
+    let r = req(
+        &s,
+        "PATCH",
+        "/rest/v1/players?id=eq.1",
+        &[],
+        Some(json!({"score": 14})),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["data"][0]["score"], 14);
     assert_eq!(r.json()["rows_affected"], 1);
     // Singular PATCH of several rows: 406, nothing changed.
-    let r = req(&s, "PATCH", "/rest/v1/players?team_id=eq.1", &[BARE, OBJECT], Some(json!({"score": 0}))).await;
+    let r = req(
+        &s,
+        "PATCH",
+        "/rest/v1/players?team_id=eq.1",
+        &[BARE, OBJECT],
+        Some(json!({"score": 0})),
+    )
+    .await;
     pgrst_error(&r, 406, "PGRST116");
-    assert_eq!(s.scalar("SELECT count(*) FROM players WHERE score = 0").await, 0);
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM players WHERE score = 0")
+            .await,
+        0
+    );
 
     // DELETE: 204, or 200 with the rows; Content-Range with count=exact.
-    let r = req(&s, "DELETE", "/rest/v1/players?id=eq.7", &[BARE, ("prefer", "count=exact")], None).await;
+    let r = req(
+        &s,
+        "DELETE",
+        "/rest/v1/players?id=eq.7",
+        &[BARE, ("prefer", "count=exact")],
+        None,
+    )
+    .await;
     assert_eq!(r.status, 204, "{}", r.text());
     assert_eq!(header(&r, "content-range"), Some("*/1"));
     assert_eq!(header(&r, "preference-applied"), Some("count=exact"));
-    let r = req(&s, "DELETE", "/rest/v1/players?id=eq.6&select=name", &[BARE, REPR], None).await;
+    let r = req(
+        &s,
+        "DELETE",
+        "/rest/v1/players?id=eq.6&select=name",
+        &[BARE, REPR],
+        None,
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json(), json!([{"name": "fay"}]));
     let r = req(&s, "DELETE", "/rest/v1/players?id=eq.5", &[], None).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["data"][0]["name"], "eve");
-    assert_eq!(s.scalar("SELECT count(*) FROM players WHERE id IN (5, 6, 7)").await, 0);
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM players WHERE id IN (5, 6, 7)")
+            .await,
+        0
+    );
     // No filter: PostgREST-shaped 400.
     let r = req(&s, "DELETE", "/rest/v1/players", &[BARE], None).await;
     pgrst_error(&r, 400, "PGRST100");
@@ -271,25 +491,51 @@ async fn keys_and_rights_in_the_bare_shape() {
     let key = s.api_key(&["gateway.fetch.execute"], Some(CLIENT)).await;
     let bearer = format!("Bearer {key}");
     let auth = ("authorization", bearer.as_str());
-    let r = req(&s, "GET", "/rest/v1/players?select=id&id=eq.1", &[BARE, auth], None).await;
+    let r = req(
+        &s,
+        "GET",
+        "/rest/v1/players?select=id&id=eq.1",
+        &[BARE, auth],
+        None,
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json(), json!([{"id": 1}]));
-    let r = req(&s, "GET", "/rest/v1/players?select=id&id=eq.1", &[BARE, ("apikey", key.as_str())], None).await;
+    let r = req(
+        &s,
+        "GET",
+        "/rest/v1/players?select=id&id=eq.1",
+        &[BARE, ("apikey", key.as_str())],
+        None,
+    )
+    .await;
     assert_eq!(r.json(), json!([{"id": 1}]));
-    let r = req(&s, "DELETE", "/rest/v1/players?id=eq.1", &[BARE, auth], None).await;
+    let r = req(
+        &s,
+        "DELETE",
+        "/rest/v1/players?id=eq.1",
+        &[BARE, auth],
+        None,
+    )
+    .await;
     pgrst_error(&r, 403, "42501");
-    assert_eq!(s.scalar("SELECT count(*) FROM players WHERE id = 1").await, 1);
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM players WHERE id = 1").await,
+        1
+    );
     s.stop().await;
 }
 
 const BACKEND: &str = "shape_backend";
 
 async fn route(s: &TestServer, key: &str, shape: Option<&str>) -> Reply {
-    let mut body = json!({"route_key": key, "client_name": BACKEND, "allowed_ops": ["fetch", "insert"]});
+    let mut body =
+        json!({"route_key": key, "client_name": BACKEND, "allowed_ops": ["fetch", "insert"]});
     if let Some(shape) = shape {
         body["rest_shape"] = json!(shape);
     }
-    s.send("POST", "/admin/public-routes", &[ADMIN], Some(body)).await
+    s.send("POST", "/admin/public-routes", &[ADMIN], Some(body))
+        .await
 }
 
 async fn listed_shape(s: &TestServer, key: &str) -> Value {
@@ -309,7 +555,12 @@ async fn the_public_route_setting() {
     let s = TestServer::start().await;
     fixture(&s).await;
     let r = s
-        .send("POST", "/admin/clients", &[ADMIN], Some(json!({"client_name": BACKEND, "pg_uri": s.tenant_url})))
+        .send(
+            "POST",
+            "/admin/clients",
+            &[ADMIN],
+            Some(json!({"client_name": BACKEND, "pg_uri": s.tenant_url})),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
 
@@ -321,36 +572,67 @@ async fn the_public_route_setting() {
 
     let fetch = json!({"table_name": "players", "columns": ["id"], "sort_by": "id", "limit": 2});
     // The route's setting: the bare rows.
-    let r = s.send("POST", "/public/bare/fetch", &[], Some(fetch.clone())).await;
+    let r = s
+        .send("POST", "/public/bare/fetch", &[], Some(fetch.clone()))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json(), json!([{"id": 1}, {"id": 2}]));
     // Default route: the contract's answer; the header asks for the bare one.
-    let r = s.send("POST", "/public/plain/fetch", &[], Some(fetch.clone())).await;
+    let r = s
+        .send("POST", "/public/plain/fetch", &[], Some(fetch.clone()))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["data"], json!([{"id": 1}, {"id": 2}]));
-    let r = s.send("POST", "/public/plain/fetch", &[BARE], Some(fetch.clone())).await;
+    let r = s
+        .send("POST", "/public/plain/fetch", &[BARE], Some(fetch.clone()))
+        .await;
     assert_eq!(r.json(), json!([{"id": 1}, {"id": 2}]));
     // Errors in PostgREST's JSON, the client still hidden.
-    let r = s.send("POST", "/public/bare/delete", &[], Some(json!({"table_name": "players"}))).await;
+    let r = s
+        .send(
+            "POST",
+            "/public/bare/delete",
+            &[],
+            Some(json!({"table_name": "players"})),
+        )
+        .await;
     let e = pgrst_error(&r, 403, "42501");
     assert!(!e.to_string().contains(BACKEND), "{e}");
     let r = s
-        .send("POST", "/public/bare/insert", &[], Some(json!({"table_name": "players", "insert_body": {"id": 20, "name": "zed"}})))
+        .send(
+            "POST",
+            "/public/bare/insert",
+            &[],
+            Some(json!({"table_name": "players", "insert_body": {"id": 20, "name": "zed"}})),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["name"], "zed", "{}", r.text());
-    assert_eq!(s.scalar("SELECT count(*) FROM players WHERE id = 20").await, 1);
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM players WHERE id = 20").await,
+        1
+    );
 
     // Switched back through the admin API: the envelope again.
     let r = s
-        .send("PATCH", "/admin/public-routes/bare", &[ADMIN], Some(json!({"rest_shape": "contract"})))
+        .send(
+            "PATCH",
+            "/admin/public-routes/bare",
+            &[ADMIN],
+            Some(json!({"rest_shape": "contract"})),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(listed_shape(&s, "bare").await, "contract");
     let r = s.send("POST", "/public/bare/fetch", &[], Some(fetch)).await;
     assert_eq!(r.json()["data"], json!([{"id": 1}, {"id": 2}]));
     let r = s
-        .send("PATCH", "/admin/public-routes/bare", &[ADMIN], Some(json!({"rest_shape": "bare"})))
+        .send(
+            "PATCH",
+            "/admin/public-routes/bare",
+            &[ADMIN],
+            Some(json!({"rest_shape": "bare"})),
+        )
         .await;
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(listed_shape(&s, "bare").await, "contract");
@@ -360,13 +642,19 @@ async fn the_public_route_setting() {
 #[tokio::test]
 async fn a_tenant_host_serves_rest_in_its_routes_shape() {
     let s = TestServer::start_with(|c| {
-        c.wildcard_host =
-            Some(athena::gateway::host_routing::WildcardPattern::parse("*.v3.example.test").unwrap());
+        c.wildcard_host = Some(
+            athena::gateway::host_routing::WildcardPattern::parse("*.v3.example.test").unwrap(),
+        );
     })
     .await;
     fixture(&s).await;
     let r = s
-        .send("POST", "/admin/clients", &[ADMIN], Some(json!({"client_name": BACKEND, "pg_uri": s.tenant_url})))
+        .send(
+            "POST",
+            "/admin/clients",
+            &[ADMIN],
+            Some(json!({"client_name": BACKEND, "pg_uri": s.tenant_url})),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
     let r = s
@@ -384,7 +672,12 @@ async fn a_tenant_host_serves_rest_in_its_routes_shape() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["data"], json!([{"id": 3}]));
     let r = s
-        .send("PATCH", "/admin/public-routes/acme", &[ADMIN], Some(json!({"rest_shape": "postgrest"})))
+        .send(
+            "PATCH",
+            "/admin/public-routes/acme",
+            &[ADMIN],
+            Some(json!({"rest_shape": "postgrest"})),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let r = s.send("GET", path, &[host], None).await;
@@ -393,6 +686,9 @@ async fn a_tenant_host_serves_rest_in_its_routes_shape() {
     // An op the route does not allow: PostgREST's 403.
     let r = s.send("DELETE", path, &[host], None).await;
     pgrst_error(&r, 403, "42501");
-    assert_eq!(s.scalar("SELECT count(*) FROM players WHERE id = 3").await, 1);
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM players WHERE id = 3").await,
+        1
+    );
     s.stop().await;
 }

@@ -14,6 +14,7 @@ pub mod query;
 pub mod registry;
 pub mod rest;
 pub mod rest_ranges;
+pub mod rest_shape;
 pub mod routing;
 pub mod rpc;
 pub mod storage;
@@ -311,6 +312,7 @@ pub fn data_plane_cases(ctx: &Ctx) -> Vec<Case> {
     cases.extend(gateway::cases(ctx));
     cases.extend(rest::cases(ctx));
     cases.extend(rest_ranges::cases(ctx));
+    cases.extend(rest_shape::cases(ctx));
     cases.extend(query::cases(ctx));
     cases.extend(rpc::cases(ctx));
     cases.extend(public::public_cases(ctx));
