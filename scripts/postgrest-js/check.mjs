@@ -181,6 +181,22 @@ await step("delete({ count: 'exact' })", async () => {
   assert.deepEqual((await players()).map((p) => p.id), [1, 2, 3, 4, 8])
 })
 
+// The next two need the rest of issue 14's grammar (column aliases and casts
+// in `select`, `?select=` on writes with aliases).
+await step('select with column aliases and casts', async () => {
+  const data = ok(
+    await db.from('pgjs_players').select('playerName:name,score::text,team:pgjs_teams(teamName:name)').eq('id', 2),
+    200,
+  )
+  assert.deepEqual(data, [{ playerName: 'bob', score: '20', team: { teamName: 'red' } }])
+})
+
+await step('update().select() with an alias', async () => {
+  const rows = ok(await db.from('pgjs_players').update({ score: 21 }).eq('id', 2).select('playerName:name,score'), 200)
+  assert.deepEqual(rows, [{ playerName: 'bob', score: 21 }])
+  assert.equal((await players()).find((p) => p.id === 2).score, 21)
+})
+
 await step('unknown table: 404 with PostgREST error JSON', async () => {
   const res = await db.from('pgjs_nope').select()
   assert.equal(res.status, 404)
