@@ -200,6 +200,10 @@ pub fn judge(
         if !crate::check::status_allowed(op, 501) {
             return Err("501 is not documented for this operation".into());
         }
+    } else if crate::cases::rest_shape::is_bare(&case.request) {
+        // PostgREST's bare shape (issue 14): its own rules, not the
+        // contract's schemas (openapi/CHANGES.md).
+        crate::cases::rest_shape::check_bare(resp)?;
     } else {
         check_response(op, resp, validators)?;
     }

@@ -33,6 +33,7 @@ impl AdminPublicRoutesApi for Handlers {
             &body.route_key,
             &body.client_name,
             &body.allowed_ops,
+            body.rest_shape.map(|s| s.to_string()).as_deref(),
         )
         .await?;
         self.public_routes.forget(&route.route_key);
@@ -83,6 +84,7 @@ fn public_route_record(r: &PublicRoute) -> Value {
         "is_active": r.is_active,
         "created_at": r.created_at,
         "updated_at": r.updated_at,
+        "rest_shape": r.rest_shape,
     })
 }
 
@@ -99,7 +101,8 @@ fn public_route_not_found(key: &str) -> ApiError {
     )
 }
 
-/// The PATCH body: `client_name`, `allowed_ops`, `is_active`; absent or
+/// The PATCH body: `client_name`, `allowed_ops`, `is_active`,
+/// `rest_shape` (`contract`|`postgrest`, issue 14); absent or
 /// `null` leaves a field unchanged; `route_key` may only repeat the path
 /// (no renames); anything else is a 400.
 fn public_route_changes(
@@ -124,6 +127,12 @@ fn public_route_changes(
                 c.client_name = Some(value.as_str().ok_or_else(|| wrong("a string"))?.to_string())
             }
             "is_active" => c.is_active = Some(value.as_bool().ok_or_else(|| wrong("a boolean"))?),
+            "rest_shape" => {
+                let shape = value.as_str().ok_or_else(|| wrong("a string"))?;
+                public_routes::check_rest_shape(shape)
+                    .map_err(|_| wrong("`contract` or `postgrest`"))?;
+                c.rest_shape = Some(shape.to_string());
+            }
             "allowed_ops" => {
                 let ops = value
                     .as_array()
@@ -137,7 +146,7 @@ fn public_route_changes(
             }
             other => {
                 return Err(ApiError::bad_request(format!(
-                    "unknown field `{other}` (client_name, allowed_ops, is_active)"
+                    "unknown field `{other}` (client_name, allowed_ops, is_active, rest_shape)"
                 )))
             }
         }

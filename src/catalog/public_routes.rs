@@ -60,11 +60,33 @@ pub struct PublicRoute {
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The response shape (issue 14): `None`/`contract` is the contract's
+    /// envelope, `postgrest` PostgREST's bare shape (`src/http/rest_shape.rs`).
+    pub rest_shape: Option<String>,
 }
 
 impl PublicRoute {
     pub fn allows(&self, op: Op) -> bool {
         self.allowed_ops.iter().any(|o| o == op.as_str())
+    }
+
+    /// Whether the route answers in PostgREST's bare shape (issue 14).
+    pub fn postgrest_shape(&self) -> bool {
+        self.rest_shape.as_deref() == Some(REST_SHAPE_POSTGREST)
+    }
+}
+
+/// `rest_shape` values (issue 14): the contract's envelope, PostgREST's shape.
+pub const REST_SHAPE_CONTRACT: &str = "contract";
+pub const REST_SHAPE_POSTGREST: &str = "postgrest";
+
+/// `rest_shape`: `contract` or `postgrest`.
+pub fn check_rest_shape(shape: &str) -> Result<(), DomainError> {
+    match shape {
+        REST_SHAPE_CONTRACT | REST_SHAPE_POSTGREST => Ok(()),
+        other => Err(DomainError::Invalid(format!(
+            "rest_shape: unknown shape `{other}` (contract or postgrest)"
+        ))),
     }
 }
 
@@ -74,10 +96,12 @@ pub struct Changes {
     pub client_name: Option<String>,
     pub allowed_ops: Option<Vec<String>>,
     pub is_active: Option<bool>,
+    /// Issue 14: `contract` or `postgrest`.
+    pub rest_shape: Option<String>,
 }
 
 pub(crate) const COLUMNS: &str =
-    "id, route_key, client_name, allowed_ops, is_active, created_at, updated_at";
+    "id, route_key, client_name, allowed_ops, is_active, created_at, updated_at, rest_shape";
 
 pub(crate) fn from_row(r: &tokio_postgres::Row) -> PublicRoute {
     PublicRoute {
@@ -88,6 +112,7 @@ pub(crate) fn from_row(r: &tokio_postgres::Row) -> PublicRoute {
         is_active: r.get(4),
         created_at: r.get(5),
         updated_at: r.get(6),
+        rest_shape: r.get(7),
     }
 }
 
@@ -176,17 +201,19 @@ pub async fn create(
     route_key: &str,
     client_name: &str,
     allowed_ops: &[String],
+    rest_shape: Option<&str>,
 ) -> Result<PublicRoute, DomainError> {
     check_route_key(route_key)?;
     let ops = check_ops(allowed_ops)?;
+    rest_shape.map(check_rest_shape).transpose()?;
     check_client(pool, client_name).await?;
     let conn = pool.get().await?;
     let sql = format!(
-        "INSERT INTO athena_public_routes (route_key, client_name, allowed_ops)
-         VALUES ($1, $2, $3) RETURNING {COLUMNS}"
+        "INSERT INTO athena_public_routes (route_key, client_name, allowed_ops, rest_shape)
+         VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"
     );
     let row = conn
-        .query_one(sql.as_str(), &[&route_key, &client_name, &ops])
+        .query_one(sql.as_str(), &[&route_key, &client_name, &ops, &rest_shape])
         .await
         .map_err(|e| match e.code().map(|s| s.code()) {
             Some("23505") => {
@@ -204,6 +231,7 @@ pub async fn update(
     c: &Changes,
 ) -> Result<Option<PublicRoute>, DomainError> {
     let ops = c.allowed_ops.as_deref().map(check_ops).transpose()?;
+    c.rest_shape.as_deref().map(check_rest_shape).transpose()?;
     if let Some(client) = &c.client_name {
         check_client(pool, client).await?;
     }
@@ -216,6 +244,7 @@ pub async fn update(
              client_name = COALESCE($2, client_name),
              allowed_ops = COALESCE($3, allowed_ops),
              is_active = COALESCE($4, is_active),
+             rest_shape = COALESCE($5, rest_shape),
              updated_at = now()
          WHERE route_key = $1
          RETURNING {COLUMNS}"
@@ -223,7 +252,13 @@ pub async fn update(
     Ok(conn
         .query_opt(
             sql.as_str(),
-            &[&route_key, &c.client_name, &ops, &c.is_active],
+            &[
+                &route_key,
+                &c.client_name,
+                &ops,
+                &c.is_active,
+                &c.rest_shape,
+            ],
         )
         .await?
         .as_ref()

@@ -198,6 +198,15 @@ impl HostRouting {
             return Ok(());
         };
         let route = self.route(&label).await?;
+        // Issue 14: the route's response shape (`src/http/rest_shape.rs`),
+        // its refusals included; a header the caller sent wins.
+        if route.as_deref().is_some_and(PublicRoute::postgrest_shape) {
+            let shape = crate::http::rest_shape::HEADER;
+            if !headers.contains_key(shape) {
+                let v = HeaderValue::from_static(crate::http::rest_shape::POSTGREST);
+                headers.insert(shape, v);
+            }
+        }
         let client = choose(&label, route.as_deref(), op_of(right))?;
         let value = HeaderValue::from_str(client)
             .map_err(|_| DomainError::Internal(format!("client name of route `{label}`")))?;
@@ -343,6 +352,7 @@ mod tests {
             is_active: active,
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
+            rest_shape: None,
         }
     }
 

@@ -8,6 +8,8 @@ pub mod deadline;
 mod error;
 pub mod extract;
 pub mod metrics;
+/// PostgREST's bare shape on `/rest/v1` and public routes (issue 14).
+pub mod rest_shape;
 pub mod server;
 
 pub use athena_runtime::{payload, router};

@@ -6,6 +6,7 @@
 use super::deadline::{self, Deadline};
 use super::extract::Inputs;
 use super::metrics::Metrics;
+use super::rest_shape;
 use super::router::{Match, Router};
 use super::{ApiError, Code, HttpResponse, UncheckedCx};
 use crate::api::dispatch::dispatch;
@@ -146,22 +147,41 @@ impl App {
                 let mut req = req;
                 // Tenant hosts (issue 13): before the body is read.
                 let routed = self.handlers.routing.apply(value, template, &mut req).await;
-                let response = if let Err(refused) = routed {
-                    refused.into_http().map(ServerBody::Full)
-                } else if streams::streamed(value) {
-                    // A body streamed in or out (`streams.rs`): no whole-body
-                    // read, its own limits.
-                    let work = self
-                        .clone()
-                        .streamed(value, req, params, peer, request_id.clone());
-                    traced(work, method, template, name, &request_id).await
-                } else {
-                    let work =
-                        self.clone()
-                            .run(value, req, params, peer, request_id.clone(), deadline);
-                    traced(work, method, template, name, &request_id)
+                // Issue 14: PostgREST's bare shape, one layer over the
+                // answer (`rest_shape.rs`; rest and public routes only).
+                let shape = rest_shape::wanted(value, req.headers(), &params);
+                let response = match (routed, shape) {
+                    (_, Some(Err(refused))) | (Err(refused), None) => {
+                        refused.into_http().map(ServerBody::Full)
+                    }
+                    (Err(refused), Some(Ok(layer))) => layer
+                        .answer(&self.handlers, refused.into_http())
                         .await
-                        .map(ServerBody::Full)
+                        .map(ServerBody::Full),
+                    // A body streamed in or out (`streams.rs`): no
+                    // whole-body read, its own limits.
+                    (Ok(()), _) if streams::streamed(value) => {
+                        let work =
+                            self.clone()
+                                .streamed(value, req, params, peer, request_id.clone());
+                        traced(work, method, template, name, &request_id).await
+                    }
+                    (Ok(()), shape) => {
+                        let work = self.clone().run(
+                            value,
+                            req,
+                            params,
+                            peer,
+                            request_id.clone(),
+                            deadline,
+                        );
+                        let response = traced(work, method, template, name, &request_id).await;
+                        let response = match shape {
+                            Some(Ok(layer)) => layer.answer(&self.handlers, response).await,
+                            _ => response,
+                        };
+                        response.map(ServerBody::Full)
+                    }
                 };
                 (template, name, response)
             }

@@ -305,6 +305,7 @@ async fn generated_client_calls_the_live_server() {
             route_key: "rust-route".into(),
             client_name: CLIENT.into(),
             allowed_ops: vec!["fetch".into(), "insert".into()],
+            rest_shape: None,
         })
         .send()
         .await

@@ -30,6 +30,7 @@ mod raw_sql;
 mod registry;
 mod rest_grammar;
 mod rest_ranges;
+mod rest_shape;
 mod rest_writes;
 mod rpc;
 mod spine;

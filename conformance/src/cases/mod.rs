@@ -15,6 +15,7 @@ pub mod registry;
 pub mod rest;
 pub mod rest_grammar;
 pub mod rest_ranges;
+pub mod rest_shape;
 pub mod rest_writes;
 pub mod routing;
 pub mod rpc;
@@ -315,6 +316,7 @@ pub fn data_plane_cases(ctx: &Ctx) -> Vec<Case> {
     cases.extend(rest_ranges::cases(ctx));
     cases.extend(rest_grammar::cases(ctx));
     cases.extend(rest_writes::cases(ctx));
+    cases.extend(rest_shape::cases(ctx));
     cases.extend(query::cases(ctx));
     cases.extend(rpc::cases(ctx));
     cases.extend(public::public_cases(ctx));
