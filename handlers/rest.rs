@@ -35,7 +35,7 @@ impl RestApi for Handlers {
         cx: RequestCx,
         params: params::GetRestV1ByTable,
     ) -> ApiResult<responses::GetRestV1ByTable> {
-        let target = Target::client(&params.x_athena_client);
+        let target = Target::rest(&params.x_athena_client);
         let (schema, table) = qualified_table(&params.table, None)?;
         let filters = query_conditions(cx.query())?;
         let (limit, offset) = paging(&cx, params.limit, params.offset, params.range.as_deref())?;
@@ -101,7 +101,7 @@ impl RestApi for Handlers {
         params: params::PostRestV1ByTable,
         body: models::PostRestV1ByTableRequest,
     ) -> ApiResult<responses::PostRestV1ByTable> {
-        let target = Target::client(&params.x_athena_client);
+        let target = Target::rest(&params.x_athena_client);
         let (schema, table) = qualified_table(&params.table, None)?;
         let prefer = Prefer::parse(params.prefer.as_deref());
         let rows = match body {
@@ -147,7 +147,7 @@ impl RestApi for Handlers {
         params: params::PatchRestV1ByTable,
         body: models::PatchRestV1ByTableRequest,
     ) -> ApiResult<responses::PatchRestV1ByTable> {
-        let target = Target::client(&params.x_athena_client);
+        let target = Target::rest(&params.x_athena_client);
         let (schema, table) = qualified_table(&params.table, None)?;
         let filters = required_filters(&cx, "PATCH")?;
         let prefer = Prefer::parse(params.prefer.as_deref());
@@ -190,7 +190,7 @@ impl RestApi for Handlers {
         cx: RequestCx,
         params: params::DeleteRestV1ByTable,
     ) -> ApiResult<responses::DeleteRestV1ByTable> {
-        let target = Target::client(&params.x_athena_client);
+        let target = Target::rest(&params.x_athena_client);
         let (schema, table) = qualified_table(&params.table, None)?;
         let filters = required_filters(&cx, "DELETE")?;
         let prefer = Prefer::parse(params.prefer.as_deref());
