@@ -130,10 +130,17 @@ impl HealthApi for Handlers {
         let uptime = vec![(String::new(), self.started.elapsed().as_secs_f64())];
         // Events out: the publish path's catalog statements (issue 15).
         let stats = &self.events.stats;
-        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed) as f64;
+        let load =
+            |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed) as f64;
         let event_statements = vec![
-            ("statement=\"index_load\"".to_string(), load(&stats.index_loads)),
-            ("statement=\"outbox_insert\"".to_string(), load(&stats.outbox_inserts)),
+            (
+                "statement=\"index_load\"".to_string(),
+                load(&stats.index_loads),
+            ),
+            (
+                "statement=\"outbox_insert\"".to_string(),
+                load(&stats.outbox_inserts),
+            ),
         ];
         let events_published = vec![(String::new(), load(&stats.published))];
         let text = self.metrics.render(

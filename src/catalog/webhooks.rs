@@ -123,9 +123,17 @@ impl Webhook {
 
 fn sensitive_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    ["authorization", "cookie", "secret", "token", "key", "password", "signature"]
-        .iter()
-        .any(|s| n.contains(s))
+    [
+        "authorization",
+        "cookie",
+        "secret",
+        "token",
+        "key",
+        "password",
+        "signature",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
 }
 
 /// The secret's sealing context: bound to the row, so a sealed value moved
@@ -173,10 +181,13 @@ const IGNORED: &[&str] = &["has_secret", "created_at", "updated_at"];
 impl Changes {
     /// Parses a body (`admin_key`: a header value containing it is refused,
     /// the admin key is never forwarded).
-    pub fn parse(body: &Map<String, Value>, admin_key: Option<&str>) -> Result<Changes, DomainError> {
+    pub fn parse(
+        body: &Map<String, Value>,
+        admin_key: Option<&str>,
+    ) -> Result<Changes, DomainError> {
         for key in body.keys() {
-            let known = FIELDS.iter().any(|(s, c)| key == s || key == c)
-                || IGNORED.contains(&key.as_str());
+            let known =
+                FIELDS.iter().any(|(s, c)| key == s || key == c) || IGNORED.contains(&key.as_str());
             if !known {
                 return Err(DomainError::invalid_field(
                     key.as_str(),
@@ -279,8 +290,11 @@ fn table_name_ok(s: &str) -> bool {
     let part = |p: &str| {
         !p.is_empty()
             && p.len() <= 63
-            && p.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+            && p.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
     };
     let parts: Vec<&str> = s.split('.').collect();
     parts.len() <= 2 && parts.iter().all(|p| part(p))
@@ -369,7 +383,10 @@ pub async fn check_url(policy: &OutboundPolicy, raw: &str) -> Result<String, Dom
         .map_err(|e| DomainError::invalid_field("url", e))?;
     let parsed = url::Url::parse(&url).map_err(|e| DomainError::invalid_field("url", e))?;
     if parsed.fragment().is_some() {
-        return Err(DomainError::invalid_field("url", "must not carry a fragment"));
+        return Err(DomainError::invalid_field(
+            "url",
+            "must not carry a fragment",
+        ));
     }
     let host = parsed
         .host_str()

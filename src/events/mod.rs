@@ -62,7 +62,11 @@ pub struct EventKind {
     pub description: &'static str,
 }
 
-const fn kind(route_key: &'static str, title: &'static str, description: &'static str) -> EventKind {
+const fn kind(
+    route_key: &'static str,
+    title: &'static str,
+    description: &'static str,
+) -> EventKind {
     EventKind {
         route_key,
         title,
@@ -186,7 +190,10 @@ impl Subscription {
 
 /// Where the enabled subscriptions of one kind come from (a catalog table).
 pub trait Source: Send + Sync + 'static {
-    fn load<'a>(&'a self, catalog: &'a Pool) -> BoxFuture<'a, Result<Vec<Subscription>, DomainError>>;
+    fn load<'a>(
+        &'a self,
+        catalog: &'a Pool,
+    ) -> BoxFuture<'a, Result<Vec<Subscription>, DomainError>>;
 }
 
 /// A claimed outbox job.
@@ -384,7 +391,11 @@ impl Outbox {
     }
 
     /// Writes the jobs of `event` for `subs` (one statement).
-    pub async fn enqueue(&self, event: &Event, subs: &[Subscription]) -> Result<usize, DomainError> {
+    pub async fn enqueue(
+        &self,
+        event: &Event,
+        subs: &[Subscription],
+    ) -> Result<usize, DomainError> {
         let kinds: Vec<&str> = subs.iter().map(|s| s.kind).collect();
         let ids: Vec<&str> = subs.iter().map(|s| s.id.as_str()).collect();
         self.stats.outbox_inserts.fetch_add(1, Ordering::Relaxed);

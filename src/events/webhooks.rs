@@ -32,8 +32,7 @@ pub const MAX_RESPONSE: usize = 64 << 10;
 const CONNECT: Duration = Duration::from_secs(5);
 const USER_AGENT: &str = concat!("athena-webhooks/", env!("CARGO_PKG_VERSION"));
 
-type HttpsClient =
-    Client<hyper_rustls::HttpsConnector<crate::outbound::Connector>, Full<Bytes>>;
+type HttpsClient = Client<hyper_rustls::HttpsConnector<crate::outbound::Connector>, Full<Bytes>>;
 
 pub struct Webhooks {
     catalog: Pool,
@@ -47,7 +46,9 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
     use hmac::{Hmac, Mac};
     let b64 = base64::engine::general_purpose::STANDARD;
     let key = match secret.strip_prefix("whsec_") {
-        Some(rest) => b64.decode(rest).unwrap_or_else(|_| rest.as_bytes().to_vec()),
+        Some(rest) => b64
+            .decode(rest)
+            .unwrap_or_else(|_| rest.as_bytes().to_vec()),
         None => secret.as_bytes().to_vec(),
     };
     let mut mac =
@@ -97,7 +98,12 @@ impl Webhooks {
             .ok_or_else(|| DomainError::Internal("an outbox event has no event_id".into()))?;
         let started = Instant::now();
         let budget = Duration::from_millis(hook.timeout_ms.max(1) as u64);
-        let exchange = match tokio::time::timeout(budget, self.exchange(hook, secret, event_id, event)).await {
+        let exchange = match tokio::time::timeout(
+            budget,
+            self.exchange(hook, secret, event_id, event),
+        )
+        .await
+        {
             Ok(x) => x,
             Err(_) => Exchange {
                 status_code: None,
@@ -106,9 +112,16 @@ impl Webhooks {
             },
         };
         let ok = exchange.error.is_none()
-            && exchange.status_code.is_some_and(|c| (200..300).contains(&c));
+            && exchange
+                .status_code
+                .is_some_and(|c| (200..300).contains(&c));
         let error = exchange.error.or_else(|| {
-            (!ok).then(|| format!("the receiver answered {}", exchange.status_code.unwrap_or(0)))
+            (!ok).then(|| {
+                format!(
+                    "the receiver answered {}",
+                    exchange.status_code.unwrap_or(0)
+                )
+            })
         });
         let row = webhooks::record(
             &self.catalog,
@@ -175,12 +188,13 @@ impl Webhooks {
             }
         };
         let status = response.status().as_u16() as i32;
-        let (text, error) = match crate::outbound::read_capped(response.into_body(), MAX_RESPONSE).await {
-            Ok(bytes) => (Some(String::from_utf8_lossy(&bytes).into_owned()), None),
-            // The status decides; an oversized answer is not kept.
-            Err(e) if e.contains("larger than") => (None, None),
-            Err(e) => (None, Some(e)),
-        };
+        let (text, error) =
+            match crate::outbound::read_capped(response.into_body(), MAX_RESPONSE).await {
+                Ok(bytes) => (Some(String::from_utf8_lossy(&bytes).into_owned()), None),
+                // The status decides; an oversized answer is not kept.
+                Err(e) if e.contains("larger than") => (None, None),
+                Err(e) => (None, Some(e)),
+            };
         let text = text.map(|t| truncate(t, MAX_RESPONSE));
         Exchange {
             status_code: Some(status),
@@ -207,7 +221,9 @@ impl Webhooks {
         let (attempt, delivered) = self
             .attempt(&hook, secret.as_deref(), &event, 1, None, true)
             .await?;
-        Ok(Some(json!({"delivered": delivered, "attempt": attempt, "event": event})))
+        Ok(Some(
+            json!({"delivered": delivered, "attempt": attempt, "event": event}),
+        ))
     }
 }
 

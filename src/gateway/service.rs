@@ -317,13 +317,17 @@ impl Gateway {
             Some(e.table),
             json!({"operation": e.operation, "rows": result.rows, "affected": result.affected}),
         );
-        self.events.publish(&event).await.map(|_| ()).map_err(|err| {
-            tracing::error!(event = %event.event_id, route_key = %event.route_key, error = %err,
+        self.events
+            .publish(&event)
+            .await
+            .map(|_| ())
+            .map_err(|err| {
+                tracing::error!(event = %event.event_id, route_key = %event.route_key, error = %err,
                 "a committed write's event could not be queued");
-            DomainError::ServiceUnavailable(format!(
-                "the write was committed, but its event could not be queued ({err})"
-            ))
-        })
+                DomainError::ServiceUnavailable(format!(
+                    "the write was committed, but its event could not be queued ({err})"
+                ))
+            })
     }
 
     /// Runs a write inline (inserts in an insert window when one applies)

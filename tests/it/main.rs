@@ -40,3 +40,4 @@ mod storage_files_streams;
 mod storage_objects;
 mod storage_service;
 mod transaction;
+mod webhooks;
