@@ -739,7 +739,14 @@ async fn a_write_nobody_subscribed_to_makes_no_catalog_statement() {
     for i in 0..3 {
         insert(&s, &format!("m{i}")).await;
     }
-    assert_eq!(metric(&s, LOADS).await, loads + 1.0);
+    // Once for the local invalidation, once more if the change
+    // notification arrived after the first of these writes.
+    let after = metric(&s, LOADS).await;
+    assert!(after == loads + 1.0 || after == loads + 2.0, "{after}");
+    for i in 0..3 {
+        insert(&s, &format!("l{i}")).await;
+    }
+    assert_eq!(metric(&s, LOADS).await, after, "no load per write");
     assert_eq!(metric(&s, INSERTS).await, 0.0);
     assert!(outbox_statuses(&s).await.is_empty());
     s.stop().await;
