@@ -245,7 +245,7 @@ async fn insert_is_delivered_signed_and_retried_under_one_webhook_id() {
     }
     // A tampered body does not verify.
     let mut bad = got[2].clone();
-    bad.body = Bytes::from(bad.body.to_vec().into_iter().rev().collect::<Vec<u8>>());
+    bad.body = Bytes::from(bad.body.iter().rev().copied().collect::<Vec<u8>>());
     assert!(!verify(SECRET, &bad));
 
     // The log: three attempts of one event, 500, 500, 200.
