@@ -277,7 +277,7 @@ impl Gateway {
         }
         let event = WriteEvent::of(target, &write);
         let result = self.apply_write(&tenant, write, window).await?;
-        self.publish(&tenant, event, &result).await?;
+        self.publish(&tenant.name, event, &result, None).await?;
         Ok(Written::Done(result))
     }
 
@@ -292,7 +292,7 @@ impl Gateway {
         let tenant = self.target(target).await?;
         let event = WriteEvent::of(target, &write);
         let result = self.apply_write(&tenant, write, window).await?;
-        self.publish(&tenant, event, &result).await?;
+        self.publish(&tenant.name, event, &result, None).await?;
         Ok(result)
     }
 
@@ -301,22 +301,28 @@ impl Gateway {
     /// with subscribers, their outbox jobs are committed before the write
     /// is answered. Writes through a direct URI (no registered client)
     /// publish nothing; nor does a write that changed no row.
+    /// `id`: the event id (a deferred job's own, so its replay publishes
+    /// the same event); else a fresh one.
     async fn publish(
         &self,
-        tenant: &Tenant,
+        client: &str,
         event: Option<WriteEvent>,
         result: &WriteResult,
+        id: Option<uuid::Uuid>,
     ) -> Result<(), DomainError> {
         let Some(e) = event else { return Ok(()) };
         if result.affected == 0 {
             return Ok(());
         }
-        let event = crate::events::Event::now(
+        let mut event = crate::events::Event::now(
             e.route_key,
-            tenant.name.clone(),
+            client,
             Some(e.table),
             json!({"operation": e.operation, "rows": result.rows, "affected": result.affected}),
         );
+        if let Some(id) = id {
+            event.event_id = id;
+        }
         self.events
             .publish(&event)
             .await
@@ -500,7 +506,7 @@ impl Gateway {
             self.cache
                 .invalidate(&tenant.name, Some((schema.as_str(), table.as_str())))
                 .await;
-            self.publish(&tenant, WriteEvent::of(target, &write), &result)
+            self.publish(&tenant.name, WriteEvent::of(target, &write), &result, None)
                 .await?;
         }
         Ok(result)
@@ -654,6 +660,17 @@ impl deferred::Executor for Gateway {
 
     async fn written(&self, client: &str, schema: &str, table: &str) {
         self.cache.invalidate(client, Some((schema, table))).await;
+    }
+
+    async fn committed(
+        &self,
+        job: uuid::Uuid,
+        client: &str,
+        write: &Write,
+        result: &WriteResult,
+    ) -> Result<(), DomainError> {
+        let event = WriteEvent::of(&Target::client(client), write);
+        self.publish(client, event, result, Some(job)).await
     }
 }
 

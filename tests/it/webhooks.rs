@@ -835,6 +835,31 @@ async fn a_job_whose_worker_vanished_is_taken_over() {
     s.stop().await;
 }
 
+#[tokio::test]
+async fn deferred_writes_publish_once_under_their_request_id() {
+    let s = server().await;
+    let rx = Receiver::default();
+    let url = rx.start().await;
+    create(&s, hook(&url)).await;
+    let r = s
+        .send(
+            "PUT",
+            "/gateway/insert",
+            &[C, ("X-Athena-Defer", "true")],
+            Some(json!({"table_name": "items", "insert_body": {"name": "later"}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let request_id = r.json()["request_id"].as_str().unwrap().to_string();
+    let got = rx.wait_for(1, Duration::from_secs(15)).await;
+    assert_eq!(got[0].header("webhook-id"), request_id);
+    assert_eq!(got[0].json()["route_key"], "gateway.insert");
+    assert_eq!(got[0].json()["data"]["rows"][0]["name"], "later");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rx.got().len(), 1);
+    s.stop().await;
+}
+
 // ---- the real binary: kill -9 with events queued ----
 
 fn athena(db: &str, port: u16, workers: &str, receiver_port: u16) -> Child {
