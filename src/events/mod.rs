@@ -347,7 +347,21 @@ impl Outbox {
         self.stats.index_loads.fetch_add(1, Ordering::Relaxed);
         let mut by_key: HashMap<(String, String), Vec<Subscription>> = HashMap::new();
         for source in &self.sources {
-            for s in source.load(&self.catalog).await? {
+            let loaded = match source.load(&self.catalog).await {
+                Ok(subs) => subs,
+                Err(e) => {
+                    // An expired (not invalidated) index still says who
+                    // subscribed; better than failing every write while the
+                    // catalog is away.
+                    let stale = self.index.read().unwrap_or_else(|e| e.into_inner()).clone();
+                    if let Some(stale) = stale {
+                        tracing::warn!(error = %e, "event subscriptions not reloaded; using the previous index");
+                        return Ok(stale);
+                    }
+                    return Err(e);
+                }
+            };
+            for s in loaded {
                 by_key
                     .entry((s.client_name.clone(), s.route_key.clone()))
                     .or_default()
