@@ -53,6 +53,11 @@ pub const INDEX_TTL: Duration = Duration::from_secs(60);
 /// How often an idle worker looks at the outbox (other replicas publish
 /// without waking this one).
 const POLL: Duration = Duration::from_millis(250);
+/// Completed outbox jobs are removed after this (their attempts stay in
+/// the delivery log); failed ones are kept for inspection.
+const KEEP_COMPLETED_DAYS: i32 = 7;
+/// How often a worker prunes completed jobs.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// One entry of the event catalog (`GET /admin/webhooks/events`).
 #[derive(Debug, Clone, Copy)]
@@ -471,6 +476,18 @@ impl Outbox {
         Ok(Some(delivery))
     }
 
+    /// Removes completed jobs older than [`KEEP_COMPLETED_DAYS`]; how many.
+    pub async fn prune(&self) -> Result<u64, DomainError> {
+        let conn = self.catalog.get().await?;
+        Ok(conn
+            .execute(
+                "DELETE FROM athena_outbox
+                  WHERE status = 'completed' AND finished_at < now() - make_interval(days => $1::int)",
+                &[&KEEP_COMPLETED_DAYS],
+            )
+            .await?)
+    }
+
     /// Jobs by status (`/debug`, tests).
     pub async fn depth(&self) -> Result<(u64, u64), DomainError> {
         let conn = self.catalog.get().await?;
@@ -508,7 +525,14 @@ async fn worker(
     deliverers: Arc<HashMap<&'static str, Arc<dyn Deliverer>>>,
 ) {
     tracing::debug!(worker = i, "event delivery worker started");
+    let mut pruned = Instant::now();
     loop {
+        if i == 0 && pruned.elapsed() >= PRUNE_EVERY {
+            pruned = Instant::now();
+            if let Err(e) = outbox.prune().await {
+                tracing::warn!(error = %e, "pruning the event outbox failed");
+            }
+        }
         // Registered before the claim, so a publish between an empty claim
         // and the wait still wakes this worker.
         let woken = outbox.wake.notified();
