@@ -355,10 +355,9 @@ async fn urls_are_checked_at_save() {
 }
 
 #[tokio::test]
-async fn a_name_resolving_to_a_refused_address_is_refused_at_connect() {
-    // Allow-listed by name at save time is not possible for `localhost`
-    // unless listed; here 127.0.0.1 is allowed, so save passes, then the
-    // policy is checked again at connect on the replica without the entry.
+async fn the_policy_is_checked_again_at_connect() {
+    // Saved while 127.0.0.1 was allowed; a replica whose allow list no
+    // longer has it refuses to connect (nothing reaches the receiver).
     let s = server().await;
     let rx = Receiver::default();
     let url = rx.start().await;
