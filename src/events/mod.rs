@@ -7,11 +7,12 @@
 //!   `{event_id, route_key, client_name, table_name, occurred_at, data}`.
 //!   The enabled subscriptions (webhooks now, sinks later: a [`Source`] per
 //!   kind) are matched from an in-process index, so a write nobody
-//!   subscribed to costs no catalog statement. With a match, one `INSERT`
-//!   writes a job per subscriber into `athena_outbox` (migration 0009)
-//!   before the write is answered; if that fails the write is answered 503
-//!   (it committed, but its events could not be queued) rather than a 2xx
-//!   that would hide a lost event.
+//!   subscribed to costs no catalog statement. With a match, a job per
+//!   subscriber is written into `athena_outbox` (migration 0009) before the
+//!   write is answered — one `INSERT` for all the writes published at that
+//!   moment (group commit, `Outbox::enqueue`). If that fails the write is
+//!   answered 503 (it committed, but its events could not be queued) rather
+//!   than a 2xx that would hide a lost event.
 //! - **Index.** Loaded on first use, kept at most [`INDEX_TTL`], dropped on
 //!   every replica when the catalog notifies `athena_events_changed`
 //!   (triggers on the subscription tables, `src/db/notify.rs`) or the
@@ -276,12 +277,93 @@ impl Settings {
 pub struct Stats {
     /// Subscription index loads (one catalog query each).
     pub index_loads: AtomicU64,
-    /// Outbox inserts (one catalog statement each).
+    /// Publishes that wrote outbox jobs (one catalog statement each, or a
+    /// share of one: concurrent publishes are written together).
     pub outbox_inserts: AtomicU64,
     /// Events published (matched or not).
     pub published: AtomicU64,
     /// Outbox jobs written.
     pub jobs_queued: AtomicU64,
+}
+
+/// Concurrent outbox `INSERT`s (each carrying every job waiting when it
+/// started).
+const BATCHERS: usize = 2;
+/// Most jobs in one outbox `INSERT`.
+const MAX_BATCH: usize = 512;
+
+/// One outbox job to write.
+struct JobRow {
+    event_id: Uuid,
+    kind: &'static str,
+    id: String,
+    event: Value,
+}
+
+/// The jobs of one publish, and where to answer when they are committed
+/// (the number written, or why not).
+struct Pending {
+    rows: Vec<JobRow>,
+    done: tokio::sync::oneshot::Sender<Result<u64, String>>,
+}
+
+/// Writes jobs in one statement (a replayed event's jobs are kept once).
+async fn insert_jobs(catalog: &Pool, rows: &[JobRow]) -> Result<u64, DomainError> {
+    let event_ids: Vec<Uuid> = rows.iter().map(|r| r.event_id).collect();
+    let kinds: Vec<&str> = rows.iter().map(|r| r.kind).collect();
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let events: Vec<&Value> = rows.iter().map(|r| &r.event).collect();
+    let conn = catalog.get().await?;
+    Ok(conn
+        .execute(
+            "INSERT INTO athena_outbox (event_id, target_kind, target_id, event)
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[])
+             ON CONFLICT (event_id, target_kind, target_id) DO NOTHING",
+            &[&event_ids, &kinds, &ids, &events],
+        )
+        .await?)
+}
+
+/// Takes every waiting publish (up to [`MAX_BATCH`] jobs), writes them in
+/// one statement and answers each; ends when the outbox is dropped.
+async fn batcher(
+    catalog: Pool,
+    queue: Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Pending>>>,
+) {
+    loop {
+        let mut batch = {
+            let mut rx = queue.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            let mut jobs = first.rows.len();
+            let mut batch = vec![first];
+            while jobs < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(p) => {
+                        jobs += p.rows.len();
+                        batch.push(p);
+                    }
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        let sizes: Vec<u64> = batch.iter().map(|p| p.rows.len() as u64).collect();
+        let rows: Vec<JobRow> = batch
+            .iter_mut()
+            .flat_map(|p| std::mem::take(&mut p.rows))
+            .collect();
+        let outcome = insert_jobs(&catalog, &rows)
+            .await
+            .map_err(|e| e.to_string());
+        if let Err(e) = &outcome {
+            tracing::error!(error = %e, jobs = rows.len(), "writing outbox jobs failed");
+        }
+        // Each publish is answered with its own jobs (a replay's jobs that
+        // were already there count too: they are queued either way).
+        for (p, size) in batch.into_iter().zip(sizes) {
+            let _ = p.done.send(outcome.clone().map(|_| size));
+        }
+    }
 }
 
 struct Index {
@@ -300,6 +382,8 @@ pub struct Outbox {
     /// One index load at a time.
     loading: tokio::sync::Mutex<()>,
     wake: Notify,
+    /// The group-commit writers' queue (see `enqueue`).
+    batcher: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Pending>>,
     pub stats: Stats,
 }
 
@@ -318,6 +402,7 @@ impl Outbox {
             generation: AtomicU64::new(0),
             loading: tokio::sync::Mutex::new(()),
             wake: Notify::new(),
+            batcher: std::sync::OnceLock::new(),
             stats: Stats::default(),
         }
     }
@@ -410,27 +495,56 @@ impl Outbox {
     }
 
     /// Writes the jobs of `event` for `subs` (one statement).
+    ///
+    /// Group commit: the jobs of writes published at the same moment go to
+    /// the catalog in one `INSERT` (one commit), by [`BATCHERS`] tasks that
+    /// each take whatever is waiting while the previous statement runs; a
+    /// caller returns when the statement holding its jobs committed.
     pub async fn enqueue(
         &self,
         event: &Event,
         subs: &[Subscription],
     ) -> Result<usize, DomainError> {
-        let kinds: Vec<&str> = subs.iter().map(|s| s.kind).collect();
-        let ids: Vec<&str> = subs.iter().map(|s| s.id.as_str()).collect();
         self.stats.outbox_inserts.fetch_add(1, Ordering::Relaxed);
-        let conn = self.catalog.get().await?;
-        let n = conn
-            .execute(
-                "INSERT INTO athena_outbox (event_id, target_kind, target_id, event)
-                 SELECT $1, t.kind, t.id, $4
-                   FROM unnest($2::text[], $3::text[]) AS t(kind, id)
-                 ON CONFLICT (event_id, target_kind, target_id) DO NOTHING",
-                &[&event.event_id, &kinds, &ids, &event.to_json()],
-            )
-            .await?;
+        let event_json = event.to_json();
+        let rows: Vec<JobRow> = subs
+            .iter()
+            .map(|s| JobRow {
+                event_id: event.event_id,
+                kind: s.kind,
+                id: s.id.clone(),
+                event: event_json.clone(),
+            })
+            .collect();
+        let (done, committed) = tokio::sync::oneshot::channel();
+        let sent = self.batches().send(Pending { rows, done });
+        let outcome = match sent {
+            Ok(()) => committed
+                .await
+                .unwrap_or_else(|_| Err("the outbox writer stopped before answering".to_string())),
+            // No batcher (it ended): write these jobs alone.
+            Err(tokio::sync::mpsc::error::SendError(p)) => insert_jobs(&self.catalog, &p.rows)
+                .await
+                .map_err(|e| e.to_string()),
+        };
+        let n = outcome.map_err(DomainError::ServiceUnavailable)?;
         self.stats.jobs_queued.fetch_add(n, Ordering::Relaxed);
         self.wake.notify_waiters();
-        Ok(n as usize)
+        Ok(subs.len())
+    }
+
+    /// The batchers' queue, started on first use (inside the runtime).
+    fn batches(&self) -> tokio::sync::mpsc::UnboundedSender<Pending> {
+        self.batcher
+            .get_or_init(|| {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                let rx = Arc::new(tokio::sync::Mutex::new(rx));
+                for _ in 0..BATCHERS {
+                    tokio::spawn(batcher(self.catalog.clone(), rx.clone()));
+                }
+                tx
+            })
+            .clone()
     }
 
     /// Claims and runs one job; `None` when there is nothing to run.

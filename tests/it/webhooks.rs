@@ -835,6 +835,46 @@ async fn a_job_whose_worker_vanished_is_taken_over() {
 }
 
 #[tokio::test]
+async fn concurrent_writes_each_queue_their_event() {
+    // Publishes at the same moment share outbox INSERTs (group commit);
+    // every write still gets its own event, committed before its 200.
+    let s = TestServer::start_with(|c| {
+        allow(c, "127.0.0.1");
+        c.events.workers = 0;
+    })
+    .await;
+    items(&s).await;
+    let rx = Receiver::default();
+    let url = rx.start().await;
+    create(&s, hook(&url)).await;
+    let writes = (0..40).map(|i| {
+        let s = &s;
+        async move { insert(s, &format!("c{i}")).await }
+    });
+    futures_util::future::join_all(writes).await;
+    // Workers off: every event is in the outbox when its write answered.
+    let queued = outbox_statuses(&s).await;
+    assert_eq!(queued.len(), 40, "{queued:?}");
+    assert!(queued.iter().all(|(status, _)| status == "queued"));
+    let worker = s.replica_with(|c| c.events.workers = 2).await;
+    let got = rx.wait_for(40, Duration::from_secs(20)).await;
+    let mut names: Vec<String> = got
+        .iter()
+        .map(|g| {
+            g.json()["data"]["rows"][0]["name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 40);
+    worker.stop().await;
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn deferred_writes_publish_once_under_their_request_id() {
     let s = server().await;
     let rx = Receiver::default();
