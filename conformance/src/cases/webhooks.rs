@@ -4,6 +4,8 @@
 //! starts clean) on the conformance client. Webhooks point at
 //! `https://hooks.invalid/…` (RFC 2606: never resolves), so nothing leaves
 //! the machine; `test` then records a failed attempt, which is its effect.
+//! They subscribe to a table no case writes, so no write of another case
+//! adds attempts to the logs read here.
 
 use super::{envelope, expect_eq, Case, Ctx};
 use crate::http::Request;
@@ -23,7 +25,9 @@ fn body(ctx: &Ctx, name: &str) -> Value {
         "name": name,
         "client_name": ctx.client,
         "route_key": "gateway.insert",
-        "table_name": ctx.writes,
+        // A table no case writes: the delivery logs the cases read hold
+        // their own `test` attempts only.
+        "table_name": "conformance_webhook_quiet",
         "url": format!("https://hooks.invalid/{name}"),
         "secret": SECRET,
         "headers": {"x-conformance": "1"},
