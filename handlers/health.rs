@@ -128,6 +128,21 @@ impl HealthApi for Handlers {
             f64::from(catalog.connections.saturating_sub(catalog.idle_connections)),
         ));
         let uptime = vec![(String::new(), self.started.elapsed().as_secs_f64())];
+        // Events out: the publish path's catalog statements (issue 15).
+        let stats = &self.events.stats;
+        let load =
+            |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed) as f64;
+        let event_statements = vec![
+            (
+                "statement=\"index_load\"".to_string(),
+                load(&stats.index_loads),
+            ),
+            (
+                "statement=\"outbox_insert\"".to_string(),
+                load(&stats.outbox_inserts),
+            ),
+        ];
+        let events_published = vec![(String::new(), load(&stats.published))];
         let text = self.metrics.render(
             VERSION,
             &[
@@ -140,6 +155,16 @@ impl HealthApi for Handlers {
                     "athena_db_tenant_pool_connections",
                     "Pooled PostgreSQL connections of all tenant pools together, by state.",
                     tenants,
+                ),
+                (
+                    "athena_events_catalog_statements_total",
+                    "Catalog statements of the event publish path (subscription index loads, outbox inserts) since start.",
+                    event_statements,
+                ),
+                (
+                    "athena_events_published_total",
+                    "Events published by committed writes since start (with or without subscribers).",
+                    events_published,
                 ),
                 (
                     "athena_process_uptime_seconds",

@@ -16,6 +16,7 @@ macro_rules! target {
                 athena_jdbc_url: $params.x_athena_jdbc_url.clone(),
                 jdbc_url: $params.x_jdbc_url.clone(),
             },
+            origin: crate::gateway::service::Origin::Gateway,
         }
     };
 }
@@ -72,6 +73,11 @@ pub struct Handlers {
     pub routing: Arc<crate::gateway::host_routing::HostRouting>,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
+    /// Events out: the outbox (`src/events/`) and webhook delivery.
+    pub events: Arc<crate::events::Outbox>,
+    pub webhooks: Arc<crate::events::webhooks::Webhooks>,
+    /// The one outbound policy (`src/outbound.rs`), for URLs checked at save.
+    pub outbound: Arc<crate::outbound::OutboundPolicy>,
 }
 
 /// A fetch body as the gateway's read request (`X-Strip-Nulls`,
@@ -189,6 +195,5 @@ impl AdminBillingApi for Handlers {}
 impl AdminPipelineTemplatesApi for Handlers {}
 impl AdminProvisionApi for Handlers {}
 impl AdminStatisticsApi for Handlers {}
-impl AdminWebhooksApi for Handlers {}
 
 // `/storage/*` families (they will live under `storage/`).

@@ -35,7 +35,7 @@ impl RestApi for Handlers {
         cx: RequestCx,
         params: params::GetRestV1ByTable,
     ) -> ApiResult<responses::GetRestV1ByTable> {
-        let target = Target::client(&params.x_athena_client);
+        let target = Target::rest(&params.x_athena_client);
         let (schema, table) = qualified_table(&params.table, None)?;
         let (filters, embedded) = query_parts(cx.query())?;
         let (limit, offset) = paging(&cx, params.limit, params.offset, params.range.as_deref())?;
@@ -103,7 +103,7 @@ impl RestApi for Handlers {
         params: params::PostRestV1ByTable,
         body: models::PostRestV1ByTableRequest,
     ) -> ApiResult<responses::PostRestV1ByTable> {
-        let target = Target::client(&params.x_athena_client);
+        let target = Target::rest(&params.x_athena_client);
         let (schema, table) = qualified_table(&params.table, None)?;
         let prefer = Prefer::from_headers(cx.headers());
         let rows = match body {
@@ -169,7 +169,7 @@ impl RestApi for Handlers {
         params: params::PatchRestV1ByTable,
         body: models::PatchRestV1ByTableRequest,
     ) -> ApiResult<responses::PatchRestV1ByTable> {
-        let target = Target::client(&params.x_athena_client);
+        let target = Target::rest(&params.x_athena_client);
         let (schema, table) = qualified_table(&params.table, None)?;
         let filters = required_filters(&cx, "PATCH")?;
         let prefer = Prefer::from_headers(cx.headers());
@@ -216,7 +216,7 @@ impl RestApi for Handlers {
         cx: RequestCx,
         params: params::DeleteRestV1ByTable,
     ) -> ApiResult<responses::DeleteRestV1ByTable> {
-        let target = Target::client(&params.x_athena_client);
+        let target = Target::rest(&params.x_athena_client);
         let (schema, table) = qualified_table(&params.table, None)?;
         let filters = required_filters(&cx, "DELETE")?;
         let prefer = Prefer::from_headers(cx.headers());

@@ -141,6 +141,7 @@ impl Handlers {
                 athena_jdbc_url: header("x-athena-jdbc-url")?,
                 jdbc_url: header("x-jdbc-url")?,
             },
+            ..Default::default()
         };
         let tenant = self.gateway.target(&target).await?;
         let strip = super::header_bool(headers, "x-strip-nulls");

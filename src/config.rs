@@ -173,6 +173,9 @@ pub struct Config {
     /// The admission limiter's defaults (`ATHENA_ADMISSION_*`,
     /// `ATHENA_EXPECTED_REPLICAS`; `src/admission/`).
     pub admission: crate::admission::Settings,
+    /// Event delivery: workers, stale takeover, retry backoff
+    /// (`ATHENA_EVENT_*`; `src/events/`).
+    pub events: crate::events::Settings,
 }
 
 #[derive(Debug)]
@@ -405,6 +408,27 @@ impl Config {
                 }
                 .checked()
                 .map_err(ConfigError)?
+            },
+            events: {
+                let d = crate::events::Settings::default();
+                crate::events::Settings {
+                    workers: number("ATHENA_EVENT_WORKERS", d.workers)?,
+                    stale_after: match number("ATHENA_EVENT_STALE_SECS", 60u64)? {
+                        n if n < 15 => {
+                            return Err(ConfigError(
+                                "ATHENA_EVENT_STALE_SECS must be at least 15 (longer than one delivery attempt)".into(),
+                            ))
+                        }
+                        n => Duration::from_secs(n),
+                    },
+                    backoff: match millis("ATHENA_EVENT_BACKOFF_MS", 1_000)? {
+                        d if d.is_zero() => {
+                            return Err(ConfigError("ATHENA_EVENT_BACKOFF_MS must be at least 1".into()))
+                        }
+                        d => d,
+                    },
+                    backoff_max: d.backoff_max,
+                }
             },
         })
     }

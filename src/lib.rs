@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod events;
 pub mod gateway;
 #[path = "../handlers/mod.rs"]
 pub mod handlers;

@@ -173,11 +173,19 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         Arc::default(),
         Arc::new(crate::outbound::OutboundPolicy::from_config(&config)),
     ));
+    // Events out (issue 15, `src/events/`): the outbox and its
+    // subscription index, dropped by the change listener below.
+    let events = Arc::new(crate::events::Outbox::new(
+        tenants.catalog().clone(),
+        config.events.clone(),
+        vec![Box::new(crate::catalog::webhooks::WebhookSource)],
+    ));
     notify::start(
         config.database_url.clone(),
         tenants.clone(),
         keys.clone(),
         routing.clone(),
+        events.clone(),
     )
     .await
     .map_err(|e| format!("subscribing to catalog changes: {e}"))?;
@@ -229,8 +237,15 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
             outbound.clone(),
         ))
     });
+    let webhooks = Arc::new(crate::events::webhooks::Webhooks::new(
+        tenants.catalog().clone(),
+        config.secrets.clone(),
+        &outbound,
+    ));
+    crate::events::spawn_workers(events.clone(), vec![webhooks.clone()]);
     let config = Arc::new(config);
     let gateway = Arc::new(crate::gateway::service::Gateway {
+        events: events.clone(),
         config: config.clone(),
         tenants: tenants.clone(),
         direct,
@@ -270,6 +285,9 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         admission,
         public_routes: routing.public.clone(),
         routing,
+        events,
+        webhooks,
+        outbound,
         metrics: metrics.clone(),
         started: Instant::now(),
     });

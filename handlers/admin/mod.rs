@@ -11,3 +11,4 @@ mod ip_lists;
 mod public_routes;
 mod runtime;
 mod service_routes;
+mod webhooks;

@@ -9,3 +9,4 @@ pub mod public_routes;
 pub mod registry;
 pub mod service_routes;
 pub mod tenant_hostnames;
+pub mod webhooks;

@@ -1,12 +1,14 @@
 //! Follows the catalog's change feed and drops what changed from this
 //! replica's caches at once: `athena_clients_changed` (a client's pool and
 //! record), `athena_auth_changed` (API keys and enforcement) and
-//! `athena_routes_changed` (public and service routes). On any
+//! `athena_routes_changed` (public and service routes) and
+//! `athena_events_changed` (event subscriptions: webhooks). On any
 //! interruption (or failure of the listener itself) everything is dropped
 //! and the listener is restarted.
 
 use super::tenants::Tenants;
 use crate::auth::store::KeyStore;
+use crate::events::Outbox;
 use crate::gateway::host_routing::HostRouting;
 use crate::supervisor::{supervise, Backoff};
 use std::sync::{Arc, Mutex};
@@ -35,11 +37,13 @@ pub async fn start(
     tenants: Arc<Tenants>,
     keys: Arc<KeyStore>,
     routes: Arc<HostRouting>,
+    events: Arc<Outbox>,
 ) -> Result<(), tokio_postgres::Error> {
     let first = Arc::new(Mutex::new(Some(subscribe(&database_url).await?)));
     supervise("catalog change listener", BACKOFF, move || {
         let (url, tenants, keys) = (database_url.clone(), tenants.clone(), keys.clone());
         let routes = routes.clone();
+        let events = events.clone();
         let first = first.lock().unwrap_or_else(|e| e.into_inner()).take();
         async move {
             let feed = match first {
@@ -49,6 +53,7 @@ pub async fn start(
                         tenants.evict_all().await;
                         keys.invalidate().await;
                         routes.invalidate();
+                        events.invalidate();
                         tracing::info!("catalog change feed resubscribed");
                         feed
                     }
@@ -58,11 +63,12 @@ pub async fn start(
                     }
                 },
             };
-            follow(feed, &tenants, &keys, &routes).await;
+            follow(feed, &tenants, &keys, &routes, &events).await;
             // Until resubscribed, changes go unnoticed: forget everything.
             tenants.evict_all().await;
             keys.invalidate().await;
             routes.invalidate();
+            events.invalidate();
         }
     });
     Ok(())
@@ -103,7 +109,8 @@ async fn subscribe(database_url: &str) -> Result<Feed, tokio_postgres::Error> {
     });
     client
         .batch_execute(
-            "LISTEN athena_clients_changed; LISTEN athena_auth_changed; LISTEN athena_routes_changed",
+            "LISTEN athena_clients_changed; LISTEN athena_auth_changed; LISTEN athena_routes_changed; \
+             LISTEN athena_events_changed",
         )
         .await?;
     Ok(Feed {
@@ -112,12 +119,19 @@ async fn subscribe(database_url: &str) -> Result<Feed, tokio_postgres::Error> {
     })
 }
 
-async fn follow(mut feed: Feed, tenants: &Tenants, keys: &KeyStore, routes: &HostRouting) {
+async fn follow(
+    mut feed: Feed,
+    tenants: &Tenants,
+    keys: &KeyStore,
+    routes: &HostRouting,
+    events: &Outbox,
+) {
     while let Some((channel, payload)) = feed.events.recv().await {
         match channel.as_str() {
             "athena_clients_changed" => tenants.evict(&payload).await,
             // Routing lookups are few and cheap: drop them all.
             "athena_routes_changed" => routes.invalidate(),
+            "athena_events_changed" => events.invalidate(),
             _ => keys.invalidate().await,
         }
     }

@@ -65,6 +65,20 @@ pub trait Executor: Send + Sync + 'static {
     fn plan(&self, operation: &str, payload: &Value) -> Result<Plan, DomainError>;
     /// After a write committed (e.g. invalidate cached reads of the table).
     fn written(&self, client: &str, schema: &str, table: &str) -> impl Future<Output = ()> + Send;
+    /// After a write committed (or was found applied by a replay): publish
+    /// its event (issue 15) under an id derived from the job, so a replay
+    /// publishes nothing twice. An error retries the job (the write is not
+    /// run again: its marker replays the result).
+    fn committed(
+        &self,
+        job: Uuid,
+        client: &str,
+        write: &Write,
+        result: &WriteResult,
+    ) -> impl Future<Output = Result<(), DomainError>> + Send {
+        let _ = (job, client, write, result);
+        async { Ok(()) }
+    }
 }
 
 /// The answer to an enqueue.
@@ -338,6 +352,19 @@ impl Queue {
         let (schema, table) = (schema.as_str().to_string(), table.as_str().to_string());
         let result = self.apply_once(&tenant, job.lease.id, &plan.write).await?;
         exec.written(&tenant.name, &schema, &table).await;
+        if let Err(e) = exec
+            .committed(job.lease.id, &tenant.name, &plan.write, &result)
+            .await
+        {
+            // The write is applied: retried while attempts remain (the
+            // marker replays it), never reported as a failed write.
+            if job.lease.attempts < MAX_ATTEMPTS {
+                return Err(DomainError::Unavailable(format!(
+                    "the write is applied but its event could not be queued: {e}"
+                )));
+            }
+            tracing::error!(job = %job.lease.id, error = %e, "a deferred write's event could not be queued");
+        }
         Ok((
             (plan.answer)(result),
             job.client.clone(),

@@ -37,6 +37,8 @@ pub struct Gateway {
     pub insert_windows: Arc<InsertWindows>,
     /// Cloudflare D1 REST client (`config.d1`), for D1 migrations.
     pub d1: Option<Arc<D1Client>>,
+    /// Events out (`src/events/`): committed writes publish here.
+    pub events: Arc<crate::events::Outbox>,
 }
 
 /// The direct PostgreSQL URI headers of a request, in preference order
@@ -70,13 +72,34 @@ impl DirectUri {
 pub struct Target {
     pub client: Option<String>,
     pub direct: DirectUri,
+    /// Which family's events a write publishes (`gateway.*`, `rest.*`).
+    pub origin: Origin,
+}
+
+/// The route family a write came through: its events' `route_key` prefix.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Origin {
+    /// `/gateway/*`, `/data`, public routes.
+    #[default]
+    Gateway,
+    /// `/rest/v1/*`.
+    Rest,
 }
 
 impl Target {
     pub fn client(name: impl Into<String>) -> Target {
         Target {
             client: Some(name.into()),
-            direct: DirectUri::default(),
+            ..Target::default()
+        }
+    }
+
+    /// A registered client's target for `/rest/v1` (its writes publish
+    /// `rest.*` events).
+    pub fn rest(name: impl Into<String>) -> Target {
+        Target {
+            origin: Origin::Rest,
+            ..Target::client(name)
         }
     }
 }
@@ -252,9 +275,10 @@ impl Gateway {
                 return Ok(Written::Queued { job, table_name });
             }
         }
-        Ok(Written::Done(
-            self.apply_write(&tenant, write, window).await?,
-        ))
+        let event = WriteEvent::of(target, &write);
+        let result = self.apply_write(&tenant, write, window).await?;
+        self.publish(&tenant.name, event, &result, None).await?;
+        Ok(Written::Done(result))
     }
 
     /// A planned write, run inline (REST, public routes; inserts in
@@ -266,7 +290,50 @@ impl Gateway {
         window: Option<Duration>,
     ) -> Result<WriteResult, DomainError> {
         let tenant = self.target(target).await?;
-        self.apply_write(&tenant, write, window).await
+        let event = WriteEvent::of(target, &write);
+        let result = self.apply_write(&tenant, write, window).await?;
+        self.publish(&tenant.name, event, &result, None).await?;
+        Ok(result)
+    }
+
+    /// Publishes a committed write's event (`src/events/`): from the
+    /// subscription index, so nothing is queried when nobody subscribed;
+    /// with subscribers, their outbox jobs are committed before the write
+    /// is answered. Writes through a direct URI (no registered client)
+    /// publish nothing; nor does a write that changed no row.
+    /// `id`: the event id (a deferred job's own, so its replay publishes
+    /// the same event); else a fresh one.
+    async fn publish(
+        &self,
+        client: &str,
+        event: Option<WriteEvent>,
+        result: &WriteResult,
+        id: Option<uuid::Uuid>,
+    ) -> Result<(), DomainError> {
+        let Some(e) = event else { return Ok(()) };
+        if result.affected == 0 {
+            return Ok(());
+        }
+        let mut event = crate::events::Event::now(
+            e.route_key,
+            client,
+            Some(e.table),
+            json!({"operation": e.operation, "rows": result.rows, "affected": result.affected}),
+        );
+        if let Some(id) = id {
+            event.event_id = id;
+        }
+        self.events
+            .publish(&event)
+            .await
+            .map(|_| ())
+            .map_err(|err| {
+                tracing::error!(event = %event.event_id, route_key = %event.route_key, error = %err,
+                "a committed write's event could not be queued");
+                DomainError::ServiceUnavailable(format!(
+                    "the write was committed, but its event could not be queued ({err})"
+                ))
+            })
     }
 
     /// Runs a write inline (inserts in an insert window when one applies)
@@ -448,6 +515,8 @@ impl Gateway {
             self.cache
                 .invalidate(&tenant.name, Some((schema.as_str(), table.as_str())))
                 .await;
+            self.publish(&tenant.name, WriteEvent::of(target, &write), &result, None)
+                .await?;
         }
         Ok(result)
     }
@@ -600,5 +669,48 @@ impl deferred::Executor for Gateway {
 
     async fn written(&self, client: &str, schema: &str, table: &str) {
         self.cache.invalidate(client, Some((schema, table))).await;
+    }
+
+    async fn committed(
+        &self,
+        job: uuid::Uuid,
+        client: &str,
+        write: &Write,
+        result: &WriteResult,
+    ) -> Result<(), DomainError> {
+        let event = WriteEvent::of(&Target::client(client), write);
+        self.publish(client, event, result, Some(job)).await
+    }
+}
+
+/// What a write's event will say, taken before the write is consumed.
+struct WriteEvent {
+    route_key: String,
+    operation: &'static str,
+    table: String,
+}
+
+impl WriteEvent {
+    /// `None` for direct-URI writes (no registered client to publish for).
+    fn of(target: &Target, write: &Write) -> Option<WriteEvent> {
+        if target.direct.is_set() {
+            return None;
+        }
+        let operation = match write {
+            Write::Insert(q) if q.on_conflict.is_some() => "upsert",
+            Write::Insert(_) => "insert",
+            Write::Update(_) => "update",
+            Write::Delete(_) => "delete",
+        };
+        let family = match target.origin {
+            Origin::Gateway => "gateway",
+            Origin::Rest => "rest",
+        };
+        let (schema, table) = write.target();
+        Some(WriteEvent {
+            route_key: format!("{family}.{operation}"),
+            operation,
+            table: crate::events::table_label(schema.as_str(), table.as_str()),
+        })
     }
 }

@@ -126,6 +126,22 @@ impl Leases {
             == 1)
     }
 
+    /// The job failed transiently: queued again after `delay` (the
+    /// caller's own backoff, e.g. the outbox's jittered one).
+    pub async fn retry_in(
+        &self,
+        conn: &Conn,
+        l: &Lease,
+        error: &str,
+        delay: Duration,
+    ) -> Result<bool, DomainError> {
+        let secs = delay.as_secs_f64();
+        Ok(conn
+            .execute(&self.retry, &[&l.id, &l.token, &error, &secs])
+            .await?
+            == 1)
+    }
+
     /// The job failed for good with `result` and a one-line `error`.
     pub async fn fail(
         &self,

@@ -43,3 +43,4 @@ mod storage_files_streams;
 mod storage_objects;
 mod storage_service;
 mod transaction;
+mod webhooks;

@@ -22,6 +22,7 @@ pub mod rpc;
 pub mod storage;
 pub mod storage_files;
 pub mod storage_s3;
+pub mod webhooks;
 
 use crate::http::{Request, Response};
 use athena_codegen::Contract;
@@ -302,6 +303,7 @@ pub fn specific_cases(ctx: &Ctx) -> Vec<Case> {
     cases.extend(routing::cases(ctx));
     cases.extend(storage::cases(ctx));
     cases.extend(storage_s3::cases(ctx));
+    cases.extend(webhooks::cases(ctx));
     cases.extend(data_plane_cases(ctx));
     cases.extend(enforced::cases(ctx));
     cases

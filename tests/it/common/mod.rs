@@ -200,6 +200,11 @@ impl TestServer {
                 redis_timeout: Duration::from_secs(2),
                 ..Default::default()
             },
+            // Quick retries, so webhook tests see several attempts soon.
+            events: athena::events::Settings {
+                backoff: Duration::from_millis(100),
+                ..Default::default()
+            },
         };
         tweak(&mut config);
         Self::serve(config, tenant_url, vec![catalog_db, tenant_db], admin_url).await

@@ -1,0 +1,712 @@
+//! Events out (issue 15): what the gateway publishes after a write, the
+//! outbox that carries each event to its subscribers, and the workers that
+//! deliver it.
+//!
+//! - **Publish.** A committed gateway or REST write (and later DDL and
+//!   backup outcomes) calls [`Outbox::publish`] with an [`Event`]
+//!   `{event_id, route_key, client_name, table_name, occurred_at, data}`.
+//!   The enabled subscriptions (webhooks now, sinks later: a [`Source`] per
+//!   kind) are matched from an in-process index, so a write nobody
+//!   subscribed to costs no catalog statement. With a match, a job per
+//!   subscriber is written into `athena_outbox` (migration 0009) before the
+//!   write is answered — one `INSERT` for all the writes published at that
+//!   moment (group commit, `Outbox::enqueue`). If that fails the write is
+//!   answered 503 (it committed, but its events could not be queued) rather
+//!   than a 2xx that would hide a lost event.
+//! - **Index.** Loaded on first use, kept at most [`INDEX_TTL`], dropped on
+//!   every replica when the catalog notifies `athena_events_changed`
+//!   (triggers on the subscription tables, `src/db/notify.rs`) or the
+//!   change feed is interrupted. A generation counter keeps an index loaded
+//!   before an invalidation from being stored after it.
+//! - **Deliver.** Workers claim jobs through the shared job/lease module
+//!   (`src/jobs/`: `FOR UPDATE SKIP LOCKED`, a run token per claim, stale
+//!   takeover), so replicas sharing the catalog deliver each job once, and
+//!   a job whose worker died (kill -9) is taken over after `stale_after`.
+//!   The job's `target_kind` picks its [`Deliverer`] (`webhook`:
+//!   `webhooks::Webhooks`); it answers delivered, retry (jittered
+//!   exponential backoff) or failed. A worker killed after the receiver got
+//!   the request but before the outcome was recorded delivers it again
+//!   after the takeover, with the same `webhook-id`: at least once, with a
+//!   stable id receivers deduplicate on (the Standard Webhooks contract).
+
+pub mod webhooks;
+
+use crate::db::Pool;
+use crate::domain::DomainError;
+use crate::jobs::{Lease, Leases};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+/// A boxed future (the object-safe traits below).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How long a loaded subscription index is trusted without a notification
+/// (bounds a notification lost with no feed interruption noticed).
+pub const INDEX_TTL: Duration = Duration::from_secs(60);
+/// How often an idle worker looks at the outbox (other replicas publish
+/// without waking this one).
+const POLL: Duration = Duration::from_millis(250);
+/// Completed outbox jobs are removed after this (their attempts stay in
+/// the delivery log); failed ones are kept for inspection.
+const KEEP_COMPLETED_DAYS: i32 = 7;
+/// How often a worker prunes completed jobs.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// One entry of the event catalog (`GET /admin/webhooks/events`).
+#[derive(Debug, Clone, Copy)]
+pub struct EventKind {
+    pub route_key: &'static str,
+    pub title: &'static str,
+    pub description: &'static str,
+}
+
+const fn kind(
+    route_key: &'static str,
+    title: &'static str,
+    description: &'static str,
+) -> EventKind {
+    EventKind {
+        route_key,
+        title,
+        description,
+    }
+}
+
+/// Every event the gateway publishes (or will: DDL and backups publish
+/// through the same [`Outbox::publish`]). A subscription names one of these.
+pub const EVENTS: &[EventKind] = &[
+    kind("gateway.insert", "Gateway insert", "Rows inserted through PUT /gateway/insert or a public route's insert; data: {operation, rows, affected}."),
+    kind("gateway.update", "Gateway update", "Rows updated through POST /gateway/update or a public route's update; data: {operation, rows, affected}."),
+    kind("gateway.delete", "Gateway delete", "Rows deleted through DELETE /gateway/delete or a public route's delete; data: {operation, rows, affected}."),
+    kind("gateway.upsert", "Gateway upsert", "Rows inserted or updated through PUT /gateway/insert with on_conflict; data: {operation, rows, affected}."),
+    kind("rest.insert", "REST insert", "Rows inserted through POST /rest/v1/{table}; data: {operation, rows, affected}."),
+    kind("rest.update", "REST update", "Rows updated through PATCH /rest/v1/{table}; data: {operation, rows, affected}."),
+    kind("rest.delete", "REST delete", "Rows deleted through DELETE /rest/v1/{table}; data: {operation, rows, affected}."),
+    kind("rest.upsert", "REST upsert", "Rows upserted through POST /rest/v1/{table} with Prefer: resolution=…; data: {operation, rows, affected}."),
+    kind("management.tables.create", "Table created", "A table was created through POST /management/tables."),
+    kind("management.tables.alter", "Table altered", "A table was changed through PATCH /management/tables/{table_name}."),
+    kind("management.tables.drop", "Table dropped", "A table was dropped through DELETE /management/tables/{table_name}."),
+    kind("management.columns.drop", "Column dropped", "A column was dropped through DELETE /management/tables/{table_name}/columns/{column_name}."),
+    kind("management.indexes.create", "Index created", "An index was created through POST /management/indexes."),
+    kind("management.indexes.drop", "Index dropped", "An index was dropped through DELETE /management/indexes/{index_name}."),
+    kind("management.views.create", "View created", "A view was created through POST /management/views."),
+    kind("management.views.drop", "View dropped", "A view was dropped through DELETE /management/views/{view_name}."),
+    kind("backup.completed", "Backup completed", "A backup job of the client finished; data: the job."),
+    kind("backup.failed", "Backup failed", "A backup job of the client failed; data: the job and its error."),
+];
+
+/// Whether `route_key` is in the event catalog.
+pub fn known(route_key: &str) -> bool {
+    EVENTS.iter().any(|e| e.route_key == route_key)
+}
+
+/// The catalog as `GET /admin/webhooks/events` lists it.
+pub fn catalog() -> Value {
+    let events: Vec<Value> = EVENTS
+        .iter()
+        .map(|e| json!({"route_key": e.route_key, "title": e.title, "description": e.description}))
+        .collect();
+    json!({ "events": events, "count": EVENTS.len() })
+}
+
+/// One published event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub event_id: Uuid,
+    pub route_key: String,
+    pub client_name: String,
+    /// `table` in `public`, else `schema.table`; none for client-wide events.
+    pub table_name: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+    pub data: Value,
+}
+
+impl Event {
+    /// A new event happening now, with a fresh id.
+    pub fn now(
+        route_key: impl Into<String>,
+        client_name: impl Into<String>,
+        table_name: Option<String>,
+        data: Value,
+    ) -> Event {
+        Event {
+            event_id: Uuid::new_v4(),
+            route_key: route_key.into(),
+            client_name: client_name.into(),
+            table_name,
+            occurred_at: Utc::now(),
+            data,
+        }
+    }
+
+    /// The event as stored and delivered (the webhook body).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "event_id": self.event_id,
+            "route_key": self.route_key,
+            "client_name": self.client_name,
+            "table_name": self.table_name,
+            "occurred_at": self.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "data": self.data,
+        })
+    }
+}
+
+/// `schema.table` as events name it: the bare table in `public`.
+pub fn table_label(schema: &str, table: &str) -> String {
+    if schema == "public" {
+        table.to_string()
+    } else {
+        format!("{schema}.{table}")
+    }
+}
+
+/// One enabled subscriber: which events of which client it wants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subscription {
+    /// The outbox `target_kind` (`webhook`, `sink`).
+    pub kind: &'static str,
+    /// The subscriber's row id (as text: kinds key rows differently).
+    pub id: String,
+    pub client_name: String,
+    pub route_key: String,
+    /// Only events of this table (`table` or `schema.table`); none = all.
+    pub table_name: Option<String>,
+}
+
+impl Subscription {
+    fn wants(&self, table: Option<&str>) -> bool {
+        match (&self.table_name, table) {
+            (None, _) => true,
+            (Some(want), Some(got)) => {
+                want == got || want.strip_prefix("public.").is_some_and(|w| w == got)
+            }
+            (Some(_), None) => false,
+        }
+    }
+}
+
+/// Where the enabled subscriptions of one kind come from (a catalog table).
+pub trait Source: Send + Sync + 'static {
+    fn load<'a>(
+        &'a self,
+        catalog: &'a Pool,
+    ) -> BoxFuture<'a, Result<Vec<Subscription>, DomainError>>;
+}
+
+/// A claimed outbox job.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub lease: Lease,
+    pub target_kind: String,
+    pub target_id: String,
+    /// The event as published ([`Event::to_json`]).
+    pub event: Value,
+}
+
+/// What one delivery attempt ended in.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    /// Done: the job completes with this result.
+    Delivered(Value),
+    /// Try again after the backoff.
+    Retry(String),
+    /// Give up: the job is `failed` with this error.
+    Failed(String),
+}
+
+/// Delivers the jobs of one `target_kind`.
+pub trait Deliverer: Send + Sync + 'static {
+    fn kind(&self) -> &'static str;
+    /// One attempt (`job.lease.attempts` counts this one); the deliverer
+    /// decides between retry and failure by its own attempt limit.
+    fn deliver<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Delivery>;
+}
+
+/// Workers and retries (`ATHENA_EVENT_WORKERS`, `ATHENA_EVENT_STALE_SECS`,
+/// `ATHENA_EVENT_BACKOFF_MS`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Delivery workers per process; 0 only queues.
+    pub workers: usize,
+    /// A job `running` longer than this (its worker died) is taken over.
+    /// Longer than the longest attempt (10 s timeout plus the connect).
+    pub stale_after: Duration,
+    /// First retry delay; doubled per attempt, jittered to 50–100 %.
+    pub backoff: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            workers: 1,
+            stale_after: Duration::from_secs(60),
+            backoff: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Settings {
+    /// The delay before claim `attempts + 1`: `backoff · 2^(attempts-1)`,
+    /// capped, times a random factor in [0.5, 1).
+    pub fn retry_delay(&self, attempts: i32) -> Duration {
+        let exp = attempts.saturating_sub(1).clamp(0, 20) as u32;
+        let full = self
+            .backoff
+            .saturating_mul(1u32 << exp)
+            .min(self.backoff_max);
+        let r = (Uuid::new_v4().as_u128() & 0xffff) as f64 / 65536.0;
+        full.mul_f64(0.5 + r / 2.0)
+    }
+}
+
+/// Counters of the publish path (`/metrics`: `athena_events_*`), so a test
+/// can see that a write without a subscriber made no catalog statement.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Subscription index loads (one catalog query each).
+    pub index_loads: AtomicU64,
+    /// Publishes that wrote outbox jobs (one catalog statement each, or a
+    /// share of one: concurrent publishes are written together).
+    pub outbox_inserts: AtomicU64,
+    /// Events published (matched or not).
+    pub published: AtomicU64,
+    /// Outbox jobs written.
+    pub jobs_queued: AtomicU64,
+}
+
+/// Concurrent outbox `INSERT`s (each carrying every job waiting when it
+/// started).
+const BATCHERS: usize = 2;
+/// Most jobs in one outbox `INSERT`.
+const MAX_BATCH: usize = 512;
+
+/// One outbox job to write.
+struct JobRow {
+    event_id: Uuid,
+    kind: &'static str,
+    id: String,
+    event: Value,
+}
+
+/// The jobs of one publish, and where to answer when they are committed
+/// (the number written, or why not).
+struct Pending {
+    rows: Vec<JobRow>,
+    done: tokio::sync::oneshot::Sender<Result<u64, String>>,
+}
+
+/// Writes jobs in one statement (a replayed event's jobs are kept once).
+async fn insert_jobs(catalog: &Pool, rows: &[JobRow]) -> Result<u64, DomainError> {
+    let event_ids: Vec<Uuid> = rows.iter().map(|r| r.event_id).collect();
+    let kinds: Vec<&str> = rows.iter().map(|r| r.kind).collect();
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let events: Vec<&Value> = rows.iter().map(|r| &r.event).collect();
+    let conn = catalog.get().await?;
+    Ok(conn
+        .execute(
+            "INSERT INTO athena_outbox (event_id, target_kind, target_id, event)
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[])
+             ON CONFLICT (event_id, target_kind, target_id) DO NOTHING",
+            &[&event_ids, &kinds, &ids, &events],
+        )
+        .await?)
+}
+
+/// Takes every waiting publish (up to [`MAX_BATCH`] jobs), writes them in
+/// one statement and answers each; ends when the outbox is dropped.
+async fn batcher(
+    catalog: Pool,
+    queue: Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Pending>>>,
+) {
+    loop {
+        let mut batch = {
+            let mut rx = queue.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            let mut jobs = first.rows.len();
+            let mut batch = vec![first];
+            while jobs < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(p) => {
+                        jobs += p.rows.len();
+                        batch.push(p);
+                    }
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        let sizes: Vec<u64> = batch.iter().map(|p| p.rows.len() as u64).collect();
+        let rows: Vec<JobRow> = batch
+            .iter_mut()
+            .flat_map(|p| std::mem::take(&mut p.rows))
+            .collect();
+        let outcome = insert_jobs(&catalog, &rows)
+            .await
+            .map_err(|e| e.to_string());
+        if let Err(e) = &outcome {
+            tracing::error!(error = %e, jobs = rows.len(), "writing outbox jobs failed");
+        }
+        // Each publish is answered with its own jobs (a replay's jobs that
+        // were already there count too: they are queued either way).
+        for (p, size) in batch.into_iter().zip(sizes) {
+            let _ = p.done.send(outcome.clone().map(|_| size));
+        }
+    }
+}
+
+struct Index {
+    loaded: Instant,
+    by_key: HashMap<(String, String), Vec<Subscription>>,
+}
+
+pub struct Outbox {
+    catalog: Pool,
+    settings: Settings,
+    leases: Leases,
+    sources: Vec<Box<dyn Source>>,
+    index: RwLock<Option<Arc<Index>>>,
+    /// Bumped by every invalidation (see the module notes).
+    generation: AtomicU64,
+    /// One index load at a time.
+    loading: tokio::sync::Mutex<()>,
+    wake: Notify,
+    /// The group-commit writers' queue (see `enqueue`).
+    batcher: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Pending>>,
+    pub stats: Stats,
+}
+
+impl Outbox {
+    pub fn new(catalog: Pool, settings: Settings, sources: Vec<Box<dyn Source>>) -> Outbox {
+        Outbox {
+            leases: Leases::new(
+                "athena_outbox",
+                "j.target_kind, j.target_id, j.event",
+                settings.stale_after,
+            ),
+            catalog,
+            settings,
+            sources,
+            index: RwLock::new(None),
+            generation: AtomicU64::new(0),
+            loading: tokio::sync::Mutex::new(()),
+            wake: Notify::new(),
+            batcher: std::sync::OnceLock::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Drops the subscription index (a subscription changed somewhere).
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        *self.index.write().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    fn cached(&self) -> Option<Arc<Index>> {
+        self.index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .filter(|i| i.loaded.elapsed() < INDEX_TTL)
+    }
+
+    async fn current_index(&self) -> Result<Arc<Index>, DomainError> {
+        if let Some(index) = self.cached() {
+            return Ok(index);
+        }
+        let _one = self.loading.lock().await;
+        if let Some(index) = self.cached() {
+            return Ok(index);
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        self.stats.index_loads.fetch_add(1, Ordering::Relaxed);
+        let mut by_key: HashMap<(String, String), Vec<Subscription>> = HashMap::new();
+        for source in &self.sources {
+            let loaded = match source.load(&self.catalog).await {
+                Ok(subs) => subs,
+                Err(e) => {
+                    // An expired (not invalidated) index still says who
+                    // subscribed; better than failing every write while the
+                    // catalog is away.
+                    let stale = self.index.read().unwrap_or_else(|e| e.into_inner()).clone();
+                    if let Some(stale) = stale {
+                        tracing::warn!(error = %e, "event subscriptions not reloaded; using the previous index");
+                        return Ok(stale);
+                    }
+                    return Err(e);
+                }
+            };
+            for s in loaded {
+                by_key
+                    .entry((s.client_name.clone(), s.route_key.clone()))
+                    .or_default()
+                    .push(s);
+            }
+        }
+        let index = Arc::new(Index {
+            loaded: Instant::now(),
+            by_key,
+        });
+        if self.generation.load(Ordering::SeqCst) == generation {
+            *self.index.write().unwrap_or_else(|e| e.into_inner()) = Some(index.clone());
+        }
+        Ok(index)
+    }
+
+    /// The enabled subscriptions an event goes to (from the index).
+    pub async fn matching(&self, event: &Event) -> Result<Vec<Subscription>, DomainError> {
+        let index = self.current_index().await?;
+        Ok(index
+            .by_key
+            .get(&(event.client_name.clone(), event.route_key.clone()))
+            .map(|subs| {
+                subs.iter()
+                    .filter(|s| s.wants(event.table_name.as_deref()))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Publishes an event: one outbox job per matching subscription,
+    /// committed when this returns. The number of jobs queued.
+    pub async fn publish(&self, event: &Event) -> Result<usize, DomainError> {
+        self.stats.published.fetch_add(1, Ordering::Relaxed);
+        let subs = self.matching(event).await?;
+        if subs.is_empty() {
+            return Ok(0);
+        }
+        self.enqueue(event, &subs).await
+    }
+
+    /// Writes the jobs of `event` for `subs` (one statement).
+    ///
+    /// Group commit: the jobs of writes published at the same moment go to
+    /// the catalog in one `INSERT` (one commit), by [`BATCHERS`] tasks that
+    /// each take whatever is waiting while the previous statement runs; a
+    /// caller returns when the statement holding its jobs committed.
+    pub async fn enqueue(
+        &self,
+        event: &Event,
+        subs: &[Subscription],
+    ) -> Result<usize, DomainError> {
+        self.stats.outbox_inserts.fetch_add(1, Ordering::Relaxed);
+        let event_json = event.to_json();
+        let rows: Vec<JobRow> = subs
+            .iter()
+            .map(|s| JobRow {
+                event_id: event.event_id,
+                kind: s.kind,
+                id: s.id.clone(),
+                event: event_json.clone(),
+            })
+            .collect();
+        let (done, committed) = tokio::sync::oneshot::channel();
+        let sent = self.batches().send(Pending { rows, done });
+        let outcome = match sent {
+            Ok(()) => committed
+                .await
+                .unwrap_or_else(|_| Err("the outbox writer stopped before answering".to_string())),
+            // No batcher (it ended): write these jobs alone.
+            Err(tokio::sync::mpsc::error::SendError(p)) => insert_jobs(&self.catalog, &p.rows)
+                .await
+                .map_err(|e| e.to_string()),
+        };
+        let n = outcome.map_err(DomainError::ServiceUnavailable)?;
+        self.stats.jobs_queued.fetch_add(n, Ordering::Relaxed);
+        self.wake.notify_waiters();
+        Ok(subs.len())
+    }
+
+    /// The batchers' queue, started on first use (inside the runtime).
+    fn batches(&self) -> tokio::sync::mpsc::UnboundedSender<Pending> {
+        self.batcher
+            .get_or_init(|| {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                let rx = Arc::new(tokio::sync::Mutex::new(rx));
+                for _ in 0..BATCHERS {
+                    tokio::spawn(batcher(self.catalog.clone(), rx.clone()));
+                }
+                tx
+            })
+            .clone()
+    }
+
+    /// Claims and runs one job; `None` when there is nothing to run.
+    pub async fn run_next(
+        &self,
+        deliverers: &HashMap<&'static str, Arc<dyn Deliverer>>,
+    ) -> Result<Option<Delivery>, DomainError> {
+        let claimed = {
+            let conn = self.catalog.get().await?;
+            self.leases.claim(&conn, false).await?
+        };
+        let Some((lease, row)) = claimed else {
+            return Ok(None);
+        };
+        let job = Job {
+            lease,
+            target_kind: row.get(2),
+            target_id: row.get(3),
+            event: row.get(4),
+        };
+        let delivery = match deliverers.get(job.target_kind.as_str()) {
+            Some(d) => d.deliver(&job).await,
+            None => Delivery::Failed(format!(
+                "no deliverer for target kind `{}` in this build",
+                job.target_kind
+            )),
+        };
+        let conn = self.catalog.get().await?;
+        let kept = match &delivery {
+            Delivery::Delivered(result) => self.leases.complete(&conn, &lease, result).await?,
+            Delivery::Retry(error) => {
+                let delay = self.settings.retry_delay(lease.attempts);
+                self.leases.retry_in(&conn, &lease, error, delay).await?
+            }
+            Delivery::Failed(error) => {
+                let result = json!({ "error": error });
+                self.leases.fail(&conn, &lease, &result, error).await?
+            }
+        };
+        if !kept {
+            tracing::info!(job = %lease.id, "outbox job was taken over meanwhile; outcome not recorded");
+        }
+        Ok(Some(delivery))
+    }
+
+    /// Removes completed jobs older than [`KEEP_COMPLETED_DAYS`]; how many.
+    pub async fn prune(&self) -> Result<u64, DomainError> {
+        let conn = self.catalog.get().await?;
+        Ok(conn
+            .execute(
+                "DELETE FROM athena_outbox
+                  WHERE status = 'completed' AND finished_at < now() - make_interval(days => $1::int)",
+                &[&KEEP_COMPLETED_DAYS],
+            )
+            .await?)
+    }
+
+    /// Jobs by status (`/debug`, tests).
+    pub async fn depth(&self) -> Result<(u64, u64), DomainError> {
+        let conn = self.catalog.get().await?;
+        let row = conn
+            .query_one(
+                "SELECT count(*) FILTER (WHERE status = 'queued'),
+                        count(*) FILTER (WHERE status = 'running')
+                   FROM athena_outbox",
+                &[],
+            )
+            .await?;
+        Ok((row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64))
+    }
+}
+
+/// Starts the delivery workers, each under a supervisor
+/// (`src/supervisor.rs`): a worker that fails or panics is restarted; a
+/// job it held is taken over once stale.
+pub fn spawn_workers(outbox: Arc<Outbox>, deliverers: Vec<Arc<dyn Deliverer>>) {
+    let map: Arc<HashMap<&'static str, Arc<dyn Deliverer>>> =
+        Arc::new(deliverers.into_iter().map(|d| (d.kind(), d)).collect());
+    for i in 0..outbox.settings.workers {
+        let (outbox, map) = (outbox.clone(), map.clone());
+        crate::supervisor::supervise(
+            "event delivery worker",
+            crate::supervisor::Backoff::default(),
+            move || worker(i, outbox.clone(), map.clone()),
+        );
+    }
+}
+
+async fn worker(
+    i: usize,
+    outbox: Arc<Outbox>,
+    deliverers: Arc<HashMap<&'static str, Arc<dyn Deliverer>>>,
+) {
+    tracing::debug!(worker = i, "event delivery worker started");
+    let mut pruned = Instant::now();
+    loop {
+        if i == 0 && pruned.elapsed() >= PRUNE_EVERY {
+            pruned = Instant::now();
+            if let Err(e) = outbox.prune().await {
+                tracing::warn!(error = %e, "pruning the event outbox failed");
+            }
+        }
+        // Registered before the claim, so a publish between an empty claim
+        // and the wait still wakes this worker.
+        let woken = outbox.wake.notified();
+        match outbox.run_next(&deliverers).await {
+            Ok(Some(_)) => continue,
+            Ok(None) => {
+                let _ = tokio::time::timeout(POLL, woken).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "event outbox unavailable; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalog_is_unique_and_known() {
+        let mut keys: Vec<_> = EVENTS.iter().map(|e| e.route_key).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), EVENTS.len());
+        assert!(known("gateway.insert") && known("backup.completed"));
+        assert!(!known("gateway.*") && !known(""));
+    }
+
+    #[test]
+    fn table_filters() {
+        let s = |t: Option<&str>| Subscription {
+            kind: "webhook",
+            id: "1".into(),
+            client_name: "c".into(),
+            route_key: "gateway.insert".into(),
+            table_name: t.map(str::to_string),
+        };
+        assert!(s(None).wants(Some("items")) && s(None).wants(None));
+        assert!(s(Some("items")).wants(Some("items")));
+        assert!(s(Some("public.items")).wants(Some("items")));
+        assert!(!s(Some("items")).wants(Some("other")));
+        assert!(!s(Some("items")).wants(Some("app.items")));
+        assert!(!s(Some("items")).wants(None));
+    }
+
+    #[test]
+    fn backoff_doubles_jittered_and_capped() {
+        let s = Settings {
+            backoff: Duration::from_millis(100),
+            backoff_max: Duration::from_millis(1000),
+            ..Settings::default()
+        };
+        for _ in 0..50 {
+            let d1 = s.retry_delay(1);
+            assert!(d1 >= Duration::from_millis(50) && d1 < Duration::from_millis(100));
+            let d3 = s.retry_delay(3);
+            assert!(d3 >= Duration::from_millis(200) && d3 < Duration::from_millis(400));
+            assert!(s.retry_delay(30) < Duration::from_millis(1000));
+        }
+    }
+}
