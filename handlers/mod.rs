@@ -25,6 +25,7 @@ mod clients;
 mod debug;
 mod gateway;
 mod health;
+mod management;
 mod public;
 mod query;
 mod registry;
@@ -72,6 +73,8 @@ pub struct Handlers {
     pub routing: Arc<crate::gateway::host_routing::HostRouting>,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
+    /// The management DDL audit log (`src/audit/ddl.rs`, issue 16).
+    pub audit: Arc<crate::audit::ddl::AuditStore>,
 }
 
 /// A fetch body as the gateway's read request (`X-Strip-Nulls`,
@@ -178,7 +181,6 @@ fn header_bool(headers: &http::HeaderMap, name: &str) -> Option<bool> {
 impl ApiApi for Handlers {}
 impl BillingApi for Handlers {}
 impl ChatApi for Handlers {}
-impl ManagementApi for Handlers {}
 impl PipelinesApi for Handlers {}
 impl TypesenseApi for Handlers {}
 impl WssApi for Handlers {}

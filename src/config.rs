@@ -173,6 +173,13 @@ pub struct Config {
     /// The admission limiter's defaults (`ATHENA_ADMISSION_*`,
     /// `ATHENA_EXPECTED_REPLICAS`; `src/admission/`).
     pub admission: crate::admission::Settings,
+    // --- issue 16: schema discovery and management DDL ---
+    /// The DDL audit log's store (`ATHENA_LOGGING_DATABASE_URL`,
+    /// `src/audit/ddl.rs`); unset: the catalog database.
+    pub logging_database_url: Option<String>,
+    /// Management DDL timeouts and the extension allowlist
+    /// (`ATHENA_MANAGEMENT_*`, `ATHENA_EXTENSION_ALLOWLIST`; `src/management/`).
+    pub management: crate::management::Settings,
 }
 
 #[derive(Debug)]
@@ -301,6 +308,8 @@ impl Config {
             listen,
             admin_key: var("ATHENA_KEY_12"),
             database_url,
+            logging_database_url: var("ATHENA_LOGGING_DATABASE_URL"),
+            management: crate::management::Settings::from_env().map_err(ConfigError)?,
             redis_url: var("REDIS_URL"),
             s3,
             otlp_endpoint: var("OTEL_EXPORTER_OTLP_ENDPOINT"),

@@ -103,7 +103,8 @@ async fn subscribe(database_url: &str) -> Result<Feed, tokio_postgres::Error> {
     });
     client
         .batch_execute(
-            "LISTEN athena_clients_changed; LISTEN athena_auth_changed; LISTEN athena_routes_changed",
+            "LISTEN athena_clients_changed; LISTEN athena_auth_changed; LISTEN athena_routes_changed; \
+             LISTEN athena_schema_changed",
         )
         .await?;
     Ok(Feed {
@@ -118,6 +119,9 @@ async fn follow(mut feed: Feed, tenants: &Tenants, keys: &KeyStore, routes: &Hos
             "athena_clients_changed" => tenants.evict(&payload).await,
             // Routing lookups are few and cheap: drop them all.
             "athena_routes_changed" => routes.invalidate(),
+            // Management DDL on some replica (`src/management/`): this
+            // client's introspection cache.
+            "athena_schema_changed" => tenants.invalidate_schema(&payload).await,
             _ => keys.invalidate().await,
         }
     }

@@ -23,6 +23,7 @@ mod host_routing;
 mod insert_window;
 mod ip_policy;
 mod limits;
+mod management;
 mod post_processing;
 mod process;
 mod public_routes;

@@ -200,6 +200,8 @@ impl TestServer {
                 redis_timeout: Duration::from_secs(2),
                 ..Default::default()
             },
+            logging_database_url: None,
+            management: Default::default(),
         };
         tweak(&mut config);
         Self::serve(config, tenant_url, vec![catalog_db, tenant_db], admin_url).await
