@@ -72,6 +72,8 @@ pub struct Handlers {
     pub routing: Arc<crate::gateway::host_routing::HostRouting>,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
+    /// The management DDL audit log (`src/audit/ddl.rs`, issue 16).
+    pub audit: Arc<crate::audit::ddl::AuditStore>,
 }
 
 /// A fetch body as the gateway's read request (`X-Strip-Nulls`,

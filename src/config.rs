@@ -173,6 +173,10 @@ pub struct Config {
     /// The admission limiter's defaults (`ATHENA_ADMISSION_*`,
     /// `ATHENA_EXPECTED_REPLICAS`; `src/admission/`).
     pub admission: crate::admission::Settings,
+    // --- issue 16: schema discovery and management DDL ---
+    /// The DDL audit log's store (`ATHENA_LOGGING_DATABASE_URL`,
+    /// `src/audit/ddl.rs`); unset: the catalog database.
+    pub logging_database_url: Option<String>,
 }
 
 #[derive(Debug)]
@@ -301,6 +305,7 @@ impl Config {
             listen,
             admin_key: var("ATHENA_KEY_12"),
             database_url,
+            logging_database_url: var("ATHENA_LOGGING_DATABASE_URL"),
             redis_url: var("REDIS_URL"),
             s3,
             otlp_endpoint: var("OTEL_EXPORTER_OTLP_ENDPOINT"),

@@ -200,6 +200,7 @@ impl TestServer {
                 redis_timeout: Duration::from_secs(2),
                 ..Default::default()
             },
+            logging_database_url: None,
         };
         tweak(&mut config);
         Self::serve(config, tenant_url, vec![catalog_db, tenant_db], admin_url).await
