@@ -131,7 +131,10 @@ impl AuditStore {
         };
         match store.recover_pending().await {
             Ok(0) => {}
-            Ok(n) => tracing::warn!(rows = n, "DDL audit log: pending rows of a crash marked error"),
+            Ok(n) => tracing::warn!(
+                rows = n,
+                "DDL audit log: pending rows of a crash marked error"
+            ),
             Err(e) => tracing::warn!(error = %e, "DDL audit log: pending rows not recovered"),
         }
         Ok(store)
@@ -260,7 +263,11 @@ impl AuditStore {
 
     /// The latest `limit` rows for `client_name`, newest first (tests, the
     /// management routes' read back).
-    pub async fn recent(&self, client_name: &str, limit: i64) -> Result<Vec<AuditRow>, DomainError> {
+    pub async fn recent(
+        &self,
+        client_name: &str,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, DomainError> {
         let conn = self.pool.get().await?;
         let rows = conn
             .query(

@@ -18,7 +18,7 @@ pub enum Access {
     /// Anyone: no key is looked at, so a probe with a stale key still
     /// works (health, metrics, docs, the registry).
     Open,
-    /// No right assigned yet (storage, chat, schema, typesense …): keyless
+    /// No right assigned yet (chat, typesense …): keyless
     /// like `Open` until the issue that builds the family gives it a right.
     Unassigned,
     /// The static admin key (`ATHENA_KEY_12`), failing closed.
@@ -138,8 +138,16 @@ pub fn rule(operation: Operation) -> Rule {
         | O::GetOpenapiYaml
         | O::GetOpenapiWssYaml
         | O::GetWssInfo
-        | O::GetDocs
-        | O::GetRegistryByApiRegistryId => OPEN,
+        | O::GetDocs => OPEN,
+        // Schema discovery (issue 16): the admin key or a key holding
+        // `schema.read`, whether or not keys are enforced (a tenant's
+        // schema is never anonymous); a registry entry names a tenant.
+        O::GetSchema
+        | O::GetSchemaTables
+        | O::GetSchemaColumns
+        | O::GetSchemaConstraints
+        | O::GetSchemaMigrations
+        | O::GetRegistryByApiRegistryId => keyed(Right::SchemaRead),
         O::PostPublicByRouteKeyByOp => PUBLIC,
         // The data plane under key enforcement: every alias of a route
         // needs the canonical route's right.
@@ -191,7 +199,7 @@ pub fn rule(operation: Operation) -> Rule {
         | O::PostManagementProvisionProvidersRailway
         | O::PostManagementProvisionProvidersRender
         | O::PostManagementProvisionLocalDatabases => right(Right::ManagementProvisionWrite),
-        // No right yet, keyless until their family assigns one: chat, schema,
+        // No right yet, keyless until their family assigns one: chat,
         // billing's provider webhook, typesense, storage outside the admin
         // surface, the Supabase compatibility route.
         // chat
@@ -211,12 +219,6 @@ pub fn rule(operation: Operation) -> Rule {
         | O::PostChatMessagesByMessageIdReactions
         | O::DeleteChatMessagesByMessageIdReactionsByEmoji
         | O::PostChatMessagesSearch => UNASSIGNED,
-        // schema
-        O::GetSchema
-        | O::GetSchemaTables
-        | O::GetSchemaColumns
-        | O::GetSchemaConstraints
-        | O::GetSchemaMigrations => UNASSIGNED,
         // billing
         O::PostBillingProvidersByProviderClientsByClientNameConnectionsByConnectionIdWebhook => {
             UNASSIGNED

@@ -31,6 +31,7 @@ mod raw_sql;
 mod registry;
 mod rest_ranges;
 mod rpc;
+mod schema_discovery;
 mod spine;
 mod storage_catalogs;
 mod storage_connections;
