@@ -36,7 +36,10 @@ const OPERATIONS: &[(&str, Operation)] = &[
     ("list_functions", Operation::GetManagementFunctions),
     ("upsert_function", Operation::PutManagementFunctions),
     ("drop_function", Operation::DeleteManagementFunctions),
-    ("install_extension", Operation::PostManagementExtensionsInstall),
+    (
+        "install_extension",
+        Operation::PostManagementExtensionsInstall,
+    ),
 ];
 
 /// `POST /management/views` (the contract declares no body; ours is
@@ -77,12 +80,13 @@ impl Handlers {
     async fn management_tenant(&self, client: &str) -> Result<Arc<Tenant>, ApiError> {
         match self.gateway.tenant(Some(client)).await {
             Ok(t) => Ok(t),
-            Err(DomainError::NotFound { kind: "client", key }) => Err(ApiError::bad_request(
-                format!(
-                    "X-Athena-Client `{}` is not a registered client",
-                    key.chars().take(128).collect::<String>()
-                ),
-            )),
+            Err(DomainError::NotFound {
+                kind: "client",
+                key,
+            }) => Err(ApiError::bad_request(format!(
+                "X-Athena-Client `{}` is not a registered client",
+                key.chars().take(128).collect::<String>()
+            ))),
             Err(e) => Err(e.into()),
         }
     }
@@ -100,9 +104,7 @@ impl Handlers {
             api_key_id: AuditEntry::key_id(cx.actor()),
             request_id: cx.request_id(),
         };
-        self.management()
-            .apply(&tenant, &caller, change)
-            .await?;
+        self.management().apply(&tenant, &caller, change).await?;
         Ok(tenant)
     }
 }
@@ -165,12 +167,14 @@ impl ManagementApi for Handlers {
         self.management_tenant(&params.x_athena_client).await?;
         let required_rights = OPERATIONS
             .iter()
-            .map(|(name, op)| models::ManagementCapabilitiesRequiredRightsItem {
-                operation: Some(name.to_string()),
-                required_right: crate::auth::access::rule(*op)
-                    .right()
-                    .map(|r| r.as_str().to_string()),
-            })
+            .map(
+                |(name, op)| models::ManagementCapabilitiesRequiredRightsItem {
+                    operation: Some(name.to_string()),
+                    required_right: crate::auth::access::rule(*op)
+                        .right()
+                        .map(|r| r.as_str().to_string()),
+                },
+            )
             .collect();
         Ok(responses::GetManagementCapabilities::Ok(Json::new(
             models::ManagementCapabilitiesEnvelope {
@@ -182,7 +186,10 @@ impl ManagementApi for Handlers {
                     replication_mutation_supported: Some(false),
                     supported_operations: OPERATIONS.iter().map(|(n, _)| n.to_string()).collect(),
                     required_rights,
-                    allowed_index_methods: ddl::INDEX_METHODS.iter().map(|m| m.to_string()).collect(),
+                    allowed_index_methods: ddl::INDEX_METHODS
+                        .iter()
+                        .map(|m| m.to_string())
+                        .collect(),
                     allowed_column_data_types: ddl::COLUMN_TYPES
                         .iter()
                         .map(|t| t.to_string())
@@ -221,8 +228,15 @@ impl ManagementApi for Handlers {
         }
         // `if_not_exists` is ignored, as documented: an existing table is 409.
         let sql = format!("CREATE TABLE {schema}.{table} ({})", defs.join(", "));
-        let change = Change::new("management.tables.create", schema.as_str(), table.as_str(), sql);
-        let tenant = self.apply_change(&cx, &params.x_athena_client, &change).await?;
+        let change = Change::new(
+            "management.tables.create",
+            schema.as_str(),
+            table.as_str(),
+            sql,
+        );
+        let tenant = self
+            .apply_change(&cx, &params.x_athena_client, &change)
+            .await?;
         let columns = columns_of(&tenant, &schema, &table).await?;
         let Value::Object(out) = envelope(
             format!("Table {}.{} created", schema.as_str(), table.as_str()),
@@ -300,9 +314,16 @@ impl ManagementApi for Handlers {
         }
         let change = Change {
             statements,
-            ..Change::new("management.tables.alter", schema.as_str(), table.as_str(), String::new())
+            ..Change::new(
+                "management.tables.alter",
+                schema.as_str(),
+                table.as_str(),
+                String::new(),
+            )
         };
-        let tenant = self.apply_change(&cx, &params.x_athena_client, &change).await?;
+        let tenant = self
+            .apply_change(&cx, &params.x_athena_client, &change)
+            .await?;
         let columns = columns_of(&tenant, &schema, &table).await?;
         Ok(responses::PatchManagementTablesByTableName::Ok(Json::new(
             envelope(
@@ -328,8 +349,14 @@ impl ManagementApi for Handlers {
         let table = ddl::writable_table(&schema, "table_name", &params.table_name)?;
         let mode = if body.cascade { "CASCADE" } else { "RESTRICT" };
         let sql = format!("DROP TABLE {schema}.{table} {mode}");
-        let change = Change::new("management.tables.drop", schema.as_str(), table.as_str(), sql);
-        self.apply_change(&cx, &params.x_athena_client, &change).await?;
+        let change = Change::new(
+            "management.tables.drop",
+            schema.as_str(),
+            table.as_str(),
+            sql,
+        );
+        self.apply_change(&cx, &params.x_athena_client, &change)
+            .await?;
         Ok(responses::DeleteManagementTablesByTableName::Ok(Json::new(
             envelope(
                 format!("Table {}.{} dropped", schema.as_str(), table.as_str()),
@@ -402,19 +429,27 @@ impl ManagementApi for Handlers {
         }
         let mode = if body.cascade { "CASCADE" } else { "RESTRICT" };
         let sql = format!("ALTER TABLE {schema}.{table} DROP COLUMN {column} {mode}");
-        let change = Change::new("management.columns.drop", schema.as_str(), table.as_str(), sql);
-        self.apply_change(&cx, &params.x_athena_client, &change).await?;
+        let change = Change::new(
+            "management.columns.drop",
+            schema.as_str(),
+            table.as_str(),
+            sql,
+        );
+        self.apply_change(&cx, &params.x_athena_client, &change)
+            .await?;
         Ok(
-            responses::DeleteManagementTablesByTableNameColumnsByColumnName::Ok(Json::new(envelope(
-                format!("Column {} dropped", column.as_str()),
-                json!({
-                    "schema_name": schema.as_str(),
-                    "table_name": table.as_str(),
-                    "column_name": column.as_str(),
-                    "cascade": body.cascade,
-                    "statement": change.statement(),
-                }),
-            ))),
+            responses::DeleteManagementTablesByTableNameColumnsByColumnName::Ok(Json::new(
+                envelope(
+                    format!("Column {} dropped", column.as_str()),
+                    json!({
+                        "schema_name": schema.as_str(),
+                        "table_name": table.as_str(),
+                        "column_name": column.as_str(),
+                        "cascade": body.cascade,
+                        "statement": change.statement(),
+                    }),
+                ),
+            )),
         )
     }
 
@@ -448,20 +483,28 @@ impl ManagementApi for Handlers {
         let unique = if body.unique { "UNIQUE " } else { "" };
         let sql =
             format!("CREATE {unique}INDEX {index} ON {schema}.{table} USING {method} ({list})");
-        let change = Change::new("management.indexes.create", schema.as_str(), index.as_str(), sql);
-        self.apply_change(&cx, &params.x_athena_client, &change).await?;
-        Ok(responses::PostManagementIndexes::Created(Json::new(envelope(
-            format!("Index {} created", index.as_str()),
-            json!({
-                "schema_name": schema.as_str(),
-                "table_name": table.as_str(),
-                "index_name": index.as_str(),
-                "columns": columns.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
-                "unique": body.unique,
-                "method": method,
-                "statement": change.statement(),
-            }),
-        ))))
+        let change = Change::new(
+            "management.indexes.create",
+            schema.as_str(),
+            index.as_str(),
+            sql,
+        );
+        self.apply_change(&cx, &params.x_athena_client, &change)
+            .await?;
+        Ok(responses::PostManagementIndexes::Created(Json::new(
+            envelope(
+                format!("Index {} created", index.as_str()),
+                json!({
+                    "schema_name": schema.as_str(),
+                    "table_name": table.as_str(),
+                    "index_name": index.as_str(),
+                    "columns": columns.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+                    "unique": body.unique,
+                    "method": method,
+                    "statement": change.statement(),
+                }),
+            ),
+        )))
     }
 
     async fn delete_management_indexes_by_index_name(
@@ -473,18 +516,24 @@ impl ManagementApi for Handlers {
         let schema = ddl::schema_or_public("schema_name", &body.schema_name)?;
         let index = Name::parse("index_name", &params.index_name)?;
         let sql = format!("DROP INDEX {schema}.{index} RESTRICT");
-        let change = Change::new("management.indexes.drop", schema.as_str(), index.as_str(), sql);
-        self.apply_change(&cx, &params.x_athena_client, &change).await?;
-        Ok(responses::DeleteManagementIndexesByIndexName::Ok(Json::new(
-            envelope(
+        let change = Change::new(
+            "management.indexes.drop",
+            schema.as_str(),
+            index.as_str(),
+            sql,
+        );
+        self.apply_change(&cx, &params.x_athena_client, &change)
+            .await?;
+        Ok(responses::DeleteManagementIndexesByIndexName::Ok(
+            Json::new(envelope(
                 format!("Index {} dropped", index.as_str()),
                 json!({
                     "schema_name": schema.as_str(),
                     "index_name": index.as_str(),
                     "statement": change.statement(),
                 }),
-            ),
-        )))
+            )),
+        ))
     }
 
     async fn post_management_views(
@@ -513,8 +562,14 @@ impl ManagementApi for Handlers {
             (false, false) => "CREATE VIEW",
         };
         let sql = format!("{head} {schema}.{view} AS {query}");
-        let change = Change::new("management.views.create", schema.as_str(), view.as_str(), sql);
-        self.apply_change(&cx, &params.x_athena_client, &change).await?;
+        let change = Change::new(
+            "management.views.create",
+            schema.as_str(),
+            view.as_str(),
+            sql,
+        );
+        self.apply_change(&cx, &params.x_athena_client, &change)
+            .await?;
         Ok(responses::PostManagementViews::Ok(Json::new(envelope(
             format!("View {}.{} created", schema.as_str(), view.as_str()),
             json!({
@@ -542,7 +597,11 @@ impl ManagementApi for Handlers {
         };
         let schema = ddl::schema_or_public("schema_name", &body.schema_name)?;
         let view = ddl::writable_table(&schema, "view_name", &params.view_name)?;
-        let kind = if body.materialized { "MATERIALIZED VIEW" } else { "VIEW" };
+        let kind = if body.materialized {
+            "MATERIALIZED VIEW"
+        } else {
+            "VIEW"
+        };
         let mode = if body.cascade { "CASCADE" } else { "RESTRICT" };
         let sql = format!("DROP {kind} {schema}.{view} {mode}");
         let change = Change::new("management.views.drop", schema.as_str(), view.as_str(), sql);
@@ -664,7 +723,8 @@ impl ManagementApi for Handlers {
                 f.sql.clone(),
             )
         };
-        self.apply_change(&cx, &params.x_athena_client, &change).await?;
+        self.apply_change(&cx, &params.x_athena_client, &change)
+            .await?;
         Ok(responses::PutManagementFunctions::Ok(Json::new(envelope(
             format!(
                 "Function {}.{} {}",
@@ -721,25 +781,38 @@ impl ManagementApi for Handlers {
         let Some(previous) = function_definition(&tenant, &signature).await else {
             return Err(DomainError::not_found(
                 "function",
-                format!("{}.{}({})", schema.as_str(), name.as_str(), types.join(", ")),
+                format!(
+                    "{}.{}({})",
+                    schema.as_str(),
+                    name.as_str(),
+                    types.join(", ")
+                ),
             )
             .into());
         };
         let sql = format!("DROP FUNCTION {signature} RESTRICT");
         let change = Change {
             function: Some(Some(previous)),
-            ..Change::new("management.functions.drop", schema.as_str(), name.as_str(), sql)
+            ..Change::new(
+                "management.functions.drop",
+                schema.as_str(),
+                name.as_str(),
+                sql,
+            )
         };
-        self.apply_change(&cx, &params.x_athena_client, &change).await?;
-        Ok(responses::DeleteManagementFunctions::Ok(Json::new(envelope(
-            format!("Function {}.{} dropped", schema.as_str(), name.as_str()),
-            json!({
-                "schema": schema.as_str(),
-                "name": name.as_str(),
-                "arg_types": types,
-                "statement": change.statement(),
-            }),
-        ))))
+        self.apply_change(&cx, &params.x_athena_client, &change)
+            .await?;
+        Ok(responses::DeleteManagementFunctions::Ok(Json::new(
+            envelope(
+                format!("Function {}.{} dropped", schema.as_str(), name.as_str()),
+                json!({
+                    "schema": schema.as_str(),
+                    "name": name.as_str(),
+                    "arg_types": types,
+                    "statement": change.statement(),
+                }),
+            ),
+        )))
     }
 
     async fn post_management_extensions_install(
@@ -786,20 +859,29 @@ impl ManagementApi for Handlers {
                 .into());
             }
         }
-        let if_not_exists = if body.if_not_exists { "IF NOT EXISTS " } else { "" };
+        let if_not_exists = if body.if_not_exists {
+            "IF NOT EXISTS "
+        } else {
+            ""
+        };
         // Checked above: letters, digits, `_`, `-`; quoted.
         let sql = format!("CREATE EXTENSION {if_not_exists}\"{name}\"");
         let change = Change {
             schema: None,
             ..Change::new("management.extensions.install", "", name, sql)
         };
-        let tenant = self.apply_change(&cx, &params.x_athena_client, &change).await?;
+        let tenant = self
+            .apply_change(&cx, &params.x_athena_client, &change)
+            .await?;
         let version: Option<String> = {
             let conn = tenant.pool.get().await.map_err(DomainError::from)?;
-            conn.query_opt("SELECT extversion FROM pg_extension WHERE extname = $1", &[&name])
-                .await
-                .map_err(DomainError::from)?
-                .map(|r| r.get(0))
+            conn.query_opt(
+                "SELECT extversion FROM pg_extension WHERE extname = $1",
+                &[&name],
+            )
+            .await
+            .map_err(DomainError::from)?
+            .map(|r| r.get(0))
         };
         Ok(responses::PostManagementExtensionsInstall::Ok(Json::new(
             envelope(

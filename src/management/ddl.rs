@@ -86,7 +86,9 @@ impl Name {
         if crate::db::tenants::is_system_schema(&name.0) {
             return Err(DomainError::invalid_field(
                 field,
-                format!("`{raw}` is a system or Athena schema; management writes are refused there"),
+                format!(
+                    "`{raw}` is a system or Athena schema; management writes are refused there"
+                ),
             ));
         }
         Ok(name)
@@ -106,11 +108,7 @@ impl fmt::Display for Name {
 
 /// A table a write may target: a writable schema and not one of the
 /// gateway's own tables (`crate::db::migrate::is_gateway_table`).
-pub fn writable_table(
-    schema: &Name,
-    field: &str,
-    raw: &str,
-) -> Result<Name, DomainError> {
+pub fn writable_table(schema: &Name, field: &str, raw: &str) -> Result<Name, DomainError> {
     let table = Name::parse(field, raw)?;
     if crate::db::migrate::is_gateway_table(schema.as_str(), table.as_str()) {
         return Err(DomainError::invalid_field(
@@ -194,7 +192,11 @@ pub fn column_type(field: &str, raw: &str) -> Result<String, DomainError> {
         ("macaddr", []) => "macaddr".into(),
         _ => return Err(bad()),
     };
-    Ok(if array { format!("{spelled}[]") } else { spelled })
+    Ok(if array {
+        format!("{spelled}[]")
+    } else {
+        spelled
+    })
 }
 
 /// A default expression in the closed grammar: a number, a single-quoted
@@ -398,8 +400,9 @@ pub fn checked_function_ddl(raw: &str) -> Result<FunctionDdl, DomainError> {
         .collect();
     for pair in words.windows(2) {
         match (pair[0].as_str(), pair[1].as_str()) {
-            ("language", l) if l.trim_start_matches('\'') != "sql"
-                && l.trim_start_matches('\'') != "plpgsql" =>
+            ("language", l)
+                if l.trim_start_matches('\'') != "sql"
+                    && l.trim_start_matches('\'') != "plpgsql" =>
             {
                 return Err(bad(format!(
                     "LANGUAGE {} is refused: only sql and plpgsql",
@@ -415,7 +418,9 @@ pub fn checked_function_ddl(raw: &str) -> Result<FunctionDdl, DomainError> {
     let statements = Parser::parse_sql(&PostgreSqlDialect {}, text)
         .map_err(|e| bad(format!("is not valid function DDL: {e}")))?;
     let [Statement::CreateFunction(f)] = statements.as_slice() else {
-        return Err(bad("must be exactly one CREATE [OR REPLACE] FUNCTION".into()));
+        return Err(bad(
+            "must be exactly one CREATE [OR REPLACE] FUNCTION".into()
+        ));
     };
     if f.temporary || f.or_alter {
         return Err(bad("TEMPORARY and OR ALTER functions are refused".into()));
@@ -425,7 +430,11 @@ pub fn checked_function_ddl(raw: &str) -> Result<FunctionDdl, DomainError> {
     }
     match f.language.as_ref().map(|l| l.value.to_ascii_lowercase()) {
         Some(l) if l == "sql" || l == "plpgsql" => {}
-        Some(l) => return Err(bad(format!("LANGUAGE {l} is refused: only sql and plpgsql"))),
+        Some(l) => {
+            return Err(bad(format!(
+                "LANGUAGE {l} is refused: only sql and plpgsql"
+            )))
+        }
         None => return Err(bad("LANGUAGE sql or plpgsql is required".into())),
     }
     if f.using.is_some() || !f.set_params.is_empty() {
@@ -436,7 +445,11 @@ pub fn checked_function_ddl(raw: &str) -> Result<FunctionDdl, DomainError> {
     let (schema, name) = match parts.as_slice() {
         [name] => ("public".to_string(), unquote(name)),
         [schema, name] => (unquote(schema), unquote(name)),
-        _ => return Err(bad("the function name must be `name` or `schema.name`".into())),
+        _ => {
+            return Err(bad(
+                "the function name must be `name` or `schema.name`".into()
+            ))
+        }
     };
     let schema = Name::writable_schema("ddl (function schema)", &schema)?;
     let name = Name::parse("ddl (function name)", &name)?;
@@ -470,11 +483,15 @@ pub fn checked_view_query(raw: &str) -> Result<String, DomainError> {
     };
     // A data-modifying WITH (`WITH x AS (DELETE …) SELECT …`) is not a view.
     if let Some(with) = &q.with {
-        if with
-            .cte_tables
-            .iter()
-            .any(|c| !matches!(*c.query.body, sqlparser::ast::SetExpr::Select(_) | sqlparser::ast::SetExpr::Values(_) | sqlparser::ast::SetExpr::Query(_) | sqlparser::ast::SetExpr::SetOperation { .. }))
-        {
+        if with.cte_tables.iter().any(|c| {
+            !matches!(
+                *c.query.body,
+                sqlparser::ast::SetExpr::Select(_)
+                    | sqlparser::ast::SetExpr::Values(_)
+                    | sqlparser::ast::SetExpr::Query(_)
+                    | sqlparser::ast::SetExpr::SetOperation { .. }
+            )
+        }) {
             return Err(DomainError::invalid_field(
                 field,
                 "data-modifying WITH clauses are refused",
@@ -494,7 +511,10 @@ pub fn checked_view_query(raw: &str) -> Result<String, DomainError> {
         ));
     }
     if q.locks.iter().next().is_some() {
-        return Err(DomainError::invalid_field(field, "FOR UPDATE/SHARE is refused"));
+        return Err(DomainError::invalid_field(
+            field,
+            "FOR UPDATE/SHARE is refused",
+        ));
     }
     Ok(text.to_string())
 }
@@ -523,7 +543,13 @@ mod tests {
             assert!(Name::parse("n", bad).is_err(), "{bad}");
         }
         assert_eq!(Name::parse("n", "Users").unwrap().to_string(), "\"Users\"");
-        for s in ["pg_catalog", "information_schema", "pg_toast", "athena_gateway", "PG_x"] {
+        for s in [
+            "pg_catalog",
+            "information_schema",
+            "pg_toast",
+            "athena_gateway",
+            "PG_x",
+        ] {
             assert!(Name::writable_schema("s", s).is_err(), "{s}");
         }
         assert!(Name::writable_schema("s", "public").is_ok());
@@ -619,7 +645,8 @@ mod tests {
         assert_eq!(f.name.as_str(), "add_one");
         assert_eq!(f.arg_types, vec!["INTEGER".to_string()]);
         assert!(!f.sql.ends_with(';'));
-        let plpgsql = "CREATE FUNCTION f() RETURNS int AS $body$ BEGIN RETURN 1; END $body$ LANGUAGE plpgsql";
+        let plpgsql =
+            "CREATE FUNCTION f() RETURNS int AS $body$ BEGIN RETURN 1; END $body$ LANGUAGE plpgsql";
         assert!(checked_function_ddl(plpgsql).is_ok());
         for bad in [
             "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$; DROP TABLE x",

@@ -75,13 +75,18 @@ impl Settings {
             match std::env::var(name).ok().filter(|v| !v.trim().is_empty()) {
                 None => Ok(default),
                 Some(v) => match v.trim().parse::<u64>() {
-                    Ok(0) | Err(_) => Err(format!("{name} must be a positive number of milliseconds")),
+                    Ok(0) | Err(_) => {
+                        Err(format!("{name} must be a positive number of milliseconds"))
+                    }
                     Ok(n) => Ok(Duration::from_millis(n)),
                 },
             }
         };
         s.lock_timeout = millis("ATHENA_MANAGEMENT_LOCK_TIMEOUT_MS", s.lock_timeout)?;
-        s.statement_timeout = millis("ATHENA_MANAGEMENT_STATEMENT_TIMEOUT_MS", s.statement_timeout)?;
+        s.statement_timeout = millis(
+            "ATHENA_MANAGEMENT_STATEMENT_TIMEOUT_MS",
+            s.statement_timeout,
+        )?;
         if let Some(list) = std::env::var("ATHENA_EXTENSION_ALLOWLIST")
             .ok()
             .filter(|v| !v.trim().is_empty())

@@ -79,10 +79,9 @@ async fn flow_capabilities_create_alter_index_insert_fetch_drop_with_audit() {
         .as_array()
         .unwrap()
         .contains(&json!("gin")));
-    assert!(caps["required_rights"]
-        .as_array()
-        .unwrap()
-        .contains(&json!({"operation": "drop_column", "required_right": "management.columns.drop"})));
+    assert!(caps["required_rights"].as_array().unwrap().contains(
+        &json!({"operation": "drop_column", "required_right": "management.columns.drop"})
+    ));
 
     let r = call(
         &s,
@@ -274,7 +273,14 @@ async fn flow_capabilities_create_alter_index_insert_fetch_drop_with_audit() {
         .batch_execute("CREATE VIEW widget_names AS SELECT name FROM widgets")
         .await
         .unwrap();
-    let r = call(&s, &key, "DELETE", "/management/tables/widgets", Some(json!({}))).await;
+    let r = call(
+        &s,
+        &key,
+        "DELETE",
+        "/management/tables/widgets",
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(r.status, 400, "{}", r.text());
     let r = call(
         &s,
@@ -290,7 +296,14 @@ async fn flow_capabilities_create_alter_index_insert_fetch_drop_with_audit() {
             .await,
         0
     );
-    let r = call(&s, &key, "DELETE", "/management/tables/widgets", Some(json!({}))).await;
+    let r = call(
+        &s,
+        &key,
+        "DELETE",
+        "/management/tables/widgets",
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(r.status, 404, "{}", r.text());
 
     // The audit log lists each step with the statement that ran.
@@ -328,7 +341,9 @@ async fn flow_capabilities_create_alter_index_insert_fetch_drop_with_audit() {
     );
     // Failures are recorded as errors, never left pending.
     assert!(rows.iter().all(|r| r.2 != "pending"), "{rows:#?}");
-    assert!(rows.iter().any(|r| r.2 == "error" && r.1.starts_with("CREATE TABLE")));
+    assert!(rows
+        .iter()
+        .any(|r| r.2 == "error" && r.1.starts_with("CREATE TABLE")));
 }
 
 /// One management route as the matrix sends it.
@@ -354,20 +369,40 @@ fn routes() -> Vec<Route> {
     vec![
         r("GET", "/management/capabilities", "management.read"),
         r("POST", "/management/tables", "management.tables.write"),
-        r("PATCH", "/management/tables/matrix_t", "management.tables.write"),
-        r("DELETE", "/management/tables/matrix_t", "management.tables.drop"),
+        r(
+            "PATCH",
+            "/management/tables/matrix_t",
+            "management.tables.write",
+        ),
+        r(
+            "DELETE",
+            "/management/tables/matrix_t",
+            "management.tables.drop",
+        ),
         r(
             "DELETE",
             "/management/tables/matrix_t/columns/c",
             "management.columns.drop",
         ),
         r("POST", "/management/indexes", "management.indexes.write"),
-        r("DELETE", "/management/indexes/matrix_i", "management.indexes.drop"),
+        r(
+            "DELETE",
+            "/management/indexes/matrix_i",
+            "management.indexes.drop",
+        ),
         r("POST", "/management/views", "management.views.write"),
-        r("DELETE", "/management/views/matrix_v", "management.views.drop"),
+        r(
+            "DELETE",
+            "/management/views/matrix_v",
+            "management.views.drop",
+        ),
         r("GET", "/management/functions", "management.functions.read"),
         r("PUT", "/management/functions", "management.functions.write"),
-        r("DELETE", "/management/functions", "management.functions.drop"),
+        r(
+            "DELETE",
+            "/management/functions",
+            "management.functions.drop",
+        ),
         r(
             "POST",
             "/management/extensions/install",
@@ -446,7 +481,9 @@ async fn rights_matrix_every_route_every_caller() {
                     ));
                 }
                 if matches!(reply.status, 401 | 403) {
-                    assert!(reply.json()["error"].is_string() || reply.json()["status"].is_string());
+                    assert!(
+                        reply.json()["error"].is_string() || reply.json()["status"].is_string()
+                    );
                 }
             }
         }
@@ -480,8 +517,16 @@ async fn hostile_names_are_400_and_change_nothing() {
     for name in hostile {
         let col = json!([{"name": name, "data_type": "text"}]);
         let bodies: Vec<(&str, String, Value)> = vec![
-            ("POST", "/management/tables".into(), json!({"table_name": name, "columns": []})),
-            ("POST", "/management/tables".into(), json!({"table_name": "ok_t", "columns": col})),
+            (
+                "POST",
+                "/management/tables".into(),
+                json!({"table_name": name, "columns": []}),
+            ),
+            (
+                "POST",
+                "/management/tables".into(),
+                json!({"table_name": "ok_t", "columns": col}),
+            ),
             (
                 "POST",
                 "/management/tables".into(),
@@ -526,10 +571,7 @@ async fn hostile_names_are_400_and_change_nothing() {
             assert!(r.json()["error"].is_string(), "{}", r.text());
         }
         // In the path (percent-encoded).
-        let enc: String = name
-            .bytes()
-            .map(|b| format!("%{b:02X}"))
-            .collect();
+        let enc: String = name.bytes().map(|b| format!("%{b:02X}")).collect();
         if !enc.is_empty() {
             for (method, path) in [
                 ("DELETE", format!("/management/tables/{enc}")),
@@ -564,7 +606,12 @@ async fn hostile_names_are_400_and_change_nothing() {
         .await;
         assert_eq!(r.status, 400, "{ty} {default:?}: {}", r.text());
     }
-    for schema in ["pg_catalog", "information_schema", "pg_toast", "athena_gateway"] {
+    for schema in [
+        "pg_catalog",
+        "information_schema",
+        "pg_toast",
+        "athena_gateway",
+    ] {
         let r = call(
             &s,
             &key,
@@ -576,7 +623,10 @@ async fn hostile_names_are_400_and_change_nothing() {
         assert_eq!(r.status, 400, "{schema}: {}", r.text());
     }
     assert_eq!(relations(&s).await, before, "pg_class unchanged");
-    assert!(audit_rows(&s).await.is_empty(), "nothing reached the audit log");
+    assert!(
+        audit_rows(&s).await.is_empty(),
+        "nothing reached the audit log"
+    );
 }
 
 #[tokio::test]
@@ -584,12 +634,26 @@ async fn functions_put_get_delete_read_back_from_pg_proc() {
     let s = TestServer::start().await;
     let key = owner_key(&s).await;
     let ddl = "CREATE OR REPLACE FUNCTION public.add_one(x integer) RETURNS integer LANGUAGE sql IMMUTABLE AS $$ SELECT x + 1; $$;";
-    let r = call(&s, &key, "PUT", "/management/functions", Some(json!({"ddl": ddl}))).await;
+    let r = call(
+        &s,
+        &key,
+        "PUT",
+        "/management/functions",
+        Some(json!({"ddl": ddl})),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["data"]["replaced"], false);
     assert_eq!(s.scalar("SELECT public.add_one(41)::bigint").await, 42);
     let v2 = ddl.replace("x + 1", "x + 2");
-    let r = call(&s, &key, "PUT", "/management/functions", Some(json!({"ddl": v2}))).await;
+    let r = call(
+        &s,
+        &key,
+        "PUT",
+        "/management/functions",
+        Some(json!({"ddl": v2})),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["data"]["replaced"], true);
     assert_eq!(s.scalar("SELECT public.add_one(40)::bigint").await, 42);
@@ -622,7 +686,14 @@ async fn functions_put_get_delete_read_back_from_pg_proc() {
     assert_eq!(fs[0]["volatility"], "immutable");
     assert_eq!(fs[0]["arguments"], "x integer");
     assert!(fs[0]["definition"].as_str().unwrap().contains("x + 2"));
-    let r = call(&s, &key, "GET", "/management/functions?include_system=true&name_like=int4pl", None).await;
+    let r = call(
+        &s,
+        &key,
+        "GET",
+        "/management/functions?include_system=true&name_like=int4pl",
+        None,
+    )
+    .await;
     assert!(!r.json()["data"]["functions"].as_array().unwrap().is_empty());
 
     for bad in [
@@ -633,7 +704,14 @@ async fn functions_put_get_delete_read_back_from_pg_proc() {
         "CREATE FUNCTION pg_catalog.f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$",
         "DROP TABLE x",
     ] {
-        let r = call(&s, &key, "PUT", "/management/functions", Some(json!({"ddl": bad}))).await;
+        let r = call(
+            &s,
+            &key,
+            "PUT",
+            "/management/functions",
+            Some(json!({"ddl": bad})),
+        )
+        .await;
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
     }
 
@@ -732,7 +810,9 @@ async fn views_create_replace_drop_read_back_from_pg_views() {
     let key = owner_key(&s).await;
     s.tenant()
         .await
-        .batch_execute("CREATE TABLE items (id int, name text); INSERT INTO items VALUES (1, 'a;b')")
+        .batch_execute(
+            "CREATE TABLE items (id int, name text); INSERT INTO items VALUES (1, 'a;b')",
+        )
         .await
         .unwrap();
     let r = call(
@@ -740,7 +820,9 @@ async fn views_create_replace_drop_read_back_from_pg_views() {
         &key,
         "POST",
         "/management/views",
-        Some(json!({"view_name": "item_names", "query": "SELECT name FROM items WHERE name <> ';'"})),
+        Some(
+            json!({"view_name": "item_names", "query": "SELECT name FROM items WHERE name <> ';'"}),
+        ),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -772,7 +854,9 @@ async fn views_create_replace_drop_read_back_from_pg_views() {
         &key,
         "POST",
         "/management/views",
-        Some(json!({"view_name": "item_mv", "query": "SELECT id FROM items", "materialized": true})),
+        Some(
+            json!({"view_name": "item_mv", "query": "SELECT id FROM items", "materialized": true}),
+        ),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());

@@ -41,7 +41,10 @@ fn m(ctx: &Ctx, method: &str, path: &str) -> Request {
 }
 
 fn unique(prefix: &str) -> String {
-    format!("conf_{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "conf_{prefix}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 fn create_table(ctx: &Ctx, table: &str) -> Request {
@@ -98,7 +101,8 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
              FROM information_schema.columns WHERE table_name = '{t}' ORDER BY ordinal_position"
         )
     };
-    let relation = |name: &str| format!("SELECT count(*)::int AS n FROM pg_class WHERE relname = '{name}'");
+    let relation =
+        |name: &str| format!("SELECT count(*)::int AS n FROM pg_class WHERE relname = '{name}'");
     vec![
         Case::new(
             "get_management_capabilities",
