@@ -377,9 +377,11 @@ async fn bound_actor(
     let client = client.ok_or_else(|| ApiError::missing_parameter("header", "X-Athena-Client"))?;
     let key = verify(keys, presented.key, Some(client), origin).await?;
     match key.client_name.as_deref() {
-        None => return Err(ApiError::forbidden(format!(
+        None => {
+            return Err(ApiError::forbidden(format!(
             "management routes need an API key bound to client `{client}`; this key is not bound"
-        ))),
+        )))
+        }
         Some(bound) if bound != client => {
             return Err(ApiError::forbidden(format!(
                 "this API key is bound to client `{bound}`"

@@ -510,7 +510,7 @@ pub fn checked_view_query(raw: &str) -> Result<String, DomainError> {
             "must be exactly one SELECT query",
         ));
     }
-    if q.locks.iter().next().is_some() {
+    if !q.locks.is_empty() {
         return Err(DomainError::invalid_field(
             field,
             "FOR UPDATE/SHARE is refused",

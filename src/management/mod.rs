@@ -223,7 +223,7 @@ impl Management<'_> {
     }
 }
 
-/// Postgres' answer to DDL as the API's: 42P07/42710/42701 → 409;
+/// Postgres' answer to DDL as the API's: 42P07/42710/42701/42723 → 409;
 /// 42P01/42703/42883/42704 → 404; 42501 → 403; 55P03 (lock timeout),
 /// 57014 (statement timeout), 40P01 and lost connections → 503 with
 /// `Retry-After`; every other data or syntax error (42601, 22023, 2BP01,
@@ -241,7 +241,9 @@ pub fn sqlstate_error(e: &tokio_postgres::Error) -> ApiError {
     let message = db.message().to_string();
     let state = db.code().code();
     match state {
-        "42P07" | "42710" | "42701" | "42P06" => ApiError::new(Code::Conflict, "Conflict", message),
+        "42P07" | "42710" | "42701" | "42723" | "42P06" => {
+            ApiError::new(Code::Conflict, "Conflict", message)
+        }
         "42P01" => ApiError::not_found(Code::TableNotFound, message),
         "42703" => ApiError::not_found(Code::NotFound, message),
         "42883" => ApiError::not_found(Code::FunctionNotFound, message),
