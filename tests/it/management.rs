@@ -964,3 +964,51 @@ async fn audit_store_without_its_table_is_503_and_no_ddl_runs() {
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(relations(&s).await, before, "no DDL ran");
 }
+
+#[tokio::test]
+async fn another_replica_sees_the_new_column_at_once() {
+    let s = TestServer::start().await;
+    let b = s.replica_with(|_| {}).await;
+    let key = owner_key(&s).await;
+    s.tenant()
+        .await
+        .batch_execute("CREATE TABLE gadgets (id int); INSERT INTO gadgets VALUES (1)")
+        .await
+        .unwrap();
+    let fetch = |columns: Value| {
+        let (b, key) = (&b, key.clone());
+        async move {
+            call(
+                b,
+                &key,
+                "POST",
+                "/gateway/fetch",
+                Some(json!({"table_name": "gadgets", "columns": columns})),
+            )
+            .await
+        }
+    };
+    // Replica b knows the table without the column (its cache is loaded).
+    assert_eq!(fetch(json!(["id"])).await.status, 200);
+    assert_eq!(fetch(json!(["color"])).await.status, 400);
+    let r = call(
+        &s,
+        &key,
+        "PATCH",
+        "/management/tables/gadgets",
+        Some(json!({"operations": [{"type": "add_column", "column": {"name": "color", "data_type": "text", "default_expression": "'red'"}}]})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The DDL was made on s: b learns it from the catalog feed.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let r = fetch(json!(["color"])).await;
+        if r.status == 200 {
+            assert_eq!(r.json()["data"][0]["color"], "red", "{}", r.text());
+            break;
+        }
+        assert!(Instant::now() < deadline, "b still refuses: {}", r.text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
