@@ -26,6 +26,7 @@ mod clients;
 mod debug;
 mod gateway;
 mod health;
+mod management;
 mod public;
 mod query;
 mod registry;
@@ -78,6 +79,8 @@ pub struct Handlers {
     pub webhooks: Arc<crate::events::webhooks::Webhooks>,
     /// The one outbound policy (`src/outbound.rs`), for URLs checked at save.
     pub outbound: Arc<crate::outbound::OutboundPolicy>,
+    /// The management DDL audit log (`src/audit/ddl.rs`, issue 16).
+    pub audit: Arc<crate::audit::ddl::AuditStore>,
 }
 
 /// A fetch body as the gateway's read request (`X-Strip-Nulls`,
@@ -184,7 +187,6 @@ fn header_bool(headers: &http::HeaderMap, name: &str) -> Option<bool> {
 impl ApiApi for Handlers {}
 impl BillingApi for Handlers {}
 impl ChatApi for Handlers {}
-impl ManagementApi for Handlers {}
 impl PipelinesApi for Handlers {}
 impl TypesenseApi for Handlers {}
 impl WssApi for Handlers {}

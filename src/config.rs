@@ -176,6 +176,13 @@ pub struct Config {
     /// Event delivery: workers, stale takeover, retry backoff
     /// (`ATHENA_EVENT_*`; `src/events/`).
     pub events: crate::events::Settings,
+    // --- issue 16: schema discovery and management DDL ---
+    /// The DDL audit log's store (`ATHENA_LOGGING_DATABASE_URL`,
+    /// `src/audit/ddl.rs`); unset: the catalog database.
+    pub logging_database_url: Option<String>,
+    /// Management DDL timeouts and the extension allowlist
+    /// (`ATHENA_MANAGEMENT_*`, `ATHENA_EXTENSION_ALLOWLIST`; `src/management/`).
+    pub management: crate::management::Settings,
 }
 
 #[derive(Debug)]
@@ -304,6 +311,8 @@ impl Config {
             listen,
             admin_key: var("ATHENA_KEY_12"),
             database_url,
+            logging_database_url: var("ATHENA_LOGGING_DATABASE_URL"),
+            management: crate::management::Settings::from_env().map_err(ConfigError)?,
             redis_url: var("REDIS_URL"),
             s3,
             otlp_endpoint: var("OTEL_EXPORTER_OTLP_ENDPOINT"),

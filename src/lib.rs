@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod gateway;
 pub mod handlers;
 pub mod http;
 pub mod jobs;
+pub mod management;
 pub mod outbound;
 pub mod runtime;
 pub mod secrets;

@@ -273,6 +273,15 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         jwt: config.auth_jwt.clone(),
         sessions,
     });
+    // Issue 16: the DDL audit log (catalog or ATHENA_LOGGING_DATABASE_URL).
+    let audit = Arc::new(
+        crate::audit::ddl::AuditStore::open(
+            tenants.catalog(),
+            config.logging_database_url.as_deref(),
+            settings,
+        )
+        .await?,
+    );
     let handlers = Arc::new(Handlers {
         config,
         tenants,
@@ -290,6 +299,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         outbound,
         metrics: metrics.clone(),
         started: Instant::now(),
+        audit,
     });
     Ok(Arc::new(App::new(handlers, auth, metrics, limits)))
 }

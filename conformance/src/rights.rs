@@ -33,8 +33,14 @@ pub fn for_operation(op: &str) -> Option<&'static str> {
             (fields.next() == Some(op)).then(|| fields.next()).flatten()
         })
         .filter(|access| !matches!(*access, "open" | "unassigned" | "admin" | "public"))
-        // Always keyed (storage): the same right, whether or not enforced.
-        .map(|access| access.strip_prefix("keyed:").unwrap_or(access))
+        // Keyed (storage): the same right, whether or not enforced; bound
+        // (management): a key bound to the client with the right.
+        .map(|access| {
+            access
+                .strip_prefix("keyed:")
+                .or_else(|| access.strip_prefix("bound:"))
+                .unwrap_or(access)
+        })
 }
 
 #[cfg(test)]

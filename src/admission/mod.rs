@@ -116,7 +116,7 @@ pub fn subject(
 ) -> Option<Subject<'_>> {
     let rule = access::rule(operation);
     let right = match rule.access {
-        Access::Right(r) | Access::Keyed(r) => r,
+        Access::Right(r) | Access::Keyed(r) | Access::Bound(r) => r,
         _ => return None,
     };
     let meta = operation.meta();

@@ -18,7 +18,7 @@ pub enum Access {
     /// Anyone: no key is looked at, so a probe with a stale key still
     /// works (health, metrics, docs, the registry).
     Open,
-    /// No right assigned yet (storage, chat, schema, typesense …): keyless
+    /// No right assigned yet (chat, typesense …): keyless
     /// like `Open` until the issue that builds the family gives it a right.
     Unassigned,
     /// The static admin key (`ATHENA_KEY_12`), failing closed.
@@ -34,6 +34,11 @@ pub enum Access {
     /// client or none). Storage: the gateway's S3 credentials act for the
     /// caller, so no request reaches them anonymously.
     Keyed(Right),
+    /// `/management/*` (issue 16): always keyed, by an API key bound to
+    /// the `X-Athena-Client` client and holding this right. The static
+    /// admin key and unbound keys are refused (403): schema changes are
+    /// made by a key that names its client.
+    Bound(Right),
 }
 
 /// An operation's row: its access and how its credentials may arrive.
@@ -95,7 +100,7 @@ impl Rule {
     /// The right the operation needs under key enforcement.
     pub fn right(&self) -> Option<Right> {
         match self.access {
-            Access::Right(right) | Access::Keyed(right) => Some(right),
+            Access::Right(right) | Access::Keyed(right) | Access::Bound(right) => Some(right),
             _ => None,
         }
     }
@@ -114,6 +119,10 @@ const fn keyed(right: Right) -> Rule {
     Rule::new(Access::Keyed(right))
 }
 
+const fn bound(right: Right) -> Rule {
+    Rule::new(Access::Bound(right))
+}
+
 /// The access table. An upsert also needs the update right: the handler
 /// checks it from the planned write (`Write::rights`).
 pub fn rule(operation: Operation) -> Rule {
@@ -129,8 +138,16 @@ pub fn rule(operation: Operation) -> Rule {
         | O::GetOpenapiYaml
         | O::GetOpenapiWssYaml
         | O::GetWssInfo
-        | O::GetDocs
-        | O::GetRegistryByApiRegistryId => OPEN,
+        | O::GetDocs => OPEN,
+        // Schema discovery (issue 16): the admin key or a key holding
+        // `schema.read`, whether or not keys are enforced (a tenant's
+        // schema is never anonymous); a registry entry names a tenant.
+        O::GetSchema
+        | O::GetSchemaTables
+        | O::GetSchemaColumns
+        | O::GetSchemaConstraints
+        | O::GetSchemaMigrations
+        | O::GetRegistryByApiRegistryId => keyed(Right::SchemaRead),
         O::PostPublicByRouteKeyByOp => PUBLIC,
         // The data plane under key enforcement: every alias of a route
         // needs the canonical route's right.
@@ -159,30 +176,30 @@ pub fn rule(operation: Operation) -> Rule {
         O::PostPipelines | O::PostPipelinesSimulate | O::GetPipelinesTemplates => {
             right(Right::PipelinesExecute)
         }
-        // Management: schema changes and provisioning, also under keys.
-        O::GetManagementCapabilities | O::GetManagementProvisionLocalDatabases => {
-            right(Right::ManagementRead)
-        }
+        // Management DDL (issue 16): a key bound to the client, always.
+        O::GetManagementCapabilities => bound(Right::ManagementRead),
         O::PostManagementTables | O::PatchManagementTablesByTableName => {
-            right(Right::ManagementTablesWrite)
+            bound(Right::ManagementTablesWrite)
         }
-        O::DeleteManagementTablesByTableName => right(Right::ManagementTablesDrop),
+        O::DeleteManagementTablesByTableName => bound(Right::ManagementTablesDrop),
         O::DeleteManagementTablesByTableNameColumnsByColumnName => {
-            right(Right::ManagementColumnsDrop)
+            bound(Right::ManagementColumnsDrop)
         }
-        O::PostManagementIndexes => right(Right::ManagementIndexesWrite),
-        O::DeleteManagementIndexesByIndexName => right(Right::ManagementIndexesDrop),
-        O::PostManagementViews => right(Right::ManagementViewsWrite),
-        O::DeleteManagementViewsByViewName => right(Right::ManagementViewsDrop),
-        O::GetManagementFunctions => right(Right::ManagementFunctionsRead),
-        O::PutManagementFunctions => right(Right::ManagementFunctionsWrite),
-        O::DeleteManagementFunctions => right(Right::ManagementFunctionsDrop),
-        O::PostManagementExtensionsInstall => right(Right::ManagementExtensionsWrite),
+        O::PostManagementIndexes => bound(Right::ManagementIndexesWrite),
+        O::DeleteManagementIndexesByIndexName => bound(Right::ManagementIndexesDrop),
+        O::PostManagementViews => bound(Right::ManagementViewsWrite),
+        O::DeleteManagementViewsByViewName => bound(Right::ManagementViewsDrop),
+        O::GetManagementFunctions => bound(Right::ManagementFunctionsRead),
+        O::PutManagementFunctions => bound(Right::ManagementFunctionsWrite),
+        O::DeleteManagementFunctions => bound(Right::ManagementFunctionsDrop),
+        O::PostManagementExtensionsInstall => bound(Right::ManagementExtensionsWrite),
+        // Provisioning, under keys like the data plane.
+        O::GetManagementProvisionLocalDatabases => right(Right::ManagementRead),
         O::PostManagementProvisionProvidersNeon
         | O::PostManagementProvisionProvidersRailway
         | O::PostManagementProvisionProvidersRender
         | O::PostManagementProvisionLocalDatabases => right(Right::ManagementProvisionWrite),
-        // No right yet, keyless until their family assigns one: chat, schema,
+        // No right yet, keyless until their family assigns one: chat,
         // billing's provider webhook, typesense, storage outside the admin
         // surface, the Supabase compatibility route.
         // chat
@@ -202,12 +219,6 @@ pub fn rule(operation: Operation) -> Rule {
         | O::PostChatMessagesByMessageIdReactions
         | O::DeleteChatMessagesByMessageIdReactionsByEmoji
         | O::PostChatMessagesSearch => UNASSIGNED,
-        // schema
-        O::GetSchema
-        | O::GetSchemaTables
-        | O::GetSchemaColumns
-        | O::GetSchemaConstraints
-        | O::GetSchemaMigrations => UNASSIGNED,
         // billing
         O::PostBillingProvidersByProviderClientsByClientNameConnectionsByConnectionIdWebhook => {
             UNASSIGNED

@@ -248,6 +248,11 @@ impl Auth {
                 return keyed_actor(&self.admin, &self.keys, right, client, presented, origin)
                     .await;
             }
+            Access::Bound(right) => {
+                let client = target.or_else(|| header_client(headers));
+                return bound_actor(&self.admin, &self.keys, right, client, presented, origin)
+                    .await;
+            }
             Access::Right(right) => right,
         };
         if rule.direct_uri && direct_uri_with_credentials(headers) {
@@ -343,6 +348,49 @@ async fn keyed_actor(
     }
     let actor = Actor::Key(verify(keys, presented.key, client, origin).await?);
     actor.require(right, client)?;
+    Ok(actor)
+}
+
+/// A management caller (`Access::Bound`, issue 16): an API key bound to
+/// `client` and holding `right`, whether or not enforcement is on. No key
+/// is a 401; the admin key, an unbound key, a key bound to another client
+/// or lacking the right are 403; no `X-Athena-Client` is a 400.
+async fn bound_actor(
+    admin: &AdminKey,
+    keys: &KeyStore,
+    right: Right,
+    client: Option<&str>,
+    presented: Option<Presented<'_>>,
+    origin: &Origin,
+) -> Result<Actor, ApiError> {
+    let presented = presented.ok_or_else(|| {
+        ApiError::unauthorized(format!(
+            "an API key bound to the X-Athena-Client client and holding `{right}` is required"
+        ))
+    })?;
+    if admin.matches_presented(&presented) {
+        return Err(ApiError::forbidden(format!(
+            "management routes need an API key bound to the client and holding `{right}`; \
+             the admin key is not bound to a client"
+        )));
+    }
+    let client = client.ok_or_else(|| ApiError::missing_parameter("header", "X-Athena-Client"))?;
+    let key = verify(keys, presented.key, Some(client), origin).await?;
+    match key.client_name.as_deref() {
+        None => {
+            return Err(ApiError::forbidden(format!(
+            "management routes need an API key bound to client `{client}`; this key is not bound"
+        )))
+        }
+        Some(bound) if bound != client => {
+            return Err(ApiError::forbidden(format!(
+                "this API key is bound to client `{bound}`"
+            )))
+        }
+        Some(_) => {}
+    }
+    let actor = Actor::Key(key);
+    actor.require(right, Some(client))?;
     Ok(actor)
 }
 

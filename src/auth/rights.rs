@@ -49,6 +49,7 @@ native_rights! {
     StorageFiles = "storage.files", "Managed files for an end user (/storage/files*; the end user's grants decide); hand end users keys with this right, never gateway.storage_proxy";
     StorageService = "storage.service", "Act for end users on managed files (trusted X-User-Id / X-Organization-Id, /storage/service/files*)";
     PipelinesExecute = "pipelines.execute", "Run and simulate pipelines";
+    SchemaRead = "schema.read", "Read the tenant's schema (/schema, /schema/tables|columns|constraints|migrations) and registry entries (/registry/{id})";
     ManagementRead = "management.read", "Read management capabilities and functions";
     ManagementTablesWrite = "management.tables.write", "Create and alter tables";
     ManagementTablesDrop = "management.tables.drop", "Drop tables";

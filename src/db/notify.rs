@@ -110,7 +110,7 @@ async fn subscribe(database_url: &str) -> Result<Feed, tokio_postgres::Error> {
     client
         .batch_execute(
             "LISTEN athena_clients_changed; LISTEN athena_auth_changed; LISTEN athena_routes_changed; \
-             LISTEN athena_events_changed",
+             LISTEN athena_events_changed; LISTEN athena_schema_changed",
         )
         .await?;
     Ok(Feed {
@@ -132,6 +132,9 @@ async fn follow(
             // Routing lookups are few and cheap: drop them all.
             "athena_routes_changed" => routes.invalidate(),
             "athena_events_changed" => events.invalidate(),
+            // Management DDL on some replica (`src/management/`): this
+            // client's introspection cache.
+            "athena_schema_changed" => tenants.invalidate_schema(&payload).await,
             _ => keys.invalidate().await,
         }
     }

@@ -249,6 +249,15 @@ impl Tenants {
         self.entries.write().await.remove(name);
     }
 
+    /// Drops a loaded client's introspection cache (DDL through
+    /// `/management/*`, on this replica or another).
+    pub async fn invalidate_schema(&self, name: &str) {
+        let tenant = self.entries.read().await.get(name).cloned();
+        if let Some(tenant) = tenant {
+            tenant.schema.invalidate().await;
+        }
+    }
+
     /// Forgets every client (the change feed was interrupted).
     pub async fn evict_all(&self) {
         self.entries.write().await.clear();

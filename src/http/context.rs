@@ -180,6 +180,12 @@ impl RequestCx {
             .is_ok_and(|m| m.contains_key(name))
     }
 
+    /// The raw request body (routes whose contract declares none, e.g.
+    /// `POST /management/views`, read their documented JSON from it).
+    pub fn body(&self) -> &[u8] {
+        &self.request.body
+    }
+
     /// The presented API key, from any accepted spelling (several
     /// different keys are a 401).
     pub fn credential(&self) -> Result<Option<crate::auth::Presented<'_>>, ApiError> {

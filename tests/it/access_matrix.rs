@@ -95,6 +95,7 @@ fn spelled(access: Access) -> String {
         Access::Public => "public".into(),
         Access::Right(right) => right.as_str().into(),
         Access::Keyed(right) => format!("keyed:{right}"),
+        Access::Bound(right) => format!("bound:{right}"),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod enforced;
 pub mod gateway;
 pub mod health;
 pub mod ip_policy;
+pub mod management;
 pub mod public;
 pub mod query;
 pub mod registry;
@@ -299,6 +300,7 @@ pub fn specific_cases(ctx: &Ctx) -> Vec<Case> {
     cases.extend(client_configs::cases(ctx));
     cases.extend(health::cases(ctx));
     cases.extend(registry::cases(ctx));
+    cases.extend(management::cases(ctx));
     cases.extend(public::admin_cases(ctx));
     cases.extend(routing::cases(ctx));
     cases.extend(storage::cases(ctx));

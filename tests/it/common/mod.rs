@@ -205,6 +205,8 @@ impl TestServer {
                 backoff: Duration::from_millis(100),
                 ..Default::default()
             },
+            logging_database_url: None,
+            management: Default::default(),
         };
         tweak(&mut config);
         Self::serve(config, tenant_url, vec![catalog_db, tenant_db], admin_url).await

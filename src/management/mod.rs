@@ -1,0 +1,271 @@
+//! Management DDL (`/management/*`, issue 16): schema changes a client's
+//! bound API key may make on its own database, each through the same path
+//! (`Management::apply`):
+//!
+//! 1. the statement is built from the closed grammar (`ddl`) or, for
+//!    caller SQL (function DDL, view queries), parsed and checked there;
+//! 2. the audit log records it as `pending` with its exact text
+//!    (`crate::audit::ddl`); a store that is down or lacks its tables is a
+//!    503 and no DDL runs;
+//! 3. the statement runs on the tenant's pool (its own, non-superuser
+//!    role) in one transaction with `SET LOCAL lock_timeout` and
+//!    `statement_timeout`, each statement sent alone over the extended
+//!    protocol (Postgres refuses several statements there);
+//! 4. the audit row becomes `success` or `error`; Postgres' SQLSTATE picks
+//!    the answer (`sqlstate_error`), never a 500;
+//! 5. after success the tenant's introspection cache is dropped on this
+//!    replica and, through the catalog's `athena_schema_changed` feed
+//!    (`src/db/notify.rs`), on every other one.
+
+pub mod ddl;
+
+use crate::audit::ddl::{AuditEntry, AuditStore};
+use crate::db::tenants::Tenant;
+use crate::db::Pool;
+use crate::domain::DomainError;
+use crate::http::{ApiError, Code};
+use std::time::Duration;
+
+/// The extensions `POST /management/extensions/install` accepts when
+/// `ATHENA_EXTENSION_ALLOWLIST` is unset.
+pub const DEFAULT_EXTENSIONS: &[&str] = &[
+    "pgcrypto",
+    "uuid-ossp",
+    "citext",
+    "pg_trgm",
+    "hstore",
+    "btree_gin",
+    "btree_gist",
+];
+
+/// The catalog channel other replicas follow to drop a client's
+/// introspection cache after DDL (`src/db/notify.rs`).
+pub const SCHEMA_CHANGED_CHANNEL: &str = "athena_schema_changed";
+
+/// Management DDL settings (`ATHENA_MANAGEMENT_*`, `ATHENA_EXTENSION_ALLOWLIST`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `SET LOCAL lock_timeout` of every DDL transaction
+    /// (`ATHENA_MANAGEMENT_LOCK_TIMEOUT_MS`, default 3 s): DDL waiting
+    /// behind a long transaction gives up (503 + `Retry-After`) instead of
+    /// queueing every later query of the table behind it.
+    pub lock_timeout: Duration,
+    /// `SET LOCAL statement_timeout` (`ATHENA_MANAGEMENT_STATEMENT_TIMEOUT_MS`,
+    /// default 60 s): an index build on a big table may take a while.
+    pub statement_timeout: Duration,
+    /// Installable extensions (`ATHENA_EXTENSION_ALLOWLIST`, comma-separated).
+    pub extension_allowlist: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            lock_timeout: Duration::from_secs(3),
+            statement_timeout: Duration::from_secs(60),
+            extension_allowlist: DEFAULT_EXTENSIONS.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+}
+
+impl Settings {
+    /// From the environment; a malformed value is a start-up error.
+    pub fn from_env() -> Result<Settings, String> {
+        let mut s = Settings::default();
+        let millis = |name: &str, default: Duration| -> Result<Duration, String> {
+            match std::env::var(name).ok().filter(|v| !v.trim().is_empty()) {
+                None => Ok(default),
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(0) | Err(_) => {
+                        Err(format!("{name} must be a positive number of milliseconds"))
+                    }
+                    Ok(n) => Ok(Duration::from_millis(n)),
+                },
+            }
+        };
+        s.lock_timeout = millis("ATHENA_MANAGEMENT_LOCK_TIMEOUT_MS", s.lock_timeout)?;
+        s.statement_timeout = millis(
+            "ATHENA_MANAGEMENT_STATEMENT_TIMEOUT_MS",
+            s.statement_timeout,
+        )?;
+        if let Some(list) = std::env::var("ATHENA_EXTENSION_ALLOWLIST")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        {
+            s.extension_allowlist = list
+                .split(',')
+                .map(|e| e.trim().to_string())
+                .filter(|e| !e.is_empty())
+                .collect();
+        }
+        Ok(s)
+    }
+}
+
+/// One management write: what the audit log records and what runs.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The event name: `management.tables.create`, …
+    pub operation: &'static str,
+    pub schema: Option<String>,
+    pub object: Option<String>,
+    /// Run in order in one transaction, each alone (extended protocol).
+    pub statements: Vec<String>,
+    /// Function DDL: `Some(previous definition)` (see `AuditEntry::function`).
+    pub function: Option<Option<String>>,
+}
+
+impl Change {
+    pub fn new(operation: &'static str, schema: &str, object: &str, statement: String) -> Change {
+        Change {
+            operation,
+            schema: Some(schema.to_string()),
+            object: Some(object.to_string()),
+            statements: vec![statement],
+            function: None,
+        }
+    }
+
+    /// The exact SQL text that runs, as the audit log records it.
+    pub fn statement(&self) -> String {
+        self.statements.join(";\n")
+    }
+}
+
+/// Who asked (for the audit row).
+pub struct Caller<'a> {
+    pub client: &'a str,
+    pub api_key_id: Option<String>,
+    pub request_id: &'a str,
+}
+
+/// The management service: the audit store and the catalog (for the
+/// cross-replica invalidation feed).
+pub struct Management<'a> {
+    pub audit: &'a AuditStore,
+    pub catalog: &'a Pool,
+    pub settings: &'a Settings,
+}
+
+impl Management<'_> {
+    /// Audit, run, finish, invalidate (module docs). The error is the
+    /// answer to send.
+    pub async fn apply(
+        &self,
+        tenant: &Tenant,
+        caller: &Caller<'_>,
+        change: &Change,
+    ) -> Result<(), ApiError> {
+        let entry = AuditEntry {
+            client_name: caller.client.to_string(),
+            api_key_id: caller.api_key_id.clone(),
+            request_id: caller.request_id.to_string(),
+            operation: change.operation.to_string(),
+            object_schema: change.schema.clone(),
+            object_name: change.object.clone(),
+            statement: change.statement(),
+            function: change.function.clone(),
+        };
+        let id = self.audit.begin(&entry).await?;
+        let outcome = self.run(tenant, &change.statements).await;
+        match &outcome {
+            Ok(()) => self.audit.finish(id, Ok(())).await,
+            Err(e) => self.audit.finish(id, Err(&e.detail)).await,
+        }
+        outcome?;
+        self.invalidate(tenant).await;
+        // TODO(events): publish `change.operation` (management.tables.create,
+        // management.tables.alter, …) with {client, schema, object} on the
+        // internal events bus (src/events/, being built on another branch).
+        Ok(())
+    }
+
+    /// The statements in one transaction, with the DDL timeouts.
+    async fn run(&self, tenant: &Tenant, statements: &[String]) -> Result<(), ApiError> {
+        let mut conn = tenant.pool.get().await.map_err(DomainError::from)?;
+        let result = async {
+            let tx = conn.transaction().await?;
+            // Our own constants: the simple protocol is fine here.
+            tx.batch_execute(&format!(
+                "SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'",
+                self.settings.lock_timeout.as_millis(),
+                self.settings.statement_timeout.as_millis()
+            ))
+            .await?;
+            for statement in statements {
+                // `execute` = Parse/Bind/Execute: exactly one statement.
+                tx.execute(statement.as_str(), &[]).await?;
+            }
+            tx.commit().await
+        }
+        .await;
+        // What the pool's cached statements describe may have changed.
+        conn.forget_statements();
+        result.map_err(|e| sqlstate_error(&e))
+    }
+
+    /// Drops the tenant's introspection cache here and tells the other
+    /// replicas (best effort: their caches also expire on a miss).
+    async fn invalidate(&self, tenant: &Tenant) {
+        tenant.schema.invalidate().await;
+        let notified = async {
+            let conn = self.catalog.get().await.map_err(DomainError::from)?;
+            conn.execute(
+                "SELECT pg_notify($1, $2)",
+                &[&SCHEMA_CHANGED_CHANNEL, &tenant.name],
+            )
+            .await?;
+            Ok::<_, DomainError>(())
+        }
+        .await;
+        if let Err(e) = notified {
+            tracing::warn!(error = %e, client = %tenant.name, "schema change not announced to other replicas");
+        }
+    }
+}
+
+/// Postgres' answer to DDL as the API's: 42P07/42710/42701/42723 → 409;
+/// 42P01/42703/42883/42704 → 404; 42501 → 403; 55P03 (lock timeout),
+/// 57014 (statement timeout), 40P01 and lost connections → 503 with
+/// `Retry-After`; every other data or syntax error (42601, 22023, 2BP01,
+/// …) → 400. Never a 500. The message is Postgres' primary message.
+pub fn sqlstate_error(e: &tokio_postgres::Error) -> ApiError {
+    let Some(db) = e.as_db_error() else {
+        tracing::warn!(error = %e, "management DDL: connection failed");
+        let mut err = ApiError::unavailable(
+            Code::DatabaseUnavailable,
+            "the database is unavailable; retry shortly",
+        );
+        err.retry_after = Some(1);
+        return err;
+    };
+    let message = db.message().to_string();
+    let state = db.code().code();
+    match state {
+        "42P07" | "42710" | "42701" | "42723" | "42P06" => {
+            ApiError::new(Code::Conflict, "Conflict", message)
+        }
+        "42P01" => ApiError::not_found(Code::TableNotFound, message),
+        "42703" => ApiError::not_found(Code::NotFound, message),
+        "42883" => ApiError::not_found(Code::FunctionNotFound, message),
+        "42704" | "3F000" => ApiError::not_found(Code::NotFound, message),
+        "42501" => ApiError::forbidden(message),
+        "55P03" | "57014" | "40P01" | "40001" => {
+            let mut err = ApiError::unavailable(
+                Code::ServiceUnavailable,
+                format!("{message}: the object is busy; retry shortly"),
+            );
+            err.retry_after = Some(1);
+            err
+        }
+        s if s.starts_with("08") || s.starts_with("53") || s.starts_with("57") => {
+            tracing::warn!(sqlstate = s, error = %message, "management DDL: database unavailable");
+            let mut err = ApiError::unavailable(
+                Code::DatabaseUnavailable,
+                "the database is unavailable; retry shortly",
+            );
+            err.retry_after = Some(1);
+            err
+        }
+        _ => ApiError::bad_request(message),
+    }
+}
