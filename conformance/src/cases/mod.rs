@@ -16,6 +16,7 @@ pub mod rest;
 pub mod rest_ranges;
 pub mod routing;
 pub mod rpc;
+pub mod schema_discovery;
 pub mod storage;
 pub mod storage_files;
 pub mod storage_s3;
@@ -295,6 +296,7 @@ pub fn specific_cases(ctx: &Ctx) -> Vec<Case> {
     cases.extend(client_configs::cases(ctx));
     cases.extend(health::cases(ctx));
     cases.extend(registry::cases(ctx));
+    cases.extend(schema_discovery::cases(ctx));
     cases.extend(public::admin_cases(ctx));
     cases.extend(routing::cases(ctx));
     cases.extend(storage::cases(ctx));
