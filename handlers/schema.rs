@@ -52,16 +52,16 @@ impl SchemaApi for Handlers {
     /// Everything one schema (`?schema=`, default `public`) holds, in the
     /// standard envelope: `data {schema, tables, columns, constraints,
     /// indexes, views, functions}`.
-    async fn get_schema(&self, cx: RequestCx) -> ApiResult<responses::GetSchema> {
-        let mut schema = "public".to_string();
-        for (k, v) in cx.query() {
-            if k == "schema" {
-                schema = discovery::schema_name("schema", v)?;
-            }
-        }
-        let tenant = self
-            .discovery_tenant(crate::auth::header_client(cx.headers()))
-            .await?;
+    async fn get_schema(
+        &self,
+        _cx: RequestCx,
+        params: params::GetSchema,
+    ) -> ApiResult<responses::GetSchema> {
+        let schema = match params.schema.as_deref() {
+            None => "public".to_string(),
+            Some(s) => discovery::schema_name("schema", s)?,
+        };
+        let tenant = self.discovery_tenant(Some(&params.x_athena_client)).await?;
         let data = discovery::schema(&tenant.pool, &schema)
             .await?
             .ok_or_else(|| {
@@ -70,7 +70,9 @@ impl SchemaApi for Handlers {
         let tables = data["tables"].as_array().map_or(0, Vec::len);
         let mut body = crate::domain::success(format!("{tables} relations in schema {schema}"));
         body.insert("data".into(), data);
-        Ok(responses::GetSchema::Ok(Json::new(json!(body))))
+        let body: models::GetSchemaResponse200 = serde_json::from_value(json!(body))
+            .map_err(|e| DomainError::Internal(format!("GET /schema answer: {e}")))?;
+        Ok(responses::GetSchema::Ok(Json::new(body)))
     }
 
     async fn get_schema_tables(
