@@ -67,12 +67,23 @@ impl SchemaApi for Handlers {
             .ok_or_else(|| {
                 DomainError::invalid_field("schema", format!("schema `{schema}` does not exist"))
             })?;
-        let tables = data["tables"].as_array().map_or(0, Vec::len);
-        let mut body = crate::domain::success(format!("{tables} relations in schema {schema}"));
-        body.insert("data".into(), data);
-        let body: models::GetSchemaResponse200 = serde_json::from_value(json!(body))
-            .map_err(|e| DomainError::Internal(format!("GET /schema answer: {e}")))?;
-        Ok(responses::GetSchema::Ok(Json::new(body)))
+        // Postgres built `data`: served as it is, never parsed here.
+        let body = models::GetSchemaResponse200 {
+            status: "success".into(),
+            message: Some(format!("schema {schema}")),
+            data: models::GetSchemaResponse200Data {
+                schema: schema.clone(),
+                tables: Vec::new(),
+                columns: Vec::new(),
+                constraints: Vec::new(),
+                indexes: Vec::new(),
+                views: Vec::new(),
+                functions: Vec::new(),
+            },
+        };
+        Ok(responses::GetSchema::Ok(
+            Json::new(body).with_raw_field("data", data),
+        ))
     }
 
     async fn get_schema_tables(
