@@ -81,12 +81,14 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
         Case::new(
             "get_schema_columns",
             "`schema.table` names the schema",
-            route("/schema/columns").query("table_name", "public.conf_disc_columns"),
+            route("/schema/columns").query("table_name", "public.conf_disc_qualified"),
             200,
         )
+        // A table of its own: cases run concurrently, and two `CREATE TABLE
+        // IF NOT EXISTS` of one name at once collide.
         .after(sql(
             ctx,
-            "CREATE TABLE IF NOT EXISTS conf_disc_columns (id bigint NOT NULL, label text DEFAULT 'x', seen timestamptz)",
+            "CREATE TABLE IF NOT EXISTS conf_disc_qualified (id bigint NOT NULL, label text DEFAULT 'x', seen timestamptz)",
         ))
         .check_json(|b| {
             super::expect_eq("columns", names(list(b, "columns")?, "column_name"), vec!["id".to_string(), "label".into(), "seen".into()])
