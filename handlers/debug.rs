@@ -41,6 +41,21 @@ impl DebugApi for Handlers {
         Ok(responses::GetDebugGateway::Ok(Json::new(body.into())))
     }
 
+    /// `/debug/schema` (issue 16): the tables our migrations create in the
+    /// logging store against what it holds (`src/db/schema_report.rs`);
+    /// the documented body, no envelope. A store that does not answer is 503.
+    async fn get_debug_schema(&self, _cx: RequestCx) -> ApiResult<responses::GetDebugSchema> {
+        let separate = self.audit.is_separate();
+        let expected = crate::db::schema_report::expected_for_store(separate);
+        let name = if separate { "logging" } else { "catalog" };
+        let report = crate::db::schema_report::report(self.audit.pool(), name, &expected).await?;
+        let body: crate::api::models::GetDebugSchemaResponse200 = serde_json::from_value(report)
+            .map_err(|e| {
+                crate::domain::DomainError::Internal(format!("debug/schema report: {e}"))
+            })?;
+        Ok(responses::GetDebugSchema::Ok(Json::new(body)))
+    }
+
     async fn get_debug_s3(&self, cx: RequestCx) -> ApiResult<responses::GetDebugS3> {
         let client = crate::auth::header_client(cx.headers());
         let data = self

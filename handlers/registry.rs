@@ -44,6 +44,21 @@ impl RegistryApi for Handlers {
         )))
     }
 
+    /// One entry of `/registry` by id, as a one-element array; unknown →
+    /// `[]` (issue 16). Each call reads the catalog (nothing is cached, so
+    /// `Cache-Control: no-cache` always gets the current row).
+    async fn get_registry_by_api_registry_id(
+        &self,
+        _cx: RequestCx,
+        params: params::GetRegistryByApiRegistryId,
+    ) -> ApiResult<responses::GetRegistryByApiRegistryId> {
+        let entry =
+            crate::catalog::registry::get(self.tenants.catalog(), &params.api_registry_id).await?;
+        Ok(responses::GetRegistryByApiRegistryId::Ok(Json::new(
+            models::GetRegistryByApiRegistryIdResponse200(entry.into_iter().collect()),
+        )))
+    }
+
     async fn get_openapi_yaml(&self, _cx: RequestCx) -> ApiResult<responses::GetOpenapiYaml> {
         Ok(responses::GetOpenapiYaml::Ok(Binary::new(
             "application/yaml",

@@ -66,15 +66,17 @@ mod tests {
     }
 
     /// The enforced pass hands out and withholds `DATA_PLANE` rights; the
-    /// operations needing others (management, pipelines) have no
-    /// data-plane case.
+    /// operations needing others (management, pipelines, schema discovery)
+    /// have no data-plane case.
     #[test]
     fn data_plane_operations_need_data_plane_rights() {
         for op in crate::tests::contract().operations {
             if let Some(r) = for_operation(&op.name) {
                 let elsewhere = op.path.starts_with("/management/")
                     || op.path.starts_with("/pipelines")
-                    || op.path.starts_with("/storage/");
+                    || op.path.starts_with("/storage/")
+                    || op.path.starts_with("/schema")
+                    || op.path.starts_with("/registry/");
                 assert!(DATA_PLANE.contains(&r) || elsewhere, "{}: {r}", op.name);
             }
         }

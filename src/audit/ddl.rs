@@ -3,7 +3,7 @@
 //!
 //! The store is the catalog database unless `ATHENA_LOGGING_DATABASE_URL`
 //! names another one (`AuditStore::open`); its tables come from catalog
-//! migration `0031_ddl_audit_log.sql`, applied to a separate store at start
+//! migration `0011_ddl_audit_log.sql`, applied to a separate store at start
 //! too. The protocol a management handler follows:
 //!
 //! 1. `begin(&entry)` inserts the row as `pending` (and, for function DDL,
@@ -23,7 +23,7 @@ use crate::db::Pool;
 use crate::domain::DomainError;
 
 /// The statements that create the store's tables (the catalog migration).
-pub const SCHEMA: &str = include_str!("../../migrations/0031_ddl_audit_log.sql");
+pub const SCHEMA: &str = include_str!("../../migrations/0011_ddl_audit_log.sql");
 
 /// The message a crash-recovered row carries.
 pub const INTERRUPTED: &str = "interrupted: the gateway stopped before the statement finished";
@@ -91,6 +91,8 @@ pub struct AuditRow {
 /// The logging store.
 pub struct AuditStore {
     pool: Pool,
+    /// On `ATHENA_LOGGING_DATABASE_URL`, not the catalog.
+    separate: bool,
 }
 
 /// Why an audit write failed, as the caller sees it: always a 503 (the
@@ -105,7 +107,21 @@ fn unavailable(context: &str, e: impl std::fmt::Display) -> DomainError {
 impl AuditStore {
     /// A store on `pool` (tests; `open` in the server).
     pub fn new(pool: Pool) -> AuditStore {
-        AuditStore { pool }
+        AuditStore {
+            pool,
+            separate: false,
+        }
+    }
+
+    /// The store's pool (`GET /debug/schema` inspects it).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Whether the store is a database of its own
+    /// (`ATHENA_LOGGING_DATABASE_URL`) rather than the catalog.
+    pub fn is_separate(&self) -> bool {
+        self.separate
     }
 
     /// The server's store: the catalog pool, or a pool on `logging_url`
@@ -122,7 +138,10 @@ impl AuditStore {
             Some(url) => {
                 let pool = crate::db::pool(url, settings)
                     .map_err(|e| format!("ATHENA_LOGGING_DATABASE_URL: {e}"))?;
-                let store = AuditStore::new(pool);
+                let store = AuditStore {
+                    pool,
+                    separate: true,
+                };
                 if let Err(e) = store.ensure_schema().await {
                     tracing::warn!(error = %e, "DDL audit store: tables not created");
                 }

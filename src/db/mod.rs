@@ -3,9 +3,11 @@
 
 pub mod conn;
 pub mod direct;
+pub mod discovery;
 pub mod migrate;
 pub mod notify;
 pub mod schema_cache;
+pub mod schema_report;
 pub mod tenants;
 
 use crate::domain::DomainError;

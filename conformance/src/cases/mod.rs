@@ -20,6 +20,7 @@ pub mod rest_shape;
 pub mod rest_writes;
 pub mod routing;
 pub mod rpc;
+pub mod schema_discovery;
 pub mod storage;
 pub mod storage_files;
 pub mod storage_s3;
@@ -301,6 +302,7 @@ pub fn specific_cases(ctx: &Ctx) -> Vec<Case> {
     cases.extend(health::cases(ctx));
     cases.extend(registry::cases(ctx));
     cases.extend(management::cases(ctx));
+    cases.extend(schema_discovery::cases(ctx));
     cases.extend(public::admin_cases(ctx));
     cases.extend(routing::cases(ctx));
     cases.extend(storage::cases(ctx));
