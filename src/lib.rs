@@ -4,6 +4,7 @@
 pub mod admission;
 pub mod api;
 pub mod auth;
+pub mod billing;
 pub mod catalog;
 pub mod config;
 pub mod db;

@@ -258,6 +258,14 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         jwt: config.auth_jwt.clone(),
         sessions,
     });
+    // Billing (issue 15): provider connections and webhook ingestion.
+    let billing = Arc::new(crate::billing::Billing {
+        tenants: tenants.clone(),
+        secrets: config.secrets.clone(),
+        outbound: outbound.clone(),
+        api: crate::billing::providers::ProviderApi::new(&outbound),
+        auth_configured: config.auth_url.is_some(),
+    });
     let handlers = Arc::new(Handlers {
         config,
         tenants,
@@ -270,6 +278,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         admission,
         public_routes: routing.public.clone(),
         routing,
+        billing,
         metrics: metrics.clone(),
         started: Instant::now(),
     });
