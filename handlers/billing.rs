@@ -16,7 +16,7 @@ impl BillingApi for Handlers {
         _body: models::PostBillingProvidersByProviderClientsByClientNameConnectionsByConnectionIdWebhookRequest,
     ) -> ApiResult<
         responses::PostBillingProvidersByProviderClientsByClientNameConnectionsByConnectionIdWebhook,
-    > {
+    >{
         // The signature covers the bytes as sent, not the parsed body.
         let projected = self
             .billing

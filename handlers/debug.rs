@@ -70,7 +70,10 @@ impl DebugApi for Handlers {
             data.insert("client_name".into(), client.into());
             data.insert(
                 "connections".into(),
-                connections.iter().map(crate::billing::Connection::to_json).collect(),
+                connections
+                    .iter()
+                    .map(crate::billing::Connection::to_json)
+                    .collect(),
             );
             data.insert("events_total".into(), total.into());
             data.insert(

@@ -14,7 +14,10 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 /// The success envelope around `data`.
-fn envelope(message: impl Into<String>, data: Map<String, Value>) -> Json<models::ApiSuccessEnvelope> {
+fn envelope(
+    message: impl Into<String>,
+    data: Map<String, Value>,
+) -> Json<models::ApiSuccessEnvelope> {
     Json::new(models::ApiSuccessEnvelope {
         data,
         message: message.into(),
@@ -31,7 +34,10 @@ fn one(key: &str, value: Value) -> Map<String, Value> {
 /// The first of `names` present in `body` (camelCase first, snake_case
 /// aliases after).
 fn field<'a>(body: &'a Map<String, Value>, names: &[&str]) -> Option<&'a Value> {
-    names.iter().find_map(|n| body.get(*n)).filter(|v| !v.is_null())
+    names
+        .iter()
+        .find_map(|n| body.get(*n))
+        .filter(|v| !v.is_null())
 }
 
 fn text(body: &Map<String, Value>, names: &[&str], max: usize) -> Result<Option<String>, ApiError> {
@@ -51,7 +57,12 @@ const MODES: [&str; 2] = ["test", "live"];
 
 /// Applies a create/patch body to `c`: every field given replaces the
 /// stored one; credentials are sealed for the row.
-fn apply(billing: &Billing, c: &mut Connection, body: &Map<String, Value>, policy: &crate::outbound::OutboundPolicy) -> Result<(), ApiError> {
+fn apply(
+    billing: &Billing,
+    c: &mut Connection,
+    body: &Map<String, Value>,
+    policy: &crate::outbound::OutboundPolicy,
+) -> Result<(), ApiError> {
     if let Some(v) = text(body, &["providerAccountId", "provider_account_id"], 255)? {
         c.provider_account_id = Some(v);
     }
@@ -63,7 +74,10 @@ fn apply(billing: &Billing, c: &mut Connection, body: &Map<String, Value>, polic
     }
     if let Some(v) = text(body, &["mode"], 16)? {
         if !MODES.contains(&v.as_str()) {
-            return Err(ApiError::invalid_parameter("mode", "must be `test` or `live`"));
+            return Err(ApiError::invalid_parameter(
+                "mode",
+                "must be `test` or `live`",
+            ));
         }
         c.mode = v;
     }
@@ -74,7 +88,14 @@ fn apply(billing: &Billing, c: &mut Connection, body: &Map<String, Value>, polic
         let Value::Object(config) = config else {
             return Err(ApiError::invalid_parameter("config", "must be an object"));
         };
-        for secret in ["api_key", "apiKey", "secret", "webhook_secret", "webhookSecret", "password"] {
+        for secret in [
+            "api_key",
+            "apiKey",
+            "secret",
+            "webhook_secret",
+            "webhookSecret",
+            "password",
+        ] {
             if config.contains_key(secret) {
                 return Err(ApiError::invalid_parameter(
                     "config",
@@ -82,13 +103,23 @@ fn apply(billing: &Billing, c: &mut Connection, body: &Map<String, Value>, polic
                 ));
             }
         }
-        if let Some(url) = config.get("api_base_url").or_else(|| config.get("apiBaseUrl")) {
-            let url = url
-                .as_str()
-                .ok_or_else(|| ApiError::invalid_parameter("config.api_base_url", "must be a string"))?;
+        if let Some(url) = config
+            .get("api_base_url")
+            .or_else(|| config.get("apiBaseUrl"))
+        {
+            let url = url.as_str().ok_or_else(|| {
+                ApiError::invalid_parameter("config.api_base_url", "must be a string")
+            })?;
             policy
                 .check_stored_url(url)
                 .map_err(|why| ApiError::invalid_parameter("config.api_base_url", why))?;
+            // Resource paths are appended to it.
+            if url.contains(['?', '#']) {
+                return Err(ApiError::invalid_parameter(
+                    "config.api_base_url",
+                    "must not carry a query or a fragment",
+                ));
+            }
         }
         c.config = Value::Object(config.clone());
     }
@@ -96,57 +127,97 @@ fn apply(billing: &Billing, c: &mut Connection, body: &Map<String, Value>, polic
         let scopes: Vec<String> = serde_json::from_value(scopes.clone())
             .map_err(|_| ApiError::invalid_parameter("scopes", "must be a list of strings"))?;
         if scopes.len() > 64 || scopes.iter().any(|s| s.is_empty() || s.len() > 128) {
-            return Err(ApiError::invalid_parameter("scopes", "at most 64 scopes of 1-128 characters"));
+            return Err(ApiError::invalid_parameter(
+                "scopes",
+                "at most 64 scopes of 1-128 characters",
+            ));
         }
         c.scopes = scopes;
     }
     let credentials = match field(body, &["credentials"]) {
         None => Map::new(),
         Some(Value::Object(m)) => m.clone(),
-        Some(_) => return Err(ApiError::invalid_parameter("credentials", "must be an object")),
+        Some(_) => {
+            return Err(ApiError::invalid_parameter(
+                "credentials",
+                "must be an object",
+            ))
+        }
     };
-    if let Some(key) = text(&credentials, &["apiKey", "api_key", "secretKey", "secret_key"], 1024)? {
+    if let Some(key) = text(
+        &credentials,
+        &["apiKey", "api_key", "secretKey", "secret_key"],
+        1024,
+    )? {
         c.api_key_sealed = Some(billing.seal(&c.client_name, c.id, "api_key", &key)?);
     }
     if let Some(secret) = text(&credentials, &["webhookSecret", "webhook_secret"], 1024)? {
-        c.webhook_secret_sealed = Some(billing.seal(&c.client_name, c.id, "webhook_secret", &secret)?);
+        c.webhook_secret_sealed =
+            Some(billing.seal(&c.client_name, c.id, "webhook_secret", &secret)?);
     }
     Ok(())
 }
 
 impl Handlers {
     /// `PATCH …/connections/{id}` (SDK) and `…/reconcile` (contract).
-    async fn billing_patch(&self, client: &str, id: Uuid, body: Map<String, Value>) -> Result<Json<models::ApiSuccessEnvelope>, ApiError> {
+    async fn billing_patch(
+        &self,
+        client: &str,
+        id: Uuid,
+        body: Map<String, Value>,
+    ) -> Result<Json<models::ApiSuccessEnvelope>, ApiError> {
         if body.contains_key("provider") {
-            return Err(ApiError::invalid_parameter("provider", "cannot change: create another connection"));
+            return Err(ApiError::invalid_parameter(
+                "provider",
+                "cannot change: create another connection",
+            ));
         }
         let (tenant, mut c) = self.billing.live_connection(client, id).await?;
         apply(&self.billing, &mut c, &body, &self.billing.outbound)?;
         let updated = catalog::update(&tenant, &c)
             .await?
             .ok_or_else(|| DomainError::not_found("billing connection", id.to_string()))?;
-        Ok(envelope("Billing connection updated", one("connection", updated.to_json())))
+        Ok(envelope(
+            "Billing connection updated",
+            one("connection", updated.to_json()),
+        ))
     }
 
     /// `DELETE …/connections/{id}` (SDK) and `…/reconcile` (contract).
-    async fn billing_delete(&self, client: &str, id: Uuid) -> Result<Json<models::ApiSuccessEnvelope>, ApiError> {
+    async fn billing_delete(
+        &self,
+        client: &str,
+        id: Uuid,
+    ) -> Result<Json<models::ApiSuccessEnvelope>, ApiError> {
         let tenant = self.billing.tenant(client).await?;
         let deleted = catalog::soft_delete(&tenant, client, id)
             .await?
             .ok_or_else(|| DomainError::not_found("billing connection", id.to_string()))?;
-        Ok(envelope("Billing connection deleted", one("connection", deleted.to_json())))
+        Ok(envelope(
+            "Billing connection deleted",
+            one("connection", deleted.to_json()),
+        ))
     }
 }
 
 impl AdminBillingApi for Handlers {
-    async fn get_admin_billing_grants(&self, _cx: RequestCx) -> ApiResult<responses::GetAdminBillingGrants> {
+    async fn get_admin_billing_grants(
+        &self,
+        _cx: RequestCx,
+    ) -> ApiResult<responses::GetAdminBillingGrants> {
         let Value::Object(data) = crate::billing::grant_catalog() else {
             unreachable!("the grant catalog is an object")
         };
-        Ok(responses::GetAdminBillingGrants::Ok(envelope("Billing grant catalog", data)))
+        Ok(responses::GetAdminBillingGrants::Ok(envelope(
+            "Billing grant catalog",
+            data,
+        )))
     }
 
-    async fn get_admin_billing_providers(&self, _cx: RequestCx) -> ApiResult<responses::GetAdminBillingProviders> {
+    async fn get_admin_billing_providers(
+        &self,
+        _cx: RequestCx,
+    ) -> ApiResult<responses::GetAdminBillingProviders> {
         let providers = crate::billing::provider_catalog();
         let mut data = one("providers", providers);
         data.insert(
@@ -157,7 +228,10 @@ impl AdminBillingApi for Handlers {
                 "grantsRoute": "/admin/billing/grants",
             }),
         );
-        Ok(responses::GetAdminBillingProviders::Ok(envelope("Billing providers", data)))
+        Ok(responses::GetAdminBillingProviders::Ok(envelope(
+            "Billing providers",
+            data,
+        )))
     }
 
     async fn get_admin_billing_clients_by_client_name_webhook_events(
@@ -175,15 +249,34 @@ impl AdminBillingApi for Handlers {
         }
         let provider = match params.provider.as_deref() {
             None => None,
-            Some(p) => Some(Provider::parse(p).ok_or_else(|| ApiError::invalid_parameter("provider", "must be `stripe` or `mollie`"))?.as_str()),
+            Some(p) => Some(
+                Provider::parse(p)
+                    .ok_or_else(|| {
+                        ApiError::invalid_parameter("provider", "must be `stripe` or `mollie`")
+                    })?
+                    .as_str(),
+            ),
         };
         let tenant = self.billing.tenant(&params.client_name).await?;
-        let (events, total) = catalog::list_events(&tenant, &params.client_name, params.connection_id, provider, limit, offset).await?;
+        let (events, total) = catalog::list_events(
+            &tenant,
+            &params.client_name,
+            params.connection_id,
+            provider,
+            limit,
+            offset,
+        )
+        .await?;
         let mut data = one("events", Value::Array(events));
         data.insert("total".into(), json!(total));
         data.insert("limit".into(), json!(limit));
         data.insert("offset".into(), json!(offset));
-        Ok(responses::GetAdminBillingClientsByClientNameWebhookEvents::Ok(envelope("Billing webhook events", data)))
+        Ok(
+            responses::GetAdminBillingClientsByClientNameWebhookEvents::Ok(envelope(
+                "Billing webhook events",
+                data,
+            )),
+        )
     }
 
     async fn get_admin_billing_clients_by_client_name_connections(
@@ -193,7 +286,14 @@ impl AdminBillingApi for Handlers {
     ) -> ApiResult<responses::GetAdminBillingClientsByClientNameConnections> {
         let provider = match params.provider.as_deref() {
             None => None,
-            Some(p) => Some(Provider::parse(p).ok_or_else(|| ApiError::invalid_parameter("provider", "must be `stripe` or `mollie`"))?.as_str().to_string()),
+            Some(p) => Some(
+                Provider::parse(p)
+                    .ok_or_else(|| {
+                        ApiError::invalid_parameter("provider", "must be `stripe` or `mollie`")
+                    })?
+                    .as_str()
+                    .to_string(),
+            ),
         };
         let filter = catalog::Filter {
             owner_kind: params.owner_kind,
@@ -205,9 +305,17 @@ impl AdminBillingApi for Handlers {
         let tenant = self.billing.tenant(&params.client_name).await?;
         let rows = catalog::list(&tenant, &params.client_name, &filter).await?;
         let total = rows.len();
-        let mut data = one("connections", Value::Array(rows.iter().map(Connection::to_json).collect()));
+        let mut data = one(
+            "connections",
+            Value::Array(rows.iter().map(Connection::to_json).collect()),
+        );
         data.insert("total".into(), json!(total));
-        Ok(responses::GetAdminBillingClientsByClientNameConnections::Ok(envelope(format!("{total} billing connections"), data)))
+        Ok(
+            responses::GetAdminBillingClientsByClientNameConnections::Ok(envelope(
+                format!("{total} billing connections"),
+                data,
+            )),
+        )
     }
 
     async fn post_admin_billing_clients_by_client_name_connections(
@@ -219,8 +327,9 @@ impl AdminBillingApi for Handlers {
         let body = body.0;
         let provider = text(&body, &["provider"], 32)?
             .ok_or_else(|| ApiError::missing_parameter("body field", "provider"))?;
-        let provider = Provider::parse(&provider)
-            .ok_or_else(|| ApiError::invalid_parameter("provider", "must be `stripe` or `mollie`"))?;
+        let provider = Provider::parse(&provider).ok_or_else(|| {
+            ApiError::invalid_parameter("provider", "must be `stripe` or `mollie`")
+        })?;
         let client = params.client_name.trim().to_string();
         let tenant = self.billing.tenant(&client).await?;
         let now = chrono::Utc::now();
@@ -243,10 +352,12 @@ impl AdminBillingApi for Handlers {
         };
         apply(&self.billing, &mut c, &body, &self.billing.outbound)?;
         let created = catalog::insert(&tenant, &c).await?;
-        Ok(responses::PostAdminBillingClientsByClientNameConnections::Ok(envelope(
-            "Billing connection created",
-            one("connection", created.to_json()),
-        )))
+        Ok(
+            responses::PostAdminBillingClientsByClientNameConnections::Ok(envelope(
+                "Billing connection created",
+                one("connection", created.to_json()),
+            )),
+        )
     }
 
     async fn get_admin_billing_clients_by_client_name_connections_by_connection_id(
@@ -254,11 +365,16 @@ impl AdminBillingApi for Handlers {
         _cx: RequestCx,
         params: params::GetAdminBillingClientsByClientNameConnectionsByConnectionId,
     ) -> ApiResult<responses::GetAdminBillingClientsByClientNameConnectionsByConnectionId> {
-        let (_, c) = self.billing.live_connection(&params.client_name, params.connection_id).await?;
-        Ok(responses::GetAdminBillingClientsByClientNameConnectionsByConnectionId::Ok(envelope(
-            "Billing connection",
-            one("connection", c.to_json()),
-        )))
+        let (_, c) = self
+            .billing
+            .live_connection(&params.client_name, params.connection_id)
+            .await?;
+        Ok(
+            responses::GetAdminBillingClientsByClientNameConnectionsByConnectionId::Ok(envelope(
+                "Billing connection",
+                one("connection", c.to_json()),
+            )),
+        )
     }
 
     async fn post_admin_billing_clients_by_client_name_connections_by_connection_id_reconcile(
@@ -266,26 +382,39 @@ impl AdminBillingApi for Handlers {
         _cx: RequestCx,
         params: params::PostAdminBillingClientsByClientNameConnectionsByConnectionIdReconcile,
         body: models::PostAdminBillingClientsByClientNameConnectionsByConnectionIdReconcileRequest,
-    ) -> ApiResult<responses::PostAdminBillingClientsByClientNameConnectionsByConnectionIdReconcile> {
-        let Value::Object(body) = serde_json::to_value(&body).map_err(|e| DomainError::Internal(e.to_string()))? else {
+    ) -> ApiResult<responses::PostAdminBillingClientsByClientNameConnectionsByConnectionIdReconcile>
+    {
+        let Value::Object(body) =
+            serde_json::to_value(&body).map_err(|e| DomainError::Internal(e.to_string()))?
+        else {
             return Err(ApiError::bad_request("the body must be an object"));
         };
         let kind = text(&body, &["resourceKind", "resource_kind"], 32)?
             .ok_or_else(|| ApiError::missing_parameter("body field", "resourceKind"))?;
         let kind = Kind::parse(&kind).ok_or_else(|| {
-            ApiError::invalid_parameter("resourceKind", "must be payment, payment_link, subscription or invoice")
+            ApiError::invalid_parameter(
+                "resourceKind",
+                "must be payment, payment_link, subscription or invoice",
+            )
         })?;
         let reference = text(&body, &["providerRef", "resourceId"], 255)?
             .ok_or_else(|| ApiError::missing_parameter("body field", "providerRef"))?;
         let customer = text(&body, &["providerCustomerRef", "customerId"], 255)?;
         let projected = self
             .billing
-            .reconcile(&params.client_name, params.connection_id, kind, &reference, customer.as_deref())
+            .reconcile(
+                &params.client_name,
+                params.connection_id,
+                kind,
+                &reference,
+                customer.as_deref(),
+            )
             .await?;
-        Ok(responses::PostAdminBillingClientsByClientNameConnectionsByConnectionIdReconcile::Ok(envelope(
-            "Billing document reconciled",
-            projected.into_data(),
-        )))
+        Ok(
+            responses::PostAdminBillingClientsByClientNameConnectionsByConnectionIdReconcile::Ok(
+                envelope("Billing document reconciled", projected.into_data()),
+            ),
+        )
     }
 
     async fn patch_admin_billing_clients_by_client_name_connections_by_connection_id_reconcile(
@@ -293,18 +422,32 @@ impl AdminBillingApi for Handlers {
         _cx: RequestCx,
         params: params::PatchAdminBillingClientsByClientNameConnectionsByConnectionIdReconcile,
         body: models::PatchAdminBillingClientsByClientNameConnectionsByConnectionIdReconcileRequest,
-    ) -> ApiResult<responses::PatchAdminBillingClientsByClientNameConnectionsByConnectionIdReconcile> {
-        let out = self.billing_patch(&params.client_name, params.connection_id, body.0).await?;
-        Ok(responses::PatchAdminBillingClientsByClientNameConnectionsByConnectionIdReconcile::Ok(out))
+    ) -> ApiResult<responses::PatchAdminBillingClientsByClientNameConnectionsByConnectionIdReconcile>
+    {
+        let out = self
+            .billing_patch(&params.client_name, params.connection_id, body.0)
+            .await?;
+        Ok(
+            responses::PatchAdminBillingClientsByClientNameConnectionsByConnectionIdReconcile::Ok(
+                out,
+            ),
+        )
     }
 
     async fn delete_admin_billing_clients_by_client_name_connections_by_connection_id_reconcile(
         &self,
         _cx: RequestCx,
         params: params::DeleteAdminBillingClientsByClientNameConnectionsByConnectionIdReconcile,
-    ) -> ApiResult<responses::DeleteAdminBillingClientsByClientNameConnectionsByConnectionIdReconcile> {
-        let out = self.billing_delete(&params.client_name, params.connection_id).await?;
-        Ok(responses::DeleteAdminBillingClientsByClientNameConnectionsByConnectionIdReconcile::Ok(out))
+    ) -> ApiResult<responses::DeleteAdminBillingClientsByClientNameConnectionsByConnectionIdReconcile>
+    {
+        let out = self
+            .billing_delete(&params.client_name, params.connection_id)
+            .await?;
+        Ok(
+            responses::DeleteAdminBillingClientsByClientNameConnectionsByConnectionIdReconcile::Ok(
+                out,
+            ),
+        )
     }
 
     async fn patch_admin_billing_clients_by_client_name_connections_by_connection_id(
@@ -313,7 +456,9 @@ impl AdminBillingApi for Handlers {
         params: params::PatchAdminBillingClientsByClientNameConnectionsByConnectionId,
         body: models::PatchAdminBillingClientsByClientNameConnectionsByConnectionIdRequest,
     ) -> ApiResult<responses::PatchAdminBillingClientsByClientNameConnectionsByConnectionId> {
-        let out = self.billing_patch(&params.client_name, params.connection_id, body.0).await?;
+        let out = self
+            .billing_patch(&params.client_name, params.connection_id, body.0)
+            .await?;
         Ok(responses::PatchAdminBillingClientsByClientNameConnectionsByConnectionId::Ok(out))
     }
 
@@ -322,7 +467,9 @@ impl AdminBillingApi for Handlers {
         _cx: RequestCx,
         params: params::DeleteAdminBillingClientsByClientNameConnectionsByConnectionId,
     ) -> ApiResult<responses::DeleteAdminBillingClientsByClientNameConnectionsByConnectionId> {
-        let out = self.billing_delete(&params.client_name, params.connection_id).await?;
+        let out = self
+            .billing_delete(&params.client_name, params.connection_id)
+            .await?;
         Ok(responses::DeleteAdminBillingClientsByClientNameConnectionsByConnectionId::Ok(out))
     }
 }

@@ -36,7 +36,11 @@ fn connection(row: &Row) -> Result<Connection, DomainError> {
     })
 }
 
-pub async fn get(tenant: &Tenant, client: &str, id: Uuid) -> Result<Option<Connection>, DomainError> {
+pub async fn get(
+    tenant: &Tenant,
+    client: &str,
+    id: Uuid,
+) -> Result<Option<Connection>, DomainError> {
     let conn = tenant.pool.get().await?;
     conn.query_opt(
         &format!(
@@ -61,7 +65,11 @@ pub struct Filter {
     pub include_deleted: bool,
 }
 
-pub async fn list(tenant: &Tenant, client: &str, f: &Filter) -> Result<Vec<Connection>, DomainError> {
+pub async fn list(
+    tenant: &Tenant,
+    client: &str,
+    f: &Filter,
+) -> Result<Vec<Connection>, DomainError> {
     let conn = tenant.pool.get().await?;
     let rows = conn
         .query(
@@ -154,7 +162,11 @@ pub async fn update(tenant: &Tenant, c: &Connection) -> Result<Option<Connection
 
 /// Soft delete: the row stays (its documents and events refer to it), its
 /// credentials are dropped.
-pub async fn soft_delete(tenant: &Tenant, client: &str, id: Uuid) -> Result<Option<Connection>, DomainError> {
+pub async fn soft_delete(
+    tenant: &Tenant,
+    client: &str,
+    id: Uuid,
+) -> Result<Option<Connection>, DomainError> {
     let conn = tenant.pool.get().await?;
     conn.query_opt(
         &format!(

@@ -183,17 +183,20 @@ impl Billing {
         format!("billing_connection:{client}:{id}:{field}")
     }
 
-    pub fn seal(&self, client: &str, id: Uuid, field: &str, plain: &str) -> Result<Vec<u8>, DomainError> {
+    pub fn seal(
+        &self,
+        client: &str,
+        id: Uuid,
+        field: &str,
+        plain: &str,
+    ) -> Result<Vec<u8>, DomainError> {
         self.secrets()?
             .seal(&Self::seal_context(client, id, field), plain)
     }
 
     fn open(&self, c: &Connection, field: &str, sealed: Option<&[u8]>) -> Result<String, ApiError> {
         let sealed = sealed.ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "billing connection {} has no {field} stored",
-                c.id
-            ))
+            ApiError::bad_request(format!("billing connection {} has no {field} stored", c.id))
         })?;
         Ok(self
             .secrets()?
@@ -201,7 +204,11 @@ impl Billing {
     }
 
     /// A connection of `client` that is not deleted, or 404.
-    pub async fn live_connection(&self, client: &str, id: Uuid) -> Result<(Arc<Tenant>, Connection), ApiError> {
+    pub async fn live_connection(
+        &self,
+        client: &str,
+        id: Uuid,
+    ) -> Result<(Arc<Tenant>, Connection), ApiError> {
         let tenant = self.tenant(client).await?;
         let found = catalog::get(&tenant, client, id).await?;
         match found {
@@ -253,23 +260,47 @@ impl Billing {
         let (event_id, event_type, doc) = match conn.provider {
             Provider::Stripe => {
                 let secret = self
-                    .open(&conn, "webhook_secret", conn.webhook_secret_sealed.as_deref())
-                    .map_err(|_| ApiError::unauthorized("the connection has no webhook secret to verify Stripe-Signature with"))?;
+                    .open(
+                        &conn,
+                        "webhook_secret",
+                        conn.webhook_secret_sealed.as_deref(),
+                    )
+                    .map_err(|_| {
+                        ApiError::unauthorized(
+                            "the connection has no webhook secret to verify Stripe-Signature with",
+                        )
+                    })?;
                 let header = headers
                     .get("stripe-signature")
                     .and_then(|v| v.to_str().ok())
-                    .ok_or_else(|| ApiError::unauthorized("the Stripe-Signature header is missing"))?;
+                    .ok_or_else(|| {
+                        ApiError::unauthorized("the Stripe-Signature header is missing")
+                    })?;
                 providers::verify_stripe(header, raw, &secret, chrono::Utc::now().timestamp())
                     .map_err(ApiError::unauthorized)?;
-                let event_id = body
-                    .get("id")
+                let event_id = body.get("id").and_then(Value::as_str).ok_or_else(|| {
+                    ApiError::new(
+                        Code::Unprocessable,
+                        "Billing event not projected",
+                        "the Stripe event has no `id`",
+                    )
+                })?;
+                let event_type = body
+                    .get("type")
                     .and_then(Value::as_str)
-                    .ok_or_else(|| ApiError::new(Code::Unprocessable, "Billing event not projected", "the Stripe event has no `id`"))?;
-                let event_type = body.get("type").and_then(Value::as_str).unwrap_or("unknown");
-                let object = body
-                    .pointer("/data/object")
-                    .ok_or_else(|| ApiError::new(Code::Unprocessable, "Billing event not projected", "the Stripe event has no `data.object`"))?;
-                (event_id.to_string(), event_type.to_string(), providers::project_stripe(object)?)
+                    .unwrap_or("unknown");
+                let object = body.pointer("/data/object").ok_or_else(|| {
+                    ApiError::new(
+                        Code::Unprocessable,
+                        "Billing event not projected",
+                        "the Stripe event has no `data.object`",
+                    )
+                })?;
+                (
+                    event_id.to_string(),
+                    event_type.to_string(),
+                    providers::project_stripe(object)?,
+                )
             }
             Provider::Mollie => {
                 // Mollie signs nothing: it posts a resource id, and the
@@ -279,7 +310,11 @@ impl Billing {
                     .and_then(Value::as_str)
                     .ok_or_else(|| ApiError::bad_request("the Mollie webhook carries no `id`"))?;
                 let kind = providers::mollie_kind_of(rid).ok_or_else(|| {
-                    ApiError::new(Code::Unprocessable, "Billing event not projected", "the Mollie id names no projected resource kind")
+                    ApiError::new(
+                        Code::Unprocessable,
+                        "Billing event not projected",
+                        "the Mollie id names no projected resource kind",
+                    )
                 })?;
                 if kind == Kind::Subscription {
                     return Err(ApiError::new(Code::Unprocessable, "Billing event not projected", "Mollie subscription ids need a customer: reconcile them with providerCustomerRef"));
@@ -294,7 +329,11 @@ impl Billing {
                     return Err(upstream("the Mollie API answered another resource"));
                 }
                 let status = doc.status.clone().unwrap_or_default();
-                (format!("{rid}:{status}"), format!("{}.{status}", kind.as_str()), doc)
+                (
+                    format!("{rid}:{status}"),
+                    format!("{}.{status}", kind.as_str()),
+                    doc,
+                )
             }
         };
         let document = doc.to_json(conn.provider);
@@ -331,13 +370,25 @@ impl Billing {
         let key = self.open(&conn, "api_key", conn.api_key_sealed.as_deref())?;
         let object = self
             .api
-            .fetch(conn.provider, &conn.api_base_url(), &key, kind, provider_ref, customer_ref)
+            .fetch(
+                conn.provider,
+                &conn.api_base_url(),
+                &key,
+                kind,
+                provider_ref,
+                customer_ref,
+            )
             .await?;
         let doc = match conn.provider {
             Provider::Stripe => providers::project_stripe(&object),
             Provider::Mollie => providers::project_mollie(&object),
         }
-        .map_err(|e| upstream(format!("the provider answered an unusable resource: {}", e.detail)))?;
+        .map_err(|e| {
+            upstream(format!(
+                "the provider answered an unusable resource: {}",
+                e.detail
+            ))
+        })?;
         if doc.kind != kind || doc.provider_ref != provider_ref {
             return Err(upstream("the provider answered another resource"));
         }

@@ -331,7 +331,8 @@ impl ProviderApi {
         let safe = |s: &str| {
             !s.is_empty()
                 && s.len() <= 255
-                && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
         };
         if !safe(id) {
             return Err(ApiError::invalid_parameter(
@@ -410,7 +411,9 @@ impl ProviderApi {
             let value: Value = serde_json::from_slice(&body)
                 .map_err(|_| upstream("the provider API sent an answer that is not JSON"))?;
             if !value.is_object() {
-                return Err(upstream("the provider API sent an answer that is not an object"));
+                return Err(upstream(
+                    "the provider API sent an answer that is not an object",
+                ));
             }
             Ok(value)
         };

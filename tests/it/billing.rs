@@ -128,13 +128,22 @@ fn webhook_path(provider: &str, id: &str) -> String {
     format!("/billing/providers/{provider}/clients/{CLIENT}/connections/{id}/webhook")
 }
 
-async fn post_signed(s: &TestServer, id: &str, event: &Value, secret: &str, t: i64) -> crate::common::Reply {
+async fn post_signed(
+    s: &TestServer,
+    id: &str,
+    event: &Value,
+    secret: &str,
+    t: i64,
+) -> crate::common::Reply {
     let body = Bytes::from(serde_json::to_vec(event).unwrap());
     let sig = stripe_signature(secret, t, &body);
     s.send_raw(
         "POST",
         &webhook_path("stripe", id),
-        &[("content-type", "application/json"), ("stripe-signature", &sig)],
+        &[
+            ("content-type", "application/json"),
+            ("stripe-signature", &sig),
+        ],
         body,
     )
     .await
@@ -180,7 +189,10 @@ async fn stripe_signed_events_project_once_and_bad_signatures_are_refused() {
     assert_eq!(data["document"]["kind"], "payment");
     assert_eq!(data["document"]["providerRef"], "pi_1");
     assert_eq!(data["auth_sync_result"]["status"], "skipped");
-    assert_eq!(data["auth_grant_sync"]["grantKeys"], json!(["billing.payment.paid"]));
+    assert_eq!(
+        data["auth_grant_sync"]["grantKeys"],
+        json!(["billing.payment.paid"])
+    );
     assert_eq!(data["replayed"], false);
     let log_id = data["eventLogId"].as_str().unwrap().to_string();
     let row = s
@@ -193,7 +205,10 @@ async fn stripe_signed_events_project_once_and_bad_signatures_are_refused() {
         )
         .await
         .unwrap();
-    assert_eq!(row.get::<_, Option<String>>(0).as_deref(), Some("succeeded"));
+    assert_eq!(
+        row.get::<_, Option<String>>(0).as_deref(),
+        Some("succeeded")
+    );
     assert_eq!(row.get::<_, Option<i64>>(1), Some(1250));
     assert_eq!(row.get::<_, Option<String>>(2).as_deref(), Some("EUR"));
     assert_eq!(row.get::<_, Option<String>>(3).as_deref(), Some("cus_1"));
@@ -203,8 +218,16 @@ async fn stripe_signed_events_project_once_and_bad_signatures_are_refused() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["data"]["replayed"], true);
     assert_eq!(r.json()["data"]["eventLogId"], log_id.as_str());
-    assert_eq!(s.scalar("SELECT count(*) FROM billing.billing_payments").await, 1);
-    assert_eq!(s.scalar("SELECT count(*) FROM billing.billing_webhook_events").await, 1);
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM billing.billing_payments")
+            .await,
+        1
+    );
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM billing.billing_webhook_events")
+            .await,
+        1
+    );
 
     // Another event on the same payment updates the row.
     let mut later = event.clone();
@@ -213,7 +236,8 @@ async fn stripe_signed_events_project_once_and_bad_signatures_are_refused() {
     let r = post_signed(&s, &id, &later, WEBHOOK_SECRET, now).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
-        s.scalar("SELECT count(*) FROM billing.billing_payments WHERE status = 'canceled'").await,
+        s.scalar("SELECT count(*) FROM billing.billing_payments WHERE status = 'canceled'")
+            .await,
         1
     );
 
@@ -226,7 +250,12 @@ async fn stripe_signed_events_project_once_and_bad_signatures_are_refused() {
     let r = post_signed(&s, &id, &forged, WEBHOOK_SECRET, now - 301).await;
     assert_eq!(r.status, 401, "{}", r.text());
     let r = s
-        .send("POST", &webhook_path("stripe", &id), &[], Some(forged.clone()))
+        .send(
+            "POST",
+            &webhook_path("stripe", &id),
+            &[],
+            Some(forged.clone()),
+        )
         .await;
     assert_eq!(r.status, 401, "{}", r.text());
     // A signature over other bytes than those sent.
@@ -240,7 +269,11 @@ async fn stripe_signed_events_project_once_and_bad_signatures_are_refused() {
         )
         .await;
     assert_eq!(r.status, 401, "{}", r.text());
-    assert_eq!(s.scalar("SELECT count(*) FROM billing.billing_webhook_events").await, 2);
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM billing.billing_webhook_events")
+            .await,
+        2
+    );
 
     // A verified event of a shape Athena does not project: 422.
     let coupon = json!({"id": "evt_3", "type": "coupon.created",
@@ -250,7 +283,12 @@ async fn stripe_signed_events_project_once_and_bad_signatures_are_refused() {
     r.envelope();
     // Provider mismatch 400; unknown connection 404; unknown provider 400.
     let r = s
-        .send("POST", &webhook_path("mollie", &id), &[], Some(json!({"id": "tr_1"})))
+        .send(
+            "POST",
+            &webhook_path("mollie", &id),
+            &[],
+            Some(json!({"id": "tr_1"})),
+        )
         .await;
     assert_eq!(r.status, 400, "{}", r.text());
     let other = uuid::Uuid::new_v4().to_string();
@@ -276,11 +314,23 @@ async fn stripe_signed_events_project_once_and_bad_signatures_are_refused() {
     assert_eq!(events.as_array().unwrap().len(), 2, "{events}");
     assert_eq!(events[1]["providerEventId"], "evt_1");
     let r = s
-        .send("GET", &format!("{}/{id}", connections_path()), &[ADMIN], None)
+        .send(
+            "GET",
+            &format!("{}/{id}", connections_path()),
+            &[ADMIN],
+            None,
+        )
         .await;
     assert_eq!(r.status, 200);
     assert_no_secret(&r.text());
-    let r = s.send("GET", "/debug/billing", &[ADMIN, ("X-Athena-Client", CLIENT)], None).await;
+    let r = s
+        .send(
+            "GET",
+            "/debug/billing",
+            &[ADMIN, ("X-Athena-Client", CLIENT)],
+            None,
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_no_secret(&r.text());
     assert_eq!(r.json()["data"]["last_event"]["providerEventId"], "evt_2");
@@ -308,7 +358,12 @@ async fn mollie_ids_are_refetched_and_a_failing_provider_is_a_502() {
     .await;
     let id = conn["id"].as_str().unwrap().to_string();
     let r = s
-        .send("POST", &webhook_path("mollie", &id), &[], Some(json!({"id": "tr_1"})))
+        .send(
+            "POST",
+            &webhook_path("mollie", &id),
+            &[],
+            Some(json!({"id": "tr_1"})),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["data"]["document"]["amountMinor"], 1050);
@@ -322,28 +377,56 @@ async fn mollie_ids_are_refetched_and_a_failing_provider_is_a_502() {
     );
     // The same id in the same state again: a no-op.
     let r = s
-        .send("POST", &webhook_path("mollie", &id), &[], Some(json!({"id": "tr_1"})))
+        .send(
+            "POST",
+            &webhook_path("mollie", &id),
+            &[],
+            Some(json!({"id": "tr_1"})),
+        )
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["data"]["replayed"], true);
-    assert_eq!(s.scalar("SELECT count(*) FROM billing.billing_webhook_events").await, 1);
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM billing.billing_webhook_events")
+            .await,
+        1
+    );
 
     // The provider fails: 502, nothing recorded.
     let r = s
-        .send("POST", &webhook_path("mollie", &id), &[], Some(json!({"id": "tr_bad"})))
+        .send(
+            "POST",
+            &webhook_path("mollie", &id),
+            &[],
+            Some(json!({"id": "tr_bad"})),
+        )
         .await;
     assert_eq!(r.status, 502, "{}", r.text());
     r.envelope();
     // Unknown to the provider (404 there): 502 too; an id of no projected kind: 422.
     let r = s
-        .send("POST", &webhook_path("mollie", &id), &[], Some(json!({"id": "tr_missing"})))
+        .send(
+            "POST",
+            &webhook_path("mollie", &id),
+            &[],
+            Some(json!({"id": "tr_missing"})),
+        )
         .await;
     assert_eq!(r.status, 502, "{}", r.text());
     let r = s
-        .send("POST", &webhook_path("mollie", &id), &[], Some(json!({"id": "ord_1"})))
+        .send(
+            "POST",
+            &webhook_path("mollie", &id),
+            &[],
+            Some(json!({"id": "ord_1"})),
+        )
         .await;
     assert_eq!(r.status, 422, "{}", r.text());
-    assert_eq!(s.scalar("SELECT count(*) FROM billing.billing_webhook_events").await, 1);
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM billing.billing_webhook_events")
+            .await,
+        1
+    );
     s.stop().await;
 }
 
@@ -406,21 +489,41 @@ async fn reconcile_refetches_and_upserts() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
-        s.scalar("SELECT count(*) FROM billing.billing_subscriptions WHERE status = 'canceled'").await,
+        s.scalar("SELECT count(*) FROM billing.billing_subscriptions WHERE status = 'canceled'")
+            .await,
         1
     );
-    assert_eq!(s.scalar("SELECT count(*) FROM billing.billing_subscriptions").await, 1);
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM billing.billing_subscriptions")
+            .await,
+        1
+    );
     // Not at the provider: 502. A bad kind or id: 400.
     let r = s
-        .send("POST", &path, &[ADMIN], Some(json!({"resourceKind": "invoice", "providerRef": "in_404"})))
+        .send(
+            "POST",
+            &path,
+            &[ADMIN],
+            Some(json!({"resourceKind": "invoice", "providerRef": "in_404"})),
+        )
         .await;
     assert_eq!(r.status, 502, "{}", r.text());
     let r = s
-        .send("POST", &path, &[ADMIN], Some(json!({"resourceKind": "refund", "providerRef": "re_1"})))
+        .send(
+            "POST",
+            &path,
+            &[ADMIN],
+            Some(json!({"resourceKind": "refund", "providerRef": "re_1"})),
+        )
         .await;
     assert_eq!(r.status, 400, "{}", r.text());
     let r = s
-        .send("POST", &path, &[ADMIN], Some(json!({"resourceKind": "invoice", "providerRef": "../x"})))
+        .send(
+            "POST",
+            &path,
+            &[ADMIN],
+            Some(json!({"resourceKind": "invoice", "providerRef": "../x"})),
+        )
         .await;
     assert_eq!(r.status, 400, "{}", r.text());
 
@@ -431,9 +534,18 @@ async fn reconcile_refetches_and_upserts() {
                "credentials": {"apiKey": API_KEY}}),
     )
     .await;
-    let mpath = format!("{}/{}/reconcile", connections_path(), mollie["id"].as_str().unwrap());
+    let mpath = format!(
+        "{}/{}/reconcile",
+        connections_path(),
+        mollie["id"].as_str().unwrap()
+    );
     let r = s
-        .send("POST", &mpath, &[ADMIN], Some(json!({"resourceKind": "subscription", "providerRef": "sub_m1"})))
+        .send(
+            "POST",
+            &mpath,
+            &[ADMIN],
+            Some(json!({"resourceKind": "subscription", "providerRef": "sub_m1"})),
+        )
         .await;
     assert_eq!(r.status, 400, "{}", r.text());
     let r = s
@@ -472,7 +584,11 @@ async fn connections_are_listed_patched_and_deleted_on_both_paths() {
                "mode": "live", "config": {"api_base_url": base}}),
     )
     .await;
-    let b = create(&s, json!({"provider": "mollie", "owner_kind": "user", "owner_id": "u_1"})).await;
+    let b = create(
+        &s,
+        json!({"provider": "mollie", "owner_kind": "user", "owner_id": "u_1"}),
+    )
+    .await;
     let (a_id, b_id) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
     assert_eq!(b["mode"], "test");
     assert_eq!(b["ownerKind"], "user");
@@ -493,7 +609,10 @@ async fn connections_are_listed_patched_and_deleted_on_both_paths() {
     assert_eq!(list("").await.len(), 2);
     assert_eq!(list("?provider=stripe").await, vec![a_id.to_string()]);
     assert_eq!(list("?ownerKind=user").await, vec![b_id.to_string()]);
-    assert_eq!(list("?ownerId=org_a&mode=live").await, vec![a_id.to_string()]);
+    assert_eq!(
+        list("?ownerId=org_a&mode=live").await,
+        vec![a_id.to_string()]
+    );
     assert!(list("?mode=test&provider=stripe").await.is_empty());
 
     // PATCH on the contract's path, then on the SDK's.
@@ -517,7 +636,12 @@ async fn connections_are_listed_patched_and_deleted_on_both_paths() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let r = s
-        .send("GET", &format!("{}/{a_id}", connections_path()), &[ADMIN], None)
+        .send(
+            "GET",
+            &format!("{}/{a_id}", connections_path()),
+            &[ADMIN],
+            None,
+        )
         .await;
     let got = r.json()["data"]["connection"].clone();
     assert_eq!(got["ownerId"], "org_b");
@@ -531,38 +655,70 @@ async fn connections_are_listed_patched_and_deleted_on_both_paths() {
         json!({"scopes": "all"}),
     ] {
         let r = s
-            .send("PATCH", &format!("{}/{a_id}", connections_path()), &[ADMIN], Some(bad.clone()))
+            .send(
+                "PATCH",
+                &format!("{}/{a_id}", connections_path()),
+                &[ADMIN],
+                Some(bad.clone()),
+            )
             .await;
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
     }
     for bad in [json!({}), json!({"provider": "paypal"})] {
-        let r = s.send("POST", &connections_path(), &[ADMIN], Some(bad.clone())).await;
+        let r = s
+            .send("POST", &connections_path(), &[ADMIN], Some(bad.clone()))
+            .await;
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
     }
 
     // DELETE on the SDK's path, then on the contract's.
     let r = s
-        .send("DELETE", &format!("{}/{a_id}", connections_path()), &[ADMIN], None)
+        .send(
+            "DELETE",
+            &format!("{}/{a_id}", connections_path()),
+            &[ADMIN],
+            None,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["data"]["connection"]["status"], "deleted");
     let r = s
-        .send("DELETE", &format!("{}/{b_id}/reconcile", connections_path()), &[ADMIN], None)
+        .send(
+            "DELETE",
+            &format!("{}/{b_id}/reconcile", connections_path()),
+            &[ADMIN],
+            None,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let r = s
-        .send("GET", &format!("{}/{a_id}", connections_path()), &[ADMIN], None)
+        .send(
+            "GET",
+            &format!("{}/{a_id}", connections_path()),
+            &[ADMIN],
+            None,
+        )
         .await;
     assert_eq!(r.status, 404, "{}", r.text());
     let r = s
-        .send("DELETE", &format!("{}/{a_id}", connections_path()), &[ADMIN], None)
+        .send(
+            "DELETE",
+            &format!("{}/{a_id}", connections_path()),
+            &[ADMIN],
+            None,
+        )
         .await;
     assert_eq!(r.status, 404);
     assert!(list("").await.is_empty());
     assert_eq!(list("?includeDeleted=true").await.len(), 2);
     // A deleted connection ingests nothing.
     let r = s
-        .send("POST", &webhook_path("stripe", a_id), &[], Some(json!({"id": "evt"})))
+        .send(
+            "POST",
+            &webhook_path("stripe", a_id),
+            &[],
+            Some(json!({"id": "evt"})),
+        )
         .await;
     assert_eq!(r.status, 404);
     // Admin routes need the admin key.
@@ -582,6 +738,7 @@ async fn provider_urls_outside_the_allow_list_are_refused() {
         "http://127.0.0.1:1/",
         "http://user:pw@api.stripe.com/",
         "ftp://api.stripe.com/",
+        "https://api.stripe.com/?x=1",
     ] {
         let r = s
             .send(
@@ -603,7 +760,11 @@ async fn provider_urls_outside_the_allow_list_are_refused() {
     let r = s
         .send(
             "POST",
-            &format!("{}/{}/reconcile", connections_path(), c["id"].as_str().unwrap()),
+            &format!(
+                "{}/{}/reconcile",
+                connections_path(),
+                c["id"].as_str().unwrap()
+            ),
             &[ADMIN],
             Some(json!({"resourceKind": "payment", "providerRef": "pi_1"})),
         )
@@ -616,7 +777,9 @@ async fn provider_urls_outside_the_allow_list_are_refused() {
 #[tokio::test]
 async fn catalogs_answer_statically() {
     let s = TestServer::start().await;
-    let r = s.send("GET", "/admin/billing/providers", &[ADMIN], None).await;
+    let r = s
+        .send("GET", "/admin/billing/providers", &[ADMIN], None)
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let providers: Vec<String> = r.json()["data"]["providers"]
         .as_array()

@@ -108,7 +108,10 @@ fn events(ctx: &Ctx) -> Request {
 
 fn event_count(want: usize) -> impl Fn(&Value) -> Result<(), String> + Send + Sync + 'static {
     move |b| {
-        let n = b["data"]["events"].as_array().ok_or("no data.events")?.len();
+        let n = b["data"]["events"]
+            .as_array()
+            .ok_or("no data.events")?
+            .len();
         expect_eq("handled events of the connection", n, want)
     }
 }
@@ -298,19 +301,28 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
             Case::new(
                 "post_admin_billing_clients_by_client_name_connections_by_connection_id_reconcile",
                 "reconcile refetches a subscription from the provider and upserts it",
-                ctx.request("post", &one(ctx, "/reconcile"))
-                    .json(json!({"resourceKind": "subscription", "providerRef": "sub_conformance"})),
+                ctx.request("post", &one(ctx, "/reconcile")).json(
+                    json!({"resourceKind": "subscription", "providerRef": "sub_conformance"}),
+                ),
                 200,
             )
             .after(create(ctx, &reconciled, json!({"api_base_url": base})))
-            .check_json(|b| expect_eq("data.document.status", &b["data"]["document"]["status"], &json!("active")))
+            .check_json(|b| {
+                expect_eq(
+                    "data.document.status",
+                    &b["data"]["document"]["status"],
+                    &json!("active"),
+                )
+            })
             .then_db(
                 format!(
                     "SELECT s.status, s.provider_customer_ref FROM billing.billing_subscriptions s
                        JOIN billing.billing_provider_connections c ON c.id = s.connection_id
                       WHERE c.owner_id = '{reconciled}' AND s.provider_ref = 'sub_conformance'"
                 ),
-                super::rows_are(json!([{"status": "active", "provider_customer_ref": "cus_conformance"}])),
+                super::rows_are(
+                    json!([{"status": "active", "provider_customer_ref": "cus_conformance"}]),
+                ),
             ),
         );
     }
@@ -334,7 +346,11 @@ pub fn sdk_only_cases(ctx: &Ctx) -> Vec<Case> {
             let want = format!("{patched}_moved");
             move |b| {
                 owner_is(want.clone())(b)?;
-                expect_eq("scopes", &b["data"]["connection"]["scopes"], &json!(["payments"]))
+                expect_eq(
+                    "scopes",
+                    &b["data"]["connection"]["scopes"],
+                    &json!(["payments"]),
+                )
             }
         }),
         Case::new(
@@ -371,7 +387,10 @@ fn fake_provider() -> Option<String> {
     static STARTED: OnceLock<Option<String>> = OnceLock::new();
     STARTED
         .get_or_init(|| {
-            let port: u16 = std::env::var("ATHENA_CONFORMANCE_BILLING_PORT").ok()?.parse().ok()?;
+            let port: u16 = std::env::var("ATHENA_CONFORMANCE_BILLING_PORT")
+                .ok()?
+                .parse()
+                .ok()?;
             let handle = tokio::runtime::Handle::try_current().ok()?;
             let listener = std::net::TcpListener::bind(("127.0.0.1", port)).ok()?;
             listener.set_nonblocking(true).ok()?;
@@ -380,23 +399,27 @@ fn fake_provider() -> Option<String> {
             handle.spawn(async move {
                 while let Ok((stream, _)) = listener.accept().await {
                     tokio::spawn(async move {
-                        let svc = hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
-                            let (status, body) = match req.uri().path() {
-                                "/v1/subscriptions/sub_conformance" => (
-                                    200,
-                                    json!({"object": "subscription", "id": "sub_conformance",
+                        let svc = hyper::service::service_fn(
+                            |req: hyper::Request<hyper::body::Incoming>| async move {
+                                let (status, body) = match req.uri().path() {
+                                    "/v1/subscriptions/sub_conformance" => (
+                                        200,
+                                        json!({"object": "subscription", "id": "sub_conformance",
                                            "status": "active", "customer": "cus_conformance"}),
-                                ),
-                                _ => (404, json!({"error": {"message": "no such resource"}})),
-                            };
-                            Ok::<_, std::convert::Infallible>(
-                                hyper::Response::builder()
-                                    .status(status)
-                                    .header("content-type", "application/json")
-                                    .body(http_body_util::Full::new(bytes::Bytes::from(body.to_string())))
-                                    .expect("response"),
-                            )
-                        });
+                                    ),
+                                    _ => (404, json!({"error": {"message": "no such resource"}})),
+                                };
+                                Ok::<_, std::convert::Infallible>(
+                                    hyper::Response::builder()
+                                        .status(status)
+                                        .header("content-type", "application/json")
+                                        .body(http_body_util::Full::new(bytes::Bytes::from(
+                                            body.to_string(),
+                                        )))
+                                        .expect("response"),
+                                )
+                            },
+                        );
                         let _ = hyper::server::conn::http1::Builder::new()
                             .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
                             .await;
