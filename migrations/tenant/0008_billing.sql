@@ -38,6 +38,9 @@ CREATE TABLE billing.billing_payments (
     currency              text,
     document              jsonb NOT NULL,
     provider_payload      jsonb NOT NULL,
+    -- When the provider state was observed (a Stripe event's `created`, the
+    -- time of a refetch): an older event arriving late does not overwrite.
+    observed_at           timestamptz NOT NULL,
     created_at            timestamptz NOT NULL DEFAULT now(),
     updated_at            timestamptz NOT NULL DEFAULT now(),
     UNIQUE (connection_id, provider_ref)

@@ -190,17 +190,21 @@ pub async fn upsert_document(
     c: &Connection,
     doc: &Document,
     document: &Value,
+    observed_at: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), DomainError> {
     tx.execute(
         &format!(
             "INSERT INTO {} (id, connection_id, client_name, provider, provider_ref,
-                 provider_customer_ref, status, amount_minor, currency, document, provider_payload)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 provider_customer_ref, status, amount_minor, currency, document, provider_payload,
+                 observed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
              ON CONFLICT (connection_id, provider_ref) DO UPDATE
                 SET provider_customer_ref = EXCLUDED.provider_customer_ref,
                     status = EXCLUDED.status, amount_minor = EXCLUDED.amount_minor,
                     currency = EXCLUDED.currency, document = EXCLUDED.document,
-                    provider_payload = EXCLUDED.provider_payload, updated_at = now()",
+                    provider_payload = EXCLUDED.provider_payload,
+                    observed_at = EXCLUDED.observed_at, updated_at = now()
+              WHERE {0}.observed_at <= EXCLUDED.observed_at",
             doc.kind.table()
         ),
         &[
@@ -215,6 +219,7 @@ pub async fn upsert_document(
             &doc.currency,
             document,
             &doc.raw,
+            &observed_at,
         ],
     )
     .await?;
@@ -232,6 +237,7 @@ pub async fn record_event(
     doc: &Document,
     document: &Value,
     payload: &Value,
+    observed_at: chrono::DateTime<chrono::Utc>,
 ) -> Result<(Uuid, bool), DomainError> {
     let mut conn = tenant.pool.get().await?;
     let tx = conn.transaction().await?;
@@ -269,7 +275,7 @@ pub async fn record_event(
         tx.rollback().await?;
         return Ok((existing, true));
     };
-    upsert_document(&tx, c, doc, document).await?;
+    upsert_document(&tx, c, doc, document, observed_at).await?;
     tx.commit().await?;
     Ok((row.get(0), false))
 }

@@ -337,6 +337,13 @@ impl Billing {
                 )
             }
         };
+        // Stripe events say when they happened; a refetch is current.
+        let observed_at = body
+            .get("created")
+            .and_then(Value::as_i64)
+            .filter(|_| conn.provider == Provider::Stripe)
+            .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+            .unwrap_or_else(chrono::Utc::now);
         let document = doc.to_json(conn.provider);
         let (grant, result) = self.auth_sync(&conn, &doc);
         let (event_log_id, replayed) = catalog::record_event(
@@ -347,6 +354,7 @@ impl Billing {
             &doc,
             &document,
             &body,
+            observed_at,
         )
         .await?;
         Ok(Projected {
@@ -396,7 +404,7 @@ impl Billing {
         let document = doc.to_json(conn.provider);
         let mut tx_conn = tenant.pool.get().await.map_err(DomainError::from)?;
         let tx = tx_conn.transaction().await.map_err(DomainError::from)?;
-        catalog::upsert_document(&tx, &conn, &doc, &document).await?;
+        catalog::upsert_document(&tx, &conn, &doc, &document, chrono::Utc::now()).await?;
         tx.commit().await.map_err(DomainError::from)?;
         let (grant, result) = self.auth_sync(&conn, &doc);
         Ok(Projected {

@@ -241,6 +241,23 @@ async fn stripe_signed_events_project_once_and_bad_signatures_are_refused() {
         1
     );
 
+    // An older event arriving late is recorded but does not overwrite.
+    let mut stale = event.clone();
+    stale["id"] = json!("evt_0");
+    stale["created"] = json!(now - 3600);
+    stale["data"]["object"]["status"] = json!("processing");
+    let r = post_signed(&s, &id, &stale, WEBHOOK_SECRET, now).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM billing.billing_payments WHERE status = 'canceled'")
+            .await,
+        1
+    );
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM billing.billing_webhook_events")
+            .await,
+        3
+    );
     // Bad signature, stale timestamp, no header: 401, nothing recorded.
     let mut forged = event.clone();
     forged["id"] = json!("evt_forged");
@@ -272,7 +289,7 @@ async fn stripe_signed_events_project_once_and_bad_signatures_are_refused() {
     assert_eq!(
         s.scalar("SELECT count(*) FROM billing.billing_webhook_events")
             .await,
-        2
+        3
     );
 
     // A verified event of a shape Athena does not project: 422.
@@ -311,8 +328,8 @@ async fn stripe_signed_events_project_once_and_bad_signatures_are_refused() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_no_secret(&r.text());
     let events = r.json()["data"]["events"].clone();
-    assert_eq!(events.as_array().unwrap().len(), 2, "{events}");
-    assert_eq!(events[1]["providerEventId"], "evt_1");
+    assert_eq!(events.as_array().unwrap().len(), 3, "{events}");
+    assert_eq!(events[2]["providerEventId"], "evt_1");
     let r = s
         .send(
             "GET",
@@ -333,7 +350,7 @@ async fn stripe_signed_events_project_once_and_bad_signatures_are_refused() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_no_secret(&r.text());
-    assert_eq!(r.json()["data"]["last_event"]["providerEventId"], "evt_2");
+    assert_eq!(r.json()["data"]["last_event"]["providerEventId"], "evt_0");
     // The Stripe path never called the provider API.
     assert!(fake.seen().is_empty());
     s.stop().await;
