@@ -226,18 +226,25 @@ pub async fn upsert_document(
     Ok(())
 }
 
+/// A verified provider event, as recorded.
+pub struct Handled<'a> {
+    pub event_id: &'a str,
+    pub event_type: &'a str,
+    /// The event as received.
+    pub payload: &'a Value,
+    /// When the provider state it carries was observed.
+    pub observed_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// Records a handled event and upserts its document, in one transaction:
 /// `(event log id, replayed)`. A replay (same connection and provider
 /// event id) changes nothing and answers the first recording's id.
 pub async fn record_event(
     tenant: &Tenant,
     c: &Connection,
-    event_id: &str,
-    event_type: &str,
+    event: &Handled<'_>,
     doc: &Document,
     document: &Value,
-    payload: &Value,
-    observed_at: chrono::DateTime<chrono::Utc>,
 ) -> Result<(Uuid, bool), DomainError> {
     let mut conn = tenant.pool.get().await?;
     let tx = conn.transaction().await?;
@@ -254,12 +261,12 @@ pub async fn record_event(
                 &c.id,
                 &c.client_name,
                 &c.provider.as_str(),
-                &event_id,
-                &event_type,
+                &event.event_id,
+                &event.event_type,
                 &doc.kind.as_str(),
                 &doc.provider_ref,
                 document,
-                payload,
+                event.payload,
             ],
         )
         .await?;
@@ -268,14 +275,14 @@ pub async fn record_event(
             .query_one(
                 "SELECT id FROM billing.billing_webhook_events
                   WHERE connection_id = $1 AND provider_event_id = $2",
-                &[&c.id, &event_id],
+                &[&c.id, &event.event_id],
             )
             .await?
             .get(0);
         tx.rollback().await?;
         return Ok((existing, true));
     };
-    upsert_document(&tx, c, doc, document, observed_at).await?;
+    upsert_document(&tx, c, doc, document, event.observed_at).await?;
     tx.commit().await?;
     Ok((row.get(0), false))
 }

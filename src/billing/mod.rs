@@ -346,17 +346,14 @@ impl Billing {
             .unwrap_or_else(chrono::Utc::now);
         let document = doc.to_json(conn.provider);
         let (grant, result) = self.auth_sync(&conn, &doc);
-        let (event_log_id, replayed) = catalog::record_event(
-            &tenant,
-            &conn,
-            &event_id,
-            &event_type,
-            &doc,
-            &document,
-            &body,
+        let handled = catalog::Handled {
+            event_id: &event_id,
+            event_type: &event_type,
+            payload: &body,
             observed_at,
-        )
-        .await?;
+        };
+        let (event_log_id, replayed) =
+            catalog::record_event(&tenant, &conn, &handled, &doc, &document).await?;
         Ok(Projected {
             document,
             event_log_id: Some(event_log_id),
