@@ -57,12 +57,7 @@ const MODES: [&str; 2] = ["test", "live"];
 
 /// Applies a create/patch body to `c`: every field given replaces the
 /// stored one; credentials are sealed for the row.
-fn apply(
-    billing: &Billing,
-    c: &mut Connection,
-    body: &Map<String, Value>,
-    policy: &crate::outbound::OutboundPolicy,
-) -> Result<(), ApiError> {
+fn apply(billing: &Billing, c: &mut Connection, body: &Map<String, Value>) -> Result<(), ApiError> {
     if let Some(v) = text(body, &["providerAccountId", "provider_account_id"], 255)? {
         c.provider_account_id = Some(v);
     }
@@ -110,7 +105,8 @@ fn apply(
             let url = url.as_str().ok_or_else(|| {
                 ApiError::invalid_parameter("config.api_base_url", "must be a string")
             })?;
-            policy
+            billing
+                .outbound
                 .check_stored_url(url)
                 .map_err(|why| ApiError::invalid_parameter("config.api_base_url", why))?;
             // Resource paths are appended to it.
@@ -173,7 +169,7 @@ impl Handlers {
             ));
         }
         let (tenant, mut c) = self.billing.live_connection(client, id).await?;
-        apply(&self.billing, &mut c, &body, &self.billing.outbound)?;
+        apply(&self.billing, &mut c, &body)?;
         let updated = catalog::update(&tenant, &c)
             .await?
             .ok_or_else(|| DomainError::not_found("billing connection", id.to_string()))?;
@@ -205,8 +201,9 @@ impl AdminBillingApi for Handlers {
         &self,
         _cx: RequestCx,
     ) -> ApiResult<responses::GetAdminBillingGrants> {
-        let Value::Object(data) = crate::billing::grant_catalog() else {
-            unreachable!("the grant catalog is an object")
+        let data = match crate::billing::grant_catalog() {
+            Value::Object(data) => data,
+            other => one("grants", other),
         };
         Ok(responses::GetAdminBillingGrants::Ok(envelope(
             "Billing grant catalog",
@@ -350,7 +347,7 @@ impl AdminBillingApi for Handlers {
             updated_at: now,
             deleted_at: None,
         };
-        apply(&self.billing, &mut c, &body, &self.billing.outbound)?;
+        apply(&self.billing, &mut c, &body)?;
         let created = catalog::insert(&tenant, &c).await?;
         Ok(
             responses::PostAdminBillingClientsByClientNameConnections::Ok(envelope(
