@@ -66,4 +66,42 @@ impl DebugApi for Handlers {
         body.insert("data".into(), data);
         Ok(responses::GetDebugS3::Ok(Json::new(body.into())))
     }
+
+    /// `/debug/billing` (SDK): the provider catalog and, for the client of
+    /// `X-Athena-Client`, its connections (credential-free) and the last
+    /// handled provider webhook.
+    async fn get_debug_billing(
+        &self,
+        cx: RequestCx,
+        _params: crate::api::params::GetDebugBilling,
+    ) -> ApiResult<responses::GetDebugBilling> {
+        use crate::billing::catalog;
+        let mut data = serde_json::Map::new();
+        data.insert("providers".into(), crate::billing::provider_catalog());
+        if let Some(client) = crate::auth::header_client(cx.headers()) {
+            let tenant = self.billing.tenant(client).await?;
+            let connections = catalog::list(&tenant, client, &catalog::Filter::default()).await?;
+            let (last, total) = catalog::list_events(&tenant, client, None, None, 1, 0).await?;
+            data.insert("client_name".into(), client.into());
+            data.insert(
+                "connections".into(),
+                connections
+                    .iter()
+                    .map(crate::billing::Connection::to_json)
+                    .collect(),
+            );
+            data.insert("events_total".into(), total.into());
+            data.insert(
+                "last_event".into(),
+                last.into_iter().next().unwrap_or(serde_json::Value::Null),
+            );
+        }
+        Ok(responses::GetDebugBilling::Ok(Json::new(
+            crate::api::models::ApiSuccessEnvelope {
+                data,
+                message: "billing diagnostics".into(),
+                status: crate::api::models::ApiSuccessEnvelopeStatus::Success,
+            },
+        )))
+    }
 }

@@ -22,6 +22,7 @@ macro_rules! target {
 }
 
 mod admin;
+mod billing;
 mod clients;
 mod debug;
 mod gateway;
@@ -72,6 +73,8 @@ pub struct Handlers {
     pub public_routes: Arc<crate::catalog::public_routes::RouteCache>,
     /// Tenant hosts and service routes (`src/gateway/host_routing.rs`).
     pub routing: Arc<crate::gateway::host_routing::HostRouting>,
+    /// Billing provider connections and ingestion (`src/billing/`).
+    pub billing: Arc<crate::billing::Billing>,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
     /// Events out: the outbox (`src/events/`) and webhook delivery.
@@ -185,7 +188,6 @@ fn header_bool(headers: &http::HeaderMap, name: &str) -> Option<bool> {
 // Families whose issues have not landed: every operation answers 501. A
 // family that gets a module moves from here to its `impl` there.
 impl ApiApi for Handlers {}
-impl BillingApi for Handlers {}
 impl ChatApi for Handlers {}
 impl PipelinesApi for Handlers {}
 impl TypesenseApi for Handlers {}
@@ -193,7 +195,6 @@ impl WssApi for Handlers {}
 
 // `/admin/*` families without a module under `admin/` yet.
 impl AdminBackupsApi for Handlers {}
-impl AdminBillingApi for Handlers {}
 impl AdminPipelineTemplatesApi for Handlers {}
 impl AdminProvisionApi for Handlers {}
 impl AdminStatisticsApi for Handlers {}

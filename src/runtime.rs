@@ -282,6 +282,14 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         )
         .await?,
     );
+    // Billing (issue 15): provider connections and webhook ingestion.
+    let billing = Arc::new(crate::billing::Billing {
+        tenants: tenants.clone(),
+        secrets: config.secrets.clone(),
+        outbound: outbound.clone(),
+        api: crate::billing::providers::ProviderApi::new(&outbound),
+        auth_configured: config.auth_url.is_some(),
+    });
     let handlers = Arc::new(Handlers {
         config,
         tenants,
@@ -297,6 +305,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         events,
         webhooks,
         outbound,
+        billing,
         metrics: metrics.clone(),
         started: Instant::now(),
         audit,

@@ -62,7 +62,8 @@ async fn run(args: cli::Args) -> Result<bool, String> {
     // contract's count and its ratchet, and every one must pass.
     let server = athena_codegen::overlay::server_contract(&contract)?;
     let mut cases = cases::all_cases(&contract, &ctx)?;
-    let sdk_cases = cases::storage_s3::sdk_only_cases(&ctx);
+    let mut sdk_cases = cases::storage_s3::sdk_only_cases(&ctx);
+    sdk_cases.extend(cases::billing::sdk_only_cases(&ctx));
     for case in &sdk_cases {
         if !server
             .operations

@@ -149,6 +149,12 @@ pub fn rule(operation: Operation) -> Rule {
         | O::GetSchemaMigrations
         | O::GetRegistryByApiRegistryId => keyed(Right::SchemaRead),
         O::PostPublicByRouteKeyByOp => PUBLIC,
+        // Billing provider webhooks: no key is looked at; the provider
+        // authenticates the call (Stripe-Signature, or Mollie's id read
+        // back from its API with the stored key; src/billing/).
+        O::PostBillingProvidersByProviderClientsByClientNameConnectionsByConnectionIdWebhook => {
+            OPEN
+        }
         // The data plane under key enforcement: every alias of a route
         // needs the canonical route's right.
         O::PostGatewayFetch | O::PostGatewayData => right(Right::GatewayFetch).with_direct_uri(),
@@ -200,7 +206,7 @@ pub fn rule(operation: Operation) -> Rule {
         | O::PostManagementProvisionProvidersRender
         | O::PostManagementProvisionLocalDatabases => right(Right::ManagementProvisionWrite),
         // No right yet, keyless until their family assigns one: chat,
-        // billing's provider webhook, typesense, storage outside the admin
+        // typesense, storage outside the admin
         // surface, the Supabase compatibility route.
         // chat
         O::GetChatRooms
@@ -219,10 +225,6 @@ pub fn rule(operation: Operation) -> Rule {
         | O::PostChatMessagesByMessageIdReactions
         | O::DeleteChatMessagesByMessageIdReactionsByEmoji
         | O::PostChatMessagesSearch => UNASSIGNED,
-        // billing
-        O::PostBillingProvidersByProviderClientsByClientNameConnectionsByConnectionIdWebhook => {
-            UNASSIGNED
-        }
         // typesense
         O::PostTypesenseBackendsTest
         | O::PostTypesenseCollectionsList
@@ -344,7 +346,7 @@ pub fn rule(operation: Operation) -> Rule {
         // schema
         O::GetSchemaClients => ADMIN,
         // debug
-        O::GetDebugSchema | O::GetDebugGateway | O::GetDebugS3 => ADMIN,
+        O::GetDebugSchema | O::GetDebugGateway | O::GetDebugS3 | O::GetDebugBilling => ADMIN,
         // registry
         O::GetRegistry => ADMIN,
         // gateway
@@ -403,6 +405,8 @@ pub fn rule(operation: Operation) -> Rule {
         | O::PostAdminBillingClientsByClientNameConnectionsByConnectionIdReconcile
         | O::DeleteAdminBillingClientsByClientNameConnectionsByConnectionIdReconcile
         | O::PatchAdminBillingClientsByClientNameConnectionsByConnectionIdReconcile
+        | O::PatchAdminBillingClientsByClientNameConnectionsByConnectionId
+        | O::DeleteAdminBillingClientsByClientNameConnectionsByConnectionId
         | O::PostAdminBillingClientsByClientNameWebhookSinksProvision => ADMIN,
         // admin_errors
         O::GetAdminErrorsCatalog => ADMIN,

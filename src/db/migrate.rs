@@ -107,6 +107,21 @@ pub const TENANT_TABLES: &[&str] = &[
     "multipart_uploads",
 ];
 
+/// Billing (issue 15): the provider connections, canonical documents and
+/// handled provider webhooks live in their own tenant schema (the contract
+/// names them `billing.billing_*`), created by the same migration set.
+pub const BILLING_SCHEMA: &str = "billing";
+
+/// Every table the tenant migration set creates in `BILLING_SCHEMA`.
+pub const BILLING_TABLES: &[&str] = &[
+    "billing_provider_connections",
+    "billing_payments",
+    "billing_subscriptions",
+    "billing_invoices",
+    "billing_payment_links",
+    "billing_webhook_events",
+];
+
 /// Whether `schema.table` is one of the gateway's own tenant tables, which
 /// the structured data plane (schema cache, embedding) never shows.
 pub fn is_gateway_table(schema: &str, table: &str) -> bool {
@@ -213,6 +228,13 @@ mod tests {
                     .split(|c: char| c.is_whitespace() || c == '(')
                     .next()
                     .unwrap_or_default();
+                if let Some(billing) = table.strip_prefix("billing.") {
+                    assert!(
+                        super::BILLING_TABLES.contains(&billing),
+                        "{name}: billing.{billing} is missing from BILLING_TABLES"
+                    );
+                    continue;
+                }
                 let table = table.strip_prefix("athena.").unwrap_or_else(|| {
                     panic!("{name}: tenant tables live in schema athena, not `{table}`")
                 });

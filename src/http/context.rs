@@ -159,6 +159,12 @@ impl RequestCx {
         &self.request.headers
     }
 
+    /// The request body as received (billing verifies provider
+    /// signatures over these bytes).
+    pub fn body(&self) -> &bytes::Bytes {
+        &self.request.body
+    }
+
     pub fn query(&self) -> &[(String, String)] {
         &self.request.query
     }

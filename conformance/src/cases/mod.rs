@@ -2,6 +2,7 @@
 //! fallback for every operation of the contract without a specific case.
 
 pub mod admin;
+pub mod billing;
 pub mod client_configs;
 pub mod d1;
 pub mod deferred;
@@ -308,6 +309,7 @@ pub fn specific_cases(ctx: &Ctx) -> Vec<Case> {
     cases.extend(storage::cases(ctx));
     cases.extend(storage_s3::cases(ctx));
     cases.extend(webhooks::cases(ctx));
+    cases.extend(billing::cases(ctx));
     cases.extend(data_plane_cases(ctx));
     cases.extend(enforced::cases(ctx));
     cases

@@ -35,6 +35,10 @@ pub enum Code {
     Conflict,
     /// D1 migrate: the script uses what D1 (SQLite) cannot express.
     D1Unsupported,
+    /// Billing (issue 15): a verified provider event Athena does not project.
+    Unprocessable,
+    /// Billing (issue 15): the provider's API failed or answered unusably.
+    UpstreamFailed,
     /// IP policy (issue 13): the caller's address is refused for this key.
     IpNotAllowed,
     /// IP policy: rules apply but the client address is unknown.
@@ -73,6 +77,8 @@ impl Code {
             Code::RangeNotSatisfiable => "range_not_satisfiable",
             Code::Conflict => "conflict",
             Code::D1Unsupported => "d1_unsupported",
+            Code::Unprocessable => "unprocessable",
+            Code::UpstreamFailed => "upstream_failed",
             Code::IpNotAllowed => "ip_not_allowed",
             Code::ClientIpRequired => "client_ip_required",
             Code::IpWhitelistCapExceeded => "ip_whitelist_cap_exceeded",
@@ -109,6 +115,8 @@ impl Code {
             Code::RangeNotSatisfiable => 4160,
             Code::Conflict => 4090,
             Code::D1Unsupported => 4220,
+            Code::Unprocessable => 4221,
+            Code::UpstreamFailed => 5020,
             Code::IpNotAllowed => 4032,
             Code::ClientIpRequired => 4033,
             Code::IpWhitelistCapExceeded => 4008,
@@ -135,7 +143,8 @@ impl Code {
             | Code::RequestTimeout
             | Code::RateLimited
             | Code::NotAcceptable
-            | Code::RangeNotSatisfiable => "request",
+            | Code::RangeNotSatisfiable
+            | Code::Unprocessable => "request",
             Code::Unauthorized | Code::Forbidden => "auth",
             Code::IpNotAllowed | Code::ClientIpRequired | Code::IpWhitelistCapExceeded => {
                 "ip_policy"
@@ -148,6 +157,7 @@ impl Code {
             | Code::Conflict
             | Code::D1Unsupported => "data",
             Code::NotImplemented
+            | Code::UpstreamFailed
             | Code::DatabaseUnavailable
             | Code::ServiceUnavailable
             | Code::Timeout
@@ -156,7 +166,7 @@ impl Code {
     }
 
     /// Every code, for the registry.
-    pub const ALL: [Code; 30] = [
+    pub const ALL: [Code; 32] = [
         Code::BadRequest,
         Code::InvalidJson,
         Code::MissingParameter,
@@ -176,6 +186,8 @@ impl Code {
         Code::RangeNotSatisfiable,
         Code::Conflict,
         Code::D1Unsupported,
+        Code::Unprocessable,
+        Code::UpstreamFailed,
         Code::IpNotAllowed,
         Code::ClientIpRequired,
         Code::IpWhitelistCapExceeded,
