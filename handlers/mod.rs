@@ -191,7 +191,21 @@ impl WssApi for Handlers {}
 
 // `/admin/*` families without a module under `admin/` yet.
 impl AdminBackupsApi for Handlers {}
-impl AdminBillingApi for Handlers {}
+// Billing (issue 15): only the sink provisioning so far (branch i15-k,
+// `admin/webhook_sinks.rs`); the rest of the family answers 501 until the
+// billing module takes over this impl (keep this method in it).
+impl AdminBillingApi for Handlers {
+    async fn post_admin_billing_clients_by_client_name_webhook_sinks_provision(
+        &self,
+        _cx: RequestCx,
+        params: crate::api::params::PostAdminBillingClientsByClientNameWebhookSinksProvision,
+        body: Option<models::PostAdminBillingClientsByClientNameWebhookSinksProvisionRequest>,
+    ) -> crate::http::ApiResult<
+        crate::api::responses::PostAdminBillingClientsByClientNameWebhookSinksProvision,
+    > {
+        self.sinks_billing_provision(params, body).await
+    }
+}
 impl AdminPipelineTemplatesApi for Handlers {}
 impl AdminProvisionApi for Handlers {}
 impl AdminStatisticsApi for Handlers {}

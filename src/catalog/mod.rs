@@ -10,3 +10,4 @@ pub mod registry;
 pub mod service_routes;
 pub mod tenant_hostnames;
 pub mod webhooks;
+pub mod webhook_sinks;
