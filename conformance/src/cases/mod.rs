@@ -22,6 +22,7 @@ pub mod rpc;
 pub mod storage;
 pub mod storage_files;
 pub mod storage_s3;
+pub mod webhook_sinks;
 pub mod webhooks;
 
 use crate::http::{Request, Response};
@@ -304,6 +305,7 @@ pub fn specific_cases(ctx: &Ctx) -> Vec<Case> {
     cases.extend(storage::cases(ctx));
     cases.extend(storage_s3::cases(ctx));
     cases.extend(webhooks::cases(ctx));
+    cases.extend(webhook_sinks::cases(ctx));
     cases.extend(data_plane_cases(ctx));
     cases.extend(enforced::cases(ctx));
     cases
