@@ -253,7 +253,9 @@ impl Handlers {
             let (sink, changed) = self
                 .save_sink(&changes, old.as_ref().map(|o| o.id))
                 .await?
-                .ok_or_else(|| DomainError::Conflict(format!("sink `{}` changed meanwhile", b.name)))?;
+                .ok_or_else(|| {
+                    DomainError::Conflict(format!("sink `{}` changed meanwhile", b.name))
+                })?;
             match (old.is_some(), changed) {
                 (false, _) => created += 1,
                 (true, true) => updated += 1,

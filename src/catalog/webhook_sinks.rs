@@ -702,7 +702,9 @@ mod tests {
         assert_eq!(p(json!(["a", "b"])).unwrap().columns, vec!["a", "b"]);
         assert!(p(json!(true)).unwrap().columns.is_empty());
         assert_eq!(
-            p(json!({"columns": "id", "action": "nothing"})).unwrap().action,
+            p(json!({"columns": "id", "action": "nothing"}))
+                .unwrap()
+                .action,
             "nothing"
         );
         assert!(OnConflict::parse(&json!({"action": "explode"})).is_err());

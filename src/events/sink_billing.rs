@@ -60,7 +60,11 @@ const COLUMNS: &[(&str, &str, &str)] = &[
     ("currency", "text", "/row/currency"),
     ("payload", "jsonb", "/row"),
     ("source_event_id", "uuid", "/event_id"),
-    ("synced_at", "timestamptz NOT NULL DEFAULT now()", "/occurred_at"),
+    (
+        "synced_at",
+        "timestamptz NOT NULL DEFAULT now()",
+        "/occurred_at",
+    ),
 ];
 
 /// Who the sinks are for.
@@ -76,14 +80,18 @@ impl Scope {
     /// The scope from query or body fields (camelCase or snake_case):
     /// `targetClientName` (default the source), `targetSchema` (default
     /// `public`), `athenaBaseUrl` (echoed).
-    pub fn from_fields(source: &str, get: &dyn Fn(&str) -> Option<String>) -> Result<Scope, DomainError> {
+    pub fn from_fields(
+        source: &str,
+        get: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Scope, DomainError> {
         let field = |camel: &str, snake: &str| {
             get(camel)
                 .or_else(|| get(snake))
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
-        let target_schema = field("targetSchema", "target_schema").unwrap_or_else(|| "public".into());
+        let target_schema =
+            field("targetSchema", "target_schema").unwrap_or_else(|| "public".into());
         Ident::parse("schema", &target_schema)
             .map_err(|e| DomainError::invalid_field("targetSchema", format!("{e:?}")))?;
         if target_schema.len() > 63 || target_schema.starts_with("pg_") {
@@ -227,8 +235,8 @@ mod tests {
         .unwrap();
         for b in BLUEPRINTS {
             let body = b.create_body(&scope);
-            let c = crate::catalog::webhook_sinks::Changes::parse(body.as_object().unwrap())
-                .unwrap();
+            let c =
+                crate::catalog::webhook_sinks::Changes::parse(body.as_object().unwrap()).unwrap();
             assert_eq!(c.merged(None).unwrap().target_client_name, "shop");
             assert!(b.table_sql(&scope).contains("\"mirror\"\"x\""));
         }

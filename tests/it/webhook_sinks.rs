@@ -117,7 +117,11 @@ async fn an_insert_in_a_is_projected_into_b_and_logged() {
     assert_eq!(row.get::<_, i64>(0), src);
     assert_eq!(row.get::<_, String>(1), "alpha");
     assert!(row.get::<_, Option<String>>(2).is_some(), "the event id");
-    assert_eq!(row.get::<_, Option<String>>(3), None, "a missing pointer is NULL");
+    assert_eq!(
+        row.get::<_, Option<String>>(3),
+        None,
+        "a missing pointer is NULL"
+    );
 
     // The delivery log lists the attempt.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -178,7 +182,11 @@ async fn test_answers_the_row_and_leaves_b_unchanged() {
     assert_eq!(d["projected"][0]["id"], 77);
     assert_eq!(d["attempt"]["rows"][0]["name"], "probe", "{d}");
     assert_eq!(d["attempt"]["test"], true);
-    assert_eq!(count(&b, "SELECT count(*) FROM mirror").await, 0, "rolled back");
+    assert_eq!(
+        count(&b, "SELECT count(*) FROM mirror").await,
+        0,
+        "rolled back"
+    );
 
     // A test whose value the column refuses says so, still 200, B unchanged.
     let r = s
@@ -195,7 +203,12 @@ async fn test_answers_the_row_and_leaves_b_unchanged() {
     assert_eq!(count(&b, "SELECT count(*) FROM mirror").await, 0);
 
     let r = s
-        .send("POST", "/admin/webhook-sinks/999999/test", &[ADMIN], Some(json!({})))
+        .send(
+            "POST",
+            "/admin/webhook-sinks/999999/test",
+            &[ADMIN],
+            Some(json!({})),
+        )
         .await;
     assert_eq!(r.status, 404, "{}", r.text());
     s.stop().await;
@@ -228,7 +241,11 @@ async fn on_conflict_upserts_the_target_row() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     wait_count(&b, "SELECT count(*) FROM mirror WHERE name = 'after'", 1).await;
-    assert_eq!(count(&b, "SELECT count(*) FROM mirror").await, 1, "one row, updated");
+    assert_eq!(
+        count(&b, "SELECT count(*) FROM mirror").await,
+        1,
+        "one row, updated"
+    );
     s.stop().await;
 }
 
@@ -283,8 +300,13 @@ async fn routes_read_back_patch_and_delete() {
     let id = create(&s, mirror_sink()).await["id"].as_i64().unwrap();
     let path = format!("/admin/webhook-sinks/{id}");
     let r = s
-        .send("PATCH", &path, &[ADMIN], Some(json!({"enabled": false, "target_table": "log",
-            "column_map": {"src_id": "/row/id", "ev": "/event_id", "route": "/route_key"}})))
+        .send(
+            "PATCH",
+            &path,
+            &[ADMIN],
+            Some(json!({"enabled": false, "target_table": "log",
+            "column_map": {"src_id": "/row/id", "ev": "/event_id", "route": "/route_key"}})),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let r = s.send("GET", &path, &[ADMIN], None).await;
@@ -294,14 +316,26 @@ async fn routes_read_back_patch_and_delete() {
     assert_eq!(d["targetTable"], "log");
     assert_eq!(d["name"], "items to mirror", "kept");
     let r = s
-        .send("GET", &format!("/admin/webhook-sinks?client_name={CLIENT}"), &[ADMIN], None)
+        .send(
+            "GET",
+            &format!("/admin/webhook-sinks?client_name={CLIENT}"),
+            &[ADMIN],
+            None,
+        )
         .await;
     assert_eq!(r.json()["data"]["total"], 1);
     let r = s
-        .send("GET", "/admin/webhook-sinks?client_name=someone", &[ADMIN], None)
+        .send(
+            "GET",
+            "/admin/webhook-sinks?client_name=someone",
+            &[ADMIN],
+            None,
+        )
         .await;
     assert_eq!(r.json()["data"]["total"], 0);
-    let r = s.send("GET", "/admin/webhook-sinks/events", &[ADMIN], None).await;
+    let r = s
+        .send("GET", "/admin/webhook-sinks/events", &[ADMIN], None)
+        .await;
     assert_eq!(r.status, 200);
     assert!(r.json()["data"]["events"]
         .as_array()
@@ -314,7 +348,9 @@ async fn routes_read_back_patch_and_delete() {
     assert_eq!(s.send("DELETE", &path, &[ADMIN], None).await.status, 404);
     // Admin key required.
     assert_eq!(
-        s.send("GET", "/admin/webhook-sinks", &[], None).await.status,
+        s.send("GET", "/admin/webhook-sinks", &[], None)
+            .await
+            .status,
         401
     );
     s.stop().await;
@@ -348,7 +384,9 @@ async fn an_unknown_target_is_retried_then_failed() {
     sink["maxAttempts"] = json!(2);
     let id = create(&s, sink).await["id"].as_i64().unwrap();
     // The target client goes away after the save.
-    let r = s.send("DELETE", &format!("/admin/clients/{B}"), &[ADMIN], None).await;
+    let r = s
+        .send("DELETE", &format!("/admin/clients/{B}"), &[ADMIN], None)
+        .await;
     assert!(r.status == 200 || r.status == 204, "{}", r.text());
     insert(&s, "lost").await;
     wait_count(
@@ -358,19 +396,30 @@ async fn an_unknown_target_is_retried_then_failed() {
     )
     .await;
     let r = s
-        .send("GET", &format!("/admin/webhook-sinks/{id}/deliveries"), &[ADMIN], None)
+        .send(
+            "GET",
+            &format!("/admin/webhook-sinks/{id}/deliveries"),
+            &[ADMIN],
+            None,
+        )
         .await;
     let d = r.json()["data"].clone();
     assert_eq!(d["total"], 2, "{d}");
     assert_eq!(d["deliveries"][0]["ok"], false);
-    assert!(d["deliveries"][0]["error"].as_str().unwrap().contains(B), "{d}");
+    assert!(
+        d["deliveries"][0]["error"].as_str().unwrap().contains(B),
+        "{d}"
+    );
     s.stop().await;
 }
 
 #[tokio::test]
 async fn billing_helpers_and_idempotent_provisioning() {
     let (s, b) = setup(|c| c.events.workers = 0).await;
-    for q in [format!("client_name={CLIENT}"), format!("instance={CLIENT}")] {
+    for q in [
+        format!("client_name={CLIENT}"),
+        format!("instance={CLIENT}"),
+    ] {
         let r = s
             .send(
                 "GET",
@@ -390,11 +439,19 @@ async fn billing_helpers_and_idempotent_provisioning() {
         assert_eq!(kinds, ["payment", "subscription", "invoice"]);
         assert_eq!(d["helpers"][0]["createBody"]["targetClientName"], B);
         assert_eq!(d["helpers"][0]["createBody"]["targetSchema"], "mirror");
-        assert!(d["tableSql"].as_str().unwrap().contains("\"mirror\".\"billing_payments\""));
+        assert!(d["tableSql"]
+            .as_str()
+            .unwrap()
+            .contains("\"mirror\".\"billing_payments\""));
         assert!(d["seedSql"].is_string());
     }
     let r = s
-        .send("GET", "/admin/webhook-sinks/helpers/billing", &[ADMIN], None)
+        .send(
+            "GET",
+            "/admin/webhook-sinks/helpers/billing",
+            &[ADMIN],
+            None,
+        )
         .await;
     assert_eq!(r.status, 400, "{}", r.text());
 
@@ -405,7 +462,11 @@ async fn billing_helpers_and_idempotent_provisioning() {
     let first = r.json()["data"].clone();
     assert_eq!(first["created"], 3, "{first}");
     assert_eq!(
-        count(&b, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'mirror'").await,
+        count(
+            &b,
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'mirror'"
+        )
+        .await,
         3
     );
     let r = s.send("POST", &path, &[ADMIN], Some(body)).await;
@@ -415,12 +476,27 @@ async fn billing_helpers_and_idempotent_provisioning() {
     assert_eq!(second["updated"], 0);
     assert_eq!(second["unchanged"], 3, "{second}");
     assert_eq!(
-        first["sinks"].as_array().unwrap().iter().map(|s| &s["updatedAt"]).collect::<Vec<_>>(),
-        second["sinks"].as_array().unwrap().iter().map(|s| &s["updatedAt"]).collect::<Vec<_>>(),
+        first["sinks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| &s["updatedAt"])
+            .collect::<Vec<_>>(),
+        second["sinks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| &s["updatedAt"])
+            .collect::<Vec<_>>(),
         "nothing changed"
     );
     let r = s
-        .send("GET", &format!("/admin/webhook-sinks?client_name={CLIENT}"), &[ADMIN], None)
+        .send(
+            "GET",
+            &format!("/admin/webhook-sinks?client_name={CLIENT}"),
+            &[ADMIN],
+            None,
+        )
         .await;
     assert_eq!(r.json()["data"]["total"], 3);
     let r = s

@@ -32,7 +32,8 @@ fn body(ctx: &Ctx, name: &str) -> Value {
 }
 
 fn create(ctx: &Ctx, name: &str) -> Request {
-    ctx.request("post", "/admin/webhook-sinks").json(body(ctx, name))
+    ctx.request("post", "/admin/webhook-sinks")
+        .json(body(ctx, name))
 }
 
 /// The sink created by setup step 0.
@@ -91,7 +92,10 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
             )
         }
     };
-    let provision = format!("/admin/billing/clients/{}/webhook-sinks/provision", ctx.client);
+    let provision = format!(
+        "/admin/billing/clients/{}/webhook-sinks/provision",
+        ctx.client
+    );
     vec![
         Case::new(
             "get_admin_webhook_sinks_events",
@@ -131,14 +135,9 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
         )
         .check(envelope)
         .then_json(list(ctx), 200, has(refused.clone(), false)),
-        Case::new(
-            "get_admin_webhook_sinks",
-            "lists a sink",
-            list(ctx),
-            200,
-        )
-        .after(create(ctx, &listed))
-        .check_json(has(listed.clone(), true)),
+        Case::new("get_admin_webhook_sinks", "lists a sink", list(ctx), 200)
+            .after(create(ctx, &listed))
+            .check_json(has(listed.clone(), true)),
         Case::new(
             "get_admin_webhook_sinks_by_id",
             "read a sink",
@@ -278,7 +277,13 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
         )
         .check_json({
             let client = ctx.client.clone();
-            move |b| expect_eq("sourceClientName", &b["data"]["sourceClientName"], &json!(client))
+            move |b| {
+                expect_eq(
+                    "sourceClientName",
+                    &b["data"]["sourceClientName"],
+                    &json!(client),
+                )
+            }
         }),
         Case::new(
             "post_admin_billing_clients_by_client_name_webhook_sinks_provision",
@@ -298,7 +303,13 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
             ctx.request("post", &provision)
                 .json(json!({"targetSchema": "conformance_billing_mirror"})),
             200,
-            |b| expect_eq("a second call changes nothing", &b["data"]["unchanged"], &json!(3)),
+            |b| {
+                expect_eq(
+                    "a second call changes nothing",
+                    &b["data"]["unchanged"],
+                    &json!(3),
+                )
+            },
         ),
     ]
 }
