@@ -272,6 +272,18 @@ fn query_value<'a>(cx: &'a RequestCx, name: &str) -> Option<&'a str> {
 
 /// Filters of a PATCH/DELETE: at least one, never the whole table.
 fn required_filters(cx: &RequestCx, method: &str) -> Result<Vec<Cond>, DomainError> {
+    // PostgREST limits a PATCH/DELETE with `limit`+`order`; Athena does not
+    // (yet): refused, never ignored (an ignored `limit=1` would touch every
+    // matching row).
+    if let Some((k, _)) = cx
+        .query()
+        .iter()
+        .find(|(k, _)| matches!(k.as_str(), "limit" | "offset" | "order"))
+    {
+        return Err(DomainError::Invalid(format!(
+            "`{k}` is not supported on {method} /rest/v1/{{table}}: the filters choose the rows"
+        )));
+    }
     let filters = query_conditions(cx.query())?;
     if filters.is_empty() {
         return Err(DomainError::Invalid(format!(

@@ -178,7 +178,10 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
     let events = Arc::new(crate::events::Outbox::new(
         tenants.catalog().clone(),
         config.events.clone(),
-        vec![Box::new(crate::catalog::webhooks::WebhookSource)],
+        vec![
+            Box::new(crate::catalog::webhooks::WebhookSource),
+            Box::new(crate::catalog::webhook_sinks::SinkSource),
+        ],
     ));
     notify::start(
         config.database_url.clone(),
@@ -242,7 +245,6 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         config.secrets.clone(),
         &outbound,
     ));
-    crate::events::spawn_workers(events.clone(), vec![webhooks.clone()]);
     let config = Arc::new(config);
     let gateway = Arc::new(crate::gateway::service::Gateway {
         events: events.clone(),
@@ -254,6 +256,12 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         insert_windows: Default::default(),
         d1,
     });
+    // Webhook sinks write into target clients through the gateway.
+    let sinks = Arc::new(crate::events::sinks::Sinks::new(
+        tenants.catalog().clone(),
+        gateway.clone(),
+    ));
+    crate::events::spawn_workers(events.clone(), vec![webhooks.clone(), sinks]);
     crate::gateway::deferred::spawn_workers(deferred, gateway.clone(), workers);
     let storage = Arc::new(crate::storage::service::Storage {
         tenants: tenants.clone(),

@@ -197,6 +197,18 @@ impl Handlers {
 }
 
 impl AdminBillingApi for Handlers {
+    /// The sink blueprints provisioned (`admin/webhook_sinks.rs`).
+    async fn post_admin_billing_clients_by_client_name_webhook_sinks_provision(
+        &self,
+        _cx: RequestCx,
+        params: crate::api::params::PostAdminBillingClientsByClientNameWebhookSinksProvision,
+        body: Option<models::PostAdminBillingClientsByClientNameWebhookSinksProvisionRequest>,
+    ) -> crate::http::ApiResult<
+        crate::api::responses::PostAdminBillingClientsByClientNameWebhookSinksProvision,
+    > {
+        self.sinks_billing_provision(params, body).await
+    }
+
     async fn get_admin_billing_grants(
         &self,
         _cx: RequestCx,

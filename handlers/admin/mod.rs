@@ -12,4 +12,5 @@ mod ip_lists;
 mod public_routes;
 mod runtime;
 mod service_routes;
+mod webhook_sinks;
 mod webhooks;

@@ -1,7 +1,7 @@
 //! `admin_webhooks`: gateway webhooks (`/admin/webhooks*`, issue 15;
 //! `src/catalog/webhooks.rs`, delivery in `src/events/`). The family also
-//! holds `/admin/webhook-sinks*` (the same trait): sinks add their methods
-//! here; until then they answer 501.
+//! holds `/admin/webhook-sinks*` (the same trait): those methods forward to
+//! `webhook_sinks.rs`.
 
 use crate::api::{models, params, responses, traits::AdminWebhooksApi};
 use crate::catalog::webhooks::{self, Changes};
@@ -160,6 +160,82 @@ impl AdminWebhooksApi for Handlers {
             message, outcome,
         )))
     }
+
+    // --- Webhook sinks (`/admin/webhook-sinks*`): implemented in
+    // `webhook_sinks.rs` (one impl block per trait, so these forward). ---
+
+    async fn get_admin_webhook_sinks(
+        &self,
+        _cx: RequestCx,
+        params: params::GetAdminWebhookSinks,
+    ) -> ApiResult<responses::GetAdminWebhookSinks> {
+        self.sinks_list(params).await
+    }
+
+    async fn post_admin_webhook_sinks(
+        &self,
+        _cx: RequestCx,
+        body: models::PostAdminWebhookSinksRequest,
+    ) -> ApiResult<responses::PostAdminWebhookSinks> {
+        self.sinks_post(body).await
+    }
+
+    async fn get_admin_webhook_sinks_events(
+        &self,
+        _cx: RequestCx,
+    ) -> ApiResult<responses::GetAdminWebhookSinksEvents> {
+        self.sinks_events().await
+    }
+
+    async fn get_admin_webhook_sinks_helpers_billing(
+        &self,
+        _cx: RequestCx,
+        params: params::GetAdminWebhookSinksHelpersBilling,
+    ) -> ApiResult<responses::GetAdminWebhookSinksHelpersBilling> {
+        self.sinks_billing_helpers(params).await
+    }
+
+    async fn get_admin_webhook_sinks_by_id(
+        &self,
+        _cx: RequestCx,
+        params: params::GetAdminWebhookSinksById,
+    ) -> ApiResult<responses::GetAdminWebhookSinksById> {
+        self.sinks_get(params).await
+    }
+
+    async fn patch_admin_webhook_sinks_by_id(
+        &self,
+        _cx: RequestCx,
+        params: params::PatchAdminWebhookSinksById,
+        body: models::PatchAdminWebhookSinksByIdRequest,
+    ) -> ApiResult<responses::PatchAdminWebhookSinksById> {
+        self.sinks_patch(params, body).await
+    }
+
+    async fn delete_admin_webhook_sinks_by_id(
+        &self,
+        _cx: RequestCx,
+        params: params::DeleteAdminWebhookSinksById,
+    ) -> ApiResult<responses::DeleteAdminWebhookSinksById> {
+        self.sinks_delete(params).await
+    }
+
+    async fn get_admin_webhook_sinks_by_id_deliveries(
+        &self,
+        _cx: RequestCx,
+        params: params::GetAdminWebhookSinksByIdDeliveries,
+    ) -> ApiResult<responses::GetAdminWebhookSinksByIdDeliveries> {
+        self.sinks_deliveries(params).await
+    }
+
+    async fn post_admin_webhook_sinks_by_id_test(
+        &self,
+        _cx: RequestCx,
+        params: params::PostAdminWebhookSinksByIdTest,
+        body: models::PostAdminWebhookSinksByIdTestRequest,
+    ) -> ApiResult<responses::PostAdminWebhookSinksByIdTest> {
+        self.sinks_test(params, body).await
+    }
 }
 
 impl Handlers {
@@ -173,7 +249,7 @@ impl Handlers {
     }
 }
 
-fn page(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), DomainError> {
+pub(super) fn page(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), DomainError> {
     let limit = match limit {
         None => PAGE,
         Some(n) if (1..=MAX_PAGE).contains(&n) => n,
@@ -197,7 +273,7 @@ fn not_found(id: i64) -> DomainError {
 }
 
 /// The standard success envelope around `data` (an object).
-fn envelope(message: &str, data: Value) -> Json<models::ApiSuccessEnvelope> {
+pub(super) fn envelope(message: &str, data: Value) -> Json<models::ApiSuccessEnvelope> {
     let data = match data {
         Value::Object(m) => m,
         other => Map::from_iter([("value".to_string(), other)]),

@@ -6,7 +6,6 @@
 //! `src/secrets.rs` (associated data: client, connection, field) and never
 //! returned; provider calls go through `src/outbound.rs`.
 
-pub mod blueprints;
 pub mod catalog;
 pub mod providers;
 

@@ -9,4 +9,5 @@ pub mod public_routes;
 pub mod registry;
 pub mod service_routes;
 pub mod tenant_hostnames;
+pub mod webhook_sinks;
 pub mod webhooks;

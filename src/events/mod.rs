@@ -29,6 +29,8 @@
 //!   after the takeover, with the same `webhook-id`: at least once, with a
 //!   stable id receivers deduplicate on (the Standard Webhooks contract).
 
+pub mod sink_billing;
+pub mod sinks;
 pub mod webhooks;
 
 use crate::db::Pool;

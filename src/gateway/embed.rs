@@ -726,16 +726,45 @@ pub async fn resolve(
     table: &Ident,
     select: &Select,
 ) -> Result<Vec<Resolved>, DomainError> {
-    match resolve_level(tenant, schema, table, select).await {
+    let resolved = match resolve_level(tenant, schema, table, select).await {
         Err(Miss::NoRelation(msg)) => {
             if tenant.schema.refresh(&tenant.pool).await? {
-                Ok(resolve_level(tenant, schema, table, select).await?)
+                resolve_level(tenant, schema, table, select).await?
             } else {
-                Err(DomainError::Invalid(msg))
+                return Err(DomainError::Invalid(msg));
             }
         }
-        other => Ok(other?),
+        other => other?,
+    };
+    check_fan_out(&resolved)?;
+    Ok(resolved)
+}
+
+/// How many one-to-many / many-to-many arrays may nest inside each other.
+/// Each level multiplies the answer by its fan-out (up to `ATHENA_MAX_ROWS`
+/// per array), so `a(b(a(b(a(…)))))` over a dense junction turns a few rows
+/// into tens of megabytes; to-one embeds add no rows and do not count.
+pub const MAX_TO_MANY_DEPTH: usize = 3;
+
+fn to_many_depth(embeds: &[Resolved]) -> usize {
+    embeds
+        .iter()
+        .filter(|e| e.projected())
+        .map(|e| {
+            usize::from(!matches!(e.cardinality, Cardinality::ToOne)) + to_many_depth(&e.embeds)
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn check_fan_out(embeds: &[Resolved]) -> Result<(), DomainError> {
+    let depth = to_many_depth(embeds);
+    if depth > MAX_TO_MANY_DEPTH {
+        return Err(DomainError::Invalid(format!(
+            "select: {depth} one-to-many embeds nest inside each other; at most {MAX_TO_MANY_DEPTH} may (each multiplies the answer)"
+        )));
     }
+    Ok(())
 }
 
 type LevelFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<Resolved>, Miss>> + Send + 'a>>;

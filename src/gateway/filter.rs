@@ -389,6 +389,21 @@ fn split_list_with(s: &str, trim: bool) -> Vec<String> {
 /// precision`, `character varying`, `timestamp with time zone`, …, written
 /// from our own spelling), optional integer modifiers parsed as numbers
 /// (`numeric(10,2)`), and optional `[]` suffixes. Returns the SQL text.
+/// Postgres' OID alias types: casting to them looks names up in the catalog.
+const OID_ALIASES: &[&str] = &[
+    "regclass",
+    "regcollation",
+    "regconfig",
+    "regdictionary",
+    "regnamespace",
+    "regoper",
+    "regoperator",
+    "regproc",
+    "regprocedure",
+    "regrole",
+    "regtype",
+];
+
 pub fn check_type_name(t: &str) -> Result<String, DomainError> {
     let refuse = |why: &str| {
         DomainError::Invalid(format!(
@@ -446,6 +461,7 @@ pub fn check_type_name(t: &str) -> Result<String, DomainError> {
                 _ => return Err(refuse("expected a type name")),
             };
             p = 1;
+            let mut last = first.as_str();
             let mut name = crate::domain::identifier::Ident::parse("type", &first)?.to_string();
             if matches!(toks.get(1), Some(TypeTok::Dot)) {
                 let second = match toks.get(2) {
@@ -456,7 +472,14 @@ pub fn check_type_name(t: &str) -> Result<String, DomainError> {
                     "{name}.{}",
                     crate::domain::identifier::Ident::parse("type", second)?
                 );
+                last = second.as_str();
                 p = 3;
+            }
+            // The OID alias types turn a number or a name into a catalog
+            // lookup (`id::regproc`, `name::regclass`): a way to read
+            // `pg_catalog` through a cast, so they are no cast target.
+            if OID_ALIASES.contains(&last.to_ascii_lowercase().as_str()) {
+                return Err(refuse("catalog lookup types (reg*) are not allowed"));
             }
             name
         }

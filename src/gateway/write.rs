@@ -432,6 +432,38 @@ async fn execute_singular(tenant: &Tenant, st: &Statement) -> Result<WriteResult
     Ok(WriteResult { rows, affected })
 }
 
+/// Runs a write in a transaction that is committed only when `commit`
+/// (webhook sinks, issue 15: a delivery commits, `test` rolls back and
+/// answers what would have been written).
+pub async fn run_in_transaction(
+    tenant: &Tenant,
+    w: &Write,
+    commit: bool,
+) -> Result<WriteResult, DomainError> {
+    let st = statement(tenant, w).await?;
+    let mut conn = tenant.pool.get().await?;
+    let tx = conn.transaction().await.map_err(sql::db_error)?;
+    let prepared = tx
+        .prepare_typed(&st.sql, &st.types)
+        .await
+        .map_err(sql::db_error)?;
+    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = st
+        .params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
+        .collect();
+    let rows = tx.query(&prepared, &params).await.map_err(sql::db_error)?;
+    let (text, affected) = sql::json_columns(sql::single_row(&rows)?);
+    let rows = serde_json::from_str(text)
+        .map_err(|e| DomainError::Internal(format!("decoding RETURNING rows: {e}")))?;
+    if commit {
+        tx.commit().await.map_err(sql::db_error)?;
+    } else {
+        tx.rollback().await.map_err(sql::db_error)?;
+    }
+    Ok(WriteResult { rows, affected })
+}
+
 // --- `/rest/v1` writes as PostgREST does them (issue 14, writes) ---
 
 /// The name of the written rows inside a `/rest/v1` write with `?select=`.

@@ -160,7 +160,8 @@ impl RequestCx {
     }
 
     /// The request body as received (billing verifies provider
-    /// signatures over these bytes).
+    /// signatures over these bytes; routes whose contract declares no body,
+    /// e.g. `POST /management/views`, read their documented JSON from it).
     pub fn body(&self) -> &bytes::Bytes {
         &self.request.body
     }
@@ -184,12 +185,6 @@ impl RequestCx {
     pub fn body_has_field(&self, name: &str) -> bool {
         serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&self.request.body)
             .is_ok_and(|m| m.contains_key(name))
-    }
-
-    /// The raw request body (routes whose contract declares none, e.g.
-    /// `POST /management/views`, read their documented JSON from it).
-    pub fn body(&self) -> &[u8] {
-        &self.request.body
     }
 
     /// The presented API key, from any accepted spelling (several

@@ -63,13 +63,15 @@ impl Prefer {
             .get_all("prefer")
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim);
+            // As the handler reads it (`handlers/rest.rs` `Prefer`): any
+            // case, `,` or `;` between preferences.
+            .flat_map(|v| v.split([',', ';']))
+            .map(|t| t.trim().to_ascii_lowercase());
         for t in tokens {
             let slot = |s: &mut Option<&'static str>, v: &'static str| {
                 s.get_or_insert(v);
             };
-            match t {
+            match t.as_str() {
                 "resolution=merge-duplicates" => {
                     slot(&mut p.resolution, "resolution=merge-duplicates")
                 }

@@ -46,4 +46,5 @@ mod storage_files_streams;
 mod storage_objects;
 mod storage_service;
 mod transaction;
+mod webhook_sinks;
 mod webhooks;

@@ -478,6 +478,29 @@ async fn writes_bare_and_default() {
     let r = req(&s, "DELETE", "/rest/v1/players", &[BARE], None).await;
     pgrst_error(&r, 400, "PGRST100");
     assert_eq!(s.scalar("SELECT count(*) FROM players").await, 5);
+    // The layer reads `Prefer` as the handler does: any case, `;` too
+    // (review: the rows were dropped from a 201).
+    for (i, prefer) in ["RETURN=REPRESENTATION", "return=representation;count=exact"]
+        .into_iter()
+        .enumerate()
+    {
+        let id = 20 + i as i64;
+        let r = req(
+            &s,
+            "POST",
+            "/rest/v1/players",
+            &[BARE, ("prefer", prefer)],
+            Some(json!({"id": id, "name": format!("p{id}")})),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{prefer}: {}", r.text());
+        assert_eq!(r.json()[0]["id"], id, "{prefer}");
+    }
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM players WHERE id IN (20, 21)")
+            .await,
+        2
+    );
     s.stop().await;
 }
 

@@ -25,6 +25,7 @@ pub mod schema_discovery;
 pub mod storage;
 pub mod storage_files;
 pub mod storage_s3;
+pub mod webhook_sinks;
 pub mod webhooks;
 
 use crate::http::{Request, Response};
@@ -310,6 +311,7 @@ pub fn specific_cases(ctx: &Ctx) -> Vec<Case> {
     cases.extend(storage_s3::cases(ctx));
     cases.extend(webhooks::cases(ctx));
     cases.extend(billing::cases(ctx));
+    cases.extend(webhook_sinks::cases(ctx));
     cases.extend(data_plane_cases(ctx));
     cases.extend(enforced::cases(ctx));
     cases
