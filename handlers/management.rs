@@ -71,6 +71,7 @@ impl Handlers {
     fn management(&self) -> Management<'_> {
         Management {
             audit: &self.audit,
+            events: &self.events,
             catalog: self.tenants.catalog(),
             settings: &self.config.management,
         }

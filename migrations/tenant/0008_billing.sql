@@ -3,9 +3,12 @@
 -- billing documents projected from provider objects, and the handled
 -- provider webhooks (one row per connection and provider event: a replay is
 -- a no-op). The contract names these `billing.billing_*`.
+-- Re-runnable: the set is applied again when `athena.schema_migrations`
+-- was dropped (storage's "a dropped schema is recreated"), with the billing
+-- tables still there.
 CREATE SCHEMA IF NOT EXISTS billing;
 
-CREATE TABLE billing.billing_provider_connections (
+CREATE TABLE IF NOT EXISTS billing.billing_provider_connections (
     id                    uuid PRIMARY KEY,
     client_name           text NOT NULL,
     provider              text NOT NULL CHECK (provider IN ('stripe', 'mollie')),
@@ -22,11 +25,11 @@ CREATE TABLE billing.billing_provider_connections (
     updated_at            timestamptz NOT NULL DEFAULT now(),
     deleted_at            timestamptz
 );
-CREATE INDEX billing_connections_client ON billing.billing_provider_connections (client_name, created_at);
+CREATE INDEX IF NOT EXISTS billing_connections_client ON billing.billing_provider_connections (client_name, created_at);
 
 -- The four document tables share one shape: one row per connection and
 -- provider object, upserted on every event or reconcile.
-CREATE TABLE billing.billing_payments (
+CREATE TABLE IF NOT EXISTS billing.billing_payments (
     id                    uuid PRIMARY KEY,
     connection_id         uuid NOT NULL REFERENCES billing.billing_provider_connections (id),
     client_name           text NOT NULL,
@@ -45,20 +48,29 @@ CREATE TABLE billing.billing_payments (
     updated_at            timestamptz NOT NULL DEFAULT now(),
     UNIQUE (connection_id, provider_ref)
 );
-CREATE TABLE billing.billing_subscriptions (LIKE billing.billing_payments INCLUDING DEFAULTS);
-ALTER TABLE billing.billing_subscriptions ADD PRIMARY KEY (id),
-    ADD UNIQUE (connection_id, provider_ref),
-    ADD FOREIGN KEY (connection_id) REFERENCES billing.billing_provider_connections (id);
-CREATE TABLE billing.billing_invoices (LIKE billing.billing_payments INCLUDING DEFAULTS);
-ALTER TABLE billing.billing_invoices ADD PRIMARY KEY (id),
-    ADD UNIQUE (connection_id, provider_ref),
-    ADD FOREIGN KEY (connection_id) REFERENCES billing.billing_provider_connections (id);
-CREATE TABLE billing.billing_payment_links (LIKE billing.billing_payments INCLUDING DEFAULTS);
-ALTER TABLE billing.billing_payment_links ADD PRIMARY KEY (id),
-    ADD UNIQUE (connection_id, provider_ref),
-    ADD FOREIGN KEY (connection_id) REFERENCES billing.billing_provider_connections (id);
+CREATE TABLE IF NOT EXISTS billing.billing_subscriptions (LIKE billing.billing_payments INCLUDING ALL);
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'billing_subscriptions_connection_id_fkey') THEN
+        ALTER TABLE billing.billing_subscriptions ADD CONSTRAINT billing_subscriptions_connection_id_fkey
+            FOREIGN KEY (connection_id) REFERENCES billing.billing_provider_connections (id);
+    END IF;
+END $$;
+CREATE TABLE IF NOT EXISTS billing.billing_invoices (LIKE billing.billing_payments INCLUDING ALL);
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'billing_invoices_connection_id_fkey') THEN
+        ALTER TABLE billing.billing_invoices ADD CONSTRAINT billing_invoices_connection_id_fkey
+            FOREIGN KEY (connection_id) REFERENCES billing.billing_provider_connections (id);
+    END IF;
+END $$;
+CREATE TABLE IF NOT EXISTS billing.billing_payment_links (LIKE billing.billing_payments INCLUDING ALL);
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'billing_payment_links_connection_id_fkey') THEN
+        ALTER TABLE billing.billing_payment_links ADD CONSTRAINT billing_payment_links_connection_id_fkey
+            FOREIGN KEY (connection_id) REFERENCES billing.billing_provider_connections (id);
+    END IF;
+END $$;
 
-CREATE TABLE billing.billing_webhook_events (
+CREATE TABLE IF NOT EXISTS billing.billing_webhook_events (
     id                uuid PRIMARY KEY,
     connection_id     uuid NOT NULL REFERENCES billing.billing_provider_connections (id),
     client_name       text NOT NULL,
@@ -72,4 +84,4 @@ CREATE TABLE billing.billing_webhook_events (
     received_at       timestamptz NOT NULL DEFAULT now(),
     UNIQUE (connection_id, provider_event_id)
 );
-CREATE INDEX billing_webhook_events_client ON billing.billing_webhook_events (client_name, received_at DESC);
+CREATE INDEX IF NOT EXISTS billing_webhook_events_client ON billing.billing_webhook_events (client_name, received_at DESC);

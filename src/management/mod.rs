@@ -142,6 +142,8 @@ pub struct Caller<'a> {
 /// cross-replica invalidation feed).
 pub struct Management<'a> {
     pub audit: &'a AuditStore,
+    /// The events bus (`src/events/`): a change publishes its operation.
+    pub events: &'a crate::events::Outbox,
     pub catalog: &'a Pool,
     pub settings: &'a Settings,
 }
@@ -173,10 +175,38 @@ impl Management<'_> {
         }
         outcome?;
         self.invalidate(tenant).await;
-        // TODO(events): publish `change.operation` (management.tables.create,
-        // management.tables.alter, …) with {client, schema, object} on the
-        // internal events bus (src/events/, being built on another branch).
+        self.publish(caller, change).await;
         Ok(())
+    }
+
+    /// The change as an event (`management.tables.create`, … — the catalog
+    /// in `src/events/mod.rs`) for the webhooks and sinks subscribed to it.
+    /// The DDL is committed: a failure to queue is logged, not answered.
+    async fn publish(&self, caller: &Caller<'_>, change: &Change) {
+        if !crate::events::known(change.operation) {
+            return;
+        }
+        let table = change
+            .object
+            .as_ref()
+            .map(|o| match change.schema.as_deref() {
+                None | Some("public") => o.clone(),
+                Some(s) => format!("{s}.{o}"),
+            });
+        let event = crate::events::Event::now(
+            change.operation,
+            caller.client,
+            table,
+            serde_json::json!({
+                "operation": change.operation,
+                "schema": change.schema,
+                "object": change.object,
+                "statement": change.statement(),
+            }),
+        );
+        if let Err(e) = self.events.publish(&event).await {
+            tracing::warn!(operation = change.operation, error = %e, "management event not queued");
+        }
     }
 
     /// The statements in one transaction, with the DDL timeouts.

@@ -1012,3 +1012,53 @@ async fn another_replica_sees_the_new_column_at_once() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A management change publishes its operation on the events bus: a
+/// webhook subscribed to `management.tables.create` gets an outbox job
+/// carrying the executed statement (`src/management/mod.rs` `publish`).
+#[tokio::test]
+async fn a_change_publishes_its_management_event() {
+    let s = TestServer::start_with(|c| crate::common::allow(c, "127.0.0.1:9")).await;
+    let key = owner_key(&s).await;
+    let r = s
+        .send(
+            "POST",
+            "/admin/webhooks",
+            &[("x-athena-key", ADMIN_KEY)],
+            Some(json!({
+                "name": "ddl", "client_name": CLIENT, "route_key": "management.tables.create",
+                // Nobody listens: the job is what this test reads.
+                "url": "http://127.0.0.1:9/ddl", "max_attempts": 1
+            })),
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 201, "{}", r.text());
+    let r = call(
+        &s,
+        &key,
+        "POST",
+        "/management/tables",
+        Some(json!({"table_name": "evented", "columns": [{"name": "id", "data_type": "integer"}]})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let events: Vec<Value> = psql(&s.catalog_url)
+        .await
+        .query(
+            "SELECT event FROM athena_outbox WHERE event->>'route_key' = 'management.tables.create'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["client_name"], CLIENT);
+    assert_eq!(events[0]["table_name"], "evented");
+    assert!(events[0]["data"]["statement"]
+        .as_str()
+        .unwrap()
+        .contains("CREATE TABLE"));
+    s.stop().await;
+}

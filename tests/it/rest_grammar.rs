@@ -385,7 +385,10 @@ async fn bad_grammar_is_a_400_with_the_envelope() {
             let r = s.send(m, &path, &H, body).await;
             assert_eq!(r.status, 400, "{m} {q}: {}", r.text());
             let e = r.envelope();
-            assert!(e["error"].as_str().unwrap().contains("not supported"), "{e}");
+            assert!(
+                e["error"].as_str().unwrap().contains("not supported"),
+                "{e}"
+            );
         }
     }
     assert_eq!(
