@@ -330,9 +330,10 @@ impl Gateway {
             .map_err(|err| {
                 tracing::error!(event = %event.event_id, route_key = %event.route_key, error = %err,
                 "a committed write's event could not be queued");
-                DomainError::ServiceUnavailable(format!(
-                    "the write was committed, but its event could not be queued ({err})"
-                ))
+                // The cause is logged above, not shown (no internals).
+                DomainError::ServiceUnavailable(
+                    "the write was committed, but its event could not be queued".to_string(),
+                )
             })
     }
 
