@@ -318,7 +318,8 @@ impl Gateway {
             e.route_key,
             client,
             Some(e.table),
-            json!({"operation": e.operation, "rows": result.rows, "affected": result.affected}),
+            // The table's own rows, never a `?select=` rendering of them.
+            json!({"operation": e.operation, "rows": result.table_rows(), "affected": result.affected}),
         );
         if let Some(id) = id {
             event.event_id = id;

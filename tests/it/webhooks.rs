@@ -1204,3 +1204,37 @@ async fn a_slow_receiver_does_not_hold_back_other_webhooks() {
     assert_eq!(slow.got().len(), 1, "one running job per target");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn events_carry_the_written_rows_not_the_callers_select() {
+    let s = server().await;
+    s.tenant()
+        .await
+        .batch_execute(
+            "CREATE TABLE authors (id int PRIMARY KEY, name text);
+             CREATE TABLE books (id serial PRIMARY KEY, title text, author_id int REFERENCES authors(id));
+             INSERT INTO authors VALUES (1, 'Ann')",
+        )
+        .await
+        .unwrap();
+    let rx = Receiver::default();
+    let url = rx.start().await;
+    let mut h = hook(&url);
+    h["route_key"] = json!("rest.insert");
+    h["table_name"] = json!("books");
+    create(&s, h).await;
+    // `id:title` would forge the row's id; the embed adds another table's data.
+    let r = s
+        .send(
+            "POST",
+            "/rest/v1/books?select=id:title,author:authors(name)",
+            &[C, ("Prefer", "return=representation")],
+            Some(json!({"title": "evt", "author_id": 1})),
+        )
+        .await;
+    assert!(r.status < 300, "{} {}", r.status, r.text());
+    let got = rx.wait_for(1, Duration::from_secs(10)).await;
+    let rows = got[0].json()["data"]["rows"].clone();
+    assert_eq!(rows, json!([{"id": 1, "title": "evt", "author_id": 1}]));
+    s.stop().await;
+}
