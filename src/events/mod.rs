@@ -51,6 +51,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// How long a loaded subscription index is trusted without a notification
 /// (bounds a notification lost with no feed interruption noticed).
 pub const INDEX_TTL: Duration = Duration::from_secs(60);
+/// How soon a failed index load is tried again (the previous index serves
+/// meanwhile).
+const RELOAD_RETRY: Duration = Duration::from_secs(5);
 /// The shortest `ATHENA_EVENT_STALE_SECS`: three times the longest webhook
 /// `timeout_ms` (10 s).
 pub const MIN_STALE_SECS: u64 = 30;
@@ -538,8 +541,8 @@ impl Indexing {
         Ok(index)
     }
 
-    /// A load failed: the previous index stays in use (marked expired, so
-    /// the next write refreshes it in the background without waiting).
+    /// A load failed: the previous index stays in use, refreshed in the
+    /// background (no write waits) [`RELOAD_RETRY`] from now.
     fn keep_stale(&self, old: &Index, e: &DomainError) -> Arc<Index> {
         tracing::warn!(error = %e, "event subscriptions not reloaded; using the previous index");
         let kept = Arc::new(Index {

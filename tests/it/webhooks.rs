@@ -1238,3 +1238,62 @@ async fn events_carry_the_written_rows_not_the_callers_select() {
     assert_eq!(rows, json!([{"id": 1, "title": "evt", "author_id": 1}]));
     s.stop().await;
 }
+
+/// Subscriptions the first time, then "the catalog is away".
+struct Flaky(Arc<std::sync::atomic::AtomicUsize>);
+
+impl athena::events::Source for Flaky {
+    fn load<'a>(
+        &'a self,
+        _: &'a athena::db::Pool,
+    ) -> athena::events::BoxFuture<
+        'a,
+        Result<Vec<athena::events::Subscription>, athena::domain::DomainError>,
+    > {
+        Box::pin(async move {
+            match self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => Ok(vec![athena::events::Subscription {
+                    kind: "webhook",
+                    id: "1".into(),
+                    client_name: CLIENT.into(),
+                    route_key: "gateway.insert".into(),
+                    table_name: None,
+                }]),
+                _ => Err(athena::domain::DomainError::Unavailable("away".into())),
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn an_invalidated_index_stays_the_fallback_while_the_catalog_is_away() {
+    let loads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let pool = athena::db::pool(
+        "postgres://nobody@127.0.0.1:1/none",
+        athena::db::PoolSettings {
+            max_size: 1,
+            connect_timeout: Duration::from_millis(200),
+            acquire_timeout: Duration::from_millis(200),
+            statement_timeout: Duration::from_millis(200),
+        },
+    )
+    .unwrap();
+    let outbox = athena::events::Outbox::new(
+        pool,
+        athena::events::Settings::default(),
+        vec![Box::new(Flaky(loads.clone()))],
+    );
+    let event = athena::events::Event::now("gateway.insert", CLIENT, None, json!({}));
+    assert_eq!(outbox.matching(&event).await.unwrap().len(), 1);
+    // The change feed broke: the index is out of date, the catalog away.
+    outbox.invalidate();
+    for _ in 0..3 {
+        let subs = outbox.matching(&event).await.expect("the previous index");
+        assert_eq!(subs.len(), 1);
+    }
+    assert_eq!(
+        loads.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "one reload tried"
+    );
+}
