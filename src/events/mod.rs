@@ -546,7 +546,9 @@ impl Indexing {
     fn keep_stale(&self, old: &Index, e: &DomainError) -> Arc<Index> {
         tracing::warn!(error = %e, "event subscriptions not reloaded; using the previous index");
         let kept = Arc::new(Index {
-            loaded: Instant::now().checked_sub(INDEX_TTL).unwrap_or(old.loaded),
+            loaded: Instant::now()
+                .checked_sub(INDEX_TTL - RELOAD_RETRY)
+                .unwrap_or(old.loaded),
             generation: self.generation.load(Ordering::SeqCst),
             by_key: old.by_key.clone(),
         });
