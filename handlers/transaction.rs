@@ -349,6 +349,7 @@ fn success(p: &Planned, r: OpResult) -> Value {
     let write = || WriteResult {
         rows: r.rows.clone(),
         affected: count.unwrap_or(0),
+        written: None,
     };
     let data = match &p.shape {
         Shape::Fetch => Value::Array(r.rows.iter().cloned().map(Value::Object).collect()),

@@ -423,10 +423,11 @@ impl Config {
                 crate::events::Settings {
                     workers: number("ATHENA_EVENT_WORKERS", d.workers)?,
                     stale_after: match number("ATHENA_EVENT_STALE_SECS", 60u64)? {
-                        n if n < 15 => {
-                            return Err(ConfigError(
-                                "ATHENA_EVENT_STALE_SECS must be at least 15 (longer than one delivery attempt)".into(),
-                            ))
+                        n if n < crate::events::MIN_STALE_SECS => {
+                            return Err(ConfigError(format!(
+                                "ATHENA_EVENT_STALE_SECS must be at least {} (well past one delivery attempt)",
+                                crate::events::MIN_STALE_SECS
+                            )))
                         }
                         n => Duration::from_secs(n),
                     },

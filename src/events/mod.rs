@@ -53,14 +53,31 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// How long a loaded subscription index is trusted without a notification
 /// (bounds a notification lost with no feed interruption noticed).
 pub const INDEX_TTL: Duration = Duration::from_secs(60);
+/// How soon a failed index load is tried again (the previous index serves
+/// meanwhile).
+const RELOAD_RETRY: Duration = Duration::from_secs(5);
+/// The shortest `ATHENA_EVENT_STALE_SECS`: three times the longest webhook
+/// `timeout_ms` (10 s).
+pub const MIN_STALE_SECS: u64 = 30;
 /// How often an idle worker looks at the outbox (other replicas publish
 /// without waking this one).
 const POLL: Duration = Duration::from_millis(250);
 /// Completed outbox jobs are removed after this (their attempts stay in
 /// the delivery log); failed ones are kept for inspection.
 const KEEP_COMPLETED_DAYS: i32 = 7;
+/// No job is tried more often than this, whatever its deliverer answers
+/// (the most a webhook's `max_attempts` allows).
+pub const MAX_ATTEMPTS: i32 = 10;
 /// How often a worker prunes completed jobs.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// Fairness: a claim skips the jobs of a target that already has a live
+/// running job, so one slow receiver holds at most one worker and the other
+/// targets' jobs go past it (best effort: two workers claiming at the same
+/// instant may both take one of the same target).
+const ONE_PER_TARGET: &str = "NOT EXISTS (SELECT 1 FROM athena_outbox r
+     WHERE r.status = 'running' AND r.target_kind = c.target_kind AND r.target_id = c.target_id
+       AND r.started_at >= now() - make_interval(secs => $3))";
 
 /// One entry of the event catalog (`GET /admin/webhooks/events`).
 #[derive(Debug, Clone, Copy)]
@@ -240,7 +257,9 @@ pub struct Settings {
     /// Delivery workers per process; 0 only queues.
     pub workers: usize,
     /// A job `running` longer than this (its worker died) is taken over.
-    /// Longer than the longest attempt (10 s timeout plus the connect).
+    /// At least [`MIN_STALE_SECS`]: well past the longest attempt (a 10 s
+    /// timeout plus the catalog calls around it), so a live attempt is
+    /// never taken over and sent twice.
     pub stale_after: Duration,
     /// First retry delay; doubled per attempt, jittered to 50–100 %.
     pub backoff: Duration,
@@ -251,7 +270,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Settings {
         Settings {
-            workers: 1,
+            workers: 4,
             stale_after: Duration::from_secs(60),
             backoff: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
@@ -293,6 +312,80 @@ pub struct Stats {
 const BATCHERS: usize = 2;
 /// Most jobs in one outbox `INSERT`.
 const MAX_BATCH: usize = 512;
+/// Most event bytes in one outbox `INSERT` (a batch also ends here).
+const MAX_BATCH_BYTES: usize = 8 << 20;
+/// The largest event queued whole: past it, its rows keep only their small
+/// scalar values (keys) and `data.truncated` is `true`.
+pub const MAX_EVENT_BYTES: usize = 256 << 10;
+/// A row value kept in a truncated event: a scalar of at most this size.
+const TRUNCATED_VALUE_BYTES: usize = 64;
+
+/// Replaces `\u0000` (which `jsonb` refuses) by `\u{FFFD}` in every string
+/// of `v`, object keys included.
+pub fn sanitize(v: Value) -> Value {
+    fn clean(s: String) -> String {
+        if s.contains('\0') {
+            s.replace('\0', "\u{FFFD}")
+        } else {
+            s
+        }
+    }
+    match v {
+        Value::String(s) => Value::String(clean(s)),
+        Value::Array(a) => Value::Array(a.into_iter().map(sanitize).collect()),
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .map(|(k, v)| (clean(k), sanitize(v)))
+                .collect(),
+        ),
+        v => v,
+    }
+}
+
+/// The event as queued: sanitized, and past [`MAX_EVENT_BYTES`] its
+/// `data.rows` reduced to each row's small scalar values (the keys), with
+/// `data.truncated: true` (an empty `rows` when even that is too big).
+fn queueable(event: &Event) -> (Value, usize) {
+    let mut v = sanitize(event.to_json());
+    let size = |v: &Value| serde_json::to_vec(v).map(|b| b.len()).unwrap_or(usize::MAX);
+    let n = size(&v);
+    if n <= MAX_EVENT_BYTES {
+        return (v, n);
+    }
+    if let Some(data) = v.get_mut("data").and_then(Value::as_object_mut) {
+        let rows = match data.remove("rows") {
+            Some(Value::Array(rows)) => rows
+                .into_iter()
+                .map(|r| match r {
+                    Value::Object(o) => Value::Object(
+                        o.into_iter()
+                            .filter(|(_, v)| {
+                                !v.is_array() && !v.is_object() && size(v) <= TRUNCATED_VALUE_BYTES
+                            })
+                            .collect(),
+                    ),
+                    _ => Value::Null,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        data.insert("rows".into(), Value::Array(rows));
+        data.insert("truncated".into(), Value::Bool(true));
+    }
+    let n = size(&v);
+    if n <= MAX_EVENT_BYTES {
+        return (v, n);
+    }
+    let data = json!({
+        "operation": v["data"]["operation"].clone(),
+        "affected": v["data"]["affected"].clone(),
+        "rows": [],
+        "truncated": true,
+    });
+    v["data"] = data;
+    let n = size(&v);
+    (v, n)
+}
 
 /// One outbox job to write.
 struct JobRow {
@@ -300,6 +393,8 @@ struct JobRow {
     kind: &'static str,
     id: String,
     event: Value,
+    /// The event's encoded size (batches are bounded by bytes too).
+    bytes: usize,
 }
 
 /// The jobs of one publish, and where to answer when they are committed
@@ -310,7 +405,7 @@ struct Pending {
 }
 
 /// Writes jobs in one statement (a replayed event's jobs are kept once).
-async fn insert_jobs(catalog: &Pool, rows: &[JobRow]) -> Result<u64, DomainError> {
+async fn insert_jobs(catalog: &Pool, rows: &[&JobRow]) -> Result<u64, DomainError> {
     let event_ids: Vec<Uuid> = rows.iter().map(|r| r.event_id).collect();
     let kinds: Vec<&str> = rows.iter().map(|r| r.kind).collect();
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
@@ -326,22 +421,31 @@ async fn insert_jobs(catalog: &Pool, rows: &[JobRow]) -> Result<u64, DomainError
         .await?)
 }
 
-/// Takes every waiting publish (up to [`MAX_BATCH`] jobs), writes them in
-/// one statement and answers each; ends when the outbox is dropped.
+/// What a publish whose jobs could not be written is told (the cause is
+/// logged; it is not the caller's business).
+const NOT_QUEUED: &str = "the event outbox refused the jobs";
+
+/// Takes every waiting publish (up to [`MAX_BATCH`] jobs and
+/// [`MAX_BATCH_BYTES`]), writes them in one statement and answers each;
+/// when that statement fails, each publish's jobs are written on their own,
+/// so one bad publish fails alone. Ends when the outbox is dropped.
 async fn batcher(
     catalog: Pool,
     queue: Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Pending>>>,
 ) {
+    let weight = |p: &Pending| p.rows.iter().map(|r| r.bytes).sum::<usize>();
     loop {
-        let mut batch = {
+        let batch = {
             let mut rx = queue.lock().await;
             let Some(first) = rx.recv().await else { return };
             let mut jobs = first.rows.len();
+            let mut bytes = weight(&first);
             let mut batch = vec![first];
-            while jobs < MAX_BATCH {
+            while jobs < MAX_BATCH && bytes < MAX_BATCH_BYTES {
                 match rx.try_recv() {
                     Ok(p) => {
                         jobs += p.rows.len();
+                        bytes += weight(&p);
                         batch.push(p);
                     }
                     Err(_) => break,
@@ -349,40 +453,117 @@ async fn batcher(
             }
             batch
         };
-        let sizes: Vec<u64> = batch.iter().map(|p| p.rows.len() as u64).collect();
-        let rows: Vec<JobRow> = batch
-            .iter_mut()
-            .flat_map(|p| std::mem::take(&mut p.rows))
-            .collect();
-        let outcome = insert_jobs(&catalog, &rows)
-            .await
-            .map_err(|e| e.to_string());
-        if let Err(e) = &outcome {
-            tracing::error!(error = %e, jobs = rows.len(), "writing outbox jobs failed");
+        let outcome = if batch.len() == 1 {
+            Err(())
+        } else {
+            let rows: Vec<&JobRow> = batch.iter().flat_map(|p| p.rows.iter()).collect();
+            insert_jobs(&catalog, &rows).await.map_err(|e| {
+                tracing::warn!(error = %e, jobs = rows.len(), publishes = batch.len(),
+                    "writing a batch of outbox jobs failed; writing each publish alone");
+            })
+        };
+        match outcome {
+            // Each publish is answered with its own jobs (a replay's jobs
+            // that were already there count too: they are queued either way).
+            Ok(_) => {
+                for p in batch {
+                    let n = p.rows.len() as u64;
+                    let _ = p.done.send(Ok(n));
+                }
+            }
+            Err(()) => {
+                for p in batch {
+                    let _ = p.done.send(insert_alone(&catalog, &p.rows).await);
+                }
+            }
         }
-        // Each publish is answered with its own jobs (a replay's jobs that
-        // were already there count too: they are queued either way).
-        for (p, size) in batch.into_iter().zip(sizes) {
-            let _ = p.done.send(outcome.clone().map(|_| size));
+    }
+}
+
+/// Writes one publish's jobs; the clean error it is answered with.
+async fn insert_alone(catalog: &Pool, rows: &[JobRow]) -> Result<u64, String> {
+    let refs: Vec<&JobRow> = rows.iter().collect();
+    match insert_jobs(catalog, &refs).await {
+        Ok(_) => Ok(rows.len() as u64),
+        Err(e) => {
+            tracing::error!(error = %e, jobs = rows.len(), "writing outbox jobs failed");
+            Err(NOT_QUEUED.to_string())
         }
     }
 }
 
 struct Index {
     loaded: Instant,
+    /// The invalidation generation it was loaded in.
+    generation: u64,
     by_key: HashMap<(String, String), Vec<Subscription>>,
+}
+
+/// The subscription index and what reloads it (shared with the background
+/// refresh).
+struct Indexing {
+    catalog: Pool,
+    sources: Vec<Box<dyn Source>>,
+    current: RwLock<Option<Arc<Index>>>,
+    /// Bumped by every invalidation (see the module notes).
+    generation: AtomicU64,
+    /// One index load at a time.
+    loading: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Indexing {
+    fn held(&self) -> Option<Arc<Index>> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Loads the index from every source; stored unless an invalidation
+    /// came meanwhile.
+    async fn load(&self) -> Result<Arc<Index>, DomainError> {
+        let generation = self.generation.load(Ordering::SeqCst);
+        let mut by_key: HashMap<(String, String), Vec<Subscription>> = HashMap::new();
+        for source in &self.sources {
+            for s in source.load(&self.catalog).await? {
+                by_key
+                    .entry((s.client_name.clone(), s.route_key.clone()))
+                    .or_default()
+                    .push(s);
+            }
+        }
+        let index = Arc::new(Index {
+            loaded: Instant::now(),
+            generation,
+            by_key,
+        });
+        if self.generation.load(Ordering::SeqCst) == generation {
+            *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(index.clone());
+        }
+        Ok(index)
+    }
+
+    /// A load failed: the previous index stays in use, refreshed in the
+    /// background (no write waits) [`RELOAD_RETRY`] from now.
+    fn keep_stale(&self, old: &Index, e: &DomainError) -> Arc<Index> {
+        tracing::warn!(error = %e, "event subscriptions not reloaded; using the previous index");
+        let kept = Arc::new(Index {
+            loaded: Instant::now()
+                .checked_sub(INDEX_TTL - RELOAD_RETRY)
+                .unwrap_or(old.loaded),
+            generation: self.generation.load(Ordering::SeqCst),
+            by_key: old.by_key.clone(),
+        });
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(kept.clone());
+        kept
+    }
 }
 
 pub struct Outbox {
     catalog: Pool,
     settings: Settings,
     leases: Leases,
-    sources: Vec<Box<dyn Source>>,
-    index: RwLock<Option<Arc<Index>>>,
-    /// Bumped by every invalidation (see the module notes).
-    generation: AtomicU64,
-    /// One index load at a time.
-    loading: tokio::sync::Mutex<()>,
+    index: Arc<Indexing>,
     wake: Notify,
     /// The group-commit writers' queue (see `enqueue`).
     batcher: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Pending>>,
@@ -392,17 +573,21 @@ pub struct Outbox {
 impl Outbox {
     pub fn new(catalog: Pool, settings: Settings, sources: Vec<Box<dyn Source>>) -> Outbox {
         Outbox {
-            leases: Leases::new(
+            leases: Leases::filtered(
                 "athena_outbox",
                 "j.target_kind, j.target_id, j.event",
                 settings.stale_after,
+                ONE_PER_TARGET,
             ),
+            index: Arc::new(Indexing {
+                catalog: catalog.clone(),
+                sources,
+                current: RwLock::new(None),
+                generation: AtomicU64::new(0),
+                loading: Arc::new(tokio::sync::Mutex::new(())),
+            }),
             catalog,
             settings,
-            sources,
-            index: RwLock::new(None),
-            generation: AtomicU64::new(0),
-            loading: tokio::sync::Mutex::new(()),
             wake: Notify::new(),
             batcher: std::sync::OnceLock::new(),
             stats: Stats::default(),
@@ -413,61 +598,53 @@ impl Outbox {
         &self.settings
     }
 
-    /// Drops the subscription index (a subscription changed somewhere).
+    /// Marks the subscription index out of date (a subscription changed
+    /// somewhere); it is kept, as the fallback while the catalog is away.
     pub fn invalidate(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        *self.index.write().unwrap_or_else(|e| e.into_inner()) = None;
+        self.index.generation.fetch_add(1, Ordering::SeqCst);
     }
 
-    fn cached(&self) -> Option<Arc<Index>> {
-        self.index
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .filter(|i| i.loaded.elapsed() < INDEX_TTL)
-    }
-
+    /// The index to match with. A current one is used as is; one past
+    /// [`INDEX_TTL`] is still used while one background task reloads it
+    /// (no write waits); after an invalidation the writes wait for the one
+    /// reload (so a subscription just created sees the next write), falling
+    /// back to the previous index if the catalog cannot answer. Only the
+    /// very first load has no fallback.
     async fn current_index(&self) -> Result<Arc<Index>, DomainError> {
-        if let Some(index) = self.cached() {
-            return Ok(index);
-        }
-        let _one = self.loading.lock().await;
-        if let Some(index) = self.cached() {
-            return Ok(index);
-        }
-        let generation = self.generation.load(Ordering::SeqCst);
-        self.stats.index_loads.fetch_add(1, Ordering::Relaxed);
-        let mut by_key: HashMap<(String, String), Vec<Subscription>> = HashMap::new();
-        for source in &self.sources {
-            let loaded = match source.load(&self.catalog).await {
-                Ok(subs) => subs,
-                Err(e) => {
-                    // An expired (not invalidated) index still says who
-                    // subscribed; better than failing every write while the
-                    // catalog is away.
-                    let stale = self.index.read().unwrap_or_else(|e| e.into_inner()).clone();
-                    if let Some(stale) = stale {
-                        tracing::warn!(error = %e, "event subscriptions not reloaded; using the previous index");
-                        return Ok(stale);
-                    }
-                    return Err(e);
+        let ix = &self.index;
+        let generation = ix.generation.load(Ordering::SeqCst);
+        let held = ix.held();
+        if let Some(index) = held.as_ref().filter(|i| i.generation == generation) {
+            if index.loaded.elapsed() >= INDEX_TTL {
+                if let Ok(one) = ix.loading.clone().try_lock_owned() {
+                    self.stats.index_loads.fetch_add(1, Ordering::Relaxed);
+                    let ix = ix.clone();
+                    tokio::spawn(async move {
+                        let _one = one;
+                        if let Err(e) = ix.load().await {
+                            if let Some(old) = ix.held() {
+                                ix.keep_stale(&old, &e);
+                            }
+                        }
+                    });
                 }
-            };
-            for s in loaded {
-                by_key
-                    .entry((s.client_name.clone(), s.route_key.clone()))
-                    .or_default()
-                    .push(s);
             }
+            return Ok(index.clone());
         }
-        let index = Arc::new(Index {
-            loaded: Instant::now(),
-            by_key,
-        });
-        if self.generation.load(Ordering::SeqCst) == generation {
-            *self.index.write().unwrap_or_else(|e| e.into_inner()) = Some(index.clone());
+        let _one = ix.loading.lock().await;
+        let generation = ix.generation.load(Ordering::SeqCst);
+        let held = ix.held();
+        if let Some(index) = held.as_ref().filter(|i| i.generation == generation) {
+            return Ok(index.clone());
         }
-        Ok(index)
+        self.stats.index_loads.fetch_add(1, Ordering::Relaxed);
+        match ix.load().await {
+            Ok(index) => Ok(index),
+            Err(e) => match held {
+                Some(old) => Ok(ix.keep_stale(&old, &e)),
+                None => Err(e),
+            },
+        }
     }
 
     /// The enabled subscriptions an event goes to (from the index).
@@ -508,7 +685,7 @@ impl Outbox {
         subs: &[Subscription],
     ) -> Result<usize, DomainError> {
         self.stats.outbox_inserts.fetch_add(1, Ordering::Relaxed);
-        let event_json = event.to_json();
+        let (event_json, bytes) = queueable(event);
         let rows: Vec<JobRow> = subs
             .iter()
             .map(|s| JobRow {
@@ -516,6 +693,7 @@ impl Outbox {
                 kind: s.kind,
                 id: s.id.clone(),
                 event: event_json.clone(),
+                bytes,
             })
             .collect();
         let (done, committed) = tokio::sync::oneshot::channel();
@@ -525,9 +703,9 @@ impl Outbox {
                 .await
                 .unwrap_or_else(|_| Err("the outbox writer stopped before answering".to_string())),
             // No batcher (it ended): write these jobs alone.
-            Err(tokio::sync::mpsc::error::SendError(p)) => insert_jobs(&self.catalog, &p.rows)
-                .await
-                .map_err(|e| e.to_string()),
+            Err(tokio::sync::mpsc::error::SendError(p)) => {
+                insert_alone(&self.catalog, &p.rows).await
+            }
         };
         let n = outcome.map_err(DomainError::ServiceUnavailable)?;
         self.stats.jobs_queued.fetch_add(n, Ordering::Relaxed);
@@ -568,11 +746,19 @@ impl Outbox {
             event: row.get(4),
         };
         let delivery = match deliverers.get(job.target_kind.as_str()) {
+            // Taken over past the limit (its workers kept dying mid-attempt).
+            _ if lease.attempts > MAX_ATTEMPTS => {
+                Delivery::Failed(format!("gave up after {MAX_ATTEMPTS} attempts"))
+            }
             Some(d) => d.deliver(&job).await,
             None => Delivery::Failed(format!(
                 "no deliverer for target kind `{}` in this build",
                 job.target_kind
             )),
+        };
+        let delivery = match delivery {
+            Delivery::Retry(error) if lease.attempts >= MAX_ATTEMPTS => Delivery::Failed(error),
+            d => d,
         };
         let conn = self.catalog.get().await?;
         let kept = match &delivery {

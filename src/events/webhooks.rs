@@ -123,23 +123,33 @@ impl Webhooks {
                 )
             })
         });
-        let row = webhooks::record(
-            &self.catalog,
-            &Attempt {
-                webhook_id: hook.id,
-                outbox_id,
-                event_id,
-                route_key: event["route_key"].as_str().unwrap_or_default().to_string(),
-                attempt,
-                status_code: exchange.status_code,
-                duration_ms: started.elapsed().as_millis().min(i32::MAX as u128) as i32,
-                error,
-                response: exchange.response,
-                test,
-            },
-        )
-        .await?;
-        Ok((row, ok))
+        let logged = Attempt {
+            webhook_id: hook.id,
+            outbox_id,
+            event_id,
+            route_key: event["route_key"].as_str().unwrap_or_default().to_string(),
+            attempt,
+            status_code: exchange.status_code,
+            duration_ms: started.elapsed().as_millis().min(i32::MAX as u128) as i32,
+            error: error.map(|e| e.replace('\0', "")),
+            response: exchange.response,
+            test,
+        };
+        match webhooks::record(&self.catalog, &logged).await {
+            Ok(row) => Ok((row, ok)),
+            // Delivered is delivered: a log that could not be written does
+            // not send the event again.
+            Err(e) if ok => {
+                tracing::warn!(webhook = hook.id, event = %event_id, error = %e,
+                    "a delivered webhook attempt could not be logged");
+                Ok((
+                    json!({"webhook_id": hook.id, "event_id": event_id, "attempt": attempt,
+                           "status_code": logged.status_code, "logged": false}),
+                    true,
+                ))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn exchange(
@@ -190,7 +200,7 @@ impl Webhooks {
         let status = response.status().as_u16() as i32;
         let (text, error) =
             match crate::outbound::read_capped(response.into_body(), MAX_RESPONSE).await {
-                Ok(bytes) => (Some(String::from_utf8_lossy(&bytes).into_owned()), None),
+                Ok(bytes) => (Some(printable(&bytes)), None),
                 // The status decides; an oversized answer is not kept.
                 Err(e) if e.contains("larger than") => (None, None),
                 Err(e) => (None, Some(e)),
@@ -236,6 +246,12 @@ fn transport_kind(e: &hyper_util::client::legacy::Error) -> &'static str {
     }
 }
 
+/// A receiver's answer as stored: invalid UTF-8 replaced, NUL dropped
+/// (Postgres `text` refuses it).
+fn printable(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).replace('\0', "")
+}
+
 fn truncate(mut s: String, max: usize) -> String {
     if s.len() > max {
         let mut cut = max;
@@ -262,6 +278,9 @@ impl Deliverer for Webhooks {
                 Ok(Some(found)) => found,
                 Ok(None) => return Delivery::Failed("the webhook was deleted".into()),
                 Err(e @ DomainError::Internal(_)) => return Delivery::Failed(e.to_string()),
+                Err(e) if job.lease.attempts >= webhooks::MAX_ATTEMPTS => {
+                    return Delivery::Failed(e.to_string())
+                }
                 Err(e) => return Delivery::Retry(e.to_string()),
             };
             if !hook.enabled {
@@ -287,7 +306,11 @@ impl Deliverer for Webhooks {
                         Delivery::Retry(error)
                     }
                 }
-                // The log could not be written: try again later.
+                // The log could not be written: try again later, within
+                // the webhook's attempts.
+                Err(e) if job.lease.attempts >= hook.max_attempts => {
+                    Delivery::Failed(e.to_string())
+                }
                 Err(e) => Delivery::Retry(e.to_string()),
             }
         })

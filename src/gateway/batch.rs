@@ -326,7 +326,11 @@ async fn run(tenant: &Tenant, st: &Statement, n: usize) -> Result<Vec<WriteResul
             let (text, affected) = sql::json_columns(row);
             let rows = serde_json::from_str(text)
                 .map_err(|e| DomainError::Internal(format!("decoding RETURNING rows: {e}")))?;
-            Ok(WriteResult { rows, affected })
+            Ok(WriteResult {
+                rows,
+                affected,
+                written: None,
+            })
         })
         .collect()
 }

@@ -515,7 +515,11 @@ fn decode(stored: Value) -> Result<WriteResult, DomainError> {
             .map_err(|e| DomainError::Internal(format!("decoding stored rows: {e}")))?,
         None => Vec::new(),
     };
-    Ok(WriteResult { rows, affected })
+    Ok(WriteResult {
+        rows,
+        affected,
+        written: None,
+    })
 }
 
 /// Starts `n` workers draining the queue in the background, each under a

@@ -318,7 +318,8 @@ impl Gateway {
             e.route_key,
             client,
             Some(e.table),
-            json!({"operation": e.operation, "rows": result.rows, "affected": result.affected}),
+            // The table's own rows, never a `?select=` rendering of them.
+            json!({"operation": e.operation, "rows": result.table_rows(), "affected": result.affected}),
         );
         if let Some(id) = id {
             event.event_id = id;
@@ -330,9 +331,10 @@ impl Gateway {
             .map_err(|err| {
                 tracing::error!(event = %event.event_id, route_key = %event.route_key, error = %err,
                 "a committed write's event could not be queued");
-                DomainError::ServiceUnavailable(format!(
-                    "the write was committed, but its event could not be queued ({err})"
-                ))
+                // The cause is logged above, not shown (no internals).
+                DomainError::ServiceUnavailable(
+                    "the write was committed, but its event could not be queued".to_string(),
+                )
             })
     }
 

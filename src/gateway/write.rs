@@ -109,6 +109,36 @@ impl Write {
 pub struct WriteResult {
     pub rows: Vec<Map<String, Value>>,
     pub affected: i64,
+    /// The written rows as the table holds them (`RETURNING *`) when `rows`
+    /// is the caller's rendering of them (`/rest/v1` `?select=`): what
+    /// events carry, never the caller's projection. `None`: `rows` are.
+    pub written: Option<Vec<Map<String, Value>>>,
+}
+
+impl WriteResult {
+    /// The rows an event of this write carries.
+    pub fn table_rows(&self) -> &[Map<String, Value>] {
+        self.written.as_deref().unwrap_or(&self.rows)
+    }
+}
+
+/// A write's answer row: `(rows json text, count[, written rows json text])`.
+fn decode(row: &tokio_postgres::Row) -> Result<WriteResult, DomainError> {
+    let (text, affected) = sql::json_columns(row);
+    let parse = |text: &str| {
+        serde_json::from_str(text)
+            .map_err(|e| DomainError::Internal(format!("decoding RETURNING rows: {e}")))
+    };
+    let rows = parse(text)?;
+    let written = match row.len() > 2 {
+        true => Some(parse(row.get(2))?),
+        false => None,
+    };
+    Ok(WriteResult {
+        rows,
+        affected,
+        written,
+    })
 }
 
 fn wrap(st: &mut Statement, dml: String, strip_nulls: bool) {
@@ -337,10 +367,9 @@ pub(crate) async fn table_of(
 }
 
 async fn execute(tenant: &Tenant, st: &Statement) -> Result<WriteResult, DomainError> {
-    let (value, affected) = sql::query_json(tenant, st).await?;
-    let rows = serde_json::from_value(value)
-        .map_err(|e| DomainError::Internal(format!("decoding RETURNING rows: {e}")))?;
-    Ok(WriteResult { rows, affected })
+    let mut conn = tenant.pool.get().await?;
+    let rows = sql::run_cached(&mut conn, st).await?;
+    decode(sql::single_row(&rows)?)
 }
 
 /// The primary-key columns of a table, in key order (the upsert target when
@@ -421,15 +450,13 @@ async fn execute_singular(tenant: &Tenant, st: &Statement) -> Result<WriteResult
         .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
         .collect();
     let rows = tx.query(&prepared, &params).await.map_err(sql::db_error)?;
-    let (text, affected) = sql::json_columns(sql::single_row(&rows)?);
-    let rows = serde_json::from_str(text)
-        .map_err(|e| DomainError::Internal(format!("decoding RETURNING rows: {e}")))?;
-    if affected == 1 {
+    let result = decode(sql::single_row(&rows)?)?;
+    if result.affected == 1 {
         tx.commit().await.map_err(sql::db_error)?;
     } else {
         tx.rollback().await.map_err(sql::db_error)?;
     }
-    Ok(WriteResult { rows, affected })
+    Ok(result)
 }
 
 /// Runs a write in a transaction that is committed only when `commit`
@@ -461,7 +488,12 @@ pub async fn run_in_transaction(
     } else {
         tx.rollback().await.map_err(sql::db_error)?;
     }
-    Ok(WriteResult { rows, affected })
+    // The sink's own insert (`RETURNING *`): the rows are the table's.
+    Ok(WriteResult {
+        rows,
+        affected,
+        written: None,
+    })
 }
 
 // --- `/rest/v1` writes as PostgREST does them (issue 14, writes) ---
@@ -534,8 +566,10 @@ pub async fn run_rest(
 }
 
 /// `WITH athena_written AS (<dml> RETURNING *) SELECT (<rows>), (SELECT
-/// count(*) FROM athena_written)`: `rows` is the read renderer's statement
-/// over `athena_written` (its parameters first, the write's bound after).
+/// count(*) FROM athena_written), (<the written rows>)`: `rows` is the read
+/// renderer's statement over `athena_written` (its parameters first, the
+/// write's bound after); the third column is the rows as written, what the
+/// write's event carries (never the caller's `?select=`).
 fn over_written(
     mut st: Statement,
     w: &Write,
@@ -548,7 +582,8 @@ fn over_written(
         Write::Delete(q) => delete_dml(&mut st, q, meta)?,
     };
     st.sql = format!(
-        "WITH {WRITTEN} AS ({dml}) SELECT ({}), (SELECT count(*) FROM {WRITTEN})",
+        "WITH {WRITTEN} AS ({dml}) SELECT ({}), (SELECT count(*) FROM {WRITTEN}), \
+         (SELECT coalesce(json_agg(w.*), '[]'::json)::text FROM {WRITTEN} w)",
         st.sql
     );
     Ok(st)
@@ -730,7 +765,8 @@ mod tests {
              WHERE \"id\" = $2::text::integer RETURNING *) \
              SELECT (SELECT coalesce(json_agg(t.*), '[]'::json)::text FROM \
              (SELECT \"id\", \"na\"\"me\" FROM athena_written) t), \
-             (SELECT count(*) FROM athena_written)"
+             (SELECT count(*) FROM athena_written), \
+             (SELECT coalesce(json_agg(w.*), '[]'::json)::text FROM athena_written w)"
         );
         assert_eq!(st.params.len(), 2);
         // An unknown selected column is refused before anything runs.

@@ -42,6 +42,18 @@ impl Leases {
     /// `table` is a trusted constant (the SQL names it); `returning` the
     /// job's own columns a claim returns after `id, attempts`.
     pub fn new(table: &'static str, returning: &'static str, stale_after: Duration) -> Leases {
+        Leases::filtered(table, returning, stale_after, "TRUE")
+    }
+
+    /// [`Leases::new`] whose claims take only queued jobs passing `filter`
+    /// (a trusted SQL condition on the candidate row `c`; `$3` is the stale
+    /// time in seconds), e.g. one running job per target.
+    pub fn filtered(
+        table: &'static str,
+        returning: &'static str,
+        stale_after: Duration,
+        filter: &'static str,
+    ) -> Leases {
         Leases {
             worker_id: format!("{}:{}", std::process::id(), Uuid::new_v4().simple()),
             stale_after,
@@ -51,8 +63,8 @@ impl Leases {
                         attempts = j.attempts + 1, started_at = now(), updated_at = now(),
                         finished_at = NULL
                   WHERE j.id = (
-                        SELECT id FROM {table}
-                         WHERE (status = 'queued' AND ($4 OR run_after <= now()))
+                        SELECT id FROM {table} c
+                         WHERE (status = 'queued' AND ($4 OR run_after <= now()) AND ({filter}))
                             OR (status = 'running' AND started_at < now() - make_interval(secs => $3))
                          ORDER BY created_at
                          FOR UPDATE SKIP LOCKED

@@ -50,6 +50,8 @@ struct Receiver {
     script: Arc<Mutex<VecDeque<u16>>>,
     delay: Arc<Mutex<Duration>>,
     answer_bytes: Arc<Mutex<usize>>,
+    /// When set, the body of every answer.
+    answer: Arc<Mutex<Option<Bytes>>>,
 }
 
 impl Receiver {
@@ -76,7 +78,10 @@ impl Receiver {
                                 let delay = *me.delay.lock().unwrap();
                                 tokio::time::sleep(delay).await;
                                 let size = *me.answer_bytes.lock().unwrap();
-                                let answer = if size == 0 {
+                                let fixed = me.answer.lock().unwrap().clone();
+                                let answer = if let Some(fixed) = fixed {
+                                    fixed
+                                } else if size == 0 {
                                     Bytes::from_static(b"{\"ok\":true}")
                                 } else {
                                     Bytes::from(vec![b'x'; size])
@@ -1037,4 +1042,258 @@ async fn queued_events_survive_kill_9_and_are_delivered_once() {
         .await
         .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .await;
+}
+
+/// Statuses of `n` concurrent REST inserts, every fourth into `docs` (a
+/// `json` column holding `\u0000`, which the outbox's `jsonb` refuses).
+#[tokio::test]
+async fn a_nul_in_one_event_fails_no_write_and_loses_no_event() {
+    let s = server().await;
+    s.tenant()
+        .await
+        .batch_execute("CREATE TABLE docs (id serial PRIMARY KEY, doc json)")
+        .await
+        .unwrap();
+    for t in ["docs", "items"] {
+        let mut h = hook("http://127.0.0.1:9/h");
+        h["route_key"] = json!("rest.insert");
+        h["table_name"] = json!(t);
+        h["max_attempts"] = json!(1);
+        create(&s, h).await;
+    }
+    let r = s
+        .send(
+            "POST",
+            "/rest/v1/docs",
+            &[C],
+            Some(json!({"doc": {"a\u{0000}": "\u{0000}"}})),
+        )
+        .await;
+    assert!(r.status < 300, "{} {}", r.status, r.text());
+    let writes = (0..40).map(|i| {
+        let s = &s;
+        async move {
+            let (path, body) = match i % 4 {
+                0 => ("/rest/v1/docs", json!({"doc": {"a": "\u{0000}"}})),
+                _ => ("/rest/v1/items", json!({"name": format!("n{i}")})),
+            };
+            let r = s.send("POST", path, &[C], Some(body)).await;
+            (r.status, r.text())
+        }
+    });
+    for (status, text) in futures_util::future::join_all(writes).await {
+        assert!(status < 300, "{status} {text}");
+        assert!(
+            !text.contains("Invalid(") && !text.contains("ServiceUnavailable"),
+            "{text}"
+        );
+    }
+    let catalog = psql(&s.catalog_url).await;
+    let jobs: i64 = catalog
+        .query_one("SELECT count(*) FROM athena_outbox", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(jobs, 41, "one job per write");
+    let doc: Value = catalog
+        .query_one(
+            "SELECT event->'data'->'rows'->0->'doc' FROM athena_outbox
+              WHERE event->>'table_name' = 'docs' ORDER BY created_at LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(doc, json!({"a\u{FFFD}": "\u{FFFD}"}));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_oversized_event_is_queued_with_its_keys_only() {
+    let s = TestServer::start_with(|c| {
+        allow(c, "127.0.0.1");
+        c.max_body_bytes = 1 << 20;
+    })
+    .await;
+    items(&s).await;
+    let mut h = hook("http://127.0.0.1:9/h");
+    h["max_attempts"] = json!(1);
+    create(&s, h).await;
+    let big = "x".repeat(300 << 10);
+    let r = s
+        .send(
+            "PUT",
+            "/gateway/insert",
+            &[C],
+            Some(json!({"table_name": "items", "insert_body": {"name": big, "qty": 7}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let event: Value = psql(&s.catalog_url)
+        .await
+        .query_one("SELECT event FROM athena_outbox", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let data = &event["data"];
+    assert_eq!(data["truncated"], true, "{data}");
+    assert_eq!(data["affected"], 1);
+    assert_eq!(data["rows"][0]["qty"], 7);
+    assert!(data["rows"][0]["id"].is_number(), "{data}");
+    assert!(data["rows"][0].get("name").is_none());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_2xx_answer_holding_nul_completes_the_job_once() {
+    let s = server().await;
+    let rx = Receiver::default();
+    *rx.answer.lock().unwrap() = Some(Bytes::from_static(b"ok\0\xff"));
+    let url = rx.start().await;
+    let mut h = hook(&url);
+    h["max_attempts"] = json!(2);
+    create(&s, h).await;
+    insert(&s, "nul").await;
+    rx.wait_for(1, Duration::from_secs(10)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while outbox_statuses(&s).await != vec![("completed".to_string(), 1)] {
+        assert!(Instant::now() < deadline, "{:?}", outbox_statuses(&s).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(rx.got().len(), 1, "delivered once");
+    let response: Option<String> = psql(&s.catalog_url)
+        .await
+        .query_one("SELECT response FROM gateway_webhook_deliveries", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(response.as_deref(), Some("ok\u{FFFD}"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_receiver_does_not_hold_back_other_webhooks() {
+    let s = server().await;
+    let slow = Receiver::default();
+    *slow.delay.lock().unwrap() = Duration::from_secs(30);
+    let fast = Receiver::default();
+    let (slow_url, fast_url) = (slow.start().await, fast.start().await);
+    for (url, table) in [(slow_url, "items"), (fast_url, "other")] {
+        let mut h = hook(&url);
+        h["table_name"] = json!(table);
+        h["max_attempts"] = json!(1);
+        h["timeout_ms"] = json!(5000);
+        create(&s, h).await;
+    }
+    for i in 0..6 {
+        insert(&s, &format!("slow{i}")).await;
+    }
+    slow.wait_for(1, Duration::from_secs(5)).await;
+    let r = s
+        .send(
+            "PUT",
+            "/gateway/insert",
+            &[C],
+            Some(json!({"table_name": "other", "insert_body": {"name": "fast"}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Well before the slow receiver's attempts time out (5 s each).
+    fast.wait_for(1, Duration::from_secs(3)).await;
+    assert_eq!(slow.got().len(), 1, "one running job per target");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn events_carry_the_written_rows_not_the_callers_select() {
+    let s = server().await;
+    s.tenant()
+        .await
+        .batch_execute(
+            "CREATE TABLE authors (id int PRIMARY KEY, name text);
+             CREATE TABLE books (id serial PRIMARY KEY, title text, author_id int REFERENCES authors(id));
+             INSERT INTO authors VALUES (1, 'Ann')",
+        )
+        .await
+        .unwrap();
+    let rx = Receiver::default();
+    let url = rx.start().await;
+    let mut h = hook(&url);
+    h["route_key"] = json!("rest.insert");
+    h["table_name"] = json!("books");
+    create(&s, h).await;
+    // `id:title` would forge the row's id; the embed adds another table's data.
+    let r = s
+        .send(
+            "POST",
+            "/rest/v1/books?select=id:title,author:authors(name)",
+            &[C, ("Prefer", "return=representation")],
+            Some(json!({"title": "evt", "author_id": 1})),
+        )
+        .await;
+    assert!(r.status < 300, "{} {}", r.status, r.text());
+    let got = rx.wait_for(1, Duration::from_secs(10)).await;
+    let rows = got[0].json()["data"]["rows"].clone();
+    assert_eq!(rows, json!([{"id": 1, "title": "evt", "author_id": 1}]));
+    s.stop().await;
+}
+
+/// Subscriptions the first time, then "the catalog is away".
+struct Flaky(Arc<std::sync::atomic::AtomicUsize>);
+
+impl athena::events::Source for Flaky {
+    fn load<'a>(
+        &'a self,
+        _: &'a athena::db::Pool,
+    ) -> athena::events::BoxFuture<
+        'a,
+        Result<Vec<athena::events::Subscription>, athena::domain::DomainError>,
+    > {
+        Box::pin(async move {
+            match self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => Ok(vec![athena::events::Subscription {
+                    kind: "webhook",
+                    id: "1".into(),
+                    client_name: CLIENT.into(),
+                    route_key: "gateway.insert".into(),
+                    table_name: None,
+                }]),
+                _ => Err(athena::domain::DomainError::Unavailable("away".into())),
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn an_invalidated_index_stays_the_fallback_while_the_catalog_is_away() {
+    let loads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let pool = athena::db::pool(
+        "postgres://nobody@127.0.0.1:1/none",
+        athena::db::PoolSettings {
+            max_size: 1,
+            connect_timeout: Duration::from_millis(200),
+            acquire_timeout: Duration::from_millis(200),
+            statement_timeout: Duration::from_millis(200),
+        },
+    )
+    .unwrap();
+    let outbox = athena::events::Outbox::new(
+        pool,
+        athena::events::Settings::default(),
+        vec![Box::new(Flaky(loads.clone()))],
+    );
+    let event = athena::events::Event::now("gateway.insert", CLIENT, None, json!({}));
+    assert_eq!(outbox.matching(&event).await.unwrap().len(), 1);
+    // The change feed broke: the index is out of date, the catalog away.
+    outbox.invalidate();
+    for _ in 0..3 {
+        let subs = outbox.matching(&event).await.expect("the previous index");
+        assert_eq!(subs.len(), 1);
+    }
+    assert_eq!(
+        loads.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "one reload tried"
+    );
 }
