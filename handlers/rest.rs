@@ -11,6 +11,7 @@ use crate::gateway::service::Target;
 use crate::gateway::sql::split_columns;
 use crate::gateway::write::{self, Conflict, ConflictAction, Write};
 use crate::http::payload::{Json, NoBody};
+use crate::http::rest_shape::wants_object;
 use crate::http::{ApiError, Code};
 use crate::http::{ApiResult, RequestCx};
 use http::{header, HeaderMap, HeaderValue};
@@ -523,20 +524,6 @@ fn parse_range(s: &str) -> Result<(i64, Option<i64>), DomainError> {
 }
 
 // --- Counts, ranges and singular responses (issue 14) ---
-
-/// `Accept: application/vnd.pgrst.object+json` (or without `+json`).
-fn wants_object(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|m| {
-            let m = m.split(';').next().unwrap_or_default().trim();
-            m.eq_ignore_ascii_case("application/vnd.pgrst.object")
-                || m.eq_ignore_ascii_case("application/vnd.pgrst.object+json")
-        })
-}
 
 /// `Prefer: count=exact|planned|estimated` (any other value: no count).
 fn count_mode(headers: &HeaderMap) -> Option<CountMode> {

@@ -258,8 +258,9 @@ impl Layer {
     }
 }
 
-/// `Accept: application/vnd.pgrst.object+json` (or without `+json`).
-fn wants_object(headers: &HeaderMap) -> bool {
+/// `Accept: application/vnd.pgrst.object+json` (or without `+json`): the
+/// singular answer, for the handler (`handlers/rest.rs`) and this layer.
+pub fn wants_object(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT)
         .iter()
