@@ -28,6 +28,7 @@ impl BillingApi for Handlers {
                 cx.body(),
             )
             .await?;
+        let projected = self.publish_billing(projected).await;
         let message = if projected.replayed {
             "Billing webhook already handled"
         } else {
@@ -42,5 +43,25 @@ impl BillingApi for Handlers {
                 }),
             ),
         )
+    }
+}
+
+impl Handlers {
+    /// Publishes the `billing.upsert` event of a committed billing row
+    /// (webhook ingest and reconcile), so sinks and webhooks on the billing
+    /// tables fire. The row is committed already: a catalog that cannot
+    /// queue the event is logged, and the provider's delivery still
+    /// answered as handled (a retry would be a replay and change nothing).
+    pub(super) async fn publish_billing(
+        &self,
+        mut projected: crate::billing::Projected,
+    ) -> crate::billing::Projected {
+        if let Some(event) = projected.event.take() {
+            if let Err(e) = self.events.publish(&event).await {
+                tracing::error!(event = %event.event_id, client = %event.client_name, error = %e,
+                    "a committed billing row's event could not be queued");
+            }
+        }
+        projected
     }
 }

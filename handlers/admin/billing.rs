@@ -419,6 +419,7 @@ impl AdminBillingApi for Handlers {
                 customer.as_deref(),
             )
             .await?;
+        let projected = self.publish_billing(projected).await;
         Ok(
             responses::PostAdminBillingClientsByClientNameConnectionsByConnectionIdReconcile::Ok(
                 envelope("Billing document reconciled", projected.into_data()),

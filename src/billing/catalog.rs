@@ -184,17 +184,19 @@ pub async fn soft_delete(
     .transpose()
 }
 
-/// Upserts the document's row in its table.
+/// Upserts the document's row in its table: the row as stored (JSON), or
+/// `None` when a newer observation was already there (nothing changed).
 pub async fn upsert_document(
     tx: &tokio_postgres::Transaction<'_>,
     c: &Connection,
     doc: &Document,
     document: &Value,
     observed_at: chrono::DateTime<chrono::Utc>,
-) -> Result<(), DomainError> {
-    tx.execute(
+) -> Result<Option<Value>, DomainError> {
+    let row = tx
+        .query_opt(
         &format!(
-            "INSERT INTO {} (id, connection_id, client_name, provider, provider_ref,
+            "INSERT INTO {} AS t (id, connection_id, client_name, provider, provider_ref,
                  provider_customer_ref, status, amount_minor, currency, document, provider_payload,
                  observed_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
@@ -204,7 +206,8 @@ pub async fn upsert_document(
                     currency = EXCLUDED.currency, document = EXCLUDED.document,
                     provider_payload = EXCLUDED.provider_payload,
                     observed_at = EXCLUDED.observed_at, updated_at = now()
-              WHERE {0}.observed_at <= EXCLUDED.observed_at",
+              WHERE t.observed_at <= EXCLUDED.observed_at
+             RETURNING to_jsonb(t)",
             doc.kind.table()
         ),
         &[
@@ -223,7 +226,7 @@ pub async fn upsert_document(
         ],
     )
     .await?;
-    Ok(())
+    Ok(row.map(|r| r.get(0)))
 }
 
 /// A verified provider event, as recorded.
@@ -237,15 +240,16 @@ pub struct Handled<'a> {
 }
 
 /// Records a handled event and upserts its document, in one transaction:
-/// `(event log id, replayed)`. A replay (same connection and provider
-/// event id) changes nothing and answers the first recording's id.
+/// `(event log id, replayed, the document's row when it changed)`. A replay
+/// (same connection and provider event id) changes nothing and answers the
+/// first recording's id.
 pub async fn record_event(
     tenant: &Tenant,
     c: &Connection,
     event: &Handled<'_>,
     doc: &Document,
     document: &Value,
-) -> Result<(Uuid, bool), DomainError> {
+) -> Result<(Uuid, bool, Option<Value>), DomainError> {
     let mut conn = tenant.pool.get().await?;
     let tx = conn.transaction().await?;
     let inserted = tx
@@ -280,11 +284,11 @@ pub async fn record_event(
             .await?
             .get(0);
         tx.rollback().await?;
-        return Ok((existing, true));
+        return Ok((existing, true, None));
     };
-    upsert_document(&tx, c, doc, document, event.observed_at).await?;
+    let changed = upsert_document(&tx, c, doc, document, event.observed_at).await?;
     tx.commit().await?;
-    Ok((row.get(0), false))
+    Ok((row.get(0), false, changed))
 }
 
 /// `GET …/webhook-events`: `(events, total)`, newest first.

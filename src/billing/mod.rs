@@ -121,6 +121,21 @@ pub struct Projected {
     pub replayed: bool,
     pub auth_grant_sync: Value,
     pub auth_sync_result: Value,
+    /// The `billing.upsert` event of the row this changed (none for a
+    /// replay or an older observation): published by the handler once
+    /// the row is committed.
+    pub event: Option<crate::events::Event>,
+}
+
+/// The event of a committed billing row (`billing.upsert`, the route key
+/// the `helpers/billing` sink blueprints follow).
+fn row_event(client: &str, kind: Kind, row: Value, event_type: &str) -> crate::events::Event {
+    crate::events::Event::now(
+        crate::events::sink_billing::ROUTE_KEY,
+        client,
+        Some(kind.table().to_string()),
+        json!({"operation": "upsert", "rows": [row], "affected": 1, "event_type": event_type}),
+    )
 }
 
 impl Projected {
@@ -351,7 +366,7 @@ impl Billing {
             payload: &body,
             observed_at,
         };
-        let (event_log_id, replayed) =
+        let (event_log_id, replayed, changed) =
             catalog::record_event(&tenant, &conn, &handled, &doc, &document).await?;
         Ok(Projected {
             document,
@@ -359,6 +374,7 @@ impl Billing {
             replayed,
             auth_grant_sync: grant,
             auth_sync_result: result,
+            event: changed.map(|row| row_event(client, doc.kind, row, &event_type)),
         })
     }
 
@@ -400,7 +416,8 @@ impl Billing {
         let document = doc.to_json(conn.provider);
         let mut tx_conn = tenant.pool.get().await.map_err(DomainError::from)?;
         let tx = tx_conn.transaction().await.map_err(DomainError::from)?;
-        catalog::upsert_document(&tx, &conn, &doc, &document, chrono::Utc::now()).await?;
+        let changed =
+            catalog::upsert_document(&tx, &conn, &doc, &document, chrono::Utc::now()).await?;
         tx.commit().await.map_err(DomainError::from)?;
         let (grant, result) = self.auth_sync(&conn, &doc);
         Ok(Projected {
@@ -409,6 +426,7 @@ impl Billing {
             replayed: false,
             auth_grant_sync: grant,
             auth_sync_result: result,
+            event: changed.map(|row| row_event(client, kind, row, "reconcile")),
         })
     }
 }

@@ -118,6 +118,7 @@ pub const EVENTS: &[EventKind] = &[
     kind("management.indexes.drop", "Index dropped", "An index was dropped through DELETE /management/indexes/{index_name}."),
     kind("management.views.create", "View created", "A view was created through POST /management/views."),
     kind("management.views.drop", "View dropped", "A view was dropped through DELETE /management/views/{view_name}."),
+    kind("billing.upsert", "Billing document upserted", "A payment, payment link, subscription or invoice row (table billing.billing_*) changed through a provider webhook or a reconcile; data: {operation, rows, affected, event_type}."),
     kind("backup.completed", "Backup completed", "A backup job of the client finished; data: the job."),
     kind("backup.failed", "Backup failed", "A backup job of the client failed; data: the job and its error."),
 ];

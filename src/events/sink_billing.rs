@@ -5,9 +5,9 @@
 //! `billing` schema: `billing_payments`, `billing_subscriptions`,
 //! `billing_invoices`) into tables of the same names in `targetSchema`
 //! (default `public`) of a target client (default: the source). They
-//! follow `gateway.upsert` on their source table (billing rows are
-//! upserted) and upsert by `id` into the target, so a replayed event
-//! changes nothing.
+//! follow `billing.upsert` on their source table (published once a
+//! provider webhook or a reconcile committed a changed row) and upsert by
+//! `id` into the target, so a replayed event changes nothing.
 //! Each blueprint carries a ready-to-post `createBody`, the target's
 //! `tableSql` (`CREATE TABLE IF NOT EXISTS`, identifiers quoted) and a
 //! `seedSql` sample row. Everything is generated from [`BLUEPRINTS`], so
@@ -45,8 +45,9 @@ pub const BLUEPRINTS: &[Blueprint] = &[
     },
 ];
 
-/// The event every blueprint follows (billing rows are upserted).
-pub const ROUTE_KEY: &str = "gateway.upsert";
+/// The event every blueprint follows: a billing row upserted by a
+/// provider webhook or a reconcile (`src/billing/`).
+pub const ROUTE_KEY: &str = "billing.upsert";
 
 /// Target column, its SQL type, the pointer it takes (into the rows of
 /// `billing.billing_payments|subscriptions|invoices`, tenant migration

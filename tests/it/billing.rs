@@ -813,3 +813,110 @@ async fn catalogs_answer_statically() {
     assert!(r.json()["data"].get("connections").is_none());
     s.stop().await;
 }
+
+/// The billing sinks of `helpers/billing`, provisioned, fire on ingested
+/// rows: a signed Stripe event lands in the mirror table (one row, the
+/// event's values); its replay publishes nothing new; a reconcile that
+/// changes the row is mirrored too.
+#[tokio::test]
+async fn provisioned_billing_sinks_mirror_ingested_rows() {
+    let fake = FakeProvider::default();
+    let (s, base) = server(&fake).await;
+    let r = s
+        .send(
+            "POST",
+            &format!("/admin/billing/clients/{CLIENT}/webhook-sinks/provision"),
+            &[ADMIN],
+            Some(json!({"targetSchema": "mirror"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let conn = create(
+        &s,
+        json!({
+            "provider": "stripe", "providerAccountId": "acct_9", "ownerKind": "organization",
+            "ownerId": "org_9", "mode": "test", "config": {"api_base_url": base},
+            "credentials": {"apiKey": API_KEY, "webhookSecret": WEBHOOK_SECRET},
+        }),
+    )
+    .await;
+    let id = conn["id"].as_str().unwrap().to_string();
+    let event = json!({
+        "id": "evt_9", "type": "payment_intent.succeeded",
+        "data": {"object": {"object": "payment_intent", "id": "pi_9", "amount": 900,
+                            "currency": "usd", "status": "succeeded", "customer": "cus_9"}}
+    });
+    let now = chrono::Utc::now().timestamp();
+    let r = post_signed(&s, &id, &event, WEBHOOK_SECRET, now).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mirrored = "SELECT count(*) FROM mirror.billing_payments
+                     WHERE provider_ref = 'pi_9' AND status = 'succeeded' AND amount = 900
+                       AND currency = 'USD' AND customer_ref = 'cus_9'";
+    let mut seen = 0;
+    for _ in 0..100 {
+        seen = s.scalar(mirrored).await;
+        if seen == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, 1, "the payment row was not mirrored by the sink");
+
+    // A replay changes nothing and queues nothing.
+    let queued = |s: &TestServer| {
+        let url = s.catalog_url.clone();
+        async move {
+            crate::common::psql(&url).await.query_one(
+                "SELECT count(*) FROM athena_outbox WHERE event->>'route_key' = 'billing.upsert'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+        }
+    };
+    let before = queued(&s).await;
+    assert!(before >= 1);
+    let r = post_signed(&s, &id, &event, WEBHOOK_SECRET, now).await;
+    assert_eq!(r.json()["data"]["replayed"], true);
+    assert_eq!(queued(&s).await, before);
+
+    // A reconcile that changes the row is mirrored (an upsert by id).
+    fake.answer(
+        "/v1/payment_intents/pi_9",
+        200,
+        json!({"object": "payment_intent", "id": "pi_9", "amount": 900, "currency": "usd",
+               "status": "canceled", "customer": "cus_9"}),
+    );
+    let r = s
+        .send(
+            "POST",
+            &format!("{}/{id}/reconcile", connections_path()),
+            &[ADMIN],
+            Some(json!({"resourceKind": "payment", "providerRef": "pi_9"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut status = String::new();
+    for _ in 0..100 {
+        status = s
+            .tenant()
+            .await
+            .query_one(
+                "SELECT status FROM mirror.billing_payments WHERE provider_ref = 'pi_9'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if status == "canceled" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "canceled");
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM mirror.billing_payments").await,
+        1
+    );
+}
