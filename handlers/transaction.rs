@@ -181,6 +181,11 @@ impl Handlers {
                                 .await;
                         }
                     }
+                    // Committed: each write's event, as on its own route
+                    // (a replay published them the first time).
+                    self.gateway
+                        .publish_transaction(&target, &tenant.name, &ops, &results)
+                        .await?;
                 }
                 let results: Vec<Value> = planned
                     .iter()

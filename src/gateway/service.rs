@@ -310,16 +310,54 @@ impl Gateway {
         result: &WriteResult,
         id: Option<uuid::Uuid>,
     ) -> Result<(), DomainError> {
+        // The table's own rows, never a `?select=` rendering of them.
+        self.publish_rows(client, event, result.table_rows(), result.affected, id)
+            .await
+    }
+
+    /// Publishes the events of a committed `/gateway/transaction`: one per
+    /// write operation that changed rows, in operation order, as the same
+    /// write on its own route would (`gateway.insert`, …, its rows).
+    pub async fn publish_transaction(
+        &self,
+        target: &Target,
+        client: &str,
+        ops: &[super::transaction::Op],
+        results: &[super::transaction::OpResult],
+    ) -> Result<(), DomainError> {
+        for (op, result) in ops.iter().zip(results) {
+            if let super::transaction::Op::Write(write) = op {
+                let affected = result.count.unwrap_or(result.rows.len() as i64);
+                self.publish_rows(
+                    client,
+                    WriteEvent::of(target, write),
+                    &result.rows,
+                    affected,
+                    None,
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn publish_rows(
+        &self,
+        client: &str,
+        event: Option<WriteEvent>,
+        rows: &[Map<String, Value>],
+        affected: i64,
+        id: Option<uuid::Uuid>,
+    ) -> Result<(), DomainError> {
         let Some(e) = event else { return Ok(()) };
-        if result.affected == 0 {
+        if affected == 0 {
             return Ok(());
         }
         let mut event = crate::events::Event::now(
             e.route_key,
             client,
             Some(e.table),
-            // The table's own rows, never a `?select=` rendering of them.
-            json!({"operation": e.operation, "rows": result.table_rows(), "affected": result.affected}),
+            json!({"operation": e.operation, "rows": rows, "affected": affected}),
         );
         if let Some(id) = id {
             event.event_id = id;

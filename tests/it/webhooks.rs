@@ -1297,3 +1297,69 @@ async fn an_invalidated_index_stays_the_fallback_while_the_catalog_is_away() {
         "one reload tried"
     );
 }
+
+/// `/gateway/transaction` publishes each committed write's event, as the
+/// same write on its own route would; a rolled-back transaction and an
+/// idempotent replay publish nothing.
+#[tokio::test]
+async fn committed_transactions_publish_their_writes() {
+    let s = server().await;
+    let rx = Receiver::default();
+    let url = rx.start().await;
+    create(&s, hook(&url)).await;
+    let mut upd = hook(&url);
+    upd["route_key"] = json!("gateway.update");
+    upd["name"] = json!("updates");
+    create(&s, upd).await;
+    let op = |id: &str, kind: &str, payload: Value| json!({"id": id, "kind": kind, "payload": payload});
+    let eq = json!([{"eq_column": "name", "eq_value": "tx1"}]);
+    let body = |ops: Vec<Value>, key: Option<&str>| json!({"operations": ops, "idempotency_key": key});
+    let committed = body(
+        vec![
+            op("a", "insert", json!({"table_name": "items", "insert_body": {"name": "tx1", "qty": 1}})),
+            op("b", "update", json!({"table_name": "items", "update_body": {"qty": 5}, "conditions": eq})),
+            op("c", "fetch", json!({"table_name": "items"})),
+        ],
+        Some("tx-key-1"),
+    );
+    let r = s
+        .send("POST", "/gateway/transaction", &[C], Some(committed.clone()))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = rx.wait_for(2, Duration::from_secs(10)).await;
+    let mut keys: Vec<String> = got
+        .iter()
+        .map(|g| g.json()["route_key"].as_str().unwrap().to_string())
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["gateway.insert", "gateway.update"]);
+    let update = got
+        .iter()
+        .find(|g| g.json()["route_key"] == "gateway.update")
+        .unwrap()
+        .json();
+    assert_eq!(update["data"]["rows"][0]["qty"], 5, "{update}");
+    assert_eq!(update["data"]["affected"], 1);
+
+    // Replayed under its key: nothing runs, nothing is published.
+    let r = s
+        .send("POST", "/gateway/transaction", &[C], Some(committed))
+        .await;
+    assert_eq!(r.json()["data"]["replayed"], true, "{}", r.text());
+    // Rolled back (the second operation fails): nothing is published.
+    let failing = body(
+        vec![
+            op("a", "insert", json!({"table_name": "items", "insert_body": {"name": "tx2", "qty": 1}})),
+            op("b", "insert", json!({"table_name": "items", "insert_body": {"id": "not a number"}})),
+        ],
+        None,
+    );
+    let r = s
+        .send("POST", "/gateway/transaction", &[C], Some(failing))
+        .await;
+    assert_ne!(r.status, 200, "{}", r.text());
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(rx.got().len(), 2, "only the committed transaction's writes");
+    assert_eq!(outbox_statuses(&s).await.len(), 2);
+    s.stop().await;
+}
