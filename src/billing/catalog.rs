@@ -195,8 +195,8 @@ pub async fn upsert_document(
 ) -> Result<Option<Value>, DomainError> {
     let row = tx
         .query_opt(
-        &format!(
-            "INSERT INTO {} AS t (id, connection_id, client_name, provider, provider_ref,
+            &format!(
+                "INSERT INTO {} AS t (id, connection_id, client_name, provider, provider_ref,
                  provider_customer_ref, status, amount_minor, currency, document, provider_payload,
                  observed_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
@@ -208,24 +208,24 @@ pub async fn upsert_document(
                     observed_at = EXCLUDED.observed_at, updated_at = now()
               WHERE t.observed_at <= EXCLUDED.observed_at
              RETURNING to_jsonb(t)",
-            doc.kind.table()
-        ),
-        &[
-            &Uuid::new_v4(),
-            &c.id,
-            &c.client_name,
-            &c.provider.as_str(),
-            &doc.provider_ref,
-            &doc.customer_ref,
-            &doc.status,
-            &doc.amount_minor,
-            &doc.currency,
-            document,
-            &doc.raw,
-            &observed_at,
-        ],
-    )
-    .await?;
+                doc.kind.table()
+            ),
+            &[
+                &Uuid::new_v4(),
+                &c.id,
+                &c.client_name,
+                &c.provider.as_str(),
+                &doc.provider_ref,
+                &doc.customer_ref,
+                &doc.status,
+                &doc.amount_minor,
+                &doc.currency,
+                document,
+                &doc.raw,
+                &observed_at,
+            ],
+        )
+        .await?;
     Ok(row.map(|r| r.get(0)))
 }
 

@@ -55,6 +55,19 @@ pub struct Settings {
     pub statement_timeout: Duration,
     /// Installable extensions (`ATHENA_EXTENSION_ALLOWLIST`, comma-separated).
     pub extension_allowlist: Vec<String>,
+    /// The role DDL runs as (`ATHENA_MANAGEMENT_ROLE`): `SET LOCAL ROLE`
+    /// in each DDL transaction, so a tenant login with more rights (a
+    /// superuser) changes the schema only with that role's. `None`: the
+    /// tenant's own login.
+    pub role: Option<String>,
+    /// Whether DDL may run as a superuser
+    /// (`ATHENA_MANAGEMENT_ALLOW_SUPERUSER=1`; default no). A superuser
+    /// could turn a function body or an extension into code on the
+    /// database server, so by default the effective role is checked in
+    /// each DDL transaction and a superuser is refused (403) — set
+    /// `ATHENA_MANAGEMENT_ROLE`, or use a non-superuser tenant login.
+    /// Local development and the test suites opt in.
+    pub allow_superuser: bool,
 }
 
 impl Default for Settings {
@@ -63,6 +76,8 @@ impl Default for Settings {
             lock_timeout: Duration::from_secs(3),
             statement_timeout: Duration::from_secs(60),
             extension_allowlist: DEFAULT_EXTENSIONS.iter().map(|e| e.to_string()).collect(),
+            role: None,
+            allow_superuser: false,
         }
     }
 }
@@ -87,6 +102,22 @@ impl Settings {
             "ATHENA_MANAGEMENT_STATEMENT_TIMEOUT_MS",
             s.statement_timeout,
         )?;
+        if let Some(role) = std::env::var("ATHENA_MANAGEMENT_ROLE")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        {
+            let role = role.trim().to_string();
+            crate::db::discovery::name("ATHENA_MANAGEMENT_ROLE", &role)
+                .map_err(|_| "ATHENA_MANAGEMENT_ROLE must be a role name (^[A-Za-z_][A-Za-z0-9_$]*$, at most 63 bytes)".to_string())?;
+            s.role = Some(role);
+        }
+        s.allow_superuser = matches!(
+            std::env::var("ATHENA_MANAGEMENT_ALLOW_SUPERUSER")
+                .ok()
+                .as_deref()
+                .map(str::trim),
+            Some("1" | "true" | "yes")
+        );
         if let Some(list) = std::env::var("ATHENA_EXTENSION_ALLOWLIST")
             .ok()
             .filter(|v| !v.trim().is_empty())
@@ -212,25 +243,50 @@ impl Management<'_> {
     /// The statements in one transaction, with the DDL timeouts.
     async fn run(&self, tenant: &Tenant, statements: &[String]) -> Result<(), ApiError> {
         let mut conn = tenant.pool.get().await.map_err(DomainError::from)?;
+        let pg = |e: tokio_postgres::Error| sqlstate_error(&e);
         let result = async {
-            let tx = conn.transaction().await?;
-            // Our own constants: the simple protocol is fine here.
-            tx.batch_execute(&format!(
+            let tx = conn.transaction().await.map_err(pg)?;
+            // Our own constants and a checked role name: the simple
+            // protocol is fine here.
+            let mut setup = format!(
                 "SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'",
                 self.settings.lock_timeout.as_millis(),
                 self.settings.statement_timeout.as_millis()
-            ))
-            .await?;
+            );
+            if let Some(role) = &self.settings.role {
+                setup.push_str(&format!(
+                    "; SET LOCAL ROLE \"{}\"",
+                    role.replace('"', "\"\"")
+                ));
+            }
+            tx.batch_execute(&setup).await.map_err(pg)?;
+            if !self.settings.allow_superuser {
+                let superuser: bool = tx
+                    .query_one(
+                        "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
+                        &[],
+                    )
+                    .await
+                    .map_err(pg)?
+                    .get(0);
+                if superuser {
+                    return Err(ApiError::forbidden(
+                        "management DDL does not run as a superuser: give the client a \
+                         non-superuser login, or set ATHENA_MANAGEMENT_ROLE to the role DDL \
+                         should run as",
+                    ));
+                }
+            }
             for statement in statements {
                 // `execute` = Parse/Bind/Execute: exactly one statement.
-                tx.execute(statement.as_str(), &[]).await?;
+                tx.execute(statement.as_str(), &[]).await.map_err(pg)?;
             }
-            tx.commit().await
+            tx.commit().await.map_err(pg)
         }
         .await;
         // What the pool's cached statements describe may have changed.
         conn.forget_statements();
-        result.map_err(|e| sqlstate_error(&e))
+        result
     }
 
     /// Drops the tenant's introspection cache here and tells the other

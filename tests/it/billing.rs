@@ -916,7 +916,8 @@ async fn provisioned_billing_sinks_mirror_ingested_rows() {
     }
     assert_eq!(status, "canceled");
     assert_eq!(
-        s.scalar("SELECT count(*) FROM mirror.billing_payments").await,
+        s.scalar("SELECT count(*) FROM mirror.billing_payments")
+            .await,
         1
     );
 }

@@ -1062,3 +1062,80 @@ async fn a_change_publishes_its_management_event() {
         .contains("CREATE TABLE"));
     s.stop().await;
 }
+
+/// DDL never runs as a superuser unless the operator allows it: by default
+/// a superuser tenant login is refused (403, audit `error`, nothing
+/// created); with `ATHENA_MANAGEMENT_ROLE` the DDL runs as that role
+/// (`SET LOCAL ROLE`) and the new table belongs to it.
+#[tokio::test]
+async fn ddl_refuses_superusers_and_runs_as_the_configured_role() {
+    let body = json!({"table_name": "owned", "columns": [{"name": "id", "data_type": "bigint"}]});
+    let s = TestServer::start_with(|c| c.management.allow_superuser = false).await;
+    let key = owner_key(&s).await;
+    let before = relations(&s).await;
+    let r = call(&s, &key, "POST", "/management/tables", Some(body.clone())).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("superuser"), "{}", r.text());
+    assert_eq!(relations(&s).await, before, "nothing was created");
+    let audit = audit_rows(&s).await;
+    assert_eq!(
+        audit.last().map(|a| a.2.as_str()),
+        Some("error"),
+        "{audit:?}"
+    );
+    s.stop().await;
+
+    // A role of this test only (roles are cluster-wide), allowed to create
+    // in the tenant's public schema.
+    let role = format!("ddl_{}", uuid::Uuid::new_v4().simple());
+    let s = TestServer::start_with(|c| {
+        c.management.allow_superuser = false;
+        c.management.role = Some(role.clone());
+    })
+    .await;
+    let tenant = s.tenant().await;
+    tenant
+        .batch_execute(&format!(
+            "CREATE ROLE \"{role}\" NOLOGIN; GRANT USAGE, CREATE ON SCHEMA public TO \"{role}\""
+        ))
+        .await
+        .unwrap();
+    let key = owner_key(&s).await;
+    let r = call(&s, &key, "POST", "/management/tables", Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let owner: String = tenant
+        .query_one(
+            "SELECT pg_get_userbyid(relowner)::text FROM pg_class WHERE relname = 'owned'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(owner, role);
+    // The role cannot reach what it was not granted: a table of the login's.
+    tenant
+        .batch_execute("CREATE TABLE admins_only (id int)")
+        .await
+        .unwrap();
+    let r = call(
+        &s,
+        &key,
+        "DELETE",
+        "/management/tables/admins_only",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM pg_class WHERE relname = 'admins_only'")
+            .await,
+        1
+    );
+    tenant
+        .batch_execute(&format!(
+            "DROP TABLE owned; REVOKE ALL ON SCHEMA public FROM \"{role}\"; DROP ROLE \"{role}\""
+        ))
+        .await
+        .unwrap();
+    s.stop().await;
+}

@@ -1311,19 +1311,34 @@ async fn committed_transactions_publish_their_writes() {
     upd["route_key"] = json!("gateway.update");
     upd["name"] = json!("updates");
     create(&s, upd).await;
-    let op = |id: &str, kind: &str, payload: Value| json!({"id": id, "kind": kind, "payload": payload});
+    let op =
+        |id: &str, kind: &str, payload: Value| json!({"id": id, "kind": kind, "payload": payload});
     let eq = json!([{"eq_column": "name", "eq_value": "tx1"}]);
-    let body = |ops: Vec<Value>, key: Option<&str>| json!({"operations": ops, "idempotency_key": key});
+    let body =
+        |ops: Vec<Value>, key: Option<&str>| json!({"operations": ops, "idempotency_key": key});
     let committed = body(
         vec![
-            op("a", "insert", json!({"table_name": "items", "insert_body": {"name": "tx1", "qty": 1}})),
-            op("b", "update", json!({"table_name": "items", "update_body": {"qty": 5}, "conditions": eq})),
+            op(
+                "a",
+                "insert",
+                json!({"table_name": "items", "insert_body": {"name": "tx1", "qty": 1}}),
+            ),
+            op(
+                "b",
+                "update",
+                json!({"table_name": "items", "update_body": {"qty": 5}, "conditions": eq}),
+            ),
             op("c", "fetch", json!({"table_name": "items"})),
         ],
         Some("tx-key-1"),
     );
     let r = s
-        .send("POST", "/gateway/transaction", &[C], Some(committed.clone()))
+        .send(
+            "POST",
+            "/gateway/transaction",
+            &[C],
+            Some(committed.clone()),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let got = rx.wait_for(2, Duration::from_secs(10)).await;
@@ -1349,8 +1364,16 @@ async fn committed_transactions_publish_their_writes() {
     // Rolled back (the second operation fails): nothing is published.
     let failing = body(
         vec![
-            op("a", "insert", json!({"table_name": "items", "insert_body": {"name": "tx2", "qty": 1}})),
-            op("b", "insert", json!({"table_name": "items", "insert_body": {"id": "not a number"}})),
+            op(
+                "a",
+                "insert",
+                json!({"table_name": "items", "insert_body": {"name": "tx2", "qty": 1}}),
+            ),
+            op(
+                "b",
+                "insert",
+                json!({"table_name": "items", "insert_body": {"id": "not a number"}}),
+            ),
         ],
         None,
     );

@@ -206,7 +206,11 @@ impl TestServer {
                 ..Default::default()
             },
             logging_database_url: None,
-            management: Default::default(),
+            // The test tenants log in as the (superuser) admin.
+            management: athena::management::Settings {
+                allow_superuser: true,
+                ..Default::default()
+            },
         };
         tweak(&mut config);
         Self::serve(config, tenant_url, vec![catalog_db, tenant_db], admin_url).await
