@@ -54,7 +54,7 @@ impl SchemaApi for Handlers {
     /// indexes, views, functions}`.
     async fn get_schema(
         &self,
-        _cx: RequestCx,
+        cx: RequestCx,
         params: params::GetSchema,
     ) -> ApiResult<responses::GetSchema> {
         let schema = match params.schema.as_deref() {
@@ -62,7 +62,15 @@ impl SchemaApi for Handlers {
             Some(s) => discovery::schema_name("schema", s)?,
         };
         let tenant = self.discovery_tenant(Some(&params.x_athena_client)).await?;
-        let data = discovery::schema(&tenant.pool, &schema)
+        // Held briefly per tenant (`SchemaCache::report`); DDL through
+        // Athena drops it, `Cache-Control: no-cache` reads the catalog now.
+        let (data, held) = tenant
+            .schema
+            .report(
+                &schema,
+                super::no_cache(&cx),
+                discovery::schema(&tenant.pool, &schema),
+            )
             .await?
             .ok_or_else(|| {
                 DomainError::invalid_field("schema", format!("schema `{schema}` does not exist"))
@@ -82,7 +90,12 @@ impl SchemaApi for Handlers {
             },
         };
         Ok(responses::GetSchema::Ok(
-            Json::new(body).with_raw_field("data", data),
+            Json::new(body)
+                .with_raw_field("data", data.to_string())
+                .with_header(
+                    http::HeaderName::from_static("x-athena-schema-cache"),
+                    http::HeaderValue::from_static(if held { "hit" } else { "miss" }),
+                ),
         ))
     }
 

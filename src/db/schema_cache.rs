@@ -85,7 +85,15 @@ impl Snapshot {
 #[derive(Default)]
 pub struct SchemaCache {
     snapshot: RwLock<Snapshot>,
+    /// `GET /schema` reports by schema name, as Postgres built them, with
+    /// when (see [`SchemaCache::report`]).
+    reports: std::sync::Mutex<HashMap<String, (Instant, Arc<str>)>>,
 }
+
+/// How long a `GET /schema` report is served from memory when no DDL
+/// through Athena dropped it: DDL made outside Athena (psql, migrations)
+/// shows within this; `Cache-Control: no-cache` reads the catalog now.
+pub const REPORT_TTL: Duration = Duration::from_secs(2);
 
 impl SchemaCache {
     /// A cache holding exactly these tables and foreign keys, never
@@ -114,6 +122,7 @@ impl SchemaCache {
         }
         SchemaCache {
             snapshot: RwLock::new(snap),
+            reports: Default::default(),
         }
     }
 
@@ -176,6 +185,50 @@ impl SchemaCache {
     /// Forgets everything (after DDL through the gateway).
     pub async fn invalidate(&self) {
         *self.snapshot.write().await = Snapshot::default();
+        self.reports_held().clear();
+    }
+
+    /// The `GET /schema` report of `schema`: the one held when it is younger
+    /// than [`REPORT_TTL`] and `fresh` is not asked (`true` in the answer:
+    /// served from memory), else `build()`'s (then held). Management DDL
+    /// and other replicas' DDL (`athena_schema_changed`) drop it through
+    /// [`SchemaCache::invalidate`]. The report is one catalog query, but on
+    /// hundreds of tables Postgres' deparsers (`pg_get_expr` of defaults,
+    /// `format_type`) make it tens of milliseconds: a tool polling it
+    /// should not pay that each time.
+    pub async fn report<F>(
+        &self,
+        schema: &str,
+        fresh: bool,
+        build: F,
+    ) -> Result<Option<(Arc<str>, bool)>, DomainError>
+    where
+        F: std::future::Future<Output = Result<Option<String>, DomainError>>,
+    {
+        if !fresh {
+            if let Some((at, text)) = self.reports_held().get(schema) {
+                if at.elapsed() < REPORT_TTL {
+                    return Ok(Some((text.clone(), true)));
+                }
+            }
+        }
+        let started = Instant::now();
+        let Some(text) = build.await? else {
+            self.reports_held().remove(schema);
+            return Ok(None);
+        };
+        let text: Arc<str> = text.into();
+        let mut held = self.reports_held();
+        // Bounded: at most a few schemas per tenant are ever asked for.
+        if held.len() >= 64 {
+            held.clear();
+        }
+        held.insert(schema.to_string(), (started, text.clone()));
+        Ok(Some((text, false)))
+    }
+
+    fn reports_held(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Arc<str>)>> {
+        self.reports.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

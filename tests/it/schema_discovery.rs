@@ -842,3 +842,76 @@ async fn debug_schema_with_an_unreachable_store_is_503() {
     r.envelope();
     server.stop().await;
 }
+
+/// `GET /schema` is held briefly per tenant: a repeat is a hit, DDL
+/// through `/management/*` drops it (the next one is a miss and shows the
+/// table), `Cache-Control: no-cache` reads the catalog now (DDL made
+/// outside Athena), and after `REPORT_TTL` it is read again anyway.
+#[tokio::test]
+async fn the_schema_report_is_held_briefly_and_dropped_by_ddl() {
+    let server = fixture().await;
+    let tables = |r: &Reply| -> Vec<String> {
+        names(&r.json()["data"]["tables"], "table_name")
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    };
+    let cache = |r: &Reply| {
+        r.headers["x-athena-schema-cache"]
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    let r = admin_get(&server, "/schema").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(cache(&r), "miss");
+    let first = tables(&r);
+    let r = admin_get(&server, "/schema").await;
+    assert_eq!(cache(&r), "hit");
+    assert_eq!(tables(&r), first);
+
+    // Outside Athena: `no-cache` sees it at once.
+    server
+        .tenant()
+        .await
+        .batch_execute("CREATE TABLE made_in_psql (id int)")
+        .await
+        .unwrap();
+    let r = server
+        .send(
+            "GET",
+            "/schema",
+            &[
+                ("x-athena-key", ADMIN_KEY),
+                ("x-athena-client", CLIENT),
+                ("cache-control", "no-cache"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(cache(&r), "miss");
+    assert!(tables(&r).contains(&"made_in_psql".to_string()));
+
+    // Through Athena: the DDL drops the held report.
+    let key = server
+        .api_key(&["management.tables.write"], Some(CLIENT))
+        .await;
+    let r = server
+        .send(
+            "POST",
+            "/management/tables",
+            &[("x-athena-client", CLIENT), ("apikey", &key)],
+            Some(json!({"table_name": "made_by_api", "columns": [{"name": "id", "data_type": "bigint"}]})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = admin_get(&server, "/schema").await;
+    assert_eq!(cache(&r), "miss");
+    assert!(tables(&r).contains(&"made_by_api".to_string()));
+
+    // And past the TTL it is read again.
+    tokio::time::sleep(athena::db::schema_cache::REPORT_TTL).await;
+    let r = admin_get(&server, "/schema").await;
+    assert_eq!(cache(&r), "miss");
+    server.stop().await;
+}
