@@ -59,6 +59,8 @@ const RELOAD_RETRY: Duration = Duration::from_secs(5);
 /// The shortest `ATHENA_EVENT_STALE_SECS`: three times the longest webhook
 /// `timeout_ms` (10 s).
 pub const MIN_STALE_SECS: u64 = 30;
+/// Most jobs one claim takes (all of one target), delivered together.
+const BATCH: i64 = 32;
 /// How often an idle worker looks at the outbox (other replicas publish
 /// without waking this one).
 const POLL: Duration = Duration::from_millis(250);
@@ -249,6 +251,13 @@ pub trait Deliverer: Send + Sync + 'static {
     /// One attempt (`job.lease.attempts` counts this one); the deliverer
     /// decides between retry and failure by its own attempt limit.
     fn deliver<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Delivery>;
+    /// One attempt of each job of a batch (all of one target), the
+    /// outcomes in the jobs' order. Default: the attempts run together.
+    fn deliver_batch<'a>(&'a self, jobs: &'a [Job]) -> BoxFuture<'a, Vec<Delivery>> {
+        Box::pin(futures_util::future::join_all(
+            jobs.iter().map(|j| self.deliver(j)),
+        ))
+    }
 }
 
 /// Workers and retries (`ATHENA_EVENT_WORKERS`, `ATHENA_EVENT_STALE_SECS`,
@@ -574,11 +583,12 @@ pub struct Outbox {
 impl Outbox {
     pub fn new(catalog: Pool, settings: Settings, sources: Vec<Box<dyn Source>>) -> Outbox {
         Outbox {
-            leases: Leases::filtered(
+            leases: Leases::grouped(
                 "athena_outbox",
                 "j.target_kind, j.target_id, j.event",
                 settings.stale_after,
                 ONE_PER_TARGET,
+                &["target_kind", "target_id"],
             ),
             index: Arc::new(Indexing {
                 catalog: catalog.clone(),
@@ -710,7 +720,10 @@ impl Outbox {
         };
         let n = outcome.map_err(DomainError::ServiceUnavailable)?;
         self.stats.jobs_queued.fetch_add(n, Ordering::Relaxed);
-        self.wake.notify_waiters();
+        // One idle worker is enough (it takes a whole batch); a busy one
+        // claims again as soon as it is done. Waking every worker per
+        // write had them all query the outbox per write.
+        self.wake.notify_one();
         Ok(subs.len())
     }
 
@@ -728,55 +741,95 @@ impl Outbox {
             .clone()
     }
 
-    /// Claims and runs one job; `None` when there is nothing to run.
+    /// Claims and runs the next batch: up to [`BATCH`] queued jobs of one
+    /// target (the target of the oldest runnable job, so fairness holds per
+    /// batch: a target with a live running job is skipped), delivered
+    /// together by the target's deliverer; the delivered ones complete in
+    /// one statement. `None` when there is nothing to run.
     pub async fn run_next(
         &self,
         deliverers: &HashMap<&'static str, Arc<dyn Deliverer>>,
-    ) -> Result<Option<Delivery>, DomainError> {
+    ) -> Result<Option<Vec<Delivery>>, DomainError> {
         let claimed = {
             let conn = self.catalog.get().await?;
-            self.leases.claim(&conn, false).await?
+            self.leases.claim_group(&conn, BATCH).await?
         };
-        let Some((lease, row)) = claimed else {
+        if claimed.is_empty() {
             return Ok(None);
-        };
-        let job = Job {
-            lease,
-            target_kind: row.get(2),
-            target_id: row.get(3),
-            event: row.get(4),
-        };
-        let delivery = match deliverers.get(job.target_kind.as_str()) {
-            // Taken over past the limit (its workers kept dying mid-attempt).
-            _ if lease.attempts > MAX_ATTEMPTS => {
-                Delivery::Failed(format!("gave up after {MAX_ATTEMPTS} attempts"))
+        }
+        let jobs: Vec<Job> = claimed
+            .into_iter()
+            .map(|(lease, row)| Job {
+                lease,
+                target_kind: row.get(2),
+                target_id: row.get(3),
+                event: row.get(4),
+            })
+            .collect();
+        // One target per batch: one deliverer.
+        let kind = jobs[0].target_kind.clone();
+        let deliveries = match deliverers.get(kind.as_str()) {
+            Some(d) => {
+                // Taken over past the limit (its workers kept dying
+                // mid-attempt): not tried again.
+                let (spent, live): (Vec<&Job>, Vec<&Job>) =
+                    jobs.iter().partition(|j| j.lease.attempts > MAX_ATTEMPTS);
+                let live: Vec<Job> = live.into_iter().cloned().collect();
+                let mut tried = d.deliver_batch(&live).await.into_iter();
+                jobs.iter()
+                    .map(|j| match spent.iter().any(|s| s.lease.id == j.lease.id) {
+                        true => Delivery::Failed(format!("gave up after {MAX_ATTEMPTS} attempts")),
+                        false => tried
+                            .next()
+                            .unwrap_or_else(|| Delivery::Retry("not attempted".into())),
+                    })
+                    .collect::<Vec<_>>()
             }
-            Some(d) => d.deliver(&job).await,
-            None => Delivery::Failed(format!(
-                "no deliverer for target kind `{}` in this build",
-                job.target_kind
-            )),
-        };
-        let delivery = match delivery {
-            Delivery::Retry(error) if lease.attempts >= MAX_ATTEMPTS => Delivery::Failed(error),
-            d => d,
+            None => jobs
+                .iter()
+                .map(|_| {
+                    Delivery::Failed(format!(
+                        "no deliverer for target kind `{kind}` in this build"
+                    ))
+                })
+                .collect(),
         };
         let conn = self.catalog.get().await?;
-        let kept = match &delivery {
-            Delivery::Delivered(result) => self.leases.complete(&conn, &lease, result).await?,
-            Delivery::Retry(error) => {
-                let delay = self.settings.retry_delay(lease.attempts);
-                self.leases.retry_in(&conn, &lease, error, delay).await?
+        let mut done = Vec::new();
+        let mut out = Vec::with_capacity(jobs.len());
+        for (job, delivery) in jobs.iter().zip(deliveries) {
+            let lease = job.lease;
+            let delivery = match delivery {
+                Delivery::Retry(error) if lease.attempts >= MAX_ATTEMPTS => Delivery::Failed(error),
+                d => d,
+            };
+            let kept = match &delivery {
+                Delivery::Delivered(result) => {
+                    done.push((lease, result.clone()));
+                    true
+                }
+                Delivery::Retry(error) => {
+                    let delay = self.settings.retry_delay(lease.attempts);
+                    self.leases.retry_in(&conn, &lease, error, delay).await?
+                }
+                Delivery::Failed(error) => {
+                    let result = json!({ "error": error });
+                    self.leases.fail(&conn, &lease, &result, error).await?
+                }
+            };
+            if !kept {
+                tracing::info!(job = %lease.id, "outbox job was taken over meanwhile; outcome not recorded");
             }
-            Delivery::Failed(error) => {
-                let result = json!({ "error": error });
-                self.leases.fail(&conn, &lease, &result, error).await?
-            }
-        };
-        if !kept {
-            tracing::info!(job = %lease.id, "outbox job was taken over meanwhile; outcome not recorded");
+            out.push(delivery);
         }
-        Ok(Some(delivery))
+        let kept = self.leases.complete_many(&conn, &done).await?;
+        if kept < done.len() as u64 {
+            tracing::info!(
+                lost = done.len() as u64 - kept,
+                "delivered outbox jobs were taken over meanwhile; their completion not recorded"
+            );
+        }
+        Ok(Some(out))
     }
 
     /// Removes completed jobs older than [`KEEP_COMPLETED_DAYS`]; how many.

@@ -270,50 +270,103 @@ impl Deliverer for Webhooks {
 
     fn deliver<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Delivery> {
         Box::pin(async move {
-            let Ok(id) = job.target_id.parse::<i64>() else {
-                return Delivery::Failed(format!("`{}` is not a webhook id", job.target_id));
-            };
-            let found = webhooks::for_delivery(&self.catalog, self.secrets.as_ref(), id).await;
-            let (hook, secret) = match found {
-                Ok(Some(found)) => found,
-                Ok(None) => return Delivery::Failed("the webhook was deleted".into()),
-                Err(e @ DomainError::Internal(_)) => return Delivery::Failed(e.to_string()),
-                Err(e) if job.lease.attempts >= webhooks::MAX_ATTEMPTS => {
-                    return Delivery::Failed(e.to_string())
-                }
-                Err(e) => return Delivery::Retry(e.to_string()),
-            };
-            if !hook.enabled {
-                return Delivery::Failed("the webhook was disabled".into());
-            }
-            let attempt = self
-                .attempt(
-                    &hook,
-                    secret.as_deref(),
-                    &job.event,
-                    job.lease.attempts,
-                    Some(job.lease.id),
-                    false,
-                )
-                .await;
-            match attempt {
-                Ok((row, true)) => Delivery::Delivered(row),
-                Ok((row, false)) => {
-                    let error = row["error"].as_str().unwrap_or("not delivered").to_string();
-                    if job.lease.attempts >= hook.max_attempts {
-                        Delivery::Failed(error)
-                    } else {
-                        Delivery::Retry(error)
-                    }
-                }
-                // The log could not be written: try again later, within
-                // the webhook's attempts.
-                Err(e) if job.lease.attempts >= hook.max_attempts => {
-                    Delivery::Failed(e.to_string())
-                }
-                Err(e) => Delivery::Retry(e.to_string()),
+            match self.lookup(&job.target_id).await {
+                Ok((hook, secret)) => self.send(job, &hook, secret.as_deref()).await,
+                Err(refusal) => refusal.of(job),
             }
         })
+    }
+
+    /// A batch is one webhook's: looked up (and its secret opened) once,
+    /// the attempts sent together.
+    fn deliver_batch<'a>(&'a self, jobs: &'a [Job]) -> BoxFuture<'a, Vec<Delivery>> {
+        Box::pin(async move {
+            let Some(first) = jobs.first() else {
+                return Vec::new();
+            };
+            if jobs.iter().any(|j| j.target_id != first.target_id) {
+                let each = jobs.iter().map(|j| self.deliver(j));
+                return futures_util::future::join_all(each).await;
+            }
+            match self.lookup(&first.target_id).await {
+                Ok((hook, secret)) => {
+                    let each = jobs.iter().map(|j| self.send(j, &hook, secret.as_deref()));
+                    futures_util::future::join_all(each).await
+                }
+                Err(refusal) => jobs.iter().map(|j| refusal.of(j)).collect(),
+            }
+        })
+    }
+}
+
+/// Why a webhook could not be looked up for a delivery.
+enum Refusal {
+    /// For good (bad id, deleted, disabled, undecryptable).
+    Failed(String),
+    /// The catalog did not answer: again later, within the attempts.
+    Unavailable(String),
+}
+
+impl Refusal {
+    fn of(&self, job: &Job) -> Delivery {
+        match self {
+            Refusal::Failed(e) => Delivery::Failed(e.clone()),
+            Refusal::Unavailable(e) if job.lease.attempts >= webhooks::MAX_ATTEMPTS => {
+                Delivery::Failed(e.clone())
+            }
+            Refusal::Unavailable(e) => Delivery::Retry(e.clone()),
+        }
+    }
+}
+
+impl Webhooks {
+    /// The webhook a job goes to, enabled, with its secret opened.
+    async fn lookup(&self, target_id: &str) -> Result<(Webhook, Option<String>), Refusal> {
+        let Ok(id) = target_id.parse::<i64>() else {
+            return Err(Refusal::Failed(format!(
+                "`{target_id}` is not a webhook id"
+            )));
+        };
+        let found = webhooks::for_delivery(&self.catalog, self.secrets.as_ref(), id).await;
+        let (hook, secret) = match found {
+            Ok(Some(found)) => found,
+            Ok(None) => return Err(Refusal::Failed("the webhook was deleted".into())),
+            Err(e @ DomainError::Internal(_)) => return Err(Refusal::Failed(e.to_string())),
+            Err(e) => return Err(Refusal::Unavailable(e.to_string())),
+        };
+        if !hook.enabled {
+            return Err(Refusal::Failed("the webhook was disabled".into()));
+        }
+        Ok((hook, secret))
+    }
+
+    /// One attempt of `job` to `hook`, logged; its outcome.
+    async fn send(&self, job: &Job, hook: &Webhook, secret: Option<&str>) -> Delivery {
+        let attempt = self
+            .attempt(
+                hook,
+                secret,
+                &job.event,
+                job.lease.attempts,
+                Some(job.lease.id),
+                false,
+            )
+            .await;
+        match attempt {
+            Ok((row, true)) => Delivery::Delivered(row),
+            Ok((row, false)) => {
+                let error = row["error"].as_str().unwrap_or("not delivered").to_string();
+                if job.lease.attempts >= hook.max_attempts {
+                    Delivery::Failed(error)
+                } else {
+                    Delivery::Retry(error)
+                }
+            }
+            // The log could not be written: try again later, within
+            // the webhook's attempts.
+            Err(e) if job.lease.attempts >= hook.max_attempts => Delivery::Failed(e.to_string()),
+            Err(e) => Delivery::Retry(e.to_string()),
+        }
     }
 }
 

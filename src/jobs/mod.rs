@@ -33,7 +33,12 @@ pub struct Leases {
     worker_id: String,
     stale_after: Duration,
     claim: String,
+    /// Grouped leases only ([`Leases::grouped`]): claims several queued
+    /// jobs of one group at once, and takes over one stale job.
+    claim_group: Option<String>,
+    claim_stale: String,
     complete: String,
+    complete_many: String,
     retry: String,
     fail: String,
 }
@@ -57,6 +62,27 @@ impl Leases {
         Leases {
             worker_id: format!("{}:{}", std::process::id(), Uuid::new_v4().simple()),
             stale_after,
+            claim_group: None,
+            claim_stale: format!(
+                "UPDATE {table} j
+                    SET status = 'running', run_token = $1, worker_id = $2,
+                        attempts = j.attempts + 1, started_at = now(), updated_at = now(),
+                        finished_at = NULL
+                  WHERE j.id = (
+                        SELECT id FROM {table} c
+                         WHERE status = 'running' AND started_at < now() - make_interval(secs => $3)
+                         ORDER BY started_at
+                         FOR UPDATE SKIP LOCKED
+                         LIMIT 1)
+              RETURNING j.id, j.attempts, {returning}"
+            ),
+            complete_many: format!(
+                "UPDATE {table} t
+                    SET status = 'completed', result = u.result, error = NULL,
+                        finished_at = now(), updated_at = now()
+                   FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[]) AS u(id, token, result)
+                  WHERE t.id = u.id AND t.run_token = u.token"
+            ),
             claim: format!(
                 "UPDATE {table} j
                     SET status = 'running', run_token = $1, worker_id = $2,
@@ -90,6 +116,98 @@ impl Leases {
                   WHERE id = $1 AND run_token = $2"
             ),
         }
+    }
+
+    /// [`Leases::filtered`] whose jobs belong to groups (`group`: trusted
+    /// column names, e.g. a delivery target): [`Leases::claim_group`] takes
+    /// up to `limit` queued jobs of the group of the oldest runnable job at
+    /// once, so a worker drains a busy group with one claim per batch
+    /// instead of one per job.
+    pub fn grouped(
+        table: &'static str,
+        returning: &'static str,
+        stale_after: Duration,
+        filter: &'static str,
+        group: &[&'static str],
+    ) -> Leases {
+        let mut leases = Leases::filtered(table, returning, stale_after, filter);
+        let cols = group.join(", ");
+        let same = group
+            .iter()
+            .map(|g| format!("c.{g} = f.{g}"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        leases.claim_group = Some(format!(
+            "WITH f AS (
+                 SELECT {cols} FROM {table} c
+                  WHERE c.status = 'queued' AND ($4 OR c.run_after <= now()) AND ({filter})
+                  ORDER BY c.created_at
+                  LIMIT 1)
+             UPDATE {table} j
+                SET status = 'running', run_token = $1, worker_id = $2,
+                    attempts = j.attempts + 1, started_at = now(), updated_at = now(),
+                    finished_at = NULL
+              WHERE j.id IN (
+                    SELECT c.id FROM {table} c, f
+                     WHERE c.status = 'queued' AND ($4 OR c.run_after <= now()) AND {same}
+                     ORDER BY c.created_at
+                     LIMIT $5
+                     FOR UPDATE OF c SKIP LOCKED)
+          RETURNING j.id, j.attempts, {returning}"
+        ));
+        leases
+    }
+
+    /// Grouped leases: up to `limit` queued jobs of one group (see
+    /// [`Leases::grouped`]), all under one run token; none queued → one job
+    /// whose worker went silent (taken over alone). Empty: nothing to run.
+    pub async fn claim_group(
+        &self,
+        conn: &Conn,
+        limit: i64,
+    ) -> Result<Vec<(Lease, tokio_postgres::Row)>, DomainError> {
+        let token = Uuid::new_v4();
+        let stale = self.stale_after.as_secs_f64();
+        let lease = |r: tokio_postgres::Row| {
+            (
+                Lease {
+                    id: r.get(0),
+                    token,
+                    attempts: r.get(1),
+                },
+                r,
+            )
+        };
+        if let Some(sql) = &self.claim_group {
+            let rows = conn
+                .query(sql, &[&token, &self.worker_id, &stale, &false, &limit])
+                .await?;
+            if !rows.is_empty() {
+                return Ok(rows.into_iter().map(lease).collect());
+            }
+        }
+        let row = conn
+            .query_opt(&self.claim_stale, &[&token, &self.worker_id, &stale])
+            .await?;
+        Ok(row.into_iter().map(lease).collect())
+    }
+
+    /// Completes several jobs in one statement: how many leases still
+    /// held (the others were taken over meanwhile and stay untouched).
+    pub async fn complete_many(
+        &self,
+        conn: &Conn,
+        done: &[(Lease, Value)],
+    ) -> Result<u64, DomainError> {
+        if done.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<Uuid> = done.iter().map(|(l, _)| l.id).collect();
+        let tokens: Vec<Uuid> = done.iter().map(|(l, _)| l.token).collect();
+        let results: Vec<&Value> = done.iter().map(|(_, r)| r).collect();
+        Ok(conn
+            .execute(&self.complete_many, &[&ids, &tokens, &results])
+            .await?)
     }
 
     /// Claims the next job: the oldest queued one whose retry time has come
