@@ -693,6 +693,58 @@ pub async fn record(pool: &Pool, a: &Attempt) -> Result<Value, DomainError> {
     Ok(delivery(&r))
 }
 
+/// Logs several attempts in one statement; their rows as answered, in the
+/// order given.
+pub async fn record_many(pool: &Pool, attempts: &[Attempt]) -> Result<Vec<Value>, DomainError> {
+    if attempts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let col = |f: fn(&Attempt) -> Option<String>| attempts.iter().map(f).collect::<Vec<_>>();
+    let conn = pool.get().await?;
+    let rows = conn
+        .query(
+            &format!(
+                "INSERT INTO gateway_webhook_deliveries
+                     (webhook_id, outbox_id, event_id, route_key, attempt, status_code,
+                      duration_ms, error, response, test)
+                 SELECT webhook_id, outbox_id, event_id, route_key, attempt, status_code,
+                        duration_ms, error, response, test
+                   FROM unnest($1::bigint[], $2::uuid[], $3::uuid[], $4::text[], $5::int[],
+                               $6::int[], $7::int[], $8::text[], $9::text[], $10::bool[])
+                        WITH ORDINALITY AS u(webhook_id, outbox_id, event_id, route_key, attempt,
+                                             status_code, duration_ms, error, response, test, n)
+                  ORDER BY n
+                 RETURNING {DELIVERY}"
+            ),
+            &[
+                &attempts.iter().map(|a| a.webhook_id).collect::<Vec<_>>(),
+                &attempts.iter().map(|a| a.outbox_id).collect::<Vec<_>>(),
+                &attempts.iter().map(|a| a.event_id).collect::<Vec<_>>(),
+                &attempts
+                    .iter()
+                    .map(|a| a.route_key.clone())
+                    .collect::<Vec<_>>(),
+                &attempts.iter().map(|a| a.attempt).collect::<Vec<_>>(),
+                &attempts.iter().map(|a| a.status_code).collect::<Vec<_>>(),
+                &attempts.iter().map(|a| a.duration_ms).collect::<Vec<_>>(),
+                &col(|a| a.error.clone()),
+                &col(|a| a.response.clone()),
+                &attempts.iter().map(|a| a.test).collect::<Vec<_>>(),
+            ],
+        )
+        .await?;
+    // RETURNING follows the insert order in practice; matched by the
+    // outbox id (unique per attempt in a batch) to be sure.
+    let mut by_outbox: std::collections::HashMap<Option<uuid::Uuid>, Value> = rows
+        .iter()
+        .map(|r| (r.get::<_, Option<uuid::Uuid>>(2), delivery(r)))
+        .collect();
+    Ok(attempts
+        .iter()
+        .filter_map(|a| by_outbox.remove(&a.outbox_id))
+        .collect())
+}
+
 const DELIVERY: &str = "id, webhook_id, outbox_id, event_id, route_key, attempt, status_code, \
     duration_ms, error, response, test, created_at";
 

@@ -59,6 +59,9 @@ const RELOAD_RETRY: Duration = Duration::from_secs(5);
 /// The shortest `ATHENA_EVENT_STALE_SECS`: three times the longest webhook
 /// `timeout_ms` (10 s).
 pub const MIN_STALE_SECS: u64 = 30;
+/// How long a worker whose claim found nothing waits before claiming again
+/// after a wake-up.
+const IDLE_GAP: Duration = Duration::from_millis(50);
 /// Most jobs one claim takes (all of one target), delivered together.
 const BATCH: i64 = 32;
 /// How often an idle worker looks at the outbox (other replicas publish
@@ -896,6 +899,12 @@ async fn worker(
             Ok(Some(_)) => continue,
             Ok(None) => {
                 let _ = tokio::time::timeout(POLL, woken).await;
+                // Nothing claimable, yet writes keep waking: their jobs
+                // may all be of a target another worker is draining, and
+                // a claim per write would scan that backlog per write. A
+                // short gap bounds the idle claims (a batch takes all the
+                // jobs queued meanwhile).
+                tokio::time::sleep(IDLE_GAP).await;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "event outbox unavailable; retrying");

@@ -61,6 +61,12 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
     format!("v1,{}", b64.encode(mac.finalize().into_bytes()))
 }
 
+/// An attempt whose log row could not be written, as answered instead.
+fn unlogged(a: &Attempt) -> Value {
+    json!({"webhook_id": a.webhook_id, "event_id": a.event_id, "attempt": a.attempt,
+           "status_code": a.status_code, "logged": false})
+}
+
 /// The outcome of one HTTP exchange.
 struct Exchange {
     status_code: Option<i32>,
@@ -91,6 +97,33 @@ impl Webhooks {
         outbox_id: Option<uuid::Uuid>,
         test: bool,
     ) -> Result<(Value, bool), DomainError> {
+        let (logged, ok) = self
+            .send_once(hook, secret, event, attempt, outbox_id, test)
+            .await?;
+        match webhooks::record(&self.catalog, &logged).await {
+            Ok(row) => Ok((row, ok)),
+            // Delivered is delivered: a log that could not be written does
+            // not send the event again.
+            Err(e) if ok => {
+                tracing::warn!(webhook = hook.id, event = %logged.event_id, error = %e,
+                    "a delivered webhook attempt could not be logged");
+                Ok((unlogged(&logged), true))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends `event` to `hook` once: the attempt as it is to be logged,
+    /// and whether the receiver took it (2xx in time).
+    async fn send_once(
+        &self,
+        hook: &Webhook,
+        secret: Option<&str>,
+        event: &Value,
+        attempt: i32,
+        outbox_id: Option<uuid::Uuid>,
+        test: bool,
+    ) -> Result<(Attempt, bool), DomainError> {
         let event_id = event
             .get("event_id")
             .and_then(Value::as_str)
@@ -135,21 +168,7 @@ impl Webhooks {
             response: exchange.response,
             test,
         };
-        match webhooks::record(&self.catalog, &logged).await {
-            Ok(row) => Ok((row, ok)),
-            // Delivered is delivered: a log that could not be written does
-            // not send the event again.
-            Err(e) if ok => {
-                tracing::warn!(webhook = hook.id, event = %event_id, error = %e,
-                    "a delivered webhook attempt could not be logged");
-                Ok((
-                    json!({"webhook_id": hook.id, "event_id": event_id, "attempt": attempt,
-                           "status_code": logged.status_code, "logged": false}),
-                    true,
-                ))
-            }
-            Err(e) => Err(e),
-        }
+        Ok((logged, ok))
     }
 
     async fn exchange(
@@ -289,10 +308,7 @@ impl Deliverer for Webhooks {
                 return futures_util::future::join_all(each).await;
             }
             match self.lookup(&first.target_id).await {
-                Ok((hook, secret)) => {
-                    let each = jobs.iter().map(|j| self.send(j, &hook, secret.as_deref()));
-                    futures_util::future::join_all(each).await
-                }
+                Ok((hook, secret)) => self.send_batch(jobs, &hook, secret.as_deref()).await,
                 Err(refusal) => jobs.iter().map(|j| refusal.of(j)).collect(),
             }
         })
@@ -338,6 +354,66 @@ impl Webhooks {
             return Err(Refusal::Failed("the webhook was disabled".into()));
         }
         Ok((hook, secret))
+    }
+
+    /// One attempt of each job to `hook`, sent together and logged in one
+    /// statement; the outcomes in the jobs' order.
+    async fn send_batch(
+        &self,
+        jobs: &[Job],
+        hook: &Webhook,
+        secret: Option<&str>,
+    ) -> Vec<Delivery> {
+        let sent = futures_util::future::join_all(jobs.iter().map(|j| {
+            self.send_once(
+                hook,
+                secret,
+                &j.event,
+                j.lease.attempts,
+                Some(j.lease.id),
+                false,
+            )
+        }))
+        .await;
+        let attempts: Vec<Attempt> = sent
+            .iter()
+            .filter_map(|r| r.as_ref().ok().map(|(a, _)| a.clone()))
+            .collect();
+        let logged = webhooks::record_many(&self.catalog, &attempts).await;
+        if let Err(e) = &logged {
+            tracing::warn!(webhook = hook.id, error = %e, "webhook attempts could not be logged");
+        }
+        let mut rows = match logged {
+            Ok(rows) => rows.into_iter(),
+            Err(_) => Vec::new().into_iter(),
+        };
+        let logged_ok = !attempts.is_empty() && rows.len() == attempts.len();
+        jobs.iter()
+            .zip(sent)
+            .map(|(job, sent)| {
+                let last = job.lease.attempts >= hook.max_attempts;
+                match sent {
+                    Err(e) if last => Delivery::Failed(e.to_string()),
+                    Err(e) => Delivery::Retry(e.to_string()),
+                    Ok((a, ok)) => {
+                        let row = match logged_ok {
+                            true => rows.next().unwrap_or_else(|| unlogged(&a)),
+                            false => unlogged(&a),
+                        };
+                        // Delivered is delivered, logged or not.
+                        if ok {
+                            return Delivery::Delivered(row);
+                        }
+                        let error = a.error.unwrap_or_else(|| "not delivered".into());
+                        if last {
+                            Delivery::Failed(error)
+                        } else {
+                            Delivery::Retry(error)
+                        }
+                    }
+                }
+            })
+            .collect()
     }
 
     /// One attempt of `job` to `hook`, logged; its outcome.
