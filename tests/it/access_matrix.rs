@@ -267,7 +267,7 @@ async fn every_operation_answers_every_caller_kind_as_the_matrix_says() {
             if caller == Caller::Direct {
                 headers.push(("x-pg-uri", direct.as_str()));
             }
-            // Managed files act for an end user too (`src/auth/end_user.rs`):
+            // Managed files and chat act for an end user too (`src/auth/end_user.rs`):
             // authorization is about the key, so every caller brings one.
             if [
                 "/storage/files",
@@ -275,6 +275,7 @@ async fn every_operation_answers_every_caller_kind_as_the_matrix_says() {
                 "/storage/folders",
                 "/storage/permissions",
                 "/storage/audit",
+                "/chat",
             ]
             .iter()
             .any(|p| meta.path.starts_with(p))

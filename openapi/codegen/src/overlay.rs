@@ -712,8 +712,8 @@ mod tests {
         assert!(conn.get("required").is_none());
         // The SDK-only operations: after the contract's, marked, none in the contract.
         let sdk: Vec<_> = widened.operations.iter().filter(|o| o.sdk_only).collect();
-        assert_eq!(sdk.len(), 29);
-        assert_eq!(widened.operations.len(), c.operations.len() + 29);
+        assert_eq!(sdk.len(), 30);
+        assert_eq!(widened.operations.len(), c.operations.len() + 30);
         assert!(c.operations.iter().all(|o| !o.sdk_only));
         for op in &sdk {
             assert!(
