@@ -367,14 +367,14 @@ impl Chat {
         let mut conn = tenant.pool.get().await?;
         let tx = conn.transaction().await.map_err(pg)?;
         let (room, actor_role) = room_for(&tx, &tenant.name, &caller, id, true).await?;
-        if !actor_role.manages() {
-            return Err(DomainError::Forbidden(
-                "only the room's owner or an admin may add members".into(),
-            ));
-        }
         if room.kind == "dm" {
             return Err(DomainError::Invalid(
                 "a dm's membership is fixed: its two participants".into(),
+            ));
+        }
+        if !actor_role.manages() {
+            return Err(DomainError::Forbidden(
+                "only the room's owner or an admin may add members".into(),
             ));
         }
         let added = tx
