@@ -62,7 +62,10 @@ impl ChatApi for Handlers {
         let room = (self.chat)
             .create_room(&params.x_athena_client, &user, &body)
             .await?;
-        Ok(r::PostChatRooms::Created(envelope("Chat room created", room)?))
+        Ok(r::PostChatRooms::Created(envelope(
+            "Chat room created",
+            room,
+        )?))
     }
 
     async fn post_chat_rooms_direct_resolve(

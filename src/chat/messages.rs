@@ -20,12 +20,19 @@ const MAX_QUERY_CHARS: usize = 512;
 
 /// A JSON object body: at most `max` bytes as JSON text, no NUL (which
 /// `jsonb` cannot hold).
-fn json_body(field: &str, value: &Option<Map<String, Value>>, max: usize) -> Result<Option<Value>, DomainError> {
+fn json_body(
+    field: &str,
+    value: &Option<Map<String, Value>>,
+    max: usize,
+) -> Result<Option<Value>, DomainError> {
     let Some(map) = value else { return Ok(None) };
     let text = serde_json::to_string(map)
         .map_err(|e| DomainError::Internal(format!("re-reading {field}: {e}")))?;
     if text.len() > max {
-        return Err(DomainError::invalid_field(field, format!("at most {max} bytes as JSON")));
+        return Err(DomainError::invalid_field(
+            field,
+            format!("at most {max} bytes as JSON"),
+        ));
     }
     if text.contains("\\u0000") {
         return Err(DomainError::invalid_field(field, "no NUL characters"));
@@ -39,7 +46,9 @@ fn body_text(value: &Option<String>) -> Result<(), DomainError> {
             "body_text",
             format!("at most {MAX_BODY_BYTES} bytes"),
         )),
-        Some(t) if t.contains('\0') => Err(DomainError::invalid_field("body_text", "no NUL characters")),
+        Some(t) if t.contains('\0') => {
+            Err(DomainError::invalid_field("body_text", "no NUL characters"))
+        }
         _ => Ok(()),
     }
 }
@@ -83,15 +92,16 @@ fn check_send(body: &models::ChatSendMessageRequest) -> Result<Send, DomainError
         .map(|a| (a.ordinal, a.file_id.trim().to_string()))
         .collect();
     attachments.sort();
-    if attachments.iter().any(|(o, _)| *o < 0)
-        || attachments.windows(2).any(|w| w[0].0 == w[1].0)
-    {
+    if attachments.iter().any(|(o, _)| *o < 0) || attachments.windows(2).any(|w| w[0].0 == w[1].0) {
         return Err(DomainError::invalid_field(
             "attachments",
             "ordinals are distinct and not negative",
         ));
     }
-    let empty_text = body.body_text.as_deref().is_none_or(|t| t.trim().is_empty());
+    let empty_text = body
+        .body_text
+        .as_deref()
+        .is_none_or(|t| t.trim().is_empty());
     if empty_text && body_json.is_none() && attachments.is_empty() {
         return Err(DomainError::Invalid(
             "a message needs `body_text`, `body_json` or attachments".into(),
@@ -114,7 +124,10 @@ fn check_send(body: &models::ChatSendMessageRequest) -> Result<Send, DomainError
 }
 
 fn check_emoji(emoji: &str) -> Result<(), DomainError> {
-    if emoji.trim().is_empty() || emoji.len() > MAX_EMOJI_BYTES || emoji.chars().any(char::is_control) {
+    if emoji.trim().is_empty()
+        || emoji.len() > MAX_EMOJI_BYTES
+        || emoji.chars().any(char::is_control)
+    {
         return Err(DomainError::invalid_field(
             "emoji",
             format!("1-{MAX_EMOJI_BYTES} bytes, no control characters"),
@@ -143,15 +156,22 @@ async fn message_in<C: GenericClient>(
 
 /// The room of message `id` (404 when there is none).
 async fn room_of<C: GenericClient>(c: &C, id: Uuid) -> Result<Uuid, DomainError> {
-    c.query_opt("SELECT room_id FROM athena_chat.messages WHERE id = $1", &[&id])
-        .await
-        .map_err(pg)?
-        .map(|r| r.get(0))
-        .ok_or_else(|| DomainError::not_found("message", id.to_string()))
+    c.query_opt(
+        "SELECT room_id FROM athena_chat.messages WHERE id = $1",
+        &[&id],
+    )
+    .await
+    .map_err(pg)?
+    .map(|r| r.get(0))
+    .ok_or_else(|| DomainError::not_found("message", id.to_string()))
 }
 
 /// `ChatReactionSummary` of message `id` for `user`.
-async fn reaction_summary<C: GenericClient>(c: &C, id: Uuid, user: &str) -> Result<Value, DomainError> {
+async fn reaction_summary<C: GenericClient>(
+    c: &C,
+    id: Uuid,
+    user: &str,
+) -> Result<Value, DomainError> {
     let rows = c
         .query(
             "SELECT emoji, count(*), bool_or(user_id = $2) FROM athena_chat.reactions
@@ -340,7 +360,9 @@ impl Chat {
         .collect();
         rows.sort_by_key(|m| m.room_seq);
         let next_before_seq = match rows.first() {
-            Some(first) if first.room_seq > 1 && (after_seq.is_some() || rows.len() as i64 == limit) => {
+            Some(first)
+                if first.room_seq > 1 && (after_seq.is_some() || rows.len() as i64 == limit) =>
+            {
                 Some(first.room_seq)
             }
             _ => None,
@@ -374,7 +396,9 @@ impl Chat {
         room_for(&tx, &tenant.name, &caller, room_id, false).await?;
         let message = message_in(&tx, room_id, id, true).await?;
         if message.sender_id != caller.user {
-            return Err(DomainError::Forbidden("only the sender may edit a message".into()));
+            return Err(DomainError::Forbidden(
+                "only the sender may edit a message".into(),
+            ));
         }
         if message.deleted_at.is_some() {
             return Err(DomainError::Conflict("the message is deleted".into()));
@@ -445,12 +469,18 @@ impl Chat {
             )
             .await
             .map_err(pg)?;
-            tx.execute("DELETE FROM athena_chat.attachments WHERE message_id = $1", &[&id])
-                .await
-                .map_err(pg)?;
-            tx.execute("DELETE FROM athena_chat.reactions WHERE message_id = $1", &[&id])
-                .await
-                .map_err(pg)?;
+            tx.execute(
+                "DELETE FROM athena_chat.attachments WHERE message_id = $1",
+                &[&id],
+            )
+            .await
+            .map_err(pg)?;
+            tx.execute(
+                "DELETE FROM athena_chat.reactions WHERE message_id = $1",
+                &[&id],
+            )
+            .await
+            .map_err(pg)?;
             event(
                 &tx,
                 room_id,
@@ -585,7 +615,14 @@ impl Chat {
                       ORDER BY ts_rank(m.search, q) DESC, m.created_at DESC, m.id
                       LIMIT $6"
                 ),
-                &[&caller.user, &tenant.name, &caller.org, &body.room_id, &query, &limit],
+                &[
+                    &caller.user,
+                    &tenant.name,
+                    &caller.org,
+                    &body.room_id,
+                    &query,
+                    &limit,
+                ],
             )
             .await
             .map_err(pg)?;

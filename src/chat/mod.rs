@@ -308,7 +308,9 @@ pub(crate) async fn room_for<C: GenericClient>(
         .get::<_, Option<String>>(12)
         .as_deref()
         .and_then(Role::parse)
-        .ok_or_else(|| DomainError::Forbidden("the end user is not a member of this room".into()))?;
+        .ok_or_else(|| {
+            DomainError::Forbidden("the end user is not a member of this room".into())
+        })?;
     Ok((room, role))
 }
 
@@ -347,7 +349,10 @@ pub(crate) fn pg(e: tokio_postgres::Error) -> DomainError {
 pub(crate) fn user_id(field: &str, value: &str) -> Result<String, DomainError> {
     let value = value.trim();
     if value.is_empty() || value.len() > 256 || value.chars().any(char::is_control) {
-        return Err(DomainError::invalid_field(field, "1-256 printable characters"));
+        return Err(DomainError::invalid_field(
+            field,
+            "1-256 printable characters",
+        ));
     }
     Ok(value.to_string())
 }
@@ -355,9 +360,12 @@ pub(crate) fn user_id(field: &str, value: &str) -> Result<String, DomainError> {
 /// Optional short text: at most `max` characters, no control characters.
 pub(crate) fn short_text(field: &str, value: Option<&str>, max: usize) -> Result<(), DomainError> {
     match value {
-        Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => Err(
-            DomainError::invalid_field(field, format!("at most {max} characters, no control characters")),
-        ),
+        Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => {
+            Err(DomainError::invalid_field(
+                field,
+                format!("at most {max} characters, no control characters"),
+            ))
+        }
         _ => Ok(()),
     }
 }
@@ -396,9 +404,18 @@ mod tests {
             source: Source::Jwt,
         };
         assert!(Caller::of(&u("a", Some("o"))).is_ok());
-        assert!(matches!(Caller::of(&u("a", None)), Err(DomainError::Forbidden(_))));
-        assert!(matches!(Caller::of(&u("a", Some(""))), Err(DomainError::Forbidden(_))));
-        assert!(matches!(Caller::of(&u("", Some("o"))), Err(DomainError::Unauthorized(_))));
+        assert!(matches!(
+            Caller::of(&u("a", None)),
+            Err(DomainError::Forbidden(_))
+        ));
+        assert!(matches!(
+            Caller::of(&u("a", Some(""))),
+            Err(DomainError::Forbidden(_))
+        ));
+        assert!(matches!(
+            Caller::of(&u("", Some("o"))),
+            Err(DomainError::Unauthorized(_))
+        ));
     }
 
     #[test]

@@ -138,7 +138,14 @@ impl Chat {
                       ORDER BY coalesce(r.last_message_at, r.created_at) DESC, r.id
                       LIMIT $5 OFFSET $6"
                 ),
-                &[&caller.user, &tenant.name, &caller.org, &include_archived, &limit, &offset],
+                &[
+                    &caller.user,
+                    &tenant.name,
+                    &caller.org,
+                    &include_archived,
+                    &limit,
+                    &offset,
+                ],
             )
             .await
             .map_err(pg)?;
@@ -259,10 +266,18 @@ impl Chat {
         title: Option<&str>,
     ) -> Result<Value, DomainError> {
         short_text("title", title, MAX_TITLE_CHARS)?;
-        let update = "UPDATE athena_chat.rooms SET title = $2, version = version + 1, updated_at = now()
+        let update =
+            "UPDATE athena_chat.rooms SET title = $2, version = version + 1, updated_at = now()
               WHERE id = $1 AND title IS DISTINCT FROM $2";
-        self.change_room(client, user, id, "room.updated", set.then_some(update), title)
-            .await
+        self.change_room(
+            client,
+            user,
+            id,
+            "room.updated",
+            set.then_some(update),
+            title,
+        )
+        .await
     }
 
     /// `POST /chat/rooms/{room_id}/archive` (owner/admin); archiving an
@@ -321,7 +336,12 @@ impl Chat {
     }
 
     /// `GET /chat/rooms/{room_id}/members`.
-    pub async fn members(&self, client: &str, user: &EndUser, id: Uuid) -> Result<Value, DomainError> {
+    pub async fn members(
+        &self,
+        client: &str,
+        user: &EndUser,
+        id: Uuid,
+    ) -> Result<Value, DomainError> {
         let caller = Caller::of(user)?;
         let tenant = self.tenant(client).await?;
         let conn = tenant.pool.get().await?;

@@ -53,7 +53,9 @@ const MESSAGES: &str = "/chat/rooms/{{0.data.id}}/messages";
 const MEMBERS: &str = "/chat/rooms/{{0.data.id}}/members";
 
 fn items(v: &Value) -> Result<&Vec<Value>, String> {
-    v["items"].as_array().ok_or_else(|| format!("no items: {v}"))
+    v["items"]
+        .as_array()
+        .ok_or_else(|| format!("no items: {v}"))
 }
 
 /// The member `user` in a members array.
@@ -79,11 +81,25 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
         .after(room(ctx, &title))
         .check_json({
             let title = title.clone();
-            move |v| expect_eq("listed", items(v)?.iter().any(|r| r["title"] == title.as_str()), true)
+            move |v| {
+                expect_eq(
+                    "listed",
+                    items(v)?.iter().any(|r| r["title"] == title.as_str()),
+                    true,
+                )
+            }
         })
-        .then_json(as_outsider(ctx.request("get", "/chat/rooms")).query("limit", "200"), 200, move |v| {
-            expect_eq("another organization sees it", items(v)?.iter().any(|r| r["title"] == title.as_str()), false)
-        }),
+        .then_json(
+            as_outsider(ctx.request("get", "/chat/rooms")).query("limit", "200"),
+            200,
+            move |v| {
+                expect_eq(
+                    "another organization sees it",
+                    items(v)?.iter().any(|r| r["title"] == title.as_str()),
+                    false,
+                )
+            },
+        ),
     );
 
     let title = unique("conf created ");
@@ -103,10 +119,14 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
             let title = title.clone();
             move |v| expect_eq("title", &v["title"], &json!(title))
         })
-        .then_json(req(ctx, B, "get", "/chat/rooms/{{r.data.id}}/members"), 200, |v| {
-            expect_eq("owner", &member(v, A)?["role"], &json!("owner"))?;
-            expect_eq("member", &member(v, B)?["role"], &json!("member"))
-        }),
+        .then_json(
+            req(ctx, B, "get", "/chat/rooms/{{r.data.id}}/members"),
+            200,
+            |v| {
+                expect_eq("owner", &member(v, A)?["role"], &json!("owner"))?;
+                expect_eq("member", &member(v, B)?["role"], &json!("member"))
+            },
+        ),
     );
 
     out.push(
@@ -134,7 +154,10 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
         .then_json(req(ctx, B, "get", ROOM), 200, |v| {
             expect_eq("title", &v["title"], &json!("conf renamed"))
         })
-        .then_status(req(ctx, B, "patch", ROOM).json(json!({"title": "mine"})), 403),
+        .then_status(
+            req(ctx, B, "patch", ROOM).json(json!({"title": "mine"})),
+            403,
+        ),
     );
 
     out.push(
@@ -305,13 +328,18 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
         Case::new(
             "post_chat_messages_by_message_id_reactions",
             "a reaction, counted once per user",
-            req(ctx, B, "post", "/chat/messages/{{1.data.id}}/reactions").json(json!({"emoji": "🎉"})),
+            req(ctx, B, "post", "/chat/messages/{{1.data.id}}/reactions")
+                .json(json!({"emoji": "🎉"})),
             200,
         )
         .after(room(ctx, "conf react"))
         .after(say(ctx, "react to me"))
         .check_json(|v| {
-            expect_eq("summary", &v["reactions"], &json!([{"emoji": "🎉", "count": 1, "reacted": true}]))
+            expect_eq(
+                "summary",
+                &v["reactions"],
+                &json!([{"emoji": "🎉", "count": 1, "reacted": true}]),
+            )
         })
         .then_json(req(ctx, A, "get", MESSAGES), 200, |v| {
             expect_eq(
@@ -326,18 +354,31 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
         Case::new(
             "delete_chat_messages_by_message_id_reactions_by_emoji",
             "the end user's reaction is removed",
-            req(ctx, B, "delete", "/chat/messages/{{1.data.id}}/reactions/%F0%9F%8E%89"),
+            req(
+                ctx,
+                B,
+                "delete",
+                "/chat/messages/{{1.data.id}}/reactions/%F0%9F%8E%89",
+            ),
             200,
         )
         .after(room(ctx, "conf unreact"))
         .after(say(ctx, "unreact"))
-        .after(req(ctx, B, "post", "/chat/messages/{{1.data.id}}/reactions").json(json!({"emoji": "🎉"})))
+        .after(
+            req(ctx, B, "post", "/chat/messages/{{1.data.id}}/reactions")
+                .json(json!({"emoji": "🎉"})),
+        )
         .check_json(|v| expect_eq("summary", &v["reactions"], &json!([])))
         .then_json(req(ctx, A, "get", MESSAGES), 200, |v| {
             expect_eq("gone", &items(v)?[0]["reactions"], &json!([]))
         })
         .then_status(
-            req(ctx, B, "delete", "/chat/messages/{{1.data.id}}/reactions/%F0%9F%8E%89"),
+            req(
+                ctx,
+                B,
+                "delete",
+                "/chat/messages/{{1.data.id}}/reactions/%F0%9F%8E%89",
+            ),
             404,
         ),
     );
@@ -401,8 +442,7 @@ pub fn sdk_only_cases(ctx: &Ctx) -> Vec<Case> {
         |v| expect_eq("two members", v.as_array().map(Vec::len), Some(2)),
     )
     .then_status(
-        req(ctx, &peer, "post", "/chat/rooms")
-            .json(json!({"kind": "dm", "member_user_ids": [A]})),
+        req(ctx, &peer, "post", "/chat/rooms").json(json!({"kind": "dm", "member_user_ids": [A]})),
         409,
     )]
 }
