@@ -219,7 +219,15 @@ impl Chat {
         let tenant = self.tenant(client).await?;
         let mut conn = tenant.pool.get().await?;
         let tx = conn.transaction().await.map_err(pg)?;
-        let created = insert_room(&tx, &tenant.name, &caller, "dm", None, &[other.clone()]).await?;
+        let created = insert_room(
+            &tx,
+            &tenant.name,
+            &caller,
+            "dm",
+            None,
+            std::slice::from_ref(&other),
+        )
+        .await?;
         let room = match created {
             Some(room) => room,
             None => {
