@@ -18,7 +18,7 @@ pub enum Access {
     /// Anyone: no key is looked at, so a probe with a stale key still
     /// works (health, metrics, docs, the registry).
     Open,
-    /// No right assigned yet (chat, typesense …): keyless
+    /// No right assigned yet (typesense …): keyless
     /// like `Open` until the issue that builds the family gives it a right.
     Unassigned,
     /// The static admin key (`ATHENA_KEY_12`), failing closed.
