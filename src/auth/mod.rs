@@ -567,6 +567,13 @@ mod tests {
         h.insert("x-athena-key", HeaderValue::from_static("k"));
         h.insert("authorization", HeaderValue::from_static("Bearer user-jwt"));
         assert_eq!(presented_key(&h, &[]).unwrap().unwrap().key, "k");
+        // Chat (`Rule::end_user_bearer`): a bearer alone is never a key.
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_static("Bearer user-jwt"));
+        assert_eq!(presented_key(&h, &[]).unwrap().unwrap().key, "user-jwt");
+        assert_eq!(presented_key_only(&h, &[]).unwrap(), None);
+        h.insert("x-athena-key", HeaderValue::from_static("k"));
+        assert_eq!(presented_key_only(&h, &[]).unwrap().unwrap().key, "k");
     }
 
     #[test]
