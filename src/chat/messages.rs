@@ -218,9 +218,6 @@ impl Chat {
         let mut conn = tenant.pool.get().await?;
         let tx = conn.transaction().await.map_err(pg)?;
         let (room, _) = room_for(&tx, &tenant.name, &caller, room_id, true).await?;
-        if room.archived_at.is_some() {
-            return Err(DomainError::Conflict("the room is archived".into()));
-        }
         if let Some(cid) = &send.client_message_id {
             let known = tx
                 .query_opt(
@@ -242,6 +239,10 @@ impl Chat {
                 let view = message_views(&tx, &caller.user, &[known]).await?;
                 return Ok((view.into_iter().next().unwrap_or_default(), false));
             }
+        }
+        // A retry answers the stored message even once the room is archived.
+        if room.archived_at.is_some() {
+            return Err(DomainError::Conflict("the room is archived".into()));
         }
         if let Some(reply) = send.reply_to {
             let exists = tx

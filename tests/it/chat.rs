@@ -318,6 +318,13 @@ async fn two_users_of_one_organization_chat_and_others_see_nothing() {
     alice
         .expect("POST", &msgs, Some(json!({"body_text": "late"})), 409)
         .await;
+    // A retry of an earlier send still answers its message (its seq kept).
+    let retry = json!({"client_message_id": "c-1", "body_text": "ripe banana smoothie"});
+    let r = alice.expect("POST", &msgs, Some(retry), 201).await;
+    assert_eq!(
+        (r["data"]["id"].as_str(), r["data"]["room_seq"].as_i64()),
+        (Some(id.as_str()), Some(1))
+    );
 
     // Every change left its event in the outbox.
     assert!(
