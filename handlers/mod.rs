@@ -23,6 +23,7 @@ macro_rules! target {
 
 mod admin;
 mod billing;
+mod chat;
 mod clients;
 mod debug;
 mod gateway;
@@ -84,6 +85,8 @@ pub struct Handlers {
     pub outbound: Arc<crate::outbound::OutboundPolicy>,
     /// The management DDL audit log (`src/audit/ddl.rs`, issue 16).
     pub audit: Arc<crate::audit::ddl::AuditStore>,
+    /// Durable chat (`src/chat/`, issue 20).
+    pub chat: Arc<crate::chat::Chat>,
 }
 
 /// A fetch body as the gateway's read request (`X-Strip-Nulls`,
@@ -188,10 +191,8 @@ fn header_bool(headers: &http::HeaderMap, name: &str) -> Option<bool> {
 // Families whose issues have not landed: every operation answers 501. A
 // family that gets a module moves from here to its `impl` there.
 impl ApiApi for Handlers {}
-impl ChatApi for Handlers {}
 impl PipelinesApi for Handlers {}
 impl TypesenseApi for Handlers {}
-impl WssApi for Handlers {}
 
 // `/admin/*` families without a module under `admin/` yet.
 impl AdminBackupsApi for Handlers {}

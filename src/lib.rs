@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod billing;
 pub mod catalog;
+pub mod chat;
 pub mod config;
 pub mod db;
 pub mod domain;

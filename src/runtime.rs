@@ -298,6 +298,11 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         api: crate::billing::providers::ProviderApi::new(&outbound),
         auth_configured: config.auth_url.is_some(),
     });
+    // Chat (issue 20): rooms and messages in each tenant's athena_chat.
+    let chat = Arc::new(crate::chat::Chat {
+        tenants: tenants.clone(),
+        storage: storage.clone(),
+    });
     let handlers = Arc::new(Handlers {
         config,
         tenants,
@@ -317,6 +322,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         metrics: metrics.clone(),
         started: Instant::now(),
         audit,
+        chat,
     });
     Ok(Arc::new(App::new(handlers, auth, metrics, limits)))
 }

@@ -64,6 +64,7 @@ async fn run(args: cli::Args) -> Result<bool, String> {
     let mut cases = cases::all_cases(&contract, &ctx)?;
     let mut sdk_cases = cases::storage_s3::sdk_only_cases(&ctx);
     sdk_cases.extend(cases::billing::sdk_only_cases(&ctx));
+    sdk_cases.extend(cases::chat::sdk_only_cases(&ctx));
     for case in &sdk_cases {
         if !server
             .operations

@@ -66,8 +66,8 @@ mod tests {
     }
 
     /// The enforced pass hands out and withholds `DATA_PLANE` rights; the
-    /// operations needing others (management, pipelines, schema discovery)
-    /// have no data-plane case.
+    /// operations needing others (management, pipelines, schema discovery,
+    /// chat's `chat.use`) have no data-plane case.
     #[test]
     fn data_plane_operations_need_data_plane_rights() {
         for op in crate::tests::contract().operations {
@@ -76,7 +76,8 @@ mod tests {
                     || op.path.starts_with("/pipelines")
                     || op.path.starts_with("/storage/")
                     || op.path.starts_with("/schema")
-                    || op.path.starts_with("/registry/");
+                    || op.path.starts_with("/registry/")
+                    || op.path.starts_with("/chat/");
                 assert!(DATA_PLANE.contains(&r) || elsewhere, "{}: {r}", op.name);
             }
         }

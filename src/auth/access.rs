@@ -18,7 +18,7 @@ pub enum Access {
     /// Anyone: no key is looked at, so a probe with a stale key still
     /// works (health, metrics, docs, the registry).
     Open,
-    /// No right assigned yet (chat, typesense …): keyless
+    /// No right assigned yet (typesense …): keyless
     /// like `Open` until the issue that builds the family gives it a right.
     Unassigned,
     /// The static admin key (`ATHENA_KEY_12`), failing closed.
@@ -64,6 +64,10 @@ pub struct Rule {
     /// anything is read, and serves that one file. Without a token the
     /// operation's access applies as to any other.
     pub signed_url: bool,
+    /// Chat (issue 20): `Authorization: Bearer` is the end user's token
+    /// (`src/auth/end_user.rs`), never read as an API key, so the SDK's
+    /// chat profile may send a bearer with or without `X-Athena-Key`.
+    pub end_user_bearer: bool,
 }
 
 impl Rule {
@@ -74,7 +78,13 @@ impl Rule {
             body_client: false,
             sql_lookups: false,
             signed_url: false,
+            end_user_bearer: false,
         }
+    }
+
+    const fn with_end_user_bearer(mut self) -> Rule {
+        self.end_user_bearer = true;
+        self
     }
 
     const fn with_signed_url(mut self) -> Rule {
@@ -205,10 +215,10 @@ pub fn rule(operation: Operation) -> Rule {
         | O::PostManagementProvisionProvidersRailway
         | O::PostManagementProvisionProvidersRender
         | O::PostManagementProvisionLocalDatabases => right(Right::ManagementProvisionWrite),
-        // No right yet, keyless until their family assigns one: chat,
-        // typesense, storage outside the admin
-        // surface, the Supabase compatibility route.
-        // chat
+        // Chat (issue 20): under key enforcement a key holding `chat.use`
+        // (the data plane's rule; keyless otherwise, as the SDK may send
+        // only the end user's credentials), then the end user
+        // (`src/auth/end_user.rs`) against room membership.
         O::GetChatRooms
         | O::PostChatRooms
         | O::GetChatRoomsByRoomId
@@ -224,7 +234,11 @@ pub fn rule(operation: Operation) -> Rule {
         | O::DeleteChatRoomsByRoomIdMembersByUserId
         | O::PostChatMessagesByMessageIdReactions
         | O::DeleteChatMessagesByMessageIdReactionsByEmoji
-        | O::PostChatMessagesSearch => UNASSIGNED,
+        | O::PostChatMessagesSearch
+        // SDK only (openapi/sdk-overlay.yaml)
+        | O::PostChatRoomsDirectResolve => right(Right::ChatUse).with_end_user_bearer(),
+        // No right yet, keyless until their family assigns one: typesense,
+        // the Supabase compatibility route.
         // typesense
         O::PostTypesenseBackendsTest
         | O::PostTypesenseCollectionsList

@@ -1,5 +1,5 @@
-//! The end user a request acts for (managed files; chat later): who owns a
-//! file, which organization they act in. One resolver, in this order:
+//! The end user a request acts for (managed files, chat): who owns a
+//! file or sends a message, which organization they act in. One resolver, in this order:
 //!
 //! 1. `X-User-Id` / `X-Organization-Id`, trusted only from the admin key or
 //!    an API key holding `storage.service` (a server acting for its users);
@@ -15,7 +15,7 @@
 //!    (`src/auth/session.rs`); without it configured, refused.
 //!
 //! Nothing found, or a token that does not verify: 401. `EndUsers` is the
-//! resolver the handlers hold (storage files; chat later).
+//! resolver the handlers hold (storage files, chat).
 
 use super::rights::Right;
 use super::session::{SessionToken, Sessions, COOKIES};
@@ -314,7 +314,7 @@ fn local(
         return token.map(Found::Session);
     }
     Err(DomainError::Unauthorized(
-        "managed files need an end user: a bearer JWT, a session token, or X-User-Id with the admin key or a storage.service key".into(),
+        "managed files and chat need an end user: a bearer JWT, a session token, or X-User-Id with the admin key or a storage.service key".into(),
     ))
 }
 

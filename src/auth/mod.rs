@@ -42,6 +42,23 @@ pub fn presented_key<'a>(
     headers: &'a HeaderMap,
     query: &'a [(String, String)],
 ) -> Result<Option<Presented<'a>>, ApiError> {
+    presented(headers, query, true)
+}
+
+/// `presented_key` without `Authorization: Bearer`, which the operation
+/// reads as the end user's token (`access::Rule::end_user_bearer`).
+pub fn presented_key_only<'a>(
+    headers: &'a HeaderMap,
+    query: &'a [(String, String)],
+) -> Result<Option<Presented<'a>>, ApiError> {
+    presented(headers, query, false)
+}
+
+fn presented<'a>(
+    headers: &'a HeaderMap,
+    query: &'a [(String, String)],
+    bearer: bool,
+) -> Result<Option<Presented<'a>>, ApiError> {
     let mut found: Option<Presented<'a>> = None;
     let offer = |found: &mut Option<Presented<'a>>,
                  key: &'a str,
@@ -82,7 +99,7 @@ pub fn presented_key<'a>(
             offer(&mut found, v, true)?;
         }
     }
-    if found.is_none() {
+    if found.is_none() && bearer {
         if let Some(v) = headers
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -232,8 +249,11 @@ impl Auth {
         target: Option<&str>,
         origin: &Origin,
     ) -> Result<Actor, ApiError> {
-        let presented = presented_key(headers, query)?;
         let rule = access::rule(meta.operation);
+        let presented = match rule.end_user_bearer {
+            true => presented_key_only(headers, query)?,
+            false => presented_key(headers, query)?,
+        };
         let right = match rule.access {
             Access::Admin => {
                 self.admin.require(presented.as_ref())?;
@@ -547,6 +567,13 @@ mod tests {
         h.insert("x-athena-key", HeaderValue::from_static("k"));
         h.insert("authorization", HeaderValue::from_static("Bearer user-jwt"));
         assert_eq!(presented_key(&h, &[]).unwrap().unwrap().key, "k");
+        // Chat (`Rule::end_user_bearer`): a bearer alone is never a key.
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_static("Bearer user-jwt"));
+        assert_eq!(presented_key(&h, &[]).unwrap().unwrap().key, "user-jwt");
+        assert_eq!(presented_key_only(&h, &[]).unwrap(), None);
+        h.insert("x-athena-key", HeaderValue::from_static("k"));
+        assert_eq!(presented_key_only(&h, &[]).unwrap().unwrap().key, "k");
     }
 
     #[test]

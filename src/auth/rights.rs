@@ -48,6 +48,7 @@ native_rights! {
     StorageAdmin = "storage.admin", "Make objects public (public ACLs), change bucket policy and public-access blocks, manage storage connections";
     StorageFiles = "storage.files", "Managed files for an end user (/storage/files*; the end user's grants decide); hand end users keys with this right, never gateway.storage_proxy";
     StorageService = "storage.service", "Act for end users on managed files (trusted X-User-Id / X-Organization-Id, /storage/service/files*)";
+    ChatUse = "chat.use", "Durable chat for an end user (/chat/*; the end user's room membership and organization decide)";
     PipelinesExecute = "pipelines.execute", "Run and simulate pipelines";
     SchemaRead = "schema.read", "Read the tenant's schema (/schema, /schema/tables|columns|constraints|migrations) and registry entries (/registry/{id})";
     ManagementRead = "management.read", "Read management capabilities and functions";

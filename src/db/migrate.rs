@@ -122,6 +122,21 @@ pub const BILLING_TABLES: &[&str] = &[
     "billing_webhook_events",
 ];
 
+/// Chat (issue 20): rooms, members, messages, reactions, attachments and
+/// the chat outbox live in their own tenant schema, created by the same
+/// migration set.
+pub const CHAT_SCHEMA: &str = "athena_chat";
+
+/// Every table the tenant migration set creates in `CHAT_SCHEMA`.
+pub const CHAT_TABLES: &[&str] = &[
+    "rooms",
+    "members",
+    "messages",
+    "reactions",
+    "attachments",
+    "outbox",
+];
+
 /// Whether `schema.table` is one of the gateway's own tenant tables, which
 /// the structured data plane (schema cache, embedding) never shows.
 pub fn is_gateway_table(schema: &str, table: &str) -> bool {
@@ -232,6 +247,13 @@ mod tests {
                     assert!(
                         super::BILLING_TABLES.contains(&billing),
                         "{name}: billing.{billing} is missing from BILLING_TABLES"
+                    );
+                    continue;
+                }
+                if let Some(chat) = table.strip_prefix("athena_chat.") {
+                    assert!(
+                        super::CHAT_TABLES.contains(&chat),
+                        "{name}: athena_chat.{chat} is missing from CHAT_TABLES"
                     );
                     continue;
                 }

@@ -135,7 +135,7 @@ fn the_matrix_has_one_line_per_operation_matching_the_access_table() {
         .filter(|m| m.sdk_only)
         .map(|m| m.name)
         .collect();
-    assert_eq!(sdk_only.len(), 29, "{sdk_only:?}");
+    assert_eq!(sdk_only.len(), 30, "{sdk_only:?}");
     assert!(sdk_only.iter().all(|op| rows.contains_key(op)));
     let known: BTreeSet<&str> = OPERATIONS.iter().map(|m| m.name).collect();
     for (op, row) in &rows {
@@ -267,7 +267,7 @@ async fn every_operation_answers_every_caller_kind_as_the_matrix_says() {
             if caller == Caller::Direct {
                 headers.push(("x-pg-uri", direct.as_str()));
             }
-            // Managed files act for an end user too (`src/auth/end_user.rs`):
+            // Managed files and chat act for an end user too (`src/auth/end_user.rs`):
             // authorization is about the key, so every caller brings one.
             if [
                 "/storage/files",
@@ -275,6 +275,7 @@ async fn every_operation_answers_every_caller_kind_as_the_matrix_says() {
                 "/storage/folders",
                 "/storage/permissions",
                 "/storage/audit",
+                "/chat",
             ]
             .iter()
             .any(|p| meta.path.starts_with(p))

@@ -10,6 +10,7 @@ mod admission;
 mod api_keys;
 mod billing;
 mod cache;
+mod chat;
 mod client;
 mod client_configs;
 mod clients;

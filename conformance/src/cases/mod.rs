@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod billing;
+pub mod chat;
 pub mod client_configs;
 pub mod d1;
 pub mod deferred;
@@ -311,6 +312,7 @@ pub fn specific_cases(ctx: &Ctx) -> Vec<Case> {
     cases.extend(storage_s3::cases(ctx));
     cases.extend(webhooks::cases(ctx));
     cases.extend(billing::cases(ctx));
+    cases.extend(chat::cases(ctx));
     cases.extend(webhook_sinks::cases(ctx));
     cases.extend(data_plane_cases(ctx));
     cases.extend(enforced::cases(ctx));

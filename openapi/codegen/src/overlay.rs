@@ -712,8 +712,8 @@ mod tests {
         assert!(conn.get("required").is_none());
         // The SDK-only operations: after the contract's, marked, none in the contract.
         let sdk: Vec<_> = widened.operations.iter().filter(|o| o.sdk_only).collect();
-        assert_eq!(sdk.len(), 29);
-        assert_eq!(widened.operations.len(), c.operations.len() + 29);
+        assert_eq!(sdk.len(), 30);
+        assert_eq!(widened.operations.len(), c.operations.len() + 30);
         assert!(c.operations.iter().all(|o| !o.sdk_only));
         for op in &sdk {
             assert!(
@@ -721,15 +721,21 @@ mod tests {
                 "{}",
                 op.name
             );
-            // Storage's (end-user routes) and billing's (issue 15: the
-            // connection PATCH/DELETE and `/debug/billing`, admin routes).
+            // Storage's (end-user routes), billing's (issue 15: the
+            // connection PATCH/DELETE and `/debug/billing`, admin routes)
+            // and chat's (issue 20: the dm resolve, an end-user route).
             let storage = op.path.starts_with("/storage/") && !op.admin;
             let billing = op.path.starts_with("/admin/billing/") || op.path == "/debug/billing";
-            assert!(storage || billing, "{}", op.name);
+            let chat = op.path == "/chat/rooms/direct/resolve" && !op.admin;
+            assert!(storage || billing || chat, "{}", op.name);
         }
         assert_eq!(
             find(&widened, "get_storage_providers").family,
             "storage_connections"
+        );
+        assert_eq!(
+            find(&widened, "post_chat_rooms_direct_resolve").family,
+            "chat"
         );
         assert_eq!(
             find(&widened, "delete_storage_connections_by_id").family,

@@ -1,0 +1,440 @@
+//! Durable chat (issue 20): rooms, members, ordered messages, reactions,
+//! read cursors and search, stored in the tenant's own Postgres (schema
+//! `athena_chat`, `migrations/tenant/0509_chat.sql`).
+//!
+//! Invariants:
+//! - Everything is scoped to the client (`X-Athena-Client`) and the end
+//!   user's organization (`src/auth/end_user.rs`): a room of another
+//!   organization or client is absent (404), a room the user is not a
+//!   member of is refused (403). Membership is read on every request, so a
+//!   removed member loses access on the next one.
+//! - A message's `room_seq` is `rooms.last_message_seq + 1`, assigned in
+//!   the transaction that inserts the message while it holds the room row
+//!   lock (`SELECT … FOR UPDATE`): a room's sequence is gapless and unique
+//!   however many senders race. Lock order: the room row, then messages.
+//! - A `client_message_id` is unique per (room, sender); a retry with the
+//!   same request answers the stored message, another body is a 409.
+//! - Deletes are soft: bodies are cleared, `room_seq` is kept.
+//! - Every change writes its event to `athena_chat.outbox` in the same
+//!   transaction (the realtime gateway, a later issue, delivers them).
+
+use crate::auth::end_user::EndUser;
+use crate::db::tenants::{Tenant, Tenants};
+use crate::domain::DomainError;
+use crate::storage::service::Storage;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio_postgres::GenericClient;
+use uuid::Uuid;
+
+mod messages;
+mod rooms;
+
+/// The largest `body_text`, or `body_json` as JSON text.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The largest reaction emoji.
+pub const MAX_EMOJI_BYTES: usize = 32;
+
+/// The chat store of every client.
+pub struct Chat {
+    pub tenants: Arc<Tenants>,
+    /// Managed files: attachments must be files the sender may read.
+    pub storage: Arc<Storage>,
+}
+
+/// The end user acting, with the organization that scopes everything.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub user: String,
+    pub org: String,
+}
+
+impl Caller {
+    pub fn of(user: &EndUser) -> Result<Caller, DomainError> {
+        let id = user.user().ok_or_else(|| {
+            DomainError::Unauthorized("chat needs an end user (a bearer JWT or a session)".into())
+        })?;
+        let org = user
+            .organization_id
+            .as_deref()
+            .filter(|o| !o.is_empty())
+            .ok_or_else(|| {
+                DomainError::Forbidden(
+                    "chat is scoped to an organization: the end user has none (the token's org_id or X-Organization-Id)".into(),
+                )
+            })?;
+        Ok(Caller {
+            user: id.to_string(),
+            org: org.to_string(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Owner,
+    Admin,
+    Member,
+}
+
+impl Role {
+    fn parse(text: &str) -> Option<Role> {
+        Some(match text {
+            "owner" => Role::Owner,
+            "admin" => Role::Admin,
+            "member" => Role::Member,
+            _ => return None,
+        })
+    }
+
+    fn manages(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin)
+    }
+}
+
+const ROOM_COLUMNS: &str = "r.id, r.organization_id, r.kind, r.title, r.created_by, r.created_at,
+    r.updated_at, r.archived_at, r.last_message_id, r.last_message_seq, r.last_message_at, r.version";
+
+/// A row of `athena_chat.rooms`.
+#[derive(Debug, Clone)]
+pub(crate) struct RoomRow {
+    pub id: Uuid,
+    pub organization_id: String,
+    pub kind: String,
+    pub title: Option<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub archived_at: Option<DateTime<Utc>>,
+    pub last_message_id: Option<Uuid>,
+    pub last_message_seq: i64,
+    pub last_message_at: Option<DateTime<Utc>>,
+    pub version: i64,
+}
+
+impl RoomRow {
+    fn from_row(r: &tokio_postgres::Row) -> RoomRow {
+        RoomRow {
+            id: r.get(0),
+            organization_id: r.get(1),
+            kind: r.get(2),
+            title: r.get(3),
+            created_by: r.get(4),
+            created_at: r.get(5),
+            updated_at: r.get(6),
+            archived_at: r.get(7),
+            last_message_id: r.get(8),
+            last_message_seq: r.get(9),
+            last_message_at: r.get(10),
+            version: r.get(11),
+        }
+    }
+
+    /// The contract's `ChatRoom`.
+    pub fn view(&self) -> Value {
+        json!({
+            "id": self.id,
+            "organization_id": self.organization_id,
+            "kind": self.kind,
+            "title": self.title,
+            "created_by": self.created_by,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "archived_at": self.archived_at,
+            "last_message_id": self.last_message_id,
+            "last_message_seq": self.last_message_seq,
+            "last_message_at": self.last_message_at,
+            "version": self.version,
+        })
+    }
+}
+
+const MESSAGE_COLUMNS: &str = "m.id, m.room_id, m.room_seq, m.sender_id, m.client_message_id,
+    m.body_text, m.body_json, m.reply_to_message_id, m.created_at, m.edited_at, m.deleted_at,
+    m.metadata_json, m.request_fingerprint";
+
+/// A row of `athena_chat.messages`.
+#[derive(Debug, Clone)]
+pub(crate) struct MessageRow {
+    pub id: Uuid,
+    pub room_id: Uuid,
+    pub room_seq: i64,
+    pub sender_id: String,
+    pub client_message_id: Option<String>,
+    pub body_text: Option<String>,
+    pub body_json: Option<Value>,
+    pub reply_to_message_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub edited_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub metadata_json: Option<Value>,
+    pub request_fingerprint: Option<String>,
+}
+
+impl MessageRow {
+    fn from_row(r: &tokio_postgres::Row) -> MessageRow {
+        MessageRow {
+            id: r.get(0),
+            room_id: r.get(1),
+            room_seq: r.get(2),
+            sender_id: r.get(3),
+            client_message_id: r.get(4),
+            body_text: r.get(5),
+            body_json: r.get(6),
+            reply_to_message_id: r.get(7),
+            created_at: r.get(8),
+            edited_at: r.get(9),
+            deleted_at: r.get(10),
+            metadata_json: r.get(11),
+            request_fingerprint: r.get(12),
+        }
+    }
+}
+
+/// The `ChatMessage` views of `rows` for `user` (their reactions, with
+/// `reacted`, and their attachments), in the order given: two queries.
+pub(crate) async fn message_views<C: GenericClient>(
+    c: &C,
+    user: &str,
+    rows: &[MessageRow],
+) -> Result<Vec<Value>, DomainError> {
+    let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
+    let mut reactions: HashMap<Uuid, Vec<Value>> = HashMap::new();
+    for r in c
+        .query(
+            "SELECT message_id, emoji, count(*), bool_or(user_id = $2)
+               FROM athena_chat.reactions WHERE message_id = ANY($1)
+              GROUP BY message_id, emoji ORDER BY message_id, min(created_at), emoji",
+            &[&ids, &user],
+        )
+        .await
+        .map_err(pg)?
+    {
+        let count: i64 = r.get(2);
+        reactions.entry(r.get(0)).or_default().push(json!({
+            "emoji": r.get::<_, String>(1), "count": count, "reacted": r.get::<_, bool>(3),
+        }));
+    }
+    let mut attachments: HashMap<Uuid, Vec<Value>> = HashMap::new();
+    for r in c
+        .query(
+            "SELECT a.message_id, a.ordinal, a.file_id, f.name, f.original_name, f.mime_type,
+                    f.size_bytes, f.status, f.visibility, f.bucket, f.storage_key
+               FROM athena_chat.attachments a LEFT JOIN athena.files f ON f.id = a.file_id
+              WHERE a.message_id = ANY($1) ORDER BY a.message_id, a.ordinal",
+            &[&ids],
+        )
+        .await
+        .map_err(pg)?
+    {
+        let file: Uuid = r.get(2);
+        let name: Option<String> = r.get(3);
+        let mime: Option<String> = r.get(5);
+        let extension = name
+            .as_deref()
+            .and_then(|n| n.rsplit_once('.'))
+            .map(|(_, e)| e.to_ascii_lowercase())
+            .filter(|e| !e.is_empty() && e.len() <= 16);
+        attachments.entry(r.get(0)).or_default().push(json!({
+            "file_id": file.to_string(),
+            "ordinal": r.get::<_, i32>(1),
+            "file_name": name,
+            "original_name": r.get::<_, Option<String>>(4),
+            "content_type": mime,
+            "mime_type": mime,
+            "extension": extension,
+            "size_bytes": r.get::<_, Option<i64>>(6),
+            "status": r.get::<_, Option<String>>(7),
+            "visibility": r.get::<_, Option<String>>(8),
+            "file_url": Value::Null,
+            "bucket": r.get::<_, Option<String>>(9),
+            "storage_key": r.get::<_, Option<String>>(10),
+            "authorized_url_path": format!("/storage/files/{file}/url"),
+            "proxy_url_path": format!("/storage/files/{file}/proxy"),
+            "public_url_path": format!("/storage/files/{file}/public-url"),
+        }));
+    }
+    Ok(rows
+        .iter()
+        .map(|m| {
+            json!({
+                "id": m.id,
+                "room_id": m.room_id,
+                "room_seq": m.room_seq,
+                "sender_id": m.sender_id,
+                "client_message_id": m.client_message_id,
+                "body_text": m.body_text,
+                "body_json": m.body_json,
+                "reply_to_message_id": m.reply_to_message_id,
+                "created_at": m.created_at,
+                "edited_at": m.edited_at,
+                "deleted_at": m.deleted_at,
+                "metadata_json": m.metadata_json,
+                "attachments": attachments.remove(&m.id).unwrap_or_default(),
+                "reactions": reactions.remove(&m.id).unwrap_or_default(),
+            })
+        })
+        .collect())
+}
+
+/// The room `id` of `client` as `caller` sees it, with their role: absent,
+/// another client's or another organization's → 404; not a member → 403.
+/// With `lock`, the room row is locked until the transaction ends.
+pub(crate) async fn room_for<C: GenericClient>(
+    c: &C,
+    client: &str,
+    caller: &Caller,
+    id: Uuid,
+    lock: bool,
+) -> Result<(RoomRow, Role), DomainError> {
+    let sql = format!(
+        "SELECT {ROOM_COLUMNS}, mb.role FROM athena_chat.rooms r
+           LEFT JOIN athena_chat.members mb ON mb.room_id = r.id AND mb.user_id = $3
+          WHERE r.id = $1 AND r.client_name = $2{}",
+        if lock { " FOR UPDATE OF r" } else { "" }
+    );
+    let row = c
+        .query_opt(&sql, &[&id, &client, &caller.user])
+        .await
+        .map_err(pg)?
+        .ok_or_else(|| DomainError::not_found("room", id.to_string()))?;
+    let room = RoomRow::from_row(&row);
+    if room.organization_id != caller.org {
+        return Err(DomainError::not_found("room", id.to_string()));
+    }
+    let role = row
+        .get::<_, Option<String>>(12)
+        .as_deref()
+        .and_then(Role::parse)
+        .ok_or_else(|| {
+            DomainError::Forbidden("the end user is not a member of this room".into())
+        })?;
+    Ok((room, role))
+}
+
+/// One event in the chat outbox, in the caller's transaction.
+pub(crate) async fn event<C: GenericClient>(
+    c: &C,
+    room: Uuid,
+    kind: &str,
+    payload: Value,
+) -> Result<(), DomainError> {
+    c.execute(
+        "INSERT INTO athena_chat.outbox (room_id, kind, payload) VALUES ($1, $2, $3)",
+        &[&room, &kind, &payload],
+    )
+    .await
+    .map_err(pg)?;
+    Ok(())
+}
+
+/// A database error; the chat tables missing (a schema dropped by hand)
+/// is the store being unavailable (503).
+pub(crate) fn pg(e: tokio_postgres::Error) -> DomainError {
+    use tokio_postgres::error::SqlState;
+    match e.code() {
+        Some(c) if *c == SqlState::UNDEFINED_TABLE || *c == SqlState::INVALID_SCHEMA_NAME => {
+            tracing::warn!(error = %e, "chat tables missing");
+            DomainError::ServiceUnavailable(
+                "the chat store of this client is unavailable (its tables are missing)".into(),
+            )
+        }
+        _ => e.into(),
+    }
+}
+
+/// A user id from a request: 1–256 printable characters.
+pub(crate) fn user_id(field: &str, value: &str) -> Result<String, DomainError> {
+    let value = value.trim();
+    if value.is_empty() || value.len() > 256 || value.chars().any(char::is_control) {
+        return Err(DomainError::invalid_field(
+            field,
+            "1-256 printable characters",
+        ));
+    }
+    Ok(value.to_string())
+}
+
+/// Optional short text: at most `max` characters, no control characters.
+pub(crate) fn short_text(field: &str, value: Option<&str>, max: usize) -> Result<(), DomainError> {
+    match value {
+        Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => {
+            Err(DomainError::invalid_field(
+                field,
+                format!("at most {max} characters, no control characters"),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A page size: `default` when absent, else clamped to `1..=max` (the
+/// SDK's paging limits, `src/contracts/v1/pagination.ts`).
+pub(crate) fn page_size(asked: Option<i64>, default: i64, max: i64) -> i64 {
+    asked.unwrap_or(default).clamp(1, max)
+}
+
+impl Chat {
+    /// The tenant of `client`, its chat tables migrated (else 503).
+    pub(crate) async fn tenant(&self, client: &str) -> Result<Arc<Tenant>, DomainError> {
+        let tenant = self.tenants.resolve(client.trim()).await?;
+        crate::db::migrate::tenant(&tenant).await.map_err(|e| {
+            tracing::warn!(client = %tenant.name, error = ?e, "tenant chat tables unavailable");
+            DomainError::ServiceUnavailable(format!(
+                "the chat store of client `{}` is unavailable (its database could not be prepared)",
+                tenant.name
+            ))
+        })?;
+        Ok(tenant)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::end_user::Source;
+
+    #[test]
+    fn a_caller_needs_a_user_and_an_organization() {
+        let u = |id: &str, org: Option<&str>| EndUser {
+            user_id: id.into(),
+            organization_id: org.map(str::to_string),
+            source: Source::Jwt,
+        };
+        assert!(Caller::of(&u("a", Some("o"))).is_ok());
+        assert!(matches!(
+            Caller::of(&u("a", None)),
+            Err(DomainError::Forbidden(_))
+        ));
+        assert!(matches!(
+            Caller::of(&u("a", Some(""))),
+            Err(DomainError::Forbidden(_))
+        ));
+        assert!(matches!(
+            Caller::of(&u("", Some("o"))),
+            Err(DomainError::Unauthorized(_))
+        ));
+    }
+
+    #[test]
+    fn page_sizes_are_clamped() {
+        assert_eq!(page_size(None, 50, 200), 50);
+        assert_eq!(page_size(Some(0), 50, 200), 1);
+        assert_eq!(page_size(Some(-5), 25, 100), 1);
+        assert_eq!(page_size(Some(1000), 50, 200), 200);
+    }
+
+    #[test]
+    fn user_ids_and_texts_are_checked() {
+        assert!(user_id("u", " bob ").is_ok_and(|u| u == "bob"));
+        for bad in ["", "a\u{0}b", &"x".repeat(257)] {
+            assert!(user_id("u", bad).is_err(), "{bad:?}");
+        }
+        assert!(short_text("title", Some("ok"), 5).is_ok());
+        assert!(short_text("title", Some("toolong"), 5).is_err());
+        assert!(short_text("title", Some("a\nb"), 5).is_err());
+        assert!(short_text("title", None, 5).is_ok());
+    }
+}

@@ -1,0 +1,524 @@
+//! Durable chat (issue 20): the "Done when" flows against a running server,
+//! each effect read back through the API and the tenant database. End users
+//! are bearer JWTs (no API key: keys are not enforced here, and the chat
+//! rule never reads the bearer as one).
+
+use crate::common::files::{jwt, Files};
+use crate::common::{allow, Reply, TestServer, CLIENT};
+use futures_util::future::join_all;
+use serde_json::{json, Value};
+
+/// A chat end user: `user` of `org`.
+struct User<'a> {
+    s: &'a TestServer,
+    auth: String,
+}
+
+impl<'a> User<'a> {
+    fn new(s: &'a TestServer, user: &str, org: &str) -> User<'a> {
+        User {
+            s,
+            auth: format!("Bearer {}", jwt(user, org)),
+        }
+    }
+
+    async fn send(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let headers = [
+            ("x-athena-client", CLIENT),
+            ("authorization", self.auth.as_str()),
+        ];
+        self.s.send(method, path, &headers, body).await
+    }
+
+    /// `method path` must answer `status`; its JSON.
+    async fn expect(&self, method: &str, path: &str, body: Option<Value>, status: u16) -> Value {
+        let r = self.send(method, path, body).await;
+        assert_eq!(r.status, status, "{method} {path}: {}", r.text());
+        if status >= 400 {
+            return r.envelope();
+        }
+        r.json()
+    }
+
+    /// A group room with `members`; its id.
+    async fn group(&self, members: &[&str]) -> String {
+        let r = self
+            .expect(
+                "POST",
+                "/chat/rooms",
+                Some(json!({"kind": "group", "title": "team", "member_user_ids": members})),
+                201,
+            )
+            .await;
+        assert_eq!(r["status"], "success", "{r}");
+        r["data"]["id"].as_str().unwrap().to_string()
+    }
+
+    async fn say(&self, room: &str, text: &str) -> Value {
+        self.expect(
+            "POST",
+            &format!("/chat/rooms/{room}/messages"),
+            Some(json!({"body_text": text})),
+            201,
+        )
+        .await["data"]
+            .clone()
+    }
+}
+
+#[tokio::test]
+async fn two_users_of_one_organization_chat_and_others_see_nothing() {
+    let s = TestServer::start().await;
+    let alice = User::new(&s, "alice", "acme");
+    let bob = User::new(&s, "bob", "acme");
+    let carol = User::new(&s, "carol", "acme");
+    let mallory = User::new(&s, "mallory", "globex");
+
+    let room = alice.group(&["bob"]).await;
+    let msgs = format!("/chat/rooms/{room}/messages");
+
+    // One client_message_id sent twice: one message.
+    let send = json!({"client_message_id": "c-1", "body_text": "ripe banana smoothie"});
+    let first = alice.expect("POST", &msgs, Some(send.clone()), 201).await;
+    let again = alice.expect("POST", &msgs, Some(send), 201).await;
+    assert_eq!(first["data"]["id"], again["data"]["id"]);
+    assert_eq!(first["data"]["room_seq"], 1);
+    let other = json!({"client_message_id": "c-1", "body_text": "something else"});
+    alice.expect("POST", &msgs, Some(other), 409).await;
+    let id = first["data"]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM athena_chat.messages").await,
+        1
+    );
+    let two = bob.say(&room, "second").await;
+    let three = alice.say(&room, "third").await;
+    assert_eq!(
+        (two["room_seq"].as_i64(), three["room_seq"].as_i64()),
+        (Some(2), Some(3))
+    );
+    let r = alice
+        .expect("GET", &format!("/chat/rooms/{room}"), None, 200)
+        .await;
+    assert_eq!(
+        (r["last_message_seq"].as_i64(), r["last_message_id"].clone()),
+        (Some(3), three["id"].clone())
+    );
+
+    // Reactions: one per (message, user, emoji), `reacted` for the actor.
+    let react = format!("/chat/messages/{id}/reactions");
+    for _ in 0..2 {
+        let r = bob
+            .expect("POST", &react, Some(json!({"emoji": "👍"})), 200)
+            .await;
+        assert_eq!(
+            r["reactions"],
+            json!([{"emoji": "👍", "count": 1, "reacted": true}]),
+            "{r}"
+        );
+    }
+    let page = alice.expect("GET", &msgs, None, 200).await;
+    assert_eq!(
+        page["items"][0]["reactions"],
+        json!([{"emoji": "👍", "count": 1, "reacted": false}])
+    );
+    bob.expect("POST", &react, Some(json!({"emoji": "x".repeat(33)})), 400)
+        .await;
+
+    // The read cursor only moves forward.
+    let cursor = format!("/chat/rooms/{room}/read-cursor");
+    let r = bob
+        .expect(
+            "POST",
+            &cursor,
+            Some(json!({"message_id": three["id"]})),
+            200,
+        )
+        .await;
+    assert_eq!(
+        (r["last_read_seq"].as_i64(), r["user_id"].as_str()),
+        (Some(3), Some("bob"))
+    );
+    let r = bob
+        .expect("POST", &cursor, Some(json!({"seq": 1})), 200)
+        .await;
+    assert_eq!(r["last_read_seq"], 3);
+    bob.expect("POST", &cursor, Some(json!({"seq": 99})), 400)
+        .await;
+    let members = alice
+        .expect("GET", &format!("/chat/rooms/{room}/members"), None, 200)
+        .await;
+    let bob_row = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["user_id"] == "bob")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (bob_row["last_read_seq"].as_i64(), bob_row["role"].as_str()),
+        (Some(3), Some("member"))
+    );
+
+    // Search finds the message, in the actor's rooms only.
+    let found = bob
+        .expect(
+            "POST",
+            "/chat/messages/search",
+            Some(json!({"query": "banana"})),
+            200,
+        )
+        .await;
+    assert_eq!(found["items"].as_array().unwrap().len(), 1, "{found}");
+    assert_eq!(found["items"][0]["message"]["id"], json!(id));
+    assert_eq!(found["items"][0]["room_id"], json!(room));
+    let none = carol
+        .expect(
+            "POST",
+            "/chat/messages/search",
+            Some(json!({"query": "banana"})),
+            200,
+        )
+        .await;
+    assert_eq!(none["items"], json!([]));
+
+    // Edit: the sender only.
+    let edit = format!("{msgs}/{id}");
+    bob.expect("PATCH", &edit, Some(json!({"body_text": "mine now"})), 403)
+        .await;
+    let edited = alice
+        .expect(
+            "PATCH",
+            &edit,
+            Some(json!({"body_text": "ripe banana shake"})),
+            200,
+        )
+        .await;
+    assert!(edited["edited_at"].is_string(), "{edited}");
+    assert_eq!(edited["room_seq"], 1);
+
+    // Delete keeps the order of the rest (and the deleted one's seq).
+    let r = alice
+        .expect(
+            "DELETE",
+            &format!("{msgs}/{}", two["id"].as_str().unwrap()),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(r, json!({"ok": true, "message_id": two["id"]}));
+    let page = bob.expect("GET", &msgs, None, 200).await;
+    let seqs: Vec<i64> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["room_seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    assert!(page["items"][1]["deleted_at"].is_string());
+    assert!(page["items"][1].get("body_text").is_none_or(Value::is_null));
+    assert_eq!(page["items"][2]["body_text"], "third");
+    let older = bob
+        .expect("GET", &format!("{msgs}?limit=2"), None, 200)
+        .await;
+    assert_eq!(older["next_before_seq"], 2);
+    let before = bob
+        .expect("GET", &format!("{msgs}?before_seq=2"), None, 200)
+        .await;
+    assert_eq!(before["items"].as_array().unwrap().len(), 1);
+
+    // The emoji in the path is percent-decoded; removing twice: 404.
+    let unreact = format!("{react}/%F0%9F%91%8D");
+    let r = bob.expect("DELETE", &unreact, None, 200).await;
+    assert_eq!(r["reactions"], json!([]));
+    bob.expect("DELETE", &unreact, None, 404).await;
+
+    // Another organization sees nothing; a non-member is refused.
+    mallory
+        .expect("GET", &format!("/chat/rooms/{room}"), None, 404)
+        .await;
+    mallory.expect("GET", &msgs, None, 404).await;
+    mallory
+        .expect("POST", &react, Some(json!({"emoji": "👀"})), 404)
+        .await;
+    let list = mallory.expect("GET", "/chat/rooms", None, 200).await;
+    assert_eq!(list["items"], json!([]));
+    let found = mallory
+        .expect(
+            "POST",
+            "/chat/messages/search",
+            Some(json!({"query": "banana"})),
+            200,
+        )
+        .await;
+    assert_eq!(found["items"], json!([]));
+    carol
+        .expect("GET", &format!("/chat/rooms/{room}"), None, 403)
+        .await;
+    carol
+        .expect("POST", &msgs, Some(json!({"body_text": "hi"})), 403)
+        .await;
+    let list = bob.expect("GET", "/chat/rooms", None, 200).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+
+    // Members: owner/admin adds (idempotent); a removed member loses access
+    // on the next request.
+    let add = format!("/chat/rooms/{room}/members");
+    bob.expect("POST", &add, Some(json!({"user_ids": ["carol"]})), 403)
+        .await;
+    for _ in 0..2 {
+        let r = alice
+            .expect("POST", &add, Some(json!({"user_ids": ["carol"]})), 200)
+            .await;
+        assert_eq!(r.as_array().unwrap().len(), 1, "{r}");
+    }
+    carol
+        .expect("GET", &format!("/chat/rooms/{room}"), None, 200)
+        .await;
+    let r = alice
+        .expect("DELETE", &format!("{add}/bob"), None, 200)
+        .await;
+    assert_eq!(r, json!({"ok": true, "user_id": "bob"}));
+    bob.expect("GET", &msgs, None, 403).await;
+    alice
+        .expect("DELETE", &format!("{add}/bob"), None, 404)
+        .await;
+
+    // Rooms: PATCH and archive bump the version; owner/admin only.
+    carol
+        .expect(
+            "PATCH",
+            &format!("/chat/rooms/{room}"),
+            Some(json!({"title": "x"})),
+            403,
+        )
+        .await;
+    let r = alice
+        .expect(
+            "PATCH",
+            &format!("/chat/rooms/{room}"),
+            Some(json!({"title": "renamed"})),
+            200,
+        )
+        .await;
+    assert_eq!(
+        (r["title"].as_str(), r["version"].as_i64()),
+        (Some("renamed"), Some(2))
+    );
+    let r = alice
+        .expect("POST", &format!("/chat/rooms/{room}/archive"), None, 200)
+        .await;
+    assert!(r["archived_at"].is_string());
+    assert_eq!(r["version"], 3);
+    let list = alice.expect("GET", "/chat/rooms", None, 200).await;
+    assert_eq!(list["items"], json!([]));
+    let list = alice
+        .expect("GET", "/chat/rooms?include_archived=true", None, 200)
+        .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    alice
+        .expect("POST", &msgs, Some(json!({"body_text": "late"})), 409)
+        .await;
+    // A retry of an earlier send still answers its message (its seq kept).
+    let retry = json!({"client_message_id": "c-1", "body_text": "ripe banana smoothie"});
+    let r = alice.expect("POST", &msgs, Some(retry), 201).await;
+    assert_eq!(
+        (r["data"]["id"].as_str(), r["data"]["room_seq"].as_i64()),
+        (Some(id.as_str()), Some(1))
+    );
+
+    // Every change left its event in the outbox.
+    assert!(
+        s.scalar("SELECT count(*) FROM athena_chat.outbox WHERE kind = 'message.created'")
+            .await
+            >= 3
+    );
+
+    // Bad input.
+    alice
+        .expect("GET", "/chat/rooms/not-a-uuid", None, 400)
+        .await;
+    alice
+        .expect(
+            "POST",
+            "/chat/messages/not-a-uuid/reactions",
+            Some(json!({"emoji": "a"})),
+            400,
+        )
+        .await;
+    let room2 = alice.group(&[]).await;
+    // Over 64 KiB: the request body limit answers first (413).
+    let big = "x".repeat(64 * 1024 + 1);
+    alice
+        .expect(
+            "POST",
+            &format!("/chat/rooms/{room2}/messages"),
+            Some(json!({"body_text": big})),
+            413,
+        )
+        .await;
+    alice
+        .expect(
+            "POST",
+            &format!("/chat/rooms/{room2}/messages"),
+            Some(json!({})),
+            400,
+        )
+        .await;
+    let r = s
+        .send("GET", "/chat/rooms", &[("x-athena-client", CLIENT)], None)
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_dm_resolved_twice_concurrently_is_one_room() {
+    let s = TestServer::start().await;
+    let alice = User::new(&s, "alice", "acme");
+    let bob = User::new(&s, "bob", "acme");
+    let body = json!({"participant_user_ids": ["alice", "bob"]});
+    let replies = join_all((0..8).map(|i| {
+        let who = if i % 2 == 0 { &alice } else { &bob };
+        who.send("POST", "/chat/rooms/direct/resolve", Some(body.clone()))
+    }))
+    .await;
+    let ids: std::collections::BTreeSet<String> = replies
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, 200, "{}", r.text());
+            assert_eq!(r.json()["kind"], "dm");
+            r.json()["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(s.scalar("SELECT count(*) FROM athena_chat.rooms").await, 1);
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM athena_chat.members").await,
+        2
+    );
+    // The same pair through POST /chat/rooms: a conflict.
+    bob.expect(
+        "POST",
+        "/chat/rooms",
+        Some(json!({"kind": "dm", "member_user_ids": ["alice"]})),
+        409,
+    )
+    .await;
+    // A dm's membership is fixed; the caller must be a participant.
+    let id = ids.into_iter().next().unwrap();
+    alice
+        .expect(
+            "POST",
+            &format!("/chat/rooms/{id}/members"),
+            Some(json!({"user_ids": ["carol"]})),
+            400,
+        )
+        .await;
+    alice
+        .expect(
+            "POST",
+            "/chat/rooms/direct/resolve",
+            Some(json!({"participant_user_ids": ["bob", "carol"]})),
+            400,
+        )
+        .await;
+    // Another organization's pair is another room.
+    let eve = User::new(&s, "alice", "globex");
+    let r = eve
+        .expect("POST", "/chat/rooms/direct/resolve", Some(body), 200)
+        .await;
+    assert_ne!(r["id"].as_str(), Some(id.as_str()));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn sixty_four_concurrent_senders_keep_room_seq_gapless_and_unique() {
+    let s = TestServer::start().await;
+    let owner = User::new(&s, "owner", "acme");
+    let names: Vec<String> = (0..64).map(|i| format!("sender-{i}")).collect();
+    let room = owner
+        .group(&names.iter().map(String::as_str).collect::<Vec<_>>())
+        .await;
+    let senders: Vec<User> = names.iter().map(|n| User::new(&s, n, "acme")).collect();
+    let path = format!("/chat/rooms/{room}/messages");
+    let replies = join_all(senders.iter().enumerate().map(|(i, u)| {
+        u.send(
+            "POST",
+            &path,
+            Some(json!({"body_text": format!("hello {i}"), "client_message_id": format!("m-{i}")})),
+        )
+    }))
+    .await;
+    let mut seqs: Vec<i64> = replies
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, 201, "{}", r.text());
+            r.json()["data"]["room_seq"].as_i64().unwrap()
+        })
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=64).collect::<Vec<i64>>());
+    assert_eq!(
+        s.scalar("SELECT count(DISTINCT room_seq) FROM athena_chat.messages")
+            .await,
+        64
+    );
+    assert_eq!(
+        s.scalar("SELECT last_message_seq FROM athena_chat.rooms")
+            .await,
+        64
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn attachments_are_managed_files_the_sender_may_read() {
+    let s = TestServer::start_with(|c| allow(c, "127.0.0.1")).await;
+    let files = Files::new(&s).await;
+    let file = files
+        .upload(&files.user("alice", "acme"), "chat/a.txt", b"attached")
+        .await;
+    let alice = User::new(&s, "alice", "acme");
+    let bob = User::new(&s, "bob", "acme");
+    let room = alice.group(&["bob"]).await;
+    let path = format!("/chat/rooms/{room}/messages");
+    let m = alice
+        .expect(
+            "POST",
+            &path,
+            Some(
+                json!({"body_text": "see file", "attachments": [{"file_id": file, "ordinal": 0}]}),
+            ),
+            201,
+        )
+        .await;
+    let a = &m["data"]["attachments"][0];
+    assert_eq!(a["file_id"], json!(file));
+    assert_eq!(
+        a["authorized_url_path"],
+        json!(format!("/storage/files/{file}/url"))
+    );
+    assert_eq!(a["file_name"], "a.txt");
+    // Bob may not read alice's private file: 404, nothing written.
+    bob.expect(
+        "POST",
+        &path,
+        Some(json!({"body_text": "mine", "attachments": [{"file_id": file, "ordinal": 0}]})),
+        404,
+    )
+    .await;
+    bob.expect(
+        "POST",
+        &path,
+        Some(json!({"body_text": "x", "attachments": [{"file_id": "nope", "ordinal": 0}]})),
+        404,
+    )
+    .await;
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM athena_chat.messages").await,
+        1
+    );
+    let page = bob.expect("GET", &path, None, 200).await;
+    assert_eq!(page["items"][0]["attachments"][0]["file_id"], json!(file));
+    s.stop().await;
+}
