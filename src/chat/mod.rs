@@ -1,6 +1,6 @@
 //! Durable chat (issue 20): rooms, members, ordered messages, reactions,
 //! read cursors and search, stored in the tenant's own Postgres (schema
-//! `athena_chat`, `migrations/tenant/0509_chat.sql`).
+//! `athena_chat`, `migrations/tenant/0010_chat.sql`).
 //!
 //! Invariants:
 //! - Everything is scoped to the client (`X-Athena-Client`) and the end
