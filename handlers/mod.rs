@@ -28,6 +28,7 @@ mod debug;
 mod gateway;
 mod health;
 mod management;
+mod pipelines;
 mod public;
 mod query;
 mod registry;
@@ -84,6 +85,9 @@ pub struct Handlers {
     pub outbound: Arc<crate::outbound::OutboundPolicy>,
     /// The management DDL audit log (`src/audit/ddl.rs`, issue 16).
     pub audit: Arc<crate::audit::ddl::AuditStore>,
+    /// Issue 19: the operation log, pipeline templates of the boot YAML
+    /// (`src/stats/`, `src/pipelines/`).
+    pub insights: Arc<crate::stats::Insights>,
 }
 
 /// A fetch body as the gateway's read request (`X-Strip-Nulls`,
@@ -189,14 +193,11 @@ fn header_bool(headers: &http::HeaderMap, name: &str) -> Option<bool> {
 // family that gets a module moves from here to its `impl` there.
 impl ApiApi for Handlers {}
 impl ChatApi for Handlers {}
-impl PipelinesApi for Handlers {}
 impl TypesenseApi for Handlers {}
 impl WssApi for Handlers {}
 
 // `/admin/*` families without a module under `admin/` yet.
 impl AdminBackupsApi for Handlers {}
-impl AdminPipelineTemplatesApi for Handlers {}
 impl AdminProvisionApi for Handlers {}
-impl AdminStatisticsApi for Handlers {}
 
 // `/storage/*` families (they will live under `storage/`).

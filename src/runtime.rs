@@ -298,6 +298,8 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         api: crate::billing::providers::ProviderApi::new(&outbound),
         auth_configured: config.auth_url.is_some(),
     });
+    // Issue 19: the operation log, boot pipeline templates, health collectors.
+    let insights = Arc::new(crate::stats::Insights::start(&config, tenants.clone())?);
     let handlers = Arc::new(Handlers {
         config,
         tenants,
@@ -317,6 +319,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         metrics: metrics.clone(),
         started: Instant::now(),
         audit,
+        insights,
     });
     Ok(Arc::new(App::new(handlers, auth, metrics, limits)))
 }
