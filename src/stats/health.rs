@@ -660,7 +660,11 @@ pub async fn refresh_optimizations(tenants: &Tenants, client: &str) -> Result<(V
                (run_id, client_name, kind, schema_name, table_name, columns, sql, rationale, fingerprint)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (client_name, fingerprint) DO UPDATE SET run_id = EXCLUDED.run_id,
-               sql = EXCLUDED.sql, rationale = EXCLUDED.rationale, updated_at = now()
+               sql = EXCLUDED.sql, rationale = EXCLUDED.rationale, updated_at = now(),
+               -- Found again after it was applied: the fix is gone (the
+               -- index dropped); open again. Dismissed stays dismissed.
+               status = CASE WHEN query_optimization_recommendations.status = 'applied'
+                             THEN 'open' ELSE query_optimization_recommendations.status END
              RETURNING {REC_COLUMNS}"
         );
         let stmt = tx.prepare(&sql).await?;

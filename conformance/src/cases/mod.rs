@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod billing;
+pub mod pipelines_stats;
 pub mod client_configs;
 pub mod d1;
 pub mod deferred;
@@ -312,6 +313,7 @@ pub fn specific_cases(ctx: &Ctx) -> Vec<Case> {
     cases.extend(webhooks::cases(ctx));
     cases.extend(billing::cases(ctx));
     cases.extend(webhook_sinks::cases(ctx));
+    cases.extend(pipelines_stats::cases(ctx));
     cases.extend(data_plane_cases(ctx));
     cases.extend(enforced::cases(ctx));
     cases
