@@ -22,7 +22,9 @@ impl PipelinesApi for Handlers {
         body: models::PostPipelinesRequest,
     ) -> ApiResult<responses::PostPipelines> {
         let req = RunRequest::from_model(&body)?;
-        let out = self.run_pipeline(&cx, &params.x_athena_client, req, false).await?;
+        let out = self
+            .run_pipeline(&cx, &params.x_athena_client, req, false)
+            .await?;
         let model: models::PostPipelinesResponse200 = serde_json::from_value(out.clone())
             .map_err(|e| DomainError::Internal(format!("pipeline answer: {e}")))?;
         let mut json = Json::new(model);
@@ -42,7 +44,9 @@ impl PipelinesApi for Handlers {
     ) -> ApiResult<responses::PostPipelinesSimulate> {
         let mut req = RunRequest::from_value(Value::Object(body.0))?;
         req.dry_run = Some(true);
-        let out = self.run_pipeline(&cx, &params.x_athena_client, req, true).await?;
+        let out = self
+            .run_pipeline(&cx, &params.x_athena_client, req, true)
+            .await?;
         Ok(responses::PostPipelinesSimulate::Ok(Json::new(out)))
     }
 
@@ -74,7 +78,10 @@ impl PipelinesApi for Handlers {
 
 impl Handlers {
     /// The template named `name`: boot YAML first, then the database.
-    pub(crate) async fn pipeline_template(&self, name: &str) -> Result<Option<Definition>, DomainError> {
+    pub(crate) async fn pipeline_template(
+        &self,
+        name: &str,
+    ) -> Result<Option<Definition>, DomainError> {
         if let Some(def) = self.insights.pipeline_templates.get(name) {
             return Ok(Some(def.clone()));
         }
@@ -86,12 +93,20 @@ impl Handlers {
 
     /// The caller as seen for `client`: the checked actor for the header's
     /// client, else the key checked again for that one.
-    async fn actor_for(&self, cx: &RequestCx, header: &str, client: &str) -> Result<Actor, ApiError> {
+    async fn actor_for(
+        &self,
+        cx: &RequestCx,
+        header: &str,
+        client: &str,
+    ) -> Result<Actor, ApiError> {
         if client == header {
             return Ok(cx.actor().clone());
         }
         let actor = cx.data_plane_actor(client).await?;
-        actor.require_all(&[crate::auth::rights::Right::PipelinesExecute], Some(client))?;
+        actor.require_all(
+            &[crate::auth::rights::Right::PipelinesExecute],
+            Some(client),
+        )?;
         Ok(actor)
     }
 
@@ -103,18 +118,24 @@ impl Handlers {
         simulate: bool,
     ) -> Result<Value, ApiError> {
         let template = match req.pipeline.as_deref().map(str::trim) {
-            Some(name) if !name.is_empty() => Some(
-                self.pipeline_template(name)
-                    .await?
-                    .ok_or_else(|| DomainError::Invalid(format!("unknown pipeline template `{name}`")))?,
-            ),
+            Some(name) if !name.is_empty() => {
+                Some(self.pipeline_template(name).await?.ok_or_else(|| {
+                    DomainError::Invalid(format!("unknown pipeline template `{name}`"))
+                })?)
+            }
             _ => None,
         };
         let dry_run = simulate || req.dry_run.unwrap_or(false);
         let def = pipelines::resolve(template.as_ref(), &req)?;
         let plan: Plan = pipelines::validate(&def, !simulate)?;
-        let source_client = plan.source_client.clone().unwrap_or_else(|| header.to_string());
-        let sink_client = plan.sink_client.clone().unwrap_or_else(|| header.to_string());
+        let source_client = plan
+            .source_client
+            .clone()
+            .unwrap_or_else(|| header.to_string());
+        let sink_client = plan
+            .sink_client
+            .clone()
+            .unwrap_or_else(|| header.to_string());
         // Every right before anything runs.
         let source_actor = self.actor_for(cx, header, &source_client).await?;
         source_actor.require_all(&[FETCH], Some(&source_client))?;

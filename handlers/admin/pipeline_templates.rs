@@ -55,7 +55,9 @@ impl AdminPipelineTemplatesApi for Handlers {
     ) -> ApiResult<responses::GetAdminPipelineTemplatesByTemplateName> {
         let t = pipelines::get(self.tenants.catalog(), &params.template_name)
             .await?
-            .ok_or_else(|| DomainError::not_found("pipeline template", params.template_name.as_str()))?;
+            .ok_or_else(|| {
+                DomainError::not_found("pipeline template", params.template_name.as_str())
+            })?;
         Ok(responses::GetAdminPipelineTemplatesByTemplateName::Ok(one(
             "Pipeline template",
             t.to_json(),
@@ -98,10 +100,11 @@ impl AdminPipelineTemplatesApi for Handlers {
     ) -> ApiResult<responses::DeleteAdminPipelineTemplatesByTemplateName> {
         let t = pipelines::delete(self.tenants.catalog(), &params.template_name)
             .await?
-            .ok_or_else(|| DomainError::not_found("pipeline template", params.template_name.as_str()))?;
-        Ok(responses::DeleteAdminPipelineTemplatesByTemplateName::Ok(one(
-            "Pipeline template deleted",
-            t.to_json(),
-        )))
+            .ok_or_else(|| {
+                DomainError::not_found("pipeline template", params.template_name.as_str())
+            })?;
+        Ok(responses::DeleteAdminPipelineTemplatesByTemplateName::Ok(
+            one("Pipeline template deleted", t.to_json()),
+        ))
     }
 }

@@ -93,7 +93,10 @@ impl AdminRuntimeApi for Handlers {
         Ok(responses::GetAdminVacuumHealth::Ok(
             Json::new(typed)
                 .with_field("status", json!("success"))
-                .with_field("message", json!(format!("{} vacuum health snapshots", snapshots.len())))
+                .with_field(
+                    "message",
+                    json!(format!("{} vacuum health snapshots", snapshots.len())),
+                )
                 .with_field("data", data),
         ))
     }
@@ -115,7 +118,10 @@ impl AdminRuntimeApi for Handlers {
         Ok(responses::GetAdminVacuumHealthByClientName::Ok(
             Json::new(typed)
                 .with_field("status", json!("success"))
-                .with_field("message", json!(format!("Vacuum health of {}", params.client_name)))
+                .with_field(
+                    "message",
+                    json!(format!("Vacuum health of {}", params.client_name)),
+                )
                 .with_field("data", data),
         ))
     }

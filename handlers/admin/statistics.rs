@@ -31,10 +31,18 @@ fn typed<T: DeserializeOwned>(v: Value) -> Result<Json<T>, ApiError> {
     })?))
 }
 
-fn page(limit: Option<i64>, offset: Option<i64>, default: i64, max: i64) -> Result<(i64, i64), ApiError> {
+fn page(
+    limit: Option<i64>,
+    offset: Option<i64>,
+    default: i64,
+    max: i64,
+) -> Result<(i64, i64), ApiError> {
     let limit = limit.unwrap_or(default);
     if !(1..=max).contains(&limit) {
-        return Err(ApiError::invalid_parameter("limit", &format!("must be between 1 and {max}")));
+        return Err(ApiError::invalid_parameter(
+            "limit",
+            format!("must be between 1 and {max}"),
+        ));
     }
     let offset = offset.unwrap_or(0);
     if offset < 0 {
@@ -79,7 +87,10 @@ impl AdminStatisticsApi for Handlers {
         self.flushed_log().await;
         stats::refresh(self.tenants.catalog()).await?;
         let list = stats::list(self.tenants.catalog()).await?;
-        let message = format!("Statistics rebuilt from the operation log: {} clients", list.len());
+        let message = format!(
+            "Statistics rebuilt from the operation log: {} clients",
+            list.len()
+        );
         Ok(responses::PostAdminClientsStatisticsRefresh::Ok(enveloped(
             message,
             json!({ "statistics": list }),
@@ -94,11 +105,15 @@ impl AdminStatisticsApi for Handlers {
         self.flushed_log().await;
         let (client, tables) = stats::detail(self.tenants.catalog(), &params.client_name)
             .await?
-            .ok_or_else(|| DomainError::not_found("client statistics", params.client_name.as_str()))?;
-        Ok(responses::GetAdminClientsByClientNameStatistics::Ok(enveloped(
-            format!("Statistics of {}", params.client_name),
-            json!({ "statistics": client, "tables": tables }),
-        )?))
+            .ok_or_else(|| {
+                DomainError::not_found("client statistics", params.client_name.as_str())
+            })?;
+        Ok(responses::GetAdminClientsByClientNameStatistics::Ok(
+            enveloped(
+                format!("Statistics of {}", params.client_name),
+                json!({ "statistics": client, "tables": tables }),
+            )?,
+        ))
     }
 
     async fn get_admin_clients_by_client_name_statistics_drilldown(
@@ -109,9 +124,15 @@ impl AdminStatisticsApi for Handlers {
         let (limit, offset) = page(params.limit, params.offset, 100, 500)?;
         let status = params.status.as_deref().unwrap_or("all");
         if !matches!(status, "all" | "errors" | "normal") {
-            return Err(ApiError::invalid_parameter("status", "must be all, errors or normal"));
+            return Err(ApiError::invalid_parameter(
+                "status",
+                "must be all, errors or normal",
+            ));
         }
-        for (name, v) in [("table_name", &params.table_name), ("operation", &params.operation)] {
+        for (name, v) in [
+            ("table_name", &params.table_name),
+            ("operation", &params.operation),
+        ] {
             if v.trim().is_empty() {
                 return Err(ApiError::missing_parameter("query", name));
             }
@@ -129,14 +150,16 @@ impl AdminStatisticsApi for Handlers {
             },
         )
         .await?;
-        Ok(responses::GetAdminClientsByClientNameStatisticsDrilldown::Ok(enveloped(
-            format!("{} operation log rows", rows.len()),
-            json!({
-                "client_name": params.client_name, "table_name": params.table_name,
-                "operation": params.operation, "status": status, "limit": limit,
-                "offset": offset, "rows": rows,
-            }),
-        )?))
+        Ok(
+            responses::GetAdminClientsByClientNameStatisticsDrilldown::Ok(enveloped(
+                format!("{} operation log rows", rows.len()),
+                json!({
+                    "client_name": params.client_name, "table_name": params.table_name,
+                    "operation": params.operation, "status": status, "limit": limit,
+                    "offset": offset, "rows": rows,
+                }),
+            )?),
+        )
     }
 
     async fn get_admin_clients_pressure(
@@ -160,7 +183,10 @@ impl AdminStatisticsApi for Handlers {
     ) -> ApiResult<responses::PostAdminClientsPressureBackfill> {
         let hours = body.map_or(24, |b| b.hours_back.get());
         if !(1..=720).contains(&hours) {
-            return Err(ApiError::invalid_parameter("hours_back", "must be between 1 and 720"));
+            return Err(ApiError::invalid_parameter(
+                "hours_back",
+                "must be between 1 and 720",
+            ));
         }
         self.flushed_log().await;
         let pool = self.tenants.catalog().clone();
@@ -172,11 +198,13 @@ impl AdminStatisticsApi for Handlers {
                 tracing::warn!(error = %e, "pressure backfill failed");
             }
         });
-        Ok(responses::PostAdminClientsPressureBackfill::Accepted(typed(json!({
-            "status": "success",
-            "message": format!("Backfill of {hours} hours queued"),
-            "data": { "request": request },
-        }))?))
+        Ok(responses::PostAdminClientsPressureBackfill::Accepted(
+            typed(json!({
+                "status": "success",
+                "message": format!("Backfill of {hours} hours queued"),
+                "data": { "request": request },
+            }))?,
+        ))
     }
 
     async fn get_admin_clients_by_client_name_pressure(
@@ -187,19 +215,23 @@ impl AdminStatisticsApi for Handlers {
         let pool = self.tenants.catalog();
         let history = health::client_history(pool, &params.client_name).await?;
         let Some(latest) = history.first().cloned() else {
-            return Err(DomainError::not_found("client pressure", params.client_name.as_str()).into());
+            return Err(
+                DomainError::not_found("client pressure", params.client_name.as_str()).into(),
+            );
         };
         let tables = latest["tables"].clone();
-        Ok(responses::GetAdminClientsByClientNamePressure::Ok(typed(json!({
-            "status": "success",
-            "message": format!("Pressure of {}", params.client_name),
-            "data": {
-                "snapshot": latest,
-                "tables": tables,
-                "history": history,
-                "last_run": health::last_run(pool).await?,
-            },
-        }))?))
+        Ok(responses::GetAdminClientsByClientNamePressure::Ok(typed(
+            json!({
+                "status": "success",
+                "message": format!("Pressure of {}", params.client_name),
+                "data": {
+                    "snapshot": latest,
+                    "tables": tables,
+                    "history": history,
+                    "last_run": health::last_run(pool).await?,
+                },
+            }),
+        )?))
     }
 
     async fn get_admin_clients_by_client_name_query_optimizations(
@@ -210,18 +242,29 @@ impl AdminStatisticsApi for Handlers {
         let (limit, offset) = page(params.limit, params.offset, 100, 500)?;
         let status = params.status.as_deref().unwrap_or("all");
         if !matches!(status, "all" | "open" | "applied" | "dismissed") {
-            return Err(ApiError::invalid_parameter("status", "must be all, open, applied or dismissed"));
+            return Err(ApiError::invalid_parameter(
+                "status",
+                "must be all, open, applied or dismissed",
+            ));
         }
         let filter = (status != "all").then_some(status);
-        let recs = health::list_recommendations(self.tenants.catalog(), &params.client_name, filter, limit, offset)
-            .await?;
-        Ok(responses::GetAdminClientsByClientNameQueryOptimizations::Ok(enveloped(
-            format!("{} recommendations", recs.len()),
-            json!({
-                "client_name": params.client_name, "status": status, "limit": limit,
-                "offset": offset, "recommendations": recs,
-            }),
-        )?))
+        let recs = health::list_recommendations(
+            self.tenants.catalog(),
+            &params.client_name,
+            filter,
+            limit,
+            offset,
+        )
+        .await?;
+        Ok(
+            responses::GetAdminClientsByClientNameQueryOptimizations::Ok(enveloped(
+                format!("{} recommendations", recs.len()),
+                json!({
+                    "client_name": params.client_name, "status": status, "limit": limit,
+                    "offset": offset, "recommendations": recs,
+                }),
+            )?),
+        )
     }
 
     async fn post_admin_clients_by_client_name_query_optimizations_refresh(
@@ -231,10 +274,12 @@ impl AdminStatisticsApi for Handlers {
     ) -> ApiResult<responses::PostAdminClientsByClientNameQueryOptimizationsRefresh> {
         self.known_client(&params.client_name).await?;
         let (run, recs) = health::refresh_optimizations(&self.tenants, &params.client_name).await?;
-        Ok(responses::PostAdminClientsByClientNameQueryOptimizationsRefresh::Ok(enveloped(
-            format!("{} recommendations", recs.len()),
-            json!({ "client_name": params.client_name, "run": run, "recommendations": recs }),
-        )?))
+        Ok(
+            responses::PostAdminClientsByClientNameQueryOptimizationsRefresh::Ok(enveloped(
+                format!("{} recommendations", recs.len()),
+                json!({ "client_name": params.client_name, "run": run, "recommendations": recs }),
+            )?),
+        )
     }
 
     async fn get_admin_clients_by_client_name_query_optimizations_runs(
@@ -243,11 +288,14 @@ impl AdminStatisticsApi for Handlers {
         params: params::GetAdminClientsByClientNameQueryOptimizationsRuns,
     ) -> ApiResult<responses::GetAdminClientsByClientNameQueryOptimizationsRuns> {
         let (limit, offset) = page(params.limit, params.offset, 100, 500)?;
-        let runs = health::list_runs(self.tenants.catalog(), &params.client_name, limit, offset).await?;
-        Ok(responses::GetAdminClientsByClientNameQueryOptimizationsRuns::Ok(enveloped(
-            format!("{} runs", runs.len()),
-            json!({ "client_name": params.client_name, "limit": limit, "offset": offset, "runs": runs }),
-        )?))
+        let runs =
+            health::list_runs(self.tenants.catalog(), &params.client_name, limit, offset).await?;
+        Ok(
+            responses::GetAdminClientsByClientNameQueryOptimizationsRuns::Ok(enveloped(
+                format!("{} runs", runs.len()),
+                json!({ "client_name": params.client_name, "limit": limit, "offset": offset, "runs": runs }),
+            )?),
+        )
     }
 
     async fn post_admin_clients_by_client_name_query_optimizations_by_recommendation_id_apply(
@@ -255,27 +303,35 @@ impl AdminStatisticsApi for Handlers {
         _cx: RequestCx,
         params: params::PostAdminClientsByClientNameQueryOptimizationsByRecommendationIdApply,
         body: Option<models::ApplyQueryOptimizationRequest>,
-    ) -> ApiResult<responses::PostAdminClientsByClientNameQueryOptimizationsByRecommendationIdApply> {
+    ) -> ApiResult<responses::PostAdminClientsByClientNameQueryOptimizationsByRecommendationIdApply>
+    {
         let actor = body
             .and_then(|b| b.actor)
             .map(|a| a.trim().chars().take(200).collect::<String>())
             .filter(|a| !a.is_empty())
             .unwrap_or_else(|| "admin".into());
-        let result = health::apply(&self.tenants, &params.client_name, params.recommendation_id, &actor)
-            .await?
-            .ok_or_else(|| {
-                DomainError::not_found("recommendation", params.recommendation_id.to_string())
-            })?;
+        let result = health::apply(
+            &self.tenants,
+            &params.client_name,
+            params.recommendation_id,
+            &actor,
+        )
+        .await?
+        .ok_or_else(|| {
+            DomainError::not_found("recommendation", params.recommendation_id.to_string())
+        })?;
         let message = match result["applied"].as_bool() {
             Some(true) => "Recommendation applied",
             _ => "Recommendation not applied",
         };
-        Ok(responses::PostAdminClientsByClientNameQueryOptimizationsByRecommendationIdApply::Ok(
-            enveloped(
-                message.into(),
-                json!({ "client_name": params.client_name, "result": result }),
-            )?,
-        ))
+        Ok(
+            responses::PostAdminClientsByClientNameQueryOptimizationsByRecommendationIdApply::Ok(
+                enveloped(
+                    message.into(),
+                    json!({ "client_name": params.client_name, "result": result }),
+                )?,
+            ),
+        )
     }
 
     async fn get_admin_clients_by_client_name_table_row_estimates(
@@ -285,10 +341,17 @@ impl AdminStatisticsApi for Handlers {
     ) -> ApiResult<responses::GetAdminClientsByClientNameTableRowEstimates> {
         let limit = params.limit.unwrap_or(12);
         if !(1..=100).contains(&limit) {
-            return Err(ApiError::invalid_parameter("limit", "must be between 1 and 100"));
+            return Err(ApiError::invalid_parameter(
+                "limit",
+                "must be between 1 and 100",
+            ));
         }
         let include_system = params.include_system_schemas.unwrap_or(false);
-        let schema = params.schema.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let schema = params
+            .schema
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
         if let Some(s) = schema {
             crate::domain::identifier::Ident::parse("schema", s)?;
         }
@@ -296,7 +359,12 @@ impl AdminStatisticsApi for Handlers {
         let tenant = match self.tenants.resolve(client).await {
             Ok(t) => t,
             Err(e @ DomainError::NotFound { .. }) => return Err(e.into()),
-            Err(e) => return Err(DomainError::ServiceUnavailable(format!("client {client} has no active pool: {e}")).into()),
+            Err(e) => {
+                return Err(DomainError::ServiceUnavailable(format!(
+                    "client {client} has no active pool: {e}"
+                ))
+                .into())
+            }
         };
         let key = format!(
             "athena:row-estimates:{client}:{}:{limit}:{include_system}",
@@ -310,11 +378,19 @@ impl AdminStatisticsApi for Handlers {
         let (snapshot, outcome) = match cached {
             Some(v) => (v, "hit"),
             None => {
-                let q = health::EstimateQuery { schema, limit, include_system };
-                let snapshot = health::row_estimates(&tenant, &q).await.map_err(|e| match e {
-                    DomainError::Invalid(_) => e,
-                    other => DomainError::ServiceUnavailable(format!("client {client}: {other}")),
-                })?;
+                let q = health::EstimateQuery {
+                    schema,
+                    limit,
+                    include_system,
+                };
+                let snapshot = health::row_estimates(&tenant, &q)
+                    .await
+                    .map_err(|e| match e {
+                        DomainError::Invalid(_) => e,
+                        other => {
+                            DomainError::ServiceUnavailable(format!("client {client}: {other}"))
+                        }
+                    })?;
                 if let Some(redis) = &self.redis {
                     redis_set(redis, &key, &snapshot).await;
                 }
@@ -327,10 +403,12 @@ impl AdminStatisticsApi for Handlers {
         });
         let out: Json<models::TableRowEstimatesResponse> =
             enveloped(format!("Row estimates of {client}"), data)?;
-        Ok(responses::GetAdminClientsByClientNameTableRowEstimates::Ok(out.with_header(
-            http::HeaderName::from_static("x-athena-cache-outcome"),
-            http::HeaderValue::from_static(outcome),
-        )))
+        Ok(responses::GetAdminClientsByClientNameTableRowEstimates::Ok(
+            out.with_header(
+                http::HeaderName::from_static("x-athena-cache-outcome"),
+                http::HeaderValue::from_static(outcome),
+            ),
+        ))
     }
 }
 
@@ -338,10 +416,15 @@ impl AdminStatisticsApi for Handlers {
 const ESTIMATE_TTL_SECS: u64 = 60;
 
 async fn redis_get(redis: &deadpool_redis::Pool, key: &str) -> Option<Value> {
-    let mut conn = tokio::time::timeout(Duration::from_millis(500), redis.get()).await.ok()?.ok()?;
+    let mut conn = tokio::time::timeout(Duration::from_millis(500), redis.get())
+        .await
+        .ok()?
+        .ok()?;
     let text: Option<String> = tokio::time::timeout(
         Duration::from_millis(500),
-        deadpool_redis::redis::cmd("GET").arg(key).query_async(&mut conn),
+        deadpool_redis::redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut conn),
     )
     .await
     .ok()?
@@ -350,7 +433,8 @@ async fn redis_get(redis: &deadpool_redis::Pool, key: &str) -> Option<Value> {
 }
 
 async fn redis_set(redis: &deadpool_redis::Pool, key: &str, v: &Value) {
-    let Ok(Ok(mut conn)) = tokio::time::timeout(Duration::from_millis(500), redis.get()).await else {
+    let Ok(Ok(mut conn)) = tokio::time::timeout(Duration::from_millis(500), redis.get()).await
+    else {
         return;
     };
     let _: Result<Result<(), _>, _> = tokio::time::timeout(

@@ -175,7 +175,8 @@ impl App {
                             true => oplog::operation_of(method, template),
                             false => None,
                         };
-                        let log_client = log_op.and_then(|_| req.headers().get("x-athena-client").cloned());
+                        let log_client =
+                            log_op.and_then(|_| req.headers().get("x-athena-client").cloned());
                         let work = self.clone().run(
                             value,
                             req,

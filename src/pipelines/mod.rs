@@ -16,6 +16,8 @@ use crate::db::tenants::Tenant;
 use crate::db::Pool;
 use crate::domain::identifier::{qualified_table, Ident};
 use crate::domain::DomainError;
+use crate::gateway::embed::Field;
+use crate::gateway::filter::{json_text, Filter, FilterValue, Operator};
 use crate::gateway::postprocess::{self, Key};
 use crate::gateway::read::{self, Order, ReadQuery};
 use crate::gateway::write::{self, InsertQuery, Write};
@@ -185,7 +187,10 @@ pub fn validate(def: &Definition, need_sink: bool) -> Result<Plan, DomainError> 
         ));
     }
     if source.limit.is_some_and(|l| l < 1) {
-        return Err(DomainError::invalid_field("source.limit", "must be at least 1"));
+        return Err(DomainError::invalid_field(
+            "source.limit",
+            "must be at least 1",
+        ));
     }
     for c in &source.columns {
         Ident::parse("column", c)?;
@@ -239,7 +244,10 @@ pub fn validate(def: &Definition, need_sink: bool) -> Result<Plan, DomainError> 
                 dedup: t.aggregation_dedup.unwrap_or(false),
             };
             spec.validate()?;
-            for c in [&spec.group_by, &spec.aggregation_column].into_iter().flatten() {
+            for c in [&spec.group_by, &spec.aggregation_column]
+                .into_iter()
+                .flatten()
+            {
                 Ident::parse("column", c)?;
             }
             match spec.is_empty() {
@@ -255,7 +263,12 @@ pub fn validate(def: &Definition, need_sink: bool) -> Result<Plan, DomainError> 
         }
         None => None,
     };
-    let nonempty = |c: &Option<String>| c.as_deref().map(str::trim).filter(|c| !c.is_empty()).map(str::to_string);
+    let nonempty = |c: &Option<String>| {
+        c.as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+    };
     Ok(Plan {
         query,
         limit: source.limit,
@@ -300,7 +313,11 @@ struct Groups {
 }
 
 impl Groups {
-    fn add(&mut self, spec: &postprocess::Spec, rows: &[Map<String, Value>]) -> Result<(), DomainError> {
+    fn add(
+        &mut self,
+        spec: &postprocess::Spec,
+        rows: &[Map<String, Value>],
+    ) -> Result<(), DomainError> {
         let page = postprocess::Spec {
             cumulative_sum: false,
             ..spec.clone()
@@ -448,9 +465,26 @@ pub async fn run(
         }
         _ => None,
     };
-    // A stable page order: the primary key, else the listed columns.
+    // A stable page order: the primary key, else the listed columns. A
+    // one-column key pages by keyset (`key > last`), so each page costs the
+    // same however deep the copy is; otherwise LIMIT/OFFSET.
     let mut query = plan.query.clone();
-    let pk = write::primary_key(source, &query.schema, &query.table).await.unwrap_or_default();
+    let pk = write::primary_key(source, &query.schema, &query.table)
+        .await
+        .unwrap_or_default();
+    let keyset = match pk.as_slice() {
+        [key] => Some(key.clone()),
+        _ => None,
+    };
+    // The key is read even when the caller did not list it (dropped again
+    // before the transform and the sink).
+    let mut strip_key = false;
+    if let (Some(key), Some(cols)) = (&keyset, &mut query.columns) {
+        if !cols.iter().any(|f| f.column == *key && f.alias.is_none()) {
+            cols.push(Field::plain(key.clone()));
+            strip_key = true;
+        }
+    }
     let order: Vec<String> = match (pk.is_empty(), &query.columns) {
         (false, _) => pk,
         (true, Some(cols)) => cols.iter().map(|f| f.column.clone()).collect(),
@@ -464,6 +498,8 @@ pub async fn run(
             nulls_first: None,
         })
         .collect();
+    let base_filters = query.filters.clone();
+    let mut last: Option<String> = None;
     let mut groups = Groups::default();
     let mut writer = SinkWriter {
         tenant: sink,
@@ -479,12 +515,30 @@ pub async fn run(
             break;
         }
         query.limit = Some(remaining.map_or(page, |r| r.min(page)));
-        query.offset = Some(writer.out.rows_fetched as i64);
+        match (&keyset, &last) {
+            (Some(key), Some(after)) => {
+                query.filters = base_filters.clone();
+                query.filters.push(
+                    Filter::new(key.clone(), Operator::Gt, FilterValue::Text(after.clone())).into(),
+                );
+                query.offset = None;
+            }
+            (Some(_), None) => query.offset = None,
+            (None, _) => query.offset = Some(writer.out.rows_fetched as i64),
+        }
         let t = Instant::now();
-        let rows = read::run(source, &query, max_rows).await?;
+        let mut rows = read::run(source, &query, max_rows).await?;
         fetch_ms += t.elapsed().as_millis() as i64;
         let n = rows.len();
         writer.out.rows_fetched += n as u64;
+        if let Some(key) = &keyset {
+            last = rows.last().and_then(|r| r.get(key)).and_then(json_text);
+            if strip_key {
+                for r in rows.iter_mut() {
+                    r.remove(key);
+                }
+            }
+        }
         let t = Instant::now();
         match &plan.transform {
             Some((spec, _)) => {
@@ -498,7 +552,7 @@ pub async fn run(
                 sink_ms += t.elapsed().as_millis() as i64;
             }
         }
-        if (n as i64) < query.limit.unwrap_or(page) {
+        if (n as i64) < query.limit.unwrap_or(page) || (keyset.is_some() && last.is_none()) {
             break;
         }
     }
@@ -596,11 +650,13 @@ pub fn yaml_templates(path: Option<&str>) -> Result<BTreeMap<String, Definition>
         return Ok(BTreeMap::new());
     };
     let text = std::fs::read_to_string(path).map_err(|e| format!("ATHENA_CONFIG {path}: {e}"))?;
-    let file: File = serde_yaml::from_str(&text).map_err(|e| format!("ATHENA_CONFIG {path}: {e}"))?;
+    let file: File =
+        serde_yaml::from_str(&text).map_err(|e| format!("ATHENA_CONFIG {path}: {e}"))?;
     file.pipelines
         .into_iter()
         .map(|(name, v)| {
-            let def = parse_definition(&v).map_err(|e| format!("ATHENA_CONFIG pipelines.{name}: {e}"))?;
+            let def =
+                parse_definition(&v).map_err(|e| format!("ATHENA_CONFIG pipelines.{name}: {e}"))?;
             validate(&def, true).map_err(|e| format!("ATHENA_CONFIG pipelines.{name}: {e}"))?;
             Ok((name, def))
         })
@@ -654,7 +710,12 @@ pub async fn get(pool: &Pool, name: &str) -> Result<Option<Stored>, DomainError>
     Ok(conn.query_opt(&sql, &[&name]).await?.as_ref().map(stored))
 }
 
-pub async fn put(pool: &Pool, name: &str, def: &Definition, metadata: &Value) -> Result<Stored, DomainError> {
+pub async fn put(
+    pool: &Pool,
+    name: &str,
+    def: &Definition,
+    metadata: &Value,
+) -> Result<Stored, DomainError> {
     let conn = pool.get().await?;
     let definition = serde_json::to_value(def).map_err(|e| DomainError::Internal(e.to_string()))?;
     let sql = format!(
@@ -663,7 +724,11 @@ pub async fn put(pool: &Pool, name: &str, def: &Definition, metadata: &Value) ->
            updated_at = now()
          RETURNING {COLUMNS}"
     );
-    Ok(stored(&conn.query_one(&sql, &[&name, &definition, metadata]).await?))
+    Ok(stored(
+        &conn
+            .query_one(&sql, &[&name, &definition, metadata])
+            .await?,
+    ))
 }
 
 pub async fn delete(pool: &Pool, name: &str) -> Result<Option<Stored>, DomainError> {

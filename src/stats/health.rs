@@ -59,7 +59,12 @@ pub async fn snapshot_window(
         .await?)
 }
 
-async fn new_run(pool: &Pool, kind: &str, status: &str, hours: Option<i32>) -> Result<i64, DomainError> {
+async fn new_run(
+    pool: &Pool,
+    kind: &str,
+    status: &str,
+    hours: Option<i32>,
+) -> Result<i64, DomainError> {
     let conn = pool.get().await?;
     Ok(conn
         .query_one(
@@ -99,7 +104,12 @@ pub async fn collect_pressure(tenants: &Tenants, window: Duration) -> Result<u64
                     .execute(
                         "UPDATE client_pressure_snapshots SET pool_waits = $3, pool_timeouts = $4
                           WHERE run_id = $1 AND client_name = $2",
-                        &[&run, &p.client_name, &(p.waits as i64), &(p.timeouts as i64)],
+                        &[
+                            &run,
+                            &p.client_name,
+                            &(p.waits as i64),
+                            &(p.timeouts as i64),
+                        ],
                     )
                     .await;
             }
@@ -164,7 +174,8 @@ fn run_json(r: &tokio_postgres::Row) -> Value {
     })
 }
 
-const RUN_COLUMNS: &str = "id, kind, status, hours_back, snapshots, error, requested_at, finished_at";
+const RUN_COLUMNS: &str =
+    "id, kind, status, hours_back, snapshots, error, requested_at, finished_at";
 
 async fn run_by_id(pool: &Pool, id: i64) -> Result<Value, DomainError> {
     let conn = pool.get().await?;
@@ -178,7 +189,8 @@ pub async fn last_run(pool: &Pool) -> Result<Option<Value>, DomainError> {
     Ok(conn.query_opt(&sql, &[]).await?.as_ref().map(run_json))
 }
 
-const SNAPSHOT_COLUMNS: &str = "id, run_id, client_name, window_start, window_end, requests, errors,
+const SNAPSHOT_COLUMNS: &str =
+    "id, run_id, client_name, window_start, window_end, requests, errors,
   request_rate, error_rate, p95_duration_ms, pool_waits, pool_timeouts, tables, recorded_at";
 
 fn snapshot_json(r: &tokio_postgres::Row) -> Value {
@@ -207,7 +219,12 @@ pub async fn latest_snapshots(pool: &Pool) -> Result<Vec<Value>, DomainError> {
         "SELECT DISTINCT ON (client_name) {SNAPSHOT_COLUMNS} FROM client_pressure_snapshots
           ORDER BY client_name, window_end DESC, id DESC"
     );
-    Ok(conn.query(&sql, &[]).await?.iter().map(snapshot_json).collect())
+    Ok(conn
+        .query(&sql, &[])
+        .await?
+        .iter()
+        .map(snapshot_json)
+        .collect())
 }
 
 /// One client's snapshots, newest first (at most 48).
@@ -217,7 +234,12 @@ pub async fn client_history(pool: &Pool, client: &str) -> Result<Vec<Value>, Dom
         "SELECT {SNAPSHOT_COLUMNS} FROM client_pressure_snapshots WHERE client_name = $1
           ORDER BY window_end DESC, id DESC LIMIT 48"
     );
-    Ok(conn.query(&sql, &[&client]).await?.iter().map(snapshot_json).collect())
+    Ok(conn
+        .query(&sql, &[&client])
+        .await?
+        .iter()
+        .map(snapshot_json)
+        .collect())
 }
 
 // --- vacuum health ---
@@ -238,10 +260,15 @@ struct TableStat {
     xid_age: Option<i64>,
 }
 
-async fn read_vacuum(tenant: &crate::db::tenants::Tenant) -> Result<(i64, Vec<TableStat>), DomainError> {
+async fn read_vacuum(
+    tenant: &crate::db::tenants::Tenant,
+) -> Result<(i64, Vec<TableStat>), DomainError> {
     let conn = tenant.pool.get().await?;
     let freeze: i64 = conn
-        .query_one("SELECT current_setting('autovacuum_freeze_max_age')::bigint", &[])
+        .query_one(
+            "SELECT current_setting('autovacuum_freeze_max_age')::bigint",
+            &[],
+        )
         .await?
         .get(0);
     let rows = conn
@@ -294,7 +321,8 @@ pub async fn collect_vacuum(tenants: &Tenants, client: &str) -> Result<i64, Doma
             let bloat = |t: &TableStat| t.dead > 1000 && t.dead * 5 > t.live;
             let risk = |t: &TableStat| t.xid_age.is_some_and(|a| a * 4 > freeze * 3);
             let total: i64 = tables.iter().map(|t| t.dead).sum();
-            let count = |f: &dyn Fn(&TableStat) -> bool| tables.iter().filter(|t| f(t)).count() as i32;
+            let count =
+                |f: &dyn Fn(&TableStat) -> bool| tables.iter().filter(|t| f(t)).count() as i32;
             let id: i64 = tx
                 .query_one(
                     "INSERT INTO vacuum_health_snapshots (client_name, instance_id, host, total_dead_rows,
@@ -316,10 +344,24 @@ pub async fn collect_vacuum(tenants: &Tenants, client: &str) -> Result<i64, Doma
                     0 => None,
                     n => Some(100.0 * t.dead as f64 / n as f64),
                 };
-                let xpct = t.xid_age.filter(|_| *freeze > 0).map(|a| 100.0 * a as f64 / *freeze as f64);
+                let xpct = t
+                    .xid_age
+                    .filter(|_| *freeze > 0)
+                    .map(|a| 100.0 * a as f64 / *freeze as f64);
                 tx.execute(
                     &stmt,
-                    &[&id, &t.schema, &t.rel, &t.live, &t.dead, &pct, &t.last_vacuum, &t.last_autovacuum, &t.xid_age, &xpct],
+                    &[
+                        &id,
+                        &t.schema,
+                        &t.rel,
+                        &t.live,
+                        &t.dead,
+                        &pct,
+                        &t.last_vacuum,
+                        &t.last_autovacuum,
+                        &t.xid_age,
+                        &xpct,
+                    ],
                 )
                 .await?;
             }
@@ -354,11 +396,19 @@ pub async fn vacuum_latest(pool: &Pool) -> Result<Vec<Value>, DomainError> {
     let sql = format!(
         "SELECT DISTINCT ON (client_name) {VACUUM_COLUMNS} FROM vacuum_health_snapshots ORDER BY client_name, id DESC"
     );
-    Ok(conn.query(&sql, &[]).await?.iter().map(vacuum_json).collect())
+    Ok(conn
+        .query(&sql, &[])
+        .await?
+        .iter()
+        .map(vacuum_json)
+        .collect())
 }
 
 /// The latest snapshot of `client` and its tables; `None` without one.
-pub async fn vacuum_detail(pool: &Pool, client: &str) -> Result<Option<(Value, Vec<Value>)>, DomainError> {
+pub async fn vacuum_detail(
+    pool: &Pool,
+    client: &str,
+) -> Result<Option<(Value, Vec<Value>)>, DomainError> {
     let conn = pool.get().await?;
     let sql = format!(
         "SELECT {VACUUM_COLUMNS} FROM vacuum_health_snapshots WHERE client_name = $1 ORDER BY id DESC LIMIT 1"
@@ -569,8 +619,14 @@ async fn analyze(tenant: &crate::db::tenants::Tenant) -> Result<Vec<Rec>, Domain
         )
         .await?;
     for r in idx {
-        let (schema, table, index, scans, columns, twin): (String, String, String, i64, Vec<String>, Option<String>) =
-            (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5));
+        let (schema, table, index, scans, columns, twin): (
+            String,
+            String,
+            String,
+            i64,
+            Vec<String>,
+            Option<String>,
+        ) = (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5));
         if let Some(twin) = twin {
             let s = Ident::parse("schema", &schema)?;
             let n = Ident::parse("index", &index)?;
@@ -596,7 +652,8 @@ async fn analyze(tenant: &crate::db::tenants::Tenant) -> Result<Vec<Rec>, Domain
     Ok(out)
 }
 
-const REC_COLUMNS: &str = "id, run_id, client_name, kind, schema_name, table_name, columns, sql, rationale,
+const REC_COLUMNS: &str =
+    "id, run_id, client_name, kind, schema_name, table_name, columns, sql, rationale,
   status, applied_by, applied_at, apply_error, created_at, updated_at";
 
 fn rec_json(r: &tokio_postgres::Row) -> Value {
@@ -619,7 +676,8 @@ fn rec_json(r: &tokio_postgres::Row) -> Value {
     })
 }
 
-const OPT_RUN_COLUMNS: &str = "id, client_name, status, recommendations, error, started_at, finished_at";
+const OPT_RUN_COLUMNS: &str =
+    "id, client_name, status, recommendations, error, started_at, finished_at";
 
 fn opt_run_json(r: &tokio_postgres::Row) -> Value {
     json!({
@@ -635,7 +693,10 @@ fn opt_run_json(r: &tokio_postgres::Row) -> Value {
 
 /// A refresh: analyze the tenant, record a run and its recommendations
 /// (one per finding; a finding seen before keeps its id and status).
-pub async fn refresh_optimizations(tenants: &Tenants, client: &str) -> Result<(Value, Vec<Value>), DomainError> {
+pub async fn refresh_optimizations(
+    tenants: &Tenants,
+    client: &str,
+) -> Result<(Value, Vec<Value>), DomainError> {
     let tenant = tenants.resolve(client).await?;
     let found = analyze(&tenant).await;
     let mut conn = tenants.catalog().get().await?;
@@ -669,11 +730,27 @@ pub async fn refresh_optimizations(tenants: &Tenants, client: &str) -> Result<(V
         );
         let stmt = tx.prepare(&sql).await?;
         for f in found {
-            let fingerprint = format!("{}:{}.{}:{}", f.kind, f.schema, f.table, f.columns.join(","));
+            let fingerprint = format!(
+                "{}:{}.{}:{}",
+                f.kind,
+                f.schema,
+                f.table,
+                f.columns.join(",")
+            );
             let row = tx
                 .query_one(
                     &stmt,
-                    &[&run, &client, &f.kind, &f.schema, &f.table, &f.columns, &f.sql, &f.rationale, &fingerprint],
+                    &[
+                        &run,
+                        &client,
+                        &f.kind,
+                        &f.schema,
+                        &f.table,
+                        &f.columns,
+                        &f.sql,
+                        &f.rationale,
+                        &fingerprint,
+                    ],
                 )
                 .await?;
             recs.push(rec_json(&row));
@@ -707,7 +784,12 @@ pub async fn list_recommendations(
         .collect())
 }
 
-pub async fn list_runs(pool: &Pool, client: &str, limit: i64, offset: i64) -> Result<Vec<Value>, DomainError> {
+pub async fn list_runs(
+    pool: &Pool,
+    client: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Value>, DomainError> {
     let conn = pool.get().await?;
     let sql = format!(
         "SELECT {OPT_RUN_COLUMNS} FROM query_optimization_runs WHERE client_name = $1
@@ -724,7 +806,12 @@ pub async fn list_runs(pool: &Pool, client: &str, limit: i64, offset: i64) -> Re
 /// Runs the stored statement of recommendation `id` of `client` (only SQL
 /// this module generated and stored; never request text) and records the
 /// outcome. `None`: no such recommendation for this client.
-pub async fn apply(tenants: &Tenants, client: &str, id: i64, actor: &str) -> Result<Option<Value>, DomainError> {
+pub async fn apply(
+    tenants: &Tenants,
+    client: &str,
+    id: i64,
+    actor: &str,
+) -> Result<Option<Value>, DomainError> {
     let pool = tenants.catalog();
     let sql = format!("SELECT {REC_COLUMNS} FROM query_optimization_recommendations WHERE id = $1 AND client_name = $2");
     let row = {
@@ -734,7 +821,9 @@ pub async fn apply(tenants: &Tenants, client: &str, id: i64, actor: &str) -> Res
     let Some(row) = row else { return Ok(None) };
     let rec = rec_json(&row);
     if rec["status"] == "applied" {
-        return Ok(Some(json!({"recommendation": rec, "applied": true, "already_applied": true})));
+        return Ok(Some(
+            json!({"recommendation": rec, "applied": true, "already_applied": true}),
+        ));
     }
     let Some(statement) = row.get::<_, Option<String>>(7) else {
         return Err(DomainError::Invalid(format!(
@@ -762,7 +851,9 @@ pub async fn apply(tenants: &Tenants, client: &str, id: i64, actor: &str) -> Res
             .map(|d| d.message().to_string())
             .unwrap_or_else(|| e.to_string())
     });
-    let row = conn.query_one(&update, &[&id, &client, &error, &actor]).await?;
+    let row = conn
+        .query_one(&update, &[&id, &client, &error, &actor])
+        .await?;
     Ok(Some(json!({
         "recommendation": rec_json(&row),
         "applied": error.is_none(),
@@ -782,7 +873,10 @@ pub struct EstimateQuery<'a> {
 const HUGE_ROWS: i64 = 10_000_000;
 
 /// The snapshot of `pg_class.reltuples` for the tenant.
-pub async fn row_estimates(tenant: &crate::db::tenants::Tenant, q: &EstimateQuery<'_>) -> Result<Value, DomainError> {
+pub async fn row_estimates(
+    tenant: &crate::db::tenants::Tenant,
+    q: &EstimateQuery<'_>,
+) -> Result<Value, DomainError> {
     let conn = tenant.pool.get().await?;
     let rows = conn
         .query(
@@ -797,10 +891,11 @@ pub async fn row_estimates(tenant: &crate::db::tenants::Tenant, q: &EstimateQuer
             &[&q.schema, &q.include_system],
         )
         .await?;
-    let entry = |s: &str, t: &str, n: i64| {
-        json!({"schema_name": s, "table_name": t, "qualified_table_name": format!("{s}.{t}"), "estimated_rows": n})
-    };
-    let all: Vec<(String, String, i64)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+    let entry = |s: &str, t: &str, n: i64| json!({"schema_name": s, "table_name": t, "qualified_table_name": format!("{s}.{t}"), "estimated_rows": n});
+    let all: Vec<(String, String, i64)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
     let total: i64 = all.iter().map(|t| t.2).sum();
     let max = all.first();
     let mut rollups: std::collections::BTreeMap<&str, (i64, i64)> = Default::default();
@@ -819,7 +914,10 @@ pub async fn row_estimates(tenant: &crate::db::tenants::Tenant, q: &EstimateQuer
     let buckets: Vec<Value> = bounds
         .iter()
         .map(|(label, min, max)| {
-            let count = all.iter().filter(|t| t.2 >= *min && max.is_none_or(|m| t.2 <= m)).count();
+            let count = all
+                .iter()
+                .filter(|t| t.2 >= *min && max.is_none_or(|m| t.2 <= m))
+                .count();
             json!({"label": label, "min_rows": min, "max_rows": max, "table_count": count})
         })
         .collect();
@@ -842,7 +940,10 @@ pub async fn row_estimates(tenant: &crate::db::tenants::Tenant, q: &EstimateQuer
             t.2 > 0
                 && matches!(
                     t.1.as_str(),
-                    "gateway_operation_log" | "pipeline_step_log" | "athena_ddl_audit_log" | "athena_outbox"
+                    "gateway_operation_log"
+                        | "pipeline_step_log"
+                        | "athena_ddl_audit_log"
+                        | "athena_outbox"
                 )
         })
         .collect();

@@ -7,9 +7,9 @@ pub mod health;
 pub mod oplog;
 
 use crate::db::Pool;
-use std::collections::BTreeMap;
 use crate::domain::DomainError;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// `ATHENA_OPERATION_LOG` (default on), `ATHENA_OPERATION_LOG_CAPACITY`
@@ -115,7 +115,12 @@ fn client_record(r: &tokio_postgres::Row) -> Value {
 pub async fn list(pool: &Pool) -> Result<Vec<Value>, DomainError> {
     let conn = pool.get().await?;
     let sql = format!("SELECT {CLIENT_COLUMNS} FROM client_statistics ORDER BY client_name");
-    Ok(conn.query(&sql, &[]).await?.iter().map(client_record).collect())
+    Ok(conn
+        .query(&sql, &[])
+        .await?
+        .iter()
+        .map(client_record)
+        .collect())
 }
 
 /// One client's totals and per-table rows; `None` when it has none.

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 
-/// Rows per INSERT.
-pub const BATCH: usize = 500;
+/// Rows per INSERT (at most; a batch is written at least every second).
+pub const BATCH: usize = 2000;
 /// Longest a logged request waits for its row to be written.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Advisory lock key: batches take it shared, `refresh` exclusive, so a

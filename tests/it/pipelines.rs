@@ -210,7 +210,11 @@ async fn a_step_client_needs_the_key_valid_for_it() {
     s.enforce_keys(true).await;
     let key = s
         .api_key(
-            &["pipelines.execute", "gateway.fetch.execute", "gateway.insert.execute"],
+            &[
+                "pipelines.execute",
+                "gateway.fetch.execute",
+                "gateway.insert.execute",
+            ],
             Some(CLIENT),
         )
         .await;
@@ -232,7 +236,10 @@ async fn a_step_client_needs_the_key_valid_for_it() {
     assert_eq!(n, 0, "nothing written");
     // Without the insert right, not even on its own client.
     let read_only = s
-        .api_key(&["pipelines.execute", "gateway.fetch.execute"], Some(CLIENT))
+        .api_key(
+            &["pipelines.execute", "gateway.fetch.execute"],
+            Some(CLIENT),
+        )
         .await;
     s.tenant()
         .await
@@ -292,7 +299,12 @@ async fn template_saved_listed_used_deleted() {
     assert_eq!(r.status, 400, "{}", r.text());
 
     let r = s
-        .send("GET", "/pipelines/templates", &[KEY, ("x-athena-client", CLIENT)], None)
+        .send(
+            "GET",
+            "/pipelines/templates",
+            &[KEY, ("x-athena-client", CLIENT)],
+            None,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let listed = r.json()["templates"].clone();
@@ -306,7 +318,14 @@ async fn template_saved_listed_used_deleted() {
     assert_eq!(t["source"], "database");
     assert_eq!(t["mutable"], true);
     assert_eq!(t["sink_client"], "tenant_b");
-    let r = s.send("GET", "/admin/pipeline-templates/daily_rollup", &[KEY], None).await;
+    let r = s
+        .send(
+            "GET",
+            "/admin/pipeline-templates/daily_rollup",
+            &[KEY],
+            None,
+        )
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["data"]["metadata"]["owner"], "ops");
 
@@ -323,11 +342,32 @@ async fn template_saved_listed_used_deleted() {
         .get(0);
     assert_eq!(n, 3);
 
-    let r = s.send("DELETE", "/admin/pipeline-templates/daily_rollup", &[KEY], None).await;
+    let r = s
+        .send(
+            "DELETE",
+            "/admin/pipeline-templates/daily_rollup",
+            &[KEY],
+            None,
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let r = s.send("GET", "/admin/pipeline-templates/daily_rollup", &[KEY], None).await;
+    let r = s
+        .send(
+            "GET",
+            "/admin/pipeline-templates/daily_rollup",
+            &[KEY],
+            None,
+        )
+        .await;
     assert_eq!(r.status, 404);
-    let r = s.send("DELETE", "/admin/pipeline-templates/daily_rollup", &[KEY], None).await;
+    let r = s
+        .send(
+            "DELETE",
+            "/admin/pipeline-templates/daily_rollup",
+            &[KEY],
+            None,
+        )
+        .await;
     assert_eq!(r.status, 404);
     let (status, _) = run(&s, json!({"pipeline": "daily_rollup"})).await;
     assert_eq!(status, 400, "an unknown template");
@@ -347,19 +387,88 @@ async fn boot_yaml_templates_are_listed_read_only() {
     let path = file.to_string_lossy().into_owned();
     let s = TestServer::start_with(|c| c.config_file = Some(path)).await;
     let r = s
-        .send("GET", "/pipelines/templates", &[KEY, ("x-athena-client", CLIENT)], None)
+        .send(
+            "GET",
+            "/pipelines/templates",
+            &[KEY, ("x-athena-client", CLIENT)],
+            None,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let t = r.json()["templates"][0].clone();
-    assert_eq!((t["name"].clone(), t["source"].clone(), t["mutable"].clone()), (json!("yaml_copy"), json!("yaml"), json!(false)));
+    assert_eq!(
+        (t["name"].clone(), t["source"].clone(), t["mutable"].clone()),
+        (json!("yaml_copy"), json!("yaml"), json!(false))
+    );
     let r = s
         .send(
             "PUT",
             "/admin/pipeline-templates/yaml_copy",
             &[KEY],
-            Some(json!({"definition": {"source": {"table_name": "a"}, "sink": {"table_name": "b"}}})),
+            Some(
+                json!({"definition": {"source": {"table_name": "a"}, "sink": {"table_name": "b"}}}),
+            ),
         )
         .await;
     assert_eq!(r.status, 409, "{}", r.text());
+    s.stop().await;
+}
+
+/// `VmRSS` of this process (the in-process server included), in KiB.
+fn rss_kib() -> i64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+#[ignore = "scale: PIPELINE_SCALE_ROWS rows (default 200000); prints rows/s and RSS"]
+async fn copy_at_scale_runs_at_flat_memory() {
+    let rows: i64 = std::env::var("PIPELINE_SCALE_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let s = TestServer::start_with(|c| {
+        c.max_rows = 1000;
+        c.request_timeout = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    s.tenant()
+        .await
+        .batch_execute(&format!(
+            "CREATE TABLE big_src (id int PRIMARY KEY, name text NOT NULL, score int);
+             INSERT INTO big_src SELECT g, 'row ' || g, g % 100 FROM generate_series(1, {rows}) g;
+             CREATE TABLE big_dst (id int PRIMARY KEY, name text NOT NULL, score int);
+             ANALYZE big_src;"
+        ))
+        .await
+        .unwrap();
+    let before = rss_kib();
+    let started = std::time::Instant::now();
+    let (status, v) = run(
+        &s,
+        json!({"source": {"table_name": "big_src"}, "sink": {"table_name": "big_dst"}}),
+    )
+    .await;
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["rows_inserted"], rows, "{}", v["errors"]);
+    assert_eq!(
+        v["data"].as_array().unwrap().len(),
+        1000,
+        "the echo is capped"
+    );
+    assert_eq!(s.scalar("SELECT count(*) FROM big_dst").await, rows);
+    let after = rss_kib();
+    println!(
+        "pipeline copy: {rows} rows in {secs:.1} s = {:.0} rows/s; RSS {before} KiB -> {after} KiB",
+        rows as f64 / secs
+    );
     s.stop().await;
 }

@@ -11,7 +11,10 @@ const KEY: (&str, &str) = ("x-athena-key", ADMIN_KEY);
 
 async fn get(s: &TestServer, path: &str) -> (u16, Value) {
     let r = s.send("GET", path, &[KEY], None).await;
-    (r.status, serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+    (
+        r.status,
+        serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test]
@@ -19,7 +22,9 @@ async fn two_hundred_calls_then_statistics_drilldown_and_refresh() {
     let s = TestServer::start().await;
     s.tenant()
         .await
-        .batch_execute("CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'a')")
+        .batch_execute(
+            "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'a')",
+        )
         .await
         .unwrap();
     for i in 0..200 {
@@ -48,8 +53,17 @@ async fn two_hundred_calls_then_statistics_drilldown_and_refresh() {
         .find(|t| t["table_name"] == "items" && t["operation"] == "fetch")
         .cloned()
         .expect("items/fetch");
-    assert_eq!((table["total_operations"].clone(), table["error_operations"].clone()), (json!(200), json!(10)));
-    assert_eq!(v["data"]["statistics"], stats, "the envelope's data is the same object");
+    assert_eq!(
+        (
+            table["total_operations"].clone(),
+            table["error_operations"].clone()
+        ),
+        (json!(200), json!(10))
+    );
+    assert_eq!(
+        v["data"]["statistics"], stats,
+        "the envelope's data is the same object"
+    );
 
     let (status, v) = get(
         &s,
@@ -59,7 +73,9 @@ async fn two_hundred_calls_then_statistics_drilldown_and_refresh() {
     assert_eq!(status, 200, "{v}");
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 10);
-    assert!(rows.iter().all(|r| r["status_code"] == 400 && r["error"] == true));
+    assert!(rows
+        .iter()
+        .all(|r| r["status_code"] == 400 && r["error"] == true));
     let (_, v) = get(
         &s,
         &format!("/admin/clients/{CLIENT}/statistics/drilldown?table_name=items&operation=fetch&status=normal&limit=500"),
@@ -67,13 +83,23 @@ async fn two_hundred_calls_then_statistics_drilldown_and_refresh() {
     .await;
     assert_eq!(v["rows"].as_array().unwrap().len(), 190);
     // Bad input.
-    for q in ["operation=fetch", "table_name=items&operation=fetch&status=some", "table_name=items&operation=fetch&limit=501"] {
-        let (status, v) = get(&s, &format!("/admin/clients/{CLIENT}/statistics/drilldown?{q}")).await;
+    for q in [
+        "operation=fetch",
+        "table_name=items&operation=fetch&status=some",
+        "table_name=items&operation=fetch&limit=501",
+    ] {
+        let (status, v) = get(
+            &s,
+            &format!("/admin/clients/{CLIENT}/statistics/drilldown?{q}"),
+        )
+        .await;
         assert_eq!(status, 400, "{q}: {v}");
     }
 
     let (_, before) = get(&s, "/admin/clients/statistics").await;
-    let r = s.send("POST", "/admin/clients/statistics/refresh", &[KEY], None).await;
+    let r = s
+        .send("POST", "/admin/clients/statistics/refresh", &[KEY], None)
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let strip = |v: &Value| -> Vec<Value> {
         v["statistics"]
@@ -87,7 +113,11 @@ async fn two_hundred_calls_then_statistics_drilldown_and_refresh() {
             })
             .collect()
     };
-    assert_eq!(strip(&r.json()), strip(&before), "refresh gives the same numbers");
+    assert_eq!(
+        strip(&r.json()),
+        strip(&before),
+        "refresh gives the same numbers"
+    );
     let (status, _) = get(&s, "/admin/clients/nobody/statistics").await;
     assert_eq!(status, 404);
     s.stop().await;
@@ -97,7 +127,12 @@ async fn two_hundred_calls_then_statistics_drilldown_and_refresh() {
 async fn operation_log_off_writes_nothing() {
     let s = TestServer::start_with(|c| c.stats.operation_log = false).await;
     let r = s
-        .send("POST", "/gateway/fetch", &[("x-athena-client", CLIENT)], Some(json!({"table_name": "missing"})))
+        .send(
+            "POST",
+            "/gateway/fetch",
+            &[("x-athena-client", CLIENT)],
+            Some(json!({"table_name": "missing"})),
+        )
         .await;
     assert_ne!(r.status, 200);
     let (_, v) = get(&s, "/admin/clients/statistics").await;
@@ -116,13 +151,20 @@ async fn seq_scanned_table_recommendation_applied_creates_the_index() {
     .await
     .unwrap();
     for i in 0..60 {
-        t.query("SELECT count(*) FROM orders WHERE customer_id = $1", &[&i]).await.unwrap();
+        t.query("SELECT count(*) FROM orders WHERE customer_id = $1", &[&i])
+            .await
+            .unwrap();
     }
     // The statistics reach pg_stat_user_tables within a second or so.
     let mut rec = None;
     for _ in 0..40 {
         let r = s
-            .send("POST", &format!("/admin/clients/{CLIENT}/query-optimizations/refresh"), &[KEY], None)
+            .send(
+                "POST",
+                &format!("/admin/clients/{CLIENT}/query-optimizations/refresh"),
+                &[KEY],
+                None,
+            )
             .await;
         assert_eq!(r.status, 200, "{}", r.text());
         let v = r.json();
@@ -140,16 +182,39 @@ async fn seq_scanned_table_recommendation_applied_creates_the_index() {
     }
     let rec = rec.expect("a missing-index recommendation for orders");
     assert_eq!(rec["columns"], json!(["customer_id"]));
-    assert!(rec["sql"].as_str().unwrap().starts_with("CREATE INDEX CONCURRENTLY"), "{rec}");
+    assert!(
+        rec["sql"]
+            .as_str()
+            .unwrap()
+            .starts_with("CREATE INDEX CONCURRENTLY"),
+        "{rec}"
+    );
     let id = rec["id"].as_i64().unwrap();
     // Listed (open), runs listed.
-    let (_, v) = get(&s, &format!("/admin/clients/{CLIENT}/query-optimizations?status=open")).await;
-    assert!(v["recommendations"].as_array().unwrap().iter().any(|r| r["id"] == id));
-    let (_, v) = get(&s, &format!("/admin/clients/{CLIENT}/query-optimizations/runs")).await;
+    let (_, v) = get(
+        &s,
+        &format!("/admin/clients/{CLIENT}/query-optimizations?status=open"),
+    )
+    .await;
+    assert!(v["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["id"] == id));
+    let (_, v) = get(
+        &s,
+        &format!("/admin/clients/{CLIENT}/query-optimizations/runs"),
+    )
+    .await;
     assert!(!v["runs"].as_array().unwrap().is_empty());
     // Another client's id is 404.
     let r = s
-        .send("POST", &format!("/admin/clients/other/query-optimizations/{id}/apply"), &[KEY], None)
+        .send(
+            "POST",
+            &format!("/admin/clients/other/query-optimizations/{id}/apply"),
+            &[KEY],
+            None,
+        )
         .await;
     assert_eq!(r.status, 404, "{}", r.text());
     let r = s
@@ -192,7 +257,9 @@ async fn vacuum_health_shows_dead_tuples_and_unreachable_clients() {
             "POST",
             "/admin/clients",
             &[KEY],
-            Some(json!({"client_name": "gone", "pg_uri": "postgres://postgres@127.0.0.1:1/nothing"})),
+            Some(
+                json!({"client_name": "gone", "pg_uri": "postgres://postgres@127.0.0.1:1/nothing"}),
+            ),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
@@ -207,7 +274,10 @@ async fn vacuum_health_shows_dead_tuples_and_unreachable_clients() {
                 .find(|t| t["relname"] == "churn" && t["n_dead_tup"].as_i64() >= Some(4000))
                 .cloned();
             if dead.is_some() {
-                assert!(v["snapshot"]["total_dead_rows"].as_i64().unwrap() >= 4000, "{v}");
+                assert!(
+                    v["snapshot"]["total_dead_rows"].as_i64().unwrap() >= 4000,
+                    "{v}"
+                );
                 break;
             }
         }
@@ -244,10 +314,17 @@ async fn row_estimates_pressure_and_backfill() {
     let (status, v) = get(&s, &path).await;
     assert_eq!(status, 200, "{v}");
     let top = &v["snapshot"]["top_tables"][0];
-    assert_eq!((top["table_name"].clone(), top["estimated_rows"].clone()), (json!("big"), json!(3000)));
+    assert_eq!(
+        (top["table_name"].clone(), top["estimated_rows"].clone()),
+        (json!("big"), json!(3000))
+    );
     assert_eq!(v["snapshot"]["source"], "pg_class.reltuples");
     for q in ["limit=0", "limit=101"] {
-        let (status, _) = get(&s, &format!("/admin/clients/{CLIENT}/table-row-estimates?{q}")).await;
+        let (status, _) = get(
+            &s,
+            &format!("/admin/clients/{CLIENT}/table-row-estimates?{q}"),
+        )
+        .await;
         assert_eq!(status, 400, "{q}");
     }
     let (status, _) = get(&s, "/admin/clients/nobody/table-row-estimates").await;
@@ -255,22 +332,40 @@ async fn row_estimates_pressure_and_backfill() {
 
     // Pressure: a few logged calls, a backfill, then snapshots.
     for _ in 0..5 {
-        s.send("POST", "/gateway/fetch", &[("x-athena-client", CLIENT)], Some(json!({"table_name": "big", "limit": 1})))
-            .await;
+        s.send(
+            "POST",
+            "/gateway/fetch",
+            &[("x-athena-client", CLIENT)],
+            Some(json!({"table_name": "big", "limit": 1})),
+        )
+        .await;
     }
     let r = s
-        .send("POST", "/admin/clients/pressure/backfill", &[KEY], Some(json!({"hours_back": 2})))
+        .send(
+            "POST",
+            "/admin/clients/pressure/backfill",
+            &[KEY],
+            Some(json!({"hours_back": 2})),
+        )
         .await;
     assert_eq!(r.status, 202, "{}", r.text());
     let r = s
-        .send("POST", "/admin/clients/pressure/backfill", &[KEY], Some(json!({"hours_back": 721})))
+        .send(
+            "POST",
+            "/admin/clients/pressure/backfill",
+            &[KEY],
+            Some(json!({"hours_back": 721})),
+        )
         .await;
     assert_eq!(r.status, 400, "{}", r.text());
     let mut found = false;
     for _ in 0..40 {
         let (status, v) = get(&s, &format!("/admin/clients/{CLIENT}/pressure")).await;
         if status == 200 {
-            assert!(v["data"]["snapshot"]["requests"].as_i64().unwrap() >= 5, "{v}");
+            assert!(
+                v["data"]["snapshot"]["requests"].as_i64().unwrap() >= 5,
+                "{v}"
+            );
             found = true;
             break;
         }
@@ -279,6 +374,10 @@ async fn row_estimates_pressure_and_backfill() {
     assert!(found, "pressure snapshot after the backfill");
     let (status, v) = get(&s, "/admin/clients/pressure").await;
     assert_eq!(status, 200);
-    assert!(v["data"]["snapshots"].as_array().unwrap().iter().any(|p| p["client_name"] == CLIENT));
+    assert!(v["data"]["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["client_name"] == CLIENT));
     s.stop().await;
 }

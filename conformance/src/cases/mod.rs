@@ -3,7 +3,6 @@
 
 pub mod admin;
 pub mod billing;
-pub mod pipelines_stats;
 pub mod client_configs;
 pub mod d1;
 pub mod deferred;
@@ -12,6 +11,7 @@ pub mod gateway;
 pub mod health;
 pub mod ip_policy;
 pub mod management;
+pub mod pipelines_stats;
 pub mod public;
 pub mod query;
 pub mod registry;

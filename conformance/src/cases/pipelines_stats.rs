@@ -51,7 +51,9 @@ fn fetch(ctx: &Ctx) -> Request {
         .json(json!({"table_name": "conformance_items", "columns": ["id"], "limit": 1}))
 }
 
-fn stats_has_client(client: String) -> impl Fn(&Value) -> Result<(), String> + Send + Sync + 'static {
+fn stats_has_client(
+    client: String,
+) -> impl Fn(&Value) -> Result<(), String> + Send + Sync + 'static {
     move |b| {
         let list = b["statistics"].as_array().ok_or("no statistics")?;
         let c = list
