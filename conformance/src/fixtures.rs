@@ -47,9 +47,10 @@ const PIPELINES_STATS_SQL: &str = "
 CREATE TABLE IF NOT EXISTS conformance_pipeline_sink (id serial primary key, label text not null, score int);
 CREATE TABLE IF NOT EXISTS conformance_pipeline_dry (id serial primary key, label text not null, score int);
 TRUNCATE conformance_pipeline_sink, conformance_pipeline_dry RESTART IDENTITY;
+CREATE TABLE IF NOT EXISTS conformance_qo_parent (id int primary key);
 CREATE TABLE IF NOT EXISTS conformance_qo_child (id serial primary key,
-  item_id int references conformance_items(id));
-DROP INDEX IF EXISTS athena_conformance_qo_child_item_id_idx;
+  parent_id int references conformance_qo_parent(id));
+DROP INDEX IF EXISTS athena_conformance_qo_child_parent_id_idx;
 CREATE TABLE IF NOT EXISTS conformance_vacuum (id int primary key) WITH (autovacuum_enabled = false);
 TRUNCATE conformance_vacuum;
 INSERT INTO conformance_vacuum SELECT generate_series(1, 2000);

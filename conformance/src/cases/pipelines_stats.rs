@@ -350,7 +350,7 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
             let recs = b["recommendations"].as_array().ok_or("no recommendations")?;
             match recs.iter().any(|r| r["kind"] == "unindexed_foreign_key" && r["table"] == "conformance_qo_child") {
                 true => Ok(()),
-                false => Err("conformance_qo_child(item_id) not recommended".into()),
+                false => Err("conformance_qo_child(parent_id) not recommended".into()),
             }
         })
         .then_json(ctx.request("get", &format!("{qo}/runs")), 200, |b| {
