@@ -167,6 +167,11 @@ impl HealthApi for Handlers {
                     events_published,
                 ),
                 (
+                    "athena_operation_log_entries_total",
+                    "Operation log entries since start by outcome (queued, dropped: the bounded queue was full, written, failed).",
+                    self.insights.oplog.series(),
+                ),
+                (
                     "athena_process_uptime_seconds",
                     "Seconds since the server started.",
                     uptime,

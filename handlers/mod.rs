@@ -29,6 +29,7 @@ mod debug;
 mod gateway;
 mod health;
 mod management;
+mod pipelines;
 mod public;
 mod query;
 mod registry;
@@ -87,6 +88,9 @@ pub struct Handlers {
     pub audit: Arc<crate::audit::ddl::AuditStore>,
     /// Durable chat (`src/chat/`, issue 20).
     pub chat: Arc<crate::chat::Chat>,
+    /// Issue 19: the operation log, pipeline templates of the boot YAML
+    /// (`src/stats/`, `src/pipelines/`).
+    pub insights: Arc<crate::stats::Insights>,
 }
 
 /// A fetch body as the gateway's read request (`X-Strip-Nulls`,
@@ -191,13 +195,10 @@ fn header_bool(headers: &http::HeaderMap, name: &str) -> Option<bool> {
 // Families whose issues have not landed: every operation answers 501. A
 // family that gets a module moves from here to its `impl` there.
 impl ApiApi for Handlers {}
-impl PipelinesApi for Handlers {}
 impl TypesenseApi for Handlers {}
 
 // `/admin/*` families without a module under `admin/` yet.
 impl AdminBackupsApi for Handlers {}
-impl AdminPipelineTemplatesApi for Handlers {}
 impl AdminProvisionApi for Handlers {}
-impl AdminStatisticsApi for Handlers {}
 
 // `/storage/*` families (they will live under `storage/`).

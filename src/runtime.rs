@@ -303,6 +303,8 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         tenants: tenants.clone(),
         storage: storage.clone(),
     });
+    // Issue 19: the operation log, boot pipeline templates, health collectors.
+    let insights = Arc::new(crate::stats::Insights::start(&config, tenants.clone())?);
     let handlers = Arc::new(Handlers {
         config,
         tenants,
@@ -323,6 +325,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         started: Instant::now(),
         audit,
         chat,
+        insights,
     });
     Ok(Arc::new(App::new(handlers, auth, metrics, limits)))
 }

@@ -35,8 +35,26 @@ pub fn setup_sql() -> String {
         ));
     }
     sql.push_str(REST_WRITES_SQL);
+    sql.push_str(PIPELINES_STATS_SQL);
     sql
 }
+
+/// Pipelines and statistics (issue 19, `cases/pipelines_stats.rs`): the
+/// pipeline sinks, a foreign key without an index (a query-optimization
+/// finding; the index `apply` made is dropped again) and a table with dead
+/// tuples for vacuum health.
+const PIPELINES_STATS_SQL: &str = "
+CREATE TABLE IF NOT EXISTS conformance_pipeline_sink (id serial primary key, label text not null, score int);
+CREATE TABLE IF NOT EXISTS conformance_pipeline_dry (id serial primary key, label text not null, score int);
+TRUNCATE conformance_pipeline_sink, conformance_pipeline_dry RESTART IDENTITY;
+CREATE TABLE IF NOT EXISTS conformance_qo_parent (id int primary key);
+CREATE TABLE IF NOT EXISTS conformance_qo_child (id serial primary key,
+  parent_id int references conformance_qo_parent(id));
+DROP INDEX IF EXISTS athena_conformance_qo_child_parent_id_idx;
+CREATE TABLE IF NOT EXISTS conformance_vacuum (id int primary key) WITH (autovacuum_enabled = false);
+TRUNCATE conformance_vacuum;
+INSERT INTO conformance_vacuum SELECT generate_series(1, 2000);
+DELETE FROM conformance_vacuum WHERE id <= 1500;";
 
 /// `/rest/v1` writes (issue 14, `cases/rest_writes.rs`): a table with a
 /// foreign key (embeds of the written rows), a DEFAULT and a composite

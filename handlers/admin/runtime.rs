@@ -1,5 +1,6 @@
 //! `admin_runtime`: live runtime inspection of this replica
-//! (`/admin/admission-events`, `/admin/pools`), one section per route.
+//! (`/admin/admission-events`, `/admin/pools`, and the vacuum health the
+//! collector stores, `/admin/vacuum-health*`), one section per route.
 
 use crate::admission::events::{self, Filter};
 use crate::api::{models, params, responses, traits::AdminRuntimeApi};
@@ -77,6 +78,52 @@ impl AdminRuntimeApi for Handlers {
             }),
         );
         Ok(responses::GetAdminPools::Ok(Json::new(Value::Object(out))))
+    }
+
+    // --- vacuum health (issue 19, `src/stats/health.rs`) ---
+
+    async fn get_admin_vacuum_health(
+        &self,
+        _cx: RequestCx,
+    ) -> ApiResult<responses::GetAdminVacuumHealth> {
+        let snapshots = crate::stats::health::vacuum_latest(self.tenants.catalog()).await?;
+        let data = json!({ "snapshots": snapshots });
+        let typed: models::VacuumHealthListResponse = serde_json::from_value(data.clone())
+            .map_err(|e| DomainError::Internal(format!("vacuum health: {e}")))?;
+        Ok(responses::GetAdminVacuumHealth::Ok(
+            Json::new(typed)
+                .with_field("status", json!("success"))
+                .with_field(
+                    "message",
+                    json!(format!("{} vacuum health snapshots", snapshots.len())),
+                )
+                .with_field("data", data),
+        ))
+    }
+
+    async fn get_admin_vacuum_health_by_client_name(
+        &self,
+        _cx: RequestCx,
+        params: params::GetAdminVacuumHealthByClientName,
+    ) -> ApiResult<responses::GetAdminVacuumHealthByClientName> {
+        let (snapshot, tables) =
+            crate::stats::health::vacuum_detail(self.tenants.catalog(), &params.client_name)
+                .await?
+                .ok_or_else(|| {
+                    DomainError::not_found("vacuum health snapshot", params.client_name.as_str())
+                })?;
+        let data = json!({ "snapshot": snapshot, "tables": tables });
+        let typed: models::VacuumHealthDetailResponse = serde_json::from_value(data.clone())
+            .map_err(|e| DomainError::Internal(format!("vacuum health: {e}")))?;
+        Ok(responses::GetAdminVacuumHealthByClientName::Ok(
+            Json::new(typed)
+                .with_field("status", json!("success"))
+                .with_field(
+                    "message",
+                    json!(format!("Vacuum health of {}", params.client_name)),
+                )
+                .with_field("data", data),
+        ))
     }
 }
 

@@ -121,7 +121,7 @@ pub fn summarize(spec: &Spec, rows: &[Map<String, Value>]) -> Result<Value, Doma
 /// Group keys: nulls first, then booleans, numbers (numeric order),
 /// strings, and anything else by its JSON text.
 #[derive(Debug, Clone)]
-enum Key {
+pub(crate) enum Key {
     Null,
     Bool(bool),
     Number(f64),
@@ -167,7 +167,7 @@ impl PartialEq for Key {
 impl Eq for Key {}
 
 impl Key {
-    fn of(v: &Value) -> Key {
+    pub(crate) fn of(v: &Value) -> Key {
         match v {
             Value::Null => Key::Null,
             Value::Bool(b) => Key::Bool(*b),
@@ -274,7 +274,7 @@ fn numeric(row: &Map<String, Value>, col: &str) -> Result<f64, DomainError> {
 }
 
 /// Integers stay integers in the answer (sums of counts, status codes).
-fn number(v: f64) -> Value {
+pub(crate) fn number(v: f64) -> Value {
     if v.fract() == 0.0 && v.abs() < 9.0e15 {
         json!(v as i64)
     } else {

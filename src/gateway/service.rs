@@ -188,6 +188,7 @@ impl Gateway {
         let tenant = self.target(target).await?;
         req.post.validate()?;
         let query = &req.query;
+        crate::stats::oplog::note_table(query.table.as_str());
         let scope = cache::Scope {
             client: &tenant.name,
             actor: caller,
@@ -225,6 +226,10 @@ impl Gateway {
                 (r.rows, None, r.count)
             }
         };
+        crate::stats::oplog::note_cache(
+            lookup.key.as_deref(),
+            lookup.outcome == cache::Outcome::Hit,
+        );
         let summary = match req.post.is_empty() {
             true => Map::new(),
             false => match postprocess::summarize(&req.post, &rows)? {
@@ -252,6 +257,7 @@ impl Gateway {
         window: Option<Duration>,
         defer: Option<Deferral>,
     ) -> Result<Written, DomainError> {
+        crate::stats::oplog::note_table(write.target().1.as_str());
         let tenant = self.target(target).await?;
         if let Some(d) = defer.filter(|_| !target.direct.is_set()) {
             // The client's override (`deferred_writes.enabled`) decides
@@ -289,6 +295,7 @@ impl Gateway {
         write: Write,
         window: Option<Duration>,
     ) -> Result<WriteResult, DomainError> {
+        crate::stats::oplog::note_table(write.target().1.as_str());
         let tenant = self.target(target).await?;
         let event = WriteEvent::of(target, &write);
         let result = self.apply_write(&tenant, write, window).await?;
@@ -491,6 +498,7 @@ impl Gateway {
         query: &ReadQuery,
         count: bool,
     ) -> Result<read::ReadResult, DomainError> {
+        crate::stats::oplog::note_table(query.table.as_str());
         let tenant = self.target(target).await?;
         read::run_with_count(&tenant, query, self.config.max_rows, count, count).await
     }
@@ -502,6 +510,7 @@ impl Gateway {
         target: &Target,
         query: &ReadQuery,
     ) -> Result<JsonRows, DomainError> {
+        crate::stats::oplog::note_table(query.table.as_str());
         let tenant = self.target(target).await?;
         let max = self.config.max_rows;
         Ok(read::run_with_count_raw(&tenant, query, max, false, false)
@@ -516,6 +525,7 @@ impl Gateway {
         query: &ReadQuery,
         count: Option<read::CountMode>,
     ) -> Result<(JsonRows, Option<i64>), DomainError> {
+        crate::stats::oplog::note_table(query.table.as_str());
         let tenant = self.target(target).await?;
         read::run_counted_raw(&tenant, query, self.config.max_rows, count).await
     }
@@ -532,6 +542,7 @@ impl Gateway {
         select: Option<&ReadQuery>,
         singular: bool,
     ) -> Result<WriteResult, DomainError> {
+        crate::stats::oplog::note_table(write.target().1.as_str());
         let tenant = self.target(target).await?;
         let shield = match crate::http::deadline::current() {
             Some(d) => Some(

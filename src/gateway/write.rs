@@ -374,7 +374,7 @@ async fn execute(tenant: &Tenant, st: &Statement) -> Result<WriteResult, DomainE
 
 /// The primary-key columns of a table, in key order (the upsert target when
 /// the request names none).
-async fn primary_key(
+pub(crate) async fn primary_key(
     tenant: &Tenant,
     schema: &Ident,
     table: &Ident,

@@ -13,6 +13,7 @@ use crate::api::dispatch::dispatch;
 use crate::api::operations::{Operation, OPERATIONS};
 use crate::auth::Auth;
 use crate::handlers::Handlers;
+use crate::stats::oplog;
 use bytes::Bytes;
 use http::{header, HeaderValue, Request};
 use http_body_util::{BodyExt, Full, Limited};
@@ -120,6 +121,9 @@ impl App {
         let deadline =
             Deadline::new(tokio::time::Instant::from_std(started) + self.limits.request_timeout);
         let permit = self.in_flight.try_acquire();
+        // Issue 19: a data-plane request's operation log entry (filled
+        // below, sent after the answer; never waits).
+        let mut logged: Option<(&'static str, Option<HeaderValue>, oplog::Note)> = None;
 
         let (route, operation, response) = match self
             .router
@@ -167,6 +171,12 @@ impl App {
                         traced(work, method, template, name, &request_id).await
                     }
                     (Ok(()), shape) => {
+                        let log_op = match self.handlers.insights.oplog.enabled() {
+                            true => oplog::operation_of(method, template),
+                            false => None,
+                        };
+                        let log_client =
+                            log_op.and_then(|_| req.headers().get("x-athena-client").cloned());
                         let work = self.clone().run(
                             value,
                             req,
@@ -175,7 +185,15 @@ impl App {
                             request_id.clone(),
                             deadline,
                         );
-                        let response = traced(work, method, template, name, &request_id).await;
+                        let work = traced(work, method, template, name, &request_id);
+                        let response = match log_op {
+                            Some(op) => {
+                                let (response, note) = oplog::scope(work).await;
+                                logged = Some((op, log_client, note));
+                                response
+                            }
+                            None => work.await,
+                        };
                         let response = match shape {
                             Some(Ok(layer)) => layer.answer(&self.handlers, response).await,
                             _ => response,
@@ -249,6 +267,19 @@ impl App {
             response.status().as_u16(),
             started.elapsed(),
         );
+        if let Some((op, client, note)) = logged {
+            self.handlers.insights.oplog.record(oplog::Entry {
+                request_id,
+                client,
+                operation: op,
+                method,
+                path: route,
+                status: response.status().as_u16(),
+                duration_ms: started.elapsed().as_millis() as i64,
+                note,
+                at: std::time::SystemTime::now(),
+            });
+        }
         drop(permit);
         response
     }

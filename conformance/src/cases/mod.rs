@@ -12,6 +12,7 @@ pub mod gateway;
 pub mod health;
 pub mod ip_policy;
 pub mod management;
+pub mod pipelines_stats;
 pub mod public;
 pub mod query;
 pub mod registry;
@@ -314,6 +315,7 @@ pub fn specific_cases(ctx: &Ctx) -> Vec<Case> {
     cases.extend(billing::cases(ctx));
     cases.extend(chat::cases(ctx));
     cases.extend(webhook_sinks::cases(ctx));
+    cases.extend(pipelines_stats::cases(ctx));
     cases.extend(data_plane_cases(ctx));
     cases.extend(enforced::cases(ctx));
     cases

@@ -211,6 +211,11 @@ impl TestServer {
                 allow_superuser: true,
                 ..Default::default()
             },
+            // Issue 19: the operation log on; collectors only when a test asks.
+            stats: athena::stats::Settings {
+                collect_every: Duration::ZERO,
+                ..Default::default()
+            },
         };
         tweak(&mut config);
         Self::serve(config, tenant_url, vec![catalog_db, tenant_db], admin_url).await

@@ -1,0 +1,242 @@
+//! Client statistics and database health (issue 19): the operation log
+//! (`oplog`), the statistics built from it, pressure snapshots, query
+//! optimization recommendations, table row estimates and vacuum health
+//! (`health`). Everything lives in the catalog (the logging store).
+
+pub mod health;
+pub mod oplog;
+
+use crate::db::Pool;
+use crate::domain::DomainError;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// `ATHENA_OPERATION_LOG` (default on), `ATHENA_OPERATION_LOG_CAPACITY`
+/// (queued rows before new ones are dropped, default 8192),
+/// `ATHENA_HEALTH_COLLECT_SECONDS` (pressure and vacuum collectors, default
+/// 300; 0 turns them off).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub operation_log: bool,
+    pub operation_log_capacity: usize,
+    pub collect_every: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            operation_log: true,
+            operation_log_capacity: 8192,
+            collect_every: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Settings, String> {
+        let d = Settings::default();
+        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.trim().is_empty());
+        let operation_log = match var("ATHENA_OPERATION_LOG").map(|v| v.to_ascii_lowercase()) {
+            None => true,
+            Some(v) if ["1", "true", "yes", "on"].contains(&v.as_str()) => true,
+            Some(v) if ["0", "false", "no", "off"].contains(&v.as_str()) => false,
+            Some(v) => return Err(format!("ATHENA_OPERATION_LOG={v:?} is not a boolean")),
+        };
+        let num = |n: &str, default: u64| -> Result<u64, String> {
+            match var(n) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| format!("{n}={v:?} is not a valid number")),
+            }
+        };
+        Ok(Settings {
+            operation_log,
+            operation_log_capacity: num(
+                "ATHENA_OPERATION_LOG_CAPACITY",
+                d.operation_log_capacity as u64,
+            )? as usize,
+            collect_every: Duration::from_secs(num(
+                "ATHENA_HEALTH_COLLECT_SECONDS",
+                d.collect_every.as_secs(),
+            )?),
+        })
+    }
+}
+
+/// The issue-19 pieces the handlers and the server hold (one field of
+/// `Handlers`).
+pub struct Insights {
+    pub oplog: oplog::OpLog,
+    /// `pipelines:` of the `ATHENA_CONFIG` file (read-only templates).
+    pub pipeline_templates: BTreeMap<String, crate::pipelines::Definition>,
+}
+
+impl Insights {
+    /// The log writer (unless turned off), the boot templates, and the
+    /// health collector loop.
+    pub fn start(
+        config: &crate::config::Config,
+        tenants: std::sync::Arc<crate::db::tenants::Tenants>,
+    ) -> Result<Insights, String> {
+        let pipeline_templates = crate::pipelines::yaml_templates(config.config_file.as_deref())?;
+        let s = &config.stats;
+        let oplog = match s.operation_log {
+            true => oplog::OpLog::start(tenants.catalog().clone(), s.operation_log_capacity),
+            false => oplog::OpLog::off(),
+        };
+        health::spawn_collector(tenants, s.collect_every);
+        Ok(Insights {
+            oplog,
+            pipeline_templates,
+        })
+    }
+}
+
+const CLIENT_COLUMNS: &str = "client_name, total_requests, successful_requests, failed_requests,
+  total_cached_requests, total_operations, last_request_at, last_operation_at, updated_at";
+
+fn client_record(r: &tokio_postgres::Row) -> Value {
+    json!({
+        "client_name": r.get::<_, String>(0),
+        "total_requests": r.get::<_, i64>(1),
+        "successful_requests": r.get::<_, i64>(2),
+        "failed_requests": r.get::<_, i64>(3),
+        "total_cached_requests": r.get::<_, i64>(4),
+        "total_operations": r.get::<_, i64>(5),
+        "last_request_at": r.get::<_, Option<chrono::DateTime<chrono::Utc>>>(6),
+        "last_operation_at": r.get::<_, Option<chrono::DateTime<chrono::Utc>>>(7),
+        "updated_at": r.get::<_, chrono::DateTime<chrono::Utc>>(8),
+    })
+}
+
+/// Every client's totals, by name.
+pub async fn list(pool: &Pool) -> Result<Vec<Value>, DomainError> {
+    let conn = pool.get().await?;
+    let sql = format!("SELECT {CLIENT_COLUMNS} FROM client_statistics ORDER BY client_name");
+    Ok(conn
+        .query(&sql, &[])
+        .await?
+        .iter()
+        .map(client_record)
+        .collect())
+}
+
+/// One client's totals and per-table rows; `None` when it has none.
+pub async fn detail(pool: &Pool, client: &str) -> Result<Option<(Value, Vec<Value>)>, DomainError> {
+    let conn = pool.get().await?;
+    let sql = format!("SELECT {CLIENT_COLUMNS} FROM client_statistics WHERE client_name = $1");
+    let Some(row) = conn.query_opt(&sql, &[&client]).await? else {
+        return Ok(None);
+    };
+    let tables = conn
+        .query(
+            "SELECT client_name, table_name, operation, total_operations, error_operations,
+                    last_operation_at, updated_at
+               FROM client_table_statistics WHERE client_name = $1
+              ORDER BY table_name, operation",
+            &[&client],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            json!({
+                "client_name": r.get::<_, String>(0),
+                "table_name": r.get::<_, String>(1),
+                "operation": r.get::<_, String>(2),
+                "total_operations": r.get::<_, i64>(3),
+                "error_operations": r.get::<_, i64>(4),
+                "last_operation_at": r.get::<_, Option<chrono::DateTime<chrono::Utc>>>(5),
+                "updated_at": r.get::<_, chrono::DateTime<chrono::Utc>>(6),
+            })
+        })
+        .collect();
+    Ok(Some((client_record(&row), tables)))
+}
+
+/// Rebuilds both statistics tables from `gateway_operation_log` in one
+/// transaction, holding the statistics lock exclusively (no batch adds to
+/// them meanwhile): the same numbers the increments gave.
+pub async fn refresh(pool: &Pool) -> Result<(), DomainError> {
+    let mut conn = pool.get().await?;
+    let tx = conn.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&oplog::STATS_LOCK])
+        .await?;
+    tx.batch_execute(
+        "DELETE FROM client_statistics;
+         DELETE FROM client_table_statistics;
+         INSERT INTO client_statistics
+           (client_name, total_requests, successful_requests, failed_requests, total_cached_requests,
+            total_operations, last_request_at, last_operation_at, updated_at)
+         SELECT client_name, count(*), count(*) FILTER (WHERE status_code < 400),
+                count(*) FILTER (WHERE status_code >= 400), count(*) FILTER (WHERE cached),
+                count(*) FILTER (WHERE table_name IS NOT NULL), max(created_at),
+                max(created_at) FILTER (WHERE table_name IS NOT NULL), now()
+           FROM gateway_operation_log WHERE client_name IS NOT NULL GROUP BY client_name;
+         INSERT INTO client_table_statistics
+           (client_name, table_name, operation, total_operations, error_operations, last_operation_at, updated_at)
+         SELECT client_name, table_name, operation, count(*), count(*) FILTER (WHERE status_code >= 400),
+                max(created_at), now()
+           FROM gateway_operation_log WHERE client_name IS NOT NULL AND table_name IS NOT NULL
+          GROUP BY client_name, table_name, operation;",
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Drilldown filter (`status`: all | errors | normal).
+pub struct Drill<'a> {
+    pub client: &'a str,
+    pub table: &'a str,
+    pub operation: &'a str,
+    pub status: &'a str,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Log rows of one client's table operation, newest first.
+pub async fn drilldown(pool: &Pool, d: &Drill<'_>) -> Result<Vec<Value>, DomainError> {
+    let conn = pool.get().await?;
+    let filter = match d.status {
+        "errors" => "AND (error OR status_code >= 400)",
+        "normal" => "AND NOT (error OR status_code >= 400)",
+        _ => "",
+    };
+    let sql = format!(
+        "SELECT request_id, client_name, table_name, operation, method, path, status_code,
+                duration_ms, error, cache_key, created_at, cached
+           FROM gateway_operation_log
+          WHERE client_name = $1 AND table_name = $2 AND operation = $3 {filter}
+          ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
+    );
+    let rows = conn
+        .query(
+            &sql,
+            &[&d.client, &d.table, &d.operation, &d.limit, &d.offset],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let duration: i64 = r.get(7);
+            json!({
+                "request_id": r.get::<_, String>(0),
+                "client_name": r.get::<_, Option<String>>(1),
+                "table_name": r.get::<_, Option<String>>(2),
+                "operation": r.get::<_, String>(3),
+                "method": r.get::<_, Option<String>>(4),
+                "path": r.get::<_, Option<String>>(5),
+                "status_code": r.get::<_, i32>(6),
+                "duration_ms": duration,
+                "operation_time_ms": duration as f64,
+                "error": r.get::<_, bool>(8),
+                "cache_key": r.get::<_, Option<String>>(9),
+                "created_at": r.get::<_, chrono::DateTime<chrono::Utc>>(10),
+                "message": Value::Null,
+                "details": {"cached": r.get::<_, bool>(11)},
+            })
+        })
+        .collect())
+}

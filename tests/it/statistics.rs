@@ -1,0 +1,383 @@
+//! Statistics and health (issue 19): the operation log feeds statistics
+//! and drilldown, `refresh` rebuilds the same numbers; a seq-scanned table
+//! gets an index recommendation that `apply` creates; vacuum health shows
+//! dead tuples; row estimates and pressure.
+
+use crate::common::{TestServer, ADMIN_KEY, CLIENT};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const KEY: (&str, &str) = ("x-athena-key", ADMIN_KEY);
+
+async fn get(s: &TestServer, path: &str) -> (u16, Value) {
+    let r = s.send("GET", path, &[KEY], None).await;
+    (
+        r.status,
+        serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn two_hundred_calls_then_statistics_drilldown_and_refresh() {
+    let s = TestServer::start().await;
+    s.tenant()
+        .await
+        .batch_execute(
+            "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'a')",
+        )
+        .await
+        .unwrap();
+    for i in 0..200 {
+        // 190 reads, 10 failing ones (unknown column).
+        let column = if i % 20 == 0 { "nope" } else { "name" };
+        let r = s
+            .send(
+                "POST",
+                "/gateway/fetch",
+                &[("x-athena-client", CLIENT)],
+                Some(json!({"table_name": "items", "columns": [column]})),
+            )
+            .await;
+        assert!(matches!(r.status, 200 | 400), "{}", r.text());
+    }
+    let (status, v) = get(&s, &format!("/admin/clients/{CLIENT}/statistics")).await;
+    assert_eq!(status, 200, "{v}");
+    let stats = v["statistics"].clone();
+    assert_eq!(stats["total_requests"], 200, "{v}");
+    assert_eq!(stats["failed_requests"], 10);
+    assert_eq!(stats["successful_requests"], 190);
+    let table = v["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table_name"] == "items" && t["operation"] == "fetch")
+        .cloned()
+        .expect("items/fetch");
+    assert_eq!(
+        (
+            table["total_operations"].clone(),
+            table["error_operations"].clone()
+        ),
+        (json!(200), json!(10))
+    );
+    assert_eq!(
+        v["data"]["statistics"], stats,
+        "the envelope's data is the same object"
+    );
+
+    let (status, v) = get(
+        &s,
+        &format!("/admin/clients/{CLIENT}/statistics/drilldown?table_name=items&operation=fetch&status=errors&limit=500"),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 10);
+    assert!(rows
+        .iter()
+        .all(|r| r["status_code"] == 400 && r["error"] == true));
+    let (_, v) = get(
+        &s,
+        &format!("/admin/clients/{CLIENT}/statistics/drilldown?table_name=items&operation=fetch&status=normal&limit=500"),
+    )
+    .await;
+    assert_eq!(v["rows"].as_array().unwrap().len(), 190);
+    // Bad input.
+    for q in [
+        "operation=fetch",
+        "table_name=items&operation=fetch&status=some",
+        "table_name=items&operation=fetch&limit=501",
+    ] {
+        let (status, v) = get(
+            &s,
+            &format!("/admin/clients/{CLIENT}/statistics/drilldown?{q}"),
+        )
+        .await;
+        assert_eq!(status, 400, "{q}: {v}");
+    }
+
+    let (_, before) = get(&s, "/admin/clients/statistics").await;
+    let r = s
+        .send("POST", "/admin/clients/statistics/refresh", &[KEY], None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let strip = |v: &Value| -> Vec<Value> {
+        v["statistics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let mut c = c.clone();
+                c.as_object_mut().unwrap().remove("updated_at");
+                c
+            })
+            .collect()
+    };
+    assert_eq!(
+        strip(&r.json()),
+        strip(&before),
+        "refresh gives the same numbers"
+    );
+    let (status, _) = get(&s, "/admin/clients/nobody/statistics").await;
+    assert_eq!(status, 404);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn operation_log_off_writes_nothing() {
+    let s = TestServer::start_with(|c| c.stats.operation_log = false).await;
+    let r = s
+        .send(
+            "POST",
+            "/gateway/fetch",
+            &[("x-athena-client", CLIENT)],
+            Some(json!({"table_name": "missing"})),
+        )
+        .await;
+    assert_ne!(r.status, 200);
+    let (_, v) = get(&s, "/admin/clients/statistics").await;
+    assert_eq!(v["statistics"], json!([]));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn seq_scanned_table_recommendation_applied_creates_the_index() {
+    let s = TestServer::start().await;
+    let t = s.tenant().await;
+    t.batch_execute(
+        "CREATE TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL, total int);
+         INSERT INTO orders SELECT g, g % 100, g FROM generate_series(1, 2000) g;",
+    )
+    .await
+    .unwrap();
+    for i in 0..60 {
+        t.query("SELECT count(*) FROM orders WHERE customer_id = $1", &[&i])
+            .await
+            .unwrap();
+    }
+    // The statistics reach pg_stat_user_tables within a second or so.
+    let mut rec = None;
+    for _ in 0..40 {
+        let r = s
+            .send(
+                "POST",
+                &format!("/admin/clients/{CLIENT}/query-optimizations/refresh"),
+                &[KEY],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        assert_eq!(v["run"]["status"], "completed", "{v}");
+        rec = v["recommendations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["kind"] == "missing_index" && r["table"] == "orders")
+            .cloned();
+        if rec.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let rec = rec.expect("a missing-index recommendation for orders");
+    assert_eq!(rec["columns"], json!(["customer_id"]));
+    assert!(
+        rec["sql"]
+            .as_str()
+            .unwrap()
+            .starts_with("CREATE INDEX CONCURRENTLY"),
+        "{rec}"
+    );
+    let id = rec["id"].as_i64().unwrap();
+    // Listed (open), runs listed.
+    let (_, v) = get(
+        &s,
+        &format!("/admin/clients/{CLIENT}/query-optimizations?status=open"),
+    )
+    .await;
+    assert!(v["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["id"] == id));
+    let (_, v) = get(
+        &s,
+        &format!("/admin/clients/{CLIENT}/query-optimizations/runs"),
+    )
+    .await;
+    assert!(!v["runs"].as_array().unwrap().is_empty());
+    // Another client's id is 404.
+    let r = s
+        .send(
+            "POST",
+            &format!("/admin/clients/other/query-optimizations/{id}/apply"),
+            &[KEY],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = s
+        .send(
+            "POST",
+            &format!("/admin/clients/{CLIENT}/query-optimizations/{id}/apply"),
+            &[KEY],
+            Some(json!({"actor": "dba@example"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["result"]["applied"], true, "{v}");
+    assert_eq!(v["result"]["recommendation"]["status"], "applied");
+    assert_eq!(v["result"]["recommendation"]["applied_by"], "dba@example");
+    let indexed = s
+        .scalar(
+            "SELECT count(*) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+              WHERE i.indrelid = 'orders'::regclass AND a.attname = 'customer_id'",
+        )
+        .await;
+    assert_eq!(indexed, 1, "the index exists");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn vacuum_health_shows_dead_tuples_and_unreachable_clients() {
+    let s = TestServer::start_with(|c| c.stats.collect_every = Duration::from_millis(500)).await;
+    let t = s.tenant().await;
+    t.batch_execute(
+        "CREATE TABLE churn (id int PRIMARY KEY, v text) WITH (autovacuum_enabled = false);
+         INSERT INTO churn SELECT g, 'x' FROM generate_series(1, 5000) g;
+         DELETE FROM churn WHERE id <= 4000;",
+    )
+    .await
+    .unwrap();
+    // A client whose database does not exist: recorded, never a crash.
+    let r = s
+        .send(
+            "POST",
+            "/admin/clients",
+            &[KEY],
+            Some(
+                json!({"client_name": "gone", "pg_uri": "postgres://postgres@127.0.0.1:1/nothing"}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let mut dead = None;
+    for _ in 0..60 {
+        let (status, v) = get(&s, &format!("/admin/vacuum-health/{CLIENT}")).await;
+        if status == 200 {
+            dead = v["tables"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["relname"] == "churn" && t["n_dead_tup"].as_i64() >= Some(4000))
+                .cloned();
+            if dead.is_some() {
+                assert!(
+                    v["snapshot"]["total_dead_rows"].as_i64().unwrap() >= 4000,
+                    "{v}"
+                );
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let dead = dead.expect("churn's dead tuples in vacuum health");
+    assert!(dead["dead_pct"].as_f64().unwrap() > 50.0, "{dead}");
+    let (status, v) = get(&s, "/admin/vacuum-health").await;
+    assert_eq!(status, 200);
+    let gone = v["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["client_name"] == "gone")
+        .cloned()
+        .expect("the unreachable client has a snapshot");
+    assert!(gone["collection_error"].is_string(), "{gone}");
+    let (status, _) = get(&s, "/admin/vacuum-health/never_seen").await;
+    assert_eq!(status, 404);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn row_estimates_pressure_and_backfill() {
+    let s = TestServer::start().await;
+    s.tenant()
+        .await
+        .batch_execute(
+            "CREATE TABLE big (id int PRIMARY KEY); INSERT INTO big SELECT generate_series(1, 3000); ANALYZE big;",
+        )
+        .await
+        .unwrap();
+    let path = format!("/admin/clients/{CLIENT}/table-row-estimates?limit=5");
+    let (status, v) = get(&s, &path).await;
+    assert_eq!(status, 200, "{v}");
+    let top = &v["snapshot"]["top_tables"][0];
+    assert_eq!(
+        (top["table_name"].clone(), top["estimated_rows"].clone()),
+        (json!("big"), json!(3000))
+    );
+    assert_eq!(v["snapshot"]["source"], "pg_class.reltuples");
+    for q in ["limit=0", "limit=101"] {
+        let (status, _) = get(
+            &s,
+            &format!("/admin/clients/{CLIENT}/table-row-estimates?{q}"),
+        )
+        .await;
+        assert_eq!(status, 400, "{q}");
+    }
+    let (status, _) = get(&s, "/admin/clients/nobody/table-row-estimates").await;
+    assert_eq!(status, 404);
+
+    // Pressure: a few logged calls, a backfill, then snapshots.
+    for _ in 0..5 {
+        s.send(
+            "POST",
+            "/gateway/fetch",
+            &[("x-athena-client", CLIENT)],
+            Some(json!({"table_name": "big", "limit": 1})),
+        )
+        .await;
+    }
+    let r = s
+        .send(
+            "POST",
+            "/admin/clients/pressure/backfill",
+            &[KEY],
+            Some(json!({"hours_back": 2})),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let r = s
+        .send(
+            "POST",
+            "/admin/clients/pressure/backfill",
+            &[KEY],
+            Some(json!({"hours_back": 721})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let mut found = false;
+    for _ in 0..40 {
+        let (status, v) = get(&s, &format!("/admin/clients/{CLIENT}/pressure")).await;
+        if status == 200 {
+            assert!(
+                v["data"]["snapshot"]["requests"].as_i64().unwrap() >= 5,
+                "{v}"
+            );
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(found, "pressure snapshot after the backfill");
+    let (status, v) = get(&s, "/admin/clients/pressure").await;
+    assert_eq!(status, 200);
+    assert!(v["data"]["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["client_name"] == CLIENT));
+    s.stop().await;
+}
