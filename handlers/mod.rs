@@ -84,6 +84,8 @@ pub struct Handlers {
     pub outbound: Arc<crate::outbound::OutboundPolicy>,
     /// The management DDL audit log (`src/audit/ddl.rs`, issue 16).
     pub audit: Arc<crate::audit::ddl::AuditStore>,
+    /// Provisioning: tenant schema, local databases, clones (`src/provision/`, issue 21).
+    pub provision: Arc<crate::provision::Provisioning>,
 }
 
 /// A fetch body as the gateway's read request (`X-Strip-Nulls`,
@@ -196,7 +198,6 @@ impl WssApi for Handlers {}
 // `/admin/*` families without a module under `admin/` yet.
 impl AdminBackupsApi for Handlers {}
 impl AdminPipelineTemplatesApi for Handlers {}
-impl AdminProvisionApi for Handlers {}
 impl AdminStatisticsApi for Handlers {}
 
 // `/storage/*` families (they will live under `storage/`).

@@ -183,6 +183,11 @@ pub struct Config {
     /// Management DDL timeouts and the extension allowlist
     /// (`ATHENA_MANAGEMENT_*`, `ATHENA_EXTENSION_ALLOWLIST`; `src/management/`).
     pub management: crate::management::Settings,
+    // --- issue 21: provisioning ---
+    /// Docker host, tool search path, dependency installs, clone workers
+    /// (`DOCKER_HOST`, `ATHENA_PROVISION_*`, `ATHENA_ALLOW_DEPENDENCY_INSTALL`;
+    /// `src/provision/`).
+    pub provision: crate::provision::Settings,
 }
 
 #[derive(Debug)]
@@ -313,6 +318,12 @@ impl Config {
             database_url,
             logging_database_url: var("ATHENA_LOGGING_DATABASE_URL"),
             management: crate::management::Settings::from_env().map_err(ConfigError)?,
+            provision: crate::provision::Settings {
+                docker_host: var("DOCKER_HOST"),
+                tool_path: var("ATHENA_PROVISION_PATH"),
+                allow_dependency_install: flag("ATHENA_ALLOW_DEPENDENCY_INSTALL")?,
+                clone_workers: number("ATHENA_CLONE_WORKERS", 1)?,
+            },
             redis_url: var("REDIS_URL"),
             s3,
             otlp_endpoint: var("OTEL_EXPORTER_OTLP_ENDPOINT"),

@@ -18,6 +18,7 @@ pub mod http;
 pub mod jobs;
 pub mod management;
 pub mod outbound;
+pub mod provision;
 pub mod runtime;
 pub mod secrets;
 pub mod services;

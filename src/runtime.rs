@@ -298,6 +298,14 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         api: crate::billing::providers::ProviderApi::new(&outbound),
         auth_configured: config.auth_url.is_some(),
     });
+    // Provisioning (issue 21): tenant schema, local databases, clones.
+    let provision = Arc::new(crate::provision::Provisioning {
+        tenants: tenants.clone(),
+        direct: gateway.direct.clone(),
+        secrets: config.secrets.clone(),
+        clones: Default::default(),
+        settings: config.provision.clone(),
+    });
     let handlers = Arc::new(Handlers {
         config,
         tenants,
@@ -317,6 +325,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         metrics: metrics.clone(),
         started: Instant::now(),
         audit,
+        provision,
     });
     Ok(Arc::new(App::new(handlers, auth, metrics, limits)))
 }

@@ -207,6 +207,8 @@ impl TestServer {
             },
             logging_database_url: None,
             management: Default::default(),
+            // Issue 21: no Docker, the real PATH, no installs, one clone worker.
+            provision: Default::default(),
         };
         tweak(&mut config);
         Self::serve(config, tenant_url, vec![catalog_db, tenant_db], admin_url).await

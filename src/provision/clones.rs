@@ -1,0 +1,5 @@
+//! Clone jobs (issue 21): filled in below.
+
+/// The clone-job service.
+#[derive(Default)]
+pub struct Clones {}
