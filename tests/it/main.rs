@@ -27,6 +27,7 @@ mod limits;
 mod management;
 mod post_processing;
 mod process;
+mod provision;
 mod public_routes;
 mod raw_sql;
 mod registry;
