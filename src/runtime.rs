@@ -306,6 +306,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         clones: Default::default(),
         settings: config.provision.clone(),
     });
+    crate::provision::clones::spawn_workers(provision.clone());
     let handlers = Arc::new(Handlers {
         config,
         tenants,

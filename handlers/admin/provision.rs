@@ -160,6 +160,178 @@ impl AdminProvisionApi for Handlers {
             Json::new(result),
         ))
     }
+
+    // --- clones (`src/provision/clones.rs`) ---
+
+    async fn get_admin_provision_clones(
+        &self,
+        _cx: RequestCx,
+    ) -> ApiResult<responses::GetAdminProvisionClones> {
+        let jobs = self.provision.list_clones().await?;
+        Ok(responses::GetAdminProvisionClones::Ok(Json::new(
+            models::CloneJobListResponse {
+                jobs: jobs.iter().map(clone_summary).collect::<Result<_, _>>()?,
+            },
+        )))
+    }
+
+    async fn post_admin_provision_clones(
+        &self,
+        _cx: RequestCx,
+        body: models::CloneJobRequest,
+    ) -> ApiResult<responses::PostAdminProvisionClones> {
+        let target = match body.target {
+            models::CloneTargetSpec::ReuseManagedTargetSpec(t) => serde_json::json!({
+                "mode": "reuse_managed_instance",
+                "existing_client_name": t.existing_client_name,
+                "database_name": t.database_name,
+                "target_client_name": t.target_client_name,
+                "description": t.description,
+            }),
+            models::CloneTargetSpec::CreateManagedTargetSpec(_) => {
+                return Err(DomainError::ServiceUnavailable(
+                    "create_managed_instance clones need the Docker instance runtime, which this gateway does not have"
+                        .into(),
+                )
+                .into())
+            }
+        };
+        // Absent policies: provision and register (catalog and runtime).
+        let registration = body.registration.map_or_else(
+            || serde_json::json!({"register_catalog": true, "register_runtime": true}),
+            |r| {
+                serde_json::json!({
+                    "register_catalog": r.register_catalog,
+                    "register_runtime": r.register_runtime,
+                    "register_name": r.register_name,
+                    "description": r.description,
+                })
+            },
+        );
+        let job = self
+            .provision
+            .create_clone(provision::clones::NewJob {
+                source_uri: body.source.source_uri,
+                target,
+                provision_schema: body.provisioning.is_none_or(|p| p.provision_schema),
+                registration,
+                max_attempts: body.max_attempts.unwrap_or(3),
+                requested_by: body.requested_by,
+            })
+            .await?;
+        Ok(responses::PostAdminProvisionClones::Created(Json::new(
+            clone_detail(&job)?,
+        )))
+    }
+
+    async fn get_admin_provision_clones_by_job_id(
+        &self,
+        _cx: RequestCx,
+        params: params::GetAdminProvisionClonesByJobId,
+    ) -> ApiResult<responses::GetAdminProvisionClonesByJobId> {
+        let id = params.job_id;
+        let (job, events) = self
+            .provision
+            .get_clone(id)
+            .await?
+            .ok_or_else(|| DomainError::not_found("clone job", id.to_string()))?;
+        let events = events
+            .into_iter()
+            .map(|e| {
+                Ok(models::CloneJobEvent {
+                    created_at: e.created_at,
+                    daemon_id: e.daemon_id,
+                    details: e.details.as_object().cloned().unwrap_or_default(),
+                    event_id: e.event_id,
+                    job_id: e.job_id,
+                    kind: e.kind,
+                    level: enum_of(&e.level)?,
+                    message: e.message,
+                    phase: enum_of(&e.phase)?,
+                })
+            })
+            .collect::<Result<Vec<_>, DomainError>>()?;
+        Ok(responses::GetAdminProvisionClonesByJobId::Ok(Json::new(
+            models::CloneJobDetailResponse {
+                events,
+                job: clone_detail(&job)?,
+            },
+        )))
+    }
+
+    async fn post_admin_provision_clones_by_job_id_cancel(
+        &self,
+        _cx: RequestCx,
+        params: params::PostAdminProvisionClonesByJobIdCancel,
+    ) -> ApiResult<responses::PostAdminProvisionClonesByJobIdCancel> {
+        let job = self.provision.cancel_clone(params.job_id).await?;
+        Ok(responses::PostAdminProvisionClonesByJobIdCancel::Ok(
+            Json::new(clone_detail(&job)?),
+        ))
+    }
+
+    async fn post_admin_provision_clones_by_job_id_retry(
+        &self,
+        _cx: RequestCx,
+        params: params::PostAdminProvisionClonesByJobIdRetry,
+    ) -> ApiResult<responses::PostAdminProvisionClonesByJobIdRetry> {
+        let job = self.provision.retry_clone(params.job_id).await?;
+        Ok(responses::PostAdminProvisionClonesByJobIdRetry::Ok(
+            Json::new(clone_detail(&job)?),
+        ))
+    }
+}
+
+/// A stored enum value as the contract's enum.
+fn enum_of<T: serde::de::DeserializeOwned>(value: &str) -> Result<T, DomainError> {
+    serde_json::from_value(serde_json::Value::String(value.to_string()))
+        .map_err(|_| DomainError::Internal(format!("unknown stored clone value `{value}`")))
+}
+
+fn object(v: &serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    v.as_object().cloned().unwrap_or_default()
+}
+
+fn clone_summary(j: &provision::clones::Job) -> Result<models::CloneJobSummary, DomainError> {
+    Ok(models::CloneJobSummary {
+        attempt_count: j.attempts,
+        cancel_requested: j.cancel_requested,
+        completed_at: j.completed_at,
+        created_at: j.created_at,
+        execution_daemon_id: j.worker_id.clone(),
+        failure_summary: j.failure_summary.as_ref().map(object),
+        job_id: j.id,
+        max_attempts: j.max_attempts,
+        phase: enum_of(&j.phase)?,
+        redacted_summary: object(&j.redacted_summary),
+        requested_by: j.requested_by.clone(),
+        started_at: j.started_at,
+        status: enum_of(&j.clone_status)?,
+        updated_at: j.updated_at,
+        verification_summary: j.verification_summary.as_ref().map(object),
+    })
+}
+
+/// The job as the API shows it: the source only redacted, no password.
+fn clone_detail(j: &provision::clones::Job) -> Result<models::CloneJobDetail, DomainError> {
+    let reg = &j.spec["registration"];
+    Ok(models::CloneJobDetail {
+        lease_expires_at: j.lease_expires_at,
+        provisioning: models::CloneProvisioningPolicy {
+            provision_schema: j.spec["provisioning"]["provision_schema"]
+                .as_bool()
+                .unwrap_or(true),
+        },
+        registration: models::CloneRegistrationPolicy {
+            description: reg["description"].as_str().map(str::to_string),
+            register_catalog: reg["register_catalog"].as_bool().unwrap_or(false),
+            register_name: reg["register_name"].as_str().map(str::to_string),
+            register_runtime: reg["register_runtime"].as_bool().unwrap_or(false),
+        },
+        source: object(&j.redacted_summary["source"]),
+        summary: clone_summary(j)?,
+        target: object(&j.spec["target"]),
+    })
 }
 
 impl Handlers {

@@ -471,3 +471,328 @@ fn common_path_has(tool: &str) -> bool {
         .split(':')
         .any(|d| std::path::Path::new(d).join(tool).is_file())
 }
+
+// --- clones ---
+
+/// A server whose clone sources may be the test PostgreSQL (trust auth).
+async fn clone_server(tweak: impl FnOnce(&mut athena::config::Config)) -> TestServer {
+    TestServer::start_with(|c| {
+        allow_local_postgres(c);
+        c.direct_allow_trust_auth = true;
+        tweak(c);
+    })
+    .await
+}
+
+/// A source database with rows in two schemas.
+async fn clone_source(s: &mut TestServer) -> String {
+    let db = s.extra_db().await;
+    psql(&db)
+        .await
+        .batch_execute(
+            "CREATE TABLE items (id int PRIMARY KEY, label text);
+             INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 1500) g;
+             CREATE SCHEMA shop;
+             CREATE TABLE shop.orders (id bigserial PRIMARY KEY, item int REFERENCES items, qty int);
+             INSERT INTO shop.orders (item, qty) SELECT g % 100 + 1, g FROM generate_series(1, 321) g;",
+        )
+        .await
+        .unwrap();
+    db.replacen("postgres@", "postgres:cl0nepw@", 1)
+}
+
+async fn create_clone(s: &TestServer, body: Value) -> Value {
+    let r = s
+        .send("POST", "/admin/provision/clones", &[KEY], Some(body))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert!(!r.text().contains("cl0nepw"), "{}", r.text());
+    r.json()
+}
+
+async fn job(s: &TestServer, id: &str) -> Value {
+    let r = s
+        .send("GET", &format!("/admin/provision/clones/{id}"), &[KEY], None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!r.text().contains("cl0nepw"), "{}", r.text());
+    r.json()
+}
+
+/// Polls the job until `done(status)` (60 s at most).
+async fn wait_job(s: &TestServer, id: &str, done: impl Fn(&str) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let v = job(s, id).await;
+        let status = v["job"]["summary"]["status"].as_str().unwrap().to_string();
+        if done(&status) {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "job stuck: {v}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+fn reuse_target(database: &str, client: &str) -> Value {
+    json!({
+        "mode": "reuse_managed_instance",
+        "existing_client_name": CLIENT,
+        "database_name": database,
+        "target_client_name": client,
+    })
+}
+
+#[tokio::test]
+async fn clone_into_a_managed_instance_copies_every_row_and_registers() {
+    let mut s = clone_server(|_| {}).await;
+    let source = clone_source(&mut s).await;
+    let (database, client) = (unique("clone"), unique("cloned"));
+    let created = create_clone(
+        &s,
+        json!({"source": {"source_uri": source}, "target": reuse_target(&database, &client), "requested_by": "test"}),
+    )
+    .await;
+    assert_eq!(created["summary"]["status"], "queued");
+    assert!(created["source"]["uri"].as_str().unwrap().contains(":***@"));
+    let id = created["summary"]["job_id"].as_str().unwrap().to_string();
+
+    let v = wait_job(&s, &id, |st| {
+        matches!(st, "completed" | "failed_terminal" | "failed_retryable")
+    })
+    .await;
+    assert_eq!(v["job"]["summary"]["status"], "completed", "{v}");
+    assert_eq!(v["job"]["summary"]["phase"], "complete");
+    let verification = &v["job"]["summary"]["verification_summary"];
+    assert_eq!(verification["rows_source"], 1821, "{verification}");
+    assert_eq!(verification["rows_target"], 1821);
+    assert_eq!(verification["mismatches"], json!([]));
+    // An event per phase.
+    let phases: Vec<&str> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["phase"].as_str().unwrap())
+        .collect();
+    for phase in [
+        "validate_source",
+        "prepare_target",
+        "resolve_tools",
+        "dump_source",
+        "restore_target",
+        "bootstrap_athena",
+        "register_client",
+        "verify_target",
+        "complete",
+    ] {
+        assert!(phases.contains(&phase), "{phase}: {phases:?}");
+    }
+
+    // The effect, read directly: equal row counts in the new database.
+    let target = psql(&with_db(&admin_url(), &database)).await;
+    for (sql, n) in [
+        ("SELECT count(*) FROM items", 1500i64),
+        ("SELECT count(*) FROM shop.orders", 321),
+    ] {
+        assert_eq!(target.query_one(sql, &[]).await.unwrap().get::<_, i64>(0), n);
+    }
+    drop(target);
+    // Registered, provisioned, routed.
+    assert_eq!(status(&s, &client).await["provisioned"], true);
+    let f = s
+        .send(
+            "POST",
+            "/gateway/fetch",
+            &[("x-athena-client", client.as_str())],
+            Some(json!({"table_name": "items", "conditions": [{"eq_column": "id", "eq_value": 7}]})),
+        )
+        .await;
+    assert_eq!(f.status, 200, "{}", f.text());
+    assert_eq!(f.json()["data"][0]["label"], "item 7");
+    // Listed; a completed job can be neither cancelled nor retried.
+    let l = s.send("GET", "/admin/provision/clones", &[KEY], None).await;
+    assert_eq!(l.status, 200);
+    assert_eq!(l.json()["jobs"][0]["job_id"], id.as_str());
+    for action in ["cancel", "retry"] {
+        let r = s
+            .send(
+                "POST",
+                &format!("/admin/provision/clones/{id}/{action}"),
+                &[KEY],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 409, "{action}: {}", r.text());
+        r.envelope();
+    }
+    drop_dbs(&[&database]).await;
+}
+
+#[tokio::test]
+async fn clone_requests_are_validated() {
+    let mut s = clone_server(|_| {}).await;
+    let source = clone_source(&mut s).await;
+    let no_password = source.replacen("postgres:cl0nepw@", "postgres@", 1);
+    for body in [
+        json!({"source": {"source_uri": no_password}, "target": reuse_target("okdb", "okclient")}),
+        json!({"source": {"source_uri": format!("{source}?sslkey=/etc/passwd")}, "target": reuse_target("okdb", "okclient")}),
+        json!({"source": {"source_uri": source}, "target": reuse_target("bad name", "okclient")}),
+        json!({"source": {"source_uri": source}, "target": {"mode": "reuse_managed_instance", "existing_client_name": "nobody", "database_name": "x", "target_client_name": "y"}}),
+        json!({"source": {"source_uri": source}, "target": reuse_target("okdb", "okclient"), "max_attempts": 0}),
+        json!({"target": reuse_target("okdb", "okclient")}),
+    ] {
+        let r = s
+            .send("POST", "/admin/provision/clones", &[KEY], Some(body))
+            .await;
+        assert_eq!(r.status, 400, "{}", r.text());
+        r.envelope();
+    }
+    let r = s
+        .send(
+            "GET",
+            &format!("/admin/provision/clones/{}", uuid::Uuid::new_v4()),
+            &[KEY],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(
+        psql(&s.catalog_url).await.query_one("SELECT count(*) FROM clone_jobs", &[]).await.unwrap().get::<_, i64>(0),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_failed_clone_is_retried_only_from_a_failed_state() {
+    let mut s = clone_server(|_| {}).await;
+    let source = clone_source(&mut s).await;
+    let (database, client) = (unique("exists"), unique("retried"));
+    // The target exists: a terminal failure, and the existing database is
+    // left alone.
+    psql(&admin_url())
+        .await
+        .batch_execute(&format!("CREATE DATABASE \"{database}\""))
+        .await
+        .unwrap();
+    let created = create_clone(
+        &s,
+        json!({"source": {"source_uri": source}, "target": reuse_target(&database, &client)}),
+    )
+    .await;
+    let id = created["summary"]["job_id"].as_str().unwrap().to_string();
+    let v = wait_job(&s, &id, |st| st.starts_with("failed") || st == "completed").await;
+    assert_eq!(v["job"]["summary"]["status"], "failed_terminal", "{v}");
+    assert_eq!(v["job"]["summary"]["phase"], "prepare_target");
+    assert!(db_exists(&database).await);
+    assert!(v["job"]["summary"]["failure_summary"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("already exists"));
+
+    // The operator removes it; retry → queued → completed.
+    drop_dbs(&[&database]).await;
+    let r = s
+        .send("POST", &format!("/admin/provision/clones/{id}/retry"), &[KEY], None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["summary"]["status"], "queued");
+    let v = wait_job(&s, &id, |st| st.starts_with("failed") || st == "completed").await;
+    assert_eq!(v["job"]["summary"]["status"], "completed", "{v}");
+    assert_eq!(v["job"]["summary"]["attempt_count"], 2);
+    assert_eq!(
+        psql(&with_db(&admin_url(), &database))
+            .await
+            .query_one("SELECT count(*) FROM items", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+        1500
+    );
+    drop_dbs(&[&database]).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_source_is_retried_then_fails_for_good() {
+    let port = common::free_port();
+    let s = clone_server(|c| common::allow(c, &format!("127.0.0.1:{port}"))).await;
+    let created = create_clone(
+        &s,
+        json!({
+            "source": {"source_uri": format!("postgres://u:cl0nepw@127.0.0.1:{port}/db")},
+            "target": reuse_target(&unique("never"), &unique("never")),
+            "max_attempts": 2,
+        }),
+    )
+    .await;
+    let id = created["summary"]["job_id"].as_str().unwrap().to_string();
+    let v = wait_job(&s, &id, |st| st == "failed_retryable" || st == "failed_terminal").await;
+    assert_eq!(v["job"]["summary"]["status"], "failed_retryable", "{v}");
+    assert_eq!(v["job"]["summary"]["failure_summary"]["retryable"], true);
+    let v = wait_job(&s, &id, |st| st == "failed_terminal").await;
+    assert_eq!(v["job"]["summary"]["attempt_count"], 2);
+    let kinds: Vec<&str> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"attempt_failed") && kinds.contains(&"job_failed"), "{kinds:?}");
+}
+
+#[tokio::test]
+async fn cancel_kills_the_running_tools() {
+    // Fake tools: pg_dump records its pid and hangs; pg_restore drains.
+    let dir = std::env::temp_dir().join(unique("faketools"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pidfile = dir.join("pg_dump.pid");
+    use std::os::unix::fs::PermissionsExt;
+    for (tool, body) in [
+        (
+            "pg_dump",
+            format!("echo $$ > {}\nexec /bin/sleep 120", pidfile.display()),
+        ),
+        ("pg_restore", "exec /bin/cat > /dev/null".to_string()),
+    ] {
+        let script = format!(
+            "#!/bin/sh\nif [ \"$1\" = --version ]; then echo '{tool} (PostgreSQL) 99.0'; exit 0; fi\n{body}\n"
+        );
+        let p = dir.join(tool);
+        std::fs::write(&p, script).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let tool_path = dir.display().to_string();
+    let mut s = clone_server(|c| c.provision.tool_path = Some(tool_path)).await;
+    let source = clone_source(&mut s).await;
+    let database = unique("cancelled");
+    let created = create_clone(
+        &s,
+        json!({"source": {"source_uri": source}, "target": reuse_target(&database, &unique("c"))}),
+    )
+    .await;
+    let id = created["summary"]["job_id"].as_str().unwrap().to_string();
+    // Running: the dump has started.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !pidfile.exists() {
+        assert!(std::time::Instant::now() < deadline, "{}", job(&s, &id).await);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_string();
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    let r = s
+        .send("POST", &format!("/admin/provision/clones/{id}/cancel"), &[KEY], None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["summary"]["cancel_requested"] == true);
+    let v = wait_job(&s, &id, |st| st == "cancelled").await;
+    assert_eq!(v["job"]["summary"]["status"], "cancelled");
+    // The child is gone, the half-made target dropped.
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "pg_dump {pid} survived");
+    assert!(!db_exists(&database).await);
+    // Terminal now: cancel and retry are 409.
+    for action in ["cancel", "retry"] {
+        let r = s
+            .send("POST", &format!("/admin/provision/clones/{id}/{action}"), &[KEY], None)
+            .await;
+        assert_eq!(r.status, 409, "{action}: {}", r.text());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
