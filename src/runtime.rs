@@ -303,6 +303,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         tenants: tenants.clone(),
         direct: gateway.direct.clone(),
         secrets: config.secrets.clone(),
+        outbound: outbound.clone(),
         clones: Default::default(),
         settings: config.provision.clone(),
     });

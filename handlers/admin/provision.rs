@@ -161,6 +161,129 @@ impl AdminProvisionApi for Handlers {
         ))
     }
 
+    // --- Docker instances (`src/provision/instances.rs`) ---
+
+    async fn get_admin_provision_instances(
+        &self,
+        _cx: RequestCx,
+    ) -> ApiResult<responses::GetAdminProvisionInstances> {
+        let v = self.provision.list_instances().await?;
+        let list: models::ListPostgresInstancesResponse = serde_json::from_value(v)
+            .map_err(|e| DomainError::Internal(format!("instance list: {e}")))?;
+        Ok(responses::GetAdminProvisionInstances::Ok(Json::new(list)))
+    }
+
+    async fn post_admin_provision_instances(
+        &self,
+        _cx: RequestCx,
+        body: models::SpinUpInstanceRequest,
+    ) -> ApiResult<responses::PostAdminProvisionInstances> {
+        let v = self
+            .provision
+            .spin_up(&provision::instances::SpinUp {
+                client_name: body.client_name,
+                container_name: body.container_name,
+                db_name: body.db_name,
+                host: body.host,
+                host_port: body.host_port,
+                image: body.image,
+                password: body.password,
+                username: body.username,
+                provision_schema: body.provision_schema,
+                register_catalog: body.register_catalog,
+                register_runtime: body.register_runtime,
+                reuse_existing: body.reuse_existing,
+                startup_timeout_secs: body.startup_timeout_secs,
+            })
+            .await?;
+        Ok(responses::PostAdminProvisionInstances::Ok(Json::new(v)))
+    }
+
+    async fn get_admin_provision_instances_by_container_name(
+        &self,
+        _cx: RequestCx,
+        params: params::GetAdminProvisionInstancesByContainerName,
+    ) -> ApiResult<responses::GetAdminProvisionInstancesByContainerName> {
+        let v = self.provision.instance(&params.container_name).await?;
+        Ok(responses::GetAdminProvisionInstancesByContainerName::Ok(
+            Json::new(v),
+        ))
+    }
+
+    async fn delete_admin_provision_instances_by_container_name(
+        &self,
+        _cx: RequestCx,
+        params: params::DeleteAdminProvisionInstancesByContainerName,
+        body: Option<models::DeleteInstanceRequest>,
+    ) -> ApiResult<responses::DeleteAdminProvisionInstancesByContainerName> {
+        let (client, runtime, catalog) = body
+            .map(|b| (b.client_name, b.remove_runtime_client, b.remove_catalog_client))
+            .unwrap_or((None, true, true));
+        let v = self
+            .provision
+            .remove_instance(&params.container_name, client, runtime, catalog)
+            .await?;
+        Ok(responses::DeleteAdminProvisionInstancesByContainerName::Ok(
+            Json::new(v),
+        ))
+    }
+
+    async fn post_admin_provision_instances_by_container_name_start(
+        &self,
+        _cx: RequestCx,
+        params: params::PostAdminProvisionInstancesByContainerNameStart,
+        body: Option<models::InstanceLifecycleRequest>,
+    ) -> ApiResult<responses::PostAdminProvisionInstancesByContainerNameStart> {
+        let (client, sync) = body.map(|b| (b.client_name, b.sync_runtime)).unwrap_or((None, true));
+        let v = self
+            .provision
+            .lifecycle(&params.container_name, "start", client, sync)
+            .await?;
+        Ok(responses::PostAdminProvisionInstancesByContainerNameStart::Ok(Json::new(v)))
+    }
+
+    async fn post_admin_provision_instances_by_container_name_stop(
+        &self,
+        _cx: RequestCx,
+        params: params::PostAdminProvisionInstancesByContainerNameStop,
+        body: Option<models::InstanceLifecycleRequest>,
+    ) -> ApiResult<responses::PostAdminProvisionInstancesByContainerNameStop> {
+        let (client, sync) = body.map(|b| (b.client_name, b.sync_runtime)).unwrap_or((None, true));
+        let v = self
+            .provision
+            .lifecycle(&params.container_name, "stop", client, sync)
+            .await?;
+        Ok(responses::PostAdminProvisionInstancesByContainerNameStop::Ok(Json::new(v)))
+    }
+
+    async fn post_admin_provision_instances_by_container_name_bindings(
+        &self,
+        _cx: RequestCx,
+        params: params::PostAdminProvisionInstancesByContainerNameBindings,
+        body: models::BindInstancePortRouteRequest,
+    ) -> ApiResult<responses::PostAdminProvisionInstancesByContainerNameBindings> {
+        let v = self
+            .provision
+            .bind(
+                &params.container_name,
+                &body.route_key,
+                body.public_host,
+                body.public_port,
+                body.client_name,
+                body.persist_in_catalog,
+            )
+            .await?;
+        Ok(responses::PostAdminProvisionInstancesByContainerNameBindings::Ok(Json::new(v)))
+    }
+
+    async fn post_admin_provision_local_pipeline(
+        &self,
+        cx: RequestCx,
+    ) -> ApiResult<responses::PostAdminProvisionLocalPipeline> {
+        let v = self.provision.run_pipeline(cx.body()).await?;
+        Ok(responses::PostAdminProvisionLocalPipeline::Ok(Json::new(v)))
+    }
+
     // --- clones (`src/provision/clones.rs`) ---
 
     async fn get_admin_provision_clones(

@@ -14,7 +14,10 @@
 
 pub mod clones;
 pub mod deps;
+pub mod docker;
+pub mod instances;
 pub mod local;
+pub mod pipeline;
 
 use crate::catalog::clients::{self, Changes};
 use crate::db::direct::{self, DirectPools};
@@ -55,6 +58,8 @@ pub struct Provisioning {
     pub tenants: Arc<Tenants>,
     pub direct: Arc<DirectPools>,
     pub secrets: Option<crate::secrets::Secrets>,
+    /// Where a `tcp://` Docker host may be reached.
+    pub outbound: Arc<crate::outbound::OutboundPolicy>,
     pub clones: Arc<clones::Clones>,
     pub settings: Settings,
 }
