@@ -240,7 +240,7 @@ impl Provisioning {
                 "status": c["Status"],
                 "running": c["State"] == "running",
                 "host_port": c["Ports"].as_array().and_then(|ports| ports.iter().find(|p| p["PrivatePort"] == 5432)).and_then(|p| p["PublicPort"].as_i64()),
-                "labels": c["Labels"],
+                "labels": if c["Labels"].is_object() { c["Labels"].clone() } else { json!({}) },
                 "linked_client": linked,
             }));
         }

@@ -796,3 +796,318 @@ async fn cancel_kills_the_running_tools() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// --- Docker instances, on a fake Engine API ---
+
+/// A fake Docker Engine API on a unix socket: containers in memory; a
+/// "started postgres" is the test PostgreSQL, reached through the port the
+/// container publishes.
+#[derive(Clone, Default)]
+struct FakeDocker {
+    containers: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, Value>>>,
+    calls: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FakeDocker {
+    async fn start(&self) -> std::path::PathBuf {
+        use http_body_util::{BodyExt, Full};
+        let path = std::env::temp_dir().join(format!("{}.sock", unique("docker")));
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let me = me.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let me = me.clone();
+                        async move {
+                            let method = req.method().to_string();
+                            let uri = req.uri().clone();
+                            let body = req.into_body().collect().await.unwrap().to_bytes();
+                            let (status, out) = me.answer(&method, &uri, &body);
+                            Ok::<_, std::convert::Infallible>(
+                                hyper::Response::builder()
+                                    .status(status)
+                                    .header("content-type", "application/json")
+                                    .body(Full::new(bytes::Bytes::from(if out.is_null() { String::new() } else { out.to_string() })))
+                                    .unwrap(),
+                            )
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        path
+    }
+
+    fn answer(&self, method: &str, uri: &hyper::Uri, body: &[u8]) -> (u16, Value) {
+        let path = uri.path();
+        self.calls.lock().unwrap().push(format!("{method} {path}"));
+        let mut containers = self.containers.lock().unwrap();
+        let no_such = (404, json!({"message": "No such container"}));
+        match (method, path.trim_start_matches('/').split('/').collect::<Vec<_>>().as_slice()) {
+            ("GET", ["_ping"]) => (200, Value::Null),
+            ("GET", ["containers", "json"]) => {
+                let list: Vec<Value> = containers
+                    .iter()
+                    .filter(|(_, c)| c["Config"]["Labels"]["athena.managed"] == "true")
+                    .map(|(name, c)| {
+                        let port: Option<i64> = c["HostConfig"]["PortBindings"]["5432/tcp"][0]["HostPort"]
+                            .as_str()
+                            .and_then(|p| p.parse().ok());
+                        json!({
+                            "Id": c["Id"], "Names": [format!("/{name}")], "Image": c["Config"]["Image"],
+                            "State": if c["State"]["Running"] == true { "running" } else { "exited" },
+                            "Status": c["State"]["Status"], "Labels": c["Config"]["Labels"],
+                            "Ports": [{"PrivatePort": 5432, "PublicPort": port, "Type": "tcp"}],
+                        })
+                    })
+                    .collect();
+                (200, json!(list))
+            }
+            ("POST", ["containers", "create"]) => {
+                let name = uri
+                    .query()
+                    .and_then(|q| q.strip_prefix("name="))
+                    .unwrap_or_default()
+                    .to_string();
+                if containers.contains_key(&name) {
+                    return (409, json!({"message": "Conflict. The container name is already in use"}));
+                }
+                let spec: Value = serde_json::from_slice(body).unwrap();
+                let id = uuid::Uuid::new_v4().simple().to_string();
+                containers.insert(
+                    name,
+                    json!({
+                        "Id": id,
+                        "Config": {"Image": spec["Image"], "Labels": spec["Labels"], "Env": spec["Env"]},
+                        "HostConfig": spec["HostConfig"],
+                        "NetworkSettings": {"Ports": {}},
+                        "State": {"Running": false, "Status": "created"},
+                    }),
+                );
+                (201, json!({"Id": id, "Warnings": []}))
+            }
+            ("GET", ["containers", name, "json"]) => match containers.get(*name) {
+                Some(c) => (200, c.clone()),
+                None => no_such,
+            },
+            ("POST", ["containers", name, action @ ("start" | "stop")]) => match containers.get_mut(*name) {
+                Some(c) => {
+                    let running = *action == "start";
+                    c["State"] = json!({"Running": running, "Status": if running { "running" } else { "exited" }});
+                    c["NetworkSettings"]["Ports"] = if running {
+                        json!({"5432/tcp": c["HostConfig"]["PortBindings"]["5432/tcp"].clone()})
+                    } else {
+                        json!({})
+                    };
+                    (204, Value::Null)
+                }
+                None => no_such,
+            },
+            ("DELETE", ["containers", name]) => match containers.remove(*name) {
+                Some(_) => (204, Value::Null),
+                None => no_such,
+            },
+            _ => (404, json!({"message": "page not found"})),
+        }
+    }
+}
+
+#[tokio::test]
+async fn instances_without_docker_list_truthfully_and_refuse_the_rest() {
+    let s = TestServer::start_with(|c| {
+        c.provision.docker_host = Some("unix:///nonexistent/docker.sock".into());
+    })
+    .await;
+    let r = s.send("GET", "/admin/provision/instances", &[KEY], None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["instance_runtime_available"], false);
+    assert_eq!(v["count"], 0);
+    assert!(v["instance_runtime_error"].is_string());
+    assert!(v["dependencies"]["missing"].is_array());
+    for (method, path, body) in [
+        ("POST", "/admin/provision/instances", Some(json!({"client_name": "x"}))),
+        ("GET", "/admin/provision/instances/athena-pg-x", None),
+        ("POST", "/admin/provision/instances/athena-pg-x/start", None),
+        ("POST", "/admin/provision/instances/athena-pg-x/stop", None),
+        ("DELETE", "/admin/provision/instances/athena-pg-x", None),
+        ("POST", "/admin/provision/instances/athena-pg-x/bindings", Some(json!({"route_key": "r1"}))),
+    ] {
+        let r = s.send(method, path, &[KEY], body).await;
+        assert_eq!(r.status, 503, "{method} {path}: {}", r.text());
+        r.envelope();
+    }
+}
+
+#[tokio::test]
+async fn a_docker_instance_is_spun_up_provisioned_registered_and_managed() {
+    let fake = FakeDocker::default();
+    let socket = fake.start().await;
+    let sock = socket.display().to_string();
+    let s = TestServer::start_with(|c| c.provision.docker_host = Some(format!("unix://{sock}"))).await;
+    // The "container's" database, on the test PostgreSQL.
+    let db = unique("inst");
+    psql(&admin_url())
+        .await
+        .batch_execute(&format!("CREATE DATABASE \"{db}\""))
+        .await
+        .unwrap();
+    let (_, pg_port) = common::pg_host_port();
+    let client = unique("dock");
+    let body = json!({"client_name": client, "container_name": "athena-pg-test", "db_name": db, "host_port": pg_port, "image": "postgres:16", "startup_timeout_secs": 10});
+    let r = s
+        .send("POST", "/admin/provision/instances", &[KEY], Some(body.clone()))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["container_name"], "athena-pg-test");
+    assert_eq!(v["registered_catalog"], true);
+    assert_eq!(v["registered_runtime"], true);
+    assert!(v["statements_executed"].as_i64().unwrap() > 0);
+    assert!(!r.text().contains("POSTGRES_PASSWORD"));
+    // The Engine saw a labelled container with a random password.
+    let created = fake.containers.lock().unwrap()["athena-pg-test"].clone();
+    assert_eq!(created["Config"]["Labels"]["athena.managed"], "true");
+    assert_eq!(created["HostConfig"]["PortBindings"]["5432/tcp"][0]["HostIp"], "127.0.0.1");
+    let env = created["Config"]["Env"].to_string();
+    let password = env.split("POSTGRES_PASSWORD=").nth(1).unwrap().split('"').next().unwrap().to_string();
+    assert_eq!(password.len(), 48);
+    assert!(!r.text().contains(&password));
+    // Provisioned and routed.
+    assert_eq!(status(&s, &client).await["provisioned"], true);
+    psql(&with_db(&admin_url(), &db))
+        .await
+        .batch_execute("CREATE TABLE pets (id int PRIMARY KEY, name text); INSERT INTO pets VALUES (1, 'rex')")
+        .await
+        .unwrap();
+    let f = s
+        .send("POST", "/gateway/fetch", &[("x-athena-client", client.as_str())], Some(json!({"table_name": "pets"})))
+        .await;
+    assert_eq!(f.status, 200, "{}", f.text());
+    assert_eq!(f.json()["data"][0]["name"], "rex");
+
+    // Exists: 409 without reuse, reused with it (the same password).
+    let r = s.send("POST", "/admin/provision/instances", &[KEY], Some(body.clone())).await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    let mut reuse = body.clone();
+    reuse["reuse_existing"] = json!(true);
+    reuse["client_name"] = json!(unique("again"));
+    let r = s.send("POST", "/admin/provision/instances", &[KEY], Some(reuse)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["reused"], true);
+    assert_eq!(r.json()["statements_executed"], 0);
+
+    // Listed, inspected.
+    let l = s.send("GET", "/admin/provision/instances", &[KEY], None).await.json();
+    assert_eq!(l["instance_runtime_available"], true);
+    assert_eq!(l["count"], 1);
+    assert_eq!(l["instances"][0]["container_name"], "athena-pg-test");
+    assert_eq!(l["instances"][0]["running"], true);
+    let one = s.send("GET", "/admin/provision/instances/athena-pg-test", &[KEY], None).await;
+    assert_eq!(one.status, 200, "{}", one.text());
+    assert_eq!(one.json()["host_port"], pg_port);
+    let r = s.send("GET", "/admin/provision/instances/nope", &[KEY], None).await;
+    assert_eq!(r.status, 404);
+
+    // Stop and start (runtime synced), bindings stored.
+    let r = s
+        .send("POST", "/admin/provision/instances/athena-pg-test/stop", &[KEY], Some(json!({})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(fake.containers.lock().unwrap()["athena-pg-test"]["State"]["Running"], false);
+    let r = s
+        .send("POST", "/admin/provision/instances/athena-pg-test/start", &[KEY], Some(json!({"sync_runtime": true})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["runtime_synced"], true, "{}", r.text());
+    let r = s
+        .send(
+            "POST",
+            "/admin/provision/instances/athena-pg-test/bindings",
+            &[KEY],
+            Some(json!({"route_key": "pg_public", "public_host": "db.example.com", "public_port": 15432})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let one = s.send("GET", "/admin/provision/instances/athena-pg-test", &[KEY], None).await.json();
+    assert_eq!(one["bindings"][0]["route_key"], "pg_public");
+    assert_eq!(one["bindings"][0]["public_port"], 15432);
+
+    // Bad input.
+    for (path, b) in [
+        ("/admin/provision/instances", json!({"client_name": "ok1", "image": "Evil;rm"})),
+        ("/admin/provision/instances", json!({"client_name": "ok1", "container_name": "../x"})),
+        ("/admin/provision/instances/athena-pg-test/bindings", json!({"route_key": "bad key"})),
+    ] {
+        let r = s.send("POST", path, &[KEY], Some(b)).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+    }
+
+    // Delete: container gone, client removed.
+    let r = s
+        .send("DELETE", "/admin/provision/instances/athena-pg-test", &[KEY], Some(json!({"client_name": client})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["removed_catalog_client"], true);
+    assert!(fake.containers.lock().unwrap().is_empty());
+    let clients = s.send("GET", "/admin/clients", &[KEY], None).await.json();
+    assert!(!clients["clients"].as_array().unwrap().iter().any(|c| c["client_name"] == client.as_str()));
+    drop_dbs(&[&db]).await;
+    let _ = std::fs::remove_file(&socket);
+}
+
+#[tokio::test]
+async fn the_local_pipeline_runs_its_steps_as_one_job() {
+    let s = TestServer::start().await;
+    let client = unique("piped");
+    let r = s
+        .send(
+            "POST",
+            "/admin/provision/local/pipeline",
+            &[KEY],
+            Some(json!({"client_name": client, "mode": "local_database", "options": {"server_client": CLIENT}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["status"], "completed");
+    assert_eq!(v["steps"].as_array().unwrap().len(), 3);
+    assert!(v["job_id"].is_string());
+    assert!(db_exists(&client).await);
+    assert_eq!(status(&s, &client).await["provisioned"], true);
+    let recorded: String = psql(&s.catalog_url)
+        .await
+        .query_one("SELECT status FROM athena_provision_pipelines WHERE client_name = $1", &[&client])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(recorded, "completed");
+    // Existing target → 409; bad bodies → 400.
+    let r = s
+        .send(
+            "POST",
+            "/admin/provision/local/pipeline",
+            &[KEY],
+            Some(json!({"client_name": client, "mode": "local_database", "options": {"server_client": CLIENT}})),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    for body in [
+        json!({"client_name": "x1", "mode": "ftp"}),
+        json!({"mode": "local_database"}),
+        json!({"client_name": "x2", "mode": "local_database", "options": {}}),
+    ] {
+        let r = s.send("POST", "/admin/provision/local/pipeline", &[KEY], Some(body)).await;
+        assert_eq!(r.status, 400, "{}", r.text());
+        r.envelope();
+    }
+    drop_dbs(&[&client]).await;
+}
