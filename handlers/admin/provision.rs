@@ -217,7 +217,13 @@ impl AdminProvisionApi for Handlers {
         body: Option<models::DeleteInstanceRequest>,
     ) -> ApiResult<responses::DeleteAdminProvisionInstancesByContainerName> {
         let (client, runtime, catalog) = body
-            .map(|b| (b.client_name, b.remove_runtime_client, b.remove_catalog_client))
+            .map(|b| {
+                (
+                    b.client_name,
+                    b.remove_runtime_client,
+                    b.remove_catalog_client,
+                )
+            })
             .unwrap_or((None, true, true));
         let v = self
             .provision
@@ -234,7 +240,9 @@ impl AdminProvisionApi for Handlers {
         params: params::PostAdminProvisionInstancesByContainerNameStart,
         body: Option<models::InstanceLifecycleRequest>,
     ) -> ApiResult<responses::PostAdminProvisionInstancesByContainerNameStart> {
-        let (client, sync) = body.map(|b| (b.client_name, b.sync_runtime)).unwrap_or((None, true));
+        let (client, sync) = body
+            .map(|b| (b.client_name, b.sync_runtime))
+            .unwrap_or((None, true));
         let v = self
             .provision
             .lifecycle(&params.container_name, "start", client, sync)
@@ -248,7 +256,9 @@ impl AdminProvisionApi for Handlers {
         params: params::PostAdminProvisionInstancesByContainerNameStop,
         body: Option<models::InstanceLifecycleRequest>,
     ) -> ApiResult<responses::PostAdminProvisionInstancesByContainerNameStop> {
-        let (client, sync) = body.map(|b| (b.client_name, b.sync_runtime)).unwrap_or((None, true));
+        let (client, sync) = body
+            .map(|b| (b.client_name, b.sync_runtime))
+            .unwrap_or((None, true));
         let v = self
             .provision
             .lifecycle(&params.container_name, "stop", client, sync)
@@ -490,9 +500,7 @@ impl Handlers {
 /// documented "client unavailable" (503).
 fn unavailable_client(e: DomainError) -> ApiError {
     match e {
-        DomainError::InvalidField { reason, .. } => {
-            DomainError::ServiceUnavailable(reason).into()
-        }
+        DomainError::InvalidField { reason, .. } => DomainError::ServiceUnavailable(reason).into(),
         e => e.into(),
     }
 }

@@ -250,7 +250,11 @@ pub fn tenant_tables_qualified() -> Vec<String> {
     TENANT_TABLES
         .iter()
         .map(|t| format!("{TENANT_SCHEMA}.{t}"))
-        .chain(BILLING_TABLES.iter().map(|t| format!("{BILLING_SCHEMA}.{t}")))
+        .chain(
+            BILLING_TABLES
+                .iter()
+                .map(|t| format!("{BILLING_SCHEMA}.{t}")),
+        )
         .collect()
 }
 

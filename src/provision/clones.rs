@@ -104,7 +104,8 @@ pub struct Event {
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
-const JOB_COLUMNS: &str = "id, clone_status, phase, spec, redacted_summary, requested_by, attempts, \
+const JOB_COLUMNS: &str =
+    "id, clone_status, phase, spec, redacted_summary, requested_by, attempts, \
     max_attempts, cancel_requested, failure_summary, verification_summary, worker_id, created_at, \
     updated_at, started_at, completed_at, \
     CASE WHEN status = 'running' THEN started_at + make_interval(secs => $99) END";
@@ -240,13 +241,22 @@ impl Provisioning {
             "SELECT {} FROM clone_jobs ORDER BY created_at DESC LIMIT 500",
             job_columns()
         );
-        Ok(conn.query(sql.as_str(), &[]).await?.iter().map(job_from).collect())
+        Ok(conn
+            .query(sql.as_str(), &[])
+            .await?
+            .iter()
+            .map(job_from)
+            .collect())
     }
 
     pub async fn get_clone(&self, id: Uuid) -> Result<Option<(Job, Vec<Event>)>, DomainError> {
         let conn = self.tenants.catalog().get().await?;
         let sql = format!("SELECT {} FROM clone_jobs WHERE id = $1", job_columns());
-        let Some(job) = conn.query_opt(sql.as_str(), &[&id]).await?.map(|r| job_from(&r)) else {
+        let Some(job) = conn
+            .query_opt(sql.as_str(), &[&id])
+            .await?
+            .map(|r| job_from(&r))
+        else {
             return Ok(None);
         };
         let events = conn
@@ -349,7 +359,10 @@ impl Provisioning {
             return Err(DomainError::not_found("clone job", id.to_string()));
         };
         let (clone_status, phase): (String, String) = (row.get(0), row.get(1));
-        if !matches!(clone_status.as_str(), "failed_retryable" | "failed_terminal") {
+        if !matches!(
+            clone_status.as_str(),
+            "failed_retryable" | "failed_terminal"
+        ) {
             return Err(DomainError::Conflict(format!(
                 "clone job {id} is {clone_status}: only a failed job can be retried"
             )));
@@ -493,7 +506,13 @@ struct Run<'a> {
 
 impl Run<'_> {
     async fn conn(&self) -> Result<bb8::PooledConnection<'_, crate::db::conn::Manager>, Stop> {
-        Ok(self.p.tenants.catalog().get().await.map_err(DomainError::from)?)
+        Ok(self
+            .p
+            .tenants
+            .catalog()
+            .get()
+            .await
+            .map_err(DomainError::from)?)
     }
 
     /// Enters a phase: the contract's status and phase, an event; a
@@ -640,13 +659,29 @@ async fn run(p: &Provisioning, lease: Lease) {
                 .await
                 .map(|r| r.get(0))
                 .unwrap_or_else(|_| "validate_source".into());
-            let level = if matches!(stop, Stop::Cancelled) { "warn" } else { "error" };
-            let _ = event(&conn, id, &phase, level, kind, &message, summary.clone(), Some(&r.daemon))
-                .await;
+            let level = if matches!(stop, Stop::Cancelled) {
+                "warn"
+            } else {
+                "error"
+            };
+            let _ = event(
+                &conn,
+                id,
+                &phase,
+                level,
+                kind,
+                &message,
+                summary.clone(),
+                Some(&r.daemon),
+            )
+            .await;
             if retry {
                 p.clones.leases.retry(&conn, &lease, &message).await
             } else {
-                p.clones.leases.fail(&conn, &lease, &summary, &message).await
+                p.clones
+                    .leases
+                    .fail(&conn, &lease, &summary, &message)
+                    .await
             }
         }
     };
@@ -717,7 +752,11 @@ fn trusted_args(uri: &str) -> Result<PgArgs, Stop> {
         .map_err(|_| Stop::Terminal("the target client's URI is not valid".into()))?;
     let host = match cfg.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-        _ => return Err(Stop::Terminal("the target client's URI has no TCP host".into())),
+        _ => {
+            return Err(Stop::Terminal(
+                "the target client's URI has no TCP host".into(),
+            ))
+        }
     };
     Ok(PgArgs {
         host,
@@ -745,15 +784,27 @@ async fn steps(r: &Run<'_>, made: &mut Option<Made>) -> Result<Value, Stop> {
     let source_uri = p
         .secrets()?
         .open(&seal_context(r.lease.id), &sealed)
-        .map_err(|_| Stop::Terminal("the sealed source URI cannot be opened with this key".into()))?;
+        .map_err(|_| {
+            Stop::Terminal("the sealed source URI cannot be opened with this key".into())
+        })?;
     let target = &spec["target"];
-    let existing = target["existing_client_name"].as_str().unwrap_or_default().to_string();
-    let database = target["database_name"].as_str().unwrap_or_default().to_string();
-    let target_client = target["target_client_name"].as_str().unwrap_or_default().to_string();
+    let existing = target["existing_client_name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let database = target["database_name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let target_client = target["target_client_name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
 
     // validate_source: the URI per security.md §1, reachable, its version
     // and tables.
-    r.phase("validate_source", "preparing", "validating the source").await?;
+    r.phase("validate_source", "preparing", "validating the source")
+        .await?;
     let parsed = crate::db::direct::parse(&source_uri)
         .map_err(|e| Stop::from(e.into_domain("source_uri")))?;
     let source = super::open_direct(&p.direct, "source_uri", &source_uri).await?;
@@ -763,7 +814,10 @@ async fn steps(r: &Run<'_>, made: &mut Option<Made>) -> Result<Value, Stop> {
         .ok_or_else(|| Stop::Retryable("the source address is not pinned".into()))?;
     let sconn = source.pool.get().await.map_err(DomainError::from)?;
     let source_major: i32 = sconn
-        .query_one("SELECT current_setting('server_version_num')::int / 10000", &[])
+        .query_one(
+            "SELECT current_setting('server_version_num')::int / 10000",
+            &[],
+        )
         .await
         .map_err(DomainError::from)?
         .get(0);
@@ -789,7 +843,12 @@ async fn steps(r: &Run<'_>, made: &mut Option<Made>) -> Result<Value, Stop> {
     .await?;
 
     // prepare_target: CREATE DATABASE on the existing client's server.
-    r.phase("prepare_target", "preparing", "creating the target database").await?;
+    r.phase(
+        "prepare_target",
+        "preparing",
+        "creating the target database",
+    )
+    .await?;
     let server = p.tenants.resolve(&existing).await?;
     let name = super::strict_name("database_name", &database)?;
     let server_conn = server.pool.get().await.map_err(DomainError::from)?;
@@ -797,7 +856,9 @@ async fn steps(r: &Run<'_>, made: &mut Option<Made>) -> Result<Value, Stop> {
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .await
         .map_err(|e| match e.code().map(|s| s.code()) {
-            Some("42P04") => Stop::Terminal(format!("the target database `{database}` already exists")),
+            Some("42P04") => {
+                Stop::Terminal(format!("the target database `{database}` already exists"))
+            }
             _ => Stop::from(DomainError::from(e)),
         })?;
     drop(server_conn);
@@ -820,7 +881,12 @@ async fn steps(r: &Run<'_>, made: &mut Option<Made>) -> Result<Value, Stop> {
     }
 
     // resolve_tools: pg_dump and pg_restore at least the source's major.
-    r.phase("resolve_tools", "running", "resolving pg_dump and pg_restore").await?;
+    r.phase(
+        "resolve_tools",
+        "running",
+        "resolving pg_dump and pg_restore",
+    )
+    .await?;
     let path = super::deps::search_path(&p.settings);
     let mut tools = Vec::new();
     for tool in ["pg_dump", "pg_restore"] {
@@ -847,12 +913,25 @@ async fn steps(r: &Run<'_>, made: &mut Option<Made>) -> Result<Value, Stop> {
     // dump_source → restore_target: one stream.
     r.phase("dump_source", "running", "pg_dump started").await?;
     let target_args = trusted_args(&target_uri)?;
-    stream(r, &tools[0].0, &source_args, &tools[1].0, &target_args, &path).await?;
-    r.phase("restore_target", "running", "pg_restore finished").await?;
+    stream(
+        r,
+        &tools[0].0,
+        &source_args,
+        &tools[1].0,
+        &target_args,
+        &path,
+    )
+    .await?;
+    r.phase("restore_target", "running", "pg_restore finished")
+        .await?;
 
     // bootstrap_athena
-    if spec["provisioning"]["provision_schema"].as_bool().unwrap_or(true) {
-        r.phase("bootstrap_athena", "running", "applying the tenant schema").await?;
+    if spec["provisioning"]["provision_schema"]
+        .as_bool()
+        .unwrap_or(true)
+    {
+        r.phase("bootstrap_athena", "running", "applying the tenant schema")
+            .await?;
         let applied = super::provision_trusted(&p.tenants, &target_uri).await?;
         r.event(
             "bootstrap_athena",
@@ -869,7 +948,8 @@ async fn steps(r: &Run<'_>, made: &mut Option<Made>) -> Result<Value, Stop> {
     let catalog = reg["register_catalog"].as_bool().unwrap_or(true);
     let runtime = reg["register_runtime"].as_bool().unwrap_or(true);
     if catalog || runtime {
-        r.phase("register_client", "running", "registering the client").await?;
+        r.phase("register_client", "running", "registering the client")
+            .await?;
         let registration = super::Registration {
             client_name: reg["register_name"]
                 .as_str()
@@ -900,7 +980,8 @@ async fn steps(r: &Run<'_>, made: &mut Option<Made>) -> Result<Value, Stop> {
     }
 
     // verify_target: the same tables, the same row counts.
-    r.phase("verify_target", "verifying", "comparing row counts").await?;
+    r.phase("verify_target", "verifying", "comparing row counts")
+        .await?;
     let source_counts = {
         let c = source.pool.get().await.map_err(DomainError::from)?;
         counts(&c, &tables).await?
@@ -934,9 +1015,17 @@ async fn steps(r: &Run<'_>, made: &mut Option<Made>) -> Result<Value, Stop> {
         "mismatches": mismatches,
     });
     if !mismatches.is_empty() {
-        r.event("verify_target", "error", "verification_failed", "row counts differ", summary.clone())
-            .await?;
-        return Err(Stop::Terminal("the target's row counts differ from the source's".into()));
+        r.event(
+            "verify_target",
+            "error",
+            "verification_failed",
+            "row counts differ",
+            summary.clone(),
+        )
+        .await?;
+        return Err(Stop::Terminal(
+            "the target's row counts differ from the source's".into(),
+        ));
     }
     r.phase("complete", "verifying", "verified").await?;
     Ok(summary)
@@ -1072,13 +1161,20 @@ async fn stream(
     let dump_err = dump_err.await.unwrap_or_default();
     let restore_err = restore_err.await.unwrap_or_default();
     let ok = |s: &Option<std::io::Result<std::process::ExitStatus>>| {
-        s.as_ref().is_some_and(|s| s.as_ref().is_ok_and(|s| s.success()))
+        s.as_ref()
+            .is_some_and(|s| s.as_ref().is_ok_and(|s| s.success()))
     };
     if !ok(&dump_status) {
-        return Err(Stop::Retryable(format!("pg_dump failed: {}", dump_err.trim())));
+        return Err(Stop::Retryable(format!(
+            "pg_dump failed: {}",
+            dump_err.trim()
+        )));
     }
     if !ok(&restore_status) {
-        return Err(Stop::Retryable(format!("pg_restore failed: {}", restore_err.trim())));
+        return Err(Stop::Retryable(format!(
+            "pg_restore failed: {}",
+            restore_err.trim()
+        )));
     }
     Ok(())
 }

@@ -254,7 +254,11 @@ pub async fn install(settings: &super::Settings, wanted: Wanted) -> InstallResul
                     }
                     text = text[cut..].to_string();
                 }
-                (out.status.success(), format!("exit {}", out.status), Some(text))
+                (
+                    out.status.success(),
+                    format!("exit {}", out.status),
+                    Some(text),
+                )
             }
             Ok(Err(e)) => (false, format!("could not start: {e}"), None),
             Err(_) => (false, "timed out".to_string(), None),
@@ -296,7 +300,10 @@ pub async fn install(settings: &super::Settings, wanted: Wanted) -> InstallResul
 mod tests {
     #[test]
     fn majors() {
-        assert_eq!(super::major("pg_dump (PostgreSQL) 15.4 (Debian 15.4-1)"), Some(15));
+        assert_eq!(
+            super::major("pg_dump (PostgreSQL) 15.4 (Debian 15.4-1)"),
+            Some(15)
+        );
         assert_eq!(super::major("pg_restore (PostgreSQL) 16.1"), Some(16));
         assert_eq!(super::major("nothing"), None);
     }

@@ -60,7 +60,9 @@ impl Docker {
             None => {
                 let default = PathBuf::from("/var/run/docker.sock");
                 if !default.exists() {
-                    return Err("Docker is not available (no DOCKER_HOST, no /var/run/docker.sock)".into());
+                    return Err(
+                        "Docker is not available (no DOCKER_HOST, no /var/run/docker.sock)".into(),
+                    );
                 }
                 Endpoint::Unix(default)
             }
@@ -83,7 +85,9 @@ impl Docker {
         };
         tokio::time::timeout(timeout, self.call_inner(method, path, body))
             .await
-            .map_err(|_| DomainError::ServiceUnavailable("the Docker Engine did not answer in time".into()))?
+            .map_err(|_| {
+                DomainError::ServiceUnavailable("the Docker Engine did not answer in time".into())
+            })?
     }
 
     async fn call_inner(
@@ -172,7 +176,12 @@ impl Docker {
     }
 
     /// Creates a container; an absent image is pulled once first.
-    pub async fn create(&self, name: &str, image: &str, spec: &Value) -> Result<String, DomainError> {
+    pub async fn create(
+        &self,
+        name: &str,
+        image: &str,
+        spec: &Value,
+    ) -> Result<String, DomainError> {
         let path = format!("/containers/create?name={name}");
         let (mut status, mut v) = self.call("POST", &path, Some(spec)).await?;
         if status == 404 {
@@ -190,7 +199,9 @@ impl Docker {
         }
         match status {
             201 => Ok(v["Id"].as_str().unwrap_or_default().to_string()),
-            409 => Err(DomainError::Conflict(format!("container `{name}` already exists"))),
+            409 => Err(DomainError::Conflict(format!(
+                "container `{name}` already exists"
+            ))),
             s => Err(engine_error(s, &v)),
         }
     }
@@ -209,7 +220,11 @@ impl Docker {
 
     pub async fn remove(&self, name: &str) -> Result<bool, DomainError> {
         match self
-            .call("DELETE", &format!("/containers/{name}?force=true&v=true"), None)
+            .call(
+                "DELETE",
+                &format!("/containers/{name}?force=true&v=true"),
+                None,
+            )
             .await?
         {
             (204, _) => Ok(true),
@@ -268,7 +283,10 @@ pub fn check_image(image: &str) -> Result<(), DomainError> {
     if ok {
         Ok(())
     } else {
-        Err(DomainError::invalid_field("image", "must match ^[a-z0-9./_:-]+$"))
+        Err(DomainError::invalid_field(
+            "image",
+            "must match ^[a-z0-9./_:-]+$",
+        ))
     }
 }
 

@@ -48,7 +48,8 @@ pub fn published_port(inspect: &Value) -> Option<u16> {
             .as_str()
             .and_then(|p| p.parse().ok())
     };
-    from(&inspect["NetworkSettings"]["Ports"]).or_else(|| from(&inspect["HostConfig"]["PortBindings"]))
+    from(&inspect["NetworkSettings"]["Ports"])
+        .or_else(|| from(&inspect["HostConfig"]["PortBindings"]))
 }
 
 fn uri(user: &str, password: &str, host: &str, port: u16, db: &str) -> String {
@@ -84,14 +85,18 @@ impl Provisioning {
         super::strict_name("username", &user)?;
         let host = r.host.clone().unwrap_or_else(|| "127.0.0.1".into());
         if host.parse::<std::net::IpAddr>().is_err() {
-            return Err(DomainError::invalid_field("host", "must be an IP address (default 127.0.0.1)"));
+            return Err(DomainError::invalid_field(
+                "host",
+                "must be an IP address (default 127.0.0.1)",
+            ));
         }
         if let Some(p) = r.host_port {
             if !(1..=65535).contains(&p) {
                 return Err(DomainError::invalid_field("host_port", "must be 1-65535"));
             }
         }
-        let timeout = Duration::from_secs(r.startup_timeout_secs.unwrap_or(60).clamp(1, 600) as u64);
+        let timeout =
+            Duration::from_secs(r.startup_timeout_secs.unwrap_or(60).clamp(1, 600) as u64);
         let secrets = self.secrets.as_ref().ok_or_else(|| {
             DomainError::ServiceUnavailable("Docker instances need ATHENA_SECRET_KEY".into())
         })?;
@@ -127,7 +132,11 @@ impl Provisioning {
                     }
                 };
                 engine.lifecycle(&container, "start").await?;
-                (password, true, existing["Id"].as_str().unwrap_or_default().to_string())
+                (
+                    password,
+                    true,
+                    existing["Id"].as_str().unwrap_or_default().to_string(),
+                )
             }
             None => {
                 let password = match &r.password {
@@ -221,7 +230,11 @@ impl Provisioning {
         let deps = super::deps::status(&self.settings, available).await;
         let mut instances = Vec::new();
         for c in &containers {
-            let name = c["Names"][0].as_str().unwrap_or_default().trim_start_matches('/').to_string();
+            let name = c["Names"][0]
+                .as_str()
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string();
             let client = c["Labels"]["athena.client"].as_str().map(str::to_string);
             let linked = match &client {
                 Some(cl) => {
@@ -403,9 +416,13 @@ impl Provisioning {
         if let Some(h) = &public_host {
             let ok = !h.is_empty()
                 && h.len() <= 253
-                && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-".contains(&b));
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-".contains(&b));
             if !ok {
-                return Err(DomainError::invalid_field("public_host", "must be a host name"));
+                return Err(DomainError::invalid_field(
+                    "public_host",
+                    "must be a host name",
+                ));
             }
         }
         if let Some(p) = public_port {
@@ -439,7 +456,11 @@ impl Provisioning {
                 conn.execute(
                     "INSERT INTO athena_provision_instances (container_name, image, bindings)
                      VALUES ($1, $2, jsonb_build_array($3::jsonb))",
-                    &[&name, &c["Config"]["Image"].as_str().unwrap_or("unknown"), &binding],
+                    &[
+                        &name,
+                        &c["Config"]["Image"].as_str().unwrap_or("unknown"),
+                        &binding,
+                    ],
                 )
                 .await?;
             }
@@ -451,7 +472,9 @@ impl Provisioning {
 
 fn message(e: DomainError) -> String {
     match e {
-        DomainError::ServiceUnavailable(m) | DomainError::Invalid(m) | DomainError::Conflict(m) => m,
+        DomainError::ServiceUnavailable(m) | DomainError::Invalid(m) | DomainError::Conflict(m) => {
+            m
+        }
         e => format!("{e:?}"),
     }
 }

@@ -82,9 +82,10 @@ async fn server(
     client: &str,
 ) -> Result<std::sync::Arc<crate::db::tenants::Tenant>, DomainError> {
     tenants.resolve(client).await.map_err(|e| match e {
-        DomainError::NotFound { .. } => {
-            DomainError::invalid_field("client_name", format!("client `{client}` is not registered"))
-        }
+        DomainError::NotFound { .. } => DomainError::invalid_field(
+            "client_name",
+            format!("client `{client}` is not registered"),
+        ),
         e => e,
     })
 }
@@ -169,10 +170,9 @@ pub async fn create(
     let conn = tenant.pool.get().await?;
     conn.batch_execute(&sql).await.map_err(|e| {
         match e.code().map(|s| s.code()) {
-            Some("42P04") => DomainError::Conflict(format!(
-                "database `{}` already exists",
-                c.database_name
-            )),
+            Some("42P04") => {
+                DomainError::Conflict(format!("database `{}` already exists", c.database_name))
+            }
             // Unknown owner, template, tablespace, encoding, locale.
             Some("42704" | "22023" | "0A000" | "3D000" | "55006") => {
                 DomainError::Invalid(format!("CREATE DATABASE refused: {}", db_message(&e)))

@@ -151,10 +151,7 @@ pub async fn provision_and_register(
 
 /// Bootstraps a database the gateway already trusts (a registered client's
 /// URI, a database it just created on such a server): no outbound check.
-pub async fn provision_trusted(
-    tenants: &Tenants,
-    uri: &str,
-) -> Result<TenantApplied, DomainError> {
+pub async fn provision_trusted(tenants: &Tenants, uri: &str) -> Result<TenantApplied, DomainError> {
     let pool = crate::db::pool(
         uri,
         crate::db::PoolSettings {
@@ -222,14 +219,12 @@ fn provisioned(applied: TenantApplied) -> Provisioned {
 
 /// `POST /admin/provision` with `client_name`: the registered client's own
 /// database (its catalog URI).
-pub async fn provision_client(
-    tenants: &Tenants,
-    client: &str,
-) -> Result<Provisioned, DomainError> {
+pub async fn provision_client(tenants: &Tenants, client: &str) -> Result<Provisioned, DomainError> {
     let tenant = tenants.resolve(client).await.map_err(|e| match e {
-        DomainError::NotFound { .. } => {
-            DomainError::invalid_field("client_name", format!("client `{client}` is not registered"))
-        }
+        DomainError::NotFound { .. } => DomainError::invalid_field(
+            "client_name",
+            format!("client `{client}` is not registered"),
+        ),
         e => e,
     })?;
     let mut conn = tenant.pool.get().await?;
@@ -286,7 +281,10 @@ pub fn with_database(uri: &str, database: &str) -> Result<String, DomainError> {
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
-        return Err(DomainError::invalid_field("database_name", "not a strict name"));
+        return Err(DomainError::invalid_field(
+            "database_name",
+            "not a strict name",
+        ));
     }
     url.set_path(&format!("/{database}"));
     Ok(url.to_string())
@@ -294,7 +292,10 @@ pub fn with_database(uri: &str, database: &str) -> Result<String, DomainError> {
 
 /// Strict names: database, owner, template, tablespace (letters, digits,
 /// `_`, `-`; a letter or `_` first; at most 63 bytes). Written quoted.
-pub fn strict_name(field: &str, raw: &str) -> Result<crate::domain::identifier::Ident, DomainError> {
+pub fn strict_name(
+    field: &str,
+    raw: &str,
+) -> Result<crate::domain::identifier::Ident, DomainError> {
     let ok = !raw.is_empty()
         && raw.len() <= 63
         && raw

@@ -23,15 +23,25 @@ fn opt_str(o: &serde_json::Map<String, Value>, k: &str) -> Result<Option<String>
     match o.get(k) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(DomainError::invalid_field(format!("options.{k}"), "must be a string")),
+        Some(_) => Err(DomainError::invalid_field(
+            format!("options.{k}"),
+            "must be a string",
+        )),
     }
 }
 
-fn opt_bool(o: &serde_json::Map<String, Value>, k: &str, default: bool) -> Result<bool, DomainError> {
+fn opt_bool(
+    o: &serde_json::Map<String, Value>,
+    k: &str,
+    default: bool,
+) -> Result<bool, DomainError> {
     match o.get(k) {
         None | Some(Value::Null) => Ok(default),
         Some(Value::Bool(b)) => Ok(*b),
-        Some(_) => Err(DomainError::invalid_field(format!("options.{k}"), "must be a boolean")),
+        Some(_) => Err(DomainError::invalid_field(
+            format!("options.{k}"),
+            "must be a boolean",
+        )),
     }
 }
 
@@ -45,7 +55,10 @@ impl Provisioning {
         })?;
         crate::catalog::clients::check_name(&req.client_name)?;
         let o = &req.options;
-        if !matches!(req.mode.as_str(), "local_database" | "docker" | "neon" | "railway" | "render") {
+        if !matches!(
+            req.mode.as_str(),
+            "local_database" | "docker" | "neon" | "railway" | "render"
+        ) {
             return Err(DomainError::invalid_field(
                 "mode",
                 "must be local_database, docker, neon, railway or render",
@@ -73,7 +86,10 @@ impl Provisioning {
         let result = match req.mode.as_str() {
             "local_database" => {
                 let server = opt_str(o, "server_client")?.ok_or_else(|| {
-                    DomainError::invalid_field("options.server_client", "is required for local_database")
+                    DomainError::invalid_field(
+                        "options.server_client",
+                        "is required for local_database",
+                    )
                 })?;
                 let create = local::Create {
                     database_name: opt_str(o, "database_name")?
@@ -104,7 +120,10 @@ impl Provisioning {
                     container_name: opt_str(o, "container_name")?,
                     db_name: opt_str(o, "db_name")?,
                     host: opt_str(o, "host")?,
-                    host_port: o.get("host_port").and_then(Value::as_i64).map(|p| p.clamp(0, 70000) as i32),
+                    host_port: o
+                        .get("host_port")
+                        .and_then(Value::as_i64)
+                        .map(|p| p.clamp(0, 70000) as i32),
                     image: opt_str(o, "image")?,
                     password: opt_str(o, "password")?,
                     username: opt_str(o, "username")?,
@@ -144,7 +163,9 @@ impl Provisioning {
         )
         .await?;
         let steps = result?;
-        Ok(json!({"job_id": job_id, "client_name": req.client_name, "mode": req.mode, "status": status, "steps": steps}))
+        Ok(
+            json!({"job_id": job_id, "client_name": req.client_name, "mode": req.mode, "status": status, "steps": steps}),
+        )
     }
 }
 
@@ -153,7 +174,10 @@ fn redacted(o: &serde_json::Map<String, Value>) -> serde_json::Map<String, Value
     o.iter()
         .filter(|(k, _)| {
             let k = k.to_ascii_lowercase();
-            !(k.contains("password") || k.contains("token") || k.contains("key") || k.contains("uri"))
+            !(k.contains("password")
+                || k.contains("token")
+                || k.contains("key")
+                || k.contains("uri"))
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()

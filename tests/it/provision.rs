@@ -26,7 +26,10 @@ async fn drop_dbs(names: &[&str]) {
 }
 
 fn unique(prefix: &str) -> String {
-    format!("{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "{prefix}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 async fn db_exists(name: &str) -> bool {
@@ -72,8 +75,10 @@ async fn provision_by_client_counts_statements_and_reruns_execute_nothing() {
         .contains(&json!("athena.files")));
     // The effect: the tables exist in the tenant database.
     assert_eq!(
-        s.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'athena' AND tablename = 'files'")
-            .await,
+        s.scalar(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'athena' AND tablename = 'files'"
+        )
+        .await,
         1
     );
     let again = s
@@ -120,12 +125,22 @@ async fn provision_by_client_counts_statements_and_reruns_execute_nothing() {
         .await;
     assert_eq!(r.status, 400, "{}", r.text());
     let r = s
-        .send("GET", "/admin/provision/status?client_name=nope", &[KEY], None)
+        .send(
+            "GET",
+            "/admin/provision/status?client_name=nope",
+            &[KEY],
+            None,
+        )
         .await;
     assert_eq!(r.status, 503, "{}", r.text());
     // The admin key is required.
     let r = s
-        .send("POST", "/admin/provision", &[], Some(json!({"client_name": CLIENT})))
+        .send(
+            "POST",
+            "/admin/provision",
+            &[],
+            Some(json!({"client_name": CLIENT})),
+        )
         .await;
     assert_eq!(r.status, 401);
 }
@@ -178,7 +193,12 @@ async fn provision_by_uri_validates_registers_and_routes() {
     assert_eq!(status(&s, "adopted").await["provisioned"], true);
     // A rerun on the same URI executes nothing.
     let r = s
-        .send("POST", "/admin/provision", &[KEY], Some(json!({"uri": uri})))
+        .send(
+            "POST",
+            "/admin/provision",
+            &[KEY],
+            Some(json!({"uri": uri})),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["statements_executed"], 0);
@@ -191,7 +211,12 @@ async fn provision_by_uri_validates_registers_and_routes() {
         "postgres://u:p@10.255.255.1:5432/db".to_string(),
     ] {
         let r = s
-            .send("POST", "/admin/provision", &[KEY], Some(json!({"uri": bad})))
+            .send(
+                "POST",
+                "/admin/provision",
+                &[KEY],
+                Some(json!({"uri": bad})),
+            )
             .await;
         assert!(
             r.status == 400 || r.status == 401,
@@ -235,9 +260,18 @@ async fn local_database_is_created_provisioned_registered_and_routed() {
         .await;
     assert_eq!(l.status, 200, "{}", l.text());
     let l = l.json();
-    assert!(l["all_databases"].as_array().unwrap().contains(&json!(name)));
-    assert_eq!(l["athena_managed_databases"][0]["database_name"], name.as_str());
-    assert_eq!(l["athena_managed_databases"][0]["client_name"], name.as_str());
+    assert!(l["all_databases"]
+        .as_array()
+        .unwrap()
+        .contains(&json!(name)));
+    assert_eq!(
+        l["athena_managed_databases"][0]["database_name"],
+        name.as_str()
+    );
+    assert_eq!(
+        l["athena_managed_databases"][0]["client_name"],
+        name.as_str()
+    );
 
     // Provisioned, registered → /gateway/fetch works.
     assert_eq!(status(&s, &name).await["provisioned"], true);
@@ -278,7 +312,12 @@ async fn local_database_is_created_provisioned_registered_and_routed() {
         json!({"client_name": null, "database_name": unique("ok")}),
     ] {
         let r = s
-            .send("POST", "/admin/provision/local/databases", &[KEY], Some(body))
+            .send(
+                "POST",
+                "/admin/provision/local/databases",
+                &[KEY],
+                Some(body),
+            )
             .await;
         assert_eq!(r.status, 400, "{}", r.text());
         r.envelope();
@@ -331,7 +370,10 @@ async fn a_failed_provisioning_step_drops_the_new_database() {
         )
         .await;
     assert_eq!(r.status, 409, "{}", r.text());
-    assert!(!db_exists(&name).await, "the half-provisioned database was dropped");
+    assert!(
+        !db_exists(&name).await,
+        "the half-provisioned database was dropped"
+    );
     // …and no client was left registered.
     let clients = s.send("GET", "/admin/clients", &[KEY], None).await.json();
     assert!(!clients["clients"]
@@ -396,7 +438,12 @@ async fn management_local_databases_need_a_bound_key_on_its_own_client() {
                 Some(json!({"database_name": refused})),
             )
             .await;
-        assert!(r.status == 401 || r.status == 403, "{} {}", r.status, r.text());
+        assert!(
+            r.status == 401 || r.status == 403,
+            "{} {}",
+            r.status,
+            r.text()
+        );
     }
     assert!(!db_exists(&refused).await);
     drop_dbs(&[&name]).await;
@@ -512,7 +559,12 @@ async fn create_clone(s: &TestServer, body: Value) -> Value {
 
 async fn job(s: &TestServer, id: &str) -> Value {
     let r = s
-        .send("GET", &format!("/admin/provision/clones/{id}"), &[KEY], None)
+        .send(
+            "GET",
+            &format!("/admin/provision/clones/{id}"),
+            &[KEY],
+            None,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(!r.text().contains("cl0nepw"), "{}", r.text());
@@ -593,7 +645,10 @@ async fn clone_into_a_managed_instance_copies_every_row_and_registers() {
         ("SELECT count(*) FROM items", 1500i64),
         ("SELECT count(*) FROM shop.orders", 321),
     ] {
-        assert_eq!(target.query_one(sql, &[]).await.unwrap().get::<_, i64>(0), n);
+        assert_eq!(
+            target.query_one(sql, &[]).await.unwrap().get::<_, i64>(0),
+            n
+        );
     }
     drop(target);
     // Registered, provisioned, routed.
@@ -603,7 +658,9 @@ async fn clone_into_a_managed_instance_copies_every_row_and_registers() {
             "POST",
             "/gateway/fetch",
             &[("x-athena-client", client.as_str())],
-            Some(json!({"table_name": "items", "conditions": [{"eq_column": "id", "eq_value": 7}]})),
+            Some(
+                json!({"table_name": "items", "conditions": [{"eq_column": "id", "eq_value": 7}]}),
+            ),
         )
         .await;
     assert_eq!(f.status, 200, "{}", f.text());
@@ -656,7 +713,12 @@ async fn clone_requests_are_validated() {
         .await;
     assert_eq!(r.status, 404, "{}", r.text());
     assert_eq!(
-        psql(&s.catalog_url).await.query_one("SELECT count(*) FROM clone_jobs", &[]).await.unwrap().get::<_, i64>(0),
+        psql(&s.catalog_url)
+            .await
+            .query_one("SELECT count(*) FROM clone_jobs", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
         0
     );
 }
@@ -691,7 +753,12 @@ async fn a_failed_clone_is_retried_only_from_a_failed_state() {
     // The operator removes it; retry → queued → completed.
     drop_dbs(&[&database]).await;
     let r = s
-        .send("POST", &format!("/admin/provision/clones/{id}/retry"), &[KEY], None)
+        .send(
+            "POST",
+            &format!("/admin/provision/clones/{id}/retry"),
+            &[KEY],
+            None,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["summary"]["status"], "queued");
@@ -724,7 +791,10 @@ async fn an_unreachable_source_is_retried_then_fails_for_good() {
     )
     .await;
     let id = created["summary"]["job_id"].as_str().unwrap().to_string();
-    let v = wait_job(&s, &id, |st| st == "failed_retryable" || st == "failed_terminal").await;
+    let v = wait_job(&s, &id, |st| {
+        st == "failed_retryable" || st == "failed_terminal"
+    })
+    .await;
     assert_eq!(v["job"]["summary"]["status"], "failed_retryable", "{v}");
     assert_eq!(v["job"]["summary"]["failure_summary"]["retryable"], true);
     let v = wait_job(&s, &id, |st| st == "failed_terminal").await;
@@ -735,7 +805,10 @@ async fn an_unreachable_source_is_retried_then_fails_for_good() {
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
-    assert!(kinds.contains(&"attempt_failed") && kinds.contains(&"job_failed"), "{kinds:?}");
+    assert!(
+        kinds.contains(&"attempt_failed") && kinds.contains(&"job_failed"),
+        "{kinds:?}"
+    );
 }
 
 #[tokio::test]
@@ -772,25 +845,45 @@ async fn cancel_kills_the_running_tools() {
     // Running: the dump has started.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !pidfile.exists() {
-        assert!(std::time::Instant::now() < deadline, "{}", job(&s, &id).await);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            job(&s, &id).await
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_string();
+    let pid = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .to_string();
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
     let r = s
-        .send("POST", &format!("/admin/provision/clones/{id}/cancel"), &[KEY], None)
+        .send(
+            "POST",
+            &format!("/admin/provision/clones/{id}/cancel"),
+            &[KEY],
+            None,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.json()["summary"]["cancel_requested"] == true);
     let v = wait_job(&s, &id, |st| st == "cancelled").await;
     assert_eq!(v["job"]["summary"]["status"], "cancelled");
     // The child is gone, the half-made target dropped.
-    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "pg_dump {pid} survived");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "pg_dump {pid} survived"
+    );
     assert!(!db_exists(&database).await);
     // Terminal now: cancel and retry are 409.
     for action in ["cancel", "retry"] {
         let r = s
-            .send("POST", &format!("/admin/provision/clones/{id}/{action}"), &[KEY], None)
+            .send(
+                "POST",
+                &format!("/admin/provision/clones/{id}/{action}"),
+                &[KEY],
+                None,
+            )
             .await;
         assert_eq!(r.status, 409, "{action}: {}", r.text());
     }
@@ -821,22 +914,28 @@ impl FakeDocker {
                 };
                 let me = me.clone();
                 tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let me = me.clone();
-                        async move {
-                            let method = req.method().to_string();
-                            let uri = req.uri().clone();
-                            let body = req.into_body().collect().await.unwrap().to_bytes();
-                            let (status, out) = me.answer(&method, &uri, &body);
-                            Ok::<_, std::convert::Infallible>(
-                                hyper::Response::builder()
-                                    .status(status)
-                                    .header("content-type", "application/json")
-                                    .body(Full::new(bytes::Bytes::from(if out.is_null() { String::new() } else { out.to_string() })))
-                                    .unwrap(),
-                            )
-                        }
-                    });
+                    let svc = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let me = me.clone();
+                            async move {
+                                let method = req.method().to_string();
+                                let uri = req.uri().clone();
+                                let body = req.into_body().collect().await.unwrap().to_bytes();
+                                let (status, out) = me.answer(&method, &uri, &body);
+                                Ok::<_, std::convert::Infallible>(
+                                    hyper::Response::builder()
+                                        .status(status)
+                                        .header("content-type", "application/json")
+                                        .body(Full::new(bytes::Bytes::from(if out.is_null() {
+                                            String::new()
+                                        } else {
+                                            out.to_string()
+                                        })))
+                                        .unwrap(),
+                                )
+                            }
+                        },
+                    );
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
                         .await;
@@ -851,7 +950,13 @@ impl FakeDocker {
         self.calls.lock().unwrap().push(format!("{method} {path}"));
         let mut containers = self.containers.lock().unwrap();
         let no_such = (404, json!({"message": "No such container"}));
-        match (method, path.trim_start_matches('/').split('/').collect::<Vec<_>>().as_slice()) {
+        match (
+            method,
+            path.trim_start_matches('/')
+                .split('/')
+                .collect::<Vec<_>>()
+                .as_slice(),
+        ) {
             ("GET", ["_ping"]) => (200, Value::Null),
             ("GET", ["containers", "json"]) => {
                 let list: Vec<Value> = containers
@@ -878,7 +983,10 @@ impl FakeDocker {
                     .unwrap_or_default()
                     .to_string();
                 if containers.contains_key(&name) {
-                    return (409, json!({"message": "Conflict. The container name is already in use"}));
+                    return (
+                        409,
+                        json!({"message": "Conflict. The container name is already in use"}),
+                    );
                 }
                 let spec: Value = serde_json::from_slice(body).unwrap();
                 let id = uuid::Uuid::new_v4().simple().to_string();
@@ -898,19 +1006,21 @@ impl FakeDocker {
                 Some(c) => (200, c.clone()),
                 None => no_such,
             },
-            ("POST", ["containers", name, action @ ("start" | "stop")]) => match containers.get_mut(*name) {
-                Some(c) => {
-                    let running = *action == "start";
-                    c["State"] = json!({"Running": running, "Status": if running { "running" } else { "exited" }});
-                    c["NetworkSettings"]["Ports"] = if running {
-                        json!({"5432/tcp": c["HostConfig"]["PortBindings"]["5432/tcp"].clone()})
-                    } else {
-                        json!({})
-                    };
-                    (204, Value::Null)
+            ("POST", ["containers", name, action @ ("start" | "stop")]) => {
+                match containers.get_mut(*name) {
+                    Some(c) => {
+                        let running = *action == "start";
+                        c["State"] = json!({"Running": running, "Status": if running { "running" } else { "exited" }});
+                        c["NetworkSettings"]["Ports"] = if running {
+                            json!({"5432/tcp": c["HostConfig"]["PortBindings"]["5432/tcp"].clone()})
+                        } else {
+                            json!({})
+                        };
+                        (204, Value::Null)
+                    }
+                    None => no_such,
                 }
-                None => no_such,
-            },
+            }
             ("DELETE", ["containers", name]) => match containers.remove(*name) {
                 Some(_) => (204, Value::Null),
                 None => no_such,
@@ -926,7 +1036,9 @@ async fn instances_without_docker_list_truthfully_and_refuse_the_rest() {
         c.provision.docker_host = Some("unix:///nonexistent/docker.sock".into());
     })
     .await;
-    let r = s.send("GET", "/admin/provision/instances", &[KEY], None).await;
+    let r = s
+        .send("GET", "/admin/provision/instances", &[KEY], None)
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
     assert_eq!(v["instance_runtime_available"], false);
@@ -934,12 +1046,20 @@ async fn instances_without_docker_list_truthfully_and_refuse_the_rest() {
     assert!(v["instance_runtime_error"].is_string());
     assert!(v["dependencies"]["missing"].is_array());
     for (method, path, body) in [
-        ("POST", "/admin/provision/instances", Some(json!({"client_name": "x"}))),
+        (
+            "POST",
+            "/admin/provision/instances",
+            Some(json!({"client_name": "x"})),
+        ),
         ("GET", "/admin/provision/instances/athena-pg-x", None),
         ("POST", "/admin/provision/instances/athena-pg-x/start", None),
         ("POST", "/admin/provision/instances/athena-pg-x/stop", None),
         ("DELETE", "/admin/provision/instances/athena-pg-x", None),
-        ("POST", "/admin/provision/instances/athena-pg-x/bindings", Some(json!({"route_key": "r1"}))),
+        (
+            "POST",
+            "/admin/provision/instances/athena-pg-x/bindings",
+            Some(json!({"route_key": "r1"})),
+        ),
     ] {
         let r = s.send(method, path, &[KEY], body).await;
         assert_eq!(r.status, 503, "{method} {path}: {}", r.text());
@@ -952,7 +1072,8 @@ async fn a_docker_instance_is_spun_up_provisioned_registered_and_managed() {
     let fake = FakeDocker::default();
     let socket = fake.start().await;
     let sock = socket.display().to_string();
-    let s = TestServer::start_with(|c| c.provision.docker_host = Some(format!("unix://{sock}"))).await;
+    let s =
+        TestServer::start_with(|c| c.provision.docker_host = Some(format!("unix://{sock}"))).await;
     // The "container's" database, on the test PostgreSQL.
     let db = unique("inst");
     psql(&admin_url())
@@ -964,7 +1085,12 @@ async fn a_docker_instance_is_spun_up_provisioned_registered_and_managed() {
     let client = unique("dock");
     let body = json!({"client_name": client, "container_name": "athena-pg-test", "db_name": db, "host_port": pg_port, "image": "postgres:16", "startup_timeout_secs": 10});
     let r = s
-        .send("POST", "/admin/provision/instances", &[KEY], Some(body.clone()))
+        .send(
+            "POST",
+            "/admin/provision/instances",
+            &[KEY],
+            Some(body.clone()),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
@@ -976,55 +1102,106 @@ async fn a_docker_instance_is_spun_up_provisioned_registered_and_managed() {
     // The Engine saw a labelled container with a random password.
     let created = fake.containers.lock().unwrap()["athena-pg-test"].clone();
     assert_eq!(created["Config"]["Labels"]["athena.managed"], "true");
-    assert_eq!(created["HostConfig"]["PortBindings"]["5432/tcp"][0]["HostIp"], "127.0.0.1");
+    assert_eq!(
+        created["HostConfig"]["PortBindings"]["5432/tcp"][0]["HostIp"],
+        "127.0.0.1"
+    );
     let env = created["Config"]["Env"].to_string();
-    let password = env.split("POSTGRES_PASSWORD=").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let password = env
+        .split("POSTGRES_PASSWORD=")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
     assert_eq!(password.len(), 48);
     assert!(!r.text().contains(&password));
     // Provisioned and routed.
     assert_eq!(status(&s, &client).await["provisioned"], true);
     psql(&with_db(&admin_url(), &db))
         .await
-        .batch_execute("CREATE TABLE pets (id int PRIMARY KEY, name text); INSERT INTO pets VALUES (1, 'rex')")
+        .batch_execute(
+            "CREATE TABLE pets (id int PRIMARY KEY, name text); INSERT INTO pets VALUES (1, 'rex')",
+        )
         .await
         .unwrap();
     let f = s
-        .send("POST", "/gateway/fetch", &[("x-athena-client", client.as_str())], Some(json!({"table_name": "pets"})))
+        .send(
+            "POST",
+            "/gateway/fetch",
+            &[("x-athena-client", client.as_str())],
+            Some(json!({"table_name": "pets"})),
+        )
         .await;
     assert_eq!(f.status, 200, "{}", f.text());
     assert_eq!(f.json()["data"][0]["name"], "rex");
 
     // Exists: 409 without reuse, reused with it (the same password).
-    let r = s.send("POST", "/admin/provision/instances", &[KEY], Some(body.clone())).await;
+    let r = s
+        .send(
+            "POST",
+            "/admin/provision/instances",
+            &[KEY],
+            Some(body.clone()),
+        )
+        .await;
     assert_eq!(r.status, 409, "{}", r.text());
     let mut reuse = body.clone();
     reuse["reuse_existing"] = json!(true);
     reuse["client_name"] = json!(unique("again"));
-    let r = s.send("POST", "/admin/provision/instances", &[KEY], Some(reuse)).await;
+    let r = s
+        .send("POST", "/admin/provision/instances", &[KEY], Some(reuse))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["reused"], true);
     assert_eq!(r.json()["statements_executed"], 0);
 
     // Listed, inspected.
-    let l = s.send("GET", "/admin/provision/instances", &[KEY], None).await.json();
+    let l = s
+        .send("GET", "/admin/provision/instances", &[KEY], None)
+        .await
+        .json();
     assert_eq!(l["instance_runtime_available"], true);
     assert_eq!(l["count"], 1);
     assert_eq!(l["instances"][0]["container_name"], "athena-pg-test");
     assert_eq!(l["instances"][0]["running"], true);
-    let one = s.send("GET", "/admin/provision/instances/athena-pg-test", &[KEY], None).await;
+    let one = s
+        .send(
+            "GET",
+            "/admin/provision/instances/athena-pg-test",
+            &[KEY],
+            None,
+        )
+        .await;
     assert_eq!(one.status, 200, "{}", one.text());
     assert_eq!(one.json()["host_port"], pg_port);
-    let r = s.send("GET", "/admin/provision/instances/nope", &[KEY], None).await;
+    let r = s
+        .send("GET", "/admin/provision/instances/nope", &[KEY], None)
+        .await;
     assert_eq!(r.status, 404);
 
     // Stop and start (runtime synced), bindings stored.
     let r = s
-        .send("POST", "/admin/provision/instances/athena-pg-test/stop", &[KEY], Some(json!({})))
+        .send(
+            "POST",
+            "/admin/provision/instances/athena-pg-test/stop",
+            &[KEY],
+            Some(json!({})),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(fake.containers.lock().unwrap()["athena-pg-test"]["State"]["Running"], false);
+    assert_eq!(
+        fake.containers.lock().unwrap()["athena-pg-test"]["State"]["Running"],
+        false
+    );
     let r = s
-        .send("POST", "/admin/provision/instances/athena-pg-test/start", &[KEY], Some(json!({"sync_runtime": true})))
+        .send(
+            "POST",
+            "/admin/provision/instances/athena-pg-test/start",
+            &[KEY],
+            Some(json!({"sync_runtime": true})),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["runtime_synced"], true, "{}", r.text());
@@ -1037,15 +1214,32 @@ async fn a_docker_instance_is_spun_up_provisioned_registered_and_managed() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let one = s.send("GET", "/admin/provision/instances/athena-pg-test", &[KEY], None).await.json();
+    let one = s
+        .send(
+            "GET",
+            "/admin/provision/instances/athena-pg-test",
+            &[KEY],
+            None,
+        )
+        .await
+        .json();
     assert_eq!(one["bindings"][0]["route_key"], "pg_public");
     assert_eq!(one["bindings"][0]["public_port"], 15432);
 
     // Bad input.
     for (path, b) in [
-        ("/admin/provision/instances", json!({"client_name": "ok1", "image": "Evil;rm"})),
-        ("/admin/provision/instances", json!({"client_name": "ok1", "container_name": "../x"})),
-        ("/admin/provision/instances/athena-pg-test/bindings", json!({"route_key": "bad key"})),
+        (
+            "/admin/provision/instances",
+            json!({"client_name": "ok1", "image": "Evil;rm"}),
+        ),
+        (
+            "/admin/provision/instances",
+            json!({"client_name": "ok1", "container_name": "../x"}),
+        ),
+        (
+            "/admin/provision/instances/athena-pg-test/bindings",
+            json!({"route_key": "bad key"}),
+        ),
     ] {
         let r = s.send("POST", path, &[KEY], Some(b)).await;
         assert_eq!(r.status, 400, "{path}: {}", r.text());
@@ -1053,13 +1247,22 @@ async fn a_docker_instance_is_spun_up_provisioned_registered_and_managed() {
 
     // Delete: container gone, client removed.
     let r = s
-        .send("DELETE", "/admin/provision/instances/athena-pg-test", &[KEY], Some(json!({"client_name": client})))
+        .send(
+            "DELETE",
+            "/admin/provision/instances/athena-pg-test",
+            &[KEY],
+            Some(json!({"client_name": client})),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["removed_catalog_client"], true);
     assert!(fake.containers.lock().unwrap().is_empty());
     let clients = s.send("GET", "/admin/clients", &[KEY], None).await.json();
-    assert!(!clients["clients"].as_array().unwrap().iter().any(|c| c["client_name"] == client.as_str()));
+    assert!(!clients["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["client_name"] == client.as_str()));
     drop_dbs(&[&db]).await;
     let _ = std::fs::remove_file(&socket);
 }
@@ -1085,7 +1288,10 @@ async fn the_local_pipeline_runs_its_steps_as_one_job() {
     assert_eq!(status(&s, &client).await["provisioned"], true);
     let recorded: String = psql(&s.catalog_url)
         .await
-        .query_one("SELECT status FROM athena_provision_pipelines WHERE client_name = $1", &[&client])
+        .query_one(
+            "SELECT status FROM athena_provision_pipelines WHERE client_name = $1",
+            &[&client],
+        )
         .await
         .unwrap()
         .get(0);
@@ -1105,7 +1311,14 @@ async fn the_local_pipeline_runs_its_steps_as_one_job() {
         json!({"mode": "local_database"}),
         json!({"client_name": "x2", "mode": "local_database", "options": {}}),
     ] {
-        let r = s.send("POST", "/admin/provision/local/pipeline", &[KEY], Some(body)).await;
+        let r = s
+            .send(
+                "POST",
+                "/admin/provision/local/pipeline",
+                &[KEY],
+                Some(body),
+            )
+            .await;
         assert_eq!(r.status, 400, "{}", r.text());
         r.envelope();
     }

@@ -43,7 +43,10 @@ fn provisioned(b: &Value) -> Result<(), String> {
     expect_eq("missing_tables", &b["missing_tables"], &json!([]))
 }
 
-fn db_exists(name: &str, want: bool) -> (String, impl Fn(&Value) -> Result<(), String> + Send + Sync) {
+fn db_exists(
+    name: &str,
+    want: bool,
+) -> (String, impl Fn(&Value) -> Result<(), String> + Send + Sync) {
     (
         format!("SELECT datname FROM pg_database WHERE datname = '{name}'"),
         move |rows: &Value| {
@@ -115,9 +118,8 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
         Case::new(
             "post_admin_provision",
             "both uri and client_name: 400",
-            ctx.request("post", "/admin/provision").json(
-                json!({"client_name": ctx.client, "uri": "postgres://u:p@example.com/db"}),
-            ),
+            ctx.request("post", "/admin/provision")
+                .json(json!({"client_name": ctx.client, "uri": "postgres://u:p@example.com/db"})),
             400,
         )
         .check(envelope),
@@ -158,7 +160,11 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
             if missing.contains(&json!("psql")) {
                 return Err(format!("psql reported missing: {b}"));
             }
-            expect_eq("can_attempt_install", &b["can_attempt_install"], &json!(false))
+            expect_eq(
+                "can_attempt_install",
+                &b["can_attempt_install"],
+                &json!(false),
+            )
         }),
         Case::new(
             "post_admin_provision_dependencies_install",
@@ -230,7 +236,10 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
             let managed = b["athena_managed_databases"]
                 .as_array()
                 .ok_or("no athena_managed_databases")?;
-            if !managed.iter().any(|m| m["database_name"] == listed.as_str()) {
+            if !managed
+                .iter()
+                .any(|m| m["database_name"] == listed.as_str())
+            {
                 return Err(format!("{listed} not Athena-managed"));
             }
             Ok(())
@@ -291,10 +300,11 @@ pub fn cases(ctx: &Ctx) -> Vec<Case> {
         Case::new(
             "post_admin_provision_local_pipeline",
             "local_database mode: created, provisioned, registered as one job",
-            ctx.request("post", "/admin/provision/local/pipeline").json(json!({
-                "client_name": piped, "mode": "local_database",
-                "options": {"server_client": ctx.client},
-            })),
+            ctx.request("post", "/admin/provision/local/pipeline")
+                .json(json!({
+                    "client_name": piped, "mode": "local_database",
+                    "options": {"server_client": ctx.client},
+                })),
             200,
         )
         .check_json(|b| {
@@ -366,7 +376,11 @@ fn clone_cases(ctx: &Ctx) -> Vec<Case> {
             200,
             |b| {
                 no_secret(b)?;
-                expect_eq("events", b["events"].as_array().map_or(0, Vec::len) >= 1, true)
+                expect_eq(
+                    "events",
+                    b["events"].as_array().map_or(0, Vec::len) >= 1,
+                    true,
+                )
             },
         ),
         Case::new(
@@ -399,7 +413,11 @@ fn clone_cases(ctx: &Ctx) -> Vec<Case> {
         .after(create())
         .check_json(|b| {
             no_secret(b)?;
-            expect_eq("events[0].kind", &b["events"][0]["kind"], &json!("job_queued"))
+            expect_eq(
+                "events[0].kind",
+                &b["events"][0]["kind"],
+                &json!("job_queued"),
+            )
         }),
         Case::new(
             "get_admin_provision_clones_by_job_id",
@@ -420,7 +438,11 @@ fn clone_cases(ctx: &Ctx) -> Vec<Case> {
         .after(create())
         .check_json(|b| expect_eq("status", &b["summary"]["status"], &json!("cancelled")))
         .then_json(ctx.request("get", &clone_path("")), 200, |b| {
-            expect_eq("status", &b["job"]["summary"]["status"], &json!("cancelled"))
+            expect_eq(
+                "status",
+                &b["job"]["summary"]["status"],
+                &json!("cancelled"),
+            )
         })
         // Terminal now.
         .then_status(ctx.request("post", &clone_path("/cancel")), 409),
@@ -441,13 +463,17 @@ fn clone_cases(ctx: &Ctx) -> Vec<Case> {
 fn instance_cases(ctx: &Ctx, pg_port: u16) -> Vec<Case> {
     // Setup: the container's database (step 0), then the instance (step 1).
     let spin = |container: &str, db: &str, client: &str| {
-        ctx.request("post", "/admin/provision/instances").json(json!({
-            "client_name": client, "container_name": container, "db_name": db,
-            "host_port": pg_port, "startup_timeout_secs": 10,
-        }))
+        ctx.request("post", "/admin/provision/instances")
+            .json(json!({
+                "client_name": client, "container_name": container, "db_name": db,
+                "host_port": pg_port, "startup_timeout_secs": 10,
+            }))
     };
     let inst = |suffix: &str, container: &str| {
-        ctx.request("post", &format!("/admin/provision/instances/{container}{suffix}"))
+        ctx.request(
+            "post",
+            &format!("/admin/provision/instances/{container}{suffix}"),
+        )
     };
     let mut out = Vec::new();
     let (db, client, container) = (unique("inst"), unique("inst"), unique("c"));
@@ -484,7 +510,11 @@ fn instance_cases(ctx: &Ctx, pg_port: u16) -> Vec<Case> {
         .after(local_db(ctx, &db, false))
         .after(spin(&container, &db, &client))
         .check_json(move |b| {
-            expect_eq("instance_runtime_available", &b["instance_runtime_available"], &json!(true))?;
+            expect_eq(
+                "instance_runtime_available",
+                &b["instance_runtime_available"],
+                &json!(true),
+            )?;
             let found = b["instances"]
                 .as_array()
                 .ok_or("no instances")?
@@ -509,7 +539,10 @@ fn instance_cases(ctx: &Ctx, pg_port: u16) -> Vec<Case> {
         Case::new(
             "get_admin_provision_instances_by_container_name",
             "an unknown container: 404",
-            ctx.request("get", &format!("/admin/provision/instances/{}", unique("none"))),
+            ctx.request(
+                "get",
+                &format!("/admin/provision/instances/{}", unique("none")),
+            ),
             404,
         )
         .check(envelope),
@@ -607,30 +640,36 @@ fn fake_docker() -> Option<()> {
             while let Ok((stream, _)) = listener.accept().await {
                 let state = state.clone();
                 tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let state = state.clone();
-                        async move {
-                            use http_body_util::BodyExt;
-                            let method = req.method().to_string();
-                            let uri = req.uri().clone();
-                            let body = req
-                                .into_body()
-                                .collect()
-                                .await
-                                .map(|c| c.to_bytes())
-                                .unwrap_or_default();
-                            let (status, out) = engine(&state, &method, &uri, &body);
-                            Ok::<_, std::convert::Infallible>(
-                                hyper::Response::builder()
-                                    .status(status)
-                                    .header("content-type", "application/json")
-                                    .body(http_body_util::Full::new(bytes::Bytes::from(
-                                        if out.is_null() { String::new() } else { out.to_string() },
-                                    )))
-                                    .expect("response"),
-                            )
-                        }
-                    });
+                    let svc = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let state = state.clone();
+                            async move {
+                                use http_body_util::BodyExt;
+                                let method = req.method().to_string();
+                                let uri = req.uri().clone();
+                                let body = req
+                                    .into_body()
+                                    .collect()
+                                    .await
+                                    .map(|c| c.to_bytes())
+                                    .unwrap_or_default();
+                                let (status, out) = engine(&state, &method, &uri, &body);
+                                Ok::<_, std::convert::Infallible>(
+                                    hyper::Response::builder()
+                                        .status(status)
+                                        .header("content-type", "application/json")
+                                        .body(http_body_util::Full::new(bytes::Bytes::from(
+                                            if out.is_null() {
+                                                String::new()
+                                            } else {
+                                                out.to_string()
+                                            },
+                                        )))
+                                        .expect("response"),
+                                )
+                            }
+                        },
+                    );
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
                         .await;
