@@ -313,6 +313,7 @@ impl AdminProvisionApi for Handlers {
         _cx: RequestCx,
         body: models::CloneJobRequest,
     ) -> ApiResult<responses::PostAdminProvisionClones> {
+        let mut target_password = None;
         let target = match body.target {
             models::CloneTargetSpec::ReuseManagedTargetSpec(t) => serde_json::json!({
                 "mode": "reuse_managed_instance",
@@ -321,12 +322,20 @@ impl AdminProvisionApi for Handlers {
                 "target_client_name": t.target_client_name,
                 "description": t.description,
             }),
-            models::CloneTargetSpec::CreateManagedTargetSpec(_) => {
-                return Err(DomainError::ServiceUnavailable(
-                    "create_managed_instance clones need the Docker instance runtime, which this gateway does not have"
-                        .into(),
-                )
-                .into())
+            models::CloneTargetSpec::CreateManagedTargetSpec(t) => {
+                target_password = t.password;
+                serde_json::json!({
+                    "mode": "create_managed_instance",
+                    "client_name": t.client_name,
+                    "container_name": t.container_name,
+                    "database_name": t.database_name,
+                    "host": t.host,
+                    "host_port": t.host_port,
+                    "image": t.image,
+                    "reuse_existing_container": t.reuse_existing_container,
+                    "startup_timeout_secs": t.startup_timeout_secs,
+                    "username": t.username,
+                })
             }
         };
         // Absent policies: provision and register (catalog and runtime).
@@ -345,6 +354,7 @@ impl AdminProvisionApi for Handlers {
             .provision
             .create_clone(provision::clones::NewJob {
                 source_uri: body.source.source_uri,
+                target_password,
                 target,
                 provision_schema: body.provisioning.is_none_or(|p| p.provision_schema),
                 registration,

@@ -60,6 +60,9 @@ impl Default for Clones {
 #[derive(Debug, Clone)]
 pub struct NewJob {
     pub source_uri: String,
+    /// `create_managed_instance`: the instance password, if given (sealed
+    /// with the source URI, never in `spec`).
+    pub target_password: Option<String>,
     /// `{"mode": "reuse_managed_instance", "existing_client_name",
     /// "database_name", "target_client_name", "description"}`.
     pub target: Value,
@@ -164,13 +167,32 @@ impl Provisioning {
                 e => e,
             })?;
         let target = &job.target;
+        let create = target["mode"] == "create_managed_instance";
         let existing = target["existing_client_name"].as_str().unwrap_or_default();
-        let database = target["database_name"].as_str().unwrap_or_default();
-        let target_client = target["target_client_name"].as_str().unwrap_or_default();
+        let database = target["database_name"].as_str().unwrap_or("postgres");
+        let target_client = target[if create {
+            "client_name"
+        } else {
+            "target_client_name"
+        }]
+        .as_str()
+        .unwrap_or_default();
         super::strict_name("target.database_name", database)?;
         crate::catalog::clients::check_name(target_client)
-            .map_err(|e| DomainError::invalid_field("target.target_client_name", e))?;
-        if crate::catalog::clients::get(self.tenants.catalog(), existing)
+            .map_err(|e| DomainError::invalid_field("target.client_name", e))?;
+        if create {
+            if let Some(c) = target["container_name"].as_str() {
+                super::docker::check_container(c)?;
+            }
+            if let Some(i) = target["image"].as_str() {
+                super::docker::check_image(i)?;
+            }
+            if let Some(u) = target["username"].as_str() {
+                super::strict_name("target.username", u)?;
+            }
+            // A managed instance needs the Engine (503 without it).
+            self.docker()?.ping().await?;
+        } else if crate::catalog::clients::get(self.tenants.catalog(), existing)
             .await?
             .is_none()
         {
@@ -186,7 +208,8 @@ impl Provisioning {
             ));
         }
         let id = Uuid::new_v4();
-        let sealed = secrets.seal(&seal_context(id), &job.source_uri)?;
+        let secret = json!({"source_uri": job.source_uri, "target_password": job.target_password});
+        let sealed = secrets.seal(&seal_context(id), &secret.to_string())?;
         let spec = json!({
             "target": job.target,
             "provisioning": {"provision_schema": job.provision_schema},
@@ -195,8 +218,9 @@ impl Provisioning {
         let summary = json!({
             "source": {"uri": parsed.redacted},
             "target": {
-                "mode": "reuse_managed_instance",
+                "mode": target["mode"],
                 "existing_client_name": existing,
+                "container_name": target["container_name"],
                 "database_name": database,
                 "target_client_name": target_client,
             },
@@ -578,8 +602,12 @@ impl Run<'_> {
 
 /// Where the target database was made, to undo on failure.
 struct Made {
-    server_client: String,
+    /// Reuse: the database created on this client's server.
+    server_client: Option<String>,
     database: String,
+    /// Create: the container started for the job (removed on failure
+    /// unless it existed before).
+    container: Option<String>,
     registered: Option<String>,
 }
 
@@ -697,7 +725,26 @@ async fn undo(p: &Provisioning, made: Option<Made>) {
         let _ = crate::catalog::clients::delete(p.tenants.catalog(), client).await;
         p.tenants.evict(client).await;
     }
-    if let Ok(server) = p.tenants.resolve(&made.server_client).await {
+    if let Some(container) = &made.container {
+        if let Ok(engine) = p.docker() {
+            if let Err(e) = engine.remove(container).await {
+                tracing::warn!(container = %container, error = ?e, "removing a failed clone's container failed");
+            }
+        }
+        if let Ok(conn) = p.tenants.catalog().get().await {
+            let _ = conn
+                .execute(
+                    "DELETE FROM athena_provision_instances WHERE container_name = $1",
+                    &[container],
+                )
+                .await;
+        }
+        return;
+    }
+    let Some(server_client) = made.server_client else {
+        return;
+    };
+    if let Ok(server) = p.tenants.resolve(&server_client).await {
         if let (Ok(conn), Ok(name)) = (
             server.pool.get().await,
             super::strict_name("database_name", &made.database),
@@ -715,7 +762,7 @@ async fn undo(p: &Provisioning, made: Option<Made>) {
             .execute(
                 "DELETE FROM athena_provisioned_databases
                   WHERE server_client = $1 AND database_name = $2 AND kind = 'clone'",
-                &[&made.server_client, &made.database],
+                &[&server_client, &made.database],
             )
             .await;
     }
@@ -781,25 +828,36 @@ async fn steps(r: &Run<'_>, made: &mut Option<Made>) -> Result<Value, Stop> {
         .map_err(DomainError::from)?;
     drop(conn);
     let (sealed, spec): (Vec<u8>, Value) = (row.get(0), row.get(1));
-    let source_uri = p
+    let secret: Value = p
         .secrets()?
         .open(&seal_context(r.lease.id), &sealed)
-        .map_err(|_| {
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .ok_or_else(|| {
             Stop::Terminal("the sealed source URI cannot be opened with this key".into())
         })?;
+    let source_uri = secret["source_uri"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let target = &spec["target"];
+    let create = target["mode"] == "create_managed_instance";
     let existing = target["existing_client_name"]
         .as_str()
         .unwrap_or_default()
         .to_string();
     let database = target["database_name"]
         .as_str()
-        .unwrap_or_default()
+        .unwrap_or("postgres")
         .to_string();
-    let target_client = target["target_client_name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let target_client = target[if create {
+        "client_name"
+    } else {
+        "target_client_name"
+    }]
+    .as_str()
+    .unwrap_or_default()
+    .to_string();
 
     // validate_source: the URI per security.md §1, reachable, its version
     // and tables.
@@ -842,33 +900,75 @@ async fn steps(r: &Run<'_>, made: &mut Option<Made>) -> Result<Value, Stop> {
     )
     .await?;
 
-    // prepare_target: CREATE DATABASE on the existing client's server.
+    // prepare_target: CREATE DATABASE on the existing client's server
+    // (reuse), or a managed Docker instance (create).
     r.phase(
         "prepare_target",
         "preparing",
-        "creating the target database",
+        "preparing the target database",
     )
     .await?;
-    let server = p.tenants.resolve(&existing).await?;
-    let name = super::strict_name("database_name", &database)?;
-    let server_conn = server.pool.get().await.map_err(DomainError::from)?;
-    server_conn
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .map_err(|e| match e.code().map(|s| s.code()) {
-            Some("42P04") => {
-                Stop::Terminal(format!("the target database `{database}` already exists"))
-            }
-            _ => Stop::from(DomainError::from(e)),
-        })?;
-    drop(server_conn);
-    *made = Some(Made {
-        server_client: existing.clone(),
-        database: database.clone(),
-        registered: None,
-    });
-    let target_uri = super::with_database(&server.uri, &database)?;
-    {
+    let target_uri = if create {
+        let existed = match target["container_name"].as_str() {
+            Some(c) => p.docker()?.inspect(c).await?.is_some(),
+            None => false,
+        };
+        let spin = super::instances::SpinUp {
+            client_name: target_client.clone(),
+            container_name: target["container_name"].as_str().map(str::to_string),
+            db_name: Some(database.clone()),
+            host: target["host"].as_str().map(str::to_string),
+            host_port: target["host_port"]
+                .as_i64()
+                .map(|p| p.clamp(0, 70000) as i32),
+            image: target["image"].as_str().map(str::to_string),
+            password: secret["target_password"].as_str().map(str::to_string),
+            username: target["username"].as_str().map(str::to_string),
+            provision_schema: false,
+            register_catalog: false,
+            register_runtime: false,
+            reuse_existing: target["reuse_existing_container"]
+                .as_bool()
+                .unwrap_or(false),
+            startup_timeout_secs: target["startup_timeout_secs"].as_i64(),
+        };
+        let (v, uri) = p.spin_up_with_uri(&spin).await?;
+        *made = Some(Made {
+            server_client: None,
+            database: database.clone(),
+            container: (!existed)
+                .then(|| v["container_name"].as_str().unwrap_or_default().to_string()),
+            registered: None,
+        });
+        r.event(
+            "prepare_target",
+            "info",
+            "instance_ready",
+            "managed instance ready",
+            json!({"container_name": v["container_name"], "reused": v["reused"], "host_port": v["host_port"]}),
+        )
+        .await?;
+        uri
+    } else {
+        let server = p.tenants.resolve(&existing).await?;
+        let name = super::strict_name("database_name", &database)?;
+        let server_conn = server.pool.get().await.map_err(DomainError::from)?;
+        server_conn
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .map_err(|e| match e.code().map(|s| s.code()) {
+                Some("42P04") => {
+                    Stop::Terminal(format!("the target database `{database}` already exists"))
+                }
+                _ => Stop::from(DomainError::from(e)),
+            })?;
+        drop(server_conn);
+        *made = Some(Made {
+            server_client: Some(existing.clone()),
+            database: database.clone(),
+            container: None,
+            registered: None,
+        });
         let conn = r.conn().await?;
         conn.execute(
             "INSERT INTO athena_provisioned_databases (server_client, database_name, client_name, kind)
@@ -878,7 +978,8 @@ async fn steps(r: &Run<'_>, made: &mut Option<Made>) -> Result<Value, Stop> {
         )
         .await
         .map_err(DomainError::from)?;
-    }
+        super::with_database(&server.uri, &database)?
+    };
 
     // resolve_tools: pg_dump and pg_restore at least the source's major.
     r.phase(

@@ -71,6 +71,12 @@ impl Provisioning {
     /// Creates (or reuses) the container, waits for it, provisions and
     /// registers the client.
     pub async fn spin_up(&self, r: &SpinUp) -> Result<Value, DomainError> {
+        self.spin_up_with_uri(r).await.map(|(v, _)| v)
+    }
+
+    /// [`Provisioning::spin_up`], with the instance's URI (password
+    /// included: for the gateway's own use, never shown).
+    pub async fn spin_up_with_uri(&self, r: &SpinUp) -> Result<(Value, String), DomainError> {
         crate::catalog::clients::check_name(&r.client_name)?;
         let container = r
             .container_name
@@ -200,7 +206,7 @@ impl Provisioning {
             };
             super::register(&self.tenants, &uri, &reg, &mut out).await?;
         }
-        Ok(json!({
+        let answer = json!({
             "container_name": container,
             "container_id": id,
             "image": image,
@@ -214,7 +220,8 @@ impl Provisioning {
             "statements_executed": out.statements_executed,
             "registered_catalog": out.registered_catalog,
             "registered_runtime": out.registered_runtime,
-        }))
+        });
+        Ok((answer, uri))
     }
 
     /// The list answer; never an error for a missing Docker.

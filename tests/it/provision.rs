@@ -1324,3 +1324,65 @@ async fn the_local_pipeline_runs_its_steps_as_one_job() {
     }
     drop_dbs(&[&client]).await;
 }
+
+#[tokio::test]
+async fn clone_into_a_new_managed_instance() {
+    let fake = FakeDocker::default();
+    let socket = fake.start().await;
+    let sock = socket.display().to_string();
+    let mut s = clone_server(|c| c.provision.docker_host = Some(format!("unix://{sock}"))).await;
+    let source = clone_source(&mut s).await;
+    // The instance's database (the fake "container" publishes the test
+    // PostgreSQL's port).
+    let db = unique("instclone");
+    psql(&admin_url())
+        .await
+        .batch_execute(&format!("CREATE DATABASE \"{db}\""))
+        .await
+        .unwrap();
+    let (_, pg_port) = common::pg_host_port();
+    let client = unique("fromclone");
+    let created = create_clone(
+        &s,
+        json!({
+            "source": {"source_uri": source},
+            "target": {
+                "mode": "create_managed_instance", "client_name": client,
+                "container_name": "athena-clone-target", "database_name": db,
+                "host_port": pg_port, "password": "t4rgetpw", "startup_timeout_secs": 10,
+            },
+        }),
+    )
+    .await;
+    assert!(!created.to_string().contains("t4rgetpw"));
+    let id = created["summary"]["job_id"].as_str().unwrap().to_string();
+    let v = wait_job(&s, &id, |st| {
+        matches!(st, "completed" | "failed_terminal" | "failed_retryable")
+    })
+    .await;
+    assert_eq!(v["job"]["summary"]["status"], "completed", "{v}");
+    assert!(!v.to_string().contains("t4rgetpw"));
+    assert_eq!(
+        v["job"]["summary"]["verification_summary"]["rows_target"],
+        1821
+    );
+    let c = fake.containers.lock().unwrap()["athena-clone-target"].clone();
+    assert_eq!(c["Config"]["Labels"]["athena.managed"], "true");
+    assert!(c["Config"]["Env"]
+        .to_string()
+        .contains("POSTGRES_PASSWORD=t4rgetpw"));
+    let f = s
+        .send(
+            "POST",
+            "/gateway/fetch",
+            &[("x-athena-client", client.as_str())],
+            Some(
+                json!({"table_name": "items", "conditions": [{"eq_column": "id", "eq_value": 9}]}),
+            ),
+        )
+        .await;
+    assert_eq!(f.status, 200, "{}", f.text());
+    assert_eq!(f.json()["data"][0]["label"], "item 9");
+    drop_dbs(&[&db]).await;
+    let _ = std::fs::remove_file(&socket);
+}
