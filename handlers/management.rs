@@ -160,6 +160,52 @@ async fn function_definition(tenant: &Tenant, signature: &str) -> Option<String>
 }
 
 impl ManagementApi for Handlers {
+    // --- issue 21: local databases on the caller's own server
+    // (`src/provision/local.rs`); the key is bound to `X-Athena-Client`
+    // (`src/auth/access.rs`), the body's `client_name` is ignored. ---
+    async fn get_management_provision_local_databases(
+        &self,
+        _cx: RequestCx,
+        params: params::GetManagementProvisionLocalDatabases,
+    ) -> ApiResult<responses::GetManagementProvisionLocalDatabases> {
+        let body = self.local_databases(&params.x_athena_client).await?;
+        Ok(responses::GetManagementProvisionLocalDatabases::Ok(
+            Json::new(body),
+        ))
+    }
+
+    async fn post_management_provision_local_databases(
+        &self,
+        _cx: RequestCx,
+        params: params::PostManagementProvisionLocalDatabases,
+        body: models::LocalClusterCreateDatabaseRequest,
+    ) -> ApiResult<responses::PostManagementProvisionLocalDatabases> {
+        let create = crate::provision::local::Create {
+            database_name: body.database_name,
+            owner: body.owner,
+            template: body.template,
+            encoding: body.encoding,
+            lc_collate: body.lc_collate,
+            lc_ctype: body.lc_ctype,
+            tablespace: body.tablespace,
+            provision_schema: body.provision_schema,
+            register_catalog: body.register_catalog,
+            register_runtime: body.register_runtime,
+            register_name: body.register_name,
+            description: body.description,
+        };
+        let out = crate::provision::local::create(
+            &self.provision.tenants,
+            &params.x_athena_client,
+            &create,
+        )
+        .await?;
+        Ok(responses::PostManagementProvisionLocalDatabases::Created(
+            Json::new(out),
+        ))
+    }
+    // --- end issue 21 ---
+
     async fn get_management_capabilities(
         &self,
         _cx: RequestCx,

@@ -91,6 +91,8 @@ pub struct Handlers {
     /// Issue 19: the operation log, pipeline templates of the boot YAML
     /// (`src/stats/`, `src/pipelines/`).
     pub insights: Arc<crate::stats::Insights>,
+    /// Provisioning: tenant schema, local databases, clones (`src/provision/`, issue 21).
+    pub provision: Arc<crate::provision::Provisioning>,
 }
 
 /// A fetch body as the gateway's read request (`X-Strip-Nulls`,
@@ -199,6 +201,5 @@ impl TypesenseApi for Handlers {}
 
 // `/admin/*` families without a module under `admin/` yet.
 impl AdminBackupsApi for Handlers {}
-impl AdminProvisionApi for Handlers {}
 
 // `/storage/*` families (they will live under `storage/`).

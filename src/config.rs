@@ -187,6 +187,11 @@ pub struct Config {
     /// `ATHENA_OPERATION_LOG`, `ATHENA_OPERATION_LOG_CAPACITY`,
     /// `ATHENA_HEALTH_COLLECT_SECONDS` (`src/stats/`).
     pub stats: crate::stats::Settings,
+    // --- issue 21: provisioning ---
+    /// Docker host, tool search path, dependency installs, clone workers
+    /// (`DOCKER_HOST`, `ATHENA_PROVISION_*`, `ATHENA_ALLOW_DEPENDENCY_INSTALL`;
+    /// `src/provision/`).
+    pub provision: crate::provision::Settings,
 }
 
 #[derive(Debug)]
@@ -318,6 +323,12 @@ impl Config {
             logging_database_url: var("ATHENA_LOGGING_DATABASE_URL"),
             management: crate::management::Settings::from_env().map_err(ConfigError)?,
             stats: crate::stats::Settings::from_env().map_err(ConfigError)?,
+            provision: crate::provision::Settings {
+                docker_host: var("DOCKER_HOST"),
+                tool_path: var("ATHENA_PROVISION_PATH"),
+                allow_dependency_install: flag("ATHENA_ALLOW_DEPENDENCY_INSTALL")?,
+                clone_workers: number("ATHENA_CLONE_WORKERS", 1)?,
+            },
             redis_url: var("REDIS_URL"),
             s3,
             otlp_endpoint: var("OTEL_EXPORTER_OTLP_ENDPOINT"),

@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod management;
 pub mod outbound;
 pub mod pipelines;
+pub mod provision;
 pub mod runtime;
 pub mod secrets;
 pub mod services;

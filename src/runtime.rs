@@ -305,6 +305,16 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
     });
     // Issue 19: the operation log, boot pipeline templates, health collectors.
     let insights = Arc::new(crate::stats::Insights::start(&config, tenants.clone())?);
+    // Provisioning (issue 21): tenant schema, local databases, clones.
+    let provision = Arc::new(crate::provision::Provisioning {
+        tenants: tenants.clone(),
+        direct: gateway.direct.clone(),
+        secrets: config.secrets.clone(),
+        outbound: outbound.clone(),
+        clones: Default::default(),
+        settings: config.provision.clone(),
+    });
+    crate::provision::clones::spawn_workers(provision.clone());
     let handlers = Arc::new(Handlers {
         config,
         tenants,
@@ -326,6 +336,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         audit,
         chat,
         insights,
+        provision,
     });
     Ok(Arc::new(App::new(handlers, auth, metrics, limits)))
 }

@@ -10,6 +10,7 @@ mod clients;
 mod errors;
 mod ip_lists;
 mod pipeline_templates;
+mod provision;
 mod public_routes;
 mod runtime;
 mod service_routes;

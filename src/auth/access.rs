@@ -210,11 +210,13 @@ pub fn rule(operation: Operation) -> Rule {
         O::DeleteManagementFunctions => bound(Right::ManagementFunctionsDrop),
         O::PostManagementExtensionsInstall => bound(Right::ManagementExtensionsWrite),
         // Provisioning, under keys like the data plane.
-        O::GetManagementProvisionLocalDatabases => right(Right::ManagementRead),
         O::PostManagementProvisionProvidersNeon
         | O::PostManagementProvisionProvidersRailway
-        | O::PostManagementProvisionProvidersRender
-        | O::PostManagementProvisionLocalDatabases => right(Right::ManagementProvisionWrite),
+        | O::PostManagementProvisionProvidersRender => right(Right::ManagementProvisionWrite),
+        // Local databases (issue 21): a key bound to the client, its own
+        // server only.
+        O::GetManagementProvisionLocalDatabases => bound(Right::ManagementProvisionWrite),
+        O::PostManagementProvisionLocalDatabases => bound(Right::ManagementProvisionWrite),
         // Chat (issue 20): under key enforcement a key holding `chat.use`
         // (the data plane's rule; keyless otherwise, as the SDK may send
         // only the end user's credentials), then the end user

@@ -214,6 +214,124 @@ pub async fn tenant(tenant: &crate::db::tenants::Tenant) -> Result<(), DomainErr
     Ok(())
 }
 
+// --- provisioning (issue 21): the tenant set on any database, counted ---
+
+/// What `apply_tenant_set` did: the migrations and SQL statements it ran.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TenantApplied {
+    pub migrations: usize,
+    pub statements: usize,
+}
+
+/// Applies the pending migrations of the tenant set to the database behind
+/// `conn` in ONE transaction (under the tenant advisory lock, so it queues
+/// behind `tenant` and other provisioners) and counts what ran: a database
+/// already provisioned executes nothing. The same checksum rules as
+/// `tenant`; a schema `athena` owned by another role is refused.
+pub async fn apply_tenant_set(
+    conn: &mut tokio_postgres::Client,
+) -> Result<TenantApplied, DomainError> {
+    let tx = conn.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&TENANT_LOCK_KEY])
+        .await?;
+    tx.batch_execute(
+        "CREATE SCHEMA IF NOT EXISTS athena;
+         CREATE TABLE IF NOT EXISTS athena.schema_migrations (
+             version bigint PRIMARY KEY,
+             name text NOT NULL,
+             checksum text NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .await?;
+    if !crate::db::schema_owned_by_login(&tx, TENANT_SCHEMA).await? {
+        return Err(DomainError::Conflict(
+            "schema athena in the target database is owned by another role".into(),
+        ));
+    }
+    let mut applied = TenantApplied::default();
+    for migration in TENANT_MIGRATIONS {
+        if apply_one(&tx, "athena.schema_migrations", migration).await? {
+            applied.migrations += 1;
+            applied.statements += count_statements(migration.2);
+        }
+    }
+    tx.commit().await?;
+    Ok(applied)
+}
+
+/// Every gateway table of the tenant set, schema-qualified
+/// (`athena.files`, `billing.billing_payments`).
+pub fn tenant_tables_qualified() -> Vec<String> {
+    TENANT_TABLES
+        .iter()
+        .map(|t| format!("{TENANT_SCHEMA}.{t}"))
+        .chain(
+            BILLING_TABLES
+                .iter()
+                .map(|t| format!("{BILLING_SCHEMA}.{t}")),
+        )
+        .collect()
+}
+
+/// The SQL statements in a migration: `;`-separated, ignoring those inside
+/// quotes, quoted identifiers, dollar-quoted bodies and comments, and
+/// empty ones.
+pub fn count_statements(sql: &str) -> usize {
+    let b = sql.as_bytes();
+    let (mut i, mut count, mut content) = (0, 0, false);
+    while i < b.len() {
+        match b[i] {
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 2;
+                continue;
+            }
+            q @ (b'\'' | b'"') => {
+                content = true;
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    i += 1;
+                }
+            }
+            b'$' => {
+                content = true;
+                let end = b[i + 1..]
+                    .iter()
+                    .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
+                    .map(|p| i + 1 + p);
+                if let Some(end) = end.filter(|e| b[*e] == b'$') {
+                    let tag = &sql[i..=end];
+                    match sql[end + 1..].find(tag) {
+                        Some(close) => i = end + 1 + close + tag.len() - 1,
+                        None => i = b.len(),
+                    }
+                }
+            }
+            b';' => {
+                if content {
+                    count += 1;
+                }
+                content = false;
+            }
+            c if !c.is_ascii_whitespace() => content = true,
+            _ => {}
+        }
+        i += 1;
+    }
+    count + usize::from(content)
+}
+
+// --- end provisioning ---
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -232,6 +350,19 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(tenant, sorted);
+    }
+
+    #[test]
+    fn statements_are_counted_outside_quotes_and_bodies() {
+        use super::count_statements as n;
+        assert_eq!(n("SELECT 1; SELECT 2;"), 2);
+        assert_eq!(n("SELECT ';'; -- a; b\n SELECT 2"), 2);
+        assert_eq!(n("DO $$ BEGIN PERFORM 1; END $$; /* ; */ SELECT 1;"), 2);
+        assert_eq!(n("DO $f$ BEGIN PERFORM 1; END $f$"), 1);
+        assert_eq!(n("  ;  "), 0);
+        for (_, _, sql) in super::TENANT_MIGRATIONS {
+            assert!(n(sql) > 0);
+        }
     }
 
     #[test]

@@ -29,6 +29,7 @@ mod management;
 mod pipelines;
 mod post_processing;
 mod process;
+mod provision;
 mod public_routes;
 mod raw_sql;
 mod registry;

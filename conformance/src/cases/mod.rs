@@ -13,6 +13,7 @@ pub mod health;
 pub mod ip_policy;
 pub mod management;
 pub mod pipelines_stats;
+pub mod provision;
 pub mod public;
 pub mod query;
 pub mod registry;
@@ -306,6 +307,7 @@ pub fn specific_cases(ctx: &Ctx) -> Vec<Case> {
     cases.extend(health::cases(ctx));
     cases.extend(registry::cases(ctx));
     cases.extend(management::cases(ctx));
+    cases.extend(provision::cases(ctx));
     cases.extend(schema_discovery::cases(ctx));
     cases.extend(public::admin_cases(ctx));
     cases.extend(routing::cases(ctx));

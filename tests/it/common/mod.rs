@@ -216,6 +216,8 @@ impl TestServer {
                 collect_every: Duration::ZERO,
                 ..Default::default()
             },
+            // Issue 21: no Docker, the real PATH, no installs, one clone worker.
+            provision: Default::default(),
         };
         tweak(&mut config);
         Self::serve(config, tenant_url, vec![catalog_db, tenant_db], admin_url).await
