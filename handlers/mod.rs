@@ -84,6 +84,8 @@ pub struct Handlers {
     pub outbound: Arc<crate::outbound::OutboundPolicy>,
     /// The management DDL audit log (`src/audit/ddl.rs`, issue 16).
     pub audit: Arc<crate::audit::ddl::AuditStore>,
+    /// Backups to S3, restores, schedules, daemons (`src/backups/`, issue 18).
+    pub backups: Arc<crate::backups::Backups>,
 }
 
 /// A fetch body as the gateway's read request (`X-Strip-Nulls`,
@@ -194,7 +196,6 @@ impl TypesenseApi for Handlers {}
 impl WssApi for Handlers {}
 
 // `/admin/*` families without a module under `admin/` yet.
-impl AdminBackupsApi for Handlers {}
 impl AdminPipelineTemplatesApi for Handlers {}
 impl AdminProvisionApi for Handlers {}
 impl AdminStatisticsApi for Handlers {}

@@ -183,6 +183,10 @@ pub struct Config {
     /// Management DDL timeouts and the extension allowlist
     /// (`ATHENA_MANAGEMENT_*`, `ATHENA_EXTENSION_ALLOWLIST`; `src/management/`).
     pub management: crate::management::Settings,
+    // --- issue 18: backups to S3 ---
+    /// `ATHENA_BACKUP_S3_BUCKET`, `_PREFIX`, workers, stale takeover,
+    /// schedule tick, `PGBIN` (`src/backups/`).
+    pub backups: crate::backups::Settings,
 }
 
 #[derive(Debug)]
@@ -313,6 +317,7 @@ impl Config {
             database_url,
             logging_database_url: var("ATHENA_LOGGING_DATABASE_URL"),
             management: crate::management::Settings::from_env().map_err(ConfigError)?,
+            backups: crate::backups::Settings::from_env().map_err(ConfigError)?,
             redis_url: var("REDIS_URL"),
             s3,
             otlp_endpoint: var("OTEL_EXPORTER_OTLP_ENDPOINT"),

@@ -298,6 +298,20 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         api: crate::billing::providers::ProviderApi::new(&outbound),
         auth_configured: config.auth_url.is_some(),
     });
+    // Issue 18: backups to S3 (jobs, schedules, daemon registry).
+    let backups = Arc::new(
+        crate::backups::Backups::new(
+            config.backups.clone(),
+            tenants.clone(),
+            config.s3.as_ref(),
+            config.storage_allow_http,
+            config.secrets.clone(),
+            outbound.clone(),
+            events.clone(),
+        )
+        .await,
+    );
+    crate::backups::worker::spawn(backups.clone());
     let handlers = Arc::new(Handlers {
         config,
         tenants,
@@ -317,6 +331,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         metrics: metrics.clone(),
         started: Instant::now(),
         audit,
+        backups,
     });
     Ok(Arc::new(App::new(handlers, auth, metrics, limits)))
 }
