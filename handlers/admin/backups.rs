@@ -56,7 +56,11 @@ impl AdminBackupsApi for Handlers {
     ) -> ApiResult<responses::GetAdminBackups> {
         let (items, next) = self
             .backups
-            .list_backups(params.client_name.as_deref(), params.limit, params.cursor.as_deref())
+            .list_backups(
+                params.client_name.as_deref(),
+                params.limit,
+                params.cursor.as_deref(),
+            )
             .await?;
         let backups: Vec<models::BackupListItem> = items
             .into_iter()
@@ -140,7 +144,9 @@ impl AdminBackupsApi for Handlers {
         params: params::GetAdminBackupsJobsByJobIdS3Open,
     ) -> ApiResult<responses::GetAdminBackupsJobsByJobIdS3Open> {
         let out = self.backups.presign(params.job_id, 900).await?;
-        Ok(responses::GetAdminBackupsJobsByJobIdS3Open::Ok(Json::new(out)))
+        Ok(responses::GetAdminBackupsJobsByJobIdS3Open::Ok(Json::new(
+            out,
+        )))
     }
 
     async fn post_admin_backups_by_key_restore(
@@ -303,7 +309,10 @@ impl AdminBackupsApi for Handlers {
             .delete_schedule(params.id)
             .await?
             .ok_or_else(|| DomainError::not_found("backup schedule", params.id.to_string()))?;
-        let out = success("schedule deleted", json!({ "schedule": schedule, "deleted": true }));
+        let out = success(
+            "schedule deleted",
+            json!({ "schedule": schedule, "deleted": true }),
+        );
         Ok(responses::DeleteAdminBackupsSchedulesById::Ok(Json::new(
             models::DeleteAdminBackupsSchedulesByIdResponse200(out),
         )))

@@ -58,7 +58,9 @@ impl AdminRuntimeApi for Handlers {
             "data".into(),
             json!({ "daemons": daemons, "count": daemons.len(), "alive": alive }),
         );
-        Ok(responses::GetAdminDaemons::Ok(Json::new(Value::Object(out))))
+        Ok(responses::GetAdminDaemons::Ok(Json::new(Value::Object(
+            out,
+        ))))
     }
 
     // --- pools ---

@@ -113,7 +113,9 @@ impl Settings {
             prefix,
             workers: number("ATHENA_BACKUP_WORKERS", 1)? as usize,
             stale_after: Duration::from_secs(number("ATHENA_BACKUP_STALE_AFTER_SECS", 60)?.max(5)),
-            schedule_tick: Duration::from_secs(number("ATHENA_BACKUP_SCHEDULE_TICK_SECS", 30)?.max(1)),
+            schedule_tick: Duration::from_secs(
+                number("ATHENA_BACKUP_SCHEDULE_TICK_SECS", 30)?.max(1),
+            ),
             pg_bin: var("PGBIN").map(PathBuf::from),
             ..d
         })
@@ -146,7 +148,10 @@ pub fn check_label(label: &str) -> Result<(), DomainError> {
 pub enum Target {
     Client(String),
     /// The URI text (kept sealed in the row) and its printable form.
-    Direct { uri: String, redacted: String },
+    Direct {
+        uri: String,
+        redacted: String,
+    },
 }
 
 /// The job columns every view reads.
@@ -272,19 +277,21 @@ impl Backups {
     ) -> Backups {
         let store = match s3 {
             None => Err("no S3 store is configured (S3_ENDPOINT)".to_string()),
-            Some(c) => match crate::storage::endpoint::parse(&c.endpoint, allow_http, &outbound).await {
-                Ok(endpoint) => Ok(Store {
-                    endpoint,
-                    region: c.region.clone(),
-                    access_key: c.access_key.clone(),
-                    secret_key: c.secret_key.clone(),
-                    session_token: None,
-                }),
-                Err(e) => {
-                    tracing::warn!(error = %e, "backups: the S3 endpoint is not usable");
-                    Err("the S3 endpoint (S3_ENDPOINT) is not usable for backups".to_string())
+            Some(c) => {
+                match crate::storage::endpoint::parse(&c.endpoint, allow_http, &outbound).await {
+                    Ok(endpoint) => Ok(Store {
+                        endpoint,
+                        region: c.region.clone(),
+                        access_key: c.access_key.clone(),
+                        secret_key: c.secret_key.clone(),
+                        session_token: None,
+                    }),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "backups: the S3 endpoint is not usable");
+                        Err("the S3 endpoint (S3_ENDPOINT) is not usable for backups".to_string())
+                    }
                 }
-            },
+            }
         };
         Backups {
             leases: Leases::new(
@@ -345,7 +352,10 @@ impl Backups {
         if key.is_empty() || key.len() > 1024 || !key.chars().all(|c| c.is_ascii_graphic()) {
             return Err(bad("must be 1-1024 printable ASCII characters"));
         }
-        if key.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+        if key
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+        {
             return Err(bad("must not hold empty, `.` or `..` segments"));
         }
         if !key.starts_with(&format!("{}/", self.settings.prefix)) {
@@ -371,7 +381,10 @@ impl Backups {
                 "`client_name` or `pg_uri` is required".into(),
             )),
             (Some(c), None) => {
-                if crate::catalog::clients::get(&self.catalog, c).await?.is_none() {
+                if crate::catalog::clients::get(&self.catalog, c)
+                    .await?
+                    .is_none()
+                {
                     return Err(DomainError::invalid_field(
                         "client_name",
                         format!("no client named `{c}`"),
@@ -396,14 +409,21 @@ impl Backups {
         }
     }
 
-    fn seal(&self, id: Uuid, target: &Target) -> Result<(Option<Vec<u8>>, Option<String>), DomainError> {
+    fn seal(
+        &self,
+        id: Uuid,
+        target: &Target,
+    ) -> Result<(Option<Vec<u8>>, Option<String>), DomainError> {
         match target {
             Target::Client(_) => Ok((None, None)),
             Target::Direct { uri, redacted } => {
                 let secrets = self.secrets.as_ref().ok_or_else(|| {
                     DomainError::ServiceUnavailable("ATHENA_SECRET_KEY is not set".into())
                 })?;
-                Ok((Some(secrets.seal(&seal_context(id), uri)?), Some(redacted.clone())))
+                Ok((
+                    Some(secrets.seal(&seal_context(id), uri)?),
+                    Some(redacted.clone()),
+                ))
             }
         }
     }
@@ -446,7 +466,16 @@ impl Backups {
                            VALUES ($1, 'backup queued'))
                      SELECT {JOB} FROM j"
                 ),
-                &[&id, &client, &sealed, &redacted, &label, &recovery_strategy, &timeout_seconds, &bucket],
+                &[
+                    &id,
+                    &client,
+                    &sealed,
+                    &redacted,
+                    &label,
+                    &recovery_strategy,
+                    &timeout_seconds,
+                    &bucket,
+                ],
             )
             .await?;
         self.wake.notify_waiters();
@@ -492,7 +521,15 @@ impl Backups {
                            VALUES ($1, 'restore queued'))
                      SELECT {JOB} FROM j"
                 ),
-                &[&id, &client, &sealed, &redacted, &timeout_seconds, &bucket, &key],
+                &[
+                    &id,
+                    &client,
+                    &sealed,
+                    &redacted,
+                    &timeout_seconds,
+                    &bucket,
+                    &key,
+                ],
             )
             .await?;
         self.wake.notify_waiters();
@@ -552,8 +589,13 @@ impl Backups {
         let next = if items.len() as i64 > limit {
             items.truncate(limit as usize);
             items.last().and_then(|l| {
-                l.completed_at
-                    .map(|at| format!("{}|{}", at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), l.job_id))
+                l.completed_at.map(|at| {
+                    format!(
+                        "{}|{}",
+                        at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                        l.job_id
+                    )
+                })
             })
         } else {
             None
@@ -574,10 +616,13 @@ impl Backups {
             Some(n) if (1..=500).contains(&n) => n,
             Some(_) => return Err(DomainError::invalid_field("limit", "must be 1 to 500")),
         };
-        let status = status.map(str::trim).filter(|s| !s.is_empty()).map(|s| match s {
-            "pending" => "queued",
-            s => s,
-        });
+        let status = status
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| match s {
+                "pending" => "queued",
+                s => s,
+            });
         let client = client.map(str::trim).filter(|c| !c.is_empty());
         let job_type = job_type.map(str::trim).filter(|c| !c.is_empty());
         let conn = self.catalog.get().await?;
@@ -711,7 +756,9 @@ impl Backups {
         let (status, job_type): (String, String) = (row.get(0), row.get(1));
         let (bucket, key): (Option<String>, Option<String>) = (row.get(2), row.get(3));
         let (Some(bucket), Some(key)) = (bucket, key) else {
-            return Err(DomainError::Invalid(format!("job {job_id} has no backup object")));
+            return Err(DomainError::Invalid(format!(
+                "job {job_id} has no backup object"
+            )));
         };
         if status != "completed" || job_type != "backup" {
             return Err(DomainError::Invalid(format!(
@@ -746,7 +793,11 @@ impl Backups {
             return Err(DomainError::not_found("backup", key));
         }
         self.s3
-            .send(store, Call::new(Method::DELETE, Some(bucket), Some(&key)), &key)
+            .send(
+                store,
+                Call::new(Method::DELETE, Some(bucket), Some(&key)),
+                &key,
+            )
             .await?;
         Ok(key)
     }
@@ -778,7 +829,10 @@ impl Backups {
     pub async fn schedules(&self) -> Result<Vec<Value>, DomainError> {
         let conn = self.catalog.get().await?;
         Ok(conn
-            .query(&format!("SELECT {SCHEDULE} FROM athena_backup_schedules ORDER BY id"), &[])
+            .query(
+                &format!("SELECT {SCHEDULE} FROM athena_backup_schedules ORDER BY id"),
+                &[],
+            )
             .await?
             .iter()
             .map(schedule_json)
@@ -786,8 +840,14 @@ impl Backups {
     }
 
     async fn known_client(&self, name: &str) -> Result<(), DomainError> {
-        if crate::catalog::clients::get(&self.catalog, name).await?.is_none() {
-            return Err(DomainError::invalid_field("client_name", format!("no client named `{name}`")));
+        if crate::catalog::clients::get(&self.catalog, name)
+            .await?
+            .is_none()
+        {
+            return Err(DomainError::invalid_field(
+                "client_name",
+                format!("no client named `{name}`"),
+            ));
         }
         Ok(())
     }
@@ -901,7 +961,8 @@ impl Backups {
             };
             let slot = s.timing.latest_slot(now);
             // A schedule fires from its creation minute on, each slot once.
-            let created_minute = created - chrono::Duration::seconds(i64::from(chrono::Timelike::second(&created)))
+            let created_minute = created
+                - chrono::Duration::seconds(i64::from(chrono::Timelike::second(&created)))
                 - chrono::Duration::nanoseconds(i64::from(chrono::Timelike::nanosecond(&created)));
             if slot < created_minute || last.is_some_and(|l| l >= slot) {
                 continue;
@@ -936,7 +997,10 @@ impl Backups {
     pub async fn register_daemon(&self, kind: &str) -> Result<String, DomainError> {
         let host = hostname();
         let pid = std::process::id();
-        let id = format!("{kind}:{host}:{pid}:{}", &Uuid::new_v4().simple().to_string()[..8]);
+        let id = format!(
+            "{kind}:{host}:{pid}:{}",
+            &Uuid::new_v4().simple().to_string()[..8]
+        );
         let conn = self.catalog.get().await?;
         conn.execute(
             "INSERT INTO athena_daemon_registry (daemon_id, kind, host, pid, version)
@@ -1003,9 +1067,16 @@ fn check_timeout(t: Option<i32>) -> Result<(), DomainError> {
 
 /// `<completed_at RFC 3339>|<job_id>`.
 pub fn parse_cursor(c: &str) -> Result<(DateTime<Utc>, i64), DomainError> {
-    let bad = || DomainError::invalid_field("cursor", "must be `<completed_at>|<job_id>` as returned in `next_cursor`");
+    let bad = || {
+        DomainError::invalid_field(
+            "cursor",
+            "must be `<completed_at>|<job_id>` as returned in `next_cursor`",
+        )
+    };
     let (at, id) = c.split_once('|').ok_or_else(bad)?;
-    let at = DateTime::parse_from_rfc3339(at.trim()).map_err(|_| bad())?.with_timezone(&Utc);
+    let at = DateTime::parse_from_rfc3339(at.trim())
+        .map_err(|_| bad())?
+        .with_timezone(&Utc);
     let id: i64 = id.trim().parse().map_err(|_| bad())?;
     Ok((at, id))
 }

@@ -77,7 +77,11 @@ impl Timing {
             }
             "monthly" => {
                 let dom = self.day_of_month.unwrap_or(1);
-                let slot = at(month_day(now.year(), now.month(), dom), self.hour, self.minute);
+                let slot = at(
+                    month_day(now.year(), now.month(), dom),
+                    self.hour,
+                    self.minute,
+                );
                 if slot <= now {
                     return slot;
                 }
@@ -131,7 +135,12 @@ fn text(body: &Map<String, Value>, field: &str) -> Result<Option<String>, Domain
     }
 }
 
-fn int(body: &Map<String, Value>, field: &str, lo: i64, hi: i64) -> Result<Option<i32>, DomainError> {
+fn int(
+    body: &Map<String, Value>,
+    field: &str,
+    lo: i64,
+    hi: i64,
+) -> Result<Option<i32>, DomainError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => match v.as_i64() {
@@ -147,7 +156,10 @@ fn int(body: &Map<String, Value>, field: &str, lo: i64, hi: i64) -> Result<Optio
 impl ScheduleInput {
     /// `body` applied over `old` (none: a new schedule, where
     /// `client_name` and `frequency` are required).
-    pub fn merge(body: &Map<String, Value>, old: Option<&ScheduleInput>) -> Result<ScheduleInput, DomainError> {
+    pub fn merge(
+        body: &Map<String, Value>,
+        old: Option<&ScheduleInput>,
+    ) -> Result<ScheduleInput, DomainError> {
         if let Some(unknown) = body.keys().find(|k| !FIELDS.contains(&k.as_str())) {
             return Err(DomainError::invalid_field(
                 unknown.clone(),
@@ -156,17 +168,30 @@ impl ScheduleInput {
         }
         let client_name = match (text(body, "client_name")?, old) {
             (Some(c), _) if !c.is_empty() && c.len() <= 200 => c,
-            (Some(_), _) => return Err(DomainError::invalid_field("client_name", "must be 1-200 characters")),
+            (Some(_), _) => {
+                return Err(DomainError::invalid_field(
+                    "client_name",
+                    "must be 1-200 characters",
+                ))
+            }
             (None, Some(o)) => o.client_name.clone(),
             (None, None) => return Err(DomainError::invalid_field("client_name", "is required")),
         };
         let frequency = match (text(body, "frequency")?, old) {
             (Some(f), _) => f.to_ascii_lowercase(),
             (None, Some(o)) => o.timing.frequency.clone(),
-            (None, None) => return Err(DomainError::invalid_field("frequency", "is required (hourly, daily, weekly or monthly)")),
+            (None, None) => {
+                return Err(DomainError::invalid_field(
+                    "frequency",
+                    "is required (hourly, daily, weekly or monthly)",
+                ))
+            }
         };
         if !FREQUENCIES.contains(&frequency.as_str()) {
-            return Err(DomainError::invalid_field("frequency", "must be hourly, daily, weekly or monthly"));
+            return Err(DomainError::invalid_field(
+                "frequency",
+                "must be hourly, daily, weekly or monthly",
+            ));
         }
         let time_of_day = match (text(body, "time_of_day")?, old) {
             (Some(t), _) => t,
@@ -199,7 +224,10 @@ impl ScheduleInput {
             false => old.and_then(|o| o.execution_daemon_id.clone()),
         };
         if execution_daemon_id.as_ref().is_some_and(|d| d.len() > 200) {
-            return Err(DomainError::invalid_field("execution_daemon_id", "at most 200 characters"));
+            return Err(DomainError::invalid_field(
+                "execution_daemon_id",
+                "at most 200 characters",
+            ));
         }
         Ok(ScheduleInput {
             client_name,
@@ -239,15 +267,42 @@ mod tests {
     #[test]
     fn latest_slots_by_frequency() {
         let now = t("2026-03-11T10:30:00Z"); // a Wednesday
-        assert_eq!(timing("hourly", 0, 15, None, None).latest_slot(now), t("2026-03-11T10:15:00Z"));
-        assert_eq!(timing("hourly", 0, 45, None, None).latest_slot(now), t("2026-03-11T09:45:00Z"));
-        assert_eq!(timing("daily", 10, 30, None, None).latest_slot(now), t("2026-03-11T10:30:00Z"));
-        assert_eq!(timing("daily", 11, 0, None, None).latest_slot(now), t("2026-03-10T11:00:00Z"));
-        assert_eq!(timing("weekly", 2, 0, Some(3), None).latest_slot(now), t("2026-03-11T02:00:00Z"));
-        assert_eq!(timing("weekly", 12, 0, Some(3), None).latest_slot(now), t("2026-03-04T12:00:00Z"));
-        assert_eq!(timing("weekly", 0, 0, Some(0), None).latest_slot(now), t("2026-03-08T00:00:00Z"));
-        assert_eq!(timing("monthly", 0, 0, Some(0), Some(31)).latest_slot(now), t("2026-02-28T00:00:00Z"));
-        assert_eq!(timing("monthly", 0, 0, None, Some(1)).latest_slot(now), t("2026-03-01T00:00:00Z"));
+        assert_eq!(
+            timing("hourly", 0, 15, None, None).latest_slot(now),
+            t("2026-03-11T10:15:00Z")
+        );
+        assert_eq!(
+            timing("hourly", 0, 45, None, None).latest_slot(now),
+            t("2026-03-11T09:45:00Z")
+        );
+        assert_eq!(
+            timing("daily", 10, 30, None, None).latest_slot(now),
+            t("2026-03-11T10:30:00Z")
+        );
+        assert_eq!(
+            timing("daily", 11, 0, None, None).latest_slot(now),
+            t("2026-03-10T11:00:00Z")
+        );
+        assert_eq!(
+            timing("weekly", 2, 0, Some(3), None).latest_slot(now),
+            t("2026-03-11T02:00:00Z")
+        );
+        assert_eq!(
+            timing("weekly", 12, 0, Some(3), None).latest_slot(now),
+            t("2026-03-04T12:00:00Z")
+        );
+        assert_eq!(
+            timing("weekly", 0, 0, Some(0), None).latest_slot(now),
+            t("2026-03-08T00:00:00Z")
+        );
+        assert_eq!(
+            timing("monthly", 0, 0, Some(0), Some(31)).latest_slot(now),
+            t("2026-02-28T00:00:00Z")
+        );
+        assert_eq!(
+            timing("monthly", 0, 0, None, Some(1)).latest_slot(now),
+            t("2026-03-01T00:00:00Z")
+        );
         assert_eq!(
             timing("monthly", 0, 0, None, Some(15)).latest_slot(t("2026-01-10T00:00:00Z")),
             t("2025-12-15T00:00:00Z")
@@ -261,12 +316,34 @@ mod tests {
             assert!(parse_time(bad).is_err(), "{bad}");
         }
         let body = |v: Value| v.as_object().unwrap().clone();
-        assert!(ScheduleInput::merge(&body(serde_json::json!({"frequency": "daily"})), None).is_err());
-        assert!(ScheduleInput::merge(&body(serde_json::json!({"client_name": "a", "frequency": "yearly"})), None).is_err());
-        assert!(ScheduleInput::merge(&body(serde_json::json!({"client_name": "a", "frequency": "daily", "x": 1})), None).is_err());
+        assert!(
+            ScheduleInput::merge(&body(serde_json::json!({"frequency": "daily"})), None).is_err()
+        );
+        assert!(ScheduleInput::merge(
+            &body(serde_json::json!({"client_name": "a", "frequency": "yearly"})),
+            None
+        )
+        .is_err());
+        assert!(ScheduleInput::merge(
+            &body(serde_json::json!({"client_name": "a", "frequency": "daily", "x": 1})),
+            None
+        )
+        .is_err());
         let s = ScheduleInput::merge(&body(serde_json::json!({"client_name": "a", "frequency": "weekly", "day_of_week": 2, "time_of_day": "03:04"})), None).unwrap();
-        assert_eq!((s.timing.hour, s.timing.minute, s.timing.day_of_week, s.enabled), (3, 4, Some(2), true));
-        let p = ScheduleInput::merge(&body(serde_json::json!({"enabled": false})), Some(&s)).unwrap();
-        assert_eq!((p.client_name.as_str(), p.enabled, p.timing.day_of_week), ("a", false, Some(2)));
+        assert_eq!(
+            (
+                s.timing.hour,
+                s.timing.minute,
+                s.timing.day_of_week,
+                s.enabled
+            ),
+            (3, 4, Some(2), true)
+        );
+        let p =
+            ScheduleInput::merge(&body(serde_json::json!({"enabled": false})), Some(&s)).unwrap();
+        assert_eq!(
+            (p.client_name.as_str(), p.enabled, p.timing.day_of_week),
+            ("a", false, Some(2))
+        );
     }
 }

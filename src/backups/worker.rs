@@ -118,12 +118,19 @@ pub(crate) async fn pinned(
 ) -> Result<SocketAddr, DomainError> {
     let host = match config.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-        _ => return Err(DomainError::invalid_field("pg_uri", "one TCP host is required")),
+        _ => {
+            return Err(DomainError::invalid_field(
+                "pg_uri",
+                "one TCP host is required",
+            ))
+        }
     };
     let port = config.get_ports().first().copied().unwrap_or(5432);
     let addrs = tokio::time::timeout(Duration::from_secs(10), outbound.resolve(&host, port))
         .await
-        .map_err(|_| DomainError::ServiceUnavailable("pg_uri: resolving the host timed out".into()))?
+        .map_err(|_| {
+            DomainError::ServiceUnavailable("pg_uri: resolving the host timed out".into())
+        })?
         .map_err(|e| e.into_domain("pg_uri host"))?;
     addrs
         .first()
@@ -150,7 +157,10 @@ fn from_config(config: &tokio_postgres::Config, host: String) -> Result<PgTarget
 /// `dbname='…'` as a conninfo string: the database name can never be read
 /// as other connection keywords or a URI.
 fn conninfo_dbname(name: &str) -> String {
-    format!("dbname='{}'", name.replace('\\', "\\\\").replace('\'', "\\'"))
+    format!(
+        "dbname='{}'",
+        name.replace('\\', "\\\\").replace('\'', "\\'")
+    )
 }
 
 /// A tool's command: an argument vector, the environment's `PG*`
@@ -216,7 +226,10 @@ pub async fn terminate(child: &mut Child) {
     // SAFETY: kill(2) with a negative pid signals that process group; no
     // memory is involved.
     unsafe { libc::kill(group, libc::SIGTERM) };
-    if tokio::time::timeout(KILL_AFTER, child.wait()).await.is_err() {
+    if tokio::time::timeout(KILL_AFTER, child.wait())
+        .await
+        .is_err()
+    {
         unsafe { libc::kill(group, libc::SIGKILL) };
         let _ = child.wait().await;
     }
@@ -356,10 +369,12 @@ impl Backups {
         if job.lease.attempts > 1 {
             // The replica that ran it stopped renewing its lease: its
             // partial upload is aborted, the job failed (never left running).
-            if let (Some(bucket), Some(key), Some(upload)) = (&job.bucket, &job.key, &job.upload_id) {
+            if let (Some(bucket), Some(key), Some(upload)) = (&job.bucket, &job.key, &job.upload_id)
+            {
                 self.abort_upload(bucket, key, upload).await;
             }
-            let msg = "the replica running this job stopped before it finished (its lease expired); \
+            let msg =
+                "the replica running this job stopped before it finished (its lease expired); \
                        any partial upload was aborted";
             return self.finish_failed(&job, msg).await;
         }
@@ -426,7 +441,10 @@ impl Backups {
         match outcome {
             Ok(result) => self.finish_completed(&job, result).await,
             Err(JobError::Stopped(Stop::Lost)) => {
-                tracing::warn!(job_id = job.job_id, "backup job: lease lost to another worker");
+                tracing::warn!(
+                    job_id = job.job_id,
+                    "backup job: lease lost to another worker"
+                );
                 Ok(())
             }
             Err(JobError::Stopped(Stop::Cancelled)) => {
@@ -439,8 +457,12 @@ impl Backups {
                     &[&id, &job.lease.token],
                 )
                 .await?;
-                self.log(id, "warn", "cancelled; the tool was stopped and the upload aborted")
-                    .await;
+                self.log(
+                    id,
+                    "warn",
+                    "cancelled; the tool was stopped and the upload aborted",
+                )
+                .await;
                 Ok(())
             }
             Err(JobError::Stopped(Stop::TimedOut)) => {
@@ -562,11 +584,10 @@ impl Backups {
             .query("partNumber", number.to_string())
             .query("uploadId", upload)
             .bytes(bytes);
-        let reply = self
-            .s3
-            .send(store, call, key)
-            .await
-            .map_err(|e| JobError::Failed(format!("uploading part {number} to S3 failed: {e}")))?;
+        let reply =
+            self.s3.send(store, call, key).await.map_err(|e| {
+                JobError::Failed(format!("uploading part {number} to S3 failed: {e}"))
+            })?;
         Ok(reply.header("etag").unwrap_or_default().to_string())
     }
 
@@ -578,13 +599,13 @@ impl Backups {
         progress: &Progress,
     ) -> Result<Value, JobError> {
         let (store, configured_bucket) = self.configured()?;
-        let bucket = job.bucket.clone().unwrap_or_else(|| configured_bucket.to_string());
+        let bucket = job
+            .bucket
+            .clone()
+            .unwrap_or_else(|| configured_bucket.to_string());
         progress.stage("connecting");
         let target = unless_stopped(stop, self.pg_target(job)).await?;
-        let owner = job
-            .client
-            .clone()
-            .unwrap_or_else(|| "direct".to_string());
+        let owner = job.client.clone().unwrap_or_else(|| "direct".to_string());
         let key = format!(
             "{}/{}/{}-{}.dump",
             self.settings.prefix,
@@ -708,12 +729,11 @@ impl Backups {
             let end = n == 0;
             if part.len() >= part_size || (end && (!part.is_empty() || parts.is_empty())) {
                 let number = parts.len() as u32 + 1;
-                let bytes = std::mem::replace(&mut part, BytesMut::with_capacity(part_size)).freeze();
-                let etag = unless_stopped(
-                    stop,
-                    self.upload_part(bucket, key, upload, number, bytes),
-                )
-                .await?;
+                let bytes =
+                    std::mem::replace(&mut part, BytesMut::with_capacity(part_size)).freeze();
+                let etag =
+                    unless_stopped(stop, self.upload_part(bucket, key, upload, number, bytes))
+                        .await?;
                 parts.push((number, etag));
             }
             if end {
@@ -729,7 +749,9 @@ impl Backups {
         .await?;
         let stderr = stderr.await.unwrap_or_default();
         if !status.success() {
-            return Err(JobError::Failed(tool_error("pg_dump", status, &stderr, target)));
+            return Err(JobError::Failed(tool_error(
+                "pg_dump", status, &stderr, target,
+            )));
         }
         progress.stage("completing");
         let (store, _) = self.configured()?;
@@ -762,7 +784,10 @@ impl Backups {
         progress: &Progress,
     ) -> Result<Value, JobError> {
         let (store, configured_bucket) = self.configured()?;
-        let bucket = job.bucket.clone().unwrap_or_else(|| configured_bucket.to_string());
+        let bucket = job
+            .bucket
+            .clone()
+            .unwrap_or_else(|| configured_bucket.to_string());
         let key = job
             .key
             .clone()
@@ -802,13 +827,17 @@ impl Backups {
                     match tokio::time::timeout(Duration::from_secs(60), body.frame()).await {
                         Err(_) => Err(JobError::Failed("the S3 store stalled".into())),
                         Ok(None) => Ok(None),
-                        Ok(Some(Err(e))) => Err(JobError::Failed(format!("reading the backup: {e}"))),
+                        Ok(Some(Err(e))) => {
+                            Err(JobError::Failed(format!("reading the backup: {e}")))
+                        }
                         Ok(Some(Ok(f))) => Ok(Some(f)),
                     }
                 })
                 .await?;
                 let Some(frame) = frame else { break };
-                let Ok(data) = frame.into_data() else { continue };
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
                 total += data.len() as u64;
                 progress.bytes.store(total, Ordering::Relaxed);
                 // A tool that exited early (bad archive) closes its stdin.
@@ -839,11 +868,15 @@ impl Backups {
                     Err(e) => Err(e),
                     Ok(status) if !status.success() => {
                         let stderr = stderr.await.unwrap_or_default();
-                        Err(JobError::Failed(tool_error("pg_restore", status, &stderr, &target)))
+                        Err(JobError::Failed(tool_error(
+                            "pg_restore",
+                            status,
+                            &stderr,
+                            &target,
+                        )))
                     }
-                    Ok(_) => other.map(|n| {
-                        json!({ "s3_bucket": bucket, "s3_key": key, "size_bytes": n })
-                    }),
+                    Ok(_) => other
+                        .map(|n| json!({ "s3_bucket": bucket, "s3_key": key, "size_bytes": n })),
                 }
             }
         };
@@ -859,10 +892,14 @@ impl Backups {
 pub fn spawn(backups: Arc<Backups>) {
     for _ in 0..backups.settings.workers {
         let b = backups.clone();
-        supervise("backup worker", Backoff::default(), move || worker(b.clone()));
+        supervise("backup worker", Backoff::default(), move || {
+            worker(b.clone())
+        });
     }
     let b = backups.clone();
-    supervise("backup scheduler", Backoff::default(), move || scheduler(b.clone()));
+    supervise("backup scheduler", Backoff::default(), move || {
+        scheduler(b.clone())
+    });
 }
 
 async fn register(b: &Backups, kind: &str) -> String {

@@ -20,7 +20,10 @@ use std::time::{Duration, Instant};
 const H: [(&str, &str); 1] = [("x-athena-key", ADMIN_KEY)];
 
 fn bucket_name(tag: &str) -> String {
-    format!("it-bk-{tag}-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+    format!(
+        "it-bk-{tag}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
 }
 
 /// Creates `bucket` on the test store through the storage API.
@@ -54,7 +57,9 @@ fn tweak(c: &mut athena::config::Config, bucket: &str) {
 async fn wait_job(s: &TestServer, id: i64, secs: u64, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
-        let r = s.send("GET", &format!("/admin/backups/jobs/{id}"), &H, None).await;
+        let r = s
+            .send("GET", &format!("/admin/backups/jobs/{id}"), &H, None)
+            .await;
         assert_eq!(r.status, 200, "{}", r.text());
         let v = r.json();
         if done(&v["data"]["job"]) {
@@ -66,7 +71,10 @@ async fn wait_job(s: &TestServer, id: i64, secs: u64, done: impl Fn(&Value) -> b
 }
 
 fn terminal(j: &Value) -> bool {
-    matches!(j["status"].as_str(), Some("completed" | "failed" | "cancelled"))
+    matches!(
+        j["status"].as_str(),
+        Some("completed" | "failed" | "cancelled")
+    )
 }
 
 async fn post_backup(s: &TestServer, body: Value) -> i64 {
@@ -107,7 +115,11 @@ async fn fetch(url: &str) -> (u16, Bytes) {
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Full<Bytes>>();
     let res = client
-        .request(http::Request::get(url).body(Full::new(Bytes::new())).unwrap())
+        .request(
+            http::Request::get(url)
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
         .await
         .unwrap();
     let status = res.status().as_u16();
@@ -116,7 +128,11 @@ async fn fetch(url: &str) -> (u16, Bytes) {
 
 /// `pg_dump` processes whose command line names `db`.
 fn pg_dumps_of(db: &str) -> usize {
-    let out = Command::new("pgrep").arg("-f").arg(format!("pg_dump.*{db}")).output().unwrap();
+    let out = Command::new("pgrep")
+        .arg("-f")
+        .arg(format!("pg_dump.*{db}"))
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&out.stdout).lines().count()
 }
 
@@ -169,10 +185,20 @@ async fn backup_list_download_restore_round_trip() {
     assert!(job["bytes_written"].as_i64().unwrap() > 0, "{job}");
     assert!(done["logs"].as_array().unwrap().len() >= 3, "{done}");
     let key = job["s3_key"].as_str().unwrap().to_string();
-    assert!(key.starts_with(&format!("it-backups/{CLIENT}/")) && key.ends_with(&format!("-{id}.dump")), "{key}");
+    assert!(
+        key.starts_with(&format!("it-backups/{CLIENT}/")) && key.ends_with(&format!("-{id}.dump")),
+        "{key}"
+    );
 
     // Listed, with a cursor.
-    let r = s.send("GET", &format!("/admin/backups?client_name={CLIENT}&limit=10"), &H, None).await;
+    let r = s
+        .send(
+            "GET",
+            &format!("/admin/backups?client_name={CLIENT}&limit=10"),
+            &H,
+            None,
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let list = r.json();
     let item = &list["data"]["backups"][0];
@@ -182,21 +208,40 @@ async fn backup_list_download_restore_round_trip() {
     let size = item["size_bytes"].as_i64().unwrap();
     assert!(size > 0);
     for bad in ["nope", "2026-01-01T00:00:00Z|x", "|1"] {
-        let r = s.send("GET", &format!("/admin/backups?cursor={bad}"), &H, None).await;
+        let r = s
+            .send("GET", &format!("/admin/backups?cursor={bad}"), &H, None)
+            .await;
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
     }
-    assert_eq!(s.send("GET", "/admin/backups?limit=11", &H, None).await.status, 400);
+    assert_eq!(
+        s.send("GET", "/admin/backups?limit=11", &H, None)
+            .await
+            .status,
+        400
+    );
 
     // Download: the custom-format dump, whole, as an attachment.
     let path = athena::backups::key_path(&key);
-    let r = s.send("GET", &format!("/admin/backups/{path}/download"), &H, None).await;
+    let r = s
+        .send("GET", &format!("/admin/backups/{path}/download"), &H, None)
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.body.starts_with(b"PGDMP"), "not a custom-format dump");
     assert_eq!(r.body.len() as i64, size);
-    assert!(r.headers["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    assert!(r.headers["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
 
     // s3-open: a presigned GET of the same bytes.
-    let r = s.send("GET", &format!("/admin/backups/jobs/{id}/s3-open"), &H, None).await;
+    let r = s
+        .send(
+            "GET",
+            &format!("/admin/backups/jobs/{id}/s3-open"),
+            &H,
+            None,
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let url = r.json()["data"]["url"].as_str().unwrap().to_string();
     assert!(r.json()["data"]["expires_in"].as_i64().unwrap() <= 900);
@@ -206,7 +251,12 @@ async fn backup_list_download_restore_round_trip() {
 
     // Restore into the fresh database: equal row counts per table.
     let r = s
-        .send("POST", &format!("/admin/backups/{path}/restore"), &H, Some(json!({"client_name": "restored"})))
+        .send(
+            "POST",
+            &format!("/admin/backups/{path}/restore"),
+            &H,
+            Some(json!({"client_name": "restored"})),
+        )
         .await;
     assert_eq!(r.status, 202, "{}", r.text());
     let rid = r.json()["data"]["job_id"].as_i64().unwrap();
@@ -214,46 +264,84 @@ async fn backup_list_download_restore_round_trip() {
     let done = wait_job(&s, rid, 60, terminal).await;
     assert_eq!(done["job"]["status"], "completed", "{done}");
     let want = counts(&s.tenant_url).await;
-    assert!(want.iter().any(|(t, n)| t == "bk_items" && *n == 2500), "{want:?}");
+    assert!(
+        want.iter().any(|(t, n)| t == "bk_items" && *n == 2500),
+        "{want:?}"
+    );
     assert_eq!(counts(&fresh_url).await, want);
 
     // A failing restore leaves the target unchanged (one transaction): the
     // tables exist now, so the restore fails on the first CREATE.
     let r = s
-        .send("POST", &format!("/admin/backups/{path}/restore"), &H, Some(json!({"client_name": "restored"})))
+        .send(
+            "POST",
+            &format!("/admin/backups/{path}/restore"),
+            &H,
+            Some(json!({"client_name": "restored"})),
+        )
         .await;
     let rid2 = r.json()["data"]["job_id"].as_i64().unwrap();
     let done = wait_job(&s, rid2, 60, terminal).await;
     assert_eq!(done["job"]["status"], "failed", "{done}");
-    assert!(done["job"]["error_message"].as_str().unwrap().contains("pg_restore"), "{done}");
+    assert!(
+        done["job"]["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("pg_restore"),
+        "{done}"
+    );
     assert_eq!(counts(&fresh_url).await, want);
 
     // Keys: outside the prefix, `..` → 400; unknown → 404 on delete.
     for bad in ["elsewhere/x.dump", "it-backups/../x", "it-backups//x"] {
         let p = athena::backups::key_path(bad);
-        let r = s.send("GET", &format!("/admin/backups/{p}/download"), &H, None).await;
+        let r = s
+            .send("GET", &format!("/admin/backups/{p}/download"), &H, None)
+            .await;
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
-        let r = s.send("DELETE", &format!("/admin/backups/{p}"), &H, None).await;
+        let r = s
+            .send("DELETE", &format!("/admin/backups/{p}"), &H, None)
+            .await;
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
     }
 
     // Jobs list filters.
-    let r = s.send("GET", "/admin/backups/jobs?job_type=restore&status=failed", &H, None).await;
+    let r = s
+        .send(
+            "GET",
+            "/admin/backups/jobs?job_type=restore&status=failed",
+            &H,
+            None,
+        )
+        .await;
     let jobs = r.json()["data"]["jobs"].clone();
     assert_eq!(jobs.as_array().unwrap().len(), 1, "{jobs}");
     assert_eq!(jobs[0]["job_id"], rid2);
 
     // Delete the object, then it is gone (404); delete the jobs.
-    let r = s.send("DELETE", &format!("/admin/backups/{path}"), &H, None).await;
+    let r = s
+        .send("DELETE", &format!("/admin/backups/{path}"), &H, None)
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["key"], key.as_str());
-    let r = s.send("DELETE", &format!("/admin/backups/{path}"), &H, None).await;
+    let r = s
+        .send("DELETE", &format!("/admin/backups/{path}"), &H, None)
+        .await;
     assert_eq!(r.status, 404, "{}", r.text());
-    let r = s.send("GET", &format!("/admin/backups/{path}/download"), &H, None).await;
+    let r = s
+        .send("GET", &format!("/admin/backups/{path}/download"), &H, None)
+        .await;
     assert_eq!(r.status, 404, "{}", r.text());
-    let r = s.send("DELETE", &format!("/admin/backups/jobs/{id}"), &H, None).await;
+    let r = s
+        .send("DELETE", &format!("/admin/backups/jobs/{id}"), &H, None)
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(s.send("GET", &format!("/admin/backups/jobs/{id}"), &H, None).await.status, 404);
+    assert_eq!(
+        s.send("GET", &format!("/admin/backups/jobs/{id}"), &H, None)
+            .await
+            .status,
+        404
+    );
 
     // Daemons: this replica's worker and scheduler, alive.
     let r = s.send("GET", "/admin/daemons", &H, None).await;
@@ -265,7 +353,10 @@ async fn backup_list_download_restore_round_trip() {
         .filter(|d| d["status"] == "alive")
         .map(|d| d["kind"].as_str().unwrap().to_string())
         .collect();
-    assert!(kinds.contains(&"backup_worker".into()) && kinds.contains(&"backup_scheduler".into()), "{kinds:?}");
+    assert!(
+        kinds.contains(&"backup_worker".into()) && kinds.contains(&"backup_scheduler".into()),
+        "{kinds:?}"
+    );
 
     s.stop().await;
     let _ = psql(&admin)
@@ -282,7 +373,9 @@ async fn direct_uri_targets_are_never_echoed_and_bad_input_is_refused() {
     let (host, port) = common::pg_host_port();
     let db = db_name(&s.tenant_url);
     let uri = format!("postgres://postgres:sup3r-s3cret@{host}:{port}/{db}");
-    let r = s.send("POST", "/admin/backups", &H, Some(json!({"pg_uri": uri}))).await;
+    let r = s
+        .send("POST", "/admin/backups", &H, Some(json!({"pg_uri": uri})))
+        .await;
     assert_eq!(r.status, 202, "{}", r.text());
     assert!(!r.text().contains("sup3r-s3cret"));
     let id = r.json()["data"]["job_id"].as_i64().unwrap();
@@ -290,7 +383,10 @@ async fn direct_uri_targets_are_never_echoed_and_bad_input_is_refused() {
     assert_eq!(done["job"]["status"], "completed", "{done}");
     assert!(!done.to_string().contains("sup3r-s3cret"), "{done}");
     let shown = done["job"]["target"].as_str().unwrap();
-    assert!(shown.starts_with(&format!("postgres://postgres:***@{host}:{port}/")), "{shown}");
+    assert!(
+        shown.starts_with(&format!("postgres://postgres:***@{host}:{port}/")),
+        "{shown}"
+    );
     let r = s.send("GET", "/admin/backups/jobs", &H, None).await;
     assert!(!r.text().contains("sup3r-s3cret"));
     // The catalog keeps it sealed only.
@@ -311,20 +407,46 @@ async fn direct_uri_targets_are_never_echoed_and_bad_input_is_refused() {
         json!({"pg_uri": format!("postgres://postgres@{host}:{port}/{db}")}),
         json!({"client_name": CLIENT, "timeout_seconds": 0}),
     ] {
-        let r = s.send("POST", "/admin/backups", &H, Some(body.clone())).await;
+        let r = s
+            .send("POST", "/admin/backups", &H, Some(body.clone()))
+            .await;
         assert!(r.status == 400 || r.status == 401, "{body}: {}", r.text());
         r.envelope();
     }
     // Not an admin: 401.
-    let r = s.send("POST", "/admin/backups", &[], Some(json!({"client_name": CLIENT}))).await;
+    let r = s
+        .send(
+            "POST",
+            "/admin/backups",
+            &[],
+            Some(json!({"client_name": CLIENT})),
+        )
+        .await;
     assert_eq!(r.status, 401);
     let r = s.send("GET", "/admin/daemons", &[], None).await;
     assert_eq!(r.status, 401);
-    let r = s.send("GET", "/admin/backups/jobs/1/s3-open", &[], None).await;
+    let r = s
+        .send("GET", "/admin/backups/jobs/1/s3-open", &[], None)
+        .await;
     assert_eq!(r.status, 401);
     // Cancel or delete in the wrong state: 400; unknown: 404.
-    assert_eq!(s.send("POST", &format!("/admin/backups/jobs/{id}/cancel"), &H, None).await.status, 400);
-    assert_eq!(s.send("POST", "/admin/backups/jobs/999999/cancel", &H, None).await.status, 404);
+    assert_eq!(
+        s.send(
+            "POST",
+            &format!("/admin/backups/jobs/{id}/cancel"),
+            &H,
+            None
+        )
+        .await
+        .status,
+        400
+    );
+    assert_eq!(
+        s.send("POST", "/admin/backups/jobs/999999/cancel", &H, None)
+            .await
+            .status,
+        404
+    );
     s.stop().await;
 }
 
@@ -332,10 +454,18 @@ async fn direct_uri_targets_are_never_echoed_and_bad_input_is_refused() {
 async fn without_a_bucket_backups_answer_503() {
     let s = TestServer::start().await;
     for (m, p, b) in [
-        ("POST", "/admin/backups", Some(json!({"client_name": CLIENT}))),
+        (
+            "POST",
+            "/admin/backups",
+            Some(json!({"client_name": CLIENT})),
+        ),
         ("GET", "/admin/backups", None),
         ("GET", "/admin/backups/config", None),
-        ("GET", "/admin/backups/athena-backups%2Fx%2Fy.dump/download", None),
+        (
+            "GET",
+            "/admin/backups/athena-backups%2Fx%2Fy.dump/download",
+            None,
+        ),
     ] {
         let r = s.send(m, p, &H, b).await;
         assert_eq!(r.status, 503, "{p}: {}", r.text());
@@ -368,40 +498,52 @@ impl FakeS3 {
         let log = seen.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let log = log.clone();
                 tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                        let log = log.clone();
-                        async move {
-                            let line = format!("{} {}", req.method(), req.uri());
-                            log.lock().unwrap().push(line);
-                            let query = req.uri().query().unwrap_or_default().to_string();
-                            let method = req.method().clone();
-                            let _ = req.into_body().collect().await;
-                            let body = if method == http::Method::POST && query.starts_with("uploads") {
-                                "<InitiateMultipartUploadResult><UploadId>up-1</UploadId></InitiateMultipartUploadResult>".to_string()
-                            } else if method == http::Method::PUT && query.contains("partNumber") {
-                                match parts {
-                                    Parts::Drop => return Err("dropped".to_string()),
-                                    Parts::Stall => {
-                                        tokio::time::sleep(Duration::from_secs(3600)).await;
-                                        String::new()
+                    let svc = hyper::service::service_fn(
+                        move |req: http::Request<hyper::body::Incoming>| {
+                            let log = log.clone();
+                            async move {
+                                let line = format!("{} {}", req.method(), req.uri());
+                                log.lock().unwrap().push(line);
+                                let query = req.uri().query().unwrap_or_default().to_string();
+                                let method = req.method().clone();
+                                let _ = req.into_body().collect().await;
+                                let body = if method == http::Method::POST
+                                    && query.starts_with("uploads")
+                                {
+                                    "<InitiateMultipartUploadResult><UploadId>up-1</UploadId></InitiateMultipartUploadResult>".to_string()
+                                } else if method == http::Method::PUT
+                                    && query.contains("partNumber")
+                                {
+                                    match parts {
+                                        Parts::Drop => return Err("dropped".to_string()),
+                                        Parts::Stall => {
+                                            tokio::time::sleep(Duration::from_secs(3600)).await;
+                                            String::new()
+                                        }
                                     }
-                                }
-                            } else {
-                                String::new()
-                            };
-                            let status = if method == http::Method::DELETE { 204 } else { 200 };
-                            Ok::<_, String>(
-                                http::Response::builder()
-                                    .status(status)
-                                    .header("etag", "\"e\"")
-                                    .body(Full::new(Bytes::from(body)))
-                                    .unwrap(),
-                            )
-                        }
-                    });
+                                } else {
+                                    String::new()
+                                };
+                                let status = if method == http::Method::DELETE {
+                                    204
+                                } else {
+                                    200
+                                };
+                                Ok::<_, String>(
+                                    http::Response::builder()
+                                        .status(status)
+                                        .header("etag", "\"e\"")
+                                        .body(Full::new(Bytes::from(body)))
+                                        .unwrap(),
+                                )
+                            }
+                        },
+                    );
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
                         .await;
@@ -416,7 +558,11 @@ impl FakeS3 {
     }
 
     fn aborted(&self) -> bool {
-        self.seen.lock().unwrap().iter().any(|l| l.starts_with("DELETE") && l.contains("uploadId=up-1"))
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.starts_with("DELETE") && l.contains("uploadId=up-1"))
     }
 }
 
@@ -452,7 +598,13 @@ async fn a_store_failing_mid_upload_fails_the_job_and_aborts_the_upload() {
     let id = post_backup(&s, json!({"client_name": CLIENT})).await;
     let done = wait_job(&s, id, 60, terminal).await;
     assert_eq!(done["job"]["status"], "failed", "{done}");
-    assert!(done["job"]["error_message"].as_str().unwrap().contains("S3"), "{done}");
+    assert!(
+        done["job"]["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("S3"),
+        "{done}"
+    );
     assert!(fake.aborted(), "{:?}", fake.seen.lock().unwrap());
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(pg_dumps_of(&db_name(&s.tenant_url)), 0);
@@ -468,9 +620,19 @@ async fn cancel_stops_pg_dump_and_aborts_the_upload() {
     let db = db_name(&s.tenant_url);
     let id = post_backup(&s, json!({"client_name": CLIENT})).await;
     // Running, its first part stalled, pg_dump blocked on the pipe.
-    wait_job(&s, id, 30, |j| j["status"] == "running" && j["bytes_written"].as_i64().unwrap_or(0) > 0).await;
+    wait_job(&s, id, 30, |j| {
+        j["status"] == "running" && j["bytes_written"].as_i64().unwrap_or(0) > 0
+    })
+    .await;
     assert!(pg_dumps_of(&db) >= 1, "pg_dump should be running");
-    let r = s.send("POST", &format!("/admin/backups/jobs/{id}/cancel"), &H, None).await;
+    let r = s
+        .send(
+            "POST",
+            &format!("/admin/backups/jobs/{id}/cancel"),
+            &H,
+            None,
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let started = Instant::now();
     let done = wait_job(&s, id, 15, terminal).await;
@@ -479,8 +641,23 @@ async fn cancel_stops_pg_dump_and_aborts_the_upload() {
     assert_eq!(pg_dumps_of(&db), 0, "a pg_dump was left behind");
     assert!(fake.aborted(), "{:?}", fake.seen.lock().unwrap());
     // Terminal: deletable now, not cancellable again.
-    assert_eq!(s.send("POST", &format!("/admin/backups/jobs/{id}/cancel"), &H, None).await.status, 400);
-    assert_eq!(s.send("DELETE", &format!("/admin/backups/jobs/{id}"), &H, None).await.status, 200);
+    assert_eq!(
+        s.send(
+            "POST",
+            &format!("/admin/backups/jobs/{id}/cancel"),
+            &H,
+            None
+        )
+        .await
+        .status,
+        400
+    );
+    assert_eq!(
+        s.send("DELETE", &format!("/admin/backups/jobs/{id}"), &H, None)
+            .await
+            .status,
+        200
+    );
     s.stop().await;
     fake.task.abort();
 }
@@ -493,7 +670,13 @@ async fn a_timeout_fails_the_job() {
     let id = post_backup(&s, json!({"client_name": CLIENT, "timeout_seconds": 2})).await;
     let done = wait_job(&s, id, 20, terminal).await;
     assert_eq!(done["job"]["status"], "failed", "{done}");
-    assert!(done["job"]["error_message"].as_str().unwrap().contains("timed out"), "{done}");
+    assert!(
+        done["job"]["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("timed out"),
+        "{done}"
+    );
     assert_eq!(pg_dumps_of(&db_name(&s.tenant_url)), 0);
     s.stop().await;
     fake.task.abort();
@@ -538,8 +721,15 @@ async fn kill_9_mid_backup_leaves_a_job_another_replica_fails() {
     wait_ready(port, &mut child).await;
     // Queued through this replica; the binary's worker claims it.
     let id = post_backup(&s, json!({"client_name": CLIENT})).await;
-    wait_job(&s, id, 30, |j| j["status"] == "running" && j["bytes_written"].as_i64().unwrap_or(0) > 0).await;
-    let status = Command::new("kill").arg("-KILL").arg(child.id().to_string()).status().unwrap();
+    wait_job(&s, id, 30, |j| {
+        j["status"] == "running" && j["bytes_written"].as_i64().unwrap_or(0) > 0
+    })
+    .await;
+    let status = Command::new("kill")
+        .arg("-KILL")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     assert!(status.success());
     let _ = child.wait();
     // Another replica takes the stale lease over and fails the job.
@@ -551,7 +741,13 @@ async fn kill_9_mid_backup_leaves_a_job_another_replica_fails() {
         .await;
     let done = wait_job(&s, id, 30, terminal).await;
     assert_eq!(done["job"]["status"], "failed", "{done}");
-    assert!(done["job"]["error_message"].as_str().unwrap().contains("stopped"), "{done}");
+    assert!(
+        done["job"]["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("stopped"),
+        "{done}"
+    );
     assert!(fake.aborted(), "{:?}", fake.seen.lock().unwrap());
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(pg_dumps_of(&db_name(&s.tenant_url)), 0);
@@ -580,7 +776,9 @@ async fn two_replicas_queue_a_schedule_slot_once() {
         json!({"client_name": "nobody", "frequency": "daily"}),
         json!({"client_name": CLIENT, "frequency": "daily", "cron": "* * * * *"}),
     ] {
-        let r = s.send("POST", "/admin/backups/schedules", &H, Some(body.clone())).await;
+        let r = s
+            .send("POST", "/admin/backups/schedules", &H, Some(body.clone()))
+            .await;
         assert_eq!(r.status, 400, "{body}: {}", r.text());
     }
     // Due this very minute (not in the last seconds of it).
@@ -606,26 +804,73 @@ async fn two_replicas_queue_a_schedule_slot_once() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let c = psql(&s.catalog_url).await;
     let n: i64 = c
-        .query_one("SELECT count(*) FROM athena_backup_jobs WHERE schedule_id = $1", &[&sid])
+        .query_one(
+            "SELECT count(*) FROM athena_backup_jobs WHERE schedule_id = $1",
+            &[&sid],
+        )
         .await
         .unwrap()
         .get(0);
     assert_eq!(n, 1, "one job per slot");
-    let r = s.send("GET", "/admin/backups/jobs?status=pending", &H, None).await;
+    let r = s
+        .send("GET", "/admin/backups/jobs?status=pending", &H, None)
+        .await;
     let jobs = r.json()["data"]["jobs"].clone();
     assert_eq!(jobs[0]["schedule_id"], sid, "{jobs}");
     assert_eq!(jobs[0]["label"], "nightly");
     // PATCH, list, DELETE.
     let r = s
-        .send("PATCH", &format!("/admin/backups/schedules/{sid}"), &H, Some(json!({"enabled": false, "frequency": "weekly", "day_of_week": 3})))
+        .send(
+            "PATCH",
+            &format!("/admin/backups/schedules/{sid}"),
+            &H,
+            Some(json!({"enabled": false, "frequency": "weekly", "day_of_week": 3})),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let r = s.send("GET", "/admin/backups/schedules", &H, None).await;
     let listed = r.json()["data"]["schedules"][0].clone();
-    assert_eq!((listed["enabled"].clone(), listed["frequency"].clone(), listed["day_of_week"].clone()), (json!(false), json!("weekly"), json!(3)));
-    assert_eq!(s.send("PATCH", "/admin/backups/schedules/999999", &H, Some(json!({"enabled": true}))).await.status, 404);
-    assert_eq!(s.send("DELETE", &format!("/admin/backups/schedules/{sid}"), &H, None).await.status, 200);
-    assert_eq!(s.send("DELETE", &format!("/admin/backups/schedules/{sid}"), &H, None).await.status, 404);
+    assert_eq!(
+        (
+            listed["enabled"].clone(),
+            listed["frequency"].clone(),
+            listed["day_of_week"].clone()
+        ),
+        (json!(false), json!("weekly"), json!(3))
+    );
+    assert_eq!(
+        s.send(
+            "PATCH",
+            "/admin/backups/schedules/999999",
+            &H,
+            Some(json!({"enabled": true}))
+        )
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        s.send(
+            "DELETE",
+            &format!("/admin/backups/schedules/{sid}"),
+            &H,
+            None
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        s.send(
+            "DELETE",
+            &format!("/admin/backups/schedules/{sid}"),
+            &H,
+            None
+        )
+        .await
+        .status,
+        404
+    );
     // Both replicas' daemons are in the registry.
     let r = s.send("GET", "/admin/daemons", &H, None).await;
     let schedulers = r.json()["data"]["daemons"]

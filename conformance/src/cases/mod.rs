@@ -2,6 +2,7 @@
 //! fallback for every operation of the contract without a specific case.
 
 pub mod admin;
+pub mod backups;
 pub mod billing;
 pub mod client_configs;
 pub mod d1;
@@ -312,6 +313,7 @@ pub fn specific_cases(ctx: &Ctx) -> Vec<Case> {
     cases.extend(webhooks::cases(ctx));
     cases.extend(billing::cases(ctx));
     cases.extend(webhook_sinks::cases(ctx));
+    cases.extend(backups::cases(ctx));
     cases.extend(data_plane_cases(ctx));
     cases.extend(enforced::cases(ctx));
     cases
