@@ -1022,6 +1022,17 @@ impl Backups {
         Ok(())
     }
 
+    /// Forgets daemons not heard from for a day (replicas long gone).
+    pub async fn prune_daemons(&self) -> Result<(), DomainError> {
+        let conn = self.catalog.get().await?;
+        conn.execute(
+            "DELETE FROM athena_daemon_registry WHERE last_heartbeat_at < now() - interval '1 day'",
+            &[],
+        )
+        .await?;
+        Ok(())
+    }
+
     /// `GET /admin/daemons`: alive when heard from within 3 heartbeats.
     pub async fn daemons(&self) -> Result<Vec<Value>, DomainError> {
         let stale = (self.settings.heartbeat * 3).as_secs_f64();

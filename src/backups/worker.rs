@@ -56,13 +56,27 @@ pub enum JobError {
 
 impl From<DomainError> for JobError {
     fn from(e: DomainError) -> Self {
-        JobError::Failed(match e {
-            DomainError::Unavailable(_) | DomainError::Internal(_) | DomainError::Timeout(_) => {
-                tracing::warn!(error = %e, "backup job failed");
-                "an internal error or an unavailable database (see the server log)".into()
-            }
-            e => e.to_string(),
-        })
+        JobError::Failed(detail(&e))
+    }
+}
+
+/// A domain error's message as a job shows it (no internal detail).
+fn detail(e: &DomainError) -> String {
+    match e {
+        DomainError::Invalid(m)
+        | DomainError::Forbidden(m)
+        | DomainError::Unsupported(m)
+        | DomainError::ServiceUnavailable(m) => m.clone(),
+        DomainError::InvalidField { field, reason } => format!("{field}: {reason}"),
+        DomainError::NotFound { kind, key } => format!("{kind} `{key}` not found"),
+        DomainError::Unavailable(_) => {
+            tracing::warn!(error = ?e, "backup job: database unavailable");
+            "the database is unavailable (see the server log)".into()
+        }
+        other => {
+            tracing::warn!(error = ?other, "backup job error");
+            "an internal error (see the server log)".into()
+        }
     }
 }
 
@@ -580,15 +594,28 @@ impl Backups {
         bytes: Bytes,
     ) -> Result<String, JobError> {
         let (store, _) = self.configured()?;
-        let call = Call::new(Method::PUT, Some(bucket), Some(key))
-            .query("partNumber", number.to_string())
-            .query("uploadId", upload)
-            .bytes(bytes);
-        let reply =
-            self.s3.send(store, call, key).await.map_err(|e| {
-                JobError::Failed(format!("uploading part {number} to S3 failed: {e}"))
-            })?;
-        Ok(reply.header("etag").unwrap_or_default().to_string())
+        // A store's transient failure (5xx, SlowDown, a dropped
+        // connection) is retried twice, like any S3 client does.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let call = Call::new(Method::PUT, Some(bucket), Some(key))
+                .query("partNumber", number.to_string())
+                .query("uploadId", upload)
+                .bytes(bytes.clone());
+            match self.s3.send(store, call, key).await {
+                Ok(reply) => return Ok(reply.header("etag").unwrap_or_default().to_string()),
+                Err(DomainError::ServiceUnavailable(_)) if attempt < 3 => {
+                    tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
+                }
+                Err(e) => {
+                    return Err(JobError::Failed(format!(
+                        "uploading part {number} to S3 failed: {}",
+                        detail(&e)
+                    )))
+                }
+            }
+        }
     }
 
     /// The dump: `pg_dump` → multipart upload. `Ok` with the job result.
@@ -628,10 +655,9 @@ impl Backups {
                 call = call.header_named("x-amz-meta-label", l)?;
             }
             let created = unless_stopped(stop, async {
-                self.s3
-                    .send(store, call, &key)
-                    .await
-                    .map_err(|e| JobError::Failed(format!("starting the S3 upload failed: {e}")))
+                self.s3.send(store, call, &key).await.map_err(|e| {
+                    JobError::Failed(format!("starting the S3 upload failed: {}", detail(&e)))
+                })
             })
             .await?;
             let upload = created
@@ -762,10 +788,9 @@ impl Backups {
                 crate::storage::xml::complete_multipart(&parts),
             )?;
         let reply = unless_stopped(stop, async {
-            self.s3
-                .send(store, call, key)
-                .await
-                .map_err(|e| JobError::Failed(format!("completing the S3 upload failed: {e}")))
+            self.s3.send(store, call, key).await.map_err(|e| {
+                JobError::Failed(format!("completing the S3 upload failed: {}", detail(&e)))
+            })
         })
         .await?;
         if let Some(code) = crate::storage::s3::error_code(&reply.body) {
@@ -804,7 +829,10 @@ impl Backups {
         .await?;
         if !answer.status().is_success() {
             let e = crate::storage::s3::S3::open_error(answer, &key).await;
-            return Err(JobError::Failed(format!("reading the backup failed: {e}")));
+            return Err(JobError::Failed(format!(
+                "reading the backup failed: {}",
+                detail(&e)
+            )));
         }
         let mut body = answer.into_body();
         let mut cmd = command(
@@ -952,6 +980,9 @@ async fn scheduler(b: Arc<Backups>) {
             beat = Instant::now();
             if let Err(e) = b.heartbeat(&daemon).await {
                 tracing::warn!(error = %e, "daemon heartbeat failed");
+            }
+            if let Err(e) = b.prune_daemons().await {
+                tracing::warn!(error = %e, "pruning the daemon registry failed");
             }
         }
         tokio::time::sleep(b.settings.schedule_tick.min(b.settings.heartbeat)).await;
