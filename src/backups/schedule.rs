@@ -215,7 +215,7 @@ impl ScheduleInput {
             super::check_label(l)?;
         }
         let enabled = match body.get("enabled") {
-            None | Some(Value::Null) => old.map_or(true, |o| o.enabled),
+            None | Some(Value::Null) => old.is_none_or(|o| o.enabled),
             Some(Value::Bool(b)) => *b,
             Some(_) => return Err(DomainError::invalid_field("enabled", "must be a boolean")),
         };
