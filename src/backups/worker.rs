@@ -382,10 +382,22 @@ impl Backups {
         let conn = self.catalog.get().await?;
         if job.lease.attempts > 1 {
             // The replica that ran it stopped renewing its lease: its
-            // partial upload is aborted, the job failed (never left running).
+            // partial upload is aborted, the job failed (never left running),
+            // or cancelled when a cancel was asked for meanwhile.
             if let (Some(bucket), Some(key), Some(upload)) = (&job.bucket, &job.key, &job.upload_id)
             {
                 self.abort_upload(bucket, key, upload).await;
+            }
+            if job.cancel {
+                conn.execute(
+                    "UPDATE athena_backup_jobs
+                        SET status = 'cancelled', progress_stage = 'cancelled', upload_id = NULL,
+                            error = 'cancelled', finished_at = now(), updated_at = now()
+                      WHERE id = $1 AND run_token = $2",
+                    &[&id, &job.lease.token],
+                )
+                .await?;
+                return Ok(());
             }
             let msg =
                 "the replica running this job stopped before it finished (its lease expired); \
