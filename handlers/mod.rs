@@ -93,6 +93,8 @@ pub struct Handlers {
     pub insights: Arc<crate::stats::Insights>,
     /// Provisioning: tenant schema, local databases, clones (`src/provision/`, issue 21).
     pub provision: Arc<crate::provision::Provisioning>,
+    /// Backups to S3, restores, schedules, daemons (`src/backups/`, issue 18).
+    pub backups: Arc<crate::backups::Backups>,
 }
 
 /// A fetch body as the gateway's read request (`X-Strip-Nulls`,
@@ -200,6 +202,5 @@ impl ApiApi for Handlers {}
 impl TypesenseApi for Handlers {}
 
 // `/admin/*` families without a module under `admin/` yet.
-impl AdminBackupsApi for Handlers {}
 
 // `/storage/*` families (they will live under `storage/`).

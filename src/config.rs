@@ -192,6 +192,10 @@ pub struct Config {
     /// (`DOCKER_HOST`, `ATHENA_PROVISION_*`, `ATHENA_ALLOW_DEPENDENCY_INSTALL`;
     /// `src/provision/`).
     pub provision: crate::provision::Settings,
+    // --- issue 18: backups to S3 ---
+    /// `ATHENA_BACKUP_S3_BUCKET`, `_PREFIX`, workers, stale takeover,
+    /// schedule tick, `PGBIN` (`src/backups/`).
+    pub backups: crate::backups::Settings,
 }
 
 #[derive(Debug)]
@@ -329,6 +333,7 @@ impl Config {
                 allow_dependency_install: flag("ATHENA_ALLOW_DEPENDENCY_INSTALL")?,
                 clone_workers: number("ATHENA_CLONE_WORKERS", 1)?,
             },
+            backups: crate::backups::Settings::from_env().map_err(ConfigError)?,
             redis_url: var("REDIS_URL"),
             s3,
             otlp_endpoint: var("OTEL_EXPORTER_OTLP_ENDPOINT"),

@@ -5,6 +5,7 @@ pub mod admission;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod backups;
 pub mod billing;
 pub mod catalog;
 pub mod chat;

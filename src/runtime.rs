@@ -315,6 +315,20 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         settings: config.provision.clone(),
     });
     crate::provision::clones::spawn_workers(provision.clone());
+    // Issue 18: backups to S3 (jobs, schedules, daemon registry).
+    let backups = Arc::new(
+        crate::backups::Backups::new(
+            config.backups.clone(),
+            tenants.clone(),
+            config.s3.as_ref(),
+            config.storage_allow_http,
+            config.secrets.clone(),
+            outbound.clone(),
+            events.clone(),
+        )
+        .await,
+    );
+    crate::backups::worker::spawn(backups.clone());
     let handlers = Arc::new(Handlers {
         config,
         tenants,
@@ -337,6 +351,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         chat,
         insights,
         provision,
+        backups,
     });
     Ok(Arc::new(App::new(handlers, auth, metrics, limits)))
 }

@@ -4,6 +4,7 @@
 //! 501 through the traits' default methods.
 
 mod api_keys;
+mod backups;
 mod billing;
 mod client_configs;
 mod clients;

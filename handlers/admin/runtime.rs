@@ -46,6 +46,24 @@ impl AdminRuntimeApi for Handlers {
         )))
     }
 
+    // --- daemons (issue 18) ---
+
+    /// Every background worker loop of every replica, from the daemon
+    /// registry (`src/backups/`): `alive` when heard from within three
+    /// heartbeats, else `stale`.
+    async fn get_admin_daemons(&self, _cx: RequestCx) -> ApiResult<responses::GetAdminDaemons> {
+        let daemons = self.backups.daemons().await?;
+        let alive = daemons.iter().filter(|d| d["status"] == "alive").count();
+        let mut out = crate::domain::success(format!("{} daemons, {alive} alive", daemons.len()));
+        out.insert(
+            "data".into(),
+            json!({ "daemons": daemons, "count": daemons.len(), "alive": alive }),
+        );
+        Ok(responses::GetAdminDaemons::Ok(Json::new(Value::Object(
+            out,
+        ))))
+    }
+
     // --- pools ---
 
     /// Per-client pools of this replica (created lazily, on first use) and

@@ -8,6 +8,7 @@ mod common;
 mod access_matrix;
 mod admission;
 mod api_keys;
+mod backups;
 mod billing;
 mod cache;
 mod chat;

@@ -2,6 +2,7 @@
 //! fallback for every operation of the contract without a specific case.
 
 pub mod admin;
+pub mod backups;
 pub mod billing;
 pub mod chat;
 pub mod client_configs;
@@ -318,6 +319,7 @@ pub fn specific_cases(ctx: &Ctx) -> Vec<Case> {
     cases.extend(chat::cases(ctx));
     cases.extend(webhook_sinks::cases(ctx));
     cases.extend(pipelines_stats::cases(ctx));
+    cases.extend(backups::cases(ctx));
     cases.extend(data_plane_cases(ctx));
     cases.extend(enforced::cases(ctx));
     cases

@@ -218,6 +218,11 @@ impl TestServer {
             },
             // Issue 21: no Docker, the real PATH, no installs, one clone worker.
             provision: Default::default(),
+            // Issue 18: tests that back up set a bucket (`tests/it/backups.rs`).
+            backups: athena::backups::Settings {
+                pg_bin: std::env::var("PGBIN").ok().map(Into::into),
+                ..Default::default()
+            },
         };
         tweak(&mut config);
         Self::serve(config, tenant_url, vec![catalog_db, tenant_db], admin_url).await
