@@ -1,6 +1,6 @@
 //! Backups to S3, restores, schedules and the daemon registry (issue 18).
 //!
-//! - **Jobs** live in `athena_backup_jobs` (`migrations/0113_backups.sql`)
+//! - **Jobs** live in `athena_backup_jobs` (`migrations/0013_backups.sql`)
 //!   and run on the shared claim/lease module (`src/jobs/mod.rs`): a worker
 //!   of any replica claims the oldest queued job with `SKIP LOCKED`, renews
 //!   its lease every second while the job runs (and reads the cancel flag
