@@ -27,6 +27,7 @@ mod clients;
 mod debug;
 mod gateway;
 mod health;
+mod integrations;
 mod management;
 mod public;
 mod query;
@@ -84,6 +85,8 @@ pub struct Handlers {
     pub outbound: Arc<crate::outbound::OutboundPolicy>,
     /// The management DDL audit log (`src/audit/ddl.rs`, issue 16).
     pub audit: Arc<crate::audit::ddl::AuditStore>,
+    /// Providers, Typesense, Supabase, cluster mirrors (issue 21).
+    pub integrations: Arc<crate::integrations::Integrations>,
 }
 
 /// A fetch body as the gateway's read request (`X-Strip-Nulls`,
@@ -187,16 +190,13 @@ fn header_bool(headers: &http::HeaderMap, name: &str) -> Option<bool> {
 
 // Families whose issues have not landed: every operation answers 501. A
 // family that gets a module moves from here to its `impl` there.
-impl ApiApi for Handlers {}
 impl ChatApi for Handlers {}
 impl PipelinesApi for Handlers {}
-impl TypesenseApi for Handlers {}
 impl WssApi for Handlers {}
 
 // `/admin/*` families without a module under `admin/` yet.
 impl AdminBackupsApi for Handlers {}
 impl AdminPipelineTemplatesApi for Handlers {}
-impl AdminProvisionApi for Handlers {}
 impl AdminStatisticsApi for Handlers {}
 
 // `/storage/*` families (they will live under `storage/`).

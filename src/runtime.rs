@@ -298,7 +298,18 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         api: crate::billing::providers::ProviderApi::new(&outbound),
         auth_configured: config.auth_url.is_some(),
     });
+    // Integrations (issue 21): providers, Typesense, Supabase, mirrors.
+    let integrations = Arc::new(
+        crate::integrations::Integrations::start(
+            config.integrations.clone(),
+            tenants.clone(),
+            config.secrets.clone(),
+            outbound.clone(),
+        )
+        .await?,
+    );
     let handlers = Arc::new(Handlers {
+        integrations,
         config,
         tenants,
         gateway,

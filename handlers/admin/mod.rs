@@ -9,6 +9,7 @@ mod client_configs;
 mod clients;
 mod errors;
 mod ip_lists;
+mod provision_providers;
 mod public_routes;
 mod runtime;
 mod service_routes;

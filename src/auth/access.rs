@@ -201,10 +201,12 @@ pub fn rule(operation: Operation) -> Rule {
         O::PostManagementExtensionsInstall => bound(Right::ManagementExtensionsWrite),
         // Provisioning, under keys like the data plane.
         O::GetManagementProvisionLocalDatabases => right(Right::ManagementRead),
+        O::PostManagementProvisionLocalDatabases => right(Right::ManagementProvisionWrite),
+        // Issue 21: hosted providers re-point the caller's own client, so
+        // only a key bound to it (the contract: "client-bound API key").
         O::PostManagementProvisionProvidersNeon
         | O::PostManagementProvisionProvidersRailway
-        | O::PostManagementProvisionProvidersRender
-        | O::PostManagementProvisionLocalDatabases => right(Right::ManagementProvisionWrite),
+        | O::PostManagementProvisionProvidersRender => bound(Right::ManagementProvisionWrite),
         // No right yet, keyless until their family assigns one: chat,
         // typesense, storage outside the admin
         // surface, the Supabase compatibility route.
@@ -225,13 +227,14 @@ pub fn rule(operation: Operation) -> Rule {
         | O::PostChatMessagesByMessageIdReactions
         | O::DeleteChatMessagesByMessageIdReactionsByEmoji
         | O::PostChatMessagesSearch => UNASSIGNED,
-        // typesense
+        // typesense (issue 21): the admin key, fail-closed like `/admin/*`
+        // (they take credentials and URLs; `is_admin_path` in the codegen).
         O::PostTypesenseBackendsTest
         | O::PostTypesenseCollectionsList
         | O::PostTypesenseSyncJobsByJobIdRun
         | O::PostTypesenseSyncJobsByJobIdCancel
         | O::PostTypesenseSyncRunsByRunIdKill
-        | O::PostTypesenseSearch => UNASSIGNED,
+        | O::PostTypesenseSearch => ADMIN,
         // storage_files: a key holding `storage.files` (not the raw S3
         // right, which would bypass the grants), then the end user
         // (`src/auth/end_user.rs`) against each file's grants.
@@ -280,7 +283,7 @@ pub fn rule(operation: Operation) -> Rule {
         // The proxy: keyed like the rest, or a proxy-url token instead.
         O::GetStorageFilesByFileIdProxy => keyed(Right::StorageFiles).with_signed_url(),
         // api
-        O::PostApiV2SupabaseSslEnforcement => UNASSIGNED,
+        O::PostApiV2SupabaseSslEnforcement => ADMIN,
         // storage_objects, storage_buckets: the S3 layer (`src/storage/`).
         // Public ACLs (`update` with a public `acl`) also need
         // `storage.admin`, checked by the handler.

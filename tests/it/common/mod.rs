@@ -207,6 +207,8 @@ impl TestServer {
             },
             logging_database_url: None,
             management: Default::default(),
+            // Issue 21: tests set mirrors / Typesense jobs on their fakes.
+            integrations: Default::default(),
         };
         tweak(&mut config);
         Self::serve(config, tenant_url, vec![catalog_db, tenant_db], admin_url).await
