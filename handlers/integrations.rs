@@ -59,9 +59,9 @@ impl TypesenseApi for Handlers {
         params: params::PostTypesenseSyncJobsByJobIdCancel,
     ) -> ApiResult<responses::PostTypesenseSyncJobsByJobIdCancel> {
         let out = self.integrations.typesense_cancel(params.job_id).await?;
-        Ok(responses::PostTypesenseSyncJobsByJobIdCancel::Ok(Json::new(
-            out,
-        )))
+        Ok(responses::PostTypesenseSyncJobsByJobIdCancel::Ok(
+            Json::new(out),
+        ))
     }
 
     async fn post_typesense_sync_runs_by_run_id_kill(

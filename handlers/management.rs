@@ -908,9 +908,15 @@ impl ManagementApi for Handlers {
         body: models::PostManagementProvisionProvidersNeonRequest,
     ) -> ApiResult<responses::PostManagementProvisionProvidersNeon> {
         let out = self
-            .provision_own(crate::integrations::providers::Provider::Neon, &params.x_athena_client, body.0)
+            .provision_own(
+                crate::integrations::providers::Provider::Neon,
+                &params.x_athena_client,
+                body.0,
+            )
             .await?;
-        Ok(responses::PostManagementProvisionProvidersNeon::Ok(Json::new(out)))
+        Ok(responses::PostManagementProvisionProvidersNeon::Ok(
+            Json::new(out),
+        ))
     }
 
     async fn post_management_provision_providers_railway(
@@ -920,9 +926,15 @@ impl ManagementApi for Handlers {
         body: models::PostManagementProvisionProvidersRailwayRequest,
     ) -> ApiResult<responses::PostManagementProvisionProvidersRailway> {
         let out = self
-            .provision_own(crate::integrations::providers::Provider::Railway, &params.x_athena_client, body.0)
+            .provision_own(
+                crate::integrations::providers::Provider::Railway,
+                &params.x_athena_client,
+                body.0,
+            )
             .await?;
-        Ok(responses::PostManagementProvisionProvidersRailway::Ok(Json::new(out)))
+        Ok(responses::PostManagementProvisionProvidersRailway::Ok(
+            Json::new(out),
+        ))
     }
 
     async fn post_management_provision_providers_render(
@@ -932,9 +944,15 @@ impl ManagementApi for Handlers {
         body: models::PostManagementProvisionProvidersRenderRequest,
     ) -> ApiResult<responses::PostManagementProvisionProvidersRender> {
         let out = self
-            .provision_own(crate::integrations::providers::Provider::Render, &params.x_athena_client, body.0)
+            .provision_own(
+                crate::integrations::providers::Provider::Render,
+                &params.x_athena_client,
+                body.0,
+            )
             .await?;
-        Ok(responses::PostManagementProvisionProvidersRender::Ok(Json::new(out)))
+        Ok(responses::PostManagementProvisionProvidersRender::Ok(
+            Json::new(out),
+        ))
     }
 }
 

@@ -213,10 +213,9 @@ async fn handle(
                 ("GET", ["projects", _, "branches", _, "databases"]) => {
                     reply(200, json!({"databases": [{"name": "neondb"}]}))
                 }
-                ("POST", ["projects", _, "branches", _, "databases"]) => reply(
-                    201,
-                    json!({"database": json_body.get("database")}),
-                ),
+                ("POST", ["projects", _, "branches", _, "databases"]) => {
+                    reply(201, json!({"database": json_body.get("database")}))
+                }
                 ("GET", ["projects", _, "connection_uri"]) => {
                     let complete = ["branch_id", "endpoint_id", "database_name", "role_name"]
                         .iter()
@@ -224,7 +223,10 @@ async fn handle(
                     if !complete {
                         return reply(400, json!({"message": "missing parameters"}));
                     }
-                    reply(200, json!({"uri": format!("{uri}?sslmode=require&channel_binding=require")}))
+                    reply(
+                        200,
+                        json!({"uri": format!("{uri}?sslmode=require&channel_binding=require")}),
+                    )
                 }
                 _ => reply(404, json!({"message": "not found"})),
             }
@@ -236,11 +238,20 @@ async fn handle(
             let q = json_body["query"].as_str().unwrap_or("");
             let vars = &json_body["variables"];
             if q.contains("projectCreate") {
-                reply(200, json!({"data": {"projectCreate": {"id": "rp-created"}}}))
+                reply(
+                    200,
+                    json!({"data": {"projectCreate": {"id": "rp-created"}}}),
+                )
             } else if q.contains("serviceCreate") {
-                reply(200, json!({"data": {"serviceCreate": {"id": "svc-created"}}}))
+                reply(
+                    200,
+                    json!({"data": {"serviceCreate": {"id": "svc-created"}}}),
+                )
             } else if q.contains("pluginCreate") {
-                reply(200, json!({"data": {"pluginCreate": {"id": "plg-created"}}}))
+                reply(
+                    200,
+                    json!({"data": {"pluginCreate": {"id": "plg-created"}}}),
+                )
             } else if q.contains("project(id") {
                 if vars["id"] == "missing" {
                     return reply(200, json!({"data": {"project": null}}));
@@ -268,7 +279,10 @@ async fn handle(
             match (method.as_str(), &segments[1..]) {
                 ("GET", ["postgres"]) => {
                     if query.get("name").map(String::as_str) == Some("existing-db") {
-                        reply(200, json!([{"postgres": {"id": "dpg-existing"}, "cursor": "c"}]))
+                        reply(
+                            200,
+                            json!([{"postgres": {"id": "dpg-existing"}, "cursor": "c"}]),
+                        )
                     } else {
                         reply(200, json!([]))
                     }
@@ -382,11 +396,20 @@ async fn handle(
                     reply(500, json!({"message": "internal error"}))
                 }
                 ("PUT", ["v1", "projects", r, "ssl-enforcement"]) => {
-                    let Some(enabled) = json_body.pointer("/requestedConfig/database").and_then(Value::as_bool) else {
-                        return reply(400, json!({"message": "requestedConfig.database is required"}));
+                    let Some(enabled) = json_body
+                        .pointer("/requestedConfig/database")
+                        .and_then(Value::as_bool)
+                    else {
+                        return reply(
+                            400,
+                            json!({"message": "requestedConfig.database is required"}),
+                        );
                     };
                     state.lock().unwrap().ssl.insert(r.to_string(), enabled);
-                    reply(200, json!({"currentConfig": {"database": enabled}, "appliedSuccessfully": true}))
+                    reply(
+                        200,
+                        json!({"currentConfig": {"database": enabled}, "appliedSuccessfully": true}),
+                    )
                 }
                 _ => reply(404, json!({"message": "not found"})),
             }

@@ -33,7 +33,9 @@ impl AdminProvisionApi for Handlers {
         body: models::NeonProviderProvisionRequest,
     ) -> ApiResult<responses::PostAdminProvisionProvidersNeon> {
         let out = provision(self, Provider::Neon, body).await?;
-        Ok(responses::PostAdminProvisionProvidersNeon::Ok(Json::new(out)))
+        Ok(responses::PostAdminProvisionProvidersNeon::Ok(Json::new(
+            out,
+        )))
     }
 
     async fn post_admin_provision_providers_railway(

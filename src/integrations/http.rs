@@ -182,23 +182,26 @@ impl JsonHttp {
             .body(Full::new(body))
             .map_err(|_| Failure::BadUrl("the URL is not valid".into()))?;
         let started = Instant::now();
-        let exchange = async {
-            let response = self.client.request(request).await.map_err(|e| {
-                match OutboundError::find(&e) {
-                    Some(OutboundError::Refused { .. }) => {
-                        Failure::Refused(OutboundError::find(&e).map(ToString::to_string).unwrap_or_default())
+        let exchange =
+            async {
+                let response = self.client.request(request).await.map_err(|e| {
+                    match OutboundError::find(&e) {
+                        Some(OutboundError::Refused { .. }) => Failure::Refused(
+                            OutboundError::find(&e)
+                                .map(ToString::to_string)
+                                .unwrap_or_default(),
+                        ),
+                        Some(OutboundError::BadUrl(why)) => Failure::BadUrl(why.clone()),
+                        Some(other) => Failure::Unreachable(other.to_string()),
+                        None => Failure::Unreachable("the connection failed".into()),
                     }
-                    Some(OutboundError::BadUrl(why)) => Failure::BadUrl(why.clone()),
-                    Some(other) => Failure::Unreachable(other.to_string()),
-                    None => Failure::Unreachable("the connection failed".into()),
-                }
-            })?;
-            let status = response.status().as_u16();
-            let bytes = read_capped(response.into_body(), MAX_ANSWER)
-                .await
-                .map_err(Failure::Unreachable)?;
-            Ok::<_, Failure>((status, bytes))
-        };
+                })?;
+                let status = response.status().as_u16();
+                let bytes = read_capped(response.into_body(), MAX_ANSWER)
+                    .await
+                    .map_err(Failure::Unreachable)?;
+                Ok::<_, Failure>((status, bytes))
+            };
         let (status, bytes) = tokio::time::timeout(call.timeout, exchange)
             .await
             .map_err(|_| Failure::Unreachable("no answer in time".into()))??;
@@ -231,8 +234,5 @@ pub fn upstream_message(answer: &Answer) -> String {
         .find_map(Value::as_str)
         .map(str::to_string)
         .unwrap_or_else(|| format!("HTTP {}", answer.status));
-    text.chars()
-        .filter(|c| !c.is_control())
-        .take(300)
-        .collect()
+    text.chars().filter(|c| !c.is_control()).take(300).collect()
 }

@@ -81,9 +81,8 @@ impl Settings {
             None => Vec::new(),
             Some(text) => {
                 let text = match text.strip_prefix('@') {
-                    Some(path) => std::fs::read_to_string(path).map_err(|e| {
-                        format!("ATHENA_TYPESENSE_SYNC_JOBS: reading {path}: {e}")
-                    })?,
+                    Some(path) => std::fs::read_to_string(path)
+                        .map_err(|e| format!("ATHENA_TYPESENSE_SYNC_JOBS: reading {path}: {e}"))?,
                     None => text,
                 };
                 typesense::JobConfig::parse_list(&text)

@@ -127,7 +127,10 @@ fn rejected(provider: Provider, message: impl std::fmt::Display) -> ApiError {
     ApiError::new(
         Code::BadRequest,
         "Provider request rejected",
-        format!("the {} API refused the request: {message}", provider.title()),
+        format!(
+            "the {} API refused the request: {message}",
+            provider.title()
+        ),
     )
 }
 
@@ -508,7 +511,12 @@ impl Integrations {
             project
                 .pointer(&format!("/{kind}/edges"))
                 .and_then(Value::as_array)
-                .map(|edges| edges.iter().filter_map(|e| e.get("node").cloned()).collect())
+                .map(|edges| {
+                    edges
+                        .iter()
+                        .filter_map(|e| e.get("node").cloned())
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         let environment_id = match body.text("environment_id")? {
@@ -791,10 +799,9 @@ pub async fn provision_and_register(
         crate::db::direct::DirectError::Refused(why) => {
             ApiError::invalid_parameter("connection_uri", why)
         }
-        crate::db::direct::DirectError::MissingCredentials => ApiError::invalid_parameter(
-            "connection_uri",
-            "must carry a username and a password",
-        ),
+        crate::db::direct::DirectError::MissingCredentials => {
+            ApiError::invalid_parameter("connection_uri", "must carry a username and a password")
+        }
     })?;
     let host = match target.config.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
@@ -823,13 +830,10 @@ pub async fn provision_and_register(
     let redacted = target.redacted.clone();
     let mut provisioned = false;
     if steps.provision_schema {
-        let pool = crate::db::pool(&uri, service.tenants.default_settings())
-            .map_err(ApiError::from)?;
-        let tenant = crate::db::tenants::Tenant::detached(
-            client_name.to_string(),
-            redacted.clone(),
-            pool,
-        );
+        let pool =
+            crate::db::pool(&uri, service.tenants.default_settings()).map_err(ApiError::from)?;
+        let tenant =
+            crate::db::tenants::Tenant::detached(client_name.to_string(), redacted.clone(), pool);
         crate::db::migrate::tenant(&tenant).await.map_err(|e| {
             tracing::warn!(client = %client_name, target = %redacted, error = %e, "provisioning failed");
             match e {
@@ -874,9 +878,11 @@ pub async fn provision_and_register(
                 .resolve(client_name)
                 .await
                 .map_err(ApiError::from)?;
-            tenant.pool.get().await.map_err(|e| {
-                ApiError::from(crate::domain::DomainError::from(e))
-            })?;
+            tenant
+                .pool
+                .get()
+                .await
+                .map_err(|e| ApiError::from(crate::domain::DomainError::from(e)))?;
             registered_runtime = true;
         }
     }
@@ -902,7 +908,10 @@ mod tests {
             without_tls_parameters("postgresql://u:p@h/db?sslmode=require&application_name=x"),
             "postgresql://u:p@h/db?application_name=x"
         );
-        assert_eq!(without_tls_parameters("postgres://u:p@h/db"), "postgres://u:p@h/db");
+        assert_eq!(
+            without_tls_parameters("postgres://u:p@h/db"),
+            "postgres://u:p@h/db"
+        );
     }
 
     #[test]

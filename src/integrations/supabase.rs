@@ -16,9 +16,13 @@ fn api_error(detail: impl Into<String>) -> ApiError {
 fn check_ref(r: &str) -> Result<(), ApiError> {
     let ok = !r.is_empty()
         && r.len() <= 64
-        && r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && r.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     ok.then_some(()).ok_or_else(|| {
-        ApiError::invalid_parameter("project_ref", "must be a project ref (letters, digits, `-`, `_`)")
+        ApiError::invalid_parameter(
+            "project_ref",
+            "must be a project ref (letters, digits, `-`, `_`)",
+        )
     })
 }
 
@@ -60,7 +64,9 @@ impl Integrations {
         .bearer(&token)
         .json(&json!({"requestedConfig": {"database": enabled}}));
         let answer = self.http.send(call).await.map_err(|f| match f {
-            Failure::Unreachable(why) => api_error(format!("the Supabase API is unreachable: {why}")),
+            Failure::Unreachable(why) => {
+                api_error(format!("the Supabase API is unreachable: {why}"))
+            }
             other => api_error(format!("the Supabase API: {other}")),
         })?;
         if !answer.ok() {

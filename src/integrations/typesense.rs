@@ -213,7 +213,9 @@ fn not_found(kind: &'static str, id: i64) -> ApiError {
 /// A Typesense call that gave no usable answer.
 fn typesense_failure(f: Failure) -> ApiError {
     match f {
-        Failure::Refused(why) | Failure::BadUrl(why) => ApiError::invalid_parameter("base_url", why),
+        Failure::Refused(why) | Failure::BadUrl(why) => {
+            ApiError::invalid_parameter("base_url", why)
+        }
         Failure::Unreachable(why) => ApiError::unavailable(
             Code::ServiceUnavailable,
             format!("Typesense is unreachable: {why}"),
@@ -282,7 +284,10 @@ impl Integrations {
         timeout_ms: Option<i32>,
     ) -> Result<Value, ApiError> {
         let timeout = timeout_of(timeout_ms)?;
-        let base = self.http.check_base_url(base_url).map_err(typesense_failure)?;
+        let base = self
+            .http
+            .check_base_url(base_url)
+            .map_err(typesense_failure)?;
         let started = Instant::now();
         let call = Call::get(format!("{base}/health"))
             .header("x-typesense-api-key", api_key)
@@ -317,7 +322,10 @@ impl Integrations {
         timeout_ms: Option<i32>,
     ) -> Result<Value, ApiError> {
         let timeout = timeout_of(timeout_ms)?;
-        let base = self.http.check_base_url(base_url).map_err(typesense_failure)?;
+        let base = self
+            .http
+            .check_base_url(base_url)
+            .map_err(typesense_failure)?;
         let answer = self
             .http
             .send(
@@ -384,7 +392,10 @@ impl Integrations {
 
     /// `POST /typesense/sync-jobs/{id}/run`: the run, to its end.
     pub async fn typesense_run(self: &Arc<Self>, job_id: i64) -> Result<Value, ApiError> {
-        let job = self.job(job_id).await?.ok_or_else(|| not_found("sync job", job_id))?;
+        let job = self
+            .job(job_id)
+            .await?
+            .ok_or_else(|| not_found("sync job", job_id))?;
         let api_key = self.api_key(&job)?;
         let base = self
             .http
@@ -407,7 +418,10 @@ impl Integrations {
         if let Some(e) = &failure {
             self.finish(run_id, "failed", Some(&e.detail)).await?;
         }
-        let row = self.run_row(run_id).await?.ok_or_else(|| not_found("sync run", run_id))?;
+        let row = self
+            .run_row(run_id)
+            .await?
+            .ok_or_else(|| not_found("sync run", run_id))?;
         if let Some(e) = failure {
             return Err(e);
         }
@@ -504,10 +518,18 @@ impl Integrations {
     }
 
     /// Creates the collection (auto schema) when Typesense does not know it.
-    async fn ensure_collection(&self, base: &str, api_key: &str, name: &str) -> Result<(), ApiError> {
+    async fn ensure_collection(
+        &self,
+        base: &str,
+        api_key: &str,
+        name: &str,
+    ) -> Result<(), ApiError> {
         let answer = self
             .http
-            .send(Call::get(format!("{base}/collections/{name}")).header("x-typesense-api-key", api_key))
+            .send(
+                Call::get(format!("{base}/collections/{name}"))
+                    .header("x-typesense-api-key", api_key),
+            )
             .await
             .map_err(typesense_failure)?;
         match answer.status {
@@ -518,7 +540,9 @@ impl Integrations {
                     .send(
                         Call::new(http::Method::POST, format!("{base}/collections"))
                             .header("x-typesense-api-key", api_key)
-                            .json(&json!({"name": name, "fields": [{"name": ".*", "type": "auto"}]})),
+                            .json(
+                                &json!({"name": name, "fields": [{"name": ".*", "type": "auto"}]}),
+                            ),
                     )
                     .await
                     .map_err(typesense_failure)?;
@@ -541,7 +565,8 @@ impl Integrations {
         base: &str,
         api_key: &str,
     ) -> Result<Vec<Value>, ApiError> {
-        self.ensure_collection(base, api_key, &job.collection_name).await?;
+        self.ensure_collection(base, api_key, &job.collection_name)
+            .await?;
         let tenant = self
             .tenants
             .resolve(&job.source_client_name)
@@ -568,7 +593,11 @@ impl Integrations {
         let limit = i64::from(job.batch_size);
         loop {
             let rows = {
-                let conn = tenant.pool.get().await.map_err(|e| ApiError::from(DomainError::from(e)))?;
+                let conn = tenant
+                    .pool
+                    .get()
+                    .await
+                    .map_err(|e| ApiError::from(DomainError::from(e)))?;
                 conn.query(&sql, &[&last, &job.key_column, &limit])
                     .await
                     .map_err(|e| ApiError::from(DomainError::from(e)))?
@@ -645,7 +674,9 @@ impl Integrations {
     /// `POST /typesense/sync-jobs/{id}/cancel`: 404 unknown job, 400 when
     /// nothing runs.
     pub async fn typesense_cancel(&self, job_id: i64) -> Result<Value, ApiError> {
-        self.job(job_id).await?.ok_or_else(|| not_found("sync job", job_id))?;
+        self.job(job_id)
+            .await?
+            .ok_or_else(|| not_found("sync job", job_id))?;
         let conn = self.tenants.catalog().get().await.map_err(db)?;
         let run = conn
             .query_opt(
@@ -668,7 +699,10 @@ impl Integrations {
     /// `POST /typesense/sync-runs/{id}/kill`: 404 unknown run, 400 when it
     /// is not running.
     pub async fn typesense_kill(&self, run_id: i64) -> Result<Value, ApiError> {
-        let row = self.run_row(run_id).await?.ok_or_else(|| not_found("sync run", run_id))?;
+        let row = self
+            .run_row(run_id)
+            .await?
+            .ok_or_else(|| not_found("sync run", run_id))?;
         let conn = self.tenants.catalog().get().await.map_err(db)?;
         let killed = conn
             .execute(
@@ -703,7 +737,10 @@ impl Integrations {
         req: &crate::api::models::TypesenseSearchRequest,
     ) -> Result<Value, ApiError> {
         let job = match (req.job_id, &req.source_client_name, &req.source_table_name) {
-            (Some(id), _, _) => self.job(id).await?.ok_or_else(|| not_found("sync job", id))?,
+            (Some(id), _, _) => self
+                .job(id)
+                .await?
+                .ok_or_else(|| not_found("sync job", id))?,
             (None, Some(client), Some(table)) => {
                 let schema = req.source_schema_name.as_deref().unwrap_or("public");
                 self.job_by_source(client, schema, table)
@@ -727,27 +764,28 @@ impl Integrations {
             .filter(|q| !q.is_empty())
             .ok_or_else(|| ApiError::bad_request("query_by (the fields to search) is required"))?;
         let query = {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        q.append_pair("q", &req.q);
-        q.append_pair("query_by", &query_by.join(","));
-        if let Some(f) = &req.filter_by {
-            q.append_pair("filter_by", f);
-        }
-        if let Some(s) = &req.sort_by {
-            q.append_pair("sort_by", s);
-        }
-        for (name, value, max) in [("page", req.page, 100_000), ("per_page", req.per_page, 250)] {
-            if let Some(v) = value {
-                if !(1..=max).contains(&v) {
-                    return Err(ApiError::invalid_parameter(
-                        name,
-                        format!("must be between 1 and {max}"),
-                    ));
-                }
-                q.append_pair(name, &v.to_string());
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            q.append_pair("q", &req.q);
+            q.append_pair("query_by", &query_by.join(","));
+            if let Some(f) = &req.filter_by {
+                q.append_pair("filter_by", f);
             }
-        }
-        q.finish()
+            if let Some(s) = &req.sort_by {
+                q.append_pair("sort_by", s);
+            }
+            for (name, value, max) in [("page", req.page, 100_000), ("per_page", req.per_page, 250)]
+            {
+                if let Some(v) = value {
+                    if !(1..=max).contains(&v) {
+                        return Err(ApiError::invalid_parameter(
+                            name,
+                            format!("must be between 1 and {max}"),
+                        ));
+                    }
+                    q.append_pair(name, &v.to_string());
+                }
+            }
+            q.finish()
         };
         let api_key = self.api_key(&job)?;
         let base = self

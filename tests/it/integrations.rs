@@ -68,7 +68,12 @@ async fn fetch_label(server: &TestServer, client: &str) -> Value {
 fn no_secret(r: &common::Reply) {
     let t = r.text();
     assert!(!t.contains("fake-secret-pw"), "a password came back: {t}");
-    for key in [fake::NEON_KEY, fake::RAILWAY_TOKEN, fake::RENDER_KEY, fake::TS_KEY] {
+    for key in [
+        fake::NEON_KEY,
+        fake::RAILWAY_TOKEN,
+        fake::RENDER_KEY,
+        fake::TS_KEY,
+    ] {
         assert!(!t.contains(key), "a token came back: {t}");
     }
 }
@@ -81,11 +86,21 @@ async fn neon_fake_gives_a_working_client() {
                       "api_base_url": fake.base("/neon"), "project_id": "proj-1"});
     // No admin key: the spine refuses.
     let r = server
-        .send("POST", "/admin/provision/providers/neon", &[], Some(body.clone()))
+        .send(
+            "POST",
+            "/admin/provision/providers/neon",
+            &[],
+            Some(body.clone()),
+        )
         .await;
     assert_eq!(r.status, 401, "{}", r.text());
     let r = server
-        .send("POST", "/admin/provision/providers/neon", &ADMIN, Some(body))
+        .send(
+            "POST",
+            "/admin/provision/providers/neon",
+            &ADMIN,
+            Some(body),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     no_secret(&r);
@@ -121,22 +136,75 @@ async fn neon_errors_map_to_400_and_503() {
     let closed = common::free_port();
     let base = fake.base("/neon");
     let cases = [
-        (json!({"client_name": "n1", "api_base_url": base, "project_id": "p"}), 400, "api_key"),
-        (json!({"client_name": "n1", "api_key": "wrong", "api_base_url": base, "project_id": "p"}), 400, "invalid API key"),
-        (json!({"client_name": "n1", "api_key": fake::NEON_KEY, "api_base_url": base, "project_id": "missing"}), 400, "does not exist"),
-        (json!({"client_name": "n1", "api_key": fake::NEON_KEY, "api_base_url": base}), 400, "project_id"),
-        (json!({"client_name": "n1", "api_key": fake::NEON_KEY, "api_base_url": base, "project_id": "down"}), 503, "maintenance"),
-        (json!({"client_name": "n1", "api_key": fake::NEON_KEY, "api_base_url": format!("http://127.0.0.1:{closed}"), "project_id": "p"}), 400, "api_base_url"),
-        (json!({"client_name": "n1", "api_key": fake::NEON_KEY, "api_base_url": "http://169.254.169.254", "project_id": "p"}), 400, "api_base_url"),
-        (json!({"client_name": "n1", "api_key": fake::NEON_KEY, "api_base_url": "ftp://x", "project_id": "p"}), 400, "api_base_url"),
-        (json!({"client_name": "bad name", "connection_uri": "postgres://u:p@127.0.0.1/db"}), 400, "client_name"),
-        (json!({"client_name": "n1", "connection_uri": "postgres://u:p@/db?host=/tmp"}), 400, "connection_uri"),
-        (json!({"client_name": "n1", "connection_uri": "postgres://u@127.0.0.1:5432/db"}), 400, "password"),
-        (json!({"client_name": "n1", "connection_uri": "postgres://u:p@10.0.0.1:5432/db"}), 400, "connection_uri"),
+        (
+            json!({"client_name": "n1", "api_base_url": base, "project_id": "p"}),
+            400,
+            "api_key",
+        ),
+        (
+            json!({"client_name": "n1", "api_key": "wrong", "api_base_url": base, "project_id": "p"}),
+            400,
+            "invalid API key",
+        ),
+        (
+            json!({"client_name": "n1", "api_key": fake::NEON_KEY, "api_base_url": base, "project_id": "missing"}),
+            400,
+            "does not exist",
+        ),
+        (
+            json!({"client_name": "n1", "api_key": fake::NEON_KEY, "api_base_url": base}),
+            400,
+            "project_id",
+        ),
+        (
+            json!({"client_name": "n1", "api_key": fake::NEON_KEY, "api_base_url": base, "project_id": "down"}),
+            503,
+            "maintenance",
+        ),
+        (
+            json!({"client_name": "n1", "api_key": fake::NEON_KEY, "api_base_url": format!("http://127.0.0.1:{closed}"), "project_id": "p"}),
+            400,
+            "api_base_url",
+        ),
+        (
+            json!({"client_name": "n1", "api_key": fake::NEON_KEY, "api_base_url": "http://169.254.169.254", "project_id": "p"}),
+            400,
+            "api_base_url",
+        ),
+        (
+            json!({"client_name": "n1", "api_key": fake::NEON_KEY, "api_base_url": "ftp://x", "project_id": "p"}),
+            400,
+            "api_base_url",
+        ),
+        (
+            json!({"client_name": "bad name", "connection_uri": "postgres://u:p@127.0.0.1/db"}),
+            400,
+            "client_name",
+        ),
+        (
+            json!({"client_name": "n1", "connection_uri": "postgres://u:p@/db?host=/tmp"}),
+            400,
+            "connection_uri",
+        ),
+        (
+            json!({"client_name": "n1", "connection_uri": "postgres://u@127.0.0.1:5432/db"}),
+            400,
+            "password",
+        ),
+        (
+            json!({"client_name": "n1", "connection_uri": "postgres://u:p@10.0.0.1:5432/db"}),
+            400,
+            "connection_uri",
+        ),
     ];
     for (body, status, needle) in cases {
         let r = server
-            .send("POST", "/admin/provision/providers/neon", &ADMIN, Some(body.clone()))
+            .send(
+                "POST",
+                "/admin/provision/providers/neon",
+                &ADMIN,
+                Some(body.clone()),
+            )
             .await;
         assert_eq!(r.status, status, "{body}: {}", r.text());
         let e = r.envelope();
@@ -275,11 +343,21 @@ async fn management_variant_provisions_the_callers_client() {
     let mut other = body.clone();
     other["client_name"] = json!("someone_else");
     let r = server
-        .send("POST", "/management/provision/providers/neon", &headers, Some(other))
+        .send(
+            "POST",
+            "/management/provision/providers/neon",
+            &headers,
+            Some(other),
+        )
         .await;
     assert_eq!(r.status, 400, "{}", r.text());
     let r = server
-        .send("POST", "/management/provision/providers/neon", &headers, Some(body))
+        .send(
+            "POST",
+            "/management/provision/providers/neon",
+            &headers,
+            Some(body),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["client_name"], CLIENT);
@@ -341,7 +419,10 @@ async fn typesense_sync_then_search() {
     // The key is stored sealed.
     let catalog = psql(&server.catalog_url).await;
     let sealed: Vec<u8> = catalog
-        .query_one("SELECT api_key_sealed FROM typesense_sync_jobs WHERE id = 1", &[])
+        .query_one(
+            "SELECT api_key_sealed FROM typesense_sync_jobs WHERE id = 1",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
@@ -400,12 +481,17 @@ async fn typesense_sync_then_search() {
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["data"]["found"], 1);
-    assert_eq!(r.json()["data"]["hits"][0]["document"]["title"], "A banana split");
+    assert_eq!(
+        r.json()["data"]["hits"][0]["document"]["title"],
+        "A banana split"
+    );
     assert_eq!(r.json()["data"]["hits"][0]["document"]["id"], "10");
     let r = post(
         "/typesense/search".into(),
-        Some(json!({"source_client_name": CLIENT, "source_table_name": "docs",
-                    "q": "doc", "query_by": ["title"], "per_page": 10, "page": 1})),
+        Some(
+            json!({"source_client_name": CLIENT, "source_table_name": "docs",
+                    "q": "doc", "query_by": ["title"], "per_page": 10, "page": 1}),
+        ),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -414,24 +500,49 @@ async fn typesense_sync_then_search() {
         (json!({"job_id": 99, "q": "x", "query_by": ["title"]}), 404),
         (json!({"q": "x", "query_by": ["title"]}), 400),
         (json!({"job_id": 1, "q": "x"}), 400),
-        (json!({"job_id": 1, "q": "x", "query_by": ["title"], "per_page": 0}), 400),
+        (
+            json!({"job_id": 1, "q": "x", "query_by": ["title"], "per_page": 0}),
+            400,
+        ),
     ] {
         let r = post("/typesense/search".into(), Some(body.clone())).await;
         assert_eq!(r.status, status, "{body}: {}", r.text());
         r.envelope();
     }
     // Unknown job / run, inactive cancel / kill.
-    assert_eq!(post("/typesense/sync-jobs/99/run".into(), None).await.status, 404);
-    assert_eq!(post("/typesense/sync-jobs/99/cancel".into(), None).await.status, 404);
-    assert_eq!(post("/typesense/sync-jobs/1/cancel".into(), None).await.status, 400);
-    assert_eq!(post("/typesense/sync-runs/999999/kill".into(), None).await.status, 404);
+    assert_eq!(
+        post("/typesense/sync-jobs/99/run".into(), None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        post("/typesense/sync-jobs/99/cancel".into(), None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        post("/typesense/sync-jobs/1/cancel".into(), None)
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        post("/typesense/sync-runs/999999/kill".into(), None)
+            .await
+            .status,
+        404
+    );
     let finished: i64 = catalog
         .query_one("SELECT max(id) FROM typesense_sync_runs", &[])
         .await
         .unwrap()
         .get(0);
     assert_eq!(
-        post(format!("/typesense/sync-runs/{finished}/kill"), None).await.status,
+        post(format!("/typesense/sync-runs/{finished}/kill"), None)
+            .await
+            .status,
         400
     );
 
@@ -463,7 +574,10 @@ async fn typesense_sync_then_search() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["status"], "killed", "{body}");
     let status: String = catalog
-        .query_one("SELECT status FROM typesense_sync_runs WHERE id = $1", &[&run_id])
+        .query_one(
+            "SELECT status FROM typesense_sync_runs WHERE id = $1",
+            &[&run_id],
+        )
         .await
         .unwrap()
         .get(0);
@@ -511,11 +625,31 @@ async fn supabase_ssl_enforcement() {
     assert!(!r.text().contains(fake::SUPABASE_TOKEN));
     assert_eq!(fake.ssl("abcdefghijklmnop"), Some(true));
     for (body, status, code) in [
-        (json!({"enabled": true, "project_ref": "abc"}), 400, "bad_request"),
-        (json!({"enabled": true, "access_token": "t"}), 400, "bad_request"),
-        (json!({"enabled": true, "access_token": "t", "project_ref": "../x"}), 400, "invalid_parameter"),
-        (json!({"enabled": false, "access_token": "wrong", "project_ref": "abc"}), 500, "supabase_api_error"),
-        (json!({"enabled": false, "access_token": fake::SUPABASE_TOKEN, "project_ref": "broken"}), 500, "supabase_api_error"),
+        (
+            json!({"enabled": true, "project_ref": "abc"}),
+            400,
+            "bad_request",
+        ),
+        (
+            json!({"enabled": true, "access_token": "t"}),
+            400,
+            "bad_request",
+        ),
+        (
+            json!({"enabled": true, "access_token": "t", "project_ref": "../x"}),
+            400,
+            "invalid_parameter",
+        ),
+        (
+            json!({"enabled": false, "access_token": "wrong", "project_ref": "abc"}),
+            500,
+            "supabase_api_error",
+        ),
+        (
+            json!({"enabled": false, "access_token": fake::SUPABASE_TOKEN, "project_ref": "broken"}),
+            500,
+            "supabase_api_error",
+        ),
     ] {
         let r = server.send("POST", path, &ADMIN, Some(body.clone())).await;
         assert_eq!(r.status, status, "{body}: {}", r.text());
@@ -555,7 +689,15 @@ async fn cluster_health_reports_every_mirror() {
     assert!(mirrors[0]["download_bytes_per_sec"].as_f64().unwrap() > 0.0);
     assert_eq!(mirrors[1]["status"], "offline");
     assert_eq!(mirrors[2]["status"], "offline");
-    assert!(mirrors[2]["message"].as_str().unwrap().contains("private"), "{v}");
-    assert!(fake.state.lock().unwrap().seen.contains(&"GET /mirror/".to_string()));
+    assert!(
+        mirrors[2]["message"].as_str().unwrap().contains("private"),
+        "{v}"
+    );
+    assert!(fake
+        .state
+        .lock()
+        .unwrap()
+        .seen
+        .contains(&"GET /mirror/".to_string()));
     server.stop().await;
 }

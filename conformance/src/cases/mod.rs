@@ -9,6 +9,7 @@ pub mod deferred;
 pub mod enforced;
 pub mod gateway;
 pub mod health;
+pub mod integrations;
 pub mod ip_policy;
 pub mod management;
 pub mod public;
@@ -312,6 +313,7 @@ pub fn specific_cases(ctx: &Ctx) -> Vec<Case> {
     cases.extend(webhooks::cases(ctx));
     cases.extend(billing::cases(ctx));
     cases.extend(webhook_sinks::cases(ctx));
+    cases.extend(integrations::cases(ctx));
     cases.extend(data_plane_cases(ctx));
     cases.extend(enforced::cases(ctx));
     cases
