@@ -405,7 +405,18 @@ impl Integrations {
         let started = Instant::now();
         let service = self.clone();
         let job2 = job.clone();
-        let task = tokio::spawn(async move { service.sync(&job2, run_id, &base, &api_key).await });
+        // The run is its own task: it ends (and records its end) even when
+        // the request that started it goes away; `kill` aborts it.
+        let task = tokio::spawn(async move {
+            let out = service.sync(&job2, run_id, &base, &api_key).await;
+            if let Err(e) = &out {
+                if let Err(again) = service.finish(run_id, "failed", Some(&e.detail)).await {
+                    tracing::warn!(run_id, error = %again.detail, "recording a failed Typesense run");
+                }
+            }
+            service.runs.lock().remove(&run_id);
+            out
+        });
         self.runs.lock().insert(run_id, task.abort_handle());
         let outcome = task.await;
         self.runs.lock().remove(&run_id);
@@ -415,9 +426,6 @@ impl Integrations {
             // Killed (aborted): the kill already wrote the row.
             Err(_) => (Vec::new(), None),
         };
-        if let Some(e) = &failure {
-            self.finish(run_id, "failed", Some(&e.detail)).await?;
-        }
         let row = self
             .run_row(run_id)
             .await?
