@@ -126,6 +126,29 @@ async fn neon_fake_gives_a_working_client() {
         clients.text()
     );
     assert_eq!(fetch_label(&server, "neon_client").await, "from neon");
+    // A new project and a database that is not there yet: both created.
+    let r = server
+        .send(
+            "POST",
+            "/admin/provision/providers/neon",
+            &ADMIN,
+            Some(json!({"client_name": "neon_new", "api_key": fake::NEON_KEY,
+                        "api_base_url": fake.base("/neon"), "create_project_if_missing": true,
+                        "project_name": "fresh", "database_name": "appdb"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["details"]["project_id"], "proj-created");
+    assert_eq!(r.json()["details"]["database_name"], "appdb");
+    let seen = fake.state.lock().unwrap().seen.clone();
+    assert!(
+        seen.contains(&"POST /neon/projects".to_string()),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&"POST /neon/projects/proj-created/branches/br-main/databases".to_string()),
+        "{seen:?}"
+    );
     server.stop().await;
 }
 
@@ -273,6 +296,16 @@ async fn railway_render_and_direct_uris() {
     assert_eq!(r.json()["details"]["project_id"], "rp-created");
     assert_eq!(r.json()["details"]["service_id"], "svc-created");
     assert_eq!(r.json()["registered_runtime"], false);
+    // A plugin (legacy Railway databases), created when missing.
+    let r = send(
+        "/admin/provision/providers/railway",
+        json!({"client_name": "rail_plugin", "api_key": fake::RAILWAY_TOKEN,
+               "graphql_url": fake.base("/railway/graphql"), "project_id": "rp-1",
+               "create_plugin_if_missing": true}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["details"]["plugin_id"], "plg-created");
     // GraphQL errors are the provider refusing: 400 with its message.
     let r = send(
         "/admin/provision/providers/railway",
