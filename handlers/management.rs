@@ -971,6 +971,13 @@ impl Handlers {
                 "must be the X-Athena-Client client (management keys provision their own client)",
             ));
         }
-        self.integrations.provision(provider, client, body).await
+        self.integrations
+            .provision(
+                provider,
+                client,
+                body,
+                crate::integrations::providers::Caller::Management,
+            )
+            .await
     }
 }

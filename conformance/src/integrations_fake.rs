@@ -36,6 +36,15 @@ pub struct State {
     pub ssl: HashMap<String, bool>,
     /// Every request seen: `METHOD path`.
     pub seen: Vec<String>,
+    /// Neon hands out `sslmode=require&channel_binding=require` (real Neon)
+    /// when set, else `sslmode=prefer`.
+    pub require_tls: bool,
+    /// Projects created (Neon and Railway): `(id, name)`; listed by name.
+    pub projects: Vec<(String, String)>,
+    /// Render databases created, by name (found again by `GET /postgres?name=`).
+    pub render_created: Vec<String>,
+    /// Render databases stay `creating` while set.
+    pub render_hold: bool,
 }
 
 #[derive(Clone)]
@@ -185,11 +194,33 @@ async fn handle(
                 return reply(401, json!({"message": "invalid API key"}));
             }
             match (method.as_str(), &segments[1..]) {
-                ("POST", ["projects"]) => reply(
-                    201,
-                    json!({"project": {"id": "proj-created",
-                       "name": json_body.pointer("/project/name")}}),
-                ),
+                ("POST", ["projects"]) => {
+                    let name = json_body
+                        .pointer("/project/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    state
+                        .lock()
+                        .unwrap()
+                        .projects
+                        .push(("proj-created".into(), name.clone()));
+                    reply(
+                        201,
+                        json!({"project": {"id": "proj-created", "name": name}}),
+                    )
+                }
+                ("GET", ["projects"]) => {
+                    let list: Vec<Value> = state
+                        .lock()
+                        .unwrap()
+                        .projects
+                        .iter()
+                        .filter(|(id, _)| id.starts_with("proj-"))
+                        .map(|(id, name)| json!({"id": id, "name": name}))
+                        .collect();
+                    reply(200, json!({"projects": list}))
+                }
                 ("GET", ["projects", "missing"]) => {
                     reply(404, json!({"message": "project not found"}))
                 }
@@ -223,10 +254,12 @@ async fn handle(
                     if !complete {
                         return reply(400, json!({"message": "missing parameters"}));
                     }
-                    reply(
-                        200,
-                        json!({"uri": format!("{uri}?sslmode=require&channel_binding=require")}),
-                    )
+                    let tls = if state.lock().unwrap().require_tls {
+                        "sslmode=require&channel_binding=require"
+                    } else {
+                        "sslmode=prefer"
+                    };
+                    reply(200, json!({"uri": format!("{uri}?{tls}")}))
                 }
                 _ => reply(404, json!({"message": "not found"})),
             }
@@ -238,6 +271,16 @@ async fn handle(
             let q = json_body["query"].as_str().unwrap_or("");
             let vars = &json_body["variables"];
             if q.contains("projectCreate") {
+                let name = vars
+                    .pointer("/input/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                state
+                    .lock()
+                    .unwrap()
+                    .projects
+                    .push(("rp-created".into(), name));
                 reply(
                     200,
                     json!({"data": {"projectCreate": {"id": "rp-created"}}}),
@@ -252,6 +295,16 @@ async fn handle(
                     200,
                     json!({"data": {"pluginCreate": {"id": "plg-created"}}}),
                 )
+            } else if q.contains("projects {") {
+                let edges: Vec<Value> = state
+                    .lock()
+                    .unwrap()
+                    .projects
+                    .iter()
+                    .filter(|(id, _)| id.starts_with("rp-"))
+                    .map(|(id, name)| json!({"node": {"id": id, "name": name}}))
+                    .collect();
+                reply(200, json!({"data": {"projects": {"edges": edges}}}))
             } else if q.contains("project(id") {
                 if vars["id"] == "missing" {
                     return reply(200, json!({"data": {"project": null}}));
@@ -278,7 +331,12 @@ async fn handle(
             }
             match (method.as_str(), &segments[1..]) {
                 ("GET", ["postgres"]) => {
-                    if query.get("name").map(String::as_str) == Some("existing-db") {
+                    let created = query
+                        .get("name")
+                        .is_some_and(|n| state.lock().unwrap().render_created.contains(n));
+                    if created {
+                        reply(200, json!([{"postgres": {"id": "dpg-created"}, "cursor": "c"}]))
+                    } else if query.get("name").map(String::as_str) == Some("existing-db") {
                         reply(
                             200,
                             json!([{"postgres": {"id": "dpg-existing"}, "cursor": "c"}]),
@@ -291,9 +349,19 @@ async fn handle(
                     if json_body.get("ownerId").is_none() {
                         return reply(400, json!({"message": "ownerId is required"}));
                     }
+                    if let Some(name) = json_body.get("name").and_then(Value::as_str) {
+                        state.lock().unwrap().render_created.push(name.to_string());
+                    }
                     reply(201, json!({"id": "dpg-created", "status": "creating"}))
                 }
-                ("GET", ["postgres", id]) => reply(200, json!({"id": id, "status": "available"})),
+                ("GET", ["postgres", id]) => {
+                    let status = if state.lock().unwrap().render_hold {
+                        "creating"
+                    } else {
+                        "available"
+                    };
+                    reply(200, json!({"id": id, "status": status}))
+                }
                 ("GET", ["postgres", _, "connection-info"]) => reply(
                     200,
                     json!({"password": "x", "externalConnectionString": uri,

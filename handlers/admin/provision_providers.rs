@@ -11,7 +11,7 @@ use crate::api::{models, responses, traits::AdminProvisionApi};
 use crate::handlers::Handlers;
 use crate::http::payload::Json;
 use crate::http::{ApiError, ApiResult, RequestCx};
-use crate::integrations::providers::{Body, Provider};
+use crate::integrations::providers::{Body, Caller, Provider};
 
 /// Runs one admin provider request (the body's `client_name`).
 pub(crate) async fn provision(
@@ -23,7 +23,9 @@ pub(crate) async fn provision(
     let client = body
         .client_name()?
         .ok_or_else(|| ApiError::missing_parameter("field", "client_name"))?;
-    h.integrations.provision(provider, &client, body).await
+    h.integrations
+        .provision(provider, &client, body, Caller::Admin)
+        .await
 }
 
 impl AdminProvisionApi for Handlers {

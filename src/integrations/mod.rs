@@ -46,6 +46,9 @@ pub struct Settings {
     /// or `@/path/to/file.json`), upserted into `typesense_sync_jobs` at
     /// start.
     pub typesense_jobs: Vec<typesense::JobConfig>,
+    /// How long a provider call may take inside one request (default
+    /// `providers::PROVIDER_DEADLINE`, 25 s; tests shorten it).
+    pub provider_deadline: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -109,6 +112,7 @@ impl Settings {
                 })
                 .unwrap_or_default(),
             typesense_jobs,
+            provider_deadline: None,
         })
     }
 }

@@ -19,6 +19,18 @@ use crate::http::{ApiError, Code};
 use serde_json::{json, Map, Value};
 use std::time::Duration;
 
+/// Who asks. The operator (admin key) may use the environment's provider
+/// tokens, but only toward the environment's (or default) API base URL; a
+/// client-bound management key never uses them: it brings its own
+/// `api_key` (then a body base URL is allowed: the tenant's token to the
+/// tenant's host, still through the outbound policy), and it only updates
+/// the URI of its own live client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    Admin,
+    Management,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
     Neon,
@@ -223,6 +235,7 @@ impl Integrations {
         provider: Provider,
         body: &Body,
         field: &'static str,
+        caller: Caller,
     ) -> Result<Api<'_>, ApiError> {
         let s = &self.settings;
         let (env_token, env_url, default_url, token_var) = match provider {
@@ -245,16 +258,29 @@ impl Integrations {
                 "RENDER_API_KEY",
             ),
         };
-        let token = body
-            .text("api_key")?
-            .or_else(|| env_token.clone())
-            .ok_or_else(|| {
+        let body_url = body.text(field)?;
+        let token = match (body.text("api_key")?, caller) {
+            (Some(token), _) => token,
+            (None, Caller::Management) => {
+                return Err(ApiError::bad_request(
+                    "api_key is required unless connection_uri is given (management requests \
+                     never use the operator's provider token)",
+                ))
+            }
+            (None, Caller::Admin) if body_url.is_some() => {
+                return Err(ApiError::bad_request(format!(
+                    "api_key is required when {field} is given ({token_var} is only sent to the \
+                     configured {} API)",
+                    provider.title()
+                )))
+            }
+            (None, Caller::Admin) => env_token.clone().ok_or_else(|| {
                 ApiError::bad_request(format!(
                     "api_key is required (or set {token_var}), unless connection_uri is given"
                 ))
-            })?;
-        let raw = body
-            .text(field)?
+            })?,
+        };
+        let raw = body_url
             .or_else(|| env_url.clone())
             .unwrap_or_else(|| default_url.to_string());
         let base = self
@@ -272,14 +298,19 @@ impl Integrations {
 
     /// Runs one provider request: the URI (given or from the provider),
     /// then validation, migrations and registration. `client_name` is the
-    /// body's (admin) or the caller's client (management).
+    /// body's (admin) or the caller's client (management: it must be a live,
+    /// active client, else 403; only its URI and description change).
     pub async fn provision(
         &self,
         provider: Provider,
         client_name: &str,
         body: Body,
+        caller: Caller,
     ) -> Result<Value, ApiError> {
         clients::check_name(client_name).map_err(ApiError::from)?;
+        if caller == Caller::Management {
+            live_client(self, client_name).await?;
+        }
         let provision_schema = body.flag("provision_schema", true)?;
         let register_runtime = body.flag("register_runtime", true)?;
         let register_catalog = body.flag("register_catalog", true)?;
@@ -289,11 +320,33 @@ impl Integrations {
                 uri,
                 details: Map::new(),
             },
-            None => match provider {
-                Provider::Neon => self.neon(&body).await?,
-                Provider::Railway => self.railway(&body).await?,
-                Provider::Render => self.render(&body).await?,
-            },
+            None => {
+                let call = async {
+                    match provider {
+                        Provider::Neon => self.neon(&body, caller).await,
+                        Provider::Railway => self.railway(&body, caller).await,
+                        Provider::Render => self.render(&body, caller).await,
+                    }
+                };
+                let deadline = self.settings.provider_deadline.unwrap_or(PROVIDER_DEADLINE);
+                match tokio::time::timeout(deadline, call).await {
+                    Ok(found) => found?,
+                    Err(_) => {
+                        let mut e = ApiError::unavailable(
+                            Code::ServiceUnavailable,
+                            format!(
+                                "the {} resource is still being created (the provider did not \
+                                 finish within {} s); send the same request again: it finds the \
+                                 resource by name and finishes registering",
+                                provider.title(),
+                                deadline.as_secs()
+                            ),
+                        );
+                        e.retry_after = Some(10);
+                        return Err(e);
+                    }
+                }
+            }
         };
         let done = provision_and_register(
             self,
@@ -305,6 +358,7 @@ impl Integrations {
                 register_runtime,
                 register_catalog,
             },
+            caller,
         )
         .await?;
         Ok(json!({
@@ -323,9 +377,9 @@ impl Integrations {
     /// Neon REST: project (or create), branch (default), endpoint
     /// (read-write), role, database (or create), then
     /// `GET /projects/{p}/connection_uri` for the URI.
-    async fn neon(&self, body: &Body) -> Result<Found, ApiError> {
+    async fn neon(&self, body: &Body, caller: Caller) -> Result<Found, ApiError> {
         let p = Provider::Neon;
-        let api = self.api(p, body, "api_base_url")?;
+        let api = self.api(p, body, "api_base_url", caller)?;
         let project_id = match body.text("project_id")? {
             Some(id) => {
                 let id = path_id("project_id", &id)?;
@@ -457,6 +511,21 @@ impl Integrations {
     async fn neon_create_project(&self, api: &Api<'_>, body: &Body) -> Result<String, ApiError> {
         let mut project = body.object("project_create_payload")?;
         if let Some(name) = body.text("project_name")? {
+            // A retry (after a 503 past the deadline) finds the project it
+            // created by name instead of creating a second one.
+            let query = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("search", &name)
+                .finish();
+            let listed = api.get(&format!("/projects?{query}"), false).await?;
+            let existing = listed
+                .as_ref()
+                .and_then(|l| l.get("projects"))
+                .and_then(Value::as_array)
+                .and_then(|list| list.iter().find(|p| str_at(p, "/name") == Some(name.as_str())))
+                .and_then(|p| str_at(p, "/id"));
+            if let Some(id) = existing {
+                return path_id("project.id", id);
+            }
             project.insert("name".into(), json!(name));
         }
         let created = api
@@ -472,9 +541,9 @@ impl Integrations {
     /// first), then a plugin (`plugin_id` / `create_plugin_if_missing`) or
     /// a service (`service_id`, by `service_name`, or `serviceCreate`);
     /// the URI is its `DATABASE_PUBLIC_URL` (else `DATABASE_URL`) variable.
-    async fn railway(&self, body: &Body) -> Result<Found, ApiError> {
+    async fn railway(&self, body: &Body, caller: Caller) -> Result<Found, ApiError> {
         let p = Provider::Railway;
-        let api = self.api(p, body, "graphql_url")?;
+        let api = self.api(p, body, "graphql_url", caller)?;
         const PROJECT: &str = "query project($id: String!) { project(id: $id) { id name \
             environments { edges { node { id name } } } \
             services { edges { node { id name } } } \
@@ -483,9 +552,35 @@ impl Integrations {
             Some(id) => id,
             None if body.flag("create_project_if_missing", false)? => {
                 let mut input = body.object("project_create_input")?;
-                if let Some(name) = body.text("project_name")? {
+                let name = body.text("project_name")?;
+                // A retry finds the project it created by name.
+                let existing = match &name {
+                    Some(name) => {
+                        let data = api
+                            .graphql(
+                                "query projects { projects { edges { node { id name } } } }",
+                                json!({}),
+                            )
+                            .await?;
+                        data.pointer("/projects/edges")
+                            .and_then(Value::as_array)
+                            .and_then(|edges| {
+                                edges.iter().find_map(|e| {
+                                    (str_at(e, "/node/name") == Some(name.as_str()))
+                                        .then(|| str_at(e, "/node/id"))
+                                        .flatten()
+                                })
+                            })
+                            .map(str::to_string)
+                    }
+                    None => None,
+                };
+                if let Some(name) = name {
                     input.insert("name".into(), json!(name));
                 }
+                if let Some(id) = existing {
+                    id
+                } else {
                 let data = api
                     .graphql(
                         "mutation projectCreate($input: ProjectCreateInput!) { projectCreate(input: $input) { id } }",
@@ -495,6 +590,7 @@ impl Integrations {
                 str_at(&data, "/projectCreate/id")
                     .map(str::to_string)
                     .ok_or_else(|| missing(p, "project id"))?
+                }
             }
             None => {
                 return Err(ApiError::bad_request(
@@ -627,9 +723,9 @@ impl Integrations {
     /// (`GET /postgres?name=`), or created (`POST /postgres`, then waited
     /// for until `available`); the URI is its
     /// `/postgres/{id}/connection-info` `externalConnectionString`.
-    async fn render(&self, body: &Body) -> Result<Found, ApiError> {
+    async fn render(&self, body: &Body, caller: Caller) -> Result<Found, ApiError> {
         let p = Provider::Render;
-        let api = self.api(p, body, "api_base_url")?;
+        let api = self.api(p, body, "api_base_url", caller)?;
         let id = match body.text("service_id")? {
             Some(id) => path_id("service_id", &id)?,
             None => {
@@ -656,7 +752,13 @@ impl Integrations {
                     None => None,
                 };
                 match existing {
-                    Some(id) => path_id("postgres.id", &id)?,
+                    // Found by name: possibly created by an earlier request
+                    // that passed its deadline, so wait for it too.
+                    Some(id) => {
+                        let id = path_id("postgres.id", &id)?;
+                        self.render_wait(&api, &id).await?;
+                        id
+                    }
                     None if body.flag("create_service_if_missing", false)? => {
                         let mut payload = body.object("service_create_payload")?;
                         let fields = [
@@ -708,7 +810,8 @@ impl Integrations {
         Ok(Found { uri, details })
     }
 
-    /// Waits (at most ~60 s) for a new Render database to be `available`.
+    /// Waits for a new Render database to be `available` (bounded by the
+    /// request's provider deadline).
     async fn render_wait(&self, api: &Api<'_>, id: &str) -> Result<(), ApiError> {
         for attempt in 0..30 {
             let db = api
@@ -754,40 +857,83 @@ pub struct Registered {
     pub redacted: String,
 }
 
-/// Provider URIs carry `sslmode=require` (and Neon `channel_binding`):
-/// the gateway's tenant pools do not speak TLS (README "Integrations"), so
-/// those two parameters are dropped; everything else must pass §1.
-fn without_tls_parameters(uri: &str) -> String {
+/// The answer to a provider URI that demands TLS.
+pub const TLS_REQUIRED: &str =
+    "the database requires TLS, which tenant connections of this build do not support yet";
+
+/// Longest a provider lookup / creation may take inside one request (the
+/// request timeout is 30 s); past it the answer is a 503 with
+/// `Retry-After` and the retry finds the resource by name.
+pub const PROVIDER_DEADLINE: Duration = Duration::from_secs(25);
+
+/// The tenant pools of this build do not speak TLS. A URI that demands it
+/// (`sslmode=require|verify-ca|verify-full`, `channel_binding=require`)
+/// is refused (400 [`TLS_REQUIRED`]) rather than silently downgraded to
+/// plaintext; the optional forms (`sslmode=prefer|allow|disable`,
+/// `channel_binding=prefer|disable`) are dropped; anything else is left
+/// for the §1 check.
+fn without_optional_tls(uri: &str) -> Result<String, ApiError> {
     let Some((base, query)) = uri.split_once('?') else {
-        return uri.to_string();
+        return Ok(uri.to_string());
     };
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|pair| {
-            let key = pair.split('=').next().unwrap_or("").to_ascii_lowercase();
-            !matches!(key.as_str(), "sslmode" | "channel_binding")
-        })
-        .collect();
-    if kept.is_empty() {
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (k, v) = (k.to_ascii_lowercase(), v.to_ascii_lowercase());
+        match (k.as_str(), v.as_str()) {
+            ("sslmode", "require" | "verify-ca" | "verify-full") | ("channel_binding", "require") => {
+                return Err(ApiError::bad_request(TLS_REQUIRED))
+            }
+            ("sslmode", "prefer" | "allow" | "disable")
+            | ("channel_binding", "prefer" | "disable") => {}
+            _ => kept.push(pair),
+        }
+    }
+    Ok(if kept.is_empty() {
         base.to_string()
     } else {
         format!("{base}?{}", kept.join("&"))
+    })
+}
+
+/// `uri` pinned to the address the outbound policy checked: tokio-postgres
+/// connects to `hostaddr` (keeping `host` for everything else), so neither
+/// the migration pool nor the runtime pool resolves the name again (no DNS
+/// rebinding between the check and the connection).
+fn pinned(uri: &str, addr: std::net::IpAddr) -> String {
+    let sep = if uri.contains('?') { '&' } else { '?' };
+    format!("{uri}{sep}hostaddr={addr}")
+}
+
+/// The management caller's client: live (not deleted) and active, else 403.
+async fn live_client(service: &Integrations, client_name: &str) -> Result<(), ApiError> {
+    let record = clients::get(service.tenants.catalog(), client_name)
+        .await
+        .map_err(ApiError::from)?;
+    match record {
+        Some(c) if c.is_active => Ok(()),
+        _ => Err(ApiError::forbidden(format!(
+            "client {client_name} is inactive or deleted: a management key cannot provision it \
+             (an operator reactivates clients)"
+        ))),
     }
 }
 
 // TODO(lead): unify with src/provision::provision_and_register (issue 21,
 // the bootstrap half). A small private version: validate the URI
-// (security.md §1 grammar, credentials required, the host checked against
-// the outbound policy), apply the tenant migration set, register the
-// catalog client and open its runtime pool.
+// (security.md §1 grammar, credentials required, TLS-demanding URIs
+// refused, the host resolved once and checked against the outbound policy
+// and the URI pinned to that address), apply the tenant migration set,
+// register the catalog client and open its runtime pool.
 pub async fn provision_and_register(
     service: &Integrations,
     client_name: &str,
     uri: &str,
     description: Option<String>,
     steps: Steps,
+    caller: Caller,
 ) -> Result<Registered, ApiError> {
-    let uri = without_tls_parameters(uri.trim());
+    let uri = without_optional_tls(uri.trim())?;
     let lower = uri.to_ascii_lowercase();
     if !(lower.starts_with("postgres://") || lower.starts_with("postgresql://")) {
         return Err(ApiError::invalid_parameter(
@@ -813,7 +959,7 @@ pub async fn provision_and_register(
         }
     };
     let port = target.config.get_ports().first().copied().unwrap_or(5432);
-    service
+    let checked = service
         .outbound
         .resolve(&host, port)
         .await
@@ -827,6 +973,13 @@ pub async fn provision_and_register(
                 format!("connection_uri: {other}"),
             ),
         })?;
+    let addr = checked.first().map(|a| a.ip()).ok_or_else(|| {
+        ApiError::unavailable(
+            Code::DatabaseUnavailable,
+            "connection_uri: the host did not resolve",
+        )
+    })?;
+    let uri = pinned(&uri, addr);
     let redacted = target.redacted.clone();
     let mut provisioned = false;
     if steps.provision_schema {
@@ -849,18 +1002,41 @@ pub async fn provision_and_register(
     let catalog = service.tenants.catalog();
     let mut registered_catalog = false;
     if steps.register_catalog {
-        clients::save(
-            catalog,
-            client_name,
-            &clients::Changes {
-                description,
-                pg_uri: Some(uri.clone()),
-                pg_uri_env_var: None,
-                is_active: Some(true),
-            },
-        )
-        .await
-        .map_err(ApiError::from)?;
+        match caller {
+            Caller::Admin => {
+                clients::save(
+                    catalog,
+                    client_name,
+                    &clients::Changes {
+                        description,
+                        pg_uri: Some(uri.clone()),
+                        pg_uri_env_var: None,
+                        is_active: Some(true),
+                    },
+                )
+                .await
+                .map_err(ApiError::from)?;
+            }
+            // Only the URI (and description) of the live client: never
+            // its activation or deletion state.
+            Caller::Management => {
+                let changes = clients::Changes {
+                    description,
+                    pg_uri: Some(uri.clone()),
+                    pg_uri_env_var: None,
+                    is_active: None,
+                };
+                if clients::update(catalog, client_name, &changes)
+                    .await
+                    .map_err(ApiError::from)?
+                    .is_none()
+                {
+                    return Err(ApiError::forbidden(format!(
+                        "client {client_name} is deleted: a management key cannot provision it"
+                    )));
+                }
+            }
+        }
         service.tenants.evict(client_name).await;
         registered_catalog = true;
     }
@@ -871,7 +1047,8 @@ pub async fn provision_and_register(
         let record = clients::get(catalog, client_name)
             .await
             .map_err(ApiError::from)?;
-        if record.is_some_and(|r| r.effective_uri().as_deref() == Some(uri.as_str())) {
+        if record.is_some_and(|r| r.is_active && r.effective_uri().as_deref() == Some(uri.as_str()))
+        {
             service.tenants.evict(client_name).await;
             let tenant = service
                 .tenants
@@ -899,19 +1076,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tls_parameters_are_dropped() {
+    fn tls_is_refused_not_downgraded() {
+        for demanding in [
+            "postgresql://u:p@h/db?sslmode=require&channel_binding=require",
+            "postgresql://u:p@h/db?sslmode=verify-full",
+            "postgresql://u:p@h/db?application_name=x&sslmode=VERIFY-CA",
+            "postgresql://u:p@h/db?channel_binding=require",
+        ] {
+            let e = without_optional_tls(demanding).unwrap_err();
+            assert_eq!(e.detail, TLS_REQUIRED, "{demanding}");
+        }
         assert_eq!(
-            without_tls_parameters("postgresql://u:p@h/db?sslmode=require&channel_binding=require"),
-            "postgresql://u:p@h/db"
-        );
-        assert_eq!(
-            without_tls_parameters("postgresql://u:p@h/db?sslmode=require&application_name=x"),
+            without_optional_tls("postgresql://u:p@h/db?sslmode=prefer&application_name=x")
+                .unwrap(),
             "postgresql://u:p@h/db?application_name=x"
         );
         assert_eq!(
-            without_tls_parameters("postgres://u:p@h/db"),
+            without_optional_tls("postgresql://u:p@h/db?sslmode=disable&channel_binding=prefer")
+                .unwrap(),
+            "postgresql://u:p@h/db"
+        );
+        assert_eq!(
+            without_optional_tls("postgres://u:p@h/db").unwrap(),
             "postgres://u:p@h/db"
         );
+    }
+
+    #[test]
+    fn pinned_uris_carry_the_checked_address() {
+        let ip: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!(
+            pinned("postgres://u:p@localhost/db", ip),
+            "postgres://u:p@localhost/db?hostaddr=127.0.0.1"
+        );
+        let cfg: tokio_postgres::Config = pinned("postgres://u:p@localhost/db?application_name=a", ip)
+            .parse()
+            .unwrap();
+        assert_eq!(cfg.get_hostaddrs(), &[ip]);
     }
 
     #[test]

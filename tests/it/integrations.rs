@@ -399,6 +399,324 @@ async fn management_variant_provisions_the_callers_client() {
     server.stop().await;
 }
 
+/// Review fix 1: the operator's provider token never leaves for a host a
+/// request names, and management keys never use it at all.
+#[tokio::test]
+async fn environment_tokens_only_reach_the_configured_api() {
+    // NEON_API_KEY set, no ATHENA_NEON_API_URL: the token belongs to the
+    // default (real) Neon API only.
+    let (mut server, fake) = start(|c, _| {
+        c.integrations.neon_api_key = Some(fake::NEON_KEY.into());
+    })
+    .await;
+    provider_db(&mut server, &fake, "env").await;
+    let key = server
+        .api_key(&["management.provision.write"], Some(CLIENT))
+        .await;
+    let mgmt = [("apikey", key.as_str()), ("x-athena-client", CLIENT)];
+    let attacker = json!({"api_base_url": fake.base("/neon"), "project_id": "proj-1"});
+    let r = server
+        .send(
+            "POST",
+            "/management/provision/providers/neon",
+            &mgmt,
+            Some(attacker.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.envelope()["error"].as_str().unwrap().contains("api_key"));
+    // Management without a base URL either: never the operator's token.
+    let r = server
+        .send(
+            "POST",
+            "/management/provision/providers/neon",
+            &mgmt,
+            Some(json!({"project_id": "proj-1"})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    // Admin naming a base URL without its own api_key: refused too.
+    let mut admin_body = attacker.clone();
+    admin_body["client_name"] = json!("env_admin");
+    let r = server
+        .send(
+            "POST",
+            "/admin/provision/providers/neon",
+            &ADMIN,
+            Some(admin_body),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.envelope()["error"].as_str().unwrap().contains("api_key"));
+    // Nothing reached the fake (the token was never sent anywhere).
+    let seen = fake.state.lock().unwrap().seen.clone();
+    assert!(seen.iter().all(|s| !s.contains("/neon")), "{seen:?}");
+    server.stop().await;
+
+    // With ATHENA_NEON_API_URL configured, the admin may rely on the
+    // environment token toward that URL.
+    let (mut server, fake) = start(|c, f| {
+        c.integrations.neon_api_key = Some(fake::NEON_KEY.into());
+        c.integrations.neon_api_url = Some(f.base("/neon"));
+    })
+    .await;
+    provider_db(&mut server, &fake, "env ok").await;
+    let r = server
+        .send(
+            "POST",
+            "/admin/provision/providers/neon",
+            &ADMIN,
+            Some(json!({"client_name": "env_ok", "project_id": "proj-1"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(fetch_label(&server, "env_ok").await, "env ok");
+    server.stop().await;
+}
+
+/// Review fixes 2 and 3: the stored URI is pinned to the checked address
+/// (`hostaddr`), and a URI demanding TLS is refused, not downgraded.
+#[tokio::test]
+async fn provider_uris_are_pinned_and_tls_is_not_downgraded() {
+    let (mut server, fake) = start(|_, _| {}).await;
+    let uri = provider_db(&mut server, &fake, "pinned").await;
+    let (host, port) = common::pg_host_port();
+    assert_eq!(host, "127.0.0.1", "the test expects a loopback PostgreSQL");
+    let by_name = uri.replace(&format!("@{host}:{port}"), &format!("@localhost:{port}"));
+    assert!(by_name.contains("@localhost:"), "{by_name}");
+    let r = server
+        .send(
+            "POST",
+            "/admin/provision/providers/render",
+            &ADMIN,
+            Some(json!({"client_name": "pinned", "connection_uri": by_name})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let catalog = psql(&server.catalog_url).await;
+    let stored: String = catalog
+        .query_one(
+            "SELECT pg_uri FROM athena_clients WHERE client_name = 'pinned'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(stored.contains("@localhost:"), "host kept");
+    assert!(
+        stored.ends_with("hostaddr=127.0.0.1"),
+        "the stored URI connects to the checked address"
+    );
+    assert_eq!(fetch_label(&server, "pinned").await, "pinned");
+
+    // TLS demanded by the provider (real Neon URIs): 400, nothing stored.
+    fake.state.lock().unwrap().require_tls = true;
+    let r = server
+        .send(
+            "POST",
+            "/admin/provision/providers/neon",
+            &ADMIN,
+            Some(json!({"client_name": "tls_neon", "api_key": fake::NEON_KEY,
+                        "api_base_url": fake.base("/neon"), "project_id": "proj-1"})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(
+        r.envelope()["error"],
+        athena::integrations::providers::TLS_REQUIRED
+    );
+    for mode in ["require", "verify-ca", "verify-full"] {
+        let r = server
+            .send(
+                "POST",
+                "/admin/provision/providers/render",
+                &ADMIN,
+                Some(json!({"client_name": "tls_direct",
+                            "connection_uri": format!("{uri}?sslmode={mode}")})),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{mode}: {}", r.text());
+    }
+    // The optional forms are dropped (the connection works in plaintext).
+    let r = server
+        .send(
+            "POST",
+            "/admin/provision/providers/render",
+            &ADMIN,
+            Some(json!({"client_name": "tls_prefer",
+                        "connection_uri": format!("{uri}?sslmode=prefer&channel_binding=prefer")})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let names: i64 = catalog
+        .query_one(
+            "SELECT count(*) FROM athena_clients WHERE client_name IN ('tls_neon', 'tls_direct')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(names, 0);
+    server.stop().await;
+}
+
+/// Review fix 4: a management key cannot revive a deactivated or deleted
+/// client, and never changes its state.
+#[tokio::test]
+async fn management_providers_leave_client_state_alone() {
+    let (mut server, fake) = start(|_, _| {}).await;
+    let uri = provider_db(&mut server, &fake, "revived?").await;
+    let key = server
+        .api_key(&["management.provision.write"], Some(CLIENT))
+        .await;
+    let mgmt = [("apikey", key.as_str()), ("x-athena-client", CLIENT)];
+    let catalog = psql(&server.catalog_url).await;
+    let state = || async {
+        let row = psql(&server.catalog_url)
+            .await
+            .query_one(
+                "SELECT is_active, deleted_at IS NOT NULL, pg_uri FROM athena_clients
+                  WHERE client_name = $1",
+                &[&CLIENT],
+            )
+            .await
+            .unwrap();
+        (
+            row.get::<_, bool>(0),
+            row.get::<_, bool>(1),
+            row.get::<_, String>(2),
+        )
+    };
+    let before = state().await;
+    catalog
+        .execute(
+            "UPDATE athena_clients SET is_active = false WHERE client_name = $1",
+            &[&CLIENT],
+        )
+        .await
+        .unwrap();
+    let body = json!({"connection_uri": uri});
+    let r = server
+        .send(
+            "POST",
+            "/management/provision/providers/render",
+            &mgmt,
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(state().await, (false, false, before.2.clone()));
+    catalog
+        .execute(
+            "UPDATE athena_clients SET deleted_at = now() WHERE client_name = $1",
+            &[&CLIENT],
+        )
+        .await
+        .unwrap();
+    let r = server
+        .send(
+            "POST",
+            "/management/provision/providers/render",
+            &mgmt,
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(state().await, (false, true, before.2.clone()));
+    // A live, active client: only its URI changes.
+    catalog
+        .execute(
+            "UPDATE athena_clients SET deleted_at = NULL, is_active = true WHERE client_name = $1",
+            &[&CLIENT],
+        )
+        .await
+        .unwrap();
+    let r = server
+        .send(
+            "POST",
+            "/management/provision/providers/render",
+            &mgmt,
+            Some(body),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let after = state().await;
+    assert_eq!((after.0, after.1), (true, false));
+    assert_ne!(after.2, before.2);
+    server.stop().await;
+}
+
+/// Review fix 8: a provider slower than the deadline is a 503 with
+/// Retry-After; the retry finds the resource by name and registers it.
+#[tokio::test]
+async fn slow_provider_creation_is_finished_by_the_retry() {
+    let (mut server, fake) = start(|c, _| {
+        c.integrations.provider_deadline = Some(Duration::from_secs(1));
+    })
+    .await;
+    provider_db(&mut server, &fake, "slow").await;
+    fake.state.lock().unwrap().render_hold = true;
+    let body = json!({"client_name": "rnd_slow", "api_key": fake::RENDER_KEY,
+                      "api_base_url": fake.base("/render"), "service_name": "slow-db",
+                      "owner_id": "tea-1", "create_service_if_missing": true});
+    let r = server
+        .send(
+            "POST",
+            "/admin/provision/providers/render",
+            &ADMIN,
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.headers.get("retry-after").is_some());
+    assert!(r.text().contains("still being created"), "{}", r.text());
+    fake.state.lock().unwrap().render_hold = false;
+    let r = server
+        .send(
+            "POST",
+            "/admin/provision/providers/render",
+            &ADMIN,
+            Some(body),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["details"]["service_id"], "dpg-created");
+    assert_eq!(fetch_label(&server, "rnd_slow").await, "slow");
+    let created = fake
+        .state
+        .lock()
+        .unwrap()
+        .seen
+        .iter()
+        .filter(|s| *s == "POST /render/postgres")
+        .count();
+    assert_eq!(created, 1, "the retry created nothing new");
+    // Neon: a retry of a project creation finds the project by name.
+    for _ in 0..2 {
+        let r = server
+            .send(
+                "POST",
+                "/admin/provision/providers/neon",
+                &ADMIN,
+                Some(json!({"client_name": "neon_again", "api_key": fake::NEON_KEY,
+                            "api_base_url": fake.base("/neon"),
+                            "create_project_if_missing": true, "project_name": "again"})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let created = fake
+        .state
+        .lock()
+        .unwrap()
+        .seen
+        .iter()
+        .filter(|s| *s == "POST /neon/projects")
+        .count();
+    assert_eq!(created, 1);
+    server.stop().await;
+}
+
 fn job(id: i64, fake: &Fake, table: &str, collection: &str, batch: i32) -> JobConfig {
     serde_json::from_value(json!({
         "id": id, "source_client_name": CLIENT, "source_table_name": table,
