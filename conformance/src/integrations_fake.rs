@@ -415,6 +415,12 @@ async fn handle(
                     };
                     for line in String::from_utf8_lossy(&body).lines() {
                         match serde_json::from_str::<Value>(line) {
+                            // Like Typesense, a failed line echoes the document.
+                            Ok(doc) if doc["reject"] == json!(true) => lines.push(
+                                json!({"success": false, "code": 400,
+                                       "error": "Field `reject` is not allowed", "document": line})
+                                .to_string(),
+                            ),
                             Ok(doc) if doc["id"].is_string() => {
                                 docs.insert(doc["id"].as_str().unwrap().to_string(), doc);
                                 lines.push(json!({"success": true}).to_string());
@@ -482,6 +488,7 @@ async fn handle(
                 _ => reply(404, json!({"message": "not found"})),
             }
         }
+        Some("mirror-big") => text(200, "x".repeat(100 * 1024)),
         Some("mirror") => reply(
             200,
             json!({"message": "athena mirror", "cargo_toml_version": "9.9.9", "padding": "x".repeat(2048)}),

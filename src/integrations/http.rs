@@ -70,6 +70,8 @@ pub struct Call<'a> {
     pub headers: Vec<(&'a str, String)>,
     pub body: Option<(String, Bytes)>,
     pub timeout: Duration,
+    /// Largest answer read (at most [`MAX_ANSWER`]).
+    pub cap: usize,
 }
 
 impl<'a> Call<'a> {
@@ -80,6 +82,7 @@ impl<'a> Call<'a> {
             headers: Vec::new(),
             body: None,
             timeout: TOTAL_TIMEOUT,
+            cap: MAX_ANSWER,
         }
     }
 
@@ -106,6 +109,12 @@ impl<'a> Call<'a> {
 
     pub fn raw(mut self, content_type: &str, body: Bytes) -> Self {
         self.body = Some((content_type.into(), body));
+        self
+    }
+
+    /// Reads at most `cap` bytes of the answer (a larger one is a failure).
+    pub fn cap(mut self, cap: usize) -> Self {
+        self.cap = cap.min(MAX_ANSWER);
         self
     }
 
@@ -182,6 +191,7 @@ impl JsonHttp {
             .body(Full::new(body))
             .map_err(|_| Failure::BadUrl("the URL is not valid".into()))?;
         let started = Instant::now();
+        let cap = call.cap;
         let exchange =
             async {
                 let response = self.client.request(request).await.map_err(|e| {
@@ -197,7 +207,7 @@ impl JsonHttp {
                     }
                 })?;
                 let status = response.status().as_u16();
-                let bytes = read_capped(response.into_body(), MAX_ANSWER)
+                let bytes = read_capped(response.into_body(), cap)
                     .await
                     .map_err(Failure::Unreachable)?;
                 Ok::<_, Failure>((status, bytes))

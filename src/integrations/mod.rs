@@ -126,6 +126,8 @@ pub struct Integrations {
     pub outbound: Arc<OutboundPolicy>,
     /// Runs of this process (`kill` aborts them).
     pub runs: typesense::LocalRuns,
+    /// `/health/cluster`'s last report (single flight, 5 s).
+    pub cluster: cluster::ClusterCache,
 }
 
 impl Integrations {
@@ -143,6 +145,7 @@ impl Integrations {
             secrets,
             outbound,
             runs: Default::default(),
+            cluster: Default::default(),
         };
         typesense::upsert_configured(&service)
             .await

@@ -26,10 +26,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A running run whose heartbeat is older than this is taken as dead.
-const LEASE: Duration = Duration::from_secs(60);
-/// Import lines kept in `result_preview`.
-const PREVIEW: usize = 10;
+/// A running run whose heartbeat is older than this is taken as dead. The
+/// heartbeat is written after every step (collection check, page read,
+/// each import), and one step is bounded by the 30 s exchange timeout
+/// (the collection check is two exchanges), so a live run always beats
+/// well within the lease.
+const LEASE: Duration = Duration::from_secs(150);
+/// Failed import lines kept in `result_preview` (without their document).
+const PREVIEW: usize = 20;
+/// Largest JSONL body of one import call: a page is split to fit.
+const MAX_IMPORT_BYTES: usize = 8 * 1024 * 1024;
 /// Default per-call timeout of `backends/test`.
 const TEST_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -145,14 +151,9 @@ fn seal_context(id: i64) -> String {
 }
 
 /// Upserts the configured jobs (start-up).
+/// Jobs no longer configured are deleted (with their runs), so a job removed
+/// from `ATHENA_TYPESENSE_SYNC_JOBS` is no longer runnable.
 pub async fn upsert_configured(service: &Integrations) -> Result<(), String> {
-    if service.settings.typesense_jobs.is_empty() {
-        return Ok(());
-    }
-    let secrets = service
-        .secrets
-        .as_ref()
-        .ok_or("ATHENA_SECRET_KEY is required to store the Typesense API keys")?;
     let mut conn = service
         .tenants
         .catalog()
@@ -160,6 +161,25 @@ pub async fn upsert_configured(service: &Integrations) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let tx = conn.transaction().await.map_err(|e| e.to_string())?;
+    let configured: Vec<i64> = service
+        .settings
+        .typesense_jobs
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    tx.execute(
+        "DELETE FROM typesense_sync_jobs WHERE NOT (id = ANY($1))",
+        &[&configured],
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    if service.settings.typesense_jobs.is_empty() {
+        return tx.commit().await.map_err(|e| e.to_string());
+    }
+    let secrets = service
+        .secrets
+        .as_ref()
+        .ok_or("ATHENA_SECRET_KEY is required to store the Typesense API keys")?;
     for job in &service.settings.typesense_jobs {
         service
             .http
@@ -423,6 +443,13 @@ impl Integrations {
         let (preview, failure) = match outcome {
             Ok(Ok(preview)) => (preview, None),
             Ok(Err(e)) => (Vec::new(), Some(e)),
+            // A panic in the run: recorded as failed, answered 500.
+            Err(e) if e.is_panic() => {
+                tracing::error!(run_id, "the Typesense run task panicked");
+                self.finish(run_id, "failed", Some("the run failed unexpectedly"))
+                    .await?;
+                (Vec::new(), Some(ApiError::internal()))
+            }
             // Killed (aborted): the kill already wrote the row.
             Err(_) => (Vec::new(), None),
         };
@@ -511,6 +538,68 @@ impl Integrations {
             }))
     }
 
+    /// Marks a run alive (after each step of the sync).
+    async fn heartbeat(&self, run_id: i64) -> Result<(), ApiError> {
+        let conn = self.tenants.catalog().get().await.map_err(db)?;
+        conn.execute(
+            "UPDATE typesense_sync_runs SET heartbeat_at = now()
+              WHERE id = $1 AND status = 'running'",
+            &[&run_id],
+        )
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    /// The key column must exist and carry a single-column unique (or
+    /// primary-key) index without predicate: keyset paging on a
+    /// non-unique key would skip rows. 400 naming the column otherwise.
+    async fn check_key(
+        &self,
+        tenant: &crate::db::tenants::Tenant,
+        job: &Job,
+    ) -> Result<(), ApiError> {
+        let conn = tenant
+            .pool
+            .get()
+            .await
+            .map_err(|e| ApiError::from(DomainError::from(e)))?;
+        let row = conn
+            .query_opt(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i
+                                 WHERE i.indrelid = c.oid AND i.indisunique AND i.indisvalid
+                                   AND i.indpred IS NULL AND i.indnkeyatts = 1
+                                   AND i.indkey[0] = a.attnum)
+                   FROM pg_catalog.pg_class c
+                   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                   JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
+                  WHERE n.nspname = $1 AND c.relname = $2 AND a.attname = $3
+                    AND a.attnum > 0 AND NOT a.attisdropped",
+                &[
+                    &job.source_schema_name,
+                    &job.source_table_name,
+                    &job.key_column,
+                ],
+            )
+            .await
+            .map_err(|e| ApiError::from(DomainError::from(e)))?;
+        let source = format!("{}.{}", job.source_schema_name, job.source_table_name);
+        match row.map(|r| r.get::<_, bool>(0)) {
+            Some(true) => Ok(()),
+            Some(false) => Err(ApiError::invalid_parameter(
+                "key_column",
+                format!(
+                    "`{}` of {source} has no unique or primary-key index (the sync pages by it)",
+                    job.key_column
+                ),
+            )),
+            None => Err(ApiError::invalid_parameter(
+                "key_column",
+                format!("`{}` is not a column of {source}", job.key_column),
+            )),
+        }
+    }
+
     /// Ends a run still `running` (a kill is never overwritten).
     async fn finish(&self, run_id: i64, status: &str, error: Option<&str>) -> Result<(), ApiError> {
         let conn = self.tenants.catalog().get().await.map_err(db)?;
@@ -565,7 +654,9 @@ impl Integrations {
     }
 
     /// The sync loop: pages by key, imports, records progress; stops at a
-    /// cancel or a kill seen in the row. Returns the import preview.
+    /// cancel or a kill seen in the row. Rows whose key is NULL are skipped
+    /// (they have no document id). Returns the failed import lines (at most
+    /// [`PREVIEW`], without their document).
     async fn sync(
         &self,
         job: &Job,
@@ -573,13 +664,15 @@ impl Integrations {
         base: &str,
         api_key: &str,
     ) -> Result<Vec<Value>, ApiError> {
-        self.ensure_collection(base, api_key, &job.collection_name)
-            .await?;
         let tenant = self
             .tenants
             .resolve(&job.source_client_name)
             .await
             .map_err(ApiError::from)?;
+        self.check_key(&tenant, job).await?;
+        self.ensure_collection(base, api_key, &job.collection_name)
+            .await?;
+        self.heartbeat(run_id).await?;
         let schema = Ident::parse("schema", &job.source_schema_name).map_err(ApiError::from)?;
         let table = Ident::parse("table", &job.source_table_name).map_err(ApiError::from)?;
         let key = Ident::parse("column", &job.key_column).map_err(ApiError::from)?;
@@ -587,9 +680,10 @@ impl Integrations {
         // column's own type by the table's row type (no type name pasted).
         let sql = format!(
             "SELECT to_jsonb(t) AS doc, t.{key}::text AS k FROM {schema}.{table} t
-              WHERE $1::text IS NULL
+              WHERE t.{key} IS NOT NULL
+                AND ($1::text IS NULL
                  OR t.{key} > (jsonb_populate_record(NULL::{schema}.{table},
-                                 jsonb_build_object($2::text, $1::text))).{key}
+                                 jsonb_build_object($2::text, $1::text))).{key})
               ORDER BY t.{key} LIMIT $3"
         );
         let url = format!(
@@ -613,43 +707,52 @@ impl Integrations {
             if rows.is_empty() {
                 break;
             }
-            let mut body = Vec::new();
+            self.heartbeat(run_id).await?;
+            // The page as JSONL bodies of at most MAX_IMPORT_BYTES each.
+            let mut bodies: Vec<Vec<u8>> = vec![Vec::new()];
             for row in &rows {
                 let mut doc: Value = row.get(0);
                 let k: Option<String> = row.get(1);
                 if let (Some(obj), Some(k)) = (doc.as_object_mut(), &k) {
                     obj.insert("id".into(), json!(k));
                 }
-                serde_json::to_writer(&mut body, &doc).map_err(|_| ApiError::internal())?;
-                body.push(b'\n');
+                let mut line =
+                    serde_json::to_vec(&doc).map_err(|_| ApiError::internal())?;
+                line.push(b'\n');
+                let current = bodies.last_mut().expect("one body");
+                if !current.is_empty() && current.len() + line.len() > MAX_IMPORT_BYTES {
+                    bodies.push(line);
+                } else {
+                    current.extend_from_slice(&line);
+                }
             }
             last = rows.last().and_then(|r| r.get::<_, Option<String>>(1));
-            let answer = self
-                .http
-                .send(
-                    Call::new(http::Method::POST, url.clone())
-                        .header("x-typesense-api-key", api_key)
-                        .raw("text/plain", Bytes::from(body)),
-                )
-                .await
-                .map_err(typesense_failure)?;
-            if !answer.ok() {
-                return Err(typesense_status(&answer));
-            }
             let (mut ok, mut failed) = (0i32, 0i32);
-            for line in String::from_utf8_lossy(&answer.bytes).lines() {
-                let v: Value = serde_json::from_str(line).unwrap_or(Value::Null);
-                if v.get("success").and_then(Value::as_bool) == Some(true) {
-                    ok += 1;
-                } else {
+            for body in bodies {
+                let answer = self
+                    .http
+                    .send(
+                        Call::new(http::Method::POST, url.clone())
+                            .header("x-typesense-api-key", api_key)
+                            .raw("text/plain", Bytes::from(body)),
+                    )
+                    .await
+                    .map_err(typesense_failure)?;
+                if !answer.ok() {
+                    return Err(typesense_status(&answer));
+                }
+                for line in String::from_utf8_lossy(&answer.bytes).lines() {
+                    let v: Value = serde_json::from_str(line).unwrap_or(Value::Null);
+                    if v.get("success").and_then(Value::as_bool) == Some(true) {
+                        ok += 1;
+                        continue;
+                    }
                     failed += 1;
+                    if preview.len() < PREVIEW {
+                        preview.push(failed_line(&v));
+                    }
                 }
-                if preview.len() < PREVIEW {
-                    preview.push(match v {
-                        Value::Object(m) => Value::Object(m),
-                        _ => json!({"success": false}),
-                    });
-                }
+                self.heartbeat(run_id).await?;
             }
             let conn = self.tenants.catalog().get().await.map_err(db)?;
             let state = conn
@@ -826,6 +929,16 @@ impl Integrations {
             "data": data,
         }))
     }
+}
+
+/// One failed import line for `result_preview`: `success`, `code` and a
+/// short `error`, never the document Typesense echoes back.
+fn failed_line(v: &Value) -> Value {
+    let error = v
+        .get("error")
+        .and_then(Value::as_str)
+        .map(|e| e.chars().filter(|c| !c.is_control()).take(300).collect::<String>());
+    json!({"success": false, "code": v.get("code").and_then(Value::as_i64), "error": error})
 }
 
 fn db(e: impl Into<DomainError>) -> ApiError {

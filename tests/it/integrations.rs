@@ -940,6 +940,142 @@ async fn typesense_sync_then_search() {
     server.stop().await;
 }
 
+/// Review fixes 5, 9 and 10: the key column must be unique (NULL keys are
+/// skipped, no endless loop), failed import lines come back without their
+/// document (at most 20), pages are split by bytes, and jobs no longer
+/// configured are gone at start.
+#[tokio::test]
+async fn typesense_keys_previews_and_removed_jobs() {
+    let (server, fake) = start(|c, f| {
+        c.integrations.typesense_jobs = vec![
+            job(1, f, "nokey", "nokey", 2),
+            job(2, f, "nulls", "nulls", 2),
+            job(3, f, "rejects", "rejects", 100),
+            job(4, f, "big", "big", 10),
+            job(5, f, "nosuch", "nosuch", 10),
+        ];
+    })
+    .await;
+    server
+        .tenant()
+        .await
+        .batch_execute(
+            "CREATE TABLE nokey (id int, title text);
+             INSERT INTO nokey VALUES (1, 'a'), (1, 'b'), (2, 'c');
+             CREATE TABLE nulls (id int UNIQUE, title text);
+             INSERT INTO nulls VALUES (NULL, 'n1'), (1, 'a'), (NULL, 'n2'), (2, 'b'), (3, 'c');
+             CREATE TABLE rejects (id int PRIMARY KEY, reject bool, secret text);
+             INSERT INTO rejects SELECT g, true, 'row-secret-' || g FROM generate_series(1, 25) g;
+             CREATE TABLE big (id int PRIMARY KEY, blob text);
+             INSERT INTO big SELECT g, repeat('x', 5000000) FROM generate_series(1, 2) g;",
+        )
+        .await
+        .unwrap();
+    let run = |id: i64| {
+        let server = &server;
+        async move {
+            server
+                .send("POST", &format!("/typesense/sync-jobs/{id}/run"), &ADMIN, None)
+                .await
+        }
+    };
+    // A non-unique key, a missing column: 400 naming it, nothing imported.
+    for id in [1, 5] {
+        let r = run(id).await;
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(
+            r.envelope()["error"].as_str().unwrap().contains("key_column"),
+            "{}",
+            r.text()
+        );
+    }
+    assert!(fake.documents("nokey").is_empty());
+    // NULL keys are skipped; the run ends.
+    let r = tokio::time::timeout(Duration::from_secs(20), run(2))
+        .await
+        .expect("the run ends");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["data"]["source_rows"], 3);
+    assert_eq!(fake.documents("nulls").len(), 3);
+    // Failed lines: counted, at most 20 in the preview, no document.
+    let r = run(3).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let data = &r.json()["data"];
+    assert_eq!(data["failed_count"], 25, "{data}");
+    let preview = data["result_preview"].as_array().unwrap();
+    assert_eq!(preview.len(), 20);
+    assert!(preview.iter().all(|l| l.get("document").is_none()));
+    assert!(!r.text().contains("row-secret-"), "a document came back");
+    // Two 5 MB rows in one page: two import calls (8 MiB per body).
+    let r = run(4).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["data"]["imported_count"], 2);
+    let imports = fake
+        .state
+        .lock()
+        .unwrap()
+        .seen
+        .iter()
+        .filter(|s| *s == "POST /ts/collections/big/documents/import")
+        .count();
+    assert_eq!(imports, 2);
+    // A replica started without job 3..5 removes them: they no longer run.
+    let replica = server
+        .replica_with(|c| c.integrations.typesense_jobs.truncate(2))
+        .await;
+    let r = replica
+        .send("POST", "/typesense/sync-jobs/3/run", &ADMIN, None)
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = replica
+        .send("POST", "/typesense/sync-jobs/2/run", &ADMIN, None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    replica.stop().await;
+    server.stop().await;
+}
+
+/// Review fix 7: `/health/cluster` is cached (one probe round per 5 s),
+/// reads at most 64 KiB per mirror and never echoes userinfo.
+#[tokio::test]
+async fn cluster_health_is_no_amplifier() {
+    let (server, fake) = start(|c, f| {
+        c.integrations.cluster_mirrors = vec![
+            f.base("/mirror"),
+            f.base("/mirror-big"),
+            format!("http://probe:mirror-secret@127.0.0.1:{}/mirror", f.port),
+        ];
+    })
+    .await;
+    let (a, b) = tokio::join!(server.get("/health/cluster"), server.get("/health/cluster"));
+    let c = server.get("/health/cluster").await;
+    for r in [&a, &b, &c] {
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(!r.text().contains("mirror-secret"), "{}", r.text());
+    }
+    let v = c.json();
+    assert_eq!(v["mirrors"][0]["status"], "online", "{v}");
+    assert_eq!(v["mirrors"][1]["status"], "offline", "{v}");
+    assert!(
+        v["mirrors"][1]["message"].as_str().unwrap().contains("larger"),
+        "{v}"
+    );
+    assert_eq!(
+        v["mirrors"][2]["url"],
+        format!("http://127.0.0.1:{}/mirror", fake.port)
+    );
+    let probes = fake
+        .state
+        .lock()
+        .unwrap()
+        .seen
+        .iter()
+        .filter(|s| *s == "GET /mirror/")
+        .count();
+    assert_eq!(probes, 1, "three requests, one probe round");
+    server.stop().await;
+}
+
 /// A POST with the admin key on its own connection (for concurrent runs).
 async fn raw_post(url: &str) -> (u16, Value) {
     use http_body_util::BodyExt;
