@@ -37,23 +37,36 @@ fn unique(prefix: &str) -> String {
     )
 }
 
-/// The fake (started once, inside the runtime) and its base URL.
-fn started(ctx: &Ctx) -> Option<Fake> {
+/// The fake (started once, inside the runtime): `None` when
+/// `ATHENA_CONFORMANCE_INTEGRATIONS_PORT` is unset, `Some(Err(why))` when
+/// it is set but the fake or the tenant URL is not usable (then a failing
+/// case is emitted: the run must not pass without these cases).
+fn started(ctx: &Ctx) -> Option<Result<Fake, String>> {
     use std::sync::OnceLock;
-    static STARTED: OnceLock<Option<Fake>> = OnceLock::new();
+    static STARTED: OnceLock<Option<Result<Fake, String>>> = OnceLock::new();
     STARTED
         .get_or_init(|| {
-            let port: u16 = std::env::var("ATHENA_CONFORMANCE_INTEGRATIONS_PORT")
-                .ok()?
-                .parse()
-                .ok()?;
-            let tenant = ctx.tenant_db_url.clone()?;
-            let handle = tokio::runtime::Handle::try_current().ok()?;
-            let listener = std::net::TcpListener::bind(("127.0.0.1", port)).ok()?;
-            listener.set_nonblocking(true).ok()?;
-            let _guard = handle.enter();
-            let listener = tokio::net::TcpListener::from_std(listener).ok()?;
-            Some(Fake::serve(listener, with_password(&tenant)))
+            let port = std::env::var("ATHENA_CONFORMANCE_INTEGRATIONS_PORT").ok()?;
+            Some((|| {
+                let port: u16 = port
+                    .parse()
+                    .map_err(|_| format!("ATHENA_CONFORMANCE_INTEGRATIONS_PORT={port:?} is not a port"))?;
+                let tenant = ctx
+                    .tenant_db_url
+                    .clone()
+                    .ok_or("no tenant database URL for the providers to hand out")?;
+                let handle = tokio::runtime::Handle::try_current()
+                    .map_err(|_| "no tokio runtime to serve the fakes".to_string())?;
+                let listener = std::net::TcpListener::bind(("127.0.0.1", port))
+                    .map_err(|e| format!("binding 127.0.0.1:{port} for the fakes: {e}"))?;
+                listener
+                    .set_nonblocking(true)
+                    .map_err(|e| e.to_string())?;
+                let _guard = handle.enter();
+                let listener =
+                    tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+                Ok(Fake::serve(listener, with_password(&tenant)))
+            })())
         })
         .clone()
 }
@@ -419,8 +432,19 @@ fn cluster_cases(f: &Fake) -> Vec<Case> {
 }
 
 pub fn cases(ctx: &Ctx) -> Vec<Case> {
-    let Some(f) = started(ctx) else {
-        return Vec::new();
+    let f = match started(ctx) {
+        None => return Vec::new(),
+        Some(Ok(f)) => f,
+        Some(Err(why)) => {
+            return vec![Case::new(
+                "get_health_cluster",
+                "the integrations fakes could not start although \
+                 ATHENA_CONFORMANCE_INTEGRATIONS_PORT is set",
+                Request::new("get", "/health/cluster"),
+                200,
+            )
+            .check(move |_| Err(format!("integrations fakes: {why}")))]
+        }
     };
     let mut out = provider_cases(ctx, &f);
     out.extend(typesense_cases(ctx, &f));
