@@ -335,7 +335,10 @@ async fn handle(
                         .get("name")
                         .is_some_and(|n| state.lock().unwrap().render_created.contains(n));
                     if created {
-                        reply(200, json!([{"postgres": {"id": "dpg-created"}, "cursor": "c"}]))
+                        reply(
+                            200,
+                            json!([{"postgres": {"id": "dpg-created"}, "cursor": "c"}]),
+                        )
                     } else if query.get("name").map(String::as_str) == Some("existing-db") {
                         reply(
                             200,

@@ -36,12 +36,17 @@ pub enum Failure {
     BadUrl(String),
     /// Unresolved, unreachable, timed out, or the answer was unreadable.
     Unreachable(String),
+    /// The token / API key cannot be sent (not a valid header value).
+    BadCredential(String),
 }
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::Refused(m) | Failure::BadUrl(m) | Failure::Unreachable(m) => f.write_str(m),
+            Failure::Refused(m)
+            | Failure::BadUrl(m)
+            | Failure::Unreachable(m)
+            | Failure::BadCredential(m) => f.write_str(m),
         }
     }
 }
@@ -172,6 +177,17 @@ impl JsonHttp {
 
     /// Sends `call`: the answer whatever its status, or why there was none.
     pub async fn send(&self, call: Call<'_>) -> Result<Answer, Failure> {
+        // A credential a header cannot carry (CR, LF, other controls) is
+        // the caller's token, not the URL: said so, never echoed.
+        if call
+            .headers
+            .iter()
+            .any(|(_, v)| http::HeaderValue::from_str(v).is_err())
+        {
+            return Err(Failure::BadCredential(
+                "contains characters an HTTP header cannot carry (CR, LF or other controls)".into(),
+            ));
+        }
         let mut builder = http::Request::builder()
             .method(call.method)
             .uri(call.url.as_str())

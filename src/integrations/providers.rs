@@ -150,6 +150,7 @@ fn failure(provider: Provider, field: &str, f: Failure) -> ApiError {
     match f {
         Failure::Refused(why) | Failure::BadUrl(why) => ApiError::invalid_parameter(field, why),
         Failure::Unreachable(why) => unavailable(provider, why),
+        Failure::BadCredential(why) => ApiError::invalid_parameter("api_key", why),
     }
 }
 
@@ -453,6 +454,11 @@ impl Integrations {
                     .ok_or_else(|| missing(p, "role"))?
             }
         };
+        let wanted = body
+            .text("database_name")?
+            .map(|n| crate::db::discovery::name("database_name", &n))
+            .transpose()
+            .map_err(ApiError::from)?;
         let databases = api.get(&format!("{branch}/databases"), false).await?;
         let listed: Vec<String> = databases
             .as_ref()
@@ -464,11 +470,9 @@ impl Integrations {
                     .collect()
             })
             .unwrap_or_default();
-        let database_name = match body.text("database_name")? {
+        let database_name = match wanted {
             Some(name) if listed.contains(&name) => name,
             Some(name) => {
-                crate::domain::identifier::Ident::parse("database", &name)
-                    .map_err(ApiError::from)?;
                 api.post(
                     &format!("{branch}/databases"),
                     &json!({"database": {"name": name, "owner_name": role_name}}),
@@ -521,7 +525,10 @@ impl Integrations {
                 .as_ref()
                 .and_then(|l| l.get("projects"))
                 .and_then(Value::as_array)
-                .and_then(|list| list.iter().find(|p| str_at(p, "/name") == Some(name.as_str())))
+                .and_then(|list| {
+                    list.iter()
+                        .find(|p| str_at(p, "/name") == Some(name.as_str()))
+                })
                 .and_then(|p| str_at(p, "/id"));
             if let Some(id) = existing {
                 return path_id("project.id", id);
@@ -581,15 +588,15 @@ impl Integrations {
                 if let Some(id) = existing {
                     id
                 } else {
-                let data = api
+                    let data = api
                     .graphql(
                         "mutation projectCreate($input: ProjectCreateInput!) { projectCreate(input: $input) { id } }",
                         json!({"input": input}),
                     )
                     .await?;
-                str_at(&data, "/projectCreate/id")
-                    .map(str::to_string)
-                    .ok_or_else(|| missing(p, "project id"))?
+                    str_at(&data, "/projectCreate/id")
+                        .map(str::to_string)
+                        .ok_or_else(|| missing(p, "project id"))?
                 }
             }
             None => {
@@ -881,9 +888,8 @@ fn without_optional_tls(uri: &str) -> Result<String, ApiError> {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let (k, v) = (k.to_ascii_lowercase(), v.to_ascii_lowercase());
         match (k.as_str(), v.as_str()) {
-            ("sslmode", "require" | "verify-ca" | "verify-full") | ("channel_binding", "require") => {
-                return Err(ApiError::bad_request(TLS_REQUIRED))
-            }
+            ("sslmode", "require" | "verify-ca" | "verify-full")
+            | ("channel_binding", "require") => return Err(ApiError::bad_request(TLS_REQUIRED)),
             ("sslmode", "prefer" | "allow" | "disable")
             | ("channel_binding", "prefer" | "disable") => {}
             _ => kept.push(pair),
@@ -1109,9 +1115,10 @@ mod tests {
             pinned("postgres://u:p@localhost/db", ip),
             "postgres://u:p@localhost/db?hostaddr=127.0.0.1"
         );
-        let cfg: tokio_postgres::Config = pinned("postgres://u:p@localhost/db?application_name=a", ip)
-            .parse()
-            .unwrap();
+        let cfg: tokio_postgres::Config =
+            pinned("postgres://u:p@localhost/db?application_name=a", ip)
+                .parse()
+                .unwrap();
         assert_eq!(cfg.get_hostaddrs(), &[ip]);
     }
 

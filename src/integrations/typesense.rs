@@ -240,6 +240,7 @@ fn typesense_failure(f: Failure) -> ApiError {
             Code::ServiceUnavailable,
             format!("Typesense is unreachable: {why}"),
         ),
+        Failure::BadCredential(why) => ApiError::invalid_parameter("api_key", why),
     }
 }
 
@@ -323,6 +324,9 @@ impl Integrations {
                 return Err(ApiError::invalid_parameter("base_url", why))
             }
             Err(Failure::Unreachable(why)) => (false, Some(why), None),
+            Err(Failure::BadCredential(why)) => {
+                return Err(ApiError::invalid_parameter("api_key", why))
+            }
         };
         Ok(json!({
             "status": "success",
@@ -716,8 +720,7 @@ impl Integrations {
                 if let (Some(obj), Some(k)) = (doc.as_object_mut(), &k) {
                     obj.insert("id".into(), json!(k));
                 }
-                let mut line =
-                    serde_json::to_vec(&doc).map_err(|_| ApiError::internal())?;
+                let mut line = serde_json::to_vec(&doc).map_err(|_| ApiError::internal())?;
                 line.push(b'\n');
                 let current = bodies.last_mut().expect("one body");
                 if !current.is_empty() && current.len() + line.len() > MAX_IMPORT_BYTES {
@@ -934,10 +937,12 @@ impl Integrations {
 /// One failed import line for `result_preview`: `success`, `code` and a
 /// short `error`, never the document Typesense echoes back.
 fn failed_line(v: &Value) -> Value {
-    let error = v
-        .get("error")
-        .and_then(Value::as_str)
-        .map(|e| e.chars().filter(|c| !c.is_control()).take(300).collect::<String>());
+    let error = v.get("error").and_then(Value::as_str).map(|e| {
+        e.chars()
+            .filter(|c| !c.is_control())
+            .take(300)
+            .collect::<String>()
+    });
     json!({"success": false, "code": v.get("code").and_then(Value::as_i64), "error": error})
 }
 

@@ -200,6 +200,16 @@ async fn neon_errors_map_to_400_and_503() {
             "api_base_url",
         ),
         (
+            json!({"client_name": "n1", "api_key": "neon\r\nX-Injected: 1", "api_base_url": base, "project_id": "p"}),
+            400,
+            "api_key",
+        ),
+        (
+            json!({"client_name": "n1", "api_key": fake::NEON_KEY, "api_base_url": base, "project_id": "proj-1", "database_name": "bad-name"}),
+            400,
+            "database_name",
+        ),
+        (
             json!({"client_name": "bad name", "connection_uri": "postgres://u:p@127.0.0.1/db"}),
             400,
             "client_name",
@@ -698,9 +708,11 @@ async fn slow_provider_creation_is_finished_by_the_retry() {
                 "POST",
                 "/admin/provision/providers/neon",
                 &ADMIN,
-                Some(json!({"client_name": "neon_again", "api_key": fake::NEON_KEY,
+                Some(
+                    json!({"client_name": "neon_again", "api_key": fake::NEON_KEY,
                             "api_base_url": fake.base("/neon"),
-                            "create_project_if_missing": true, "project_name": "again"})),
+                            "create_project_if_missing": true, "project_name": "again"}),
+                ),
             )
             .await;
         assert_eq!(r.status, 200, "{}", r.text());
@@ -975,7 +987,12 @@ async fn typesense_keys_previews_and_removed_jobs() {
         let server = &server;
         async move {
             server
-                .send("POST", &format!("/typesense/sync-jobs/{id}/run"), &ADMIN, None)
+                .send(
+                    "POST",
+                    &format!("/typesense/sync-jobs/{id}/run"),
+                    &ADMIN,
+                    None,
+                )
                 .await
         }
     };
@@ -984,7 +1001,10 @@ async fn typesense_keys_previews_and_removed_jobs() {
         let r = run(id).await;
         assert_eq!(r.status, 400, "{}", r.text());
         assert!(
-            r.envelope()["error"].as_str().unwrap().contains("key_column"),
+            r.envelope()["error"]
+                .as_str()
+                .unwrap()
+                .contains("key_column"),
             "{}",
             r.text()
         );
@@ -1057,7 +1077,10 @@ async fn cluster_health_is_no_amplifier() {
     assert_eq!(v["mirrors"][0]["status"], "online", "{v}");
     assert_eq!(v["mirrors"][1]["status"], "offline", "{v}");
     assert!(
-        v["mirrors"][1]["message"].as_str().unwrap().contains("larger"),
+        v["mirrors"][1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("larger"),
         "{v}"
     );
     assert_eq!(

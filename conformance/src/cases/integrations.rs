@@ -48,9 +48,9 @@ fn started(ctx: &Ctx) -> Option<Result<Fake, String>> {
         .get_or_init(|| {
             let port = std::env::var("ATHENA_CONFORMANCE_INTEGRATIONS_PORT").ok()?;
             Some((|| {
-                let port: u16 = port
-                    .parse()
-                    .map_err(|_| format!("ATHENA_CONFORMANCE_INTEGRATIONS_PORT={port:?} is not a port"))?;
+                let port: u16 = port.parse().map_err(|_| {
+                    format!("ATHENA_CONFORMANCE_INTEGRATIONS_PORT={port:?} is not a port")
+                })?;
                 let tenant = ctx
                     .tenant_db_url
                     .clone()
@@ -59,9 +59,7 @@ fn started(ctx: &Ctx) -> Option<Result<Fake, String>> {
                     .map_err(|_| "no tokio runtime to serve the fakes".to_string())?;
                 let listener = std::net::TcpListener::bind(("127.0.0.1", port))
                     .map_err(|e| format!("binding 127.0.0.1:{port} for the fakes: {e}"))?;
-                listener
-                    .set_nonblocking(true)
-                    .map_err(|e| e.to_string())?;
+                listener.set_nonblocking(true).map_err(|e| e.to_string())?;
                 let _guard = handle.enter();
                 let listener =
                     tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
