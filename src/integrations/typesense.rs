@@ -277,9 +277,9 @@ fn timeout_of(timeout_ms: Option<i32>) -> Result<Duration, ApiError> {
 struct RunRow {
     id: i64,
     status: String,
-    source_rows: i32,
-    imported_count: i32,
-    failed_count: i32,
+    source_rows: i64,
+    imported_count: i64,
+    failed_count: i64,
     error: Option<String>,
 }
 
@@ -730,7 +730,7 @@ impl Integrations {
                 }
             }
             last = rows.last().and_then(|r| r.get::<_, Option<String>>(1));
-            let (mut ok, mut failed) = (0i32, 0i32);
+            let (mut ok, mut failed) = (0i64, 0i64);
             for body in bodies {
                 let answer = self
                     .http
@@ -765,7 +765,7 @@ impl Integrations {
                             failed_count = failed_count + $4, last_key = $5, heartbeat_at = now()
                       WHERE id = $1
                   RETURNING status, cancel_requested",
-                    &[&run_id, &(rows.len() as i32), &ok, &failed, &last],
+                    &[&run_id, &(rows.len() as i64), &ok, &failed, &last],
                 )
                 .await
                 .map_err(db)?;
@@ -953,6 +953,13 @@ fn db(e: impl Into<DomainError>) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lease_outlasts_the_longest_step() {
+        // The longest step between two heartbeats: the collection check
+        // (GET, then POST), or one import exchange.
+        assert!(LEASE > super::super::http::TOTAL_TIMEOUT * 2 + Duration::from_secs(30));
+    }
 
     #[test]
     fn job_config_is_checked() {

@@ -822,7 +822,7 @@ async fn typesense_sync_then_search() {
     assert_eq!(data["imported_count"], 5);
     assert_eq!(data["failed_count"], 0);
     assert_eq!(fake.documents("docs").len(), 5);
-    let recorded: i32 = catalog
+    let recorded: i64 = catalog
         .query_one(
             "SELECT imported_count FROM typesense_sync_runs WHERE job_id = 1 AND status = 'succeeded'",
             &[],
