@@ -183,4 +183,13 @@ impl HealthApi for Handlers {
             text,
         )))
     }
+
+    /// Issue 21: the mirrors of `ATHENA_CLUSTER_MIRRORS`, probed at once;
+    /// a down mirror is reported, never an error.
+    async fn get_health_cluster(&self, _cx: RequestCx) -> ApiResult<responses::GetHealthCluster> {
+        let out = self.integrations.cluster_health().await;
+        Ok(responses::GetHealthCluster::Ok(Json::new(
+            super::integrations::typed(out)?,
+        )))
+    }
 }

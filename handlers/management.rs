@@ -2,8 +2,9 @@
 //! (`/management/*`, issue 16), through `crate::management` (audit, one
 //! transaction with DDL timeouts, SQLSTATE map, cache invalidation).
 //! Authorization (`Access::Bound`) already required an API key bound to
-//! `X-Athena-Client` holding the route's right. The provisioning routes of
-//! the family (`/management/provision/*`) keep their 501 defaults here.
+//! `X-Athena-Client` holding the route's right. The hosted-provider routes
+//! (`/management/provision/providers/*`, issue 21) are at the end; the
+//! local-database ones keep their 501 defaults here.
 
 use crate::api::operations::Operation;
 use crate::api::{models, params, responses, traits::ManagementApi};
@@ -940,5 +941,89 @@ impl ManagementApi for Handlers {
                 }),
             ),
         )))
+    }
+
+    // Issue 21 (integrations): hosted providers for the caller's own
+    // client (`Access::Bound`: a key bound to `X-Athena-Client` holding
+    // `management.provision.write`); the body's `client_name`, when given,
+    // must be that client.
+    async fn post_management_provision_providers_neon(
+        &self,
+        _cx: RequestCx,
+        params: params::PostManagementProvisionProvidersNeon,
+        body: models::PostManagementProvisionProvidersNeonRequest,
+    ) -> ApiResult<responses::PostManagementProvisionProvidersNeon> {
+        let out = self
+            .provision_own(
+                crate::integrations::providers::Provider::Neon,
+                &params.x_athena_client,
+                body.0,
+            )
+            .await?;
+        Ok(responses::PostManagementProvisionProvidersNeon::Ok(
+            Json::new(out),
+        ))
+    }
+
+    async fn post_management_provision_providers_railway(
+        &self,
+        _cx: RequestCx,
+        params: params::PostManagementProvisionProvidersRailway,
+        body: models::PostManagementProvisionProvidersRailwayRequest,
+    ) -> ApiResult<responses::PostManagementProvisionProvidersRailway> {
+        let out = self
+            .provision_own(
+                crate::integrations::providers::Provider::Railway,
+                &params.x_athena_client,
+                body.0,
+            )
+            .await?;
+        Ok(responses::PostManagementProvisionProvidersRailway::Ok(
+            Json::new(out),
+        ))
+    }
+
+    async fn post_management_provision_providers_render(
+        &self,
+        _cx: RequestCx,
+        params: params::PostManagementProvisionProvidersRender,
+        body: models::PostManagementProvisionProvidersRenderRequest,
+    ) -> ApiResult<responses::PostManagementProvisionProvidersRender> {
+        let out = self
+            .provision_own(
+                crate::integrations::providers::Provider::Render,
+                &params.x_athena_client,
+                body.0,
+            )
+            .await?;
+        Ok(responses::PostManagementProvisionProvidersRender::Ok(
+            Json::new(out),
+        ))
+    }
+}
+
+impl Handlers {
+    /// A management provider request: `client_name` is the caller's client.
+    async fn provision_own(
+        &self,
+        provider: crate::integrations::providers::Provider,
+        client: &str,
+        body: Map<String, Value>,
+    ) -> Result<Value, ApiError> {
+        let body = crate::integrations::providers::Body::new(Value::Object(body))?;
+        if body.client_name()?.is_some_and(|n| n != client) {
+            return Err(ApiError::invalid_parameter(
+                "client_name",
+                "must be the X-Athena-Client client (management keys provision their own client)",
+            ));
+        }
+        self.integrations
+            .provision(
+                provider,
+                client,
+                body,
+                crate::integrations::providers::Caller::Management,
+            )
+            .await
     }
 }

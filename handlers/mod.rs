@@ -2,8 +2,8 @@
 //! (`openapi/families.yaml`), one module per family: `gateway` in
 //! `gateway.rs`, `admin_api_keys` in `admin/api_keys.rs`, `storage_files` in
 //! `storage/files.rs`. Handlers stay thin: parse, authorize, one domain call,
-//! convert. Families without a module yet are listed at the end of this file
-//! and answer 501 `not_implemented` through the traits' default methods.
+//! convert. Every family has its module (a trait's default methods would
+//! answer 501 `not_implemented`).
 
 /// The target of a route declaring `X-Athena-Client` and the direct-URI
 /// headers (`x-pg-uri`, `x-athena-jdbc-url`, `x-jdbc-url`).
@@ -28,6 +28,7 @@ mod clients;
 mod debug;
 mod gateway;
 mod health;
+mod integrations;
 mod management;
 mod pipelines;
 mod public;
@@ -40,7 +41,6 @@ mod storage;
 mod transaction;
 
 use crate::api::models;
-use crate::api::traits::*;
 use crate::config::Config;
 use crate::db::tenants::Tenants;
 use crate::domain::DomainError;
@@ -95,6 +95,8 @@ pub struct Handlers {
     pub provision: Arc<crate::provision::Provisioning>,
     /// Backups to S3, restores, schedules, daemons (`src/backups/`, issue 18).
     pub backups: Arc<crate::backups::Backups>,
+    /// Providers, Typesense, Supabase, cluster mirrors (issue 21).
+    pub integrations: Arc<crate::integrations::Integrations>,
 }
 
 /// A fetch body as the gateway's read request (`X-Strip-Nulls`,
@@ -195,12 +197,3 @@ fn header_bool(headers: &http::HeaderMap, name: &str) -> Option<bool> {
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().eq_ignore_ascii_case("true") || v.trim() == "1")
 }
-
-// Families whose issues have not landed: every operation answers 501. A
-// family that gets a module moves from here to its `impl` there.
-impl ApiApi for Handlers {}
-impl TypesenseApi for Handlers {}
-
-// `/admin/*` families without a module under `admin/` yet.
-
-// `/storage/*` families (they will live under `storage/`).

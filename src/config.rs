@@ -196,6 +196,9 @@ pub struct Config {
     /// `ATHENA_BACKUP_S3_BUCKET`, `_PREFIX`, workers, stale takeover,
     /// schedule tick, `PGBIN` (`src/backups/`).
     pub backups: crate::backups::Settings,
+    /// Issue 21 integrations: provider tokens and API URLs, Supabase,
+    /// cluster mirrors, Typesense sync jobs (`src/integrations/`).
+    pub integrations: crate::integrations::Settings,
 }
 
 #[derive(Debug)]
@@ -246,6 +249,21 @@ fn cap(name: &str, default: usize) -> Result<usize, ConfigError> {
 
 fn millis(name: &str, default: u64) -> Result<Duration, ConfigError> {
     number(name, default).map(Duration::from_millis)
+}
+
+/// `ATHENA_OUTBOUND_ALLOW`, plus `ATHENA_OUTBOUND_ALLOWLIST` (the name
+/// issue 21 uses; an alias, both may be set and their entries add up).
+fn outbound_allow() -> Result<Vec<crate::outbound::Allow>, ConfigError> {
+    let mut all = Vec::new();
+    for name in ["ATHENA_OUTBOUND_ALLOW", "ATHENA_OUTBOUND_ALLOWLIST"] {
+        if let Some(list) = var(name) {
+            all.extend(
+                crate::outbound::parse_allow_list(&list)
+                    .map_err(|e| ConfigError(format!("{name}: {e}")))?,
+            );
+        }
+    }
+    Ok(all)
 }
 
 impl Config {
@@ -334,6 +352,7 @@ impl Config {
                 clone_workers: number("ATHENA_CLONE_WORKERS", 1)?,
             },
             backups: crate::backups::Settings::from_env().map_err(ConfigError)?,
+            integrations: crate::integrations::Settings::from_env().map_err(ConfigError)?,
             redis_url: var("REDIS_URL"),
             s3,
             otlp_endpoint: var("OTEL_EXPORTER_OTLP_ENDPOINT"),
@@ -380,11 +399,7 @@ impl Config {
                 }
                 n => Duration::from_secs(n),
             },
-            outbound_allow: match var("ATHENA_OUTBOUND_ALLOW") {
-                None => Vec::new(),
-                Some(list) => crate::outbound::parse_allow_list(&list)
-                    .map_err(|e| ConfigError(format!("ATHENA_OUTBOUND_ALLOW: {e}")))?,
-            },
+            outbound_allow: outbound_allow()?,
             direct_auth_failures: number("ATHENA_DIRECT_AUTH_FAILURES", 5)?,
             direct_connect_failures: number("ATHENA_DIRECT_CONNECT_FAILURES", 20)?,
             direct_failure_window: match number("ATHENA_DIRECT_FAILURE_WINDOW_SECS", 60u64)? {

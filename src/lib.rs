@@ -17,6 +17,7 @@ pub mod gateway;
 #[path = "../handlers/mod.rs"]
 pub mod handlers;
 pub mod http;
+pub mod integrations;
 pub mod jobs;
 pub mod management;
 pub mod outbound;

@@ -329,7 +329,18 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         .await,
     );
     crate::backups::worker::spawn(backups.clone());
+    // Integrations (issue 21): providers, Typesense, Supabase, mirrors.
+    let integrations = Arc::new(
+        crate::integrations::Integrations::start(
+            config.integrations.clone(),
+            tenants.clone(),
+            config.secrets.clone(),
+            outbound.clone(),
+        )
+        .await?,
+    );
     let handlers = Arc::new(Handlers {
+        integrations,
         config,
         tenants,
         gateway,

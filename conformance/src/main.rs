@@ -10,6 +10,7 @@ mod db;
 mod fixtures;
 mod generic;
 mod http;
+mod integrations_fake;
 mod ratchet;
 mod rights;
 mod runner;

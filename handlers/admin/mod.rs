@@ -12,6 +12,7 @@ mod errors;
 mod ip_lists;
 mod pipeline_templates;
 mod provision;
+mod provision_providers;
 mod public_routes;
 mod runtime;
 mod service_routes;

@@ -1,7 +1,6 @@
 //! `admin_provision` (issue 21): tenant schema bootstrap, local databases,
-//! dependencies, clones (`src/provision/`). The hosted providers of the
-//! same family (`/admin/provision/providers/*`) are built elsewhere and
-//! answer 501 here until then.
+//! dependencies, clones (`src/provision/`), and the hosted providers
+//! (`/admin/provision/providers/*`, `src/integrations/providers.rs`).
 
 use crate::api::{models, params, responses, traits::AdminProvisionApi};
 use crate::config::redact;
@@ -9,7 +8,9 @@ use crate::domain::DomainError;
 use crate::handlers::Handlers;
 use crate::http::payload::Json;
 use crate::http::{ApiError, ApiResult, RequestCx};
+use crate::integrations::providers::Provider;
 use crate::provision::{self, local, Registration};
+use super::provision_providers::provision as provider_provision;
 
 impl AdminProvisionApi for Handlers {
     async fn post_admin_provision(
@@ -422,6 +423,39 @@ impl AdminProvisionApi for Handlers {
         Ok(responses::PostAdminProvisionClonesByJobIdRetry::Ok(
             Json::new(clone_detail(&job)?),
         ))
+    }
+
+    async fn post_admin_provision_providers_neon(
+        &self,
+        _cx: RequestCx,
+        body: models::NeonProviderProvisionRequest,
+    ) -> ApiResult<responses::PostAdminProvisionProvidersNeon> {
+        let out = provider_provision(self, Provider::Neon, body).await?;
+        Ok(responses::PostAdminProvisionProvidersNeon::Ok(Json::new(
+            out,
+        )))
+    }
+
+    async fn post_admin_provision_providers_railway(
+        &self,
+        _cx: RequestCx,
+        body: models::RailwayProviderProvisionRequest,
+    ) -> ApiResult<responses::PostAdminProvisionProvidersRailway> {
+        let out = provider_provision(self, Provider::Railway, body).await?;
+        Ok(responses::PostAdminProvisionProvidersRailway::Ok(
+            Json::new(out),
+        ))
+    }
+
+    async fn post_admin_provision_providers_render(
+        &self,
+        _cx: RequestCx,
+        body: models::RenderProviderProvisionRequest,
+    ) -> ApiResult<responses::PostAdminProvisionProvidersRender> {
+        let out = provider_provision(self, Provider::Render, body).await?;
+        Ok(responses::PostAdminProvisionProvidersRender::Ok(Json::new(
+            out,
+        )))
     }
 }
 

@@ -18,9 +18,6 @@ pub enum Access {
     /// Anyone: no key is looked at, so a probe with a stale key still
     /// works (health, metrics, docs, the registry).
     Open,
-    /// No right assigned yet (typesense …): keyless
-    /// like `Open` until the issue that builds the family gives it a right.
-    Unassigned,
     /// The static admin key (`ATHENA_KEY_12`), failing closed.
     Admin,
     /// The data plane: when API keys are enforced for the client, a key
@@ -117,7 +114,6 @@ impl Rule {
 }
 
 const OPEN: Rule = Rule::new(Access::Open);
-const UNASSIGNED: Rule = Rule::new(Access::Unassigned);
 const ADMIN: Rule = Rule::new(Access::Admin);
 const PUBLIC: Rule = Rule::new(Access::Public);
 
@@ -209,14 +205,15 @@ pub fn rule(operation: Operation) -> Rule {
         O::PutManagementFunctions => bound(Right::ManagementFunctionsWrite),
         O::DeleteManagementFunctions => bound(Right::ManagementFunctionsDrop),
         O::PostManagementExtensionsInstall => bound(Right::ManagementExtensionsWrite),
-        // Provisioning, under keys like the data plane.
-        O::PostManagementProvisionProvidersNeon
-        | O::PostManagementProvisionProvidersRailway
-        | O::PostManagementProvisionProvidersRender => right(Right::ManagementProvisionWrite),
         // Local databases (issue 21): a key bound to the client, its own
         // server only.
         O::GetManagementProvisionLocalDatabases => bound(Right::ManagementProvisionWrite),
         O::PostManagementProvisionLocalDatabases => bound(Right::ManagementProvisionWrite),
+        // Issue 21: hosted providers re-point the caller's own client, so
+        // only a key bound to it (the contract: "client-bound API key").
+        O::PostManagementProvisionProvidersNeon
+        | O::PostManagementProvisionProvidersRailway
+        | O::PostManagementProvisionProvidersRender => bound(Right::ManagementProvisionWrite),
         // Chat (issue 20): under key enforcement a key holding `chat.use`
         // (the data plane's rule; keyless otherwise, as the SDK may send
         // only the end user's credentials), then the end user
@@ -239,15 +236,14 @@ pub fn rule(operation: Operation) -> Rule {
         | O::PostChatMessagesSearch
         // SDK only (openapi/sdk-overlay.yaml)
         | O::PostChatRoomsDirectResolve => right(Right::ChatUse).with_end_user_bearer(),
-        // No right yet, keyless until their family assigns one: typesense,
-        // the Supabase compatibility route.
-        // typesense
+        // typesense (issue 21): the admin key, fail-closed like `/admin/*`
+        // (they take credentials and URLs; `is_admin_path` in the codegen).
         O::PostTypesenseBackendsTest
         | O::PostTypesenseCollectionsList
         | O::PostTypesenseSyncJobsByJobIdRun
         | O::PostTypesenseSyncJobsByJobIdCancel
         | O::PostTypesenseSyncRunsByRunIdKill
-        | O::PostTypesenseSearch => UNASSIGNED,
+        | O::PostTypesenseSearch => ADMIN,
         // storage_files: a key holding `storage.files` (not the raw S3
         // right, which would bypass the grants), then the end user
         // (`src/auth/end_user.rs`) against each file's grants.
@@ -296,7 +292,7 @@ pub fn rule(operation: Operation) -> Rule {
         // The proxy: keyed like the rest, or a proxy-url token instead.
         O::GetStorageFilesByFileIdProxy => keyed(Right::StorageFiles).with_signed_url(),
         // api
-        O::PostApiV2SupabaseSslEnforcement => UNASSIGNED,
+        O::PostApiV2SupabaseSslEnforcement => ADMIN,
         // storage_objects, storage_buckets: the S3 layer (`src/storage/`).
         // Public ACLs (`update` with a public `acl`) also need
         // `storage.admin`, checked by the handler.

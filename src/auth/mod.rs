@@ -262,7 +262,7 @@ impl Auth {
             // Outside the API-key model: no key is looked at, so a probe
             // with a stale key still works. Public routes check the key in
             // their handler, against the route's client.
-            Access::Open | Access::Unassigned | Access::Public => return Ok(Actor::Open),
+            Access::Open | Access::Public => return Ok(Actor::Open),
             Access::Keyed(right) => {
                 let client = target.or_else(|| header_client(headers));
                 return keyed_actor(&self.admin, &self.keys, right, client, presented, origin)

@@ -90,7 +90,6 @@ fn matrix() -> BTreeMap<&'static str, Row> {
 fn spelled(access: Access) -> String {
     match access {
         Access::Open => "open".into(),
-        Access::Unassigned => "unassigned".into(),
         Access::Admin => "admin".into(),
         Access::Public => "public".into(),
         Access::Right(right) => right.as_str().into(),

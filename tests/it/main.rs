@@ -24,6 +24,7 @@ mod gateway_crud;
 mod hardening;
 mod host_routing;
 mod insert_window;
+mod integrations;
 mod ip_policy;
 mod limits;
 mod management;

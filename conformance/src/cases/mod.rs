@@ -11,6 +11,7 @@ pub mod deferred;
 pub mod enforced;
 pub mod gateway;
 pub mod health;
+pub mod integrations;
 pub mod ip_policy;
 pub mod management;
 pub mod pipelines_stats;
@@ -320,6 +321,7 @@ pub fn specific_cases(ctx: &Ctx) -> Vec<Case> {
     cases.extend(webhook_sinks::cases(ctx));
     cases.extend(pipelines_stats::cases(ctx));
     cases.extend(backups::cases(ctx));
+    cases.extend(integrations::cases(ctx));
     cases.extend(data_plane_cases(ctx));
     cases.extend(enforced::cases(ctx));
     cases

@@ -39,6 +39,8 @@ pub enum Code {
     Unprocessable,
     /// Billing (issue 15): the provider's API failed or answered unusably.
     UpstreamFailed,
+    /// A Supabase Management API call failed (documented as 500).
+    SupabaseApiError,
     /// IP policy (issue 13): the caller's address is refused for this key.
     IpNotAllowed,
     /// IP policy: rules apply but the client address is unknown.
@@ -79,6 +81,7 @@ impl Code {
             Code::D1Unsupported => "d1_unsupported",
             Code::Unprocessable => "unprocessable",
             Code::UpstreamFailed => "upstream_failed",
+            Code::SupabaseApiError => "supabase_api_error",
             Code::IpNotAllowed => "ip_not_allowed",
             Code::ClientIpRequired => "client_ip_required",
             Code::IpWhitelistCapExceeded => "ip_whitelist_cap_exceeded",
@@ -117,6 +120,7 @@ impl Code {
             Code::D1Unsupported => 4220,
             Code::Unprocessable => 4221,
             Code::UpstreamFailed => 5020,
+            Code::SupabaseApiError => 5001,
             Code::IpNotAllowed => 4032,
             Code::ClientIpRequired => 4033,
             Code::IpWhitelistCapExceeded => 4008,
@@ -158,6 +162,7 @@ impl Code {
             | Code::D1Unsupported => "data",
             Code::NotImplemented
             | Code::UpstreamFailed
+            | Code::SupabaseApiError
             | Code::DatabaseUnavailable
             | Code::ServiceUnavailable
             | Code::Timeout
@@ -166,7 +171,7 @@ impl Code {
     }
 
     /// Every code, for the registry.
-    pub const ALL: [Code; 32] = [
+    pub const ALL: [Code; 33] = [
         Code::BadRequest,
         Code::InvalidJson,
         Code::MissingParameter,
@@ -188,6 +193,7 @@ impl Code {
         Code::D1Unsupported,
         Code::Unprocessable,
         Code::UpstreamFailed,
+        Code::SupabaseApiError,
         Code::IpNotAllowed,
         Code::ClientIpRequired,
         Code::IpWhitelistCapExceeded,

@@ -34,6 +34,9 @@ pub fn is_admin_path(path: &str) -> bool {
             path,
             "/gateway/deferred/flush" | "/schema/clients" | "/clients" | "/registry"
         )
+        // Issue 21: they take credentials and URLs (openapi/CHANGES.md).
+        || path.starts_with("/typesense/")
+        || path == "/api/v2/supabase/ssl_enforcement"
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -223,6 +223,8 @@ impl TestServer {
                 pg_bin: std::env::var("PGBIN").ok().map(Into::into),
                 ..Default::default()
             },
+            // Issue 21: tests set mirrors / Typesense jobs on their fakes.
+            integrations: Default::default(),
         };
         tweak(&mut config);
         Self::serve(config, tenant_url, vec![catalog_db, tenant_db], admin_url).await
