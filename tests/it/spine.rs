@@ -103,35 +103,34 @@ async fn envelope_for_errors_before_any_handler() {
 }
 
 #[tokio::test]
-async fn admin_surface_fails_closed_and_unbuilt_operations_say_so() {
+async fn admin_surface_fails_closed() {
     let s = TestServer::start().await;
-    let r = s.get("/admin/backups").await;
+    let r = s.get("/admin/clients").await;
     assert_eq!(r.status, 401, "no key");
     r.envelope();
     let r = s
-        .send("GET", "/admin/backups", &[("x-athena-key", "wrong")], None)
+        .send("GET", "/admin/clients", &[("x-athena-key", "wrong")], None)
         .await;
     assert_eq!(r.status, 401, "wrong key");
     for header in ["x-athena-key", "apikey", "x-api-key"] {
         let r = s
-            .send("GET", "/admin/backups", &[(header, ADMIN_KEY)], None)
+            .send("GET", "/admin/clients", &[(header, ADMIN_KEY)], None)
             .await;
-        assert_eq!(r.status, 501, "{header}");
-        assert_eq!(r.envelope()["code"], "not_implemented");
+        assert_eq!(r.status, 200, "{header}");
     }
     let bearer = format!("Bearer {ADMIN_KEY}");
     let r = s
-        .send("GET", "/admin/backups", &[("authorization", &bearer)], None)
+        .send("GET", "/admin/clients", &[("authorization", &bearer)], None)
         .await;
-    assert_eq!(r.status, 501);
+    assert_eq!(r.status, 200);
     // The static admin key is never taken from the query string.
-    let r = s.get(&format!("/admin/backups?api_key={ADMIN_KEY}")).await;
+    let r = s.get(&format!("/admin/clients?api_key={ADMIN_KEY}")).await;
     assert_eq!(r.status, 401);
     s.stop().await;
 
     let s = TestServer::start_with(|c| c.admin_key = None).await;
     let r = s
-        .send("GET", "/admin/backups", &[("x-athena-key", "")], None)
+        .send("GET", "/admin/clients", &[("x-athena-key", "")], None)
         .await;
     assert_eq!(r.status, 401, "unset ATHENA_KEY_12 refuses everything");
     s.stop().await;
