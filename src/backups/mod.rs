@@ -1151,6 +1151,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_direct_target_debugs_without_its_uri() {
+        let t = Target::Direct {
+            uri: "postgres://u:s3cret@db.example/app".into(),
+            redacted: "postgres://u:***@db.example/app".into(),
+        };
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("***@db.example"), "{shown}");
+        assert_eq!(format!("{:?}", Target::Client("c".into())), "Client(\"c\")");
+    }
+
+    #[test]
     fn prefixes_and_cursors() {
         assert_eq!(normalize_prefix("/a/b/").as_deref(), Some("a/b"));
         for bad in ["", "a/../b", "a//b", "a b"] {

@@ -1178,4 +1178,111 @@ mod tests {
         assert_eq!(conninfo_dbname("a' host=evil"), "dbname='a\\' host=evil'");
         assert_eq!(conninfo_dbname("a\\"), "dbname='a\\\\'");
     }
+
+    fn target(uri: &str, host: &str, direct: bool) -> PgTarget {
+        let config: tokio_postgres::Config = uri.parse().unwrap();
+        from_config(&config, host.into(), direct).unwrap()
+    }
+
+    fn env_of(c: &Command) -> std::collections::HashMap<String, Option<String>> {
+        c.as_std()
+            .get_envs()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.map(|v| v.to_string_lossy().into_owned()),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_pinned_client_uri_connects_to_its_checked_address() {
+        let t = target(
+            "postgres://u:p@db.example/app?hostaddr=192.0.2.7",
+            "db.example",
+            false,
+        );
+        let env = env_of(&command("pg_dump".into(), &t, &[]));
+        assert_eq!(env["PGHOSTADDR"].as_deref(), Some("192.0.2.7"));
+        assert_eq!(env["PGPASSWORD"].as_deref(), Some("p"));
+        // Not a direct URI: the client's own TLS settings are left alone.
+        assert!(!env.contains_key("PGSSLMODE"));
+        let t = target("postgres://u@db.example/app", "db.example", false);
+        assert!(!env_of(&command("pg_restore".into(), &t, &[])).contains_key("PGHOSTADDR"));
+    }
+
+    #[test]
+    fn a_direct_uri_uses_none_of_the_gateways_credentials() {
+        let t = target("postgres://u:s3cret@192.0.2.7/app", "192.0.2.7", true);
+        let env = env_of(&command("pg_dump".into(), &t, &[]));
+        for (k, v) in [
+            ("PGSSLMODE", "disable"),
+            ("PGGSSENCMODE", "disable"),
+            ("PGSSLCERT", "/dev/null"),
+            ("PGSSLKEY", "/dev/null"),
+            ("PGPASSFILE", "/dev/null"),
+        ] {
+            assert_eq!(env[k].as_deref(), Some(v), "{k}");
+        }
+        let args: Vec<String> = command("pg_dump".into(), &t, &["--format=custom"])
+            .as_std()
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(args.contains(&"--host=192.0.2.7".to_string()), "{args:?}");
+        assert!(!args.iter().any(|a| a.contains("s3cret")), "{args:?}");
+        assert_eq!(env["PGPASSWORD"].as_deref(), Some("s3cret"));
+    }
+
+    #[test]
+    fn only_the_missing_role_error_is_repaired() {
+        assert!(is_missing_role_error(
+            "pg_dump exited with exit status: 1: pg_dump: error: role with OID 16390 does not exist"
+        ));
+        assert!(!is_missing_role_error(
+            "pg_dump exited with exit status: 1: connection to server failed"
+        ));
+        assert!(!is_missing_role_error(
+            "pg_dump: error: could not obtain lock on relation \"t\""
+        ));
+    }
+
+    #[test]
+    fn a_lost_lease_is_final() {
+        let (tx, rx) = watch::channel(None);
+        signal(&tx, Stop::TimedOut);
+        assert_eq!(*rx.borrow(), Some(Stop::TimedOut));
+        signal(&tx, Stop::Cancelled);
+        assert_eq!(*rx.borrow(), Some(Stop::Cancelled));
+        signal(&tx, Stop::TimedOut);
+        assert_eq!(*rx.borrow(), Some(Stop::Cancelled));
+        signal(&tx, Stop::Lost);
+        signal(&tx, Stop::Cancelled);
+        assert_eq!(*rx.borrow(), Some(Stop::Lost));
+    }
+
+    #[tokio::test]
+    async fn terminate_stops_the_group_and_a_lost_lease_stops_a_finish_line_wait() {
+        let mut c = Command::new("sh");
+        c.args(["-c", "sleep 600 & sleep 600; wait"])
+            .process_group(0)
+            .kill_on_drop(true);
+        die_with_parent(&mut c);
+        let mut child = c.spawn().unwrap();
+        let started = Instant::now();
+        terminate(&mut child).await;
+        assert!(child.id().is_none(), "reaped");
+        // SIGTERM was enough: no wait for the SIGKILL.
+        assert!(started.elapsed() < KILL_AFTER, "{:?}", started.elapsed());
+
+        // A cancel does not stop a finish-line step; a lost lease does.
+        let (tx, mut rx) = watch::channel(None);
+        signal(&tx, Stop::Cancelled);
+        let r = unless_lost(&mut rx, async { Ok::<_, JobError>(7) }).await;
+        assert!(matches!(r, Ok(7)));
+        signal(&tx, Stop::Lost);
+        let r = unless_lost(&mut rx, std::future::pending::<Result<(), JobError>>()).await;
+        assert!(matches!(r, Err(JobError::Stopped(Stop::Lost))));
+    }
 }
