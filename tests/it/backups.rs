@@ -589,6 +589,9 @@ impl FakeS3 {
                                 };
                                 let status = if method == http::Method::DELETE {
                                     204
+                                } else if method == http::Method::HEAD {
+                                    // No upload is ever completed here.
+                                    404
                                 } else {
                                     200
                                 };
