@@ -144,7 +144,7 @@ pub fn check_label(label: &str) -> Result<(), DomainError> {
 }
 
 /// Where a job's database is: a registered client, or a direct URI.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Target {
     Client(String),
     /// The URI text (kept sealed in the row) and its printable form.
@@ -153,6 +153,24 @@ pub enum Target {
         redacted: String,
     },
 }
+
+/// Never the URI itself: it may hold a password.
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Client(c) => f.debug_tuple("Client").field(c).finish(),
+            Target::Direct { redacted, .. } => f
+                .debug_struct("Direct")
+                .field("uri", &"<redacted>")
+                .field("redacted", redacted)
+                .finish(),
+        }
+    }
+}
+
+/// `timeout_seconds` when a request (or a schedule) gives none: the
+/// contract's default for backups and restores.
+pub const DEFAULT_TIMEOUT_SECS: i32 = 3600;
 
 /// The job columns every view reads.
 const JOB: &str = "job_id, job_type, status, client_name, target_redacted, label, \
@@ -448,6 +466,7 @@ impl Backups {
             check_label(l)?;
         }
         check_timeout(timeout_seconds)?;
+        let timeout_seconds = Some(timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECS));
         let id = Uuid::new_v4();
         let (sealed, redacted) = self.seal(id, &target)?;
         let client = match &target {
@@ -492,6 +511,7 @@ impl Backups {
         let (store, bucket) = self.configured()?;
         let key = self.check_key(key)?;
         check_timeout(timeout_seconds)?;
+        let timeout_seconds = Some(timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECS));
         // The backup must exist (400 naming the key otherwise).
         let head = self
             .s3
@@ -565,7 +585,7 @@ impl Backups {
                 "SELECT job_id, client_name, label, s3_bucket, s3_key, size_bytes, finished_at,
                         execution_daemon_id
                    FROM athena_backup_jobs
-                  WHERE status = 'completed' AND job_type = 'backup'
+                  WHERE status = 'completed' AND job_type = 'backup' AND s3_key IS NOT NULL
                     AND ($1::text IS NULL OR client_name = $1)
                     AND ($2::timestamptz IS NULL OR (finished_at, job_id) < ($2, $3::bigint))
                   ORDER BY finished_at DESC, job_id DESC
@@ -755,16 +775,18 @@ impl Backups {
             .ok_or_else(|| DomainError::not_found("backup job", job_id.to_string()))?;
         let (status, job_type): (String, String) = (row.get(0), row.get(1));
         let (bucket, key): (Option<String>, Option<String>) = (row.get(2), row.get(3));
-        let (Some(bucket), Some(key)) = (bucket, key) else {
-            return Err(DomainError::Invalid(format!(
-                "job {job_id} has no backup object"
-            )));
-        };
         if status != "completed" || job_type != "backup" {
             return Err(DomainError::Invalid(format!(
                 "job {job_id} is not a completed backup"
             )));
         }
+        // A completed backup without a key: its object was deleted.
+        let (Some(bucket), Some(key)) = (bucket, key) else {
+            return Err(DomainError::not_found(
+                "backup object of job",
+                job_id.to_string(),
+            ));
+        };
         let expires = expires_in.clamp(1, 900);
         let url = store.presign(&Method::GET, &bucket, &key, expires, &[])?;
         let expires_at = Utc::now() + chrono::Duration::seconds(i64::from(expires));
@@ -799,6 +821,20 @@ impl Backups {
                 &key,
             )
             .await?;
+        // The completed backup jobs of this object no longer name it: the
+        // list drops them, `s3-open` answers 404 (the job row and its logs
+        // stay).
+        let conn = self.catalog.get().await?;
+        conn.execute(
+            "WITH j AS (UPDATE athena_backup_jobs SET s3_key = NULL, updated_at = now()
+                         WHERE job_type = 'backup' AND status = 'completed'
+                           AND s3_bucket = $1 AND s3_key = $2
+                     RETURNING id)
+             INSERT INTO athena_backup_job_logs (job, message)
+             SELECT id, 'backup object deleted: ' || $2 FROM j",
+            &[&bucket, &key],
+        )
+        .await?;
         Ok(key)
     }
 
@@ -971,8 +1007,9 @@ impl Backups {
                 .execute(
                     "WITH j AS (
                         INSERT INTO athena_backup_jobs
-                            (job_type, client_name, label, s3_bucket, schedule_id, slot, execution_daemon_id)
-                        VALUES ('backup', $2, $3, $4, $1, $5, $6)
+                            (job_type, client_name, label, s3_bucket, schedule_id, slot, execution_daemon_id,
+                             timeout_seconds)
+                        VALUES ('backup', $2, $3, $4, $1, $5, $6, $7)
                         ON CONFLICT (schedule_id, slot) DO NOTHING
                         RETURNING id),
                      l AS (INSERT INTO athena_backup_job_logs (job, message)
@@ -980,7 +1017,15 @@ impl Backups {
                      s AS (UPDATE athena_backup_schedules SET last_slot = $5
                             WHERE id = $1 AND (last_slot IS NULL OR last_slot < $5))
                      SELECT 1 FROM j",
-                    &[&id, &s.client_name, &s.label, &bucket, &slot, &s.execution_daemon_id],
+                    &[
+                        &id,
+                        &s.client_name,
+                        &s.label,
+                        &bucket,
+                        &slot,
+                        &s.execution_daemon_id,
+                        &DEFAULT_TIMEOUT_SECS,
+                    ],
                 )
                 .await?;
             queued += n as usize;
@@ -1104,6 +1149,18 @@ fn hostname() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_direct_target_debugs_without_its_uri() {
+        let t = Target::Direct {
+            uri: "postgres://u:s3cret@db.example/app".into(),
+            redacted: "postgres://u:***@db.example/app".into(),
+        };
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("***@db.example"), "{shown}");
+        assert_eq!(format!("{:?}", Target::Client("c".into())), "Client(\"c\")");
+    }
 
     #[test]
     fn prefixes_and_cursors() {

@@ -38,6 +38,11 @@ const KILL_AFTER: Duration = Duration::from_secs(5);
 const TICK: Duration = Duration::from_secs(1);
 /// Tool output kept for the error message.
 const STDERR_CAP: usize = 16 << 10;
+/// `pg_dump --lock-wait-timeout`: a table lock it cannot get fails the dump
+/// instead of hanging it until the job's timeout.
+const LOCK_WAIT_TIMEOUT: &str = "--lock-wait-timeout=60s";
+/// How long completing a multipart upload may take once it was sent.
+const COMPLETE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Why a running job is being stopped.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -116,9 +121,16 @@ struct Claimed {
 }
 
 /// Where a tool connects: host (an address checked by the outbound policy
-/// for direct URIs), port, user, password, database.
+/// for direct URIs), the pinned `hostaddr` of a provider-registered client,
+/// port, user, password, database, and whether it came from a direct URI.
 pub struct PgTarget {
     host: String,
+    /// The checked address to connect to (`hostaddr=` of the client's URI),
+    /// so the tool never resolves `host` again (DNS rebinding).
+    hostaddr: Option<String>,
+    /// A caller-given URI: the tool may use none of the gateway's own
+    /// credentials (TLS client certificate, Kerberos tickets).
+    direct: bool,
     port: u16,
     user: Option<String>,
     password: Option<String>,
@@ -152,9 +164,15 @@ pub(crate) async fn pinned(
         .ok_or_else(|| DomainError::ServiceUnavailable("pg_uri: the host has no address".into()))
 }
 
-fn from_config(config: &tokio_postgres::Config, host: String) -> Result<PgTarget, DomainError> {
+fn from_config(
+    config: &tokio_postgres::Config,
+    host: String,
+    direct: bool,
+) -> Result<PgTarget, DomainError> {
     Ok(PgTarget {
         host,
+        hostaddr: config.get_hostaddrs().first().map(|a| a.to_string()),
+        direct,
         port: config.get_ports().first().copied().unwrap_or(5432),
         user: config.get_user().map(String::from),
         password: config
@@ -198,6 +216,19 @@ fn command(program: std::path::PathBuf, t: &PgTarget, extra: &[&str]) -> Command
     c.env("PGPASSFILE", "/dev/null")
         .env("PGCONNECT_TIMEOUT", "10")
         .env("PGAPPNAME", "athena-backup");
+    if let Some(a) = &t.hostaddr {
+        c.env("PGHOSTADDR", a);
+    }
+    if t.direct {
+        // Like `src/db/direct.rs` (TLS off): and none of the gateway's own
+        // client certificate, key or Kerberos credentials.
+        c.env("PGSSLMODE", "disable")
+            .env("PGGSSENCMODE", "disable")
+            .env("PGSSLCERT", "/dev/null")
+            .env("PGSSLKEY", "/dev/null")
+            .env("KRB5CCNAME", "FILE:/dev/null")
+            .env("KRB5_CLIENT_KTNAME", "/dev/null");
+    }
     if let Some(p) = &t.password {
         c.env("PGPASSWORD", p);
     }
@@ -206,8 +237,35 @@ fn command(program: std::path::PathBuf, t: &PgTarget, extra: &[&str]) -> Command
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    die_with_parent(&mut c);
     c
 }
+
+/// The tool gets SIGKILL when the gateway dies (even by `kill -9`), so no
+/// dump runs on unwatched. Linux: `PR_SET_PDEATHSIG` fires when the thread
+/// that spawned it exits; the runtime's worker threads live as long as the
+/// gateway.
+#[cfg(target_os = "linux")]
+fn die_with_parent(c: &mut Command) {
+    let parent = std::process::id();
+    // SAFETY: the closure runs between fork and exec and calls only
+    // async-signal-safe functions (prctl, getppid), allocating nothing.
+    unsafe {
+        c.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The gateway died before the prctl: do not run at all.
+            if libc::getppid() as u32 != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_: &mut Command) {}
 
 /// Waits until a stop is signalled.
 async fn stopped(rx: &mut watch::Receiver<Option<Stop>>) -> Stop {
@@ -230,8 +288,37 @@ async fn unless_stopped<T>(
     }
 }
 
+/// `work`, unless the lease is lost: a cancel or a timeout no longer stops
+/// a step past the point of no return (the upload's completion sent, the
+/// restore's input closed), so the real outcome is recorded.
+async fn unless_lost<T>(
+    rx: &mut watch::Receiver<Option<Stop>>,
+    work: impl std::future::Future<Output = Result<T, JobError>>,
+) -> Result<T, JobError> {
+    tokio::select! {
+        biased;
+        _ = rx.wait_for(|s| *s == Some(Stop::Lost)) => Err(JobError::Stopped(Stop::Lost)),
+        r = work => r,
+    }
+}
+
+/// Signals a stop to the job: a lost lease is final (nothing overrides it),
+/// a timeout never overrides an earlier stop.
+fn signal(tx: &watch::Sender<Option<Stop>>, stop: Stop) {
+    tx.send_if_modified(|s| match (*s, stop) {
+        (Some(Stop::Lost), _) => false,
+        (Some(_), Stop::TimedOut) => false,
+        (cur, new) if cur == Some(new) => false,
+        _ => {
+            *s = Some(stop);
+            true
+        }
+    });
+}
+
 /// SIGTERM to the child's process group, SIGKILL after `KILL_AFTER`;
-/// returns once the child is reaped.
+/// returns once the child is reaped. The group is signalled only while its
+/// leader is unreaped (its pgid cannot have been reused yet).
 pub async fn terminate(child: &mut Child) {
     let Some(pid) = child.id() else {
         return; // already reaped
@@ -244,11 +331,10 @@ pub async fn terminate(child: &mut Child) {
         .await
         .is_err()
     {
+        // Still unreaped: the whole group (a tool's helpers too) goes.
         unsafe { libc::kill(group, libc::SIGKILL) };
         let _ = child.wait().await;
     }
-    // Anything else left in the group (a tool's helper) goes too.
-    unsafe { libc::kill(group, libc::SIGKILL) };
 }
 
 /// The tool's stderr, capped, read in the background.
@@ -298,6 +384,14 @@ fn tool_error(tool: &str, status: std::process::ExitStatus, stderr: &str, t: &Pg
     format!("{tool} exited with {status}: {text}")
 }
 
+/// `pg_dump`'s failure on an object whose owner role no longer exists
+/// (`role with OID 16384 does not exist`): the case
+/// `repair_missing_role_oids` retries.
+fn is_missing_role_error(msg: &str) -> bool {
+    let m = msg.to_ascii_lowercase();
+    m.contains("role with oid") && m.contains("does not exist")
+}
+
 fn missing_tool(tool: &str, e: std::io::Error) -> JobError {
     JobError::Failed(format!(
         "{tool} could not be started ({e}); install the PostgreSQL client tools (PGBIN or PATH)"
@@ -318,7 +412,10 @@ impl Backups {
                 let uri = self.open_target(job.lease.id, sealed)?;
                 let parsed = crate::db::direct::parse(&uri).map_err(|e| e.into_domain("pg_uri"))?;
                 let addr = pinned(&self.outbound, &parsed.config).await?;
-                Ok(from_config(&parsed.config, addr.ip().to_string())?)
+                let mut target = from_config(&parsed.config, addr.ip().to_string(), true)?;
+                // The host is the checked address itself.
+                target.hostaddr = None;
+                Ok(target)
             }
             (None, Some(client)) => {
                 let tenant = self.tenants.resolve(client).await?;
@@ -331,7 +428,7 @@ impl Backups {
                     Some(tokio_postgres::config::Host::Unix(p)) => p.to_string_lossy().into_owned(),
                     _ => "localhost".into(),
                 };
-                Ok(from_config(&config, host)?)
+                Ok(from_config(&config, host, false)?)
             }
             (None, None) => Err(JobError::Failed("the job names no database".into())),
         }
@@ -386,7 +483,36 @@ impl Backups {
             // or cancelled when a cancel was asked for meanwhile.
             if let (Some(bucket), Some(key), Some(upload)) = (&job.bucket, &job.key, &job.upload_id)
             {
-                self.abort_upload(bucket, key, upload).await;
+                // Its upload may have completed just before it stopped: then
+                // the backup is there and the job completed.
+                match self.uploaded_size(bucket, key).await {
+                    Ok(Some(size)) => {
+                        drop(conn);
+                        self.log(
+                            id,
+                            "warn",
+                            "the replica running this job stopped after its upload completed",
+                        )
+                        .await;
+                        let result = json!({
+                            "s3_bucket": bucket,
+                            "s3_key": key,
+                            "size_bytes": size,
+                            "recovery_strategy": job.strategy,
+                        });
+                        return self.finish_completed(&job, result).await;
+                    }
+                    Ok(None) => self.abort_upload(bucket, key, upload).await,
+                    Err(e) => {
+                        let msg = format!(
+                            "the replica running this job stopped before it finished (its lease \
+                             expired), and whether its upload completed could not be checked \
+                             ({}): look for the object at `{key}`",
+                            detail(&e)
+                        );
+                        return self.finish_failed(&job, &msg).await;
+                    }
+                }
             }
             if job.cancel {
                 conn.execute(
@@ -436,25 +562,38 @@ impl Backups {
             }
         };
         tokio::pin!(work);
-        let deadline = job
-            .timeout
-            .map(|s| Instant::now() + Duration::from_secs(s.max(1) as u64));
+        let timeout = job.timeout.unwrap_or(super::DEFAULT_TIMEOUT_SECS);
+        let deadline = Instant::now() + Duration::from_secs(timeout.max(1) as u64);
         let mut tick = tokio::time::interval(TICK);
         let mut beat = Instant::now();
+        // Past half the stale time without a renewal, another replica may
+        // soon take the job over: stop it here first.
+        let mut renewed = Instant::now();
         let outcome = loop {
             tokio::select! {
                 r = &mut work => break r,
                 _ = tick.tick() => {
                     match self.touch(&job.lease, &progress).await {
-                        Ok(Some(true)) => { let _ = stop_tx.send(Some(Stop::Cancelled)); }
-                        Ok(Some(false)) => {}
-                        Ok(None) => { let _ = stop_tx.send(Some(Stop::Lost)); }
-                        Err(e) => tracing::warn!(error = %e, "backup job: renewing the lease failed"),
+                        Ok(Some(cancel)) => {
+                            renewed = Instant::now();
+                            if cancel {
+                                signal(&stop_tx, Stop::Cancelled);
+                            }
+                        }
+                        Ok(None) => signal(&stop_tx, Stop::Lost),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "backup job: renewing the lease failed");
+                            if renewed.elapsed() >= self.settings.stale_after / 2 {
+                                tracing::warn!(
+                                    job_id = job.job_id,
+                                    "backup job: lease not renewed for half the stale time; stopping"
+                                );
+                                signal(&stop_tx, Stop::Lost);
+                            }
+                        }
                     }
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        let _ = stop_tx.send_if_modified(|s| {
-                            if s.is_none() { *s = Some(Stop::TimedOut); true } else { false }
-                        });
+                    if Instant::now() >= deadline {
+                        signal(&stop_tx, Stop::TimedOut);
                     }
                     if beat.elapsed() >= self.settings.heartbeat {
                         beat = Instant::now();
@@ -492,10 +631,7 @@ impl Backups {
                 Ok(())
             }
             Err(JobError::Stopped(Stop::TimedOut)) => {
-                let msg = format!(
-                    "timed out after {} s (timeout_seconds)",
-                    job.timeout.unwrap_or_default()
-                );
+                let msg = format!("timed out after {timeout} s (timeout_seconds)");
                 self.finish_failed(&job, &msg).await
             }
             Err(JobError::Failed(msg)) => self.finish_failed(&job, &msg).await,
@@ -583,6 +719,24 @@ impl Backups {
     }
 
     // --- S3 multipart ---
+
+    /// `HEAD` of a backup's key: `Some(size)` when the object exists.
+    async fn uploaded_size(&self, bucket: &str, key: &str) -> Result<Option<i64>, DomainError> {
+        let (store, _) = self.configured()?;
+        let call = Call::new(Method::HEAD, Some(bucket), Some(key));
+        let head = tokio::time::timeout(Duration::from_secs(30), self.s3.exchange(store, call))
+            .await
+            .map_err(|_| DomainError::ServiceUnavailable("the S3 store timed out".into()))??;
+        match head.status {
+            404 => Ok(None),
+            200..=299 => Ok(Some(
+                head.header("content-length")
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or_default(),
+            )),
+            _ => Err(crate::storage::s3::s3_error(&head, key)),
+        }
+    }
 
     async fn abort_upload(&self, bucket: &str, key: &str, upload: &str) {
         let Ok((store, _)) = self.configured() else {
@@ -685,7 +839,7 @@ impl Backups {
                 .await
                 .map_err(DomainError::from)?;
             }
-            let mut extra = vec!["--format=custom"];
+            let mut extra = vec!["--format=custom", LOCK_WAIT_TIMEOUT];
             if repair {
                 extra.extend(["--no-owner", "--no-privileges"]);
             }
@@ -715,7 +869,9 @@ impl Backups {
                     self.abort_upload(&bucket, &key, &upload).await;
                     match e {
                         JobError::Failed(msg)
-                            if !repair && job.strategy == "repair_missing_role_oids" =>
+                            if !repair
+                                && job.strategy == "repair_missing_role_oids"
+                                && is_missing_role_error(&msg) =>
                         {
                             self.log(
                                 job.lease.id,
@@ -799,10 +955,17 @@ impl Backups {
                 "application/xml",
                 crate::storage::xml::complete_multipart(&parts),
             )?;
-        let reply = unless_stopped(stop, async {
-            self.s3.send(store, call, key).await.map_err(|e| {
-                JobError::Failed(format!("completing the S3 upload failed: {}", detail(&e)))
-            })
+        // Past this point a cancel or a timeout no longer drops the request
+        // (the store may complete it anyway): its answer is the outcome.
+        let reply = unless_lost(stop, async {
+            match tokio::time::timeout(COMPLETE_TIMEOUT, self.s3.send(store, call, key)).await {
+                Err(_) => Err(JobError::Failed(
+                    "completing the S3 upload timed out".into(),
+                )),
+                Ok(r) => r.map_err(|e| {
+                    JobError::Failed(format!("completing the S3 upload failed: {}", detail(&e)))
+                }),
+            }
         })
         .await?;
         if let Some(code) = crate::storage::s3::error_code(&reply.body) {
@@ -897,7 +1060,11 @@ impl Backups {
             Err(JobError::Stopped(s)) => Err(JobError::Stopped(s)),
             Err(JobError::Failed(m)) if !m.is_empty() => Err(JobError::Failed(m)),
             other => {
-                let status = unless_stopped(stop, async {
+                // The input is closed: pg_restore commits or rolls back on
+                // its own; a cancel or a timeout waits for it and records
+                // what happened. Only a lost lease stops it (the job may be
+                // failed by another replica: it must not commit).
+                let status = unless_lost(stop, async {
                     child
                         .wait()
                         .await
@@ -1010,5 +1177,112 @@ mod tests {
         assert_eq!(conninfo_dbname("db"), "dbname='db'");
         assert_eq!(conninfo_dbname("a' host=evil"), "dbname='a\\' host=evil'");
         assert_eq!(conninfo_dbname("a\\"), "dbname='a\\\\'");
+    }
+
+    fn target(uri: &str, host: &str, direct: bool) -> PgTarget {
+        let config: tokio_postgres::Config = uri.parse().unwrap();
+        from_config(&config, host.into(), direct).unwrap()
+    }
+
+    fn env_of(c: &Command) -> std::collections::HashMap<String, Option<String>> {
+        c.as_std()
+            .get_envs()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.map(|v| v.to_string_lossy().into_owned()),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_pinned_client_uri_connects_to_its_checked_address() {
+        let t = target(
+            "postgres://u:p@db.example/app?hostaddr=192.0.2.7",
+            "db.example",
+            false,
+        );
+        let env = env_of(&command("pg_dump".into(), &t, &[]));
+        assert_eq!(env["PGHOSTADDR"].as_deref(), Some("192.0.2.7"));
+        assert_eq!(env["PGPASSWORD"].as_deref(), Some("p"));
+        // Not a direct URI: the client's own TLS settings are left alone.
+        assert!(!env.contains_key("PGSSLMODE"));
+        let t = target("postgres://u@db.example/app", "db.example", false);
+        assert!(!env_of(&command("pg_restore".into(), &t, &[])).contains_key("PGHOSTADDR"));
+    }
+
+    #[test]
+    fn a_direct_uri_uses_none_of_the_gateways_credentials() {
+        let t = target("postgres://u:s3cret@192.0.2.7/app", "192.0.2.7", true);
+        let env = env_of(&command("pg_dump".into(), &t, &[]));
+        for (k, v) in [
+            ("PGSSLMODE", "disable"),
+            ("PGGSSENCMODE", "disable"),
+            ("PGSSLCERT", "/dev/null"),
+            ("PGSSLKEY", "/dev/null"),
+            ("PGPASSFILE", "/dev/null"),
+        ] {
+            assert_eq!(env[k].as_deref(), Some(v), "{k}");
+        }
+        let args: Vec<String> = command("pg_dump".into(), &t, &["--format=custom"])
+            .as_std()
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(args.contains(&"--host=192.0.2.7".to_string()), "{args:?}");
+        assert!(!args.iter().any(|a| a.contains("s3cret")), "{args:?}");
+        assert_eq!(env["PGPASSWORD"].as_deref(), Some("s3cret"));
+    }
+
+    #[test]
+    fn only_the_missing_role_error_is_repaired() {
+        assert!(is_missing_role_error(
+            "pg_dump exited with exit status: 1: pg_dump: error: role with OID 16390 does not exist"
+        ));
+        assert!(!is_missing_role_error(
+            "pg_dump exited with exit status: 1: connection to server failed"
+        ));
+        assert!(!is_missing_role_error(
+            "pg_dump: error: could not obtain lock on relation \"t\""
+        ));
+    }
+
+    #[test]
+    fn a_lost_lease_is_final() {
+        let (tx, rx) = watch::channel(None);
+        signal(&tx, Stop::TimedOut);
+        assert_eq!(*rx.borrow(), Some(Stop::TimedOut));
+        signal(&tx, Stop::Cancelled);
+        assert_eq!(*rx.borrow(), Some(Stop::Cancelled));
+        signal(&tx, Stop::TimedOut);
+        assert_eq!(*rx.borrow(), Some(Stop::Cancelled));
+        signal(&tx, Stop::Lost);
+        signal(&tx, Stop::Cancelled);
+        assert_eq!(*rx.borrow(), Some(Stop::Lost));
+    }
+
+    #[tokio::test]
+    async fn terminate_stops_the_group_and_a_lost_lease_stops_a_finish_line_wait() {
+        let mut c = Command::new("sh");
+        c.args(["-c", "sleep 600 & sleep 600; wait"])
+            .process_group(0)
+            .kill_on_drop(true);
+        die_with_parent(&mut c);
+        let mut child = c.spawn().unwrap();
+        let started = Instant::now();
+        terminate(&mut child).await;
+        assert!(child.id().is_none(), "reaped");
+        // SIGTERM was enough: no wait for the SIGKILL.
+        assert!(started.elapsed() < KILL_AFTER, "{:?}", started.elapsed());
+
+        // A cancel does not stop a finish-line step; a lost lease does.
+        let (tx, mut rx) = watch::channel(None);
+        signal(&tx, Stop::Cancelled);
+        let r = unless_lost(&mut rx, async { Ok::<_, JobError>(7) }).await;
+        assert!(matches!(r, Ok(7)));
+        signal(&tx, Stop::Lost);
+        let r = unless_lost(&mut rx, std::future::pending::<Result<(), JobError>>()).await;
+        assert!(matches!(r, Err(JobError::Stopped(Stop::Lost))));
     }
 }

@@ -193,6 +193,8 @@ async fn backup_list_download_restore_round_trip() {
     let job = &done["job"];
     assert_eq!(job["status"], "completed", "{done}");
     assert_eq!(job["progress_stage"], "completed");
+    // No timeout_seconds given: the contract's default, never "no deadline".
+    assert_eq!(job["timeout_seconds"], 3600, "{job}");
     assert!(job["bytes_written"].as_i64().unwrap() > 0, "{job}");
     assert!(done["logs"].as_array().unwrap().len() >= 3, "{done}");
     let key = job["s3_key"].as_str().unwrap().to_string();
@@ -274,6 +276,7 @@ async fn backup_list_download_restore_round_trip() {
     assert_eq!(r.json()["data"]["key"], key.as_str());
     let done = wait_job(&s, rid, 60, terminal).await;
     assert_eq!(done["job"]["status"], "completed", "{done}");
+    assert_eq!(done["job"]["timeout_seconds"], 3600, "{done}");
     let want = counts(&s.tenant_url).await;
     assert!(
         want.iter().any(|(t, n)| t == "bk_items" && *n == 2500),
@@ -348,6 +351,45 @@ async fn backup_list_download_restore_round_trip() {
         .send("GET", &format!("/admin/backups/{path}/download"), &H, None)
         .await;
     assert_eq!(r.status, 404, "{}", r.text());
+    // Its job is no longer listed as a backup, s3-open answers 404; the
+    // job itself stays readable, its logs say why.
+    let r = s
+        .send(
+            "GET",
+            &format!("/admin/backups?client_name={CLIENT}&limit=10"),
+            &H,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        !r.json()["data"]["backups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["job_id"] == id),
+        "{}",
+        r.text()
+    );
+    let r = s
+        .send(
+            "GET",
+            &format!("/admin/backups/jobs/{id}/s3-open"),
+            &H,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let done = wait_job(&s, id, 5, terminal).await;
+    assert_eq!(done["job"]["status"], "completed", "{done}");
+    assert!(done["job"]["s3_key"].is_null(), "{done}");
+    assert!(
+        done["logs"].as_array().unwrap().iter().any(|l| l["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("object deleted")),
+        "{done}"
+    );
     let r = s
         .send("DELETE", &format!("/admin/backups/jobs/{id}"), &H, None)
         .await;
@@ -547,6 +589,9 @@ impl FakeS3 {
                                 };
                                 let status = if method == http::Method::DELETE {
                                     204
+                                } else if method == http::Method::HEAD {
+                                    // No upload is ever completed here.
+                                    404
                                 } else {
                                     200
                                 };
