@@ -137,10 +137,24 @@ pub const CHAT_TABLES: &[&str] = &[
     "outbox",
 ];
 
+/// The tenant schemas that belong to the gateway whole (chat, billing):
+/// unlike the shared `athena`, every table in them is the gateway's, so the
+/// data plane, discovery, RPC and management DDL refuse the schema itself.
+pub const GATEWAY_SCHEMAS: &[&str] = &[CHAT_SCHEMA, BILLING_SCHEMA];
+
+/// Whether `schema` is one of `GATEWAY_SCHEMAS` (any letter case: a
+/// differently cased name is refused too rather than guessed about).
+pub fn is_gateway_schema(schema: &str) -> bool {
+    GATEWAY_SCHEMAS
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(schema))
+}
+
 /// Whether `schema.table` is one of the gateway's own tenant tables, which
-/// the structured data plane (schema cache, embedding) never shows.
+/// the structured data plane (schema cache, embedding) never shows: its
+/// tables in `athena`, and any table of a `GATEWAY_SCHEMAS` schema.
 pub fn is_gateway_table(schema: &str, table: &str) -> bool {
-    schema == TENANT_SCHEMA && TENANT_TABLES.contains(&table)
+    (schema == TENANT_SCHEMA && TENANT_TABLES.contains(&table)) || is_gateway_schema(schema)
 }
 
 /// Forgets that a tenant database was migrated (its tables went missing):

@@ -522,3 +522,148 @@ async fn attachments_are_managed_files_the_sender_may_read() {
     assert_eq!(page["items"][0]["attachments"][0]["file_id"], json!(file));
     s.stop().await;
 }
+
+/// The gateway's own schemas (`athena_chat`, `billing`) are not app data:
+/// the data plane answers them as unknown tables (404) and management DDL
+/// refuses them (400); nothing is read or written.
+#[tokio::test]
+async fn chat_and_billing_tables_are_out_of_the_data_plane_and_management() {
+    let s = TestServer::start().await;
+    let alice = User::new(&s, "alice", "acme");
+    let room = alice.group(&["bob"]).await;
+    alice.say(&room, "org secret").await;
+    let h = [("x-athena-client", CLIENT)];
+    for table in [
+        "athena_chat.messages",
+        "athena_chat.members",
+        "billing.billing_payments",
+    ] {
+        let r = s
+            .send("POST", "/gateway/fetch", &h, Some(json!({"table_name": table})))
+            .await;
+        assert_eq!(r.status, 404, "fetch {table}: {}", r.text());
+        r.envelope();
+        let r = s.send("GET", &format!("/rest/v1/{table}"), &h, None).await;
+        assert_eq!(r.status, 404, "rest {table}: {}", r.text());
+        assert!(!r.text().contains("org secret"));
+        for body in [
+            json!({"driver": "postgresql", "db_name": CLIENT, "table_name": table}),
+            json!({"driver": "postgresql", "db_name": CLIENT, "query": format!("SELECT COUNT(*) FROM {table}")}),
+        ] {
+            let r = s.send("POST", "/query/count", &h, Some(body.clone())).await;
+            assert_eq!(r.status, 404, "count {body}: {}", r.text());
+        }
+    }
+    let members = json!({"room_id": room, "user_id": "mallory", "role": "owner"});
+    for (path, body) in [
+        (
+            "/gateway/insert",
+            json!({"table_name": "athena_chat.members", "insert_body": members}),
+        ),
+        (
+            "/gateway/update",
+            json!({"table_name": "athena_chat.members", "update_body": {"role": "owner"},
+                   "conditions": [{"operator": "eq", "column": "user_id", "value": "bob"}]}),
+        ),
+        (
+            "/gateway/delete",
+            json!({"table_name": "athena_chat.messages", "resource_id": room}),
+        ),
+    ] {
+        let r = s.send("POST", path, &h, Some(body)).await;
+        assert_eq!(r.status, 404, "{path}: {}", r.text());
+    }
+    let r = s
+        .send(
+            "POST",
+            "/rest/v1/athena_chat.members",
+            &h,
+            Some(json!({"room_id": room, "user_id": "mallory", "role": "owner"})),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM athena_chat.members WHERE role = 'owner'")
+            .await,
+        1
+    );
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM athena_chat.members").await,
+        2
+    );
+
+    let key = s
+        .api_key(
+            &[
+                "management.read",
+                "management.tables.write",
+                "management.tables.drop",
+                "management.indexes.write",
+                "management.views.write",
+            ],
+            Some(CLIENT),
+        )
+        .await;
+    let mh = [("x-athena-client", CLIENT), ("apikey", key.as_str())];
+    let column = json!([{"name": "id", "data_type": "integer"}]);
+    for (method, path, body) in [
+        (
+            "POST",
+            "/management/tables",
+            json!({"schema_name": "athena_chat", "table_name": "x", "columns": column}),
+        ),
+        (
+            "PATCH",
+            "/management/tables/messages",
+            json!({"schema_name": "athena_chat", "operations": [
+                {"type": "add_column", "column": {"name": "x", "data_type": "integer"}}]}),
+        ),
+        (
+            "DELETE",
+            "/management/tables/messages",
+            json!({"schema_name": "athena_chat"}),
+        ),
+        (
+            "DELETE",
+            "/management/tables/billing_payments",
+            json!({"schema_name": "billing"}),
+        ),
+        (
+            "POST",
+            "/management/indexes",
+            json!({"schema_name": "billing", "table_name": "billing_payments", "columns": ["id"]}),
+        ),
+        (
+            "POST",
+            "/management/views",
+            json!({"schema_name": "athena_chat", "view_name": "leak", "query": "SELECT 1"}),
+        ),
+    ] {
+        let r = s.send(method, path, &mh, Some(body)).await;
+        assert_eq!(r.status, 400, "{method} {path}: {}", r.text());
+        r.envelope();
+    }
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM athena_chat.messages").await,
+        1
+    );
+    assert_eq!(
+        s.scalar(
+            "SELECT count(*) FROM information_schema.columns
+              WHERE table_schema = 'athena_chat' AND table_name = 'messages' AND column_name = 'x'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM pg_class WHERE relname IN ('x', 'leak')")
+            .await,
+        0
+    );
+    assert_eq!(
+        s.scalar("SELECT (to_regclass('billing.billing_payments') IS NOT NULL)::int8")
+            .await,
+        1
+    );
+    s.stop().await;
+}
