@@ -157,6 +157,26 @@ pub fn is_gateway_table(schema: &str, table: &str) -> bool {
     (schema == TENANT_SCHEMA && TENANT_TABLES.contains(&table)) || is_gateway_schema(schema)
 }
 
+/// The `GATEWAY_SCHEMAS` that exist and belong to another role than the
+/// login: like `athena` (`crate::db::schema_owned_by_login`), one prepared
+/// by another role (a raw-SQL role planting a trigger) is refused. An
+/// absent one is fine: the migration creates it as the login.
+async fn foreign_gateway_schemas(
+    tx: &tokio_postgres::Transaction<'_>,
+) -> Result<Vec<String>, DomainError> {
+    let schemas: Vec<String> = GATEWAY_SCHEMAS.iter().map(|s| s.to_string()).collect();
+    Ok(tx
+        .query_one(
+            "SELECT COALESCE(array_agg(n.nspname::text ORDER BY n.nspname), '{}')
+               FROM pg_catalog.pg_namespace n
+              WHERE n.nspname = ANY($1)
+                AND n.nspowner <> (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)",
+            &[&schemas],
+        )
+        .await?
+        .get(0))
+}
+
 /// Forgets that a tenant database was migrated (its tables went missing):
 /// the next use runs the set again.
 pub fn forget_tenant(uri: &str) {
@@ -200,6 +220,13 @@ pub async fn tenant(tenant: &crate::db::tenants::Tenant) -> Result<(), DomainErr
             return Err(DomainError::Internal(
                 "schema athena in the tenant database is owned by another role".into(),
             ));
+        }
+        let foreign = foreign_gateway_schemas(&tx).await?;
+        if !foreign.is_empty() {
+            return Err(DomainError::Internal(format!(
+                "schema {} in the tenant database is owned by another role",
+                foreign.join(", ")
+            )));
         }
         if apply_one(&tx, "athena.schema_migrations", migration).await? {
             tracing::info!(migration = migration.1, client = %tenant.name, "applied tenant migration");
@@ -261,6 +288,13 @@ pub async fn apply_tenant_set(
         return Err(DomainError::Conflict(
             "schema athena in the target database is owned by another role".into(),
         ));
+    }
+    let foreign = foreign_gateway_schemas(&tx).await?;
+    if !foreign.is_empty() {
+        return Err(DomainError::Conflict(format!(
+            "schema {} in the target database is owned by another role",
+            foreign.join(", ")
+        )));
     }
     let mut applied = TenantApplied::default();
     for migration in TENANT_MIGRATIONS {
