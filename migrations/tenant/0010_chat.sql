@@ -12,9 +12,12 @@ CREATE TABLE IF NOT EXISTS athena_chat.rooms (
     kind              text NOT NULL CHECK (kind IN ('dm', 'group', 'channel')),
     title             text,
     created_by        text NOT NULL,
-    -- A dm's two participants, ordered (low < high): one room per pair.
-    dm_user_low       text,
-    dm_user_high      text,
+    -- A dm's two participants, ordered (low < high) by bytes, as the
+    -- gateway orders them: COLLATE "C", whatever the database's collation
+    -- (under en_US "Bob" sorts after "alice", in bytes before). One room
+    -- per pair.
+    dm_user_low       text COLLATE "C",
+    dm_user_high      text COLLATE "C",
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now(),
     archived_at       timestamptz,

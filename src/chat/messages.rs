@@ -2,8 +2,8 @@
 //! reactions and search.
 
 use super::{
-    event, message_views, pg, room_for, Caller, Chat, MessageRow, MAX_BODY_BYTES, MAX_EMOJI_BYTES,
-    MESSAGE_COLUMNS,
+    event, message_views, pg, room_for, Caller, Chat, MessageRow, Viewer, MAX_BODY_BYTES,
+    MAX_EMOJI_BYTES, MESSAGE_COLUMNS,
 };
 use crate::api::models;
 use crate::auth::end_user::EndUser;
@@ -17,6 +17,10 @@ const MAX_CLIENT_MESSAGE_ID_CHARS: usize = 128;
 const MAX_METADATA_BYTES: usize = 16 * 1024;
 const MAX_ATTACHMENTS: usize = 20;
 const MAX_QUERY_CHARS: usize = 512;
+/// The most distinct emoji one user may put on one message.
+const MAX_EMOJI_PER_USER: i64 = 20;
+/// The most distinct emoji (reaction groups) one message may carry.
+const MAX_REACTION_GROUPS: i64 = 50;
 
 /// A JSON object body: at most `max` bytes as JSON text, no NUL (which
 /// `jsonb` cannot hold).
@@ -96,6 +100,17 @@ fn check_send(body: &models::ChatSendMessageRequest) -> Result<Send, DomainError
         return Err(DomainError::invalid_field(
             "attachments",
             "ordinals are distinct and not negative",
+        ));
+    }
+    let mut file_ids: Vec<String> = attachments
+        .iter()
+        .map(|(_, f)| f.to_ascii_lowercase())
+        .collect();
+    file_ids.sort();
+    if file_ids.windows(2).any(|w| w[0] == w[1]) {
+        return Err(DomainError::invalid_field(
+            "attachments",
+            "each file is attached once",
         ));
     }
     let empty_text = body
@@ -236,7 +251,16 @@ impl Chat {
                         "client_message_id was already used for another message".into(),
                     ));
                 }
-                let view = message_views(&tx, &caller.user, &[known]).await?;
+                let view = message_views(
+                    &tx,
+                    &Viewer {
+                        client: &tenant.name,
+                        user,
+                        id: &caller.user,
+                    },
+                    &[known],
+                )
+                .await?;
                 return Ok((view.into_iter().next().unwrap_or_default(), false));
             }
         }
@@ -309,7 +333,16 @@ impl Chat {
             json!({"room_id": room_id, "message_id": message.id, "room_seq": seq, "sender_id": caller.user}),
         )
         .await?;
-        let view = message_views(&tx, &caller.user, &[message]).await?;
+        let view = message_views(
+            &tx,
+            &Viewer {
+                client: &tenant.name,
+                user,
+                id: &caller.user,
+            },
+            &[message],
+        )
+        .await?;
         tx.commit().await.map_err(pg)?;
         Ok((view.into_iter().next().unwrap_or_default(), true))
     }
@@ -368,7 +401,16 @@ impl Chat {
             }
             _ => None,
         };
-        let items = message_views(&**conn, &caller.user, &rows).await?;
+        let items = message_views(
+            &**conn,
+            &Viewer {
+                client: &tenant.name,
+                user,
+                id: &caller.user,
+            },
+            &rows,
+        )
+        .await?;
         Ok(json!({ "items": items, "next_before_seq": next_before_seq }))
     }
 
@@ -428,6 +470,26 @@ impl Chat {
             .await
             .map_err(pg)?;
         let message = MessageRow::from_row(&row);
+        let has_text = message
+            .body_text
+            .as_deref()
+            .is_some_and(|t| !t.trim().is_empty());
+        if !has_text && message.body_json.is_none() {
+            let attached = tx
+                .query_opt(
+                    "SELECT 1 FROM athena_chat.attachments WHERE message_id = $1 LIMIT 1",
+                    &[&id],
+                )
+                .await
+                .map_err(pg)?;
+            if attached.is_none() {
+                // Dropping the transaction rolls the update back.
+                return Err(DomainError::Invalid(
+                    "an edit cannot leave a message without `body_text`, `body_json` or attachments"
+                        .into(),
+                ));
+            }
+        }
         event(
             &tx,
             room_id,
@@ -435,7 +497,16 @@ impl Chat {
             json!({"room_id": room_id, "message_id": id, "room_seq": message.room_seq}),
         )
         .await?;
-        let view = message_views(&tx, &caller.user, &[message]).await?;
+        let view = message_views(
+            &tx,
+            &Viewer {
+                client: &tenant.name,
+                user,
+                id: &caller.user,
+            },
+            &[message],
+        )
+        .await?;
         tx.commit().await.map_err(pg)?;
         Ok(view.into_iter().next().unwrap_or_default())
     }
@@ -512,9 +583,33 @@ impl Chat {
         room_for(&tx, &tenant.name, &caller, room_id, false)
             .await
             .map_err(|e| as_message(e, id))?;
-        let message = message_in(&tx, room_id, id, false).await?;
+        // The message row lock serializes the reactions of one message, so
+        // the caps below hold under concurrent reactions.
+        let message = message_in(&tx, room_id, id, true).await?;
         if message.deleted_at.is_some() {
             return Err(DomainError::not_found("message", id.to_string()));
+        }
+        let counts = tx
+            .query_one(
+                "SELECT count(*) FILTER (WHERE user_id = $2), count(DISTINCT emoji),
+                        coalesce(bool_or(emoji = $3), false),
+                        coalesce(bool_or(user_id = $2 AND emoji = $3), false)
+                   FROM athena_chat.reactions WHERE message_id = $1",
+                &[&id, &caller.user, &emoji],
+            )
+            .await
+            .map_err(pg)?;
+        let (mine, groups): (i64, i64) = (counts.get(0), counts.get(1));
+        let (group_exists, already): (bool, bool) = (counts.get(2), counts.get(3));
+        if !already && mine >= MAX_EMOJI_PER_USER {
+            return Err(DomainError::Conflict(format!(
+                "at most {MAX_EMOJI_PER_USER} distinct reactions per user on a message"
+            )));
+        }
+        if !group_exists && groups >= MAX_REACTION_GROUPS {
+            return Err(DomainError::Conflict(format!(
+                "at most {MAX_REACTION_GROUPS} distinct reactions on a message"
+            )));
         }
         let added = tx
             .execute(
@@ -628,7 +723,16 @@ impl Chat {
             .await
             .map_err(pg)?;
         let rows: Vec<MessageRow> = rows.iter().map(MessageRow::from_row).collect();
-        let views = message_views(&**conn, &caller.user, &rows).await?;
+        let views = message_views(
+            &**conn,
+            &Viewer {
+                client: &tenant.name,
+                user,
+                id: &caller.user,
+            },
+            &rows,
+        )
+        .await?;
         let items: Vec<Value> = rows
             .iter()
             .zip(views)
@@ -673,6 +777,11 @@ mod tests {
         }))
         .unwrap();
         assert!(check_send(&twice).is_err());
+        let same_file: models::ChatSendMessageRequest = serde_json::from_value(json!({
+            "body_text": "x", "attachments": [{"file_id": "a", "ordinal": 1}, {"file_id": "A", "ordinal": 2}]
+        }))
+        .unwrap();
+        assert!(check_send(&same_file).is_err());
         let nul: models::ChatSendMessageRequest =
             serde_json::from_value(json!({"body_json": {"a": "\u{0}"}})).unwrap();
         assert!(check_send(&nul).is_err());

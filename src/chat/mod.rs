@@ -193,11 +193,24 @@ impl MessageRow {
     }
 }
 
-/// The `ChatMessage` views of `rows` for `user` (their reactions, with
-/// `reacted`, and their attachments), in the order given: two queries.
+/// Who reads messages: the end user (the file access rule needs them
+/// whole), their id and the client.
+pub(crate) struct Viewer<'a> {
+    pub client: &'a str,
+    pub user: &'a EndUser,
+    pub id: &'a str,
+}
+
+/// The `ChatMessage` views of `rows` for `viewer` (their reactions, with
+/// `reacted`, and their attachments), in the order given: four queries.
+/// An attachment shows its file's name, type, size, status and visibility
+/// only when the viewer may read the file (`Storage::readable_files`, the
+/// rule of `GET /storage/files/{id}`); otherwise only its id, ordinal and
+/// URL paths (which apply the rule themselves). The bucket and storage
+/// key are never shown.
 pub(crate) async fn message_views<C: GenericClient>(
     c: &C,
-    user: &str,
+    viewer: &Viewer<'_>,
     rows: &[MessageRow],
 ) -> Result<Vec<Value>, DomainError> {
     let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
@@ -207,7 +220,7 @@ pub(crate) async fn message_views<C: GenericClient>(
             "SELECT message_id, emoji, count(*), bool_or(user_id = $2)
                FROM athena_chat.reactions WHERE message_id = ANY($1)
               GROUP BY message_id, emoji ORDER BY message_id, min(created_at), emoji",
-            &[&ids, &user],
+            &[&ids, &viewer.id],
         )
         .await
         .map_err(pg)?
@@ -217,44 +230,62 @@ pub(crate) async fn message_views<C: GenericClient>(
             "emoji": r.get::<_, String>(1), "count": count, "reacted": r.get::<_, bool>(3),
         }));
     }
-    let mut attachments: HashMap<Uuid, Vec<Value>> = HashMap::new();
-    for r in c
+    let attached = c
         .query(
             "SELECT a.message_id, a.ordinal, a.file_id, f.name, f.original_name, f.mime_type,
-                    f.size_bytes, f.status, f.visibility, f.bucket, f.storage_key
+                    f.size_bytes, f.status, f.visibility
                FROM athena_chat.attachments a LEFT JOIN athena.files f ON f.id = a.file_id
               WHERE a.message_id = ANY($1) ORDER BY a.message_id, a.ordinal",
             &[&ids],
         )
         .await
-        .map_err(pg)?
-    {
+        .map_err(pg)?;
+    let files: Vec<Uuid> = attached.iter().map(|r| r.get(2)).collect();
+    let readable = Storage::readable_files(c, viewer.client, viewer.user, &files).await?;
+    let mut attachments: HashMap<Uuid, Vec<Value>> = HashMap::new();
+    for r in attached {
         let file: Uuid = r.get(2);
-        let name: Option<String> = r.get(3);
-        let mime: Option<String> = r.get(5);
-        let extension = name
-            .as_deref()
-            .and_then(|n| n.rsplit_once('.'))
-            .map(|(_, e)| e.to_ascii_lowercase())
-            .filter(|e| !e.is_empty() && e.len() <= 16);
-        attachments.entry(r.get(0)).or_default().push(json!({
+        let mut view = json!({
             "file_id": file.to_string(),
             "ordinal": r.get::<_, i32>(1),
-            "file_name": name,
-            "original_name": r.get::<_, Option<String>>(4),
-            "content_type": mime,
-            "mime_type": mime,
-            "extension": extension,
-            "size_bytes": r.get::<_, Option<i64>>(6),
-            "status": r.get::<_, Option<String>>(7),
-            "visibility": r.get::<_, Option<String>>(8),
+            "file_name": Value::Null,
+            "original_name": Value::Null,
+            "content_type": Value::Null,
+            "mime_type": Value::Null,
+            "extension": Value::Null,
+            "size_bytes": Value::Null,
+            "status": Value::Null,
+            "visibility": Value::Null,
             "file_url": Value::Null,
-            "bucket": r.get::<_, Option<String>>(9),
-            "storage_key": r.get::<_, Option<String>>(10),
+            "bucket": Value::Null,
+            "storage_key": Value::Null,
             "authorized_url_path": format!("/storage/files/{file}/url"),
             "proxy_url_path": format!("/storage/files/{file}/proxy"),
             "public_url_path": format!("/storage/files/{file}/public-url"),
-        }));
+        });
+        if readable.contains(&file) {
+            let name: Option<String> = r.get(3);
+            let mime: Option<String> = r.get(5);
+            let extension = name
+                .as_deref()
+                .and_then(|n| n.rsplit_once('.'))
+                .map(|(_, e)| e.to_ascii_lowercase())
+                .filter(|e| !e.is_empty() && e.len() <= 16);
+            let details = json!({
+                "file_name": name,
+                "original_name": r.get::<_, Option<String>>(4),
+                "content_type": mime,
+                "mime_type": mime,
+                "extension": extension,
+                "size_bytes": r.get::<_, Option<i64>>(6),
+                "status": r.get::<_, Option<String>>(7),
+                "visibility": r.get::<_, Option<String>>(8),
+            });
+            if let (Some(view), Value::Object(details)) = (view.as_object_mut(), details) {
+                view.extend(details);
+            }
+        }
+        attachments.entry(r.get(0)).or_default().push(view);
     }
     Ok(rows
         .iter()
@@ -281,7 +312,12 @@ pub(crate) async fn message_views<C: GenericClient>(
 
 /// The room `id` of `client` as `caller` sees it, with their role: absent,
 /// another client's or another organization's → 404; not a member → 403.
-/// With `lock`, the room row is locked until the transaction ends.
+/// With `lock`, the room row is locked until the transaction ends, and the
+/// membership is read AFTER the lock is held, in a second statement: under
+/// READ COMMITTED that statement takes a fresh snapshot, so a removal
+/// committed while this request waited for the lock (removals lock the
+/// room too) is seen. One statement would read the membership from the
+/// snapshot taken before the wait.
 pub(crate) async fn room_for<C: GenericClient>(
     c: &C,
     client: &str,
@@ -289,28 +325,52 @@ pub(crate) async fn room_for<C: GenericClient>(
     id: Uuid,
     lock: bool,
 ) -> Result<(RoomRow, Role), DomainError> {
-    let sql = format!(
-        "SELECT {ROOM_COLUMNS}, mb.role FROM athena_chat.rooms r
-           LEFT JOIN athena_chat.members mb ON mb.room_id = r.id AND mb.user_id = $3
-          WHERE r.id = $1 AND r.client_name = $2{}",
-        if lock { " FOR UPDATE OF r" } else { "" }
-    );
-    let row = c
-        .query_opt(&sql, &[&id, &client, &caller.user])
-        .await
-        .map_err(pg)?
-        .ok_or_else(|| DomainError::not_found("room", id.to_string()))?;
-    let room = RoomRow::from_row(&row);
+    let (room, role) = if lock {
+        let row = c
+            .query_opt(
+                &format!(
+                    "SELECT {ROOM_COLUMNS} FROM athena_chat.rooms r
+                      WHERE r.id = $1 AND r.client_name = $2 FOR UPDATE OF r"
+                ),
+                &[&id, &client],
+            )
+            .await
+            .map_err(pg)?
+            .ok_or_else(|| DomainError::not_found("room", id.to_string()))?;
+        let room = RoomRow::from_row(&row);
+        let role: Option<String> = if room.organization_id == caller.org {
+            c.query_opt(
+                "SELECT role FROM athena_chat.members WHERE room_id = $1 AND user_id = $2",
+                &[&id, &caller.user],
+            )
+            .await
+            .map_err(pg)?
+            .map(|r| r.get(0))
+        } else {
+            None
+        };
+        (room, role)
+    } else {
+        let row = c
+            .query_opt(
+                &format!(
+                    "SELECT {ROOM_COLUMNS}, mb.role FROM athena_chat.rooms r
+                       LEFT JOIN athena_chat.members mb ON mb.room_id = r.id AND mb.user_id = $3
+                      WHERE r.id = $1 AND r.client_name = $2"
+                ),
+                &[&id, &client, &caller.user],
+            )
+            .await
+            .map_err(pg)?
+            .ok_or_else(|| DomainError::not_found("room", id.to_string()))?;
+        (RoomRow::from_row(&row), row.get::<_, Option<String>>(12))
+    };
     if room.organization_id != caller.org {
         return Err(DomainError::not_found("room", id.to_string()));
     }
-    let role = row
-        .get::<_, Option<String>>(12)
-        .as_deref()
-        .and_then(Role::parse)
-        .ok_or_else(|| {
-            DomainError::Forbidden("the end user is not a member of this room".into())
-        })?;
+    let role = role.as_deref().and_then(Role::parse).ok_or_else(|| {
+        DomainError::Forbidden("the end user is not a member of this room".into())
+    })?;
     Ok((room, role))
 }
 

@@ -59,6 +59,7 @@ async fn insert_room<C: GenericClient>(
 ) -> Result<Option<RoomRow>, DomainError> {
     let pair = match (kind, others) {
         ("dm", [other]) => {
+            // Byte order (`str`'s `Ord`), as the columns' `COLLATE "C"`.
             let (low, high) = if caller.user < *other {
                 (caller.user.as_str(), other.as_str())
             } else {
@@ -465,6 +466,11 @@ impl Chat {
             .map_err(pg)?
             .and_then(|r| super::Role::parse(r.get::<_, &str>(0)))
             .ok_or_else(|| DomainError::not_found("room member", target.clone()))?;
+        if target == caller.user && target_role == super::Role::Owner {
+            return Err(DomainError::Invalid(
+                "the owner cannot leave their room; archive it instead".into(),
+            ));
+        }
         let allowed = target == caller.user
             || actor_role == super::Role::Owner
             || (actor_role == super::Role::Admin && target_role == super::Role::Member);

@@ -12,9 +12,10 @@ use super::Pool;
 use crate::domain::DomainError;
 
 /// Schemas and relations a discovery never shows: `$1` is the gateway's
-/// tenant tables (a `text[]`).
+/// tenant tables (a `text[]`); the gateway's own schemas
+/// (`crate::db::migrate::GATEWAY_SCHEMAS`, a test checks the list).
 const USER_RELATION: &str = "n.nspname NOT LIKE 'pg\\_%'
-    AND n.nspname NOT IN ('information_schema', 'athena_gateway')
+    AND n.nspname NOT IN ('information_schema', 'athena_gateway', 'athena_chat', 'billing')
     AND NOT (n.nspname = 'athena' AND c.relname = ANY($1::text[]))";
 
 /// The relation kinds discovery lists: tables (plain, partitioned), views,
@@ -57,7 +58,7 @@ pub fn name(field: &str, raw: &str) -> Result<String, DomainError> {
 
 /// Whether `schema` is one discovery never shows (400 when asked for).
 pub fn is_hidden_schema(schema: &str) -> bool {
-    crate::db::tenants::is_system_schema(schema)
+    crate::db::tenants::is_system_schema(schema) || crate::db::migrate::is_gateway_schema(schema)
 }
 
 /// A schema named by a request: a valid name, not a hidden one.
@@ -307,6 +308,14 @@ fn schema_sql() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_gateway_schemas_are_never_listed() {
+        for schema in crate::db::migrate::GATEWAY_SCHEMAS {
+            assert!(USER_RELATION.contains(&format!("'{schema}'")), "{schema}");
+            assert!(is_hidden_schema(schema), "{schema}");
+        }
+    }
 
     #[test]
     fn names_follow_the_management_grammar() {

@@ -137,10 +137,44 @@ pub const CHAT_TABLES: &[&str] = &[
     "outbox",
 ];
 
+/// The tenant schemas that belong to the gateway whole (chat, billing):
+/// unlike the shared `athena`, every table in them is the gateway's, so the
+/// data plane, discovery, RPC and management DDL refuse the schema itself.
+pub const GATEWAY_SCHEMAS: &[&str] = &[CHAT_SCHEMA, BILLING_SCHEMA];
+
+/// Whether `schema` is one of `GATEWAY_SCHEMAS` (any letter case: a
+/// differently cased name is refused too rather than guessed about).
+pub fn is_gateway_schema(schema: &str) -> bool {
+    GATEWAY_SCHEMAS
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(schema))
+}
+
 /// Whether `schema.table` is one of the gateway's own tenant tables, which
-/// the structured data plane (schema cache, embedding) never shows.
+/// the structured data plane (schema cache, embedding) never shows: its
+/// tables in `athena`, and any table of a `GATEWAY_SCHEMAS` schema.
 pub fn is_gateway_table(schema: &str, table: &str) -> bool {
-    schema == TENANT_SCHEMA && TENANT_TABLES.contains(&table)
+    (schema == TENANT_SCHEMA && TENANT_TABLES.contains(&table)) || is_gateway_schema(schema)
+}
+
+/// The `GATEWAY_SCHEMAS` that exist and belong to another role than the
+/// login: like `athena` (`crate::db::schema_owned_by_login`), one prepared
+/// by another role (a raw-SQL role planting a trigger) is refused. An
+/// absent one is fine: the migration creates it as the login.
+async fn foreign_gateway_schemas(
+    tx: &tokio_postgres::Transaction<'_>,
+) -> Result<Vec<String>, DomainError> {
+    let schemas: Vec<String> = GATEWAY_SCHEMAS.iter().map(|s| s.to_string()).collect();
+    Ok(tx
+        .query_one(
+            "SELECT COALESCE(array_agg(n.nspname::text ORDER BY n.nspname), '{}')
+               FROM pg_catalog.pg_namespace n
+              WHERE n.nspname = ANY($1)
+                AND n.nspowner <> (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)",
+            &[&schemas],
+        )
+        .await?
+        .get(0))
 }
 
 /// Forgets that a tenant database was migrated (its tables went missing):
@@ -186,6 +220,13 @@ pub async fn tenant(tenant: &crate::db::tenants::Tenant) -> Result<(), DomainErr
             return Err(DomainError::Internal(
                 "schema athena in the tenant database is owned by another role".into(),
             ));
+        }
+        let foreign = foreign_gateway_schemas(&tx).await?;
+        if !foreign.is_empty() {
+            return Err(DomainError::Internal(format!(
+                "schema {} in the tenant database is owned by another role",
+                foreign.join(", ")
+            )));
         }
         if apply_one(&tx, "athena.schema_migrations", migration).await? {
             tracing::info!(migration = migration.1, client = %tenant.name, "applied tenant migration");
@@ -247,6 +288,13 @@ pub async fn apply_tenant_set(
         return Err(DomainError::Conflict(
             "schema athena in the target database is owned by another role".into(),
         ));
+    }
+    let foreign = foreign_gateway_schemas(&tx).await?;
+    if !foreign.is_empty() {
+        return Err(DomainError::Conflict(format!(
+            "schema {} in the target database is owned by another role",
+            foreign.join(", ")
+        )));
     }
     let mut applied = TenantApplied::default();
     for migration in TENANT_MIGRATIONS {

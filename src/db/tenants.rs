@@ -111,7 +111,7 @@ pub fn rpc_schemas(metadata: &serde_json::Value) -> Arc<[String]> {
         .map(|a| {
             a.iter()
                 .filter_map(serde_json::Value::as_str)
-                .filter(|s| !is_system_schema(s))
+                .filter(|s| !is_system_schema(s) && !crate::db::migrate::is_gateway_schema(s))
                 .map(str::to_string)
                 .collect()
         });

@@ -83,7 +83,9 @@ impl Name {
     /// `information_schema`) nor Athena's (`athena_gateway`).
     pub fn writable_schema(field: &str, raw: &str) -> Result<Name, DomainError> {
         let name = Name::parse(field, raw)?;
-        if crate::db::tenants::is_system_schema(&name.0) {
+        if crate::db::tenants::is_system_schema(&name.0)
+            || crate::db::migrate::is_gateway_schema(&name.0)
+        {
             return Err(DomainError::invalid_field(
                 field,
                 format!(
@@ -549,6 +551,9 @@ mod tests {
             "pg_toast",
             "athena_gateway",
             "PG_x",
+            "athena_chat",
+            "billing",
+            "Billing",
         ] {
             assert!(Name::writable_schema("s", s).is_err(), "{s}");
         }

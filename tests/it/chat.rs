@@ -518,7 +518,432 @@ async fn attachments_are_managed_files_the_sender_may_read() {
         s.scalar("SELECT count(*) FROM athena_chat.messages").await,
         1
     );
+    assert!(a["bucket"].is_null() && a["storage_key"].is_null(), "{a}");
+    assert_eq!(a["size_bytes"], 8, "{a}");
+    // Bob may not read the file: its id and URL paths only, no details.
     let page = bob.expect("GET", &path, None, 200).await;
-    assert_eq!(page["items"][0]["attachments"][0]["file_id"], json!(file));
+    let b = &page["items"][0]["attachments"][0];
+    assert_eq!(b["file_id"], json!(file));
+    assert_eq!(
+        b["authorized_url_path"],
+        json!(format!("/storage/files/{file}/url"))
+    );
+    for hidden in [
+        "file_name",
+        "original_name",
+        "size_bytes",
+        "mime_type",
+        "bucket",
+        "storage_key",
+    ] {
+        assert!(b[hidden].is_null(), "{hidden}: {b}");
+    }
+    // Alice still sees them when listing.
+    let page = alice.expect("GET", &path, None, 200).await;
+    let a = &page["items"][0]["attachments"][0];
+    assert_eq!(
+        (a["file_name"].as_str(), a["size_bytes"].as_i64()),
+        (Some("a.txt"), Some(8))
+    );
+    assert!(a["bucket"].is_null() && a["storage_key"].is_null(), "{a}");
+    // One file attached twice to one message: 400.
+    alice
+        .expect(
+            "POST",
+            &path,
+            Some(json!({"body_text": "twice", "attachments": [
+                {"file_id": file, "ordinal": 0}, {"file_id": file, "ordinal": 1}]})),
+            400,
+        )
+        .await;
+    s.stop().await;
+}
+
+/// The gateway's own schemas (`athena_chat`, `billing`) are not app data:
+/// the data plane answers them as unknown tables (404) and management DDL
+/// refuses them (400); nothing is read or written.
+#[tokio::test]
+async fn chat_and_billing_tables_are_out_of_the_data_plane_and_management() {
+    let s = TestServer::start().await;
+    let alice = User::new(&s, "alice", "acme");
+    let room = alice.group(&["bob"]).await;
+    alice.say(&room, "org secret").await;
+    let h = [("x-athena-client", CLIENT)];
+    for table in [
+        "athena_chat.messages",
+        "athena_chat.members",
+        "billing.billing_payments",
+    ] {
+        let r = s
+            .send(
+                "POST",
+                "/gateway/fetch",
+                &h,
+                Some(json!({"table_name": table})),
+            )
+            .await;
+        assert_eq!(r.status, 404, "fetch {table}: {}", r.text());
+        r.envelope();
+        let r = s.send("GET", &format!("/rest/v1/{table}"), &h, None).await;
+        assert_eq!(r.status, 404, "rest {table}: {}", r.text());
+        assert!(!r.text().contains("org secret"));
+        for body in [
+            json!({"driver": "postgresql", "db_name": CLIENT, "table_name": table}),
+            json!({"driver": "postgresql", "db_name": CLIENT, "query": format!("SELECT COUNT(*) FROM {table}")}),
+        ] {
+            let r = s.send("POST", "/query/count", &h, Some(body.clone())).await;
+            assert_eq!(r.status, 404, "count {body}: {}", r.text());
+        }
+    }
+    let members = json!({"room_id": room, "user_id": "mallory", "role": "owner"});
+    for (method, path, body) in [
+        (
+            "PUT",
+            "/gateway/insert",
+            json!({"table_name": "athena_chat.members", "insert_body": members}),
+        ),
+        (
+            "POST",
+            "/gateway/update",
+            json!({"table_name": "athena_chat.members", "update_body": {"role": "owner"},
+                   "conditions": [{"operator": "eq", "column": "user_id", "value": "bob"}]}),
+        ),
+        (
+            "DELETE",
+            "/gateway/delete",
+            json!({"table_name": "athena_chat.messages", "resource_id": room}),
+        ),
+    ] {
+        let r = s.send(method, path, &h, Some(body)).await;
+        assert_eq!(r.status, 404, "{method} {path}: {}", r.text());
+    }
+    let r = s
+        .send(
+            "POST",
+            "/rest/v1/athena_chat.members",
+            &h,
+            Some(json!({"room_id": room, "user_id": "mallory", "role": "owner"})),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM athena_chat.members WHERE role = 'owner'")
+            .await,
+        1
+    );
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM athena_chat.members").await,
+        2
+    );
+
+    let key = s
+        .api_key(
+            &[
+                "management.read",
+                "management.tables.write",
+                "management.tables.drop",
+                "management.indexes.write",
+                "management.views.write",
+            ],
+            Some(CLIENT),
+        )
+        .await;
+    let mh = [("x-athena-client", CLIENT), ("apikey", key.as_str())];
+    let column = json!([{"name": "id", "data_type": "integer"}]);
+    for (method, path, body) in [
+        (
+            "POST",
+            "/management/tables",
+            json!({"schema_name": "athena_chat", "table_name": "x", "columns": column}),
+        ),
+        (
+            "PATCH",
+            "/management/tables/messages",
+            json!({"schema_name": "athena_chat", "operations": [
+                {"type": "add_column", "column": {"name": "x", "data_type": "integer"}}]}),
+        ),
+        (
+            "DELETE",
+            "/management/tables/messages",
+            json!({"schema_name": "athena_chat"}),
+        ),
+        (
+            "DELETE",
+            "/management/tables/billing_payments",
+            json!({"schema_name": "billing"}),
+        ),
+        (
+            "POST",
+            "/management/indexes",
+            json!({"schema_name": "billing", "table_name": "billing_payments", "columns": ["id"]}),
+        ),
+        (
+            "POST",
+            "/management/views",
+            json!({"schema_name": "athena_chat", "view_name": "leak", "query": "SELECT 1"}),
+        ),
+    ] {
+        let r = s.send(method, path, &mh, Some(body)).await;
+        assert_eq!(r.status, 400, "{method} {path}: {}", r.text());
+        r.envelope();
+    }
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM athena_chat.messages").await,
+        1
+    );
+    assert_eq!(
+        s.scalar(
+            "SELECT count(*) FROM information_schema.columns
+              WHERE table_schema = 'athena_chat' AND table_name = 'messages' AND column_name = 'x'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM pg_class WHERE relname IN ('x', 'leak')")
+            .await,
+        0
+    );
+    assert_eq!(
+        s.scalar("SELECT (to_regclass('billing.billing_payments') IS NOT NULL)::int::int8")
+            .await,
+        1
+    );
+    s.stop().await;
+}
+
+/// The dm pair is ordered by bytes in Rust and in the database alike
+/// (`COLLATE "C"`): "Bob" and "alice" (which en_US orders the other way)
+/// make one room.
+#[tokio::test]
+async fn a_dm_between_mixed_case_ids_is_one_room() {
+    let s = TestServer::start().await;
+    let bob = User::new(&s, "Bob", "acme");
+    let alice = User::new(&s, "alice", "acme");
+    let body = json!({"participant_user_ids": ["Bob", "alice"]});
+    let one = bob
+        .expect(
+            "POST",
+            "/chat/rooms/direct/resolve",
+            Some(body.clone()),
+            200,
+        )
+        .await;
+    let two = alice
+        .expect("POST", "/chat/rooms/direct/resolve", Some(body), 200)
+        .await;
+    assert_eq!(one["id"], two["id"]);
+    alice
+        .expect(
+            "POST",
+            "/chat/rooms",
+            Some(json!({"kind": "dm", "member_user_ids": ["Bob"]})),
+            409,
+        )
+        .await;
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM athena_chat.rooms WHERE dm_user_low = 'Bob' AND dm_user_high = 'alice'")
+            .await,
+        1
+    );
+    // Whatever the database's collation: the pair columns compare bytes.
+    assert_eq!(
+        s.scalar(
+            "SELECT count(*) FROM information_schema.columns
+              WHERE table_schema = 'athena_chat' AND table_name = 'rooms'
+                AND column_name IN ('dm_user_low', 'dm_user_high') AND collation_name = 'C'"
+        )
+        .await,
+        2
+    );
+    s.stop().await;
+}
+
+/// A send waiting for the room lock while the member is removed reads the
+/// membership after the lock: 403, nothing written.
+#[tokio::test]
+async fn a_member_removed_while_a_send_waits_cannot_send() {
+    let s = TestServer::start().await;
+    let alice = User::new(&s, "alice", "acme");
+    let bob = User::new(&s, "bob", "acme");
+    let room = alice.group(&["bob"]).await;
+    bob.say(&room, "before").await;
+    let mut t = s.tenant().await;
+    let tx = t.transaction().await.unwrap();
+    tx.execute(
+        "SELECT 1 FROM athena_chat.rooms WHERE id = $1::text::uuid FOR UPDATE",
+        &[&room],
+    )
+    .await
+    .unwrap();
+    tx.execute(
+        "DELETE FROM athena_chat.members WHERE room_id = $1::text::uuid AND user_id = 'bob'",
+        &[&room],
+    )
+    .await
+    .unwrap();
+    let path = format!("/chat/rooms/{room}/messages");
+    let (reply, _) = tokio::join!(
+        bob.send("POST", &path, Some(json!({"body_text": "after"}))),
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            tx.commit().await.unwrap();
+        }
+    );
+    assert_eq!(reply.status, 403, "{}", reply.text());
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM athena_chat.messages").await,
+        1
+    );
+    s.stop().await;
+}
+
+/// `who` reacts `e{i}` to the message of `path`; the answer must be `status`.
+async fn react(who: &User<'_>, path: &str, i: usize, status: u16) -> Value {
+    let body = json!({"emoji": format!("e{i}")});
+    who.expect("POST", path, Some(body), status).await
+}
+
+/// Reactions are bounded: 20 distinct emoji per user and 50 per message
+/// (409 above); repeating one that exists is still fine.
+#[tokio::test]
+async fn reactions_are_capped_per_user_and_per_message() {
+    let s = TestServer::start().await;
+    let alice = User::new(&s, "alice", "acme");
+    let bob = User::new(&s, "bob", "acme");
+    let carol = User::new(&s, "carol", "acme");
+    let room = alice.group(&["bob", "carol"]).await;
+    let id = alice.say(&room, "react to me").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/chat/messages/{id}/reactions");
+    for i in 0..20 {
+        react(&alice, &path, i, 200).await;
+    }
+    react(&alice, &path, 20, 409).await;
+    react(&alice, &path, 0, 200).await;
+    for i in 20..40 {
+        react(&bob, &path, i, 200).await;
+    }
+    for i in 40..50 {
+        react(&carol, &path, i, 200).await;
+    }
+    let r = react(&carol, &path, 50, 409).await;
+    assert!(r["message"].as_str().is_some(), "{r}");
+    // An existing group can still be joined.
+    let r = react(&carol, &path, 0, 200).await;
+    assert_eq!(r["reactions"].as_array().map(Vec::len), Some(50), "{r}");
+    assert_eq!(
+        s.scalar("SELECT count(DISTINCT emoji) FROM athena_chat.reactions")
+            .await,
+        50
+    );
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM athena_chat.reactions").await,
+        51
+    );
+    s.stop().await;
+}
+
+/// Nits: the owner cannot remove themselves, an edit cannot empty a
+/// message.
+#[tokio::test]
+async fn the_owner_stays_and_edits_keep_a_body() {
+    let s = TestServer::start().await;
+    let alice = User::new(&s, "alice", "acme");
+    let room = alice.group(&["bob"]).await;
+    alice
+        .expect(
+            "DELETE",
+            &format!("/chat/rooms/{room}/members/alice"),
+            None,
+            400,
+        )
+        .await;
+    assert_eq!(
+        s.scalar(
+            "SELECT count(*) FROM athena_chat.members WHERE user_id = 'alice' AND role = 'owner'"
+        )
+        .await,
+        1
+    );
+    let m = alice.say(&room, "keep me").await;
+    let path = format!("/chat/rooms/{room}/messages/{}", m["id"].as_str().unwrap());
+    alice
+        .expect("PATCH", &path, Some(json!({"body_text": "  "})), 400)
+        .await;
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM athena_chat.messages WHERE body_text = 'keep me' AND edited_at IS NULL")
+            .await,
+        1
+    );
+    let r = alice
+        .expect("PATCH", &path, Some(json!({"body_text": "kept"})), 200)
+        .await;
+    assert_eq!(r["body_text"], "kept");
+    s.stop().await;
+}
+
+/// A schema `athena_chat` prepared by another role is refused like
+/// `athena`: the chat store is unavailable (503), nothing is created in it.
+#[tokio::test]
+async fn a_chat_schema_owned_by_another_role_is_refused() {
+    let s = TestServer::start().await;
+    s.tenant()
+        .await
+        .batch_execute(
+            "DO $$ BEGIN CREATE ROLE athena_chat_other NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+             CREATE SCHEMA athena_chat AUTHORIZATION athena_chat_other;",
+        )
+        .await
+        .unwrap();
+    let alice = User::new(&s, "alice", "acme");
+    alice
+        .expect(
+            "POST",
+            "/chat/rooms",
+            Some(json!({"kind": "group", "title": "t", "member_user_ids": []})),
+            503,
+        )
+        .await;
+    assert_eq!(
+        s.scalar("SELECT (to_regclass('athena_chat.rooms') IS NULL)::int::int8")
+            .await,
+        1
+    );
+    s.stop().await;
+}
+
+/// Under key enforcement chat needs a key with `chat.use` besides the end
+/// user: bearer only → 401, a key without the right → 403, with it → 200.
+#[tokio::test]
+async fn chat_under_key_enforcement_needs_chat_use() {
+    let s = TestServer::start().await;
+    s.enforce_keys(true).await;
+    let auth = format!("Bearer {}", jwt("alice", "acme"));
+    let rooms = |key: Option<String>| {
+        let auth = auth.clone();
+        let s = &s;
+        async move {
+            let mut h = vec![
+                ("x-athena-client", CLIENT),
+                ("authorization", auth.as_str()),
+            ];
+            if let Some(k) = key.as_deref() {
+                h.push(("apikey", k));
+            }
+            s.send("GET", "/chat/rooms", &h, None).await
+        }
+    };
+    let r = rooms(None).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    let without = s.api_key(&["gateway.fetch.execute"], Some(CLIENT)).await;
+    let r = rooms(Some(without)).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    let with = s.api_key(&["chat.use"], Some(CLIENT)).await;
+    let r = rooms(Some(with)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["items"], json!([]));
     s.stop().await;
 }

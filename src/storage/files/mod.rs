@@ -278,6 +278,58 @@ impl Storage {
             .collect())
     }
 
+    /// Of `ids`, the live files of client `client` that `user` may read:
+    /// the rule of `file_get` (soft-deleted and purged files are absent),
+    /// for any number of files in two queries on `c` (the caller's
+    /// connection or transaction: no second pool connection is taken).
+    pub async fn readable_files<C: tokio_postgres::GenericClient>(
+        c: &C,
+        client: &str,
+        user: &EndUser,
+        ids: &[Uuid],
+    ) -> Result<std::collections::HashSet<Uuid>, DomainError> {
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let files: Vec<FileRow> = c
+            .query(
+                &format!(
+                    "SELECT {COLUMNS} FROM athena.files
+                      WHERE id = ANY($1) AND client_name = $2
+                        AND status NOT IN ('purged', 'soft_deleted')"
+                ),
+                &[&ids, &client],
+            )
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(row)
+            .collect();
+        let grants: Vec<GrantRow> = c
+            .query(
+                "SELECT file_id, principal_type, principal_id, permission, expires_at, revoked_at
+                   FROM athena.file_permissions WHERE file_id = ANY($1) AND revoked_at IS NULL",
+                &[&ids],
+            )
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(|r| GrantRow {
+                file_id: r.get(0),
+                principal_type: r.get(1),
+                principal_id: r.get(2),
+                permission: r.get(3),
+                expires_at: r.get(4),
+                revoked_at: r.get(5),
+            })
+            .collect();
+        Ok(files
+            .iter()
+            .filter(|f| Self::permits(f, &grants, user, Permission::Read))
+            .map(|f| f.id)
+            .collect())
+    }
+
     /// Whether `user` may do `wanted` to `file`, given grant rows read by
     /// `grants` (the rows of other files are skipped): the one rule.
     fn permits(file: &FileRow, rows: &[GrantRow], user: &EndUser, wanted: Permission) -> bool {
