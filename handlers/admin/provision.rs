@@ -2,6 +2,7 @@
 //! dependencies, clones (`src/provision/`), and the hosted providers
 //! (`/admin/provision/providers/*`, `src/integrations/providers.rs`).
 
+use super::provision_providers::provision as provider_provision;
 use crate::api::{models, params, responses, traits::AdminProvisionApi};
 use crate::config::redact;
 use crate::domain::DomainError;
@@ -10,7 +11,6 @@ use crate::http::payload::Json;
 use crate::http::{ApiError, ApiResult, RequestCx};
 use crate::integrations::providers::Provider;
 use crate::provision::{self, local, Registration};
-use super::provision_providers::provision as provider_provision;
 
 impl AdminProvisionApi for Handlers {
     async fn post_admin_provision(
@@ -83,7 +83,7 @@ impl AdminProvisionApi for Handlers {
         _cx: RequestCx,
         params: params::GetAdminProvisionLocalDatabases,
     ) -> ApiResult<responses::GetAdminProvisionLocalDatabases> {
-        let body = self.local_databases(&params.client_name).await?;
+        let body = self.local_databases(&params.client_name, false).await?;
         Ok(responses::GetAdminProvisionLocalDatabases::Ok(Json::new(
             body,
         )))
@@ -514,13 +514,19 @@ fn clone_detail(j: &provision::clones::Job) -> Result<models::CloneJobDetail, Do
 impl Handlers {
     /// The local database inventory of a client's server (admin and
     /// management).
+    /// `managed_only` (the management variant, a tenant's key): the
+    /// server's other databases are left out of `all_databases`.
     pub(crate) async fn local_databases(
         &self,
         client: &str,
+        managed_only: bool,
     ) -> Result<models::LocalClusterDatabasesResponse, ApiError> {
-        let (all, managed) = local::list(&self.provision.tenants, client)
+        let (mut all, managed) = local::list(&self.provision.tenants, client)
             .await
             .map_err(unavailable_client)?;
+        if managed_only {
+            all.retain(|d| managed.iter().any(|m| &m.database_name == d));
+        }
         Ok(models::LocalClusterDatabasesResponse {
             all_databases: all,
             athena_managed_databases: managed
