@@ -169,7 +169,7 @@ impl ManagementApi for Handlers {
         _cx: RequestCx,
         params: params::GetManagementProvisionLocalDatabases,
     ) -> ApiResult<responses::GetManagementProvisionLocalDatabases> {
-        let body = self.local_databases(&params.x_athena_client).await?;
+        let body = self.local_databases(&params.x_athena_client, true).await?;
         Ok(responses::GetManagementProvisionLocalDatabases::Ok(
             Json::new(body),
         ))
@@ -177,10 +177,39 @@ impl ManagementApi for Handlers {
 
     async fn post_management_provision_local_databases(
         &self,
-        _cx: RequestCx,
+        cx: RequestCx,
         params: params::PostManagementProvisionLocalDatabases,
         body: models::LocalClusterCreateDatabaseRequest,
     ) -> ApiResult<responses::PostManagementProvisionLocalDatabases> {
+        // A tenant's key: its own server, nothing of another tenant's.
+        // Templates are the stock ones only (TEMPLATE copies a database);
+        // no OWNER / TABLESPACE; a registration only under a new name or
+        // the caller's own (a taken or deleted name is a 409 at create).
+        if let Some(t) = body
+            .template
+            .as_deref()
+            .filter(|t| !matches!(*t, "template0" | "template1"))
+        {
+            return Err(ApiError::bad_request(format!(
+                "template `{}` is not allowed here: template0 or template1",
+                t.chars().take(63).collect::<String>()
+            )));
+        }
+        if body.owner.is_some() || body.tablespace.is_some() {
+            return Err(ApiError::bad_request(
+                "owner and tablespace are admin-only (POST /admin/provision/local/databases)",
+            ));
+        }
+        if body
+            .register_name
+            .as_deref()
+            .is_some_and(|n| n != params.x_athena_client)
+        {
+            return Err(DomainError::Forbidden(
+                "register_name must be absent or the caller's own client".into(),
+            )
+            .into());
+        }
         let create = crate::provision::local::Create {
             database_name: body.database_name,
             owner: body.owner,
@@ -195,12 +224,28 @@ impl ManagementApi for Handlers {
             register_name: body.register_name,
             description: body.description,
         };
+        let entry = AuditEntry {
+            client_name: params.x_athena_client.clone(),
+            api_key_id: AuditEntry::key_id(cx.actor()),
+            request_id: cx.request_id().to_string(),
+            operation: "management.provision.local_databases.create".into(),
+            object_schema: None,
+            object_name: Some(create.database_name.clone()),
+            statement: crate::provision::local::create_statement(&create)?,
+            function: None,
+        };
+        let audit_id = self.audit.begin(&entry).await?;
         let out = crate::provision::local::create(
             &self.provision.tenants,
             &params.x_athena_client,
             &create,
         )
-        .await?;
+        .await;
+        match &out {
+            Ok(_) => self.audit.finish(audit_id, Ok(())).await,
+            Err(e) => self.audit.finish(audit_id, Err(&e.to_string())).await,
+        }
+        let out = out?;
         Ok(responses::PostManagementProvisionLocalDatabases::Created(
             Json::new(out),
         ))

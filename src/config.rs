@@ -350,6 +350,7 @@ impl Config {
                 tool_path: var("ATHENA_PROVISION_PATH"),
                 allow_dependency_install: flag("ATHENA_ALLOW_DEPENDENCY_INSTALL")?,
                 clone_workers: number("ATHENA_CLONE_WORKERS", 1)?,
+                public_bind: flag("ATHENA_PROVISION_PUBLIC_BIND")?,
             },
             backups: crate::backups::Settings::from_env().map_err(ConfigError)?,
             integrations: crate::integrations::Settings::from_env().map_err(ConfigError)?,

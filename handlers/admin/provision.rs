@@ -83,7 +83,7 @@ impl AdminProvisionApi for Handlers {
         _cx: RequestCx,
         params: params::GetAdminProvisionLocalDatabases,
     ) -> ApiResult<responses::GetAdminProvisionLocalDatabases> {
-        let body = self.local_databases(&params.client_name).await?;
+        let body = self.local_databases(&params.client_name, false).await?;
         Ok(responses::GetAdminProvisionLocalDatabases::Ok(Json::new(
             body,
         )))
@@ -514,13 +514,19 @@ fn clone_detail(j: &provision::clones::Job) -> Result<models::CloneJobDetail, Do
 impl Handlers {
     /// The local database inventory of a client's server (admin and
     /// management).
+    /// `managed_only` (the management variant, a tenant's key): the
+    /// server's other databases are left out of `all_databases`.
     pub(crate) async fn local_databases(
         &self,
         client: &str,
+        managed_only: bool,
     ) -> Result<models::LocalClusterDatabasesResponse, ApiError> {
-        let (all, managed) = local::list(&self.provision.tenants, client)
+        let (mut all, managed) = local::list(&self.provision.tenants, client)
             .await
             .map_err(unavailable_client)?;
+        if managed_only {
+            all.retain(|d| managed.iter().any(|m| &m.database_name == d));
+        }
         Ok(models::LocalClusterDatabasesResponse {
             all_databases: all,
             athena_managed_databases: managed

@@ -182,6 +182,52 @@ pub async fn save(pool: &Pool, name: &str, c: &Changes) -> Result<Client, Domain
     Ok(from_row(&row))
 }
 
+/// Creates a new client, never touching an existing row: `None` when the
+/// name is taken (a deleted client's name too — only an explicit save
+/// revives it). Provisioning registers through this, so it never re-points
+/// a client someone else owns.
+pub async fn create(pool: &Pool, name: &str, c: &Changes) -> Result<Option<Client>, DomainError> {
+    check_name(name)?;
+    check_changes(c)?;
+    let conn = pool.get().await?;
+    let sql = format!(
+        "INSERT INTO athena_clients (client_name, description, pg_uri, pg_uri_env_var, is_active, source)
+         VALUES ($1, $2, $3, $4, COALESCE($5, true), 'catalog')
+         ON CONFLICT (client_name) DO NOTHING
+         RETURNING {COLUMNS}"
+    );
+    let row = conn
+        .query_opt(
+            sql.as_str(),
+            &[
+                &name,
+                &c.description,
+                &c.pg_uri,
+                &c.pg_uri_env_var,
+                &c.is_active,
+            ],
+        )
+        .await
+        .map_err(|e| match e.code().map(|s| s.code()) {
+            Some("23514") => DomainError::Invalid("a client needs pg_uri or pg_uri_env_var".into()),
+            _ => DomainError::from(e),
+        })?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// Undoes a [`create`]: removes exactly that row (same id, unchanged since),
+/// so the name is free again; a row someone changed meanwhile stays.
+pub async fn discard_created(pool: &Pool, created: &Client) -> Result<bool, DomainError> {
+    let conn = pool.get().await?;
+    let n = conn
+        .execute(
+            "DELETE FROM athena_clients WHERE id = $1 AND updated_at = $2 AND deleted_at IS NULL",
+            &[&created.id, &created.updated_at],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
 /// Updates a live client; `None` when there is none.
 pub async fn update(pool: &Pool, name: &str, c: &Changes) -> Result<Option<Client>, DomainError> {
     check_changes(c)?;

@@ -310,6 +310,18 @@ pub fn parse(raw: &str) -> Result<DirectTarget, DirectError> {
         return Err(DirectError::MissingCredentials);
     };
     let dbname = dbname.unwrap_or_else(|| user.clone());
+    // libpq expands a database name holding `=` or starting with a URI
+    // prefix as a whole connection string (its host, port, passfile would
+    // override ours in tools that take `--dbname`).
+    let lower = dbname.to_ascii_lowercase();
+    if dbname.contains('=')
+        || lower.starts_with("postgresql://")
+        || lower.starts_with("postgres://")
+    {
+        return Err(refused(
+            "the database name must not contain `=` or be a connection URI",
+        ));
+    }
     let application_name = application_name.unwrap_or_else(|| "athena".to_string());
 
     let mut config = tokio_postgres::Config::new();

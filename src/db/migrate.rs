@@ -303,6 +303,25 @@ pub async fn apply_tenant_set(
             applied.statements += count_statements(migration.2);
         }
     }
+    // Recorded but gone (dropped by hand, a partial restore): like
+    // `tenant`, refuse rather than report a provisioned schema that is not
+    // there; the operator drops `athena.schema_migrations` to rerun it.
+    let tables = tenant_tables_qualified();
+    let missing: Vec<String> = tx
+        .query_one(
+            "SELECT COALESCE(array_agg(t), '{}') FROM unnest($1::text[]) t
+              WHERE to_regclass(quote_ident(split_part(t, '.', 1)) || '.' || quote_ident(split_part(t, '.', 2))) IS NULL",
+            &[&tables],
+        )
+        .await?
+        .get(0);
+    if !missing.is_empty() {
+        return Err(DomainError::Conflict(format!(
+            "tenant tables {} are recorded as migrated but missing; drop athena.schema_migrations \
+             to have the set applied again",
+            missing.join(", ")
+        )));
+    }
     tx.commit().await?;
     Ok(applied)
 }

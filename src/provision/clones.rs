@@ -391,15 +391,23 @@ impl Provisioning {
                 "clone job {id} is {clone_status}: only a failed job can be retried"
             )));
         }
-        tx.execute(
-            "UPDATE clone_jobs SET status = 'queued', clone_status = 'queued', run_token = NULL,
+        // A runner still holding the lease (it is recording the failure)
+        // keeps it: requeueing now would start a second runner.
+        let n = tx
+            .execute(
+                "UPDATE clone_jobs SET status = 'queued', clone_status = 'queued', run_token = NULL,
                     run_after = now(), cancel_requested = false, finished_at = NULL,
                     completed_at = NULL, max_attempts = GREATEST(max_attempts, attempts + 1),
                     updated_at = now()
-              WHERE id = $1",
-            &[&id],
-        )
-        .await?;
+              WHERE id = $1 AND status <> 'running'",
+                &[&id],
+            )
+            .await?;
+        if n == 0 {
+            return Err(DomainError::Conflict(format!(
+                "clone job {id} is still held by a runner; retry once it has stopped"
+            )));
+        }
         event_tx(
             &tx,
             id,
@@ -608,7 +616,7 @@ struct Made {
     /// Create: the container started for the job (removed on failure
     /// unless it existed before).
     container: Option<String>,
-    registered: Option<String>,
+    registered: Option<crate::catalog::clients::Client>,
 }
 
 async fn run(p: &Provisioning, lease: Lease) {
@@ -722,8 +730,8 @@ async fn run(p: &Provisioning, lease: Lease) {
 async fn undo(p: &Provisioning, made: Option<Made>) {
     let Some(made) = made else { return };
     if let Some(client) = &made.registered {
-        let _ = crate::catalog::clients::delete(p.tenants.catalog(), client).await;
-        p.tenants.evict(client).await;
+        let _ = crate::catalog::clients::discard_created(p.tenants.catalog(), client).await;
+        p.tenants.evict(&client.client_name).await;
     }
     if let Some(container) = &made.container {
         if let Ok(engine) = p.docker() {
@@ -768,51 +776,115 @@ async fn undo(p: &Provisioning, made: Option<Made>) {
     }
 }
 
-/// Libpq connection parts of a URI, for a tool's argument vector.
+/// A tool's connection: one libpq conninfo string built here, value by
+/// value, passed as `--dbname` (so no value — a database name holding `=`
+/// or a URI — is ever expanded by libpq), and the password, which goes to
+/// `PGPASSWORD` only.
 struct PgArgs {
-    host: String,
-    port: u16,
-    user: String,
+    conninfo: String,
     password: Option<String>,
-    dbname: String,
 }
 
 impl PgArgs {
     fn args(&self) -> Vec<String> {
-        vec![
-            "--host".into(),
-            self.host.clone(),
-            "--port".into(),
-            self.port.to_string(),
-            "--username".into(),
-            self.user.clone(),
-            "--dbname".into(),
-            self.dbname.clone(),
-        ]
+        vec!["--dbname".into(), self.conninfo.clone()]
     }
 }
 
-/// Connection parts of a trusted (catalog) URI.
+/// One libpq conninfo value, single-quoted with `\` and `'` escaped.
+fn conninfo_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 2);
+    out.push('\'');
+    for c in v.chars() {
+        if c == '\\' || c == '\'' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}
+
+/// A conninfo string from (keyword, value) pairs; keywords are ours.
+fn conninfo(pairs: &[(&str, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", conninfo_value(v)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The source's connection: the pinned address the outbound policy
+/// checked, TLS off (security.md §1), the database name kept literal.
+fn source_args(
+    ip: std::net::IpAddr,
+    port: u16,
+    user: &str,
+    password: Option<String>,
+    dbname: &str,
+) -> PgArgs {
+    PgArgs {
+        conninfo: conninfo(&[
+            ("host", ip.to_string()),
+            ("port", port.to_string()),
+            ("user", user.to_string()),
+            ("dbname", dbname.to_string()),
+            ("sslmode", "disable".to_string()),
+        ]),
+        password,
+    }
+}
+
+/// Connection of a trusted (catalog) URI: its hosts (TCP or socket
+/// directories), ports, user, database, TLS mode and options, rebuilt as a
+/// conninfo string; the password moves to `PGPASSWORD`.
 fn trusted_args(uri: &str) -> Result<PgArgs, Stop> {
+    use tokio_postgres::config::{Host, SslMode};
     let cfg: tokio_postgres::Config = uri
         .parse()
         .map_err(|_| Stop::Terminal("the target client's URI is not valid".into()))?;
-    let host = match cfg.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-        _ => {
-            return Err(Stop::Terminal(
-                "the target client's URI has no TCP host".into(),
-            ))
-        }
+    let hosts: Vec<String> = cfg
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            Host::Tcp(h) => h.clone(),
+            #[cfg(unix)]
+            Host::Unix(p) => p.to_string_lossy().into_owned(),
+        })
+        .collect();
+    if hosts.is_empty() {
+        return Err(Stop::Terminal("the target client's URI has no host".into()));
+    }
+    let join = |v: Vec<String>| v.join(",");
+    let mut pairs = vec![("host", join(hosts))];
+    if !cfg.get_hostaddrs().is_empty() {
+        pairs.push((
+            "hostaddr",
+            join(cfg.get_hostaddrs().iter().map(|a| a.to_string()).collect()),
+        ));
+    }
+    if !cfg.get_ports().is_empty() {
+        pairs.push((
+            "port",
+            join(cfg.get_ports().iter().map(|p| p.to_string()).collect()),
+        ));
+    }
+    pairs.push(("user", cfg.get_user().unwrap_or("postgres").to_string()));
+    pairs.push(("dbname", cfg.get_dbname().unwrap_or("postgres").to_string()));
+    let ssl = match cfg.get_ssl_mode() {
+        SslMode::Disable => "disable",
+        SslMode::Require => "require",
+        _ => "prefer",
     };
+    pairs.push(("sslmode", ssl.to_string()));
+    if let Some(o) = cfg.get_options() {
+        pairs.push(("options", o.to_string()));
+    }
     Ok(PgArgs {
-        host,
-        port: cfg.get_ports().first().copied().unwrap_or(5432),
-        user: cfg.get_user().unwrap_or("postgres").to_string(),
+        conninfo: conninfo(&pairs),
         password: cfg
             .get_password()
             .map(|p| String::from_utf8_lossy(p).into_owned()),
-        dbname: cfg.get_dbname().unwrap_or("postgres").to_string(),
     })
 }
 
@@ -881,16 +953,16 @@ async fn steps(r: &Run<'_>, made: &mut Option<Made>) -> Result<Value, Stop> {
         .get(0);
     let tables = user_tables(&sconn).await?;
     drop(sconn);
-    let source_args = PgArgs {
-        host: addr.ip().to_string(),
-        port: addr.port(),
-        user: parsed.config.get_user().unwrap_or_default().to_string(),
-        password: parsed
+    let source_args = source_args(
+        addr.ip(),
+        addr.port(),
+        parsed.config.get_user().unwrap_or_default(),
+        parsed
             .config
             .get_password()
             .map(|p| String::from_utf8_lossy(p).into_owned()),
-        dbname: parsed.config.get_dbname().unwrap_or("postgres").to_string(),
-    };
+        parsed.config.get_dbname().unwrap_or("postgres"),
+    );
     r.event(
         "validate_source",
         "info",
@@ -933,6 +1005,24 @@ async fn steps(r: &Run<'_>, made: &mut Option<Made>) -> Result<Value, Stop> {
             startup_timeout_secs: target["startup_timeout_secs"].as_i64(),
         };
         let (v, uri) = p.spin_up_with_uri(&spin).await?;
+        // A reused instance's database may hold someone's data: restore
+        // only into an empty one.
+        if v["reused"] == true {
+            let pool = crate::db::pool(
+                &uri,
+                crate::db::PoolSettings {
+                    max_size: 1,
+                    ..p.tenants.default_settings()
+                },
+            )?;
+            let c = pool.get().await.map_err(DomainError::from)?;
+            if !user_tables(&c).await?.is_empty() {
+                return Err(Stop::Terminal(format!(
+                    "database `{database}` in the reused instance is not empty: give a new \
+                     database_name or an empty instance"
+                )));
+            }
+        }
         *made = Some(Made {
             server_client: None,
             database: database.clone(),
@@ -1074,10 +1164,11 @@ async fn steps(r: &Run<'_>, made: &mut Option<Made>) -> Result<Value, Stop> {
             )));
         }
         let mut out = super::Provisioned::default();
+        let created = super::register(&p.tenants, &target_uri, &registration, &mut out).await?;
+        // Only the row this run inserted is undone later.
         if let Some(m) = made.as_mut() {
-            m.registered = catalog.then(|| registration.client_name.clone());
+            m.registered = created;
         }
-        super::register(&p.tenants, &target_uri, &registration, &mut out).await?;
     }
 
     // verify_target: the same tables, the same row counts.

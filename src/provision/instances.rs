@@ -54,6 +54,11 @@ pub fn published_port(inspect: &Value) -> Option<u16> {
 
 fn uri(user: &str, password: &str, host: &str, port: u16, db: &str) -> String {
     use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
     format!(
         "postgres://{}:{}@{host}:{port}/{db}",
         utf8_percent_encode(user, NON_ALPHANUMERIC),
@@ -90,11 +95,23 @@ impl Provisioning {
         let user = r.username.clone().unwrap_or_else(|| "postgres".into());
         super::strict_name("username", &user)?;
         let host = r.host.clone().unwrap_or_else(|| "127.0.0.1".into());
-        if host.parse::<std::net::IpAddr>().is_err() {
-            return Err(DomainError::invalid_field(
-                "host",
-                "must be an IP address (default 127.0.0.1)",
-            ));
+        match host.parse::<std::net::IpAddr>() {
+            Err(_) => {
+                return Err(DomainError::invalid_field(
+                    "host",
+                    "must be an IP address (default 127.0.0.1)",
+                ))
+            }
+            // A database published beyond this host is an operator's
+            // decision, not a request's.
+            Ok(ip) if !ip.is_loopback() && !self.settings.public_bind => {
+                return Err(DomainError::invalid_field(
+                    "host",
+                    "must be a loopback address (127.0.0.1, ::1) unless \
+                     ATHENA_PROVISION_PUBLIC_BIND=1",
+                ))
+            }
+            Ok(_) => {}
         }
         if let Some(p) = r.host_port {
             if !(1..=65535).contains(&p) {
@@ -121,13 +138,19 @@ impl Provisioning {
                         "container `{container}` is not managed by Athena"
                     )));
                 }
-                let sealed: Option<Vec<u8>> = catalog
+                let recorded = catalog
                     .query_opt(
-                        "SELECT password_sealed FROM athena_provision_instances WHERE container_name = $1",
+                        "SELECT password_sealed, client_name FROM athena_provision_instances WHERE container_name = $1",
                         &[&container],
                     )
-                    .await?
-                    .and_then(|row| row.get(0));
+                    .await?;
+                let sealed: Option<Vec<u8>> = recorded.as_ref().and_then(|row| row.get(0));
+                let owner: Option<String> = recorded.as_ref().and_then(|row| row.get(1));
+                if owner.as_deref().is_some_and(|o| o != r.client_name) {
+                    return Err(DomainError::Conflict(format!(
+                        "container `{container}` belongs to another client"
+                    )));
+                }
                 let password = match (&r.password, sealed) {
                     (Some(p), _) => p.clone(),
                     (None, Some(s)) => secrets.open(&seal_context(&container), &s)?,
@@ -179,6 +202,13 @@ impl Provisioning {
             DomainError::ServiceUnavailable("the container publishes no port for 5432/tcp".into())
         })?;
         let sealed = secrets.seal(&seal_context(&container), &password)?;
+        let uri = uri(&user, &password, &host, port, &db);
+        // A reused container's record (password, client) changes only once
+        // the given password has been proven; a new one is recorded at once
+        // (its password exists nowhere else).
+        if reused {
+            wait_ready(&uri, timeout).await?;
+        }
         catalog
             .execute(
                 "INSERT INTO athena_provision_instances
@@ -191,8 +221,9 @@ impl Provisioning {
             )
             .await?;
         drop(catalog);
-        let uri = uri(&user, &password, &host, port, &db);
-        wait_ready(&uri, timeout).await?;
+        if !reused {
+            wait_ready(&uri, timeout).await?;
+        }
         let mut out = Provisioned::default();
         if r.provision_schema {
             out = super::provisioned(super::provision_trusted(&self.tenants, &uri).await?);

@@ -199,11 +199,9 @@ pub async fn create(
             "registered_client": out.registered,
         })),
         Err(e) => {
-            // Undo: the catalog row, then the database.
-            if let Some(r) = registration.as_ref().filter(|r| r.catalog) {
-                let _ = crate::catalog::clients::delete(tenants.catalog(), &r.client_name).await;
-                tenants.evict(&r.client_name).await;
-            }
+            // Undo: the database. Registration is the last step and
+            // removes its own row when it fails, so no catalog row of this
+            // call is left (and a row someone else saved is never touched).
             let drop_sql = format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                 super::strict_name("database_name", &c.database_name)?

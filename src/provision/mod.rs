@@ -40,6 +40,9 @@ pub struct Settings {
     pub allow_dependency_install: bool,
     /// `ATHENA_CLONE_WORKERS` (default 1; 0: no clone worker here).
     pub clone_workers: usize,
+    /// `ATHENA_PROVISION_PUBLIC_BIND=1`: a Docker instance's `host` may be
+    /// a non-loopback address (default: loopback only).
+    pub public_bind: bool,
 }
 
 impl Default for Settings {
@@ -49,6 +52,7 @@ impl Default for Settings {
             tool_path: None,
             allow_dependency_install: false,
             clone_workers: 1,
+            public_bind: false,
         }
     }
 }
@@ -164,16 +168,21 @@ pub async fn provision_trusted(tenants: &Tenants, uri: &str) -> Result<TenantApp
 }
 
 /// The registration part of [`provision_and_register`], for databases
-/// provisioned by a trusted path.
+/// provisioned by a trusted path. The catalog row is CREATED, never
+/// upserted: a taken name (a deleted client's too) is a 409, so no
+/// provisioning call re-points an existing client. Returns the row this
+/// call inserted (the only one a caller's undo may remove); a failed
+/// runtime step removes it again before returning the error.
 pub async fn register(
     tenants: &Tenants,
     uri: &str,
     r: &Registration,
     out: &mut Provisioned,
-) -> Result<(), DomainError> {
+) -> Result<Option<clients::Client>, DomainError> {
     check_registration(r)?;
+    let mut created = None;
     if r.catalog {
-        clients::save(
+        let row = clients::create(
             tenants.catalog(),
             &r.client_name,
             &Changes {
@@ -182,17 +191,35 @@ pub async fn register(
                 ..Changes::default()
             },
         )
-        .await?;
+        .await?
+        .ok_or_else(|| {
+            DomainError::Conflict(format!(
+                "client `{}` is already registered (or deleted and not yet purged)",
+                r.client_name
+            ))
+        })?;
+        created = Some(row);
         out.registered_catalog = true;
     }
     tenants.evict(&r.client_name).await;
     if r.runtime {
-        let tenant = tenants.resolve(&r.client_name).await?;
-        drop(tenant.pool.get().await?);
+        let check = async {
+            let tenant = tenants.resolve(&r.client_name).await?;
+            drop(tenant.pool.get().await?);
+            Ok::<(), DomainError>(())
+        };
+        if let Err(e) = check.await {
+            if let Some(row) = &created {
+                let _ = clients::discard_created(tenants.catalog(), row).await;
+                tenants.evict(&r.client_name).await;
+            }
+            out.registered_catalog = false;
+            return Err(e);
+        }
         out.registered_runtime = true;
     }
     out.registered = Some(r.client_name.clone());
-    Ok(())
+    Ok(created)
 }
 
 fn check_registration(r: &Registration) -> Result<(), DomainError> {

@@ -696,6 +696,9 @@ async fn clone_requests_are_validated() {
         json!({"source": {"source_uri": source}, "target": {"mode": "reuse_managed_instance", "existing_client_name": "nobody", "database_name": "x", "target_client_name": "y"}}),
         json!({"source": {"source_uri": source}, "target": reuse_target("okdb", "okclient"), "max_attempts": 0}),
         json!({"target": reuse_target("okdb", "okclient")}),
+        // A database name libpq would expand as a connection string.
+        json!({"source": {"source_uri": format!("{}/host%3D10.0.0.5%20user%3Dpostgres", source.rsplit_once('/').unwrap().0)}, "target": reuse_target("okdb", "okclient")}),
+        json!({"source": {"source_uri": format!("{}/postgresql:%2F%2F10.0.0.5%2Fpostgres", source.rsplit_once('/').unwrap().0)}, "target": reuse_target("okdb", "okclient")}),
     ] {
         let r = s
             .send("POST", "/admin/provision/clones", &[KEY], Some(body))
@@ -888,6 +891,374 @@ async fn cancel_kills_the_running_tools() {
         assert_eq!(r.status, 409, "{action}: {}", r.text());
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The tools get one conninfo string built value by value (the source's
+/// pinned address, the database name literal), never `--host` beside a
+/// `--dbname` libpq could expand; the password only in `PGPASSWORD`.
+#[tokio::test]
+async fn clone_tools_get_one_quoted_conninfo_string() {
+    let dir = std::env::temp_dir().join(unique("argtools"));
+    std::fs::create_dir_all(&dir).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for tool in ["pg_dump", "pg_restore"] {
+        let out = dir.join(format!("{tool}.args"));
+        let script = format!(
+            "#!/bin/sh\nif [ \"$1\" = --version ]; then echo '{tool} (PostgreSQL) 99.0'; exit 0; fi\n\
+             for a in \"$@\"; do echo \"$a\" >> {out}; done\necho \"PW=$PGPASSWORD\" >> {out}\n\
+             exec /bin/cat > /dev/null\n",
+            out = out.display()
+        );
+        let p = dir.join(tool);
+        std::fs::write(&p, script).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let tool_path = dir.display().to_string();
+    let mut s = clone_server(|c| c.provision.tool_path = Some(tool_path)).await;
+    let source = clone_source(&mut s).await;
+    let source_db = source.rsplit_once('/').unwrap().1.to_string();
+    let database = unique("argclone");
+    let created = create_clone(
+        &s,
+        json!({"source": {"source_uri": source}, "target": reuse_target(&database, &unique("c"))}),
+    )
+    .await;
+    let id = created["summary"]["job_id"].as_str().unwrap().to_string();
+    wait_job(&s, &id, |st| {
+        matches!(
+            st,
+            "completed" | "failed_terminal" | "failed_retryable" | "cancelled"
+        )
+    })
+    .await;
+    let dump = std::fs::read_to_string(dir.join("pg_dump.args")).unwrap();
+    let restore = std::fs::read_to_string(dir.join("pg_restore.args")).unwrap();
+    let dump: Vec<&str> = dump.lines().collect();
+    let restore: Vec<&str> = restore.lines().collect();
+    for args in [&dump, &restore] {
+        assert!(
+            !args
+                .iter()
+                .any(|a| a.starts_with("--host") || a.starts_with("--port")),
+            "{args:?}"
+        );
+        assert_eq!(args.iter().filter(|a| **a == "--dbname").count(), 1);
+        assert!(!args
+            .iter()
+            .any(|a| a.contains("cl0nepw") && !a.starts_with("PW=")));
+    }
+    let at = dump.iter().position(|a| *a == "--dbname").unwrap();
+    let port = source
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .split('/')
+        .next()
+        .unwrap();
+    assert_eq!(
+        dump[at + 1],
+        format!(
+            "host='127.0.0.1' port='{port}' user='postgres' dbname='{source_db}' sslmode='disable'"
+        ),
+    );
+    assert_eq!(*dump.last().unwrap(), "PW=cl0nepw");
+    let at = restore.iter().position(|a| *a == "--dbname").unwrap();
+    assert!(
+        restore[at + 1].contains(&format!("dbname='{database}'")),
+        "{restore:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    drop_dbs(&[&database]).await;
+}
+
+/// Registration creates the client, never re-points one: a live name, a
+/// deleted one, the default `provisioned` taken by an earlier call — all
+/// 409 with the existing row untouched.
+#[tokio::test]
+async fn provisioning_never_re_points_an_existing_client() {
+    let mut s = TestServer::start_with(|c| {
+        allow_local_postgres(c);
+        c.direct_allow_trust_auth = true;
+    })
+    .await;
+    let db = s.extra_db().await;
+    let uri = db.replacen("postgres@", "postgres:s3cretpw@", 1);
+    let catalog = psql(&s.catalog_url).await;
+    let uri_of = |name: &'static str| {
+        let catalog = &catalog;
+        async move {
+            catalog
+                .query_opt(
+                    "SELECT pg_uri, deleted_at IS NOT NULL FROM athena_clients WHERE client_name = $1",
+                    &[&name],
+                )
+                .await
+                .unwrap()
+                .map(|r| (r.get::<_, Option<String>>(0), r.get::<_, bool>(1)))
+        }
+    };
+    let before = uri_of(CLIENT).await;
+    let r = s
+        .send(
+            "POST",
+            "/admin/provision",
+            &[KEY],
+            Some(json!({"uri": uri, "register": true, "register_name": CLIENT})),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    r.envelope();
+    assert_eq!(uri_of(CLIENT).await, before);
+
+    // The default name: the first call takes it, the second is refused.
+    let r = s
+        .send(
+            "POST",
+            "/admin/provision",
+            &[KEY],
+            Some(json!({"uri": uri, "register": true})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["registered"], "provisioned");
+    let other = s
+        .extra_db()
+        .await
+        .replacen("postgres@", "postgres:s3cretpw@", 1);
+    let first = uri_of("provisioned").await;
+    let r = s
+        .send(
+            "POST",
+            "/admin/provision",
+            &[KEY],
+            Some(json!({"uri": other, "register": true})),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(uri_of("provisioned").await, first);
+
+    // A deleted client's name is taken too: never revived by provisioning.
+    catalog
+        .execute(
+            "UPDATE athena_clients SET deleted_at = now(), is_active = false WHERE client_name = 'provisioned'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let r = s
+        .send(
+            "POST",
+            "/admin/provision",
+            &[KEY],
+            Some(json!({"uri": other, "register": true, "register_name": "provisioned"})),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    let (kept_uri, deleted) = uri_of("provisioned").await.unwrap();
+    assert!(deleted);
+    assert_eq!(Some(kept_uri), first.map(|f| f.0));
+
+    // A local database registered under a taken name: 409, nothing created.
+    let name = unique("taken");
+    let r = s
+        .send(
+            "POST",
+            "/admin/provision/local/databases",
+            &[KEY],
+            Some(json!({"client_name": CLIENT, "database_name": name, "register_catalog": true, "register_name": CLIENT})),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(!db_exists(&name).await);
+    assert_eq!(uri_of(CLIENT).await, before);
+}
+
+/// The management variant stays inside the caller's client: stock
+/// templates only, no owner/tablespace, no other registration name, only
+/// Athena-managed databases listed, and an audit row per create.
+#[tokio::test]
+async fn management_local_databases_stay_inside_the_callers_client() {
+    let mut s = TestServer::start().await;
+    let key = s
+        .api_key(&["management.provision.write"], Some(CLIENT))
+        .await;
+    let other_db = s.extra_db().await;
+    let other_name = other_db.rsplit_once('/').unwrap().1.to_string();
+    let headers = [("x-athena-client", CLIENT), ("apikey", key.as_str())];
+    let refused = unique("mrefused");
+    for (body, status) in [
+        (
+            json!({"database_name": refused, "template": other_name}),
+            400,
+        ),
+        (json!({"database_name": refused, "owner": "postgres"}), 400),
+        (
+            json!({"database_name": refused, "tablespace": "pg_default"}),
+            400,
+        ),
+        (
+            json!({"database_name": refused, "register_catalog": true, "register_name": "someone_else"}),
+            403,
+        ),
+        // The caller's own name is live: creating it again is a 409.
+        (
+            json!({"database_name": refused, "register_catalog": true, "register_name": CLIENT}),
+            409,
+        ),
+    ] {
+        let r = s
+            .send(
+                "POST",
+                "/management/provision/local/databases",
+                &headers,
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(r.status, status, "{body}: {}", r.text());
+        r.envelope();
+    }
+    assert!(!db_exists(&refused).await);
+
+    let name = unique("mgmtok");
+    let r = s
+        .send(
+            "POST",
+            "/management/provision/local/databases",
+            &headers,
+            Some(json!({"database_name": name, "template": "template0"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert!(db_exists(&name).await);
+    let audit: Vec<(String, String, String)> = psql(&s.catalog_url)
+        .await
+        .query(
+            "SELECT operation, statement, status FROM database_audit_log WHERE client_name = $1 ORDER BY id",
+            &[&CLIENT],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert!(
+        audit.iter().any(
+            |(op, stmt, st)| op == "management.provision.local_databases.create"
+                && stmt.contains(&name)
+                && st == "success"
+        ),
+        "{audit:?}"
+    );
+    let l = s
+        .send(
+            "GET",
+            "/management/provision/local/databases",
+            &headers,
+            None,
+        )
+        .await;
+    assert_eq!(l.status, 200, "{}", l.text());
+    let all = l.json()["all_databases"].as_array().unwrap().clone();
+    assert!(all.contains(&json!(name)), "{all:?}");
+    assert!(!all.contains(&json!(other_name)), "{all:?}");
+    assert!(!all.contains(&json!("postgres")), "{all:?}");
+    drop_dbs(&[&name]).await;
+}
+
+/// A rerun on a database whose recorded tables were dropped by hand is
+/// refused (409) rather than reported as provisioned; status lists them.
+#[tokio::test]
+async fn a_rerun_reports_recorded_but_missing_tables() {
+    let mut s = TestServer::start_with(|c| {
+        allow_local_postgres(c);
+        c.direct_allow_trust_auth = true;
+    })
+    .await;
+    let db = s.extra_db().await;
+    let uri = db.replacen("postgres@", "postgres:s3cretpw@", 1);
+    let r = s
+        .send(
+            "POST",
+            "/admin/provision",
+            &[KEY],
+            Some(json!({"uri": uri, "register": true, "register_name": "halfgone"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let tables: Vec<String> = r.json()["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    let victim = tables
+        .iter()
+        .find(|t| t.starts_with("athena.") && *t != "athena.schema_migrations")
+        .unwrap()
+        .clone();
+    psql(&db)
+        .await
+        .batch_execute(&format!("DROP TABLE {victim} CASCADE"))
+        .await
+        .unwrap();
+    let r = s
+        .send(
+            "POST",
+            "/admin/provision",
+            &[KEY],
+            Some(json!({"uri": uri})),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(r.text().contains(&victim), "{}", r.text());
+    let st = status(&s, "halfgone").await;
+    assert_eq!(st["provisioned"], false);
+    assert!(st["missing_tables"]
+        .as_array()
+        .unwrap()
+        .contains(&json!(victim)));
+}
+
+/// A failed job whose runner still holds the lease is not requeued.
+#[tokio::test]
+async fn retry_does_not_start_a_second_runner() {
+    let port = common::free_port();
+    let s = clone_server(|c| common::allow(c, &format!("127.0.0.1:{port}"))).await;
+    let created = create_clone(
+        &s,
+        json!({
+            "source": {"source_uri": format!("postgres://u:cl0nepw@127.0.0.1:{port}/db")},
+            "target": reuse_target(&unique("never"), &unique("never")),
+            "max_attempts": 1,
+        }),
+    )
+    .await;
+    let id = created["summary"]["job_id"].as_str().unwrap().to_string();
+    wait_job(&s, &id, |st| st == "failed_terminal").await;
+    let catalog = psql(&s.catalog_url).await;
+    let uid = uuid::Uuid::parse_str(&id).unwrap();
+    catalog
+        .execute(
+            "UPDATE clone_jobs SET status = 'running' WHERE id = $1",
+            &[&uid],
+        )
+        .await
+        .unwrap();
+    let r = s
+        .send(
+            "POST",
+            &format!("/admin/provision/clones/{id}/retry"),
+            &[KEY],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    let st: String = catalog
+        .query_one("SELECT clone_status FROM clone_jobs WHERE id = $1", &[&uid])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(st, "failed_terminal");
 }
 
 // --- Docker instances, on a fake Engine API ---
@@ -1149,7 +1520,43 @@ async fn a_docker_instance_is_spun_up_provisioned_registered_and_managed() {
     assert_eq!(r.status, 409, "{}", r.text());
     let mut reuse = body.clone();
     reuse["reuse_existing"] = json!(true);
+    // Another client may not take the instance over; its record stays.
     reuse["client_name"] = json!(unique("again"));
+    let sealed_before: Vec<u8> = psql(&s.catalog_url)
+        .await
+        .query_one(
+            "SELECT password_sealed FROM athena_provision_instances WHERE container_name = 'athena-pg-test'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let r = s
+        .send(
+            "POST",
+            "/admin/provision/instances",
+            &[KEY],
+            Some(reuse.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    let (sealed_after, owner): (Vec<u8>, String) = {
+        let row = psql(&s.catalog_url)
+            .await
+            .query_one(
+                "SELECT password_sealed, client_name FROM athena_provision_instances WHERE container_name = 'athena-pg-test'",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!(sealed_after, sealed_before);
+    assert_eq!(owner, client);
+    reuse["client_name"] = json!(client);
+    reuse["register_catalog"] = json!(false);
+    reuse["register_runtime"] = json!(false);
+    // Its own client reuses it (already registered: no second registration).
     let r = s
         .send("POST", "/admin/provision/instances", &[KEY], Some(reuse))
         .await;
@@ -1265,6 +1672,29 @@ async fn a_docker_instance_is_spun_up_provisioned_registered_and_managed() {
         .any(|c| c["client_name"] == client.as_str()));
     drop_dbs(&[&db]).await;
     let _ = std::fs::remove_file(&socket);
+}
+
+/// Docker instances bind to loopback unless the operator opts in.
+#[tokio::test]
+async fn a_docker_instance_binds_to_loopback_only() {
+    let fake = FakeDocker::default();
+    let socket = fake.start().await;
+    let sock = socket.display().to_string();
+    let s =
+        TestServer::start_with(|c| c.provision.docker_host = Some(format!("unix://{sock}"))).await;
+    for host in ["0.0.0.0", "10.1.2.3", "::"] {
+        let r = s
+            .send(
+                "POST",
+                "/admin/provision/instances",
+                &[KEY],
+                Some(json!({"client_name": unique("pub"), "host": host})),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{host}: {}", r.text());
+        r.envelope();
+    }
+    assert!(fake.containers.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
