@@ -1,7 +1,8 @@
 //! The gateway operation log (issue 19): one `gateway_operation_log` row
 //! per data-plane request. The request path only fills a small record and
 //! `try_send`s it into a bounded channel (never waits: a full channel drops
-//! the record and counts it, `athena_operation_log_dropped_total`); one
+//! the record and counts it: `athena_operation_log_entries_total{outcome="dropped"}`
+//! in `/metrics`, [`OpLog::series`]); one
 //! writer task drains it and inserts up to [`BATCH`] rows per statement at
 //! least every [`FLUSH_EVERY`], upserting the statistics tables in the same
 //! transaction.
@@ -29,6 +30,12 @@ pub const STATS_LOCK: i64 = 0x4154_4845_5f53_5431; // "ATHE_ST1"
 /// What a handler noted about its request.
 #[derive(Default)]
 pub struct Note {
+    /// The tenant the request ran on, once resolved (`note_client`).
+    pub client: Option<Box<str>>,
+    /// The request passed its credential and admission checks
+    /// (`note_authorized`). Only then is `client` logged: a refused request
+    /// (401/403/429) never names, nor creates statistics for, a client.
+    pub authorized: bool,
     pub table: Option<Box<str>>,
     pub cache_key: Option<String>,
     pub cached: bool,
@@ -56,6 +63,23 @@ pub fn note_table(table: &str) {
             n.table = Some(table.into());
         }
     });
+}
+
+/// The tenant a data-plane request resolved to (the first one: a pipeline
+/// resolves its source's after the header's).
+pub fn note_client(name: &str) {
+    let _ = NOTE.try_with(|n| {
+        let mut n = n.borrow_mut();
+        if n.client.is_none() {
+            n.client = Some(name.into());
+        }
+    });
+}
+
+/// The request passed (or, re-checked against a body client, not yet)
+/// authorization and admission.
+pub fn note_authorized(yes: bool) {
+    let _ = NOTE.try_with(|n| n.borrow_mut().authorized = yes);
 }
 
 /// The read cache's answer for this request.
@@ -90,7 +114,6 @@ pub fn operation_of(method: &str, template: &str) -> Option<&'static str> {
 /// One request, as the server saw it end.
 pub struct Entry {
     pub request_id: String,
-    pub client: Option<http::HeaderValue>,
     pub operation: &'static str,
     pub method: &'static str,
     pub path: &'static str,
@@ -294,12 +317,11 @@ ON CONFLICT (client_name, table_name, operation) DO UPDATE SET
 async fn write(pool: &Pool, batch: &[Entry]) -> Result<(), DomainError> {
     let text = |f: &dyn Fn(&Entry) -> Option<String>| batch.iter().map(f).collect::<Vec<_>>();
     let request_ids = text(&|e| Some(e.request_id.clone()));
-    let clients = text(&|e| {
-        e.client
-            .as_ref()
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
+    // Never the raw `X-Athena-Client`: the resolved tenant of an
+    // authorized request, else NULL (no statistics row).
+    let clients = text(&|e| match e.note.authorized {
+        true => e.note.client.as_deref().map(str::to_string),
+        false => None,
     });
     let tables = text(&|e| e.note.table.as_deref().map(str::to_string));
     let ops = text(&|e| Some(e.operation.to_string()));
