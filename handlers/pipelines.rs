@@ -28,7 +28,15 @@ impl PipelinesApi for Handlers {
         let model: models::PostPipelinesResponse200 = serde_json::from_value(out.clone())
             .map_err(|e| DomainError::Internal(format!("pipeline answer: {e}")))?;
         let mut json = Json::new(model);
-        for extra in ["status", "message", "pipeline", "data_truncated", "steps"] {
+        for extra in [
+            "status",
+            "message",
+            "pipeline",
+            "data_truncated",
+            "errors_truncated",
+            "stopped",
+            "steps",
+        ] {
             if let Some(v) = out.get(extra) {
                 json = json.with_field(extra, v.clone());
             }

@@ -2,6 +2,7 @@
 //! dependencies, clones (`src/provision/`), and the hosted providers
 //! (`/admin/provision/providers/*`, `src/integrations/providers.rs`).
 
+use super::provision_providers::provision as provider_provision;
 use crate::api::{models, params, responses, traits::AdminProvisionApi};
 use crate::config::redact;
 use crate::domain::DomainError;
@@ -10,7 +11,6 @@ use crate::http::payload::Json;
 use crate::http::{ApiError, ApiResult, RequestCx};
 use crate::integrations::providers::Provider;
 use crate::provision::{self, local, Registration};
-use super::provision_providers::provision as provider_provision;
 
 impl AdminProvisionApi for Handlers {
     async fn post_admin_provision(
