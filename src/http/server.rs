@@ -590,12 +590,17 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!("shutting down: draining in-flight requests");
+    let draining = std::time::Instant::now();
     if tokio::time::timeout(app.limits.shutdown_grace, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!("grace period elapsed with connections still open");
     }
+    // Issue 19: the operation log's queued rows are written before exit,
+    // within what is left of the grace period.
+    let left = app.limits.shutdown_grace.saturating_sub(draining.elapsed());
+    app.handlers.insights.oplog.flush(left).await;
 }
 
 /// Answers a connection over `ATHENA_MAX_CONNECTIONS`: 503 with

@@ -271,7 +271,9 @@ async fn write_counted(pool: &Pool, batch: &mut Vec<Entry>, c: &Counters) {
     batch.clear();
 }
 
-/// One statement: the rows, then the statistics of exactly those rows
+/// One statement: the rows, then the statistics (upserted in key order, so
+/// two replicas' batches lock the same rows in the same order; a deadlock
+/// left anyway is retried once, [`write`]) of exactly those rows
 /// added to the totals (`client_statistics`, `client_table_statistics`).
 const INSERT: &str = "
 WITH ins AS (
@@ -291,7 +293,7 @@ WITH ins AS (
          count(*) FILTER (WHERE status_code >= 400), count(*) FILTER (WHERE cached),
          count(*) FILTER (WHERE table_name IS NOT NULL), max(created_at),
          max(created_at) FILTER (WHERE table_name IS NOT NULL), now()
-    FROM ins WHERE client_name IS NOT NULL GROUP BY client_name
+    FROM ins WHERE client_name IS NOT NULL GROUP BY client_name ORDER BY client_name
   ON CONFLICT (client_name) DO UPDATE SET
     total_requests = cs.total_requests + EXCLUDED.total_requests,
     successful_requests = cs.successful_requests + EXCLUDED.successful_requests,
@@ -308,6 +310,7 @@ SELECT client_name, table_name, operation, count(*), count(*) FILTER (WHERE stat
        max(created_at), now()
   FROM ins WHERE client_name IS NOT NULL AND table_name IS NOT NULL
  GROUP BY client_name, table_name, operation
+ ORDER BY client_name, table_name, operation
 ON CONFLICT (client_name, table_name, operation) DO UPDATE SET
   total_operations = ts.total_operations + EXCLUDED.total_operations,
   error_operations = ts.error_operations + EXCLUDED.error_operations,
@@ -333,26 +336,41 @@ async fn write(pool: &Pool, batch: &[Entry]) -> Result<(), DomainError> {
     let cached: Vec<bool> = batch.iter().map(|e| e.note.cached).collect();
     let at: Vec<SystemTime> = batch.iter().map(|e| e.at).collect();
     let mut conn = pool.get().await?;
-    let tx = conn.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&STATS_LOCK])
-        .await?;
-    tx.execute(
-        INSERT,
-        &[
-            &request_ids,
-            &clients,
-            &tables,
-            &ops,
-            &methods,
-            &paths,
-            &statuses,
-            &durations,
-            &cached,
-            &keys,
-            &at,
-        ],
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    let mut retried = false;
+    loop {
+        let result = async {
+            let tx = conn.transaction().await?;
+            tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&STATS_LOCK])
+                .await?;
+            tx.execute(
+                INSERT,
+                &[
+                    &request_ids,
+                    &clients,
+                    &tables,
+                    &ops,
+                    &methods,
+                    &paths,
+                    &statuses,
+                    &durations,
+                    &cached,
+                    &keys,
+                    &at,
+                ],
+            )
+            .await?;
+            tx.commit().await
+        }
+        .await;
+        match result {
+            Err(e)
+                if !retried
+                    && e.code()
+                        == Some(&tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED) =>
+            {
+                retried = true;
+            }
+            r => return r.map_err(Into::into),
+        }
+    }
 }

@@ -184,14 +184,19 @@ async fn a_sink_refusing_everything_stops_and_caps_errors() {
         )
         .await
         .unwrap();
-    let (status, v) = run(
-        &s,
-        json!({
-            "source": {"table_name": "sevens", "columns": ["id", "amount"]},
-            "sink": {"table_name": "copies", "client": "tenant_b"}
-        }),
-    )
-    .await;
+    let r = s
+        .send_within(
+            std::time::Duration::from_secs(120),
+            "POST",
+            "/pipelines",
+            &[KEY, ("x-athena-client", CLIENT)],
+            json!({
+                "source": {"table_name": "sevens", "columns": ["id", "amount"]},
+                "sink": {"table_name": "copies", "client": "tenant_b"}
+            }),
+        )
+        .await;
+    let (status, v) = (r.status, r.json());
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["rows_inserted"], 0, "{v}");
     assert_eq!(v["rows_fetched"], 5000, "stopped after 10 batches: {v}");

@@ -204,6 +204,37 @@ async fn refused_requests_write_no_client_statistics() {
     s.stop().await;
 }
 
+/// The rows still queued at shutdown are written before the server exits.
+#[tokio::test]
+async fn operation_log_is_flushed_on_shutdown() {
+    let mut s = TestServer::start().await;
+    s.tenant()
+        .await
+        .batch_execute("CREATE TABLE items (id int PRIMARY KEY, name text)")
+        .await
+        .unwrap();
+    for _ in 0..30 {
+        let r = s
+            .send(
+                "POST",
+                "/gateway/fetch",
+                &[("x-athena-client", CLIENT)],
+                Some(json!({"table_name": "items"})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    s.shut_down().await;
+    let n: i64 = psql(&s.catalog_url)
+        .await
+        .query_one("SELECT count(*) FROM gateway_operation_log", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 30);
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn operation_log_off_writes_nothing() {
     let s = TestServer::start_with(|c| c.stats.operation_log = false).await;
