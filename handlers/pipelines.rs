@@ -28,7 +28,15 @@ impl PipelinesApi for Handlers {
         let model: models::PostPipelinesResponse200 = serde_json::from_value(out.clone())
             .map_err(|e| DomainError::Internal(format!("pipeline answer: {e}")))?;
         let mut json = Json::new(model);
-        for extra in ["status", "message", "pipeline", "data_truncated", "steps"] {
+        for extra in [
+            "status",
+            "message",
+            "pipeline",
+            "data_truncated",
+            "errors_truncated",
+            "stopped",
+            "steps",
+        ] {
             if let Some(v) = out.get(extra) {
                 json = json.with_field(extra, v.clone());
             }
@@ -150,6 +158,17 @@ impl Handlers {
         };
         crate::stats::oplog::note_table(plan.query.table.as_str());
         let out = pipelines::run(&self.gateway, &source, sink.as_deref(), &plan).await?;
+        // The sink writes rows directly (not through `Gateway::apply_write`):
+        // no write events are published for them, but the read cache of the
+        // sink table is invalidated so reads see the new rows.
+        if let (Some(sink), Some((schema, table))) = (sink.as_deref(), plan.sink.as_ref()) {
+            if out.rows_inserted > 0 {
+                self.gateway
+                    .cache
+                    .invalidate(&sink.name, Some((schema.as_str(), table.as_str())))
+                    .await;
+            }
+        }
         let sink_table = plan.sink.as_ref().map(|(_, t)| t.as_str().to_string());
         if let Err(e) = pipelines::log_steps(
             self.tenants.catalog(),
@@ -166,9 +185,10 @@ impl Handlers {
         let rows_inserted = out.rows_inserted as i64;
         Ok(json!({
             "status": "success",
-            "message": match dry_run {
-                true => format!("Dry run: {} rows would be inserted", out.candidates),
-                false => format!("{} rows inserted", out.rows_inserted),
+            "message": match (dry_run, &out.stopped) {
+                (true, _) => format!("Dry run: {} rows would be inserted", out.candidates),
+                (false, None) => format!("{} rows inserted", out.rows_inserted),
+                (false, Some(why)) => format!("{} rows inserted; {why}", out.rows_inserted),
             },
             "pipeline": req.pipeline,
             "pipeline_run_id": out.run_id.to_string(),
@@ -179,6 +199,8 @@ impl Handlers {
             "rows_inserted": rows_inserted,
             "would_insert": dry_run.then_some(out.candidates),
             "errors": out.errors,
+            "errors_truncated": out.errors_truncated,
+            "stopped": out.stopped,
             "data": out.data,
             "data_truncated": out.data_truncated,
             "steps": {

@@ -179,6 +179,7 @@ impl Tenants {
     pub async fn resolve(&self, name: &str) -> Result<Arc<Tenant>, DomainError> {
         if let Some(t) = self.entries.read().await.get(name) {
             if t.checked_at.elapsed() < RECHECK {
+                crate::stats::oplog::note_client(&t.name);
                 return Ok(t.clone());
             }
         }
@@ -241,6 +242,7 @@ impl Tenants {
             }),
         };
         entries.insert(name.to_string(), tenant.clone());
+        crate::stats::oplog::note_client(&tenant.name);
         Ok(tenant)
     }
 

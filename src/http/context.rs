@@ -88,6 +88,7 @@ impl UncheckedCx {
             )
             .await?;
         self.admit().await?;
+        crate::stats::oplog::note_authorized(true);
         Ok(RequestCx {
             request: self.0.clone(),
             actor,
@@ -282,6 +283,8 @@ impl RequestCx {
             .map(str::trim)
             .filter(|c| !c.is_empty())
             .ok_or_else(|| ApiError::missing_parameter("header", "X-Athena-Client"))?;
+        // Logged under a client only once authorized for it (`oplog`).
+        crate::stats::oplog::note_authorized(false);
         self.request
             .auth
             .authorize_for(
@@ -295,6 +298,7 @@ impl RequestCx {
         // `authorize` counted the request globally, not knowing its client.
         self.admit_client(self.request.operation, client, false)
             .await?;
+        crate::stats::oplog::note_authorized(true);
         Ok(client)
     }
 }

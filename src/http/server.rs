@@ -123,7 +123,7 @@ impl App {
         let permit = self.in_flight.try_acquire();
         // Issue 19: a data-plane request's operation log entry (filled
         // below, sent after the answer; never waits).
-        let mut logged: Option<(&'static str, Option<HeaderValue>, oplog::Note)> = None;
+        let mut logged: Option<(&'static str, oplog::Note)> = None;
 
         let (route, operation, response) = match self
             .router
@@ -175,8 +175,6 @@ impl App {
                             true => oplog::operation_of(method, template),
                             false => None,
                         };
-                        let log_client =
-                            log_op.and_then(|_| req.headers().get("x-athena-client").cloned());
                         let work = self.clone().run(
                             value,
                             req,
@@ -189,7 +187,7 @@ impl App {
                         let response = match log_op {
                             Some(op) => {
                                 let (response, note) = oplog::scope(work).await;
-                                logged = Some((op, log_client, note));
+                                logged = Some((op, note));
                                 response
                             }
                             None => work.await,
@@ -267,10 +265,9 @@ impl App {
             response.status().as_u16(),
             started.elapsed(),
         );
-        if let Some((op, client, note)) = logged {
+        if let Some((op, note)) = logged {
             self.handlers.insights.oplog.record(oplog::Entry {
                 request_id,
-                client,
                 operation: op,
                 method,
                 path: route,
@@ -593,12 +590,17 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!("shutting down: draining in-flight requests");
+    let draining = std::time::Instant::now();
     if tokio::time::timeout(app.limits.shutdown_grace, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!("grace period elapsed with connections still open");
     }
+    // Issue 19: the operation log's queued rows are written before exit,
+    // within what is left of the grace period.
+    let left = app.limits.shutdown_grace.saturating_sub(draining.elapsed());
+    app.handlers.insights.oplog.flush(left).await;
 }
 
 /// Answers a connection over `ATHENA_MAX_CONNECTIONS`: 503 with

@@ -31,6 +31,14 @@ use std::time::Instant;
 pub const BATCH: usize = 500;
 /// At most this many rows are echoed in `data`.
 pub const DATA_ECHO: usize = 1000;
+/// Groups a transform may build (more is refused, 400: the groups are held
+/// in memory until the sink).
+pub const MAX_GROUPS: usize = 100_000;
+/// `errors[]` entries answered; the rest are only counted
+/// (`errors_truncated`).
+pub const MAX_ERRORS: usize = 100;
+/// A run stops after this many batches in a row where no row landed.
+pub const MAX_FAILED_BATCHES: u32 = 10;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -244,6 +252,14 @@ pub fn validate(def: &Definition, need_sink: bool) -> Result<Plan, DomainError> 
                 dedup: t.aggregation_dedup.unwrap_or(false),
             };
             spec.validate()?;
+            // Without a group there is nothing to aggregate into: the run
+            // would insert nothing and answer success.
+            if spec.aggregation_column.is_some() && spec.group_by.is_none() {
+                return Err(DomainError::invalid_field(
+                    "transform.group_by",
+                    "is required with transform.aggregation_column",
+                ));
+            }
             for c in [&spec.group_by, &spec.aggregation_column]
                 .into_iter()
                 .flatten()
@@ -289,6 +305,10 @@ pub struct Outcome {
     pub data: Vec<Value>,
     pub data_truncated: bool,
     pub errors: Vec<Value>,
+    /// Failed rows past [`MAX_ERRORS`] (not listed in `errors`).
+    pub errors_truncated: u64,
+    /// Why the run stopped early ([`MAX_FAILED_BATCHES`]).
+    pub stopped: Option<String>,
     pub timings_ms: [i64; 3],
 }
 
@@ -329,6 +349,12 @@ impl Groups {
             e.1 += g["count"].as_u64().unwrap_or(0);
             e.2 += g["sum"].as_f64().unwrap_or(0.0);
         }
+        if self.by_key.len() > MAX_GROUPS {
+            return Err(DomainError::invalid_field(
+                "transform.group_by",
+                format!("makes more than {MAX_GROUPS} groups"),
+            ));
+        }
         Ok(())
     }
 
@@ -366,11 +392,15 @@ struct SinkWriter<'a> {
     table: Option<&'a (Ident, Ident)>,
     pending: Vec<Map<String, Value>>,
     next_index: u64,
+    failed_in_a_row: u32,
     out: &'a mut Outcome,
 }
 
 impl SinkWriter<'_> {
     async fn push(&mut self, row: Map<String, Value>) -> Result<(), DomainError> {
+        if self.out.stopped.is_some() {
+            return Ok(());
+        }
         self.out.candidates += 1;
         self.pending.push(row);
         if self.pending.len() >= BATCH {
@@ -419,11 +449,16 @@ impl SinkWriter<'_> {
                 self.echo(r.rows);
             }
             Err(_) => {
+                let mut landed = false;
                 for (i, row) in rows.into_iter().enumerate() {
                     match write::run_in_transaction(tenant, &insert(vec![row]), true).await {
                         Ok(r) => {
+                            landed = true;
                             self.out.rows_inserted += r.affected.max(0) as u64;
                             self.echo(r.rows);
+                        }
+                        Err(_) if self.out.errors.len() >= MAX_ERRORS => {
+                            self.out.errors_truncated += 1;
                         }
                         Err(e) => self.out.errors.push(json!({
                             "index": first + i as u64,
@@ -431,8 +466,19 @@ impl SinkWriter<'_> {
                         })),
                     }
                 }
+                self.failed_in_a_row = match landed {
+                    true => 0,
+                    false => self.failed_in_a_row + 1,
+                };
+                if self.failed_in_a_row >= MAX_FAILED_BATCHES {
+                    self.out.stopped = Some(format!(
+                        "stopped after {MAX_FAILED_BATCHES} consecutive batches where no row could be inserted"
+                    ));
+                }
+                return Ok(());
             }
         }
+        self.failed_in_a_row = 0;
         Ok(())
     }
 }
@@ -452,6 +498,8 @@ pub async fn run(
         data: Vec::new(),
         data_truncated: false,
         errors: Vec::new(),
+        errors_truncated: 0,
+        stopped: None,
         timings_ms: [0; 3],
     };
     let max_rows = gateway.config.max_rows.max(1);
@@ -506,6 +554,7 @@ pub async fn run(
         table: sink_table.as_ref(),
         pending: Vec::with_capacity(BATCH),
         next_index: 0,
+        failed_in_a_row: 0,
         out: &mut out,
     };
     let (mut fetch_ms, mut transform_ms, mut sink_ms) = (0i64, 0i64, 0i64);
@@ -552,7 +601,10 @@ pub async fn run(
                 sink_ms += t.elapsed().as_millis() as i64;
             }
         }
-        if (n as i64) < query.limit.unwrap_or(page) || (keyset.is_some() && last.is_none()) {
+        if (n as i64) < query.limit.unwrap_or(page)
+            || (keyset.is_some() && last.is_none())
+            || writer.out.stopped.is_some()
+        {
             break;
         }
     }
@@ -580,7 +632,7 @@ pub async fn log_steps(
     dry_run: bool,
 ) -> Result<(), DomainError> {
     let conn = pool.get().await?;
-    let errors = o.errors.len() as i32;
+    let errors = (o.errors.len() as u64 + o.errors_truncated).min(i32::MAX as u64) as i32;
     conn.execute(
         "INSERT INTO pipeline_step_log
            (pipeline_run_id, pipeline_name, step, client_name, table_name, rows_in, rows_out, errors, dry_run, duration_ms)

@@ -1,7 +1,8 @@
 //! The gateway operation log (issue 19): one `gateway_operation_log` row
 //! per data-plane request. The request path only fills a small record and
 //! `try_send`s it into a bounded channel (never waits: a full channel drops
-//! the record and counts it, `athena_operation_log_dropped_total`); one
+//! the record and counts it: `athena_operation_log_entries_total{outcome="dropped"}`
+//! in `/metrics`, [`OpLog::series`]); one
 //! writer task drains it and inserts up to [`BATCH`] rows per statement at
 //! least every [`FLUSH_EVERY`], upserting the statistics tables in the same
 //! transaction.
@@ -29,6 +30,12 @@ pub const STATS_LOCK: i64 = 0x4154_4845_5f53_5431; // "ATHE_ST1"
 /// What a handler noted about its request.
 #[derive(Default)]
 pub struct Note {
+    /// The tenant the request ran on, once resolved (`note_client`).
+    pub client: Option<Box<str>>,
+    /// The request passed its credential and admission checks
+    /// (`note_authorized`). Only then is `client` logged: a refused request
+    /// (401/403/429) never names, nor creates statistics for, a client.
+    pub authorized: bool,
     pub table: Option<Box<str>>,
     pub cache_key: Option<String>,
     pub cached: bool,
@@ -56,6 +63,23 @@ pub fn note_table(table: &str) {
             n.table = Some(table.into());
         }
     });
+}
+
+/// The tenant a data-plane request resolved to (the first one: a pipeline
+/// resolves its source's after the header's).
+pub fn note_client(name: &str) {
+    let _ = NOTE.try_with(|n| {
+        let mut n = n.borrow_mut();
+        if n.client.is_none() {
+            n.client = Some(name.into());
+        }
+    });
+}
+
+/// The request passed (or, re-checked against a body client, not yet)
+/// authorization and admission.
+pub fn note_authorized(yes: bool) {
+    let _ = NOTE.try_with(|n| n.borrow_mut().authorized = yes);
 }
 
 /// The read cache's answer for this request.
@@ -90,7 +114,6 @@ pub fn operation_of(method: &str, template: &str) -> Option<&'static str> {
 /// One request, as the server saw it end.
 pub struct Entry {
     pub request_id: String,
-    pub client: Option<http::HeaderValue>,
     pub operation: &'static str,
     pub method: &'static str,
     pub path: &'static str,
@@ -248,7 +271,9 @@ async fn write_counted(pool: &Pool, batch: &mut Vec<Entry>, c: &Counters) {
     batch.clear();
 }
 
-/// One statement: the rows, then the statistics of exactly those rows
+/// One statement: the rows, then the statistics (upserted in key order, so
+/// two replicas' batches lock the same rows in the same order; a deadlock
+/// left anyway is retried once, [`write`]) of exactly those rows
 /// added to the totals (`client_statistics`, `client_table_statistics`).
 const INSERT: &str = "
 WITH ins AS (
@@ -268,7 +293,7 @@ WITH ins AS (
          count(*) FILTER (WHERE status_code >= 400), count(*) FILTER (WHERE cached),
          count(*) FILTER (WHERE table_name IS NOT NULL), max(created_at),
          max(created_at) FILTER (WHERE table_name IS NOT NULL), now()
-    FROM ins WHERE client_name IS NOT NULL GROUP BY client_name
+    FROM ins WHERE client_name IS NOT NULL GROUP BY client_name ORDER BY client_name
   ON CONFLICT (client_name) DO UPDATE SET
     total_requests = cs.total_requests + EXCLUDED.total_requests,
     successful_requests = cs.successful_requests + EXCLUDED.successful_requests,
@@ -285,6 +310,7 @@ SELECT client_name, table_name, operation, count(*), count(*) FILTER (WHERE stat
        max(created_at), now()
   FROM ins WHERE client_name IS NOT NULL AND table_name IS NOT NULL
  GROUP BY client_name, table_name, operation
+ ORDER BY client_name, table_name, operation
 ON CONFLICT (client_name, table_name, operation) DO UPDATE SET
   total_operations = ts.total_operations + EXCLUDED.total_operations,
   error_operations = ts.error_operations + EXCLUDED.error_operations,
@@ -294,12 +320,11 @@ ON CONFLICT (client_name, table_name, operation) DO UPDATE SET
 async fn write(pool: &Pool, batch: &[Entry]) -> Result<(), DomainError> {
     let text = |f: &dyn Fn(&Entry) -> Option<String>| batch.iter().map(f).collect::<Vec<_>>();
     let request_ids = text(&|e| Some(e.request_id.clone()));
-    let clients = text(&|e| {
-        e.client
-            .as_ref()
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
+    // Never the raw `X-Athena-Client`: the resolved tenant of an
+    // authorized request, else NULL (no statistics row).
+    let clients = text(&|e| match e.note.authorized {
+        true => e.note.client.as_deref().map(str::to_string),
+        false => None,
     });
     let tables = text(&|e| e.note.table.as_deref().map(str::to_string));
     let ops = text(&|e| Some(e.operation.to_string()));
@@ -311,26 +336,41 @@ async fn write(pool: &Pool, batch: &[Entry]) -> Result<(), DomainError> {
     let cached: Vec<bool> = batch.iter().map(|e| e.note.cached).collect();
     let at: Vec<SystemTime> = batch.iter().map(|e| e.at).collect();
     let mut conn = pool.get().await?;
-    let tx = conn.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&STATS_LOCK])
-        .await?;
-    tx.execute(
-        INSERT,
-        &[
-            &request_ids,
-            &clients,
-            &tables,
-            &ops,
-            &methods,
-            &paths,
-            &statuses,
-            &durations,
-            &cached,
-            &keys,
-            &at,
-        ],
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    let mut retried = false;
+    loop {
+        let result = async {
+            let tx = conn.transaction().await?;
+            tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&STATS_LOCK])
+                .await?;
+            tx.execute(
+                INSERT,
+                &[
+                    &request_ids,
+                    &clients,
+                    &tables,
+                    &ops,
+                    &methods,
+                    &paths,
+                    &statuses,
+                    &durations,
+                    &cached,
+                    &keys,
+                    &at,
+                ],
+            )
+            .await?;
+            tx.commit().await
+        }
+        .await;
+        match result {
+            Err(e)
+                if !retried
+                    && e.code()
+                        == Some(&tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED) =>
+            {
+                retried = true;
+            }
+            r => return r.map_err(Into::into),
+        }
+    }
 }

@@ -167,6 +167,83 @@ async fn a_failing_batch_is_retried_row_by_row() {
     s.stop().await;
 }
 
+/// A sink refusing every row: `errors[]` holds 100 entries and counts the
+/// rest, and the run stops after 10 batches in a row where nothing landed.
+#[tokio::test]
+async fn a_sink_refusing_everything_stops_and_caps_errors() {
+    // 5,000 single-row retries take longer than the tests' default deadline.
+    let mut s =
+        TestServer::start_with(|c| c.request_timeout = std::time::Duration::from_secs(120)).await;
+    seed_source(&s).await;
+    let b = tenant_b(&mut s).await;
+    s.tenant()
+        .await
+        .batch_execute(
+            "CREATE TABLE sevens (id int PRIMARY KEY, amount int NOT NULL);
+             INSERT INTO sevens SELECT g, 7 FROM generate_series(1, 8000) g",
+        )
+        .await
+        .unwrap();
+    let r = s
+        .send_within(
+            std::time::Duration::from_secs(120),
+            "POST",
+            "/pipelines",
+            &[KEY, ("x-athena-client", CLIENT)],
+            json!({
+                "source": {"table_name": "sevens", "columns": ["id", "amount"]},
+                "sink": {"table_name": "copies", "client": "tenant_b"}
+            }),
+        )
+        .await;
+    let (status, v) = (r.status, r.json());
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["rows_inserted"], 0, "{v}");
+    assert_eq!(v["rows_fetched"], 5000, "stopped after 10 batches: {v}");
+    assert_eq!(v["errors"].as_array().unwrap().len(), 100);
+    assert_eq!(v["errors_truncated"], 4900);
+    assert!(v["stopped"].is_string(), "{v}");
+    let n: i64 = psql(&b)
+        .await
+        .query_one("SELECT count(*) FROM copies", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+    s.stop().await;
+}
+
+/// More than 100,000 groups: refused (400), not held in memory. Ignored by
+/// default: paging 100,001 rows takes longer than the test client's 20 s
+/// in a debug build (`cargo test -- --ignored too_many_groups`).
+#[tokio::test]
+#[ignore]
+async fn too_many_groups_are_refused() {
+    let mut s =
+        TestServer::start_with(|c| c.request_timeout = std::time::Duration::from_secs(120)).await;
+    tenant_b(&mut s).await;
+    s.tenant()
+        .await
+        .batch_execute(
+            "CREATE TABLE sevens (id int PRIMARY KEY, amount int NOT NULL);
+             INSERT INTO sevens SELECT g, 7 FROM generate_series(1, 100001) g",
+        )
+        .await
+        .unwrap();
+    let (status, v) = run(
+        &s,
+        json!({
+            "source": {"table_name": "sevens", "columns": ["id", "amount"]},
+            "transform": {"group_by": "id", "aggregation_column": "amount"},
+            "sink": {"table_name": "copies", "client": "tenant_b"},
+            "dry_run": true
+        }),
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn bad_definitions_are_400_and_write_nothing() {
     let mut s = TestServer::start().await;
@@ -182,6 +259,10 @@ async fn bad_definitions_are_400_and_write_nothing() {
         (
             json!({"source": {"table_name": "events"}, "transform": {"aggregation_strategy": "cumulative_sum"}, "sink": {"table_name": "daily"}}),
             "strategy without column",
+        ),
+        (
+            json!({"source": {"table_name": "events"}, "transform": {"aggregation_column": "amount"}, "sink": {"table_name": "daily"}}),
+            "aggregation without group_by",
         ),
         (json!({"source": {"table_name": "events"}}), "no sink"),
         (

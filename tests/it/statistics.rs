@@ -3,7 +3,7 @@
 //! gets an index recommendation that `apply` creates; vacuum health shows
 //! dead tuples; row estimates and pressure.
 
-use crate::common::{TestServer, ADMIN_KEY, CLIENT};
+use crate::common::{psql, TestServer, ADMIN_KEY, CLIENT};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -120,6 +120,118 @@ async fn two_hundred_calls_then_statistics_drilldown_and_refresh() {
     );
     let (status, _) = get(&s, "/admin/clients/nobody/statistics").await;
     assert_eq!(status, 404);
+    s.stop().await;
+}
+
+/// Refused requests (401/403) never name a client in the log: an
+/// unauthenticated caller can neither create statistics rows for a name of
+/// its choosing nor move a real client's counters.
+#[tokio::test]
+async fn refused_requests_write_no_client_statistics() {
+    let s = TestServer::start().await;
+    s.tenant()
+        .await
+        .batch_execute("CREATE TABLE items (id int PRIMARY KEY, name text)")
+        .await
+        .unwrap();
+    s.enforce_keys(true).await;
+    let key = s.api_key(&["gateway.fetch.execute"], Some(CLIENT)).await;
+    let fetch = json!({"table_name": "items", "columns": ["name"]});
+    for _ in 0..3 {
+        let r = s
+            .send(
+                "POST",
+                "/gateway/fetch",
+                &[("x-athena-client", CLIENT), ("x-athena-key", &key)],
+                Some(fetch.clone()),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let (status, v) = get(&s, &format!("/admin/clients/{CLIENT}/statistics")).await;
+    assert_eq!(status, 200, "{v}");
+    let before = v["statistics"].clone();
+    assert_eq!(before["total_requests"], 3, "{v}");
+    for i in 0..50 {
+        let (client, bad) = match i % 3 {
+            0 => ("ghost", None),
+            1 => (CLIENT, None),
+            _ => (CLIENT, Some("athena_wrong_key")),
+        };
+        let mut headers = vec![("x-athena-client", client)];
+        if let Some(k) = bad {
+            headers.push(("x-athena-key", k));
+        }
+        let r = s
+            .send("POST", "/gateway/fetch", &headers, Some(fetch.clone()))
+            .await;
+        assert!(matches!(r.status, 401 | 403), "{i}: {}", r.text());
+        let r = s
+            .send(
+                "POST",
+                "/gateway/fetch",
+                &[("x-athena-client", "ghost"), ("x-athena-key", &key)],
+                Some(fetch.clone()),
+            )
+            .await;
+        assert!(matches!(r.status, 401 | 403), "{i}: {}", r.text());
+    }
+    let (status, v) = get(&s, &format!("/admin/clients/{CLIENT}/statistics")).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["statistics"], before, "the real client's counters moved");
+    let (status, v) = get(&s, "/admin/clients/ghost/statistics").await;
+    assert_eq!(status, 404, "{v}");
+    let catalog = psql(&s.catalog_url).await;
+    let count = |sql: &'static str| {
+        let catalog = &catalog;
+        async move { catalog.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) }
+    };
+    assert_eq!(
+        count("SELECT count(*) FROM client_statistics WHERE client_name <> 'tenant'").await
+            + count("SELECT count(*) FROM client_table_statistics WHERE client_name = 'ghost'")
+                .await,
+        0
+    );
+    // Logged, under no client.
+    assert_eq!(
+        count("SELECT count(*) FROM gateway_operation_log WHERE client_name IS NULL").await,
+        100
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM gateway_operation_log WHERE client_name IS NOT NULL").await,
+        3
+    );
+    s.stop().await;
+}
+
+/// The rows still queued at shutdown are written before the server exits.
+#[tokio::test]
+async fn operation_log_is_flushed_on_shutdown() {
+    let mut s = TestServer::start().await;
+    s.tenant()
+        .await
+        .batch_execute("CREATE TABLE items (id int PRIMARY KEY, name text)")
+        .await
+        .unwrap();
+    for _ in 0..30 {
+        let r = s
+            .send(
+                "POST",
+                "/gateway/fetch",
+                &[("x-athena-client", CLIENT)],
+                Some(json!({"table_name": "items"})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    s.shut_down().await;
+    let n: i64 = psql(&s.catalog_url)
+        .await
+        .query_one("SELECT count(*) FROM gateway_operation_log", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 30);
     s.stop().await;
 }
 

@@ -347,6 +347,20 @@ impl TestServer {
         self.send_raw(method, path, headers, bytes).await
     }
 
+    /// Issue 19: `send` for a slow request (waits up to `within`).
+    pub async fn send_within(
+        &self,
+        within: Duration,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: serde_json::Value,
+    ) -> Reply {
+        let uri = format!("http://{}{}", self.addr, path);
+        let req = request(method, &uri, headers, Bytes::from(body.to_string()));
+        answer_within(within, self.client.request(req)).await
+    }
+
     pub async fn send_raw(
         &self,
         method: &str,
@@ -394,6 +408,17 @@ impl TestServer {
     }
 
     /// Stops the server and drops its databases.
+    /// Issue 19: a graceful shutdown only (the databases stay, to be read
+    /// back; `stop` drops them).
+    pub async fn shut_down(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -431,7 +456,14 @@ fn request(
 async fn answer<E: std::fmt::Debug>(
     sent: impl std::future::Future<Output = Result<http::Response<hyper::body::Incoming>, E>>,
 ) -> Reply {
-    let res = tokio::time::timeout(Duration::from_secs(20), sent)
+    answer_within(Duration::from_secs(20), sent).await
+}
+
+async fn answer_within<E: std::fmt::Debug>(
+    within: Duration,
+    sent: impl std::future::Future<Output = Result<http::Response<hyper::body::Incoming>, E>>,
+) -> Reply {
+    let res = tokio::time::timeout(within, sent)
         .await
         .expect("request timed out")
         .expect("request failed");
