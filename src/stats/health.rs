@@ -512,11 +512,20 @@ struct Rec {
 }
 
 fn index_name(table: &str, columns: &[String]) -> String {
-    let mut name = format!("athena_{}_{}_idx", table, columns.join("_"));
-    while name.len() > 63 {
-        name.pop();
+    let name = format!("athena_{}_{}_idx", table, columns.join("_"));
+    if name.len() <= 63 {
+        return name;
     }
-    name
+    // Cut to fit, with a hash of the whole name so two long names that
+    // share their first 54 bytes stay two indexes (FNV-1a, stable).
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let mut cut = name;
+    while cut.len() > 54 {
+        cut.pop();
+    }
+    format!("{cut}_{:08x}", hash as u32)
 }
 
 fn create_index_sql(schema: &str, table: &str, columns: &[String]) -> Result<String, DomainError> {
@@ -832,10 +841,29 @@ pub async fn apply(
         )));
     };
     let tenant = tenants.resolve(client).await?;
-    let outcome = {
-        let conn = tenant.pool.get().await?;
-        // CONCURRENTLY runs outside a transaction block: one simple query.
-        conn.batch_execute(&statement).await
+    let schema: String = row.get(4);
+    let table: String = row.get(5);
+    let columns: Vec<String> = row.get(6);
+    let creates = statement.starts_with("CREATE INDEX CONCURRENTLY");
+    let index = index_name(&table, &columns);
+    // In its own task: a request cut at its deadline does not cancel a
+    // long index build half way (the next `apply` then finds the index
+    // built and valid, and records it applied).
+    let executed = statement.clone();
+    let build = tokio::spawn(async move {
+        let conn = tenant.pool.get().await.map_err(|e| e.to_string())?;
+        // An index build takes as long as the table needs: no statement
+        // timeout for it (the pool's is restored after).
+        conn.batch_execute("SET statement_timeout = 0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let outcome = create_or_run(&conn, &statement, creates, &schema, &index).await;
+        let _ = conn.batch_execute("RESET statement_timeout").await;
+        outcome
+    });
+    let outcome: Result<(), String> = match build.await {
+        Ok(outcome) => outcome,
+        Err(e) => Err(format!("the statement's task failed: {e}")),
     };
     let conn = pool.get().await?;
     let update = format!(
@@ -846,20 +874,62 @@ pub async fn apply(
            apply_error = $3, updated_at = now()
          WHERE id = $1 AND client_name = $2 RETURNING {REC_COLUMNS}"
     );
-    let error = outcome.err().map(|e| {
-        e.as_db_error()
-            .map(|d| d.message().to_string())
-            .unwrap_or_else(|| e.to_string())
-    });
+    let error = outcome.err();
     let row = conn
         .query_one(&update, &[&id, &client, &error, &actor])
         .await?;
     Ok(Some(json!({
         "recommendation": rec_json(&row),
         "applied": error.is_none(),
-        "executed_sql": statement,
+        "executed_sql": executed,
         "error": error,
     })))
+}
+
+/// Runs a stored statement. An index build first drops an INVALID index of
+/// the same name (left by a build cancelled earlier: `IF NOT EXISTS` would
+/// skip it and report success), and succeeds only when the new index is
+/// valid.
+async fn create_or_run(
+    conn: &crate::db::conn::Conn,
+    statement: &str,
+    creates: bool,
+    schema: &str,
+    index: &str,
+) -> Result<(), String> {
+    let pg = |e: tokio_postgres::Error| {
+        e.as_db_error()
+            .map(|d| d.message().to_string())
+            .unwrap_or_else(|| e.to_string())
+    };
+    const VALID: &str = "SELECT i.indisvalid FROM pg_catalog.pg_index i
+                   JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+                   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                  WHERE n.nspname = $1 AND c.relname = $2";
+    let is_valid = |r: Option<tokio_postgres::Row>| r.map(|r| r.get::<_, bool>(0));
+    let before = conn
+        .query_opt(VALID, &[&schema, &index])
+        .await
+        .map_err(pg)?;
+    if creates && is_valid(before) == Some(false) {
+        let s = Ident::parse("schema", schema).map_err(|e| e.to_string())?;
+        let n = Ident::parse("index", index).map_err(|e| e.to_string())?;
+        conn.batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {s}.{n}"))
+            .await
+            .map_err(pg)?;
+    }
+    // CONCURRENTLY runs outside a transaction block: one simple query.
+    conn.batch_execute(statement).await.map_err(pg)?;
+    let after = conn
+        .query_opt(VALID, &[&schema, &index])
+        .await
+        .map_err(pg)?;
+    if creates && is_valid(after) != Some(true) {
+        return Err(format!(
+            "index {index} was not built valid (a cancelled or failed build); apply again"
+        ));
+    }
+    Ok(())
 }
 
 // --- table row estimates ---
@@ -973,4 +1043,18 @@ pub async fn row_estimates(
         "advisories": advisories,
         "top_tables": all.iter().take(q.limit as usize).map(|t| entry(&t.0, &t.1, t.2)).collect::<Vec<_>>(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn long_index_names_stay_distinct_and_fit() {
+        let cols = |c: &str| vec![c.to_string()];
+        let t = "a_table_with_a_rather_long_name_for_an_index";
+        let a = super::index_name(t, &cols("first_long_column_name_x"));
+        let b = super::index_name(t, &cols("first_long_column_name_y"));
+        assert!(a.len() <= 63 && b.len() <= 63, "{a} {b}");
+        assert_ne!(a, b);
+        assert_eq!(super::index_name("t", &cols("c")), "athena_t_c_idx");
+    }
 }
