@@ -1,4 +1,4 @@
-//! The two operations whose bytes are streams, served here instead of by
+//! The operations whose bytes are streams, served here instead of by
 //! the generated dispatch (which reads the whole body into memory, under
 //! `ATHENA_MAX_BODY_BYTES`, and answers a buffered body):
 //!
@@ -8,8 +8,9 @@
 //!   the request timeout (a stalled upload is cut); no total deadline.
 //! - `GET /storage/files/{file_id}/proxy`: the answer's body is the S3
 //!   object's body, passed on frame by frame.
+//! - `GET /admin/backups/{key}/download`: the dump, passed on likewise.
 //!
-//! Both authorize exactly as the dispatch does (`UncheckedCx::authorize`,
+//! All authorize exactly as the dispatch does (`UncheckedCx::authorize`,
 //! the operation's row in `src/auth/access.rs`) and read their parameters
 //! with the generated extractors, before any byte moves; the handlers are
 //! in `handlers/storage/streams.rs`. The one exception is the access
@@ -83,6 +84,40 @@ pub(super) fn streamed(operation: Operation) -> bool {
 }
 
 /// `work`, or a 504 past `limit`.
+/// What every streamed operation does before any byte moves: authorize as
+/// the dispatch does (`UncheckedCx::authorize`), then read the operation's
+/// parameters with its generated extractor (`extract`, e.g.
+/// `params::GetStorageFilesByFileIdProxy::extract`).
+#[allow(clippy::too_many_arguments)]
+async fn authorized<P>(
+    app: &App,
+    operation: Operation,
+    headers: http::HeaderMap,
+    query: &[(String, String)],
+    path_params: &[(String, String)],
+    peer: Option<SocketAddr>,
+    request_id: String,
+    extract: impl FnOnce(&Fields<'_>) -> Result<P, ApiError>,
+) -> Result<(crate::http::RequestCx, P), ApiError> {
+    let unchecked = UncheckedCx::new(
+        request_id,
+        operation,
+        headers,
+        query.to_vec(),
+        peer,
+        app.auth.clone(),
+        Bytes::new(),
+    );
+    let cx = unchecked.authorize().await?;
+    let params = extract(&Fields {
+        path_params,
+        query,
+        headers: cx.headers(),
+        body: &Bytes::new(),
+    })?;
+    Ok((cx, params))
+}
+
 async fn within<T>(
     limit: Duration,
     work: impl std::future::Future<Output = Result<T, ApiError>>,
@@ -248,26 +283,17 @@ impl App {
         let query = query_pairs(&parts.uri);
         let content_type = header(&parts, CONTENT_TYPE);
         let idle = self.limits.request_timeout;
-        let unchecked = UncheckedCx::new(
-            request_id,
+        // Credentials and parameters before any byte is read.
+        let checked = authorized(
+            self,
             operation,
             parts.headers,
-            query.clone(),
+            &query,
+            &path_params,
             peer,
-            self.auth.clone(),
-            Bytes::new(),
+            request_id,
+            params::PutStorageFilesByFileIdUpload::extract,
         );
-        // Credentials and parameters before any byte is read.
-        let checked = async {
-            let cx = unchecked.authorize().await?;
-            let params = params::PutStorageFilesByFileIdUpload::extract(&Fields {
-                path_params: &path_params,
-                query: &query,
-                headers: cx.headers(),
-                body: &Bytes::new(),
-            })?;
-            Ok((cx, params))
-        };
         let (cx, params) = within(idle, checked).await.map_err(|e| (e, true))?;
         let over = Arc::new(AtomicBool::new(false));
         let stream = body_stream(body, max, idle, over.clone());
@@ -295,23 +321,18 @@ impl App {
         let (parts, _) = req.into_parts();
         let query = query_pairs(&parts.uri);
         let limit = self.limits.request_timeout;
-        let unchecked = UncheckedCx::new(
-            request_id,
-            operation,
-            parts.headers,
-            query.clone(),
-            peer,
-            self.auth.clone(),
-            Bytes::new(),
-        );
         let work = async {
-            let cx = unchecked.authorize().await?;
-            let params = params::GetAdminBackupsByKeyDownload::extract(&Fields {
-                path_params: &path_params,
-                query: &query,
-                headers: cx.headers(),
-                body: &Bytes::new(),
-            })?;
+            let (cx, params) = authorized(
+                self,
+                operation,
+                parts.headers,
+                &query,
+                &path_params,
+                peer,
+                request_id,
+                params::GetAdminBackupsByKeyDownload::extract,
+            )
+            .await?;
             self.handlers.backup_download(cx, params).await
         };
         let (name, length, body) = within(limit, work).await.map_err(|e| (e, false))?;
@@ -356,23 +377,18 @@ impl App {
             )
             .await
         } else {
-            let unchecked = UncheckedCx::new(
-                request_id,
-                operation,
-                parts.headers,
-                query.clone(),
-                peer,
-                self.auth.clone(),
-                Bytes::new(),
-            );
             let work = async {
-                let cx = unchecked.authorize().await?;
-                let params = params::GetStorageFilesByFileIdProxy::extract(&Fields {
-                    path_params: &path_params,
-                    query: &query,
-                    headers: cx.headers(),
-                    body: &Bytes::new(),
-                })?;
+                let (cx, params) = authorized(
+                    self,
+                    operation,
+                    parts.headers,
+                    &query,
+                    &path_params,
+                    peer,
+                    request_id,
+                    params::GetStorageFilesByFileIdProxy::extract,
+                )
+                .await?;
                 self.handlers.proxy_file(cx, params, range.as_deref()).await
             };
             within(limit, work).await
