@@ -655,12 +655,15 @@ impl ManagementApi for Handlers {
             (false, false) => "CREATE VIEW",
         };
         let sql = format!("{head} {schema}.{view} AS {query}");
-        let change = Change::new(
-            "management.views.create",
-            schema.as_str(),
-            view.as_str(),
-            sql,
-        );
+        let change = Change {
+            view: Some(format!("{schema}.{view}")),
+            ..Change::new(
+                "management.views.create",
+                schema.as_str(),
+                view.as_str(),
+                sql,
+            )
+        };
         self.apply_change(&cx, &params.x_athena_client, &change)
             .await?;
         Ok(responses::PostManagementViews::Ok(Json::new(envelope(

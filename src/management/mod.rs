@@ -143,6 +143,9 @@ pub struct Change {
     pub statements: Vec<String>,
     /// Function DDL: `Some(previous definition)` (see `AuditEntry::function`).
     pub function: Option<Option<String>>,
+    /// View DDL: the view (`"schema"."name"`, quoted) whose reads are
+    /// checked before the commit (`refused_view_reads`).
+    pub view: Option<String>,
 }
 
 impl Change {
@@ -153,6 +156,7 @@ impl Change {
             object: Some(object.to_string()),
             statements: vec![statement],
             function: None,
+            view: None,
         }
     }
 
@@ -199,7 +203,7 @@ impl Management<'_> {
             function: change.function.clone(),
         };
         let id = self.audit.begin(&entry).await?;
-        let outcome = self.run(tenant, &change.statements).await;
+        let outcome = self.run(tenant, change).await;
         match &outcome {
             Ok(()) => self.audit.finish(id, Ok(())).await,
             Err(e) => self.audit.finish(id, Err(&e.detail)).await,
@@ -241,7 +245,8 @@ impl Management<'_> {
     }
 
     /// The statements in one transaction, with the DDL timeouts.
-    async fn run(&self, tenant: &Tenant, statements: &[String]) -> Result<(), ApiError> {
+    async fn run(&self, tenant: &Tenant, change: &Change) -> Result<(), ApiError> {
+        let statements = &change.statements;
         let mut conn = tenant.pool.get().await.map_err(DomainError::from)?;
         let pg = |e: tokio_postgres::Error| sqlstate_error(&e);
         let result = async {
@@ -281,6 +286,20 @@ impl Management<'_> {
                 // `execute` = Parse/Bind/Execute: exactly one statement.
                 tx.execute(statement.as_str(), &[]).await.map_err(pg)?;
             }
+            if let Some(view) = &change.view {
+                let refused = refused_view_reads(&tx, view).await.map_err(pg)?;
+                if !refused.is_empty() {
+                    // Dropped with the transaction: nothing was created.
+                    return Err(DomainError::invalid_field(
+                        "query",
+                        format!(
+                            "a view may not read the gateway's or the system's relations ({})",
+                            refused.join(", ")
+                        ),
+                    )
+                    .into());
+                }
+            }
             tx.commit().await.map_err(pg)
         }
         .await;
@@ -307,6 +326,57 @@ impl Management<'_> {
             tracing::warn!(error = %e, client = %tenant.name, "schema change not announced to other replicas");
         }
     }
+}
+
+/// The relations a just-created view reads, as Postgres resolved them (its
+/// rewrite rule's dependencies: no parse trick, search-path lookup or
+/// implicit `pg_catalog` escapes this), that the data plane must not
+/// expose through it: system schemas (`pg_catalog`, `information_schema`,
+/// …) and the gateway's own tenant tables and schemas (`athena_chat`,
+/// `billing`, the storage tables…); functions of gateway schemas too.
+/// `schema.name` of each, sorted.
+async fn refused_view_reads(
+    tx: &tokio_postgres::Transaction<'_>,
+    view: &str,
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    let rows = tx
+        .query(
+            "SELECT DISTINCT n.nspname::text, c.relname::text, true
+               FROM pg_catalog.pg_rewrite r
+               JOIN pg_catalog.pg_depend d
+                 ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
+                AND d.refclassid = 'pg_catalog.pg_class'::regclass
+               JOIN pg_catalog.pg_class c ON c.oid = d.refobjid
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+              WHERE r.ev_class = pg_catalog.to_regclass($1) AND c.oid <> r.ev_class
+             UNION
+             SELECT DISTINCT n.nspname::text, p.proname::text, false
+               FROM pg_catalog.pg_rewrite r
+               JOIN pg_catalog.pg_depend d
+                 ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
+                AND d.refclassid = 'pg_catalog.pg_proc'::regclass
+               JOIN pg_catalog.pg_proc p ON p.oid = d.refobjid
+               JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+              WHERE r.ev_class = pg_catalog.to_regclass($1)",
+            &[&view],
+        )
+        .await?;
+    let mut refused: Vec<String> = rows
+        .iter()
+        .filter(|r| {
+            let (schema, name, relation): (&str, &str, bool) = (r.get(0), r.get(1), r.get(2));
+            if relation {
+                crate::db::tenants::is_system_schema(schema)
+                    || crate::db::migrate::is_gateway_table(schema, name)
+            } else {
+                crate::db::migrate::is_gateway_schema(schema)
+            }
+        })
+        .map(|r| format!("{}.{}", r.get::<_, &str>(0), r.get::<_, &str>(1)))
+        .collect();
+    refused.sort();
+    refused.dedup();
+    Ok(refused)
 }
 
 /// Postgres' answer to DDL as the API's: 42P07/42710/42701/42723 → 409;

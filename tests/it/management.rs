@@ -1139,3 +1139,73 @@ async fn ddl_refuses_superusers_and_runs_as_the_configured_role() {
         .unwrap();
     s.stop().await;
 }
+
+/// A view is checked by what Postgres resolved it to read (its rewrite
+/// rule's dependencies), so the data plane never exposes the gateway's own
+/// tables or the system catalogs through a view — whatever the spelling
+/// (schema-qualified, unqualified through the implicit `pg_catalog`, in a
+/// subquery or a CTE). Refused views are not created; a view over the
+/// tenant's own tables still is.
+#[tokio::test]
+async fn views_never_read_gateway_or_system_relations() {
+    let s = TestServer::start().await;
+    let key = owner_key(&s).await;
+    s.tenant()
+        .await
+        .batch_execute(
+            "CREATE TABLE notes (id int, body text); INSERT INTO notes VALUES (1, 'mine');
+             CREATE SCHEMA IF NOT EXISTS athena_chat;
+             CREATE TABLE athena_chat.messages (id int, body_text text);
+             INSERT INTO athena_chat.messages VALUES (1, 'private')",
+        )
+        .await
+        .unwrap();
+    for (i, bad) in [
+        "SELECT body_text FROM athena_chat.messages",
+        "SELECT * FROM notes WHERE id IN (SELECT id FROM athena_chat.messages)",
+        "WITH m AS (SELECT body_text FROM athena_chat.\"messages\") SELECT * FROM m",
+        "SELECT name, setting FROM pg_settings",
+        "SELECT rolname FROM pg_catalog.pg_roles",
+        "SELECT table_name FROM information_schema.tables",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let name = format!("v_leak_{i}");
+        let r = call(
+            &s,
+            &key,
+            "POST",
+            "/management/views",
+            Some(json!({"view_name": name, "query": bad})),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+        assert!(r.text().contains("may not read"), "{bad}: {}", r.text());
+        assert_eq!(
+            s.scalar(&format!(
+                "SELECT count(*) FROM pg_class WHERE relname = '{name}'"
+            ))
+            .await,
+            0,
+            "{bad}"
+        );
+    }
+    let r = call(
+        &s,
+        &key,
+        "POST",
+        "/management/views",
+        Some(
+            json!({"view_name": "v_notes", "query": "SELECT body, now() AS at FROM notes",
+                    "materialized": true}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM v_notes WHERE body = 'mine'")
+            .await,
+        1
+    );
+}
