@@ -63,7 +63,11 @@ pub const MIN_STALE_SECS: u64 = 30;
 /// after a wake-up.
 const IDLE_GAP: Duration = Duration::from_millis(50);
 /// Most jobs one claim takes (all of one target), delivered together.
-const BATCH: i64 = 32;
+const BATCH: i64 = 256;
+/// Attempts of one batch in flight at once (per target: one batch runs
+/// per target at a time), so a receiver sees at most this many concurrent
+/// requests from a worker, and a sink at most this many tenant writes.
+pub const CONCURRENCY: usize = 32;
 /// How often an idle worker looks at the outbox (other replicas publish
 /// without waking this one).
 const POLL: Duration = Duration::from_millis(250);
@@ -257,10 +261,22 @@ pub trait Deliverer: Send + Sync + 'static {
     /// One attempt of each job of a batch (all of one target), the
     /// outcomes in the jobs' order. Default: the attempts run together.
     fn deliver_batch<'a>(&'a self, jobs: &'a [Job]) -> BoxFuture<'a, Vec<Delivery>> {
-        Box::pin(futures_util::future::join_all(
-            jobs.iter().map(|j| self.deliver(j)),
-        ))
+        Box::pin(bounded(jobs.iter().map(|j| self.deliver(j))))
     }
+}
+
+/// Runs `attempts` together, at most [`CONCURRENCY`] at a time; the
+/// outcomes in order.
+pub async fn bounded<T>(
+    attempts: impl Iterator<Item = impl std::future::Future<Output = T>>,
+) -> Vec<T> {
+    let gate = tokio::sync::Semaphore::new(CONCURRENCY);
+    futures_util::future::join_all(attempts.map(|a| async {
+        // Never closed: acquire only fails on a closed semaphore.
+        let _permit = gate.acquire().await;
+        a.await
+    }))
+    .await
 }
 
 /// Workers and retries (`ATHENA_EVENT_WORKERS`, `ATHENA_EVENT_STALE_SECS`,
@@ -771,32 +787,38 @@ impl Outbox {
             .collect();
         // One target per batch: one deliverer.
         let kind = jobs[0].target_kind.clone();
-        let deliveries = match deliverers.get(kind.as_str()) {
-            Some(d) => {
-                // Taken over past the limit (its workers kept dying
-                // mid-attempt): not tried again.
-                let (spent, live): (Vec<&Job>, Vec<&Job>) =
-                    jobs.iter().partition(|j| j.lease.attempts > MAX_ATTEMPTS);
-                let live: Vec<Job> = live.into_iter().cloned().collect();
-                let mut tried = d.deliver_batch(&live).await.into_iter();
-                jobs.iter()
-                    .map(|j| match spent.iter().any(|s| s.lease.id == j.lease.id) {
-                        true => Delivery::Failed(format!("gave up after {MAX_ATTEMPTS} attempts")),
-                        false => tried
-                            .next()
-                            .unwrap_or_else(|| Delivery::Retry("not attempted".into())),
+        let token = jobs[0].lease.token;
+        let delivering = async {
+            match deliverers.get(kind.as_str()) {
+                Some(d) => {
+                    // Taken over past the limit (its workers kept dying
+                    // mid-attempt): not tried again.
+                    let (spent, live): (Vec<&Job>, Vec<&Job>) =
+                        jobs.iter().partition(|j| j.lease.attempts > MAX_ATTEMPTS);
+                    let live: Vec<Job> = live.into_iter().cloned().collect();
+                    let mut tried = d.deliver_batch(&live).await.into_iter();
+                    jobs.iter()
+                        .map(|j| match spent.iter().any(|s| s.lease.id == j.lease.id) {
+                            true => {
+                                Delivery::Failed(format!("gave up after {MAX_ATTEMPTS} attempts"))
+                            }
+                            false => tried
+                                .next()
+                                .unwrap_or_else(|| Delivery::Retry("not attempted".into())),
+                        })
+                        .collect::<Vec<_>>()
+                }
+                None => jobs
+                    .iter()
+                    .map(|_| {
+                        Delivery::Failed(format!(
+                            "no deliverer for target kind `{kind}` in this build"
+                        ))
                     })
-                    .collect::<Vec<_>>()
+                    .collect(),
             }
-            None => jobs
-                .iter()
-                .map(|_| {
-                    Delivery::Failed(format!(
-                        "no deliverer for target kind `{kind}` in this build"
-                    ))
-                })
-                .collect(),
         };
+        let deliveries = self.renewing(token, delivering).await;
         let conn = self.catalog.get().await?;
         let mut done = Vec::new();
         let mut out = Vec::with_capacity(jobs.len());
@@ -833,6 +855,35 @@ impl Outbox {
             );
         }
         Ok(Some(out))
+    }
+
+    /// Runs `work` (a claimed batch's attempts) while renewing the batch's
+    /// leases every third of `stale_after`, so a batch that takes long (a
+    /// slow receiver, [`BATCH`] jobs [`CONCURRENCY`] at a time) is never
+    /// taken over and sent twice while its worker lives. A failed renewal
+    /// is logged; the attempts go on.
+    async fn renewing<T>(
+        &self,
+        token: uuid::Uuid,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        let every = (self.settings.stale_after / 3).max(Duration::from_secs(1));
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                _ = tokio::time::sleep(every) => {
+                    let renewed = async {
+                        let conn = self.catalog.get().await?;
+                        self.leases.renew(&conn, token).await
+                    }
+                    .await;
+                    if let Err(e) = renewed {
+                        tracing::warn!(error = %e, "outbox leases not renewed");
+                    }
+                }
+            }
+        }
     }
 
     /// Removes completed jobs older than [`KEEP_COMPLETED_DAYS`]; how many.

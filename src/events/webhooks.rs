@@ -304,8 +304,7 @@ impl Deliverer for Webhooks {
                 return Vec::new();
             };
             if jobs.iter().any(|j| j.target_id != first.target_id) {
-                let each = jobs.iter().map(|j| self.deliver(j));
-                return futures_util::future::join_all(each).await;
+                return super::bounded(jobs.iter().map(|j| self.deliver(j))).await;
             }
             match self.lookup(&first.target_id).await {
                 Ok((hook, secret)) => self.send_batch(jobs, &hook, secret.as_deref()).await,
@@ -356,7 +355,8 @@ impl Webhooks {
         Ok((hook, secret))
     }
 
-    /// One attempt of each job to `hook`, sent together and logged in one
+    /// One attempt of each job to `hook`, sent together (at most
+    /// [`super::CONCURRENCY`] at a time) and logged in one
     /// statement; the outcomes in the jobs' order.
     async fn send_batch(
         &self,
@@ -364,7 +364,7 @@ impl Webhooks {
         hook: &Webhook,
         secret: Option<&str>,
     ) -> Vec<Delivery> {
-        let sent = futures_util::future::join_all(jobs.iter().map(|j| {
+        let sent = super::bounded(jobs.iter().map(|j| {
             self.send_once(
                 hook,
                 secret,

@@ -41,6 +41,7 @@ pub struct Leases {
     complete_many: String,
     retry: String,
     fail: String,
+    renew: String,
 }
 
 impl Leases {
@@ -114,6 +115,10 @@ impl Leases {
                     SET status = 'failed', result = $3, error = $4,
                         finished_at = now(), updated_at = now()
                   WHERE id = $1 AND run_token = $2"
+            ),
+            renew: format!(
+                "UPDATE {table} SET started_at = now(), updated_at = now()
+                  WHERE run_token = $1 AND status = 'running'"
             ),
         }
     }
@@ -190,6 +195,13 @@ impl Leases {
             .query_opt(&self.claim_stale, &[&token, &self.worker_id, &stale])
             .await?;
         Ok(row.into_iter().map(lease).collect())
+    }
+
+    /// Renews every lease of one run (one claim's `token`): a live worker's
+    /// jobs stay its own however long the run takes (a stale lease is
+    /// `stale_after` without renewal). How many are still held.
+    pub async fn renew(&self, conn: &Conn, token: Uuid) -> Result<u64, DomainError> {
+        Ok(conn.execute(&self.renew, &[&token]).await?)
     }
 
     /// Completes several jobs in one statement: how many leases still

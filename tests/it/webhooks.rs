@@ -1405,3 +1405,51 @@ async fn committed_transactions_publish_their_writes() {
     assert_eq!(outbox_statuses(&s).await.len(), 2);
     s.stop().await;
 }
+
+/// A batch slower than the stale limit keeps its leases (renewed while its
+/// attempts run): another replica's workers never take it over and send it
+/// a second time while the first worker lives.
+#[tokio::test]
+async fn a_slow_batch_renews_its_leases_and_is_sent_once() {
+    let stale = Duration::from_secs(2);
+    let s = TestServer::start_with(|c| {
+        allow(c, "127.0.0.1");
+        c.events.stale_after = stale;
+    })
+    .await;
+    items(&s).await;
+    let other = s
+        .replica_with(|c| {
+            allow(c, "127.0.0.1");
+            c.events.stale_after = stale;
+        })
+        .await;
+    let rx = Receiver::default();
+    *rx.delay.lock().unwrap() = Duration::from_secs(5);
+    let url = rx.start().await;
+    let mut h = hook(&url);
+    h["timeout_ms"] = json!(9000);
+    create(&s, h).await;
+    insert(&s, "slow").await;
+    rx.wait_for(1, Duration::from_secs(5)).await;
+    // Past the 5 s answer and well past the 2 s stale limit.
+    let catalog = psql(&s.catalog_url).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let row = catalog
+            .query_one("SELECT status, attempts FROM athena_outbox", &[])
+            .await
+            .unwrap();
+        let (status, attempts): (String, i32) = (row.get(0), row.get(1));
+        if status == "completed" {
+            assert_eq!(attempts, 1, "claimed once");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(rx.got().len(), 1, "sent once");
+    other.stop().await;
+    s.stop().await;
+}
