@@ -226,4 +226,44 @@ mod tests {
         );
         handle.abort();
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn loops_are_listed_and_running_only_between_restarts() {
+        let loops = Loops::new();
+        let backoff = Backoff {
+            first: Duration::from_secs(10),
+            max: Duration::from_secs(10),
+            healthy: Duration::from_secs(60),
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let handle = loops
+            .scope(async {
+                supervise("test loop", backoff, move || {
+                    let tx = tx.clone();
+                    async move {
+                        let _ = tx.send(daemon_id());
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        panic!("crash");
+                    }
+                })
+            })
+            .await;
+        let listed = loops.snapshot();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].kind, "test_loop");
+        // The run knows its own daemon id.
+        assert_eq!(rx.recv().await.unwrap().as_deref(), Some(listed[0].daemon_id.as_str()));
+        assert!(listed[0].running());
+        // Crashed, backing off: not running.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(!listed[0].running());
+        // Restarted.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert!(listed[0].running());
+        // Outside a scope a loop is listed nowhere.
+        let other = supervise("elsewhere", backoff, || std::future::pending());
+        assert_eq!(loops.snapshot().len(), 1);
+        other.abort();
+        handle.abort();
+    }
 }

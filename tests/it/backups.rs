@@ -746,6 +746,10 @@ async fn a_timeout_fails_the_job() {
 // ---- the real binary, killed mid-backup ----
 
 fn athena_binary(s: &TestServer, fake: &FakeS3, port: u16) -> Child {
+    athena_binary_with(s, &fake.endpoint(), port, &[])
+}
+
+fn athena_binary_with(s: &TestServer, s3: &str, port: u16, env: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_athena"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -756,11 +760,12 @@ fn athena_binary(s: &TestServer, fake: &FakeS3, port: u16) -> Child {
         .env("ATHENA_KEY_12", ADMIN_KEY)
         .env("ATHENA_OUTBOUND_ALLOW", "127.0.0.1")
         .env("ATHENA_STORAGE_ALLOW_HTTP", "1")
-        .env("S3_ENDPOINT", fake.endpoint())
+        .env("S3_ENDPOINT", s3)
         .env("S3_ACCESS_KEY_ID", "ak")
         .env("S3_SECRET_ACCESS_KEY", "sk")
         .env("ATHENA_BACKUP_S3_BUCKET", "fake-bucket")
         .env("PORT", port.to_string())
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -1234,5 +1239,104 @@ async fn seaweedfs_killed_mid_upload_fails_the_job_and_the_abort_is_retried_unti
     assert_eq!(head.0, 404, "{head:?}");
     let logs = wait_job(&s, id, 5, terminal).await["logs"].to_string();
     assert!(logs.contains("aborted (retried)"), "{logs}");
+    s.stop().await;
+}
+
+// ---- the daemon registry ----
+
+/// `GET /admin/daemons` rows of the process `pid`, by kind: status list.
+async fn daemons_of(s: &TestServer, pid: u32) -> Vec<Value> {
+    let r = s.send("GET", "/admin/daemons", &H, None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["data"]["daemons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["pid"] == pid)
+        .cloned()
+        .collect()
+}
+
+/// Every supervised loop of a replica, heartbeated centrally: the loops
+/// of this (in-process) server and of a real second replica are listed with
+/// their pid and host, alive; the replica killed, its rows turn stale while
+/// this server's stay alive.
+#[tokio::test]
+async fn every_loop_of_every_replica_heartbeats_and_a_stopped_replica_turns_stale() {
+    let s = TestServer::start_with(|c| {
+        tweak(c, "unused-bucket");
+        c.backups.heartbeat = Duration::from_secs(1);
+    })
+    .await;
+    let port = common::free_port();
+    let mut child = athena_binary_with(
+        &s,
+        "http://127.0.0.1:9",
+        port,
+        &[("ATHENA_DAEMON_HEARTBEAT_SECS", "1")],
+    );
+    wait_ready(port, &mut child).await;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string();
+    // The loops every server runs (more are listed when configured).
+    let kinds = [
+        "catalog_change_listener",
+        "event_delivery_worker",
+        "deferred_write_worker",
+        "clone_worker",
+        "backup_worker",
+        "backup_scheduler",
+        "daemon_heartbeat",
+    ];
+    let (me, other) = (std::process::id(), child.id());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (mine, theirs) = (daemons_of(&s, me).await, daemons_of(&s, other).await);
+        let alive = |rows: &[Value], kind: &str| {
+            rows.iter().any(|d| {
+                d["kind"] == kind && d["status"] == "alive" && d["running"] == true && d["host"] == host.as_str()
+            })
+        };
+        if kinds.iter().all(|k| alive(&mine, k) && alive(&theirs, k)) {
+            // One row per loop: ids distinct, the replica's own.
+            let ids: std::collections::HashSet<&str> =
+                theirs.iter().map(|d| d["daemon_id"].as_str().unwrap()).collect();
+            assert_eq!(ids.len(), theirs.len(), "{theirs:?}");
+            assert!(ids.iter().all(|i| i.contains(&format!(":{other}:"))), "{ids:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every loop is alive: {mine:?} / {theirs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let status = Command::new("kill")
+        .args(["-KILL", &other.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = child.wait();
+    let killed = Instant::now();
+    // Stale after 3 missed heartbeats; this server's loops stay alive.
+    loop {
+        let theirs = daemons_of(&s, other).await;
+        assert!(!theirs.is_empty());
+        if theirs.iter().all(|d| d["status"] == "stale") {
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "a killed replica's loops still alive: {theirs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let mine = daemons_of(&s, me).await;
+    assert!(
+        mine.iter().all(|d| d["status"] == "alive"),
+        "{mine:?}"
+    );
     s.stop().await;
 }
