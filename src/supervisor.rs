@@ -236,23 +236,27 @@ mod tests {
             healthy: Duration::from_secs(60),
         };
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let handle = loops
+        let mut handle = None;
+        loops
             .scope(async {
-                supervise("test loop", backoff, move || {
+                handle = Some(supervise("test loop", backoff, move || {
                     let tx = tx.clone();
                     async move {
                         let _ = tx.send(daemon_id());
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         panic!("crash");
                     }
-                })
+                }));
             })
             .await;
         let listed = loops.snapshot();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].kind, "test_loop");
         // The run knows its own daemon id.
-        assert_eq!(rx.recv().await.unwrap().as_deref(), Some(listed[0].daemon_id.as_str()));
+        assert_eq!(
+            rx.recv().await.unwrap().as_deref(),
+            Some(listed[0].daemon_id.as_str())
+        );
         assert!(listed[0].running());
         // Crashed, backing off: not running.
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -261,9 +265,9 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(10)).await;
         assert!(listed[0].running());
         // Outside a scope a loop is listed nowhere.
-        let other = supervise("elsewhere", backoff, || std::future::pending());
+        let other = supervise("elsewhere", backoff, std::future::pending);
         assert_eq!(loops.snapshot().len(), 1);
         other.abort();
-        handle.abort();
+        handle.unwrap().abort();
     }
 }

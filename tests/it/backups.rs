@@ -1033,8 +1033,16 @@ impl Weed {
             .arg(format!("-logdir={d}/log"))
             .arg("mini")
             .arg(format!("-dir={d}/data"))
-            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false"])
-            .args(["-webdav=false", "-admin.ui=false", "-master.volumeSizeLimitMB=64"])
+            .args([
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                "-master.telemetry=false",
+            ])
+            .args([
+                "-webdav=false",
+                "-admin.ui=false",
+                "-master.volumeSizeLimitMB=64",
+            ])
             .args(["-volume.max=0", "-s3.port.iceberg=0", "-s3.port.lance=0"])
             .args([
                 format!("-master.port={master}"),
@@ -1182,9 +1190,12 @@ async fn seaweedfs_killed_mid_upload_fails_the_job_and_the_abort_is_retried_unti
         .await
         .unwrap();
     let (key, upload): (String, String) = (row.get(0), row.get(1));
-    let listed = raw("GET", &format!("{}/{bucket}?uploads&prefix={key}", weed.endpoint()))
-        .await
-        .unwrap();
+    let listed = raw(
+        "GET",
+        &format!("{}/{bucket}?uploads&prefix={key}", weed.endpoint()),
+    )
+    .await
+    .unwrap();
     assert!(listed.1.contains(&upload), "the upload is open: {listed:?}");
     weed.kill_9();
     let killed = Instant::now();
@@ -1213,11 +1224,17 @@ async fn seaweedfs_killed_mid_upload_fails_the_job_and_the_abort_is_retried_unti
     weed.wait_up().await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let listed = raw("GET", &format!("{}/{bucket}?uploads&prefix={key}", weed.endpoint()))
-            .await
-            .unwrap();
+        let listed = raw(
+            "GET",
+            &format!("{}/{bucket}?uploads&prefix={key}", weed.endpoint()),
+        )
+        .await
+        .unwrap();
         assert_eq!(listed.0, 200, "{listed:?}");
-        assert!(listed.1.contains("ListMultipartUploadsResult"), "{listed:?}");
+        assert!(
+            listed.1.contains("ListMultipartUploadsResult"),
+            "{listed:?}"
+        );
         let left: i64 = c
             .query_one("SELECT count(*) FROM athena_backup_pending_aborts", &[])
             .await
@@ -1296,15 +1313,23 @@ async fn every_loop_of_every_replica_heartbeats_and_a_stopped_replica_turns_stal
         let (mine, theirs) = (daemons_of(&s, me).await, daemons_of(&s, other).await);
         let alive = |rows: &[Value], kind: &str| {
             rows.iter().any(|d| {
-                d["kind"] == kind && d["status"] == "alive" && d["running"] == true && d["host"] == host.as_str()
+                d["kind"] == kind
+                    && d["status"] == "alive"
+                    && d["running"] == true
+                    && d["host"] == host.as_str()
             })
         };
         if kinds.iter().all(|k| alive(&mine, k) && alive(&theirs, k)) {
             // One row per loop: ids distinct, the replica's own.
-            let ids: std::collections::HashSet<&str> =
-                theirs.iter().map(|d| d["daemon_id"].as_str().unwrap()).collect();
+            let ids: std::collections::HashSet<&str> = theirs
+                .iter()
+                .map(|d| d["daemon_id"].as_str().unwrap())
+                .collect();
             assert_eq!(ids.len(), theirs.len(), "{theirs:?}");
-            assert!(ids.iter().all(|i| i.contains(&format!(":{other}:"))), "{ids:?}");
+            assert!(
+                ids.iter().all(|i| i.contains(&format!(":{other}:"))),
+                "{ids:?}"
+            );
             break;
         }
         assert!(
@@ -1334,9 +1359,6 @@ async fn every_loop_of_every_replica_heartbeats_and_a_stopped_replica_turns_stal
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let mine = daemons_of(&s, me).await;
-    assert!(
-        mine.iter().all(|d| d["status"] == "alive"),
-        "{mine:?}"
-    );
+    assert!(mine.iter().all(|d| d["status"] == "alive"), "{mine:?}");
     s.stop().await;
 }
