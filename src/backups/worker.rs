@@ -510,6 +510,10 @@ impl Backups {
                              ({}): look for the object at `{key}`",
                             detail(&e)
                         );
+                        // Aborted (now or, the store being down, by a retry)
+                        // unless it completed: aborting a completed upload
+                        // finds no upload and leaves the object.
+                        self.abort_upload(job.job_id, bucket, key, upload).await;
                         return self.finish_failed(&job, &msg).await;
                     }
                 }
