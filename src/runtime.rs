@@ -122,7 +122,17 @@ async fn catalog_pool(config: &Config, settings: PoolSettings) -> Result<db::Poo
     }
 }
 
+/// The server: its services, background loops and routes. Every loop it
+/// supervises is listed in its daemon registry (`crate::supervisor::Loops`).
 pub async fn build(config: Config) -> Result<Arc<App>, String> {
+    let loops = crate::supervisor::Loops::new();
+    loops.scope(build_app(config, loops.clone())).await
+}
+
+async fn build_app(
+    config: Config,
+    loops: Arc<crate::supervisor::Loops>,
+) -> Result<Arc<App>, String> {
     let settings = PoolSettings {
         max_size: config.pool_max_size,
         connect_timeout: config.pool_connect_timeout,
@@ -329,6 +339,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         .await,
     );
     crate::backups::worker::spawn(backups.clone());
+    crate::backups::daemons::spawn(backups.clone(), loops);
     // Integrations (issue 21): providers, Typesense, Supabase, mirrors.
     let integrations = Arc::new(
         crate::integrations::Integrations::start(

@@ -19,13 +19,15 @@
 //!   --exit-on-error --no-owner`: a failure leaves the target unchanged.
 //! - **Schedules** (`schedule.rs`): every replica's scheduler queues the
 //!   latest due slot; the unique `(schedule_id, slot)` makes it one job.
-//! - **Daemons**: every worker loop heartbeats `athena_daemon_registry`.
+//! - **Daemons**: every supervised loop of every replica is written to
+//!   `athena_daemon_registry` by one heartbeat task per replica (`daemons`).
 //!
 //! Targets are a registered client (its configured URI, trusted) or a
 //! direct `pg_uri` (security.md §1: parsed by `src/db/direct.rs`, password
 //! required, host checked by the outbound policy and pinned to the checked
 //! address), stored only sealed (`src/secrets.rs`) and shown redacted.
 
+pub mod daemons;
 pub mod schedule;
 pub mod worker;
 
@@ -64,13 +66,17 @@ pub struct Settings {
     pub poll: Duration,
     /// `ATHENA_BACKUP_SCHEDULE_TICK_SECS` (default 30): scheduler period.
     pub schedule_tick: Duration,
-    /// Daemon heartbeat period (10 s).
+    /// `ATHENA_DAEMON_HEARTBEAT_SECS` (default 10): how often the daemon
+    /// registry is written; a loop not heard from for 3 periods is `stale`.
     pub heartbeat: Duration,
     /// Where `pg_dump`/`pg_restore` are (`PGBIN`, else `PATH`).
     pub pg_bin: Option<PathBuf>,
     /// Bytes of a multipart part (`worker::PART_SIZE`; tests with a fake
     /// store use smaller ones).
     pub part_size: usize,
+    /// Longest wait between two retries of an upload's abort that failed
+    /// (the store was down): the wait doubles from 1 s up to this.
+    pub abort_retry_max: Duration,
 }
 
 impl Default for Settings {
@@ -85,6 +91,7 @@ impl Default for Settings {
             heartbeat: Duration::from_secs(10),
             pg_bin: None,
             part_size: worker::PART_SIZE,
+            abort_retry_max: Duration::from_secs(60),
         }
     }
 }
@@ -117,6 +124,7 @@ impl Settings {
                 number("ATHENA_BACKUP_SCHEDULE_TICK_SECS", 30)?.max(1),
             ),
             pg_bin: var("PGBIN").map(PathBuf::from),
+            heartbeat: Duration::from_secs(number("ATHENA_DAEMON_HEARTBEAT_SECS", 10)?.max(1)),
             ..d
         })
     }
@@ -1038,54 +1046,15 @@ impl Backups {
 
     // --- daemons ---
 
-    /// Registers one worker loop of this process; its id.
-    pub async fn register_daemon(&self, kind: &str) -> Result<String, DomainError> {
-        let host = hostname();
-        let pid = std::process::id();
-        let id = format!(
-            "{kind}:{host}:{pid}:{}",
-            &Uuid::new_v4().simple().to_string()[..8]
-        );
-        let conn = self.catalog.get().await?;
-        conn.execute(
-            "INSERT INTO athena_daemon_registry (daemon_id, kind, host, pid, version)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (daemon_id) DO UPDATE SET last_heartbeat_at = now()",
-            &[&id, &kind, &host, &(pid as i32), &env!("CARGO_PKG_VERSION")],
-        )
-        .await?;
-        Ok(id)
-    }
-
-    pub async fn heartbeat(&self, daemon_id: &str) -> Result<(), DomainError> {
-        let conn = self.catalog.get().await?;
-        conn.execute(
-            "UPDATE athena_daemon_registry SET last_heartbeat_at = now() WHERE daemon_id = $1",
-            &[&daemon_id],
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// Forgets daemons not heard from for a day (replicas long gone).
-    pub async fn prune_daemons(&self) -> Result<(), DomainError> {
-        let conn = self.catalog.get().await?;
-        conn.execute(
-            "DELETE FROM athena_daemon_registry WHERE last_heartbeat_at < now() - interval '1 day'",
-            &[],
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// `GET /admin/daemons`: alive when heard from within 3 heartbeats.
+    /// `GET /admin/daemons`: alive when its loop runs and was heard from
+    /// within 3 heartbeats.
     pub async fn daemons(&self) -> Result<Vec<Value>, DomainError> {
         let stale = (self.settings.heartbeat * 3).as_secs_f64();
         let conn = self.catalog.get().await?;
         Ok(conn
             .query(
                 "SELECT daemon_id, kind, host, pid, version, started_at, last_heartbeat_at,
-                        last_heartbeat_at >= now() - make_interval(secs => $1)
+                        running AND last_heartbeat_at >= now() - make_interval(secs => $1), running
                    FROM athena_daemon_registry ORDER BY kind, daemon_id",
                 &[&stale],
             )
@@ -1101,6 +1070,7 @@ impl Backups {
                     "started_at": r.get::<_, DateTime<Utc>>(5),
                     "last_heartbeat_at": r.get::<_, DateTime<Utc>>(6),
                     "status": if r.get::<_, bool>(7) { "alive" } else { "stale" },
+                    "running": r.get::<_, bool>(8),
                 })
             })
             .collect())
@@ -1135,15 +1105,6 @@ pub fn parse_cursor(c: &str) -> Result<(DateTime<Utc>, i64), DomainError> {
         .with_timezone(&Utc);
     let id: i64 = id.trim().parse().map_err(|_| bad())?;
     Ok((at, id))
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
 }
 
 #[cfg(test)]

@@ -502,7 +502,7 @@ impl Backups {
                         });
                         return self.finish_completed(&job, result).await;
                     }
-                    Ok(None) => self.abort_upload(bucket, key, upload).await,
+                    Ok(None) => self.abort_upload(job.job_id, bucket, key, upload).await,
                     Err(e) => {
                         let msg = format!(
                             "the replica running this job stopped before it finished (its lease \
@@ -510,6 +510,10 @@ impl Backups {
                              ({}): look for the object at `{key}`",
                             detail(&e)
                         );
+                        // Aborted (now or, the store being down, by a retry)
+                        // unless it completed: aborting a completed upload
+                        // finds no upload and leaves the object.
+                        self.abort_upload(job.job_id, bucket, key, upload).await;
                         return self.finish_failed(&job, &msg).await;
                     }
                 }
@@ -565,7 +569,6 @@ impl Backups {
         let timeout = job.timeout.unwrap_or(super::DEFAULT_TIMEOUT_SECS);
         let deadline = Instant::now() + Duration::from_secs(timeout.max(1) as u64);
         let mut tick = tokio::time::interval(TICK);
-        let mut beat = Instant::now();
         // Past half the stale time without a renewal, another replica may
         // soon take the job over: stop it here first.
         let mut renewed = Instant::now();
@@ -594,10 +597,6 @@ impl Backups {
                     }
                     if Instant::now() >= deadline {
                         signal(&stop_tx, Stop::TimedOut);
-                    }
-                    if beat.elapsed() >= self.settings.heartbeat {
-                        beat = Instant::now();
-                        let _ = self.heartbeat(daemon).await;
                     }
                 }
             }
@@ -738,16 +737,122 @@ impl Backups {
         }
     }
 
-    async fn abort_upload(&self, bucket: &str, key: &str, upload: &str) {
-        let Ok((store, _)) = self.configured() else {
+    /// Aborts a multipart upload. When the store cannot be reached (or
+    /// refuses), the abort is kept in `athena_backup_pending_aborts` and
+    /// retried by the workers ([`Backups::retry_aborts`]) until it succeeds,
+    /// so a store that was down never keeps the parts forever.
+    async fn abort_upload(&self, job_id: i64, bucket: &str, key: &str, upload: &str) {
+        let Err(e) = self.try_abort(bucket, key, upload).await else {
             return;
         };
+        tracing::warn!(job_id, error = %e, "aborting a backup upload failed; retrying later");
+        let recorded = async {
+            let conn = self.catalog.get().await?;
+            conn.execute(
+                "INSERT INTO athena_backup_pending_aborts
+                        (bucket, s3_key, upload_id, job_id, last_error, next_attempt_at)
+                 VALUES ($1, $2, $3, $4, $5, now() + interval '1 second')
+                 ON CONFLICT (bucket, s3_key, upload_id) DO NOTHING",
+                &[&bucket, &key, &upload, &job_id, &e],
+            )
+            .await?;
+            Ok::<_, DomainError>(())
+        };
+        if let Err(err) = recorded.await {
+            tracing::error!(job_id, error = %err, "recording a pending upload abort failed");
+        }
+        self.log_job(
+            job_id,
+            "warn",
+            &format!("aborting the S3 upload failed ({e}); it is retried until the store answers"),
+        )
+        .await;
+    }
+
+    /// One abort request: `Ok` once the upload is aborted or gone.
+    async fn try_abort(&self, bucket: &str, key: &str, upload: &str) -> Result<(), String> {
+        let (store, _) = self.configured().map_err(|e| detail(&e))?;
         let call = Call::new(Method::DELETE, Some(bucket), Some(key)).query("uploadId", upload);
         match tokio::time::timeout(Duration::from_secs(10), self.s3.exchange(store, call)).await {
-            Ok(Ok(r)) if (200..300).contains(&r.status) || r.status == 404 => {}
-            Ok(Ok(r)) => tracing::warn!(status = r.status, "aborting a backup upload failed"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "aborting a backup upload failed"),
-            Err(_) => tracing::warn!("aborting a backup upload timed out"),
+            Ok(Ok(r)) if (200..300).contains(&r.status) || r.status == 404 => Ok(()),
+            Ok(Ok(r)) => Err(format!("the store answered {}", r.status)),
+            Ok(Err(e)) => Err(detail(&e)),
+            Err(_) => Err("the store timed out".into()),
+        }
+    }
+
+    /// Retries the pending aborts that are due (each claimed for a minute,
+    /// so replicas never send the same one at once); a success deletes the
+    /// row, a failure doubles its wait up to `abort_retry_max`. The number
+    /// aborted now.
+    pub async fn retry_aborts(&self) -> Result<usize, DomainError> {
+        let conn = self.catalog.get().await?;
+        let due = conn
+            .query(
+                "UPDATE athena_backup_pending_aborts
+                    SET next_attempt_at = now() + interval '60 seconds'
+                  WHERE id IN (SELECT id FROM athena_backup_pending_aborts
+                                WHERE next_attempt_at <= now()
+                                ORDER BY next_attempt_at LIMIT 16
+                                  FOR UPDATE SKIP LOCKED)
+              RETURNING id, bucket, s3_key, upload_id, attempts, job_id",
+                &[],
+            )
+            .await?;
+        drop(conn);
+        let mut aborted = 0;
+        for r in due {
+            let (id, bucket, key, upload): (i64, String, String, String) =
+                (r.get(0), r.get(1), r.get(2), r.get(3));
+            let (attempts, job_id): (i32, Option<i64>) = (r.get(4), r.get(5));
+            let outcome = self.try_abort(&bucket, &key, &upload).await;
+            let conn = self.catalog.get().await?;
+            match outcome {
+                Ok(()) => {
+                    conn.execute(
+                        "DELETE FROM athena_backup_pending_aborts WHERE id = $1",
+                        &[&id],
+                    )
+                    .await?;
+                    drop(conn);
+                    aborted += 1;
+                    if let Some(job_id) = job_id {
+                        self.log_job(job_id, "info", "the S3 upload was aborted (retried)")
+                            .await;
+                    }
+                }
+                Err(e) => {
+                    let wait = Duration::from_secs(1u64 << (attempts + 1).clamp(0, 16) as u32)
+                        .min(self.settings.abort_retry_max)
+                        .as_secs_f64();
+                    conn.execute(
+                        "UPDATE athena_backup_pending_aborts
+                            SET attempts = attempts + 1, last_error = $2,
+                                next_attempt_at = now() + make_interval(secs => $3)
+                          WHERE id = $1",
+                        &[&id, &e, &wait],
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(aborted)
+    }
+
+    /// A log line of the job numbered `job_id`.
+    async fn log_job(&self, job_id: i64, level: &str, message: &str) {
+        let Ok(conn) = self.catalog.get().await else {
+            return;
+        };
+        if let Err(e) = conn
+            .execute(
+                "INSERT INTO athena_backup_job_logs (job, level, message)
+                 SELECT id, $2, $3 FROM athena_backup_jobs WHERE job_id = $1",
+                &[&job_id, &level, &message],
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "backup job log");
         }
     }
 
@@ -846,7 +951,7 @@ impl Backups {
             let mut child = match command(self.tool("pg_dump"), &target, &extra).spawn() {
                 Ok(child) => child,
                 Err(e) => {
-                    self.abort_upload(&bucket, &key, &upload).await;
+                    self.abort_upload(job.job_id, &bucket, &key, &upload).await;
                     return Err(missing_tool("pg_dump", e));
                 }
             };
@@ -866,7 +971,7 @@ impl Backups {
                 }
                 Err(e) => {
                     terminate(&mut child).await;
-                    self.abort_upload(&bucket, &key, &upload).await;
+                    self.abort_upload(job.job_id, &bucket, &key, &upload).await;
                     match e {
                         JobError::Failed(msg)
                             if !repair
@@ -1095,7 +1200,7 @@ impl Backups {
 }
 
 /// Spawns this replica's backup workers and its scheduler, each under the
-/// supervisor, each heartbeating the daemon registry.
+/// supervisor (listed in the daemon registry by `daemons`).
 pub fn spawn(backups: Arc<Backups>) {
     for _ in 0..backups.settings.workers {
         let b = backups.clone();
@@ -1109,62 +1214,39 @@ pub fn spawn(backups: Arc<Backups>) {
     });
 }
 
-async fn register(b: &Backups, kind: &str) -> String {
-    loop {
-        match b.register_daemon(kind).await {
-            Ok(id) => return id,
-            Err(e) => {
-                tracing::warn!(error = %e, kind, "registering a daemon failed");
-                tokio::time::sleep(Duration::from_secs(5)).await;
-            }
-        }
-    }
-}
+/// How often a worker looks for pending upload aborts that are due.
+const ABORT_CHECK: Duration = Duration::from_secs(1);
 
 async fn worker(b: Arc<Backups>) {
-    let daemon = register(&b, "backup_worker").await;
-    let mut beat = Instant::now();
+    let daemon = crate::supervisor::daemon_id().unwrap_or_else(|| "backup_worker".into());
+    let mut aborts_checked: Option<Instant> = None;
     loop {
-        if beat.elapsed() >= b.settings.heartbeat {
-            beat = Instant::now();
-            if let Err(e) = b.heartbeat(&daemon).await {
-                tracing::warn!(error = %e, "daemon heartbeat failed");
+        if aborts_checked.is_none_or(|t| t.elapsed() >= ABORT_CHECK) {
+            aborts_checked = Some(Instant::now());
+            match b.retry_aborts().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(aborted = n, "pending backup upload aborts done"),
+                Err(e) => tracing::warn!(error = %e, "retrying pending backup upload aborts"),
             }
         }
         let woken = b.wake.notified();
         match b.run_next(&daemon).await {
-            Ok(true) => {
-                // The job heartbeats itself; the loop's clock restarts.
-                beat = Instant::now();
-                let _ = b.heartbeat(&daemon).await;
-                continue;
-            }
+            Ok(true) => continue,
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "backup worker"),
         }
-        let _ = tokio::time::timeout(b.settings.poll, woken).await;
+        let _ = tokio::time::timeout(b.settings.poll.min(ABORT_CHECK), woken).await;
     }
 }
 
 async fn scheduler(b: Arc<Backups>) {
-    let daemon = register(&b, "backup_scheduler").await;
-    let mut beat = Instant::now();
     loop {
         match b.run_schedules(Utc::now()).await {
             Ok(n) if n > 0 => tracing::info!(jobs = n, "backup schedules queued jobs"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "backup scheduler"),
         }
-        if beat.elapsed() >= b.settings.heartbeat {
-            beat = Instant::now();
-            if let Err(e) = b.heartbeat(&daemon).await {
-                tracing::warn!(error = %e, "daemon heartbeat failed");
-            }
-            if let Err(e) = b.prune_daemons().await {
-                tracing::warn!(error = %e, "pruning the daemon registry failed");
-            }
-        }
-        tokio::time::sleep(b.settings.schedule_tick.min(b.settings.heartbeat)).await;
+        tokio::time::sleep(b.settings.schedule_tick).await;
     }
 }
 

@@ -746,6 +746,10 @@ async fn a_timeout_fails_the_job() {
 // ---- the real binary, killed mid-backup ----
 
 fn athena_binary(s: &TestServer, fake: &FakeS3, port: u16) -> Child {
+    athena_binary_with(s, &fake.endpoint(), port, &[])
+}
+
+fn athena_binary_with(s: &TestServer, s3: &str, port: u16, env: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_athena"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -756,11 +760,12 @@ fn athena_binary(s: &TestServer, fake: &FakeS3, port: u16) -> Child {
         .env("ATHENA_KEY_12", ADMIN_KEY)
         .env("ATHENA_OUTBOUND_ALLOW", "127.0.0.1")
         .env("ATHENA_STORAGE_ALLOW_HTTP", "1")
-        .env("S3_ENDPOINT", fake.endpoint())
+        .env("S3_ENDPOINT", s3)
         .env("S3_ACCESS_KEY_ID", "ak")
         .env("S3_SECRET_ACCESS_KEY", "sk")
         .env("ATHENA_BACKUP_S3_BUCKET", "fake-bucket")
         .env("PORT", port.to_string())
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -942,5 +947,418 @@ async fn two_replicas_queue_a_schedule_slot_once() {
         .count();
     assert_eq!(schedulers, 2);
     r2.stop().await;
+    s.stop().await;
+}
+
+// ---- a real SeaweedFS of the test's own, stopped mid-upload ----
+
+/// The `weed` binary: `WEED`, else the one `scripts/dev-services up`
+/// installs in this checkout (`.dev/venv/bin/weed`), else `weed` on `PATH`.
+fn weed_binary() -> std::path::PathBuf {
+    if let Some(w) = std::env::var_os("WEED").filter(|w| !w.is_empty()) {
+        return w.into();
+    }
+    let dev = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".dev/venv/bin/weed");
+    if dev.exists() {
+        return dev;
+    }
+    "weed".into()
+}
+
+/// Five ports whose gRPC twins (+10000, SeaweedFS's rule) are free too.
+fn weed_ports() -> [u16; 5] {
+    let mut ports = [0u16; 5];
+    let mut seed = uuid::Uuid::new_v4().as_u128();
+    let mut i = 0;
+    while i < 5 {
+        let p = 20_000 + (seed % 25_000) as u16;
+        seed = seed / 25_000 + 7919 * (i as u128 + 1);
+        let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+        if !ports[..i].contains(&p) && free(p) && free(p + 10_000) {
+            ports[i] = p;
+            i += 1;
+        }
+        if seed == 0 {
+            seed = uuid::Uuid::new_v4().as_u128();
+        }
+    }
+    ports
+}
+
+/// A SeaweedFS (`weed mini`, as `scripts/dev-services` runs it) on ports
+/// and a data directory of its own, anonymous S3 (no identities); killed
+/// and its directory deleted on drop.
+struct Weed {
+    dir: std::path::PathBuf,
+    ports: [u16; 5],
+    child: Option<Child>,
+}
+
+impl Weed {
+    async fn start() -> Weed {
+        let dir = std::env::temp_dir().join(format!(
+            "athena-it-weed-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        ));
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        std::fs::create_dir_all(dir.join("log")).unwrap();
+        // One volume per collection (see scripts/dev-services).
+        std::fs::write(
+            dir.join("master.toml"),
+            "[master.volume_growth]\ncopy_1 = 1\ncopy_2 = 2\ncopy_3 = 3\ncopy_other = 1\n",
+        )
+        .unwrap();
+        let mut w = Weed {
+            dir,
+            ports: weed_ports(),
+            child: None,
+        };
+        w.spawn();
+        w.wait_up().await;
+        w
+    }
+
+    /// Starts `weed` on this directory and these ports.
+    fn spawn(&mut self) {
+        use std::os::unix::process::CommandExt;
+        let [s3, master, volume, filer, admin] = self.ports;
+        let d = self.dir.display();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("weed.log"))
+            .unwrap();
+        let child = Command::new(weed_binary())
+            .current_dir(&self.dir)
+            .arg(format!("-logdir={d}/log"))
+            .arg("mini")
+            .arg(format!("-dir={d}/data"))
+            .args([
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                "-master.telemetry=false",
+            ])
+            .args([
+                "-webdav=false",
+                "-admin.ui=false",
+                "-master.volumeSizeLimitMB=64",
+            ])
+            .args(["-volume.max=0", "-s3.port.iceberg=0", "-s3.port.lance=0"])
+            .args([
+                format!("-master.port={master}"),
+                format!("-master.port.grpc={}", master + 10_000),
+                format!("-volume.port={volume}"),
+                format!("-volume.port.grpc={}", volume + 10_000),
+                format!("-filer.port={filer}"),
+                format!("-filer.port.grpc={}", filer + 10_000),
+                format!("-s3.port={s3}"),
+                format!("-s3.port.grpc={}", s3 + 10_000),
+                format!("-admin.port={admin}"),
+                format!("-admin.port.grpc={}", admin + 10_000),
+            ])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "starting {} failed ({e}): run `scripts/dev-services up` or set WEED",
+                    weed_binary().display()
+                )
+            });
+        self.child = Some(child);
+    }
+
+    /// Until S3 answers (30 s at most).
+    async fn wait_up(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(st)) = self.child.as_mut().unwrap().try_wait() {
+                panic!("weed exited ({st}): see {}/weed.log", self.dir.display());
+            }
+            if let Ok(Ok(r)) = tokio::time::timeout(
+                Duration::from_secs(2),
+                raw("GET", &format!("{}/", self.endpoint())),
+            )
+            .await
+            {
+                if r.0 == 200 {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "weed never answered");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// SIGKILL to its process group.
+    fn kill_9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", c.id())])
+                .status();
+            let _ = c.wait();
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports[0])
+    }
+}
+
+impl Drop for Weed {
+    fn drop(&mut self) {
+        self.kill_9();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// An unsigned request (the test store is anonymous): status and body.
+async fn raw(method: &str, url: &str) -> Result<(u16, String), String> {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let res = client
+        .request(
+            http::Request::builder()
+                .method(method)
+                .uri(url)
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = res.status().as_u16();
+    let body = res
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// ~75 MB of incompressible rows (random bytes): a dump of ~9 parts of
+/// 8 MiB that takes several seconds.
+async fn huge_table(s: &TestServer) {
+    let r = "md5(random()::text)";
+    s.tenant()
+        .await
+        .batch_execute(&format!(
+            "CREATE TABLE bk_huge AS SELECT g, decode({r} || {r} || {r} || {r} || {r} || {r} || {r} || {r}, 'hex') AS r
+               FROM generate_series(1, 500000) g"
+        ))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn seaweedfs_killed_mid_upload_fails_the_job_and_the_abort_is_retried_until_it_lands() {
+    let mut weed = Weed::start().await;
+    let bucket = "athena-it-outage";
+    let made = raw("PUT", &format!("{}/{bucket}", weed.endpoint()))
+        .await
+        .unwrap();
+    assert_eq!(made.0, 200, "{made:?}");
+    let endpoint = weed.endpoint();
+    let s = TestServer::start_with(|c| {
+        tweak(c, bucket);
+        c.s3 = Some(athena::config::S3Config {
+            endpoint,
+            region: "us-east-1".into(),
+            access_key: "ak".into(),
+            secret_key: "sk".into(),
+        });
+        c.backups.abort_retry_max = Duration::from_secs(2);
+    })
+    .await;
+    huge_table(&s).await;
+    let id = post_backup(&s, json!({"client_name": CLIENT})).await;
+    // At least the first 8 MiB part is in the store: the dump's reader
+    // goes past a part only once that part is uploaded.
+    let running = wait_job(&s, id, 60, |j| {
+        terminal(j) || j["bytes_written"].as_i64().unwrap_or(0) > (8 << 20)
+    })
+    .await;
+    assert_eq!(running["job"]["status"], "running", "{running}");
+    let c = psql(&s.catalog_url).await;
+    let row = c
+        .query_one(
+            "SELECT s3_key, upload_id FROM athena_backup_jobs WHERE job_id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    let (key, upload): (String, String) = (row.get(0), row.get(1));
+    let listed = raw(
+        "GET",
+        &format!("{}/{bucket}?uploads&prefix={key}", weed.endpoint()),
+    )
+    .await
+    .unwrap();
+    assert!(listed.1.contains(&upload), "the upload is open: {listed:?}");
+    weed.kill_9();
+    let killed = Instant::now();
+    // Failed with a message, within a bounded time, never stuck running.
+    let done = wait_job(&s, id, 30, terminal).await;
+    assert_eq!(done["job"]["status"], "failed", "{done}");
+    let msg = done["job"]["error_message"].as_str().unwrap_or_default();
+    assert!(msg.contains("S3"), "{done}");
+    assert!(killed.elapsed() < Duration::from_secs(30));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(pg_dumps_of(&db_name(&s.tenant_url)), 0, "pg_dump left");
+    // The abort could not reach the store: it is kept to be retried.
+    let pending: i64 = c
+        .query_one(
+            "SELECT count(*) FROM athena_backup_pending_aborts
+              WHERE job_id = $1 AND upload_id = $2 AND s3_key = $3",
+            &[&id, &upload, &key],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(pending, 1, "{done}");
+    // The store comes back on the same data and ports: the upload it kept
+    // is aborted by a retry.
+    weed.spawn();
+    weed.wait_up().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = raw(
+            "GET",
+            &format!("{}/{bucket}?uploads&prefix={key}", weed.endpoint()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(listed.0, 200, "{listed:?}");
+        assert!(
+            listed.1.contains("ListMultipartUploadsResult"),
+            "{listed:?}"
+        );
+        let left: i64 = c
+            .query_one("SELECT count(*) FROM athena_backup_pending_aborts", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if !listed.1.contains("<Upload>") && left == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the upload was never aborted: {listed:?}, {left} pending"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // No object either, and the job's log says what happened.
+    let head = raw("HEAD", &format!("{}/{bucket}/{key}", weed.endpoint()))
+        .await
+        .unwrap();
+    assert_eq!(head.0, 404, "{head:?}");
+    let logs = wait_job(&s, id, 5, terminal).await["logs"].to_string();
+    assert!(logs.contains("aborted (retried)"), "{logs}");
+    s.stop().await;
+}
+
+// ---- the daemon registry ----
+
+/// `GET /admin/daemons` rows of the process `pid`, by kind: status list.
+async fn daemons_of(s: &TestServer, pid: u32) -> Vec<Value> {
+    let r = s.send("GET", "/admin/daemons", &H, None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["data"]["daemons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["pid"] == pid)
+        .cloned()
+        .collect()
+}
+
+/// Every supervised loop of a replica, heartbeated centrally: the loops
+/// of this (in-process) server and of a real second replica are listed with
+/// their pid and host, alive; the replica killed, its rows turn stale while
+/// this server's stay alive.
+#[tokio::test]
+async fn every_loop_of_every_replica_heartbeats_and_a_stopped_replica_turns_stale() {
+    let s = TestServer::start_with(|c| {
+        tweak(c, "unused-bucket");
+        c.backups.heartbeat = Duration::from_secs(1);
+    })
+    .await;
+    let port = common::free_port();
+    let mut child = athena_binary_with(
+        &s,
+        "http://127.0.0.1:9",
+        port,
+        &[("ATHENA_DAEMON_HEARTBEAT_SECS", "1")],
+    );
+    wait_ready(port, &mut child).await;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string();
+    // The loops every server runs (more are listed when configured).
+    let kinds = [
+        "catalog_change_listener",
+        "event_delivery_worker",
+        "deferred_write_worker",
+        "clone_worker",
+        "backup_worker",
+        "backup_scheduler",
+        "daemon_heartbeat",
+    ];
+    let (me, other) = (std::process::id(), child.id());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (mine, theirs) = (daemons_of(&s, me).await, daemons_of(&s, other).await);
+        let alive = |rows: &[Value], kind: &str| {
+            rows.iter().any(|d| {
+                d["kind"] == kind
+                    && d["status"] == "alive"
+                    && d["running"] == true
+                    && d["host"] == host.as_str()
+            })
+        };
+        if kinds.iter().all(|k| alive(&mine, k) && alive(&theirs, k)) {
+            // One row per loop: ids distinct, the replica's own.
+            let ids: std::collections::HashSet<&str> = theirs
+                .iter()
+                .map(|d| d["daemon_id"].as_str().unwrap())
+                .collect();
+            assert_eq!(ids.len(), theirs.len(), "{theirs:?}");
+            assert!(
+                ids.iter().all(|i| i.contains(&format!(":{other}:"))),
+                "{ids:?}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every loop is alive: {mine:?} / {theirs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let status = Command::new("kill")
+        .args(["-KILL", &other.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = child.wait();
+    let killed = Instant::now();
+    // Stale after 3 missed heartbeats; this server's loops stay alive.
+    loop {
+        let theirs = daemons_of(&s, other).await;
+        assert!(!theirs.is_empty());
+        if theirs.iter().all(|d| d["status"] == "stale") {
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "a killed replica's loops still alive: {theirs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let mine = daemons_of(&s, me).await;
+    assert!(mine.iter().all(|d| d["status"] == "alive"), "{mine:?}");
     s.stop().await;
 }
