@@ -199,6 +199,10 @@ pub struct Config {
     /// Issue 21 integrations: provider tokens and API URLs, Supabase,
     /// cluster mirrors, Typesense sync jobs (`src/integrations/`).
     pub integrations: crate::integrations::Settings,
+    /// Issue 21, TLS to PostgreSQL: `ATHENA_PG_SSL_ROOT_CERT`, a PEM bundle
+    /// trusted (with the webpki roots) by `sslmode=verify-ca|verify-full`
+    /// (`src/db/tls.rs`); never a path from a URI.
+    pub pg_ssl_root_cert: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug)]
@@ -354,6 +358,7 @@ impl Config {
             },
             backups: crate::backups::Settings::from_env().map_err(ConfigError)?,
             integrations: crate::integrations::Settings::from_env().map_err(ConfigError)?,
+            pg_ssl_root_cert: var(crate::db::tls::ROOT_CERT_ENV).map(Into::into),
             redis_url: var("REDIS_URL"),
             s3,
             otlp_endpoint: var("OTEL_EXPORTER_OTLP_ENDPOINT"),

@@ -128,6 +128,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         connect_timeout: config.pool_connect_timeout,
         acquire_timeout: config.pool_acquire_timeout,
         statement_timeout: config.statement_timeout,
+        tls: db::tls::PgTls::load(config.pg_ssl_root_cert.as_deref())?,
     };
     let catalog = catalog_pool(&config, settings).await?;
     let tenants = Arc::new(Tenants::new(

@@ -783,6 +783,9 @@ async fn undo(p: &Provisioning, made: Option<Made>) {
 struct PgArgs {
     conninfo: String,
     password: Option<String>,
+    /// The operator's CA bundle (`ATHENA_PG_SSL_ROOT_CERT`) as
+    /// `PGSSLROOTCERT`, for `verify-ca`/`verify-full` (never a URI's path).
+    root_cert: Option<std::path::PathBuf>,
 }
 
 impl PgArgs {
@@ -815,33 +818,45 @@ fn conninfo(pairs: &[(&str, String)]) -> String {
 }
 
 /// The source's connection: the pinned address the outbound policy
-/// checked, TLS off (security.md §1), the database name kept literal.
+/// checked (`hostaddr`; `host` is the URI's name, for `verify-full`), the
+/// URI's TLS mode and channel binding (`src/db/tls.rs`; security.md §1),
+/// the database name kept literal.
 fn source_args(
-    ip: std::net::IpAddr,
-    port: u16,
-    user: &str,
-    password: Option<String>,
-    dbname: &str,
+    parsed: &crate::db::direct::DirectTarget,
+    addr: std::net::SocketAddr,
+    tls: crate::db::tls::PgTls,
 ) -> PgArgs {
+    let c = &parsed.config;
+    let host = match c.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => addr.ip().to_string(),
+    };
+    let mut pairs = vec![
+        ("host", host),
+        ("hostaddr", addr.ip().to_string()),
+        ("port", addr.port().to_string()),
+        ("user", c.get_user().unwrap_or_default().to_string()),
+        ("dbname", c.get_dbname().unwrap_or("postgres").to_string()),
+        ("sslmode", parsed.ssl.as_str().to_string()),
+    ];
+    if c.get_channel_binding() == tokio_postgres::config::ChannelBinding::Require {
+        pairs.push(("channel_binding", "require".to_string()));
+    }
     PgArgs {
-        conninfo: conninfo(&[
-            ("host", ip.to_string()),
-            ("port", port.to_string()),
-            ("user", user.to_string()),
-            ("dbname", dbname.to_string()),
-            ("sslmode", "disable".to_string()),
-        ]),
-        password,
+        conninfo: conninfo(&pairs),
+        password: c
+            .get_password()
+            .map(|p| String::from_utf8_lossy(p).into_owned()),
+        root_cert: tls.bundle().map(std::path::Path::to_path_buf),
     }
 }
 
 /// Connection of a trusted (catalog) URI: its hosts (TCP or socket
 /// directories), ports, user, database, TLS mode and options, rebuilt as a
 /// conninfo string; the password moves to `PGPASSWORD`.
-fn trusted_args(uri: &str) -> Result<PgArgs, Stop> {
-    use tokio_postgres::config::{Host, SslMode};
-    let cfg: tokio_postgres::Config = uri
-        .parse()
+fn trusted_args(uri: &str, tls: crate::db::tls::PgTls) -> Result<PgArgs, Stop> {
+    use tokio_postgres::config::Host;
+    let (cfg, ssl) = crate::db::tls::config_from_uri(uri)
         .map_err(|_| Stop::Terminal("the target client's URI is not valid".into()))?;
     let hosts: Vec<String> = cfg
         .get_hosts()
@@ -871,12 +886,10 @@ fn trusted_args(uri: &str) -> Result<PgArgs, Stop> {
     }
     pairs.push(("user", cfg.get_user().unwrap_or("postgres").to_string()));
     pairs.push(("dbname", cfg.get_dbname().unwrap_or("postgres").to_string()));
-    let ssl = match cfg.get_ssl_mode() {
-        SslMode::Disable => "disable",
-        SslMode::Require => "require",
-        _ => "prefer",
-    };
-    pairs.push(("sslmode", ssl.to_string()));
+    pairs.push(("sslmode", ssl.as_str().to_string()));
+    if cfg.get_channel_binding() == tokio_postgres::config::ChannelBinding::Require {
+        pairs.push(("channel_binding", "require".to_string()));
+    }
     if let Some(o) = cfg.get_options() {
         pairs.push(("options", o.to_string()));
     }
@@ -885,6 +898,7 @@ fn trusted_args(uri: &str) -> Result<PgArgs, Stop> {
         password: cfg
             .get_password()
             .map(|p| String::from_utf8_lossy(p).into_owned()),
+        root_cert: tls.bundle().map(std::path::Path::to_path_buf),
     })
 }
 
@@ -953,16 +967,7 @@ async fn steps(r: &Run<'_>, made: &mut Option<Made>) -> Result<Value, Stop> {
         .get(0);
     let tables = user_tables(&sconn).await?;
     drop(sconn);
-    let source_args = source_args(
-        addr.ip(),
-        addr.port(),
-        parsed.config.get_user().unwrap_or_default(),
-        parsed
-            .config
-            .get_password()
-            .map(|p| String::from_utf8_lossy(p).into_owned()),
-        parsed.config.get_dbname().unwrap_or("postgres"),
-    );
+    let source_args = source_args(&parsed, addr, p.tenants.default_settings().tls);
     r.event(
         "validate_source",
         "info",
@@ -1103,7 +1108,7 @@ async fn steps(r: &Run<'_>, made: &mut Option<Made>) -> Result<Value, Stop> {
 
     // dump_source → restore_target: one stream.
     r.phase("dump_source", "running", "pg_dump started").await?;
-    let target_args = trusted_args(&target_uri)?;
+    let target_args = trusted_args(&target_uri, p.tenants.default_settings().tls)?;
     stream(
         r,
         &tools[0].0,
@@ -1291,6 +1296,9 @@ async fn stream(
             .kill_on_drop(true);
         if let Some(pw) = &a.password {
             cmd.env("PGPASSWORD", pw);
+        }
+        if let Some(ca) = &a.root_cert {
+            cmd.env("PGSSLROOTCERT", ca);
         }
     };
     let mut dump = tokio::process::Command::new(pg_dump);

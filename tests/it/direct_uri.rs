@@ -550,6 +550,7 @@ async fn pool_cap_evicts_the_least_recently_used() {
         connect_timeout: Duration::from_secs(5),
         acquire_timeout: Duration::from_secs(5),
         statement_timeout: Duration::from_secs(5),
+        tls: Default::default(),
     };
     let (host, port) = pg_host_port();
     let policy = Arc::new(OutboundPolicy::new(
