@@ -1134,6 +1134,16 @@ impl DirectPools {
             }
             Ok(Err(Failure::Io(e))) => return Err(unavailable(&e)),
             Ok(Err(Failure::Pg(e))) => {
+                if let Some(why) = super::tls::tls_failure(&e, target.ssl) {
+                    tracing::warn!(target_db = %target.redacted, error = %why, "direct PostgreSQL URI: TLS failed");
+                    return Err((
+                        DomainError::ServiceUnavailable(format!(
+                            "direct URI {}: {why}",
+                            target.redacted
+                        )),
+                        Outcome::Failed,
+                    ));
+                }
                 let code = e.as_db_error().map(|d| d.code().code().to_string());
                 let plain_refused = e
                     .as_db_error()

@@ -330,6 +330,52 @@ impl ServerCertVerifier for AnyName {
     }
 }
 
+/// A connection failure caused by TLS (an untrusted or misnamed
+/// certificate, a failed handshake, a server without TLS for a mode that
+/// demands it) as a message safe to show; `None` for any other failure.
+pub fn tls_failure(e: &tokio_postgres::Error, mode: SslMode) -> Option<String> {
+    let text = e.to_string();
+    if !text.starts_with("error performing TLS handshake") {
+        return None;
+    }
+    // The rustls error, when there is one, says what was wrong (an io::Error
+    // hides its inner error from `source()`: look inside).
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    let mut why = None;
+    while let Some(c) = cause {
+        let inner = c
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|i| i as &(dyn std::error::Error + 'static));
+        if let Some(tls) = inner
+            .and_then(|i| i.downcast_ref::<rustls::Error>())
+            .or_else(|| c.downcast_ref::<rustls::Error>())
+        {
+            why = Some(tls.to_string());
+            break;
+        }
+        why.get_or_insert_with(|| c.to_string());
+        cause = inner.or_else(|| c.source());
+    }
+    let hint = match mode {
+        SslMode::VerifyCa | SslMode::VerifyFull => format!(
+            "; the certificate must lead to a webpki root or to the operator's bundle \
+             ({ROOT_CERT_ENV}){}",
+            if mode == SslMode::VerifyFull {
+                " and name the URI's host"
+            } else {
+                ""
+            }
+        ),
+        _ => String::new(),
+    };
+    Some(format!(
+        "TLS with the database failed (sslmode={}): {}{hint}",
+        mode.as_str(),
+        why.unwrap_or(text)
+    ))
+}
+
 /// A stored or admin-given URI as a connection config and its TLS mode.
 /// tokio-postgres knows `disable|prefer|require` only, so `sslmode` is
 /// read (and removed) here; the rest is tokio-postgres' parser. No
