@@ -312,7 +312,9 @@ pub async fn build(config: Config) -> Result<Arc<App>, String> {
         direct: gateway.direct.clone(),
         secrets: config.secrets.clone(),
         outbound: outbound.clone(),
-        clones: Default::default(),
+        clones: Arc::new(crate::provision::clones::Clones::new(
+            config.provision.clone_lease,
+        )),
         settings: config.provision.clone(),
     });
     crate::provision::clones::spawn_workers(provision.clone());

@@ -43,6 +43,10 @@ pub struct Settings {
     /// `ATHENA_PROVISION_PUBLIC_BIND=1`: a Docker instance's `host` may be
     /// a non-loopback address (default: loopback only).
     pub public_bind: bool,
+    /// `ATHENA_CLONE_LEASE_SECS` (default 120): a running clone's lease,
+    /// renewed every third of it; a dead replica's clone is taken over
+    /// after it runs out (`clones.rs`).
+    pub clone_lease: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -53,6 +57,7 @@ impl Default for Settings {
             allow_dependency_install: false,
             clone_workers: 1,
             public_bind: false,
+            clone_lease: clones::DEFAULT_LEASE,
         }
     }
 }
