@@ -355,7 +355,9 @@ impl Config {
                 allow_dependency_install: flag("ATHENA_ALLOW_DEPENDENCY_INSTALL")?,
                 clone_workers: number("ATHENA_CLONE_WORKERS", 1)?,
                 public_bind: flag("ATHENA_PROVISION_PUBLIC_BIND")?,
-                clone_lease: Duration::from_secs(number::<u64>("ATHENA_CLONE_LEASE_SECS", 120)?.max(1)),
+                clone_lease: Duration::from_secs(
+                    number::<u64>("ATHENA_CLONE_LEASE_SECS", 120)?.max(1),
+                ),
             },
             backups: crate::backups::Settings::from_env().map_err(ConfigError)?,
             integrations: crate::integrations::Settings::from_env().map_err(ConfigError)?,

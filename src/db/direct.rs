@@ -33,6 +33,7 @@
 //! Direct-URI requests always run inline (the gateway has no deferred queue).
 
 use super::tenants::Tenant;
+use super::tls::SslMode;
 use super::{Pool, PoolSettings};
 use crate::domain::DomainError;
 use crate::outbound::{OutboundError, OutboundPolicy};
@@ -48,7 +49,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use super::tls::SslMode;
 use tokio_postgres::config::ChannelBinding;
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 
@@ -606,11 +606,7 @@ where
     fn connect(self, stream: S) -> Self::Future {
         let seen = self.seen;
         let handshake = self.inner.connect(stream);
-        Box::pin(async move {
-            handshake
-                .await
-                .map(|tls| AuthWatch::new(tls, false, seen))
-        })
+        Box::pin(async move { handshake.await.map(|tls| AuthWatch::new(tls, false, seen)) })
     }
 }
 
@@ -1228,10 +1224,22 @@ mod tests {
             ("postgres://u:p@h/d", SslMode::Prefer),
             ("postgres://u:p@h/d?sslmode=allow", SslMode::Prefer),
             ("postgres://u:p@h/d?sslmode=require", SslMode::Require),
-            ("postgres://u:p@h/d?sslmode=verify-full", SslMode::VerifyFull),
-            ("postgres://u:p@h/d?sslmode=verify-ca&channel_binding=require", SslMode::VerifyCa),
-            ("jdbc:postgresql://h/d?user=u&password=p&ssl=true", SslMode::VerifyFull),
-            ("jdbc:postgresql://h/d?user=u&password=p&ssl=true&sslmode=require", SslMode::Require),
+            (
+                "postgres://u:p@h/d?sslmode=verify-full",
+                SslMode::VerifyFull,
+            ),
+            (
+                "postgres://u:p@h/d?sslmode=verify-ca&channel_binding=require",
+                SslMode::VerifyCa,
+            ),
+            (
+                "jdbc:postgresql://h/d?user=u&password=p&ssl=true",
+                SslMode::VerifyFull,
+            ),
+            (
+                "jdbc:postgresql://h/d?user=u&password=p&ssl=true&sslmode=require",
+                SslMode::Require,
+            ),
         ] {
             let t = ok(uri);
             assert_eq!(t.ssl, mode, "{uri}");
@@ -1501,7 +1509,11 @@ mod tests {
                     watch.read_exact(&mut one).await.unwrap();
                     assert_eq!(one[0], *b);
                 }
-                assert_eq!(seen.load(Ordering::SeqCst), expected, "{answer:?} {first:?}");
+                assert_eq!(
+                    seen.load(Ordering::SeqCst),
+                    expected,
+                    "{answer:?} {first:?}"
+                );
             }
         }
     }

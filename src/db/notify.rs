@@ -39,7 +39,9 @@ pub async fn start(
     routes: Arc<HostRouting>,
     events: Arc<Outbox>,
 ) -> Result<(), tokio_postgres::Error> {
-    let first = Arc::new(Mutex::new(Some(subscribe(&database_url, tenants.default_settings().tls).await?)));
+    let first = Arc::new(Mutex::new(Some(
+        subscribe(&database_url, tenants.default_settings().tls).await?,
+    )));
     supervise("catalog change listener", BACKOFF, move || {
         let (url, tenants, keys) = (database_url.clone(), tenants.clone(), keys.clone());
         let routes = routes.clone();

@@ -221,9 +221,7 @@ fn build(bundle: Option<&Path>, pem: &[u8]) -> Result<Roots, String> {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AnyName(webpki.clone())))
             .with_no_client_auth(),
-        verify_full: base()?
-            .with_webpki_verifier(webpki)
-            .with_no_client_auth(),
+        verify_full: base()?.with_webpki_verifier(webpki).with_no_client_auth(),
     })
 }
 
@@ -293,13 +291,10 @@ impl ServerCertVerifier for AnyName {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.0.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -437,10 +432,22 @@ mod tests {
             ("postgres://u:p@h/d", SslMode::Prefer),
             ("postgres://u:p@h/d?sslmode=disable", SslMode::Disable),
             ("postgres://u:p@h/d?sslmode=allow", SslMode::Prefer),
-            ("postgres://u:p@h/d?sslmode=require&channel_binding=require", SslMode::Require),
-            ("postgres://u:p@h/d?application_name=x&sslmode=verify-ca", SslMode::VerifyCa),
-            ("postgres://u:p@h/d?sslmode=VERIFY-FULL&hostaddr=127.0.0.1", SslMode::VerifyFull),
-            ("host=h user=u sslmode=verify-full dbname=d", SslMode::VerifyFull),
+            (
+                "postgres://u:p@h/d?sslmode=require&channel_binding=require",
+                SslMode::Require,
+            ),
+            (
+                "postgres://u:p@h/d?application_name=x&sslmode=verify-ca",
+                SslMode::VerifyCa,
+            ),
+            (
+                "postgres://u:p@h/d?sslmode=VERIFY-FULL&hostaddr=127.0.0.1",
+                SslMode::VerifyFull,
+            ),
+            (
+                "host=h user=u sslmode=verify-full dbname=d",
+                SslMode::VerifyFull,
+            ),
         ] {
             let (config, got) = config_from_uri(uri).unwrap_or_else(|e| panic!("{uri}: {e:?}"));
             assert_eq!(got, mode, "{uri}");

@@ -1056,9 +1056,18 @@ mod tests {
         use crate::db::tls::{config_from_uri, SslMode};
         let ip: std::net::IpAddr = "127.0.0.1".parse().unwrap();
         for (uri, mode) in [
-            ("postgresql://u:p@h/db?sslmode=require&channel_binding=require", SslMode::Require),
-            ("postgresql://u:p@h/db?sslmode=verify-full", SslMode::VerifyFull),
-            ("postgresql://u:p@h/db?application_name=x&sslmode=verify-ca", SslMode::VerifyCa),
+            (
+                "postgresql://u:p@h/db?sslmode=require&channel_binding=require",
+                SslMode::Require,
+            ),
+            (
+                "postgresql://u:p@h/db?sslmode=verify-full",
+                SslMode::VerifyFull,
+            ),
+            (
+                "postgresql://u:p@h/db?application_name=x&sslmode=verify-ca",
+                SslMode::VerifyCa,
+            ),
             ("postgresql://u:p@h/db", SslMode::Prefer),
         ] {
             let (cfg, got) = config_from_uri(&pinned(uri, ip)).unwrap();

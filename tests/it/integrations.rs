@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 #[path = "../../conformance/src/integrations_fake.rs"]
-mod fake;
+pub(crate) mod fake;
 
 use fake::Fake;
 

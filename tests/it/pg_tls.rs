@@ -8,13 +8,15 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[path = "../../conformance/src/integrations_fake.rs"]
-mod fake;
+// The providers' fakes (`conformance/src/integrations_fake.rs`).
+use crate::integrations::fake;
 
 const PASSWORD: &str = "tls-secret-pw";
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tls")
+        .join(name)
 }
 
 /// A private PostgreSQL with TLS on and plain TCP refused; stopped on drop.
@@ -41,7 +43,11 @@ fn run_pg(bin: &Path, args: &[&str]) {
     } else {
         Command::new(bin)
     };
-    let out = cmd.args(args).current_dir("/").output().expect("run a PostgreSQL binary");
+    let out = cmd
+        .args(args)
+        .current_dir("/")
+        .output()
+        .expect("run a PostgreSQL binary");
     assert!(
         out.status.success(),
         "{} {args:?}: {}{}",
@@ -56,7 +62,8 @@ impl TlsPostgres {
         let bin = PathBuf::from(
             std::env::var("PGBIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into()),
         );
-        let dir = std::env::temp_dir().join(format!("athena-pg-tls-{}", uuid::Uuid::new_v4().simple()));
+        let dir =
+            std::env::temp_dir().join(format!("athena-pg-tls-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let port = common::free_port();
         let data = dir.join("data");
@@ -165,13 +172,21 @@ impl Drop for TlsPostgres {
     fn drop(&mut self) {
         let mut cmd = if is_root() {
             let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(self.bin.join("pg_ctl"));
+            c.args(["-u", "postgres", "--"])
+                .arg(self.bin.join("pg_ctl"));
             c
         } else {
             Command::new(self.bin.join("pg_ctl"))
         };
         let _ = cmd
-            .args(["-D", self.dir.join("data").to_str().unwrap(), "-m", "immediate", "-w", "stop"])
+            .args([
+                "-D",
+                self.dir.join("data").to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ])
             .current_dir("/")
             .output();
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -205,7 +220,11 @@ async fn fetch(server: &TestServer, headers: &[(&str, &str)], table: &str) -> co
 }
 
 fn no_secret(r: &common::Reply) {
-    assert!(!r.text().contains(PASSWORD), "a password came back: {}", r.text());
+    assert!(
+        !r.text().contains(PASSWORD),
+        "a password came back: {}",
+        r.text()
+    );
 }
 
 #[tokio::test]
@@ -233,7 +252,12 @@ async fn direct_uris_connect_by_libpq_sslmode() {
         let uri = pg.uri("127.0.0.1", query);
         let r = fetch(&server, &[("x-pg-uri", uri.as_str())], "my_ssl").await;
         assert_eq!(r.status, 200, "{query}: {}", r.text());
-        assert_eq!(r.json()["data"][0]["ssl"], Value::Bool(true), "{query}: {}", r.text());
+        assert_eq!(
+            r.json()["data"][0]["ssl"],
+            Value::Bool(true),
+            "{query}: {}",
+            r.text()
+        );
         let r = fetch(&server, &[("x-pg-uri", uri.as_str())], "items").await;
         assert_eq!(r.json()["data"][0]["label"], "over tls", "{query}");
     }
@@ -254,8 +278,16 @@ async fn direct_uris_connect_by_libpq_sslmode() {
         assert_eq!(r.status, 503, "{mode}: {}", r.text());
         let env = r.envelope();
         assert!(env["error"].is_string(), "{mode}: {}", r.text());
-        assert!(r.text().to_lowercase().contains("certificate"), "{mode}: {}", r.text());
-        assert!(r.text().contains(&format!("sslmode={mode}")), "{mode}: {}", r.text());
+        assert!(
+            r.text().to_lowercase().contains("certificate"),
+            "{mode}: {}",
+            r.text()
+        );
+        assert!(
+            r.text().contains(&format!("sslmode={mode}")),
+            "{mode}: {}",
+            r.text()
+        );
         no_secret(&r);
     }
     let uri = pg.uri("127.0.0.1", "?sslmode=require");
@@ -268,7 +300,11 @@ async fn direct_uris_connect_by_libpq_sslmode() {
     let uri = pg.uri("127.0.0.2", "?sslmode=verify-full");
     let r = fetch(&server, &[("x-pg-uri", uri.as_str())], "items").await;
     assert_eq!(r.status, 503, "{}", r.text());
-    assert!(r.text().to_lowercase().contains("certificate"), "{}", r.text());
+    assert!(
+        r.text().to_lowercase().contains("certificate"),
+        "{}",
+        r.text()
+    );
     let uri = pg.uri("127.0.0.2", "?sslmode=verify-ca");
     let r = fetch(&server, &[("x-pg-uri", uri.as_str())], "my_ssl").await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -314,7 +350,12 @@ async fn a_neon_uri_with_sslmode_require_is_a_working_client() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["data"][0]["label"], "over tls");
     let r = fetch(&server, &[("x-athena-client", "neon_tls")], "my_ssl").await;
-    assert_eq!(r.json()["data"][0]["ssl"], Value::Bool(true), "{}", r.text());
+    assert_eq!(
+        r.json()["data"][0]["ssl"],
+        Value::Bool(true),
+        "{}",
+        r.text()
+    );
     let tables: i64 = pg
         .local()
         .await

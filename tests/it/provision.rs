@@ -900,7 +900,10 @@ fn slow_tools(delay: u32) -> std::path::PathBuf {
     let real = std::env::var("PGBIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
     let dir = std::env::temp_dir().join(unique("slowtools"));
     std::fs::create_dir_all(&dir).unwrap();
-    for (tool, wait) in [("pg_dump", format!("/bin/sleep {delay}\n")), ("pg_restore", String::new())] {
+    for (tool, wait) in [
+        ("pg_dump", format!("/bin/sleep {delay}\n")),
+        ("pg_restore", String::new()),
+    ] {
         let script = format!(
             "#!/bin/sh\nif [ \"$1\" = --version ]; then exec {real}/{tool} --version; fi\n\
              {wait}exec {real}/{tool} \"$@\"\n"
@@ -951,7 +954,10 @@ async fn a_slow_clone_keeps_its_lease_while_the_stream_runs() {
     .await;
     let id = created["summary"]["job_id"].as_str().unwrap().to_string();
     let v = wait_job(&s, &id, |st| {
-        matches!(st, "completed" | "failed_terminal" | "failed_retryable" | "cancelled")
+        matches!(
+            st,
+            "completed" | "failed_terminal" | "failed_retryable" | "cancelled"
+        )
     })
     .await;
     assert_eq!(v["job"]["summary"]["status"], "completed", "{v}");
@@ -1006,7 +1012,10 @@ async fn a_dead_replicas_clone_is_taken_over_after_its_lease() {
         (1, Some("dead-replica".to_string()), 0)
     );
     let v = wait_job(&s, &id, |st| {
-        matches!(st, "completed" | "failed_terminal" | "failed_retryable" | "cancelled")
+        matches!(
+            st,
+            "completed" | "failed_terminal" | "failed_retryable" | "cancelled"
+        )
     })
     .await;
     assert_eq!(v["job"]["summary"]["status"], "completed", "{v}");
@@ -1014,7 +1023,10 @@ async fn a_dead_replicas_clone_is_taken_over_after_its_lease() {
     let (attempts, worker, runs) = lease_state(&s, &id).await;
     assert_eq!((attempts, runs), (2, 1), "{v}");
     assert_ne!(worker.as_deref(), Some("dead-replica"));
-    assert_eq!(v["job"]["summary"]["verification_summary"]["rows_target"], 1821);
+    assert_eq!(
+        v["job"]["summary"]["verification_summary"]["rows_target"],
+        1821
+    );
     live.stop().await;
     drop_dbs(&[&database]).await;
 }
