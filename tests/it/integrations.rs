@@ -534,6 +534,7 @@ async fn provider_uris_are_pinned_and_tls_is_not_downgraded() {
         )
         .await;
     assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.text().contains("does not support TLS"), "{}", r.text());
     for mode in ["require", "verify-ca", "verify-full"] {
         let r = server
             .send(
