@@ -180,6 +180,7 @@ fn tenant() -> Tenant {
             connect_timeout: std::time::Duration::from_millis(10),
             acquire_timeout: std::time::Duration::from_millis(10),
             statement_timeout: std::time::Duration::from_secs(1),
+            tls: Default::default(),
         },
     )
     .unwrap();

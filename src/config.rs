@@ -199,6 +199,10 @@ pub struct Config {
     /// Issue 21 integrations: provider tokens and API URLs, Supabase,
     /// cluster mirrors, Typesense sync jobs (`src/integrations/`).
     pub integrations: crate::integrations::Settings,
+    /// Issue 21, TLS to PostgreSQL: `ATHENA_PG_SSL_ROOT_CERT`, a PEM bundle
+    /// trusted (with the webpki roots) by `sslmode=verify-ca|verify-full`
+    /// (`src/db/tls.rs`); never a path from a URI.
+    pub pg_ssl_root_cert: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug)]
@@ -351,9 +355,13 @@ impl Config {
                 allow_dependency_install: flag("ATHENA_ALLOW_DEPENDENCY_INSTALL")?,
                 clone_workers: number("ATHENA_CLONE_WORKERS", 1)?,
                 public_bind: flag("ATHENA_PROVISION_PUBLIC_BIND")?,
+                clone_lease: Duration::from_secs(
+                    number::<u64>("ATHENA_CLONE_LEASE_SECS", 120)?.max(1),
+                ),
             },
             backups: crate::backups::Settings::from_env().map_err(ConfigError)?,
             integrations: crate::integrations::Settings::from_env().map_err(ConfigError)?,
+            pg_ssl_root_cert: var(crate::db::tls::ROOT_CERT_ENV).map(Into::into),
             redis_url: var("REDIS_URL"),
             s3,
             otlp_endpoint: var("OTEL_EXPORTER_OTLP_ENDPOINT"),

@@ -138,6 +138,7 @@ async fn build_app(
         connect_timeout: config.pool_connect_timeout,
         acquire_timeout: config.pool_acquire_timeout,
         statement_timeout: config.statement_timeout,
+        tls: db::tls::PgTls::load(config.pg_ssl_root_cert.as_deref())?,
     };
     let catalog = catalog_pool(&config, settings).await?;
     let tenants = Arc::new(Tenants::new(
@@ -321,7 +322,9 @@ async fn build_app(
         direct: gateway.direct.clone(),
         secrets: config.secrets.clone(),
         outbound: outbound.clone(),
-        clones: Default::default(),
+        clones: Arc::new(crate::provision::clones::Clones::new(
+            config.provision.clone_lease,
+        )),
         settings: config.provision.clone(),
     });
     crate::provision::clones::spawn_workers(provision.clone());

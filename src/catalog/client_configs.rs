@@ -379,6 +379,7 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             acquire_timeout: Duration::from_secs(2),
             statement_timeout: Duration::from_secs(30),
+            tls: Default::default(),
         };
         let s = c.pool_settings(d);
         assert_eq!(s.max_size, 3);

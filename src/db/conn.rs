@@ -7,7 +7,7 @@ use bb8_postgres::PostgresConnectionManager;
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
 use tokio_postgres::types::Type;
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
 
 /// Statements kept per connection; past this the cache starts over (the
 /// shapes that matter are re-prepared at once).
@@ -91,7 +91,7 @@ impl Conn {
 }
 
 /// bb8-postgres' manager, with `Conn` as the connection type.
-pub struct Manager(pub PostgresConnectionManager<NoTls>);
+pub struct Manager(pub PostgresConnectionManager<tokio_postgres_rustls::MakeRustlsConnect>);
 
 impl bb8::ManageConnection for Manager {
     type Connection = Conn;

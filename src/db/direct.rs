@@ -33,6 +33,7 @@
 //! Direct-URI requests always run inline (the gateway has no deferred queue).
 
 use super::tenants::Tenant;
+use super::tls::SslMode;
 use super::{Pool, PoolSettings};
 use crate::domain::DomainError;
 use crate::outbound::{OutboundError, OutboundPolicy};
@@ -48,8 +49,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio_postgres::config::SslMode;
-use tokio_postgres::NoTls;
+use tokio_postgres::config::ChannelBinding;
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 
 /// The headers, in order of preference (`x-pg-uri` first). Which operations
 /// route by them is the `direct_uri` flag of their row in
@@ -106,9 +107,13 @@ fn refused(why: impl Into<String>) -> DirectError {
 
 /// A parsed, validated direct URI.
 pub struct DirectTarget {
-    /// Built field by field: host, port, user, password, dbname, TLS off,
-    /// application name. Timeouts and startup options are added per pool.
+    /// Built field by field: host, port, user, password, dbname, TLS mode,
+    /// channel binding, application name. Timeouts and startup options are
+    /// added per pool.
     pub config: tokio_postgres::Config,
+    /// libpq's `sslmode` (default `prefer`): the connector's verification
+    /// (`src/db/tls.rs`).
+    pub ssl: SslMode,
     /// Salted SHA-256 of the normalized URI (password included).
     pub cache_key: [u8; 32],
     /// `postgres://user:***@host:port/db`: the only printable form.
@@ -168,8 +173,8 @@ const DANGEROUS: [&str; 36] = [
     "assumeminserverversion",
 ];
 
-const ACCEPTED: &str = "user, password, sslmode, ssl=false, connect_timeout (connectTimeout), \
-                        application_name (ApplicationName)";
+const ACCEPTED: &str = "user, password, sslmode, ssl, channel_binding, \
+                        connect_timeout (connectTimeout), application_name (ApplicationName)";
 
 /// Parses and validates one header value (`postgres://`, `postgresql://` or
 /// `jdbc:postgresql://`).
@@ -227,6 +232,7 @@ pub fn parse(raw: &str) -> Result<DirectTarget, DirectError> {
     let mut seen: Vec<String> = Vec::new();
     let mut application_name = None;
     let mut connect_timeout = None;
+    let (mut sslmode, mut ssl_flag, mut channel_binding) = (None, None, ChannelBinding::Prefer);
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         // pgjdbc decodes parameters like a form (`+` is a space); libpq does not.
@@ -261,25 +267,36 @@ pub fn parse(raw: &str) -> Result<DirectTarget, DirectError> {
                 }
                 password = Some(value).filter(|p| !p.is_empty());
             }
-            "sslmode" => match value.to_ascii_lowercase().as_str() {
-                "disable" | "allow" | "prefer" => {}
-                "require" | "verify-ca" | "verify-full" => {
-                    return Err(refused(format!(
-                        "parameter `{shown}`: TLS is not available for direct URIs on this \
-                         gateway; use sslmode=disable or prefer"
-                    )))
-                }
-                _ => {
-                    return Err(refused(format!(
-                        "parameter `{shown}` is not a valid sslmode"
-                    )))
-                }
-            },
+            "sslmode" => {
+                sslmode = Some(SslMode::parse(&value).ok_or_else(|| {
+                    refused(format!(
+                        "parameter `{shown}` must be disable, allow, prefer, require, verify-ca \
+                         or verify-full"
+                    ))
+                })?)
+            }
+            // pgjdbc: `ssl=true` is `verify-full` unless `sslmode` says otherwise.
             "ssl" => {
-                if !value.eq_ignore_ascii_case("false") {
-                    return Err(refused(format!(
-                        "parameter `{shown}`: TLS is not available for direct URIs on this gateway"
-                    )));
+                ssl_flag = Some(match value.to_ascii_lowercase().as_str() {
+                    "true" => SslMode::VerifyFull,
+                    "false" => SslMode::Disable,
+                    _ => {
+                        return Err(refused(format!(
+                            "parameter `{shown}` must be true or false"
+                        )))
+                    }
+                })
+            }
+            "channelbinding" => {
+                channel_binding = match value.to_ascii_lowercase().as_str() {
+                    "disable" => ChannelBinding::Disable,
+                    "prefer" => ChannelBinding::Prefer,
+                    "require" => ChannelBinding::Require,
+                    _ => {
+                        return Err(refused(format!(
+                            "parameter `{shown}` must be disable, prefer or require"
+                        )))
+                    }
                 }
             }
             "connecttimeout" => {
@@ -323,6 +340,12 @@ pub fn parse(raw: &str) -> Result<DirectTarget, DirectError> {
         ));
     }
     let application_name = application_name.unwrap_or_else(|| "athena".to_string());
+    let ssl = sslmode.or(ssl_flag).unwrap_or(SslMode::Prefer);
+    if channel_binding == ChannelBinding::Require && !ssl.demands_tls() {
+        return Err(refused(
+            "channel_binding=require needs TLS: add sslmode=require, verify-ca or verify-full",
+        ));
+    }
 
     let mut config = tokio_postgres::Config::new();
     config
@@ -332,7 +355,8 @@ pub fn parse(raw: &str) -> Result<DirectTarget, DirectError> {
         .password(password.as_bytes())
         .dbname(&dbname)
         .application_name(&application_name)
-        .ssl_mode(SslMode::Disable);
+        .ssl_mode(ssl.wire())
+        .channel_binding(channel_binding);
 
     let mut hasher = Sha256::new();
     hasher.update(salt());
@@ -344,6 +368,8 @@ pub fn parse(raw: &str) -> Result<DirectTarget, DirectError> {
         &dbname,
         &application_name,
         &connect_timeout.map_or(String::new(), |d| d.as_secs().to_string()),
+        ssl.as_str(),
+        &format!("{channel_binding:?}"),
     ] {
         hasher.update((part.len() as u64).to_be_bytes());
         hasher.update(part.as_bytes());
@@ -360,6 +386,7 @@ pub fn parse(raw: &str) -> Result<DirectTarget, DirectError> {
     );
     Ok(DirectTarget {
         config,
+        ssl,
         cache_key: hasher.finalize().into(),
         redacted,
         host,
@@ -492,37 +519,94 @@ struct AuthWatch<S> {
     inner: S,
     head: [u8; 9],
     filled: usize,
+    /// The next byte read answers the SSLRequest (`S` or `N`): not a message.
+    ssl_answer: bool,
+    /// TLS was accepted: this (plain) stream carries ciphertext; the watch
+    /// wrapped around the TLS stream records the verdict.
+    off: bool,
     seen: Arc<AtomicU8>,
+}
+
+impl<S> AuthWatch<S> {
+    fn new(inner: S, ssl_answer: bool, seen: Arc<AtomicU8>) -> Self {
+        AuthWatch {
+            inner,
+            head: [0; 9],
+            filled: 0,
+            ssl_answer,
+            off: false,
+            seen,
+        }
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for AuthWatch<S> {
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
         let before = buf.filled().len();
-        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(result, Poll::Ready(Ok(()))) && self.filled < self.head.len() {
-            let new = &buf.filled()[before..];
-            let take = new.len().min(self.head.len() - self.filled);
-            let mut chunk = [0u8; 9];
-            chunk[..take].copy_from_slice(&new[..take]);
-            let at = self.filled;
-            self.head[at..at + take].copy_from_slice(&chunk[..take]);
-            self.filled += take;
-            if self.filled == self.head.len() {
-                let code =
-                    i32::from_be_bytes([self.head[5], self.head[6], self.head[7], self.head[8]]);
-                let verdict = if self.head[0] == b'R' && matches!(code, 3 | 5 | 10) {
-                    SEEN_CHALLENGE
-                } else {
-                    SEEN_NO_CHALLENGE
-                };
-                self.seen.store(verdict, Ordering::SeqCst);
+        let result = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if matches!(result, Poll::Ready(Ok(()))) && !this.off && this.filled < this.head.len() {
+            let mut new = &buf.filled()[before..];
+            if this.ssl_answer && !new.is_empty() {
+                this.ssl_answer = false;
+                this.off = new[0] == b'S';
+                new = &new[1..];
+            }
+            if !this.off {
+                let take = new.len().min(this.head.len() - this.filled);
+                this.head[this.filled..this.filled + take].copy_from_slice(&new[..take]);
+                this.filled += take;
+                if this.filled == this.head.len() {
+                    let h = this.head;
+                    let code = i32::from_be_bytes([h[5], h[6], h[7], h[8]]);
+                    let verdict = if h[0] == b'R' && matches!(code, 3 | 5 | 10) {
+                        SEEN_CHALLENGE
+                    } else {
+                        SEEN_NO_CHALLENGE
+                    };
+                    this.seen.store(verdict, Ordering::SeqCst);
+                }
             }
         }
         result
+    }
+}
+
+impl<T: tokio_postgres::tls::TlsStream + Unpin> tokio_postgres::tls::TlsStream for AuthWatch<T> {
+    fn channel_binding(&self) -> tokio_postgres::tls::ChannelBinding {
+        self.inner.channel_binding()
+    }
+}
+
+/// The TLS connector of a watched connection: the TLS stream it makes is
+/// watched too (the first message inside TLS is the authentication request).
+struct WatchTls<T> {
+    inner: T,
+    seen: Arc<AtomicU8>,
+}
+
+type WatchedTlsFuture<T, E> =
+    Pin<Box<dyn std::future::Future<Output = Result<AuthWatch<T>, E>> + Send>>;
+
+impl<S, T> TlsConnect<S> for WatchTls<T>
+where
+    T: TlsConnect<S>,
+    T::Future: Send + 'static,
+    T::Stream: Send + 'static,
+    T::Error: 'static,
+{
+    type Stream = AuthWatch<T::Stream>;
+    type Error = T::Error;
+    type Future = WatchedTlsFuture<T::Stream, T::Error>;
+
+    fn connect(self, stream: S) -> Self::Future {
+        let seen = self.seen;
+        let handshake = self.inner.connect(stream);
+        Box::pin(async move { handshake.await.map(|tls| AuthWatch::new(tls, false, seen)) })
     }
 }
 
@@ -940,7 +1024,7 @@ impl DirectPools {
             }
             // The name now resolves elsewhere: a new pool pinned there.
         }
-        let pool = self.pool(self.config(target, addr));
+        let pool = self.pool(self.config(target, addr), target.ssl);
         let _ = pool.add(client.into());
         let tenant = Arc::new(Tenant::detached(
             format!("direct:{}", target.redacted),
@@ -973,8 +1057,11 @@ impl DirectPools {
         Ok(tenant)
     }
 
-    fn pool(&self, config: tokio_postgres::Config) -> Pool {
-        let manager = super::conn::Manager(PostgresConnectionManager::new(config, NoTls));
+    fn pool(&self, config: tokio_postgres::Config, ssl: SslMode) -> Pool {
+        let manager = super::conn::Manager(PostgresConnectionManager::new(
+            config,
+            self.settings.tls.connector(ssl),
+        ));
         bb8::Pool::builder()
             .max_size(POOL_MAX_SIZE.min(self.settings.max_size).max(1))
             .connection_timeout(self.settings.acquire_timeout)
@@ -1004,16 +1091,25 @@ impl DirectPools {
                 .await
                 .map_err(|e| Failure::Io(io::Error::other(e)))?;
             *at.lock().unwrap_or_else(|e| e.into_inner()) = Some(addr);
-            let stream = AuthWatch {
-                inner: tcp,
-                head: [0; 9],
-                filled: 0,
-                seen: watched,
+            // Unless TLS is off, the first byte is the answer to the
+            // SSLRequest; after an `S` the plain stream carries ciphertext
+            // and the watch inside TLS judges.
+            let stream = AuthWatch::new(tcp, target.ssl != SslMode::Disable, watched.clone());
+            let mut make = self.settings.tls.connector(target.ssl);
+            let tls = match MakeTlsConnect::<AuthWatch<tokio::net::TcpStream>>::make_tls_connect(
+                &mut make,
+                &target.host,
+            ) {
+                Ok(tls) => WatchTls {
+                    inner: tls,
+                    seen: watched,
+                },
+                Err(never) => match never {},
             };
             // Startup parameters only: the TCP stream is already connected.
             let config = self.config(target, addr);
             config
-                .connect_raw(stream, NoTls)
+                .connect_raw(stream, tls)
                 .await
                 .map(|pair| (pair, addr))
                 .map_err(Failure::Pg)
@@ -1034,8 +1130,30 @@ impl DirectPools {
             }
             Ok(Err(Failure::Io(e))) => return Err(unavailable(&e)),
             Ok(Err(Failure::Pg(e))) => {
+                if let Some(why) = super::tls::tls_failure(&e, target.ssl) {
+                    tracing::warn!(target_db = %target.redacted, error = %why, "direct PostgreSQL URI: TLS failed");
+                    return Err((
+                        DomainError::ServiceUnavailable(format!(
+                            "direct URI {}: {why}",
+                            target.redacted
+                        )),
+                        Outcome::Failed,
+                    ));
+                }
                 let code = e.as_db_error().map(|d| d.code().code().to_string());
+                let plain_refused = e
+                    .as_db_error()
+                    .is_some_and(|d| d.message().contains("no encryption"));
                 return Err(match code.as_deref() {
+                    // pg_hba.conf has `hostssl` lines only: not a credentials failure.
+                    Some(c) if c.starts_with("28") && plain_refused => (
+                        DomainError::invalid_field(
+                            "direct URI",
+                            "the database accepts TLS connections only: use sslmode=require, \
+                             verify-ca or verify-full",
+                        ),
+                        Outcome::Failed,
+                    ),
                     Some(c) if c.starts_with("28") => {
                         tracing::info!(target_db = %target.redacted, sqlstate = c, "direct PostgreSQL URI: credentials refused");
                         let addr = connected
@@ -1101,6 +1219,46 @@ mod tests {
     }
 
     #[test]
+    fn tls_modes_are_libpqs() {
+        for (uri, mode) in [
+            ("postgres://u:p@h/d", SslMode::Prefer),
+            ("postgres://u:p@h/d?sslmode=allow", SslMode::Prefer),
+            ("postgres://u:p@h/d?sslmode=require", SslMode::Require),
+            (
+                "postgres://u:p@h/d?sslmode=verify-full",
+                SslMode::VerifyFull,
+            ),
+            (
+                "postgres://u:p@h/d?sslmode=verify-ca&channel_binding=require",
+                SslMode::VerifyCa,
+            ),
+            (
+                "jdbc:postgresql://h/d?user=u&password=p&ssl=true",
+                SslMode::VerifyFull,
+            ),
+            (
+                "jdbc:postgresql://h/d?user=u&password=p&ssl=true&sslmode=require",
+                SslMode::Require,
+            ),
+        ] {
+            let t = ok(uri);
+            assert_eq!(t.ssl, mode, "{uri}");
+            assert_eq!(t.config.get_ssl_mode(), mode.wire(), "{uri}");
+        }
+        assert_eq!(
+            ok("postgres://u:p@h/d?sslmode=require&channel_binding=require")
+                .config
+                .get_channel_binding(),
+            ChannelBinding::Require
+        );
+        // Another mode is another pool.
+        assert_ne!(
+            ok("postgres://u:p@h/d?sslmode=require").cache_key,
+            ok("postgres://u:p@h/d?sslmode=verify-full").cache_key
+        );
+    }
+
+    #[test]
     fn good_uris() {
         for (uri, host, port, user, db, pw) in [
             ("postgres://u:p@db.example.com:5433/shop", "db.example.com", 5433, "u", "shop", "p"),
@@ -1126,7 +1284,7 @@ mod tests {
             assert_eq!(t.config.get_user(), Some(user), "{uri}");
             assert_eq!(t.config.get_dbname(), Some(db), "{uri}");
             assert_eq!(t.config.get_password(), Some(pw.as_bytes()), "{uri}");
-            assert_eq!(t.config.get_ssl_mode(), SslMode::Disable, "{uri}");
+            assert!(matches!(t.ssl, SslMode::Disable | SslMode::Prefer), "{uri}");
             assert!(!t.redacted.contains(pw) || pw.len() < 2, "{uri}: {}", t.redacted);
             assert!(t.redacted.contains(":***@"), "{}", t.redacted);
             assert!(!format!("{t:?}").contains("pass"), "{t:?}");
@@ -1259,10 +1417,10 @@ mod tests {
             );
         }
         for uri in [
-            "postgres://u:p@h/d?sslmode=require",
-            "postgres://u:p@h/d?sslmode=verify-full",
             "postgres://u:p@h/d?sslmode=bogus",
-            "jdbc:postgresql://h/d?user=u&password=p&ssl=true",
+            "postgres://u:p@h/d?channel_binding=require",
+            "postgres://u:p@h/d?sslmode=prefer&channel_binding=require",
+            "jdbc:postgresql://h/d?user=u&password=p&ssl=yes",
             "postgres://u:p@h/d?connect_timeout=abc",
             "postgres://u:p@h/d?connect_timeout=-1",
             "postgres://u:p@h/d?application_name=x&application_name=y",
@@ -1332,22 +1490,31 @@ mod tests {
             (vec![b'R', 0, 0, 0, 8, 0, 0, 0, 0], SEEN_NO_CHALLENGE),
             (vec![b'E', 0, 0, 0, 8, b'S', b'x', 0, 0], SEEN_NO_CHALLENGE),
         ] {
-            let (client, mut server) = tokio::io::duplex(64);
-            let seen = Arc::new(AtomicU8::new(SEEN_NOTHING));
-            let mut watch = AuthWatch {
-                inner: client,
-                head: [0; 9],
-                filled: 0,
-                seen: seen.clone(),
-            };
-            // Byte by byte: the verdict must not depend on read sizes.
-            for b in &first {
-                server.write_all(&[*b]).await.unwrap();
-                let mut one = [0u8; 1];
-                watch.read_exact(&mut one).await.unwrap();
-                assert_eq!(one[0], *b);
+            // Plain (sslmode=disable); after an `N` to the SSLRequest
+            // (prefer, no TLS on the server); after an `S` (TLS: the plain
+            // stream carries ciphertext, the watch inside TLS judges).
+            for (answer, expected) in [
+                (None, verdict),
+                (Some(b'N'), verdict),
+                (Some(b'S'), SEEN_NOTHING),
+            ] {
+                let (client, mut server) = tokio::io::duplex(64);
+                let seen = Arc::new(AtomicU8::new(SEEN_NOTHING));
+                let mut watch = AuthWatch::new(client, answer.is_some(), seen.clone());
+                let bytes: Vec<u8> = answer.into_iter().chain(first.iter().copied()).collect();
+                // Byte by byte: the verdict must not depend on read sizes.
+                for b in &bytes {
+                    server.write_all(&[*b]).await.unwrap();
+                    let mut one = [0u8; 1];
+                    watch.read_exact(&mut one).await.unwrap();
+                    assert_eq!(one[0], *b);
+                }
+                assert_eq!(
+                    seen.load(Ordering::SeqCst),
+                    expected,
+                    "{answer:?} {first:?}"
+                );
             }
-            assert_eq!(seen.load(Ordering::SeqCst), verdict, "{first:?}");
         }
     }
 
@@ -1377,6 +1544,7 @@ mod tests {
                 connect_timeout: Duration::from_secs(5),
                 acquire_timeout: Duration::from_secs(5),
                 statement_timeout: Duration::from_secs(5),
+                tls: Default::default(),
             },
             options(
                 2,

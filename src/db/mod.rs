@@ -9,11 +9,11 @@ pub mod notify;
 pub mod schema_cache;
 pub mod schema_report;
 pub mod tenants;
+pub mod tls;
 
 use crate::domain::DomainError;
 use bb8_postgres::PostgresConnectionManager;
 use std::time::Duration;
-use tokio_postgres::NoTls;
 
 pub type Pool = bb8::Pool<conn::Manager>;
 
@@ -41,6 +41,8 @@ pub struct PoolSettings {
     pub connect_timeout: Duration,
     pub acquire_timeout: Duration,
     pub statement_timeout: Duration,
+    /// TLS trust roots (`ATHENA_PG_SSL_ROOT_CERT`, `src/db/tls.rs`).
+    pub tls: tls::PgTls,
 }
 
 /// A lazily connecting pool: nothing is opened until the first checkout, so
@@ -76,9 +78,7 @@ pub fn pool_observed(
     login: Option<&Login>,
     errors: Box<dyn bb8::ErrorSink<tokio_postgres::Error>>,
 ) -> Result<Pool, DomainError> {
-    let mut config: tokio_postgres::Config = uri
-        .parse()
-        .map_err(|_| DomainError::Invalid("the PostgreSQL URI is not valid".into()))?;
+    let (mut config, mode) = tls::config_from_uri(uri)?;
     if let Some(login) = login {
         config.user(&login.user);
         // Never the URI owner's password for another role.
@@ -92,7 +92,10 @@ pub fn pool_observed(
     if config.get_application_name().is_none() {
         config.application_name("athena");
     }
-    let manager = conn::Manager(PostgresConnectionManager::new(config, NoTls));
+    let manager = conn::Manager(PostgresConnectionManager::new(
+        config,
+        settings.tls.connector(mode),
+    ));
     Ok(bb8::Pool::builder()
         .max_size(settings.max_size)
         .connection_timeout(settings.acquire_timeout)

@@ -13,7 +13,7 @@ use crate::gateway::host_routing::HostRouting;
 use crate::supervisor::{supervise, Backoff};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 /// `application_name` of the listener's connection (visible in
 /// `pg_stat_activity`).
@@ -39,7 +39,9 @@ pub async fn start(
     routes: Arc<HostRouting>,
     events: Arc<Outbox>,
 ) -> Result<(), tokio_postgres::Error> {
-    let first = Arc::new(Mutex::new(Some(subscribe(&database_url).await?)));
+    let first = Arc::new(Mutex::new(Some(
+        subscribe(&database_url, tenants.default_settings().tls).await?,
+    )));
     supervise("catalog change listener", BACKOFF, move || {
         let (url, tenants, keys) = (database_url.clone(), tenants.clone(), keys.clone());
         let routes = routes.clone();
@@ -48,7 +50,7 @@ pub async fn start(
         async move {
             let feed = match first {
                 Some(feed) => feed,
-                None => match subscribe(&url).await {
+                None => match subscribe(&url, tenants.default_settings().tls).await {
                     Ok(feed) => {
                         tenants.evict_all().await;
                         keys.invalidate().await;
@@ -80,10 +82,18 @@ struct Feed {
     events: tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
 }
 
-async fn subscribe(database_url: &str) -> Result<Feed, tokio_postgres::Error> {
-    let mut config: tokio_postgres::Config = database_url.parse()?;
+async fn subscribe(
+    database_url: &str,
+    tls: super::tls::PgTls,
+) -> Result<Feed, tokio_postgres::Error> {
+    // The catalog URI's own sslmode (`src/db/tls.rs`); a URI that does not
+    // parse there gets tokio-postgres' own error.
+    let (mut config, mode) = match super::tls::config_from_uri(database_url) {
+        Ok(parsed) => parsed,
+        Err(_) => (database_url.parse()?, super::tls::SslMode::Prefer),
+    };
     config.application_name(APPLICATION_NAME);
-    let (client, mut connection) = config.connect(NoTls).await?;
+    let (client, mut connection) = config.connect(tls.connector(mode)).await?;
     let (tx, events) = tokio::sync::mpsc::unbounded_channel();
     // The connection must be polled for notifications to arrive; the task
     // ends (closing the channel) when the connection does.

@@ -864,43 +864,10 @@ pub struct Registered {
     pub redacted: String,
 }
 
-/// The answer to a provider URI that demands TLS.
-pub const TLS_REQUIRED: &str =
-    "the database requires TLS, which tenant connections of this build do not support yet";
-
 /// Longest a provider lookup / creation may take inside one request (the
 /// request timeout is 30 s); past it the answer is a 503 with
 /// `Retry-After` and the retry finds the resource by name.
 pub const PROVIDER_DEADLINE: Duration = Duration::from_secs(25);
-
-/// The tenant pools of this build do not speak TLS. A URI that demands it
-/// (`sslmode=require|verify-ca|verify-full`, `channel_binding=require`)
-/// is refused (400 [`TLS_REQUIRED`]) rather than silently downgraded to
-/// plaintext; the optional forms (`sslmode=prefer|allow|disable`,
-/// `channel_binding=prefer|disable`) are dropped; anything else is left
-/// for the §1 check.
-fn without_optional_tls(uri: &str) -> Result<String, ApiError> {
-    let Some((base, query)) = uri.split_once('?') else {
-        return Ok(uri.to_string());
-    };
-    let mut kept = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (k, v) = (k.to_ascii_lowercase(), v.to_ascii_lowercase());
-        match (k.as_str(), v.as_str()) {
-            ("sslmode", "require" | "verify-ca" | "verify-full")
-            | ("channel_binding", "require") => return Err(ApiError::bad_request(TLS_REQUIRED)),
-            ("sslmode", "prefer" | "allow" | "disable")
-            | ("channel_binding", "prefer" | "disable") => {}
-            _ => kept.push(pair),
-        }
-    }
-    Ok(if kept.is_empty() {
-        base.to_string()
-    } else {
-        format!("{base}?{}", kept.join("&"))
-    })
-}
 
 /// `uri` pinned to the address the outbound policy checked: tokio-postgres
 /// connects to `hostaddr` (keeping `host` for everything else), so neither
@@ -926,7 +893,7 @@ async fn live_client(service: &Integrations, client_name: &str) -> Result<(), Ap
 }
 
 /// A provider's database as a client: validate the URI (security.md §1
-/// grammar, credentials required, TLS-demanding URIs refused), resolve the
+/// grammar, credentials required, its TLS mode kept), resolve the
 /// host once against the outbound policy and pin the URI to that address
 /// (`hostaddr`, so the migration and runtime pools connect where was
 /// checked), bootstrap the tenant schema through the one bootstrap
@@ -942,7 +909,9 @@ pub async fn provision_and_register(
     steps: Steps,
     caller: Caller,
 ) -> Result<Registered, ApiError> {
-    let uri = without_optional_tls(uri.trim())?;
+    // `sslmode` / `channel_binding` stay: the stored URI connects with
+    // them (`src/db/tls.rs`); a server without TLS fails a demanding mode.
+    let uri = uri.trim().to_string();
     let lower = uri.to_ascii_lowercase();
     if !(lower.starts_with("postgres://") || lower.starts_with("postgresql://")) {
         return Err(ApiError::invalid_parameter(
@@ -1083,30 +1052,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tls_is_refused_not_downgraded() {
-        for demanding in [
-            "postgresql://u:p@h/db?sslmode=require&channel_binding=require",
-            "postgresql://u:p@h/db?sslmode=verify-full",
-            "postgresql://u:p@h/db?application_name=x&sslmode=VERIFY-CA",
-            "postgresql://u:p@h/db?channel_binding=require",
+    fn tls_modes_survive_pinning() {
+        use crate::db::tls::{config_from_uri, SslMode};
+        let ip: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        for (uri, mode) in [
+            (
+                "postgresql://u:p@h/db?sslmode=require&channel_binding=require",
+                SslMode::Require,
+            ),
+            (
+                "postgresql://u:p@h/db?sslmode=verify-full",
+                SslMode::VerifyFull,
+            ),
+            (
+                "postgresql://u:p@h/db?application_name=x&sslmode=verify-ca",
+                SslMode::VerifyCa,
+            ),
+            ("postgresql://u:p@h/db", SslMode::Prefer),
         ] {
-            let e = without_optional_tls(demanding).unwrap_err();
-            assert_eq!(e.detail, TLS_REQUIRED, "{demanding}");
+            let (cfg, got) = config_from_uri(&pinned(uri, ip)).unwrap();
+            assert_eq!(got, mode, "{uri}");
+            assert_eq!(cfg.get_hostaddrs(), [ip], "{uri}");
         }
-        assert_eq!(
-            without_optional_tls("postgresql://u:p@h/db?sslmode=prefer&application_name=x")
-                .unwrap(),
-            "postgresql://u:p@h/db?application_name=x"
-        );
-        assert_eq!(
-            without_optional_tls("postgresql://u:p@h/db?sslmode=disable&channel_binding=prefer")
-                .unwrap(),
-            "postgresql://u:p@h/db"
-        );
-        assert_eq!(
-            without_optional_tls("postgres://u:p@h/db").unwrap(),
-            "postgres://u:p@h/db"
-        );
     }
 
     #[test]

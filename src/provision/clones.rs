@@ -29,9 +29,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
-/// A running clone is taken over only after this long without an end
-/// (clones are long; the deferred queue's minute would steal them).
-const STALE_AFTER: Duration = Duration::from_secs(6 * 3600);
+/// A running clone's lease (`ATHENA_CLONE_LEASE_SECS`): renewed at every
+/// phase and by a tick while a phase runs (the dump/restore stream
+/// included), so a live clone is never taken over; a dead replica's clone
+/// is taken over once its lease has run out.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
 
 /// How often an idle worker looks for jobs, and a running one for cancels.
 const POLL: Duration = Duration::from_millis(500);
@@ -42,17 +44,38 @@ const STDERR_CAP: usize = 2048;
 /// The clone-job service: its leases and the workers' wake-up.
 pub struct Clones {
     leases: Leases,
+    /// How long a lease lasts without a renewal.
+    lease: Duration,
     wake: tokio::sync::Notify,
     daemon_id: String,
 }
 
 impl Default for Clones {
     fn default() -> Self {
+        Clones::new(DEFAULT_LEASE)
+    }
+}
+
+impl Clones {
+    pub fn new(lease: Duration) -> Clones {
+        let lease = lease.max(Duration::from_secs(1));
         Clones {
-            leases: Leases::new("clone_jobs", "id", STALE_AFTER),
+            leases: Leases::new("clone_jobs", "id", lease),
+            lease,
             wake: tokio::sync::Notify::new(),
             daemon_id: format!("athena:{}", std::process::id()),
         }
+    }
+
+    /// How often a running clone renews its lease: a third of it (two
+    /// renewals may fail before it runs out), between 200 ms and 30 s.
+    fn renew_every(&self) -> Duration {
+        (self.lease / 3).clamp(Duration::from_millis(200), Duration::from_secs(30))
+    }
+
+    /// The job columns; `lease_expires_at` is the last renewal plus the lease.
+    fn job_columns(&self) -> String {
+        JOB_COLUMNS.replace("$99", &format!("{}", self.lease.as_secs_f64()))
     }
 }
 
@@ -107,15 +130,17 @@ pub struct Event {
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// `started_at` (the lease column) is renewed while a clone runs: the
+/// job's start shown is its current attempt's first phase event.
 const JOB_COLUMNS: &str =
     "id, clone_status, phase, spec, redacted_summary, requested_by, attempts, \
     max_attempts, cancel_requested, failure_summary, verification_summary, worker_id, created_at, \
-    updated_at, started_at, completed_at, \
+    updated_at, \
+    COALESCE((SELECT max(e.created_at) FROM clone_job_events e \
+               WHERE e.job_id = clone_jobs.id AND e.phase = 'validate_source' \
+                 AND e.kind = 'phase_started'), started_at), \
+    completed_at, \
     CASE WHEN status = 'running' THEN started_at + make_interval(secs => $99) END";
-
-fn job_columns() -> String {
-    JOB_COLUMNS.replace("$99", &format!("{}", STALE_AFTER.as_secs()))
-}
 
 fn job_from(r: &tokio_postgres::Row) -> Job {
     Job {
@@ -229,7 +254,7 @@ impl Provisioning {
         let sql = format!(
             "INSERT INTO clone_jobs (id, source_uri_sealed, spec, redacted_summary, requested_by, max_attempts)
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING {}",
-            job_columns()
+            self.clones.job_columns()
         );
         let row = conn
             .query_one(
@@ -263,7 +288,7 @@ impl Provisioning {
         let conn = self.tenants.catalog().get().await?;
         let sql = format!(
             "SELECT {} FROM clone_jobs ORDER BY created_at DESC LIMIT 500",
-            job_columns()
+            self.clones.job_columns()
         );
         Ok(conn
             .query(sql.as_str(), &[])
@@ -275,7 +300,10 @@ impl Provisioning {
 
     pub async fn get_clone(&self, id: Uuid) -> Result<Option<(Job, Vec<Event>)>, DomainError> {
         let conn = self.tenants.catalog().get().await?;
-        let sql = format!("SELECT {} FROM clone_jobs WHERE id = $1", job_columns());
+        let sql = format!(
+            "SELECT {} FROM clone_jobs WHERE id = $1",
+            self.clones.job_columns()
+        );
         let Some(job) = conn
             .query_opt(sql.as_str(), &[&id])
             .await?
@@ -507,6 +535,9 @@ enum Stop {
     Retryable(String),
     Terminal(String),
     Cancelled,
+    /// The lease was taken over (this replica was thought dead): stop
+    /// touching the job and what it made; the new owner carries on.
+    Lost,
 }
 
 impl From<DomainError> for Stop {
@@ -534,6 +565,8 @@ struct Run<'a> {
     p: &'a Provisioning,
     lease: Lease,
     daemon: String,
+    /// Set by the renewal tick when the lease was found taken over.
+    lost: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Run<'_> {
@@ -551,16 +584,19 @@ impl Run<'_> {
     /// requested cancel stops here.
     async fn phase(&self, phase: &str, status: &str, message: &str) -> Result<(), Stop> {
         let conn = self.conn().await?;
+        // Entering a phase renews the lease (`started_at`).
         let cancel: bool = conn
-            .query_one(
+            .query_opt(
                 "UPDATE clone_jobs SET phase = $3,
                         clone_status = CASE WHEN cancel_requested THEN clone_status ELSE $4 END,
-                        updated_at = now()
-                  WHERE id = $1 AND run_token = $2 RETURNING cancel_requested",
+                        started_at = now(), updated_at = now()
+                  WHERE id = $1 AND run_token = $2 AND status = 'running'
+              RETURNING cancel_requested",
                 &[&self.lease.id, &self.lease.token, &phase, &status],
             )
             .await
             .map_err(DomainError::from)?
+            .ok_or(Stop::Lost)?
             .get(0);
         if cancel {
             return Err(Stop::Cancelled);
@@ -592,6 +628,10 @@ impl Run<'_> {
         Ok(())
     }
 
+    fn lost(&self) -> bool {
+        self.lost.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     async fn cancel_requested(&self) -> bool {
         match self.conn().await {
             Ok(conn) => conn
@@ -619,14 +659,71 @@ struct Made {
     registered: Option<crate::catalog::clients::Client>,
 }
 
+/// Renews the lease every `every` while the run lasts (aborted with it);
+/// a renewal that finds the lease gone sets `lost`.
+async fn renew(
+    catalog: crate::db::Pool,
+    lease: Lease,
+    every: Duration,
+    lost: Arc<std::sync::atomic::AtomicBool>,
+) {
+    loop {
+        tokio::time::sleep(every).await;
+        let renewed = match catalog.get().await {
+            Ok(conn) => conn
+                .execute(
+                    "UPDATE clone_jobs SET started_at = now()
+                      WHERE id = $1 AND run_token = $2 AND status = 'running'",
+                    &[&lease.id, &lease.token],
+                )
+                .await
+                .map_err(DomainError::from),
+            Err(e) => Err(e.into()),
+        };
+        match renewed {
+            Ok(0) => {
+                tracing::warn!(job = %lease.id, "clone lease taken over; this run stops");
+                lost.store(true, std::sync::atomic::Ordering::SeqCst);
+                return;
+            }
+            Ok(_) => {}
+            // The catalog is away: the next tick tries again (the lease
+            // outlives two missed renewals).
+            Err(e) => tracing::warn!(job = %lease.id, error = %e, "renewing a clone lease failed"),
+        }
+    }
+}
+
+/// Aborts the renewal task when the run ends, however it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 async fn run(p: &Provisioning, lease: Lease) {
+    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _renewal = AbortOnDrop(tokio::spawn(renew(
+        p.tenants.catalog().clone(),
+        lease,
+        p.clones.renew_every(),
+        lost.clone(),
+    )));
     let r = Run {
         p,
         lease,
         daemon: p.clones.daemon_id.clone(),
+        lost,
     };
     let mut made: Option<Made> = None;
     let outcome = steps(&r, &mut made).await;
+    if matches!(outcome, Err(Stop::Lost)) || r.lost() {
+        // Another replica owns the job now: nothing is recorded or undone.
+        tracing::warn!(job = %lease.id, "clone run stopped: its lease was taken over");
+        return;
+    }
     let Ok(conn) = p.tenants.catalog().get().await else {
         // The lease goes stale and the job is taken over.
         return;
@@ -670,6 +767,7 @@ async fn run(p: &Provisioning, lease: Lease) {
                 Stop::Retryable(m) | Stop::Terminal(m) => {
                     ("failed_terminal", "job_failed", m.clone(), false)
                 }
+                Stop::Lost => return,
             };
             let summary = json!({
                 "message": message,
@@ -783,6 +881,9 @@ async fn undo(p: &Provisioning, made: Option<Made>) {
 struct PgArgs {
     conninfo: String,
     password: Option<String>,
+    /// The operator's CA bundle (`ATHENA_PG_SSL_ROOT_CERT`) as
+    /// `PGSSLROOTCERT`, for `verify-ca`/`verify-full` (never a URI's path).
+    root_cert: Option<std::path::PathBuf>,
 }
 
 impl PgArgs {
@@ -815,33 +916,45 @@ fn conninfo(pairs: &[(&str, String)]) -> String {
 }
 
 /// The source's connection: the pinned address the outbound policy
-/// checked, TLS off (security.md §1), the database name kept literal.
+/// checked (`hostaddr`; `host` is the URI's name, for `verify-full`), the
+/// URI's TLS mode and channel binding (`src/db/tls.rs`; security.md §1),
+/// the database name kept literal.
 fn source_args(
-    ip: std::net::IpAddr,
-    port: u16,
-    user: &str,
-    password: Option<String>,
-    dbname: &str,
+    parsed: &crate::db::direct::DirectTarget,
+    addr: std::net::SocketAddr,
+    tls: crate::db::tls::PgTls,
 ) -> PgArgs {
+    let c = &parsed.config;
+    let host = match c.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => addr.ip().to_string(),
+    };
+    let mut pairs = vec![
+        ("host", host),
+        ("hostaddr", addr.ip().to_string()),
+        ("port", addr.port().to_string()),
+        ("user", c.get_user().unwrap_or_default().to_string()),
+        ("dbname", c.get_dbname().unwrap_or("postgres").to_string()),
+        ("sslmode", parsed.ssl.as_str().to_string()),
+    ];
+    if c.get_channel_binding() == tokio_postgres::config::ChannelBinding::Require {
+        pairs.push(("channel_binding", "require".to_string()));
+    }
     PgArgs {
-        conninfo: conninfo(&[
-            ("host", ip.to_string()),
-            ("port", port.to_string()),
-            ("user", user.to_string()),
-            ("dbname", dbname.to_string()),
-            ("sslmode", "disable".to_string()),
-        ]),
-        password,
+        conninfo: conninfo(&pairs),
+        password: c
+            .get_password()
+            .map(|p| String::from_utf8_lossy(p).into_owned()),
+        root_cert: tls.bundle().map(std::path::Path::to_path_buf),
     }
 }
 
 /// Connection of a trusted (catalog) URI: its hosts (TCP or socket
 /// directories), ports, user, database, TLS mode and options, rebuilt as a
 /// conninfo string; the password moves to `PGPASSWORD`.
-fn trusted_args(uri: &str) -> Result<PgArgs, Stop> {
-    use tokio_postgres::config::{Host, SslMode};
-    let cfg: tokio_postgres::Config = uri
-        .parse()
+fn trusted_args(uri: &str, tls: crate::db::tls::PgTls) -> Result<PgArgs, Stop> {
+    use tokio_postgres::config::Host;
+    let (cfg, ssl) = crate::db::tls::config_from_uri(uri)
         .map_err(|_| Stop::Terminal("the target client's URI is not valid".into()))?;
     let hosts: Vec<String> = cfg
         .get_hosts()
@@ -871,12 +984,10 @@ fn trusted_args(uri: &str) -> Result<PgArgs, Stop> {
     }
     pairs.push(("user", cfg.get_user().unwrap_or("postgres").to_string()));
     pairs.push(("dbname", cfg.get_dbname().unwrap_or("postgres").to_string()));
-    let ssl = match cfg.get_ssl_mode() {
-        SslMode::Disable => "disable",
-        SslMode::Require => "require",
-        _ => "prefer",
-    };
-    pairs.push(("sslmode", ssl.to_string()));
+    pairs.push(("sslmode", ssl.as_str().to_string()));
+    if cfg.get_channel_binding() == tokio_postgres::config::ChannelBinding::Require {
+        pairs.push(("channel_binding", "require".to_string()));
+    }
     if let Some(o) = cfg.get_options() {
         pairs.push(("options", o.to_string()));
     }
@@ -885,6 +996,7 @@ fn trusted_args(uri: &str) -> Result<PgArgs, Stop> {
         password: cfg
             .get_password()
             .map(|p| String::from_utf8_lossy(p).into_owned()),
+        root_cert: tls.bundle().map(std::path::Path::to_path_buf),
     })
 }
 
@@ -953,16 +1065,7 @@ async fn steps(r: &Run<'_>, made: &mut Option<Made>) -> Result<Value, Stop> {
         .get(0);
     let tables = user_tables(&sconn).await?;
     drop(sconn);
-    let source_args = source_args(
-        addr.ip(),
-        addr.port(),
-        parsed.config.get_user().unwrap_or_default(),
-        parsed
-            .config
-            .get_password()
-            .map(|p| String::from_utf8_lossy(p).into_owned()),
-        parsed.config.get_dbname().unwrap_or("postgres"),
-    );
+    let source_args = source_args(&parsed, addr, p.tenants.default_settings().tls);
     r.event(
         "validate_source",
         "info",
@@ -1103,7 +1206,7 @@ async fn steps(r: &Run<'_>, made: &mut Option<Made>) -> Result<Value, Stop> {
 
     // dump_source → restore_target: one stream.
     r.phase("dump_source", "running", "pg_dump started").await?;
-    let target_args = trusted_args(&target_uri)?;
+    let target_args = trusted_args(&target_uri, p.tenants.default_settings().tls)?;
     stream(
         r,
         &tools[0].0,
@@ -1292,6 +1395,9 @@ async fn stream(
         if let Some(pw) = &a.password {
             cmd.env("PGPASSWORD", pw);
         }
+        if let Some(ca) = &a.root_cert {
+            cmd.env("PGSSLROOTCERT", ca);
+        }
     };
     let mut dump = tokio::process::Command::new(pg_dump);
     dump.args(["--format=custom", "--no-owner", "--no-privileges"])
@@ -1340,6 +1446,13 @@ async fn stream(
             s = dump.wait(), if dump_status.is_none() => dump_status = Some(s),
             s = restore.wait(), if restore_status.is_none() => restore_status = Some(s),
             _ = tokio::time::sleep(POLL) => {
+                // The renewal tick keeps the lease while the stream runs;
+                // a lease taken over stops the tools (the new owner redoes).
+                if r.lost() {
+                    let _ = dump.kill().await;
+                    let _ = restore.kill().await;
+                    return Err(Stop::Lost);
+                }
                 if r.cancel_requested().await {
                     let _ = dump.kill().await;
                     let _ = restore.kill().await;

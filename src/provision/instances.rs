@@ -519,16 +519,16 @@ fn message(e: DomainError) -> String {
 
 /// Connects until the server answers or `timeout` passes (503).
 async fn wait_ready(uri: &str, timeout: Duration) -> Result<(), DomainError> {
-    let mut cfg: tokio_postgres::Config = uri
-        .parse()
+    let (mut cfg, mode) = crate::db::tls::config_from_uri(uri)
         .map_err(|_| DomainError::Internal("instance URI".into()))?;
     cfg.connect_timeout(Duration::from_secs(2));
+    // Our own container: its URI's sslmode, the webpki roots.
+    let tls = crate::db::tls::PgTls::default();
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        match cfg.connect(tokio_postgres::NoTls).await {
-            Ok((client, conn)) => {
+        match tls.connect(&cfg, mode).await {
+            Ok(client) => {
                 drop(client);
-                drop(conn);
                 return Ok(());
             }
             Err(_) if tokio::time::Instant::now() < deadline => {

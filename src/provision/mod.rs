@@ -43,6 +43,10 @@ pub struct Settings {
     /// `ATHENA_PROVISION_PUBLIC_BIND=1`: a Docker instance's `host` may be
     /// a non-loopback address (default: loopback only).
     pub public_bind: bool,
+    /// `ATHENA_CLONE_LEASE_SECS` (default 120): a running clone's lease,
+    /// renewed every third of it; a dead replica's clone is taken over
+    /// after it runs out (`clones.rs`).
+    pub clone_lease: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -53,6 +57,7 @@ impl Default for Settings {
             allow_dependency_install: false,
             clone_workers: 1,
             public_bind: false,
+            clone_lease: clones::DEFAULT_LEASE,
         }
     }
 }
@@ -156,14 +161,26 @@ pub async fn provision_and_register(
 /// Bootstraps a database the gateway already trusts (a registered client's
 /// URI, a database it just created on such a server): no outbound check.
 pub async fn provision_trusted(tenants: &Tenants, uri: &str) -> Result<TenantApplied, DomainError> {
-    let pool = crate::db::pool(
-        uri,
-        crate::db::PoolSettings {
-            max_size: 1,
-            ..tenants.default_settings()
-        },
-    )?;
-    let mut conn = pool.get().await?;
+    // One connection, not a pool: a failed connect (TLS, credentials)
+    // surfaces as itself rather than as a pool checkout timeout.
+    let settings = tenants.default_settings();
+    let (mut config, mode) = crate::db::tls::config_from_uri(uri)?;
+    config.connect_timeout(settings.connect_timeout);
+    config.options(format!(
+        "-c statement_timeout={}",
+        settings.statement_timeout.as_millis()
+    ));
+    if config.get_application_name().is_none() {
+        config.application_name("athena");
+    }
+    let client =
+        settings.tls.connect(&config, mode).await.map_err(
+            |e| match crate::db::tls::tls_failure(&e, mode) {
+                Some(why) => DomainError::ServiceUnavailable(why),
+                None => DomainError::Unavailable(e.to_string()),
+            },
+        )?;
+    let mut conn: crate::db::conn::Conn = client.into();
     migrate::apply_tenant_set(&mut conn).await
 }
 

@@ -395,9 +395,17 @@ async fn counted_refusing_server() -> (u16, Arc<Mutex<Vec<String>>>, Arc<AtomicU
             counter.fetch_add(1, Ordering::SeqCst);
             let sink = sink.clone();
             tokio::spawn(async move {
-                let len = sock.read_i32().await.ok()? as usize;
+                let mut len = sock.read_i32().await.ok()? as usize;
                 let mut startup = vec![0; len - 4];
                 sock.read_exact(&mut startup).await.ok()?;
+                // An SSLRequest (sslmode=prefer, libpq's default): no TLS
+                // here, as a PostgreSQL with ssl=off answers.
+                if startup == 80877103i32.to_be_bytes() {
+                    sock.write_all(b"N").await.ok()?;
+                    len = sock.read_i32().await.ok()? as usize;
+                    startup = vec![0; len - 4];
+                    sock.read_exact(&mut startup).await.ok()?;
+                }
                 // AuthenticationCleartextPassword
                 sock.write_all(&[b'R', 0, 0, 0, 8, 0, 0, 0, 3]).await.ok()?;
                 if sock.read_u8().await.ok()? != b'p' {
@@ -550,6 +558,7 @@ async fn pool_cap_evicts_the_least_recently_used() {
         connect_timeout: Duration::from_secs(5),
         acquire_timeout: Duration::from_secs(5),
         statement_timeout: Duration::from_secs(5),
+        tls: Default::default(),
     };
     let (host, port) = pg_host_port();
     let policy = Arc::new(OutboundPolicy::new(

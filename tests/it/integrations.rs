@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 #[path = "../../conformance/src/integrations_fake.rs"]
-mod fake;
+pub(crate) mod fake;
 
 use fake::Fake;
 
@@ -519,7 +519,10 @@ async fn provider_uris_are_pinned_and_tls_is_not_downgraded() {
     );
     assert_eq!(fetch_label(&server, "pinned").await, "pinned");
 
-    // TLS demanded by the provider (real Neon URIs): 400, nothing stored.
+    // TLS demanded by the provider (real Neon URIs) from this plaintext
+    // test server: never downgraded, the connection fails (503), nothing
+    // is stored. (`tests/it/pg_tls.rs` proves the same URIs work against
+    // a server with TLS.)
     fake.state.lock().unwrap().require_tls = true;
     let r = server
         .send(
@@ -530,11 +533,8 @@ async fn provider_uris_are_pinned_and_tls_is_not_downgraded() {
                         "api_base_url": fake.base("/neon"), "project_id": "proj-1"})),
         )
         .await;
-    assert_eq!(r.status, 400, "{}", r.text());
-    assert_eq!(
-        r.envelope()["error"],
-        athena::integrations::providers::TLS_REQUIRED
-    );
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.text().contains("does not support TLS"), "{}", r.text());
     for mode in ["require", "verify-ca", "verify-full"] {
         let r = server
             .send(
@@ -545,9 +545,9 @@ async fn provider_uris_are_pinned_and_tls_is_not_downgraded() {
                             "connection_uri": format!("{uri}?sslmode={mode}")})),
             )
             .await;
-        assert_eq!(r.status, 400, "{mode}: {}", r.text());
+        assert_eq!(r.status, 503, "{mode}: {}", r.text());
     }
-    // The optional forms are dropped (the connection works in plaintext).
+    // The optional forms fall back to plaintext (libpq's `prefer`).
     let r = server
         .send(
             "POST",

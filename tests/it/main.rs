@@ -28,6 +28,7 @@ mod integrations;
 mod ip_policy;
 mod limits;
 mod management;
+mod pg_tls;
 mod pipelines;
 mod post_processing;
 mod process;

@@ -893,6 +893,144 @@ async fn cancel_kills_the_running_tools() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Tools whose pg_dump waits `delay` seconds, then runs the real one
+/// (`PGBIN`); pg_restore is the real one.
+fn slow_tools(delay: u32) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let real = std::env::var("PGBIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
+    let dir = std::env::temp_dir().join(unique("slowtools"));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (tool, wait) in [
+        ("pg_dump", format!("/bin/sleep {delay}\n")),
+        ("pg_restore", String::new()),
+    ] {
+        let script = format!(
+            "#!/bin/sh\nif [ \"$1\" = --version ]; then exec {real}/{tool} --version; fi\n\
+             {wait}exec {real}/{tool} \"$@\"\n"
+        );
+        let p = dir.join(tool);
+        std::fs::write(&p, script).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    dir
+}
+
+/// (attempts, worker_id, runs started) of a clone job.
+async fn lease_state(s: &TestServer, id: &str) -> (i32, Option<String>, i64) {
+    let uid = uuid::Uuid::parse_str(id).unwrap();
+    let row = psql(&s.catalog_url)
+        .await
+        .query_one(
+            "SELECT attempts, worker_id,
+                    (SELECT count(*) FROM clone_job_events
+                      WHERE job_id = $1 AND phase = 'validate_source' AND kind = 'phase_started')
+               FROM clone_jobs WHERE id = $1",
+            &[&uid],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1), row.get(2))
+}
+
+/// A clone whose dump outlasts its 1 s lease four times over is renewed
+/// while the stream runs: the other replica (its own worker, same catalog)
+/// never takes it over; one attempt, one run, equal row counts.
+#[tokio::test]
+async fn a_slow_clone_keeps_its_lease_while_the_stream_runs() {
+    let dir = slow_tools(4);
+    let tool_path = dir.display().to_string();
+    let mut s = clone_server(|c| {
+        c.provision.tool_path = Some(tool_path);
+        c.provision.clone_lease = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let replica = s.replica_with(|_| {}).await;
+    let source = clone_source(&mut s).await;
+    let database = unique("slowclone");
+    let created = create_clone(
+        &s,
+        json!({"source": {"source_uri": source}, "target": reuse_target(&database, &unique("c"))}),
+    )
+    .await;
+    let id = created["summary"]["job_id"].as_str().unwrap().to_string();
+    let v = wait_job(&s, &id, |st| {
+        matches!(
+            st,
+            "completed" | "failed_terminal" | "failed_retryable" | "cancelled"
+        )
+    })
+    .await;
+    assert_eq!(v["job"]["summary"]["status"], "completed", "{v}");
+    let (attempts, _, runs) = lease_state(&s, &id).await;
+    assert_eq!((attempts, runs), (1, 1), "taken over while alive: {v}");
+    let verification = &v["job"]["summary"]["verification_summary"];
+    assert_eq!(verification["rows_source"], 1821, "{verification}");
+    assert_eq!(verification["rows_target"], 1821);
+    replica.stop().await;
+    drop_dbs(&[&database]).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A replica that claimed a clone and died (its lease no longer renewed)
+/// loses it once the lease has run out, not before: a live replica takes
+/// it over and completes it as the next attempt.
+#[tokio::test]
+async fn a_dead_replicas_clone_is_taken_over_after_its_lease() {
+    let lease = std::time::Duration::from_secs(2);
+    let mut s = clone_server(|c| {
+        c.provision.clone_workers = 0;
+        c.provision.clone_lease = lease;
+    })
+    .await;
+    let source = clone_source(&mut s).await;
+    let database = unique("takeover");
+    let created = create_clone(
+        &s,
+        json!({"source": {"source_uri": source}, "target": reuse_target(&database, &unique("c"))}),
+    )
+    .await;
+    let id = created["summary"]["job_id"].as_str().unwrap().to_string();
+    let uid = uuid::Uuid::parse_str(&id).unwrap();
+    // Claimed by a replica that then died: running, its token, renewed just now.
+    let claimed = psql(&s.catalog_url)
+        .await
+        .execute(
+            "UPDATE clone_jobs SET status = 'running', run_token = gen_random_uuid(),
+                    worker_id = 'dead-replica', attempts = 1, started_at = now()
+              WHERE id = $1 AND status = 'queued'",
+            &[&uid],
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed, 1);
+    let since = std::time::Instant::now();
+    let live = s.replica_with(|c| c.provision.clone_workers = 1).await;
+    // Within the lease, the live replica leaves it alone.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!(
+        lease_state(&s, &id).await,
+        (1, Some("dead-replica".to_string()), 0)
+    );
+    let v = wait_job(&s, &id, |st| {
+        matches!(
+            st,
+            "completed" | "failed_terminal" | "failed_retryable" | "cancelled"
+        )
+    })
+    .await;
+    assert_eq!(v["job"]["summary"]["status"], "completed", "{v}");
+    assert!(since.elapsed() >= lease - std::time::Duration::from_millis(300));
+    let (attempts, worker, runs) = lease_state(&s, &id).await;
+    assert_eq!((attempts, runs), (2, 1), "{v}");
+    assert_ne!(worker.as_deref(), Some("dead-replica"));
+    assert_eq!(
+        v["job"]["summary"]["verification_summary"]["rows_target"],
+        1821
+    );
+    live.stop().await;
+    drop_dbs(&[&database]).await;
+}
+
 /// The tools get one conninfo string built value by value (the source's
 /// pinned address, the database name literal), never `--host` beside a
 /// `--dbname` libpq could expand; the password only in `PGPASSWORD`.
@@ -958,7 +1096,8 @@ async fn clone_tools_get_one_quoted_conninfo_string() {
     assert_eq!(
         dump[at + 1],
         format!(
-            "host='127.0.0.1' port='{port}' user='postgres' dbname='{source_db}' sslmode='disable'"
+            "host='127.0.0.1' hostaddr='127.0.0.1' port='{port}' user='postgres' \
+             dbname='{source_db}' sslmode='prefer'"
         ),
     );
     assert_eq!(*dump.last().unwrap(), "PW=cl0nepw");

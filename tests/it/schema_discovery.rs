@@ -64,6 +64,7 @@ fn settings() -> PoolSettings {
         connect_timeout: Duration::from_secs(2),
         acquire_timeout: Duration::from_secs(2),
         statement_timeout: Duration::from_secs(5),
+        tls: Default::default(),
     }
 }
 

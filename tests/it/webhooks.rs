@@ -1294,6 +1294,7 @@ async fn an_invalidated_index_stays_the_fallback_while_the_catalog_is_away() {
             connect_timeout: Duration::from_millis(200),
             acquire_timeout: Duration::from_millis(200),
             statement_timeout: Duration::from_millis(200),
+            tls: Default::default(),
         },
     )
     .unwrap();

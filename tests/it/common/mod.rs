@@ -225,6 +225,8 @@ impl TestServer {
             },
             // Issue 21: tests set mirrors / Typesense jobs on their fakes.
             integrations: Default::default(),
+            // Issue 21: TLS tests set the fixture CA (`tests/it/pg_tls.rs`).
+            pg_ssl_root_cert: None,
         };
         tweak(&mut config);
         Self::serve(config, tenant_url, vec![catalog_db, tenant_db], admin_url).await
