@@ -342,16 +342,14 @@ fn client_of(e: &Entry) -> Option<&str> {
     }
 }
 
+/// Per (client, table, operation), in key order.
+type TableSums<'a> = BTreeMap<(&'a str, &'a str, &'static str), TableSum>;
+
 /// The batch's statistics, in key order.
-fn aggregate(
-    batch: &[Entry],
-) -> (
-    BTreeMap<&str, ClientSum>,
-    BTreeMap<(&str, &str, &'static str), TableSum>,
-) {
+fn aggregate(batch: &[Entry]) -> (BTreeMap<&str, ClientSum>, TableSums<'_>) {
     let later = |a: Option<SystemTime>, b: SystemTime| Some(a.map_or(b, |a| a.max(b)));
     let mut clients: BTreeMap<&str, ClientSum> = BTreeMap::new();
-    let mut tables: BTreeMap<(&str, &str, &'static str), TableSum> = BTreeMap::new();
+    let mut tables: TableSums = BTreeMap::new();
     for e in batch {
         let Some(client) = client_of(e) else { continue };
         let failed = e.status >= 400;
