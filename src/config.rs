@@ -185,7 +185,8 @@ pub struct Config {
     pub management: crate::management::Settings,
     // --- issue 19: the operation log and the health collectors ---
     /// `ATHENA_OPERATION_LOG`, `ATHENA_OPERATION_LOG_CAPACITY`,
-    /// `ATHENA_HEALTH_COLLECT_SECONDS` (`src/stats/`).
+    /// `ATHENA_HEALTH_COLLECT_SECONDS`, `ATHENA_OPLOG_RETENTION_HOURS` (168),
+    /// `ATHENA_HEALTH_RETENTION_HOURS` (720) (`src/stats/`).
     pub stats: crate::stats::Settings,
     // --- issue 21: provisioning ---
     /// Docker host, tool search path, dependency installs, clone workers

@@ -138,6 +138,34 @@ pub fn build_embedded(
     embeds: &[Resolved],
     max_rows: i64,
 ) -> Result<Statement, DomainError> {
+    let (mut st, inner) = build_inner(q, table, embeds, max_rows)?;
+    let agg = if q.strip_nulls {
+        "json_strip_nulls(coalesce(json_agg(t.*), '[]'::json))"
+    } else {
+        "coalesce(json_agg(t.*), '[]'::json)"
+    };
+    st.sql = format!("SELECT {agg}::text FROM ({inner}) t");
+    Ok(st)
+}
+
+/// The read as ONE ROW PER RESULT ROW (`row_to_json(t.*)::text`), for a
+/// reader that streams a big read through a portal (pipelines): the same
+/// projection, filters and order as `build_embedded`; no row cap beyond
+/// `q.limit`.
+pub async fn each_row_statement(tenant: &Tenant, q: &ReadQuery) -> Result<Statement, DomainError> {
+    let (table, embeds) = resolve(tenant, q).await?;
+    let (mut st, inner) = build_inner(q, &table, &embeds, i64::MAX)?;
+    st.sql = format!("SELECT row_to_json(t.*)::text FROM ({inner}) t");
+    Ok(st)
+}
+
+/// The inner `SELECT … FROM … WHERE … ORDER BY … LIMIT … OFFSET …`.
+fn build_inner(
+    q: &ReadQuery,
+    table: &Table,
+    embeds: &[Resolved],
+    max_rows: i64,
+) -> Result<(Statement, String), DomainError> {
     let mut st = Statement::new();
     let mut aliases = Aliases::default();
     let projection = base_projection(&mut st, q, table, embeds, &mut aliases, max_rows)?;
@@ -181,13 +209,7 @@ pub fn build_embedded(
         let p = st.bind(offset);
         inner.push_str(&format!(" OFFSET {p}"));
     }
-    let agg = if q.strip_nulls {
-        "json_strip_nulls(coalesce(json_agg(t.*), '[]'::json))"
-    } else {
-        "coalesce(json_agg(t.*), '[]'::json)"
-    };
-    st.sql = format!("SELECT {agg}::text FROM ({inner}) t");
-    Ok(st)
+    Ok((st, inner))
 }
 
 /// `count(*)` of the rows the filters match (no paging): `count: "exact"`.

@@ -1,8 +1,9 @@
 //! Pipelines (issue 19): copy rows from one client's table or view to
 //! another's, optionally aggregated on the way. The steps are the gateway's
 //! own engines: the source is a fetch (`plan::fetch_query`: the same
-//! validation and quoting as `/gateway/fetch`), read page by page (500 rows,
-//! ordered by the primary key, so a copy of any size runs at flat memory);
+//! validation and quoting as `/gateway/fetch`), read in one read-only
+//! REPEATABLE READ transaction through a portal, 500 rows per fetch (one
+//! snapshot, no OFFSET; a copy of any size runs at flat memory);
 //! the transform is the fetch post-processing (`postprocess::summarize`,
 //! merged across pages); the sink inserts through `write.rs` in one
 //! transaction per 500 rows, and a batch that fails is retried row by row so
@@ -16,10 +17,9 @@ use crate::db::tenants::Tenant;
 use crate::db::Pool;
 use crate::domain::identifier::{qualified_table, Ident};
 use crate::domain::DomainError;
-use crate::gateway::embed::Field;
-use crate::gateway::filter::{json_text, Filter, FilterValue, Operator};
 use crate::gateway::postprocess::{self, Key};
 use crate::gateway::read::{self, Order, ReadQuery};
+use crate::gateway::sql::db_error;
 use crate::gateway::write::{self, InsertQuery, Write};
 use crate::gateway::{plan, service::Gateway};
 use serde::{Deserialize, Serialize};
@@ -485,7 +485,8 @@ impl SinkWriter<'_> {
 
 /// Runs a validated plan. `sink` is `None` for dry runs and simulations.
 pub async fn run(
-    gateway: &Gateway,
+    // Kept for the callers: the source is no longer paged by `max_rows`.
+    _gateway: &Gateway,
     source: &Tenant,
     sink: Option<&Tenant>,
     plan: &Plan,
@@ -502,8 +503,6 @@ pub async fn run(
         stopped: None,
         timings_ms: [0; 3],
     };
-    let max_rows = gateway.config.max_rows.max(1);
-    let page = (BATCH as i64).min(max_rows);
     // The sink table exists (a wrong name is the request's error, not one
     // per row).
     let sink_table = match (sink, &plan.sink) {
@@ -513,32 +512,18 @@ pub async fn run(
         }
         _ => None,
     };
-    // A stable page order: the primary key, else the listed columns. A
-    // one-column key pages by keyset (`key > last`), so each page costs the
-    // same however deep the copy is; otherwise LIMIT/OFFSET.
+    // The source is read in ONE read-only REPEATABLE READ transaction
+    // through a portal, [`BATCH`] rows per fetch: every row of one snapshot
+    // exactly once (no OFFSET: nothing skipped or read twice when the source
+    // changes meanwhile, and each fetch costs the same however deep the copy
+    // is), and only one batch in memory at a time. Ordered by the primary key
+    // when the source has one (rows, and so `errors[].index`, in a stable
+    // order; an index scan), else as stored (no sort of the whole source).
     let mut query = plan.query.clone();
     let pk = write::primary_key(source, &query.schema, &query.table)
         .await
         .unwrap_or_default();
-    let keyset = match pk.as_slice() {
-        [key] => Some(key.clone()),
-        _ => None,
-    };
-    // The key is read even when the caller did not list it (dropped again
-    // before the transform and the sink).
-    let mut strip_key = false;
-    if let (Some(key), Some(cols)) = (&keyset, &mut query.columns) {
-        if !cols.iter().any(|f| f.column == *key && f.alias.is_none()) {
-            cols.push(Field::plain(key.clone()));
-            strip_key = true;
-        }
-    }
-    let order: Vec<String> = match (pk.is_empty(), &query.columns) {
-        (false, _) => pk,
-        (true, Some(cols)) => cols.iter().map(|f| f.column.clone()).collect(),
-        (true, None) => Vec::new(),
-    };
-    query.order = order
+    query.order = pk
         .into_iter()
         .map(|column| Order {
             column,
@@ -546,8 +531,27 @@ pub async fn run(
             nulls_first: None,
         })
         .collect();
-    let base_filters = query.filters.clone();
-    let mut last: Option<String> = None;
+    query.limit = plan.limit;
+    query.offset = None;
+    let statement = read::each_row_statement(source, &query).await?;
+    let mut conn = source.pool.get().await?;
+    let tx = conn
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(db_error)?;
+    let prepared = tx
+        .prepare_typed(&statement.sql, &statement.types)
+        .await
+        .map_err(db_error)?;
+    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = statement
+        .params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
+        .collect();
+    let portal = tx.bind(&prepared, &params).await.map_err(db_error)?;
     let mut groups = Groups::default();
     let mut writer = SinkWriter {
         tenant: sink,
@@ -559,35 +563,22 @@ pub async fn run(
     };
     let (mut fetch_ms, mut transform_ms, mut sink_ms) = (0i64, 0i64, 0i64);
     loop {
-        let remaining = plan.limit.map(|l| l - writer.out.rows_fetched as i64);
-        if remaining.is_some_and(|r| r <= 0) {
-            break;
-        }
-        query.limit = Some(remaining.map_or(page, |r| r.min(page)));
-        match (&keyset, &last) {
-            (Some(key), Some(after)) => {
-                query.filters = base_filters.clone();
-                query.filters.push(
-                    Filter::new(key.clone(), Operator::Gt, FilterValue::Text(after.clone())).into(),
-                );
-                query.offset = None;
-            }
-            (Some(_), None) => query.offset = None,
-            (None, _) => query.offset = Some(writer.out.rows_fetched as i64),
-        }
         let t = Instant::now();
-        let mut rows = read::run(source, &query, max_rows).await?;
+        let batch = tx
+            .query_portal(&portal, BATCH as i32)
+            .await
+            .map_err(db_error)?;
+        let n = batch.len();
+        let rows = batch
+            .iter()
+            .map(|r| {
+                serde_json::from_str::<Map<String, Value>>(r.get::<_, &str>(0))
+                    .map_err(|e| DomainError::Internal(format!("decoding a source row: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        drop(batch);
         fetch_ms += t.elapsed().as_millis() as i64;
-        let n = rows.len();
         writer.out.rows_fetched += n as u64;
-        if let Some(key) = &keyset {
-            last = rows.last().and_then(|r| r.get(key)).and_then(json_text);
-            if strip_key {
-                for r in rows.iter_mut() {
-                    r.remove(key);
-                }
-            }
-        }
         let t = Instant::now();
         match &plan.transform {
             Some((spec, _)) => {
@@ -601,13 +592,13 @@ pub async fn run(
                 sink_ms += t.elapsed().as_millis() as i64;
             }
         }
-        if (n as i64) < query.limit.unwrap_or(page)
-            || (keyset.is_some() && last.is_none())
-            || writer.out.stopped.is_some()
-        {
+        if n < BATCH || writer.out.stopped.is_some() {
             break;
         }
     }
+    // Read-only: nothing to keep; ends the snapshot and frees the portal.
+    let _ = tx.rollback().await;
+    drop(conn);
     let t = Instant::now();
     if let Some((spec, _)) = &plan.transform {
         let rows = std::mem::take(&mut groups).rows(spec);

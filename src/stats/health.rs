@@ -447,20 +447,21 @@ pub async fn vacuum_detail(
 
 // --- the collector loop ---
 
-/// Every `every`: pressure, vacuum health of every client, queued
-/// backfills; one replica at a time. `every` zero: never.
-pub fn spawn_collector(tenants: Arc<Tenants>, every: Duration) {
+/// Every `collect_every`: pressure, vacuum health of every client, queued
+/// backfills and retention; one replica at a time. Zero: never.
+pub fn spawn_collector(tenants: Arc<Tenants>, settings: super::Settings) {
+    let every = settings.collect_every;
     if every.is_zero() {
         return;
     }
     crate::supervisor::supervise("health collector", Default::default(), move || {
-        let tenants = tenants.clone();
+        let (tenants, settings) = (tenants.clone(), settings.clone());
         async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                if let Err(e) = collect_round(&tenants, every).await {
+                if let Err(e) = collect_round(&tenants, &settings).await {
                     tracing::warn!(error = %e, "health collection round failed");
                 }
             }
@@ -468,36 +469,92 @@ pub fn spawn_collector(tenants: Arc<Tenants>, every: Duration) {
     });
 }
 
-/// One round, when this replica gets the lock.
-pub async fn collect_round(tenants: &Tenants, window: Duration) -> Result<bool, DomainError> {
+/// One round, when this replica leads it. Leadership is a
+/// TRANSACTION-scoped advisory lock (`pg_try_advisory_xact_lock`) held by
+/// a transaction open on one catalog connection for the whole round: it
+/// ends with the transaction (commit, rollback, a dropped future's
+/// rollback, or the connection closing), so it can never stay behind on a
+/// pooled connection nor be lost while the round runs. Under the lock the
+/// leader also skips the round when a collection started less than 90% of
+/// an interval ago (another replica's tick): one collection per interval
+/// however many replicas tick.
+pub async fn collect_round(
+    tenants: &Tenants,
+    settings: &super::Settings,
+) -> Result<bool, DomainError> {
     let pool = tenants.catalog();
-    let lock = pool.get().await?;
-    let got: bool = lock
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&COLLECT_LOCK])
+    let mut lead = pool.get().await?;
+    let tx = lead.transaction().await?;
+    let got: bool = tx
+        .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&COLLECT_LOCK])
         .await?
         .get(0);
     if !got {
         return Ok(false);
     }
-    let result = async {
-        collect_pressure(tenants, window).await?;
-        process_backfills(pool).await?;
-        for client in crate::catalog::clients::list(pool).await? {
-            if client.is_frozen {
-                continue;
-            }
-            // Never stops the round: the error is the snapshot.
-            if let Err(e) = collect_vacuum(tenants, &client.client_name).await {
-                tracing::warn!(client = %client.client_name, error = %e, "vacuum health not stored");
-            }
-        }
-        Ok::<(), DomainError>(())
+    let window = settings.collect_every;
+    let recent: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM client_pressure_runs WHERE kind = 'collect'
+                             AND requested_at > clock_timestamp() - $1::float8 * interval '1 second')",
+            &[&(window.as_secs_f64() * 0.9)],
+        )
+        .await?
+        .get(0);
+    if recent {
+        tx.rollback().await?;
+        return Ok(false);
     }
-    .await;
-    let _ = lock
-        .execute("SELECT pg_advisory_unlock($1)", &[&COLLECT_LOCK])
-        .await;
-    result.map(|()| true)
+    collect_pressure(tenants, window).await?;
+    process_backfills(pool).await?;
+    for client in crate::catalog::clients::list(pool).await? {
+        if client.is_frozen {
+            continue;
+        }
+        // Never stops the round: the error is the snapshot.
+        if let Err(e) = collect_vacuum(tenants, &client.client_name).await {
+            tracing::warn!(client = %client.client_name, error = %e, "vacuum health not stored");
+        }
+    }
+    retention(pool, settings).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Deletes what is older than the retention settings, in bounded batches:
+/// the operation log (its statistics follow, `super::purge_oplog`),
+/// pressure snapshots and finished runs, and vacuum health snapshots (each
+/// client's latest is kept: the detail route shows it).
+pub async fn retention(pool: &Pool, settings: &super::Settings) -> Result<(), DomainError> {
+    let cutoff =
+        |d: Duration| Utc::now() - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+    if let Some(keep) = settings.oplog_retention {
+        let n = super::purge_oplog(pool, cutoff(keep)).await?;
+        if n > 0 {
+            tracing::info!(rows = n, "operation log retention");
+        }
+    }
+    let Some(keep) = settings.health_retention else {
+        return Ok(());
+    };
+    let before = cutoff(keep);
+    let conn = pool.get().await?;
+    for sql in [
+        "DELETE FROM client_pressure_snapshots WHERE id IN
+           (SELECT id FROM client_pressure_snapshots WHERE recorded_at < $1 ORDER BY id LIMIT $2)",
+        "DELETE FROM client_pressure_runs WHERE id IN
+           (SELECT id FROM client_pressure_runs WHERE requested_at < $1 AND status IN ('completed', 'failed')
+             ORDER BY id LIMIT $2)",
+        "DELETE FROM vacuum_health_snapshots WHERE id IN
+           (SELECT id FROM vacuum_health_snapshots v WHERE recorded_at < $1
+               AND id <> (SELECT max(l.id) FROM vacuum_health_snapshots l WHERE l.client_name = v.client_name)
+             ORDER BY id LIMIT $2)",
+    ] {
+        while conn.execute(sql, &[&before, &super::RETENTION_BATCH]).await? as i64
+            >= super::RETENTION_BATCH
+        {}
+    }
+    Ok(())
 }
 
 // --- query optimizations ---
@@ -618,7 +675,7 @@ async fn analyze(tenant: &crate::db::tenants::Tenant) -> Result<Vec<Rec>, Domain
                     ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY u(n, o)
                             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = u.n ORDER BY u.o),
                     (SELECT min(d.indexrelid::regclass::text) FROM pg_index d
-                      WHERE d.indrelid = i.indrelid AND d.indexrelid < i.indexrelid
+                      WHERE d.indrelid = i.indrelid AND d.indexrelid < i.indexrelid AND d.indisvalid AND d.indisready
                         AND d.indkey::text = i.indkey::text AND d.indclass::text = i.indclass::text
                         AND coalesce(pg_get_expr(d.indexprs, d.indrelid), '') = coalesce(pg_get_expr(i.indexprs, i.indrelid), '')
                         AND coalesce(pg_get_expr(d.indpred, d.indrelid), '') = coalesce(pg_get_expr(i.indpred, i.indrelid), ''))
@@ -637,11 +694,9 @@ async fn analyze(tenant: &crate::db::tenants::Tenant) -> Result<Vec<Rec>, Domain
             Option<String>,
         ) = (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5));
         if let Some(twin) = twin {
-            let s = Ident::parse("schema", &schema)?;
-            let n = Ident::parse("index", &index)?;
             out.push(Rec {
                 kind: "duplicate_index",
-                sql: Some(format!("DROP INDEX CONCURRENTLY IF EXISTS {s}.{n}")),
+                sql: Some(drop_index_sql(&schema, &index)?),
                 rationale: format!("index {index} duplicates {twin} (same columns, operator classes, expressions and predicate)"),
                 schema,
                 table,
@@ -841,6 +896,11 @@ pub async fn apply(
         )));
     };
     let tenant = tenants.resolve(client).await?;
+    if rec["kind"] == "duplicate_index" {
+        return drop_duplicate(tenants, &tenant, client, id, actor, &row, &statement)
+            .await
+            .map(Some);
+    }
     let schema: String = row.get(4);
     let table: String = row.get(5);
     let columns: Vec<String> = row.get(6);
@@ -884,6 +944,125 @@ pub async fn apply(
         "executed_sql": executed,
         "error": error,
     })))
+}
+
+/// The duplicate indexes of `schema.table` as they are NOW, each with the
+/// statement that drops it: non-unique, non-primary indexes with the same
+/// keys, operator classes, expressions and predicate as another index of
+/// the table that is valid, ready and live (the one kept).
+const DUPLICATES_NOW: &str = "
+SELECT n.nspname::text, c.relname::text, min(k.relname::text)
+  FROM pg_catalog.pg_index i
+  JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_catalog.pg_index d ON d.indrelid = i.indrelid AND d.indexrelid <> i.indexrelid
+   AND d.indisvalid AND d.indisready AND d.indislive
+   AND d.indkey::text = i.indkey::text AND d.indclass::text = i.indclass::text
+   AND coalesce(pg_get_expr(d.indexprs, d.indrelid), '') = coalesce(pg_get_expr(i.indexprs, i.indrelid), '')
+   AND coalesce(pg_get_expr(d.indpred, d.indrelid), '') = coalesce(pg_get_expr(i.indpred, i.indrelid), '')
+  JOIN pg_catalog.pg_class k ON k.oid = d.indexrelid
+ WHERE i.indrelid = $1::text::regclass AND NOT i.indisunique AND NOT i.indisprimary
+ GROUP BY 1, 2";
+
+fn drop_index_sql(schema: &str, index: &str) -> Result<String, DomainError> {
+    let s = Ident::parse("schema", schema)?;
+    let n = Ident::parse("index", index)?;
+    Ok(format!("DROP INDEX IF EXISTS {s}.{n}"))
+}
+
+/// Applies a `duplicate_index` recommendation: in ONE tenant transaction,
+/// lock the table (SHARE UPDATE EXCLUSIVE: no concurrent index build or
+/// drop, reads and writes go on), re-read the catalog, and drop the index
+/// only if it still exists AND still duplicates another index that is valid
+/// (never the last one of its kind); then `DROP INDEX` in that same
+/// transaction (a plain drop: CONCURRENTLY cannot run inside one; its
+/// ACCESS EXCLUSIVE lock is brief and bounded by `lock_timeout`). If the
+/// situation changed: 409, nothing dropped, the recommendation stays open
+/// with the reason in `apply_error`.
+async fn drop_duplicate(
+    tenants: &Tenants,
+    tenant: &crate::db::tenants::Tenant,
+    client: &str,
+    id: i64,
+    actor: &str,
+    row: &tokio_postgres::Row,
+    statement: &str,
+) -> Result<Value, DomainError> {
+    let schema: String = row.get(4);
+    let table: String = row.get(5);
+    // Stored before this check existed: the same index, dropped CONCURRENTLY.
+    let wanted = statement.replacen(
+        "DROP INDEX CONCURRENTLY IF EXISTS",
+        "DROP INDEX IF EXISTS",
+        1,
+    );
+    let qualified = format!(
+        "{}.{}",
+        Ident::parse("schema", &schema)?,
+        Ident::parse("table", &table)?
+    );
+    let pg = |e: tokio_postgres::Error| {
+        e.as_db_error()
+            .map(|d| d.message().to_string())
+            .unwrap_or_else(|| e.to_string())
+    };
+    let mut conn = tenant.pool.get().await?;
+    let checked: Result<Result<String, String>, String> = async {
+        let tx = conn.transaction().await.map_err(pg)?;
+        tx.batch_execute("SET LOCAL lock_timeout = '10s'").await.map_err(pg)?;
+        if let Err(e) = tx
+            .batch_execute(&format!("LOCK TABLE {qualified} IN SHARE UPDATE EXCLUSIVE MODE"))
+            .await
+        {
+            if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) {
+                return Ok(Err(format!("table {schema}.{table} no longer exists")));
+            }
+            return Err(pg(e));
+        }
+        let now = tx.query(DUPLICATES_NOW, &[&qualified]).await.map_err(pg)?;
+        let mut found = None;
+        for r in &now {
+            let (s, index, kept): (String, String, String) = (r.get(0), r.get(1), r.get(2));
+            if drop_index_sql(&s, &index).map_err(|e| e.to_string())? == wanted {
+                found = Some((index, kept));
+            }
+        }
+        let Some((index, kept)) = found else {
+            return Ok(Err(format!(
+                "the index no longer exists or no longer duplicates a valid index of {schema}.{table}: nothing dropped; refresh the recommendations"
+            )));
+        };
+        tx.batch_execute(&wanted).await.map_err(pg)?;
+        tx.commit().await.map_err(pg)?;
+        Ok(Ok(format!("{index} dropped; {kept} kept")))
+    }
+    .await;
+    let catalog = tenants.catalog().get().await?;
+    let update = format!(
+        "UPDATE query_optimization_recommendations SET
+           status = CASE WHEN $3::text IS NULL THEN 'applied' ELSE status END,
+           applied_by = CASE WHEN $3::text IS NULL THEN $4 ELSE applied_by END,
+           applied_at = CASE WHEN $3::text IS NULL THEN now() ELSE applied_at END,
+           apply_error = $3, updated_at = now()
+         WHERE id = $1 AND client_name = $2 RETURNING {REC_COLUMNS}"
+    );
+    let (error, stale) = match &checked {
+        Ok(Ok(_)) => (None, None),
+        Ok(Err(why)) => (Some(format!("stale: {why}")), Some(why.clone())),
+        Err(e) => (Some(e.clone()), None),
+    };
+    let row = catalog
+        .query_one(&update, &[&id, &client, &error, &actor])
+        .await?;
+    if let Some(why) = stale {
+        return Err(DomainError::Conflict(format!("recommendation {id}: {why}")));
+    }
+    Ok(json!({
+        "recommendation": rec_json(&row),
+        "applied": error.is_none(),
+        "executed_sql": wanted,
+        "error": error,
+    }))
 }
 
 /// Runs a stored statement. An index build first drops an INVALID index of

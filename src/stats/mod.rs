@@ -15,12 +15,18 @@ use std::time::Duration;
 /// `ATHENA_OPERATION_LOG` (default on), `ATHENA_OPERATION_LOG_CAPACITY`
 /// (queued rows before new ones are dropped, default 8192),
 /// `ATHENA_HEALTH_COLLECT_SECONDS` (pressure and vacuum collectors, default
-/// 300; 0 turns them off).
+/// 300; 0 turns them off), `ATHENA_OPLOG_RETENTION_HOURS` (operation log
+/// rows older than this are deleted by the collector, default 168 = 7 days;
+/// 0 keeps them forever), `ATHENA_HEALTH_RETENTION_HOURS` (pressure runs and
+/// snapshots, vacuum health snapshots but each client's latest, default 720
+/// = 30 days; 0 keeps them).
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub operation_log: bool,
     pub operation_log_capacity: usize,
     pub collect_every: Duration,
+    pub oplog_retention: Option<Duration>,
+    pub health_retention: Option<Duration>,
 }
 
 impl Default for Settings {
@@ -29,6 +35,8 @@ impl Default for Settings {
             operation_log: true,
             operation_log_capacity: 8192,
             collect_every: Duration::from_secs(300),
+            oplog_retention: Some(Duration::from_secs(168 * 3600)),
+            health_retention: Some(Duration::from_secs(720 * 3600)),
         }
     }
 }
@@ -51,7 +59,16 @@ impl Settings {
                     .map_err(|_| format!("{n}={v:?} is not a valid number")),
             }
         };
+        let hours = |n: &str, default: Option<Duration>| -> Result<Option<Duration>, String> {
+            let default = default.map_or(0, |d| d.as_secs() / 3600);
+            Ok(match num(n, default)? {
+                0 => None,
+                h => Some(Duration::from_secs(h.saturating_mul(3600))),
+            })
+        };
         Ok(Settings {
+            oplog_retention: hours("ATHENA_OPLOG_RETENTION_HOURS", d.oplog_retention)?,
+            health_retention: hours("ATHENA_HEALTH_RETENTION_HOURS", d.health_retention)?,
             operation_log,
             operation_log_capacity: num(
                 "ATHENA_OPERATION_LOG_CAPACITY",
@@ -86,7 +103,7 @@ impl Insights {
             true => oplog::OpLog::start(tenants.catalog().clone(), s.operation_log_capacity),
             false => oplog::OpLog::off(),
         };
-        health::spawn_collector(tenants, s.collect_every);
+        health::spawn_collector(tenants, s.clone());
         Ok(Insights {
             oplog,
             pipeline_templates,
@@ -185,6 +202,83 @@ pub async fn refresh(pool: &Pool) -> Result<(), DomainError> {
     tx.commit().await?;
     Ok(())
 }
+
+/// Rows deleted per retention statement (one short transaction each).
+pub const RETENTION_BATCH: i64 = 5000;
+
+/// Deletes the operation log rows older than `cutoff`, oldest first, in
+/// batches of [`RETENTION_BATCH`] (one transaction each, holding the
+/// statistics lock shared like a log batch). The statistics describe the
+/// RETAINED log: each batch subtracts exactly what it deleted from
+/// `client_statistics` / `client_table_statistics` (a row reaching zero goes),
+/// so they keep matching what `refresh` recomputes. Returns the rows deleted.
+pub async fn purge_oplog(
+    pool: &Pool,
+    cutoff: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, DomainError> {
+    let mut total = 0u64;
+    let mut conn = pool.get().await?;
+    loop {
+        let tx = conn.transaction().await?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock_shared($1)",
+            &[&oplog::STATS_LOCK],
+        )
+        .await?;
+        let n: i64 = tx
+            .query_one(PURGE, &[&cutoff, &RETENTION_BATCH])
+            .await?
+            .get(0);
+        if n > 0 {
+            tx.batch_execute(
+                "DELETE FROM client_table_statistics WHERE total_operations <= 0;
+                 DELETE FROM client_statistics WHERE total_requests <= 0;
+                 UPDATE client_statistics SET last_operation_at = NULL
+                  WHERE total_operations <= 0 AND last_operation_at IS NOT NULL;",
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        total += n as u64;
+        if n < RETENTION_BATCH {
+            return Ok(total);
+        }
+    }
+}
+
+/// One retention batch: the oldest rows (by id: the log is appended in time
+/// order; the created_at bound is checked per row, the BRIN index narrows
+/// the scan) and their counts taken off the statistics, in key order.
+const PURGE: &str = "
+WITH del AS (
+  DELETE FROM gateway_operation_log
+   WHERE id IN (SELECT id FROM gateway_operation_log WHERE created_at < $1 ORDER BY id LIMIT $2)
+  RETURNING client_name, table_name, operation, status_code, cached
+), per_client AS (
+  UPDATE client_statistics cs SET
+    total_requests = cs.total_requests - x.n,
+    successful_requests = cs.successful_requests - x.ok,
+    failed_requests = cs.failed_requests - x.failed,
+    total_cached_requests = cs.total_cached_requests - x.cached,
+    total_operations = cs.total_operations - x.ops,
+    updated_at = now()
+  FROM (SELECT client_name, count(*) AS n, count(*) FILTER (WHERE status_code < 400) AS ok,
+               count(*) FILTER (WHERE status_code >= 400) AS failed, count(*) FILTER (WHERE cached) AS cached,
+               count(*) FILTER (WHERE table_name IS NOT NULL) AS ops
+          FROM del WHERE client_name IS NOT NULL GROUP BY client_name ORDER BY client_name) x
+  WHERE cs.client_name = x.client_name
+), per_table AS (
+  UPDATE client_table_statistics ts SET
+    total_operations = ts.total_operations - x.n,
+    error_operations = ts.error_operations - x.errors,
+    updated_at = now()
+  FROM (SELECT client_name, table_name, operation, count(*) AS n,
+               count(*) FILTER (WHERE status_code >= 400) AS errors
+          FROM del WHERE client_name IS NOT NULL AND table_name IS NOT NULL
+         GROUP BY client_name, table_name, operation ORDER BY 1, 2, 3) x
+  WHERE ts.client_name = x.client_name AND ts.table_name = x.table_name AND ts.operation = x.operation
+)
+SELECT count(*) FROM del";
 
 /// Drilldown filter (`status`: all | errors | normal).
 pub struct Drill<'a> {

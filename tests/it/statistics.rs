@@ -493,3 +493,255 @@ async fn row_estimates_pressure_and_backfill() {
         .any(|p| p["client_name"] == CLIENT));
     s.stop().await;
 }
+
+/// A duplicate-index recommendation is re-checked when applied: the index
+/// it keeps was dropped since the refresh → 409 (standard envelope),
+/// nothing dropped (the duplicate is now the only index), the
+/// recommendation still open. Once the kept index is back, apply drops the
+/// duplicate and only it.
+#[tokio::test]
+async fn duplicate_index_apply_rechecks_the_kept_index() {
+    let s = TestServer::start().await;
+    let t = s.tenant().await;
+    t.batch_execute(
+        "CREATE TABLE dup (id int PRIMARY KEY, customer_id int NOT NULL);
+         CREATE INDEX dup_keep ON dup (customer_id);
+         CREATE INDEX dup_twin ON dup (customer_id);",
+    )
+    .await
+    .unwrap();
+    let refresh = || async {
+        let r = s
+            .send(
+                "POST",
+                &format!("/admin/clients/{CLIENT}/query-optimizations/refresh"),
+                &[KEY],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["recommendations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["kind"] == "duplicate_index" && r["table"] == "dup")
+            .cloned()
+    };
+    let rec = refresh().await.expect("a duplicate_index recommendation");
+    assert!(
+        rec["sql"].as_str().unwrap().contains("\"dup_twin\""),
+        "the later index is the one dropped: {rec}"
+    );
+    let id = rec["id"].as_i64().unwrap();
+    let apply = || async {
+        s.send(
+            "POST",
+            &format!("/admin/clients/{CLIENT}/query-optimizations/{id}/apply"),
+            &[KEY],
+            Some(json!({"actor": "dba"})),
+        )
+        .await
+    };
+    let indexes = || async {
+        s.scalar(
+            "SELECT count(*) FROM pg_index WHERE indrelid = 'dup'::regclass AND NOT indisprimary",
+        )
+        .await
+    };
+    // The kept index went away meanwhile.
+    t.batch_execute("DROP INDEX dup_keep").await.unwrap();
+    let r = apply().await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    r.envelope();
+    assert_eq!(
+        indexes().await,
+        1,
+        "the only remaining index is not dropped"
+    );
+    let (_, v) = get(
+        &s,
+        &format!("/admin/clients/{CLIENT}/query-optimizations?status=open"),
+    )
+    .await;
+    let listed = v["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .cloned()
+        .expect("still open");
+    assert!(
+        listed["apply_error"].as_str().unwrap().starts_with("stale"),
+        "{listed}"
+    );
+    // The kept index back: the duplicate goes, the kept one stays.
+    t.batch_execute("CREATE INDEX dup_keep ON dup (customer_id)")
+        .await
+        .unwrap();
+    let r = apply().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["result"]["applied"], true, "{}", r.text());
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM pg_class WHERE relname = 'dup_twin'")
+            .await,
+        0
+    );
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'dup_keep' AND i.indisvalid")
+            .await,
+        1
+    );
+    s.stop().await;
+}
+
+/// Two servers on one catalog, both collecting every second: one
+/// collection per interval, not one per server (the leader lock is a
+/// transaction's, and a round right after another replica's is skipped);
+/// and no advisory lock is left behind on an idle catalog connection.
+#[tokio::test]
+async fn two_collectors_collect_once_per_tick() {
+    let every = Duration::from_secs(1);
+    let s = TestServer::start_with(|c| c.stats.collect_every = every).await;
+    let replica = s.replica_with(|_| {}).await;
+    let started = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_millis(5200)).await;
+    let catalog = psql(&s.catalog_url).await;
+    let runs: i64 = catalog
+        .query_one(
+            "SELECT count(*) FROM client_pressure_runs WHERE kind = 'collect'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let ticks = started.elapsed().as_secs_f64() / every.as_secs_f64();
+    assert!(runs >= 2, "the collectors ran: {runs}");
+    assert!(
+        (runs as f64) <= ticks + 1.5,
+        "{runs} collections in {ticks:.1} intervals with two servers"
+    );
+    replica.stop().await;
+    // Between rounds no session holds the collectors' lock.
+    let held: i64 = catalog
+        .query_one(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+              WHERE l.locktype = 'advisory' AND a.state = 'idle' AND a.datname = current_database()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(held, 0, "an advisory lock left on an idle connection");
+    s.stop().await;
+}
+
+/// Retention: the collector leader deletes operation log rows older than
+/// `ATHENA_OPLOG_RETENTION_HOURS` (recent ones stay), and the statistics
+/// follow (they describe the retained log): what the API shows equals what
+/// `refresh` recomputes. Old pressure snapshots go too.
+#[tokio::test]
+async fn retention_deletes_old_log_rows_and_statistics_follow() {
+    let s = TestServer::start_with(|c| {
+        c.stats.oplog_retention = Some(Duration::from_secs(3600));
+        c.stats.health_retention = Some(Duration::from_secs(3600));
+    })
+    .await;
+    s.tenant()
+        .await
+        .batch_execute(
+            "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'a')",
+        )
+        .await
+        .unwrap();
+    for i in 0..30 {
+        let column = if i % 10 == 0 { "nope" } else { "name" };
+        let r = s
+            .send(
+                "POST",
+                "/gateway/fetch",
+                &[("x-athena-client", CLIENT)],
+                Some(json!({"table_name": "items", "columns": [column]})),
+            )
+            .await;
+        assert!(matches!(r.status, 200 | 400), "{}", r.text());
+    }
+    let (_, v) = get(&s, &format!("/admin/clients/{CLIENT}/statistics")).await;
+    assert_eq!(v["statistics"]["total_requests"], 30, "{v}");
+    let catalog = psql(&s.catalog_url).await;
+    // 20 of them (3 failed ones among them: i = 0, 10 and … ordered by id)
+    // made two days old; an old pressure snapshot.
+    catalog
+        .batch_execute(
+            "UPDATE gateway_operation_log SET created_at = now() - interval '2 days'
+              WHERE id IN (SELECT id FROM gateway_operation_log ORDER BY id LIMIT 20);
+             INSERT INTO client_pressure_snapshots (client_name, window_start, window_end, requests, errors,
+                request_rate, error_rate, tables, recorded_at)
+             VALUES ('old', now() - interval '3 days', now() - interval '3 days', 1, 0, 0, 0, '[]', now() - interval '3 days');",
+        )
+        .await
+        .unwrap();
+    let old_failed: i64 = catalog
+        .query_one(
+            "SELECT count(*) FROM gateway_operation_log WHERE created_at < now() - interval '1 day' AND status_code >= 400",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    // One collector round (the leader's retention).
+    let collector = s
+        .replica_with(|c| c.stats.collect_every = Duration::from_secs(3600))
+        .await;
+    let mut left = 30;
+    for _ in 0..50 {
+        left = catalog
+            .query_one("SELECT count(*) FROM gateway_operation_log", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0);
+        if left == 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(left, 10, "the 20 old rows went, the 10 recent ones stayed");
+    let snapshots: i64 = catalog
+        .query_one(
+            "SELECT count(*) FROM client_pressure_snapshots WHERE client_name = 'old'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(snapshots, 0, "the old pressure snapshot went");
+    collector.stop().await;
+    let (_, v) = get(&s, &format!("/admin/clients/{CLIENT}/statistics")).await;
+    let stats = v["statistics"].clone();
+    assert_eq!(stats["total_requests"], 10, "{v}");
+    assert_eq!(stats["failed_requests"], 3 - old_failed, "{v}");
+    let before = without_updated_at(&v);
+    let r = s
+        .send("POST", "/admin/clients/statistics/refresh", &[KEY], None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (_, v) = get(&s, &format!("/admin/clients/{CLIENT}/statistics")).await;
+    let after = without_updated_at(&v);
+    assert_eq!(
+        before, after,
+        "the statistics equal what refresh recomputes"
+    );
+    s.stop().await;
+}
+
+/// `{statistics, tables}` of a statistics answer without the `updated_at`s.
+fn without_updated_at(v: &Value) -> Value {
+    let mut out = json!({"statistics": v["statistics"], "tables": v["tables"]});
+    out["statistics"]
+        .as_object_mut()
+        .unwrap()
+        .remove("updated_at");
+    for t in out["tables"].as_array_mut().unwrap() {
+        t.as_object_mut().unwrap().remove("updated_at");
+    }
+    out
+}
