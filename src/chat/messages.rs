@@ -5,12 +5,12 @@ use super::{
     event, message_views, pg, room_for, Caller, Chat, MessageRow, Viewer, ATTACHMENTS_JSON,
     MAX_BODY_BYTES, MAX_EMOJI_BYTES, MESSAGE_COLUMNS, REACTIONS_JSON,
 };
-use std::collections::HashMap;
 use crate::api::models;
 use crate::auth::end_user::EndUser;
 use crate::domain::DomainError;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
@@ -403,9 +403,7 @@ impl Chat {
             }
         };
         let created = source.as_deref() == Some("new");
-        if !created
-            && message.request_fingerprint.as_deref() != Some(send.fingerprint.as_str())
-        {
+        if !created && message.request_fingerprint.as_deref() != Some(send.fingerprint.as_str()) {
             return Err(DomainError::Conflict(
                 "client_message_id was already used for another message".into(),
             ));
@@ -446,11 +444,22 @@ impl Chat {
             .prepare_cached(page_sql(after_seq.is_none()), &[])
             .await
             .map_err(pg)?;
-        let (above, below) = (after_seq.unwrap_or(i64::MIN), before_seq.unwrap_or(i64::MAX));
+        let (above, below) = (
+            after_seq.unwrap_or(i64::MIN),
+            before_seq.unwrap_or(i64::MAX),
+        );
         let found = conn
             .query(
                 &statement,
-                &[&room_id, &tenant.name, &caller.user, &caller.org, &above, &below, &limit],
+                &[
+                    &room_id,
+                    &tenant.name,
+                    &caller.user,
+                    &caller.org,
+                    &above,
+                    &below,
+                    &limit,
+                ],
             )
             .await
             .map_err(pg)?;
@@ -463,7 +472,10 @@ impl Chat {
         let mut rows = Vec::with_capacity(found.len());
         let mut reactions = HashMap::new();
         let mut attached = Vec::new();
-        for r in found.iter().filter(|r| r.get::<_, Option<Uuid>>(2).is_some()) {
+        for r in found
+            .iter()
+            .filter(|r| r.get::<_, Option<Uuid>>(2).is_some())
+        {
             let m = MessageRow::from_row_at(r, 2);
             if let Some(Value::Array(list)) = r.get::<_, Option<Value>>(15) {
                 reactions.insert(m.id, list);

@@ -493,7 +493,10 @@ async fn concurrent_retries_of_one_client_message_id_are_one_message() {
         })
         .collect();
     assert_eq!(ids.len(), 1, "{ids:?}");
-    assert_eq!(s.scalar("SELECT count(*) FROM athena_chat.messages").await, 1);
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM athena_chat.messages").await,
+        1
+    );
     assert_eq!(
         s.scalar("SELECT count(*) FROM athena_chat.outbox WHERE kind = 'message.created'")
             .await,
@@ -506,7 +509,8 @@ async fn concurrent_retries_of_one_client_message_id_are_one_message() {
     let next = alice.say(&room, "next").await;
     assert_eq!(next["room_seq"], 2, "{next}");
     assert_eq!(
-        s.scalar("SELECT last_message_seq FROM athena_chat.rooms").await,
+        s.scalar("SELECT last_message_seq FROM athena_chat.rooms")
+            .await,
         2
     );
     s.stop().await;
