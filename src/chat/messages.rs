@@ -2,14 +2,15 @@
 //! reactions and search.
 
 use super::{
-    event, message_views, pg, room_for, Caller, Chat, MessageRow, Viewer, MAX_BODY_BYTES,
-    MAX_EMOJI_BYTES, MESSAGE_COLUMNS,
+    event, message_views, pg, room_for, Caller, Chat, MessageRow, Viewer, ATTACHMENTS_JSON,
+    MAX_BODY_BYTES, MAX_EMOJI_BYTES, MESSAGE_COLUMNS, REACTIONS_JSON,
 };
 use crate::api::models;
 use crate::auth::end_user::EndUser;
 use crate::domain::DomainError;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
@@ -202,11 +203,143 @@ async fn reaction_summary<C: GenericClient>(
     Ok(json!({ "message_id": id, "reactions": reactions }))
 }
 
+/// `POST /chat/rooms/{room_id}/messages` in ONE statement (its own
+/// transaction, one round trip, prepared once per connection):
+/// - `room` locks the room row (`FOR UPDATE`); under READ COMMITTED a sender
+///   that waited for the lock reads the row as the previous sender left it,
+///   so `last_message_seq + 1` is gapless and unique;
+/// - `mb` reads the caller's membership only once the room lock is held
+///   (its gate is the room) and locks it `FOR KEY SHARE`: a membership
+///   removed (removals lock the room too) while this statement waited is
+///   skipped by the lock, not read from the statement's older snapshot;
+/// - `known` answers a retry of a `client_message_id`; `ins` inserts the
+///   message at `last_message_seq + 1` (not when known, archived, or the
+///   reply is not in the room), `att` its attachments, `upd` the room's
+///   `last_message_*`, `ev` the outbox event.
+///
+/// The answer: same organization, role, archived, then `new`/`known` and
+/// the message's `MESSAGE_COLUMNS` (none when nothing was inserted or known).
+/// Two retries of one `client_message_id` racing: the later statement's
+/// snapshot may predate the first one's commit, so its insert hits the
+/// unique index `chat_messages_client_id`; it is run again (`send`).
+fn send_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "WITH room AS (
+                SELECT r.id, r.organization_id, r.archived_at, r.last_message_seq
+                  FROM athena_chat.rooms r
+                 WHERE r.id = $1::uuid AND r.client_name = $2::text
+                   FOR UPDATE OF r
+             ), mb AS (
+                SELECT m.role FROM athena_chat.members m
+                 WHERE m.room_id = $1::uuid AND m.user_id = $3::text
+                   AND EXISTS (SELECT 1 FROM room WHERE room.organization_id = $4::text)
+                   FOR KEY SHARE OF m
+             ), known AS (
+                SELECT {MESSAGE_COLUMNS} FROM athena_chat.messages m
+                 WHERE m.room_id = $1::uuid AND m.sender_id = $3::text
+                   AND m.client_message_id = $5::text AND EXISTS (SELECT 1 FROM mb)
+             ), ins AS (
+                INSERT INTO athena_chat.messages AS m
+                       (id, room_id, room_seq, sender_id, client_message_id, request_fingerprint,
+                        body_text, body_json, reply_to_message_id, metadata_json)
+                SELECT $6::uuid, room.id, room.last_message_seq + 1, $3::text, $5::text, $7::text,
+                       $8::text, $9::jsonb, $10::uuid, $11::jsonb
+                  FROM room
+                 WHERE room.archived_at IS NULL
+                   AND EXISTS (SELECT 1 FROM mb) AND NOT EXISTS (SELECT 1 FROM known)
+                   AND ($10::uuid IS NULL OR EXISTS (
+                        SELECT 1 FROM athena_chat.messages x WHERE x.id = $10::uuid AND x.room_id = $1::uuid))
+                RETURNING {MESSAGE_COLUMNS}
+             ), att AS (
+                INSERT INTO athena_chat.attachments (message_id, ordinal, file_id)
+                SELECT ins.id, a.o, a.f FROM ins, unnest($12::int4[], $13::uuid[]) AS a(o, f)
+             ), upd AS (
+                UPDATE athena_chat.rooms r
+                   SET last_message_id = ins.id, last_message_seq = ins.room_seq,
+                       last_message_at = ins.created_at, updated_at = ins.created_at
+                  FROM ins WHERE r.id = ins.room_id
+             ), ev AS (
+                INSERT INTO athena_chat.outbox (room_id, kind, payload)
+                SELECT ins.room_id, 'message.created', jsonb_build_object('room_id', ins.room_id,
+                       'message_id', ins.id, 'room_seq', ins.room_seq, 'sender_id', ins.sender_id)
+                  FROM ins
+             )
+             SELECT (SELECT room.organization_id = $4::text FROM room), (SELECT mb.role FROM mb),
+                    (SELECT room.archived_at IS NOT NULL FROM room), s.*
+               FROM (SELECT 1) AS one
+               LEFT JOIN (SELECT 'new'::text AS source, ins.* FROM ins
+                          UNION ALL SELECT 'known'::text, known.* FROM known) s ON true"
+        )
+    })
+}
+
+/// The page statement of `GET /chat/rooms/{room_id}/messages`, ONE
+/// statement (prepared once per connection): the caller's standing in the
+/// room (same organization, role) and, only for a member, the messages with
+/// `$5 < room_seq < $6` — the newest `$7` (`DESC`) or the oldest (`ASC`) —
+/// each with its reactions and attachments as JSON. The range is an index
+/// condition on the unique `(room_id, room_seq)` index: a page costs the
+/// same in a room of any size. Rows come back ascending; without messages
+/// one row of NULL message columns carries the standing.
+fn page_sql(descending: bool) -> &'static str {
+    static DESC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static ASC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let (cell, order) = if descending {
+        (&DESC, "DESC")
+    } else {
+        (&ASC, "ASC")
+    };
+    cell.get_or_init(|| {
+        format!(
+            "WITH room AS (
+                SELECT r.organization_id = $4::text AS same_org, mb.role
+                  FROM athena_chat.rooms r
+                  LEFT JOIN athena_chat.members mb ON mb.room_id = r.id AND mb.user_id = $3::text
+                 WHERE r.id = $1::uuid AND r.client_name = $2::text
+             ), page AS (
+                SELECT {MESSAGE_COLUMNS} FROM athena_chat.messages m
+                 WHERE m.room_id = $1::uuid AND m.room_seq > $5::int8 AND m.room_seq < $6::int8
+                   AND EXISTS (SELECT 1 FROM room WHERE room.same_org AND room.role IS NOT NULL)
+                 ORDER BY m.room_seq {order} LIMIT $7::int8
+             )
+             SELECT room.same_org, room.role, p.*, {REACTIONS_JSON}, {ATTACHMENTS_JSON}
+               FROM (SELECT 1) AS one
+               LEFT JOIN room ON true
+               LEFT JOIN page p ON true
+              ORDER BY p.room_seq"
+        )
+    })
+}
+
+/// The caller's standing in a room as the hot statements read it: no room
+/// (or another client's) or another organization's → 404; no role → 403.
+fn standing(room_id: Uuid, same_org: Option<bool>, role: Option<&str>) -> Result<(), DomainError> {
+    if same_org != Some(true) {
+        return Err(DomainError::not_found("room", room_id.to_string()));
+    }
+    if role.and_then(super::Role::parse).is_none() {
+        return Err(DomainError::Forbidden(
+            "the end user is not a member of this room".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A send that lost the race of two retries of one `client_message_id`.
+fn client_id_race(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error().is_some_and(|d| {
+        *d.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION
+            && d.constraint() == Some("chat_messages_client_id")
+    })
+}
+
 impl Chat {
     /// `POST /chat/rooms/{room_id}/messages`. Attachments are checked
     /// first (each a managed file the sender may read, else 404, through
-    /// `Storage::file_get`); then one transaction locks the room row,
-    /// answers a retry of a known `client_message_id`, and inserts the
+    /// `Storage::file_get`); then ONE statement (`send_sql`) locks the room
+    /// row, answers a retry of a known `client_message_id`, and inserts the
     /// message at `last_message_seq + 1` with its attachments, the room's
     /// `last_message_*` and the outbox event. `true` with a new message.
     pub async fn send(
@@ -231,125 +364,69 @@ impl Chat {
         }
         let ordinals: Vec<i32> = send.attachments.iter().map(|a| a.0).collect();
         let mut conn = tenant.pool.get().await?;
-        let tx = conn.transaction().await.map_err(pg)?;
-        let (room, _) = room_for(&tx, &tenant.name, &caller, room_id, true).await?;
-        if let Some(cid) = &send.client_message_id {
-            let known = tx
-                .query_opt(
-                    &format!(
-                        "SELECT {MESSAGE_COLUMNS} FROM athena_chat.messages m
-                          WHERE m.room_id = $1 AND m.sender_id = $2 AND m.client_message_id = $3"
-                    ),
-                    &[&room_id, &caller.user, cid],
-                )
-                .await
-                .map_err(pg)?;
-            if let Some(row) = known {
-                let known = MessageRow::from_row(&row);
-                if known.request_fingerprint.as_deref() != Some(send.fingerprint.as_str()) {
-                    return Err(DomainError::Conflict(
-                        "client_message_id was already used for another message".into(),
-                    ));
-                }
-                let view = message_views(
-                    &tx,
-                    &Viewer {
-                        client: &tenant.name,
-                        user,
-                        id: &caller.user,
-                    },
-                    &[known],
-                )
-                .await?;
-                return Ok((view.into_iter().next().unwrap_or_default(), false));
+        let statement = conn.prepare_cached(send_sql(), &[]).await.map_err(pg)?;
+        let id = Uuid::new_v4();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 13] = [
+            &room_id,
+            &tenant.name,
+            &caller.user,
+            &caller.org,
+            &send.client_message_id,
+            &id,
+            &send.fingerprint,
+            &send.body_text,
+            &send.body_json,
+            &send.reply_to,
+            &send.metadata_json,
+            &ordinals,
+            &files,
+        ];
+        let row = match conn.query_one(&statement, &params).await {
+            // The other retry committed: run again, it is `known` now.
+            Err(e) if client_id_race(&e) => conn.query_one(&statement, &params).await,
+            other => other,
+        }
+        .map_err(pg)?;
+        standing(room_id, row.get(0), row.get(1))?;
+        let archived: Option<bool> = row.get(2);
+        let source: Option<String> = row.get(3);
+        let message = match source.as_deref() {
+            Some(_) => MessageRow::from_row_at(&row, 4),
+            None if archived == Some(true) => {
+                return Err(DomainError::Conflict("the room is archived".into()))
             }
-        }
-        // A retry answers the stored message even once the room is archived.
-        if room.archived_at.is_some() {
-            return Err(DomainError::Conflict("the room is archived".into()));
-        }
-        if let Some(reply) = send.reply_to {
-            let exists = tx
-                .query_opt(
-                    "SELECT 1 FROM athena_chat.messages WHERE id = $1 AND room_id = $2",
-                    &[&reply, &room_id],
-                )
-                .await
-                .map_err(pg)?;
-            if exists.is_none() {
+            None => {
                 return Err(DomainError::invalid_field(
                     "reply_to_message_id",
                     "not a message of this room",
-                ));
+                ))
             }
+        };
+        let created = source.as_deref() == Some("new");
+        if !created && message.request_fingerprint.as_deref() != Some(send.fingerprint.as_str()) {
+            return Err(DomainError::Conflict(
+                "client_message_id was already used for another message".into(),
+            ));
         }
-        let seq = room.last_message_seq + 1;
-        let row = tx
-            .query_one(
-                &format!(
-                    "INSERT INTO athena_chat.messages AS m
-                       (id, room_id, room_seq, sender_id, client_message_id, request_fingerprint,
-                        body_text, body_json, reply_to_message_id, metadata_json)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                     RETURNING {MESSAGE_COLUMNS}"
-                ),
-                &[
-                    &Uuid::new_v4(),
-                    &room_id,
-                    &seq,
-                    &caller.user,
-                    &send.client_message_id,
-                    &send.fingerprint,
-                    &send.body_text,
-                    &send.body_json,
-                    &send.reply_to,
-                    &send.metadata_json,
-                ],
-            )
-            .await
-            .map_err(pg)?;
-        let message = MessageRow::from_row(&row);
-        if !files.is_empty() {
-            tx.execute(
-                "INSERT INTO athena_chat.attachments (message_id, ordinal, file_id)
-                 SELECT $1, o, f FROM unnest($2::int[], $3::uuid[]) AS a(o, f)",
-                &[&message.id, &ordinals, &files],
-            )
-            .await
-            .map_err(pg)?;
-        }
-        tx.execute(
-            "UPDATE athena_chat.rooms
-                SET last_message_id = $2, last_message_seq = $3, last_message_at = $4, updated_at = $4
-              WHERE id = $1",
-            &[&room_id, &message.id, &seq, &message.created_at],
-        )
-        .await
-        .map_err(pg)?;
-        event(
-            &tx,
-            room_id,
-            "message.created",
-            json!({"room_id": room_id, "message_id": message.id, "room_seq": seq, "sender_id": caller.user}),
-        )
-        .await?;
-        let view = message_views(
-            &tx,
-            &Viewer {
-                client: &tenant.name,
-                user,
-                id: &caller.user,
-            },
-            &[message],
-        )
-        .await?;
-        tx.commit().await.map_err(pg)?;
-        Ok((view.into_iter().next().unwrap_or_default(), true))
+        let viewer = Viewer {
+            client: &tenant.name,
+            user,
+            id: &caller.user,
+        };
+        // A new message has no reactions; attachments and a known message
+        // (reacted to since) are read back.
+        let view = if created && files.is_empty() {
+            super::views(&[message], Default::default(), Default::default())
+        } else {
+            message_views(&**conn, &viewer, &[message]).await?
+        };
+        Ok((view.into_iter().next().unwrap_or_default(), created))
     }
 
     /// `GET /chat/rooms/{room_id}/messages`: by `room_seq`, ascending; the
     /// newest page (or the one before `before_seq`), or the page after
-    /// `after_seq`. `next_before_seq` when older messages remain.
+    /// `after_seq`. `next_before_seq` when older messages remain. One
+    /// statement (`page_sql`); the file access rule only for attachments.
     pub async fn messages(
         &self,
         client: &str,
@@ -362,37 +439,50 @@ impl Chat {
         let caller = Caller::of(user)?;
         let tenant = self.tenant(client).await?;
         let limit = super::page_size(limit, 50, 200);
-        let conn = tenant.pool.get().await?;
-        room_for(&**conn, &tenant.name, &caller, room_id, false).await?;
-        let mut rows: Vec<MessageRow> = match after_seq {
-            Some(after) => conn
-                .query(
-                    &format!(
-                        "SELECT {MESSAGE_COLUMNS} FROM athena_chat.messages m
-                          WHERE m.room_id = $1 AND m.room_seq > $2
-                            AND ($3::int8 IS NULL OR m.room_seq < $3)
-                          ORDER BY m.room_seq LIMIT $4"
-                    ),
-                    &[&room_id, &after, &before_seq, &limit],
-                )
-                .await
-                .map_err(pg)?,
-            None => conn
-                .query(
-                    &format!(
-                        "SELECT {MESSAGE_COLUMNS} FROM athena_chat.messages m
-                          WHERE m.room_id = $1 AND ($2::int8 IS NULL OR m.room_seq < $2)
-                          ORDER BY m.room_seq DESC LIMIT $3"
-                    ),
-                    &[&room_id, &before_seq, &limit],
-                )
-                .await
-                .map_err(pg)?,
+        let mut conn = tenant.pool.get().await?;
+        let statement = conn
+            .prepare_cached(page_sql(after_seq.is_none()), &[])
+            .await
+            .map_err(pg)?;
+        let (above, below) = (
+            after_seq.unwrap_or(i64::MIN),
+            before_seq.unwrap_or(i64::MAX),
+        );
+        let found = conn
+            .query(
+                &statement,
+                &[
+                    &room_id,
+                    &tenant.name,
+                    &caller.user,
+                    &caller.org,
+                    &above,
+                    &below,
+                    &limit,
+                ],
+            )
+            .await
+            .map_err(pg)?;
+        let first = found.first();
+        standing(
+            room_id,
+            first.and_then(|r| r.get(0)),
+            first.and_then(|r| r.get::<_, Option<&str>>(1)),
+        )?;
+        let mut rows = Vec::with_capacity(found.len());
+        let mut reactions = HashMap::new();
+        let mut attached = Vec::new();
+        for r in found
+            .iter()
+            .filter(|r| r.get::<_, Option<Uuid>>(2).is_some())
+        {
+            let m = MessageRow::from_row_at(r, 2);
+            if let Some(Value::Array(list)) = r.get::<_, Option<Value>>(15) {
+                reactions.insert(m.id, list);
+            }
+            attached.extend(super::Attached::from_json(m.id, r.get(16)));
+            rows.push(m);
         }
-        .iter()
-        .map(MessageRow::from_row)
-        .collect();
-        rows.sort_by_key(|m| m.room_seq);
         let next_before_seq = match rows.first() {
             Some(first)
                 if first.room_seq > 1 && (after_seq.is_some() || rows.len() as i64 == limit) =>
@@ -401,16 +491,13 @@ impl Chat {
             }
             _ => None,
         };
-        let items = message_views(
-            &**conn,
-            &Viewer {
-                client: &tenant.name,
-                user,
-                id: &caller.user,
-            },
-            &rows,
-        )
-        .await?;
+        let viewer = Viewer {
+            client: &tenant.name,
+            user,
+            id: &caller.user,
+        };
+        let attachments = super::attachment_views(&**conn, &viewer, attached).await?;
+        let items = super::views(&rows, reactions, attachments);
         Ok(json!({ "items": items, "next_before_seq": next_before_seq }))
     }
 

@@ -175,20 +175,25 @@ pub(crate) struct MessageRow {
 
 impl MessageRow {
     fn from_row(r: &tokio_postgres::Row) -> MessageRow {
+        MessageRow::from_row_at(r, 0)
+    }
+
+    /// The `MESSAGE_COLUMNS` of `r` starting at column `at`.
+    fn from_row_at(r: &tokio_postgres::Row, at: usize) -> MessageRow {
         MessageRow {
-            id: r.get(0),
-            room_id: r.get(1),
-            room_seq: r.get(2),
-            sender_id: r.get(3),
-            client_message_id: r.get(4),
-            body_text: r.get(5),
-            body_json: r.get(6),
-            reply_to_message_id: r.get(7),
-            created_at: r.get(8),
-            edited_at: r.get(9),
-            deleted_at: r.get(10),
-            metadata_json: r.get(11),
-            request_fingerprint: r.get(12),
+            id: r.get(at),
+            room_id: r.get(at + 1),
+            room_seq: r.get(at + 2),
+            sender_id: r.get(at + 3),
+            client_message_id: r.get(at + 4),
+            body_text: r.get(at + 5),
+            body_json: r.get(at + 6),
+            reply_to_message_id: r.get(at + 7),
+            created_at: r.get(at + 8),
+            edited_at: r.get(at + 9),
+            deleted_at: r.get(at + 10),
+            metadata_json: r.get(at + 11),
+            request_fingerprint: r.get(at + 12),
         }
     }
 }
@@ -201,13 +206,68 @@ pub(crate) struct Viewer<'a> {
     pub id: &'a str,
 }
 
+/// One attachment of a message, with its file's details when the file
+/// still exists (`athena.files`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Attached {
+    pub message: Uuid,
+    pub ordinal: i32,
+    pub file: Uuid,
+    pub name: Option<String>,
+    pub original_name: Option<String>,
+    pub mime_type: Option<String>,
+    pub size_bytes: Option<i64>,
+    pub status: Option<String>,
+    pub visibility: Option<String>,
+}
+
+impl Attached {
+    /// The attachments of `message` from the page statement's `jsonb_agg`
+    /// (`ATTACHMENTS_JSON`); null is none.
+    pub fn from_json(message: Uuid, value: Option<Value>) -> Vec<Attached> {
+        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        match value {
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|v| {
+                    Some(Attached {
+                        message,
+                        ordinal: i32::try_from(v.get("ordinal")?.as_i64()?).ok()?,
+                        file: Uuid::parse_str(v.get("file_id")?.as_str()?).ok()?,
+                        name: text(v, "name"),
+                        original_name: text(v, "original_name"),
+                        mime_type: text(v, "mime_type"),
+                        size_bytes: v.get("size_bytes").and_then(Value::as_i64),
+                        status: text(v, "status"),
+                        visibility: text(v, "visibility"),
+                    })
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A message's reactions as one JSON array in the `ChatReactionCount`
+/// shape (`reacted` for the user `$3`), for a statement that names the
+/// message `p.id`: first reacted first.
+pub(crate) const REACTIONS_JSON: &str = "(SELECT coalesce(jsonb_agg(jsonb_build_object(
+        'emoji', x.emoji, 'count', x.n, 'reacted', x.mine) ORDER BY x.first, x.emoji), '[]'::jsonb)
+       FROM (SELECT emoji, count(*) AS n, bool_or(user_id = $3::text) AS mine, min(created_at) AS first
+               FROM athena_chat.reactions WHERE message_id = p.id GROUP BY emoji) x)";
+
+/// A message's attachments with their files' details as one JSON array
+/// (null without any), read by `Attached::from_json`.
+pub(crate) const ATTACHMENTS_JSON: &str = "(SELECT jsonb_agg(jsonb_build_object(
+        'ordinal', a.ordinal, 'file_id', a.file_id, 'name', f.name, 'original_name', f.original_name,
+        'mime_type', f.mime_type, 'size_bytes', f.size_bytes, 'status', f.status,
+        'visibility', f.visibility) ORDER BY a.ordinal)
+       FROM athena_chat.attachments a LEFT JOIN athena.files f ON f.id = a.file_id
+      WHERE a.message_id = p.id)";
+
 /// The `ChatMessage` views of `rows` for `viewer` (their reactions, with
-/// `reacted`, and their attachments), in the order given: four queries.
-/// An attachment shows its file's name, type, size, status and visibility
-/// only when the viewer may read the file (`Storage::readable_files`, the
-/// rule of `GET /storage/files/{id}`); otherwise only its id, ordinal and
-/// URL paths (which apply the rule themselves). The bucket and storage
-/// key are never shown.
+/// `reacted`, and their attachments), in the order given: two queries,
+/// and the file access rule when there are attachments.
 pub(crate) async fn message_views<C: GenericClient>(
     c: &C,
     viewer: &Viewer<'_>,
@@ -230,7 +290,7 @@ pub(crate) async fn message_views<C: GenericClient>(
             "emoji": r.get::<_, String>(1), "count": count, "reacted": r.get::<_, bool>(3),
         }));
     }
-    let attached = c
+    let attached: Vec<Attached> = c
         .query(
             "SELECT a.message_id, a.ordinal, a.file_id, f.name, f.original_name, f.mime_type,
                     f.size_bytes, f.status, f.visibility
@@ -239,56 +299,32 @@ pub(crate) async fn message_views<C: GenericClient>(
             &[&ids],
         )
         .await
-        .map_err(pg)?;
-    let files: Vec<Uuid> = attached.iter().map(|r| r.get(2)).collect();
-    let readable = Storage::readable_files(c, viewer.client, viewer.user, &files).await?;
-    let mut attachments: HashMap<Uuid, Vec<Value>> = HashMap::new();
-    for r in attached {
-        let file: Uuid = r.get(2);
-        let mut view = json!({
-            "file_id": file.to_string(),
-            "ordinal": r.get::<_, i32>(1),
-            "file_name": Value::Null,
-            "original_name": Value::Null,
-            "content_type": Value::Null,
-            "mime_type": Value::Null,
-            "extension": Value::Null,
-            "size_bytes": Value::Null,
-            "status": Value::Null,
-            "visibility": Value::Null,
-            "file_url": Value::Null,
-            "bucket": Value::Null,
-            "storage_key": Value::Null,
-            "authorized_url_path": format!("/storage/files/{file}/url"),
-            "proxy_url_path": format!("/storage/files/{file}/proxy"),
-            "public_url_path": format!("/storage/files/{file}/public-url"),
-        });
-        if readable.contains(&file) {
-            let name: Option<String> = r.get(3);
-            let mime: Option<String> = r.get(5);
-            let extension = name
-                .as_deref()
-                .and_then(|n| n.rsplit_once('.'))
-                .map(|(_, e)| e.to_ascii_lowercase())
-                .filter(|e| !e.is_empty() && e.len() <= 16);
-            let details = json!({
-                "file_name": name,
-                "original_name": r.get::<_, Option<String>>(4),
-                "content_type": mime,
-                "mime_type": mime,
-                "extension": extension,
-                "size_bytes": r.get::<_, Option<i64>>(6),
-                "status": r.get::<_, Option<String>>(7),
-                "visibility": r.get::<_, Option<String>>(8),
-            });
-            if let (Some(view), Value::Object(details)) = (view.as_object_mut(), details) {
-                view.extend(details);
-            }
-        }
-        attachments.entry(r.get(0)).or_default().push(view);
-    }
-    Ok(rows
+        .map_err(pg)?
         .iter()
+        .map(|r| Attached {
+            message: r.get(0),
+            ordinal: r.get(1),
+            file: r.get(2),
+            name: r.get(3),
+            original_name: r.get(4),
+            mime_type: r.get(5),
+            size_bytes: r.get(6),
+            status: r.get(7),
+            visibility: r.get(8),
+        })
+        .collect();
+    let attachments = attachment_views(c, viewer, attached).await?;
+    Ok(views(rows, reactions, attachments))
+}
+
+/// The `ChatMessage` views of `rows` from their reactions and attachment
+/// views, in the order given.
+pub(crate) fn views(
+    rows: &[MessageRow],
+    mut reactions: HashMap<Uuid, Vec<Value>>,
+    mut attachments: HashMap<Uuid, Vec<Value>>,
+) -> Vec<Value> {
+    rows.iter()
         .map(|m| {
             json!({
                 "id": m.id,
@@ -307,7 +343,70 @@ pub(crate) async fn message_views<C: GenericClient>(
                 "reactions": reactions.remove(&m.id).unwrap_or_default(),
             })
         })
-        .collect())
+        .collect()
+}
+
+/// The attachment views of messages, by message. An attachment shows its
+/// file's name, type, size, status and visibility only when the viewer may
+/// read the file (`Storage::readable_files`, the rule of
+/// `GET /storage/files/{id}`); otherwise only its id, ordinal and URL paths
+/// (which apply the rule themselves). The bucket and storage key are never
+/// shown. No query without attachments.
+pub(crate) async fn attachment_views<C: GenericClient>(
+    c: &C,
+    viewer: &Viewer<'_>,
+    attached: Vec<Attached>,
+) -> Result<HashMap<Uuid, Vec<Value>>, DomainError> {
+    let mut out: HashMap<Uuid, Vec<Value>> = HashMap::new();
+    if attached.is_empty() {
+        return Ok(out);
+    }
+    let files: Vec<Uuid> = attached.iter().map(|a| a.file).collect();
+    let readable = Storage::readable_files(c, viewer.client, viewer.user, &files).await?;
+    for a in attached {
+        let file = a.file;
+        let mut view = json!({
+            "file_id": file.to_string(),
+            "ordinal": a.ordinal,
+            "file_name": Value::Null,
+            "original_name": Value::Null,
+            "content_type": Value::Null,
+            "mime_type": Value::Null,
+            "extension": Value::Null,
+            "size_bytes": Value::Null,
+            "status": Value::Null,
+            "visibility": Value::Null,
+            "file_url": Value::Null,
+            "bucket": Value::Null,
+            "storage_key": Value::Null,
+            "authorized_url_path": format!("/storage/files/{file}/url"),
+            "proxy_url_path": format!("/storage/files/{file}/proxy"),
+            "public_url_path": format!("/storage/files/{file}/public-url"),
+        });
+        if readable.contains(&file) {
+            let extension = a
+                .name
+                .as_deref()
+                .and_then(|n| n.rsplit_once('.'))
+                .map(|(_, e)| e.to_ascii_lowercase())
+                .filter(|e| !e.is_empty() && e.len() <= 16);
+            let details = json!({
+                "file_name": a.name,
+                "original_name": a.original_name,
+                "content_type": a.mime_type,
+                "mime_type": a.mime_type,
+                "extension": extension,
+                "size_bytes": a.size_bytes,
+                "status": a.status,
+                "visibility": a.visibility,
+            });
+            if let (Some(view), Value::Object(details)) = (view.as_object_mut(), details) {
+                view.extend(details);
+            }
+        }
+        out.entry(a.message).or_default().push(view);
+    }
+    Ok(out)
 }
 
 /// The room `id` of `client` as `caller` sees it, with their role: absent,

@@ -471,6 +471,51 @@ async fn sixty_four_concurrent_senders_keep_room_seq_gapless_and_unique() {
     s.stop().await;
 }
 
+/// Retries of one `client_message_id` racing each other (the send is one
+/// statement: a retry whose snapshot predates the first commit hits the
+/// unique index and is run again): one message, every retry answers it; a
+/// different body under the same id is a 409.
+#[tokio::test]
+async fn concurrent_retries_of_one_client_message_id_are_one_message() {
+    let s = TestServer::start().await;
+    let alice = User::new(&s, "alice", "acme");
+    let room = alice.group(&["bob"]).await;
+    let path = format!("/chat/rooms/{room}/messages");
+    let body = json!({"body_text": "once", "client_message_id": "retry-1"});
+    let replies = join_all((0..16).map(|_| alice.send("POST", &path, Some(body.clone())))).await;
+    let ids: std::collections::HashSet<String> = replies
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, 201, "{}", r.text());
+            let m = &r.json()["data"];
+            assert_eq!(m["room_seq"], 1, "{m}");
+            m["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM athena_chat.messages").await,
+        1
+    );
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM athena_chat.outbox WHERE kind = 'message.created'")
+            .await,
+        1
+    );
+    let other = json!({"body_text": "another", "client_message_id": "retry-1"});
+    let r = alice.send("POST", &path, Some(other)).await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    // The sequence goes on from the one message.
+    let next = alice.say(&room, "next").await;
+    assert_eq!(next["room_seq"], 2, "{next}");
+    assert_eq!(
+        s.scalar("SELECT last_message_seq FROM athena_chat.rooms")
+            .await,
+        2
+    );
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn attachments_are_managed_files_the_sender_may_read() {
     let s = TestServer::start_with(|c| allow(c, "127.0.0.1")).await;
