@@ -1046,17 +1046,17 @@ async fn drop_duplicate(
            apply_error = $3, updated_at = now()
          WHERE id = $1 AND client_name = $2 RETURNING {REC_COLUMNS}"
     );
-    let (error, stale) = match &checked {
-        Ok(Ok(_)) => (None, None),
-        Ok(Err(why)) => (Some(format!("stale: {why}")), Some(why.clone())),
-        Err(e) => (Some(e.clone()), None),
+    // Stale (the duplicate or the index it duplicates changed meanwhile):
+    // like a failed statement, a 200 with `applied: false` and the reason
+    // (the contract's answer for an apply that did not apply).
+    let error = match &checked {
+        Ok(Ok(_)) => None,
+        Ok(Err(why)) => Some(format!("stale: {why}")),
+        Err(e) => Some(e.clone()),
     };
     let row = catalog
         .query_one(&update, &[&id, &client, &error, &actor])
         .await?;
-    if let Some(why) = stale {
-        return Err(DomainError::Conflict(format!("recommendation {id}: {why}")));
-    }
     Ok(json!({
         "recommendation": rec_json(&row),
         "applied": error.is_none(),

@@ -495,8 +495,8 @@ async fn row_estimates_pressure_and_backfill() {
 }
 
 /// A duplicate-index recommendation is re-checked when applied: the index
-/// it keeps was dropped since the refresh → 409 (standard envelope),
-/// nothing dropped (the duplicate is now the only index), the
+/// it keeps was dropped since the refresh → 200 with `applied: false` and a
+/// `stale:` error (the contract's answer for an apply that did not apply), nothing dropped (the duplicate is now the only index), the
 /// recommendation still open. Once the kept index is back, apply drops the
 /// duplicate and only it.
 #[tokio::test]
@@ -551,8 +551,16 @@ async fn duplicate_index_apply_rechecks_the_kept_index() {
     // The kept index went away meanwhile.
     t.batch_execute("DROP INDEX dup_keep").await.unwrap();
     let r = apply().await;
-    assert_eq!(r.status, 409, "{}", r.text());
-    r.envelope();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["result"]["applied"], false, "{}", r.text());
+    assert!(
+        r.json()["result"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("stale:"),
+        "{}",
+        r.text()
+    );
     assert_eq!(
         indexes().await,
         1,
