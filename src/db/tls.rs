@@ -11,7 +11,7 @@
 //! | `disable` | plain TCP |
 //! | `allow`, `prefer` (libpq's default, also ours) | TLS when the server offers it, else plain; the certificate is not checked |
 //! | `require` | TLS or no connection; the certificate is NOT checked (libpq's meaning: encryption, not authentication) |
-//! | `verify-ca` | TLS; the chain must lead to a trusted root (the host name is not compared) |
+//! | `verify-ca` | TLS; the chain must lead to the operator's bundle (the host name is not compared, so the public roots are not trusted here: without a bundle, use verify-full) |
 //! | `verify-full` | TLS; trusted chain AND the certificate names the URI's host |
 //!
 //! Trusted roots: the webpki (Mozilla) roots plus the operator's bundle
@@ -206,6 +206,24 @@ fn build(bundle: Option<&Path>, pem: &[u8]) -> Result<Roots, String> {
     let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
         .build()
         .map_err(|e| format!("PostgreSQL TLS roots: {e}"))?;
+    // verify-ca compares no host name, so it trusts the operator's bundle
+    // only: with the public roots any publicly issued certificate (one for
+    // a domain the attacker owns) would pass. libpq refuses the same
+    // combination (`sslrootcert=system` demands verify-full).
+    let bundle_only = match bundle {
+        None => None,
+        Some(_) => {
+            let mut own = RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(pem).flatten() {
+                let _ = own.add(cert);
+            }
+            Some(
+                WebPkiServerVerifier::builder_with_provider(Arc::new(own), provider.clone())
+                    .build()
+                    .map_err(|e| format!("PostgreSQL TLS roots: {e}"))?,
+            )
+        }
+    };
     let base = || {
         ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -219,7 +237,10 @@ fn build(bundle: Option<&Path>, pem: &[u8]) -> Result<Roots, String> {
             .with_no_client_auth(),
         verify_ca: base()?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyName(webpki.clone())))
+            .with_custom_certificate_verifier(Arc::new(AnyName {
+                chain: bundle_only,
+                signatures: webpki.clone(),
+            }))
             .with_no_client_auth(),
         verify_full: base()?.with_webpki_verifier(webpki).with_no_client_auth(),
     })
@@ -276,11 +297,16 @@ impl ServerCertVerifier for NoVerify {
     }
 }
 
-/// `verify-ca`: the webpki chain check, the host name not compared (the
+/// `verify-ca`: the chain check against the operator's bundle only (none
+/// configured: refused, use verify-full), the host name not compared (the
 /// name check comes after the chain check, so a name mismatch means the
 /// chain was trusted).
 #[derive(Debug)]
-struct AnyName(Arc<WebPkiServerVerifier>);
+struct AnyName {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    /// Handshake signatures (independent of the roots).
+    signatures: Arc<WebPkiServerVerifier>,
+}
 
 impl ServerCertVerifier for AnyName {
     fn verify_server_cert(
@@ -291,10 +317,13 @@ impl ServerCertVerifier for AnyName {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        let Some(chain) = &self.chain else {
+            return Err(rustls::Error::General(format!(
+                "sslmode=verify-ca trusts only the operator's bundle ({ROOT_CERT_ENV}), and none \
+                 is configured; use sslmode=verify-full (public roots, host name checked)"
+            )));
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -308,7 +337,7 @@ impl ServerCertVerifier for AnyName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        self.signatures.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -317,11 +346,11 @@ impl ServerCertVerifier for AnyName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        self.signatures.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.signatures.supported_verify_schemes()
     }
 }
 
@@ -353,15 +382,13 @@ pub fn tls_failure(e: &tokio_postgres::Error, mode: SslMode) -> Option<String> {
         cause = inner.or_else(|| c.source());
     }
     let hint = match mode {
-        SslMode::VerifyCa | SslMode::VerifyFull => format!(
+        SslMode::VerifyFull => format!(
             "; the certificate must lead to a webpki root or to the operator's bundle \
-             ({ROOT_CERT_ENV}){}",
-            if mode == SslMode::VerifyFull {
-                " and name the URI's host"
-            } else {
-                ""
-            }
+             ({ROOT_CERT_ENV}) and name the URI's host"
         ),
+        SslMode::VerifyCa => {
+            format!("; the certificate must lead to the operator's bundle ({ROOT_CERT_ENV})")
+        }
         _ => String::new(),
     };
     Some(format!(

@@ -62,6 +62,9 @@ pub const MIN_STALE_SECS: u64 = 30;
 /// How long a worker whose claim found nothing waits before claiming again
 /// after a wake-up.
 const IDLE_GAP: Duration = Duration::from_millis(50);
+/// The longest pause of a worker whose claims keep finding nothing while
+/// writes keep waking it (one busy target drained by another worker).
+const MAX_IDLE_GAP: Duration = Duration::from_millis(800);
 /// Most jobs one claim takes (all of one target), delivered together.
 const BATCH: i64 = 256;
 /// Attempts of one batch in flight at once (per target: one batch runs
@@ -868,21 +871,30 @@ impl Outbox {
         work: impl std::future::Future<Output = T>,
     ) -> T {
         let every = (self.settings.stale_after / 3).max(Duration::from_secs(1));
-        tokio::pin!(work);
-        loop {
-            tokio::select! {
-                out = &mut work => return out,
-                _ = tokio::time::sleep(every) => {
-                    let renewed = async {
-                        let conn = self.catalog.get().await?;
-                        self.leases.renew(&conn, token).await
-                    }
-                    .await;
-                    if let Err(e) = renewed {
-                        tracing::warn!(error = %e, "outbox leases not renewed");
-                    }
+        // Polled beside `work` (never instead of it): a slow catalog delays
+        // the renewal, not the attempts in flight.
+        let renew = async {
+            loop {
+                tokio::time::sleep(every).await;
+                let renewed = async {
+                    let conn = self.catalog.get().await?;
+                    self.leases.renew(&conn, token).await
+                }
+                .await;
+                match renewed {
+                    Ok(0) => tracing::warn!(
+                        "outbox batch taken over meanwhile (its leases are gone); its outcomes will not be recorded"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "outbox leases not renewed"),
                 }
             }
+        };
+        tokio::pin!(work);
+        tokio::pin!(renew);
+        tokio::select! {
+            out = &mut work => out,
+            _ = &mut renew => unreachable!("the renewal loop never ends"),
         }
     }
 
@@ -936,6 +948,7 @@ async fn worker(
 ) {
     tracing::debug!(worker = i, "event delivery worker started");
     let mut pruned = Instant::now();
+    let mut idle_gap = IDLE_GAP;
     loop {
         if i == 0 && pruned.elapsed() >= PRUNE_EVERY {
             pruned = Instant::now();
@@ -947,15 +960,25 @@ async fn worker(
         // and the wait still wakes this worker.
         let woken = outbox.wake.notified();
         match outbox.run_next(&deliverers).await {
-            Ok(Some(_)) => continue,
+            Ok(Some(_)) => {
+                idle_gap = IDLE_GAP;
+                continue;
+            }
             Ok(None) => {
-                let _ = tokio::time::timeout(POLL, woken).await;
+                if tokio::time::timeout(POLL, woken).await.is_err() {
+                    // Quiet for a whole poll: the next wake claims at once.
+                    idle_gap = IDLE_GAP;
+                    continue;
+                }
                 // Nothing claimable, yet writes keep waking: their jobs
                 // may all be of a target another worker is draining, and
                 // a claim per write would scan that backlog per write. A
-                // short gap bounds the idle claims (a batch takes all the
-                // jobs queued meanwhile).
-                tokio::time::sleep(IDLE_GAP).await;
+                // gap that doubles while claims stay empty (up to
+                // MAX_IDLE_GAP) bounds the idle claims; a batch takes all
+                // the jobs queued meanwhile, and a claim that finds work
+                // resets it.
+                tokio::time::sleep(idle_gap).await;
+                idle_gap = (idle_gap * 2).min(MAX_IDLE_GAP);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "event outbox unavailable; retrying");

@@ -328,48 +328,69 @@ impl Management<'_> {
     }
 }
 
-/// The relations a just-created view reads, as Postgres resolved them (its
-/// rewrite rule's dependencies: no parse trick, search-path lookup or
-/// implicit `pg_catalog` escapes this), that the data plane must not
-/// expose through it: system schemas (`pg_catalog`, `information_schema`,
-/// …) and the gateway's own tenant tables and schemas (`athena_chat`,
-/// `billing`, the storage tables…); functions of gateway schemas too.
-/// `schema.name` of each, sorted.
+/// What a just-created view reads, as Postgres resolved it (the rewrite
+/// rules' dependencies, followed through the views it reads: no parse
+/// trick, search-path lookup or implicit `pg_catalog` escapes this), that
+/// the data plane must not expose through it: relations of system schemas
+/// (`pg_catalog`, `information_schema`, …) and the gateway's own tenant
+/// tables and schemas (`athena_chat`, `billing`, the storage tables…);
+/// functions of gateway schemas; functions outside `pg_catalog` written in
+/// a language that runs queries (`sql`, `plpgsql`, … — any but
+/// `c`/`internal`: their bodies read what they like); and the built-ins that read data or files by name
+/// (`query_to_xml` and the other `*_to_xml*`, `dblink*`, `pg_read_*`,
+/// `pg_ls_*`, `pg_stat_get_*`, `pg_stat_file`, `lo_*`). `schema.name` of
+/// each, sorted. An unknown view is an error (fails closed).
 async fn refused_view_reads(
     tx: &tokio_postgres::Transaction<'_>,
     view: &str,
 ) -> Result<Vec<String>, tokio_postgres::Error> {
     let rows = tx
         .query(
-            "SELECT DISTINCT n.nspname::text, c.relname::text, true
-               FROM pg_catalog.pg_rewrite r
-               JOIN pg_catalog.pg_depend d
-                 ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
-                AND d.refclassid = 'pg_catalog.pg_class'::regclass
-               JOIN pg_catalog.pg_class c ON c.oid = d.refobjid
+            "WITH RECURSIVE v(relid) AS (
+                 SELECT $1::text::regclass::oid
+                 UNION
+                 SELECT d.refobjid
+                   FROM v
+                   JOIN pg_catalog.pg_rewrite r ON r.ev_class = v.relid
+                   JOIN pg_catalog.pg_depend d
+                     ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
+                    AND d.refclassid = 'pg_catalog.pg_class'::regclass
+             ),
+             rules AS (
+                 SELECT r.oid FROM v JOIN pg_catalog.pg_rewrite r ON r.ev_class = v.relid
+             )
+             SELECT n.nspname::text, c.relname::text, NULL::text
+               FROM v
+               JOIN pg_catalog.pg_class c ON c.oid = v.relid
                JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-              WHERE r.ev_class = pg_catalog.to_regclass($1) AND c.oid <> r.ev_class
+              WHERE v.relid <> $1::text::regclass::oid
              UNION
-             SELECT DISTINCT n.nspname::text, p.proname::text, false
-               FROM pg_catalog.pg_rewrite r
+             SELECT n.nspname::text, p.proname::text, l.lanname::text
+               FROM rules
                JOIN pg_catalog.pg_depend d
-                 ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
+                 ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = rules.oid
                 AND d.refclassid = 'pg_catalog.pg_proc'::regclass
                JOIN pg_catalog.pg_proc p ON p.oid = d.refobjid
                JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-              WHERE r.ev_class = pg_catalog.to_regclass($1)",
+               JOIN pg_catalog.pg_language l ON l.oid = p.prolang",
             &[&view],
         )
         .await?;
     let mut refused: Vec<String> = rows
         .iter()
         .filter(|r| {
-            let (schema, name, relation): (&str, &str, bool) = (r.get(0), r.get(1), r.get(2));
-            if relation {
-                crate::db::tenants::is_system_schema(schema)
-                    || crate::db::migrate::is_gateway_table(schema, name)
-            } else {
-                crate::db::migrate::is_gateway_schema(schema)
+            let (schema, name, language): (&str, &str, Option<&str>) =
+                (r.get(0), r.get(1), r.get(2));
+            match language {
+                None => {
+                    crate::db::tenants::is_system_schema(schema)
+                        || crate::db::migrate::is_gateway_table(schema, name)
+                }
+                Some(language) => {
+                    crate::db::migrate::is_gateway_schema(schema)
+                        || (schema != "pg_catalog" && !matches!(language, "c" | "internal"))
+                        || (schema == "pg_catalog" && reads_by_name(name))
+                }
             }
         })
         .map(|r| format!("{}.{}", r.get::<_, &str>(0), r.get::<_, &str>(1)))
@@ -377,6 +398,26 @@ async fn refused_view_reads(
     refused.sort();
     refused.dedup();
     Ok(refused)
+}
+
+/// Built-in functions that read a relation, a query, a file or another
+/// database named by their arguments (so a view's dependencies do not
+/// show what they read).
+fn reads_by_name(function: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "query_to_",
+        "cursor_to_",
+        "table_to_",
+        "schema_to_",
+        "database_to_",
+        "dblink",
+        "pg_read_",
+        "pg_ls_",
+        "pg_stat_get_",
+        "pg_stat_file",
+        "lo_",
+    ];
+    PREFIXES.iter().any(|p| function.starts_with(p))
 }
 
 /// Postgres' answer to DDL as the API's: 42P07/42710/42701/42723 → 409;

@@ -667,6 +667,7 @@ async fn renew(
     every: Duration,
     lost: Arc<std::sync::atomic::AtomicBool>,
 ) {
+    let mut held_since = tokio::time::Instant::now();
     loop {
         tokio::time::sleep(every).await;
         let renewed = match catalog.get().await {
@@ -686,10 +687,20 @@ async fn renew(
                 lost.store(true, std::sync::atomic::Ordering::SeqCst);
                 return;
             }
-            Ok(_) => {}
-            // The catalog is away: the next tick tries again (the lease
-            // outlives two missed renewals).
-            Err(e) => tracing::warn!(job = %lease.id, error = %e, "renewing a clone lease failed"),
+            Ok(_) => held_since = tokio::time::Instant::now(),
+            // The catalog is away: the next tick tries again (the lease,
+            // three periods, outlives one missed renewal). After two, the
+            // lease may expire before the catalog answers again and another
+            // replica take the job: this run stops (its tools killed) rather
+            // than race the new owner.
+            Err(e) => {
+                tracing::warn!(job = %lease.id, error = %e, "renewing a clone lease failed");
+                if held_since.elapsed() >= every * 2 {
+                    tracing::warn!(job = %lease.id, "clone lease not renewed for two periods; this run stops");
+                    lost.store(true, std::sync::atomic::Ordering::SeqCst);
+                    return;
+                }
+            }
         }
     }
 }
@@ -753,6 +764,19 @@ async fn run(p: &Provisioning, lease: Lease) {
             p.clones.leases.complete(&conn, &lease, &verification).await
         }
         Err(stop) => {
+            // Undo only what this run still owns: a lease taken over while
+            // the run failed (the catalog answered late) belongs to the new
+            // owner, whose database, client or container this must not drop.
+            let held = conn
+                .query_opt(
+                    "SELECT 1 FROM clone_jobs WHERE id = $1 AND run_token = $2 AND status = 'running'",
+                    &[&id, &lease.token],
+                )
+                .await;
+            if !matches!(held, Ok(Some(_))) {
+                tracing::warn!(job = %id, "clone run failed after its lease was lost: nothing undone or recorded");
+                return;
+            }
             undo(p, made).await;
             let max: i32 = conn
                 .query_one("SELECT max_attempts FROM clone_jobs WHERE id = $1", &[&id])
@@ -1390,6 +1414,10 @@ async fn stream(
             // Nothing from this host's libpq files.
             .env("PGPASSFILE", "/dev/null")
             .env("PGSERVICEFILE", "/dev/null")
+            // No client certificate of this host's (~/.postgresql) shown
+            // to a caller-chosen database.
+            .env("PGSSLCERT", "/dev/null")
+            .env("PGSSLKEY", "/dev/null")
             .env("PGCONNECT_TIMEOUT", "10")
             .kill_on_drop(true);
         if let Some(pw) = &a.password {

@@ -677,6 +677,7 @@ async fn analyze(tenant: &crate::db::tenants::Tenant) -> Result<Vec<Rec>, Domain
                     (SELECT min(d.indexrelid::regclass::text) FROM pg_index d
                       WHERE d.indrelid = i.indrelid AND d.indexrelid < i.indexrelid AND d.indisvalid AND d.indisready
                         AND d.indkey::text = i.indkey::text AND d.indclass::text = i.indclass::text
+                        AND d.indcollation::text = i.indcollation::text AND d.indoption::text = i.indoption::text AND d.indnkeyatts = i.indnkeyatts
                         AND coalesce(pg_get_expr(d.indexprs, d.indrelid), '') = coalesce(pg_get_expr(i.indexprs, i.indrelid), '')
                         AND coalesce(pg_get_expr(d.indpred, d.indrelid), '') = coalesce(pg_get_expr(i.indpred, i.indrelid), ''))
                FROM pg_stat_user_indexes s JOIN pg_index i ON i.indexrelid = s.indexrelid
@@ -958,6 +959,7 @@ SELECT n.nspname::text, c.relname::text, min(k.relname::text)
   JOIN pg_catalog.pg_index d ON d.indrelid = i.indrelid AND d.indexrelid <> i.indexrelid
    AND d.indisvalid AND d.indisready AND d.indislive
    AND d.indkey::text = i.indkey::text AND d.indclass::text = i.indclass::text
+                        AND d.indcollation::text = i.indcollation::text AND d.indoption::text = i.indoption::text AND d.indnkeyatts = i.indnkeyatts
    AND coalesce(pg_get_expr(d.indexprs, d.indrelid), '') = coalesce(pg_get_expr(i.indexprs, i.indrelid), '')
    AND coalesce(pg_get_expr(d.indpred, d.indrelid), '') = coalesce(pg_get_expr(i.indpred, i.indrelid), '')
   JOIN pg_catalog.pg_class k ON k.oid = d.indexrelid
@@ -977,8 +979,8 @@ fn drop_index_sql(schema: &str, index: &str) -> Result<String, DomainError> {
 /// (never the last one of its kind); then `DROP INDEX` in that same
 /// transaction (a plain drop: CONCURRENTLY cannot run inside one; its
 /// ACCESS EXCLUSIVE lock is brief and bounded by `lock_timeout`). If the
-/// situation changed: 409, nothing dropped, the recommendation stays open
-/// with the reason in `apply_error`.
+/// situation changed: nothing dropped, 200 with `applied: false`, the
+/// recommendation stays open with the reason in `apply_error`.
 async fn drop_duplicate(
     tenants: &Tenants,
     tenant: &crate::db::tenants::Tenant,

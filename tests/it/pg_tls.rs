@@ -288,6 +288,10 @@ async fn direct_uris_connect_by_libpq_sslmode() {
             "{mode}: {}",
             r.text()
         );
+        if mode == "verify-ca" {
+            // No host name check: the public roots are not trusted for it.
+            assert!(r.text().contains("use sslmode=verify-full"), "{}", r.text());
+        }
         no_secret(&r);
     }
     let uri = pg.uri("127.0.0.1", "?sslmode=require");
