@@ -443,8 +443,18 @@ pub fn config_from_uri(uri: &str) -> Result<(tokio_postgres::Config, SslMode), D
         }
         kept.join(" ")
     };
+    let extracted = mode.is_some();
     let mode = mode.unwrap_or(SslMode::Prefer);
     let mut config: tokio_postgres::Config = rest.parse().map_err(|_| invalid())?;
+    // An `sslmode` tokio-postgres read but the plain spellings above did
+    // not (a percent-encoded key, `sslmode = require` with spaces): refused,
+    // never silently weakened to `prefer`.
+    if !extracted && config.get_ssl_mode() != tokio_postgres::config::SslMode::Prefer {
+        return Err(DomainError::Invalid(
+            "the PostgreSQL URI's sslmode must be written as a plain `sslmode=<mode>` parameter"
+                .into(),
+        ));
+    }
     config.ssl_mode(mode.wire());
     Ok((config, mode))
 }
@@ -489,6 +499,10 @@ mod tests {
         for bad in [
             "postgres://u:p@h/d?sslmode=bogus",
             "postgres://u:p@h/d?sslmode=require&sslmode=disable",
+            // Spellings tokio-postgres reads as `require`: refused, not `prefer`.
+            "postgres://u:p@h/d?ssl%6Dode=require",
+            "host=h user=u sslmode = require dbname=d",
+            "host=h user=u sslmode='require' dbname=d",
         ] {
             assert!(config_from_uri(bad).is_err(), "{bad}");
         }
