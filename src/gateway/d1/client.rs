@@ -58,10 +58,9 @@ pub struct Outcome {
 
 /// Cloudflare's D1 REST API:
 /// `POST {base}/accounts/{account}/d1/database/{id}/query` with a bearer
-/// token and `{"sql", "params"}`. Plain `http://` base URLs only: the
-/// gateway carries no TLS connector for this client, so an `https://`
-/// base (Cloudflare itself) needs a TLS-terminating proxy in front (or a
-/// TLS connector added to this client). Every connection goes through the
+/// token and `{"sql", "params"}`, over `https://` (Cloudflare itself:
+/// rustls with the webpki roots) or `http://` (a local fake, a proxy).
+/// Every connection goes through the
 /// outbound policy (`src/outbound.rs`): the API host is resolved once per
 /// connection and refused when it is loopback, private, link-local or
 /// metadata unless `ATHENA_OUTBOUND_ALLOW` lists it; redirects are not
@@ -69,7 +68,7 @@ pub struct Outcome {
 pub struct D1Client {
     config: D1Config,
     timeout: Duration,
-    http: Client<crate::outbound::Connector, Full<Bytes>>,
+    http: Client<hyper_rustls::HttpsConnector<crate::outbound::Connector>, Full<Bytes>>,
 }
 
 /// Why a batch did not run.
@@ -78,7 +77,7 @@ pub struct D1Error(pub String);
 
 impl D1Client {
     pub fn new(config: D1Config, timeout: Duration, outbound: Arc<OutboundPolicy>) -> D1Client {
-        let http = Client::builder(TokioExecutor::new()).build(outbound.connector(timeout));
+        let http = Client::builder(TokioExecutor::new()).build(outbound.https_connector(timeout));
         D1Client {
             config,
             timeout,
@@ -106,9 +105,9 @@ impl D1Client {
     /// returns one outcome per statement D1 reported.
     pub async fn query(&self, database_id: &str, sql: &str) -> Result<Vec<Outcome>, D1Error> {
         let base = self.config.api_url.trim_end_matches('/');
-        if !base.starts_with("http://") {
+        if !(base.starts_with("https://") || base.starts_with("http://")) {
             return Err(D1Error(format!(
-                "ATHENA_D1_API_URL must be an http:// URL (no TLS connector is built in; put a TLS-terminating proxy in front of {base})"
+                "ATHENA_D1_API_URL must be an https:// (or http://) URL, not {base}"
             )));
         }
         let url = format!(
