@@ -461,7 +461,12 @@ impl Queue {
                 Some(Outcome::Retry) => retried += 1,
                 Some(Outcome::Lost) => {}
                 None => {
-                    if self.count("running").await? == 0 {
+                    // Nothing claimable. Done only when nothing is running
+                    // AND nothing is queued: a job a worker is claiming
+                    // this instant is skipped (locked) by our claim yet
+                    // still reads `queued` until that claim commits, so
+                    // "no running" alone would return before it ran.
+                    if self.count("running").await? == 0 && self.count("queued").await? == 0 {
                         break;
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
