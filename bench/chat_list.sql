@@ -1,7 +1,10 @@
 -- The page statement of GET /chat/rooms/{room}/messages (src/chat/messages.rs
 -- `page_sql(true)`, the whole request's database work in one statement): the
 -- owner's standing in the room, the last 50 messages by room_seq, and each
--- message's reactions and attachments as JSON. `pgbench -M prepared -D room=<room id>`.
+-- message's reactions and attachments as JSON, with the same parameters the
+-- gateway binds (`-M prepared` makes every :variable a parameter, so the plan
+-- cache sees what the gateway's does). `pgbench -M prepared -D room=<room id>
+-- -D above=-9223372036854775808 -D below=9223372036854775807 -D limit=50`.
 WITH room AS (
     SELECT r.organization_id = 'bench-org' AS same_org, mb.role
       FROM athena_chat.rooms r
@@ -12,9 +15,9 @@ WITH room AS (
            m.reply_to_message_id, m.created_at, m.edited_at, m.deleted_at, m.metadata_json,
            m.request_fingerprint
       FROM athena_chat.messages m
-     WHERE m.room_id = :room::uuid AND m.room_seq > -9223372036854775808 AND m.room_seq < 9223372036854775807
+     WHERE m.room_id = :room::uuid AND m.room_seq > :above::int8 AND m.room_seq < :below::int8
        AND EXISTS (SELECT 1 FROM room WHERE room.same_org AND room.role IS NOT NULL)
-     ORDER BY m.room_seq DESC LIMIT 50
+     ORDER BY m.room_seq DESC LIMIT 200
 )
 SELECT room.same_org, room.role, p.*,
        (SELECT coalesce(jsonb_agg(jsonb_build_object('emoji', x.emoji, 'count', x.n, 'reacted', x.mine)
@@ -30,5 +33,5 @@ SELECT room.same_org, room.role, p.*,
          WHERE a.message_id = p.id)
   FROM (SELECT 1) AS one
   LEFT JOIN room ON true
-  LEFT JOIN page p ON true
+  LEFT JOIN (SELECT * FROM page ORDER BY page.room_seq DESC LIMIT :limit::int8) p ON true
  ORDER BY p.room_seq;

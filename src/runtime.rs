@@ -233,6 +233,7 @@ async fn build_app(
         shutdown_grace: config.shutdown_grace,
         max_connections: config.max_connections,
         max_in_flight: config.max_in_flight,
+        load: crate::http::load::Load::new(config.max_in_flight),
     };
     // One outbound policy for every connection the gateway makes on a
     // caller's behalf (security.md §11).
@@ -272,7 +273,11 @@ async fn build_app(
         tenants.catalog().clone(),
         gateway.clone(),
     ));
-    crate::events::spawn_workers(events.clone(), vec![webhooks.clone(), sinks]);
+    crate::events::spawn_workers(
+        events.clone(),
+        vec![webhooks.clone(), sinks],
+        Some(limits.load.clone()),
+    );
     crate::gateway::deferred::spawn_workers(deferred, gateway.clone(), workers);
     let storage = Arc::new(crate::storage::service::Storage {
         tenants: tenants.clone(),

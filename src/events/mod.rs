@@ -28,6 +28,10 @@
 //!   the request but before the outcome was recorded delivers it again
 //!   after the takeover, with the same `webhook-id`: at least once, with a
 //!   stable id receivers deduplicate on (the Standard Webhooks contract).
+//! - **Give way.** While the server admits [`BUSY_PER_SEC`] requests a
+//!   second or more, the workers rest between batches ([`give_way`]): a burst
+//!   of writes is answered at nearly the rate it would be without
+//!   subscribers, and its events drain right after it.
 
 pub mod sink_billing;
 pub mod sinks;
@@ -35,6 +39,7 @@ pub mod webhooks;
 
 use crate::db::Pool;
 use crate::domain::DomainError;
+use crate::http::load::Load;
 use crate::jobs::{Lease, Leases};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -340,8 +345,13 @@ pub struct Stats {
 }
 
 /// Concurrent outbox `INSERT`s (each carrying every job waiting when it
-/// started).
-const BATCHERS: usize = 2;
+/// started). One: the publishes arriving while a statement runs all go in
+/// the next one. Two had each statement carry about half as many jobs (at
+/// 16 connections mostly one), and the per-statement cost on both sides
+/// (a round trip, a commit) was most of a publish's cost: single-row
+/// inserts with one webhook and delivery off went from 69% to 73% of those
+/// without.
+const BATCHERS: usize = 1;
 /// Most jobs in one outbox `INSERT`.
 const MAX_BATCH: usize = 512;
 /// Most event bytes in one outbox `INSERT` (a batch also ends here).
@@ -442,16 +452,19 @@ async fn insert_jobs(catalog: &Pool, rows: &[&JobRow]) -> Result<u64, DomainErro
     let kinds: Vec<&str> = rows.iter().map(|r| r.kind).collect();
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     let events: Vec<&Value> = rows.iter().map(|r| &r.event).collect();
-    let conn = catalog.get().await?;
+    let mut conn = catalog.get().await?;
+    // Prepared once per connection: this runs on the write path of every
+    // subscribed write, and an unprepared statement is a Parse round trip
+    // and a fresh plan each time.
+    let insert = conn.prepare_cached(INSERT_JOBS, &[]).await?;
     Ok(conn
-        .execute(
-            "INSERT INTO athena_outbox (event_id, target_kind, target_id, event)
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[])
-             ON CONFLICT (event_id, target_kind, target_id) DO NOTHING",
-            &[&event_ids, &kinds, &ids, &events],
-        )
+        .execute(&insert, &[&event_ids, &kinds, &ids, &events])
         .await?)
 }
+
+const INSERT_JOBS: &str = "INSERT INTO athena_outbox (event_id, target_kind, target_id, event)
+     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[])
+     ON CONFLICT (event_id, target_kind, target_id) DO NOTHING";
 
 /// What a publish whose jobs could not be written is told (the cause is
 /// logged; it is not the caller's business).
@@ -928,16 +941,68 @@ impl Outbox {
 /// Starts the delivery workers, each under a supervisor
 /// (`src/supervisor.rs`): a worker that fails or panics is restarted; a
 /// job it held is taken over once stale.
-pub fn spawn_workers(outbox: Arc<Outbox>, deliverers: Vec<Arc<dyn Deliverer>>) {
+///
+/// `load`: the server's in-flight requests; while it is busy the workers
+/// give way to it ([`give_way`]).
+pub fn spawn_workers(outbox: Arc<Outbox>, deliverers: Vec<Arc<dyn Deliverer>>, load: Option<Load>) {
     let map: Arc<HashMap<&'static str, Arc<dyn Deliverer>>> =
         Arc::new(deliverers.into_iter().map(|d| (d.kind(), d)).collect());
     for i in 0..outbox.settings.workers {
-        let (outbox, map) = (outbox.clone(), map.clone());
+        let (outbox, map, load) = (outbox.clone(), map.clone(), load.clone());
         crate::supervisor::supervise(
             "event delivery worker",
             crate::supervisor::Backoff::default(),
-            move || worker(i, outbox.clone(), map.clone()),
+            move || worker(i, outbox.clone(), map.clone(), load.clone()),
         );
+    }
+}
+
+/// A server admitting requests at this rate or more is busy: the delivery
+/// workers give way to it.
+const BUSY_PER_SEC: u64 = 1000;
+/// While the server is busy, the workers together spend about one part in
+/// `1 + GIVE_WAY` of the time delivering: each rests after a batch this
+/// many times the batch's own time, times the number of workers.
+const GIVE_WAY: u32 = 19;
+/// The longest rest after one batch (deliveries go on under any load: at
+/// least a batch per worker per `MAX_REST`).
+const MAX_REST: Duration = Duration::from_secs(2);
+/// How often a resting worker looks whether the server went quiet.
+const REST_SLICE: Duration = Duration::from_millis(25);
+
+/// Busy: `admitted` requests in `within` are at least [`BUSY_PER_SEC`].
+fn busy(admitted: u64, within: Duration) -> bool {
+    admitted as f64 >= BUSY_PER_SEC as f64 * within.as_secs_f64().max(0.001)
+}
+
+/// After a batch that took `took`, during which the server admitted
+/// `admitted` requests: while the server is busy, rest (up to
+/// `took * GIVE_WAY * workers`, at most [`MAX_REST`]); back at once when
+/// it is not. Events are delivered after their write was answered anyway,
+/// so under a burst of writes the outbox grows and drains once the burst
+/// ends, instead of every delivery competing with the writes for the same
+/// cores (and, through the receiver and the catalog, for Postgres); the
+/// jobs wait in the outbox, durable.
+async fn give_way(load: Option<&Load>, admitted: u64, took: Duration, workers: usize) {
+    let Some(load) = load else { return };
+    if !busy(admitted, took) {
+        return;
+    }
+    let rest = took
+        .saturating_mul(GIVE_WAY.saturating_mul(workers.max(1) as u32))
+        .min(MAX_REST);
+    let until = Instant::now() + rest;
+    loop {
+        let now = Instant::now();
+        if now >= until {
+            return;
+        }
+        let slice = REST_SLICE.min(until - now);
+        let before = load.admitted();
+        tokio::time::sleep(slice).await;
+        if !busy(load.admitted() - before, slice) {
+            return;
+        }
     }
 }
 
@@ -945,6 +1010,7 @@ async fn worker(
     i: usize,
     outbox: Arc<Outbox>,
     deliverers: Arc<HashMap<&'static str, Arc<dyn Deliverer>>>,
+    load: Option<Load>,
 ) {
     tracing::debug!(worker = i, "event delivery worker started");
     let mut pruned = Instant::now();
@@ -959,9 +1025,13 @@ async fn worker(
         // Registered before the claim, so a publish between an empty claim
         // and the wait still wakes this worker.
         let woken = outbox.wake.notified();
+        let (started, admitted) = (Instant::now(), load.as_ref().map_or(0, Load::admitted));
         match outbox.run_next(&deliverers).await {
             Ok(Some(_)) => {
                 idle_gap = IDLE_GAP;
+                let admitted = load.as_ref().map_or(0, Load::admitted) - admitted;
+                let took = started.elapsed();
+                give_way(load.as_ref(), admitted, took, outbox.settings.workers).await;
                 continue;
             }
             Ok(None) => {
@@ -991,6 +1061,65 @@ async fn worker(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server admitting requests at `per_sec` until `stop` is set.
+    fn burst(load: &Load, per_sec: u64, stop: Arc<std::sync::atomic::AtomicBool>) {
+        let load = load.clone();
+        tokio::spawn(async move {
+            // The timer ticks by the millisecond: a tick's share each.
+            let mut tick = tokio::time::interval(Duration::from_millis(1));
+            while !stop.load(Ordering::Relaxed) {
+                for _ in 0..per_sec / 1000 {
+                    drop(load.try_acquire());
+                }
+                tick.tick().await;
+            }
+        });
+    }
+
+    #[tokio::test]
+    async fn workers_give_way_while_the_server_is_busy_and_only_then() {
+        let load = Load::new(16);
+        // Quiet: no rest at all.
+        let t = Instant::now();
+        give_way(Some(&load), 0, Duration::from_millis(10), 4).await;
+        assert!(t.elapsed() < Duration::from_millis(5), "{:?}", t.elapsed());
+        // Busy (~4,000 requests/s): rests 10 ms × 19 × 1 worker.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        burst(&load, 4000, stop.clone());
+        let t = Instant::now();
+        give_way(Some(&load), 40, Duration::from_millis(10), 1).await;
+        let rested = t.elapsed();
+        assert!(
+            rested >= Duration::from_millis(150) && rested < Duration::from_millis(700),
+            "{rested:?}"
+        );
+        // The rest is capped, however slow the batch was.
+        let t = Instant::now();
+        give_way(Some(&load), 4000, Duration::from_secs(1), 4).await;
+        let rested = t.elapsed();
+        assert!(
+            rested >= MAX_REST - REST_SLICE && rested < MAX_REST + Duration::from_millis(700),
+            "{rested:?}"
+        );
+        // The burst ends mid-rest: back within a slice or two.
+        let ending = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                stop.store(true, Ordering::Relaxed);
+            }
+        });
+        let t = Instant::now();
+        give_way(Some(&load), 4000, Duration::from_secs(1), 4).await;
+        let rested = t.elapsed();
+        ending.await.unwrap();
+        assert!(rested < Duration::from_millis(700), "{rested:?}");
+        // No load signal (a worker outside a server): never rests.
+        let t = Instant::now();
+        give_way(None, 1_000_000, Duration::from_secs(1), 4).await;
+        assert!(t.elapsed() < Duration::from_millis(5));
+    }
 
     #[test]
     fn the_catalog_is_unique_and_known() {

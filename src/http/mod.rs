@@ -7,6 +7,7 @@ mod context;
 pub mod deadline;
 mod error;
 pub mod extract;
+pub mod load;
 pub mod metrics;
 /// PostgREST's bare shape on `/rest/v1` and public routes (issue 14).
 pub mod rest_shape;

@@ -49,6 +49,9 @@ pub struct Limits {
     /// Requests being handled at once (`ATHENA_MAX_IN_FLIGHT`); one more is
     /// answered 503.
     pub max_in_flight: usize,
+    /// Their permits (`Load::new(max_in_flight)`), read by the background
+    /// work that gives way to requests.
+    pub load: crate::http::load::Load,
 }
 
 /// Over-cap connections being answered 503 at once; beyond, they are
@@ -74,7 +77,6 @@ pub struct App {
     auth: Arc<Auth>,
     metrics: Arc<Metrics>,
     limits: Limits,
-    in_flight: Semaphore,
 }
 
 pub const DOCS_PAGE_PATH: &str = "/docs/index.html";
@@ -97,7 +99,6 @@ impl App {
             extras,
             auth,
             metrics,
-            in_flight: Semaphore::new(limits.max_in_flight),
             limits,
         }
     }
@@ -120,7 +121,7 @@ impl App {
         // The deadline covers reading the body too: a slow upload is cut.
         let deadline =
             Deadline::new(tokio::time::Instant::from_std(started) + self.limits.request_timeout);
-        let permit = self.in_flight.try_acquire();
+        let permit = self.limits.load.try_acquire();
         // Issue 19: a data-plane request's operation log entry (filled
         // below, sent after the answer; never waits).
         let mut logged: Option<(&'static str, oplog::Note)> = None;
