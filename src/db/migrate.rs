@@ -43,6 +43,11 @@ async fn apply(conn: &mut tokio_postgres::Client) -> Result<usize, DomainError> 
     let mut applied = 0;
     for migration in MIGRATIONS {
         let tx = conn.transaction().await?;
+        // A migration is never cut by the request statement timeout of the
+        // catalog pool (`ATHENA_STATEMENT_TIMEOUT_MS`): an index built over
+        // a long operation log or outbox takes what it takes, and a start
+        // that gave up half-way would give up again on every restart.
+        tx.batch_execute("SET LOCAL statement_timeout = 0").await?;
         if apply_one(&tx, "athena_schema_migrations", migration).await? {
             tracing::info!(migration = migration.1, "applied catalog migration");
             applied += 1;

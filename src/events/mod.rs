@@ -249,6 +249,15 @@ pub struct Job {
     pub event: Value,
 }
 
+/// One batch run by [`Outbox::run_next`].
+#[derive(Debug)]
+pub struct Ran {
+    /// Each job's outcome, in claim order.
+    pub deliveries: Vec<Delivery>,
+    /// How long the batch's oldest event had waited when it was claimed.
+    pub waited: Duration,
+}
+
 /// What one delivery attempt ended in.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delivery {
@@ -516,9 +525,13 @@ async fn batcher(
                     let _ = p.done.send(Ok(n));
                 }
             }
+            // Each publish alone, [`CONCURRENCY`] at a time (a catalog
+            // that is down fails them all within one acquire timeout, not
+            // one timeout after another).
             Err(()) => {
-                for p in batch {
-                    let _ = p.done.send(insert_alone(&catalog, &p.rows).await);
+                let outcomes = bounded(batch.iter().map(|p| insert_alone(&catalog, &p.rows))).await;
+                for (p, outcome) in batch.into_iter().zip(outcomes) {
+                    let _ = p.done.send(outcome);
                 }
             }
         }
@@ -784,7 +797,7 @@ impl Outbox {
     pub async fn run_next(
         &self,
         deliverers: &HashMap<&'static str, Arc<dyn Deliverer>>,
-    ) -> Result<Option<Vec<Delivery>>, DomainError> {
+    ) -> Result<Option<Ran>, DomainError> {
         let claimed = {
             let conn = self.catalog.get().await?;
             self.leases.claim_group(&conn, BATCH).await?
@@ -801,6 +814,19 @@ impl Outbox {
                 event: row.get(4),
             })
             .collect();
+        // How long the batch's oldest event waited (`occurred_at`).
+        let waited = jobs
+            .iter()
+            .filter_map(|j| {
+                j.event
+                    .get("occurred_at")?
+                    .as_str()?
+                    .parse::<DateTime<Utc>>()
+                    .ok()
+            })
+            .min()
+            .and_then(|t| (Utc::now() - t).to_std().ok())
+            .unwrap_or_default();
         // One target per batch: one deliverer.
         let kind = jobs[0].target_kind.clone();
         let token = jobs[0].lease.token;
@@ -870,7 +896,10 @@ impl Outbox {
                 "delivered outbox jobs were taken over meanwhile; their completion not recorded"
             );
         }
-        Ok(Some(out))
+        Ok(Some(Ran {
+            deliveries: out,
+            waited,
+        }))
     }
 
     /// Runs `work` (a claimed batch's attempts) while renewing the batch's
@@ -957,6 +986,11 @@ pub fn spawn_workers(outbox: Arc<Outbox>, deliverers: Vec<Arc<dyn Deliverer>>, l
     }
 }
 
+/// The workers give way only while the outbox is this close to current:
+/// once a batch's oldest event waited longer, they deliver at full speed
+/// whatever the load (under a load that never ends, deliveries lag behind
+/// by about this much, not more and more).
+const MAX_LAG: Duration = Duration::from_secs(30);
 /// A server admitting requests at this rate or more is busy: the delivery
 /// workers give way to it.
 const BUSY_PER_SEC: u64 = 1000;
@@ -975,17 +1009,18 @@ fn busy(admitted: u64, within: Duration) -> bool {
     admitted as f64 >= BUSY_PER_SEC as f64 * within.as_secs_f64().max(0.001)
 }
 
-/// After a batch that took `took`, during which the server admitted
-/// `admitted` requests: while the server is busy, rest (up to
+/// After a batch (`ran`) that took `took`, during which the server admitted
+/// `admitted` requests: unless its oldest event waited [`MAX_LAG`], while
+/// the server is busy, rest (up to
 /// `took * GIVE_WAY * workers`, at most [`MAX_REST`]); back at once when
 /// it is not. Events are delivered after their write was answered anyway,
 /// so under a burst of writes the outbox grows and drains once the burst
 /// ends, instead of every delivery competing with the writes for the same
 /// cores (and, through the receiver and the catalog, for Postgres); the
 /// jobs wait in the outbox, durable.
-async fn give_way(load: Option<&Load>, admitted: u64, took: Duration, workers: usize) {
+async fn give_way(load: Option<&Load>, ran: &Ran, admitted: u64, took: Duration, workers: usize) {
     let Some(load) = load else { return };
-    if !busy(admitted, took) {
+    if ran.waited >= MAX_LAG || !busy(admitted, took) {
         return;
     }
     let rest = took
@@ -1027,11 +1062,11 @@ async fn worker(
         let woken = outbox.wake.notified();
         let (started, admitted) = (Instant::now(), load.as_ref().map_or(0, Load::admitted));
         match outbox.run_next(&deliverers).await {
-            Ok(Some(_)) => {
+            Ok(Some(ran)) => {
                 idle_gap = IDLE_GAP;
                 let admitted = load.as_ref().map_or(0, Load::admitted) - admitted;
                 let took = started.elapsed();
-                give_way(load.as_ref(), admitted, took, outbox.settings.workers).await;
+                give_way(load.as_ref(), &ran, admitted, took, outbox.settings.workers).await;
                 continue;
             }
             Ok(None) => {
@@ -1080,15 +1115,19 @@ mod tests {
     #[tokio::test]
     async fn workers_give_way_while_the_server_is_busy_and_only_then() {
         let load = Load::new(16);
+        let fresh = Ran {
+            deliveries: Vec::new(),
+            waited: Duration::ZERO,
+        };
         // Quiet: no rest at all.
         let t = Instant::now();
-        give_way(Some(&load), 0, Duration::from_millis(10), 4).await;
+        give_way(Some(&load), &fresh, 0, Duration::from_millis(10), 4).await;
         assert!(t.elapsed() < Duration::from_millis(5), "{:?}", t.elapsed());
         // Busy (~4,000 requests/s): rests 10 ms × 19 × 1 worker.
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         burst(&load, 4000, stop.clone());
         let t = Instant::now();
-        give_way(Some(&load), 40, Duration::from_millis(10), 1).await;
+        give_way(Some(&load), &fresh, 40, Duration::from_millis(10), 1).await;
         let rested = t.elapsed();
         assert!(
             rested >= Duration::from_millis(150) && rested < Duration::from_millis(700),
@@ -1096,7 +1135,7 @@ mod tests {
         );
         // The rest is capped, however slow the batch was.
         let t = Instant::now();
-        give_way(Some(&load), 4000, Duration::from_secs(1), 4).await;
+        give_way(Some(&load), &fresh, 4000, Duration::from_secs(1), 4).await;
         let rested = t.elapsed();
         assert!(
             rested >= MAX_REST - REST_SLICE && rested < MAX_REST + Duration::from_millis(700),
@@ -1111,13 +1150,25 @@ mod tests {
             }
         });
         let t = Instant::now();
-        give_way(Some(&load), 4000, Duration::from_secs(1), 4).await;
+        give_way(Some(&load), &fresh, 4000, Duration::from_secs(1), 4).await;
         let rested = t.elapsed();
         ending.await.unwrap();
         assert!(rested < Duration::from_millis(700), "{rested:?}");
         // No load signal (a worker outside a server): never rests.
         let t = Instant::now();
-        give_way(None, 1_000_000, Duration::from_secs(1), 4).await;
+        give_way(None, &fresh, 1_000_000, Duration::from_secs(1), 4).await;
+        assert!(t.elapsed() < Duration::from_millis(5));
+        // Busy, but the outbox already lags MAX_LAG behind: no rest.
+        let behind = Ran {
+            deliveries: Vec::new(),
+            waited: MAX_LAG,
+        };
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        burst(&load, 4000, stop.clone());
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let t = Instant::now();
+        give_way(Some(&load), &behind, 4000, Duration::from_secs(1), 4).await;
+        stop.store(true, Ordering::Relaxed);
         assert!(t.elapsed() < Duration::from_millis(5));
     }
 
