@@ -232,7 +232,6 @@ async fn build_app(
         header_read_timeout: config.header_read_timeout,
         shutdown_grace: config.shutdown_grace,
         max_connections: config.max_connections,
-        max_in_flight: config.max_in_flight,
         load: crate::http::load::Load::new(config.max_in_flight),
     };
     // One outbound policy for every connection the gateway makes on a

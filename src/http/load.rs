@@ -38,6 +38,11 @@ impl Load {
         self.admitted.load(Ordering::Relaxed)
     }
 
+    /// The most requests answered at once.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
     /// Requests being answered now.
     pub fn in_flight(&self) -> usize {
         self.max.saturating_sub(self.permits.available_permits())

@@ -46,11 +46,9 @@ pub struct Limits {
     /// Open connections at once (`ATHENA_MAX_CONNECTIONS`); one more is
     /// answered 503 and closed.
     pub max_connections: usize,
-    /// Requests being handled at once (`ATHENA_MAX_IN_FLIGHT`); one more is
-    /// answered 503.
-    pub max_in_flight: usize,
-    /// Their permits (`Load::new(max_in_flight)`), read by the background
-    /// work that gives way to requests.
+    /// Requests being handled at once (`ATHENA_MAX_IN_FLIGHT`, one permit
+    /// each; one more is answered 503), read by the background work that
+    /// gives way to requests.
     pub load: crate::http::load::Load,
 }
 
@@ -137,7 +135,7 @@ impl App {
                     Code::ServiceUnavailable,
                     format!(
                         "the server is handling its limit of {} requests; retry shortly",
-                        self.limits.max_in_flight
+                        self.limits.load.max()
                     ),
                 )
                 .into_http()
