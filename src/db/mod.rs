@@ -45,6 +45,23 @@ pub struct PoolSettings {
     pub tls: tls::PgTls,
 }
 
+impl PoolSettings {
+    /// What every gateway connection to a tenant starts with: the connect
+    /// timeout, the statement timeout as a startup option (no per-request
+    /// `SET`, no session state to leak) and `athena` as the application
+    /// name unless the URI names one.
+    pub fn configure(&self, config: &mut tokio_postgres::Config) {
+        config.connect_timeout(self.connect_timeout);
+        config.options(format!(
+            "-c statement_timeout={}",
+            self.statement_timeout.as_millis()
+        ));
+        if config.get_application_name().is_none() {
+            config.application_name("athena");
+        }
+    }
+}
+
 /// A lazily connecting pool: nothing is opened until the first checkout, so
 /// a tenant whose database is down cannot block start-up. Each connection
 /// carries the statement timeout as a startup option, so no per-request
@@ -84,14 +101,7 @@ pub fn pool_observed(
         // Never the URI owner's password for another role.
         config.password(login.password.clone().unwrap_or_default());
     }
-    config.connect_timeout(settings.connect_timeout);
-    config.options(format!(
-        "-c statement_timeout={}",
-        settings.statement_timeout.as_millis()
-    ));
-    if config.get_application_name().is_none() {
-        config.application_name("athena");
-    }
+    settings.configure(&mut config);
     let manager = conn::Manager(PostgresConnectionManager::new(
         config,
         settings.tls.connector(mode),

@@ -165,14 +165,7 @@ pub async fn provision_trusted(tenants: &Tenants, uri: &str) -> Result<TenantApp
     // surfaces as itself rather than as a pool checkout timeout.
     let settings = tenants.default_settings();
     let (mut config, mode) = crate::db::tls::config_from_uri(uri)?;
-    config.connect_timeout(settings.connect_timeout);
-    config.options(format!(
-        "-c statement_timeout={}",
-        settings.statement_timeout.as_millis()
-    ));
-    if config.get_application_name().is_none() {
-        config.application_name("athena");
-    }
+    settings.configure(&mut config);
     let client =
         settings.tls.connect(&config, mode).await.map_err(
             |e| match crate::db::tls::tls_failure(&e, mode) {
